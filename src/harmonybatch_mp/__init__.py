@@ -1,0 +1,47 @@
+"""harmonybatch-mp: cost-optimal, SLO-safe serverless DNN inference plans."""
+
+from .errors import HarmonyBatchError, InfeasibleError, InputError, PlanCheckError, SolverError
+from .platform import PRESETS, Platform, load_platform, platform_from_dict, preset
+from .profiles import BUILTIN_MODELS, ModelProfile, builtin_profile, load_profile, profile_from_dict
+from .provision import GroupConfig, config_grid, provision_group, provision_group_fast
+from .check import check_plan, plan_problems
+from .plan import GroupPlan, Plan, SolverInfo, load_plan
+from .solvers import SOLVERS, SideConstraints, solve
+from .workload import App, Workload, load_workload, parse_apps
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "App",
+    "BUILTIN_MODELS",
+    "GroupConfig",
+    "GroupPlan",
+    "Plan",
+    "SOLVERS",
+    "SideConstraints",
+    "SolverInfo",
+    "check_plan",
+    "load_plan",
+    "plan_problems",
+    "solve",
+    "HarmonyBatchError",
+    "InfeasibleError",
+    "InputError",
+    "ModelProfile",
+    "PRESETS",
+    "Platform",
+    "PlanCheckError",
+    "SolverError",
+    "Workload",
+    "builtin_profile",
+    "config_grid",
+    "load_platform",
+    "load_profile",
+    "load_workload",
+    "parse_apps",
+    "platform_from_dict",
+    "preset",
+    "profile_from_dict",
+    "provision_group",
+    "provision_group_fast",
+]

@@ -1,0 +1,184 @@
+"""The plan checker: recompute a plan from the model and verify MODEL.md section 9.
+
+It uses the model's pure functions (shapes, latency, pricing, batching) directly,
+not the provisioning grid, so it is an independent check of every solver.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+from .batching import equivalent_timeout, max_batch
+from .errors import PlanCheckError
+from .latency import cpu_latency, gpu_latency_avg, gpu_latency_max
+from .plan import GroupPlan, Plan
+from .platform import Platform
+from .pricing import billed_duration, cost_per_request
+from .profiles import ModelProfile
+from .shapes import (
+    cpu_batch_limit,
+    cpu_billed_memory_gb,
+    cpu_memory_feasible,
+    cpu_memory_need_mb,
+    gpu_host_memory_gb,
+    gpu_memory_feasible,
+    gpu_memory_need_gb,
+    gpu_vcpu,
+)
+from .workload import Workload
+
+#: Relative tolerance on recomputed costs and latencies (MODEL.md section 9).
+REL_TOL = 1e-9
+#: Absolute slack (s) on ``t_i + L_max <= s_i`` and on ``r_X * T_X`` for rounding noise.
+ABS_TOL = 1e-9
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=REL_TOL, abs_tol=1e-15)
+
+
+def _check_cpu(g: GroupPlan, profile: ModelProfile, platform: Platform, out: list[str], tag: str):
+    if platform.vcpu_index(g.vcpu) is None:
+        out.append(f"{tag}: vCPU {g.vcpu!r} is off the grid {platform.vcpu_min}..{platform.vcpu_max} step {platform.vcpu_step}")
+        return None
+    nb = cpu_batch_limit(profile, platform)
+    if not 1 <= g.batch <= nb:
+        out.append(f"{tag}: CPU batch {g.batch} outside 1..{nb}")
+        return None
+    if g.gpu_mem_gb is not None:
+        out.append(f"{tag}: a CPU function has no GPU memory (got {g.gpu_mem_gb})")
+    if not cpu_memory_feasible(profile, platform, g.vcpu, g.batch):
+        need = float(cpu_memory_need_mb(profile, platform, g.batch))
+        out.append(f"{tag}: memory infeasible: batch {g.batch} needs {need:g} MB, more than "
+                   f"{platform.mem_gb_per_vcpu:g} GB per vCPU x {g.vcpu} vCPU")
+    mem = float(cpu_billed_memory_gb(profile, platform, g.vcpu, g.batch))
+    lat_avg = float(cpu_latency(profile, g.vcpu, g.batch, stat="avg"))
+    lat_max = float(cpu_latency(profile, g.vcpu, g.batch, stat="max"))
+    cost = float(cost_per_request(platform, vcpu=g.vcpu, mem_gb=mem, gpu_gb=0.0,
+                                  duration=billed_duration(lat_avg, platform.cpu_billing_unit), batch=g.batch))
+    return mem, lat_avg, lat_max, cost
+
+
+def _check_gpu(g: GroupPlan, profile: ModelProfile, platform: Platform, out: list[str], tag: str):
+    m = g.gpu_mem_gb
+    if m is None or m != int(m) or not 1 <= m <= profile.device_mem_gb:
+        out.append(f"{tag}: GPU memory {m!r} GB is off the grid 1..{profile.device_mem_gb}")
+        return None
+    if not 1 <= g.batch <= platform.gpu_max_batch:
+        out.append(f"{tag}: GPU batch {g.batch} outside 1..{platform.gpu_max_batch}")
+        return None
+    vcpu = float(gpu_vcpu(platform, m))
+    if not _close(g.vcpu, vcpu):
+        out.append(f"{tag}: a {m} GB GPU function has {vcpu:.6g} vCPU, plan says {g.vcpu}")
+    if not gpu_memory_feasible(profile, platform, m, g.batch):
+        out.append(f"{tag}: memory infeasible: batch {g.batch} needs "
+                   f"{int(gpu_memory_need_gb(profile, g.batch))} GB of GPU memory, function has {m} GB")
+    mem = gpu_host_memory_gb(profile, platform)
+    lat_avg = float(gpu_latency_avg(profile, platform, m, g.batch))
+    lat_max = float(gpu_latency_max(profile, platform, m, g.batch))
+    bill = 1.0 if platform.gpu_bills_host else 0.0
+    cost = float(cost_per_request(platform, vcpu=bill * vcpu, mem_gb=bill * mem, gpu_gb=m,
+                                  duration=billed_duration(lat_avg, platform.gpu_billing_unit), batch=g.batch))
+    return mem, lat_avg, lat_max, cost
+
+
+def plan_problems(plan: Plan, workload: Workload, profile: ModelProfile, platform: Platform) -> list[str]:
+    """Every violation of MODEL.md section 9 found in ``plan``; empty when it is valid.
+
+    See :func:`check_plan`.
+    """
+    out: list[str] = []
+    apps = workload.by_name()
+    seen: dict[str, int] = {}
+    total = 0.0
+    for gi, g in enumerate(plan.groups):
+        tag = f"group {gi} {list(g.apps)}"
+        if not g.apps:
+            out.append(f"{tag}: empty group")
+            continue
+        if len(g.timeouts) != len(g.apps):
+            out.append(f"{tag}: {len(g.timeouts)} timeouts for {len(g.apps)} apps")
+            continue
+        unknown = [a for a in g.apps if a not in apps]
+        for a in unknown:
+            out.append(f"{tag}: app {a!r} is not in the workload")
+        for a in g.apps:
+            if a in seen:
+                out.append(f"app {a!r} is in two groups ({seen[a]} and {gi})")
+            seen[a] = gi
+        if unknown:
+            continue
+        if g.kind == "cpu":
+            rec = _check_cpu(g, profile, platform, out, tag)
+        elif g.kind == "gpu":
+            rec = _check_gpu(g, profile, platform, out, tag)
+        else:
+            out.append(f"{tag}: unknown function kind {g.kind!r}")
+            rec = None
+        if rec is None:
+            continue
+        mem, lat_avg, lat_max, cost = rec
+        for name, want, got in (("memory (GB)", mem, g.mem_gb), ("average latency", lat_avg, g.latency_avg),
+                                ("maximum latency", lat_max, g.latency_max), ("cost per request", cost, g.cost_per_request)):
+            if not _close(want, got):
+                out.append(f"{tag}: {name} is {want!r} by the model, plan says {got!r}")
+        members = sorted((apps[a] for a in g.apps), key=lambda a: a.sort_key)
+        timeout = dict(zip(g.apps, g.timeouts))
+        rate = sum(a.rate for a in members)
+        if not _close(rate, g.rate):
+            out.append(f"{tag}: rate is {rate!r}, plan says {g.rate!r}")
+        for a in members:
+            t = timeout[a.name]
+            if not (t >= 0):
+                out.append(f"{tag}: negative timeout {t!r} s for app {a.name!r}")
+            elif t + lat_max > a.slo + ABS_TOL:
+                out.append(f"{tag}: app {a.name!r} misses its SLO: timeout {t:.6g} + L_max {lat_max:.6g} > SLO {a.slo:g}")
+        if g.batch >= 2:  # Eq. 9 with the reported timeouts, folded in timeout order (Eq. 5)
+            order = sorted(members, key=lambda a: (timeout[a.name], a.sort_key))
+            T = equivalent_timeout([max(timeout[a.name], 0.0) for a in order], [a.rate for a in order])
+            limit = int(max_batch(rate, float(T) + ABS_TOL / max(rate, 1.0)))
+            if g.batch > limit:
+                out.append(f"{tag}: batch {g.batch} above the batch constraint floor(r_X*T_X)+1 = {limit}")
+        total += rate * cost
+    missing = [a for a in apps if a not in seen]
+    for a in missing:
+        out.append(f"app {a!r} is in no group")
+    if not out:
+        total /= workload.total_rate
+        if not _close(total, plan.total_cost):
+            out.append(f"total cost is {total!r} by the model, plan says {plan.total_cost!r}")
+    return out
+
+
+def check_plan(plan: Plan, workload: Workload | None = None, profile: ModelProfile | None = None,
+               platform: Platform | None = None) -> None:
+    """Verify a plan against the model from scratch (MODEL.md section 9).
+
+    Checks: every app in exactly one group; grid-aligned sizes; memory feasibility;
+    every timeout ``>= 0`` and ``t_i + L_max <= s_i``; the batch constraint (Eq. 9);
+    latencies and costs recomputed from sections 4-5 match the plan's to 1e-9 relative.
+
+    Parameters
+    ----------
+    plan : Plan
+    workload, profile, platform : optional
+        What to check against; default to the ones the plan carries.
+
+    Raises
+    ------
+    PlanCheckError
+        Listing every violation found.
+
+    Examples
+    --------
+    >>> from harmonybatch_mp import builtin_profile, parse_apps, preset, solve
+    >>> plan = solve(parse_apps("0.5:5,0.8:10,1.0:20"), builtin_profile("VGG19"), preset(), solver="dp")
+    >>> check_plan(plan)
+    """
+    problems = plan_problems(plan, workload or plan.workload, profile or plan.profile, platform or plan.platform)
+    if problems:
+        raise PlanCheckError(problems)
+
+
+

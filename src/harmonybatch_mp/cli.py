@@ -1,0 +1,244 @@
+"""Command-line interface: ``harmonybatch-mp plan | export``.
+
+Exit codes: 0 success; 1 internal error (a plan failed its own check);
+2 bad input (the message names the field, file or app); 3 infeasible (each app
+that no function can serve is named with the lowest latency the platform can give).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from .check import check_plan
+from .errors import HarmonyBatchError, InfeasibleError, InputError, PlanCheckError
+from .plan import Plan
+from .platform import PRESETS, load_platform, preset
+from .profiles import BUILTIN_MODELS, builtin_profile, load_profile
+from .solvers import SOLVERS, SideConstraints, solve
+from .workload import DEFAULT_APPS, load_workload, parse_apps
+
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INFEASIBLE = 0, 1, 2, 3
+
+_EPILOG = """\
+examples:
+  harmonybatch-mp plan
+      the built-in default: VGG19, preset 'reference', 8 apps (SLO 0.3..1.0 s)
+  harmonybatch-mp plan --model BERT --apps "0.2:5,0.5:20,1.0:50" --solver dp
+  harmonybatch-mp plan --workload apps.csv --preset paper --json > plan.json
+  harmonybatch-mp plan --max-gpu-functions 1 --isolate app0/app1 --pin app7=cpu
+  harmonybatch-mp export --format mps model.mps
+
+exit codes: 0 plan found, 2 bad input, 3 infeasible (apps named with the
+tightest latency the platform can give them), 1 internal error.
+"""
+
+
+def _add_instance_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("instance")
+    m = g.add_mutually_exclusive_group()
+    m.add_argument("--model", default="VGG19", metavar="NAME",
+                   help=f"built-in model profile: {', '.join(BUILTIN_MODELS)} (default VGG19)")
+    m.add_argument("--profile", metavar="FILE", help="model profile JSON file (schema of the built-in profiles)")
+    w = g.add_mutually_exclusive_group()
+    w.add_argument("--apps", metavar="SLO:RATE,...",
+                   help=f'apps as "SLO:RATE" pairs (s, requests/s), named app0, app1, ... '
+                        f'(default "{DEFAULT_APPS}")')
+    w.add_argument("--workload", metavar="FILE", help="workload CSV (header name,slo,rate) or JSON list of objects")
+    pl = g.add_mutually_exclusive_group()
+    pl.add_argument("--preset", default="reference", choices=PRESETS, help="platform preset (default reference)")
+    pl.add_argument("--platform", metavar="FILE", help="platform JSON file (schema of the preset files)")
+
+
+def _add_milp_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("milp: candidate groups and solver options")
+    g.add_argument("--candidates", choices=("auto", "all", "contiguous"), default="auto",
+                   help="candidate groups: all subsets, SLO-contiguous runs, or auto (all when n <= 12)")
+    g.add_argument("--max-run", type=int, metavar="N", help="longest contiguous group (milp contiguous, dp)")
+    g.add_argument("--time-limit", type=float, metavar="S", help="HiGHS time limit in seconds")
+    g.add_argument("--rel-gap", type=float, default=0.0, metavar="G", help="relative MIP gap (default 0: prove optimum)")
+    g.add_argument("--abs-gap", type=float, default=0.0, metavar="G",
+                   help="absolute MIP gap in cost per million requests (default 0)")
+    g.add_argument("--threads", type=int, metavar="N", help="HiGHS threads")
+    g.add_argument("--warm-start", choices=("dp", "greedy"), help="start HiGHS from this solver's plan")
+    s = p.add_argument_group("milp: side constraints")
+    s.add_argument("--max-gpu-functions", type=int, metavar="K", help="at most K GPU functions")
+    s.add_argument("--gpu-budget", type=float, metavar="GB", help="total GPU memory of all GPU functions (GB)")
+    s.add_argument("--max-functions", type=int, metavar="K", help="at most K functions (groups) in all")
+    s.add_argument("--isolate", action="append", default=[], metavar="A/B",
+                   help="apps A and B never share a batch (repeatable)")
+    s.add_argument("--pin", action="append", default=[], metavar="APP=cpu|gpu",
+                   help="serve APP only on CPU or only on GPU functions (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="harmonybatch-mp",
+        description="Cost-optimal, SLO-safe serverless DNN inference plans (HarmonyBatch model, solved exactly).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_EPILOG,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    plan = sub.add_parser("plan", help="plan a workload and print the plan",
+                          description="Group the apps, provision a function per group, print the plan.",
+                          formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EPILOG)
+    _add_instance_args(plan)
+    plan.add_argument("--solver", default="milp", choices=tuple(SOLVERS),
+                      help="milp (optimal, default), exact (enumeration, n <= 10), dp (optimal over "
+                           "SLO-contiguous groups), greedy (the paper's), batch or mbs (baselines)")
+    plan.add_argument("--force", action="store_true", help="let solver exact run on more than 10 apps")
+    plan.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    _add_milp_args(plan)
+    export = sub.add_parser("export", help="write the MILP of a workload as an LP or MPS file",
+                            description="Write the set-partitioning MILP (objective: cost per million requests).")
+    _add_instance_args(export)
+    export.add_argument("--format", choices=("lp", "mps"), default=None, help="file format (default: from OUT's suffix)")
+    export.add_argument("out", metavar="OUT", help="output file")
+    _add_milp_args(export)
+    return parser
+
+
+def _instance(args):
+    profile = load_profile(args.profile) if args.profile else builtin_profile(args.model)
+    platform = load_platform(args.platform) if args.platform else preset(args.preset)
+    if args.workload:
+        workload = load_workload(args.workload)
+    else:
+        workload = parse_apps(args.apps if args.apps is not None else DEFAULT_APPS)
+    return workload, profile, platform
+
+
+def _side(args) -> SideConstraints | None:
+    isolate = []
+    for item in args.isolate:
+        parts = item.split("/")
+        if len(parts) != 2 or not all(parts):
+            raise InputError(f"--isolate {item!r}: expected two app names as A/B")
+        isolate.append(tuple(parts))
+    pin = []
+    for item in args.pin:
+        app, _, kind = item.partition("=")
+        if not app or kind not in ("cpu", "gpu"):
+            raise InputError(f"--pin {item!r}: expected APP=cpu or APP=gpu")
+        pin.append((app, kind))
+    side = SideConstraints(max_gpu_functions=args.max_gpu_functions, gpu_memory_budget=args.gpu_budget,
+                           max_functions=args.max_functions, isolate=tuple(isolate), pin=tuple(pin))
+    return side if side.active() else None
+
+
+def _milp_options(args) -> dict:
+    opts = {"candidates": args.candidates, "max_run": args.max_run, "time_limit": args.time_limit,
+            "rel_gap": args.rel_gap, "abs_gap": args.abs_gap, "threads": args.threads,
+            "warm_start": args.warm_start}
+    side = _side(args)
+    if side is not None:
+        opts["side"] = side
+    return opts
+
+
+def _solver_options(args) -> dict:
+    if args.solver == "milp":
+        return _milp_options(args)
+    if _side(args) is not None:
+        raise InputError(f"side constraints (--max-gpu-functions, --gpu-budget, --max-functions, --isolate, --pin) "
+                         f"need --solver milp, not {args.solver}")
+    opts = {}
+    if args.solver == "dp" and args.max_run is not None:
+        opts["max_run"] = args.max_run
+    if args.solver == "exact" and args.force:
+        opts["force"] = True
+    return opts
+
+
+def format_plan(plan: Plan) -> str:
+    """A readable table of a plan: one block per group, then the total."""
+    info = plan.solver
+    lines = [
+        f"Plan for {len(plan.workload)} apps of {plan.profile.name} on platform '{plan.platform.name}' "
+        f"(solver {info.name}, {info.status}, {info.wall_time_s:.3f} s)",
+    ]
+    if info.bound is not None:
+        lines.append(f"  certificate: objective {info.objective:.6e}, bound {info.bound:.6e}, gap {info.gap:.2e}, "
+                     f"{info.columns} columns from {info.candidate_groups} candidate groups")
+    apps = plan.workload.by_name()
+    cur = plan.platform.currency
+    for k, g in enumerate(plan.groups, 1):
+        if g.kind == "gpu":
+            fn = f"GPU {g.gpu_mem_gb} GB ({g.vcpu:.2f} vCPU, {g.mem_gb:g} GB memory)"
+        else:
+            fn = f"CPU {g.vcpu:.2f} vCPU ({g.mem_gb:g} GB memory)"
+        lines.append("")
+        lines.append(f"group {k}: {fn}, batch {g.batch}, latency avg {g.latency_avg:.4f} s / max {g.latency_max:.4f} s")
+        lines.append(f"  rate {g.rate:g} req/s, cost {g.cost_per_request:.4e} {cur} per request")
+        lines.append(f"  {'app':<16}{'SLO (s)':>10}{'rate (req/s)':>14}{'timeout (s)':>13}")
+        for name, t in zip(g.apps, g.timeouts):
+            a = apps[name]
+            lines.append(f"  {name:<16}{a.slo:>10g}{a.rate:>14g}{t:>13.4f}")
+    lines.append("")
+    lines.append(f"Total cost per request: {plan.total_cost:.4e} {cur} ({plan.total_cost * 1e6:.4f} per million requests)")
+    return "\n".join(lines)
+
+
+def plan_json(plan: Plan) -> dict:
+    """The ``--json`` object of ``harmonybatch-mp plan``."""
+    return plan.to_dict()
+
+
+def _cmd_plan(args) -> int:
+    workload, profile, platform = _instance(args)
+    plan = solve(workload, profile, platform, solver=args.solver, **_solver_options(args))
+    check_plan(plan)
+    print(json.dumps(plan_json(plan), indent=2) if args.json else format_plan(plan))
+    return EXIT_OK
+
+
+def _cmd_export(args) -> int:
+    from .solvers.milp import build_instance, export_model
+    from .solvers.problem import Problem
+
+    fmt = args.format or args.out.rsplit(".", 1)[-1].lower()
+    if fmt not in ("lp", "mps"):
+        raise InputError(f"export: cannot tell the format of {args.out!r}; give --format lp or --format mps")
+    workload, profile, platform = _instance(args)
+    opts = _milp_options(args)
+    side = opts.get("side")
+    if side is not None:
+        side.validate_names(a.name for a in workload.apps)
+    problem = Problem(workload, profile, platform, kinds=side.kinds() if side else None)
+    problem.require_feasible()
+    inst = build_instance(problem, candidates=opts["candidates"], max_run=opts["max_run"], side=side)
+    try:
+        export_model(inst, args.out, fmt)
+    except OSError as exc:
+        raise InputError(f"export: cannot write {args.out!r} ({exc.strerror})") from None
+    print(f"wrote {args.out} ({fmt}): {len(inst.columns)} columns, {problem.n} cover rows; "
+          f"objective in cost per million requests", file=sys.stderr)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``harmonybatch-mp`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_INPUT
+    try:
+        return {"plan": _cmd_plan, "export": _cmd_export}[args.command](args)
+    except InfeasibleError as exc:
+        print(f"harmonybatch-mp: infeasible: {exc}", file=sys.stderr)
+        for a in exc.apps:
+            print(f"  {a}", file=sys.stderr)
+        return EXIT_INFEASIBLE
+    except PlanCheckError as exc:
+        print(f"harmonybatch-mp: internal error, the plan failed its check: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
+    except (InputError, HarmonyBatchError) as exc:
+        print(f"harmonybatch-mp: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

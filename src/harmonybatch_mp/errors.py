@@ -1,0 +1,82 @@
+"""Exceptions raised by harmonybatch-mp.
+
+Every error a user can provoke with bad input derives from :class:`HarmonyBatchError`,
+so a caller can catch one type. Messages name the field, app or constraint at fault.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class HarmonyBatchError(Exception):
+    """Base class of every error raised on purpose by this library."""
+
+
+class InputError(HarmonyBatchError, ValueError):
+    """Bad input: a malformed file, an unknown name or an out-of-range value.
+
+    The message names the culprit (field path, app name, row or column).
+    """
+
+
+@dataclass(frozen=True)
+class InfeasibleApp:
+    """An app that no function of the platform can serve within its SLO.
+
+    Attributes
+    ----------
+    name : str
+        The app's name.
+    slo : float
+        The app's latency SLO in seconds.
+    best_latency : float
+        The lowest maximum latency (s) any memory-feasible function of the
+        platform gives, i.e. the tightest SLO the platform could meet.
+    """
+
+    name: str
+    slo: float
+    best_latency: float
+
+    def __str__(self) -> str:
+        return (
+            f"app {self.name!r} (SLO {self.slo:g} s): no function meets it; "
+            f"the lowest maximum latency the platform can give is {self.best_latency:.4g} s"
+        )
+
+
+class InfeasibleError(HarmonyBatchError):
+    """No plan exists: some apps cannot be served, or side constraints conflict.
+
+    Attributes
+    ----------
+    apps : tuple of InfeasibleApp
+        The apps no function can serve within their SLO (may be empty when the
+        cause is a set of side constraints).
+    constraints : tuple of str
+        The kinds of side constraints involved, when they are the cause.
+    """
+
+    def __init__(self, message: str, apps=(), constraints=()):
+        super().__init__(message)
+        self.apps = tuple(apps)
+        self.constraints = tuple(constraints)
+
+
+class PlanCheckError(HarmonyBatchError):
+    """A plan violates the model (MODEL.md section 9).
+
+    Attributes
+    ----------
+    problems : tuple of str
+        One line per violation found.
+    """
+
+    def __init__(self, problems):
+        self.problems = tuple(problems)
+        super().__init__("plan check failed:\n  " + "\n  ".join(self.problems))
+
+
+class SolverError(HarmonyBatchError):
+    """A solver ran but returned no usable plan (e.g. a time limit without incumbent)."""

@@ -1,0 +1,42 @@
+"""Cost per request of one invocation (MODEL.md section 5; paper Eq. 6)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .platform import Platform
+
+
+def billed_duration(latency_avg, unit: float):
+    """Billed duration ``D``: the average latency rounded up to the billing ``unit`` (0 = exact).
+
+    Examples
+    --------
+    >>> float(billed_duration(0.2773, 0.0)), float(billed_duration(0.2773, 1.0))
+    (0.2773, 1.0)
+    """
+    lat = np.asarray(latency_avg, dtype=float)
+    if unit <= 0:
+        return lat
+    return np.ceil(lat / unit) * unit
+
+
+def cost_per_request(platform: Platform, *, vcpu, mem_gb, gpu_gb, duration, batch):
+    """``C = (K_inv + (vcpu*K_cpu + mem*K_mem + gpu*K_gpu) * D) / b`` (Eq. 6).
+
+    Pass the *billed* vCPU and memory (zero for a GPU function on a platform that
+    does not bill a GPU function's host resources) and the *billed* duration.
+
+    Examples
+    --------
+    >>> from harmonybatch_mp import preset
+    >>> c = cost_per_request(preset(), vcpu=1.55, mem_gb=1.5625, gpu_gb=0, duration=0.27727, batch=1)
+    >>> f"{float(c):.4e}"
+    '4.3478e-05'
+    """
+    rate = (
+        np.asarray(vcpu, dtype=float) * platform.cpu_price
+        + np.asarray(mem_gb, dtype=float) * platform.mem_price
+        + np.asarray(gpu_gb, dtype=float) * platform.gpu_price
+    )
+    return (platform.invocation_price + rate * np.asarray(duration, dtype=float)) / np.asarray(batch, dtype=float)

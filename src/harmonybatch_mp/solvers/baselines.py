@@ -1,0 +1,56 @@
+"""Baselines for comparison: BATCH and MBS+ (MODEL.md section 8)."""
+
+from __future__ import annotations
+
+import math
+
+from ..errors import InfeasibleApp, InfeasibleError
+from ..provision import best_config
+from .problem import Problem
+
+
+def batch_baseline(problem: Problem) -> tuple[list[int], dict]:
+    """BATCH: each app alone on its cheapest CPU function.
+
+    Raises InfeasibleError naming the apps no CPU function can serve (a GPU-only
+    app has no BATCH plan by definition). Returns the groups and their configurations.
+    """
+    configs, bad = {}, []
+    cpu_latency = problem.grid.best_latency(("cpu",))
+    for i, a in enumerate(problem.apps):
+        idx = best_config(problem.grid, [a], ("cpu",)) if "cpu" in problem.app_kinds[i] else None
+        if idx is None:
+            bad.append(InfeasibleApp(a.name, a.slo, cpu_latency))
+        else:
+            configs[1 << i] = problem.grid.config(idx)
+    if bad:
+        raise InfeasibleError("no BATCH (CPU-only) plan: " + "; ".join(str(b) for b in bad), apps=bad)
+    return list(configs), configs
+
+
+def even_split(problem: Problem, k: int) -> list[int]:
+    """Split the SLO-sorted apps into at most ``k`` consecutive groups of about ``R/k`` rate each."""
+    target = problem.total_rate / k
+    groups, cur, acc = [], 0, 0.0
+    for i, a in enumerate(problem.apps):
+        cur |= 1 << i
+        acc += a.rate
+        if acc >= target * (1 - 1e-12) and len(groups) < k - 1:
+            groups.append(cur)
+            cur, acc = 0, 0.0
+    if cur:
+        groups.append(cur)
+    return groups
+
+
+def mbs_baseline(problem: Problem) -> list[int]:
+    """MBS+: for k = 1..n split the total rate evenly into k SLO-ordered groups; keep the cheapest."""
+    best, best_cost = None, math.inf
+    for k in range(1, problem.n + 1):
+        groups = even_split(problem, k)
+        cost = sum(problem.weighted_cost(m) for m in groups)
+        if cost < best_cost:
+            best, best_cost = groups, cost
+    if best is None:
+        raise InfeasibleError("no MBS+ split is feasible")
+    return best

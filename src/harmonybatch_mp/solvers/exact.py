@@ -1,0 +1,64 @@
+"""Ground truth: enumerate every set partition of the apps (MODEL.md section 8)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+from ..errors import InputError
+from .problem import Problem
+
+#: Largest workload :func:`exact` accepts without ``force=True`` (Bell(10) = 115,975 partitions).
+EXACT_MAX_APPS = 10
+
+
+def set_partitions(n: int) -> Iterator[list[int]]:
+    """Every partition of ``{0..n-1}`` as a list of bitmasks (restricted growth strings).
+
+    Examples
+    --------
+    >>> sum(1 for _ in set_partitions(4))  # Bell(4)
+    15
+    """
+    blocks: list[int] = []
+
+    def rec(i: int) -> Iterator[list[int]]:
+        if i == n:
+            yield list(blocks)
+            return
+        bit = 1 << i
+        for k in range(len(blocks)):
+            blocks[k] |= bit
+            yield from rec(i + 1)
+            blocks[k] &= ~bit
+        blocks.append(bit)
+        yield from rec(i + 1)
+        blocks.pop()
+
+    if n > 0:
+        yield from rec(0)
+
+
+def exact(problem: Problem, *, force: bool = False) -> list[int]:
+    """The optimal partition by exhaustive enumeration of all set partitions.
+
+    Each subset's group optimum (exhaustive provisioning) is computed once and cached.
+    Returns the best partition as group bitmasks.
+
+    Raises
+    ------
+    InputError
+        When the workload has more than :data:`EXACT_MAX_APPS` apps and ``force`` is False.
+    """
+    if problem.n > EXACT_MAX_APPS and not force:
+        raise InputError(
+            f"solver 'exact' enumerates Bell(n) partitions; {problem.n} apps is more than "
+            f"{EXACT_MAX_APPS} (use solver 'milp', or force=True / --force to insist)"
+        )
+    best, best_cost = None, math.inf
+    cost = problem.weighted_cost
+    for part in set_partitions(problem.n):
+        c = sum(cost(m) for m in part)
+        if c < best_cost:
+            best, best_cost = part, c
+    return best

@@ -1,0 +1,165 @@
+"""Applications and workloads: who shares the model, with which SLO and rate.
+
+Every solver processes apps in one canonical order: SLO, then rate, then name
+(:attr:`Workload.apps` is kept in that order), so a plan never depends on the
+order in which apps were given.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from . import _validate as v
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class App:
+    """One application: a latency SLO (s, end to end) and a Poisson arrival rate (requests/s).
+
+    Examples
+    --------
+    >>> App("search", slo=0.5, rate=5.0)
+    App(name='search', slo=0.5, rate=5.0)
+    >>> App("x", slo=-1, rate=1)
+    Traceback (most recent call last):
+    ...
+    harmonybatch_mp.errors.InputError: app 'x': slo: must be > 0, got -1.0
+    """
+
+    name: str
+    slo: float
+    rate: float
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise InputError(f"app name must be a non-empty string, got {self.name!r}")
+        object.__setattr__(self, "slo", v.number(self.slo, f"app {self.name!r}: slo", positive=True))
+        object.__setattr__(self, "rate", v.number(self.rate, f"app {self.name!r}: rate", positive=True))
+
+    @property
+    def sort_key(self) -> tuple[float, float, str]:
+        """Canonical order: SLO, then rate, then name."""
+        return (self.slo, self.rate, self.name)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A non-empty set of apps with distinct names, kept in canonical order.
+
+    Examples
+    --------
+    >>> w = Workload([App("b", 1.0, 2), App("a", 0.5, 5)])
+    >>> [a.name for a in w.apps], w.total_rate
+    (['a', 'b'], 7.0)
+    """
+
+    apps: tuple[App, ...]
+
+    def __init__(self, apps: Iterable[App]):
+        apps = tuple(apps)
+        if not apps:
+            raise InputError("empty workload: give at least one app")
+        for a in apps:
+            if not isinstance(a, App):
+                raise InputError(f"workload entries must be App objects, got {type(a).__name__}")
+        seen: set[str] = set()
+        for a in apps:
+            if a.name in seen:
+                raise InputError(f"app name {a.name!r} appears twice in the workload")
+            seen.add(a.name)
+        object.__setattr__(self, "apps", tuple(sorted(apps, key=lambda a: a.sort_key)))
+
+    def __len__(self) -> int:
+        return len(self.apps)
+
+    @property
+    def total_rate(self) -> float:
+        """``R``, the sum of all rates (requests/s)."""
+        return float(sum(a.rate for a in self.apps))
+
+    def by_name(self) -> dict[str, App]:
+        """Map app name to app."""
+        return {a.name: a for a in self.apps}
+
+    def to_list(self) -> list[dict[str, Any]]:
+        """JSON-friendly list of ``{"name", "slo", "rate"}``."""
+        return [{"name": a.name, "slo": a.slo, "rate": a.rate} for a in self.apps]
+
+
+#: The built-in default workload: 8 apps, SLOs 0.3..1.0 s, rates 2,2,5,5,10,10,20,20 rps.
+DEFAULT_APPS = "0.3:2,0.4:2,0.5:5,0.6:5,0.7:10,0.8:10,0.9:20,1.0:20"
+
+
+def parse_apps(spec: str) -> Workload:
+    """Parse ``"SLO:RATE,SLO:RATE,..."``; apps are named ``app0, app1, ...`` in input order.
+
+    Examples
+    --------
+    >>> [(a.name, a.slo, a.rate) for a in parse_apps("1.0:2, 0.5:5").apps]
+    [('app1', 0.5, 5.0), ('app0', 1.0, 2.0)]
+    >>> parse_apps("0.5")
+    Traceback (most recent call last):
+    ...
+    harmonybatch_mp.errors.InputError: --apps item 1 '0.5': expected SLO:RATE, e.g. 0.5:10
+    """
+    items = [s.strip() for s in str(spec).split(",")]
+    if not any(items):
+        raise InputError("--apps: empty workload: give at least one SLO:RATE pair")
+    apps = []
+    for i, item in enumerate(items):
+        parts = item.split(":")
+        if len(parts) != 2:
+            raise InputError(f"--apps item {i + 1} {item!r}: expected SLO:RATE, e.g. 0.5:10")
+        name = f"app{i}"
+        apps.append(App(name, v.number(parts[0], f"app {name!r}: slo"), v.number(parts[1], f"app {name!r}: rate")))
+    return Workload(apps)
+
+
+def workload_from_records(records: Any, where: str = "workload") -> Workload:
+    """Build a workload from a list of ``{"name", "slo", "rate"}`` mappings."""
+    if not isinstance(records, list):
+        raise InputError(f"{where}: expected a list of objects with keys name, slo, rate")
+    apps = []
+    for i, r in enumerate(records):
+        w = f"{where} entry {i + 1}"
+        name = v.field(r, "name", w)
+        apps.append(App(str(name), v.field(r, "slo", w), v.field(r, "rate", w)))
+    return Workload(apps)
+
+
+def load_workload(path: str | Path) -> Workload:
+    """Load a workload from CSV (header ``name,slo,rate``) or JSON (list of objects).
+
+    The format is chosen by the suffix (``.json``, else CSV).
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        return workload_from_records(v.read_json(path, "workload"), where=f"workload {str(path)!r}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"workload file {str(path)!r}: cannot read ({exc.strerror})") from None
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in ("name", "slo", "rate") if c not in header]
+    if missing:
+        raise InputError(
+            f"workload file {str(path)!r}: missing column(s) {', '.join(missing)}; "
+            "expected a header line 'name,slo,rate'"
+        )
+    apps = []
+    for row in reader:
+        row = {(k or "").strip(): (val or "").strip() for k, val in row.items()}
+        w = f"workload file {str(path)!r}, line {reader.line_num}"
+        if not row.get("name"):
+            raise InputError(f"{w}: empty name")
+        try:
+            apps.append(App(row["name"], v.number(row["slo"], "slo"), v.number(row["rate"], "rate")))
+        except InputError as exc:
+            raise InputError(f"{w}: {exc}") from None
+    return Workload(apps)
