@@ -1,34 +1,13 @@
-"""Shared fixtures and hypothesis strategies."""
+"""Hypothesis settings: derandomized under CI so that CI runs are repeatable."""
 
 from __future__ import annotations
 
 import os
 
 from hypothesis import HealthCheck, settings
-from hypothesis import strategies as st
-
-from harmonybatch_mp import App, Workload, builtin_profile, preset
 
 settings.register_profile(
     "default", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
 )
 settings.register_profile("ci", parent=settings.get_profile("default"), derandomize=True)
 settings.load_profile("ci" if os.environ.get("CI") else "default")
-
-MODELS = ("VGG19", "BERT", "GPT-2", "VideoMAE")
-PRESETS = ("reference", "paper")
-
-models = st.sampled_from(MODELS).map(builtin_profile)
-platforms = st.sampled_from(PRESETS).map(preset)
-
-
-@st.composite
-def workloads(draw, min_apps: int = 1, max_apps: int = 7, min_slo: float = 0.05):
-    """Random workloads: SLOs 0.05-3 s, rates 0.01-50 rps (log-uniform), unique names."""
-    n = draw(st.integers(min_apps, max_apps))
-    apps = []
-    for i in range(n):
-        slo = draw(st.floats(min_slo, 3.0))
-        rate = 10 ** draw(st.floats(-2.0, 1.69897))
-        apps.append(App(f"w{i}", round(slo, 4), round(rate, 4)))
-    return Workload(apps)

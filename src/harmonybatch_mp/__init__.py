@@ -1,11 +1,11 @@
 """harmonybatch-mp: cost-optimal, SLO-safe serverless DNN inference plans."""
 
+from .check import check_plan, plan_problems
 from .errors import HarmonyBatchError, InfeasibleError, InputError, PlanCheckError, SolverError
+from .plan import GroupPlan, Plan, SolverInfo, load_plan
 from .platform import PRESETS, Platform, load_platform, platform_from_dict, preset
 from .profiles import BUILTIN_MODELS, ModelProfile, builtin_profile, load_profile, profile_from_dict
 from .provision import GroupConfig, config_grid, provision_group, provision_group_fast
-from .check import check_plan, plan_problems
-from .plan import GroupPlan, Plan, SolverInfo, load_plan
 from .solvers import SOLVERS, SideConstraints, solve
 from .workload import App, Workload, load_workload, parse_apps
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 
-
 from .batching import equivalent_timeout, max_batch
 from .errors import PlanCheckError
 from .latency import cpu_latency, gpu_latency_avg, gpu_latency_max

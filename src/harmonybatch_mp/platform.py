@@ -179,7 +179,7 @@ def load_platform(path: str | Path) -> Platform:
     return platform_from_dict(v.read_json(path, "platform"), where=f"platform {str(path)!r}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def preset(name: str = "reference") -> Platform:
     """Return a built-in platform preset: ``reference`` (default) or ``paper``.
 

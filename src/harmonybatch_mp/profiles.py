@@ -234,7 +234,7 @@ _BUILTIN_FILES = {"vgg19": "vgg19.json", "bert": "bert.json", "gpt2": "gpt2.json
 BUILTIN_MODELS = ("VGG19", "BERT", "GPT-2", "VideoMAE")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _builtin(key: str) -> ModelProfile:
     text = resources.files("harmonybatch_mp").joinpath("data/profiles", _BUILTIN_FILES[key]).read_text()
     return profile_from_dict(json.loads(text), where=f"built-in profile {key}")

@@ -357,7 +357,7 @@ def provision_group_fast(apps: Sequence[App], profile: ModelProfile, platform: P
     """The paper's fast path: Theorem 1 (CPU) and Theorem 2 (GPU).
 
     CPU, per batch ``b``: the cost is minimised at the lowest feasible vCPU (found by
-    bisection: feasibility is monotone in vCPU), the highest, or the stationary point
+    bisection: feasibility is monotone in vCPU) or one step above it, the highest, or the stationary point
     of Eq. 13 with the grid points within two steps of it. GPU, per memory size ``m``: the
     largest feasible batch, found by bisection (feasibility is monotone in batch).
 
@@ -387,7 +387,7 @@ def provision_group_fast(apps: Sequence[App], profile: ModelProfile, platform: P
                 hi = mid
             else:
                 lo = mid + 1
-        ks = {lo, nc - 1}
+        ks = {lo, min(lo + 1, nc - 1), nc - 1}  # memory rounding can favour one step up
         curve = profile.cpu_avg[b - 1]
         cstar = _stationary_vcpu(curve.alpha, curve.beta, curve.gamma)
         if cstar is not None:

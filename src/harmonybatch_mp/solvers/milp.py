@@ -23,7 +23,6 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-
 from ..errors import InfeasibleError, InputError, SolverError
 from ..plan import SolverInfo
 from ..provision import KINDS, GroupConfig, pareto_configs
@@ -262,22 +261,30 @@ def _pyomo_model(inst: MilpInstance):
 
     cols, side, n = inst.columns, inst.side, inst.problem.n
     m = pyo.ConcreteModel(name="harmonybatch_set_partitioning")
-    m.J = pyo.RangeSet(0, len(cols) - 1) if cols else pyo.Set(initialize=[])
+    m.J = pyo.Set(initialize=range(len(cols)), ordered=True)
     m.x = pyo.Var(m.J, domain=pyo.Binary)
     m.cost = pyo.Objective(expr=pyo.quicksum(SCALE * cols[j].weight * m.x[j] for j in m.J), sense=pyo.minimize)
     covering = [[] for _ in range(n)]
     for j, c in enumerate(cols):
         for i in members(c.mask):
             covering[i].append(j)
+    uncovered = [inst.problem.apps[i].name for i in range(n) if not covering[i]]
+    if uncovered:
+        raise InfeasibleError(f"no candidate group can serve app(s) {', '.join(uncovered)}",
+                              constraints=inst.side.active())
     m.cover = pyo.Constraint(range(n), rule=lambda m, i: pyo.quicksum(m.x[j] for j in covering[i]) == 1)
     gpu = [j for j, c in enumerate(cols) if c.config.kind == "gpu"]
+
+    def at_most(terms, limit):
+        return pyo.quicksum(terms) <= limit if terms else pyo.Constraint.Feasible
+
     if side.max_gpu_functions is not None:
-        m.max_gpu = pyo.Constraint(expr=pyo.quicksum(m.x[j] for j in gpu) <= side.max_gpu_functions)
+        m.max_gpu = pyo.Constraint(expr=at_most([m.x[j] for j in gpu], side.max_gpu_functions))
     if side.gpu_memory_budget is not None:
         m.gpu_budget = pyo.Constraint(
-            expr=pyo.quicksum(cols[j].config.gpu_mem_gb * m.x[j] for j in gpu) <= side.gpu_memory_budget)
+            expr=at_most([cols[j].config.gpu_mem_gb * m.x[j] for j in gpu], side.gpu_memory_budget))
     if side.max_functions is not None:
-        m.max_functions = pyo.Constraint(expr=pyo.quicksum(m.x[j] for j in m.J) <= side.max_functions)
+        m.max_functions = pyo.Constraint(expr=at_most([m.x[j] for j in m.J], side.max_functions))
     return m
 
 
@@ -285,7 +292,10 @@ def export_model(inst: MilpInstance, path: str, fmt: str) -> None:
     """Write the MILP as an LP or MPS file (objective in cost per million requests)."""
     if fmt not in ("lp", "mps"):
         raise InputError(f"export format must be 'lp' or 'mps', got {fmt!r}")
-    inst.model.write(str(path), format=fmt, io_options={"symbolic_solver_labels": True})
+    from pyomo.opt import ProblemFormat
+
+    inst.model.write(str(path), format=ProblemFormat.cpxlp if fmt == "lp" else ProblemFormat.mps,
+                     io_options={"symbolic_solver_labels": True})
 
 
 def milp(problem: Problem, *, candidates="auto", max_run: int | None = None,

@@ -1,0 +1,101 @@
+"""Speed and quality benchmarks of provisioning and the plan solvers.
+
+Each timing is the median of --repeat runs on this machine (wall clock, warm caches
+except where noted). Workloads are random with a fixed seed: SLOs 0.3-1.5 s, rates
+1-40 rps (log-uniform), VGG19 unless stated, preset reference.
+
+Run: python benchmarks/speed.py [--repeat 7] > benchmarks/results/speed.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform as pyplatform
+import random
+import statistics
+import time
+
+from harmonybatch_mp import (
+    BUILTIN_MODELS,
+    App,
+    Workload,
+    builtin_profile,
+    config_grid,
+    preset,
+    provision_group,
+    solve,
+)
+from harmonybatch_mp.provision import config_grid as _grid
+
+
+def workload(n: int, seed: int) -> Workload:
+    rng = random.Random(seed)
+    return Workload([App(f"a{i}", round(rng.uniform(0.3, 1.5), 3), round(10 ** rng.uniform(0, 1.6), 2))
+                     for i in range(n)])
+
+
+def median_time(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=7)
+    args = ap.parse_args()
+    r = args.repeat
+    ref = preset()
+    vgg = builtin_profile("VGG19")
+    print(f"Machine: {pyplatform.processor() or pyplatform.machine()}, Python {pyplatform.python_version()}; "
+          f"median of {r} runs.\n")
+
+    print("## Group provisioning (one group, whole grid of 2,048 configurations)\n")
+    print("| what | time |")
+    print("|---|---|")
+    _grid.cache_clear()
+    t = time.perf_counter()
+    config_grid(vgg, ref)
+    print(f"| build the configuration grid (once per profile and platform, cold) | {1e3 * (time.perf_counter() - t):.2f} ms |")
+    for n in (1, 4, 8):
+        apps = list(workload(n, 1).apps)
+        print(f"| exhaustive optimum, group of {n} apps | "
+              f"{1e3 * median_time(lambda apps=apps: [provision_group(apps, vgg, ref) for _ in range(100)], r) / 100:.3f} ms |")
+
+    print("\n## Greedy (the paper's Algorithm 1)\n")
+    print("| apps | time |")
+    print("|---|---|")
+    for n in (8, 32, 300):
+        w = workload(n, 2)
+        print(f"| {n} | {1e3 * median_time(lambda w=w: solve(w, vgg, ref, solver='greedy'), r):.1f} ms |")
+
+    print("\n## MILP, all subsets, including candidate generation (8 apps per model; 12 apps VGG19)\n")
+    print("| model | apps | candidate groups | columns | time | greedy gap to optimum | dp gap |")
+    print("|---|---|---|---|---|---|---|")
+    cases = [(m, 8) for m in BUILTIN_MODELS] + [("VGG19", 12)]
+    for model, n in cases:
+        profile = builtin_profile(model)
+        w = workload(n, 3)
+        solve(w, profile, ref, solver="milp")  # import Pyomo once
+        plan = solve(w, profile, ref, solver="milp")
+        t = median_time(lambda w=w, p=profile: solve(w, p, ref, solver="milp"), r)
+        greedy = solve(w, profile, ref, solver="greedy").total_cost
+        dp = solve(w, profile, ref, solver="dp").total_cost
+        print(f"| {model} | {n} | {plan.solver.candidate_groups} | {plan.solver.columns} | {1e3 * t:.0f} ms "
+              f"| {greedy / plan.total_cost - 1:+.2%} | {dp / plan.total_cost - 1:+.2%} |")
+
+    print("\n## DP over SLO-contiguous groups\n")
+    print("| apps | max run | time | greedy gap to dp |")
+    print("|---|---|---|---|")
+    for n, run in ((100, 32), (1000, 32)):
+        w = workload(n, 4)
+        t = median_time(lambda w=w, run=run: solve(w, vgg, ref, solver="dp", max_run=run), max(1, r // 2))
+        gap = solve(w, vgg, ref, solver="greedy").total_cost / solve(w, vgg, ref, solver="dp", max_run=run).total_cost - 1
+        print(f"| {n} | {run} | {t:.2f} s | {gap:+.2%} |")
+
+
+if __name__ == "__main__":
+    main()

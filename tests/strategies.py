@@ -1,0 +1,25 @@
+"""Hypothesis strategies shared by the tests."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from harmonybatch_mp import App, Workload, builtin_profile, preset
+
+MODELS = ("VGG19", "BERT", "GPT-2", "VideoMAE")
+PRESETS = ("reference", "paper")
+
+models = st.sampled_from(MODELS).map(builtin_profile)
+platforms = st.sampled_from(PRESETS).map(preset)
+
+
+@st.composite
+def workloads(draw, min_apps: int = 1, max_apps: int = 7, min_slo: float = 0.05):
+    """Random workloads: SLOs 0.05-3 s, rates 0.01-50 rps (log-uniform), unique names."""
+    n = draw(st.integers(min_apps, max_apps))
+    apps = []
+    for i in range(n):
+        slo = draw(st.floats(min_slo, 3.0))
+        rate = 10 ** draw(st.floats(-2.0, 1.69897))
+        apps.append(App(f"w{i}", round(slo, 4), round(rate, 4)))
+    return Workload(apps)

@@ -1,0 +1,151 @@
+"""The command-line interface: default plan, JSON schema, exit codes, export."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import highspy
+import pytest
+
+from harmonybatch_mp import Plan, check_plan
+from harmonybatch_mp.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_default_plan_is_readable(capsys):
+    code, out, err = run(capsys, "plan")
+    assert code == 0, err
+    assert "Plan for 8 apps of VGG19 on platform 'reference'" in out
+    assert "Total cost per request: 2.0378e-05 CNY" in out
+    assert "group 1: CPU 1.95 vCPU" in out and "GPU 2 GB" in out
+    for k in range(8):
+        assert f"app{k}" in out
+
+
+def test_console_entry_point_runs():
+    r = subprocess.run([sys.executable, "-m", "harmonybatch_mp", "plan", "--solver", "dp", "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["solver"]["name"] == "dp"
+
+
+def test_json_schema(capsys):
+    code, out, _ = run(capsys, "plan", "--apps", "1.0:20,0.5:5,0.8:10", "--json")
+    assert code == 0
+    d = json.loads(out)
+    assert d["total_cost"] == pytest.approx(2.3686e-05, rel=1e-4)
+    assert {"name", "wall_time_s", "status", "objective", "bound", "gap", "columns"} <= set(d["solver"])
+    g0, g1 = d["groups"]
+    assert g0["apps"] == ["app1"] and g0["kind"] == "cpu" and g0["gpu_mem_gb"] is None and g0["vcpu"] == 1.55
+    assert g1["apps"] == ["app2", "app0"] and g1["kind"] == "gpu" and g1["gpu_mem_gb"] == 2 and g1["batch"] == 14
+    assert set(g1["timeouts"]) == {"app0", "app2"}
+    for key, typ in (("mem_gb", float), ("latency_max", float), ("cost_per_request", float), ("rate", float)):
+        assert isinstance(g1[key], typ)
+    check_plan(Plan.from_dict(d))
+
+
+@pytest.mark.parametrize("solver", ["exact", "milp", "dp", "greedy", "batch", "mbs"])
+def test_every_solver_from_the_cli(capsys, solver):
+    code, out, err = run(capsys, "plan", "--model", "bert", "--preset", "paper", "--solver", solver, "--json",
+                         "--apps", "0.3:5,0.5:10,0.9:30")
+    assert code == 0, err
+    assert json.loads(out)["solver"]["name"] == solver
+
+
+def test_workload_and_profile_files(capsys, tmp_path):
+    w = tmp_path / "w.csv"
+    w.write_text("name,slo,rate\nsearch,0.5,5\nads,0.8,10\nfeed,1.0,20\n")
+    code, out, _ = run(capsys, "plan", "--workload", str(w), "--json")
+    assert code == 0 and json.loads(out)["groups"][1]["apps"] == ["ads", "feed"]
+    from harmonybatch_mp import builtin_profile
+
+    p = tmp_path / "p.json"
+    p.write_text(json.dumps(builtin_profile("VGG19").to_dict()))
+    code, out2, _ = run(capsys, "plan", "--workload", str(w), "--profile", str(p), "--json")
+    assert code == 0 and json.loads(out2)["total_cost"] == json.loads(out)["total_cost"]
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["plan", "--model", "resnet"], "unknown model 'resnet'"),
+        (["plan", "--apps", "0.5:-1"], "app 'app0': rate: must be > 0"),
+        (["plan", "--apps", "0.5:nan"], "app 'app0': rate: must be finite"),
+        (["plan", "--apps", ""], "empty workload"),
+        (["plan", "--workload", "/nonexistent.csv"], "cannot read"),
+        (["plan", "--profile", "/nonexistent.json"], "cannot read"),
+        (["plan", "--solver", "dp", "--max-gpu-functions", "1"], "need --solver milp"),
+        (["plan", "--isolate", "app0"], "expected two app names"),
+        (["plan", "--isolate", "app0/ghost"], "unknown app 'ghost'"),
+        (["plan", "--pin", "app0=tpu"], "expected APP=cpu or APP=gpu"),
+        (["plan", "--apps", ",".join(["1:1"] * 11), "--solver", "exact"], "more than 10"),
+    ],
+)
+def test_bad_input_exits_2_naming_the_culprit(capsys, argv, match):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert match in err and "Traceback" not in err
+
+
+def test_argparse_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["plan", "--solver", "magic"])
+    assert e.value.code == 2
+
+
+def test_infeasible_exits_3_naming_apps(capsys):
+    code, out, err = run(capsys, "plan", "--apps", "0.002:1,0.5:5")
+    assert code == 3
+    assert "app 'app0' (SLO 0.002 s)" in err and "0.003793 s" in err and "app1" not in err
+
+
+def test_prototype_defect_workload_gives_a_safe_plan(capsys):
+    """MODEL.md section 10's example: the prototype answered with a negative timeout.
+    Under the model, the 0.05 s app is servable (a GPU of 6 GB or more meets it), so the
+    plan must exist and every timeout must be >= 0."""
+    code, out, err = run(capsys, "plan", "--apps", "0.05:1,1.0:30", "--json")
+    assert code == 0, err
+    plan = Plan.from_dict(json.loads(out))
+    check_plan(plan)
+    assert all(t >= 0 for g in plan.groups for t in g.timeouts)
+    assert plan.group_of("app0").latency_max <= 0.05
+
+
+def test_side_constraint_infeasible_exits_3(capsys):
+    code, _, err = run(capsys, "plan", "--max-functions", "1", "--isolate", "app0/app1")
+    assert code == 3 and "max_functions=1" in err and "isolate=app0/app1" in err
+
+
+def test_export_mps_solves_to_the_same_optimum(capsys, tmp_path):
+    out = tmp_path / "model.mps"
+    code, _, err = run(capsys, "export", "--apps", "0.5:5,0.8:10,1.0:20,0.3:2", "--candidates", "all", str(out))
+    assert code == 0, err
+    code, js, _ = run(capsys, "plan", "--apps", "0.5:5,0.8:10,1.0:20,0.3:2", "--json")
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("mip_rel_gap", 0.0)
+    h.readModel(str(out))
+    h.run()
+    assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    assert h.getInfo().objective_function_value / 1e6 == pytest.approx(json.loads(js)["total_cost"], rel=1e-9)
+
+
+def test_export_lp_and_format_errors(capsys, tmp_path):
+    code, _, _ = run(capsys, "export", str(tmp_path / "m.lp"))
+    assert code == 0 and (tmp_path / "m.lp").read_text().startswith("\\")
+    code, _, err = run(capsys, "export", str(tmp_path / "m.txt"))
+    assert code == 2 and "--format lp" in err
+
+
+def test_help_mentions_exit_codes(capsys):
+    with pytest.raises(SystemExit):
+        main(["plan", "--help"])
+    out = capsys.readouterr().out
+    assert "exit codes" in out and "--solver" in out and "--max-gpu-functions" in out

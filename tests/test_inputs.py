@@ -1,0 +1,148 @@
+"""Bad input gets a clear InputError naming the culprit."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harmonybatch_mp import (
+    App,
+    InputError,
+    Workload,
+    builtin_profile,
+    load_platform,
+    load_profile,
+    load_workload,
+    parse_apps,
+    platform_from_dict,
+    preset,
+    profile_from_dict,
+)
+
+
+@pytest.mark.parametrize("name", ["VGG19", "vgg19", "BERT", "Bert", "GPT-2", "gpt2", "VideoMAE", "video_mae"])
+def test_builtin_names(name):
+    assert builtin_profile(name).cpu_batches == 4
+
+
+def test_unknown_model_lists_the_known_ones():
+    with pytest.raises(InputError, match=r"unknown model 'resnet50'.*VGG19, BERT, GPT-2, VideoMAE"):
+        builtin_profile("resnet50")
+
+
+def test_profiles_round_trip_and_cite_the_paper():
+    for name in ("VGG19", "BERT", "GPT-2", "VideoMAE"):
+        p = builtin_profile(name)
+        assert profile_from_dict(p.to_dict()) == p
+        assert "arXiv:2405.05633" in p.source
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda d: d["cpu"]["latency_avg"][2].update(alpha=float("nan")), r"cpu\.latency_avg\[2\] \(batch 3\)\.alpha: must be finite"),
+        (lambda d: d["cpu"]["latency_max"][0].update(beta=-1), r"latency_max\[0\] \(batch 1\)\.beta: must be > 0"),
+        (lambda d: d["cpu"]["latency_max"].pop(), r"latency_avg covers batch 1\.\.4 but latency_max covers 1\.\.3"),
+        (lambda d: d["gpu"].pop("xi1"), r"gpu\.xi1: missing field"),
+        (lambda d: d["gpu"].update(time_slice_s="fast"), r"gpu\.time_slice_s: expected a number"),
+        (lambda d: d["gpu"].update(memory_thresholds=[4, 2]), r"memory_thresholds: must be non-decreasing"),
+        (lambda d: d["cpu"]["memory_mb"].update(base=float("inf")), r"memory_mb\.base: must be finite"),
+        (lambda d: d.update(name=""), r"name: expected a non-empty string"),
+        (lambda d: d["gpu"].update(device_memory_gb=2.5), r"device_memory_gb: expected a whole number"),
+    ],
+)
+def test_profile_validation_names_the_field(edit, match):
+    d = builtin_profile("VGG19").to_dict()
+    edit(d)
+    with pytest.raises(InputError, match=match):
+        profile_from_dict(d)
+
+
+def test_profile_file_errors(tmp_path):
+    with pytest.raises(InputError, match="cannot read"):
+        load_profile(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{ not json")
+    with pytest.raises(InputError, match=r"bad\.json.*invalid JSON at line 1"):
+        load_profile(bad)
+    ok = tmp_path / "ok.json"
+    ok.write_text(json.dumps(builtin_profile("GPT-2").to_dict()))
+    assert load_profile(ok) == builtin_profile("GPT-2")
+
+
+def test_presets_and_platform_files(tmp_path):
+    assert preset("paper").gpu_timeslice_overhead == 1.0
+    assert preset("reference").gpu_timeslice_overhead == 1.2
+    with pytest.raises(InputError, match="unknown preset 'aws'"):
+        preset("aws")
+    d = preset().to_dict()
+    assert platform_from_dict(d) == preset()
+    d["prices"]["cpu_per_vcpu_s"] = -1
+    with pytest.raises(InputError, match=r"prices\.cpu_per_vcpu_s: must be >= 0"):
+        platform_from_dict(d)
+    d = preset().to_dict()
+    d["vcpu_grid"]["max"] = 16.03
+    with pytest.raises(InputError, match="multiples of step"):
+        platform_from_dict(d)
+    f = tmp_path / "p.json"
+    f.write_text(json.dumps(preset("paper").to_dict()))
+    assert load_platform(f) == preset("paper")
+
+
+@pytest.mark.parametrize(
+    "slo, rate, match",
+    [
+        (0.5, -1.0, r"app 'a': rate: must be > 0"),
+        (0.5, float("nan"), r"app 'a': rate: must be finite"),
+        (float("nan"), 1.0, r"app 'a': slo: must be finite"),
+        (0.0, 1.0, r"app 'a': slo: must be > 0"),
+        ("x", 1.0, r"app 'a': slo: expected a number"),
+    ],
+)
+def test_app_validation(slo, rate, match):
+    with pytest.raises(InputError, match=match):
+        App("a", slo, rate)
+
+
+def test_workload_validation():
+    with pytest.raises(InputError, match="empty workload"):
+        Workload([])
+    with pytest.raises(InputError, match="'a' appears twice"):
+        Workload([App("a", 1, 1), App("a", 2, 2)])
+    with pytest.raises(InputError, match=r"--apps item 2 '0.5:': expected|app 'app1': rate"):
+        parse_apps("1:1,0.5:")
+    with pytest.raises(InputError, match="empty workload"):
+        parse_apps("")
+    with pytest.raises(InputError, match="app 'app0': rate: must be > 0"):
+        parse_apps("0.5:-3")
+
+
+def test_canonical_order_slo_rate_name():
+    w = Workload([App("c", 1.0, 2), App("b", 0.5, 3), App("a", 0.5, 3), App("d", 0.5, 1)])
+    assert [a.name for a in w.apps] == ["d", "a", "b", "c"]
+
+
+def test_workload_files(tmp_path):
+    f = tmp_path / "w.csv"
+    f.write_text("name,slo,rate\nsearch,0.5,5\nads, 1.0 ,20\n")
+    assert [(a.name, a.slo, a.rate) for a in load_workload(f).apps] == [("search", 0.5, 5.0), ("ads", 1.0, 20.0)]
+    j = tmp_path / "w.json"
+    j.write_text(json.dumps([{"name": "x", "slo": 0.3, "rate": 2}]))
+    assert load_workload(j).apps[0] == App("x", 0.3, 2)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,slo\nx,0.5\n")
+    with pytest.raises(InputError, match=r"missing column\(s\) rate"):
+        load_workload(bad)
+    bad.write_text("name,slo,rate\nx,0.5,fast\n")
+    with pytest.raises(InputError, match=r"bad\.csv', line 2: rate: expected a number"):
+        load_workload(bad)
+    bad.write_text("name,slo,rate\n")
+    with pytest.raises(InputError, match="empty workload"):
+        load_workload(bad)
+    j.write_text(json.dumps([{"name": "x", "slo": 0.3}]))
+    with pytest.raises(InputError, match=r"entry 1\.rate: missing field"):
+        load_workload(j)
+    j.write_text(json.dumps({"name": "x"}))
+    with pytest.raises(InputError, match="expected a list"):
+        load_workload(j)

@@ -1,0 +1,126 @@
+"""Plans: JSON round trip, and check_plan rejecting hand-made bad plans."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from harmonybatch_mp import (
+    App,
+    Plan,
+    PlanCheckError,
+    Workload,
+    builtin_profile,
+    check_plan,
+    load_plan,
+    parse_apps,
+    preset,
+    solve,
+)
+from harmonybatch_mp.plan import GroupPlan
+from harmonybatch_mp.provision import provision_group
+
+VGG = builtin_profile("VGG19")
+REF = preset()
+TABLE_ONE = parse_apps("0.5:5,0.8:10,1.0:20")
+
+
+@pytest.fixture(scope="module")
+def plan() -> Plan:
+    return solve(TABLE_ONE, VGG, REF, solver="dp")
+
+
+def test_table_one_optimum(plan):
+    """MODEL.md section 11: 2.3686e-05 per request; {app0} on CPU 1.55 vCPU b=1, {app1, app2} GPU 2 GB b=14."""
+    assert plan.total_cost == pytest.approx(2.3686e-05, rel=1e-4)
+    cpu, gpu = plan.groups
+    assert (cpu.apps, cpu.kind, cpu.vcpu, cpu.batch) == (("app0",), "cpu", 1.55, 1)
+    assert (gpu.apps, gpu.kind, gpu.gpu_mem_gb, gpu.batch) == (("app1", "app2"), "gpu", 2, 14)
+    check_plan(plan)
+
+
+def test_timeouts_are_slo_minus_lmax(plan):
+    gpu = plan.groups[1]
+    assert gpu.timeouts == pytest.approx((0.8 - gpu.latency_max, 1.0 - gpu.latency_max))
+    assert plan.groups[0].timeouts == (0.0,)
+
+
+def test_json_round_trip(plan, tmp_path):
+    again = Plan.from_json(plan.to_json())
+    assert again == plan
+    f = tmp_path / "plan.json"
+    f.write_text(plan.to_json())
+    assert load_plan(f) == plan
+    d = json.loads(plan.to_json())
+    assert set(d) >= {"total_cost", "groups", "solver"}
+    assert set(d["groups"][0]) >= {"apps", "kind", "vcpu", "gpu_mem_gb", "mem_gb", "batch", "timeouts",
+                                   "latency_max", "cost_per_request", "rate"}
+
+
+def _with_group(plan: Plan, k: int, **changes) -> Plan:
+    groups = list(plan.groups)
+    groups[k] = dataclasses.replace(groups[k], **changes)
+    return dataclasses.replace(plan, groups=tuple(groups))
+
+
+def _rejects(bad: Plan, match: str) -> None:
+    with pytest.raises(PlanCheckError, match=match):
+        check_plan(bad, TABLE_ONE, VGG, REF)
+
+
+def test_rejects_negative_timeout(plan):
+    _rejects(_with_group(plan, 1, timeouts=(-0.01, 0.5)), r"negative timeout -0\.01 s for app 'app1'")
+
+
+def test_rejects_timeout_beyond_slo(plan):
+    _rejects(_with_group(plan, 1, timeouts=(0.5, 0.5)), r"app 'app1' misses its SLO")
+
+
+def test_rejects_off_grid_vcpu(plan):
+    _rejects(_with_group(plan, 0, vcpu=1.937), r"vCPU 1\.937 is off the grid")
+    _rejects(_with_group(plan, 1, gpu_mem_gb=25), r"GPU memory 25 GB is off the grid")
+
+
+def test_rejects_batch_above_constraint(plan):
+    g = plan.groups[1]
+    _rejects(_with_group(plan, 1, batch=g.batch + 6), r"batch 20 above the batch constraint")
+
+
+def test_rejects_memory_infeasible():
+    # VideoMAE, CPU batch 4 needs up64(1505.28*4 + 1945.6) = 8000 MB > 4 GB/vCPU x 1 vCPU
+    vm = builtin_profile("VideoMAE")
+    w = Workload([App("a", 30.0, 1.0)])
+    good = solve(w, vm, REF, solver="batch")
+    g = dataclasses.replace(good.groups[0], vcpu=1.0, batch=4)
+    bad = dataclasses.replace(good, groups=(g,))
+    with pytest.raises(PlanCheckError, match=r"memory infeasible: batch 4 needs 8000 MB"):
+        check_plan(bad)
+
+
+def test_rejects_wrong_cost(plan):
+    g = plan.groups[0]
+    _rejects(_with_group(plan, 0, cost_per_request=g.cost_per_request * 0.99), r"cost per request is .* plan says")
+    _rejects(dataclasses.replace(plan, total_cost=plan.total_cost * 1.001), r"total cost is")
+
+
+def test_rejects_missing_and_duplicated_apps(plan):
+    _rejects(dataclasses.replace(plan, groups=plan.groups[1:]), r"app 'app0' is in no group")
+    app1 = TABLE_ONE.by_name()["app1"]
+    dup = GroupPlan.from_config([app1], provision_group([app1], VGG, REF))
+    _rejects(dataclasses.replace(plan, groups=plan.groups + (dup,)), r"app 'app1' is in two groups")
+
+
+def test_rejects_unknown_app_and_kind(plan):
+    _rejects(_with_group(plan, 0, apps=("ghost",)), r"app 'ghost' is not in the workload")
+    _rejects(_with_group(plan, 0, kind="tpu"), r"unknown function kind 'tpu'")
+
+
+def test_reports_every_problem_at_once(plan):
+    bad = _with_group(plan, 1, timeouts=(-1.0, -1.0))
+    with pytest.raises(PlanCheckError) as err:
+        check_plan(bad)
+    problems = err.value.problems
+    assert sum("negative timeout" in p for p in problems) == 2
+    assert any("above the batch constraint" in p for p in problems)

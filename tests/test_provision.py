@@ -1,0 +1,105 @@
+"""Group provisioning: exhaustive optimum, the paper's fast path, and SLO safety."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harmonybatch_mp import App, builtin_profile, preset, provision_group, provision_group_fast
+from harmonybatch_mp.provision import config_grid, feasible_mask, pareto_configs
+from strategies import models, platforms, workloads
+
+VGG = builtin_profile("VGG19")
+REF = preset()
+
+#: Allowed relative excess of the fast path over the exhaustive optimum, by model.
+#: benchmarks/fast_path.py (results in benchmarks/results/fast_path.md) measured no
+#: difference on VGG19, BERT and GPT-2, and on VideoMAE a worst excess of 69.8% (preset
+#: reference: with GPU time billed in whole seconds a smaller batch can be cheaper, which
+#: Theorem 2 ignores) and 0.2% (preset paper: xi2 < 0 makes per-request GPU time grow with
+#: the batch). The bound below leaves margin over the measured worst.
+FAST_PATH_BOUND = {"VideoMAE": 1.0}
+
+
+@given(models, platforms, workloads(max_apps=5))
+def test_fast_path_matches_exhaustive(profile, platform, workload):
+    exhaustive = provision_group(workload.apps, profile, platform)
+    fast = provision_group_fast(workload.apps, profile, platform)
+    assert (exhaustive is None) == (fast is None)
+    if exhaustive is None:
+        return
+    assert feasible_mask(config_grid(profile, platform), workload.apps)[fast.index]
+    excess = fast.cost / exhaustive.cost - 1
+    assert excess >= -1e-12  # the exhaustive search is the optimum
+    assert excess <= FAST_PATH_BOUND.get(profile.name, 1e-12)
+
+
+def test_exhaustive_is_cheapest_feasible_by_brute_force():
+    apps = [App("a", 0.4, 3), App("b", 0.9, 12), App("c", 1.5, 0.5)]
+    g = config_grid(VGG, REF)
+    mask = feasible_mask(g, apps)
+    # brute force, one configuration at a time, with the batch constraint written out
+    from harmonybatch_mp.batching import equivalent_timeout
+
+    best = None
+    for i in range(len(g)):
+        if not g.memory_ok[i] or g.latency_max[i] > 0.4:
+            continue
+        t = [a.slo - g.latency_max[i] for a in apps]
+        T = float(equivalent_timeout(t, [a.rate for a in apps]))
+        ok = g.batch[i] == 1 or g.batch[i] <= np.floor(15.5 * T) + 1
+        assert ok == mask[i]
+        if ok and (best is None or g.cost[i] < g.cost[best]):
+            best = i
+    assert provision_group(apps, VGG, REF).index == best
+
+
+def test_paper_table_one_groups():
+    """MODEL.md section 11: {app2, app3} of Table I on a 2 GB GPU with batch 14."""
+    g = provision_group([App("app2", 0.8, 10), App("app3", 1.0, 20)], VGG, REF)
+    assert (g.kind, g.gpu_mem_gb, g.batch) == ("gpu", 2, 14)
+
+
+def test_prototype_defect_cannot_happen():
+    """MODEL.md section 10: the prototype put (0.05 s, 1 rps) + (1.0 s, 30 rps) on a 2 GB GPU,
+    batch 10, L_max 0.287 s, violating the 0.05 s SLO. Here every configuration considered
+    meets the tightest SLO, so the group gets L_max <= 0.05 s and no negative timeout."""
+    apps = [App("tight", 0.05, 1), App("loose", 1.0, 30)]
+    g = provision_group(apps, VGG, REF)
+    assert g.latency_max <= 0.05
+    assert not (g.kind == "gpu" and g.gpu_mem_gb == 2 and g.batch == 10)
+    mask = feasible_mask(config_grid(VGG, REF), apps)
+    assert (config_grid(VGG, REF).latency_max[mask] <= 0.05).all()
+
+
+def test_infeasible_group_returns_none():
+    assert provision_group([App("a", 0.003, 1)], VGG, REF) is None  # below VGG19's 3.79 ms on a whole GPU
+    assert provision_group([App("a", 0.1, 1)], builtin_profile("GPT-2"), REF) is None
+    assert provision_group([App("a", 0.2, 1)], VGG, REF, kinds=("cpu",)) is None
+
+
+def test_kinds_restrict_the_search():
+    apps = [App("a", 0.8, 10), App("b", 1.0, 20)]
+    assert provision_group(apps, VGG, REF, kinds=("cpu",)).kind == "cpu"
+    with pytest.raises(ValueError, match="unknown function kind"):
+        provision_group(apps, VGG, REF, kinds=("tpu",))
+
+
+@given(models, platforms, workloads(max_apps=4), st.booleans(), st.booleans())
+def test_pareto_columns_are_exact(profile, platform, workload, by_gpu, by_mem):
+    """Every feasible configuration is dominated by a kept one (cost and counted resources)."""
+    g = config_grid(profile, platform)
+    kept = pareto_configs(g, workload.apps, by_gpu=by_gpu, by_gpu_mem=by_mem)
+    feas = np.flatnonzero(feasible_mask(g, workload.apps))
+    assert set(kept) <= set(feas.tolist())
+    for i in feas:
+        assert any(
+            g.cost[k] <= g.cost[i]
+            and (not by_gpu or g.kind[k] <= g.kind[i])
+            and (not by_mem or g.gpu_mem[k] <= g.gpu_mem[i])
+            for k in kept
+        )
+    if kept:
+        assert g.cost[kept[0]] == g.cost[feas].min()
