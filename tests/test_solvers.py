@@ -186,3 +186,61 @@ def test_default_workload_costs():
     assert costs["milp"] == pytest.approx(costs["exact"], rel=REL)
     assert costs["dp"] == pytest.approx(costs["exact"], rel=REL)
     assert costs["greedy"] > costs["milp"] * 1.05  # the greedy leaves money on the table here
+
+
+def test_milp_options_warm_start_time_limit_and_candidate_list():
+    from harmonybatch_mp import SolverError
+    from harmonybatch_mp.workload import DEFAULT_APPS
+
+    w, vgg, ref = parse_apps(DEFAULT_APPS), builtin_profile("VGG19"), preset()
+    best = solve(w, vgg, ref, solver="milp")
+    for start in ("dp", "greedy"):
+        plan = solve(w, vgg, ref, solver="milp", warm_start=start)
+        assert plan.total_cost == pytest.approx(best.total_cost, rel=REL) and plan.solver.status == "optimal"
+    # a time limit with an incumbent (the warm start) returns it, with its gap
+    plan = solve(w, vgg, ref, solver="milp", time_limit=0.0, warm_start="greedy")
+    check_plan(plan)
+    assert plan.solver.status == "time_limit"
+    assert plan.total_cost <= solve(w, vgg, ref, solver="greedy").total_cost * (1 + REL)
+    assert plan.solver.gap is None or plan.solver.gap >= 0
+    # ... and without one, a clear error
+    with pytest.raises(SolverError, match="without a feasible plan"):
+        solve(w, vgg, ref, solver="milp", time_limit=0.0)
+    # a user list of candidate groups (singletons are added)
+    plan = solve(w, vgg, ref, solver="milp", candidates=[["app0", "app1"], ["app2", "app3", "app4"]])
+    check_plan(plan)
+    assert plan.partition() <= {frozenset({"app0", "app1"}), frozenset({"app2", "app3", "app4"})} | {
+        frozenset({a.name}) for a in w.apps}
+    assert plan.solver.candidate_groups == 10
+    with pytest.raises(InputError, match="unknown app 'ghost'"):
+        solve(w, vgg, ref, solver="milp", candidates=[["ghost"]])
+    with pytest.raises(InputError, match="unknown candidate strategy"):
+        solve(w, vgg, ref, solver="milp", candidates="some")
+
+
+def test_milp_contiguous_with_max_run_matches_dp():
+    w = parse_apps(",".join(f"{0.3 + 0.05 * i}:{1 + i % 5}" for i in range(16)))
+    vgg, ref = builtin_profile("VGG19"), preset()
+    for run in (1, 3, 6):
+        a = solve(w, vgg, ref, solver="milp", max_run=run)  # auto: contiguous beyond 12 apps
+        b = solve(w, vgg, ref, solver="dp", max_run=run)
+        assert a.total_cost == pytest.approx(b.total_cost, rel=REL)
+        assert max(len(g.apps) for g in a.groups) <= run
+
+
+def test_side_constraint_validation():
+    with pytest.raises(InputError, match="max_gpu_functions: expected a whole number >= 0"):
+        SideConstraints(max_gpu_functions=-1)
+    with pytest.raises(InputError, match="gpu_memory_budget"):
+        SideConstraints(gpu_memory_budget=float("nan"))
+    with pytest.raises(InputError, match="pin: expected"):
+        SideConstraints(pin=(("a", "tpu"),))
+    assert SideConstraints(pin={"a": "gpu"}).kinds() == {"a": ("gpu",)}
+
+
+def test_pinned_app_that_its_kind_cannot_serve_is_named():
+    w = parse_apps("0.1:5,0.8:10")
+    with pytest.raises(InfeasibleError) as err:
+        solve(w, builtin_profile("VGG19"), preset(), solver="milp", side=SideConstraints(pin=(("app0", "cpu"),)))
+    (app,) = err.value.apps
+    assert app.name == "app0" and app.best_latency > 0.1  # the best CPU latency, not the GPU's

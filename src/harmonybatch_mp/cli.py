@@ -159,8 +159,10 @@ def format_plan(plan: Plan) -> str:
         f"Plan for {len(plan.workload)} apps of {plan.profile.name} on platform '{plan.platform.name}' "
         f"(solver {info.name}, {info.status}, {info.wall_time_s:.3f} s)",
     ]
-    if info.bound is not None:
-        lines.append(f"  certificate: objective {info.objective:.6e}, bound {info.bound:.6e}, gap {info.gap:.2e}, "
+    if info.columns is not None:
+        bound = "none" if info.bound is None else f"{info.bound:.6e}"
+        gap = "unknown" if info.gap is None else f"{info.gap:.2e}"
+        lines.append(f"  certificate: objective {info.objective:.6e}, bound {bound}, gap {gap}, "
                      f"{info.columns} columns from {info.candidate_groups} candidate groups")
     apps = plan.workload.by_name()
     cur = plan.platform.currency

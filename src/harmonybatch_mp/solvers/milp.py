@@ -371,7 +371,9 @@ def milp(problem: Problem, *, candidates="auto", max_run: int | None = None,
     res.solution_loader.load_vars()
     chosen = [c for j, c in enumerate(inst.columns) if model.x[j].value is not None and model.x[j].value > 0.5]
     bound = res.best_objective_bound
-    gap = max(0.0, (obj - bound) / abs(obj)) if bound is not None and obj else 0.0
+    if bound is not None and not math.isfinite(bound):
+        bound = None
+    gap = None if bound is None else (max(0.0, (obj - bound) / abs(obj)) if obj else 0.0)
     status = {TerminationCondition.optimal: "optimal", TerminationCondition.maxTimeLimit: "time_limit"}.get(tc, tc.name)
     info = SolverInfo(
         name="milp", wall_time_s=wall, status=status, objective=obj / SCALE,
