@@ -1,4 +1,4 @@
-"""Command-line interface: ``harmonybatch-mp plan | export``.
+"""Command-line interface: ``harmonybatch-mp plan | export | simulate``.
 
 Exit codes: 0 success; 1 internal error (a plan failed its own check);
 2 bad input (the message names the field, file or app); 3 infeasible (each app
@@ -97,6 +97,21 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("lp", "mps"), default=None, help="file format (default: from OUT's suffix)")
     export.add_argument("out", metavar="OUT", help="output file")
     _add_milp_args(export)
+    sim = sub.add_parser(
+        "simulate", help="replay arrivals through a plan: SLO violations and the cost actually paid",
+        description="Simulate a plan written by 'harmonybatch-mp plan --json': Poisson arrivals at each app's rate "
+                    "(or a per-minute trace), one batch buffer per group, invocations with execution times drawn "
+                    "uniformly on [max(0, 2 L_avg - L_max), L_max] of the actual batch size.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  harmonybatch-mp plan --json > plan.json && harmonybatch-mp simulate plan.json --duration 3600")
+    sim.add_argument("plan", metavar="PLAN.json", help="plan JSON written by 'harmonybatch-mp plan --json'")
+    src = sim.add_mutually_exclusive_group()
+    src.add_argument("--duration", type=float, metavar="SECONDS", help="seconds of Poisson arrivals (default 600)")
+    src.add_argument("--trace", metavar="FILE",
+                     help="per-minute counts per app: CSV rows 'name,count,count,...' (Azure Functions trace layout)")
+    sim.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sim.add_argument("--json", action="store_true", help="print one JSON object {overall, apps}")
+    sim.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     return parser
 
 
@@ -220,6 +235,47 @@ def _cmd_export(args) -> int:
     return EXIT_OK
 
 
+def format_simulation(result) -> str:
+    """A readable table of a simulation result: one row per app, then overall."""
+    head = (f"{'app':<14}{'requests':>10}{'violations':>11}{'p50 (s)':>9}{'p99 (s)':>9}{'max (s)':>9}"
+            f"{'mean batch':>11}{'predicted':>12}{'realized':>12}{'error':>8}")
+    lines = [f"Simulated {result.duration_s:g} s (seed {result.seed})", head]
+
+    def row(name, m):
+        return (f"{name:<14}{m.requests:>10}{m.slo_violations:>11}{m.p50_latency:>9.4f}{m.p99_latency:>9.4f}"
+                f"{m.max_latency:>9.4f}{m.mean_batch:>11.2f}{m.predicted_cost:>12.4e}{m.realized_cost:>12.4e}"
+                f"{m.cost_error:>+8.1%}")
+
+    lines += [row(n, m) for n, m in result.apps.items()]
+    lines.append(row("overall", result.overall))
+    return "\n".join(lines)
+
+
+def _cmd_simulate(args) -> int:
+    from .plan import load_plan
+    from .simulate import load_trace, simulate
+
+    plan = load_plan(args.plan)
+    check_plan(plan)
+    trace = load_trace(args.trace) if args.trace else None
+    duration = None if trace else (args.duration if args.duration is not None else 600.0)
+    expected = int(sum(a.rate for a in plan.workload.apps) * duration) if duration else None
+    bar = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=expected, unit="req", unit_scale=True, desc="simulating", file=sys.stderr,
+                   disable=None, leave=False)
+    try:
+        result = simulate(plan, duration=duration, trace=trace, seed=args.seed,
+                          progress=bar.update if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(json.dumps(result.to_dict(), indent=2) if args.json else format_simulation(result))
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``harmonybatch-mp`` console script; returns the exit code."""
     parser = build_parser()
@@ -228,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_INPUT
     try:
-        return {"plan": _cmd_plan, "export": _cmd_export}[args.command](args)
+        return {"plan": _cmd_plan, "export": _cmd_export, "simulate": _cmd_simulate}[args.command](args)
     except InfeasibleError as exc:
         print(f"harmonybatch-mp: infeasible: {exc}", file=sys.stderr)
         for a in exc.apps:

@@ -1,0 +1,331 @@
+"""Discrete-event simulation of a plan: arrivals -> batch buffers -> serverless invocations.
+
+Semantics (issue 4):
+
+* Arrivals per app are Poisson at the app's rate (seeded), or replayed from a trace of
+  per-minute counts, Poisson within each minute at that minute's rate.
+* One buffer per group. The first request in an empty buffer sets the dispatch deadline
+  to its arrival plus its app's timeout; each later request lowers the deadline to its own
+  arrival plus its app's timeout if that is earlier. The buffer is dispatched as one
+  invocation when it holds the group's batch size (at that arrival) or when the deadline
+  passes (at the deadline), whichever comes first.
+* Functions scale out without limit: a request's latency is its wait in the buffer plus
+  the execution time of its invocation.
+* The execution time of an invocation with ``k`` requests is drawn by a sampler; the
+  default draws uniformly on ``[max(0, 2 L_avg(k) - L_max(k)), L_max(k)]`` for the group's
+  function, so it never exceeds the model's maximum.
+* Each invocation is billed with the platform's prices and billing unit for the group's
+  function and the drawn duration (Eq. 6 without the division by the batch).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import _validate as v
+from .errors import InputError
+from .latency import cpu_latency, gpu_latency_avg, gpu_latency_max
+from .plan import GroupPlan, Plan
+from .pricing import billed_duration
+
+#: A sampler maps (rng, L_avg per invocation, L_max per invocation) to execution times.
+Sampler = Callable[[np.random.Generator, np.ndarray, np.ndarray], np.ndarray]
+
+
+def uniform_sampler(rng: np.random.Generator, lat_avg: np.ndarray, lat_max: np.ndarray) -> np.ndarray:
+    """Default sampler: uniform on ``[max(0, 2 L_avg - L_max), L_max]`` (mean ``L_avg`` when the
+    lower end is not clipped); never above ``L_max``."""
+    lo = np.maximum(0.0, 2.0 * lat_avg - lat_max)
+    return lo + (lat_max - lo) * rng.random(lat_avg.shape)
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Per-minute request counts per app (the Azure Functions invocation-trace layout)."""
+
+    counts: Mapping[str, tuple[float, ...]]
+
+    @property
+    def minutes(self) -> int:
+        return max((len(c) for c in self.counts.values()), default=0)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def load_trace(path: str | Path) -> Trace:
+    """Read a trace CSV: one row per app, the app name followed by its per-minute counts.
+
+    A first row whose first field is ``name`` or ``app``, or whose second field is not a
+    number, is taken as a header and skipped.
+    Every row must have the same number of minutes; counts must be finite and >= 0.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"trace file {str(path)!r}: cannot read ({exc.strerror})") from None
+    rows = [r for r in csv.reader(io.StringIO(text)) if r and any(x.strip() for x in r)]
+    if rows and len(rows[0]) > 1 and (rows[0][0].strip().lower() in ("name", "app") or not _is_number(rows[0][1])):
+        rows = rows[1:]  # a header line
+    if not rows:
+        raise InputError(f"trace file {str(path)!r}: no rows; expected 'name,count,count,...' per app")
+    counts: dict[str, tuple[float, ...]] = {}
+    width = None
+    for k, row in enumerate(rows, 1):
+        name = row[0].strip()
+        where = f"trace file {str(path)!r}, row {k} ({name!r})"
+        if not name:
+            raise InputError(f"{where}: empty app name")
+        if name in counts:
+            raise InputError(f"{where}: app {name!r} appears twice")
+        if len(row) < 2:
+            raise InputError(f"{where}: no counts")
+        vals = tuple(v.number(x.strip(), f"{where}, minute {j}", nonnegative=True) for j, x in enumerate(row[1:], 1))
+        if width is not None and len(vals) != width:
+            raise InputError(f"{where}: {len(vals)} minutes, but the first row has {width}")
+        width = len(vals)
+        counts[name] = vals
+    return Trace(counts)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Outcome for one app, or overall.
+
+    ``mean_batch`` is, per app, the mean size of the invocations its requests rode in
+    (request-weighted); overall, the mean invocation size. ``cost_error`` is
+    ``realized_cost / predicted_cost - 1``.
+    """
+
+    requests: int
+    completed: int
+    slo_violations: int
+    violation_rate: float
+    p50_latency: float
+    p95_latency: float
+    p99_latency: float
+    max_latency: float
+    mean_batch: float
+    invocations: int
+    realized_cost: float
+    predicted_cost: float
+    cost_error: float
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """Per-app and overall metrics of a simulation, and its settings."""
+
+    overall: Metrics
+    apps: Mapping[str, Metrics]
+    duration_s: float
+    seed: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly: ``{"overall": M, "apps": {name: M}, "duration_s", "seed"}``."""
+        return {"overall": asdict(self.overall), "apps": {k: asdict(m) for k, m in self.apps.items()},
+                "duration_s": self.duration_s, "seed": self.seed}
+
+
+@dataclass(frozen=True)
+class RequestLog:
+    """Every simulated request (arrays aligned by request) and every invocation."""
+
+    app: np.ndarray  # index into the plan's workload.apps
+    arrival: np.ndarray
+    invocation: np.ndarray  # index into the invocation arrays
+    latency: np.ndarray
+    inv_group: np.ndarray
+    inv_size: np.ndarray
+    inv_dispatch: np.ndarray
+    inv_duration: np.ndarray
+    inv_cost: np.ndarray
+
+
+def _arrivals(rng: np.random.Generator, rate: float, duration: float | None, minutes: tuple[float, ...] | None):
+    if minutes is None:
+        n = rng.poisson(rate * duration)
+        return np.sort(rng.uniform(0.0, duration, n))
+    parts = []
+    for m, c in enumerate(minutes):
+        n = rng.poisson(c)
+        parts.append(60.0 * m + np.sort(rng.uniform(0.0, 60.0, n)))
+    return np.concatenate(parts) if parts else np.empty(0)
+
+
+def _batch_latencies(plan: Plan, g: GroupPlan) -> tuple[np.ndarray, np.ndarray]:
+    """L_avg(k), L_max(k) of the group's function for k = 0..b (index 0 unused)."""
+    ks = np.arange(1, g.batch + 1)
+    if g.kind == "cpu":
+        avg = cpu_latency(plan.profile, g.vcpu, ks, stat="avg")
+        mx = cpu_latency(plan.profile, g.vcpu, ks, stat="max")
+    else:
+        avg = gpu_latency_avg(plan.profile, plan.platform, g.gpu_mem_gb, ks)
+        mx = gpu_latency_max(plan.profile, plan.platform, g.gpu_mem_gb, ks)
+    return np.concatenate([[0.0], avg]), np.concatenate([[0.0], mx])
+
+
+def _batch_group(times: np.ndarray, timeouts: np.ndarray, batch: int):
+    """Run one group's buffer; return per-request invocation ids, dispatch times and sizes."""
+    inv_of = np.empty(times.size, dtype=np.int64)
+    dispatch: list[float] = []
+    sizes: list[int] = []
+    deadline = math.inf
+    count = 0
+    t_list = times.tolist()
+    d_list = (times + timeouts).tolist()
+    for r, t in enumerate(t_list):
+        if count and t > deadline:  # the deadline passed before this arrival
+            dispatch.append(deadline)
+            sizes.append(count)
+            count, deadline = 0, math.inf
+        inv_of[r] = len(dispatch)
+        count += 1
+        if d_list[r] < deadline:
+            deadline = d_list[r]
+        if count == batch:
+            dispatch.append(t)
+            sizes.append(count)
+            count, deadline = 0, math.inf
+    if count:
+        dispatch.append(deadline)
+        sizes.append(count)
+    return inv_of, np.array(dispatch), np.array(sizes, dtype=np.int64)
+
+
+def simulate(plan: Plan, *, duration: float | None = None, trace: Trace | None = None, seed: int | None = 0,
+             sampler: Sampler = uniform_sampler, log: bool = False,
+             progress: Callable[[int], None] | None = None) -> SimulationResult | tuple[SimulationResult, RequestLog]:
+    """Replay arrivals through a plan and measure SLO violations and the cost actually paid.
+
+    Parameters
+    ----------
+    plan : Plan
+    duration : float, optional
+        Seconds of Poisson arrivals at each app's rate (exclusive with ``trace``).
+    trace : Trace, optional
+        Per-minute counts per app; every app of the plan must be in it.
+    seed : int or None
+        Seed of the random generator (arrivals and execution times).
+    sampler : callable
+        ``sampler(rng, L_avg, L_max) -> durations``, vectorised over invocations; default
+        :func:`uniform_sampler`.
+    log : bool
+        Also return the :class:`RequestLog` of every request and invocation.
+    progress : callable, optional
+        Called with the number of requests of each group once it is simulated.
+
+    Returns
+    -------
+    SimulationResult, or (SimulationResult, RequestLog) with ``log=True``.
+
+    Examples
+    --------
+    >>> from harmonybatch_mp import builtin_profile, parse_apps, preset, solve
+    >>> plan = solve(parse_apps("0.5:5,0.8:10,1.0:20"), builtin_profile("VGG19"), preset(), solver="dp")
+    >>> res = simulate(plan, duration=600, seed=1)
+    >>> res.overall.slo_violations, res.overall.requests > 20000
+    (0, True)
+    """
+    if (duration is None) == (trace is None):
+        raise InputError("simulate: give exactly one of duration (seconds) or trace")
+    if duration is not None:
+        duration = v.number(duration, "simulate: duration", positive=True)
+    names = [a.name for a in plan.workload.apps]
+    if trace is not None:
+        missing = [n for n in names if n not in trace.counts]
+        if missing:
+            raise InputError(f"trace has no row for app(s) {', '.join(missing)} of the plan")
+        extra = [n for n in trace.counts if n not in names]
+        if extra:
+            raise InputError(f"trace names app(s) {', '.join(extra)} that are not in the plan")
+        if trace.minutes == 0:
+            raise InputError("trace has no minutes")
+        duration = 60.0 * trace.minutes
+    rng = np.random.default_rng(seed)
+    index = {n: i for i, n in enumerate(names)}
+    apps = plan.workload.apps
+    pf = plan.platform
+    parts: dict[str, list] = {k: [] for k in ("app", "arrival", "invocation", "latency", "inv_group", "inv_size",
+                                              "inv_dispatch", "inv_duration", "inv_cost")}
+    n_inv = 0
+    for gi, g in enumerate(plan.groups):
+        ids = [index[a] for a in g.apps]
+        timeout = dict(zip(g.apps, g.timeouts))
+        streams = [_arrivals(rng, apps[i].rate, duration, trace.counts[apps[i].name] if trace else None) for i in ids]
+        times = np.concatenate(streams) if streams else np.empty(0)
+        who = np.concatenate([np.full(s.size, i, dtype=np.int64) for i, s in zip(ids, streams)])
+        order = np.argsort(times, kind="stable")
+        times, who = times[order], who[order]
+        tout_of_app = np.zeros(len(apps))
+        tout_of_app[ids] = [timeout[apps[i].name] for i in ids]
+        touts = tout_of_app[who]
+        inv_of, dispatch, sizes = _batch_group(times, touts, g.batch)
+        lat_avg, lat_max = _batch_latencies(plan, g)
+        dur = np.asarray(sampler(rng, lat_avg[sizes], lat_max[sizes]), dtype=float)
+        if dur.shape != sizes.shape or not np.all(np.isfinite(dur)) or np.any(dur < 0):
+            raise InputError("sampler must return one finite, non-negative duration per invocation")
+        unit = pf.gpu_billing_unit if g.kind == "gpu" else pf.cpu_billing_unit
+        billed_res = g.vcpu * pf.cpu_price + g.mem_gb * pf.mem_price
+        if g.kind == "gpu":
+            billed_res = (billed_res if pf.gpu_bills_host else 0.0) + g.gpu_mem_gb * pf.gpu_price
+        cost = pf.invocation_price + billed_res * billed_duration(dur, unit)
+        parts["app"].append(who)
+        parts["arrival"].append(times)
+        parts["invocation"].append(inv_of + n_inv)
+        parts["latency"].append(dispatch[inv_of] - times + dur[inv_of])
+        parts["inv_group"].append(np.full(sizes.size, gi, dtype=np.int64))
+        parts["inv_size"].append(sizes)
+        parts["inv_dispatch"].append(dispatch)
+        parts["inv_duration"].append(dur)
+        parts["inv_cost"].append(cost)
+        n_inv += sizes.size
+        if progress is not None:
+            progress(int(times.size))
+    rec = RequestLog(**{k: np.concatenate(p) if p else np.empty(0) for k, p in parts.items()})
+    result = _metrics(plan, rec, duration, seed)
+    return (result, rec) if log else result
+
+
+def _summary(lat, viol, batch_sizes, invocations, cost, predicted) -> Metrics:
+    n = int(lat.size)
+    q = np.quantile(lat, [0.5, 0.95, 0.99]) if n else [math.nan] * 3
+    realized = float(cost / n) if n else math.nan
+    return Metrics(
+        requests=n, completed=n, slo_violations=int(viol), violation_rate=float(viol / n) if n else 0.0,
+        p50_latency=float(q[0]), p95_latency=float(q[1]), p99_latency=float(q[2]),
+        max_latency=float(lat.max()) if n else math.nan,
+        mean_batch=float(np.mean(batch_sizes)) if len(batch_sizes) else math.nan,
+        invocations=int(invocations), realized_cost=realized, predicted_cost=float(predicted),
+        cost_error=realized / predicted - 1 if n and predicted else math.nan,
+    )
+
+
+def _metrics(plan: Plan, rec: RequestLog, duration: float, seed) -> SimulationResult:
+    apps = plan.workload.apps
+    slo = np.array([a.slo for a in apps])
+    per_req_cost = rec.inv_cost[rec.invocation] / rec.inv_size[rec.invocation] if rec.latency.size else np.empty(0)
+    violated = rec.latency > slo[rec.app] + 1e-12
+    out = {}
+    for i, a in enumerate(apps):
+        sel = rec.app == i
+        out[a.name] = _summary(rec.latency[sel], violated[sel].sum(), rec.inv_size[rec.invocation[sel]],
+                               np.unique(rec.invocation[sel]).size, per_req_cost[sel].sum(),
+                               plan.group_of(a.name).cost_per_request)
+    overall = _summary(rec.latency, violated.sum(), rec.inv_size, rec.inv_size.size, rec.inv_cost.sum(),
+                       plan.total_cost)
+    return SimulationResult(overall, out, duration, seed)
