@@ -146,3 +146,18 @@ def test_workload_files(tmp_path):
     j.write_text(json.dumps({"name": "x"}))
     with pytest.raises(InputError, match="expected a list"):
         load_workload(j)
+
+
+def test_cpu_only_profile_plans_on_cpu():
+    from harmonybatch_mp import check_plan, parse_apps, solve
+    from harmonybatch_mp.provision import config_grid
+
+    d = builtin_profile("VGG19").to_dict()
+    d["gpu"] = None
+    d["name"] = "VGG19-cpu"
+    p = profile_from_dict(d)
+    assert not p.has_gpu and profile_from_dict(p.to_dict()) == p
+    assert len(config_grid(p, preset())) == 1280
+    plan = solve(parse_apps("0.5:5,0.8:10,1.0:20"), p, preset(), solver="milp")
+    check_plan(plan)
+    assert {g.kind for g in plan.groups} == {"cpu"}

@@ -61,6 +61,9 @@ def _check_cpu(g: GroupPlan, profile: ModelProfile, platform: Platform, out: lis
 
 def _check_gpu(g: GroupPlan, profile: ModelProfile, platform: Platform, out: list[str], tag: str):
     m = g.gpu_mem_gb
+    if not profile.has_gpu:
+        out.append(f"{tag}: profile {profile.name!r} has no GPU coefficients, so no GPU function")
+        return None
     if m is None or m != int(m) or not 1 <= m <= profile.device_mem_gb:
         out.append(f"{tag}: GPU memory {m!r} GB is off the grid 1..{profile.device_mem_gb}")
         return None

@@ -1,4 +1,4 @@
-"""Command-line interface: ``harmonybatch-mp plan | export | simulate``.
+"""Command-line interface: ``harmonybatch-mp plan | export | simulate | profile fit``.
 
 Exit codes: 0 success; 1 internal error (a plan failed its own check);
 2 bad input (the message names the field, file or app); 3 infeasible (each app
@@ -112,6 +112,25 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sim.add_argument("--json", action="store_true", help="print one JSON object {overall, apps}")
     sim.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    prof = sub.add_parser("profile", help="fit a model profile from latency measurements",
+                          description="Model profiler commands.")
+    psub = prof.add_subparsers(dest="profile_command", metavar="SUBCOMMAND")
+    fit = psub.add_parser(
+        "fit", help="fit a profile from a measurement CSV",
+        description="Fit CPU latency curves (alpha*exp(-c/beta)+gamma per batch, mean and max), GPU xi1, xi2, "
+                    "the GPU-bound share and time slice, and memory demand from a measurement CSV with header "
+                    "kind,vcpu,gpu_mem_gb,batch,latency_s[,mem_mb] (one sample per row). Prints the fit quality.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  harmonybatch-mp profile fit measurements.csv -o mymodel.json --name MyModel\n"
+               "  harmonybatch-mp plan --profile mymodel.json --apps 0.5:5,1.0:20")
+    fit.add_argument("measurements", metavar="MEASUREMENTS.csv")
+    fit.add_argument("-o", "--output", required=True, metavar="PROFILE.json", help="where to write the profile")
+    fit.add_argument("--name", default=None, help="model name (default: the output file's stem)")
+    fit.add_argument("--quantile", type=float, metavar="Q",
+                     help="fit the max curves to this quantile (e.g. 0.99) instead of the maximum")
+    fit.add_argument("--preset", default="reference", choices=PRESETS,
+                     help="platform whose GPU vCPU share and time-slicing overhead the formulas use")
+    fit.add_argument("--device-mem", type=int, metavar="GB", help="memory of a whole GPU (default: largest measured)")
     return parser
 
 
@@ -276,6 +295,28 @@ def _cmd_simulate(args) -> int:
     return EXIT_OK
 
 
+def _cmd_profile(args) -> int:
+    import warnings
+    from pathlib import Path
+
+    from .profiler import ProfileFitWarning, fit_profile
+
+    if args.profile_command != "fit":
+        raise InputError("profile: give a subcommand: fit (see 'harmonybatch-mp profile fit --help')")
+    name = args.name or Path(args.output).stem
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ProfileFitWarning)
+        result = fit_profile(args.measurements, name=name, quantile=args.quantile, platform=preset(args.preset),
+                             device_mem_gb=args.device_mem, source=f"fitted from {args.measurements}")
+    try:
+        Path(args.output).write_text(json.dumps(result.profile.to_dict(), indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"profile fit: cannot write {args.output!r} ({exc.strerror})") from None
+    print(result.report())
+    print(f"wrote {args.output}")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``harmonybatch-mp`` console script; returns the exit code."""
     parser = build_parser()
@@ -284,7 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_INPUT
     try:
-        return {"plan": _cmd_plan, "export": _cmd_export, "simulate": _cmd_simulate}[args.command](args)
+        commands = {"plan": _cmd_plan, "export": _cmd_export, "simulate": _cmd_simulate, "profile": _cmd_profile}
+        return commands[args.command](args)
     except InfeasibleError as exc:
         print(f"harmonybatch-mp: infeasible: {exc}", file=sys.stderr)
         for a in exc.apps:

@@ -53,6 +53,8 @@ class ModelProfile:
         ``b <= thresholds[j-1]``, else ``len(thresholds) + 1`` GB.
     xi1, xi2 : float
         ``L0(b) = xi1*b + xi2``, latency on a whole GPU (Eq. 2).
+        A CPU-only profile (``"gpu": null`` in JSON) has ``device_mem_gb == 0`` and no
+        GPU configurations; its other GPU fields are 0.
     time_slice : float
         GPU time slice ``tau`` in seconds.
     device_mem_gb : int
@@ -79,6 +81,11 @@ class ModelProfile:
     source: str = ""
 
     @property
+    def has_gpu(self) -> bool:
+        """Whether the profile has GPU coefficients (a CPU-only profile has ``device_mem_gb == 0``)."""
+        return self.device_mem_gb > 0
+
+    @property
     def cpu_batches(self) -> int:
         """Number of batch sizes (1..B) the CPU coefficients cover."""
         return len(self.cpu_avg)
@@ -97,7 +104,7 @@ class ModelProfile:
                 "latency_max": curves(self.cpu_max),
                 "memory_mb": {"per_request": self.cpu_mem_per_request, "base": self.cpu_mem_base},
             },
-            "gpu": {
+            "gpu": None if not self.has_gpu else {
                 "host_memory_mb": self.gpu_host_mem_mb,
                 "memory_thresholds": list(self.gpu_mem_thresholds),
                 "xi1": self.xi1,
@@ -135,7 +142,8 @@ def profile_from_dict(data: Any, where: str = "profile") -> ModelProfile:
         ``{"name", "source"?, "cpu": {"latency_avg": [{"alpha","beta","gamma"}, ...],
         "latency_max": [...], "memory_mb": {"per_request", "base"}}, "gpu":
         {"host_memory_mb", "memory_thresholds", "xi1", "xi2", "time_slice_s",
-        "device_memory_gb", "gpu_share"?, "cpu_share"?}}``.
+        "device_memory_gb", "gpu_share"?, "cpu_share"?}}``; ``"gpu": null`` for a
+        CPU-only profile.
     where : str
         Prefix for error messages (e.g. the file name).
 
@@ -168,6 +176,17 @@ def profile_from_dict(data: Any, where: str = "profile") -> ModelProfile:
         )
     mem = v.field(cpu, "memory_mb", f"{where}.cpu")
     w_mem = f"{where}.cpu.memory_mb"
+    cpu_part = dict(
+        name=name.strip(),
+        cpu_avg=cpu_avg,
+        cpu_max=cpu_max,
+        cpu_mem_per_request=v.number(v.field(mem, "per_request", w_mem), f"{w_mem}.per_request", nonnegative=True),
+        cpu_mem_base=v.number(v.field(mem, "base", w_mem), f"{w_mem}.base", positive=True),
+        source=str(data.get("source", "")),
+    )
+    if gpu is None:
+        return ModelProfile(**cpu_part, gpu_host_mem_mb=0.0, gpu_mem_thresholds=(), xi1=0.0, xi2=0.0,
+                            time_slice=0.0, device_mem_gb=0)
     thresholds = v.field(gpu, "memory_thresholds", f"{where}.gpu")
     if not isinstance(thresholds, list):
         raise InputError(f"{where}.gpu.memory_thresholds: expected a list of batch sizes")
@@ -189,11 +208,7 @@ def profile_from_dict(data: Any, where: str = "profile") -> ModelProfile:
             f"more than device_memory_gb={device}"
         )
     profile = ModelProfile(
-        name=name.strip(),
-        cpu_avg=cpu_avg,
-        cpu_max=cpu_max,
-        cpu_mem_per_request=v.number(v.field(mem, "per_request", w_mem), f"{w_mem}.per_request", nonnegative=True),
-        cpu_mem_base=v.number(v.field(mem, "base", w_mem), f"{w_mem}.base", positive=True),
+        **cpu_part,
         gpu_host_mem_mb=v.number(v.field(gpu, "host_memory_mb", g), f"{g}.host_memory_mb", positive=True),
         gpu_mem_thresholds=th,
         xi1=xi1,
@@ -202,7 +217,6 @@ def profile_from_dict(data: Any, where: str = "profile") -> ModelProfile:
         device_mem_gb=device,
         gpu_share=v.number(gpu.get("gpu_share", 1.0), f"{g}.gpu_share", nonnegative=True),
         cpu_share=v.number(gpu.get("cpu_share", 0.0), f"{g}.cpu_share", nonnegative=True),
-        source=str(data.get("source", "")),
     )
     if profile.gpu_share + profile.cpu_share <= 0:
         raise InputError(f"{g}: gpu_share + cpu_share must be > 0")

@@ -42,8 +42,9 @@ Sampler = Callable[[np.random.Generator, np.ndarray, np.ndarray], np.ndarray]
 
 def uniform_sampler(rng: np.random.Generator, lat_avg: np.ndarray, lat_max: np.ndarray) -> np.ndarray:
     """Default sampler: uniform on ``[max(0, 2 L_avg - L_max), L_max]`` (mean ``L_avg`` when the
-    lower end is not clipped); never above ``L_max``."""
-    lo = np.maximum(0.0, 2.0 * lat_avg - lat_max)
+    lower end is not clipped); never above ``L_max``, even where a profile's average
+    latency exceeds its maximum (then every draw is ``L_max``)."""
+    lo = np.clip(2.0 * lat_avg - lat_max, 0.0, lat_max)  # a profile may have L_avg > L_max (VideoMAE CPU)
     return lo + (lat_max - lo) * rng.random(lat_avg.shape)
 
 
