@@ -149,3 +149,18 @@ def test_help_mentions_exit_codes(capsys):
         main(["plan", "--help"])
     out = capsys.readouterr().out
     assert "exit codes" in out and "--solver" in out and "--max-gpu-functions" in out
+
+
+@pytest.mark.parametrize("argv", [["plan", "--max-run", "0"], ["plan", "--max-run", "0", "--solver", "dp"],
+                                  ["plan", "--max-run", "2", "--candidates", "all"]])
+def test_max_run_validation(capsys, argv):
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and "max_run" in err and "Traceback" not in err
+
+
+def test_max_run_selects_contiguous_candidates(capsys):
+    code, out, _ = run(capsys, "plan", "--max-run", "2", "--json")
+    d = json.loads(out)
+    assert code == 0 and max(len(g["apps"]) for g in d["groups"]) <= 2
+    code, out2, _ = run(capsys, "plan", "--max-run", "2", "--solver", "dp", "--json")
+    assert json.loads(out2)["total_cost"] == pytest.approx(d["total_cost"], rel=1e-9)

@@ -55,7 +55,8 @@ def _add_instance_args(p: argparse.ArgumentParser) -> None:
 def _add_milp_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("milp: candidate groups and solver options")
     g.add_argument("--candidates", choices=("auto", "all", "contiguous"), default="auto",
-                   help="candidate groups: all subsets, SLO-contiguous runs, or auto (all when n <= 12)")
+                   help="candidate groups: all subsets, SLO-contiguous runs, or auto (all when n <= 12 "
+                        "and no --max-run, else contiguous)")
     g.add_argument("--max-run", type=int, metavar="N", help="longest contiguous group (milp contiguous, dp)")
     g.add_argument("--time-limit", type=float, metavar="S", help="HiGHS time limit in seconds")
     g.add_argument("--rel-gap", type=float, default=0.0, metavar="G", help="relative MIP gap (default 0: prove optimum)")
@@ -328,9 +329,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands = {"plan": _cmd_plan, "export": _cmd_export, "simulate": _cmd_simulate, "profile": _cmd_profile}
         return commands[args.command](args)
     except InfeasibleError as exc:
-        print(f"harmonybatch-mp: infeasible: {exc}", file=sys.stderr)
-        for a in exc.apps:
-            print(f"  {a}", file=sys.stderr)
+        if exc.apps:
+            print(f"harmonybatch-mp: infeasible: {len(exc.apps)} app(s) cannot be served:", file=sys.stderr)
+            for a in exc.apps:
+                print(f"  {a}", file=sys.stderr)
+        else:
+            print(f"harmonybatch-mp: infeasible: {exc}", file=sys.stderr)
         return EXIT_INFEASIBLE
     except PlanCheckError as exc:
         print(f"harmonybatch-mp: internal error, the plan failed its check: {exc}", file=sys.stderr)

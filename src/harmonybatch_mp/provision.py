@@ -222,6 +222,14 @@ class _RunState:
         return i if math.isfinite(masked[i]) else None
 
 
+def _group_state(grid: ConfigGrid, apps: Sequence[App], kinds: Sequence[str]) -> _RunState:
+    apps = _sorted(apps)
+    state = _RunState(grid, apps[0], grid.memory_ok & _kind_mask(grid, kinds))
+    for a in apps[1:]:
+        state.add(a)
+    return state
+
+
 def feasible_mask(grid: ConfigGrid, apps: Sequence[App], kinds: Sequence[str] = KINDS) -> np.ndarray:
     """Boolean mask of the configurations that can serve ``apps`` as one group.
 
@@ -229,11 +237,7 @@ def feasible_mask(grid: ConfigGrid, apps: Sequence[App], kinds: Sequence[str] = 
     tightest SLO (Eq. 10) and, for batch >= 2, its batch meets Eq. 9 with the
     largest timeouts ``s_i - L_max``.
     """
-    apps = _sorted(apps)
-    state = _RunState(grid, apps[0], grid.memory_ok & _kind_mask(grid, kinds))
-    for a in apps[1:]:
-        state.add(a)
-    return state.mask()
+    return _group_state(grid, apps, kinds).mask()
 
 
 def provision_group(
@@ -269,11 +273,7 @@ def provision_group(
 
 def best_config(grid: ConfigGrid, apps: Sequence[App], kinds: Sequence[str] = KINDS) -> int | None:
     """Grid index of the cheapest feasible configuration of a group, or None (see :func:`provision_group`)."""
-    apps = _sorted(apps)
-    state = _RunState(grid, apps[0], grid.memory_ok & _kind_mask(grid, kinds))
-    for a in apps[1:]:
-        state.add(a)
-    return state.best()
+    return _group_state(grid, apps, kinds).best()
 
 
 def run_optima(

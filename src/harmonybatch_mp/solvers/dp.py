@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import networkx as nx
 
+from ..errors import InputError
 from ..provision import KINDS, run_optima
 from .problem import Problem
+
+
+def check_max_run(max_run: int | None) -> None:
+    """Raise InputError unless ``max_run`` is None or a whole number >= 1."""
+    if max_run is not None and (isinstance(max_run, bool) or not isinstance(max_run, int) or max_run < 1):
+        raise InputError(f"max_run (the longest group) must be a whole number >= 1, got {max_run!r}")
 
 
 def contiguous_graph(problem: Problem, max_run: int | None = None) -> nx.DiGraph:
@@ -49,6 +56,7 @@ def dp(problem: Problem, max_run: int | None = None) -> list[int]:
     list of int
         The groups as bitmasks.
     """
+    check_max_run(max_run)
     g = contiguous_graph(problem, max_run)
     path = nx.shortest_path(g, 0, problem.n, weight="weight", method="dijkstra")
     return [g.edges[a, b]["mask"] for a, b in zip(path, path[1:])]

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from ..errors import InfeasibleError, InputError, SolverError
 from ..plan import SolverInfo
 from ..provision import KINDS, GroupConfig, pareto_configs
+from .dp import check_max_run
 from .problem import Problem, members
 
 #: Objective scale: the MILP minimises cost per million requests (MODEL.md section 8 numerics).
@@ -136,21 +137,23 @@ def candidate_groups(problem: Problem, candidates: str | Sequence[Sequence[str]]
     """Candidate groups as bitmasks, and the strategy used.
 
     ``"all"``: every nonempty subset; ``"contiguous"``: runs of the SLO-sorted apps of
-    at most ``max_run`` apps; ``"auto"``: all when ``n <= 12``, else contiguous; or a
+    at most ``max_run`` apps; ``"auto"``: all when ``n <= 12`` and no ``max_run`` is given,
+    else contiguous; or a
     list of groups given as lists of app names (singletons are added so that a plan
     always exists).
     """
     n = problem.n
+    check_max_run(max_run)
     if isinstance(candidates, str):
         if candidates == "auto":
-            candidates = "all" if n <= ALL_SUBSETS_MAX_APPS else "contiguous"
+            candidates = "all" if n <= ALL_SUBSETS_MAX_APPS and max_run is None else "contiguous"
+        if candidates == "all" and max_run is not None:
+            raise InputError("max_run limits contiguous candidate groups; it does not apply to candidates 'all'")
         if candidates == "all":
             if n > 20:
                 raise InputError(f"candidates 'all' means 2^{n} - 1 groups; use 'contiguous' for {n} apps")
             return list(range(1, 1 << n)), "all"
         if candidates == "contiguous":
-            if max_run is not None and max_run < 1:
-                raise InputError(f"max_run must be >= 1, got {max_run}")
             stop = n if max_run is None else max_run
             return [((1 << (j - i)) - 1) << i for i in range(n) for j in range(i + 1, min(n, i + stop) + 1)], "contiguous"
         raise InputError(f"unknown candidate strategy {candidates!r}; expected all, contiguous, auto or a list of groups")
