@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from ..provision import KINDS, run_optima
 from .problem import Problem
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 def check_max_run(max_run: int | None) -> None:
@@ -21,6 +24,8 @@ def contiguous_graph(problem: Problem, max_run: int | None = None) -> nx.DiGraph
     Only feasible groups of at most ``max_run`` apps get an edge. Group optima are
     computed incrementally (one fold step per extension) and recorded in ``problem``.
     """
+    import networkx as nx  # imported on first use: keeps `import harmonybatch_mp` light
+
     g = nx.DiGraph()
     g.add_nodes_from(range(problem.n + 1))
     grid = problem.grid
@@ -56,6 +61,8 @@ def dp(problem: Problem, max_run: int | None = None) -> list[int]:
     list of int
         The groups as bitmasks.
     """
+    import networkx as nx
+
     check_max_run(max_run)
     g = contiguous_graph(problem, max_run)
     path = nx.shortest_path(g, 0, problem.n, weight="weight", method="dijkstra")
