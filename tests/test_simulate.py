@@ -157,3 +157,11 @@ def test_cli_simulate(tmp_path, capsys):
     bad.write_text(json.dumps(tampered))
     assert main(["simulate", str(bad)]) == 1
     assert "misses its SLO" in capsys.readouterr().err
+
+
+def test_app_without_requests_serialises_to_strict_json():
+    plan = solve(parse_apps("0.5:0.001,0.8:10"), VGG, REF, solver="milp")
+    res = simulate(plan, duration=1.0, seed=0)
+    assert res.apps["app0"].requests == 0
+    d = json.loads(json.dumps(res.to_dict(), allow_nan=False))
+    assert d["apps"]["app0"]["p50_latency"] is None and d["apps"]["app0"]["slo_violations"] == 0

@@ -137,8 +137,12 @@ class SimulationResult:
     seed: int | None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly: ``{"overall": M, "apps": {name: M}, "duration_s", "seed"}``."""
-        return {"overall": asdict(self.overall), "apps": {k: asdict(m) for k, m in self.apps.items()},
+        """JSON-friendly: ``{"overall": M, "apps": {name: M}, "duration_s", "seed"}``; undefined
+        statistics (latency quantiles of an app that received no request) are None."""
+        def clean(m: Metrics) -> dict[str, Any]:  # NaN (an app with no request) -> null: strict JSON
+            return {k: None if isinstance(x, float) and math.isnan(x) else x for k, x in asdict(m).items()}
+
+        return {"overall": clean(self.overall), "apps": {k: clean(m) for k, m in self.apps.items()},
                 "duration_s": self.duration_s, "seed": self.seed}
 
 
