@@ -184,10 +184,17 @@ def config_grid(profile: ModelProfile, platform: Platform) -> ConfigGrid:
 
 
 def _kind_mask(grid: ConfigGrid, kinds: Sequence[str]) -> np.ndarray:
+    return _kind_mask_cached(grid, tuple(kinds))
+
+
+@functools.lru_cache(maxsize=256)
+def _kind_mask_cached(grid: ConfigGrid, kinds: tuple[str, ...]) -> np.ndarray:
     bad = set(kinds) - set(KINDS)
     if bad:
         raise ValueError(f"unknown function kind(s) {sorted(bad)}; expected 'cpu' and/or 'gpu'")
-    return np.isin(grid.kind, [KINDS.index(k) for k in kinds])
+    mask = np.isin(grid.kind, [KINDS.index(k) for k in kinds])
+    mask.setflags(write=False)
+    return mask
 
 
 def _sorted(apps: Sequence[App]) -> list[App]:
