@@ -244,3 +244,13 @@ def test_pinned_app_that_its_kind_cannot_serve_is_named():
         solve(w, builtin_profile("VGG19"), preset(), solver="milp", side=SideConstraints(pin=(("app0", "cpu"),)))
     (app,) = err.value.apps
     assert app.name == "app0" and app.best_latency > 0.1  # the best CPU latency, not the GPU's
+
+
+def test_solver_records():
+    w = parse_apps("0.5:5,0.8:10,1.0:20")
+    status = {s: solve(w, builtin_profile("VGG19"), preset(), solver=s).solver for s in
+              ("exact", "dp", "milp", "greedy", "mbs", "batch")}
+    assert {s: i.status for s, i in status.items()} == {
+        "exact": "optimal", "dp": "optimal", "milp": "optimal", "greedy": "heuristic", "mbs": "heuristic",
+        "batch": "heuristic"}
+    assert all(i.name == s and i.wall_time_s > 0 and i.objective > 0 for s, i in status.items())

@@ -218,16 +218,11 @@ def format_plan(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def plan_json(plan: Plan) -> dict:
-    """The ``--json`` object of ``harmonybatch-mp plan``."""
-    return plan.to_dict()
-
-
 def _cmd_plan(args) -> int:
     workload, profile, platform = _instance(args)
     plan = solve(workload, profile, platform, solver=args.solver, **_solver_options(args))
     check_plan(plan)
-    print(json.dumps(plan_json(plan), indent=2) if args.json else format_plan(plan))
+    print(plan.to_json() if args.json else format_plan(plan))
     return EXIT_OK
 
 

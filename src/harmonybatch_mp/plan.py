@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _validate as v
+from .batching import slo_timeouts
 from .errors import InputError
 from .platform import Platform, platform_from_dict
 from .profiles import ModelProfile, profile_from_dict
@@ -63,7 +64,7 @@ class GroupPlan:
         if config.batch == 1:
             timeouts = tuple(0.0 for _ in apps)
         else:
-            timeouts = tuple(a.slo - config.latency_max for a in apps)
+            timeouts = tuple(float(slo_timeouts(a.slo, config.latency_max)) for a in apps)
         return cls(
             apps=tuple(a.name for a in apps),
             kind=config.kind,

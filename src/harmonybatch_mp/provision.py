@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .batching import fold_timeout, max_batch
+from .batching import fold_timeout, max_batch, slo_timeouts
 from .latency import cpu_latency, gpu_latency_avg, gpu_latency_max
 from .platform import Platform
 from .pricing import billed_duration, cost_per_request
@@ -34,7 +34,7 @@ from .shapes import (
 )
 from .workload import App
 
-CPU, GPU = 0, 1
+GPU = 1  # value of ConfigGrid.kind for GPU configurations (0 for CPU)
 KINDS = ("cpu", "gpu")
 
 
@@ -213,11 +213,11 @@ class _RunState:
     def __init__(self, grid: ConfigGrid, first: App, base: np.ndarray):
         self.grid = grid
         self.base = base & (grid.latency_max <= first.slo)  # Eq. 10 at the tightest SLO
-        self.T = first.slo - grid.latency_max  # t_1
+        self.T = slo_timeouts(first.slo, grid.latency_max)  # t_1 (Eq. 10)
         self.rho = first.rate
 
     def add(self, app: App) -> None:
-        self.T, self.rho = fold_timeout(self.T, self.rho, app.slo - self.grid.latency_max, app.rate)
+        self.T, self.rho = fold_timeout(self.T, self.rho, slo_timeouts(app.slo, self.grid.latency_max), app.rate)
 
     def mask(self) -> np.ndarray:
         b = self.grid.batch
@@ -339,9 +339,9 @@ def _point_feasible(grid: ConfigGrid, i: int, apps: list[App]) -> bool:
     if grid.batch[i] == 1:
         return True
     lm = grid.latency_max[i]
-    T, rho = apps[0].slo - lm, apps[0].rate
+    T, rho = slo_timeouts(apps[0].slo, lm), apps[0].rate
     for a in apps[1:]:
-        T, rho = fold_timeout(T, rho, a.slo - lm, a.rate)
+        T, rho = fold_timeout(T, rho, slo_timeouts(a.slo, lm), a.rate)
     return bool(grid.batch[i] <= max_batch(rho, T))
 
 

@@ -6,6 +6,7 @@ Use :func:`solve` with a solver name: ``exact``, ``milp``, ``dp``, ``greedy``, `
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -93,23 +94,17 @@ def solve(workload: Workload, profile: ModelProfile, platform: Platform, solver:
     problem = Problem(workload, profile, platform, kinds=side.kinds() if side else None)
     if solver != "batch":
         problem.require_feasible()
-    configs = None
-    info = None
+    configs, info = None, None
     if solver == "milp":
         masks, configs, info = milp(problem, **options)
     elif solver == "batch":
         masks, configs = batch_baseline(problem)
-    elif solver == "exact":
-        masks = exact(problem, **options)
     else:
         masks = SOLVERS[solver](problem, **options)
-    wall = time.perf_counter() - start
+    plan = problem.plan(masks, SolverInfo(solver), configs)
     if info is None:
-        info = SolverInfo(solver, status="optimal" if solver == "dp" else "heuristic")
-    plan = problem.plan(masks, SolverInfo(**{**info.to_dict(), "wall_time_s": wall}), configs)
-    if info.objective is None:
-        plan = plan.with_solver(SolverInfo(**{**plan.solver.to_dict(), "objective": plan.total_cost}))
-    return plan
-
+        status = "optimal" if solver in ("exact", "dp") else "heuristic"
+        info = SolverInfo(solver, status=status, objective=plan.total_cost)
+    return plan.with_solver(dataclasses.replace(info, wall_time_s=time.perf_counter() - start))
 
 __all__ = ["SOLVERS", "Problem", "SideConstraints", "solve"]

@@ -238,12 +238,11 @@ def build_instance(problem: Problem, *, candidates="auto", max_run: int | None =
     masks = sorted(set(masks) | set(extra_groups))
     columns = []
     grid = problem.grid
-    rate_share = {}
     for m in masks:
         kinds = problem.kinds_of(m)
         if not kinds:
             continue
-        rate_share[m] = problem.rate(m) / problem.total_rate
+        share = problem.rate(m) / problem.total_rate
         if side.max_gpu_functions is None and side.gpu_memory_budget is None:
             cfg = problem.group(m)
             idx = [] if cfg is None else [cfg.index]
@@ -253,7 +252,7 @@ def build_instance(problem: Problem, *, candidates="auto", max_run: int | None =
                                  by_gpu_mem=side.gpu_memory_budget is not None)
         for i in idx:
             cfg = grid.config(i)
-            columns.append(Column(m, cfg, rate_share[m] * cfg.cost))
+            columns.append(Column(m, cfg, share * cfg.cost))
     inst = MilpInstance(problem, columns, strategy, n_candidates, side)
     inst.model = _pyomo_model(inst)
     return inst
