@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from ..errors import InfeasibleError, InputError, SolverError
 from ..plan import SolverInfo
 from ..provision import KINDS, GroupConfig, pareto_configs
-from .dp import check_max_run
+from .dp import check_max_run, dp
+from .greedy import greedy
 from .problem import Problem, members
 
 #: Objective scale: the MILP minimises cost per million requests (MODEL.md section 8 numerics).
@@ -327,19 +328,18 @@ def milp(problem: Problem, *, candidates="auto", max_run: int | None = None,
 
     side = side or SideConstraints()
     for name, val in (("time_limit", time_limit), ("rel_gap", rel_gap), ("abs_gap", abs_gap)):
-        if val is not None and (not isinstance(val, (int, float)) or not val >= 0 or math.isinf(val) and name != "time_limit"):
-            raise InputError(f"milp option {name}: expected a number >= 0, got {val!r}")
+        bad_type = isinstance(val, bool) or not isinstance(val, (int, float))
+        if val is not None and (bad_type or not 0 <= val < math.inf):
+            raise InputError(f"milp option {name}: expected a finite number >= 0, got {val!r}")
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise InputError(f"milp option threads: expected a whole number >= 1, got {threads!r}")
     start = time.perf_counter()
     warm_masks: list[int] = []
     if warm_start is not None:
-        from . import SOLVERS
-
-        if warm_start not in ("dp", "greedy"):
+        starts = {"dp": dp, "greedy": greedy}
+        if warm_start not in starts:
             raise InputError(f"warm_start must be 'dp' or 'greedy', got {warm_start!r}")
-        wm = SOLVERS[warm_start](problem)
-        wm = wm[0] if isinstance(wm, tuple) else wm
+        wm = starts[warm_start](problem)
         if side.allows(problem, wm, [problem.group(m) for m in wm]):
             warm_masks = wm
     inst = build_instance(problem, candidates=candidates, max_run=max_run, side=side, extra_groups=warm_masks)
