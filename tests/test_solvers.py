@@ -254,3 +254,13 @@ def test_solver_records():
         "exact": "optimal", "dp": "optimal", "milp": "optimal", "greedy": "heuristic", "mbs": "heuristic",
         "batch": "heuristic"}
     assert all(i.name == s and i.wall_time_s > 0 and i.objective > 0 for s, i in status.items())
+
+
+def test_solve_accepts_names_and_app_lists():
+    a = solve([App("x", 0.5, 5), App("y", 1.0, 20)], "vgg19", "paper", solver="dp")
+    b = solve(Workload([App("y", 1.0, 20), App("x", 0.5, 5)]), builtin_profile("VGG19"), preset("paper"), solver="dp")
+    assert a.groups == b.groups
+    with pytest.raises(InputError, match="workload entries must be App objects"):
+        solve(["x"], "vgg19")
+    with pytest.raises(InputError, match="unknown model"):
+        solve([App("x", 0.5, 5)], "alexnet")

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from ..errors import InputError
 from ..plan import Plan, SolverInfo
-from ..platform import Platform
-from ..profiles import ModelProfile
-from ..workload import Workload
+from ..platform import Platform, preset
+from ..profiles import ModelProfile, builtin_profile
+from ..workload import App, Workload
 from .baselines import batch_baseline, mbs_baseline
 from .dp import dp
 from .exact import exact
@@ -42,15 +43,18 @@ _OPTIONS = {
 }
 
 
-def solve(workload: Workload, profile: ModelProfile, platform: Platform, solver: str = "milp",
+def solve(workload: Workload | Iterable[App], profile: ModelProfile | str, platform: Platform | str = "reference",
+          solver: str = "milp",
           **options: Any) -> Plan:
     """Plan a workload with the named solver.
 
     Parameters
     ----------
-    workload : Workload
-    profile : ModelProfile
-    platform : Platform
+    workload : Workload or iterable of App
+    profile : ModelProfile or str
+        A profile, or the name of a built-in one.
+    platform : Platform or str
+        A platform, or the name of a preset.
     solver : str
         ``milp`` (default; optimal with a certificate), ``exact`` (enumeration, n <= 10),
         ``dp`` (optimal over SLO-contiguous groups), ``greedy`` (the paper's Algorithm 1),
@@ -79,6 +83,12 @@ def solve(workload: Workload, profile: ModelProfile, platform: Platform, solver:
     >>> f"{plan.total_cost:.4e}", [g.kind for g in plan.groups]
     ('2.3686e-05', ['cpu', 'gpu'])
     """
+    if not isinstance(workload, Workload):
+        workload = Workload(workload)
+    if isinstance(profile, str):
+        profile = builtin_profile(profile)
+    if isinstance(platform, str):
+        platform = preset(platform)
     if solver not in SOLVERS:
         raise InputError(f"unknown solver {solver!r}; solvers: {', '.join(SOLVERS)}")
     unknown = set(options) - _OPTIONS[solver]
