@@ -13,7 +13,7 @@ from .errors import PlanCheckError
 from .latency import cpu_latency, gpu_latency_avg, gpu_latency_max
 from .plan import GroupPlan, Plan
 from .platform import Platform
-from .pricing import billed_duration, cost_per_request
+from .pricing import function_cost
 from .profiles import ModelProfile
 from .shapes import (
     cpu_batch_limit,
@@ -54,8 +54,8 @@ def _check_cpu(g: GroupPlan, profile: ModelProfile, platform: Platform, out: lis
     mem = float(cpu_billed_memory_gb(profile, platform, g.vcpu, g.batch))
     lat_avg = float(cpu_latency(profile, g.vcpu, g.batch, stat="avg"))
     lat_max = float(cpu_latency(profile, g.vcpu, g.batch, stat="max"))
-    cost = float(cost_per_request(platform, vcpu=g.vcpu, mem_gb=mem, gpu_gb=0.0,
-                                  duration=billed_duration(lat_avg, platform.cpu_billing_unit), batch=g.batch))
+    cost = float(function_cost(platform, "cpu", vcpu=g.vcpu, mem_gb=mem, gpu_gb=0.0, latency_avg=lat_avg,
+                               batch=g.batch))
     return mem, lat_avg, lat_max, cost
 
 
@@ -79,9 +79,7 @@ def _check_gpu(g: GroupPlan, profile: ModelProfile, platform: Platform, out: lis
     mem = gpu_host_memory_gb(profile, platform)
     lat_avg = float(gpu_latency_avg(profile, platform, m, g.batch))
     lat_max = float(gpu_latency_max(profile, platform, m, g.batch))
-    bill = 1.0 if platform.gpu_bills_host else 0.0
-    cost = float(cost_per_request(platform, vcpu=bill * vcpu, mem_gb=bill * mem, gpu_gb=m,
-                                  duration=billed_duration(lat_avg, platform.gpu_billing_unit), batch=g.batch))
+    cost = float(function_cost(platform, "gpu", vcpu=vcpu, mem_gb=mem, gpu_gb=m, latency_avg=lat_avg, batch=g.batch))
     return mem, lat_avg, lat_max, cost
 
 

@@ -40,3 +40,24 @@ def cost_per_request(platform: Platform, *, vcpu, mem_gb, gpu_gb, duration, batc
         + np.asarray(gpu_gb, dtype=float) * platform.gpu_price
     )
     return (platform.invocation_price + rate * np.asarray(duration, dtype=float)) / np.asarray(batch, dtype=float)
+
+
+def function_cost(platform: Platform, kind: str, *, vcpu, mem_gb, gpu_gb, latency_avg, batch=1):
+    """Eq. 6 for a ``"cpu"`` or ``"gpu"`` function: per request of a batch of ``batch``.
+
+    Applies the kind's billing unit to the average latency, and bills a GPU function's
+    vCPU and host memory only where the platform does (``gpu_bills_host``). With
+    ``batch=1`` it is the cost of one invocation.
+
+    Examples
+    --------
+    >>> from harmonybatch_mp import preset
+    >>> c = function_cost(preset(), "gpu", vcpu=2 / 3, mem_gb=0.5, gpu_gb=2, latency_avg=0.3, batch=14)
+    >>> f"{float(c):.4e}"
+    '2.0386e-05'
+    """
+    gpu = kind == "gpu"
+    unit = platform.gpu_billing_unit if gpu else platform.cpu_billing_unit
+    host = 0.0 if gpu and not platform.gpu_bills_host else 1.0
+    return cost_per_request(platform, vcpu=host * np.asarray(vcpu, dtype=float), mem_gb=host * np.asarray(mem_gb, dtype=float),
+                            gpu_gb=gpu_gb, duration=billed_duration(latency_avg, unit), batch=batch)

@@ -21,7 +21,7 @@ import numpy as np
 from .batching import fold_timeout, max_batch, slo_timeouts
 from .latency import cpu_latency, gpu_latency_avg, gpu_latency_max
 from .platform import Platform
-from .pricing import billed_duration, cost_per_request
+from .pricing import function_cost
 from .profiles import ModelProfile
 from .shapes import (
     cpu_batch_limit,
@@ -135,14 +135,7 @@ def config_grid(profile: ModelProfile, platform: Platform) -> ConfigGrid:
     cpu_avg = cpu_latency(profile, cc, cb, stat="avg")
     cpu_max = cpu_latency(profile, cc, cb, stat="max")
     cpu_mem = cpu_billed_memory_gb(profile, platform, cc, cb)
-    cpu_cost = cost_per_request(
-        platform,
-        vcpu=cc,
-        mem_gb=cpu_mem,
-        gpu_gb=0.0,
-        duration=billed_duration(cpu_avg, platform.cpu_billing_unit),
-        batch=cb,
-    )
+    cpu_cost = function_cost(platform, "cpu", vcpu=cc, mem_gb=cpu_mem, gpu_gb=0.0, latency_avg=cpu_avg, batch=cb)
 
     gm, gb = (a.ravel() for a in np.meshgrid(
         np.arange(1, profile.device_mem_gb + 1), np.arange(1, platform.gpu_max_batch + 1), indexing="ij"
@@ -150,15 +143,7 @@ def config_grid(profile: ModelProfile, platform: Platform) -> ConfigGrid:
     g_vcpu = gpu_vcpu(platform, gm)
     g_mem = np.full(gm.shape, gpu_host_memory_gb(profile, platform))
     g_avg = gpu_latency_avg(profile, platform, gm, gb)
-    bill = 1.0 if platform.gpu_bills_host else 0.0
-    g_cost = cost_per_request(
-        platform,
-        vcpu=bill * g_vcpu,
-        mem_gb=bill * g_mem,
-        gpu_gb=gm,
-        duration=billed_duration(g_avg, platform.gpu_billing_unit),
-        batch=gb,
-    )
+    g_cost = function_cost(platform, "gpu", vcpu=g_vcpu, mem_gb=g_mem, gpu_gb=gm, latency_avg=g_avg, batch=gb)
     grid = ConfigGrid(
         profile=profile,
         platform=platform,

@@ -34,7 +34,7 @@ from . import _validate as v
 from .errors import InputError
 from .latency import cpu_latency, gpu_latency_avg, gpu_latency_max
 from .plan import GroupPlan, Plan
-from .pricing import billed_duration
+from .pricing import function_cost
 
 #: A sampler maps (rng, L_avg per invocation, L_max per invocation) to execution times.
 Sampler = Callable[[np.random.Generator, np.ndarray, np.ndarray], np.ndarray]
@@ -284,11 +284,8 @@ def simulate(plan: Plan, *, duration: float | None = None, trace: Trace | None =
         dur = np.asarray(sampler(rng, lat_avg[sizes], lat_max[sizes]), dtype=float)
         if dur.shape != sizes.shape or not np.all(np.isfinite(dur)) or np.any(dur < 0):
             raise InputError("sampler must return one finite, non-negative duration per invocation")
-        unit = pf.gpu_billing_unit if g.kind == "gpu" else pf.cpu_billing_unit
-        billed_res = g.vcpu * pf.cpu_price + g.mem_gb * pf.mem_price
-        if g.kind == "gpu":
-            billed_res = (billed_res if pf.gpu_bills_host else 0.0) + g.gpu_mem_gb * pf.gpu_price
-        cost = pf.invocation_price + billed_res * billed_duration(dur, unit)
+        cost = function_cost(pf, g.kind, vcpu=g.vcpu, mem_gb=g.mem_gb, gpu_gb=g.gpu_mem_gb or 0,
+                             latency_avg=dur)  # each invocation billed for its drawn duration (Eq. 6, b = 1)
         parts["app"].append(who)
         parts["arrival"].append(times)
         parts["invocation"].append(inv_of + n_inv)
