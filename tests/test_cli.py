@@ -81,7 +81,7 @@ def test_workload_and_profile_files(capsys, tmp_path):
         (["plan", "--apps", ""], "empty workload"),
         (["plan", "--workload", "/nonexistent.csv"], "cannot read"),
         (["plan", "--profile", "/nonexistent.json"], "cannot read"),
-        (["plan", "--solver", "dp", "--max-gpu-functions", "1"], "need --solver milp"),
+        (["plan", "--solver", "dp", "--max-gpu-functions", "1"], "use solver 'milp'"),
         (["plan", "--isolate", "app0"], "expected two app names"),
         (["plan", "--isolate", "app0/ghost"], "unknown app 'ghost'"),
         (["plan", "--pin", "app0=tpu"], "expected APP=cpu or APP=gpu"),

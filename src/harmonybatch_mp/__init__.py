@@ -2,11 +2,19 @@
 
 from .check import check_plan, plan_problems
 from .errors import HarmonyBatchError, InfeasibleError, InputError, PlanCheckError, SolverError
-from .plan import GroupPlan, Plan, SolverInfo, load_plan
+from .plan import HEURISTIC, OPTIMAL, RESTRICTED_OPTIMAL, STATUSES, TIME_LIMIT, GroupPlan, Plan, SolverInfo, load_plan
 from .platform import PRESETS, Platform, load_platform, platform_from_dict, preset
 from .profiles import BUILTIN_MODELS, ModelProfile, builtin_profile, load_profile, profile_from_dict
 from .provision import GroupConfig, config_grid, provision_group, provision_group_fast
-from .solvers import SOLVERS, SideConstraints, solve
+from .solvers import (
+    SetPartitioningModel,
+    SideConstraints,
+    Solution,
+    build_model,
+    register_solver,
+    solve,
+    solver_names,
+)
 from .workload import App, Workload, load_workload, parse_apps
 
 __version__ = "0.1.0"
@@ -17,7 +25,16 @@ __all__ = [
     "GroupConfig",
     "GroupPlan",
     "Plan",
-    "SOLVERS",
+    "HEURISTIC",
+    "OPTIMAL",
+    "RESTRICTED_OPTIMAL",
+    "STATUSES",
+    "TIME_LIMIT",
+    "SetPartitioningModel",
+    "Solution",
+    "build_model",
+    "register_solver",
+    "solver_names",
     "SideConstraints",
     "SolverInfo",
     "check_plan",

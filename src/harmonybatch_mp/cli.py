@@ -2,7 +2,9 @@
 
 Exit codes: 0 success; 1 internal error (a plan failed its own check);
 2 bad input (the message names the field, file or app); 3 infeasible (each app
-that no function can serve is named with the lowest latency the platform can give).
+that no function can serve is named with the lowest latency the platform can give);
+4 the solver stopped without a plan (a time limit with no plan known, a backend that
+is missing or failed).
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ import sys
 from collections.abc import Sequence
 
 from .check import check_plan
-from .errors import HarmonyBatchError, InfeasibleError, InputError, PlanCheckError
+from .errors import HarmonyBatchError, InfeasibleError, InputError, PlanCheckError, SolverError
 from .plan import Plan
 from .platform import PRESETS, load_platform, preset
 from .profiles import BUILTIN_MODELS, builtin_profile, load_profile
-from .solvers import SOLVERS, SideConstraints, solve
+from .solvers import SideConstraints, build_model, solve, solver_names
 from .workload import DEFAULT_APPS, load_workload, parse_apps
 
-EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INFEASIBLE = 0, 1, 2, 3
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_SOLVER = 0, 1, 2, 3, 4
 
 _EPILOG = """\
 examples:
@@ -32,7 +34,8 @@ examples:
   harmonybatch-mp export --format mps model.mps
 
 exit codes: 0 plan found, 2 bad input, 3 infeasible (apps named with the
-tightest latency the platform can give them), 1 internal error.
+tightest latency the platform can give them), 4 the solver stopped without a
+plan (time limit, missing backend), 1 internal error.
 """
 
 
@@ -58,20 +61,17 @@ def _add_milp_args(p: argparse.ArgumentParser) -> None:
                    help="candidate groups: all subsets, SLO-contiguous runs, or auto (all when n <= 12 "
                         "and no --max-run, else contiguous)")
     g.add_argument("--max-run", type=int, metavar="N", help="longest contiguous group (milp contiguous, dp)")
-    g.add_argument("--time-limit", type=float, metavar="S", help="HiGHS time limit in seconds")
+    g.add_argument("--time-limit", type=float, metavar="S",
+                   help="seconds for the whole milp call; at the limit the best plan known is returned")
     g.add_argument("--rel-gap", type=float, default=0.0, metavar="G", help="relative MIP gap (default 0: prove optimum)")
     g.add_argument("--abs-gap", type=float, default=0.0, metavar="G",
                    help="absolute MIP gap in cost per million requests (default 0)")
-    g.add_argument("--threads", type=int, metavar="N", help="HiGHS threads")
-    g.add_argument("--warm-start", choices=("dp", "greedy"), help="start HiGHS from this solver's plan")
-    s = p.add_argument_group("milp: side constraints")
-    s.add_argument("--max-gpu-functions", type=int, metavar="K", help="at most K GPU functions")
-    s.add_argument("--gpu-budget", type=float, metavar="GB", help="total GPU memory of all GPU functions (GB)")
-    s.add_argument("--max-functions", type=int, metavar="K", help="at most K functions (groups) in all")
-    s.add_argument("--isolate", action="append", default=[], metavar="A/B",
-                   help="apps A and B never share a batch (repeatable)")
-    s.add_argument("--pin", action="append", default=[], metavar="APP=cpu|gpu",
-                   help="serve APP only on CPU or only on GPU functions (repeatable)")
+    g.add_argument("--threads", type=int, metavar="N", help="solver threads")
+    g.add_argument("--warm-start", choices=("dp", "greedy"), help="start the solver from this solver's plan")
+    g.add_argument("--backend", default="appsi_highs", metavar="NAME",
+                   help="MILP backend: appsi_highs (default, in process) or any Pyomo SolverFactory name "
+                        "(glpk, cbc, gurobi, cplex, scip) installed on this machine")
+    SideConstraints.add_arguments(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Group the apps, provision a function per group, print the plan.",
                           formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EPILOG)
     _add_instance_args(plan)
-    plan.add_argument("--solver", default="milp", choices=tuple(SOLVERS),
+    plan.add_argument("--solver", default="milp", choices=solver_names(),
                       help="milp (optimal, default), exact (enumeration, n <= 10), dp (optimal over "
                            "SLO-contiguous groups), greedy (the paper's), batch or mbs (baselines)")
     plan.add_argument("--force", action="store_true", help="let solver exact run on more than 10 apps")
@@ -96,7 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Write the set-partitioning MILP (objective: cost per million requests).")
     _add_instance_args(export)
     export.add_argument("--format", choices=("lp", "mps"), default=None, help="file format (default: from OUT's suffix)")
-    export.add_argument("out", metavar="OUT", help="output file")
+    export.add_argument("out", metavar="OUT", help="output file (written atomically)")
+    export.add_argument("--full", action="store_true",
+                        help="keep every candidate group and the cheapest column per function kind and GPU size "
+                             "(no reductions), for adding your own rows")
     _add_milp_args(export)
     sim = sub.add_parser(
         "simulate", help="replay arrivals through a plan: SLO violations and the cost actually paid",
@@ -145,46 +148,28 @@ def _instance(args):
     return workload, profile, platform
 
 
-def _side(args) -> SideConstraints | None:
-    isolate = []
-    for item in args.isolate:
-        parts = item.split("/")
-        if len(parts) != 2 or not all(parts):
-            raise InputError(f"--isolate {item!r}: expected two app names as A/B")
-        isolate.append(tuple(parts))
-    pin = []
-    for item in args.pin:
-        app, _, kind = item.partition("=")
-        if not app or kind not in ("cpu", "gpu"):
-            raise InputError(f"--pin {item!r}: expected APP=cpu or APP=gpu")
-        pin.append((app, kind))
-    side = SideConstraints(max_gpu_functions=args.max_gpu_functions, gpu_memory_budget=args.gpu_budget,
-                           max_functions=args.max_functions, isolate=tuple(isolate), pin=tuple(pin))
-    return side if side.active() else None
+_MILP_FLAGS = {"candidates": "auto", "max_run": None, "time_limit": None, "rel_gap": 0.0, "abs_gap": 0.0,
+               "threads": None, "warm_start": None, "backend": "appsi_highs"}
 
 
 def _milp_options(args) -> dict:
-    opts = {"candidates": args.candidates, "max_run": args.max_run, "time_limit": args.time_limit,
-            "rel_gap": args.rel_gap, "abs_gap": args.abs_gap, "threads": args.threads,
-            "warm_start": args.warm_start}
-    side = _side(args)
-    if side is not None:
-        opts["side"] = side
-    return opts
+    return {k: getattr(args, k) for k in _MILP_FLAGS}
 
 
 def _solver_options(args) -> dict:
-    if args.solver == "milp":
-        return _milp_options(args)
-    if _side(args) is not None:
-        raise InputError(f"side constraints (--max-gpu-functions, --gpu-budget, --max-functions, --isolate, --pin) "
-                         f"need --solver milp, not {args.solver}")
-    opts = {}
-    if args.solver == "dp" and args.max_run is not None:
-        opts["max_run"] = args.max_run
-    if args.solver == "exact" and args.force:
-        opts["force"] = True
-    return opts
+    """The options for ``--solver``; a flag the solver does not take is an error, not ignored."""
+    from .solvers import get_solver
+
+    spec = get_solver(args.solver)
+    given = {k: getattr(args, k) for k, default in _MILP_FLAGS.items() if getattr(args, k) != default}
+    if args.force:
+        given["force"] = True
+    unknown = sorted(set(given) - spec.options)
+    if unknown:
+        flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
+        raise InputError(f"solver {args.solver} does not take {flags}; "
+                         f"its options: {', '.join('--' + o.replace('_', '-') for o in sorted(spec.options)) or 'none'}")
+    return given
 
 
 def format_plan(plan: Plan) -> str:
@@ -220,33 +205,24 @@ def format_plan(plan: Plan) -> str:
 
 def _cmd_plan(args) -> int:
     workload, profile, platform = _instance(args)
-    plan = solve(workload, profile, platform, solver=args.solver, **_solver_options(args))
-    check_plan(plan)
+    plan = solve(workload, profile, platform, solver=args.solver, side=SideConstraints.from_arguments(args),
+                 **_solver_options(args))
     print(plan.to_json() if args.json else format_plan(plan))
     return EXIT_OK
 
 
 def _cmd_export(args) -> int:
-    from .solvers.milp import build_instance, export_model
-    from .solvers.problem import Problem
-
     fmt = args.format or args.out.rsplit(".", 1)[-1].lower()
     if fmt not in ("lp", "mps"):
         raise InputError(f"export: cannot tell the format of {args.out!r}; give --format lp or --format mps")
     workload, profile, platform = _instance(args)
     opts = _milp_options(args)
-    side = opts.get("side")
-    if side is not None:
-        side.validate_names(a.name for a in workload.apps)
-    problem = Problem(workload, profile, platform, kinds=side.kinds() if side else None)
-    problem.require_feasible()
-    inst = build_instance(problem, candidates=opts["candidates"], max_run=opts["max_run"], side=side)
-    try:
-        export_model(inst, args.out, fmt)
-    except OSError as exc:
-        raise InputError(f"export: cannot write {args.out!r} ({exc.strerror})") from None
-    print(f"wrote {args.out} ({fmt}): {len(inst.columns)} columns, {problem.n} cover rows; "
-          f"objective in cost per million requests", file=sys.stderr)
+    model = build_model(workload, profile, platform, side=SideConstraints.from_arguments(args),
+                        candidates=opts["candidates"], max_run=opts["max_run"], reduce=not args.full)
+    model.write(args.out, fmt)
+    print(f"wrote {args.out} ({fmt}): {len(model.columns)} columns, {model.problem.n} cover rows; objective in "
+          f"cost per request x {model.scale:g}; reductions: {', '.join(model.reductions) or 'none'}",
+          file=sys.stderr)
     return EXIT_OK
 
 
@@ -334,6 +310,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PlanCheckError as exc:
         print(f"harmonybatch-mp: internal error, the plan failed its check: {exc}", file=sys.stderr)
         return EXIT_INTERNAL
+    except SolverError as exc:
+        print(f"harmonybatch-mp: solver stopped: {exc}", file=sys.stderr)
+        return EXIT_SOLVER
     except (InputError, HarmonyBatchError) as exc:
         print(f"harmonybatch-mp: error: {exc}", file=sys.stderr)
         return EXIT_INPUT

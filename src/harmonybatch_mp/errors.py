@@ -65,7 +65,7 @@ class InfeasibleError(HarmonyBatchError):
 
 
 class PlanCheckError(HarmonyBatchError):
-    """A plan violates the model (MODEL.md section 9).
+    """A plan violates the model (``formulations/model.md`` section 9).
 
     Attributes
     ----------
@@ -79,4 +79,17 @@ class PlanCheckError(HarmonyBatchError):
 
 
 class SolverError(HarmonyBatchError):
-    """A solver ran but returned no usable plan (e.g. a time limit without incumbent)."""
+    """A solver ran but returned no usable plan: a time limit reached before any feasible
+    plan was known, a backend that is not installed or that failed.
+
+    This is not bad input: the command line exits with code 4 for it.
+
+    Attributes
+    ----------
+    time_limit : bool
+        True when the time limit stopped the solver.
+    """
+
+    def __init__(self, message: str, *, time_limit: bool = False):
+        super().__init__(message)
+        self.time_limit = time_limit

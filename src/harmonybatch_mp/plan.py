@@ -96,23 +96,62 @@ class GroupPlan:
         }
 
 
+#: Solver statuses: proven optimal over the whole model (every partition, every configuration).
+OPTIMAL = "optimal"
+#: Proven optimal over a restricted set only (``SolverInfo.scope`` says which); no global claim.
+RESTRICTED_OPTIMAL = "restricted_optimal"
+#: Stopped at the time limit: the best plan known, with whatever bound was proven by then.
+TIME_LIMIT = "time_limit"
+#: A heuristic's plan: no optimality claim.
+HEURISTIC = "heuristic"
+#: Every status a :class:`SolverInfo` may carry.
+STATUSES = (OPTIMAL, RESTRICTED_OPTIMAL, TIME_LIMIT, HEURISTIC)
+
+
 @dataclass(frozen=True)
 class SolverInfo:
     """How a plan was found: solver name, wall time, and for exact solvers a certificate.
 
-    ``status``, ``objective``, ``bound`` and ``gap`` are the solver's own report
-    (``objective`` and ``bound`` in cost per request); ``columns`` and
-    ``candidate_groups`` size the MILP.
+    Attributes
+    ----------
+    name : str
+    wall_time_s : float
+    status : str
+        One of :data:`STATUSES`.
+    objective : float, optional
+        The plan's cost per request as the solver saw it.
+    bound : float, optional
+        A lower bound on the cost of *every* feasible plan of the model (all partitions,
+        all configurations), or None when the solver proved none.
+    gap : float, optional
+        ``(objective - bound) / objective``.
+    scope : str, optional
+        What an exact solver optimised over: ``"all partitions"``, or the restriction (e.g.
+        ``"contiguous candidate groups"``) under which a ``restricted_optimal`` plan is
+        optimal; None for heuristics.
+    restricted_bound : float, optional
+        The bound over ``scope`` when that is a restriction (not a bound on other plans).
+    backend : str, optional
+        The MILP backend that solved the model.
+    columns, candidate_groups : int, optional
+        Size of the MILP.
     """
 
     name: str
     wall_time_s: float = 0.0
-    status: str = "optimal"
+    status: str = OPTIMAL
     objective: float | None = None
     bound: float | None = None
     gap: float | None = None
+    scope: str | None = None
+    restricted_bound: float | None = None
+    backend: str | None = None
     columns: int | None = None
     candidate_groups: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise InputError(f"solver status must be one of {', '.join(STATUSES)}, got {self.status!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -139,7 +178,7 @@ class Plan:
     workload: Workload
     profile: ModelProfile
     platform: Platform
-    solver: SolverInfo = field(default_factory=lambda: SolverInfo("unknown"))
+    solver: SolverInfo = field(default_factory=lambda: SolverInfo("unknown", status=HEURISTIC))
 
     @classmethod
     def from_groups(
@@ -222,7 +261,7 @@ class Plan:
                 rate=v.number(v.field(g, "rate", w), f"{w}.rate"),
             ))
         s = data.get("solver") or {}
-        solver = SolverInfo(**{k: s[k] for k in SolverInfo.__dataclass_fields__ if k in s}) if s.get("name") else SolverInfo("unknown")
+        solver = SolverInfo(**{k: s[k] for k in SolverInfo.__dataclass_fields__ if k in s}) if s.get("name") else SolverInfo("unknown", status=HEURISTIC)
         return cls(tuple(groups), v.number(v.field(data, "total_cost", where), f"{where}.total_cost"),
                    workload, profile, platform, solver)
 

@@ -1,7 +1,9 @@
-"""Plan solvers. Every solver shares :class:`~.problem.Problem` (group provisioning) and
-every plan goes through the same :class:`~harmonybatch_mp.plan.Plan` builder.
+"""Plan solvers: one contract (:mod:`.base`), one registry, one :func:`solve`.
 
-Use :func:`solve` with a solver name: ``exact``, ``milp``, ``dp``, ``greedy``, ``batch``, ``mbs``.
+Every solver is ``f(problem, **options) -> Solution`` and shares
+:class:`~.problem.Problem` (group provisioning, the cost model), the plan builder and
+the checker. Built in: ``milp`` (default), ``exact``, ``dp``, ``greedy``, ``batch``,
+``mbs``; add your own with :func:`register_solver`.
 """
 
 from __future__ import annotations
@@ -11,46 +13,61 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from ..errors import InputError
-from ..plan import Plan, SolverInfo
+from ..errors import InputError, SolverError
+from ..plan import Plan
 from ..platform import Platform, preset
 from ..profiles import ModelProfile, builtin_profile
-from ..workload import App, Workload
+from ..workload import App, Workload, parse_apps
+from .base import Solution, SolverSpec, get_solver, register_solver, solver_names, unregister_solver
 from .baselines import batch_baseline, mbs_baseline
 from .dp import dp
 from .exact import exact
 from .greedy import greedy
-from .milp import SideConstraints, milp
+from .milp import milp
+from .model import SetPartitioningModel, build_model
 from .problem import Problem
+from .side import SideConstraints
 
-#: Solvers by name: each maps a Problem (and options) to groups as bitmasks.
-SOLVERS = {
-    "exact": exact,
-    "milp": milp,
-    "dp": dp,
-    "greedy": greedy,
-    "batch": batch_baseline,
-    "mbs": mbs_baseline,
-}
-
-_OPTIONS = {
-    "exact": {"force"},
-    "milp": {"candidates", "max_run", "side", "time_limit", "rel_gap", "abs_gap", "threads", "warm_start"},
-    "dp": {"max_run"},
-    "greedy": set(),
-    "batch": set(),
-    "mbs": set(),
-}
+register_solver("milp", milp, side_constraints=True,
+                description="set-partitioning MILP with a certificate (default)")
+register_solver("exact", exact, description="enumerates every set partition (n <= 10 unless forced)")
+register_solver("dp", dp, description="optimal among SLO-contiguous partitions (shortest path)")
+register_solver("greedy", greedy, description="the paper's Algorithm 1 (heuristic)")
+register_solver("batch", batch_baseline, description="baseline: each app alone on a CPU function")
+register_solver("mbs", mbs_baseline, description="baseline MBS+: even rate split in SLO order")
 
 
-def solve(workload: Workload | Iterable[App], profile: ModelProfile | str, platform: Platform | str = "reference",
-          solver: str = "milp",
-          **options: Any) -> Plan:
-    """Plan a workload with the named solver.
+def as_instance(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
+                platform: Platform | str = "reference") -> tuple[Workload, ModelProfile, Platform]:
+    """Resolve names: a workload from apps or an ``"SLO:RATE,..."`` string, a built-in
+    profile by name, a preset by name."""
+    if isinstance(workload, str):
+        workload = parse_apps(workload)
+    elif not isinstance(workload, Workload):
+        try:
+            workload = Workload(workload)
+        except TypeError:
+            raise InputError(f"workload: expected a Workload, a list of App or 'SLO:RATE,...', "
+                             f"got {type(workload).__name__}") from None
+    if isinstance(profile, str):
+        profile = builtin_profile(profile)
+    elif not isinstance(profile, ModelProfile):
+        raise InputError(f"profile: expected a ModelProfile or a built-in model name, got {type(profile).__name__}")
+    if isinstance(platform, str):
+        platform = preset(platform)
+    elif not isinstance(platform, Platform):
+        raise InputError(f"platform: expected a Platform or a preset name, got {type(platform).__name__}")
+    return workload, profile, platform
+
+
+def solve(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
+          platform: Platform | str = "reference", solver: str = "milp", *,
+          side: SideConstraints | None = None, **options: Any) -> Plan:
+    """Plan a workload with a registered solver; the plan is checked before it is returned.
 
     Parameters
     ----------
-    workload : Workload or iterable of App
+    workload : Workload, iterable of App, or ``"SLO:RATE,..."``
     profile : ModelProfile or str
         A profile, or the name of a built-in one.
     platform : Platform or str
@@ -58,63 +75,54 @@ def solve(workload: Workload | Iterable[App], profile: ModelProfile | str, platf
     solver : str
         ``milp`` (default; optimal with a certificate), ``exact`` (enumeration, n <= 10),
         ``dp`` (optimal over SLO-contiguous groups), ``greedy`` (the paper's Algorithm 1),
-        ``batch`` or ``mbs`` (baselines).
+        ``batch`` or ``mbs`` (baselines), or any solver added with :func:`register_solver`.
+    side : SideConstraints, optional
+        Side constraints (solvers that honour them: ``milp``).
     **options
-        Solver options: ``exact``: ``force``; ``dp``: ``max_run``; ``milp``: ``candidates``,
-        ``max_run``, ``side`` (:class:`SideConstraints`), ``time_limit``, ``rel_gap``,
-        ``abs_gap``, ``threads``, ``warm_start``.
+        The solver's options (its keyword-only parameters): ``exact``: ``force``;
+        ``dp``: ``max_run``; ``milp``: ``candidates``, ``max_run``, ``time_limit``,
+        ``rel_gap``, ``abs_gap``, ``threads``, ``warm_start``, ``backend``, ``backend_options``.
 
     Returns
     -------
     Plan
+        Checked with :func:`~harmonybatch_mp.check_plan`; ``plan.solver`` is the certificate.
 
     Raises
     ------
     InputError
-        Unknown solver or option.
+        Unknown solver or option, an option the solver does not take, bad values.
     InfeasibleError
         Some app cannot be served (each named, with the lowest latency the platform
         can give it), or side constraints conflict.
+    SolverError
+        The solver stopped without a plan (time limit, backend failure).
 
     Examples
     --------
-    >>> from harmonybatch_mp import builtin_profile, parse_apps, preset
-    >>> plan = solve(parse_apps("0.5:5,0.8:10,1.0:20"), builtin_profile("VGG19"), preset(), solver="milp")
-    >>> f"{plan.total_cost:.4e}", [g.kind for g in plan.groups]
-    ('2.3686e-05', ['cpu', 'gpu'])
+    >>> plan = solve("0.5:5,0.8:10,1.0:20", "VGG19", "reference", solver="milp")
+    >>> f"{plan.total_cost:.4e}", [g.kind for g in plan.groups], plan.solver.status
+    ('2.3686e-05', ['cpu', 'gpu'], 'optimal')
     """
-    if not isinstance(workload, Workload):
-        workload = Workload(workload)
-    if isinstance(profile, str):
-        profile = builtin_profile(profile)
-    if isinstance(platform, str):
-        platform = preset(platform)
-    if solver not in SOLVERS:
-        raise InputError(f"unknown solver {solver!r}; solvers: {', '.join(SOLVERS)}")
-    unknown = set(options) - _OPTIONS[solver]
+    from ..check import check_plan
+
+    start = time.perf_counter()
+    spec = get_solver(solver)
+    unknown = set(options) - spec.options
     if unknown:
         raise InputError(f"solver {solver!r} has no option(s) {', '.join(sorted(unknown))}; "
-                         f"options: {', '.join(sorted(_OPTIONS[solver])) or 'none'}")
-    side = options.get("side")
-    if side is not None:
-        if not isinstance(side, SideConstraints):
-            raise InputError("option side: expected a SideConstraints")
-        side.validate_names(a.name for a in workload.apps)
-    start = time.perf_counter()
-    problem = Problem(workload, profile, platform, kinds=side.kinds() if side else None)
-    if solver != "batch":
-        problem.require_feasible()
-    configs, info = None, None
-    if solver == "milp":
-        masks, configs, info = milp(problem, **options)
-    elif solver == "batch":
-        masks, configs = batch_baseline(problem)
-    else:
-        masks = SOLVERS[solver](problem, **options)
-    plan = problem.plan(masks, SolverInfo(solver), configs)
-    if info is None:
-        status = "optimal" if solver in ("exact", "dp") else "heuristic"
-        info = SolverInfo(solver, status=status, objective=plan.total_cost)
-    return plan.with_solver(dataclasses.replace(info, wall_time_s=time.perf_counter() - start))
+                         f"its options: {', '.join(sorted(spec.options)) or 'none'}")
+    if side is not None and not spec.side_constraints:
+        raise InputError(f"solver {solver!r} does not honour side constraints; use solver 'milp'")
+    problem = Problem(*as_instance(workload, profile, platform), side=side)
+    problem.require_feasible()
+    sol = spec.function(problem, **options)
+    if not isinstance(sol, Solution):
+        raise SolverError(f"solver {solver!r} returned {type(sol).__name__}, not a Solution")
+    plan = problem.plan(sol.groups, sol.configs, sol.info)
+    check_plan(plan)
+    return plan.with_solver(dataclasses.replace(sol.info, name=solver, wall_time_s=time.perf_counter() - start))
 
-__all__ = ["SOLVERS", "Problem", "SideConstraints", "solve"]
+
+__all__ = ["Problem", "SetPartitioningModel", "SideConstraints", "Solution", "SolverSpec", "as_instance",
+           "build_model", "get_solver", "register_solver", "solve", "solver_names", "unregister_solver"]

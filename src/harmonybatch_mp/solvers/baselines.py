@@ -5,15 +5,17 @@ from __future__ import annotations
 import math
 
 from ..errors import InfeasibleApp, InfeasibleError
+from ..plan import HEURISTIC, SolverInfo
 from ..provision import best_config
+from .base import Solution
 from .problem import Problem
 
 
-def batch_baseline(problem: Problem) -> tuple[list[int], dict]:
+def batch_baseline(problem: Problem) -> Solution:
     """BATCH: each app alone on its cheapest CPU function.
 
     Raises InfeasibleError naming the apps no CPU function can serve (a GPU-only
-    app has no BATCH plan by definition). Returns the groups and their configurations.
+    app has no BATCH plan by definition).
     """
     configs, bad = {}, []
     cpu_latency = problem.grid.best_latency(("cpu",))
@@ -25,7 +27,8 @@ def batch_baseline(problem: Problem) -> tuple[list[int], dict]:
             configs[1 << i] = problem.grid.config(idx)
     if bad:
         raise InfeasibleError("no BATCH (CPU-only) plan: " + "; ".join(str(b) for b in bad), apps=bad)
-    return list(configs), configs
+    cost = sum(problem.rate(m) / problem.total_rate * c.cost for m, c in configs.items())
+    return Solution.of(problem, list(configs), SolverInfo("batch", status=HEURISTIC, objective=cost), configs)
 
 
 def even_split(problem: Problem, k: int) -> list[int]:
@@ -43,7 +46,7 @@ def even_split(problem: Problem, k: int) -> list[int]:
     return groups
 
 
-def mbs_baseline(problem: Problem) -> list[int]:
+def mbs_baseline(problem: Problem) -> Solution:
     """MBS+: for k = 1..n split the total rate evenly into k SLO-ordered groups; keep the cheapest."""
     best, best_cost = None, math.inf
     for k in range(1, problem.n + 1):
@@ -53,4 +56,4 @@ def mbs_baseline(problem: Problem) -> list[int]:
             best, best_cost = groups, cost
     if best is None:
         raise InfeasibleError("no MBS+ split is feasible")
-    return best
+    return Solution.of(problem, best, SolverInfo("mbs", status=HEURISTIC, objective=best_cost))

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import InputError
+from ..plan import RESTRICTED_OPTIMAL, SolverInfo
 from ..provision import KINDS, run_optima
+from .base import Solution
+from .candidates import check_max_run
 from .problem import Problem
 
 if TYPE_CHECKING:
     import networkx as nx
-
-
-def check_max_run(max_run: int | None) -> None:
-    """Raise InputError unless ``max_run`` is None or a whole number >= 1."""
-    if max_run is not None and (isinstance(max_run, bool) or not isinstance(max_run, int) or max_run < 1):
-        raise InputError(f"max_run (the longest group) must be a whole number >= 1, got {max_run!r}")
 
 
 def contiguous_graph(problem: Problem, max_run: int | None = None) -> nx.DiGraph:
@@ -47,7 +43,7 @@ def contiguous_graph(problem: Problem, max_run: int | None = None) -> nx.DiGraph
     return g
 
 
-def dp(problem: Problem, max_run: int | None = None) -> list[int]:
+def dp(problem: Problem, *, max_run: int | None = None) -> Solution:
     """Cheapest partition of the SLO-sorted apps into consecutive runs (shortest path).
 
     Parameters
@@ -58,12 +54,19 @@ def dp(problem: Problem, max_run: int | None = None) -> list[int]:
 
     Returns
     -------
-    list of int
-        The groups as bitmasks.
+    Solution
+        Status ``restricted_optimal``: optimal among contiguous partitions (its cost is
+        the ``restricted_bound``); ``bound`` is the global per-app bound.
     """
     import networkx as nx
 
     check_max_run(max_run)
     g = contiguous_graph(problem, max_run)
     path = nx.shortest_path(g, 0, problem.n, weight="weight", method="dijkstra")
-    return [g.edges[a, b]["mask"] for a, b in zip(path, path[1:])]
+    masks = [g.edges[a, b]["mask"] for a, b in zip(path, path[1:])]
+    objective = sum(g.edges[a, b]["weight"] for a, b in zip(path, path[1:]))
+    bound = problem.lower_bound()
+    scope = "contiguous partitions" if max_run is None else f"contiguous partitions, groups of at most {max_run}"
+    info = SolverInfo("dp", status=RESTRICTED_OPTIMAL, objective=objective, bound=bound,
+                      gap=max(0.0, (objective - bound) / objective), scope=scope, restricted_bound=objective)
+    return Solution.of(problem, masks, info)

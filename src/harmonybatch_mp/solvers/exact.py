@@ -6,6 +6,8 @@ import math
 from collections.abc import Iterator
 
 from ..errors import InputError
+from ..plan import OPTIMAL, SolverInfo
+from .base import Solution
 from .problem import Problem
 
 #: Largest workload :func:`exact` accepts without ``force=True`` (Bell(10) = 115,975 partitions).
@@ -39,11 +41,11 @@ def set_partitions(n: int) -> Iterator[list[int]]:
         yield from rec(0)
 
 
-def exact(problem: Problem, *, force: bool = False) -> list[int]:
+def exact(problem: Problem, *, force: bool = False) -> Solution:
     """The optimal partition by exhaustive enumeration of all set partitions.
 
     Each subset's group optimum (exhaustive provisioning) is computed once and cached.
-    Returns the best partition as group bitmasks.
+    The certificate's bound is the optimum itself.
 
     Raises
     ------
@@ -61,4 +63,5 @@ def exact(problem: Problem, *, force: bool = False) -> list[int]:
         c = sum(cost(m) for m in part)
         if c < best_cost:
             best, best_cost = part, c
-    return best
+    info = SolverInfo("exact", status=OPTIMAL, objective=best_cost, bound=best_cost, gap=0.0, scope="all partitions")
+    return Solution.of(problem, best, info)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 
+from ..plan import HEURISTIC, SolverInfo
 from ..provision import best_config
 from ..workload import App
+from .base import Solution
 from .problem import Problem
 
 #: Rates searched for the knee (requests/s): below, CPU is assumed; above, GPU.
@@ -48,8 +50,8 @@ def knee_rate(problem: Problem, slo: float) -> float:
     return math.exp(lhi)
 
 
-def greedy(problem: Problem) -> list[int]:
-    """Algorithm 1 of the paper (two-stage merging); returns the groups as bitmasks.
+def greedy(problem: Problem) -> Solution:
+    """Algorithm 1 of the paper (two-stage merging).
 
     Stage 1 walks the SLO-sorted single-app groups. While groups sit on CPU
     functions it accumulates their rate; once the run's rate exceeds the knee rate
@@ -93,4 +95,8 @@ def greedy(problem: Problem) -> list[int]:
                 out[k:k + 2] = [a | b]
                 continue
         k += 1
-    return out
+    return Solution.of(problem, out, SolverInfo("greedy", status=HEURISTIC, objective=_cost(problem, out)))
+
+
+def _cost(problem: Problem, masks: list[int]) -> float:
+    return sum(problem.weighted_cost(m) for m in masks)

@@ -1,4 +1,5 @@
-"""The planning problem shared by every solver: apps in canonical order and cached group optima.
+"""The planning problem shared by every solver: apps in canonical order, side constraints,
+cached group optima and a lower bound valid for every plan.
 
 Groups are bitmasks over the canonical app order (bit ``i`` = ``workload.apps[i]``).
 """
@@ -8,12 +9,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
-from ..errors import InfeasibleApp, InfeasibleError
+import numpy as np
+
+from ..errors import InfeasibleApp, InfeasibleError, InputError
 from ..plan import Plan, SolverInfo
 from ..platform import Platform
 from ..profiles import ModelProfile
 from ..provision import KINDS, ConfigGrid, GroupConfig, best_config, config_grid
 from ..workload import App, Workload
+from .side import SideConstraints
 
 
 def members(mask: int) -> list[int]:
@@ -34,18 +38,20 @@ class Problem:
     ----------
     workload, profile, platform
         The instance.
-    kinds : dict of app name -> tuple of kinds, optional
-        Function kinds allowed per app (pinning); default both.
+    side : SideConstraints, optional
+        Side constraints; pinned apps only get columns of their kind in every solver.
     """
 
     def __init__(self, workload: Workload, profile: ModelProfile, platform: Platform,
-                 kinds: dict[str, tuple[str, ...]] | None = None):
-        if not isinstance(workload, Workload):
-            raise TypeError(f"workload must be a Workload, got {type(workload).__name__}")
-        if not isinstance(profile, ModelProfile):
-            raise TypeError(f"profile must be a ModelProfile, got {type(profile).__name__}")
-        if not isinstance(platform, Platform):
-            raise TypeError(f"platform must be a Platform, got {type(platform).__name__}")
+                 side: SideConstraints | None = None):
+        for name, value, cls in (("workload", workload, Workload), ("profile", profile, ModelProfile),
+                                 ("platform", platform, Platform)):
+            if not isinstance(value, cls):
+                raise InputError(f"{name} must be a {cls.__name__}, got {type(value).__name__}")
+        if side is not None and not isinstance(side, SideConstraints):
+            raise InputError(f"side must be a SideConstraints, got {type(side).__name__}")
+        self.side = side or SideConstraints()
+        self.side.validate_names(a.name for a in workload.apps)
         self.workload = workload
         self.profile = profile
         self.platform = platform
@@ -53,7 +59,8 @@ class Problem:
         self.n = len(self.apps)
         self.total_rate = workload.total_rate
         self.grid: ConfigGrid = config_grid(profile, platform)
-        self.app_kinds = tuple((kinds or {}).get(a.name, KINDS) for a in self.apps)
+        pins = self.side.kinds()
+        self.app_kinds = tuple(pins.get(a.name, KINDS) for a in self.apps)
         self._cache: dict[int, GroupConfig | None] = {}
 
     def kinds_of(self, mask: int) -> tuple[str, ...]:
@@ -94,6 +101,27 @@ class Problem:
                 "no plan: " + "; ".join(str(b) for b in bad), apps=bad
             )
 
+    def lower_bound(self) -> float:
+        """A lower bound on the average cost per request of every feasible plan.
+
+        Any group holding app ``i`` runs on a configuration whose ``L_max`` meets the
+        group's tightest SLO, so at most ``s_i``; app ``i``'s share of the plan's cost
+        is therefore at least ``(r_i/R) min {C_k : k of an allowed kind, memory feasible,
+        L_max(k) <= s_i}`` (``formulations/set_partitioning.md``, "Bounds").
+        """
+        grid = self.grid
+        total = 0.0
+        for kinds in set(self.app_kinds):
+            ok = grid.memory_ok & np.isin(grid.kind, [KINDS.index(k) for k in kinds])
+            lat, cost = grid.latency_max[ok], grid.cost[ok]
+            order = np.argsort(lat, kind="stable")
+            lat, prefix_min = lat[order], np.minimum.accumulate(cost[order])
+            apps = [a for a, k in zip(self.apps, self.app_kinds) if k == kinds]
+            pos = np.searchsorted(lat, [a.slo for a in apps], side="right") - 1
+            for a, p in zip(apps, pos):
+                total += a.rate * (prefix_min[p] if p >= 0 else np.inf)
+        return float(total / self.total_rate)
+
     def mask_of(self, names: Iterable[str]) -> int:
         index = {a.name: i for i, a in enumerate(self.apps)}
         mask = 0
@@ -103,12 +131,7 @@ class Problem:
             mask |= 1 << index[n]
         return mask
 
-    def plan(self, masks: Sequence[int], info: SolverInfo, configs: dict[int, GroupConfig] | None = None) -> Plan:
-        """Build the plan of a partition given as group masks."""
-        groups = []
-        for m in masks:
-            cfg = (configs or {}).get(m) or self.group(m)
-            if cfg is None:
-                raise InfeasibleError(f"internal: group {[self.apps[i].name for i in members(m)]} is infeasible")
-            groups.append(([self.apps[i] for i in members(m)], cfg))
+    def plan(self, masks: Sequence[int], configs: Sequence[GroupConfig], info: SolverInfo) -> Plan:
+        """Build the plan of a partition given as group masks with a configuration each."""
+        groups = [([self.apps[i] for i in members(m)], cfg) for m, cfg in zip(masks, configs)]
         return Plan.from_groups(groups, self.workload, self.profile, self.platform, info)

@@ -1,0 +1,85 @@
+"""File input and output shared by every reader and writer of the library.
+
+Reads accept UTF-8 with or without a byte-order mark (Excel's "CSV UTF-8") and turn
+undecodable or oversized files into an :class:`InputError` naming the file. Writes go
+to a temporary file in the target's folder and replace the target only once complete,
+so a failed write (full disk, file-size limit) never leaves a truncated file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import InputError
+
+#: Largest input file read (bytes).
+MAX_INPUT_BYTES = 256 * 1024 * 1024
+
+
+def read_text(path: str | Path, what: str) -> str:
+    """The text of a UTF-8 file (a leading BOM is dropped), or an InputError naming it.
+
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "w.csv")
+    >>> _ = open(p, "wb").write(b"\\xef\\xbb\\xbfname,slo,rate\\n")
+    >>> read_text(p, "workload")
+    'name,slo,rate\\n'
+    >>> _ = open(p, "wb").write(b"name\\xe9\\n")
+    >>> read_text(p, "workload")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    harmonybatch_mp.errors.InputError: workload file '...w.csv': not UTF-8 text (byte 0xe9 at offset 4); ...
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_INPUT_BYTES:
+            raise InputError(f"{what} file {str(path)!r}: {size} bytes is more than the {MAX_INPUT_BYTES} "
+                             f"bytes this reader accepts")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{what} file {str(path)!r}: cannot read ({exc.strerror})") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{what} file {str(path)!r}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+                         f"{exc.start}); save it as UTF-8") from None
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it over ``path``.
+
+    On any error the temporary file is removed and ``path`` is left as it was; an
+    OSError becomes an InputError naming ``path``.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=folder)
+    except OSError as exc:
+        raise InputError(f"cannot write {str(path)!r} ({exc.strerror})") from None
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise InputError(f"cannot write {str(path)!r} ({exc.strerror}); the file was left as it was") from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_output`)."""
+    with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())

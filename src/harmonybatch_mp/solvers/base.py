@@ -1,0 +1,155 @@
+"""The one contract every plan solver follows, and the registry of solvers.
+
+A solver is a function ``f(problem, **options) -> Solution``: it reads a
+:class:`~.problem.Problem` (the workload, model, platform, side constraints and
+cached group optima) and returns the groups it chose, each with a function
+configuration, and a :class:`~harmonybatch_mp.plan.SolverInfo` whose ``status`` is
+one of the constants of :mod:`harmonybatch_mp.plan` (``OPTIMAL``, ``TIME_LIMIT``,
+``HEURISTIC``). Its options are its keyword-only parameters; :func:`solve
+<harmonybatch_mp.solvers.solve>` rejects any other option by name.
+
+A user adds a solver with :func:`register_solver`:
+
+>>> from harmonybatch_mp import HEURISTIC, SolverInfo, solve
+>>> from harmonybatch_mp.solvers import Solution, register_solver, unregister_solver
+>>> def singletons(problem):
+...     masks = [1 << i for i in range(problem.n)]
+...     return Solution.of(problem, masks, SolverInfo("singletons", status=HEURISTIC))
+>>> spec = register_solver("singletons", singletons, description="each app alone")
+>>> solve("0.5:5,1.0:20", "VGG19", solver="singletons").solver.status
+'heuristic'
+>>> unregister_solver("singletons")
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from ..errors import InfeasibleError, InputError
+from ..plan import SolverInfo
+from ..provision import GroupConfig
+from .problem import Problem, members
+
+
+@dataclass(frozen=True)
+class Solution:
+    """What a solver returns: the groups (bitmasks over ``problem.apps``), a configuration
+    for each, and the solver's report.
+
+    Attributes
+    ----------
+    groups : tuple of int
+        A partition of the apps: bit ``i`` of a group is ``problem.apps[i]``.
+    configs : tuple of GroupConfig
+        The function configuration of each group, aligned with ``groups``.
+    info : SolverInfo
+        Name, status and, for exact solvers, the certificate (objective, bound, gap).
+    """
+
+    groups: tuple[int, ...]
+    configs: tuple[GroupConfig, ...]
+    info: SolverInfo
+
+    def __post_init__(self) -> None:
+        if len(self.groups) != len(self.configs):
+            raise ValueError(f"Solution: {len(self.groups)} groups but {len(self.configs)} configurations")
+
+    @classmethod
+    def of(cls, problem: Problem, groups: Sequence[int], info: SolverInfo,
+           configs: Mapping[int, GroupConfig] | None = None) -> Solution:
+        """A solution from group masks; a group without a given configuration gets its optimum."""
+        chosen = []
+        for m in groups:
+            cfg = (configs or {}).get(m) or problem.group(m)
+            if cfg is None:
+                names = [problem.apps[i].name for i in members(m)]
+                raise InfeasibleError(f"solver {info.name!r} chose group {names}, which no function can serve")
+            chosen.append(cfg)
+        return cls(tuple(groups), tuple(chosen), info)
+
+
+#: The signature of a solver.
+SolverFunction = Callable[..., Solution]
+
+
+@dataclass(frozen=True)
+class SolverSpec:
+    """A registered solver: its function, its options and what it guarantees.
+
+    Attributes
+    ----------
+    name : str
+    function : callable
+        ``function(problem, **options) -> Solution``.
+    options : frozenset of str
+        Its keyword-only parameters: the options :func:`solve` accepts for it.
+    side_constraints : bool
+        Whether it honours :class:`~.side.SideConstraints` (read from ``problem.side``).
+    description : str
+        One line for ``--help`` and error messages.
+    """
+
+    name: str
+    function: SolverFunction
+    options: frozenset[str]
+    side_constraints: bool
+    description: str
+
+
+_LOCK = threading.Lock()
+#: The registered solvers by name (read-only view: use :func:`register_solver`).
+_REGISTRY: dict[str, SolverSpec] = {}
+
+
+def register_solver(name: str, function: SolverFunction, *, side_constraints: bool = False,
+                    description: str = "", replace: bool = False) -> SolverSpec:
+    """Register ``function`` as solver ``name`` for :func:`solve` and the command line.
+
+    Parameters
+    ----------
+    name : str
+    function : callable
+        ``function(problem, **options) -> Solution``; its keyword-only parameters are
+        its options.
+    side_constraints : bool
+        True if it honours ``problem.side``; :func:`solve` refuses side constraints
+        for solvers that do not.
+    description : str
+    replace : bool
+        Allow replacing a registered solver of the same name.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise InputError(f"solver name must be an identifier, got {name!r}")
+    if not callable(function):
+        raise InputError(f"solver {name!r}: expected a function, got {type(function).__name__}")
+    params = inspect.signature(function).parameters.values()
+    options = frozenset(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
+    spec = SolverSpec(name, function, options, side_constraints, description)
+    with _LOCK:
+        if name in _REGISTRY and not replace:
+            raise InputError(f"a solver named {name!r} is registered already (pass replace=True)")
+        _REGISTRY[name] = spec
+    return spec
+
+
+def unregister_solver(name: str) -> None:
+    """Remove a registered solver."""
+    with _LOCK:
+        if _REGISTRY.pop(name, None) is None:
+            raise InputError(f"no solver named {name!r} is registered")
+
+
+def get_solver(name: str) -> SolverSpec:
+    """The registered solver ``name``, or an InputError listing the registered ones."""
+    spec = _REGISTRY.get(name) if isinstance(name, str) else None
+    if spec is None:
+        raise InputError(f"unknown solver {name!r}; solvers: {', '.join(_REGISTRY)}")
+    return spec
+
+
+def solver_names() -> tuple[str, ...]:
+    """Names of the registered solvers, in registration order."""
+    return tuple(_REGISTRY)

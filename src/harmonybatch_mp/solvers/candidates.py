@@ -1,0 +1,169 @@
+"""Candidate groups and columns of the set-partitioning model, and the exact reductions.
+
+``formulations/set_partitioning.md``: "Sets" (candidate groups, columns) and
+"Reductions" (column dominance, group dominance).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError, SolverError
+from ..provision import GroupConfig, feasible_mask
+from .problem import Problem, members
+
+#: Default largest workload for ``candidates="all"`` under ``candidates="auto"``.
+ALL_SUBSETS_MAX_APPS = 12
+#: ``candidates="all"`` is refused above this many apps (2^n - 1 groups).
+ALL_SUBSETS_LIMIT = 20
+
+#: Column choices per candidate group. ``optimum``: the group's cheapest configuration;
+#: ``pareto``: the cheapest per function kind and GPU memory size (every column a row on
+#: kinds, GPU counts or GPU memory can need); ``all``: every feasible configuration.
+CONFIG_CHOICES = ("optimum", "pareto", "all")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: a group (bitmask over ``problem.apps``) with one configuration.
+
+    ``weight`` is the group's share of the average cost per request, ``(r_X/R) C_k`` (Eq. 7).
+    """
+
+    mask: int
+    config: GroupConfig
+    weight: float
+
+
+def check_max_run(max_run: int | None) -> None:
+    """Raise InputError unless ``max_run`` is None or a whole number >= 1."""
+    if max_run is not None and (isinstance(max_run, bool) or not isinstance(max_run, int) or max_run < 1):
+        raise InputError(f"max_run (the longest group) must be a whole number >= 1, got {max_run!r}")
+
+
+def candidate_groups(problem: Problem, candidates: str | Sequence[Sequence[str]] = "auto",
+                     max_run: int | None = None) -> tuple[list[int], str]:
+    """Candidate groups as bitmasks, and the strategy used.
+
+    ``"all"``: every nonempty subset; ``"contiguous"``: runs of the SLO-sorted apps of
+    at most ``max_run`` apps; ``"auto"``: all when ``n <= 12`` and no ``max_run`` is given,
+    else contiguous; or a list of groups given as lists of app names (singletons are
+    added so that a plan always exists). Groups that hold an isolated pair are left out.
+    """
+    n = problem.n
+    check_max_run(max_run)
+    if isinstance(candidates, str):
+        if candidates == "auto":
+            candidates = "all" if n <= ALL_SUBSETS_MAX_APPS and max_run is None else "contiguous"
+        if candidates == "all" and max_run is not None:
+            raise InputError("max_run limits contiguous candidate groups; it does not apply to candidates 'all'")
+        if candidates == "all":
+            if n > ALL_SUBSETS_LIMIT:
+                raise InputError(f"candidates 'all' means 2^{n} - 1 groups; use 'contiguous' for {n} apps")
+            masks, strategy = list(range(1, 1 << n)), "all"
+        elif candidates == "contiguous":
+            stop = n if max_run is None else max_run
+            masks = [((1 << (j - i)) - 1) << i for i in range(n) for j in range(i + 1, min(n, i + stop) + 1)]
+            strategy = "contiguous"
+        else:
+            raise InputError(
+                f"unknown candidate strategy {candidates!r}; expected all, contiguous, auto or a list of groups")
+    else:
+        if max_run is not None:
+            raise InputError("max_run limits contiguous candidate groups; it does not apply to a candidate list")
+        found = {1 << i for i in range(n)}
+        try:
+            groups = list(candidates)
+        except TypeError:
+            raise InputError(f"candidates: expected a strategy name or a list of groups, got {candidates!r}") from None
+        for k, group in enumerate(groups):
+            if isinstance(group, str):
+                raise InputError(f"candidate group {k + 1}: expected a list of app names, got the string {group!r}")
+            try:
+                found.add(problem.mask_of(group))
+            except KeyError as exc:
+                raise InputError(f"candidate group {k + 1} names unknown app {exc.args[0]!r}") from None
+        masks, strategy = sorted(found), "list"
+    if problem.side.isolate:
+        masks = [m for m in masks if not problem.side.separates(problem, m)]
+    return masks, strategy
+
+
+def _check_time(deadline: float | None, what: str) -> None:
+    if deadline is not None and time.perf_counter() > deadline:
+        raise SolverError(f"time limit reached while {what}", time_limit=True)
+
+
+def reduce_all(problem: Problem, masks: list[int], deadline: float | None = None) -> list[int]:
+    """Group dominance over all subsets: keep a group only if cheaper than its best split."""
+    cost = {m: problem.weighted_cost(m) for m in masks}
+    best = dict(cost)
+    kept = []
+    for k, s in enumerate(masks):  # ascending: every proper subset comes first
+        if k % 256 == 0:
+            _check_time(deadline, "reducing candidate groups")
+        low = s & -s
+        rest = s ^ low
+        split = math.inf
+        sub = rest
+        while True:
+            a = sub | low
+            if a != s:
+                v = best[a] + best[s ^ a]
+                if v < split:
+                    split = v
+            if sub == 0:
+                break
+            sub = (sub - 1) & rest
+        if cost[s] < split:
+            kept.append(s)
+        else:
+            best[s] = split
+    return kept
+
+
+def reduce_contiguous(problem: Problem, masks: list[int]) -> list[int]:
+    """Group dominance over runs: keep a run only if cheaper than its best split into sub-runs."""
+    def span(m):
+        lo = (m & -m).bit_length() - 1
+        return lo, lo + m.bit_count()
+
+    best, kept = {}, []
+    for m in sorted(masks, key=int.bit_count):
+        i, j = span(m)
+        c = problem.weighted_cost(m)
+        split = min((best[(i, k)] + best[(k, j)] for k in range(i + 1, j)), default=math.inf)
+        if c < split:
+            kept.append(m)
+        best[(i, j)] = min(c, split)
+    return kept
+
+
+def group_configs(problem: Problem, mask: int, choice: str) -> list[int]:
+    """Grid indices of the configurations a group gets columns for (see :data:`CONFIG_CHOICES`).
+
+    ``pareto`` keeps, per function kind and GPU memory size, the cheapest feasible
+    configuration; any plan using another configuration of that kind and size stays
+    feasible, and no more expensive, with this one under every row that depends only on
+    the groups, their kinds and their GPU memory.
+    """
+    kinds = problem.kinds_of(mask)
+    if not kinds:
+        return []
+    if choice == "optimum":
+        cfg = problem.group(mask)
+        return [] if cfg is None else [cfg.index]
+    grid = problem.grid
+    idx = np.flatnonzero(feasible_mask(grid, [problem.apps[i] for i in members(mask)], kinds))
+    if choice == "all" or idx.size == 0:
+        return idx.tolist()
+    key = grid.kind[idx] * 10_000 + grid.gpu_mem[idx]  # one class per (kind, GPU memory)
+    order = np.lexsort((idx, grid.cost[idx], key))
+    first = np.ones(order.size, bool)
+    first[1:] = key[order][1:] != key[order][:-1]
+    return sorted(idx[order][first].tolist(), key=lambda i: (grid.cost[i], i))

@@ -1,0 +1,336 @@
+"""The set-partitioning model as an object users can extend and hand to any backend.
+
+``formulations/set_partitioning.md`` writes the model out; its components carry the
+same names here: the binary ``x`` indexed by column keys ``(group, configuration)``,
+the objective ``cost``, one ``cover[a]`` row per app and the optional rows
+``max_gpu``, ``gpu_budget`` and ``max_functions``.
+
+>>> import pyomo.environ as pyo
+>>> from harmonybatch_mp import build_model
+>>> m = build_model("0.5:5,0.8:10,1.0:20", "VGG19")
+>>> cpu = [k for k in m.pyomo.x if k[1].startswith("cpu")]
+>>> m.pyomo.cpu_budget = pyo.Constraint(expr=sum(m.pyomo.x[k] for k in cpu) <= 0)
+>>> plan = m.solve()
+>>> [g.kind for g in plan.groups], f"{plan.total_cost:.4e}"
+(['gpu'], '2.5945e-05')
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InfeasibleError, InputError, SolverError
+from ..plan import HEURISTIC, OPTIMAL, RESTRICTED_OPTIMAL, TIME_LIMIT, Plan, SolverInfo
+from ..platform import Platform
+from ..profiles import ModelProfile
+from ..provision import GroupConfig, pareto_configs
+from ..workload import App, Workload
+from . import backends
+from .base import Solution
+from .candidates import (
+    CONFIG_CHOICES,
+    Column,
+    _check_time,
+    candidate_groups,
+    group_configs,
+    reduce_all,
+    reduce_contiguous,
+)
+from .problem import Problem, members
+from .side import SideConstraints
+
+if TYPE_CHECKING:
+    import pyomo.environ as pyo
+
+#: The objective is in cost per million requests (``formulations/set_partitioning.md``, "Numerics"),
+#: unless an instance's smallest column weight would then fall under the solvers' tolerances.
+SCALE = 1e6
+#: Smallest scaled column weight wanted, and the largest allowed, when rescaling an instance.
+MIN_SCALED_WEIGHT, MAX_SCALED_WEIGHT = 1e-3, 1e9
+
+_SCOPES = {"all": "all partitions", "contiguous": "contiguous candidate groups", "list": "candidate list"}
+
+
+def config_label(config: GroupConfig) -> str:
+    """Readable key of a configuration: ``cpu:1.55vcpu:b1`` or ``gpu:2gb:b14``."""
+    if config.kind == "gpu":
+        return f"gpu:{config.gpu_mem_gb}gb:b{config.batch}"
+    return f"cpu:{config.vcpu:g}vcpu:b{config.batch}"
+
+
+def objective_scale(weights: Sequence[float]) -> float:
+    """:data:`SCALE`, raised so the smallest positive weight stays above solver tolerances."""
+    positive = [w for w in weights if w > 0]
+    if not positive:
+        return SCALE
+    lo, hi = min(positive), max(positive)
+    if lo * SCALE >= MIN_SCALED_WEIGHT:
+        return SCALE
+    return max(SCALE, min(MIN_SCALED_WEIGHT / lo, MAX_SCALED_WEIGHT / hi))
+
+
+@dataclass(eq=False)
+class SetPartitioningModel:
+    """A built set-partitioning model: its columns, how they were chosen, and the Pyomo model.
+
+    Attributes
+    ----------
+    problem : Problem
+    columns : dict
+        Column key ``(group label, configuration label)`` -> :class:`Column`, in the
+        order of ``pyomo.x``.
+    strategy : {"all", "contiguous", "list"}
+        How candidate groups were generated.
+    candidate_groups : int
+        Candidate groups before reductions.
+    reductions : tuple of str
+        The reductions applied: ``"group dominance"``, ``"column dominance"``. Each is
+        exact only for the rows the library itself adds.
+    configs : str
+        Columns per group (see ``candidates.CONFIG_CHOICES``).
+    scale : float
+        Objective units per unit of cost per request (1e6: cost per million requests).
+    pyomo : pyomo.environ.ConcreteModel
+        The model. Add rows or change bounds, then call :meth:`solve`.
+    """
+
+    problem: Problem
+    columns: dict[tuple[str, str], Column]
+    strategy: str
+    candidate_groups: int
+    reductions: tuple[str, ...]
+    configs: str
+    scale: float
+    pyomo: Any
+
+    @property
+    def scope(self) -> str:
+        """What an optimum of this model is optimal over."""
+        return _SCOPES[self.strategy]
+
+    def key_of(self, mask: int, config_index: int) -> tuple[str, str] | None:
+        """The column key of a group with a configuration, or None if the model has no such column."""
+        for k, c in self.columns.items():
+            if c.mask == mask and c.config.index == config_index:
+                return k
+        return None
+
+    def solve(self, backend: str = backends.DEFAULT_BACKEND, *, time_limit: float | None = None,
+              rel_gap: float = 0.0, abs_gap: float = 0.0, threads: int | None = None,
+              warm_start: Sequence[int] | None = None, backend_options: Mapping[str, Any] | None = None) -> Plan:
+        """Solve the model as it stands (with any rows the user added) and return a checked plan.
+
+        Parameters are those of :meth:`solution`. Raises PlanCheckError if the user's
+        changes let the solver return something that is not a valid plan.
+        """
+        from ..check import check_plan
+
+        start = time.perf_counter()
+        sol = self.solution(backend, deadline=_deadline(start, time_limit), rel_gap=rel_gap, abs_gap=abs_gap,
+                            threads=threads, warm_start=warm_start, backend_options=backend_options)
+        plan = self.problem.plan(sol.groups, sol.configs, replace(sol.info, wall_time_s=time.perf_counter() - start))
+        check_plan(plan)
+        return plan
+
+    def solution(self, backend: str = backends.DEFAULT_BACKEND, *, deadline: float | None = None,
+                 rel_gap: float = 0.0, abs_gap: float = 0.0, threads: int | None = None,
+                 warm_start: Sequence[int] | None = None,
+                 backend_options: Mapping[str, Any] | None = None) -> Solution:
+        """Solve and return the :class:`Solution` (groups, configurations, certificate).
+
+        Parameters
+        ----------
+        backend : str
+            ``appsi_highs`` (default) or a Pyomo ``SolverFactory`` name (``glpk``, ``cbc``, ...).
+        deadline : float, optional
+            ``time.perf_counter()`` by which to stop.
+        rel_gap, abs_gap : float
+            MIP gaps; ``abs_gap`` in cost per million requests. Default 0: prove the optimum.
+        threads : int, optional
+        warm_start : sequence of int, optional
+            Group masks of a plan to start from (each with its optimal configuration).
+        backend_options : mapping, optional
+            Passed to the backend verbatim.
+        """
+        _check_gaps(rel_gap, abs_gap, threads)
+        x = self.pyomo.x
+        if warm_start:
+            wanted = {self.key_of(m, self.problem.group(m).index) for m in warm_start}
+            for k in self.columns:
+                x[k].value = 1 if k in wanted else 0
+        res = backends.run_backend(self.pyomo, backend, deadline=deadline, rel_gap=rel_gap,
+                                   abs_gap=abs_gap * self.scale / SCALE, threads=threads,
+                                   warm_start=bool(warm_start), backend_options=backend_options)
+        if res.termination == backends.INFEASIBLE:
+            active = self.problem.side.active()
+            raise InfeasibleError("no plan satisfies the constraints together: " + "; ".join(
+                active or ["(the model's own rows)"]), constraints=active)
+        if not res.has_solution:
+            if res.termination == backends.TIME_LIMIT:
+                raise SolverError(f"{backend} reached the time limit before finding a feasible plan; "
+                                  "raise the time limit or relax the gaps", time_limit=True)
+            raise SolverError(f"{backend} stopped ({res.message}) without a feasible plan")
+        chosen = [c for k, c in self.columns.items() if x[k].value is not None and x[k].value > 0.5]
+        objective = sum(c.weight for c in chosen)  # re-evaluated exactly, not the solver's rounded value
+        bound = None if res.bound is None else min(res.bound / self.scale, objective)
+        return self._certify([c.mask for c in chosen], [c.config for c in chosen], objective, bound,
+                             res.termination, rel_gap, abs_gap, backend)
+
+    def _certify(self, masks, configs, objective, bound, termination, rel_gap, abs_gap, backend) -> Solution:
+        gap = None if bound is None else (max(0.0, (objective - bound) / objective) if objective > 0 else 0.0)
+        proven = termination == backends.OPTIMAL and gap is not None and (
+            gap <= rel_gap + 1e-9 or (objective - bound) * SCALE <= abs_gap + 1e-12)
+        status = OPTIMAL if proven else TIME_LIMIT if termination == backends.TIME_LIMIT else HEURISTIC
+        restricted = None
+        if self.strategy != "all":  # the solver's bound holds over the candidates only
+            restricted, bound = bound, self.problem.lower_bound()
+            gap = max(0.0, (objective - bound) / objective) if objective > 0 else 0.0
+            if status == OPTIMAL:
+                status = RESTRICTED_OPTIMAL
+        info = SolverInfo("milp", status=status, objective=objective, bound=bound, gap=gap, scope=self.scope,
+                          restricted_bound=restricted, backend=backend, columns=len(self.columns),
+                          candidate_groups=self.candidate_groups)
+        return Solution(tuple(masks), tuple(configs), info)
+
+    def write(self, path: str | Path, fmt: str | None = None) -> None:
+        """Write the model as an LP or MPS file (format from the suffix unless given), atomically."""
+        from .._io import atomic_output
+
+        fmt = fmt or Path(path).suffix.lstrip(".").lower()
+        if fmt not in ("lp", "mps"):
+            raise InputError(f"export format must be 'lp' or 'mps', got {fmt!r}")
+        from pyomo.opt import ProblemFormat
+
+        with atomic_output(path, suffix=f".{fmt}") as tmp:
+            self.pyomo.write(str(tmp), format=ProblemFormat.cpxlp if fmt == "lp" else ProblemFormat.mps,
+                             io_options={"symbolic_solver_labels": True})
+
+
+def _deadline(start: float, time_limit: float | None) -> float | None:
+    if time_limit is None:
+        return None
+    if isinstance(time_limit, bool) or not isinstance(time_limit, (int, float)) or not 0 <= time_limit < math.inf:
+        raise InputError(f"time_limit: expected a finite number of seconds >= 0, got {time_limit!r}")
+    return start + time_limit
+
+
+def _check_gaps(rel_gap: Any, abs_gap: Any, threads: Any) -> None:
+    for name, val in (("rel_gap", rel_gap), ("abs_gap", abs_gap)):
+        if isinstance(val, bool) or not isinstance(val, (int, float)) or not 0 <= val < math.inf:
+            raise InputError(f"milp option {name}: expected a finite number >= 0, got {val!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise InputError(f"milp option threads: expected a whole number >= 1, got {threads!r}")
+
+
+def build_model(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
+                platform: Platform | str = "reference", *, side: SideConstraints | None = None,
+                candidates: str | Sequence[Sequence[str]] = "auto", max_run: int | None = None,
+                reduce: bool = False, configs: str | None = None) -> SetPartitioningModel:
+    """Build the set-partitioning model of a workload (``formulations/set_partitioning.md``).
+
+    Parameters
+    ----------
+    workload, profile, platform
+        As for :func:`~harmonybatch_mp.solve` (objects or names; a workload may be an
+        ``"SLO:RATE,..."`` string).
+    side : SideConstraints, optional
+    candidates : {"auto", "all", "contiguous"} or list of lists of app names
+    max_run : int, optional
+        Longest contiguous candidate group.
+    reduce : bool
+        Apply the reductions that are exact for the library's own rows (group dominance
+        without counting rows, column dominance). Default False: keep every candidate
+        group, so that a row the user adds cannot lose an optimum the reductions removed.
+    configs : {"optimum", "pareto", "all"}, optional
+        Columns per group. Default ``"pareto"`` without ``reduce`` (the cheapest per kind
+        and GPU memory size: exact for any row on groups, kinds, GPU counts or GPU
+        memory); ``"all"`` for rows on other attributes (vCPU, batch).
+    """
+    from . import as_instance
+
+    problem = Problem(*as_instance(workload, profile, platform), side=side)
+    problem.require_feasible()
+    return build_from_problem(problem, candidates=candidates, max_run=max_run, reduce=reduce, configs=configs)
+
+
+def build_from_problem(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto",
+                       max_run: int | None = None, reduce: bool = False, configs: str | None = None,
+                       deadline: float | None = None, extra_groups: Iterable[int] = ()) -> SetPartitioningModel:
+    """:func:`build_model` for a :class:`Problem`, stopping with SolverError at ``deadline``."""
+    side = problem.side
+    if configs is not None and configs not in CONFIG_CHOICES:
+        raise InputError(f"configs must be one of {', '.join(CONFIG_CHOICES)}, got {configs!r}")
+    masks, strategy = candidate_groups(problem, candidates, max_run)
+    n_candidates = len(masks)
+    reductions: list[str] = []
+    if reduce and not side.counting:
+        if strategy == "all" and not side.isolate:
+            masks = reduce_all(problem, masks, deadline)
+            reductions.append("group dominance")
+        elif strategy == "contiguous":
+            masks = reduce_contiguous(problem, masks)
+            reductions.append("group dominance")
+    masks = sorted(set(masks) | set(extra_groups))
+    by_gpu, by_gpu_mem = side.max_gpu_functions is not None, side.gpu_memory_budget is not None
+    if reduce:
+        reductions.append("column dominance")
+    choice = configs or ("optimum" if reduce and not (by_gpu or by_gpu_mem) else "pareto")
+    columns: list[Column] = []
+    grid = problem.grid
+    for k, m in enumerate(masks):
+        if k % 64 == 0:
+            _check_time(deadline, "generating columns")
+        kinds = problem.kinds_of(m)
+        if reduce and choice == "pareto":
+            idx = pareto_configs(grid, [problem.apps[i] for i in members(m)], kinds=kinds, by_gpu=by_gpu,
+                                 by_gpu_mem=by_gpu_mem) if kinds else []
+        else:
+            idx = group_configs(problem, m, choice)
+        share = problem.rate(m) / problem.total_rate
+        for i in idx:
+            cfg = grid.config(i)
+            columns.append(Column(m, cfg, share * cfg.cost))
+    _check_time(deadline, "building the model")
+    keyed = _keys(problem, columns)
+    scale = objective_scale([c.weight for c in columns])
+    return SetPartitioningModel(problem, keyed, strategy, n_candidates, tuple(reductions), choice, scale,
+                                _pyomo_model(problem, keyed, scale))
+
+
+def _keys(problem: Problem, columns: list[Column]) -> dict[tuple[str, str], Column]:
+    out: dict[tuple[str, str], Column] = {}
+    for c in columns:
+        key = ("+".join(problem.apps[i].name for i in members(c.mask)), config_label(c.config))
+        while key in out:  # app names containing '+' can make two labels equal
+            key = (key[0] + "'", key[1])
+        out[key] = c
+    return out
+
+
+def _pyomo_model(problem: Problem, columns: dict[tuple[str, str], Column], scale: float) -> pyo.ConcreteModel:
+    import pyomo.environ as pyo
+
+    m = pyo.ConcreteModel(name="harmonybatch_set_partitioning")
+    keys = list(columns)
+    names = [a.name for a in problem.apps]
+    m.A = pyo.Set(initialize=names, ordered=True, doc="apps")
+    m.J = pyo.Set(initialize=keys, dimen=2, ordered=True, doc="columns: (group, configuration)")
+    m.x = pyo.Var(m.J, domain=pyo.Binary)
+    m.cost = pyo.Objective(expr=pyo.quicksum(scale * columns[k].weight * m.x[k] for k in keys), sense=pyo.minimize)
+    covering: dict[str, list] = {a: [] for a in names}
+    for k, c in columns.items():
+        for i in members(c.mask):
+            covering[names[i]].append(k)
+    uncovered = [a for a in names if not covering[a]]
+    if uncovered:
+        raise InfeasibleError(f"no candidate group can serve app(s) {', '.join(uncovered)}",
+                              constraints=problem.side.active())
+    m.cover = pyo.Constraint(m.A, rule=lambda m, a: pyo.quicksum(m.x[k] for k in covering[a]) == 1)
+    gpu = [k for k, c in columns.items() if c.config.kind == "gpu"]
+    problem.side.add_rows(m, gpu, {k: columns[k].config.gpu_mem_gb for k in gpu})
+    return m

@@ -1,0 +1,190 @@
+"""Side constraints of the set-partitioning model (``formulations/set_partitioning.md``, "Model").
+
+Each constraint has one section below: how it is validated, how it filters columns
+(isolation, pinning) or which row it adds to the Pyomo model (the counting
+constraints), and its command-line flag. The counting rows are named as in the
+formulation: ``max_gpu``, ``gpu_budget``, ``max_functions``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InputError
+from ..provision import KINDS
+
+if TYPE_CHECKING:
+    from ..provision import GroupConfig
+    from .problem import Problem
+
+
+def _whole(name: str, value: Any, lo: int) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < lo):
+        raise InputError(f"side constraint {name}: expected a whole number >= {lo}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class SideConstraints:
+    """Optional side constraints; None / empty = not imposed.
+
+    Attributes
+    ----------
+    max_gpu_functions : int, optional
+        At most this many groups on GPU functions (row ``max_gpu``).
+    gpu_memory_budget : float, optional
+        Total GPU memory (GB) of all GPU functions at most this (row ``gpu_budget``).
+    max_functions : int, optional
+        At most this many groups (functions) in all (row ``max_functions``).
+    isolate : tuple of (str, str)
+        Pairs of apps that never share a group (a column filter).
+    pin : tuple of (str, "cpu"|"gpu"), or a mapping app -> kind
+        Apps served only by one function kind (a column filter). An app pinned twice
+        is an error, even to the same kind.
+
+    Examples
+    --------
+    >>> SideConstraints(max_gpu_functions=1, pin={"app0": "cpu"}).active()
+    ['max_gpu_functions=1', 'pin=app0:cpu']
+    """
+
+    max_gpu_functions: int | None = None
+    gpu_memory_budget: float | None = None
+    max_functions: int | None = None
+    isolate: tuple[tuple[str, str], ...] = ()
+    pin: tuple[tuple[str, str], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        # --- max_gpu_functions, max_functions: whole numbers
+        _whole("max_gpu_functions", self.max_gpu_functions, 0)
+        _whole("max_functions", self.max_functions, 1)
+        # --- gpu_memory_budget: a finite number of GB >= 0
+        b = self.gpu_memory_budget
+        if b is not None and (isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 <= b < math.inf):
+            raise InputError(f"side constraint gpu_memory_budget: expected a number of GB >= 0, got {b!r}")
+        # --- isolate: pairs of two different app names
+        try:
+            isolate = tuple(tuple(p) for p in self.isolate)
+        except TypeError:
+            raise InputError(f"side constraint isolate: expected pairs of app names, got {self.isolate!r}") from None
+        for p in isolate:
+            if len(p) != 2 or p[0] == p[1] or not all(isinstance(x, str) for x in p):
+                raise InputError(f"side constraint isolate: expected pairs of two different app names, got {p!r}")
+        object.__setattr__(self, "isolate", isolate)
+        # --- pin: (app, kind) pairs, each app at most once
+        raw = self.pin.items() if isinstance(self.pin, Mapping) else self.pin
+        try:
+            pin = tuple(tuple(p) for p in raw)
+        except TypeError:
+            raise InputError(f"side constraint pin: expected (app, 'cpu'|'gpu') pairs, got {self.pin!r}") from None
+        seen: dict[str, str] = {}
+        for p in pin:
+            if len(p) != 2 or not isinstance(p[0], str) or p[1] not in KINDS:
+                raise InputError(f"side constraint pin: expected (app, 'cpu'|'gpu'), got {p!r}")
+            if p[0] in seen:
+                raise InputError(f"side constraint pin: app {p[0]!r} is pinned twice ({seen[p[0]]} and {p[1]})")
+            seen[p[0]] = p[1]
+        object.__setattr__(self, "pin", pin)
+
+    # ------------------------------------------------------------------ summary
+    @property
+    def counting(self) -> bool:
+        """Whether a constraint counts groups or their resources (such rows disable group dominance)."""
+        return any(v is not None for v in (self.max_gpu_functions, self.gpu_memory_budget, self.max_functions))
+
+    def active(self) -> list[str]:
+        """Human-readable list of the imposed constraints."""
+        out = [f"{n}={getattr(self, n)}" for n in ("max_gpu_functions", "gpu_memory_budget", "max_functions")
+               if getattr(self, n) is not None]
+        if self.isolate:
+            out.append("isolate=" + ",".join(f"{a}/{b}" for a, b in self.isolate))
+        if self.pin:
+            out.append("pin=" + ",".join(f"{a}:{k}" for a, k in self.pin))
+        return out
+
+    def validate_names(self, names: Iterable[str]) -> None:
+        """Raise InputError if an isolated or pinned app is not in the workload."""
+        known = set(names)
+        for what, apps in (("isolate", [x for p in self.isolate for x in p]), ("pin", [a for a, _ in self.pin])):
+            for x in apps:
+                if x not in known:
+                    raise InputError(f"side constraint {what} names unknown app {x!r}")
+
+    # ------------------------------------------------------------------ pin: column filter
+    def kinds(self) -> dict[str, tuple[str, ...]]:
+        """Allowed function kinds per pinned app (:class:`Problem` filters columns by them)."""
+        return {a: (k,) for a, k in self.pin}
+
+    # ------------------------------------------------------------------ isolate: column filter
+    def separates(self, problem: Problem, mask: int) -> bool:
+        """True if the group ``mask`` holds both apps of an isolated pair (it gets no column)."""
+        return any((mask & p) == p for p in (problem.mask_of(pair) for pair in self.isolate))
+
+    # ------------------------------------------------------------------ counting rows
+    def add_rows(self, model: Any, gpu_columns: Sequence[Any], gpu_memory: Mapping[Any, int]) -> None:
+        """Add the rows ``max_gpu``, ``gpu_budget`` and ``max_functions`` to a Pyomo model.
+
+        ``gpu_columns`` are the keys of ``model.x`` on GPU functions and ``gpu_memory``
+        their GPU memory (GB).
+        """
+        import pyomo.environ as pyo
+
+        def at_most(terms, limit):
+            return pyo.quicksum(terms) <= limit if terms else pyo.Constraint.Feasible
+
+        if self.max_gpu_functions is not None:
+            model.max_gpu = pyo.Constraint(expr=at_most([model.x[j] for j in gpu_columns], self.max_gpu_functions))
+        if self.gpu_memory_budget is not None:
+            model.gpu_budget = pyo.Constraint(
+                expr=at_most([gpu_memory[j] * model.x[j] for j in gpu_columns], self.gpu_memory_budget))
+        if self.max_functions is not None:
+            model.max_functions = pyo.Constraint(expr=at_most(list(model.x.values()), self.max_functions))
+
+    # ------------------------------------------------------------------ the whole plan
+    def allows(self, problem: Problem, masks: Sequence[int], configs: Sequence[GroupConfig]) -> bool:
+        """Whether a plan (groups with configs) satisfies every side constraint."""
+        if self.max_functions is not None and len(masks) > self.max_functions:
+            return False
+        gpus = [c for c in configs if c.kind == "gpu"]
+        if self.max_gpu_functions is not None and len(gpus) > self.max_gpu_functions:
+            return False
+        if self.gpu_memory_budget is not None and sum(c.gpu_mem_gb for c in gpus) > self.gpu_memory_budget:
+            return False
+        if any(self.separates(problem, m) for m in masks):
+            return False
+        return all(c.kind in problem.kinds_of(m) for m, c in zip(masks, configs))
+
+    # ------------------------------------------------------------------ command line
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        """The command-line flags, one per constraint."""
+        s = parser.add_argument_group("milp: side constraints")
+        s.add_argument("--max-gpu-functions", type=int, metavar="K", help="at most K GPU functions")
+        s.add_argument("--gpu-budget", type=float, metavar="GB", help="total GPU memory of all GPU functions (GB)")
+        s.add_argument("--max-functions", type=int, metavar="K", help="at most K functions (groups) in all")
+        s.add_argument("--isolate", action="append", default=[], metavar="A/B",
+                       help="apps A and B never share a batch (repeatable)")
+        s.add_argument("--pin", action="append", default=[], metavar="APP=cpu|gpu",
+                       help="serve APP only on CPU or only on GPU functions (repeatable; once per app)")
+
+    @classmethod
+    def from_arguments(cls, args: argparse.Namespace) -> SideConstraints | None:
+        """The side constraints of parsed command-line flags, or None when none is given."""
+        isolate = []
+        for item in args.isolate:
+            parts = item.split("/")
+            if len(parts) != 2 or not all(parts):
+                raise InputError(f"--isolate {item!r}: expected two app names as A/B")
+            isolate.append(tuple(parts))
+        pin = []
+        for item in args.pin:
+            app, _, kind = item.partition("=")
+            if not app or kind not in KINDS:
+                raise InputError(f"--pin {item!r}: expected APP=cpu or APP=gpu")
+            pin.append((app, kind))
+        side = cls(max_gpu_functions=args.max_gpu_functions, gpu_memory_budget=args.gpu_budget,
+                   max_functions=args.max_functions, isolate=tuple(isolate), pin=tuple(pin))
+        return side if side.active() else None
