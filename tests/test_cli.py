@@ -107,7 +107,7 @@ def test_infeasible_exits_3_naming_apps(capsys):
 
 
 def test_prototype_defect_workload_gives_a_safe_plan(capsys):
-    """MODEL.md section 10's example: the prototype answered with a negative timeout.
+    """formulations/model.md section 10's example: the prototype answered with a negative timeout.
     Under the model, the 0.05 s app is servable (a GPU of 6 GB or more meets it), so the
     plan must exist and every timeout must be >= 0."""
     code, out, err = run(capsys, "plan", "--apps", "0.05:1,1.0:30", "--json")

@@ -1,4 +1,4 @@
-"""Hand-checked values of each equation of MODEL.md sections 3-6."""
+"""Hand-checked values of each equation of formulations/model.md sections 3-6."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def test_cpu_latency_eq1_by_hand():
 
 
 def test_gpu_latency_eqs_2_4_by_hand():
-    # VGG19, m = 2 GB, b = 10: the prototype's defective plan of MODEL.md section 10 (L_max 0.287 s)
+    # VGG19, m = 2 GB, b = 10: the prototype's defective plan of formulations/model.md section 10 (L_max 0.287 s)
     l0 = 0.001679844365532822 * 10 + 0.002113091944793135
     n = math.ceil(l0 / (2 * 0.002))
     assert gpu_latency_max(VGG, REF, 2, 10) == pytest.approx(((24 - 2) * n * 0.002 + l0) * 1.2, rel=1e-14)
@@ -118,7 +118,7 @@ def test_batch_and_slo_constraints():
 
 
 def test_anchor_single_app_exhaustive():
-    """MODEL.md section 11: VGG19, one app (0.5 s, 5 rps) -> 1.55 vCPU, batch 1, 4.3485e-05."""
+    """formulations/model.md section 11: VGG19, one app (0.5 s, 5 rps) -> 1.55 vCPU, batch 1, 4.3485e-05."""
     g = provision_group([App("a", 0.5, 5)], VGG, REF)
     assert (g.kind, g.vcpu, g.batch) == ("cpu", 1.55, 1)
     assert g.cost == pytest.approx(4.3485e-05, rel=1e-4)

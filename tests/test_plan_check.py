@@ -33,7 +33,7 @@ def plan() -> Plan:
 
 
 def test_table_one_optimum(plan):
-    """MODEL.md section 11: 2.3686e-05 per request; {app0} on CPU 1.55 vCPU b=1, {app1, app2} GPU 2 GB b=14."""
+    """formulations/model.md section 11: 2.3686e-05 per request; {app0} on CPU 1.55 vCPU b=1, {app1, app2} GPU 2 GB b=14."""
     assert plan.total_cost == pytest.approx(2.3686e-05, rel=1e-4)
     cpu, gpu = plan.groups
     assert (cpu.apps, cpu.kind, cpu.vcpu, cpu.batch) == (("app0",), "cpu", 1.55, 1)

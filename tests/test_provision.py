@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from harmonybatch_mp import App, builtin_profile, preset, provision_group, provision_group_fast
@@ -14,13 +14,13 @@ from strategies import models, platforms, workloads
 VGG = builtin_profile("VGG19")
 REF = preset()
 
-#: Allowed relative excess of the fast path over the exhaustive optimum, by model.
-#: benchmarks/fast_path.py (results in benchmarks/results/fast_path.md) measured no
-#: difference on VGG19, BERT and GPT-2, and on VideoMAE a worst excess of 69.8% (preset
-#: reference: with GPU time billed in whole seconds a smaller batch can be cheaper, which
-#: Theorem 2 ignores) and 0.2% (preset paper: xi2 < 0 makes per-request GPU time grow with
-#: the batch). The bound below leaves margin over the measured worst.
-FAST_PATH_BOUND = {"VideoMAE": 1.0}
+#: Allowed relative excess of the fast path over the exhaustive optimum, by (model, preset).
+#: benchmarks/fast_path.py (results in benchmarks/results/fast_path.md, 2,000 groups each)
+#: measured no difference on VGG19, BERT and GPT-2; on VideoMAE a worst excess of 69.8% with
+#: preset reference (GPU time billed in whole seconds: a smaller batch can be cheaper, which
+#: Theorem 2 ignores) and 0.2% with preset paper (xi2 < 0: per-request GPU time grows with
+#: the batch). The bounds are those worsts rounded up; anything above is a regression.
+FAST_PATH_BOUND = {("VideoMAE", "reference"): 0.70, ("VideoMAE", "paper"): 0.0025}
 
 
 @given(models, platforms, workloads(max_apps=5))
@@ -28,12 +28,15 @@ def test_fast_path_matches_exhaustive(profile, platform, workload):
     exhaustive = provision_group(workload.apps, profile, platform)
     fast = provision_group_fast(workload.apps, profile, platform)
     assert (exhaustive is None) == (fast is None)
+    event("infeasible group" if exhaustive is None else "feasible group")
     if exhaustive is None:
         return
     assert feasible_mask(config_grid(profile, platform), workload.apps)[fast.index]
     excess = fast.cost / exhaustive.cost - 1
     assert excess >= -1e-12  # the exhaustive search is the optimum
-    assert excess <= FAST_PATH_BOUND.get(profile.name, 1e-12)
+    bound = FAST_PATH_BOUND.get((profile.name, platform.name), 1e-12)
+    event("fast path above the optimum" if excess > 1e-12 else "fast path exact")
+    assert excess <= bound
 
 
 def test_exhaustive_is_cheapest_feasible_by_brute_force():
@@ -57,13 +60,13 @@ def test_exhaustive_is_cheapest_feasible_by_brute_force():
 
 
 def test_paper_table_one_groups():
-    """MODEL.md section 11: {app2, app3} of Table I on a 2 GB GPU with batch 14."""
+    """formulations/model.md section 11: {app2, app3} of Table I on a 2 GB GPU with batch 14."""
     g = provision_group([App("app2", 0.8, 10), App("app3", 1.0, 20)], VGG, REF)
     assert (g.kind, g.gpu_mem_gb, g.batch) == ("gpu", 2, 14)
 
 
 def test_prototype_defect_cannot_happen():
-    """MODEL.md section 10: the prototype put (0.05 s, 1 rps) + (1.0 s, 30 rps) on a 2 GB GPU,
+    """formulations/model.md section 10: the prototype put (0.05 s, 1 rps) + (1.0 s, 30 rps) on a 2 GB GPU,
     batch 10, L_max 0.287 s, violating the 0.05 s SLO. Here every configuration considered
     meets the tightest SLO, so the group gets L_max <= 0.05 s and no negative timeout."""
     apps = [App("tight", 0.05, 1), App("loose", 1.0, 30)]

@@ -1,4 +1,4 @@
-"""Batching timeouts, the equivalent timeout and the batch constraint (MODEL.md section 6).
+"""Batching timeouts, the equivalent timeout and the batch constraint (``formulations/model.md`` section 6).
 
 Paper Eqs. 5 (equivalent timeout), 9 (batch constraint) and 10 (SLO constraint).
 Functions are vectorised: extra trailing axes are configurations evaluated at once.

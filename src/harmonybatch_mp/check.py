@@ -1,4 +1,4 @@
-"""The plan checker: recompute a plan from the model and verify MODEL.md section 9.
+"""The plan checker: recompute a plan from the model and verify ``formulations/model.md`` section 9.
 
 It uses the model's pure functions (shapes, latency, pricing, batching) directly,
 not the provisioning grid, so it is an independent check of every solver.
@@ -27,7 +27,7 @@ from .shapes import (
 )
 from .workload import Workload
 
-#: Relative tolerance on recomputed costs and latencies (MODEL.md section 9).
+#: Relative tolerance on recomputed costs and latencies (``formulations/model.md`` section 9).
 REL_TOL = 1e-9
 #: Absolute slack (s) on ``t_i + L_max <= s_i`` and on ``r_X * T_X`` for rounding noise.
 ABS_TOL = 1e-9
@@ -84,7 +84,7 @@ def _check_gpu(g: GroupPlan, profile: ModelProfile, platform: Platform, out: lis
 
 
 def plan_problems(plan: Plan, workload: Workload, profile: ModelProfile, platform: Platform) -> list[str]:
-    """Every violation of MODEL.md section 9 found in ``plan``; empty when it is valid.
+    """Every violation of ``formulations/model.md`` section 9 found in ``plan``; empty when it is valid.
 
     See :func:`check_plan`.
     """
@@ -153,7 +153,7 @@ def plan_problems(plan: Plan, workload: Workload, profile: ModelProfile, platfor
 
 def check_plan(plan: Plan, workload: Workload | None = None, profile: ModelProfile | None = None,
                platform: Platform | None = None) -> None:
-    """Verify a plan against the model from scratch (MODEL.md section 9).
+    """Verify a plan against the model from scratch (``formulations/model.md`` section 9).
 
     Checks: every app in exactly one group; grid-aligned sizes; memory feasibility;
     every timeout ``>= 0`` and ``t_i + L_max <= s_i``; the batch constraint (Eq. 9);

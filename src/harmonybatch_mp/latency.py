@@ -1,4 +1,4 @@
-"""Inference latency of CPU and GPU functions (MODEL.md section 4; paper Eqs. 1-4).
+"""Inference latency of CPU and GPU functions (``formulations/model.md`` section 4; paper Eqs. 1-4).
 
 Pure, vectorised functions: ``vcpu``, ``gpu_mem_gb`` and ``batch`` may be numpy arrays
 (broadcast together).
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import InputError
 from .platform import Platform
 from .profiles import ModelProfile
 from .shapes import gpu_vcpu
@@ -17,7 +18,7 @@ def _coeffs(curves, batch):
     b = np.asarray(batch, dtype=int)
     table = np.array([[c.alpha, c.beta, c.gamma] for c in curves])
     if np.any(b < 1) or np.any(b > len(curves)):
-        raise ValueError(f"CPU batch must be in 1..{len(curves)}, got {batch!r}")
+        raise InputError(f"CPU batch must be in 1..{len(curves)}, got {batch!r}")
     row = table[b - 1]
     return row[..., 0], row[..., 1], row[..., 2]
 

@@ -204,7 +204,7 @@ class Plan:
         for g in self.groups:
             if app in g.apps:
                 return g
-        raise KeyError(app)
+        raise InputError(f"app {app!r} is in no group of this plan")
 
     def partition(self) -> frozenset[frozenset[str]]:
         """The plan's partition of app names (order-free), for comparing plans."""

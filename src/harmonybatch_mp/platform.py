@@ -1,4 +1,4 @@
-"""Serverless platforms: prices, billing units, grids and function shapes (MODEL.md sections 3, 5).
+"""Serverless platforms: prices, billing units, grids and function shapes (``formulations/model.md`` sections 3, 5).
 
 A :class:`Platform` is plain data. Two presets are built in: ``reference`` (the
 default: Alibaba Function Compute prices in CNY, as the HarmonyBatch prototype)

@@ -1,4 +1,4 @@
-"""Cost per request of one invocation (MODEL.md section 5; paper Eq. 6)."""
+"""Cost per request of one invocation (``formulations/model.md`` section 5; paper Eq. 6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DNN model profiles: latency and memory coefficients (MODEL.md section 2).
+"""DNN model profiles: latency and memory coefficients (``formulations/model.md`` section 2).
 
 Four profiles are built in: VGG19, BERT, GPT-2 and VideoMAE, with the coefficients
 published with the HarmonyBatch prototype [1]_, stored in the project's own schema

@@ -1,4 +1,4 @@
-"""Function shapes and memory rules of the platform (MODEL.md section 3).
+"""Function shapes and memory rules of the platform (``formulations/model.md`` section 3).
 
 Pure functions; each accepts numpy arrays as well as scalars.
 """

@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..errors import InfeasibleError, InputError
+from ..errors import InfeasibleError, InputError, SolverError
 from ..plan import SolverInfo
 from ..provision import GroupConfig
 from .problem import Problem, members
@@ -55,7 +55,7 @@ class Solution:
 
     def __post_init__(self) -> None:
         if len(self.groups) != len(self.configs):
-            raise ValueError(f"Solution: {len(self.groups)} groups but {len(self.configs)} configurations")
+            raise SolverError(f"Solution: {len(self.groups)} groups but {len(self.configs)} configurations")
 
     @classmethod
     def of(cls, problem: Problem, groups: Sequence[int], info: SolverInfo,

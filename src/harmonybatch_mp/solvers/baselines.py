@@ -1,4 +1,4 @@
-"""Baselines for comparison: BATCH and MBS+ (MODEL.md section 8)."""
+"""Baselines for comparison: BATCH and MBS+ (``formulations/model.md`` section 8)."""
 
 from __future__ import annotations
 

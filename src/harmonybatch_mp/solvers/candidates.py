@@ -86,8 +86,8 @@ def candidate_groups(problem: Problem, candidates: str | Sequence[Sequence[str]]
                 raise InputError(f"candidate group {k + 1}: expected a list of app names, got the string {group!r}")
             try:
                 found.add(problem.mask_of(group))
-            except KeyError as exc:
-                raise InputError(f"candidate group {k + 1} names unknown app {exc.args[0]!r}") from None
+            except InputError as exc:
+                raise InputError(f"candidate group {k + 1}: {exc}") from None
         masks, strategy = sorted(found), "list"
     if problem.side.isolate:
         masks = [m for m in masks if not problem.side.separates(problem, m)]

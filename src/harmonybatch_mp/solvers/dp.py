@@ -1,4 +1,4 @@
-"""The optimum over SLO-contiguous partitions, as a shortest path (MODEL.md section 8)."""
+"""The optimum over SLO-contiguous partitions, as a shortest path (``formulations/model.md`` section 8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Ground truth: enumerate every set partition of the apps (MODEL.md section 8)."""
+"""Ground truth: enumerate every set partition of the apps (``formulations/model.md`` section 8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The paper's greedy: Algorithm 1 of HarmonyBatch, two-stage merging (MODEL.md section 8)."""
+"""The paper's greedy: Algorithm 1 of HarmonyBatch, two-stage merging (``formulations/model.md`` section 8)."""
 
 from __future__ import annotations
 

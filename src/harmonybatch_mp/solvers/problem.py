@@ -127,7 +127,7 @@ class Problem:
         mask = 0
         for n in names:
             if n not in index:
-                raise KeyError(n)
+                raise InputError(f"unknown app {n!r}")
             mask |= 1 << index[n]
         return mask
 

@@ -1,40 +1,26 @@
-"""Model profiler: fit a profile from latency measurements, and measure a Python callable.
+"""Fitting a model profile to measurements, with the quality of every fitted curve.
 
-A measurement table is a CSV with header ``kind,vcpu,gpu_mem_gb,batch,latency_s`` and an
-optional ``mem_mb`` column, one latency sample per row (``vcpu`` empty for GPU rows,
-``gpu_mem_gb`` empty for CPU rows). :func:`fit_profile` turns it into a validated
-:class:`~harmonybatch_mp.profiles.ModelProfile` and reports the fit quality of every curve;
-:func:`profile_callable` produces such a table by timing a callable on this machine.
-
-References
-----------
-.. [1] Chen et al., HarmonyBatch, IWQoS 2024, arXiv:2405.05633, Sec. III (model profiler).
+The latency forms fitted are those of ``formulations/model.md`` section 4 (Eq. 1 per
+CPU batch; Eqs. 2-4 for GPU functions).
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import math
-import os
-import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from . import _validate as v
-from .errors import InputError
-from .latency import gpu_base_latency, gpu_latency_avg, gpu_latency_max
-from .platform import Platform, preset
-from .profiles import ExpCurve, ModelProfile
-from .shapes import gpu_vcpu
+from ..errors import InputError
+from ..latency import gpu_base_latency, gpu_latency_avg, gpu_latency_max
+from ..platform import Platform, preset
+from ..profiles import ExpCurve, ModelProfile
+from ..shapes import gpu_vcpu
+from .measurements import Measurements, load_measurements
 
-COLUMNS = ("kind", "vcpu", "gpu_mem_gb", "batch", "latency_s")
 #: CPU memory demand used when no ``mem_mb`` is measured: ``0 * b + 512`` MB.
 DEFAULT_CPU_MEM = (0.0, 512.0)
 #: GPU host memory (MB) of a fitted profile.
@@ -47,82 +33,6 @@ POOR_R2, POOR_REL_ERROR = 0.95, 0.10
 
 class ProfileFitWarning(UserWarning):
     """A default was used or a curve fits poorly."""
-
-
-@dataclass(frozen=True)
-class Measurements:
-    """A validated measurement table (arrays aligned by sample; ``line`` is the CSV line)."""
-
-    kind: np.ndarray
-    vcpu: np.ndarray
-    gpu_mem_gb: np.ndarray
-    batch: np.ndarray
-    latency: np.ndarray
-    mem_mb: np.ndarray
-    line: np.ndarray
-
-    def select(self, mask: np.ndarray) -> Measurements:
-        return Measurements(**{f.name: getattr(self, f.name)[mask] for f in dataclasses.fields(self)})
-
-
-def measurements_from_rows(rows: Iterable[Mapping[str, Any]], where: str = "measurements",
-                           first_line: int = 1) -> Measurements:
-    """Validate measurement rows (mappings with the CSV's keys); errors name the row and column."""
-    cols: dict[str, list] = {k: [] for k in ("kind", "vcpu", "gpu_mem_gb", "batch", "latency", "mem_mb", "line")}
-    for k, row in enumerate(rows):
-        line = first_line + k
-        w = f"{where}, row {line}"
-        missing = [c for c in COLUMNS if c not in row]
-        if missing:
-            raise InputError(f"{where}: missing column(s) {', '.join(missing)}; expected header {','.join(COLUMNS)}")
-        kind = str(row["kind"]).strip().lower()
-        if kind not in ("cpu", "gpu"):
-            raise InputError(f"{w}, column kind: expected cpu or gpu, got {row['kind']!r}")
-        cols["kind"].append(kind)
-        if kind == "cpu":
-            cols["vcpu"].append(v.number(row["vcpu"], f"{w}, column vcpu", positive=True))
-            cols["gpu_mem_gb"].append(0)
-        else:
-            cols["vcpu"].append(0.0)
-            cols["gpu_mem_gb"].append(v.integer(row["gpu_mem_gb"], f"{w}, column gpu_mem_gb", minimum=1))
-        cols["batch"].append(v.integer(row["batch"], f"{w}, column batch", minimum=1))
-        cols["latency"].append(v.number(row["latency_s"], f"{w}, column latency_s", positive=True))
-        mem = row.get("mem_mb")
-        cols["mem_mb"].append(math.nan if mem in (None, "") else v.number(mem, f"{w}, column mem_mb", positive=True))
-        cols["line"].append(line)
-    if not cols["kind"]:
-        raise InputError(f"{where}: no measurements")
-    return Measurements(
-        kind=np.array(cols["kind"]), vcpu=np.array(cols["vcpu"], float), gpu_mem_gb=np.array(cols["gpu_mem_gb"], int),
-        batch=np.array(cols["batch"], int), latency=np.array(cols["latency"], float),
-        mem_mb=np.array(cols["mem_mb"], float), line=np.array(cols["line"], int),
-    )
-
-
-def load_measurements(path: str | Path) -> Measurements:
-    """Read and validate a measurement CSV (see the module docstring)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"measurements file {str(path)!r}: cannot read ({exc.strerror})") from None
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in reader.fieldnames or []]
-    missing = [c for c in COLUMNS if c not in header]
-    if missing:
-        raise InputError(f"measurements file {str(path)!r}: missing column(s) {', '.join(missing)}; "
-                         f"expected header {','.join(COLUMNS)}[,mem_mb]")
-    rows = [{(k or "").strip(): (x or "").strip() for k, x in r.items()} for r in reader]
-    return measurements_from_rows(rows, where=f"measurements file {str(path)!r}", first_line=2)
-
-
-def write_measurements(rows: Sequence[Mapping[str, Any]], path: str | Path) -> None:
-    """Write measurement rows (as returned by :func:`profile_callable`) to a CSV file."""
-    fields = [*COLUMNS, "mem_mb"] if any("mem_mb" in r for r in rows) else list(COLUMNS)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
 
 
 @dataclass(frozen=True)
@@ -294,7 +204,7 @@ def fit_profile(measurements: Measurements | str | Path, *, name: str = "fitted"
                 platform: Platform | None = None, device_mem_gb: int | None = None,
                 gpu_host_mem_mb: float = DEFAULT_GPU_HOST_MEM_MB, min_vcpu_sizes: int = 3,
                 source: str = "") -> FitResult:
-    """Fit a model profile (MODEL.md section 2) to latency measurements.
+    """Fit a model profile (``formulations/model.md`` section 2) to latency measurements.
 
     Parameters
     ----------
@@ -354,7 +264,7 @@ def fit_profile(measurements: Measurements | str | Path, *, name: str = "fitted"
         curves += gcurves
         if len(th) + 1 > profile.device_mem_gb:
             raise InputError(f"GPU memory demand of up to {len(th) + 1} GB exceeds the device ({profile.device_mem_gb} GB)")
-    from .profiles import profile_from_dict
+    from ..profiles import profile_from_dict
 
     profile = profile_from_dict(profile.to_dict(), where="fitted profile")  # validate
     for c in curves:
@@ -364,62 +274,3 @@ def fit_profile(measurements: Measurements | str | Path, *, name: str = "fitted"
         warnings.warn(n, ProfileFitWarning, stacklevel=2)
     return FitResult(profile, tuple(curves), tuple(notes))
 
-
-def profile_callable(infer: Callable[[int], Any], batches: Sequence[int], vcpus: Sequence[float] = (0.25, 0.5, 1, 2),
-                     *, repeats: int = 5, warmup: int = 1, memory: Callable[[int], float] | None = None,
-                     timer: Callable[[], float] = time.perf_counter) -> list[dict[str, Any]]:
-    """Time ``infer(batch)`` across batch sizes and CPU sizes; return measurement rows.
-
-    Parameters
-    ----------
-    infer : callable
-        Runs one batch of inference of the given size.
-    batches : sequence of int
-        Batch sizes, e.g. ``range(1, 5)``.
-    vcpus : sequence of float
-        CPU sizes. Whole numbers up to this machine's cores run with that many threads
-        (threadpoolctl limits the BLAS/OpenMP pools). Sizes below 1 are emulated as a CPU
-        quota of that fraction of one core, as serverless platforms enforce it: the
-        latency measured on one thread is divided by the fraction.
-    repeats, warmup : int
-        Timed runs, and untimed runs before them, per (vCPU, batch).
-    memory : callable, optional
-        ``memory(batch)`` -> peak memory in MB, recorded as ``mem_mb``.
-    timer : callable
-        Clock; default ``time.perf_counter``.
-
-    Returns
-    -------
-    list of dict
-        Rows with ``kind="cpu", vcpu, gpu_mem_gb="", batch, latency_s`` (and ``mem_mb``), ready
-        for :func:`write_measurements` or :func:`measurements_from_rows`.
-    """
-    from threadpoolctl import threadpool_limits
-
-    cores = os.cpu_count() or 1
-    for c in vcpus:
-        c = v.number(c, "vcpus", positive=True)
-        if c > 1 and (c != int(c) or c > cores):
-            raise InputError(f"vcpus: {c:g} cannot be measured here; use fractions below 1 or whole numbers "
-                             f"up to {cores} (this machine's cores)")
-    if repeats < 1 or warmup < 0:
-        raise InputError("repeats must be >= 1 and warmup >= 0")
-    rows = []
-    for c in vcpus:
-        threads = max(1, int(c))
-        scale = 1.0 / c if c < 1 else 1.0
-        with threadpool_limits(limits=threads):
-            for b in batches:
-                b = v.integer(b, "batches", minimum=1)
-                for _ in range(warmup):
-                    infer(b)
-                mem = float(memory(b)) if memory else None
-                for _ in range(repeats):
-                    t = timer()
-                    infer(b)
-                    row = {"kind": "cpu", "vcpu": float(c), "gpu_mem_gb": "", "batch": b,
-                           "latency_s": (timer() - t) * scale}
-                    if mem is not None:
-                        row["mem_mb"] = mem
-                    rows.append(row)
-    return rows

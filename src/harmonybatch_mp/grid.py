@@ -1,0 +1,180 @@
+"""The discretised configuration grid of a (profile, platform) pair (``formulations/model.md`` section 3).
+
+Every CPU (vCPU, batch) and GPU (GPU memory, batch) configuration is evaluated once
+into a :class:`ConfigGrid`: latency (section 4), billed resources and the full-batch
+cost per request (section 5). Provisioning then only checks a group's constraints
+against that table.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InputError
+from .latency import cpu_latency, gpu_latency_avg, gpu_latency_max
+from .platform import Platform
+from .pricing import function_cost
+from .profiles import ModelProfile
+from .shapes import (
+    cpu_batch_limit,
+    cpu_billed_memory_gb,
+    cpu_memory_feasible,
+    gpu_host_memory_gb,
+    gpu_memory_feasible,
+    gpu_vcpu,
+    vcpu_grid,
+)
+
+GPU = 1  # value of ConfigGrid.kind for GPU configurations (0 for CPU)
+KINDS = ("cpu", "gpu")
+
+
+@dataclass(frozen=True, eq=False)
+class ConfigGrid:
+    """Every discretised function configuration of a (profile, platform) pair.
+
+    Arrays are indexed by configuration: CPU ones first, ordered by (vCPU, batch),
+    then GPU ones ordered by (GPU GB, batch). Ties in cost resolve to the first.
+
+    Attributes
+    ----------
+    kind : int array
+        0 for CPU, 1 for GPU.
+    vcpu : float array
+        vCPU of the function (``m/3`` for a GPU function).
+    gpu_mem : int array
+        GPU memory in GB (0 for CPU functions).
+    mem_gb : float array
+        Memory of the function in GB (billed memory for CPU, host memory for GPU).
+    batch : int array
+        Batch size.
+    latency_avg, latency_max : float arrays
+        Average and maximum inference latency (s).
+    cost : float array
+        Cost per request (Eq. 6).
+    memory_ok : bool array
+        Memory feasibility (section 3).
+    """
+
+    profile: ModelProfile
+    platform: Platform
+    kind: np.ndarray
+    vcpu: np.ndarray
+    gpu_mem: np.ndarray
+    mem_gb: np.ndarray
+    batch: np.ndarray
+    latency_avg: np.ndarray
+    latency_max: np.ndarray
+    cost: np.ndarray
+    memory_ok: np.ndarray
+    n_cpu_vcpu: int
+    n_cpu_batch: int
+
+    def __len__(self) -> int:
+        return len(self.kind)
+
+    def best_latency(self, kinds: Sequence[str] = KINDS) -> float:
+        """Lowest maximum latency of any memory-feasible configuration of the given kinds."""
+        ok = self.memory_ok & kind_mask(self, kinds)
+        return float(self.latency_max[ok].min()) if ok.any() else math.inf
+
+    def config(self, index: int) -> GroupConfig:
+        """The :class:`GroupConfig` of configuration ``index``."""
+        gpu = int(self.kind[index]) == GPU
+        return GroupConfig(
+            kind=KINDS[int(self.kind[index])],
+            vcpu=float(self.vcpu[index]),
+            gpu_mem_gb=int(self.gpu_mem[index]) if gpu else None,
+            mem_gb=float(self.mem_gb[index]),
+            batch=int(self.batch[index]),
+            latency_avg=float(self.latency_avg[index]),
+            latency_max=float(self.latency_max[index]),
+            cost=float(self.cost[index]),
+            index=int(index),
+        )
+
+
+@dataclass(frozen=True)
+class GroupConfig:
+    """A function configuration chosen for a group, with its latency and cost per request."""
+
+    kind: str
+    vcpu: float
+    gpu_mem_gb: int | None
+    mem_gb: float
+    batch: int
+    latency_avg: float
+    latency_max: float
+    cost: float
+    index: int
+
+
+@functools.lru_cache(maxsize=64)
+def config_grid(profile: ModelProfile, platform: Platform) -> ConfigGrid:
+    """Evaluate every configuration of ``formulations/model.md`` section 3 for a profile on a platform.
+
+    Examples
+    --------
+    >>> from harmonybatch_mp import builtin_profile, preset
+    >>> g = config_grid(builtin_profile("VGG19"), preset())
+    >>> len(g), int((g.kind == 0).sum()), int((g.kind == 1).sum())
+    (2048, 1280, 768)
+    """
+    c = vcpu_grid(platform)
+    nb = cpu_batch_limit(profile, platform)
+    cc, cb = (a.ravel() for a in np.meshgrid(c, np.arange(1, nb + 1), indexing="ij"))
+    cpu_avg = cpu_latency(profile, cc, cb, stat="avg")
+    cpu_max = cpu_latency(profile, cc, cb, stat="max")
+    cpu_mem = cpu_billed_memory_gb(profile, platform, cc, cb)
+    cpu_cost = function_cost(platform, "cpu", vcpu=cc, mem_gb=cpu_mem, gpu_gb=0.0, latency_avg=cpu_avg, batch=cb)
+
+    gm, gb = (a.ravel() for a in np.meshgrid(
+        np.arange(1, profile.device_mem_gb + 1), np.arange(1, platform.gpu_max_batch + 1), indexing="ij"
+    ))
+    g_vcpu = gpu_vcpu(platform, gm)
+    g_mem = np.full(gm.shape, gpu_host_memory_gb(profile, platform))
+    g_avg = gpu_latency_avg(profile, platform, gm, gb)
+    g_cost = function_cost(platform, "gpu", vcpu=g_vcpu, mem_gb=g_mem, gpu_gb=gm, latency_avg=g_avg, batch=gb)
+    grid = ConfigGrid(
+        profile=profile,
+        platform=platform,
+        kind=np.concatenate([np.zeros(cc.size, int), np.ones(gm.size, int)]),
+        vcpu=np.concatenate([cc, g_vcpu]),
+        gpu_mem=np.concatenate([np.zeros(cc.size, int), gm]),
+        mem_gb=np.concatenate([cpu_mem, g_mem]),
+        batch=np.concatenate([cb, gb]).astype(int),
+        latency_avg=np.concatenate([cpu_avg, g_avg]),
+        latency_max=np.concatenate([cpu_max, gpu_latency_max(profile, platform, gm, gb)]),
+        cost=np.concatenate([cpu_cost, g_cost]),
+        memory_ok=np.concatenate([
+            cpu_memory_feasible(profile, platform, cc, cb),
+            gpu_memory_feasible(profile, platform, gm, gb),
+        ]),
+        n_cpu_vcpu=len(c),
+        n_cpu_batch=nb,
+    )
+    for arr in (grid.kind, grid.vcpu, grid.gpu_mem, grid.mem_gb, grid.batch,
+                grid.latency_avg, grid.latency_max, grid.cost, grid.memory_ok):
+        arr.setflags(write=False)
+    return grid
+
+
+def kind_mask(grid: ConfigGrid, kinds: Sequence[str]) -> np.ndarray:
+    return _kind_mask_cached(grid, tuple(kinds))
+
+
+@functools.lru_cache(maxsize=256)
+def _kind_mask_cached(grid: ConfigGrid, kinds: tuple[str, ...]) -> np.ndarray:
+    bad = set(kinds) - set(KINDS)
+    if bad:
+        raise InputError(f"unknown function kind(s) {sorted(bad)}; expected 'cpu' and/or 'gpu'")
+    mask = np.isin(grid.kind, [KINDS.index(k) for k in kinds])
+    mask.setflags(write=False)
+    return mask
+
+

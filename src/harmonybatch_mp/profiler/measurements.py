@@ -1,0 +1,101 @@
+"""Measurement tables of the profiler: CSV input and output, validation naming row and column.
+
+Header ``kind,vcpu,gpu_mem_gb,batch,latency_s[,mem_mb]``, one latency sample per row
+(``vcpu`` empty for GPU rows, ``gpu_mem_gb`` empty for CPU rows).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import _validate as v
+from .._io import atomic_output, read_text
+from ..errors import InputError
+
+#: Required columns of a measurement CSV (``mem_mb`` is optional).
+COLUMNS = ("kind", "vcpu", "gpu_mem_gb", "batch", "latency_s")
+
+
+@dataclass(frozen=True)
+class Measurements:
+    """A validated measurement table (arrays aligned by sample; ``line`` is the CSV line)."""
+
+    kind: np.ndarray
+    vcpu: np.ndarray
+    gpu_mem_gb: np.ndarray
+    batch: np.ndarray
+    latency: np.ndarray
+    mem_mb: np.ndarray
+    line: np.ndarray
+
+    def select(self, mask: np.ndarray) -> Measurements:
+        return Measurements(**{f.name: getattr(self, f.name)[mask] for f in dataclasses.fields(self)})
+
+
+def measurements_from_rows(rows: Iterable[Mapping[str, Any]], where: str = "measurements",
+                           first_line: int = 1) -> Measurements:
+    """Validate measurement rows (mappings with the CSV's keys); errors name the row and column."""
+    cols: dict[str, list] = {k: [] for k in ("kind", "vcpu", "gpu_mem_gb", "batch", "latency", "mem_mb", "line")}
+    for k, row in enumerate(rows):
+        line = first_line + k
+        w = f"{where}, row {line}"
+        missing = [c for c in COLUMNS if c not in row]
+        if missing:
+            raise InputError(f"{where}: missing column(s) {', '.join(missing)}; expected header {','.join(COLUMNS)}")
+        kind = str(row["kind"]).strip().lower()
+        if kind not in ("cpu", "gpu"):
+            raise InputError(f"{w}, column kind: expected cpu or gpu, got {row['kind']!r}")
+        cols["kind"].append(kind)
+        if kind == "cpu":
+            cols["vcpu"].append(v.number(row["vcpu"], f"{w}, column vcpu", positive=True))
+            cols["gpu_mem_gb"].append(0)
+        else:
+            cols["vcpu"].append(0.0)
+            cols["gpu_mem_gb"].append(v.integer(row["gpu_mem_gb"], f"{w}, column gpu_mem_gb", minimum=1))
+        cols["batch"].append(v.integer(row["batch"], f"{w}, column batch", minimum=1))
+        cols["latency"].append(v.number(row["latency_s"], f"{w}, column latency_s", positive=True))
+        mem = row.get("mem_mb")
+        cols["mem_mb"].append(math.nan if mem in (None, "") else v.number(mem, f"{w}, column mem_mb", positive=True))
+        cols["line"].append(line)
+    if not cols["kind"]:
+        raise InputError(f"{where}: no measurements")
+    return Measurements(
+        kind=np.array(cols["kind"]), vcpu=np.array(cols["vcpu"], float), gpu_mem_gb=np.array(cols["gpu_mem_gb"], int),
+        batch=np.array(cols["batch"], int), latency=np.array(cols["latency"], float),
+        mem_mb=np.array(cols["mem_mb"], float), line=np.array(cols["line"], int),
+    )
+
+
+def load_measurements(path: str | Path) -> Measurements:
+    """Read and validate a measurement CSV (see the module docstring)."""
+    path = Path(path)
+    reader = csv.DictReader(io.StringIO(read_text(path, "measurements")))
+    if reader.fieldnames and len(set(h.strip() for h in reader.fieldnames)) != len(reader.fieldnames):
+        raise InputError(f"measurements file {str(path)!r}: a column appears twice in the header")
+    header = [h.strip() for h in reader.fieldnames or []]
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise InputError(f"measurements file {str(path)!r}: missing column(s) {', '.join(missing)}; "
+                         f"expected header {','.join(COLUMNS)}[,mem_mb]")
+    rows = [{(k or "").strip(): (x or "").strip() for k, x in r.items()} for r in reader]
+    return measurements_from_rows(rows, where=f"measurements file {str(path)!r}", first_line=2)
+
+
+def write_measurements(rows: Sequence[Mapping[str, Any]], path: str | Path) -> None:
+    """Write measurement rows (as returned by :func:`profile_callable`) to a CSV file, atomically."""
+    fields = [*COLUMNS, "mem_mb"] if any("mem_mb" in r for r in rows) else list(COLUMNS)
+    with atomic_output(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+
+

@@ -1,0 +1,71 @@
+"""Timing a Python callable across batch sizes and CPU sizes, as profiler measurements."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .. import _validate as v
+from ..errors import InputError
+
+
+def profile_callable(infer: Callable[[int], Any], batches: Sequence[int], vcpus: Sequence[float] = (0.25, 0.5, 1, 2),
+                     *, repeats: int = 5, warmup: int = 1, memory: Callable[[int], float] | None = None,
+                     timer: Callable[[], float] = time.perf_counter) -> list[dict[str, Any]]:
+    """Time ``infer(batch)`` across batch sizes and CPU sizes; return measurement rows.
+
+    Parameters
+    ----------
+    infer : callable
+        Runs one batch of inference of the given size.
+    batches : sequence of int
+        Batch sizes, e.g. ``range(1, 5)``.
+    vcpus : sequence of float
+        CPU sizes. Whole numbers up to this machine's cores run with that many threads
+        (threadpoolctl limits the BLAS/OpenMP pools). Sizes below 1 are emulated as a CPU
+        quota of that fraction of one core, as serverless platforms enforce it: the
+        latency measured on one thread is divided by the fraction.
+    repeats, warmup : int
+        Timed runs, and untimed runs before them, per (vCPU, batch).
+    memory : callable, optional
+        ``memory(batch)`` -> peak memory in MB, recorded as ``mem_mb``.
+    timer : callable
+        Clock; default ``time.perf_counter``.
+
+    Returns
+    -------
+    list of dict
+        Rows with ``kind="cpu", vcpu, gpu_mem_gb="", batch, latency_s`` (and ``mem_mb``), ready
+        for :func:`write_measurements` or :func:`measurements_from_rows`.
+    """
+    from threadpoolctl import threadpool_limits
+
+    cores = os.cpu_count() or 1
+    for c in vcpus:
+        c = v.number(c, "vcpus", positive=True)
+        if c > 1 and (c != int(c) or c > cores):
+            raise InputError(f"vcpus: {c:g} cannot be measured here; use fractions below 1 or whole numbers "
+                             f"up to {cores} (this machine's cores)")
+    if repeats < 1 or warmup < 0:
+        raise InputError("repeats must be >= 1 and warmup >= 0")
+    rows = []
+    for c in vcpus:
+        threads = max(1, int(c))
+        scale = 1.0 / c if c < 1 else 1.0
+        with threadpool_limits(limits=threads):
+            for b in batches:
+                b = v.integer(b, "batches", minimum=1)
+                for _ in range(warmup):
+                    infer(b)
+                mem = float(memory(b)) if memory else None
+                for _ in range(repeats):
+                    t = timer()
+                    infer(b)
+                    row = {"kind": "cpu", "vcpu": float(c), "gpu_mem_gb": "", "batch": b,
+                           "latency_s": (timer() - t) * scale}
+                    if mem is not None:
+                        row["mem_mb"] = mem
+                    rows.append(row)
+    return rows

@@ -1,0 +1,207 @@
+"""The model as an object (build_model), MILP backends, and the one solver contract."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harmonybatch_mp import (
+    App,
+    HarmonyBatchError,
+    InputError,
+    PlanCheckError,
+    SideConstraints,
+    Solution,
+    SolverError,
+    SolverInfo,
+    Workload,
+    build_model,
+    check_plan,
+    register_solver,
+    solve,
+    solver_names,
+)
+from harmonybatch_mp.cli import main
+from harmonybatch_mp.solvers import unregister_solver
+from harmonybatch_mp.solvers.exact import set_partitions
+from harmonybatch_mp.solvers.problem import Problem
+from test_solvers import _class_optima
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+REL = 1e-9
+HAVE_GLPK = shutil.which("glpsol") is not None
+
+
+def readme_block(marker: str) -> str:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    (block,) = [b for b in blocks if marker in b]
+    return block
+
+
+def test_readme_extension_example_equals_brute_force_with_the_same_row():
+    scope: dict = {}
+    exec(readme_block("build_model"), scope)  # the README's code, as a user runs it
+    plan = scope["plan"]
+    check_plan(plan)
+    assert sum(g.kind == "cpu" for g in plan.groups) <= 1
+    w = scope["model"].problem.workload
+    problem = Problem(w, plan.profile, plan.platform)
+    # brute force: every partition; each group on its cheapest GPU configuration, except at most
+    # one group on its cheapest CPU configuration (configurations checked one at a time)
+    best_kind: dict[int, tuple[float, float]] = {}
+    for mask in range(1, 1 << problem.n):
+        opts = _class_optima(problem, mask)
+        share = problem.rate(mask) / problem.total_rate
+        cpu = min((c for (k, _), (_, c) in opts.items() if k == 0), default=math.inf)
+        gpu = min((c for (k, _), (_, c) in opts.items() if k == 1), default=math.inf)
+        best_kind[mask] = (share * cpu, share * gpu)
+    want = math.inf
+    for part in set_partitions(problem.n):
+        gpu_all = sum(best_kind[m][1] for m in part)
+        one_cpu = min(gpu_all - best_kind[m][1] + best_kind[m][0] for m in part)
+        want = min(want, gpu_all, one_cpu)
+    assert plan.total_cost == pytest.approx(want, rel=REL)
+    free = solve(w, "VGG19")
+    assert plan.total_cost >= free.total_cost * (1 - REL)
+
+
+def test_a_user_row_counting_functions_matches_the_side_constraint():
+    """The defect the issue measured: sum(x) <= 2 on the pre-reduced model was infeasible."""
+    import pyomo.environ as pyo
+
+    w = "0.3:2,0.4:2,0.5:5,0.6:5,0.7:10,0.8:10,0.9:20,1.0:20"
+    model = build_model(w, "VGG19", candidates="all")
+    assert model.reductions == () and model.strategy == "all"
+    model.pyomo.two = pyo.Constraint(expr=sum(model.pyomo.x.values()) <= 2)
+    plan = model.solve()
+    side = solve(w, "VGG19", side=SideConstraints(max_functions=2))
+    assert len(plan.groups) <= 2
+    assert plan.total_cost == pytest.approx(side.total_cost, rel=REL)
+
+
+def test_model_components_are_named_as_in_the_formulation():
+    model = build_model("0.5:5,0.8:10,1.0:20", "VGG19", side=SideConstraints(max_gpu_functions=1))
+    m = model.pyomo
+    assert list(m.A) == ["app0", "app1", "app2"]
+    assert set(m.cover) == {"app0", "app1", "app2"} and hasattr(m, "max_gpu") and hasattr(m, "cost")
+    keys = list(m.x)
+    assert ("app1+app2", "gpu:2gb:b14") in keys and ("app0", "cpu:1.55vcpu:b1") in keys
+    assert all(model.columns[k].mask for k in keys)
+    # without reduction every candidate group keeps its columns; with it, fewer
+    full = build_model("0.3:2,0.4:2,0.5:5,0.6:5", "VGG19")
+    reduced = build_model("0.3:2,0.4:2,0.5:5,0.6:5", "VGG19", reduce=True)
+    assert {c.mask for c in full.columns.values()} == set(range(1, 16))
+    assert len(reduced.columns) < len(full.columns)
+    assert reduced.reductions == ("group dominance", "column dominance")
+    assert full.solve().total_cost == pytest.approx(reduced.solve().total_cost, rel=REL)
+    with pytest.raises(InputError, match="configs must be one of"):
+        build_model("0.5:5", "VGG19", configs="some")
+
+
+def _instances(k: int = 20):
+    rng = np.random.default_rng(7)
+    out = []
+    for i in range(k):
+        n = int(rng.integers(2, 7))
+        apps = [App(f"a{j}", round(float(rng.uniform(0.3, 2.5)), 3), round(float(10 ** rng.uniform(-1, 1.5)), 3))
+                for j in range(n)]
+        model = ("VGG19", "BERT", "GPT-2", "VideoMAE")[i % 4]
+        out.append((Workload(apps), model, ("reference", "paper")[i % 2]))
+    return out
+
+
+@pytest.mark.skipif(not HAVE_GLPK and not os.environ.get("CI"), reason="glpsol not installed (CI installs it)")
+@pytest.mark.parametrize("workload, model, platform", _instances(), ids=[f"i{k}" for k in range(20)])
+def test_glpk_and_highs_reach_the_same_optimum(workload, model, platform):
+    try:
+        highs = solve(workload, model, platform, candidates="all")
+    except HarmonyBatchError as exc:
+        pytest.fail(f"instance should be servable: {exc}")
+    glpk = solve(workload, model, platform, candidates="all", backend="glpk")
+    assert glpk.solver.backend == "glpk" and highs.solver.backend == "appsi_highs"
+    assert glpk.solver.status == "optimal"
+    assert glpk.total_cost == pytest.approx(highs.total_cost, rel=REL)
+    assert glpk.solver.bound <= highs.total_cost * (1 + REL)
+
+
+def test_backend_errors_are_clear():
+    with pytest.raises(InputError, match="unknown MILP backend 'nosuch'"):
+        solve("0.5:5", "VGG19", backend="nosuch")
+    with pytest.raises(SolverError, match="not available on this machine"):
+        solve("0.5:5", "VGG19", backend="baron")
+    if HAVE_GLPK:
+        with pytest.raises(InputError, match="backend 'glpk' has no option for abs_gap"):
+            solve("0.5:5", "VGG19", backend="glpk", abs_gap=0.1)
+
+
+def test_cli_backend_flag(capsys):
+    assert main(["plan", "--apps", "0.5:5,0.8:10", "--backend", "baron"]) == 4
+    assert "not available" in capsys.readouterr().err
+    if HAVE_GLPK:
+        assert main(["plan", "--apps", "0.5:5,0.8:10", "--backend", "glpk", "--json"]) == 0
+
+
+def test_registry_contract():
+    assert solver_names()[:6] == ("milp", "exact", "dp", "greedy", "batch", "mbs")
+
+    def first_app_alone(problem, *, which: int = 0):
+        rest = ((1 << problem.n) - 1) & ~(1 << which)
+        groups = [1 << which] + ([rest] if rest else [])
+        return Solution.of(problem, groups, SolverInfo("first_app_alone", status="heuristic"))
+
+    register_solver("first_app_alone", first_app_alone)
+    try:
+        plan = solve("0.5:5,0.8:10,1.0:20", "VGG19", solver="first_app_alone", which=1)
+        assert plan.solver.name == "first_app_alone" and len(plan.groups) == 2
+        with pytest.raises(InputError, match="has no option"):
+            solve("0.5:5", "VGG19", solver="first_app_alone", time_limit=1)
+        with pytest.raises(InputError, match="does not honour side constraints"):
+            solve("0.5:5", "VGG19", solver="first_app_alone", side=SideConstraints(max_functions=1))
+        with pytest.raises(InputError, match="registered already"):
+            register_solver("first_app_alone", first_app_alone)
+    finally:
+        unregister_solver("first_app_alone")
+    with pytest.raises(InputError, match="unknown solver"):
+        solve("0.5:5", "VGG19", solver="first_app_alone")
+
+
+def test_solve_checks_what_a_solver_returns():
+    def bad(problem):
+        config = problem.group(1 << (problem.n - 1))  # the loosest app's configuration, for every app
+        groups = tuple(1 << i for i in range(problem.n))
+        return Solution(groups, (config,) * problem.n, SolverInfo("bad", status="heuristic"))
+
+    register_solver("bad", bad)
+    try:
+        with pytest.raises(PlanCheckError):
+            solve("0.25:5,1.0:20", "VGG19", solver="bad")
+        with pytest.raises(SolverError, match="not a Solution"):
+            register_solver("worse", lambda problem: [1], replace=True)
+            solve("0.5:5", "VGG19", solver="worse")
+    finally:
+        for name in ("bad", "worse"):
+            if name in solver_names():
+                unregister_solver(name)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: solve("0.5:5", 3), "profile: expected a ModelProfile"),
+    (lambda: solve(42, "VGG19"), "workload: expected"),
+    (lambda: solve("0.5:5", "VGG19", platform=1.5), "platform: expected"),
+    (lambda: SideConstraints(pin=(("a", "cpu"), ("a", "gpu"))), "pinned twice"),
+    (lambda: SideConstraints(isolate=5), "isolate: expected pairs"),
+    (lambda: build_model("0.5:5", "VGG19", candidates=[["app0"], "app0"]), "expected a list of app names"),
+    (lambda: solve("0.5:5,1:1", "VGG19", candidates=[["app0", "ghost"]]), "unknown app 'ghost'"),
+    (lambda: solve("0.5:5", "VGG19", time_limit=-1), "time_limit"),
+    (lambda: solve("0.5:5", "VGG19", threads=0), "threads"),
+    (lambda: Problem("0.5:5", "VGG19", "reference"), "workload must be a Workload"),
+])
+def test_public_errors_derive_from_harmonybatch_error(call, match):
+    with pytest.raises(HarmonyBatchError, match=match):
+        call()
