@@ -155,7 +155,7 @@ def test_cli_simulate(tmp_path, capsys):
     tampered = json.loads(pf.read_text())
     tampered["groups"][0]["timeouts"]["app0"] = 5.0
     bad.write_text(json.dumps(tampered))
-    assert main(["simulate", str(bad)]) == 1
+    assert main(["simulate", str(bad)]) == 2  # a tampered plan file is bad input, not an internal error
     assert "misses its SLO" in capsys.readouterr().err
 
 

@@ -65,6 +65,8 @@ def atomic_output(path: str | Path, suffix: str = "") -> Iterator[Path]:
         raise InputError(f"cannot write {str(path)!r} ({exc.strerror})") from None
     os.close(fd)
     try:
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask()
+        os.chmod(tmp, mode)  # mkstemp creates 0600; keep the target's mode (or the umask's default)
         yield Path(tmp)
         os.replace(tmp, path)
     except OSError as exc:
@@ -75,6 +77,21 @@ def atomic_output(path: str | Path, suffix: str = "") -> Iterator[Path]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the system allows (threads may be
+    creating files meanwhile)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path: str | Path, text: str) -> None:

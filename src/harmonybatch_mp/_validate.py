@@ -11,30 +11,48 @@ from typing import Any
 from .errors import InputError
 
 
-def number(value: Any, where: str, *, positive: bool = False, nonnegative: bool = False) -> float:
-    """Return ``value`` as a finite float, or raise an InputError naming ``where``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise InputError(f"{where}: expected a number, got {value!r}") from None
-    value = float(value)
+def number(value: Any, where: str, *, positive: bool = False, nonnegative: bool = False,
+           maximum: float | None = None, minimum: float | None = None) -> float:
+    """Return ``value`` as a finite float, or raise an InputError naming ``where``.
+
+    Booleans are not numbers (JSON ``true`` is not 1); numbers too large for a float are an
+    error, not an OverflowError.
+    """
+    if isinstance(value, bool):
+        raise InputError(f"{where}: expected a number, got {value!r}")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: expected a number, got {_short(value)}") from None
+    except OverflowError:
+        raise InputError(f"{where}: {_short(value)} is too large a number") from None
     if not math.isfinite(value):
         raise InputError(f"{where}: must be finite, got {value!r}")
     if positive and value <= 0:
         raise InputError(f"{where}: must be > 0, got {value!r}")
     if nonnegative and value < 0:
         raise InputError(f"{where}: must be >= 0, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise InputError(f"{where}: must be >= {minimum:g}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise InputError(f"{where}: must be <= {maximum:g}, got {value!r}")
     return value
 
 
-def integer(value: Any, where: str, *, minimum: int | None = None) -> int:
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def integer(value: Any, where: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
     """Return ``value`` as an int (no fractional part), or raise an InputError."""
     x = number(value, where)
     if x != int(x):
-        raise InputError(f"{where}: expected a whole number, got {value!r}")
+        raise InputError(f"{where}: expected a whole number, got {_short(value)}")
     if minimum is not None and x < minimum:
-        raise InputError(f"{where}: must be >= {minimum}, got {value!r}")
+        raise InputError(f"{where}: must be >= {minimum}, got {_short(value)}")
+    if maximum is not None and x > maximum:
+        raise InputError(f"{where}: must be <= {maximum}, got {_short(value)}")
     return int(x)
 
 
@@ -49,14 +67,15 @@ def field(obj: Any, key: str, where: str) -> Any:
 
 def read_json(path: str | Path, what: str) -> Any:
     """Read a JSON file, turning I/O and syntax errors into InputErrors naming the file."""
+    from ._io import read_text
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{what} file {str(path)!r}: cannot read ({exc.strerror})") from None
+    text = read_text(path, what)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(
             f"{what} file {str(path)!r}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of more digits than Python converts
+        raise InputError(f"{what} file {str(path)!r}: unreadable JSON ({str(exc)[:80]})") from None

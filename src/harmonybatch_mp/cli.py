@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
+from ._io import write_text
 from .check import check_plan
 from .errors import HarmonyBatchError, InfeasibleError, InputError, PlanCheckError, SolverError
 from .plan import Plan
@@ -23,6 +25,8 @@ from .solvers import SideConstraints, build_model, solve, solver_names
 from .workload import DEFAULT_APPS, load_workload, parse_apps
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_SOLVER = 0, 1, 2, 3, 4
+#: The reader of the output went away (128 + SIGPIPE, as shell tools exit).
+EXIT_BROKEN_PIPE = 141
 
 _EPILOG = """\
 examples:
@@ -247,7 +251,11 @@ def _cmd_simulate(args) -> int:
     from .simulate import load_trace, simulate
 
     plan = load_plan(args.plan)
-    check_plan(plan)
+    try:
+        check_plan(plan)
+    except PlanCheckError as exc:  # a plan file is input: one that does not agree with its model is bad input
+        raise InputError(f"plan file {args.plan!r} does not agree with the model it carries:\n  "
+                         + "\n  ".join(exc.problems)) from None
     trace = load_trace(args.trace) if args.trace else None
     duration = None if trace else (args.duration if args.duration is not None else 600.0)
     expected = int(sum(a.rate for a in plan.workload.apps) * duration) if duration else None
@@ -275,15 +283,15 @@ def _cmd_profile(args) -> int:
 
     if args.profile_command != "fit":
         raise InputError("profile: give a subcommand: fit (see 'harmonybatch-mp profile fit --help')")
+    if args.device_mem is not None and args.device_mem < 1:
+        raise InputError(f"--device-mem: the memory of a whole GPU must be a whole number of GB >= 1, "
+                         f"got {args.device_mem}")
     name = args.name or Path(args.output).stem
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ProfileFitWarning)
         result = fit_profile(args.measurements, name=name, quantile=args.quantile, platform=preset(args.preset),
                              device_mem_gb=args.device_mem, source=f"fitted from {args.measurements}")
-    try:
-        Path(args.output).write_text(json.dumps(result.profile.to_dict(), indent=2) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"profile fit: cannot write {args.output!r} ({exc.strerror})") from None
+    write_text(args.output, json.dumps(result.profile.to_dict(), indent=2) + "\n")
     print(result.report())
     print(f"wrote {args.output}")
     return EXIT_OK
@@ -313,6 +321,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SolverError as exc:
         print(f"harmonybatch-mp: solver stopped: {exc}", file=sys.stderr)
         return EXIT_SOLVER
+    except BrokenPipeError:  # the reader went away (plan | head -1): stop quietly, as a shell tool does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except (InputError, HarmonyBatchError) as exc:
         print(f"harmonybatch-mp: error: {exc}", file=sys.stderr)
         return EXIT_INPUT

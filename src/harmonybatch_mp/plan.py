@@ -260,8 +260,7 @@ class Plan:
                 cost_per_request=v.number(v.field(g, "cost_per_request", w), f"{w}.cost_per_request"),
                 rate=v.number(v.field(g, "rate", w), f"{w}.rate"),
             ))
-        s = data.get("solver") or {}
-        solver = SolverInfo(**{k: s[k] for k in SolverInfo.__dataclass_fields__ if k in s}) if s.get("name") else SolverInfo("unknown", status=HEURISTIC)
+        solver = _solver_from_dict(data.get("solver"), f"{where}.solver")
         return cls(tuple(groups), v.number(v.field(data, "total_cost", where), f"{where}.total_cost"),
                    workload, profile, platform, solver)
 
@@ -273,6 +272,30 @@ class Plan:
         except json.JSONDecodeError as exc:
             raise InputError(f"plan: invalid JSON at line {exc.lineno}: {exc.msg}") from None
         return cls.from_dict(data)
+
+
+def _solver_from_dict(s: Any, where: str) -> SolverInfo:
+    """The solver record of a plan file (optional; a plan without one reads as a heuristic's)."""
+    if s is None:
+        return SolverInfo("unknown", status=HEURISTIC)
+    if not isinstance(s, dict):
+        raise InputError(f"{where}: expected an object, got {type(s).__name__}")
+    fields = {k: s[k] for k in SolverInfo.__dataclass_fields__ if k in s}
+    fields.setdefault("name", "unknown")
+    fields.setdefault("status", HEURISTIC)
+    for k in ("wall_time_s", "objective", "bound", "gap", "restricted_bound"):
+        if fields.get(k) is not None:
+            fields[k] = v.number(fields[k], f"{where}.{k}")
+    for k in ("columns", "candidate_groups"):
+        if fields.get(k) is not None:
+            fields[k] = v.integer(fields[k], f"{where}.{k}", minimum=0)
+    for k in ("name", "status", "scope", "backend"):
+        if fields.get(k) is not None and not isinstance(fields[k], str):
+            raise InputError(f"{where}.{k}: expected a string, got {fields[k]!r}")
+    try:
+        return SolverInfo(**fields)
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
 
 
 def load_plan(path: str | Path) -> Plan:

@@ -21,6 +21,9 @@ from .errors import InputError
 
 #: Names of the built-in platform presets.
 PRESETS = ("reference", "paper")
+#: Largest vCPU grid (sizes) and batch limit a platform may define: the configuration grid
+#: is evaluated whole, so its size is bounded up front (the presets: 320 sizes, batch 32).
+MAX_VCPU_SIZES, MAX_BATCH = 20_000, 1024
 
 
 @dataclass(frozen=True)
@@ -157,9 +160,11 @@ def platform_from_dict(data: Any, where: str = "platform") -> Platform:
         vcpu_min=v.number(v.field(grid, "min", w_g), f"{w_g}.min", positive=True),
         vcpu_max=v.number(v.field(grid, "max", w_g), f"{w_g}.max", positive=True),
         vcpu_step=v.number(v.field(grid, "step", w_g), f"{w_g}.step", positive=True),
-        cpu_max_batch=v.integer(v.field(data, "cpu_max_batch", where), f"{where}.cpu_max_batch", minimum=1),
+        cpu_max_batch=v.integer(v.field(data, "cpu_max_batch", where), f"{where}.cpu_max_batch", minimum=1,
+                                maximum=MAX_BATCH),
         mem_gb_per_vcpu=v.number(v.field(data, "cpu_mem_gb_per_vcpu", where), f"{where}.cpu_mem_gb_per_vcpu", positive=True),
-        gpu_max_batch=v.integer(v.field(data, "gpu_max_batch", where), f"{where}.gpu_max_batch", minimum=1),
+        gpu_max_batch=v.integer(v.field(data, "gpu_max_batch", where), f"{where}.gpu_max_batch", minimum=1,
+                                maximum=MAX_BATCH),
         gpu_gb_per_vcpu=v.number(v.field(data, "gpu_gb_per_vcpu", where), f"{where}.gpu_gb_per_vcpu", positive=True),
         memory_granularity_mb=v.integer(
             v.field(data, "memory_granularity_mb", where), f"{where}.memory_granularity_mb", minimum=1
@@ -169,6 +174,10 @@ def platform_from_dict(data: Any, where: str = "platform") -> Platform:
     )
     if p.vcpu_max < p.vcpu_min:
         raise InputError(f"{w_g}: max ({p.vcpu_max}) is below min ({p.vcpu_min})")
+    points = (p.vcpu_max - p.vcpu_min) / p.vcpu_step + 1
+    if points > MAX_VCPU_SIZES:
+        raise InputError(f"{w_g}: {points:.3g} vCPU sizes (min {p.vcpu_min:g}, max {p.vcpu_max:g}, step "
+                         f"{p.vcpu_step:g}); at most {MAX_VCPU_SIZES} are supported")
     if p.vcpu_index(p.vcpu_min) is None or p.vcpu_index(p.vcpu_max) is None:
         raise InputError(f"{w_g}: min and max must be multiples of step ({p.vcpu_step})")
     return p

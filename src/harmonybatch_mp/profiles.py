@@ -24,6 +24,9 @@ from typing import Any
 from . import _validate as v
 from .errors import InputError
 
+#: Largest GPU (GB) a profile may describe: one configuration per GB is evaluated.
+MAX_DEVICE_GB = 1024
+
 
 @dataclass(frozen=True)
 class ExpCurve:
@@ -201,7 +204,8 @@ def profile_from_dict(data: Any, where: str = "profile") -> ModelProfile:
     xi2 = v.number(v.field(gpu, "xi2", g), f"{g}.xi2")
     if xi1 + xi2 <= 0:
         raise InputError(f"{g}: xi1 + xi2 (GPU latency of batch 1) must be > 0, got {xi1 + xi2!r}")
-    device = v.integer(v.field(gpu, "device_memory_gb", g), f"{g}.device_memory_gb", minimum=1)
+    device = v.integer(v.field(gpu, "device_memory_gb", g), f"{g}.device_memory_gb", minimum=1,
+                       maximum=MAX_DEVICE_GB)
     if len(th) + 1 > device:
         raise InputError(
             f"{g}.memory_thresholds: {len(th)} thresholds imply up to {len(th) + 1} GB, "

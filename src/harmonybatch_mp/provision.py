@@ -31,29 +31,41 @@ def _sorted(apps: Sequence[App]) -> list[App]:
 
 
 class _RunState:
-    """Feasibility of a growing group over the whole grid, one app at a time.
+    """Feasibility of a growing group over the grid, one app at a time.
 
     Apps must be added in canonical (SLO) order, which is also timeout order, so the
-    equivalent-timeout fold of Eq. 5 extends by one step per app.
+    equivalent-timeout fold of Eq. 5 extends by one step per app. Only configurations
+    that fit in memory and meet the first (tightest) SLO are carried along.
     """
 
     def __init__(self, grid: ConfigGrid, first: App, base: np.ndarray):
         self.grid = grid
-        self.base = base & (grid.latency_max <= first.slo)  # Eq. 10 at the tightest SLO
-        self.T = slo_timeouts(first.slo, grid.latency_max)  # t_1 (Eq. 10)
+        self.idx = np.flatnonzero(base & (grid.latency_max <= first.slo))  # Eq. 10 at the tightest SLO
+        self.lmax = grid.latency_max[self.idx]
+        self.batch = grid.batch[self.idx]
+        self.cost = grid.cost[self.idx]
+        self.T = slo_timeouts(first.slo, self.lmax)  # t_1 (Eq. 10)
         self.rho = first.rate
 
     def add(self, app: App) -> None:
-        self.T, self.rho = fold_timeout(self.T, self.rho, slo_timeouts(app.slo, self.grid.latency_max), app.rate)
+        self.T, self.rho = fold_timeout(self.T, self.rho, slo_timeouts(app.slo, self.lmax), app.rate)
+
+    def _ok(self) -> np.ndarray:
+        return (self.batch == 1) | (self.batch <= max_batch(self.rho, self.T))  # Eq. 9
 
     def mask(self) -> np.ndarray:
-        b = self.grid.batch
-        return self.base & ((b == 1) | (b <= max_batch(self.rho, self.T)))  # Eq. 9
+        full = np.zeros(len(self.grid), bool)
+        full[self.idx] = self._ok()
+        return full
 
-    def best(self) -> int | None:
-        masked = np.where(self.mask(), self.grid.cost, np.inf)
-        i = int(np.argmin(masked))
-        return i if math.isfinite(masked[i]) else None
+    def best(self, kinds: np.ndarray | None = None) -> int | None:
+        """Grid index of the cheapest feasible configuration (of the kinds selected by the
+        boolean ``kinds`` over :attr:`idx`, if given), or None."""
+        ok = self._ok() if kinds is None else self._ok() & kinds
+        if not ok.any():
+            return None
+        masked = np.where(ok, self.cost, np.inf)
+        return int(self.idx[int(np.argmin(masked))])
 
 
 def _group_state(grid: ConfigGrid, apps: Sequence[App], kinds: Sequence[str]) -> _RunState:
@@ -112,19 +124,30 @@ def best_config(grid: ConfigGrid, apps: Sequence[App], kinds: Sequence[str] = KI
 
 def run_optima(
     grid: ConfigGrid, apps: Sequence[App], start: int, max_len: int | None = None,
-    kinds: Sequence[str] = KINDS,
+    kinds: Sequence[str] = KINDS, app_kinds: Sequence[Sequence[str]] | None = None,
 ) -> Iterator[tuple[int, int | None]]:
     """Group optima of the runs ``apps[start:j]`` for ``j = start+1, ...`` (apps in canonical order).
 
     Yields ``(j, index)`` with the grid index of the cheapest feasible configuration
     of ``apps[start:j]``, or None. One fold step per run: cheap for the DP solver.
+    ``app_kinds[i]`` restricts app ``i`` to some function kinds (pinning); a run may use
+    the kinds all its members allow.
     """
     stop = len(apps) if max_len is None else min(len(apps), start + max_len)
     state = _RunState(grid, apps[start], grid.memory_ok & kind_mask(grid, kinds))
+    allowed = set(KINDS)
+    sub_kind = grid.kind[state.idx]
     for j in range(start + 1, stop + 1):
         if j > start + 1:
             state.add(apps[j - 1])
-        yield j, state.best()
+        if app_kinds is None:
+            yield j, state.best()
+            continue
+        allowed &= set(app_kinds[j - 1])
+        if not allowed:
+            yield j, None
+            continue
+        yield j, state.best(np.isin(sub_kind, [KINDS.index(k) for k in allowed]))
 
 
 def pareto_configs(

@@ -31,10 +31,15 @@ from typing import Any
 import numpy as np
 
 from . import _validate as v
+from ._io import read_text
 from .errors import InputError
 from .latency import cpu_latency, gpu_latency_avg, gpu_latency_max
 from .plan import GroupPlan, Plan
 from .pricing import function_cost
+
+#: Most requests one simulation may generate (expected count, checked before any is drawn):
+#: about 100 bytes each, so the cap keeps a run near 2 GB of memory.
+MAX_REQUESTS = 20_000_000
 
 #: A sampler maps (rng, L_avg per invocation, L_max per invocation) to execution times.
 Sampler = Callable[[np.random.Generator, np.ndarray, np.ndarray], np.ndarray]
@@ -75,10 +80,7 @@ def load_trace(path: str | Path) -> Trace:
     Every row must have the same number of minutes; counts must be finite and >= 0.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"trace file {str(path)!r}: cannot read ({exc.strerror})") from None
+    text = read_text(path, "trace")
     rows = [r for r in csv.reader(io.StringIO(text)) if r and any(x.strip() for x in r)]
     if rows and len(rows[0]) > 1 and (rows[0][0].strip().lower() in ("name", "app") or not _is_number(rows[0][1])):
         rows = rows[1:]  # a header line
@@ -95,7 +97,8 @@ def load_trace(path: str | Path) -> Trace:
             raise InputError(f"{where}: app {name!r} appears twice")
         if len(row) < 2:
             raise InputError(f"{where}: no counts")
-        vals = tuple(v.number(x.strip(), f"{where}, minute {j}", nonnegative=True) for j, x in enumerate(row[1:], 1))
+        vals = tuple(v.number(x.strip(), f"{where}, minute {j}", nonnegative=True, maximum=MAX_REQUESTS)
+                     for j, x in enumerate(row[1:], 1))
         if width is not None and len(vals) != width:
             raise InputError(f"{where}: {len(vals)} minutes, but the first row has {width}")
         width = len(vals)
@@ -261,6 +264,11 @@ def simulate(plan: Plan, *, duration: float | None = None, trace: Trace | None =
         if trace.minutes == 0:
             raise InputError("trace has no minutes")
         duration = 60.0 * trace.minutes
+    expected = sum(sum(c) for c in trace.counts.values()) if trace is not None else plan.workload.total_rate * duration
+    if expected > MAX_REQUESTS:
+        what = "the trace's counts" if trace is not None else f"{duration:g} s at {plan.workload.total_rate:g} requests/s"
+        raise InputError(f"simulate: {what} means about {expected:.3g} requests, more than the {MAX_REQUESTS:,} "
+                         f"one run may hold in memory; simulate a shorter span")
     rng = np.random.default_rng(seed)
     index = {n: i for i, n in enumerate(names)}
     apps = plan.workload.apps

@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from . import _validate as v
+from ._io import read_text
 from .errors import InputError
+
+#: Accepted ranges: an SLO of at most a day; rates from one request in 30 years to 1e9/s
+#: (smaller rates underflow the cost arithmetic: a rate of 5e-324 gave a total cost of 0).
+MAX_SLO, MIN_RATE, MAX_RATE = 86_400.0, 1e-9, 1e9
 
 
 @dataclass(frozen=True)
@@ -39,8 +44,9 @@ class App:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise InputError(f"app name must be a non-empty string, got {self.name!r}")
-        object.__setattr__(self, "slo", v.number(self.slo, f"app {self.name!r}: slo", positive=True))
-        object.__setattr__(self, "rate", v.number(self.rate, f"app {self.name!r}: rate", positive=True))
+        object.__setattr__(self, "slo", v.number(self.slo, f"app {self.name!r}: slo", positive=True, maximum=MAX_SLO))
+        object.__setattr__(self, "rate", v.number(self.rate, f"app {self.name!r}: rate", positive=True,
+                                                  minimum=MIN_RATE, maximum=MAX_RATE))
 
     @property
     def sort_key(self) -> tuple[float, float, str]:
@@ -129,7 +135,9 @@ def workload_from_records(records: Any, where: str = "workload") -> Workload:
     for i, r in enumerate(records):
         w = f"{where} entry {i + 1}"
         name = v.field(r, "name", w)
-        apps.append(App(str(name), v.field(r, "slo", w), v.field(r, "rate", w)))
+        if not isinstance(name, str):
+            raise InputError(f"{w}.name: expected a string, got {name!r}")
+        apps.append(App(name, v.field(r, "slo", w), v.field(r, "rate", w)))
     return Workload(apps)
 
 
@@ -141,12 +149,11 @@ def load_workload(path: str | Path) -> Workload:
     path = Path(path)
     if path.suffix.lower() == ".json":
         return workload_from_records(v.read_json(path, "workload"), where=f"workload {str(path)!r}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"workload file {str(path)!r}: cannot read ({exc.strerror})") from None
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(read_text(path, "workload")))
     header = [h.strip() for h in (reader.fieldnames or [])]
+    twice = sorted({h for h in header if header.count(h) > 1})
+    if twice:
+        raise InputError(f"workload file {str(path)!r}: column(s) {', '.join(twice)} appear twice in the header")
     missing = [c for c in ("name", "slo", "rate") if c not in header]
     if missing:
         raise InputError(

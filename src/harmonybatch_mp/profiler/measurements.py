@@ -21,6 +21,9 @@ from .. import _validate as v
 from .._io import atomic_output, read_text
 from ..errors import InputError
 
+#: Largest memory (MB: one TB, the largest GPU a profile may describe) and latency (s) a row may hold.
+MAX_MEM_MB, MAX_LATENCY_S = 1024.0 * 1024.0, 3600.0
+
 #: Required columns of a measurement CSV (``mem_mb`` is optional).
 COLUMNS = ("kind", "vcpu", "gpu_mem_gb", "batch", "latency_s")
 
@@ -60,11 +63,14 @@ def measurements_from_rows(rows: Iterable[Mapping[str, Any]], where: str = "meas
             cols["gpu_mem_gb"].append(0)
         else:
             cols["vcpu"].append(0.0)
-            cols["gpu_mem_gb"].append(v.integer(row["gpu_mem_gb"], f"{w}, column gpu_mem_gb", minimum=1))
-        cols["batch"].append(v.integer(row["batch"], f"{w}, column batch", minimum=1))
-        cols["latency"].append(v.number(row["latency_s"], f"{w}, column latency_s", positive=True))
+            cols["gpu_mem_gb"].append(v.integer(row["gpu_mem_gb"], f"{w}, column gpu_mem_gb", minimum=1,
+                                                maximum=int(MAX_MEM_MB // 1024)))
+        cols["batch"].append(v.integer(row["batch"], f"{w}, column batch", minimum=1, maximum=1024))
+        cols["latency"].append(v.number(row["latency_s"], f"{w}, column latency_s", positive=True,
+                                        maximum=MAX_LATENCY_S))
         mem = row.get("mem_mb")
-        cols["mem_mb"].append(math.nan if mem in (None, "") else v.number(mem, f"{w}, column mem_mb", positive=True))
+        cols["mem_mb"].append(math.nan if mem in (None, "") else v.number(mem, f"{w}, column mem_mb", positive=True,
+                                                                           maximum=MAX_MEM_MB))
         cols["line"].append(line)
     if not cols["kind"]:
         raise InputError(f"{where}: no measurements")

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from ..errors import InputError, SolverError
 from ..plan import TIME_LIMIT, SolverInfo
 from . import backends
 from .base import Solution
+from .candidates import ALL_SUBSETS_MAX_APPS
 from .dp import dp
 from .greedy import greedy
-from .model import build_from_problem
+from .model import _check_gaps, _deadline, build_from_problem
 from .problem import Problem
 
 #: Largest workload for which the final comparison with the contiguous optimum runs.
@@ -67,8 +69,6 @@ def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto"
         Passed to the backend verbatim.
     """
     start = time.perf_counter()
-    from .model import _check_gaps, _deadline
-
     deadline = _deadline(start, time_limit)
     _check_gaps(rel_gap, abs_gap, threads)
     warm: list[int] = []
@@ -78,6 +78,10 @@ def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto"
             raise InputError(f"warm_start must be 'dp' or 'greedy', got {warm_start!r}")
         wm = list(starts[warm_start](problem).groups)
         warm = wm if _allowed(problem, wm) else []
+    contiguous = isinstance(candidates, str) and (
+        candidates == "contiguous" or (candidates == "auto" and (problem.n > ALL_SUBSETS_MAX_APPS or max_run)))
+    if contiguous and not problem.side.counting and not problem.side.isolate and backend == backends.DEFAULT_BACKEND:
+        return _shortest_path(problem, max_run)
     try:
         model = build_from_problem(problem, candidates=candidates, max_run=max_run, reduce=True,
                                    deadline=deadline, extra_groups=warm)
@@ -88,6 +92,14 @@ def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto"
             raise
         return _fallback(problem, warm, str(exc))
     return _cannot_lose(problem, sol)
+
+
+def _shortest_path(problem: Problem, max_run: int | None) -> Solution:
+    """The MILP over contiguous candidate groups without rows that couple groups is the
+    shortest-path problem ``dp`` solves exactly (``formulations/set_partitioning.md``)."""
+    sol = dp(problem, max_run=max_run)
+    scope = sol.info.scope.replace("contiguous partitions", "contiguous candidate groups")
+    return Solution(sol.groups, sol.configs, replace(sol.info, name="milp", scope=scope, backend="shortest path"))
 
 
 def _cannot_lose(problem: Problem, sol: Solution) -> Solution:
@@ -101,8 +113,6 @@ def _cannot_lose(problem: Problem, sol: Solution) -> Solution:
     objective = _plan_cost(problem, alt)
     bound = None if info.bound is None else min(info.bound, objective)
     gap = None if bound is None else max(0.0, (objective - bound) / objective)
-    from dataclasses import replace
-
     info = replace(info, objective=objective, bound=bound, gap=gap,
                    restricted_bound=None if info.restricted_bound is None else min(info.restricted_bound, objective))
     return Solution.of(problem, alt, info)

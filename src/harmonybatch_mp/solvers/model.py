@@ -18,11 +18,14 @@ the objective ``cost``, one ``cover[a]`` row per app and the optional rows
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from ..errors import InfeasibleError, InputError, SolverError
 from ..plan import HEURISTIC, OPTIMAL, RESTRICTED_OPTIMAL, TIME_LIMIT, Plan, SolverInfo
@@ -95,8 +98,10 @@ class SetPartitioningModel:
         Columns per group (see ``candidates.CONFIG_CHOICES``).
     scale : float
         Objective units per unit of cost per request (1e6: cost per million requests).
-    pyomo : pyomo.environ.ConcreteModel
-        The model. Add rows or change bounds, then call :meth:`solve`.
+
+    The Pyomo model (:attr:`pyomo`) is built on first access; until then the default
+    backend solves the model straight from its arrays. Once it exists, every solve goes
+    through it, so rows a user adds always count.
     """
 
     problem: Problem
@@ -106,7 +111,25 @@ class SetPartitioningModel:
     reductions: tuple[str, ...]
     configs: str
     scale: float
-    pyomo: Any
+
+    def __post_init__(self) -> None:
+        self._pyomo: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def pyomo(self) -> pyo.ConcreteModel:
+        """The Pyomo ``ConcreteModel`` (built on first access). Add rows, then :meth:`solve`."""
+        with self._lock:
+            if self._pyomo is None:
+                self._pyomo = _pyomo_model(self)
+            return self._pyomo
+
+    def rows(self) -> list[tuple[str, np.ndarray, float]]:
+        """The side-constraint rows, ``(name, coefficient per column, upper bound)``."""
+        configs = [c.config for c in self.columns.values()]
+        is_gpu = np.array([c.kind == "gpu" for c in configs])
+        gpu_mem = np.array([c.gpu_mem_gb or 0 for c in configs], float)
+        return self.problem.side.rows(is_gpu, gpu_mem)
 
     @property
     def scope(self) -> str:
@@ -158,24 +181,37 @@ class SetPartitioningModel:
             Passed to the backend verbatim.
         """
         _check_gaps(rel_gap, abs_gap, threads)
-        x = self.pyomo.x
+        keys = list(self.columns)
+        warm = None
         if warm_start:
             wanted = {self.key_of(m, self.problem.group(m).index) for m in warm_start}
-            for k in self.columns:
-                x[k].value = 1 if k in wanted else 0
-        res = backends.run_backend(self.pyomo, backend, deadline=deadline, rel_gap=rel_gap,
-                                   abs_gap=abs_gap * self.scale / SCALE, threads=threads,
-                                   warm_start=bool(warm_start), backend_options=backend_options)
+            warm = np.array([1.0 if k in wanted else 0.0 for k in keys])
+        scaled_abs = abs_gap * self.scale / SCALE
+        if backend in backends.HIGHS_NAMES and self._pyomo is None:
+            cost = np.array([self.scale * c.weight for c in self.columns.values()])
+            res, values = backends.run_highs_arrays(
+                cost, [members(c.mask) for c in self.columns.values()], [(coef, ub) for _, coef, ub in self.rows()],
+                self.problem.n, deadline=deadline, rel_gap=rel_gap, abs_gap=scaled_abs, threads=threads,
+                warm_start=warm, backend_options=backend_options)
+        else:
+            x = self.pyomo.x
+            if warm is not None:
+                for k, v in zip(keys, warm):
+                    x[k].value = v
+            res = backends.run_backend(self.pyomo, backend, deadline=deadline, rel_gap=rel_gap, abs_gap=scaled_abs,
+                                       threads=threads, warm_start=warm is not None, backend_options=backend_options)
+            values = np.array([x[k].value if x[k].value is not None else 0.0 for k in keys]) if res.has_solution \
+                else None
         if res.termination == backends.INFEASIBLE:
             active = self.problem.side.active()
             raise InfeasibleError("no plan satisfies the constraints together: " + "; ".join(
                 active or ["(the model's own rows)"]), constraints=active)
-        if not res.has_solution:
+        if values is None:
             if res.termination == backends.TIME_LIMIT:
                 raise SolverError(f"{backend} reached the time limit before finding a feasible plan; "
                                   "raise the time limit or relax the gaps", time_limit=True)
             raise SolverError(f"{backend} stopped ({res.message}) without a feasible plan")
-        chosen = [c for k, c in self.columns.items() if x[k].value is not None and x[k].value > 0.5]
+        chosen = [c for c, v in zip(self.columns.values(), values) if v > 0.5]
         objective = sum(c.weight for c in chosen)  # re-evaluated exactly, not the solver's rounded value
         bound = None if res.bound is None else min(res.bound / self.scale, objective)
         return self._certify([c.mask for c in chosen], [c.config for c in chosen], objective, bound,
@@ -297,9 +333,15 @@ def build_from_problem(problem: Problem, *, candidates: str | Sequence[Sequence[
             columns.append(Column(m, cfg, share * cfg.cost))
     _check_time(deadline, "building the model")
     keyed = _keys(problem, columns)
+    union = 0
+    for c in columns:
+        union |= c.mask
+    uncovered = [a.name for i, a in enumerate(problem.apps) if not union >> i & 1]
+    if uncovered:
+        raise InfeasibleError(f"no candidate group can serve app(s) {', '.join(uncovered)}",
+                              constraints=side.active())
     scale = objective_scale([c.weight for c in columns])
-    return SetPartitioningModel(problem, keyed, strategy, n_candidates, tuple(reductions), choice, scale,
-                                _pyomo_model(problem, keyed, scale))
+    return SetPartitioningModel(problem, keyed, strategy, n_candidates, tuple(reductions), choice, scale)
 
 
 def _keys(problem: Problem, columns: list[Column]) -> dict[tuple[str, str], Column]:
@@ -312,9 +354,10 @@ def _keys(problem: Problem, columns: list[Column]) -> dict[tuple[str, str], Colu
     return out
 
 
-def _pyomo_model(problem: Problem, columns: dict[tuple[str, str], Column], scale: float) -> pyo.ConcreteModel:
+def _pyomo_model(model: SetPartitioningModel) -> pyo.ConcreteModel:
     import pyomo.environ as pyo
 
+    problem, columns, scale = model.problem, model.columns, model.scale
     m = pyo.ConcreteModel(name="harmonybatch_set_partitioning")
     keys = list(columns)
     names = [a.name for a in problem.apps]
@@ -326,11 +369,8 @@ def _pyomo_model(problem: Problem, columns: dict[tuple[str, str], Column], scale
     for k, c in columns.items():
         for i in members(c.mask):
             covering[names[i]].append(k)
-    uncovered = [a for a in names if not covering[a]]
-    if uncovered:
-        raise InfeasibleError(f"no candidate group can serve app(s) {', '.join(uncovered)}",
-                              constraints=problem.side.active())
     m.cover = pyo.Constraint(m.A, rule=lambda m, a: pyo.quicksum(m.x[k] for k in covering[a]) == 1)
-    gpu = [k for k, c in columns.items() if c.config.kind == "gpu"]
-    problem.side.add_rows(m, gpu, {k: columns[k].config.gpu_mem_gb for k in gpu})
+    for name, coef, upper in model.rows():
+        terms = [coef[j] * m.x[k] for j, k in enumerate(keys) if coef[j]]
+        setattr(m, name, pyo.Constraint(expr=pyo.quicksum(terms) <= upper if terms else pyo.Constraint.Feasible))
     return m

@@ -7,7 +7,7 @@ Groups are bitmasks over the canonical app order (bit ``i`` = ``workload.apps[i]
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -15,19 +15,20 @@ from ..errors import InfeasibleApp, InfeasibleError, InputError
 from ..plan import Plan, SolverInfo
 from ..platform import Platform
 from ..profiles import ModelProfile
-from ..provision import KINDS, ConfigGrid, GroupConfig, best_config, config_grid
+from ..provision import KINDS, ConfigGrid, GroupConfig, best_config, config_grid, run_optima
 from ..workload import App, Workload
 from .side import SideConstraints
 
+_MISSING = object()
+
 
 def members(mask: int) -> list[int]:
-    """Indices of the set bits of ``mask``, ascending."""
-    out, i = [], 0
+    """Indices of the set bits of ``mask``, ascending (one step per member, not per bit)."""
+    out = []
     while mask:
-        if mask & 1:
-            out.append(i)
-        mask >>= 1
-        i += 1
+        low = mask & -mask
+        out.append(low.bit_length() - 1)
+        mask ^= low
     return out
 
 
@@ -71,6 +72,7 @@ class Problem:
         return tuple(k for k in KINDS if k in allowed)
 
     def rate(self, mask: int) -> float:
+        """``r_X``, the total rate of the group."""
         return sum(self.apps[i].rate for i in members(mask))
 
     def group(self, mask: int) -> GroupConfig | None:
@@ -81,9 +83,18 @@ class Problem:
             self._cache[mask] = None if i is None else self.grid.config(i)
         return self._cache[mask]
 
-    def set_group(self, mask: int, config: GroupConfig | None) -> None:
-        """Record a group optimum computed elsewhere (e.g. incrementally by the DP)."""
-        self._cache[mask] = config
+    def fill_runs(self, max_run: int | None = None) -> Iterator[tuple[int, int, int, GroupConfig | None]]:
+        """Optima of every SLO-contiguous run ``apps[i:j]`` of at most ``max_run`` apps, computed
+        incrementally (one fold step per extension) and cached; yields ``(i, j, mask, config)``."""
+        for i in range(self.n):
+            mask = 0
+            for j, idx in run_optima(self.grid, self.apps, i, max_run, app_kinds=self.app_kinds):
+                mask |= 1 << (j - 1)
+                cfg = self._cache.get(mask, _MISSING)
+                if cfg is _MISSING:
+                    cfg = None if idx is None else self.grid.config(idx)
+                    self._cache[mask] = cfg
+                yield i, j, mask, cfg
 
     def weighted_cost(self, mask: int) -> float:
         """``(r_X / R) * C_X`` of the group, or inf when infeasible (Eq. 7)."""

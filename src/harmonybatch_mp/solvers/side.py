@@ -1,8 +1,8 @@
 """Side constraints of the set-partitioning model (``formulations/set_partitioning.md``, "Model").
 
 Each constraint has one section below: how it is validated, how it filters columns
-(isolation, pinning) or which row it adds to the Pyomo model (the counting
-constraints), and its command-line flag. The counting rows are named as in the
+(isolation, pinning) or which row it adds to the model (the counting constraints),
+and its command-line flag. The counting rows are named as in the
 formulation: ``max_gpu``, ``gpu_budget``, ``max_functions``.
 """
 
@@ -13,6 +13,8 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from ..errors import InputError
 from ..provision import KINDS
@@ -124,24 +126,22 @@ class SideConstraints:
         return any((mask & p) == p for p in (problem.mask_of(pair) for pair in self.isolate))
 
     # ------------------------------------------------------------------ counting rows
-    def add_rows(self, model: Any, gpu_columns: Sequence[Any], gpu_memory: Mapping[Any, int]) -> None:
-        """Add the rows ``max_gpu``, ``gpu_budget`` and ``max_functions`` to a Pyomo model.
+    def rows(self, is_gpu: np.ndarray, gpu_mem: np.ndarray) -> list[tuple[str, np.ndarray, float]]:
+        """The rows ``max_gpu``, ``gpu_budget`` and ``max_functions`` that are imposed, as
+        ``(name, coefficient per column, upper bound)``.
 
-        ``gpu_columns`` are the keys of ``model.x`` on GPU functions and ``gpu_memory``
-        their GPU memory (GB).
+        ``is_gpu`` and ``gpu_mem`` give, per column, whether it is a GPU function and its
+        GPU memory (GB). Every backend builds its rows from this one description.
         """
-        import pyomo.environ as pyo
-
-        def at_most(terms, limit):
-            return pyo.quicksum(terms) <= limit if terms else pyo.Constraint.Feasible
-
+        ones = np.ones(len(is_gpu))
+        out = []
         if self.max_gpu_functions is not None:
-            model.max_gpu = pyo.Constraint(expr=at_most([model.x[j] for j in gpu_columns], self.max_gpu_functions))
+            out.append(("max_gpu", np.asarray(is_gpu, float), float(self.max_gpu_functions)))
         if self.gpu_memory_budget is not None:
-            model.gpu_budget = pyo.Constraint(
-                expr=at_most([gpu_memory[j] * model.x[j] for j in gpu_columns], self.gpu_memory_budget))
+            out.append(("gpu_budget", np.asarray(is_gpu, float) * gpu_mem, float(self.gpu_memory_budget)))
         if self.max_functions is not None:
-            model.max_functions = pyo.Constraint(expr=at_most(list(model.x.values()), self.max_functions))
+            out.append(("max_functions", ones, float(self.max_functions)))
+        return out
 
     # ------------------------------------------------------------------ the whole plan
     def allows(self, problem: Problem, masks: Sequence[int], configs: Sequence[GroupConfig]) -> bool:

@@ -1,0 +1,290 @@
+"""Hostile but fair input and faults: clear errors with the right exit code, never a traceback,
+a hang, a half-written file or a wrong certificate."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+from harmonybatch_mp import App, InfeasibleError, SideConstraints, Workload, preset, solve
+
+EXE = [sys.executable, "-m", "harmonybatch_mp"]
+
+
+def run(*argv: str, cwd: Path | None = None, limit_file_blocks: int | None = None, stdin: str | None = None):
+    """Run the CLI in a subprocess (as a user would); return (code, stdout, stderr)."""
+    cmd = [*EXE, *argv]
+    if limit_file_blocks is not None:
+        cmd = ["bash", "-c", f'ulimit -f {limit_file_blocks}; exec "$@"', "bash", *cmd]
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=120, input=stdin)
+    return p.returncode, p.stdout, p.stderr
+
+
+@pytest.fixture(scope="module")
+def plan_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("plan") / "plan.json"
+    code, out, err = run("plan", "--json", "--apps", "0.5:5,0.8:10,1.0:20")
+    assert code == 0, err
+    path.write_text(out)
+    return path
+
+
+def tamper(plan_file: Path, tmp_path: Path, edit) -> Path:
+    data = json.loads(plan_file.read_text())
+    edit(data)
+    out = tmp_path / "tampered.json"
+    out.write_text(json.dumps(data))
+    return out
+
+
+def gpu_group(d):
+    return next(g for g in d["groups"] if g["kind"] == "gpu")
+
+
+TAMPERS = {
+    "batch -3": (lambda d: gpu_group(d).update(batch=-3), "batch"),
+    "batch 0": (lambda d: gpu_group(d).update(batch=0), "batch"),
+    "batch 1e9": (lambda d: gpu_group(d).update(batch=10**9), "batch"),
+    "timeout -0.1": (lambda d: gpu_group(d)["timeouts"].update(app1=-0.1), "timeout"),
+    "ghost app": (lambda d: d["groups"][0]["apps"].append("ghost"), "ghost"),
+    "missing group": (lambda d: d["groups"].pop(0), "in no group"),
+    "duplicate group": (lambda d: d["groups"].append(d["groups"][0]), "two groups"),
+    "edited cost": (lambda d: gpu_group(d).update(cost_per_request=1e-9), "cost per request"),
+    "edited total": (lambda d: d.update(total_cost=1.0), "total cost"),
+    "groups not a list": (lambda d: d.update(groups={"a": 1}), "groups"),
+    "solver not an object": (lambda d: d.update(solver=[1, 2]), "solver"),
+    "bad status": (lambda d: d["solver"].update(status="proven"), "status"),
+}
+
+
+@pytest.mark.parametrize("name", list(TAMPERS))
+def test_tampered_plan_files_are_bad_input(plan_file, tmp_path, name):
+    edit, needle = TAMPERS[name]
+    code, _, err = run("simulate", str(tamper(plan_file, tmp_path, edit)), "--duration", "10", "--no-progress")
+    assert code == 2, err
+    assert needle in err and "Traceback" not in err
+
+
+LATIN1 = "name,slo,rate\nappé,0.5,5\n".encode("latin-1")
+
+
+@pytest.mark.parametrize("flag", ["--workload", "--profile", "--platform"])
+def test_non_utf8_input_files(tmp_path, flag):
+    f = tmp_path / ("w.csv" if flag == "--workload" else "f.json")
+    f.write_bytes(LATIN1 if flag == "--workload" else b'{"name": "\xe9"}')
+    code, _, err = run("plan", flag, str(f))
+    assert code == 2 and "not UTF-8" in err and str(f) in err and "Traceback" not in err
+
+
+def test_non_utf8_trace_plan_and_measurements(plan_file, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"\x00\xff\xfe binary \x80")
+    for argv in (["simulate", str(plan_file), "--trace", str(bad)], ["simulate", str(bad)],
+                 ["profile", "fit", str(bad), "-o", str(tmp_path / "p.json")]):
+        code, _, err = run(*argv)
+        assert code == 2 and "not UTF-8" in err and "Traceback" not in err, (argv, err)
+
+
+def test_utf8_bom_workload_is_accepted(tmp_path):
+    f = tmp_path / "excel.csv"
+    f.write_bytes(b"\xef\xbb\xbfname,slo,rate\r\nsearch,0.5,5\r\nfeed,1.0,20\r\n")
+    code, out, err = run("plan", "--workload", str(f), "--json")
+    assert code == 0, err
+    assert {a["name"] for a in json.loads(out)["workload"]} == {"search", "feed"}
+
+
+def test_failed_writes_leave_the_old_file(tmp_path):
+    """export and profile fit write to a temporary file and rename: a write that fails half-way
+    (here: the file-size limit, as on a full disk) leaves the good file as it was."""
+    good = tmp_path / "model.mps"
+    assert run("export", "--apps", "0.5:5,0.8:10", str(good))[0] == 0
+    before = good.read_bytes()
+    code, _, err = run("export", str(good), limit_file_blocks=1)  # the default 8 apps: > 512 bytes
+    assert code == 2 and "cannot write" in err and "Traceback" not in err
+    assert good.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model.mps"]  # no temporary left behind
+    prof = tmp_path / "profile.json"
+    prof.write_text('{"good": true}')
+    meas = tmp_path / "m.csv"
+    rows = ["kind,vcpu,gpu_mem_gb,batch,latency_s"] + [f"cpu,{c},,{b},{0.1 * b + 1 / c:.4f}"
+                                                      for c in (0.5, 1, 2, 4) for b in (1, 2) for _ in range(3)]
+    meas.write_text("\n".join(rows) + "\n")
+    code, _, err = run("profile", "fit", str(meas), "-o", str(prof), limit_file_blocks=0)
+    assert code == 2 and "cannot write" in err and prof.read_text() == '{"good": true}'
+
+
+def _preset_with(**changes) -> dict:
+    d = preset().to_dict()
+    for path, value in changes.items():
+        *head, last = path.split(".")
+        node = d
+        for k in head:
+            node = node[k]
+        node[last] = value
+    return d
+
+
+@pytest.mark.parametrize("case, needle", [
+    ({"vcpu_grid.max": 1e6}, "vCPU sizes"),
+    ({"vcpu_grid.step": 1e-6}, "vCPU sizes"),
+    ({"gpu_max_batch": 10**6}, "gpu_max_batch: must be <="),
+    ({"prices.per_invocation": True}, "expected a number, got True"),
+])
+def test_platform_limits(tmp_path, case, needle):
+    f = tmp_path / "platform.json"
+    f.write_text(json.dumps(_preset_with(**case)))
+    code, _, err = run("plan", "--platform", str(f))
+    assert code == 2 and needle in err and "Traceback" not in err, err
+
+
+def test_profile_and_trace_limits(plan_file, tmp_path):
+    from harmonybatch_mp import builtin_profile
+
+    d = builtin_profile("VGG19").to_dict()
+    d["gpu"]["device_memory_gb"] = 10**9
+    f = tmp_path / "big.json"
+    f.write_text(json.dumps(d))
+    code, _, err = run("plan", "--profile", str(f))
+    assert code == 2 and "device_memory_gb: must be <= 1024" in err
+    trace = tmp_path / "t.csv"
+    trace.write_text("app0,1e12\napp1,1\napp2,1\n")
+    code, _, err = run("simulate", str(plan_file), "--trace", str(trace))
+    assert code == 2 and "minute 1" in err and "must be <=" in err
+    code, _, err = run("simulate", str(plan_file), "--duration", "1e9")
+    assert code == 2 and "more than the 20,000,000" in err
+
+
+def test_profile_fit_with_absurd_memory(tmp_path):
+    meas = tmp_path / "m.csv"
+    rows = ["kind,vcpu,gpu_mem_gb,batch,latency_s,mem_mb"] + [f"cpu,{c},,{b},{0.1 * b + 1 / c:.4f},1e12"
+                                                             for c in (0.5, 1, 2, 4) for b in (1, 2) for _ in range(3)]
+    meas.write_text("\n".join(rows) + "\n")
+    t = time.perf_counter()
+    code, _, err = run("profile", "fit", str(meas), "-o", str(tmp_path / "p.json"))
+    assert time.perf_counter() - t < 30
+    assert code == 2 and "mem_mb" in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["plan", "--pin", "app0=cpu", "--pin", "app0=gpu"], "pinned twice"),
+    (["plan", "--solver", "dp", "--time-limit", "3"], "does not take --time-limit"),
+    (["plan", "--solver", "greedy", "--max-run", "2"], "does not take --max-run"),
+    (["plan", "--solver", "dp", "--backend", "glpk"], "does not take --backend"),
+    (["plan", "--apps", "1e308:1"], "slo: must be <="),
+    (["plan", "--apps", "0.5:5e-324"], "rate: must be >= 1e-09"),
+    (["plan", "--apps", "0.5:1e400"], "must be finite"),
+    (["profile", "fit", "/dev/null", "-o", "/tmp/x.json", "--device-mem", "0"], "--device-mem"),
+])
+def test_contradictions_and_coercions(argv, needle):
+    code, _, err = run(*argv)
+    assert code == 2 and needle in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("content, needle", [
+    ('[{"name": "a", "slo": true, "rate": 5}]', "expected a number, got True"),
+    ('[{"name": null, "slo": 0.5, "rate": 5}]', "name: expected a string"),
+    ('[{"name": "a", "slo": 0.5, "rate": ' + "9" * 400 + "}]", "too large a number"),
+    ('[{"name": "a", "slo": 0.5, "rate": 5}' + "]" * 0, "invalid JSON"),
+])
+def test_json_workload_values(tmp_path, content, needle):
+    f = tmp_path / "w.json"
+    f.write_text(content)
+    code, _, err = run("plan", "--workload", str(f))
+    assert code == 2 and needle in err and "Traceback" not in err, err
+
+
+def test_duplicate_csv_column(tmp_path):
+    f = tmp_path / "w.csv"
+    f.write_text("name,slo,rate,rate\na,0.5,5,50\n")
+    code, _, err = run("plan", "--workload", str(f))
+    assert code == 2 and "rate appear" in err
+
+
+def test_closed_pipe_is_not_a_traceback(tmp_path):
+    """A reader that stops early (plan | head -1) on output far larger than the pipe's buffer."""
+    w = tmp_path / "long.csv"
+    w.write_text("name,slo,rate\n" + "".join(f"{'x' * 500}{i},{0.3 + i / 500:.4f},{1 + i % 7}\n" for i in range(150)))
+    cmd = f'"{sys.executable}" -m harmonybatch_mp plan --solver dp --workload "{w}" | "{sys.executable}" -c ' \
+          '"import sys; print(sys.stdin.readline().strip())"; echo "exit=${PIPESTATUS[0]}" >&2'
+    p = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=60)
+    assert p.stdout.startswith("Plan for 150 apps")
+    assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr and "exit=141" in p.stderr, p.stderr
+
+
+def test_threads_solve_concurrently_without_hanging_or_printing(capfd):
+    """Eight threads, milp, sixteen 6-app workloads (the reproducer): same plans as serially,
+    nothing printed by any solver."""
+    rng = np.random.default_rng(0)
+    ws = [Workload([App(f"a{j}", float(rng.uniform(0.3, 2)), float(10 ** rng.uniform(-1, 1.5))) for j in range(6)])
+          for _ in range(16)]
+    serial = [solve(w, "VGG19").total_cost for w in ws]
+    capfd.readouterr()
+    for _ in range(3):
+        with ThreadPoolExecutor(8) as ex:
+            assert list(ex.map(lambda w: solve(w, "VGG19").total_cost, ws)) == serial
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+def test_time_limit_bounds_the_whole_call():
+    """16 apps, all subsets, GPU quota and budget, 5 s: a plan within the limit plus 20%."""
+    apps = ",".join(f"{0.3 + 0.05 * i:.2f}:{[2, 5, 10, 20][i % 4]}" for i in range(16))
+    t = time.perf_counter()
+    plan = solve(apps, "VGG19", candidates="all", time_limit=5,
+                 side=SideConstraints(max_gpu_functions=2, gpu_memory_budget=20))
+    assert time.perf_counter() - t <= 6.0
+    assert plan.solver.status == "time_limit" and plan.solver.bound <= plan.total_cost
+    assert sum(g.kind == "gpu" for g in plan.groups) <= 2
+
+
+def test_a_time_limit_is_never_bad_input():
+    apps = ",".join(f"{0.3 + 0.05 * i:.2f}:{[2, 5, 10, 20][i % 4]}" for i in range(16))
+    code, _, err = run("plan", "--apps", apps, "--candidates", "all", "--max-functions", "1", "--time-limit", "0")
+    assert code in (0, 4) and "Traceback" not in err
+    if code == 4:
+        assert "time limit" in err
+
+
+def test_extreme_rate_reproducer_is_exact():
+    apps = ("4.308836:0.0052989867146250764,3.514388:8614.636935260443,0.094947:48.83050560534193,"
+            "0.715352:0.0030096985263149386")
+    ex = solve(apps, "BERT", "paper", solver="exact")
+    ml = solve(apps, "BERT", "paper", solver="milp")
+    assert ml.total_cost == pytest.approx(ex.total_cost, rel=1e-9)
+    assert ml.solver.bound <= ex.total_cost
+
+
+@st.composite
+def extreme_workloads(draw):
+    n = draw(st.integers(2, 6))
+    return Workload([App(f"x{i}", round(draw(st.floats(0.05, 5.0)), 6), 10 ** draw(st.floats(-4, 4)))
+                     for i in range(n)])
+
+
+@settings(max_examples=60)
+@given(st.sampled_from(["VGG19", "BERT", "GPT-2", "VideoMAE"]), st.sampled_from(["reference", "paper"]),
+       extreme_workloads())
+def test_extreme_rate_mixes_milp_equals_exact(model, platform, workload):
+    try:
+        ex = solve(workload, model, platform, solver="exact")
+    except InfeasibleError:
+        event("infeasible")
+        with pytest.raises(InfeasibleError):
+            solve(workload, model, platform)
+        return
+    event("feasible")
+    ml = solve(workload, model, platform, candidates="all")
+    assert ml.total_cost == pytest.approx(ex.total_cost, rel=1e-9)
+    assert ml.solver.bound <= ex.total_cost * (1 + 1e-12)
+    assert math.isfinite(ml.solver.gap)
+
