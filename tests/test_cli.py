@@ -20,10 +20,10 @@ def run(capsys, *argv):
 
 
 def test_default_plan_is_readable(capsys):
-    code, out, err = run(capsys, "plan")
+    code, out, err = run(capsys, "plan", "--cost-model", "full-batch")
     assert code == 0, err
     assert "Plan for 8 apps of VGG19 on platform 'reference'" in out
-    assert "Total cost per request: 2.0378e-05 CNY" in out
+    assert "Total cost per request: 2.0378e-05 CNY" in out  # the full-batch anchor
     assert "group 1: CPU 1.95 vCPU" in out and "GPU 2 GB" in out
     for k in range(8):
         assert f"app{k}" in out
@@ -37,9 +37,10 @@ def test_console_entry_point_runs():
 
 
 def test_json_schema(capsys):
-    code, out, _ = run(capsys, "plan", "--apps", "1.0:20,0.5:5,0.8:10", "--json")
+    code, out, _ = run(capsys, "plan", "--apps", "1.0:20,0.5:5,0.8:10", "--json", "--cost-model", "full-batch")
     assert code == 0
     d = json.loads(out)
+    assert d["cost_model"] == "full-batch"
     assert d["total_cost"] == pytest.approx(2.3686e-05, rel=1e-4)
     assert {"name", "wall_time_s", "status", "objective", "bound", "gap", "columns"} <= set(d["solver"])
     g0, g1 = d["groups"]

@@ -47,4 +47,4 @@ def test_paper_table_one():
     """formulations/model.md section 11: the prototype's greedy returns 2.983e-05 here; with SLO-safe
     provisioning the same algorithm finds the optimum 2.3686e-05."""
     w = parse_apps("0.5:5,0.8:10,1.0:20")
-    assert solve(w, VGG, REF, solver="greedy").total_cost == pytest.approx(2.3686e-05, rel=1e-4)
+    assert solve(w, VGG, REF, solver="greedy", cost_model="full-batch").total_cost == pytest.approx(2.3686e-05, rel=1e-4)

@@ -31,7 +31,6 @@ from harmonybatch_mp.cli import main
 from harmonybatch_mp.solvers import unregister_solver
 from harmonybatch_mp.solvers.exact import set_partitions
 from harmonybatch_mp.solvers.problem import Problem
-from test_solvers import _class_optima
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 REL = 1e-9
@@ -51,15 +50,17 @@ def test_readme_extension_example_equals_brute_force_with_the_same_row():
     check_plan(plan)
     assert sum(g.kind == "cpu" for g in plan.groups) <= 1
     w = scope["model"].problem.workload
-    problem = Problem(w, plan.profile, plan.platform)
     # brute force: every partition; each group on its cheapest GPU configuration, except at most
-    # one group on its cheapest CPU configuration (configurations checked one at a time)
+    # one group on its cheapest CPU configuration; per group every configuration at every timeout
+    # level is priced (Problem.all_configs: no search, no pruning)
+    problem = Problem(w, plan.profile, plan.platform, cost_model=plan.cost_model)
+    assert plan.cost_model == "expected"
     best_kind: dict[int, tuple[float, float]] = {}
     for mask in range(1, 1 << problem.n):
-        opts = _class_optima(problem, mask)
+        configs = problem.all_configs(mask)
         share = problem.rate(mask) / problem.total_rate
-        cpu = min((c for (k, _), (_, c) in opts.items() if k == 0), default=math.inf)
-        gpu = min((c for (k, _), (_, c) in opts.items() if k == 1), default=math.inf)
+        cpu = min((c.cost for c in configs if c.kind == "cpu"), default=math.inf)
+        gpu = min((c.cost for c in configs if c.kind == "gpu"), default=math.inf)
         best_kind[mask] = (share * cpu, share * gpu)
     want = math.inf
     for part in set_partitions(problem.n):
@@ -86,7 +87,8 @@ def test_a_user_row_counting_functions_matches_the_side_constraint():
 
 
 def test_model_components_are_named_as_in_the_formulation():
-    model = build_model("0.5:5,0.8:10,1.0:20", "VGG19", side=SideConstraints(max_gpu_functions=1))
+    model = build_model("0.5:5,0.8:10,1.0:20", "VGG19", side=SideConstraints(max_gpu_functions=1),
+                        cost_model="full-batch")
     m = model.pyomo
     assert list(m.A) == ["app0", "app1", "app2"]
     assert set(m.cover) == {"app0", "app1", "app2"} and hasattr(m, "max_gpu") and hasattr(m, "cost")

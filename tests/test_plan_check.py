@@ -29,7 +29,7 @@ TABLE_ONE = parse_apps("0.5:5,0.8:10,1.0:20")
 
 @pytest.fixture(scope="module")
 def plan() -> Plan:
-    return solve(TABLE_ONE, VGG, REF, solver="dp")
+    return solve(TABLE_ONE, VGG, REF, solver="dp", cost_model="full-batch")
 
 
 def test_table_one_optimum(plan):

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from harmonybatch_mp import InfeasibleError, InputError, builtin_profile, parse_apps, preset, solve
 from harmonybatch_mp.cli import main
+from harmonybatch_mp.duration import UniformDuration
 from harmonybatch_mp.simulate import Trace, load_trace, simulate
 from harmonybatch_mp.workload import DEFAULT_APPS
 from strategies import models, platforms, workloads
@@ -53,10 +54,11 @@ def test_no_violations_for_every_solver_on_the_default_workload():
 def test_a_sampler_beyond_lmax_produces_violations_counted_correctly():
     plan = solve(parse_apps(DEFAULT_APPS), VGG, REF, solver="milp")
 
-    def slow(rng, lat_avg, lat_max):
-        return lat_max * rng.uniform(0.9, 1.6, lat_max.shape)
+    class Slow(UniformDuration):
+        def sample(self, rng, lat_avg, lat_max):
+            return lat_max * rng.uniform(0.9, 1.6, lat_max.shape)
 
-    res, log = simulate(plan, duration=300, seed=5, sampler=slow, log=True)
+    res, log = simulate(plan, duration=300, seed=5, duration_model=Slow(), log=True)
     slo = np.array([a.slo for a in plan.workload.apps])
     latency = log.inv_dispatch[log.invocation] - log.arrival + log.inv_duration[log.invocation]
     want = int((latency > slo[log.app] + 1e-12).sum())
@@ -68,8 +70,12 @@ def test_a_sampler_beyond_lmax_produces_violations_counted_correctly():
 
 def test_bad_sampler_is_reported():
     plan = solve(parse_apps("0.5:5"), VGG, REF, solver="dp")
-    with pytest.raises(InputError, match="sampler must return"):
-        simulate(plan, duration=10, sampler=lambda rng, a, m: -a)
+    class Negative(UniformDuration):
+        def sample(self, rng, lat_avg, lat_max):
+            return -lat_avg
+
+    with pytest.raises(InputError, match="sample must return"):
+        simulate(plan, duration=10, duration_model=Negative())
 
 
 def test_same_seed_same_result_and_seeds_agree_statistically():

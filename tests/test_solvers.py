@@ -179,7 +179,7 @@ def side_constraints(draw, names):
 def test_side_constraints_hold_and_are_optimal(profile, platform, workload, data):
     side = data.draw(side_constraints([a.name for a in workload.apps]))
     try:
-        free = solve(workload, profile, platform, solver="milp")
+        free = solve(workload, profile, platform, solver="milp", cost_model="full-batch")
     except InfeasibleError:
         free = None
     event("some app unservable" if free is None else "servable")
@@ -187,7 +187,7 @@ def test_side_constraints_hold_and_are_optimal(profile, platform, workload, data
     problem = Problem(workload, profile, platform, side=side)
     want = _brute_force(problem, side)
     try:
-        plan = solve(workload, profile, platform, solver="milp", side=side)
+        plan = solve(workload, profile, platform, solver="milp", side=side, cost_model="full-batch")
     except InfeasibleError as exc:
         event("side constraints infeasible")
         assert want == math.inf, f"milp says infeasible ({exc}) but brute force finds {want}"

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .batching import equivalent_timeout, max_batch
+from .duration import DEFAULT_DURATION, DurationModel
 from .errors import PlanCheckError
+from .expected_cost import EXPECTED, tail_probabilities
+from .expected_cost import cost_per_request as expected_cost_per_request
 from .latency import cpu_latency, gpu_latency_avg, gpu_latency_max
 from .plan import GroupPlan, Plan
 from .platform import Platform
@@ -83,11 +88,31 @@ def _check_gpu(g: GroupPlan, profile: ModelProfile, platform: Platform, out: lis
     return mem, lat_avg, lat_max, cost
 
 
-def plan_problems(plan: Plan, workload: Workload, profile: ModelProfile, platform: Platform) -> list[str]:
+def _invocation_costs(g: GroupPlan, profile: ModelProfile, platform: Platform,
+                      duration: DurationModel) -> tuple[np.ndarray, float]:
+    """``c(k)`` for ``k = 1..b`` of the group's function and ``max_{k<=b} L_max(k)``, from the pure
+    latency and pricing functions (section 12)."""
+    ks = np.arange(1, g.batch + 1)
+    if g.kind == "cpu":
+        avg, mx = cpu_latency(profile, g.vcpu, ks, stat="avg"), cpu_latency(profile, g.vcpu, ks, stat="max")
+        vcpu, gpu = g.vcpu, 0.0
+    else:
+        avg = gpu_latency_avg(profile, platform, g.gpu_mem_gb, ks)
+        mx = gpu_latency_max(profile, platform, g.gpu_mem_gb, ks)
+        vcpu, gpu = float(gpu_vcpu(platform, g.gpu_mem_gb)), g.gpu_mem_gb
+    unit = platform.gpu_billing_unit if g.kind == "gpu" else platform.cpu_billing_unit
+    billed = duration.expected_billed(avg, mx, unit)
+    inv = function_cost(platform, g.kind, vcpu=vcpu, mem_gb=g.mem_gb, gpu_gb=gpu, latency_avg=billed, billed=True)
+    return np.asarray(inv, dtype=float), float(np.max(mx))
+
+
+def plan_problems(plan: Plan, workload: Workload, profile: ModelProfile, platform: Platform,
+                  duration: DurationModel = DEFAULT_DURATION) -> list[str]:
     """Every violation of ``formulations/model.md`` section 9 found in ``plan``; empty when it is valid.
 
     See :func:`check_plan`.
     """
+    expected = plan.cost_model == EXPECTED
     out: list[str] = []
     apps = workload.by_name()
     seen: dict[str, int] = {}
@@ -119,12 +144,22 @@ def plan_problems(plan: Plan, workload: Workload, profile: ModelProfile, platfor
         if rec is None:
             continue
         mem, lat_avg, lat_max, cost = rec
+        members = sorted((apps[a] for a in g.apps), key=lambda a: a.sort_key)
+        timeout = dict(zip(g.apps, g.timeouts))
+        room = lat_max  # the latency timeouts must leave room for
+        if expected:
+            inv, room = _invocation_costs(g, profile, platform, duration)
+            if g.batch >= 2 and all(timeout[a.name] >= 0 for a in members):
+                order = sorted(members, key=lambda a: (timeout[a.name], a.sort_key))
+                tails = tail_probabilities(np.array([a.rate for a in order]),
+                                           np.array([[timeout[a.name] for a in order]]), g.batch)
+                cost = float(expected_cost_per_request(inv[None, :], tails, np.array([g.batch]))[0])
+            else:
+                cost = float(inv[0])
         for name, want, got in (("memory (GB)", mem, g.mem_gb), ("average latency", lat_avg, g.latency_avg),
                                 ("maximum latency", lat_max, g.latency_max), ("cost per request", cost, g.cost_per_request)):
             if not _close(want, got):
                 out.append(f"{tag}: {name} is {want!r} by the model, plan says {got!r}")
-        members = sorted((apps[a] for a in g.apps), key=lambda a: a.sort_key)
-        timeout = dict(zip(g.apps, g.timeouts))
         rate = sum(a.rate for a in members)
         if not _close(rate, g.rate):
             out.append(f"{tag}: rate is {rate!r}, plan says {g.rate!r}")
@@ -132,9 +167,9 @@ def plan_problems(plan: Plan, workload: Workload, profile: ModelProfile, platfor
             t = timeout[a.name]
             if not (t >= 0):
                 out.append(f"{tag}: negative timeout {t!r} s for app {a.name!r}")
-            elif t + lat_max > a.slo + ABS_TOL:
-                out.append(f"{tag}: app {a.name!r} misses its SLO: timeout {t:.6g} + L_max {lat_max:.6g} > SLO {a.slo:g}")
-        if g.batch >= 2:  # Eq. 9 with the reported timeouts, folded in timeout order (Eq. 5)
+            elif t + room > a.slo + ABS_TOL:
+                out.append(f"{tag}: app {a.name!r} misses its SLO: timeout {t:.6g} + L_max {room:.6g} > SLO {a.slo:g}")
+        if g.batch >= 2 and not expected:  # Eq. 9 with the reported timeouts, folded in timeout order (Eq. 5)
             order = sorted(members, key=lambda a: (timeout[a.name], a.sort_key))
             T = equivalent_timeout([max(timeout[a.name], 0.0) for a in order], [a.rate for a in order])
             limit = int(max_batch(rate, float(T) + ABS_TOL / max(rate, 1.0)))
@@ -152,18 +187,22 @@ def plan_problems(plan: Plan, workload: Workload, profile: ModelProfile, platfor
 
 
 def check_plan(plan: Plan, workload: Workload | None = None, profile: ModelProfile | None = None,
-               platform: Platform | None = None) -> None:
+               platform: Platform | None = None, duration: DurationModel = DEFAULT_DURATION) -> None:
     """Verify a plan against the model from scratch (``formulations/model.md`` section 9).
 
     Checks: every app in exactly one group; grid-aligned sizes; memory feasibility;
-    every timeout ``>= 0`` and ``t_i + L_max <= s_i``; the batch constraint (Eq. 9);
-    latencies and costs recomputed from sections 4-5 match the plan's to 1e-9 relative.
+    every timeout ``>= 0`` and ``t_i + L_max <= s_i`` (under ``expected``,
+    ``max_{k<=b} L_max(k)``); under ``full-batch`` the batch constraint (Eq. 9);
+    latencies and costs recomputed from sections 4-5 and 12 (the plan's cost model) match
+    the plan's to 1e-9 relative.
 
     Parameters
     ----------
     plan : Plan
     workload, profile, platform : optional
         What to check against; default to the ones the plan carries.
+    duration : DurationModel
+        The duration distribution of the ``expected`` cost model.
 
     Raises
     ------
@@ -176,7 +215,8 @@ def check_plan(plan: Plan, workload: Workload | None = None, profile: ModelProfi
     >>> plan = solve(parse_apps("0.5:5,0.8:10,1.0:20"), builtin_profile("VGG19"), preset(), solver="dp")
     >>> check_plan(plan)
     """
-    problems = plan_problems(plan, workload or plan.workload, profile or plan.profile, platform or plan.platform)
+    problems = plan_problems(plan, workload or plan.workload, profile or plan.profile, platform or plan.platform,
+                             duration)
     if problems:
         raise PlanCheckError(problems)
 

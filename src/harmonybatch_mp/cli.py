@@ -54,6 +54,11 @@ def _add_instance_args(p: argparse.ArgumentParser) -> None:
                    help=f'apps as "SLO:RATE" pairs (s, requests/s), named app0, app1, ... '
                         f'(default "{DEFAULT_APPS}")')
     w.add_argument("--workload", metavar="FILE", help="workload CSV (header name,slo,rate) or JSON list of objects")
+    g.add_argument("--cost-model", choices=("expected", "full-batch"), default="expected",
+                   help="expected (default): the cost actually paid under Poisson arrivals, partial batches "
+                        "included, timeouts chosen per group; full-batch: the paper's Eqs. 6 and 9")
+    g.add_argument("--timeout-levels", type=int, default=4, metavar="J",
+                   help="expected cost model: timeout scales 1, (J-1)/J, ..., 1/J tried per group (default 4)")
     pl = g.add_mutually_exclusive_group()
     pl.add_argument("--preset", default="reference", choices=PRESETS, help="platform preset (default reference)")
     pl.add_argument("--platform", metavar="FILE", help="platform JSON file (schema of the preset files)")
@@ -210,7 +215,7 @@ def format_plan(plan: Plan) -> str:
 def _cmd_plan(args) -> int:
     workload, profile, platform = _instance(args)
     plan = solve(workload, profile, platform, solver=args.solver, side=SideConstraints.from_arguments(args),
-                 **_solver_options(args))
+                 cost_model=args.cost_model, timeout_levels=args.timeout_levels, **_solver_options(args))
     print(plan.to_json() if args.json else format_plan(plan))
     return EXIT_OK
 
@@ -222,7 +227,8 @@ def _cmd_export(args) -> int:
     workload, profile, platform = _instance(args)
     opts = _milp_options(args)
     model = build_model(workload, profile, platform, side=SideConstraints.from_arguments(args),
-                        candidates=opts["candidates"], max_run=opts["max_run"], reduce=not args.full)
+                        candidates=opts["candidates"], max_run=opts["max_run"], reduce=not args.full,
+                        cost_model=args.cost_model, timeout_levels=args.timeout_levels)
     model.write(args.out, fmt)
     print(f"wrote {args.out} ({fmt}): {len(model.columns)} columns, {model.problem.n} cover rows; objective in "
           f"cost per request x {model.scale:g}; reductions: {', '.join(model.reductions) or 'none'}",

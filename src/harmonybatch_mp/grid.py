@@ -96,12 +96,20 @@ class ConfigGrid:
             latency_max=float(self.latency_max[index]),
             cost=float(self.cost[index]),
             index=int(index),
+            timeout_base=float(self.latency_max[index]),
         )
 
 
 @dataclass(frozen=True)
 class GroupConfig:
-    """A function configuration chosen for a group, with its latency and cost per request."""
+    """A function configuration chosen for a group, with its latency and cost per request.
+
+    ``cost`` is the cost per request under the cost model that chose it: the full-batch
+    Eq. 6 of the configuration, or the group's expected cost (``formulations/model.md``
+    section 12). Member ``i``'s timeout is ``timeout_scale * (s_i - timeout_base)`` for
+    batch >= 2: ``timeout_base`` is ``L_max(b)`` under ``full-batch`` and ``max_{k<=b}
+    L_max(k)`` under ``expected``.
+    """
 
     kind: str
     vcpu: float
@@ -112,6 +120,8 @@ class GroupConfig:
     latency_max: float
     cost: float
     index: int
+    timeout_base: float = 0.0
+    timeout_scale: float = 1.0
 
 
 @functools.lru_cache(maxsize=64)

@@ -58,13 +58,14 @@ class GroupPlan:
     def from_config(cls, apps: list[App], config: GroupConfig) -> GroupPlan:
         """Build a group from its members and a provisioned configuration.
 
-        Timeouts are the largest the SLO allows, ``s_i - L_max`` (Eq. 10); 0 for batch 1.
+        Timeouts are ``timeout_scale * (s_i - timeout_base)``: under ``full-batch`` the largest
+        the SLO allows, ``s_i - L_max`` (Eq. 10); 0 for batch 1.
         """
         apps = sorted(apps, key=lambda a: a.sort_key)
         if config.batch == 1:
             timeouts = tuple(0.0 for _ in apps)
         else:
-            timeouts = tuple(float(slo_timeouts(a.slo, config.latency_max)) for a in apps)
+            timeouts = tuple(float(config.timeout_scale * slo_timeouts(a.slo, config.timeout_base)) for a in apps)
         return cls(
             apps=tuple(a.name for a in apps),
             kind=config.kind,
@@ -171,6 +172,9 @@ class Plan:
     profile : ModelProfile
     platform : Platform
     solver : SolverInfo
+    cost_model : {"expected", "full-batch"}
+        How ``cost_per_request`` and ``total_cost`` price the groups
+        (``formulations/model.md`` sections 5 and 12).
     """
 
     groups: tuple[GroupPlan, ...]
@@ -179,6 +183,7 @@ class Plan:
     profile: ModelProfile
     platform: Platform
     solver: SolverInfo = field(default_factory=lambda: SolverInfo("unknown", status=HEURISTIC))
+    cost_model: str = "full-batch"
 
     @classmethod
     def from_groups(
@@ -188,12 +193,13 @@ class Plan:
         profile: ModelProfile,
         platform: Platform,
         solver: SolverInfo,
+        cost_model: str = "full-batch",
     ) -> Plan:
         """Assemble a plan from (members, configuration) pairs; computes the total cost (Eq. 7)."""
         gps = sorted((GroupPlan.from_config(apps, cfg) for apps, cfg in groups),
                      key=lambda g: [workload.by_name()[n].sort_key for n in g.apps])
         total = sum(g.rate * g.cost_per_request for g in gps) / workload.total_rate
-        return cls(tuple(gps), float(total), workload, profile, platform, solver)
+        return cls(tuple(gps), float(total), workload, profile, platform, solver, cost_model)
 
     def with_solver(self, solver: SolverInfo) -> Plan:
         """The same plan with another solver record."""
@@ -214,6 +220,7 @@ class Plan:
         """JSON-friendly dict: the CLI's ``--json`` schema plus the model, platform and workload."""
         return {
             "total_cost": self.total_cost,
+            "cost_model": self.cost_model,
             "groups": [g.to_dict() for g in self.groups],
             "solver": self.solver.to_dict(),
             "model": self.profile.name,
@@ -261,8 +268,11 @@ class Plan:
                 rate=v.number(v.field(g, "rate", w), f"{w}.rate"),
             ))
         solver = _solver_from_dict(data.get("solver"), f"{where}.solver")
+        cost_model = data.get("cost_model", "full-batch")  # plans written before cost models were full-batch
+        if cost_model not in ("expected", "full-batch"):
+            raise InputError(f"{where}.cost_model: expected 'expected' or 'full-batch', got {cost_model!r}")
         return cls(tuple(groups), v.number(v.field(data, "total_cost", where), f"{where}.total_cost"),
-                   workload, profile, platform, solver)
+                   workload, profile, platform, solver, cost_model)
 
     @classmethod
     def from_json(cls, text: str) -> Plan:

@@ -42,12 +42,13 @@ def cost_per_request(platform: Platform, *, vcpu, mem_gb, gpu_gb, duration, batc
     return (platform.invocation_price + rate * np.asarray(duration, dtype=float)) / np.asarray(batch, dtype=float)
 
 
-def function_cost(platform: Platform, kind: str, *, vcpu, mem_gb, gpu_gb, latency_avg, batch=1):
+def function_cost(platform: Platform, kind: str, *, vcpu, mem_gb, gpu_gb, latency_avg, batch=1, billed=False):
     """Eq. 6 for a ``"cpu"`` or ``"gpu"`` function: per request of a batch of ``batch``.
 
-    Applies the kind's billing unit to the average latency, and bills a GPU function's
-    vCPU and host memory only where the platform does (``gpu_bills_host``). With
-    ``batch=1`` it is the cost of one invocation.
+    Applies the kind's billing unit to the average latency (unless ``billed``: the duration
+    given is already the billed one, e.g. an expected billed duration), and bills a GPU
+    function's vCPU and host memory only where the platform does (``gpu_bills_host``).
+    With ``batch=1`` it is the cost of one invocation.
 
     Examples
     --------
@@ -60,4 +61,5 @@ def function_cost(platform: Platform, kind: str, *, vcpu, mem_gb, gpu_gb, latenc
     unit = platform.gpu_billing_unit if gpu else platform.cpu_billing_unit
     host = 0.0 if gpu and not platform.gpu_bills_host else 1.0
     return cost_per_request(platform, vcpu=host * np.asarray(vcpu, dtype=float), mem_gb=host * np.asarray(mem_gb, dtype=float),
-                            gpu_gb=gpu_gb, duration=billed_duration(latency_avg, unit), batch=batch)
+                            gpu_gb=gpu_gb, duration=latency_avg if billed else billed_duration(latency_avg, unit),
+                            batch=batch)

@@ -11,7 +11,8 @@ Semantics (issue 4):
   passes (at the deadline), whichever comes first.
 * Functions scale out without limit: a request's latency is its wait in the buffer plus
   the execution time of its invocation.
-* The execution time of an invocation with ``k`` requests is drawn by a sampler; the
+* The execution time of an invocation with ``k`` requests is drawn from a duration model
+  (:mod:`harmonybatch_mp.duration`), the same one the ``expected`` cost model prices; the
   default draws uniformly on ``[max(0, 2 L_avg(k) - L_max(k)), L_max(k)]`` for the group's
   function, so it never exceeds the model's maximum.
 * Each invocation is billed with the platform's prices and billing unit for the group's
@@ -32,6 +33,7 @@ import numpy as np
 
 from . import _validate as v
 from ._io import read_text
+from .duration import DEFAULT_DURATION, DurationModel
 from .errors import InputError
 from .latency import cpu_latency, gpu_latency_avg, gpu_latency_max
 from .plan import GroupPlan, Plan
@@ -40,18 +42,6 @@ from .pricing import function_cost
 #: Most requests one simulation may generate (expected count, checked before any is drawn):
 #: about 100 bytes each, so the cap keeps a run near 2 GB of memory.
 MAX_REQUESTS = 20_000_000
-
-#: A sampler maps (rng, L_avg per invocation, L_max per invocation) to execution times.
-Sampler = Callable[[np.random.Generator, np.ndarray, np.ndarray], np.ndarray]
-
-
-def uniform_sampler(rng: np.random.Generator, lat_avg: np.ndarray, lat_max: np.ndarray) -> np.ndarray:
-    """Default sampler: uniform on ``[max(0, 2 L_avg - L_max), L_max]`` (mean ``L_avg`` when the
-    lower end is not clipped); never above ``L_max``, even where a profile's average
-    latency exceeds its maximum (then every draw is ``L_max``)."""
-    lo = np.clip(2.0 * lat_avg - lat_max, 0.0, lat_max)  # a profile may have L_avg > L_max (VideoMAE CPU)
-    return lo + (lat_max - lo) * rng.random(lat_avg.shape)
-
 
 @dataclass(frozen=True)
 class Trace:
@@ -216,7 +206,7 @@ def _batch_group(times: np.ndarray, timeouts: np.ndarray, batch: int):
 
 
 def simulate(plan: Plan, *, duration: float | None = None, trace: Trace | None = None, seed: int | None = 0,
-             sampler: Sampler = uniform_sampler, log: bool = False,
+             duration_model: DurationModel = DEFAULT_DURATION, log: bool = False,
              progress: Callable[[int], None] | None = None) -> SimulationResult | tuple[SimulationResult, RequestLog]:
     """Replay arrivals through a plan and measure SLO violations and the cost actually paid.
 
@@ -229,9 +219,10 @@ def simulate(plan: Plan, *, duration: float | None = None, trace: Trace | None =
         Per-minute counts per app; every app of the plan must be in it.
     seed : int or None
         Seed of the random generator (arrivals and execution times).
-    sampler : callable
-        ``sampler(rng, L_avg, L_max) -> durations``, vectorised over invocations; default
-        :func:`uniform_sampler`.
+    duration_model : DurationModel
+        Draws execution times (``sample(rng, L_avg, L_max)``, vectorised over invocations);
+        default :data:`~harmonybatch_mp.duration.DEFAULT_DURATION`. Plan with the same model
+        (``solve(..., duration=...)``) for a prediction that matches.
     log : bool
         Also return the :class:`RequestLog` of every request and invocation.
     progress : callable, optional
@@ -289,9 +280,9 @@ def simulate(plan: Plan, *, duration: float | None = None, trace: Trace | None =
         touts = tout_of_app[who]
         inv_of, dispatch, sizes = _batch_group(times, touts, g.batch)
         lat_avg, lat_max = _batch_latencies(plan, g)
-        dur = np.asarray(sampler(rng, lat_avg[sizes], lat_max[sizes]), dtype=float)
+        dur = np.asarray(duration_model.sample(rng, lat_avg[sizes], lat_max[sizes]), dtype=float)
         if dur.shape != sizes.shape or not np.all(np.isfinite(dur)) or np.any(dur < 0):
-            raise InputError("sampler must return one finite, non-negative duration per invocation")
+            raise InputError("duration_model.sample must return one finite, non-negative duration per invocation")
         cost = function_cost(pf, g.kind, vcpu=g.vcpu, mem_gb=g.mem_gb, gpu_gb=g.gpu_mem_gb or 0,
                              latency_avg=dur)  # each invocation billed for its drawn duration (Eq. 6, b = 1)
         parts["app"].append(who)

@@ -13,7 +13,9 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from ..duration import DEFAULT_DURATION, DurationModel
 from ..errors import InputError, SolverError
+from ..expected_cost import EXPECTED, TIMEOUT_LEVELS
 from ..plan import Plan
 from ..platform import Platform, preset
 from ..profiles import ModelProfile, builtin_profile
@@ -62,7 +64,8 @@ def as_instance(workload: Workload | Iterable[App] | str, profile: ModelProfile 
 
 def solve(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
           platform: Platform | str = "reference", solver: str = "milp", *,
-          side: SideConstraints | None = None, **options: Any) -> Plan:
+          side: SideConstraints | None = None, cost_model: str = EXPECTED, timeout_levels: int = TIMEOUT_LEVELS,
+          duration: DurationModel = DEFAULT_DURATION, **options: Any) -> Plan:
     """Plan a workload with a registered solver; the plan is checked before it is returned.
 
     Parameters
@@ -78,6 +81,15 @@ def solve(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
         ``batch`` or ``mbs`` (baselines), or any solver added with :func:`register_solver`.
     side : SideConstraints, optional
         Side constraints (solvers that honour them: ``milp``).
+    cost_model : {"expected", "full-batch"}
+        ``expected`` (default): the expected cost per request under Poisson arrivals, with
+        timeouts chosen per group (``formulations/model.md`` section 12); ``full-batch``:
+        the paper's Eqs. 6 and 9 (every invocation full), for reproducing its figures.
+    timeout_levels : int
+        Under ``expected``: timeout scales tried per configuration (default 4).
+    duration : DurationModel
+        Under ``expected``: the execution-time distribution; pass the same one to
+        :func:`~harmonybatch_mp.simulate.simulate`.
     **options
         The solver's options (its keyword-only parameters): ``exact``: ``force``;
         ``dp``: ``max_run``; ``milp``: ``candidates``, ``max_run``, ``time_limit``,
@@ -100,7 +112,7 @@ def solve(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
 
     Examples
     --------
-    >>> plan = solve("0.5:5,0.8:10,1.0:20", "VGG19", "reference", solver="milp")
+    >>> plan = solve("0.5:5,0.8:10,1.0:20", "VGG19", "reference", solver="milp", cost_model="full-batch")
     >>> f"{plan.total_cost:.4e}", [g.kind for g in plan.groups], plan.solver.status
     ('2.3686e-05', ['cpu', 'gpu'], 'optimal')
     """
@@ -114,13 +126,14 @@ def solve(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
                          f"its options: {', '.join(sorted(spec.options)) or 'none'}")
     if side is not None and not spec.side_constraints:
         raise InputError(f"solver {solver!r} does not honour side constraints; use solver 'milp'")
-    problem = Problem(*as_instance(workload, profile, platform), side=side)
+    problem = Problem(*as_instance(workload, profile, platform), side=side, cost_model=cost_model,
+                      timeout_levels=timeout_levels, duration=duration)
     problem.require_feasible()
     sol = spec.function(problem, **options)
     if not isinstance(sol, Solution):
         raise SolverError(f"solver {solver!r} returned {type(sol).__name__}, not a Solution")
     plan = problem.plan(sol.groups, sol.configs, sol.info)
-    check_plan(plan)
+    check_plan(plan, duration=duration)
     return plan.with_solver(dataclasses.replace(sol.info, name=solver, wall_time_s=time.perf_counter() - start))
 
 

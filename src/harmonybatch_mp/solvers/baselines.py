@@ -6,7 +6,6 @@ import math
 
 from ..errors import InfeasibleApp, InfeasibleError
 from ..plan import HEURISTIC, SolverInfo
-from ..provision import best_config
 from .base import Solution
 from .problem import Problem
 
@@ -20,11 +19,11 @@ def batch_baseline(problem: Problem) -> Solution:
     configs, bad = {}, []
     cpu_latency = problem.grid.best_latency(("cpu",))
     for i, a in enumerate(problem.apps):
-        idx = best_config(problem.grid, [a], ("cpu",)) if "cpu" in problem.app_kinds[i] else None
-        if idx is None:
+        cfg = problem.group(1 << i, kinds=("cpu",)) if "cpu" in problem.app_kinds[i] else None
+        if cfg is None:
             bad.append(InfeasibleApp(a.name, a.slo, cpu_latency))
         else:
-            configs[1 << i] = problem.grid.config(idx)
+            configs[1 << i] = cfg
     if bad:
         raise InfeasibleError("no BATCH (CPU-only) plan: " + "; ".join(str(b) for b in bad), apps=bad)
     cost = sum(problem.rate(m) / problem.total_rate * c.cost for m, c in configs.items())

@@ -11,11 +11,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..errors import InputError, SolverError
-from ..provision import GroupConfig, feasible_mask
-from .problem import Problem, members
+from ..provision import GroupConfig
+from .problem import Problem
 
 #: Default largest workload for ``candidates="all"`` under ``candidates="auto"``.
 ALL_SUBSETS_MAX_APPS = 12
@@ -155,26 +153,29 @@ def reduce_contiguous(problem: Problem, masks: list[int]) -> list[int]:
     return kept
 
 
-def group_configs(problem: Problem, mask: int, choice: str) -> list[int]:
-    """Grid indices of the configurations a group gets columns for (see :data:`CONFIG_CHOICES`).
+def group_configs(problem: Problem, mask: int, choice: str) -> list[GroupConfig]:
+    """The configurations a group gets columns for (see :data:`CONFIG_CHOICES`), cheapest first.
 
     ``pareto`` keeps, per function kind and GPU memory size, the cheapest feasible
     configuration; any plan using another configuration of that kind and size stays
     feasible, and no more expensive, with this one under every row that depends only on
     the groups, their kinds and their GPU memory.
     """
-    kinds = problem.kinds_of(mask)
-    if not kinds:
-        return []
     if choice == "optimum":
         cfg = problem.group(mask)
-        return [] if cfg is None else [cfg.index]
-    grid = problem.grid
-    idx = np.flatnonzero(feasible_mask(grid, [problem.apps[i] for i in members(mask)], kinds))
-    if choice == "all" or idx.size == 0:
-        return idx.tolist()
-    key = grid.kind[idx] * 10_000 + grid.gpu_mem[idx]  # one class per (kind, GPU memory)
-    order = np.lexsort((idx, grid.cost[idx], key))
-    first = np.ones(order.size, bool)
-    first[1:] = key[order][1:] != key[order][:-1]
-    return sorted(idx[order][first].tolist(), key=lambda i: (grid.cost[i], i))
+        return [] if cfg is None else [cfg]
+    return problem.all_configs(mask) if choice == "all" else problem.per_class(mask)
+
+
+def dominance(configs: list[GroupConfig], by_gpu: bool, by_gpu_mem: bool) -> list[GroupConfig]:
+    """Column dominance within a group: keep a configuration only if it is cheaper than every
+    one that uses no more of what a counting row counts (GPU functions, GPU memory)."""
+    def use(c: GroupConfig) -> int:
+        return (c.gpu_mem_gb or 0) if by_gpu_mem else int(c.kind == "gpu") if by_gpu else 0
+
+    kept, low = [], math.inf
+    for c in sorted(configs, key=lambda c: (use(c), c.cost, c.index)):
+        if c.cost < low:
+            kept.append(c)
+            low = c.cost
+    return sorted(kept, key=lambda c: (c.cost, c.index))

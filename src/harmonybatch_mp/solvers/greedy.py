@@ -53,6 +53,10 @@ def knee_rate(problem: Problem, slo: float) -> float:
 def greedy(problem: Problem) -> Solution:
     """Algorithm 1 of the paper (two-stage merging).
 
+    Its decisions follow the paper: knee rates and merge tests use the full-batch model
+    (Eqs. 6 and 9). The resulting groups are then provisioned and priced under the
+    problem's cost model.
+
     Stage 1 walks the SLO-sorted single-app groups. While groups sit on CPU
     functions it accumulates their rate; once the run's rate exceeds the knee rate
     of the run's tightest SLO (:func:`knee_rate`), the run is merged into one group.
@@ -65,6 +69,11 @@ def greedy(problem: Problem) -> Solution:
     ----------
     .. [1] Chen et al., HarmonyBatch, IWQoS 2024, arXiv:2405.05633, Algorithm 1.
     """
+    masks = _two_stage(problem.full_batch_view())
+    return Solution.of(problem, masks, SolverInfo("greedy", status=HEURISTIC, objective=_cost(problem, masks)))
+
+
+def _two_stage(problem: Problem) -> list[int]:
     knees: dict[float, float] = {}
     out: list[int] = []
     run, run_rate = 0, 0.0
@@ -95,7 +104,7 @@ def greedy(problem: Problem) -> Solution:
                 out[k:k + 2] = [a | b]
                 continue
         k += 1
-    return Solution.of(problem, out, SolverInfo("greedy", status=HEURISTIC, objective=_cost(problem, out)))
+    return out
 
 
 def _cost(problem: Problem, masks: list[int]) -> float:

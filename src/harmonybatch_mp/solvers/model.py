@@ -12,7 +12,7 @@ the objective ``cost``, one ``cover[a]`` row per app and the optional rows
 >>> m.pyomo.cpu_budget = pyo.Constraint(expr=sum(m.pyomo.x[k] for k in cpu) <= 0)
 >>> plan = m.solve()
 >>> [g.kind for g in plan.groups], f"{plan.total_cost:.4e}"
-(['gpu'], '2.5945e-05')
+(['gpu'], '2.8434e-05')
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InfeasibleError, InputError, SolverError
+from ..expected_cost import EXPECTED, TIMEOUT_LEVELS
 from ..plan import HEURISTIC, OPTIMAL, RESTRICTED_OPTIMAL, TIME_LIMIT, Plan, SolverInfo
 from ..platform import Platform
 from ..profiles import ModelProfile
-from ..provision import GroupConfig, pareto_configs
+from ..provision import GroupConfig
 from ..workload import App, Workload
 from . import backends
 from .base import Solution
@@ -40,6 +41,7 @@ from .candidates import (
     Column,
     _check_time,
     candidate_groups,
+    dominance,
     group_configs,
     reduce_all,
     reduce_contiguous,
@@ -266,7 +268,8 @@ def _check_gaps(rel_gap: Any, abs_gap: Any, threads: Any) -> None:
 def build_model(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
                 platform: Platform | str = "reference", *, side: SideConstraints | None = None,
                 candidates: str | Sequence[Sequence[str]] = "auto", max_run: int | None = None,
-                reduce: bool = False, configs: str | None = None) -> SetPartitioningModel:
+                reduce: bool = False, configs: str | None = None, cost_model: str = EXPECTED,
+                timeout_levels: int = TIMEOUT_LEVELS) -> SetPartitioningModel:
     """Build the set-partitioning model of a workload (``formulations/set_partitioning.md``).
 
     Parameters
@@ -286,10 +289,15 @@ def build_model(workload: Workload | Iterable[App] | str, profile: ModelProfile 
         Columns per group. Default ``"pareto"`` without ``reduce`` (the cheapest per kind
         and GPU memory size: exact for any row on groups, kinds, GPU counts or GPU
         memory); ``"all"`` for rows on other attributes (vCPU, batch).
+    cost_model : {"expected", "full-batch"}
+        How columns are priced (``formulations/model.md`` sections 5 and 12); under
+        ``expected`` each column carries its timeout scale.
+    timeout_levels : int
     """
     from . import as_instance
 
-    problem = Problem(*as_instance(workload, profile, platform), side=side)
+    problem = Problem(*as_instance(workload, profile, platform), side=side, cost_model=cost_model,
+                      timeout_levels=timeout_levels)
     problem.require_feasible()
     return build_from_problem(problem, candidates=candidates, max_run=max_run, reduce=reduce, configs=configs)
 
@@ -317,20 +325,14 @@ def build_from_problem(problem: Problem, *, candidates: str | Sequence[Sequence[
         reductions.append("column dominance")
     choice = configs or ("optimum" if reduce and not (by_gpu or by_gpu_mem) else "pareto")
     columns: list[Column] = []
-    grid = problem.grid
     for k, m in enumerate(masks):
         if k % 64 == 0:
             _check_time(deadline, "generating columns")
-        kinds = problem.kinds_of(m)
+        found = group_configs(problem, m, choice)
         if reduce and choice == "pareto":
-            idx = pareto_configs(grid, [problem.apps[i] for i in members(m)], kinds=kinds, by_gpu=by_gpu,
-                                 by_gpu_mem=by_gpu_mem) if kinds else []
-        else:
-            idx = group_configs(problem, m, choice)
+            found = dominance(found, by_gpu, by_gpu_mem)
         share = problem.rate(m) / problem.total_rate
-        for i in idx:
-            cfg = grid.config(i)
-            columns.append(Column(m, cfg, share * cfg.cost))
+        columns.extend(Column(m, cfg, share * cfg.cost) for cfg in found)
     _check_time(deadline, "building the model")
     keyed = _keys(problem, columns)
     union = 0

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 
 import numpy as np
 
+from ..duration import DEFAULT_DURATION, DurationModel
 from ..errors import InfeasibleApp, InfeasibleError, InputError
+from ..expected_cost import COST_MODELS, EXPECTED, FULL_BATCH, TIMEOUT_LEVELS, evaluate, expected_tables, search
 from ..plan import Plan, SolverInfo
 from ..platform import Platform
 from ..profiles import ModelProfile
-from ..provision import KINDS, ConfigGrid, GroupConfig, best_config, config_grid, run_optima
+from ..provision import KINDS, ConfigGrid, GroupConfig, best_config, config_grid, feasible_mask, kind_mask, run_optima
 from ..workload import App, Workload
 from .side import SideConstraints
 
@@ -41,16 +44,30 @@ class Problem:
         The instance.
     side : SideConstraints, optional
         Side constraints; pinned apps only get columns of their kind in every solver.
+    cost_model : {"expected", "full-batch"}
+        How groups are priced (``formulations/model.md`` sections 5 and 12).
+    timeout_levels : int
+        Under ``expected``: timeout scales ``1, (J-1)/J, ..., 1/J`` tried per configuration.
+    duration : DurationModel
+        Under ``expected``: the execution-time distribution (the simulator's).
     """
 
     def __init__(self, workload: Workload, profile: ModelProfile, platform: Platform,
-                 side: SideConstraints | None = None):
+                 side: SideConstraints | None = None, cost_model: str = FULL_BATCH,
+                 timeout_levels: int = TIMEOUT_LEVELS, duration: DurationModel = DEFAULT_DURATION):
         for name, value, cls in (("workload", workload, Workload), ("profile", profile, ModelProfile),
                                  ("platform", platform, Platform)):
             if not isinstance(value, cls):
                 raise InputError(f"{name} must be a {cls.__name__}, got {type(value).__name__}")
         if side is not None and not isinstance(side, SideConstraints):
             raise InputError(f"side must be a SideConstraints, got {type(side).__name__}")
+        if cost_model not in COST_MODELS:
+            raise InputError(f"cost_model must be one of {', '.join(COST_MODELS)}, got {cost_model!r}")
+        if isinstance(timeout_levels, bool) or not isinstance(timeout_levels, int) or not 1 <= timeout_levels <= 64:
+            raise InputError(f"timeout_levels must be a whole number from 1 to 64, got {timeout_levels!r}")
+        if not (hasattr(duration, "sample") and hasattr(duration, "expected_billed")):
+            raise InputError(f"duration must have sample() and expected_billed(), got {type(duration).__name__}")
+        self.cost_model, self.timeout_levels, self.duration = cost_model, timeout_levels, duration
         self.side = side or SideConstraints()
         self.side.validate_names(a.name for a in workload.apps)
         self.workload = workload
@@ -63,6 +80,27 @@ class Problem:
         pins = self.side.kinds()
         self.app_kinds = tuple(pins.get(a.name, KINDS) for a in self.apps)
         self._cache: dict[int, GroupConfig | None] = {}
+        self.tables = expected_tables(self.grid, duration) if cost_model == EXPECTED else None
+
+    @property
+    def expected(self) -> bool:
+        """Whether groups are priced by the ``expected`` model."""
+        return self.tables is not None
+
+    def full_batch_view(self) -> Problem:
+        """The same instance priced by the full-batch model (the heuristics' published rules use it)."""
+        if not self.expected:
+            return self
+        return Problem(self.workload, self.profile, self.platform, self.side)
+
+    def _expected_config(self, index: int, scale: float, cost: float) -> GroupConfig:
+        return replace(self.grid.config(index), cost=cost, timeout_scale=scale,
+                       timeout_base=float(self.tables.latency_max_upto[index]))
+
+    def _search(self, mask: int, candidates: np.ndarray) -> GroupConfig | None:
+        apps = [self.apps[i] for i in members(mask)]
+        choice = search(self.tables, candidates, [a.slo for a in apps], [a.rate for a in apps], self.timeout_levels)
+        return None if choice is None else self._expected_config(choice.index, choice.scale, choice.cost)
 
     def kinds_of(self, mask: int) -> tuple[str, ...]:
         """Function kinds every member of the group allows."""
@@ -75,17 +113,72 @@ class Problem:
         """``r_X``, the total rate of the group."""
         return sum(self.apps[i].rate for i in members(mask))
 
-    def group(self, mask: int) -> GroupConfig | None:
-        """Cheapest feasible configuration of the group ``mask`` (exhaustive), cached."""
-        if mask not in self._cache:
-            kinds = self.kinds_of(mask)
-            i = best_config(self.grid, [self.apps[i] for i in members(mask)], kinds) if kinds else None
-            self._cache[mask] = None if i is None else self.grid.config(i)
-        return self._cache[mask]
+    def group(self, mask: int, kinds: tuple[str, ...] | None = None) -> GroupConfig | None:
+        """Cheapest feasible configuration of the group ``mask`` under the cost model, cached;
+        ``kinds`` restricts the function kinds further (e.g. the CPU-only baseline)."""
+        key = mask if kinds is None else (mask, kinds)
+        cfg = self._cache.get(key, _MISSING)
+        if cfg is _MISSING:
+            kinds = tuple(k for k in self.kinds_of(mask) if kinds is None or k in kinds)
+            if not kinds:
+                cfg = None
+            elif self.expected:
+                cfg = self._search(mask, np.flatnonzero(self.grid.memory_ok & kind_mask(self.grid, kinds)))
+            else:
+                i = best_config(self.grid, [self.apps[i] for i in members(mask)], kinds)
+                cfg = None if i is None else self.grid.config(i)
+            self._cache[key] = cfg
+        return cfg
+
+    def per_class(self, mask: int) -> list[GroupConfig]:
+        """The group's cheapest configuration per function kind and GPU memory size (one per
+        CPU, one per GPU size), under the cost model; cheapest first."""
+        kinds = self.kinds_of(mask)
+        if not kinds:
+            return []
+        grid = self.grid
+        if self.expected:
+            ok = grid.memory_ok & kind_mask(grid, kinds)
+            key = grid.kind * 10_000 + grid.gpu_mem
+            found = [self._search(mask, np.flatnonzero(ok & (key == k))) for k in np.unique(key[ok])]
+            return sorted((c for c in found if c is not None), key=lambda c: (c.cost, c.index))
+        idx = np.flatnonzero(feasible_mask(grid, [self.apps[i] for i in members(mask)], kinds))
+        if idx.size == 0:
+            return []
+        key = grid.kind[idx] * 10_000 + grid.gpu_mem[idx]
+        order = np.lexsort((idx, grid.cost[idx], key))
+        first = np.ones(order.size, bool)
+        first[1:] = key[order][1:] != key[order][:-1]
+        return [grid.config(i) for i in sorted(idx[order][first].tolist(), key=lambda i: (grid.cost[i], i))]
+
+    def all_configs(self, mask: int) -> list[GroupConfig]:
+        """Every feasible configuration of the group (under ``expected``, each at its best
+        timeout level), cheapest first."""
+        kinds = self.kinds_of(mask)
+        if not kinds:
+            return []
+        apps = [self.apps[i] for i in members(mask)]
+        grid = self.grid
+        if not self.expected:
+            idx = np.flatnonzero(feasible_mask(grid, apps, kinds))
+            return [grid.config(i) for i in sorted(idx.tolist(), key=lambda i: (grid.cost[i], i))]
+        idx = np.flatnonzero(grid.memory_ok & kind_mask(grid, kinds))
+        idx = idx[self.tables.latency_max_upto[idx] <= apps[0].slo]
+        cost, scale = evaluate(self.tables, idx, np.array([a.slo for a in apps]), np.array([a.rate for a in apps]),
+                               self.timeout_levels) if idx.size else (np.empty(0), np.empty(0))
+        out = [self._expected_config(int(i), float(t), float(c)) for i, t, c in zip(idx, scale, cost)]
+        return sorted(out, key=lambda c: (c.cost, c.index))
 
     def fill_runs(self, max_run: int | None = None) -> Iterator[tuple[int, int, int, GroupConfig | None]]:
         """Optima of every SLO-contiguous run ``apps[i:j]`` of at most ``max_run`` apps, computed
         incrementally (one fold step per extension) and cached; yields ``(i, j, mask, config)``."""
+        if self.expected:  # no incremental fold: each run is searched on its own
+            for i in range(self.n):
+                mask = 0
+                for j in range(i + 1, self.n + 1 if max_run is None else min(self.n, i + max_run) + 1):
+                    mask |= 1 << (j - 1)
+                    yield i, j, mask, self.group(mask)
+            return
         for i in range(self.n):
             mask = 0
             for j, idx in run_optima(self.grid, self.apps, i, max_run, app_kinds=self.app_kinds):
@@ -119,12 +212,17 @@ class Problem:
         group's tightest SLO, so at most ``s_i``; app ``i``'s share of the plan's cost
         is therefore at least ``(r_i/R) min {C_k : k of an allowed kind, memory feasible,
         L_max(k) <= s_i}`` (``formulations/set_partitioning.md``, "Bounds").
+        Under ``expected`` the same holds with ``max_{k<=b} L_max(k)`` for ``L_max`` and
+        ``min_{k<=b} c(k)/k`` (no invocation carries more than ``b``) for ``C_k``.
         """
         grid = self.grid
         total = 0.0
         for kinds in set(self.app_kinds):
             ok = grid.memory_ok & np.isin(grid.kind, [KINDS.index(k) for k in kinds])
-            lat, cost = grid.latency_max[ok], grid.cost[ok]
+            if self.expected:
+                lat, cost = self.tables.latency_max_upto[ok], self.tables.bound[ok]
+            else:
+                lat, cost = grid.latency_max[ok], grid.cost[ok]
             order = np.argsort(lat, kind="stable")
             lat, prefix_min = lat[order], np.minimum.accumulate(cost[order])
             apps = [a for a, k in zip(self.apps, self.app_kinds) if k == kinds]
@@ -145,4 +243,4 @@ class Problem:
     def plan(self, masks: Sequence[int], configs: Sequence[GroupConfig], info: SolverInfo) -> Plan:
         """Build the plan of a partition given as group masks with a configuration each."""
         groups = [([self.apps[i] for i in members(m)], cfg) for m, cfg in zip(masks, configs)]
-        return Plan.from_groups(groups, self.workload, self.profile, self.platform, info)
+        return Plan.from_groups(groups, self.workload, self.profile, self.platform, info, self.cost_model)

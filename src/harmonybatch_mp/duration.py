@@ -1,0 +1,70 @@
+"""The execution-time distribution of an invocation, shared by the simulator and the
+``expected`` cost model (``formulations/model.md`` section 12).
+
+A duration model has two methods: :meth:`sample` draws execution times (the simulator)
+and :meth:`expected_billed` gives the expected billed duration ``E[ceil_u(D)]`` (the cost
+model). To plug in another distribution, implement both on a frozen dataclass and pass
+the same object to ``solve(..., duration=...)`` and ``simulate(..., duration=...)``; the
+plan's predicted cost and the simulated cost then describe the same function.
+
+>>> import numpy as np
+>>> d = UniformDuration()
+>>> float(d.expected_billed(np.array(0.3), np.array(0.5), 0.0))   # mean of U[0.1, 0.5]
+0.3
+>>> float(d.expected_billed(np.array(0.9), np.array(1.2), 1.0))   # U[0.6, 1.2] billed in whole seconds
+1.3333333333333333
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+class DurationModel(Protocol):
+    """What the simulator and the ``expected`` cost model need of a duration distribution."""
+
+    name: str
+
+    def sample(self, rng: np.random.Generator, lat_avg: np.ndarray, lat_max: np.ndarray) -> np.ndarray:
+        """Execution times, one per invocation, given its ``L_avg(k)`` and ``L_max(k)``."""
+
+    def expected_billed(self, lat_avg: np.ndarray, lat_max: np.ndarray, unit: float) -> np.ndarray:
+        """``E[ceil_u(D)]``: the expected duration rounded up to the billing unit (0: exact)."""
+
+
+@dataclass(frozen=True)
+class UniformDuration:
+    """Uniform on ``[max(0, 2 L_avg - L_max), L_max]``: mean ``L_avg`` where the lower end is
+    not clipped, never above ``L_max`` (where a profile's ``L_avg > L_max``, always ``L_max``)."""
+
+    name: str = "uniform"
+
+    @staticmethod
+    def bounds(lat_avg: np.ndarray, lat_max: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The interval ``[lo, hi]`` of the distribution."""
+        hi = np.asarray(lat_max, dtype=float)
+        lo = np.clip(2.0 * np.asarray(lat_avg, dtype=float) - hi, 0.0, hi)
+        return lo, hi
+
+    def sample(self, rng: np.random.Generator, lat_avg: np.ndarray, lat_max: np.ndarray) -> np.ndarray:
+        lo, hi = self.bounds(lat_avg, lat_max)
+        return lo + (hi - lo) * rng.random(lo.shape)
+
+    def expected_billed(self, lat_avg: np.ndarray, lat_max: np.ndarray, unit: float) -> np.ndarray:
+        """``u * sum_j P(D > j u)`` (``ceil(D/u) = #{j >= 0 : D > j u}``), a finite sum."""
+        lo, hi = self.bounds(lat_avg, lat_max)
+        if unit <= 0:
+            return (lo + hi) / 2.0
+        steps = int(np.ceil(np.max(hi, initial=0.0) / unit)) + 1
+        x = unit * np.arange(steps).reshape((steps,) + (1,) * lo.ndim)
+        width = hi - lo
+        with np.errstate(divide="ignore", invalid="ignore"):
+            above = np.where(width > 0, np.clip((hi - x) / width, 0.0, 1.0), (hi > x).astype(float))
+        return unit * above.sum(axis=0)
+
+
+#: The default duration model of the simulator and the ``expected`` cost model.
+DEFAULT_DURATION = UniformDuration()
