@@ -214,7 +214,7 @@ def test_closed_pipe_is_not_a_traceback(tmp_path):
     """A reader that stops early (plan | head -1) on output far larger than the pipe's buffer."""
     w = tmp_path / "long.csv"
     w.write_text("name,slo,rate\n" + "".join(f"{'x' * 500}{i},{0.3 + i / 500:.4f},{1 + i % 7}\n" for i in range(150)))
-    cmd = f'"{sys.executable}" -m harmonybatch_mp plan --solver dp --workload "{w}" | "{sys.executable}" -c ' \
+    cmd = f'"{sys.executable}" -m harmonybatch_mp plan --solver dp --cost-model full-batch --workload "{w}" | "{sys.executable}" -c ' \
           '"import sys; print(sys.stdin.readline().strip())"; echo "exit=${PIPESTATUS[0]}" >&2'
     p = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=60)
     assert p.stdout.startswith("Plan for 150 apps")

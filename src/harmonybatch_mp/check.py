@@ -12,7 +12,7 @@ import numpy as np
 
 from .batching import equivalent_timeout, max_batch
 from .duration import DEFAULT_DURATION, DurationModel
-from .errors import PlanCheckError
+from .errors import InputError, PlanCheckError
 from .expected_cost import EXPECTED, tail_probabilities
 from .expected_cost import cost_per_request as expected_cost_per_request
 from .latency import cpu_latency, gpu_latency_avg, gpu_latency_max
@@ -106,6 +106,55 @@ def _invocation_costs(g: GroupPlan, profile: ModelProfile, platform: Platform,
     return np.asarray(inv, dtype=float), float(np.max(mx))
 
 
+def _expected_group_cost(g: GroupPlan, members, timeout: dict[str, float], profile: ModelProfile,
+                         platform: Platform, duration: DurationModel) -> tuple[float, float]:
+    """Section 12: the group's expected cost per request with its own timeouts, and
+    ``max_{k<=b} L_max(k)``."""
+    inv, room = _invocation_costs(g, profile, platform, duration)
+    if g.batch < 2 or any(timeout[a.name] < 0 for a in members):
+        return float(inv[0]), room
+    order = sorted(members, key=lambda a: (timeout[a.name], a.sort_key))
+    tails = tail_probabilities(np.array([a.rate for a in order]), np.array([[timeout[a.name] for a in order]]),
+                               g.batch)
+    return float(expected_cost_per_request(inv[None, :], tails, np.array([g.batch]))[0]), room
+
+
+def reprice(plan: Plan, cost_model: str, duration: DurationModel = DEFAULT_DURATION) -> Plan:
+    """The same groups, functions and timeouts priced under another cost model.
+
+    Under ``expected`` any timeouts are priced as they are; the plan must still leave each
+    app room for ``max_{k<=b} L_max(k)`` (checked by :func:`check_plan` on the result).
+    Under ``full-batch`` the cost does not depend on timeouts (Eq. 6).
+
+    Examples
+    --------
+    >>> from harmonybatch_mp import solve
+    >>> fb = solve("0.5:5,0.8:10,1.0:20", "VGG19", cost_model="full-batch")
+    >>> ex = reprice(fb, "expected")
+    >>> ex.cost_model, ex.total_cost > fb.total_cost   # partial batches cost more
+    ('expected', True)
+    """
+    from dataclasses import replace
+
+    if cost_model not in (EXPECTED, "full-batch"):
+        raise InputError(f"cost_model must be 'expected' or 'full-batch', got {cost_model!r}")
+    apps = plan.workload.by_name()
+    groups = []
+    for g in plan.groups:
+        members = [apps[a] for a in g.apps]
+        if cost_model == EXPECTED:
+            cost, _ = _expected_group_cost(g, members, dict(zip(g.apps, g.timeouts)), plan.profile, plan.platform,
+                                           duration)
+        else:
+            rec = (_check_cpu if g.kind == "cpu" else _check_gpu)(g, plan.profile, plan.platform, [], "")
+            if rec is None:
+                raise InputError(f"group {list(g.apps)} is not a valid function of the model")
+            cost = rec[3]
+        groups.append(replace(g, cost_per_request=cost))
+    total = sum(g.rate * g.cost_per_request for g in groups) / plan.workload.total_rate
+    return replace(plan, groups=tuple(groups), total_cost=float(total), cost_model=cost_model)
+
+
 def plan_problems(plan: Plan, workload: Workload, profile: ModelProfile, platform: Platform,
                   duration: DurationModel = DEFAULT_DURATION) -> list[str]:
     """Every violation of ``formulations/model.md`` section 9 found in ``plan``; empty when it is valid.
@@ -148,14 +197,7 @@ def plan_problems(plan: Plan, workload: Workload, profile: ModelProfile, platfor
         timeout = dict(zip(g.apps, g.timeouts))
         room = lat_max  # the latency timeouts must leave room for
         if expected:
-            inv, room = _invocation_costs(g, profile, platform, duration)
-            if g.batch >= 2 and all(timeout[a.name] >= 0 for a in members):
-                order = sorted(members, key=lambda a: (timeout[a.name], a.sort_key))
-                tails = tail_probabilities(np.array([a.rate for a in order]),
-                                           np.array([[timeout[a.name] for a in order]]), g.batch)
-                cost = float(expected_cost_per_request(inv[None, :], tails, np.array([g.batch]))[0])
-            else:
-                cost = float(inv[0])
+            cost, room = _expected_group_cost(g, members, timeout, profile, platform, duration)
         for name, want, got in (("memory (GB)", mem, g.mem_gb), ("average latency", lat_avg, g.latency_avg),
                                 ("maximum latency", lat_max, g.latency_max), ("cost per request", cost, g.cost_per_request)):
             if not _close(want, got):

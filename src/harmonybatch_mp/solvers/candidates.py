@@ -24,11 +24,15 @@ ALL_SUBSETS_LIMIT = 20
 #: this budget (n <= 446), else runs of at most max(64, budget / n) apps (1,000 apps: 100;
 #: 5,000 apps: 64). Measured cost of a cap of 64 at n = 300: +0.37%.
 RUN_BUDGET, MIN_AUTO_RUN = 100_000, 64
+#: Under the ``expected`` cost model each run is priced on its own (no incremental fold, about
+#: 1 ms a run): all runs up to 99 apps, else runs of at most max(4, 5000 / n) apps.
+EXPECTED_RUN_BUDGET, EXPECTED_MIN_AUTO_RUN = 5_000, 4
 
 
-def auto_max_run(n: int) -> int | None:
+def auto_max_run(n: int, expected: bool = False) -> int | None:
     """The default longest contiguous run for ``n`` apps (None: no cap), see :data:`RUN_BUDGET`."""
-    return None if n * (n + 1) // 2 <= RUN_BUDGET else max(MIN_AUTO_RUN, RUN_BUDGET // n)
+    budget, low = (EXPECTED_RUN_BUDGET, EXPECTED_MIN_AUTO_RUN) if expected else (RUN_BUDGET, MIN_AUTO_RUN)
+    return None if n * (n + 1) // 2 <= budget else max(low, budget // n)
 
 
 #: Column choices per candidate group. ``optimum``: the group's cheapest configuration;
@@ -76,7 +80,7 @@ def candidate_groups(problem: Problem, candidates: str | Sequence[Sequence[str]]
                 raise InputError(f"candidates 'all' means 2^{n} - 1 groups; use 'contiguous' for {n} apps")
             masks, strategy = list(range(1, 1 << n)), "all"
         elif candidates == "contiguous":
-            max_run = auto_max_run(n) if max_run is None else max_run
+            max_run = auto_max_run(n, problem.expected) if max_run is None else max_run
             masks = [mask for _, _, mask, cfg in problem.fill_runs(max_run) if cfg is not None]
             strategy = "contiguous"
         else:

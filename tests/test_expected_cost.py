@@ -1,0 +1,165 @@
+"""The expected cost model (formulations/model.md section 12): the closed form against
+Poisson and against the batch manager itself, exactness of the solvers, checks, JSON."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import assume, event, given, settings
+from hypothesis import strategies as st
+from scipy.stats import poisson
+
+from harmonybatch_mp import InfeasibleError, Plan, check_plan, solve
+from harmonybatch_mp.check import reprice
+from harmonybatch_mp.duration import UniformDuration
+from harmonybatch_mp.expected_cost import cost_per_request, expected_size_bound, tail_probabilities
+from harmonybatch_mp.simulate import _batch_group
+from strategies import workloads
+
+REL = 1e-9
+
+
+@settings(max_examples=60)
+@given(st.lists(st.floats(0.01, 200.0), min_size=1, max_size=6), st.floats(0.0, 3.0), st.integers(1, 32))
+def test_one_timeout_is_poisson(rates, timeout, bmax):
+    r = np.array(rates)
+    g = tail_probabilities(r, np.full((1, r.size), timeout), bmax)[0]
+    want = poisson.sf(np.arange(bmax) - 1, r.sum() * timeout)  # P(Poisson(RT) >= m - 1) for m = 1..b
+    np.testing.assert_allclose(g, want, rtol=1e-9, atol=1e-12)
+
+
+@st.composite
+def groups(draw):
+    n = draw(st.integers(1, 4))
+    rates = np.array([10 ** draw(st.floats(0.5, 2.0)) for _ in range(n)])
+    timeouts = np.sort(np.array([draw(st.floats(0.05, 0.6)) for _ in range(n)]))
+    return rates, timeouts
+
+
+@settings(max_examples=25)
+@given(groups(), st.integers(0, 2**16))
+def test_mixed_timeouts_match_the_batch_manager(group, seed):
+    """Monte Carlo of the simulator's own batch manager (one buffer, deadline = earliest
+    arrival + timeout, dispatch at b or at the deadline) against the closed form."""
+    rates, timeouts = group
+    b = 32
+    rng = np.random.default_rng(seed)
+    horizon = 30_000 / rates.sum()  # about 30,000 requests
+    streams = [np.sort(rng.uniform(0, horizon, rng.poisson(r * horizon))) for r in rates]
+    times = np.concatenate(streams)
+    touts = np.concatenate([np.full(s.size, t) for s, t in zip(streams, timeouts)])
+    order = np.argsort(times, kind="stable")
+    _, _, sizes = _batch_group(times[order], touts[order], b)
+    want = tail_probabilities(rates, timeouts[None, :], b)[0]
+    got = np.array([(sizes >= m).mean() for m in range(1, b + 1)])
+    se = np.sqrt(want * (1 - want) / sizes.size) + 1e-3
+    event(f"mean invocation size {sizes.mean():.0f}" if sizes.mean() >= 2 else "mostly single requests")
+    assert np.all(np.abs(got - want) <= 5 * se), (got[:6], want[:6])
+    # and the renewal-reward mean size
+    assert sizes.mean() == pytest.approx(want.sum(), rel=0.03)
+
+
+def test_size_bound_is_the_uncapped_mean():
+    rates, timeouts = np.array([3.0, 5.0, 2.0]), np.array([[0.1, 0.3, 0.6]])
+    tails = tail_probabilities(rates, timeouts, 200)
+    assert expected_size_bound(rates, timeouts)[0] == pytest.approx(tails.sum(), rel=1e-9)
+
+
+def test_cost_is_renewal_reward():
+    """C = E[cost of an invocation] / E[size]: with sizes 1 or 2 equally likely, c(1) = 1, c(2) = 1.5."""
+    inv = np.array([[1.0, 1.5]])
+    tails = np.array([[1.0, 0.5]])
+    assert cost_per_request(inv, tails, np.array([2]))[0] == pytest.approx((0.5 * 1 + 0.5 * 1.5) / 1.5)
+
+
+def test_expected_billed_duration_against_sampling():
+    d = UniformDuration()
+    rng = np.random.default_rng(0)
+    avg, mx = np.array([0.3, 0.9, 1.7, 2.0]), np.array([0.5, 1.2, 2.5, 1.0])  # the last: avg > max
+    draws = d.sample(rng, np.repeat(avg[None], 200_000, 0), np.repeat(mx[None], 200_000, 0))
+    for unit in (0.0, 1.0, 0.1):
+        billed = draws if unit == 0 else np.ceil(draws / unit) * unit
+        np.testing.assert_allclose(d.expected_billed(avg, mx, unit), billed.mean(axis=0), rtol=3e-3)
+
+
+def _pair(w, profile, platform, **kw):
+    try:
+        return (solve(w, profile, platform, solver="exact", cost_model="expected", **kw),
+                solve(w, profile, platform, solver="milp", candidates="all", cost_model="expected", **kw))
+    except InfeasibleError:
+        return None
+
+
+@settings(max_examples=30)
+@given(st.sampled_from(["VGG19", "BERT", "GPT-2", "VideoMAE"]), st.sampled_from(["reference", "paper"]),
+       workloads(max_apps=6))
+def test_exact_equals_milp_all_under_expected(profile, platform, workload):
+    pair = _pair(workload, profile, platform)
+    event("infeasible" if pair is None else "feasible")
+    assume(pair is not None)
+    ex, ml = pair
+    assert ml.total_cost == pytest.approx(ex.total_cost, rel=REL)
+    assert ml.solver.status == "optimal" and ml.solver.bound <= ex.total_cost * (1 + REL)
+    for plan in (ex, ml):
+        assert plan.cost_model == "expected"
+        check_plan(plan)
+    # the expected optimum is never above the full-batch optimum priced under expected
+    fb = solve(workload, profile, platform, cost_model="full-batch", candidates="all")
+    repriced = reprice(fb, "expected")
+    safe = not any(p for p in _problems(repriced) if "misses its SLO" in p)
+    event("full-batch plan SLO-safe under expected" if safe else "full-batch plan needs shorter timeouts")
+    if safe:
+        assert ex.total_cost <= repriced.total_cost * (1 + REL)
+    # the bound of every solver holds
+    dp = solve(workload, profile, platform, solver="dp", cost_model="expected")
+    assert dp.solver.bound <= ex.total_cost * (1 + REL) <= dp.total_cost * (1 + 2 * REL)
+
+
+def _problems(plan):
+    from harmonybatch_mp import plan_problems
+
+    return plan_problems(plan, plan.workload, plan.profile, plan.platform)
+
+
+def test_heuristics_are_priced_and_checked_under_expected():
+    w = "0.3:2,0.4:2,0.5:5,0.6:5,0.7:10,0.8:10,0.9:20,1.0:20"
+    best = solve(w, "VGG19", cost_model="expected")
+    for s in ("greedy", "mbs", "batch", "dp"):
+        plan = solve(w, "VGG19", solver=s, cost_model="expected")
+        check_plan(plan)
+        assert plan.cost_model == "expected" and plan.total_cost >= best.total_cost * (1 - REL)
+
+
+def test_plan_json_round_trips_with_its_cost_model():
+    for model in ("expected", "full-batch"):
+        plan = solve("0.5:5,0.8:10,1.0:20", "VGG19", cost_model=model)
+        back = Plan.from_json(plan.to_json())
+        assert back.cost_model == model and back.groups == plan.groups
+        check_plan(back)
+    legacy = json.loads(solve("0.5:5,1.0:20", "VGG19", cost_model="full-batch").to_json())
+    del legacy["cost_model"]
+    assert Plan.from_dict(legacy).cost_model == "full-batch"  # files written before cost models
+
+
+def test_checker_prices_the_plans_own_timeouts():
+    plan = solve("0.5:5,0.8:10,1.0:20", "VGG19", cost_model="expected")
+    g = next(g for g in plan.groups if g.batch > 1)
+    import dataclasses
+
+    shorter = dataclasses.replace(g, timeouts=tuple(t / 2 for t in g.timeouts))
+    bad = dataclasses.replace(plan, groups=tuple(shorter if x is g else x for x in plan.groups))
+    with pytest.raises(Exception, match="cost per request"):
+        check_plan(bad)  # same cost as before, but the timeouts changed: the cost must be recomputed
+    fixed = reprice(bad, "expected")
+    check_plan(fixed)
+    assert fixed.total_cost != plan.total_cost
+
+
+def test_timeout_levels_option():
+    w = "0.5:3,0.6:2,0.9:1"
+    costs = [solve(w, "GPT-2", "reference", cost_model="expected", timeout_levels=j).total_cost for j in (1, 2, 4, 8)]
+    assert costs[1] <= costs[0] * (1 + REL) and costs[3] <= costs[1] * (1 + REL)  # nested level sets
+    with pytest.raises(Exception, match="timeout_levels"):
+        solve(w, "GPT-2", timeout_levels=0)
