@@ -59,7 +59,7 @@ def main() -> None:
     ap.add_argument("--model", default="VGG19")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
-    print(f"| n | solver | wall (s) | solver (s) | peak RSS (MB) | status | scope | gap to global bound | groups |")
+    print("| n | solver | wall (s) | solver (s) | peak RSS (MB) | status | scope | gap to global bound | groups |")
     print("|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as d:
         for n in args.n:
