@@ -65,7 +65,7 @@ def main() -> None:
         print(f"| exhaustive optimum, group of {n} apps | "
               f"{1e3 * median_time(lambda apps=apps: [provision_group(apps, vgg, ref) for _ in range(100)], r) / 100:.3f} ms |")
 
-    from harmonybatch_mp.provision import _point_feasible
+    from harmonybatch_mp.fast_path import _point_feasible
 
     apps = sorted(workload(8, 1).apps, key=lambda a: a.sort_key)
     grid = config_grid(vgg, ref)

@@ -207,3 +207,11 @@ def test_solve_checks_what_a_solver_returns():
 def test_public_errors_derive_from_harmonybatch_error(call, match):
     with pytest.raises(HarmonyBatchError, match=match):
         call()
+
+
+def test_readme_library_example_prints_what_it_says(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # it writes plan.json
+    exec(readme_block("plan.to_json()"), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "2.4663e-05" and lines[1] == "2.3686e-05"
+    assert (tmp_path / "plan.json").exists()
