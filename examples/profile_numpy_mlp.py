@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 
 from harmonybatch_mp import check_plan, parse_apps, preset, solve
-from harmonybatch_mp.cli import format_plan
 from harmonybatch_mp.profiler import (
     ProfileFitWarning,
     fit_profile,
@@ -28,6 +27,7 @@ from harmonybatch_mp.profiler import (
     profile_callable,
     write_measurements,
 )
+from harmonybatch_mp.report import format_plan
 
 LAYERS = (1024, 2048, 2048, 2048, 1000)
 

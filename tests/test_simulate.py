@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from harmonybatch_mp import InfeasibleError, InputError, builtin_profile, parse_apps, preset, solve
 from harmonybatch_mp.cli import main
 from harmonybatch_mp.duration import UniformDuration
-from harmonybatch_mp.simulate import Trace, load_trace, simulate
+from harmonybatch_mp.simulate import simulate
+from harmonybatch_mp.trace import Trace, load_trace
 from harmonybatch_mp.workload import DEFAULT_APPS
 from strategies import models, platforms, workloads
 

@@ -1,7 +1,7 @@
 """MILP backends: HiGHS in process (the default) or any Pyomo ``SolverFactory`` solver.
 
 The default ``appsi_highs`` runs HiGHS in process: on the library's own model straight
-from its arrays (:func:`run_highs_arrays`, no Pyomo model is built), and on a Pyomo
+from its arrays (:mod:`.highs`, no Pyomo model is built), and on a Pyomo
 model a user has extended through Pyomo's APPSI interface. Any other name is looked up in Pyomo's
 ``SolverFactory`` (``glpk``, ``cbc``, ``gurobi``, ``cplex``, ``scip``, ...); the time
 limit, gaps and threads are translated to that solver's own option names where
@@ -17,15 +17,11 @@ is never printed.
 from __future__ import annotations
 
 import math
-import os
-import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from ..errors import InputError, SolverError
 
@@ -47,12 +43,7 @@ OPTION_NAMES: dict[str, tuple[str | None, str | None, str | None, str | None]] =
     "scip": ("limits/time", "limits/gap", "limits/absgap", None),
 }
 
-#: Above this many columns HiGHS presolve is switched off: on wide set-partitioning models it
-#: probed for 12.8 s (32,809 columns, 16 rows), reduced nothing, and ignored the time limit.
-PRESOLVE_MAX_COLUMNS = 10_000
-
 _LOCK = threading.Lock()
-_BANNER = [False]  # HiGHS prints a banner on stdout at its first construction in a process
 
 #: Terminations a backend reports, as :class:`BackendResult.termination`.
 OPTIMAL, TIME_LIMIT, INFEASIBLE, OTHER = "optimal", "time_limit", "infeasible", "other"
@@ -83,106 +74,6 @@ def _acquire(deadline: float | None) -> None:
     wait = -1 if deadline is None else max(0.0, deadline - time.perf_counter())
     if not _LOCK.acquire(timeout=wait):
         raise SolverError("time limit reached while waiting for another thread's MILP solve", time_limit=True)
-
-
-def _highs():
-    """A silent ``highspy.Highs`` (call with the lock held)."""
-    import highspy
-
-    if not _BANNER[0]:  # swallow the one-time banner written to file descriptor 1
-        sys.stdout.flush()
-        saved = os.dup(1)
-        try:
-            with open(os.devnull, "w") as null:
-                os.dup2(null.fileno(), 1)
-                h = highspy.Highs()
-        finally:
-            os.dup2(saved, 1)
-            os.close(saved)
-        _BANNER[0] = True
-    else:
-        h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    return h
-
-
-def run_highs_arrays(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Sequence[tuple[np.ndarray, float]],
-                     n_cover: int, *, deadline: float | None = None, rel_gap: float = 0.0, abs_gap: float = 0.0,
-                     threads: int | None = None, warm_start: np.ndarray | None = None,
-                     backend_options: Mapping[str, Any] | None = None) -> tuple[BackendResult, np.ndarray | None]:
-    """Solve ``min cost·x`` over binary ``x`` with equality cover rows and ``<=`` rows, in HiGHS.
-
-    ``columns[j]`` lists the cover rows (apps) column ``j`` covers; each of ``rows`` is
-    (coefficient per column, upper bound). Returns the result and the column values.
-    """
-    import highspy
-
-    _acquire(deadline)
-    try:
-        h = _highs()
-        ncol = len(cost)
-        lp = highspy.HighsLp()
-        lp.num_col_, lp.num_row_ = ncol, n_cover + len(rows)
-        lp.col_cost_ = np.asarray(cost, float)
-        lp.col_lower_, lp.col_upper_ = np.zeros(ncol), np.ones(ncol)
-        lp.row_lower_ = np.concatenate([np.ones(n_cover), np.full(len(rows), -np.inf)])
-        lp.row_upper_ = np.concatenate([np.ones(n_cover), [ub for _, ub in rows]])
-        extra = [np.flatnonzero(coef) for coef, _ in rows]
-        counts = np.array([len(c) for c in columns], dtype=np.int64)
-        for nz in extra:
-            counts[nz] += 1
-        start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-        index = np.empty(start[-1], dtype=np.int32)
-        value = np.ones(start[-1])
-        fill = start[:-1].copy()
-        for j, members in enumerate(columns):
-            index[fill[j]:fill[j] + len(members)] = members
-            fill[j] += len(members)
-        for r, ((coef, _), nz) in enumerate(zip(rows, extra)):
-            index[fill[nz]] = n_cover + r
-            value[fill[nz]] = coef[nz]
-            fill[nz] += 1
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = start, index, value
-        lp.integrality_ = [highspy.HighsVarType.kInteger] * ncol
-        h.passModel(lp)
-        remaining = None if deadline is None else max(0.0, deadline - time.perf_counter())
-        opts: dict[str, Any] = {"mip_rel_gap": float(rel_gap), "mip_abs_gap": float(abs_gap)}
-        if ncol > PRESOLVE_MAX_COLUMNS:
-            opts["presolve"] = "off"
-        if remaining is not None:
-            opts["time_limit"] = remaining
-        if threads is not None:
-            opts["threads"] = threads
-        opts.update(backend_options or {})
-        for k, v in opts.items():
-            if h.setOptionValue(k, v) != highspy.HighsStatus.kOk:
-                raise InputError(f"HiGHS rejected option {k}={v!r}")
-        if deadline is not None:  # HiGHS checks its own time limit too rarely on large models
-            def stop_at_deadline(event):
-                if time.perf_counter() > deadline:
-                    event.interrupt()
-
-            for hook in (h.cbSimplexInterrupt, h.cbIpmInterrupt, h.cbMipInterrupt):
-                hook.subscribe(stop_at_deadline)
-        if warm_start is not None:
-            sol = highspy.HighsSolution()
-            sol.col_value = list(map(float, warm_start))
-            sol.value_valid = True
-            h.setSolution(sol)
-        h.run()
-        status = h.getModelStatus()
-        info = h.getInfo()
-        S = highspy.HighsModelStatus
-        termination = {S.kOptimal: OPTIMAL, S.kTimeLimit: TIME_LIMIT, S.kInterrupt: TIME_LIMIT,
-                       S.kInfeasible: INFEASIBLE, S.kUnboundedOrInfeasible: INFEASIBLE}.get(status, OTHER)
-        has = info.primal_solution_status == 2 and termination != INFEASIBLE  # 2: feasible solution
-        values = np.asarray(h.getSolution().col_value) if has else None
-        obj = _finite(info.objective_function_value) if has else None
-        bound = _finite(info.mip_dual_bound)
-        return BackendResult("appsi_highs", termination, h.modelStatusToString(status), obj, bound, has), values
-    finally:
-        _LOCK.release()
 
 
 def run_backend(model: Any, backend: str = DEFAULT_BACKEND, *, deadline: float | None = None, rel_gap: float = 0.0,

@@ -21,7 +21,8 @@ from .base import Solution
 from .candidates import ALL_SUBSETS_MAX_APPS
 from .dp import dp
 from .greedy import greedy
-from .model import _check_gaps, _deadline, build_from_problem
+from .model import build_from_problem
+from .options import check_gaps, deadline_of
 from .problem import Problem
 
 #: Largest workload for which the final comparison with the contiguous optimum runs.
@@ -69,8 +70,8 @@ def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto"
         Passed to the backend verbatim.
     """
     start = time.perf_counter()
-    deadline = _deadline(start, time_limit)
-    _check_gaps(rel_gap, abs_gap, threads)
+    deadline = deadline_of(start, time_limit)
+    check_gaps(rel_gap, abs_gap, threads)
     warm: list[int] = []
     if warm_start is not None:
         starts = {"dp": dp, "greedy": greedy}

@@ -1,5 +1,9 @@
 """The set-partitioning model as an object users can extend and hand to any backend.
 
+(Over 300 lines on purpose: one idea, the model object, from building its columns to
+solving and certifying it; its Pyomo form is in :mod:`.pyomo_model`, the backends in
+:mod:`.backends` and :mod:`.highs`.)
+
 ``formulations/set_partitioning.md`` writes the model out; its components carry the
 same names here: the binary ``x`` indexed by column keys ``(group, configuration)``,
 the objective ``cost``, one ``cover[a]`` row per app and the optional rows
@@ -17,7 +21,6 @@ the objective ``cost``, one ``cover[a]`` row per app and the optional rows
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,7 +35,6 @@ from ..expected_cost import EXPECTED, TIMEOUT_LEVELS
 from ..plan import HEURISTIC, OPTIMAL, RESTRICTED_OPTIMAL, TIME_LIMIT, Plan, SolverInfo
 from ..platform import Platform
 from ..profiles import ModelProfile
-from ..provision import GroupConfig
 from ..workload import App, Workload
 from . import backends
 from .base import Solution
@@ -46,7 +48,10 @@ from .candidates import (
     reduce_all,
     reduce_contiguous,
 )
+from .highs import run_highs_arrays
+from .options import check_gaps, deadline_of
 from .problem import Problem, members
+from .pyomo_model import _pyomo_model, column_keys
 from .side import SideConstraints
 
 if TYPE_CHECKING:
@@ -59,13 +64,6 @@ SCALE = 1e6
 MIN_SCALED_WEIGHT, MAX_SCALED_WEIGHT = 1e-3, 1e9
 
 _SCOPES = {"all": "all partitions", "contiguous": "contiguous candidate groups", "list": "candidate list"}
-
-
-def config_label(config: GroupConfig) -> str:
-    """Readable key of a configuration: ``cpu:1.55vcpu:b1`` or ``gpu:2gb:b14``."""
-    if config.kind == "gpu":
-        return f"gpu:{config.gpu_mem_gb}gb:b{config.batch}"
-    return f"cpu:{config.vcpu:g}vcpu:b{config.batch}"
 
 
 def objective_scale(weights: Sequence[float]) -> float:
@@ -156,7 +154,7 @@ class SetPartitioningModel:
         from ..check import check_plan
 
         start = time.perf_counter()
-        sol = self.solution(backend, deadline=_deadline(start, time_limit), rel_gap=rel_gap, abs_gap=abs_gap,
+        sol = self.solution(backend, deadline=deadline_of(start, time_limit), rel_gap=rel_gap, abs_gap=abs_gap,
                             threads=threads, warm_start=warm_start, backend_options=backend_options)
         plan = self.problem.plan(sol.groups, sol.configs, replace(sol.info, wall_time_s=time.perf_counter() - start))
         check_plan(plan)
@@ -182,7 +180,7 @@ class SetPartitioningModel:
         backend_options : mapping, optional
             Passed to the backend verbatim.
         """
-        _check_gaps(rel_gap, abs_gap, threads)
+        check_gaps(rel_gap, abs_gap, threads)
         keys = list(self.columns)
         warm = None
         if warm_start:
@@ -191,7 +189,7 @@ class SetPartitioningModel:
         scaled_abs = abs_gap * self.scale / SCALE
         if backend in backends.HIGHS_NAMES and self._pyomo is None:
             cost = np.array([self.scale * c.weight for c in self.columns.values()])
-            res, values = backends.run_highs_arrays(
+            res, values = run_highs_arrays(
                 cost, [members(c.mask) for c in self.columns.values()], [(coef, ub) for _, coef, ub in self.rows()],
                 self.problem.n, deadline=deadline, rel_gap=rel_gap, abs_gap=scaled_abs, threads=threads,
                 warm_start=warm, backend_options=backend_options)
@@ -247,22 +245,6 @@ class SetPartitioningModel:
         with atomic_output(path, suffix=f".{fmt}") as tmp:
             self.pyomo.write(str(tmp), format=ProblemFormat.cpxlp if fmt == "lp" else ProblemFormat.mps,
                              io_options={"symbolic_solver_labels": True})
-
-
-def _deadline(start: float, time_limit: float | None) -> float | None:
-    if time_limit is None:
-        return None
-    if isinstance(time_limit, bool) or not isinstance(time_limit, (int, float)) or not 0 <= time_limit < math.inf:
-        raise InputError(f"time_limit: expected a finite number of seconds >= 0, got {time_limit!r}")
-    return start + time_limit
-
-
-def _check_gaps(rel_gap: Any, abs_gap: Any, threads: Any) -> None:
-    for name, val in (("rel_gap", rel_gap), ("abs_gap", abs_gap)):
-        if isinstance(val, bool) or not isinstance(val, (int, float)) or not 0 <= val < math.inf:
-            raise InputError(f"milp option {name}: expected a finite number >= 0, got {val!r}")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise InputError(f"milp option threads: expected a whole number >= 1, got {threads!r}")
 
 
 def build_model(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
@@ -334,7 +316,7 @@ def build_from_problem(problem: Problem, *, candidates: str | Sequence[Sequence[
         share = problem.rate(m) / problem.total_rate
         columns.extend(Column(m, cfg, share * cfg.cost) for cfg in found)
     _check_time(deadline, "building the model")
-    keyed = _keys(problem, columns)
+    keyed = column_keys(problem, columns)
     union = 0
     for c in columns:
         union |= c.mask
@@ -344,35 +326,3 @@ def build_from_problem(problem: Problem, *, candidates: str | Sequence[Sequence[
                               constraints=side.active())
     scale = objective_scale([c.weight for c in columns])
     return SetPartitioningModel(problem, keyed, strategy, n_candidates, tuple(reductions), choice, scale)
-
-
-def _keys(problem: Problem, columns: list[Column]) -> dict[tuple[str, str], Column]:
-    out: dict[tuple[str, str], Column] = {}
-    for c in columns:
-        key = ("+".join(problem.apps[i].name for i in members(c.mask)), config_label(c.config))
-        while key in out:  # app names containing '+' can make two labels equal
-            key = (key[0] + "'", key[1])
-        out[key] = c
-    return out
-
-
-def _pyomo_model(model: SetPartitioningModel) -> pyo.ConcreteModel:
-    import pyomo.environ as pyo
-
-    problem, columns, scale = model.problem, model.columns, model.scale
-    m = pyo.ConcreteModel(name="harmonybatch_set_partitioning")
-    keys = list(columns)
-    names = [a.name for a in problem.apps]
-    m.A = pyo.Set(initialize=names, ordered=True, doc="apps")
-    m.J = pyo.Set(initialize=keys, dimen=2, ordered=True, doc="columns: (group, configuration)")
-    m.x = pyo.Var(m.J, domain=pyo.Binary)
-    m.cost = pyo.Objective(expr=pyo.quicksum(scale * columns[k].weight * m.x[k] for k in keys), sense=pyo.minimize)
-    covering: dict[str, list] = {a: [] for a in names}
-    for k, c in columns.items():
-        for i in members(c.mask):
-            covering[names[i]].append(k)
-    m.cover = pyo.Constraint(m.A, rule=lambda m, a: pyo.quicksum(m.x[k] for k in covering[a]) == 1)
-    for name, coef, upper in model.rows():
-        terms = [coef[j] * m.x[k] for j, k in enumerate(keys) if coef[j]]
-        setattr(m, name, pyo.Constraint(expr=pyo.quicksum(terms) <= upper if terms else pyo.Constraint.Feasible))
-    return m

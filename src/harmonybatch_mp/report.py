@@ -1,0 +1,52 @@
+"""Text reports: a plan and a simulation result as readable tables."""
+
+from __future__ import annotations
+
+from .plan import Plan
+
+
+def format_plan(plan: Plan) -> str:
+    """A readable table of a plan: one block per group, then the total."""
+    info = plan.solver
+    lines = [
+        f"Plan for {len(plan.workload)} apps of {plan.profile.name} on platform '{plan.platform.name}' "
+        f"(solver {info.name}, {info.status}, {info.wall_time_s:.3f} s)",
+    ]
+    if info.columns is not None:
+        bound = "none" if info.bound is None else f"{info.bound:.6e}"
+        gap = "unknown" if info.gap is None else f"{info.gap:.2e}"
+        lines.append(f"  certificate: objective {info.objective:.6e}, bound {bound}, gap {gap}, "
+                     f"{info.columns} columns from {info.candidate_groups} candidate groups")
+    apps = plan.workload.by_name()
+    cur = plan.platform.currency
+    for k, g in enumerate(plan.groups, 1):
+        if g.kind == "gpu":
+            fn = f"GPU {g.gpu_mem_gb} GB ({g.vcpu:.2f} vCPU, {g.mem_gb:g} GB memory)"
+        else:
+            fn = f"CPU {g.vcpu:.2f} vCPU ({g.mem_gb:g} GB memory)"
+        lines.append("")
+        lines.append(f"group {k}: {fn}, batch {g.batch}, latency avg {g.latency_avg:.4f} s / max {g.latency_max:.4f} s")
+        lines.append(f"  rate {g.rate:g} req/s, cost {g.cost_per_request:.4e} {cur} per request")
+        lines.append(f"  {'app':<16}{'SLO (s)':>10}{'rate (req/s)':>14}{'timeout (s)':>13}")
+        for name, t in zip(g.apps, g.timeouts):
+            a = apps[name]
+            lines.append(f"  {name:<16}{a.slo:>10g}{a.rate:>14g}{t:>13.4f}")
+    lines.append("")
+    lines.append(f"Total cost per request: {plan.total_cost:.4e} {cur} ({plan.total_cost * 1e6:.4f} per million requests)")
+    return "\n".join(lines)
+
+
+def format_simulation(result) -> str:
+    """A readable table of a simulation result: one row per app, then overall."""
+    head = (f"{'app':<14}{'requests':>10}{'violations':>11}{'p50 (s)':>9}{'p99 (s)':>9}{'max (s)':>9}"
+            f"{'mean batch':>11}{'predicted':>12}{'realized':>12}{'error':>8}")
+    lines = [f"Simulated {result.duration_s:g} s (seed {result.seed})", head]
+
+    def row(name, m):
+        return (f"{name:<14}{m.requests:>10}{m.slo_violations:>11}{m.p50_latency:>9.4f}{m.p99_latency:>9.4f}"
+                f"{m.max_latency:>9.4f}{m.mean_batch:>11.2f}{m.predicted_cost:>12.4e}{m.realized_cost:>12.4e}"
+                f"{m.cost_error:>+8.1%}")
+
+    lines += [row(n, m) for n, m in result.apps.items()]
+    lines.append(row("overall", result.overall))
+    return "\n".join(lines)

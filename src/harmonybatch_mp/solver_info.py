@@ -1,0 +1,93 @@
+"""How a plan was found: the solver's report and certificate, with the named statuses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from . import _validate as v
+from .errors import InputError
+
+#: Solver statuses: proven optimal over the whole model (every partition, every configuration).
+OPTIMAL = "optimal"
+#: Proven optimal over a restricted set only (``SolverInfo.scope`` says which); no global claim.
+RESTRICTED_OPTIMAL = "restricted_optimal"
+#: Stopped at the time limit: the best plan known, with whatever bound was proven by then.
+TIME_LIMIT = "time_limit"
+#: A heuristic's plan: no optimality claim.
+HEURISTIC = "heuristic"
+#: Every status a :class:`SolverInfo` may carry.
+STATUSES = (OPTIMAL, RESTRICTED_OPTIMAL, TIME_LIMIT, HEURISTIC)
+
+
+@dataclass(frozen=True)
+class SolverInfo:
+    """How a plan was found: solver name, wall time, and for exact solvers a certificate.
+
+    Attributes
+    ----------
+    name : str
+    wall_time_s : float
+    status : str
+        One of :data:`STATUSES`.
+    objective : float, optional
+        The plan's cost per request as the solver saw it.
+    bound : float, optional
+        A lower bound on the cost of *every* feasible plan of the model (all partitions,
+        all configurations), or None when the solver proved none.
+    gap : float, optional
+        ``(objective - bound) / objective``.
+    scope : str, optional
+        What an exact solver optimised over: ``"all partitions"``, or the restriction (e.g.
+        ``"contiguous candidate groups"``) under which a ``restricted_optimal`` plan is
+        optimal; None for heuristics.
+    restricted_bound : float, optional
+        The bound over ``scope`` when that is a restriction (not a bound on other plans).
+    backend : str, optional
+        The MILP backend that solved the model.
+    columns, candidate_groups : int, optional
+        Size of the MILP.
+    """
+
+    name: str
+    wall_time_s: float = 0.0
+    status: str = OPTIMAL
+    objective: float | None = None
+    bound: float | None = None
+    gap: float | None = None
+    scope: str | None = None
+    restricted_bound: float | None = None
+    backend: str | None = None
+    columns: int | None = None
+    candidate_groups: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise InputError(f"solver status must be one of {', '.join(STATUSES)}, got {self.status!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def _solver_from_dict(s: Any, where: str) -> SolverInfo:
+    """The solver record of a plan file (optional; a plan without one reads as a heuristic's)."""
+    if s is None:
+        return SolverInfo("unknown", status=HEURISTIC)
+    if not isinstance(s, dict):
+        raise InputError(f"{where}: expected an object, got {type(s).__name__}")
+    fields = {k: s[k] for k in SolverInfo.__dataclass_fields__ if k in s}
+    fields.setdefault("name", "unknown")
+    fields.setdefault("status", HEURISTIC)
+    for k in ("wall_time_s", "objective", "bound", "gap", "restricted_bound"):
+        if fields.get(k) is not None:
+            fields[k] = v.number(fields[k], f"{where}.{k}")
+    for k in ("columns", "candidate_groups"):
+        if fields.get(k) is not None:
+            fields[k] = v.integer(fields[k], f"{where}.{k}", minimum=0)
+    for k in ("name", "status", "scope", "backend"):
+        if fields.get(k) is not None and not isinstance(fields[k], str):
+            raise InputError(f"{where}.{k}: expected a string, got {fields[k]!r}")
+    try:
+        return SolverInfo(**fields)
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None

@@ -1,0 +1,25 @@
+"""Validation of the options every MILP solve takes: the time limit (turned into a
+deadline that bounds the whole call), the gaps and the thread count."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..errors import InputError
+
+
+def deadline_of(start: float, time_limit: float | None) -> float | None:
+    if time_limit is None:
+        return None
+    if isinstance(time_limit, bool) or not isinstance(time_limit, (int, float)) or not 0 <= time_limit < math.inf:
+        raise InputError(f"time_limit: expected a finite number of seconds >= 0, got {time_limit!r}")
+    return start + time_limit
+
+
+def check_gaps(rel_gap: Any, abs_gap: Any, threads: Any) -> None:
+    for name, val in (("rel_gap", rel_gap), ("abs_gap", abs_gap)):
+        if isinstance(val, bool) or not isinstance(val, (int, float)) or not 0 <= val < math.inf:
+            raise InputError(f"milp option {name}: expected a finite number >= 0, got {val!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise InputError(f"milp option threads: expected a whole number >= 1, got {threads!r}")
