@@ -6,7 +6,7 @@ maximum resident set size (``os.wait4``). Workloads: n apps, SLO uniform on 0.2-
 rates log-uniform on 0.1-31.6 requests/s, seed 1.
 
     python benchmarks/scale.py                      # n = 300, 1000, 5000; default solver
-    python benchmarks/scale.py --n 1000 --solver dp greedy
+    python benchmarks/scale.py --n 1000 --solver dp greedy --cost-model full-batch
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ _CHILD = ("import resource, runpy, sys\n"
           "finally:\n    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
 
 
-def run(path: Path, solver: str, model: str) -> dict:
+def run(path: Path, solver: str, model: str, cost_model: str) -> dict:
     cmd = [sys.executable, "-c", _CHILD, "plan", "--workload", str(path), "--json", "--solver", solver,
-           "--model", model]
+           "--model", model, "--cost-model", cost_model]
     t = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t
@@ -58,6 +58,7 @@ def main() -> None:
     ap.add_argument("--solver", nargs="+", default=["milp"])
     ap.add_argument("--model", default="VGG19")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--cost-model", default="expected", choices=("expected", "full-batch"))
     args = ap.parse_args()
     print("| n | solver | wall (s) | solver (s) | peak RSS (MB) | status | scope | gap to global bound | groups |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -65,7 +66,7 @@ def main() -> None:
         for n in args.n:
             path = workload_csv(n, args.seed, Path(d))
             for solver in args.solver:
-                r = run(path, solver, args.model)
+                r = run(path, solver, args.model, args.cost_model)
                 if "error" in r:
                     print(f"| {n} | {solver} | {r['wall_s']:.1f} | error: {r['error']!r} |")
                     continue
