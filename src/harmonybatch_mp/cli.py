@@ -20,7 +20,7 @@ from .check import check_plan
 from .errors import HarmonyBatchError, InfeasibleError, InputError, PlanCheckError, SolverError
 from .platform import PRESETS, load_platform, preset
 from .profiles import BUILTIN_MODELS, builtin_profile, load_profile
-from .report import format_plan, format_simulation
+from .report import format_plan, format_schedule, format_simulation
 from .solvers import SideConstraints, build_model, solve, solver_names
 from .workload import DEFAULT_APPS, load_workload, parse_apps
 
@@ -125,6 +125,28 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sim.add_argument("--json", action="store_true", help="print one JSON object {overall, apps}")
     sim.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    rp = sub.add_parser(
+        "replan", help="plan every window of a rate trace, with a penalty per reconfiguration",
+        description="Forecast each app's rate per window from past windows only (the first window is the "
+                    "warm-up) and plan the window for its expected spend plus --change-penalty per function "
+                    "started or reconfigured relative to the running plan (exact with --solver milp).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  harmonybatch-mp replan --trace examples/azure/slices.csv --workload "
+               "examples/azure/slos.csv --window 1 --change-penalty 0.001")
+    rp.add_argument("--trace", required=True, metavar="FILE", help="per-minute counts: CSV rows 'name,count,...'")
+    rp.add_argument("--workload", required=True, metavar="SLOS.csv", help="CSV with header name,slo")
+    rp.add_argument("--window", type=int, default=1, metavar="MIN", help="window length in minutes (default 1)")
+    rp.add_argument("--forecast", default="last", metavar="last|max:K|ewma:A",
+                    help="rate forecast from past windows (default last)")
+    rp.add_argument("--change-penalty", type=float, default=0.0, metavar="P",
+                    help="currency per function started or reconfigured (default 0: plan every window from scratch)")
+    rp.add_argument("--model", default="VGG19", metavar="NAME", help="built-in model profile (default VGG19)")
+    rp.add_argument("--profile", metavar="FILE", help="model profile JSON file")
+    rp.add_argument("--preset", default="reference", choices=PRESETS, help="platform preset (default reference)")
+    rp.add_argument("--solver", default="milp", choices=solver_names())
+    rp.add_argument("--cost-model", choices=("expected", "full-batch"), default="expected")
+    rp.add_argument("--json", action="store_true", help="print the schedule as JSON")
+    rp.add_argument("-o", "--output", metavar="SCHEDULE.json", help="also write the schedule to this file")
     prof = sub.add_parser("profile", help="fit a model profile from latency measurements",
                           description="Model profiler commands.")
     psub = prof.add_subparsers(dest="profile_command", metavar="SUBCOMMAND")
@@ -235,6 +257,20 @@ def _cmd_simulate(args) -> int:
     return EXIT_OK
 
 
+def _cmd_replan(args) -> int:
+    from .replan import load_slos, replan
+    from .trace import load_trace
+
+    profile = load_profile(args.profile) if args.profile else builtin_profile(args.model)
+    schedule = replan(load_trace(args.trace), load_slos(args.workload), profile, preset(args.preset),
+                      window_min=args.window, forecast=args.forecast, change_penalty=args.change_penalty,
+                      solver=args.solver, cost_model=args.cost_model)
+    if args.output:
+        schedule.write(args.output)
+    print(schedule.to_json() if args.json else format_schedule(schedule))
+    return EXIT_OK
+
+
 def _cmd_profile(args) -> int:
     import warnings
     from pathlib import Path
@@ -265,7 +301,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_INPUT
     try:
-        commands = {"plan": _cmd_plan, "export": _cmd_export, "simulate": _cmd_simulate, "profile": _cmd_profile}
+        commands = {"plan": _cmd_plan, "export": _cmd_export, "simulate": _cmd_simulate, "replan": _cmd_replan,
+                    "profile": _cmd_profile}
         return commands[args.command](args)
     except InfeasibleError as exc:
         if exc.apps:

@@ -50,3 +50,19 @@ def format_simulation(result) -> str:
     lines += [row(n, m) for n, m in result.apps.items()]
     lines.append(row("overall", result.overall))
     return "\n".join(lines)
+
+
+def format_schedule(schedule) -> str:
+    """A schedule as one row per window: start, groups, planned spend, reconfigurations."""
+    cur = schedule.windows[0].plan.platform.currency
+    lines = [f"{'start (min)':>11}{'apps/groups':>13}{'planned spend':>15}  {'changes':>8}  groups (kind:batch)"]
+    total = 0.0
+    for w in schedule.windows:
+        spend = w.plan.total_cost * w.plan.workload.total_rate * schedule.window_s
+        total += spend
+        groups = " ".join(f"{g.kind}:{g.batch}" for g in w.plan.groups)
+        lines.append(f"{w.start / 60:>11g}{f'{len(w.plan.workload)}/{len(w.plan.groups)}':>13}{spend:>15.4e}  "
+                     f"{w.reconfigurations:>8}  {groups}")
+    lines.append(f"{len(schedule.windows)} windows of {schedule.window_s / 60:g} min: planned spend {total:.4e} {cur}, "
+                 f"{schedule.total_reconfigurations} functions started or reconfigured")
+    return "\n".join(lines)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -129,6 +130,24 @@ class Problem:
                 cfg = None if i is None else self.grid.config(i)
             self._cache[key] = cfg
         return cfg
+
+    def config_for(self, mask: int, fn: Any) -> GroupConfig | None:
+        """The group on function ``fn`` (anything with ``kind``, ``vcpu``, ``gpu_mem_gb``, ``batch``,
+        e.g. a running plan's group), priced under the cost model; None where it is infeasible."""
+        g = self.grid
+        hit = np.flatnonzero((g.kind == KINDS.index(fn.kind)) & (g.batch == fn.batch) & np.isclose(g.vcpu, fn.vcpu)
+                             & (g.gpu_mem == (fn.gpu_mem_gb or 0)))
+        if hit.size != 1 or fn.kind not in self.kinds_of(mask):
+            return None
+        i = int(hit[0])
+        apps = [self.apps[k] for k in members(mask)]
+        if not self.expected:
+            return g.config(i) if feasible_mask(g, apps, (fn.kind,))[i] else None
+        if not g.memory_ok[i] or self.tables.latency_max_upto[i] > apps[0].slo:
+            return None
+        cost, scale = evaluate(self.tables, hit, np.array([a.slo for a in apps]), np.array([a.rate for a in apps]),
+                               self.timeout_levels)
+        return self._expected_config(i, float(scale[0]), float(cost[0]))
 
     def per_class(self, mask: int) -> list[GroupConfig]:
         """The group's cheapest configuration per function kind and GPU memory size (one per

@@ -1,0 +1,228 @@
+"""Re-planning over a rate trace with a reconfiguration penalty (``formulations/replanning.md``).
+
+Window 0 of the trace is the warm-up: it is observed, not planned. For every later
+window the forecaster predicts each app's rate from past windows only, and the window is
+planned for a spend of ``cost per request x forecast requests`` plus ``P`` per function
+started or reconfigured relative to the running plan.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import _validate as v
+from ._io import read_text
+from .errors import InputError
+from .plan import RESTRICTED_OPTIMAL, Plan
+from .platform import Platform
+from .profiles import ModelProfile
+from .schedule import Schedule, Window, function_key, reconfigurations
+from .solvers import as_instance, solve
+from .solvers.candidates import Column
+from .solvers.model import build_from_problem
+from .solvers.problem import Problem, members
+from .trace import Trace
+from .workload import App, Workload
+
+#: Rate (requests/s) an app with a zero forecast is planned for: it stays served ("kept
+#: warm") by a function of its own or in its group, so a request that does arrive meets its SLO.
+ZERO_FORECAST_RATE = 1e-6
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """A rate forecaster: ``last`` (the previous window), ``max:K`` (the largest of the last K
+    windows) or ``ewma:A`` (exponentially weighted mean, weight A on the newest window).
+
+    >>> Forecast.parse("ewma:0.5").predict(np.array([[4.0], [8.0]])).tolist()
+    [6.0]
+    """
+
+    kind: str
+    k: int = 1
+    alpha: float = 1.0
+
+    @classmethod
+    def parse(cls, spec: str) -> Forecast:
+        name, _, arg = str(spec).partition(":")
+        if name == "last" and not arg:
+            return cls("last")
+        if name == "max" and arg:
+            return cls("max", k=v.integer(arg, f"--forecast {spec!r}: K", minimum=1))
+        if name == "ewma" and arg:
+            alpha = v.number(arg, f"--forecast {spec!r}: A", positive=True, maximum=1.0)
+            return cls("ewma", alpha=alpha)
+        raise InputError(f"forecast {spec!r}: expected last, max:K (K >= 1) or ewma:A (0 < A <= 1)")
+
+    def predict(self, history: np.ndarray) -> np.ndarray:
+        """Rates for the next window from the past windows' rates (rows oldest first)."""
+        if self.kind == "last":
+            return history[-1].copy()
+        if self.kind == "max":
+            return history[-self.k:].max(axis=0)
+        weights = self.alpha * (1 - self.alpha) ** np.arange(len(history))[::-1]
+        weights[0] = (1 - self.alpha) ** (len(history) - 1)  # the oldest window carries the rest
+        return weights @ history
+
+
+def window_rates(trace: Trace, names: Sequence[str], window_min: int) -> np.ndarray:
+    """Mean rate (requests/s) of each app in each window: shape (windows, apps)."""
+    counts = np.array([trace.counts[n] for n in names], dtype=float).T  # (minutes, apps)
+    windows = math.ceil(counts.shape[0] / window_min)
+    out = np.zeros((windows, len(names)))
+    for w in range(windows):
+        part = counts[w * window_min:(w + 1) * window_min]
+        out[w] = part.sum(axis=0) / (60.0 * part.shape[0])
+    return out
+
+
+def load_slos(path: str | Path) -> Workload:
+    """An SLO file for re-planning: CSV with header ``name,slo`` (a ``rate`` column is ignored)."""
+    path = Path(path)
+    reader = csv.DictReader(io.StringIO(read_text(path, "SLO")))
+    header = [h.strip() for h in reader.fieldnames or []]
+    if "name" not in header or "slo" not in header:
+        raise InputError(f"SLO file {str(path)!r}: expected a header line 'name,slo'")
+    apps = []
+    for row in reader:
+        row = {(k or "").strip(): (x or "").strip() for k, x in row.items()}
+        where = f"SLO file {str(path)!r}, line {reader.line_num}"
+        if not row.get("name"):
+            raise InputError(f"{where}: empty name")
+        apps.append(App(row["name"], v.number(row.get("slo"), f"{where}: slo"), 1.0))
+    return Workload(apps)
+
+
+def _match(trace: Trace, slos: Workload) -> list[str]:
+    names = [a.name for a in slos.apps]
+    missing = [n for n in names if n not in trace.counts]
+    if missing:
+        raise InputError(f"the trace has no row for app(s) {', '.join(missing)} of the SLO file")
+    extra = [n for n in trace.counts if n not in set(names)]
+    if extra:
+        raise InputError(f"the trace has app(s) {', '.join(extra)} that the SLO file does not name")
+    return names
+
+
+def replan(trace: Trace, slos: Workload, profile: ModelProfile | str, platform: Platform | str = "reference", *,
+           window_min: int = 1, forecast: str | Forecast = "last", change_penalty: float = 0.0,
+           solver: str = "milp", cost_model: str = "expected", **options: Any) -> Schedule:
+    """Plan every window of a trace (after the first, the warm-up) and return the schedule.
+
+    Parameters
+    ----------
+    trace : Trace
+        Per-minute counts per app (:func:`harmonybatch_mp.trace.load_trace`).
+    slos : Workload
+        Each app's SLO (its rate is ignored); apps must be exactly those of the trace.
+    profile, platform
+    window_min : int
+        Window length in minutes.
+    forecast : str or Forecast
+        ``last``, ``max:K`` or ``ewma:A``.
+    change_penalty : float
+        ``P``: currency per function started or reconfigured. With ``solver="milp"`` the
+        window's plan minimises spend plus ``P`` times the changes exactly; other solvers
+        plan from scratch (their published rules know no penalty) and the changes are counted.
+    solver, cost_model, **options
+        As for :func:`~harmonybatch_mp.solve`.
+
+    A window whose forecast equals the previous window's keeps the running plan.
+
+    Examples
+    --------
+    >>> t = Trace({"a": (300.0,) * 3, "b": (1200.0,) * 3})
+    >>> s = replan(t, Workload([App("a", 0.5, 1), App("b", 1.0, 1)]), "VGG19", change_penalty=1e-3)
+    >>> [w.reconfigurations for w in s.windows]
+    [2, 0]
+    """
+    if isinstance(forecast, str):
+        forecast = Forecast.parse(forecast)
+    window_min = v.integer(window_min, "window (minutes)", minimum=1)
+    change_penalty = v.number(change_penalty, "change penalty", nonnegative=True)
+    _, profile, platform = as_instance(slos, profile, platform)
+    names = _match(trace, slos)
+    rates = window_rates(trace, names, window_min)
+    if len(rates) < 2:
+        raise InputError(f"the trace has {trace.minutes} minute(s): at least two windows of {window_min} are "
+                         f"needed (the first is the warm-up)")
+    slo = {a.name: a.slo for a in slos.apps}
+    window_s = 60.0 * window_min
+    windows: list[Window] = []
+    running: Plan | None = None
+    previous = None
+    for w in range(1, len(rates)):
+        predicted = np.maximum(forecast.predict(rates[:w]), ZERO_FORECAST_RATE)
+        if running is not None and previous is not None and np.array_equal(predicted, previous):
+            windows.append(Window(w * window_s, running, 0))
+            continue
+        workload = Workload([App(n, slo[n], float(r)) for n, r in zip(names, predicted)])
+        if running is not None and change_penalty > 0 and solver == "milp":
+            plan = _penalised(workload, profile, platform, running, change_penalty, window_s, cost_model, options)
+        else:
+            plan = solve(workload, profile, platform, solver=solver, cost_model=cost_model, **options)
+        windows.append(Window(w * window_s, plan, reconfigurations(running, plan)))
+        running, previous = plan, predicted
+    settings = {"window_min": window_min, "forecast": forecast.kind if forecast.kind == "last" else
+                f"{forecast.kind}:{forecast.k if forecast.kind == 'max' else forecast.alpha:g}",
+                "change_penalty": change_penalty, "solver": solver, "cost_model": cost_model,
+                "warm_up_s": window_s}
+    return Schedule(tuple(windows), window_s, settings)
+
+
+def _penalised(workload: Workload, profile: ModelProfile, platform: Platform, running: Plan, penalty: float,
+               window_s: float, cost_model: str, options: dict[str, Any]) -> Plan:
+    """The window's plan minimising spend + penalty x changes (set partitioning with a
+    zero-penalty column for every running group on its running function)."""
+    from .check import check_plan
+    from .solvers.options import deadline_of
+
+    unknown = set(options) - {"candidates", "max_run", "time_limit", "rel_gap", "abs_gap", "threads", "backend",
+                              "timeout_levels"}
+    if unknown:
+        raise InputError(f"replan with a change penalty has no option(s) {', '.join(sorted(unknown))}")
+    levels = options.pop("timeout_levels", 4)
+    problem = Problem(workload, profile, platform, cost_model=cost_model, timeout_levels=levels)
+    problem.require_feasible()
+    keep = {}
+    for g in running.groups:
+        mask = problem.mask_of(g.apps)
+        cfg = problem.config_for(mask, g)
+        if cfg is not None:
+            keep[mask] = cfg
+    deadline = deadline_of(time.perf_counter(), options.get("time_limit"))
+    model = build_from_problem(problem, candidates=options.get("candidates", "auto"), max_run=options.get("max_run"),
+                               reduce=False, configs="optimum", extra_groups=keep)
+    per_request = penalty / (workload.total_rate * window_s)  # P in the objective's units (cost per request)
+    running_keys = {function_key(g.apps, g) for g in running.groups}
+
+    def names(mask: int) -> list[str]:
+        return [problem.apps[i].name for i in members(mask)]
+
+    columns: dict = {}
+    for key, c in model.columns.items():
+        new = function_key(names(c.mask), c.config) not in running_keys
+        columns[key] = replace(c, weight=c.weight + per_request * new)
+    for mask, cfg in keep.items():  # each running group on its running function: no penalty
+        columns[("+".join(names(mask)), "running")] = Column(mask, cfg, problem.rate(mask) / problem.total_rate * cfg.cost)
+    model = replace(model, columns=columns)
+    sol = model.solution(options.get("backend", "appsi_highs"), deadline=deadline,
+                         rel_gap=options.get("rel_gap", 0.0), abs_gap=options.get("abs_gap", 0.0),
+                         threads=options.get("threads"))
+    info = replace(sol.info, status=RESTRICTED_OPTIMAL, objective=None, gap=None, restricted_bound=None,
+                   bound=problem.lower_bound(), scope=f"spend + change penalty {penalty:g} per change ({model.scope})")
+    plan = problem.plan(sol.groups, sol.configs, info)
+    check_plan(plan)
+    return plan.with_solver(replace(info, objective=plan.total_cost))
+
+
+__all__ = ["Forecast", "ZERO_FORECAST_RATE", "function_key", "load_slos", "replan", "window_rates"]

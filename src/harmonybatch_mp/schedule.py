@@ -1,0 +1,127 @@
+"""Plan schedules: a plan per time window, with the reconfigurations each switch costs
+(``formulations/replanning.md``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import _validate as v
+from ._io import write_text
+from .errors import InputError
+from .plan import Plan
+
+
+def function_key(apps: Iterable[str], fn: Any) -> tuple[frozenset[str], str, float, int | None, int]:
+    """What a running group is: its apps and its function (kind, size, batch) -- ``fn`` is a
+    plan's group or a configuration. Timeouts are the batch manager's settings, not part of
+    the deployed function."""
+    return frozenset(apps), fn.kind, round(fn.vcpu, 9), fn.gpu_mem_gb, fn.batch
+
+
+def reconfigurations(running: Plan | None, new: Plan) -> int:
+    """Functions of ``new`` that must be started or reconfigured when ``running`` is in force:
+    every group whose apps and function configuration are not already running."""
+    kept = set() if running is None else {function_key(g.apps, g) for g in running.groups}
+    return sum(function_key(g.apps, g) not in kept for g in new.groups)
+
+
+@dataclass(frozen=True)
+class Window:
+    """One window of a schedule: when it starts (s from the trace's start), its plan, the
+    rates it was planned for, and the functions started or reconfigured at its start."""
+
+    start: float
+    plan: Plan
+    reconfigurations: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": self.start, "plan": self.plan.to_dict(), "reconfigurations": self.reconfigurations}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Windows in time order; ``window_s`` long each (the last may be cut by the trace's end).
+
+    Examples
+    --------
+    >>> from harmonybatch_mp import solve
+    >>> p = solve("0.5:5,1.0:20", "VGG19", cost_model="full-batch")
+    >>> s = Schedule((Window(0.0, p, 2), Window(60.0, p, 0)), window_s=60.0)
+    >>> Schedule.from_json(s.to_json()).windows[1].reconfigurations
+    0
+    """
+
+    windows: tuple[Window, ...]
+    window_s: float
+    settings: dict[str, Any] | None = None
+
+    @property
+    def total_reconfigurations(self) -> int:
+        return sum(w.reconfigurations for w in self.windows)
+
+    def plan_at(self, t: float) -> Plan:
+        """The plan in force at time ``t`` (s)."""
+        current = self.windows[0].plan
+        for w in self.windows:
+            if w.start <= t:
+                current = w.plan
+        return current
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"window_s": self.window_s, "windows": [w.to_dict() for w in self.windows],
+                "reconfigurations": self.total_reconfigurations, "settings": self.settings or {}}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def write(self, path: str | Path) -> None:
+        """Write the schedule as JSON, atomically."""
+        write_text(path, self.to_json() + "\n")
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "schedule") -> Schedule:
+        if not isinstance(data, dict):
+            raise InputError(f"{where}: expected an object")
+        raw = v.field(data, "windows", where)
+        if not isinstance(raw, list) or not raw:
+            raise InputError(f"{where}.windows: expected a non-empty list")
+        windows = []
+        for i, w in enumerate(raw):
+            at = f"{where}.windows[{i}]"
+            windows.append(Window(v.number(v.field(w, "start", at), f"{at}.start", nonnegative=True),
+                                  Plan.from_dict(v.field(w, "plan", at), f"{at}.plan"),
+                                  v.integer(v.field(w, "reconfigurations", at), f"{at}.reconfigurations", minimum=0)))
+        if any(b.start <= a.start for a, b in zip(windows, windows[1:])):
+            raise InputError(f"{where}.windows: starts must increase")
+        settings = data.get("settings") if isinstance(data.get("settings"), dict) else None
+        return cls(tuple(windows), v.number(v.field(data, "window_s", where), f"{where}.window_s", positive=True),
+                   settings)
+
+    @classmethod
+    def from_json(cls, text: str) -> Schedule:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"schedule: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+        return cls.from_dict(data)
+
+
+def load_schedule(path: str | Path) -> Schedule:
+    """Read a schedule JSON file (as ``harmonybatch-mp replan --json`` writes)."""
+    return Schedule.from_dict(v.read_json(path, "schedule"), where=f"schedule {str(path)!r}")
+
+
+def check_schedule(schedule: Schedule) -> None:
+    """Run :func:`~harmonybatch_mp.check_plan` on every window's plan; raise naming the window."""
+    from .check import check_plan
+    from .errors import PlanCheckError
+
+    for i, w in enumerate(schedule.windows):
+        try:
+            check_plan(w.plan)
+        except PlanCheckError as exc:
+            raise PlanCheckError([f"window {i} (start {w.start:g} s): {p}" for p in exc.problems]) from None

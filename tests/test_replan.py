@@ -1,0 +1,106 @@
+"""Re-planning over a trace: forecasts, the change penalty, stability, schedules, bad traces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harmonybatch_mp import App, InputError, Workload, solve
+from harmonybatch_mp.cli import main
+from harmonybatch_mp.replan import Forecast, replan, window_rates
+from harmonybatch_mp.schedule import Schedule, check_schedule, load_schedule
+from harmonybatch_mp.trace import Trace, load_trace
+
+AZURE = Path(__file__).resolve().parent.parent / "examples" / "azure"
+SLOS = Workload([App("a", 0.3, 1), App("b", 0.5, 1), App("c", 0.8, 1), App("d", 1.0, 1)])
+
+
+def test_forecasts_use_past_windows_only():
+    h = np.array([[1.0, 10.0], [3.0, 2.0], [2.0, 4.0]])
+    assert Forecast.parse("last").predict(h).tolist() == [2.0, 4.0]
+    assert Forecast.parse("max:2").predict(h).tolist() == [3.0, 4.0]
+    ew = Forecast.parse("ewma:0.5").predict(h)
+    assert ew.tolist() == pytest.approx([0.25 * 1 + 0.25 * 3 + 0.5 * 2, 0.25 * 10 + 0.25 * 2 + 0.5 * 4])
+    for bad in ("mean", "max:0", "ewma:2", "max:"):
+        with pytest.raises(InputError, match="forecast"):
+            Forecast.parse(bad)
+
+
+@settings(max_examples=20)
+@given(st.lists(st.floats(1.0, 3000.0), min_size=4, max_size=4), st.integers(3, 8),
+       st.sampled_from([0.0, 1e-4, 1e-2, 1.0]))
+def test_constant_rates_reconfigure_only_at_the_start(counts, minutes, penalty):
+    trace = Trace({n: (round(c),) * minutes for n, c in zip("abcd", counts)})
+    s = replan(trace, SLOS, "VGG19", change_penalty=penalty)
+    assert len(s.windows) == minutes - 1  # the first minute is the warm-up
+    assert s.windows[0].reconfigurations == len(s.windows[0].plan.groups)
+    assert all(w.reconfigurations == 0 and w.plan == s.windows[0].plan for w in s.windows[1:])
+
+
+def test_zero_penalty_windows_equal_independent_solves():
+    trace = load_trace(AZURE / "slices.csv")
+    short = Trace({k: c[:8] for k, c in trace.counts.items()})
+    slos = Workload([App(n, s, 1) for n, s in zip(("app1", "app2", "app3", "app4"), (0.3, 0.5, 0.8, 1.0))])
+    s = replan(short, slos, "VGG19", window_min=2, change_penalty=0.0)
+    rates = window_rates(short, [a.name for a in slos.apps], 2)
+    for w, window in enumerate(s.windows, start=1):
+        fresh = solve(Workload([App(a.name, a.slo, float(r)) for a, r in zip(slos.apps, rates[w - 1])]), "VGG19")
+        assert window.plan.groups == fresh.groups and window.plan.total_cost == fresh.total_cost
+
+
+def test_a_penalty_trades_spend_for_stability():
+    trace = load_trace(AZURE / "slices.csv")
+    short = Trace({k: c[:30] for k, c in trace.counts.items()})
+    slos = Workload([App(n, s, 1) for n, s in zip(("app1", "app2", "app3", "app4"), (0.3, 0.5, 0.8, 1.0))])
+
+    def spend(s):
+        return sum(w.plan.total_cost * w.plan.workload.total_rate * s.window_s for w in s.windows)
+
+    free = replan(short, slos, "VGG19", change_penalty=0.0)
+    held = replan(short, slos, "VGG19", change_penalty=0.01)
+    check_schedule(free)
+    check_schedule(held)
+    assert held.total_reconfigurations < free.total_reconfigurations
+    assert spend(held) >= spend(free) * (1 - 1e-9)  # from-scratch plans are each window's cheapest
+    # the penalised objective of every window is no worse than keeping the running plan's groups
+    for prev, w in zip(held.windows, held.windows[1:]):
+        assert w.reconfigurations <= len(w.plan.groups)
+        assert prev.start < w.start
+
+
+def test_schedule_json_round_trip(tmp_path):
+    trace = Trace({"a": (300.0, 600.0, 600.0), "b": (1200.0, 900.0, 1500.0)})
+    s = replan(trace, Workload([App("a", 0.5, 1), App("b", 1.0, 1)]), "VGG19", change_penalty=1e-3)
+    path = tmp_path / "schedule.json"
+    s.write(path)
+    back = load_schedule(path)
+    assert back.windows == s.windows and back.window_s == 60.0 and back.settings["change_penalty"] == 1e-3
+    check_schedule(back)
+
+
+def test_bad_traces_name_the_row_and_app(tmp_path, capsys):
+    slo = tmp_path / "slo.csv"
+    slo.write_text("name,slo\na,0.5\nb,1.0\n")
+    for rows, needle in [("a,1,2,3\nb,1,2\n", "row 2 ('b'): 2 minutes, but the first row has 3"),
+                         ("a,1,-2,3\nb,1,2,3\n", "row 1 ('a'), minute 2: must be >= 0"),
+                         ("a,1,2,3\n", "no row for app(s) b"),
+                         ("a,1,2,3\nb,1,2,3\nc,1,2,3\n", "app(s) c that the SLO file does not name"),
+                         ("a,1\nb,1\n", "at least two windows")]:
+        t = tmp_path / "t.csv"
+        t.write_text(rows)
+        assert main(["replan", "--trace", str(t), "--workload", str(slo)]) == 2
+        assert needle in capsys.readouterr().err
+
+
+def test_cli_replan_on_the_shipped_trace(tmp_path, capsys):
+    out = tmp_path / "s.json"
+    assert main(["replan", "--trace", str(AZURE / "slices.csv"), "--workload", str(AZURE / "slos.csv"),
+                 "--window", "20", "--change-penalty", "0.001", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "5 windows of 20 min" in text
+    s = Schedule.from_json(out.read_text())
+    assert len(s.windows) == 5 and s.windows[0].start == 1200.0
