@@ -117,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "uniformly on [max(0, 2 L_avg - L_max), L_max] of the actual batch size.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example:\n  harmonybatch-mp plan --json > plan.json && harmonybatch-mp simulate plan.json --duration 3600")
-    sim.add_argument("plan", metavar="PLAN.json", help="plan JSON written by 'harmonybatch-mp plan --json'")
+    sim.add_argument("plan", metavar="PLAN.json",
+                     help="plan JSON written by 'harmonybatch-mp plan --json', or a schedule written by "
+                          "'harmonybatch-mp replan -o' (replayed over --trace)")
     src = sim.add_mutually_exclusive_group()
     src.add_argument("--duration", type=float, metavar="SECONDS", help="seconds of Poisson arrivals (default 600)")
     src.add_argument("--trace", metavar="FILE",
@@ -232,6 +234,9 @@ def _cmd_simulate(args) -> int:
     from .simulate import simulate
     from .trace import load_trace
 
+    data = _read_json_file(args.plan)
+    if isinstance(data, dict) and "windows" in data:
+        return _simulate_schedule(args, data)
     plan = load_plan(args.plan)
     try:
         check_plan(plan)
@@ -253,6 +258,30 @@ def _cmd_simulate(args) -> int:
     finally:
         if bar is not None:
             bar.close()
+    print(json.dumps(result.to_dict(), indent=2) if args.json else format_simulation(result))
+    return EXIT_OK
+
+
+def _read_json_file(path: str):
+    from ._validate import read_json
+
+    return read_json(path, "plan or schedule")
+
+
+def _simulate_schedule(args, data) -> int:
+    from .schedule import Schedule, check_schedule
+    from .schedule_sim import simulate_schedule
+    from .trace import load_trace
+
+    schedule = Schedule.from_dict(data, where=f"schedule {args.plan!r}")
+    try:
+        check_schedule(schedule)
+    except PlanCheckError as exc:
+        raise InputError(f"schedule file {args.plan!r} does not agree with its models:\n  "
+                         + "\n  ".join(exc.problems)) from None
+    if not args.trace:
+        raise InputError("simulate: a schedule is replayed over its trace; give --trace FILE")
+    result = simulate_schedule(schedule, load_trace(args.trace), seed=args.seed)
     print(json.dumps(result.to_dict(), indent=2) if args.json else format_simulation(result))
     return EXIT_OK
 

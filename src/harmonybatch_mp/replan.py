@@ -179,6 +179,44 @@ def replan(trace: Trace, slos: Workload, profile: ModelProfile | str, platform: 
     return Schedule(tuple(windows), window_s, settings)
 
 
+def baselines(trace: Trace, slos: Workload, profile: ModelProfile | str, platform: Platform | str = "reference", *,
+              window_min: int = 1, solver: str = "milp", cost_model: str = "expected",
+              **options: Any) -> dict[str, Schedule]:
+    """The schedules to compare a re-planning policy with, over the same windows:
+
+    * ``static``: one plan, for the mean rates of the warm-up window, for the whole trace;
+    * ``from-scratch``: every window planned on the last window's rates with no penalty
+      (the paper's practice);
+    * ``oracle``: every window planned on its own true mean rates -- a lower bound on each
+      window's planned cost that no forecaster can reach.
+    """
+    _, profile, platform = as_instance(slos, profile, platform)
+    names = _match(trace, slos)
+    rates = window_rates(trace, names, window_min)
+    if len(rates) < 2:
+        raise InputError(f"the trace has {trace.minutes} minute(s): at least two windows of {window_min} are needed")
+    slo = {a.name: a.slo for a in slos.apps}
+    window_s = 60.0 * window_min
+
+    def plan_for(r: np.ndarray) -> Plan:
+        w = Workload([App(n, slo[n], float(max(x, ZERO_FORECAST_RATE))) for n, x in zip(names, r)])
+        return solve(w, profile, platform, solver=solver, cost_model=cost_model, **options)
+
+    static = plan_for(rates[0])
+    oracle, running = [], None
+    for w in range(1, len(rates)):
+        plan = plan_for(rates[w])
+        oracle.append(Window(w * window_s, plan, reconfigurations(running, plan)))
+        running = plan
+    common = {"window_min": window_min, "solver": solver, "cost_model": cost_model, "warm_up_s": window_s}
+    return {
+        "static": Schedule((Window(window_s, static, len(static.groups)),), window_s, {**common, "policy": "static"}),
+        "from-scratch": replan(trace, slos, profile, platform, window_min=window_min, change_penalty=0.0,
+                               solver=solver, cost_model=cost_model, **options),
+        "oracle": Schedule(tuple(oracle), window_s, {**common, "policy": "oracle"}),
+    }
+
+
 def _penalised(workload: Workload, profile: ModelProfile, platform: Platform, running: Plan, penalty: float,
                window_s: float, cost_model: str, options: dict[str, Any]) -> Plan:
     """The window's plan minimising spend + penalty x changes (set partitioning with a
@@ -225,4 +263,4 @@ def _penalised(workload: Workload, profile: ModelProfile, platform: Platform, ru
     return plan.with_solver(replace(info, objective=plan.total_cost))
 
 
-__all__ = ["Forecast", "ZERO_FORECAST_RATE", "function_key", "load_slos", "replan", "window_rates"]
+__all__ = ["Forecast", "ZERO_FORECAST_RATE", "baselines", "function_key", "load_slos", "replan", "window_rates"]

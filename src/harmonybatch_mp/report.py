@@ -49,6 +49,8 @@ def format_simulation(result) -> str:
 
     lines += [row(n, m) for n, m in result.apps.items()]
     lines.append(row("overall", result.overall))
+    if hasattr(result, "windows"):  # a schedule
+        lines.append(f"{len(result.windows)} windows, {result.reconfigurations} functions started or reconfigured")
     return "\n".join(lines)
 
 

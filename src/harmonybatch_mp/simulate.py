@@ -149,6 +149,24 @@ def _batch_group(times: np.ndarray, timeouts: np.ndarray, batch: int):
     return inv_of, np.array(dispatch), np.array(sizes, dtype=np.int64)
 
 
+def run_group(plan: Plan, g: GroupPlan, times: np.ndarray, who: np.ndarray, index: dict[str, int],
+              rng: np.random.Generator, duration_model: DurationModel):
+    """One group's buffer and invocations for its requests (``times`` sorted, ``who`` the app
+    index of each): returns per-request invocation ids, and per invocation the dispatch time,
+    size, drawn duration and billed cost."""
+    tout_of_app = np.zeros(max(index.values()) + 1)
+    for a, t in zip(g.apps, g.timeouts):
+        tout_of_app[index[a]] = t
+    inv_of, dispatch, sizes = _batch_group(times, tout_of_app[who], g.batch)
+    lat_avg, lat_max = _batch_latencies(plan, g)
+    dur = np.asarray(duration_model.sample(rng, lat_avg[sizes], lat_max[sizes]), dtype=float)
+    if dur.shape != sizes.shape or not np.all(np.isfinite(dur)) or np.any(dur < 0):
+        raise InputError("duration_model.sample must return one finite, non-negative duration per invocation")
+    cost = function_cost(plan.platform, g.kind, vcpu=g.vcpu, mem_gb=g.mem_gb, gpu_gb=g.gpu_mem_gb or 0,
+                         latency_avg=dur)  # each invocation billed for its drawn duration (Eq. 6, b = 1)
+    return inv_of, dispatch, sizes, dur, cost
+
+
 def simulate(plan: Plan, *, duration: float | None = None, trace: Trace | None = None, seed: int | None = 0,
              duration_model: DurationModel = DEFAULT_DURATION, log: bool = False,
              progress: Callable[[int], None] | None = None) -> SimulationResult | tuple[SimulationResult, RequestLog]:
@@ -207,28 +225,17 @@ def simulate(plan: Plan, *, duration: float | None = None, trace: Trace | None =
     rng = np.random.default_rng(seed)
     index = {n: i for i, n in enumerate(names)}
     apps = plan.workload.apps
-    pf = plan.platform
     parts: dict[str, list] = {k: [] for k in ("app", "arrival", "invocation", "latency", "inv_group", "inv_size",
                                               "inv_dispatch", "inv_duration", "inv_cost")}
     n_inv = 0
     for gi, g in enumerate(plan.groups):
         ids = [index[a] for a in g.apps]
-        timeout = dict(zip(g.apps, g.timeouts))
         streams = [_arrivals(rng, apps[i].rate, duration, trace.counts[apps[i].name] if trace else None) for i in ids]
         times = np.concatenate(streams) if streams else np.empty(0)
         who = np.concatenate([np.full(s.size, i, dtype=np.int64) for i, s in zip(ids, streams)])
         order = np.argsort(times, kind="stable")
         times, who = times[order], who[order]
-        tout_of_app = np.zeros(len(apps))
-        tout_of_app[ids] = [timeout[apps[i].name] for i in ids]
-        touts = tout_of_app[who]
-        inv_of, dispatch, sizes = _batch_group(times, touts, g.batch)
-        lat_avg, lat_max = _batch_latencies(plan, g)
-        dur = np.asarray(duration_model.sample(rng, lat_avg[sizes], lat_max[sizes]), dtype=float)
-        if dur.shape != sizes.shape or not np.all(np.isfinite(dur)) or np.any(dur < 0):
-            raise InputError("duration_model.sample must return one finite, non-negative duration per invocation")
-        cost = function_cost(pf, g.kind, vcpu=g.vcpu, mem_gb=g.mem_gb, gpu_gb=g.gpu_mem_gb or 0,
-                             latency_avg=dur)  # each invocation billed for its drawn duration (Eq. 6, b = 1)
+        inv_of, dispatch, sizes, dur, cost = run_group(plan, g, times, who, index, rng, duration_model)
         parts["app"].append(who)
         parts["arrival"].append(times)
         parts["invocation"].append(inv_of + n_inv)
