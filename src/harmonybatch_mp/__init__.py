@@ -17,6 +17,7 @@ from .solvers import (
     solve,
     solver_names,
 )
+from .sweep import PlanRecord, plan_many
 from .workload import App, Workload, load_workload, parse_apps
 
 __version__ = "0.1.0"
@@ -28,6 +29,8 @@ __all__ = [
     "GroupPlan",
     "Plan",
     "HEURISTIC",
+    "PlanRecord",
+    "plan_many",
     "OPTIMAL",
     "RESTRICTED_OPTIMAL",
     "STATUSES",

@@ -149,6 +149,26 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--cost-model", choices=("expected", "full-batch"), default="expected")
     rp.add_argument("--json", action="store_true", help="print the schedule as JSON")
     rp.add_argument("-o", "--output", metavar="SCHEDULE.json", help="also write the schedule to this file")
+    bp = sub.add_parser(
+        "bench", help="run every solver on a workload family: cost, gap to the proven bound, time",
+        description="Benchmark solvers on a seeded workload family; writes rows.csv, rows.json and summary.md.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  harmonybatch-mp bench --quick --out bench-out\n"
+               "  harmonybatch-mp bench --family random --workers 2 --simulate 600 --out bench-random\n"
+               "  harmonybatch-mp bench --family scale --solvers milp dp greedy --scheduler tcp://host:8786")
+    bp.add_argument("--family", default="paper", choices=("paper", "paper-high", "random", "scale"))
+    bp.add_argument("--solvers", nargs="+", default=None, metavar="NAME", help="solvers to run (default: "
+                    "milp dp greedy mbs batch)")
+    bp.add_argument("--cost-model", choices=("expected", "full-batch"), default="expected")
+    bp.add_argument("--simulate", type=float, metavar="SECONDS", help="also simulate every plan for this long")
+    bp.add_argument("--count", type=int, default=5, help="workloads per model (paper, random; default 5)")
+    bp.add_argument("--seed", type=int, default=0)
+    bp.add_argument("--quick", action="store_true", help="one paper workload per model, 60 s simulated (< 2 min)")
+    where = bp.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: the cores)")
+    where.add_argument("--scheduler", metavar="ADDRESS", help="a dask.distributed scheduler to run on "
+                       "(pip install '.[dask]')")
+    bp.add_argument("--out", default="bench-out", metavar="DIR", help="output folder (default bench-out)")
     prof = sub.add_parser("profile", help="fit a model profile from latency measurements",
                           description="Model profiler commands.")
     psub = prof.add_subparsers(dest="profile_command", metavar="SUBCOMMAND")
@@ -300,6 +320,42 @@ def _cmd_replan(args) -> int:
     return EXIT_OK
 
 
+def _cmd_bench(args) -> int:
+    from .bench import DEFAULT_SOLVERS, quick_settings, run_bench
+    from .solvers import get_solver
+
+    solvers = tuple(args.solvers or DEFAULT_SOLVERS)
+    for s in solvers:
+        get_solver(s)
+    settings = quick_settings() if args.quick else {"family_name": args.family, "count": args.count,
+                                                      "simulate_s": args.simulate}
+    if args.count < 1:
+        raise InputError("--count must be >= 1")
+    executor, client = None, None
+    if args.scheduler:
+        try:
+            from dask.distributed import Client
+        except ImportError:
+            raise InputError("--scheduler needs dask.distributed: pip install '.[dask]'") from None
+        client = Client(args.scheduler)
+        executor = client.get_executor()
+    from tqdm import tqdm
+
+    total = len(solvers) * len(__import__("harmonybatch_mp.families", fromlist=["family"]).family(
+        settings["family_name"], seed=args.seed, count=settings["count"]))
+    with tqdm(total=total, unit="plan", desc="bench", file=sys.stderr, disable=None, leave=False) as bar:
+        try:
+            rows = run_bench(settings["family_name"], solvers=solvers, cost_model=args.cost_model,
+                             simulate_s=settings["simulate_s"], count=settings["count"], seed=args.seed,
+                             executor=executor, workers=args.workers, out=args.out, progress=bar.update)
+        finally:
+            if client is not None:
+                client.close()
+    errors = sum(r.cost is None for r in rows)
+    print(f"{len(rows)} rows ({errors} errors) written to {args.out}/rows.csv, rows.json, summary.md")
+    return EXIT_OK
+
+
 def _cmd_profile(args) -> int:
     import warnings
     from pathlib import Path
@@ -330,7 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_INPUT
     try:
-        commands = {"plan": _cmd_plan, "export": _cmd_export, "simulate": _cmd_simulate, "replan": _cmd_replan,
+        commands = {"plan": _cmd_plan, "export": _cmd_export, "simulate": _cmd_simulate, "replan": _cmd_replan, "bench": _cmd_bench,
                     "profile": _cmd_profile}
         return commands[args.command](args)
     except InfeasibleError as exc:

@@ -1,0 +1,128 @@
+"""The benchmark runner: every solver on a workload family, cost, gap to the best proven
+bound, wall time, and (optionally) the simulated realized cost and violation rate.
+
+``harmonybatch-mp bench`` and :func:`run_bench` write ``rows.csv``, ``rows.json`` and
+``summary.md`` (each atomically) into an output folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ._io import write_text
+from .errors import InputError
+from .families import FAMILIES, family
+from .sweep import plan_many
+
+DEFAULT_SOLVERS = ("milp", "dp", "greedy", "mbs", "batch")
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    """One (instance, solver) result. ``gap_to_bound`` is against the best lower bound any
+    solver proved for the instance (valid for every plan); ``gap_to_best`` against the
+    cheapest plan found for it."""
+
+    instance: str
+    model: str
+    apps: int
+    solver: str
+    status: str
+    cost: float | None
+    bound: float | None
+    gap_to_bound: float | None
+    gap_to_best: float | None
+    wall_s: float | None
+    realized: float | None = None
+    violation_rate: float | None = None
+    error: str | None = None
+
+
+def run_bench(family_name: str = "paper", *, solvers: Sequence[str] = DEFAULT_SOLVERS, cost_model: str = "expected",
+              simulate_s: float | None = None, count: int = 5, seed: int = 0, executor: Executor | None = None,
+              workers: int | None = None, out: str | Path | None = None,
+              progress: Callable[[int], None] | None = None) -> list[BenchRow]:
+    """Run every solver on every instance of a family; write the files when ``out`` is given."""
+    instances = family(family_name, seed=seed, count=count)
+    calls = [{"workload": i.workload, "profile": i.model, "platform": i.platform, "solver": s, "cost_model": cost_model}
+             for i in instances for s in solvers]
+    records = plan_many(calls, executor=executor, workers=workers, progress=progress)
+    rows: list[BenchRow] = []
+    for k, inst in enumerate(instances):
+        recs = records[k * len(solvers):(k + 1) * len(solvers)]
+        bounds = [r.plan.solver.bound for r in recs if r.ok and r.plan.solver.bound is not None]
+        best_bound = max(bounds) if bounds else None
+        costs = [r.plan.total_cost for r in recs if r.ok]
+        best = min(costs) if costs else None
+        for s, r in zip(solvers, recs):
+            if not r.ok:
+                rows.append(BenchRow(inst.name, inst.model, len(inst.workload), s, "error", None, best_bound, None,
+                                     None, None, error=f"{r.error_type}: {r.error}"))
+                continue
+            p = r.plan
+            realized = violations = None
+            if simulate_s:
+                from .simulate import simulate
+
+                o = simulate(p, duration=simulate_s, seed=k).overall
+                realized, violations = o.realized_cost, o.violation_rate
+            rows.append(BenchRow(inst.name, inst.model, len(inst.workload), s, p.solver.status, p.total_cost,
+                                 best_bound, None if best_bound is None else p.total_cost / best_bound - 1,
+                                 p.total_cost / best - 1, p.solver.wall_time_s, realized, violations))
+    if out is not None:
+        write_outputs(rows, out, family_name, cost_model)
+    return rows
+
+
+def write_outputs(rows: Sequence[BenchRow], out: str | Path, family_name: str, cost_model: str) -> None:
+    """``rows.csv``, ``rows.json`` and ``summary.md`` in folder ``out`` (created if needed)."""
+    folder = Path(out)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"bench: cannot create {str(folder)!r} ({exc.strerror})") from None
+    data = [asdict(r) for r in rows]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(data[0]) if data else ["instance"])
+    w.writeheader()
+    w.writerows(data)
+    write_text(folder / "rows.csv", buf.getvalue())
+    write_text(folder / "rows.json", json.dumps(data, indent=1) + "\n")
+    write_text(folder / "summary.md", summarize(rows, family_name, cost_model))
+
+
+def summarize(rows: Sequence[BenchRow], family_name: str, cost_model: str) -> str:
+    """A markdown table per solver: gaps to the best proven bound and to the best plan, time."""
+    lines = [f"# Benchmark: family `{family_name}`, cost model `{cost_model}`", "",
+             f"{len({r.instance for r in rows})} instances.", "",
+             "| solver | plans | errors | mean gap to best plan | worst gap to best plan | mean gap to bound "
+             "| median time | mean realized / predicted |", "|---|---|---|---|---|---|---|---|"]
+    for s in dict.fromkeys(r.solver for r in rows):
+        ok = [r for r in rows if r.solver == s and r.cost is not None]
+        err = sum(1 for r in rows if r.solver == s and r.cost is None)
+        if not ok:
+            lines.append(f"| {s} | 0 | {err} | - | - | - | - | - |")
+            continue
+        gb = [r.gap_to_best for r in ok]
+        bd = [r.gap_to_bound for r in ok if r.gap_to_bound is not None]
+        sim = [r.realized / r.cost for r in ok if r.realized]
+        lines.append(f"| {s} | {len(ok)} | {err} | {statistics.mean(gb):+.2%} | {max(gb):+.2%} | "
+                     f"{statistics.mean(bd):+.2%} | {statistics.median(r.wall_s for r in ok) * 1e3:.1f} ms | "
+                     f"{statistics.mean(sim) if sim else float('nan'):.4f} |")
+    return "\n".join(lines) + "\n"
+
+
+def quick_settings() -> dict[str, Any]:
+    """``bench --quick``: one paper workload per model, every solver, 60 s simulated."""
+    return {"family_name": "paper", "count": 1, "simulate_s": 60.0}
+
+
+__all__ = ["BenchRow", "DEFAULT_SOLVERS", "FAMILIES", "run_bench", "summarize", "write_outputs"]

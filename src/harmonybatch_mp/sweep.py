@@ -1,0 +1,116 @@
+"""Planning many instances at once, on any ``concurrent.futures.Executor``.
+
+A process pool is the default for local parallelism. Dask is the distributed engine:
+``plan_many(instances, executor=client.get_executor())`` with a ``dask.distributed``
+``Client`` (the optional extra ``dask``) runs the same calls on a cluster; the plans come
+back in input order either way.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import HarmonyBatchError, InputError
+from .plan import Plan
+
+
+@dataclass(frozen=True)
+class PlanRecord:
+    """The outcome of one instance: its plan, or the error that stopped it (never lost)."""
+
+    index: int
+    plan: Plan | None
+    error_type: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.plan is not None
+
+
+def _arguments(instance: Any, index: int) -> dict[str, Any]:
+    if isinstance(instance, Mapping):
+        return dict(instance)
+    if isinstance(instance, (tuple, list)) and len(instance) in (2, 3):
+        keys = ("workload", "profile", "platform")[:len(instance)]
+        return dict(zip(keys, instance))
+    raise InputError(f"instance {index}: expected (workload, profile[, platform]) or a dict of solve() arguments, "
+                     f"got {type(instance).__name__}")
+
+
+def plan_one(index: int, arguments: dict[str, Any]) -> PlanRecord:
+    """Solve one instance; any error becomes the record's error (module level: picklable)."""
+    from .solvers import solve
+
+    try:
+        return PlanRecord(index, solve(**arguments))
+    except HarmonyBatchError as exc:
+        return PlanRecord(index, None, type(exc).__name__, str(exc))
+    except Exception as exc:  # a bug must not lose the other results: reported with its traceback
+        return PlanRecord(index, None, type(exc).__name__, "".join(traceback.format_exception_only(exc)).strip())
+
+
+def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, workers: int | None = None,
+              progress: Callable[[int], None] | None = None, **solve_options: Any) -> list[PlanRecord]:
+    """Plan every instance; return one :class:`PlanRecord` per instance, in input order.
+
+    Parameters
+    ----------
+    instances : iterable
+        Each a ``(workload, profile)`` or ``(workload, profile, platform)`` tuple (names are
+        accepted for profile and platform), or a dict of :func:`~harmonybatch_mp.solve` arguments.
+    executor : concurrent.futures.Executor, optional
+        Where to run: a ``ThreadPoolExecutor``, a ``ProcessPoolExecutor``, Dask's
+        ``client.get_executor()``... Default: a process pool of ``workers`` processes
+        (default: the machine's cores), started with ``forkserver`` (scripts that call it
+        need the usual ``if __name__ == "__main__":`` guard).
+    progress : callable, optional
+        Called with 1 as each instance finishes.
+    **solve_options
+        Passed to every ``solve()`` call (an instance's own dict entries win).
+
+    Examples
+    --------
+    >>> from concurrent.futures import ThreadPoolExecutor
+    >>> recs = plan_many([("0.5:5,1.0:20", "VGG19"), ("0.001:1", "VGG19")], executor=ThreadPoolExecutor(2))
+    >>> [r.ok for r in recs], recs[1].error_type
+    ([True, False], 'InfeasibleError')
+    """
+    calls = []
+    for i, inst in enumerate(instances):
+        calls.append((i, {**solve_options, **_arguments(inst, i)}))
+    own = executor is None
+    if own:  # forkserver: forking a process that runs threads (a Dask client, a solver) can deadlock
+        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        executor = ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1,
+                                       mp_context=multiprocessing.get_context(method))
+    try:
+        futures = [executor.submit(plan_one, i, args) for i, args in calls]
+        records: list[PlanRecord] = []
+        for (i, _), fut in zip(calls, futures):
+            try:
+                records.append(fut.result())
+            except Exception as exc:  # the executor lost the task (a worker died): still a record
+                records.append(PlanRecord(i, None, type(exc).__name__, str(exc)))
+            if progress is not None:
+                progress(1)
+        return records
+    finally:
+        if own:
+            executor.shutdown()
+
+
+def summary(records: Sequence[PlanRecord]) -> str:
+    """One line: how many instances were planned and how many failed, by error type."""
+    failed: dict[str, int] = {}
+    for r in records:
+        if not r.ok:
+            failed[r.error_type or "?"] = failed.get(r.error_type or "?", 0) + 1
+    detail = ", ".join(f"{k} {v}" for k, v in sorted(failed.items()))
+    return f"{sum(r.ok for r in records)} of {len(records)} planned" + (f"; failed: {detail}" if detail else "")

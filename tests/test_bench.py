@@ -1,0 +1,71 @@
+"""Workload families, plan_many on executors (Dask included), and the bench runner."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from harmonybatch_mp import InputError, check_plan, plan_many, solve
+from harmonybatch_mp.cli import main
+from harmonybatch_mp.families import LADDERS, family
+
+
+def test_families_are_seeded_and_documented_shapes():
+    a, b = family("paper", seed=3, count=2), family("paper", seed=3, count=2)
+    assert [i.workload for i in a] == [i.workload for i in b]
+    assert family("paper", seed=4, count=2)[0].workload != a[0].workload
+    for inst in a:
+        lo, hi = LADDERS[inst.model]
+        slos = sorted(x.slo for x in inst.workload.apps)
+        assert len(slos) == 8 and slos[0] == pytest.approx(lo) and slos[-1] == pytest.approx(hi)
+    rates = [x.rate for i in family("paper", seed=0, count=5) for x in i.workload.apps]
+    assert sum(r < 1 for r in rates) / len(rates) > 0.5  # most apps under 1 request/s
+    high = [x.rate for i in family("paper-high", seed=0, count=5) for x in i.workload.apps]
+    assert sum(high) > 10 * sum(rates)
+    assert [len(i.workload) for i in family("scale")] == [8, 12, 16, 32, 100, 300, 1000]
+    with pytest.raises(InputError, match="unknown workload family"):
+        family("huge")
+
+
+def test_plan_many_keeps_order_and_reports_failures():
+    instances = [("0.5:5,1.0:20", "VGG19"), ("0.001:1", "VGG19"), {"workload": "0.5:5", "profile": "BERT",
+                                                                   "solver": "dp"}, ("0.5:5", "alexnet")]
+    recs = plan_many(instances, executor=ThreadPoolExecutor(2))
+    assert [r.index for r in recs] == [0, 1, 2, 3]
+    assert [r.ok for r in recs] == [True, False, True, False]
+    assert recs[1].error_type == "InfeasibleError" and "unknown model" in recs[3].error
+    assert recs[2].plan.solver.name == "dp"
+    with pytest.raises(InputError, match="instance 0"):
+        plan_many([42], executor=ThreadPoolExecutor(1))
+
+
+def test_dask_local_cluster_gives_the_serial_plans():
+    distributed = pytest.importorskip("dask.distributed")  # in the test extra: CI runs it for real
+    instances = [(i.workload, i.model) for i in family("paper", seed=1, count=1)]
+    serial = [solve(w, m) for w, m in instances]
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        recs = plan_many(instances, executor=client.get_executor())
+    assert all(r.ok for r in recs)
+    assert [r.plan.groups for r in recs] == [p.groups for p in serial]
+    assert [r.plan.total_cost for r in recs] == [p.total_cost for p in serial]
+
+
+def test_bench_quick_writes_checked_results(tmp_path):
+    out = tmp_path / "bench"
+    assert main(["bench", "--quick", "--out", str(out), "--workers", "2"]) == 0
+    rows = json.loads((out / "rows.json").read_text())
+    assert (out / "rows.csv").read_text().startswith("instance,")
+    assert "| milp |" in (out / "summary.md").read_text()
+    assert {r["solver"] for r in rows} == {"milp", "dp", "greedy", "mbs", "batch"}
+    ok = [r for r in rows if r["cost"] is not None]
+    assert len(ok) >= 16  # batch has no CPU-only plan for some GPU-only workloads: an error row, not a gap
+    assert all(r["gap_to_bound"] >= -1e-9 and r["gap_to_best"] >= -1e-12 for r in ok)
+    assert all(r["realized"] > 0 and r["violation_rate"] == 0 for r in ok)
+    milp = [r for r in ok if r["solver"] == "milp"]
+    assert all(r["status"] == "optimal" and r["gap_to_best"] <= 1e-9 for r in milp)
+    # every plan the bench reports is one solve() checked; check them once more here
+    for inst in family("paper", seed=0, count=1):
+        check_plan(solve(inst.workload, inst.model))
