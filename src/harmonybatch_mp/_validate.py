@@ -65,17 +65,19 @@ def field(obj: Any, key: str, where: str) -> Any:
     return obj[key]
 
 
+def loads(text: str, what: str) -> Any:
+    """Parse JSON text, turning syntax errors (and integers Python will not convert) into
+    InputErrors naming ``what``."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{what}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except (ValueError, RecursionError) as exc:
+        raise InputError(f"{what}: unreadable JSON ({str(exc)[:80]})") from None
+
+
 def read_json(path: str | Path, what: str) -> Any:
     """Read a JSON file, turning I/O and syntax errors into InputErrors naming the file."""
     from ._io import read_text
 
-    path = Path(path)
-    text = read_text(path, what)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"{what} file {str(path)!r}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from None
-    except (ValueError, RecursionError) as exc:  # e.g. an integer of more digits than Python converts
-        raise InputError(f"{what} file {str(path)!r}: unreadable JSON ({str(exc)[:80]})") from None
+    return loads(read_text(path, what), f"{what} file {str(Path(path))!r}")

@@ -16,11 +16,13 @@ import sys
 from collections.abc import Sequence
 
 from ._io import write_text
+from ._validate import read_json
 from .check import check_plan
+from .cli_batch import add_batch_parsers, cmd_bench, cmd_replan, simulate_schedule_command
 from .errors import HarmonyBatchError, InfeasibleError, InputError, PlanCheckError, SolverError
 from .platform import PRESETS, load_platform, preset
 from .profiles import BUILTIN_MODELS, builtin_profile, load_profile
-from .report import format_plan, format_schedule, format_simulation
+from .report import format_plan, format_simulation
 from .solvers import SideConstraints, build_model, solve, solver_names
 from .workload import DEFAULT_APPS, load_workload, parse_apps
 
@@ -127,48 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sim.add_argument("--json", action="store_true", help="print one JSON object {overall, apps}")
     sim.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    rp = sub.add_parser(
-        "replan", help="plan every window of a rate trace, with a penalty per reconfiguration",
-        description="Forecast each app's rate per window from past windows only (the first window is the "
-                    "warm-up) and plan the window for its expected spend plus --change-penalty per function "
-                    "started or reconfigured relative to the running plan (exact with --solver milp).",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example:\n  harmonybatch-mp replan --trace examples/azure/slices.csv --workload "
-               "examples/azure/slos.csv --window 1 --change-penalty 0.001")
-    rp.add_argument("--trace", required=True, metavar="FILE", help="per-minute counts: CSV rows 'name,count,...'")
-    rp.add_argument("--workload", required=True, metavar="SLOS.csv", help="CSV with header name,slo")
-    rp.add_argument("--window", type=int, default=1, metavar="MIN", help="window length in minutes (default 1)")
-    rp.add_argument("--forecast", default="last", metavar="last|max:K|ewma:A",
-                    help="rate forecast from past windows (default last)")
-    rp.add_argument("--change-penalty", type=float, default=0.0, metavar="P",
-                    help="currency per function started or reconfigured (default 0: plan every window from scratch)")
-    rp.add_argument("--model", default="VGG19", metavar="NAME", help="built-in model profile (default VGG19)")
-    rp.add_argument("--profile", metavar="FILE", help="model profile JSON file")
-    rp.add_argument("--preset", default="reference", choices=PRESETS, help="platform preset (default reference)")
-    rp.add_argument("--solver", default="milp", choices=solver_names())
-    rp.add_argument("--cost-model", choices=("expected", "full-batch"), default="expected")
-    rp.add_argument("--json", action="store_true", help="print the schedule as JSON")
-    rp.add_argument("-o", "--output", metavar="SCHEDULE.json", help="also write the schedule to this file")
-    bp = sub.add_parser(
-        "bench", help="run every solver on a workload family: cost, gap to the proven bound, time",
-        description="Benchmark solvers on a seeded workload family; writes rows.csv, rows.json and summary.md.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  harmonybatch-mp bench --quick --out bench-out\n"
-               "  harmonybatch-mp bench --family random --workers 2 --simulate 600 --out bench-random\n"
-               "  harmonybatch-mp bench --family scale --solvers milp dp greedy --scheduler tcp://host:8786")
-    bp.add_argument("--family", default="paper", choices=("paper", "paper-high", "random", "scale"))
-    bp.add_argument("--solvers", nargs="+", default=None, metavar="NAME", help="solvers to run (default: "
-                    "milp dp greedy mbs batch)")
-    bp.add_argument("--cost-model", choices=("expected", "full-batch"), default="expected")
-    bp.add_argument("--simulate", type=float, metavar="SECONDS", help="also simulate every plan for this long")
-    bp.add_argument("--count", type=int, default=5, help="workloads per model (paper, random; default 5)")
-    bp.add_argument("--seed", type=int, default=0)
-    bp.add_argument("--quick", action="store_true", help="one paper workload per model, 60 s simulated (< 2 min)")
-    where = bp.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: the cores)")
-    where.add_argument("--scheduler", metavar="ADDRESS", help="a dask.distributed scheduler to run on "
-                       "(pip install '.[dask]')")
-    bp.add_argument("--out", default="bench-out", metavar="DIR", help="output folder (default bench-out)")
+    add_batch_parsers(sub)
     prof = sub.add_parser("profile", help="fit a model profile from latency measurements",
                           description="Model profiler commands.")
     psub = prof.add_subparsers(dest="profile_command", metavar="SUBCOMMAND")
@@ -254,9 +215,9 @@ def _cmd_simulate(args) -> int:
     from .simulate import simulate
     from .trace import load_trace
 
-    data = _read_json_file(args.plan)
+    data = read_json(args.plan, "plan or schedule")
     if isinstance(data, dict) and "windows" in data:
-        return _simulate_schedule(args, data)
+        return simulate_schedule_command(args, data)
     plan = load_plan(args.plan)
     try:
         check_plan(plan)
@@ -266,93 +227,12 @@ def _cmd_simulate(args) -> int:
     trace = load_trace(args.trace) if args.trace else None
     duration = None if trace else (args.duration if args.duration is not None else 600.0)
     expected = int(sum(a.rate for a in plan.workload.apps) * duration) if duration else None
-    bar = None
-    if not args.no_progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=expected, unit="req", unit_scale=True, desc="simulating", file=sys.stderr,
-                   disable=None, leave=False)
-    try:
-        result = simulate(plan, duration=duration, trace=trace, seed=args.seed,
-                          progress=bar.update if bar is not None else None)
-    finally:
-        if bar is not None:
-            bar.close()
-    print(json.dumps(result.to_dict(), indent=2) if args.json else format_simulation(result))
-    return EXIT_OK
-
-
-def _read_json_file(path: str):
-    from ._validate import read_json
-
-    return read_json(path, "plan or schedule")
-
-
-def _simulate_schedule(args, data) -> int:
-    from .schedule import Schedule, check_schedule
-    from .schedule_sim import simulate_schedule
-    from .trace import load_trace
-
-    schedule = Schedule.from_dict(data, where=f"schedule {args.plan!r}")
-    try:
-        check_schedule(schedule)
-    except PlanCheckError as exc:
-        raise InputError(f"schedule file {args.plan!r} does not agree with its models:\n  "
-                         + "\n  ".join(exc.problems)) from None
-    if not args.trace:
-        raise InputError("simulate: a schedule is replayed over its trace; give --trace FILE")
-    result = simulate_schedule(schedule, load_trace(args.trace), seed=args.seed)
-    print(json.dumps(result.to_dict(), indent=2) if args.json else format_simulation(result))
-    return EXIT_OK
-
-
-def _cmd_replan(args) -> int:
-    from .replan import load_slos, replan
-    from .trace import load_trace
-
-    profile = load_profile(args.profile) if args.profile else builtin_profile(args.model)
-    schedule = replan(load_trace(args.trace), load_slos(args.workload), profile, preset(args.preset),
-                      window_min=args.window, forecast=args.forecast, change_penalty=args.change_penalty,
-                      solver=args.solver, cost_model=args.cost_model)
-    if args.output:
-        schedule.write(args.output)
-    print(schedule.to_json() if args.json else format_schedule(schedule))
-    return EXIT_OK
-
-
-def _cmd_bench(args) -> int:
-    from .bench import DEFAULT_SOLVERS, quick_settings, run_bench
-    from .solvers import get_solver
-
-    solvers = tuple(args.solvers or DEFAULT_SOLVERS)
-    for s in solvers:
-        get_solver(s)
-    settings = quick_settings() if args.quick else {"family_name": args.family, "count": args.count,
-                                                      "simulate_s": args.simulate}
-    if args.count < 1:
-        raise InputError("--count must be >= 1")
-    executor, client = None, None
-    if args.scheduler:
-        try:
-            from dask.distributed import Client
-        except ImportError:
-            raise InputError("--scheduler needs dask.distributed: pip install '.[dask]'") from None
-        client = Client(args.scheduler)
-        executor = client.get_executor()
     from tqdm import tqdm
 
-    total = len(solvers) * len(__import__("harmonybatch_mp.families", fromlist=["family"]).family(
-        settings["family_name"], seed=args.seed, count=settings["count"]))
-    with tqdm(total=total, unit="plan", desc="bench", file=sys.stderr, disable=None, leave=False) as bar:
-        try:
-            rows = run_bench(settings["family_name"], solvers=solvers, cost_model=args.cost_model,
-                             simulate_s=settings["simulate_s"], count=settings["count"], seed=args.seed,
-                             executor=executor, workers=args.workers, out=args.out, progress=bar.update)
-        finally:
-            if client is not None:
-                client.close()
-    errors = sum(r.cost is None for r in rows)
-    print(f"{len(rows)} rows ({errors} errors) written to {args.out}/rows.csv, rows.json, summary.md")
+    with tqdm(total=expected, unit="req", unit_scale=True, desc="simulating", file=sys.stderr,
+              disable=True if args.no_progress else None, leave=False) as bar:
+        result = simulate(plan, duration=duration, trace=trace, seed=args.seed, progress=bar.update)
+    print(json.dumps(result.to_dict(), indent=2) if args.json else format_simulation(result))
     return EXIT_OK
 
 
@@ -386,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_INPUT
     try:
-        commands = {"plan": _cmd_plan, "export": _cmd_export, "simulate": _cmd_simulate, "replan": _cmd_replan, "bench": _cmd_bench,
+        commands = {"plan": _cmd_plan, "export": _cmd_export, "simulate": _cmd_simulate, "replan": cmd_replan, "bench": cmd_bench,
                     "profile": _cmd_profile}
         return commands[args.command](args)
     except InfeasibleError as exc:

@@ -225,11 +225,7 @@ class Plan:
     @classmethod
     def from_json(cls, text: str) -> Plan:
         """Parse a plan from JSON text."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"plan: invalid JSON at line {exc.lineno}: {exc.msg}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(v.loads(text, "plan"))
 
 
 def load_plan(path: str | Path) -> Plan:

@@ -8,8 +8,6 @@ started or reconfigured relative to the running plan.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import time
 from collections.abc import Sequence
@@ -20,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from . import _validate as v
-from ._io import read_text
 from .errors import InputError
 from .plan import RESTRICTED_OPTIMAL, Plan
 from .platform import Platform
@@ -31,7 +28,7 @@ from .solvers.candidates import Column
 from .solvers.model import build_from_problem
 from .solvers.problem import Problem, members
 from .trace import Trace
-from .workload import App, Workload
+from .workload import App, Workload, load_workload
 
 #: Rate (requests/s) an app with a zero forecast is planned for: it stays served ("kept
 #: warm") by a function of its own or in its group, so a request that does arrive meets its SLO.
@@ -87,19 +84,7 @@ def window_rates(trace: Trace, names: Sequence[str], window_min: int) -> np.ndar
 
 def load_slos(path: str | Path) -> Workload:
     """An SLO file for re-planning: CSV with header ``name,slo`` (a ``rate`` column is ignored)."""
-    path = Path(path)
-    reader = csv.DictReader(io.StringIO(read_text(path, "SLO")))
-    header = [h.strip() for h in reader.fieldnames or []]
-    if "name" not in header or "slo" not in header:
-        raise InputError(f"SLO file {str(path)!r}: expected a header line 'name,slo'")
-    apps = []
-    for row in reader:
-        row = {(k or "").strip(): (x or "").strip() for k, x in row.items()}
-        where = f"SLO file {str(path)!r}, line {reader.line_num}"
-        if not row.get("name"):
-            raise InputError(f"{where}: empty name")
-        apps.append(App(row["name"], v.number(row.get("slo"), f"{where}: slo"), 1.0))
-    return Workload(apps)
+    return load_workload(path, rates=False)
 
 
 def _match(trace: Trace, slos: Workload) -> list[str]:

@@ -103,11 +103,8 @@ class Schedule:
 
     @classmethod
     def from_json(cls, text: str) -> Schedule:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"schedule: invalid JSON at line {exc.lineno}: {exc.msg}") from None
-        return cls.from_dict(data)
+        """Parse a schedule from JSON text."""
+        return cls.from_dict(v.loads(text, "schedule"))
 
 
 def load_schedule(path: str | Path) -> Schedule:

@@ -141,10 +141,12 @@ def workload_from_records(records: Any, where: str = "workload") -> Workload:
     return Workload(apps)
 
 
-def load_workload(path: str | Path) -> Workload:
+def load_workload(path: str | Path, *, rates: bool = True) -> Workload:
     """Load a workload from CSV (header ``name,slo,rate``) or JSON (list of objects).
 
-    The format is chosen by the suffix (``.json``, else CSV).
+    The format is chosen by the suffix (``.json``, else CSV). With ``rates=False`` (an SLO
+    file for re-planning, whose rates come from a trace) a CSV needs only ``name,slo``; a
+    ``rate`` column is ignored and every rate reads as 1.
     """
     path = Path(path)
     if path.suffix.lower() == ".json":
@@ -154,12 +156,11 @@ def load_workload(path: str | Path) -> Workload:
     twice = sorted({h for h in header if header.count(h) > 1})
     if twice:
         raise InputError(f"workload file {str(path)!r}: column(s) {', '.join(twice)} appear twice in the header")
-    missing = [c for c in ("name", "slo", "rate") if c not in header]
+    wanted = ("name", "slo", "rate") if rates else ("name", "slo")
+    missing = [c for c in wanted if c not in header]
     if missing:
-        raise InputError(
-            f"workload file {str(path)!r}: missing column(s) {', '.join(missing)}; "
-            "expected a header line 'name,slo,rate'"
-        )
+        raise InputError(f"workload file {str(path)!r}: missing column(s) {', '.join(missing)}; "
+                         f"expected a header line '{','.join(wanted)}'")
     apps = []
     for row in reader:
         row = {(k or "").strip(): (val or "").strip() for k, val in row.items()}
@@ -167,7 +168,7 @@ def load_workload(path: str | Path) -> Workload:
         if not row.get("name"):
             raise InputError(f"{w}: empty name")
         try:
-            apps.append(App(row["name"], v.number(row["slo"], "slo"), v.number(row["rate"], "rate")))
+            apps.append(App(row["name"], v.number(row["slo"], "slo"), v.number(row["rate"], "rate") if rates else 1.0))
         except InputError as exc:
             raise InputError(f"{w}: {exc}") from None
     return Workload(apps)
