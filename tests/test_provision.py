@@ -8,7 +8,9 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from harmonybatch_mp import App, builtin_profile, preset, provision_group, provision_group_fast
-from harmonybatch_mp.provision import config_grid, feasible_mask, pareto_configs
+from harmonybatch_mp.provision import config_grid, feasible_mask
+from harmonybatch_mp.solvers.candidates import dominance
+from harmonybatch_mp.solvers.problem import Problem
 from strategies import models, platforms, workloads
 
 VGG = builtin_profile("VGG19")
@@ -92,9 +94,12 @@ def test_kinds_restrict_the_search():
 
 @given(models, platforms, workloads(max_apps=4), st.booleans(), st.booleans())
 def test_pareto_columns_are_exact(profile, platform, workload, by_gpu, by_mem):
-    """Every feasible configuration is dominated by a kept one (cost and counted resources)."""
+    """Every feasible configuration is dominated by a kept column (cost and counted resources):
+    the columns the MILP builds under counting rows (Problem.per_class, then dominance)."""
     g = config_grid(profile, platform)
-    kept = pareto_configs(g, workload.apps, by_gpu=by_gpu, by_gpu_mem=by_mem)
+    problem = Problem(workload, profile, platform, cost_model="full-batch")
+    columns = dominance(problem.per_class((1 << problem.n) - 1), by_gpu, by_mem)
+    kept = [c.index for c in columns]
     feas = np.flatnonzero(feasible_mask(g, workload.apps))
     assert set(kept) <= set(feas.tolist())
     for i in feas:

@@ -8,7 +8,6 @@ paper's fast path is in :mod:`.fast_path`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -21,7 +20,7 @@ from .profiles import ModelProfile
 from .workload import App
 
 __all__ = ["GPU", "KINDS", "ConfigGrid", "GroupConfig", "best_config", "config_grid", "feasible_mask",
-           "kind_mask", "pareto_configs", "provision_group", "run_optima"]
+           "kind_mask", "provision_group", "run_optima"]
 
 
 def _sorted(apps: Sequence[App]) -> list[App]:
@@ -148,37 +147,3 @@ def run_optima(
             yield j, None
             continue
         yield j, state.best(np.isin(sub_kind, [KINDS.index(k) for k in allowed]))
-
-
-def pareto_configs(
-    grid: ConfigGrid, apps: Sequence[App], *, kinds: Sequence[str] = KINDS, by_gpu: bool = False,
-    by_gpu_mem: bool = False,
-) -> list[int]:
-    """Feasible configurations of a group not dominated by another of the same group.
-
-    Configuration A dominates B when A costs no more and, for each quantity a side
-    constraint counts, uses no more of it: GPU functions (``by_gpu``) and GPU memory
-    (``by_gpu_mem``). With neither, only the group optimum remains. Ties keep the first
-    in grid order. Returns grid indices, cheapest first.
-    """
-    mask = feasible_mask(grid, apps, kinds)
-    idx = np.flatnonzero(mask)
-    if idx.size == 0:
-        return []
-    if by_gpu_mem:
-        key = grid.gpu_mem[idx]
-    elif by_gpu:
-        key = grid.kind[idx]
-    else:
-        key = np.zeros(idx.size, int)
-    kept: list[int] = []
-    best_cost = math.inf
-    # Sweep by increasing resource use: keep a point only if strictly cheaper than all before.
-    order = np.lexsort((idx, grid.cost[idx], key))
-    for i in idx[order]:
-        if grid.cost[i] < best_cost:
-            kept.append(int(i))
-            best_cost = grid.cost[i]
-    return sorted(kept, key=lambda i: (grid.cost[i], i))
-
-

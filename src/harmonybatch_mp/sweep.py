@@ -11,7 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -104,13 +104,3 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
     finally:
         if own:
             executor.shutdown()
-
-
-def summary(records: Sequence[PlanRecord]) -> str:
-    """One line: how many instances were planned and how many failed, by error type."""
-    failed: dict[str, int] = {}
-    for r in records:
-        if not r.ok:
-            failed[r.error_type or "?"] = failed.get(r.error_type or "?", 0) + 1
-    detail = ", ".join(f"{k} {v}" for k, v in sorted(failed.items()))
-    return f"{sum(r.ok for r in records)} of {len(records)} planned" + (f"; failed: {detail}" if detail else "")
