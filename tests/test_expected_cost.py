@@ -14,9 +14,11 @@ from scipy.stats import poisson
 from harmonybatch_mp import InfeasibleError, Plan, check_plan, solve
 from harmonybatch_mp.check import reprice
 from harmonybatch_mp.duration import UniformDuration
-from harmonybatch_mp.expected_cost import cost_per_request, expected_size_bound, tail_probabilities
+from harmonybatch_mp.expected_cost import TIMEOUT_LEVELS, cost_per_request, expected_size_bound, tail_probabilities
+from harmonybatch_mp.expected_search import evaluate, lower_bound, search, search_many
 from harmonybatch_mp.simulate import _batch_group
-from strategies import workloads
+from harmonybatch_mp.solvers.problem import Problem, members
+from strategies import models, platforms, workloads
 
 REL = 1e-9
 
@@ -163,3 +165,64 @@ def test_timeout_levels_option():
     assert costs[1] <= costs[0] * (1 + REL) and costs[3] <= costs[1] * (1 + REL)  # nested level sets
     with pytest.raises(Exception, match="timeout_levels"):
         solve(w, "GPT-2", timeout_levels=0)
+
+
+@settings(max_examples=40)
+@given(groups(), st.floats(0.0, 1.0))
+def test_size_bound_is_linear_in_the_latency_reserve(group, frac):
+    """E[K] at timeouts s_i - u equals E[K](0) - R u (formulations/model.md section 12.2)."""
+    rates, slos = group
+    u = frac * slos[0]
+    got = expected_size_bound(rates, (slos - u)[None, :])[0]
+    assert got == pytest.approx(expected_size_bound(rates, slos[None, :])[0] - rates.sum() * u, rel=1e-9, abs=1e-12)
+
+
+def _search_cases(draw_workload, profile, platform):
+    problem = Problem(draw_workload, profile, platform, cost_model="expected")
+    cand = problem._candidates(("cpu", "gpu"))
+    masks = list(range(1, 1 << problem.n))
+    jobs = [(cand, [problem.apps[i].slo for i in members(m)], [problem.apps[i].rate for i in members(m)])
+            for m in masks]
+    return problem, cand, jobs
+
+
+@settings(max_examples=25, deadline=None)
+@given(models, platforms, workloads(max_apps=4))
+def test_batched_search_is_exhaustive_search(profile, platform, workload):
+    """search_many over every group at once returns, per group, the cheapest configuration of an
+    evaluation of every candidate (the bounds prune nothing that could win), and the same
+    choice as the group's own search."""
+    problem, cand, jobs = _search_cases(workload, profile, platform)
+    found = search_many(problem.tables, jobs)
+    feasible = 0
+    for (c, s, r), choice in zip(jobs, found):
+        ok = c[problem.tables.latency_max_upto[c] <= s[0]]
+        if ok.size == 0:
+            assert choice is None
+            continue
+        feasible += 1
+        cost, _ = evaluate(problem.tables, ok, np.array(s), np.array(r), TIMEOUT_LEVELS)
+        assert choice is not None and choice.cost == pytest.approx(cost.min(), rel=1e-12)
+        alone = search(problem.tables, c, s, r)
+        assert alone.index == choice.index and alone.cost == pytest.approx(choice.cost, rel=1e-12)
+    event(f"feasible groups: {'none' if not feasible else 'some'}")
+    assume(feasible)
+
+
+@settings(max_examples=25, deadline=None)
+@given(models, platforms, workloads(max_apps=4))
+def test_search_bounds_are_below_every_cost(profile, platform, workload):
+    """The pruning bounds of section 12.2 never exceed a configuration's expected cost."""
+    problem, cand, jobs = _search_cases(workload, profile, platform)
+    tables = problem.tables
+    checked = 0
+    for c, s, r in jobs:
+        ok = c[(tables.latency_max_upto[c] <= s[0]) & (tables.grid.batch[c] > 1)]
+        if ok.size == 0:
+            continue
+        cost, _ = evaluate(tables, ok, np.array(s), np.array(r), TIMEOUT_LEVELS)
+        size = expected_size_bound(np.array(r), np.array(s)[None, :] - tables.latency_max_upto[ok][:, None])
+        assert np.all(lower_bound(tables, ok, size) <= cost * (1 + 1e-12))
+        checked += ok.size
+    event("checked" if checked else "no multi-request configuration")
+    assume(checked)

@@ -2,19 +2,18 @@
 batch manager the simulator runs (``formulations/model.md`` section 12).
 
 Pure, vectorised functions: :func:`tail_probabilities` (``P(K >= m)``, closed form per
-segment of ``Lambda``), :func:`cost_per_request` (renewal reward), and the search for a
-group's cheapest (configuration, timeout scale) over the grid with the lower bound
-``min_k c(k)/k`` used for pruning.
+segment of ``Lambda``), :func:`cost_per_request` (renewal reward), :func:`expected_size_bound`,
+and the per-grid tables the search for a group's cheapest configuration uses
+(:mod:`harmonybatch_mp.expected_search`).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import gammainc, gammaln, xlogy
+from scipy.special import gammainc, gammaln
 
 from .duration import DEFAULT_DURATION, DurationModel
 from .grid import GPU, ConfigGrid
@@ -25,8 +24,6 @@ FULL_BATCH, EXPECTED = "full-batch", "expected"
 COST_MODELS = (EXPECTED, FULL_BATCH)
 #: Default number of timeout levels ``J`` (scales ``1, (J-1)/J, ..., 1/J`` of the maximal timeouts).
 TIMEOUT_LEVELS = 4
-#: Configurations evaluated at once while searching a group: the first chunk, doubling up to the last.
-FIRST_CHUNK, LAST_CHUNK = 4, 64
 
 
 def tail_probabilities(rates: np.ndarray, timeouts: np.ndarray, bmax: int) -> np.ndarray:
@@ -34,8 +31,9 @@ def tail_probabilities(rates: np.ndarray, timeouts: np.ndarray, bmax: int) -> np
 
     Parameters
     ----------
-    rates : array (n,)
-        Member rates, in the order of ``timeouts``' columns.
+    rates : array (n,) or (rows, n)
+        Member rates, in the order of ``timeouts``' columns (one row for all, or per row; a
+        zero rate marks padding, whose timeout must be 0).
     timeouts : array (rows, n)
         Member timeouts, non-decreasing along each row (one order for all rows).
     bmax : int
@@ -53,11 +51,11 @@ def tail_probabilities(rates: np.ndarray, timeouts: np.ndarray, bmax: int) -> np
     >>> bool(np.allclose(g[0, 1:], poisson.sf(np.arange(0, 3), 5.0 * 0.4)))   # one timeout: Poisson(RT)
     True
     """
-    r = np.asarray(rates, dtype=float)
     t = np.asarray(timeouts, dtype=float)
     rows, n = t.shape
-    R = r.sum()
-    sigma = np.cumsum(r[::-1])[::-1]  # slope of Lambda on segment q: rate of apps whose timeout exceeds s
+    r = np.broadcast_to(np.asarray(rates, dtype=float), t.shape)
+    R = r.sum(axis=1, keepdims=True)
+    sigma = np.cumsum(r[:, ::-1], axis=1)[:, ::-1]  # slope of Lambda on segment q: rate of apps whose timeout exceeds s
     t_prev = np.concatenate([np.zeros((rows, 1)), t[:, :-1]], axis=1)
     lam0 = np.concatenate([np.zeros((rows, 1)), np.cumsum(r * t, axis=1)[:, :-1]], axis=1) + sigma * t_prev
     delta = sigma * (t - t_prev)  # growth of Lambda over the segment
@@ -68,15 +66,27 @@ def tail_probabilities(rates: np.ndarray, timeouts: np.ndarray, bmax: int) -> np
     if bmax == 1:
         return out
     k = np.arange(bmax - 1)  # j = 0..bmax-2
-    lam = lam0[:, :, None]
-    pois = np.exp(xlogy(k, lam) - lam - gammaln(k + 1))  # P(Poisson(Lambda(s0)) = k)
-    q = np.exp(-(k + 1) * np.log(a)[None, :, None]) * gammainc(k + 1, (a * delta)[:, :, None])
-    # conv[m-1] = sum_j q_j pois_{m-1-j}: a Toeplitz product, as one einsum over a sliding window
+    pois = _poisson_pmf(lam0, bmax - 1)  # P(Poisson(Lambda(s0)) = j)
+    x = a * delta
+    # q_j = a^{-(j+1)} P(j+1, a delta), the regularised lower gamma by its recurrence
+    # P(j+1, x) = P(B-1, x) + sum_{i=j+1}^{B-2} x^i e^{-x} / i!  (positive terms only: no cancellation)
+    upper = np.cumsum(_poisson_pmf(x, bmax - 1)[:, :, :0:-1], axis=2)[:, :, ::-1]
+    gam = gammainc(bmax - 1, x)[:, :, None] + np.concatenate([upper, np.zeros((rows, n, 1))], axis=2)
+    q = np.exp(-(k + 1) * np.log(a)[:, :, None]) * gam
+    # sum over segments of decay * (q * pois)[m-1]: a Toeplitz product over a sliding window (a view)
     padded = np.concatenate([np.zeros((rows, n, bmax - 2)), pois], axis=2)
-    window = np.lib.stride_tricks.sliding_window_view(padded, bmax - 1, axis=2)  # [m', c] = pois[m' + c - (B-2)]
-    conv = np.matmul(window, q[:, :, ::-1, None])[..., 0]  # (rows, n, bmax - 1)
-    out[:, 1:] = np.matmul(decay[:, None, :], conv)[:, 0, :]
+    step = padded.strides[2]
+    window = np.lib.stride_tricks.as_strided(  # [m', c] = pois[m' + c - (B-2)], a read-only view
+        padded, (rows, n, bmax - 1, bmax - 1), padded.strides + (step,), writeable=False)
+    out[:, 1:] = np.einsum("rqmc,rqc->rm", window, q[:, :, ::-1] * decay[:, :, None])
     return np.clip(np.minimum.accumulate(out, axis=1), 0.0, 1.0)
+
+
+def _poisson_pmf(lam: np.ndarray, size: int) -> np.ndarray:
+    """``P(Poisson(lam) = j)`` for ``j = 0..size-1`` along a new last axis (log space: no overflow)."""
+    j = np.arange(size)
+    log_lam = np.log(np.maximum(lam, 1e-300))[..., None]  # lam = 0: only j = 0 keeps mass
+    return np.exp(j * log_lam - lam[..., None] - gammaln(j + 1))
 
 
 def cost_per_request(invocation_cost: np.ndarray, tails: np.ndarray, batch: np.ndarray) -> np.ndarray:
@@ -98,10 +108,10 @@ def expected_size_bound(rates: np.ndarray, timeouts: np.ndarray) -> np.ndarray:
     Larger timeouts keep the buffer open longer, so with the maximal timeouts this bounds
     ``E[K]`` for every timeout choice from above.
     """
-    r = np.asarray(rates, dtype=float)
     t = np.asarray(timeouts, dtype=float)
-    R = r.sum()
-    sigma = np.cumsum(r[::-1])[::-1]
+    r = np.broadcast_to(np.asarray(rates, dtype=float), t.shape)
+    R = r.sum(axis=1, keepdims=True)
+    sigma = np.cumsum(r[:, ::-1], axis=1)[:, ::-1]
     t_prev = np.concatenate([np.zeros((t.shape[0], 1)), t[:, :-1]], axis=1)
     lam0 = np.concatenate([np.zeros((t.shape[0], 1)), np.cumsum(r * t, axis=1)[:, :-1]], axis=1) + sigma * t_prev
     width = t - t_prev
@@ -118,8 +128,9 @@ class ExpectedTables:
     ``first[i]`` is the grid index of batch 1 of the same function (so ``c(k)`` of
     configuration ``i`` is ``invocation[first[i] + k - 1]``); ``latency_max_upto[i]`` is
     ``max_{k<=b} L_max(k)`` (the latency timeouts must leave room for);
-    ``bound[i]`` is ``min_{k<=b} c(k)/k``, a lower bound on its cost per request, and
-    ``cheapest[i]`` is ``min_{k<=b} c(k)``.
+    ``bound[i]`` is ``min_{k<=b} c(k)/k``, a lower bound on its cost per request,
+    ``cheapest[i]`` is ``min_{k<=b} c(k)`` and ``slope[i]`` is ``min_{2<=k<=b} (c(k) - c(1))/(k - 1)``
+    (so ``c(k) >= c(1) + slope (k - 1)`` for every ``k <= b``; inf at ``b = 1``).
     """
 
     grid: ConfigGrid
@@ -129,6 +140,7 @@ class ExpectedTables:
     latency_max_upto: np.ndarray
     bound: np.ndarray
     cheapest: np.ndarray
+    slope: np.ndarray
 
     def invocation_costs(self, idx: np.ndarray, bmax: int) -> np.ndarray:
         """``c(k)`` for ``k = 1..bmax`` of each configuration in ``idx`` (rows; beyond b: repeats c(b))."""
@@ -149,91 +161,16 @@ def expected_tables(grid: ConfigGrid, duration: DurationModel = DEFAULT_DURATION
         inv[sel] = function_cost(pf, "gpu" if kind == GPU else "cpu", vcpu=grid.vcpu[sel], mem_gb=grid.mem_gb[sel],
                                  gpu_gb=grid.gpu_mem[sel], latency_avg=billed, batch=1, billed=True)
     first = np.arange(len(grid)) - (grid.batch - 1)
-    upto, bound, cheapest = np.empty(len(grid)), np.empty(len(grid)), np.empty(len(grid))
+    upto, bound, cheapest, slope = (np.empty(len(grid)) for _ in range(4))
     for i in range(len(grid)):  # once per grid: cumulative over the batches of one function
         b = grid.batch[i]
         if b == 1:
-            upto[i], bound[i], cheapest[i] = grid.latency_max[i], inv[i], inv[i]
+            upto[i], bound[i], cheapest[i], slope[i] = grid.latency_max[i], inv[i], inv[i], np.inf
         else:
             upto[i] = max(upto[i - 1], grid.latency_max[i])
             bound[i] = min(bound[i - 1], inv[i] / b)
             cheapest[i] = min(cheapest[i - 1], inv[i])
-    for arr in (inv, first, upto, bound, cheapest):
+            slope[i] = min(slope[i - 1], (inv[i] - inv[first[i]]) / (b - 1))
+    for arr in (inv, first, upto, bound, cheapest, slope):
         arr.setflags(write=False)
-    return ExpectedTables(grid, duration, inv, first, upto, bound, cheapest)
-
-
-@dataclass(frozen=True)
-class GroupChoice:
-    """A configuration and timeout scale for a group, with its expected cost per request."""
-
-    index: int
-    scale: float
-    cost: float
-
-
-def _levels(levels: int) -> np.ndarray:
-    return np.arange(levels, 0, -1) / levels  # 1, (J-1)/J, ..., 1/J
-
-
-def evaluate(tables: ExpectedTables, idx: np.ndarray, slos: np.ndarray, rates: np.ndarray,
-             levels: int) -> tuple[np.ndarray, np.ndarray]:
-    """Expected cost of each configuration in ``idx`` at its best timeout level; returns
-    ``(cost, scale)`` per configuration. Members must be sorted by SLO."""
-    grid = tables.grid
-    b = grid.batch[idx]
-    scales = _levels(levels)
-    cost = np.where(b == 1, tables.invocation[idx], np.inf)
-    scale = np.ones(idx.size)
-    multi = np.flatnonzero(b > 1)
-    if multi.size:
-        sub = idx[multi]
-        bmax = int(grid.batch[sub].max())
-        room = slos[None, :] - tables.latency_max_upto[sub][:, None]  # maximal timeouts (rows, n)
-        t = (room[:, None, :] * scales[None, :, None]).reshape(-1, slos.size)
-        tails = tail_probabilities(rates, t, bmax)
-        inv = np.repeat(tables.invocation_costs(sub, bmax), levels, axis=0)
-        c = cost_per_request(inv, tails, np.repeat(grid.batch[sub], levels)).reshape(sub.size, levels)
-        best = np.argmin(c, axis=1)
-        cost[multi] = c[np.arange(sub.size), best]
-        scale[multi] = scales[best]
-    return cost, scale
-
-
-def search(tables: ExpectedTables, candidates: np.ndarray, slos: Sequence[float], rates: Sequence[float],
-           levels: int = TIMEOUT_LEVELS) -> GroupChoice | None:
-    """The cheapest (configuration, timeout scale) among ``candidates`` (grid indices of
-    memory-feasible configurations of allowed kinds) for members sorted by SLO.
-
-    Configurations are visited in order of the lower bound ``max(min_k c(k)/k,
-    min_k c(k) / min(b, E[K] with maximal timeouts))``; the search stops when the next bound
-    is no lower than the best cost found.
-    """
-    s = np.asarray(slos, dtype=float)
-    r = np.asarray(rates, dtype=float)
-    idx = candidates[tables.latency_max_upto[candidates] <= s[0]]
-    if idx.size == 0:
-        return None
-    lb = tables.bound[idx].copy()  # min_k c(k)/k, tightened with E[K] at the maximal timeouts
-    multi = tables.grid.batch[idx] > 1
-    if multi.any():
-        room = s[None, :] - tables.latency_max_upto[idx[multi]][:, None]
-        ek = np.minimum(tables.grid.batch[idx[multi]], expected_size_bound(r, room))
-        lb[multi] = np.maximum(lb[multi], tables.cheapest[idx[multi]] / ek)
-    order = np.lexsort((idx, lb))
-    idx, lb = idx[order], lb[order]
-    best = GroupChoice(-1, 1.0, np.inf)
-    start, size = 0, FIRST_CHUNK
-    while start < idx.size and lb[start] < best.cost:
-        best = _best_of(tables, idx[start:start + size][lb[start:start + size] < best.cost], s, r, levels, best)
-        start, size = start + size, min(2 * size, LAST_CHUNK)
-    return best if best.index >= 0 else None
-
-
-def _best_of(tables: ExpectedTables, chunk: np.ndarray, slos: np.ndarray, rates: np.ndarray, levels: int,
-             best: GroupChoice) -> GroupChoice:
-    if chunk.size == 0:
-        return best
-    cost, scale = evaluate(tables, chunk, slos, rates, levels)
-    k = int(np.argmin(cost))
-    return GroupChoice(int(chunk[k]), float(scale[k]), float(cost[k])) if cost[k] < best.cost else best
+    return ExpectedTables(grid, duration, inv, first, upto, bound, cheapest, slope)

@@ -114,6 +114,9 @@ def _check_time(deadline: float | None, what: str) -> None:
 
 def reduce_all(problem: Problem, masks: list[int], deadline: float | None = None) -> list[int]:
     """Group dominance over all subsets: keep a group only if cheaper than its best split."""
+    for k in range(0, len(masks), 1024):
+        _check_time(deadline, "pricing candidate groups")
+        problem.prefetch(masks[k:k + 1024])
     cost = {m: problem.weighted_cost(m) for m in masks}
     best = dict(cost)
     kept = []

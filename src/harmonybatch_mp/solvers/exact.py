@@ -58,6 +58,7 @@ def exact(problem: Problem, *, force: bool = False) -> Solution:
             f"{EXACT_MAX_APPS} (use solver 'milp', or force=True / --force to insist)"
         )
     best, best_cost = None, math.inf
+    problem.prefetch(range(1, 1 << problem.n))
     cost = problem.weighted_cost
     for part in set_partitions(problem.n):
         c = sum(cost(m) for m in part)

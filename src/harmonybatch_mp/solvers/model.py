@@ -310,6 +310,10 @@ def build_from_problem(problem: Problem, *, candidates: str | Sequence[Sequence[
     for k, m in enumerate(masks):
         if k % 64 == 0:
             _check_time(deadline, "generating columns")
+            if choice == "pareto":
+                problem.prefetch_classes(masks[k:k + 64])
+            elif choice == "optimum":
+                problem.prefetch(masks[k:k + 64])
         found = group_configs(problem, m, choice)
         if reduce and choice == "pareto":
             found = dominance(found, by_gpu, by_gpu_mem)

@@ -15,7 +15,8 @@ import numpy as np
 
 from ..duration import DEFAULT_DURATION, DurationModel
 from ..errors import InfeasibleApp, InfeasibleError, InputError
-from ..expected_cost import COST_MODELS, EXPECTED, FULL_BATCH, TIMEOUT_LEVELS, evaluate, expected_tables, search
+from ..expected_cost import COST_MODELS, EXPECTED, FULL_BATCH, TIMEOUT_LEVELS, expected_tables
+from ..expected_search import evaluate, search_many
 from ..plan import Plan, SolverInfo
 from ..platform import Platform
 from ..profiles import ModelProfile
@@ -24,6 +25,8 @@ from ..workload import App, Workload
 from .side import SideConstraints
 
 _MISSING = object()
+#: Groups searched together under ``expected`` (bounds the memory of one round).
+_SEARCH_BATCH = 256
 
 
 def members(mask: int) -> list[int]:
@@ -81,6 +84,8 @@ class Problem:
         pins = self.side.kinds()
         self.app_kinds = tuple(pins.get(a.name, KINDS) for a in self.apps)
         self._cache: dict[int, GroupConfig | None] = {}
+        self._classes: dict[int, list[GroupConfig]] = {}
+        self._kind_configs: dict[tuple, np.ndarray] = {}
         self.tables = expected_tables(self.grid, duration) if cost_model == EXPECTED else None
 
     @property
@@ -99,9 +104,57 @@ class Problem:
                        timeout_base=float(self.tables.latency_max_upto[index]))
 
     def _search(self, mask: int, candidates: np.ndarray) -> GroupConfig | None:
-        apps = [self.apps[i] for i in members(mask)]
-        choice = search(self.tables, candidates, [a.slo for a in apps], [a.rate for a in apps], self.timeout_levels)
-        return None if choice is None else self._expected_config(choice.index, choice.scale, choice.cost)
+        return self._search_many([(mask, candidates)])[0]
+
+    def _search_many(self, jobs: Sequence[tuple[int, np.ndarray]]) -> list[GroupConfig | None]:
+        found = []
+        for k in range(0, len(jobs), _SEARCH_BATCH):
+            batch = [(c, [self.apps[i].slo for i in members(m)], [self.apps[i].rate for i in members(m)])
+                     for m, c in jobs[k:k + _SEARCH_BATCH]]
+            found += search_many(self.tables, batch, self.timeout_levels)
+        return [None if c is None else self._expected_config(c.index, c.scale, c.cost) for c in found]
+
+    def _candidates(self, kinds: tuple[str, ...]) -> np.ndarray:
+        if kinds not in self._kind_configs:  # one array per kinds: the searches share it
+            self._kind_configs[kinds] = np.flatnonzero(self.grid.memory_ok & kind_mask(self.grid, kinds))
+        return self._kind_configs[kinds]
+
+    def prefetch(self, masks: Iterable[int]) -> None:
+        """Compute and cache the optima of many groups at once (under ``expected`` the searches
+        run together, one vectorised round for all; ``formulations/model.md`` section 12)."""
+        if not self.expected:
+            return
+        todo = [m for m in dict.fromkeys(masks) if m not in self._cache]
+        jobs, empty = [], []
+        for m in todo:
+            kinds = self.kinds_of(m)
+            (jobs.append((m, self._candidates(kinds))) if kinds else empty.append(m))
+        for m, cfg in zip([m for m, _ in jobs], self._search_many(jobs)):
+            self._cache[m] = cfg
+        self._cache.update(dict.fromkeys(empty))
+
+    def prefetch_classes(self, masks: Iterable[int]) -> None:
+        """Compute and cache :meth:`per_class` of many groups at once (under ``expected``: one
+        search per group and class, all run together)."""
+        if not self.expected:
+            return
+        grid, jobs, owner = self.grid, [], []
+        todo = [m for m in dict.fromkeys(masks) if m not in self._classes]
+        for m in todo:
+            kinds = self.kinds_of(m)
+            cand = self._candidates(kinds) if kinds else np.empty(0, np.intp)
+            key = grid.kind[cand] * 10_000 + grid.gpu_mem[cand]
+            for k in np.unique(key):
+                if (kinds, k) not in self._kind_configs:
+                    self._kind_configs[kinds, k] = cand[key == k]
+                jobs.append((m, self._kind_configs[kinds, k]))
+                owner.append(m)
+        found: dict[int, list[GroupConfig]] = {m: [] for m in todo}
+        for m, cfg in zip(owner, self._search_many(jobs)):
+            if cfg is not None:
+                found[m].append(cfg)
+        for m, cfgs in found.items():
+            self._classes[m] = sorted(cfgs, key=lambda c: (c.cost, c.index))
 
     def kinds_of(self, mask: int) -> tuple[str, ...]:
         """Function kinds every member of the group allows."""
@@ -124,7 +177,7 @@ class Problem:
             if not kinds:
                 cfg = None
             elif self.expected:
-                cfg = self._search(mask, np.flatnonzero(self.grid.memory_ok & kind_mask(self.grid, kinds)))
+                cfg = self._search(mask, self._candidates(kinds))
             else:
                 i = best_config(self.grid, [self.apps[i] for i in members(mask)], kinds)
                 cfg = None if i is None else self.grid.config(i)
@@ -157,10 +210,9 @@ class Problem:
             return []
         grid = self.grid
         if self.expected:
-            ok = grid.memory_ok & kind_mask(grid, kinds)
-            key = grid.kind * 10_000 + grid.gpu_mem
-            found = [self._search(mask, np.flatnonzero(ok & (key == k))) for k in np.unique(key[ok])]
-            return sorted((c for c in found if c is not None), key=lambda c: (c.cost, c.index))
+            if mask not in self._classes:
+                self.prefetch_classes([mask])
+            return self._classes[mask]
         idx = np.flatnonzero(feasible_mask(grid, [self.apps[i] for i in members(mask)], kinds))
         if idx.size == 0:
             return []
@@ -191,11 +243,16 @@ class Problem:
     def fill_runs(self, max_run: int | None = None) -> Iterator[tuple[int, int, int, GroupConfig | None]]:
         """Optima of every SLO-contiguous run ``apps[i:j]`` of at most ``max_run`` apps, computed
         incrementally (one fold step per extension) and cached; yields ``(i, j, mask, config)``."""
-        if self.expected:  # no incremental fold: each run is searched on its own
-            for i in range(self.n):
+        if self.expected:  # no incremental fold: runs are searched together, 8 starts at a time
+            def runs(i: int) -> Iterator[tuple[int, int]]:
                 mask = 0
                 for j in range(i + 1, self.n + 1 if max_run is None else min(self.n, i + max_run) + 1):
                     mask |= 1 << (j - 1)
+                    yield j, mask
+            for i in range(self.n):
+                if i % 8 == 0:
+                    self.prefetch(m for k in range(i, min(i + 8, self.n)) for _, m in runs(k))
+                for j, mask in runs(i):
                     yield i, j, mask, self.group(mask)
             return
         for i in range(self.n):
@@ -216,6 +273,7 @@ class Problem:
     def require_feasible(self) -> None:
         """Raise InfeasibleError naming every app no allowed function can serve alone."""
         bad = []
+        self.prefetch(1 << i for i in range(self.n))
         for i, a in enumerate(self.apps):
             if self.group(1 << i) is None:
                 bad.append(InfeasibleApp(a.name, a.slo, self.grid.best_latency(self.app_kinds[i] or KINDS)))

@@ -1,0 +1,168 @@
+"""Searching a group's cheapest (configuration, timeout level) under the ``expected`` cost
+model, for one group or many at once, with the lower bounds that prune it
+(``formulations/model.md`` sections 12.1-12.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .expected_cost import TIMEOUT_LEVELS, ExpectedTables, cost_per_request, expected_size_bound, tail_probabilities
+
+#: Configurations evaluated per group and round: the first chunk, doubling up to the last.
+FIRST_CHUNK, LAST_CHUNK = 1, 64
+
+
+@dataclass(frozen=True)
+class GroupChoice:
+    """A configuration and timeout scale for a group, with its expected cost per request."""
+
+    index: int
+    scale: float
+    cost: float
+
+
+def _levels(levels: int) -> np.ndarray:
+    return np.arange(levels, 0, -1) / levels  # 1, (J-1)/J, ..., 1/J
+
+
+def evaluate(tables: ExpectedTables, idx: np.ndarray, slos: np.ndarray, rates: np.ndarray,
+             levels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Expected cost of each configuration in ``idx`` at its best timeout level; returns
+    ``(cost, scale)`` per configuration.
+
+    ``slos`` and ``rates`` are the members' (sorted by SLO), one row for all configurations
+    or one row per configuration; rows of different groups are padded at the front with
+    zero rates (see :func:`pad_members`).
+    """
+    grid = tables.grid
+    b = grid.batch[idx]
+    scales = _levels(levels)
+    cost = np.where(b == 1, tables.invocation[idx], np.inf)
+    scale = np.ones(idx.size)
+    s, r = (np.broadcast_to(np.asarray(x, dtype=float), (idx.size, np.shape(x)[-1])) for x in (slos, rates))
+    width = (r > 0).sum(axis=1)
+    for w in np.unique(width[b > 1]):  # one call per group size: padding costs nothing
+        multi = np.flatnonzero((b > 1) & (width == w))
+        sub = idx[multi]
+        bmax = int(grid.batch[sub].max())
+        room = s[multi, -w:] - tables.latency_max_upto[sub][:, None]  # maximal timeouts (rows, w)
+        t = (room[:, None, :] * scales[None, :, None]).reshape(-1, w)
+        tails = tail_probabilities(np.repeat(r[multi, -w:], levels, axis=0), t, bmax)
+        inv = np.repeat(tables.invocation_costs(sub, bmax), levels, axis=0)
+        c = cost_per_request(inv, tails, np.repeat(grid.batch[sub], levels)).reshape(sub.size, levels)
+        best = np.argmin(c, axis=1)
+        cost[multi] = c[np.arange(sub.size), best]
+        scale[multi] = scales[best]
+    return cost, scale
+
+
+def pad_members(groups: Sequence[tuple[Sequence[float], Sequence[float]]]) -> tuple[np.ndarray, np.ndarray]:
+    """``(slos, rates)`` of several groups as rows of equal width, padded at the front with
+    members of rate 0 (and the group's tightest SLO), which change no group's cost."""
+    width = max(len(s) for s, _ in groups)
+    slos, rates = np.empty((len(groups), width)), np.zeros((len(groups), width))
+    for g, (s, r) in enumerate(groups):
+        slos[g, width - len(s):], rates[g, width - len(r):] = s, r
+        slos[g, :width - len(s)] = s[0]
+    return slos, rates
+
+
+def search(tables: ExpectedTables, candidates: np.ndarray, slos: Sequence[float], rates: Sequence[float],
+           levels: int = TIMEOUT_LEVELS) -> GroupChoice | None:
+    """The cheapest (configuration, timeout scale) among ``candidates`` (grid indices of
+    memory-feasible configurations of allowed kinds) for members sorted by SLO.
+
+    Configurations are visited in order of the lower bound ``max(min_k c(k)/k,
+    min_k c(k) / min(b, E[K] with maximal timeouts))``; the search stops when the next bound
+    is no lower than the best cost found. :func:`search_many` runs many groups at once.
+    """
+    return search_many(tables, [(candidates, slos, rates)], levels)[0]
+
+
+def lower_bound(tables: ExpectedTables, idx: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """A lower bound on the expected cost per request of each configuration in ``idx`` at every
+    timeout level, given ``size`` >= ``E[K]`` at its maximal timeouts (``formulations/model.md``
+    section 12.2): the largest of ``min_k c(k)/k``, ``min_k c(k) / E`` and ``beta + alpha / E``
+    with ``E = min(b, size)`` and ``c(k) >= alpha + beta k``."""
+    lb = tables.bound[idx].copy()
+    multi = tables.grid.batch[idx] > 1
+    ek = np.minimum(tables.grid.batch[idx[multi]], size[multi])
+    c1, beta = tables.invocation[tables.first[idx[multi]]], tables.slope[idx[multi]]
+    line = beta + (c1 - beta) / np.where(c1 >= beta, ek, 1.0)
+    lb[multi] = np.maximum(lb[multi], np.maximum(tables.cheapest[idx[multi]] / ek, line))
+    return lb
+
+
+def _admissible(tables: ExpectedTables, candidates: Sequence[np.ndarray], tightest: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """``(job, config)`` pairs, sorted by job, that meet the job's tightest SLO and whose bound
+    ``min_k c(k)/k`` is no higher than the exact cost of the job's cheapest batch-1
+    configuration. Jobs sharing one candidate array are filtered as one matrix."""
+    shared: dict[int, list[int]] = {}
+    for j, c in enumerate(candidates):
+        shared.setdefault(id(c), []).append(j)
+    jobs, configs = [], []
+    for members_ in shared.values():
+        cand = np.asarray(candidates[members_[0]], dtype=np.intp)
+        which = np.asarray(members_)
+        fits = tables.latency_max_upto[cand][None, :] <= tightest[which][:, None]
+        single = np.where(fits & (tables.grid.batch[cand] == 1)[None, :], tables.invocation[cand][None, :], np.inf)
+        ok = fits & (tables.bound[cand][None, :] <= single.min(axis=1, initial=np.inf)[:, None])
+        row, col = np.nonzero(ok)
+        jobs.append(which[row])
+        configs.append(cand[col])
+    job, idx = np.concatenate(jobs), np.concatenate(configs)
+    order = np.argsort(job, kind="stable")
+    return job[order], idx[order]
+
+
+def search_many(tables: ExpectedTables, jobs: Sequence[tuple[np.ndarray, Sequence[float], Sequence[float]]],
+                levels: int = TIMEOUT_LEVELS) -> list[GroupChoice | None]:
+    """:func:`search` for many ``(candidates, slos, rates)`` at once. Every round evaluates,
+    in one vectorised call, the next chunk (1, 2, 4, ... configurations in bound order) of
+    every group whose next bound is below its best cost, so a numpy call is paid per round,
+    not per group. Returns one choice per job: the cheapest, ties to the lowest grid index
+    (None where no candidate meets the tightest SLO)."""
+    if not jobs:
+        return []
+    slos, rates = pad_members([(np.asarray(s, dtype=float), np.asarray(r, dtype=float)) for _, s, r in jobs])
+    job, idx = _admissible(tables, [c for c, _, _ in jobs], slos[:, 0])
+    # E[K] at timeouts s_i - u is E(0) - R u: only the first segment's width depends on u
+    # (formulations/model.md section 12.2), so one evaluation per group serves every row
+    e0 = expected_size_bound(rates, np.where(rates > 0, slos, 0.0))
+    lb = lower_bound(tables, idx, e0[job] - rates.sum(axis=1)[job] * tables.latency_max_upto[idx])
+    best_cost, best_idx, best_scale = np.full(len(jobs), np.inf), np.full(len(jobs), -1), np.ones(len(jobs))
+
+    def take(rows: np.ndarray) -> None:  # evaluate rows; keep each job's cheapest (ties: lowest index)
+        cost, scale = evaluate(tables, idx[rows], slos[job[rows]], rates[job[rows]], levels)
+        by = np.lexsort((idx[rows], cost, job[rows]))
+        lead = by[np.r_[True, job[rows[by]][1:] != job[rows[by]][:-1]]]
+        g, c, i = job[rows[lead]], cost[lead], idx[rows[lead]]
+        win = (c < best_cost[g]) | ((c == best_cost[g]) & (i < best_idx[g]))
+        best_cost[g[win]], best_idx[g[win]], best_scale[g[win]] = c[win], i[win], scale[lead][win]
+
+    if job.size:  # first round: each job's lowest bound, an upper bound that prunes the rest before sorting
+        starts = np.flatnonzero(np.r_[True, job[1:] != job[:-1]])
+        low = np.flatnonzero(lb == np.repeat(np.minimum.reduceat(lb, starts), np.diff(np.r_[starts, job.size])))
+        first = low[np.unique(job[low], return_index=True)[1]]
+        take(first)
+        rest = np.ones(job.size, bool)
+        rest[first] = False
+        rest &= lb <= best_cost[job]
+        job, idx, lb = job[rest], idx[rest], lb[rest]
+    order = np.lexsort((idx, lb, job))
+    job, idx, lb = job[order], idx[order], lb[order]
+    rank = np.arange(job.size) - np.searchsorted(job, job)
+    start, size = 0, FIRST_CHUNK
+    while True:
+        open_ = (lb <= best_cost[job]) & (rank >= start)
+        if not open_.any():
+            break
+        take(np.flatnonzero(open_ & (rank < start + size)))
+        start, size = start + size, min(2 * size, LAST_CHUNK)
+    return [None if i < 0 else GroupChoice(int(i), float(t), float(c))
+            for i, t, c in zip(best_idx, best_scale, best_cost)]
