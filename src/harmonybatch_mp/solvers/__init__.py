@@ -22,6 +22,7 @@ from ..profiles import ModelProfile, builtin_profile
 from ..workload import App, Workload, parse_apps
 from .base import Solution, SolverSpec, get_solver, register_solver, solver_names, unregister_solver
 from .baselines import batch_baseline, mbs_baseline
+from .colgen import colgen
 from .dp import dp
 from .exact import exact
 from .greedy import greedy
@@ -32,6 +33,8 @@ from .side import SideConstraints
 
 register_solver("milp", milp, side_constraints=True,
                 description="set-partitioning MILP with a certificate (default)")
+register_solver("colgen", colgen, side_constraints=True,
+                description="column generation over every group, proven optimal (full-batch model)")
 register_solver("exact", exact, description="enumerates every set partition (n <= 10 unless forced)")
 register_solver("dp", dp, description="optimal among SLO-contiguous partitions (shortest path)")
 register_solver("greedy", greedy, description="the paper's Algorithm 1 (heuristic)")

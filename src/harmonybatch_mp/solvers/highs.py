@@ -43,6 +43,61 @@ def _highs():
     return h
 
 
+def _lp(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Sequence[tuple[np.ndarray, float]],
+        n_cover: int, upper: float = 1.0):
+    """The ``HighsLp``: ``0 <= x <= upper``, equality cover rows, then the ``<=`` rows (column-wise)."""
+    import highspy
+
+    ncol = len(cost)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = ncol, n_cover + len(rows)
+    lp.col_cost_ = np.asarray(cost, float)
+    lp.col_lower_, lp.col_upper_ = np.zeros(ncol), np.full(ncol, upper)
+    lp.row_lower_ = np.concatenate([np.ones(n_cover), np.full(len(rows), -np.inf)])
+    lp.row_upper_ = np.concatenate([np.ones(n_cover), [ub for _, ub in rows]])
+    extra = [np.flatnonzero(coef) for coef, _ in rows]
+    counts = np.array([len(c) for c in columns], dtype=np.int64)
+    for nz in extra:
+        counts[nz] += 1
+    start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    index = np.empty(start[-1], dtype=np.int32)
+    value = np.ones(start[-1])
+    fill = start[:-1].copy()
+    for j, members in enumerate(columns):
+        index[fill[j]:fill[j] + len(members)] = members
+        fill[j] += len(members)
+    for r, ((coef, _), nz) in enumerate(zip(rows, extra)):
+        index[fill[nz]] = n_cover + r
+        value[fill[nz]] = coef[nz]
+        fill[nz] += 1
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = start, index, value
+    return lp
+
+
+def run_highs_lp(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Sequence[tuple[np.ndarray, float]],
+                 n_cover: int, *, deadline: float | None = None) -> tuple[float, np.ndarray, np.ndarray] | None:
+    """The LP relaxation of :func:`run_highs_arrays`' model without the upper bounds ``x <= 1``
+    (the cover rows imply them, and without them every column's reduced cost is >= 0 at the
+    optimum): ``(objective, row duals, x)``, or None when HiGHS did not reach its optimum
+    (infeasible, or stopped at ``deadline``). Reduced costs are ``c_j - sum_i a_ij y_i``."""
+    import highspy
+
+    _acquire(deadline)
+    try:
+        h = _highs()
+        h.passModel(_lp(cost, columns, rows, n_cover, upper=np.inf))
+        if deadline is not None:
+            h.setOptionValue("time_limit", max(0.0, deadline - time.perf_counter()))
+        h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        sol = h.getSolution()
+        return float(h.getInfo().objective_function_value), np.asarray(sol.row_dual), np.asarray(sol.col_value)
+    finally:
+        _LOCK.release()
+
+
 def run_highs_arrays(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Sequence[tuple[np.ndarray, float]],
                      n_cover: int, *, deadline: float | None = None, rel_gap: float = 0.0, abs_gap: float = 0.0,
                      threads: int | None = None, warm_start: np.ndarray | None = None,
@@ -58,29 +113,7 @@ def run_highs_arrays(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: S
     try:
         h = _highs()
         ncol = len(cost)
-        lp = highspy.HighsLp()
-        lp.num_col_, lp.num_row_ = ncol, n_cover + len(rows)
-        lp.col_cost_ = np.asarray(cost, float)
-        lp.col_lower_, lp.col_upper_ = np.zeros(ncol), np.ones(ncol)
-        lp.row_lower_ = np.concatenate([np.ones(n_cover), np.full(len(rows), -np.inf)])
-        lp.row_upper_ = np.concatenate([np.ones(n_cover), [ub for _, ub in rows]])
-        extra = [np.flatnonzero(coef) for coef, _ in rows]
-        counts = np.array([len(c) for c in columns], dtype=np.int64)
-        for nz in extra:
-            counts[nz] += 1
-        start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-        index = np.empty(start[-1], dtype=np.int32)
-        value = np.ones(start[-1])
-        fill = start[:-1].copy()
-        for j, members in enumerate(columns):
-            index[fill[j]:fill[j] + len(members)] = members
-            fill[j] += len(members)
-        for r, ((coef, _), nz) in enumerate(zip(rows, extra)):
-            index[fill[nz]] = n_cover + r
-            value[fill[nz]] = coef[nz]
-            fill[nz] += 1
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = start, index, value
+        lp = _lp(cost, columns, rows, n_cover)
         lp.integrality_ = [highspy.HighsVarType.kInteger] * ncol
         h.passModel(lp)
         remaining = None if deadline is None else max(0.0, deadline - time.perf_counter())

@@ -1,0 +1,207 @@
+"""Solver ``colgen``: column generation on the set-partitioning LP over every group, with
+exact pricing, then reduced-cost enumeration to prove the integer optimum
+(``formulations/column_generation.md``; full-batch model).
+
+1. The master LP starts from every app alone and the contiguous optimum (``dp``); each
+   round prices every configuration exactly (:mod:`.pricing`) and adds the best group of
+   each that prices out. With exact pricing, ``LP + n * min(0, min reduced cost)`` is a
+   lower bound on every plan at every round, and the LP optimum at the end.
+2. The integer master over the generated columns (and the ``dp`` plan) gives a plan.
+3. Any plan cheaper than it uses only columns whose reduced cost is at most the gap, so
+   enumerating those (the same search with a threshold) and solving the integer master
+   over them proves the optimum. Too many such columns, or the time limit, leave the plan
+   with the proven bound and gap (status ``time_limit``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError, SolverError
+from ..expected_cost import FULL_BATCH
+from ..plan import OPTIMAL, TIME_LIMIT, SolverInfo
+from ..provision import GroupConfig
+from .base import Solution
+from .dp import dp
+from .highs import run_highs_arrays, run_highs_lp
+from .options import check_gaps, deadline_of
+from .pricing import TOLERANCE, Pricer
+from .problem import Problem, members
+
+#: Cost of one unit of violation of a side row in the master LP (scaled units; the plan is ~1).
+#: Elastic rows keep the LP feasible from the first round; the bound stays valid for any value.
+ELASTIC_COST = 1e3
+#: Most columns the enumeration of step 3 may produce before giving up the proof.
+ENUMERATION_LIMIT = 100_000
+
+
+@dataclass
+class _Master:
+    """The restricted master: columns as (group mask, configuration, scaled weight)."""
+
+    problem: Problem
+    scale: float
+
+    def __post_init__(self) -> None:
+        self.masks: list[int] = []
+        self.configs: list[GroupConfig] = []
+        self.weights: list[float] = []
+        self.seen: set[tuple[int, int]] = set()
+
+    def add_group(self, mask: int) -> int:
+        """Columns for a group: its optimum, or its optimum per kind and GPU size when side rows
+        count GPUs or their memory. Returns how many columns were new."""
+        p = self.problem
+        by_class = p.side.max_gpu_functions is not None or p.side.gpu_memory_budget is not None
+        cfgs = p.per_class(mask) if by_class else [c for c in [p.group(mask)] if c is not None]
+        new = 0
+        for c in cfgs:
+            if (mask, c.index) not in self.seen:
+                self.seen.add((mask, c.index))
+                self.masks.append(mask)
+                self.configs.append(c)
+                self.weights.append(self.scale * p.rate(mask) / p.total_rate * c.cost)
+                new += 1
+        return new
+
+    def side_rows(self, elastic: bool) -> list[tuple[np.ndarray, float]]:
+        is_gpu = np.array([c.kind == "gpu" for c in self.configs], float)
+        mem = np.array([c.gpu_mem_gb or 0 for c in self.configs], float)
+        rows = [(coef, ub) for _, coef, ub in self.problem.side.rows(is_gpu, mem)]
+        if not elastic:
+            return rows
+        k = len(rows)
+        return [(np.concatenate([coef, -np.eye(k)[r]]), ub) for r, (coef, ub) in enumerate(rows)]
+
+    def lp(self, deadline: float | None):
+        rows = self.side_rows(elastic=True)
+        cost = np.concatenate([self.weights, np.full(len(rows), ELASTIC_COST)])
+        cols = [members(m) for m in self.masks] + [[] for _ in rows]
+        return run_highs_lp(cost, cols, rows, self.problem.n, deadline=deadline)
+
+    def integer(self, deadline: float | None, warm: list[int]) -> tuple[list[int], list[GroupConfig]] | None:
+        cols = [members(m) for m in self.masks]
+        start = np.zeros(len(self.masks))
+        for m in warm:
+            start[next(j for j, x in enumerate(self.masks) if x == m)] = 1.0
+        result, x = run_highs_arrays(np.asarray(self.weights), cols, self.side_rows(elastic=False), self.problem.n,
+                                     deadline=deadline, warm_start=start if warm else None)
+        if x is None:
+            return None
+        chosen = np.flatnonzero(x > 0.5)
+        return [self.masks[j] for j in chosen], [self.configs[j] for j in chosen]
+
+
+def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float = 0.0,
+           enumeration_limit: int = ENUMERATION_LIMIT) -> Solution:
+    """Proven-optimal plans over every partition by column generation (full-batch model).
+
+    Parameters
+    ----------
+    problem : Problem
+        Side constraints are read from ``problem.side``; the cost model must be ``full-batch``.
+    time_limit : float, optional
+        Seconds for the whole call; at the limit the best plan is returned with status
+        ``time_limit`` and the bound proven by then.
+    rel_gap : float
+        Stop once the plan is within this relative gap of the bound (default 0: prove it).
+    enumeration_limit : int
+        Most columns the final proof may enumerate.
+
+    Examples
+    --------
+    >>> from harmonybatch_mp import solve
+    >>> plan = solve("0.3:2,0.5:5,0.8:10,1.0:20", "VGG19", solver="colgen", cost_model="full-batch")
+    >>> plan.solver.status, plan.solver.scope
+    ('optimal', 'all partitions')
+    """
+    start = time.perf_counter()
+    deadline = deadline_of(start, time_limit)
+    check_gaps(rel_gap, 0.0, None)
+    if problem.cost_model != FULL_BATCH:
+        raise InputError("solver 'colgen' prices the full-batch model; use cost_model='full-batch' "
+                         "(under 'expected' use 'milp')")
+    scale = 1.0 / problem.lower_bound()
+    master = _Master(problem, scale)
+    for i in range(problem.n):
+        master.add_group(1 << i)
+    warm = list(dp(problem).groups)
+    allowed = problem.side.allows(problem, warm, [problem.group(m) for m in warm])
+    for m in warm:
+        master.add_group(m)
+    pricer = Pricer(problem, scale)
+    most = problem.n if problem.side.max_functions is None else min(problem.n, problem.side.max_functions)
+    rhs = np.concatenate([np.ones(problem.n), [ub for _, _, ub in problem.side.rows(np.zeros(0), np.zeros(0))]])
+    best_round: tuple[float, np.ndarray, np.ndarray] | None = None  # (bound, duals, charges)
+    rounds, stopped = 0, False
+    while True:
+        if deadline is not None and time.perf_counter() > deadline:
+            stopped = True
+            break
+        solved = master.lp(deadline)
+        if solved is None:
+            stopped = True
+            break
+        duals = solved[1][:rhs.size]
+        rounds += 1
+        charge = _charges(problem, pricer, duals)
+        best, found = pricer.price(duals[:problem.n], charge)
+        if best > TOLERANCE and not found:  # only bounds left: settle them exactly
+            best, found = pricer.price(duals[:problem.n], charge, budget=None)
+        # Lagrangian bound: every plan costs y.b + sum of its columns' reduced costs, and it
+        # has at most `most` columns, each with reduced cost >= -best
+        lagrangian = float(duals @ rhs) - most * max(best, 0.0)
+        if best_round is None or lagrangian > best_round[0]:
+            best_round = (lagrangian, duals, charge)
+        if best <= TOLERANCE or not sum(master.add_group(mask) for _, mask in found):
+            break
+    plan = master.integer(deadline, warm if allowed else [])
+    options = [(problem_cost(problem, plan[0]), plan[0], plan[1])] if plan else []
+    if allowed:
+        options.append((problem_cost(problem, warm), warm, [problem.group(m) for m in warm]))
+    if not options:
+        raise SolverError("colgen: no feasible plan found" + (" by the time limit" if stopped else ""),
+                          time_limit=stopped)
+    objective, masks, configs = min(options, key=lambda o: o[0])
+    bound = max(problem.lower_bound(), -np.inf if best_round is None else best_round[0] / scale)
+    proven = objective - bound <= rel_gap * objective
+    if not proven and best_round is not None and not _late(deadline):
+        # a plan cheaper than this one uses only columns with reduced cost <= its gap to the bound
+        _, duals, charge = best_round
+        groups = pricer.enumerate(duals[:problem.n], charge, (objective - bound) * scale, enumeration_limit)
+        if groups is not None:
+            for m in groups:
+                master.add_group(m)
+            full = master.integer(deadline, masks)
+            if full is not None and not _late(deadline):
+                proven = True
+                cost = problem_cost(problem, full[0])
+                if cost < objective:
+                    objective, masks, configs = cost, full[0], full[1]
+                bound = objective
+    bound = min(bound, objective)
+    info = SolverInfo("colgen", status=OPTIMAL if proven else TIME_LIMIT, objective=objective, bound=bound,
+                      gap=max(0.0, (objective - bound) / objective), scope="all partitions",
+                      backend="appsi_highs", columns=len(master.masks), candidate_groups=rounds)
+    return Solution.of(problem, masks, info, configs=dict(zip(masks, configs)))
+
+
+def _late(deadline: float | None) -> bool:
+    return deadline is not None and time.perf_counter() > deadline
+
+
+def problem_cost(problem: Problem, masks: list[int]) -> float:
+    return sum(problem.weighted_cost(m) for m in masks)
+
+
+def _charges(problem: Problem, pricer: Pricer, duals: np.ndarray) -> np.ndarray:
+    """What the side rows charge each pricing configuration: ``-sum_r y_r D_r(k)`` (>= 0)."""
+    c = pricer.configs
+    coef = problem.side.rows(c.is_gpu.astype(float), c.gpu_mem.astype(float))
+    charge = np.zeros(len(c))
+    for r, (_, d, _) in enumerate(coef):
+        charge -= duals[problem.n + r] * d
+    return charge
