@@ -4,7 +4,18 @@ from .check import check_plan, plan_problems
 from .errors import HarmonyBatchError, InfeasibleError, InputError, PlanCheckError, SolverError
 from .fast_path import provision_group_fast
 from .grid import GroupConfig, config_grid
-from .plan import HEURISTIC, OPTIMAL, RESTRICTED_OPTIMAL, STATUSES, TIME_LIMIT, GroupPlan, Plan, SolverInfo, load_plan
+from .plan import (
+    BOUNDED,
+    HEURISTIC,
+    OPTIMAL,
+    RESTRICTED_OPTIMAL,
+    STATUSES,
+    TIME_LIMIT,
+    GroupPlan,
+    Plan,
+    SolverInfo,
+    load_plan,
+)
 from .platform import PRESETS, Platform, load_platform, platform_from_dict, preset
 from .profiles import BUILTIN_MODELS, ModelProfile, builtin_profile, load_profile, profile_from_dict
 from .provision import provision_group
@@ -24,6 +35,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "App",
+    "BOUNDED",
     "BUILTIN_MODELS",
     "GroupConfig",
     "GroupPlan",

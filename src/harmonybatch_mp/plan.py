@@ -14,6 +14,7 @@ from .platform import Platform, platform_from_dict
 from .profiles import ModelProfile, profile_from_dict
 from .provision import GroupConfig
 from .solver_info import (  # noqa: F401  (re-exported: plans carry their solver record)
+    BOUNDED,
     HEURISTIC,
     OPTIMAL,
     RESTRICTED_OPTIMAL,

@@ -14,10 +14,13 @@ OPTIMAL = "optimal"
 RESTRICTED_OPTIMAL = "restricted_optimal"
 #: Stopped at the time limit: the best plan known, with whatever bound was proven by then.
 TIME_LIMIT = "time_limit"
+#: Finished without proving optimality: the plan with a lower bound over every plan (the
+#: gap says how far it may be from the optimum), e.g. when the proof needs too many columns.
+BOUNDED = "bounded"
 #: A heuristic's plan: no optimality claim.
 HEURISTIC = "heuristic"
 #: Every status a :class:`SolverInfo` may carry.
-STATUSES = (OPTIMAL, RESTRICTED_OPTIMAL, TIME_LIMIT, HEURISTIC)
+STATUSES = (OPTIMAL, RESTRICTED_OPTIMAL, TIME_LIMIT, BOUNDED, HEURISTIC)
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,9 @@ import numpy as np
 
 from ..errors import InputError, SolverError
 from ..expected_cost import FULL_BATCH
-from ..plan import OPTIMAL, TIME_LIMIT, SolverInfo
+from ..plan import BOUNDED, OPTIMAL, TIME_LIMIT, SolverInfo
 from ..provision import GroupConfig
+from .backends import OPTIMAL as SOLVED
 from .base import Solution
 from .dp import dp
 from .highs import run_highs_arrays, run_highs_lp
@@ -34,6 +35,8 @@ from .problem import Problem, members
 #: Cost of one unit of violation of a side row in the master LP (scaled units; the plan is ~1).
 #: Elastic rows keep the LP feasible from the first round; the bound stays valid for any value.
 ELASTIC_COST = 1e3
+#: Weight of the best-bound duals in the pricing point (Wentges smoothing; 0 prices at the LP's).
+SMOOTHING = 0.8
 #: Most columns the enumeration of step 3 may produce before giving up the proof.
 ENUMERATION_LIMIT = 100_000
 
@@ -67,6 +70,20 @@ class _Master:
                 new += 1
         return new
 
+    def add_groups(self, masks: list[int], duals: np.ndarray) -> int:
+        """Add the groups' columns; returns how many new ones price out at ``duals``."""
+        before = len(self.masks)
+        for m in masks:
+            self.add_group(m)
+        n = self.problem.n
+        rows = self.side_rows(elastic=False)
+        useful = 0
+        for j in range(before, len(self.masks)):
+            rc = self.weights[j] - sum(duals[i] for i in members(self.masks[j]))
+            rc -= sum(duals[n + r] * coef[j] for r, (coef, _) in enumerate(rows))
+            useful += rc < -TOLERANCE
+        return useful
+
     def side_rows(self, elastic: bool) -> list[tuple[np.ndarray, float]]:
         is_gpu = np.array([c.kind == "gpu" for c in self.configs], float)
         mem = np.array([c.gpu_mem_gb or 0 for c in self.configs], float)
@@ -82,7 +99,8 @@ class _Master:
         cols = [members(m) for m in self.masks] + [[] for _ in rows]
         return run_highs_lp(cost, cols, rows, self.problem.n, deadline=deadline)
 
-    def integer(self, deadline: float | None, warm: list[int]) -> tuple[list[int], list[GroupConfig]] | None:
+    def integer(self, deadline: float | None, warm: list[int]) -> tuple[list[int], list[GroupConfig], bool] | None:
+        """The integer master over the columns so far: ``(groups, configs, proven optimal)``."""
         cols = [members(m) for m in self.masks]
         start = np.zeros(len(self.masks))
         for m in warm:
@@ -92,7 +110,7 @@ class _Master:
         if x is None:
             return None
         chosen = np.flatnonzero(x > 0.5)
-        return [self.masks[j] for j in chosen], [self.configs[j] for j in chosen]
+        return [self.masks[j] for j in chosen], [self.configs[j] for j in chosen], result.termination == SOLVED
 
 
 def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float = 0.0,
@@ -137,26 +155,31 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     rhs = np.concatenate([np.ones(problem.n), [ub for _, _, ub in problem.side.rows(np.zeros(0), np.zeros(0))]])
     best_round: tuple[float, np.ndarray, np.ndarray] | None = None  # (bound, duals, charges)
     rounds, stopped = 0, False
-    while True:
-        if deadline is not None and time.perf_counter() > deadline:
-            stopped = True
-            break
+    while not (stopped := _late(deadline)):
         solved = master.lp(deadline)
         if solved is None:
             stopped = True
             break
         duals = solved[1][:rhs.size]
         rounds += 1
-        charge = _charges(problem, pricer, duals)
-        best, found = pricer.price(duals[:problem.n], charge)
-        if best > TOLERANCE and not found:  # only bounds left: settle them exactly
-            best, found = pricer.price(duals[:problem.n], charge, budget=None)
-        # Lagrangian bound: every plan costs y.b + sum of its columns' reduced costs, and it
-        # has at most `most` columns, each with reduced cost >= -best
-        lagrangian = float(duals @ rhs) - most * max(best, 0.0)
-        if best_round is None or lagrangian > best_round[0]:
-            best_round = (lagrangian, duals, charge)
-        if best <= TOLERANCE or not sum(master.add_group(mask) for _, mask in found):
+        added = 0
+        for alpha in ((SMOOTHING, 0.0) if best_round is not None else (0.0,)):
+            # price at a point between the best-bound duals and the LP's (Wentges smoothing);
+            # when that finds nothing the LP can use (mispricing), price at the LP's own duals
+            point = duals if alpha == 0 else alpha * best_round[1] + (1 - alpha) * duals
+            charge = _charges(problem, pricer, point)
+            best, found = pricer.price(point[:problem.n], charge)
+            if best > TOLERANCE and not found:  # only bounds left: settle them exactly
+                best, found = pricer.price(point[:problem.n], charge, budget=None, enough=None)
+            # Lagrangian bound at any duals: a plan costs y.b plus its columns' reduced costs,
+            # and it has at most `most` columns, each with reduced cost >= -best
+            lagrangian = float(point @ rhs) - most * max(best, 0.0)
+            if best_round is None or lagrangian > best_round[0]:
+                best_round = (lagrangian, point, charge)
+            added = master.add_groups([m for _, m in found], duals)
+            if added:
+                break
+        if not added or float(duals @ rhs) - best_round[0] <= TOLERANCE:
             break
     plan = master.integer(deadline, warm if allowed else [])
     options = [(problem_cost(problem, plan[0]), plan[0], plan[1])] if plan else []
@@ -169,21 +192,24 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     bound = max(problem.lower_bound(), -np.inf if best_round is None else best_round[0] / scale)
     proven = objective - bound <= rel_gap * objective
     if not proven and best_round is not None and not _late(deadline):
-        # a plan cheaper than this one uses only columns with reduced cost <= its gap to the bound
-        _, duals, charge = best_round
-        groups = pricer.enumerate(duals[:problem.n], charge, (objective - bound) * scale, enumeration_limit)
+        # a plan cheaper than this one uses only columns whose reduced cost at the best-bound
+        # duals is at most its gap to that bound (formulations/column_generation.md, step 3)
+        lagrangian, duals, charge = best_round
+        groups = pricer.enumerate(duals[:problem.n], charge, objective * scale - lagrangian, enumeration_limit,
+                                  deadline)
         if groups is not None:
             for m in groups:
                 master.add_group(m)
             full = master.integer(deadline, masks)
-            if full is not None and not _late(deadline):
+            if full is not None and full[2]:
                 proven = True
                 cost = problem_cost(problem, full[0])
                 if cost < objective:
                     objective, masks, configs = cost, full[0], full[1]
                 bound = objective
     bound = min(bound, objective)
-    info = SolverInfo("colgen", status=OPTIMAL if proven else TIME_LIMIT, objective=objective, bound=bound,
+    status = OPTIMAL if proven else TIME_LIMIT if stopped or _late(deadline) else BOUNDED
+    info = SolverInfo("colgen", status=status, objective=objective, bound=bound,
                       gap=max(0.0, (objective - bound) / objective), scope="all partitions",
                       backend="appsi_highs", columns=len(master.masks), candidate_groups=rounds)
     return Solution.of(problem, masks, info, configs=dict(zip(masks, configs)))

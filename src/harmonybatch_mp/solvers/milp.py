@@ -15,16 +15,22 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import InputError, SolverError
+from ..expected_cost import FULL_BATCH
 from ..plan import TIME_LIMIT, SolverInfo
 from . import backends
 from .base import Solution
 from .candidates import ALL_SUBSETS_MAX_APPS
+from .colgen import colgen
 from .dp import dp
 from .greedy import greedy
 from .model import build_from_problem
 from .options import check_gaps, deadline_of
 from .problem import Problem
 
+#: Under the full-batch model, ``candidates="auto"`` proves optimality over every partition by
+#: column generation (:mod:`.colgen`) up to this many apps (n = 30 took 0.5-9 s; see
+#: benchmarks/results/colgen.md), and above it optimises over contiguous groups.
+COLGEN_MAX_APPS = 40
 #: Largest workload for which the final comparison with the contiguous optimum runs.
 DP_CHECK_MAX_APPS = 20
 #: Longest run of the contiguous fallback plan used when a time limit stops model building.
@@ -50,9 +56,11 @@ def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto"
     problem : Problem
         Side constraints are read from ``problem.side``.
     candidates : {"auto", "all", "contiguous"} or list of lists of app names
-        ``auto``: all subsets up to 12 apps, else contiguous runs. Only ``all`` gives a
-        certificate over every partition; otherwise the status is ``restricted_optimal``
-        and the global ``bound`` is the per-app bound of :meth:`Problem.lower_bound`.
+        ``auto``: all subsets up to 12 apps; under the full-batch model, column generation
+        over every group up to 40 (:func:`.colgen.colgen`); else contiguous runs. All
+        subsets and column generation certify over every partition; contiguous runs give
+        ``restricted_optimal`` with the per-app bound of :meth:`Problem.lower_bound` as the
+        global ``bound``.
     max_run : int, optional
         Longest contiguous candidate group.
     time_limit : float, optional
@@ -79,6 +87,11 @@ def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto"
             raise InputError(f"warm_start must be 'dp' or 'greedy', got {warm_start!r}")
         wm = list(starts[warm_start](problem).groups)
         warm = wm if _allowed(problem, wm) else []
+    if (candidates == "auto" and not max_run and problem.cost_model == FULL_BATCH and backend == backends.DEFAULT_BACKEND
+            and ALL_SUBSETS_MAX_APPS < problem.n <= COLGEN_MAX_APPS and abs_gap == 0):
+        sol = colgen(problem, time_limit=None if deadline is None else max(0.0, deadline - time.perf_counter()),
+                     rel_gap=rel_gap)
+        return Solution(sol.groups, sol.configs, replace(sol.info, name="milp", backend="column generation"))
     contiguous = isinstance(candidates, str) and (
         candidates == "contiguous" or (candidates == "auto" and (problem.n > ALL_SUBSETS_MAX_APPS or max_run)))
     if contiguous and not problem.side.counting and not problem.side.isolate and backend == backends.DEFAULT_BACKEND:

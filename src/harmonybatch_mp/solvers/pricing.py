@@ -16,6 +16,7 @@ batch any extension can fill.
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,7 +37,9 @@ class PricingConfigs:
     """The configurations pricing has to consider, as arrays over them: per function kind
     (and GPU memory when a budget row counts it), those no other configuration beats on
     cost, maximum latency and batch at once. A group feasible on a dominated configuration
-    is feasible, and cheaper, on the one that dominates it."""
+    is feasible, and cheaper, on the one that dominates it. Without rows that count
+    functions, batch-1 configurations are left out too: a group on one costs exactly what
+    its members cost alone on it, and the master holds every app alone at its optimum."""
 
     index: np.ndarray
     cost: np.ndarray
@@ -52,7 +55,7 @@ class PricingConfigs:
 def pricing_configs(problem: Problem) -> PricingConfigs:
     """The non-dominated configurations of ``problem`` (see :class:`PricingConfigs`)."""
     g = problem.grid
-    ok = np.flatnonzero(g.memory_ok)
+    ok = np.flatnonzero(g.memory_ok & ((g.batch > 1) | problem.side.counting))
     by_mem = problem.side.gpu_memory_budget is not None
     key = g.kind[ok] * 10_000 + (g.gpu_mem[ok] if by_mem else 0)
     keep = []
@@ -105,23 +108,9 @@ class _Search:
         self.batch = batch
         self.conflicts = [int(c) for c in conflicts]
         self.best_left = _suffix(np.maximum(profit, 0))
-        self.free_fill, self.paid_fill = _cover(profit, rate * timeout)  # for r_X T_X <= sum r t
-        self.free_rate, self.paid_rate = _cover(profit, rate)  # for T_X <= T + 1/rho - 1/r_X
+        self.fill = _Cover(profit, rate * timeout)  # r_X T_X <= sum r t (each fold step adds <= r t)
+        self.rate_cover = _Cover(profit, rate)  # T_X <= T + 1/rho - 1/r_X from any state (T, rho)
         self.complete = True
-
-    @staticmethod
-    def _penalty(paid: list[tuple[float, float, int]], deficit: float, i: int) -> float:
-        """Least profit lost covering ``deficit`` with non-positive apps from position ``i``
-        on, fractionally, cheapest per unit first (inf when they cannot cover it)."""
-        lost = 0.0
-        for price, amount, j in paid:
-            if j >= i:
-                use = amount if amount < deficit else deficit
-                lost += price * use
-                deficit -= use
-                if deficit <= 0:
-                    return lost
-        return math.inf
 
     def groups(self, threshold: float, improve: bool, budget: int | None = None) -> Iterator[tuple[int, float]]:
         """Feasible groups with profit above ``threshold`` as ``(mask, profit)``; with
@@ -140,12 +129,13 @@ class _Search:
             reach = value + self.best_left[i]
             if reach <= threshold + TOLERANCE:
                 continue
-            deficit = need - rho * T - self.free_fill[i]  # r_X T_X <= current + sum of r t taken later
-            if deficit > 0 and reach - self._penalty(self.paid_fill, deficit, i) <= threshold + TOLERANCE:
+            spare = reach - threshold - TOLERANCE
+            deficit = need - rho * T - self.fill.free[i]  # r_X T_X <= current + sum of r t taken later
+            if deficit > 0 and self.fill.penalty(deficit, i, spare) >= spare:
                 continue
-            if rho > 0:  # r_X T_X <= r_X (T + 1/rho) - 1: the group needs rate (b) / (T + 1/rho)
-                deficit = (need + 1) / (T + 1 / rho) - rho - self.free_rate[i]
-                if deficit > 0 and reach - self._penalty(self.paid_rate, deficit, i) <= threshold + TOLERANCE:
+            if rho > 0:  # r_X T_X <= r_X (T + 1/rho) - 1: the group needs rate b / (T + 1/rho)
+                deficit = (need + 1) / (T + 1 / rho) - rho - self.rate_cover.free[i]
+                if deficit > 0 and self.rate_cover.penalty(deficit, i, spare) >= spare:
                     continue
             if i == n:
                 if mask and (self.batch == 1 or self.batch <= math.floor(rho * T) + 1):
@@ -172,21 +162,43 @@ class _Search:
         """An upper bound on the best profit: Eq. 9 relaxed to ``sum_i r_i t_i >= b - 1``
         (each fold step adds at most ``r_i t_i``), as a fractional covering knapsack; -inf
         when even that cannot fill the batch."""
-        deficit = (self.batch - 1) - self.free_fill[0]
-        return self.best_left[0] - (self._penalty(self.paid_fill, deficit, 0) if deficit > 0 else 0.0)
+        deficit = (self.batch - 1) - self.fill.free[0]
+        return self.best_left[0] - (self.fill.penalty(deficit, 0, math.inf) if deficit > 0 else 0.0)
 
 
 def _suffix(x: np.ndarray) -> list[float]:
     return np.concatenate([np.cumsum(x[::-1])[::-1], [0.0]]).tolist()
 
 
-def _cover(profit: np.ndarray, amount: np.ndarray) -> tuple[list[float], list[tuple[float, float, int]]]:
-    """For a covering constraint on ``sum amount``: what the positive apps from each position on
-    bring for free, and the others as ``(profit lost per unit, amount, position)``, cheapest first."""
-    neg = np.flatnonzero((profit <= 0) & (amount > 0))
-    order = neg[np.argsort(-profit[neg] / amount[neg], kind="stable")]
-    return (_suffix(np.where(profit > 0, amount, 0.0)),
-            [(float(-profit[j] / amount[j]), float(amount[j]), int(j)) for j in order])
+class _Cover:
+    """A covering constraint ``sum amount >= deficit`` over the apps from a position on: the
+    positive apps bring their amount for free; the others cost ``-profit`` per app."""
+
+    def __init__(self, profit: np.ndarray, amount: np.ndarray):
+        paid = (profit <= 0) & (amount > 0)
+        price = np.where(paid, -profit / np.where(amount > 0, amount, 1.0), np.inf)
+        self.free = _suffix(np.where(profit > 0, amount, 0.0))
+        self.paid_left = _suffix(np.where(paid, amount, 0.0))
+        self.cheapest_left = (np.minimum.accumulate(np.r_[price, np.inf][::-1])[::-1]).tolist()
+        order = np.flatnonzero(paid)[np.argsort(price[paid], kind="stable")]
+        self.paid = [(float(price[j]), float(amount[j]), int(j)) for j in order]
+
+    def penalty(self, deficit: float, i: int, spare: float) -> float:
+        """Least profit lost covering ``deficit`` with paid apps from position ``i`` on,
+        fractionally (inf when they cannot); stops early once the loss exceeds ``spare``."""
+        if deficit > self.paid_left[i] * (1 + 1e-12):
+            return math.inf
+        if deficit * self.cheapest_left[i] > spare:
+            return deficit * self.cheapest_left[i]
+        lost = 0.0
+        for price, amount, j in self.paid:
+            if j >= i:
+                use = amount if amount < deficit else deficit
+                lost += price * use
+                deficit -= use
+                if deficit <= 0 or lost > spare:
+                    return lost
+        return math.inf
 
 
 def _conflicts(problem: Problem) -> np.ndarray:
@@ -222,12 +234,37 @@ class Pricer:
         return _Search(apps, profit[k, apps], self.rates[apps], self.slos[apps] - self.configs.latency[k],
                        int(self.configs.batch[k]), self.conflicts[apps])
 
-    def price(self, duals: np.ndarray, charge: np.ndarray, budget: int | None = 2_000
+    def relaxations(self, profit: np.ndarray) -> np.ndarray:
+        """:meth:`_Search.relaxation` of every configuration at once (vectorised): the positive
+        profits, less the cheapest fractional filling of ``sum r t >= b - 1``."""
+        served = np.isfinite(profit)
+        positive = profit > 0
+        amount = np.where(served, self.rates[None, :] * (self.slos[None, :] - self.configs.latency[:, None]), 0.0)
+        gain = np.where(positive, profit, 0.0).sum(axis=1)
+        deficit = (self.configs.batch - 1) - np.where(positive, amount, 0.0).sum(axis=1)
+        paid = served & ~positive & (amount > 0)
+        price = np.where(paid, -np.where(served, profit, 0.0) / np.where(amount > 0, amount, 1.0), np.inf)
+        order = np.argsort(price, axis=1, kind="stable")
+        p_sorted = np.take_along_axis(price, order, axis=1)
+        finite = np.isfinite(p_sorted)
+        a_sorted = np.where(finite, np.take_along_axis(amount, order, axis=1), 0.0)
+        p_sorted = np.where(finite, p_sorted, 0.0)
+        before = np.cumsum(a_sorted, axis=1) - a_sorted  # filled before each paid app
+        use = np.clip(deficit[:, None] - before, 0.0, a_sorted)
+        lost = (p_sorted * use).sum(axis=1)
+        can = a_sorted.sum(axis=1) >= deficit * (1 - 1e-12)
+        return np.where(deficit > 0, np.where(can, gain - lost, -np.inf), gain)
+
+    def price(self, duals: np.ndarray, charge: np.ndarray, budget: int | None = 2_000, enough: int | None = 50
               ) -> tuple[float, list[tuple[int, int]]]:
         """An upper bound on the largest profit of any column (``max_X sum p - charge_k``; <= 0
-        means none prices out; exact when ``budget`` is None) and improving groups found, as
-        ``(config, mask)``. Each configuration's search stops after ``budget`` nodes, its
-        bound then the relaxation of :meth:`_Search.relaxation`."""
+        means none prices out) and improving groups found, as ``(config, mask)``.
+
+        Configurations whose positive apps fill the batch are priced at once; the others are
+        searched in order of their relaxation, until ``enough`` groups are found, each search
+        stopping after ``budget`` nodes. A configuration not searched to the end contributes
+        its relaxation to the bound, so with ``budget`` and ``enough`` None the bound is the
+        exact maximum."""
         profit = self._profits(duals)
         positive = profit > 0
         value = np.where(positive, profit, 0).sum(axis=1) - charge
@@ -237,32 +274,34 @@ class Pricer:
             quick[candidate] = fills(self.problem, self._subset(candidate), positive[candidate])
         for i, j in self.pairs:  # a positive set holding an isolated pair is searched
             quick &= ~(positive[:, i] & positive[:, j])
-        best, found = 0.0, []
-        for k in np.flatnonzero(candidate):
-            if quick[k]:
-                found.append((int(k), self._mask(positive[k])))
-                best = max(best, float(value[k]))
+        found = [(int(k), self._mask(positive[k])) for k in np.flatnonzero(candidate & quick)]
+        best = float(value[candidate & quick].max(initial=0.0))
+        relax = self.relaxations(profit) - charge
+        rest = np.flatnonzero(candidate & ~quick & (relax > TOLERANCE))
+        for k in rest[np.argsort(-relax[rest], kind="stable")]:
+            if enough is not None and len(found) >= enough:
+                best = max(best, float(relax[k]))
                 continue
             search = self._search(int(k), profit)
-            if search.relaxation() - float(charge[k]) <= TOLERANCE:
-                continue
-            last = deque(search.groups(float(charge[k]), improve=True, budget=budget), maxlen=1)  # the best
-            hit = last[0] if last else None
-            if hit is not None:
-                found.append((int(k), hit[0]))
+            last = deque(search.groups(float(charge[k]), improve=True, budget=budget), maxlen=4)  # the best last
+            found.extend((int(k), mask) for mask, _ in last)
             if search.complete:
-                best = max(best, -math.inf if hit is None else hit[1] - float(charge[k]))
+                best = max(best, last[0][1] - float(charge[k]) if last else 0.0)
             else:
-                best = max(best, search.relaxation() - float(charge[k]))
+                best = max(best, float(relax[k]))
         return best, found
 
-    def enumerate(self, duals: np.ndarray, charge: np.ndarray, slack: float, limit: int) -> set[int] | None:
+    def enumerate(self, duals: np.ndarray, charge: np.ndarray, slack: float, limit: int,
+                  deadline: float | None = None) -> set[int] | None:
         """Every group with a configuration whose reduced cost is at most ``slack`` (profit
-        >= -slack); None when there are more than ``limit``."""
+        >= charge - slack); None when there are more than ``limit`` or ``deadline`` passes."""
         profit = self._profits(duals)
+        keep = self.relaxations(profit) - charge >= -slack - TOLERANCE
         out: set[int] = set()
-        for k in range(len(self.configs)):
-            for mask, _ in self._search(k, profit).groups(float(charge[k]) - slack, improve=False):
+        for k in np.flatnonzero(keep):
+            if deadline is not None and time.perf_counter() > deadline:
+                return None
+            for mask, _ in self._search(int(k), profit).groups(float(charge[k]) - slack, improve=False):
                 out.add(mask)
                 if len(out) > limit:
                     return None

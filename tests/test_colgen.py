@@ -1,0 +1,168 @@
+"""Column generation (formulations/column_generation.md): exact pricing against brute force,
+certificates against the exact optimum, and milp's choice of method by n."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import assume, event, given, settings
+from hypothesis import strategies as st
+
+from harmonybatch_mp import InfeasibleError, InputError, SideConstraints, solve
+from harmonybatch_mp.provision import feasible_mask
+from harmonybatch_mp.solvers import Problem, as_instance
+from harmonybatch_mp.solvers.pricing import Pricer
+from strategies import MODELS, PRESETS, workloads
+
+REL = 1e-9
+
+
+def _problem(workload, model, platform, side=None, cost_model="full-batch"):
+    return Problem(*as_instance(workload, model, platform), side=side, cost_model=cost_model)
+
+
+def _brute_profits(problem: Problem, pricer: Pricer, duals: np.ndarray, charge: np.ndarray) -> dict[int, float]:
+    """Best profit of every feasible group over the pricing configurations, by enumeration."""
+    out: dict[int, float] = {}
+    weight = pricer.weight
+    for size in range(1, problem.n + 1):
+        for combo in itertools.combinations(range(problem.n), size):
+            mask = sum(1 << i for i in combo)
+            if problem.side.separates(problem, mask):
+                continue
+            kinds = problem.kinds_of(mask)
+            if not kinds:
+                continue
+            ok = feasible_mask(problem.grid, [problem.apps[i] for i in combo], kinds)[pricer.configs.index]
+            for k in np.flatnonzero(ok):
+                v = sum(duals[i] - weight[k, i] for i in combo) - charge[k]
+                out[mask] = max(out.get(mask, -np.inf), v)
+    return out
+
+
+@st.composite
+def priced(draw):
+    model = draw(st.sampled_from(MODELS))
+    platform = draw(st.sampled_from(PRESETS))
+    w = draw(workloads(max_apps=6))
+    problem = _problem(w, model, platform)
+    pricer = Pricer(problem, 1.0 / problem.lower_bound())
+    single = np.array([pricer.weight[:, i][pricer.serves[:, i]].min(initial=np.inf) for i in range(problem.n)])
+    # duals around each app's cheapest weight: some groups price out, some do not
+    duals = np.where(np.isfinite(single), single, 1.0) * np.array(draw(st.lists(
+        st.floats(0.5, 2.0), min_size=problem.n, max_size=problem.n)))
+    return problem, pricer, duals
+
+
+@settings(max_examples=40, deadline=None)
+@given(priced())
+def test_exact_pricing_finds_the_best_group(case):
+    """price(budget=None, enough=None) returns the largest profit of any feasible column (Eq. 9
+    checked by provisioning, not by the search), and every group it returns prices out."""
+    problem, pricer, duals = case
+    charge = np.zeros(len(pricer.configs))
+    brute = _brute_profits(problem, pricer, duals, charge)
+    want = max([v for v in brute.values()] + [0.0])
+    best, found = pricer.price(duals, charge, budget=None, enough=None)
+    event("prices out" if want > 1e-6 else "nothing prices out")
+    assert best == pytest.approx(want, rel=1e-9, abs=1e-9)
+    for _, mask in found:
+        assert brute.get(mask, -np.inf) > 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(priced(), st.floats(0.0, 0.3))
+def test_enumeration_is_complete(case, slack):
+    """enumerate returns exactly the groups with a column of reduced cost <= slack."""
+    problem, pricer, duals = case
+    charge = np.zeros(len(pricer.configs))
+    brute = _brute_profits(problem, pricer, duals, charge)
+    want = {m for m, v in brute.items() if v >= -slack + 1e-7}
+    got = pricer.enumerate(duals, charge, slack, limit=10**6)
+    event(f"{'some' if want else 'no'} groups within the slack")
+    assert want <= got
+    assert all(brute.get(m, -np.inf) >= -slack - 1e-6 for m in got)
+
+
+@st.composite
+def sides(draw, problem_apps):
+    names = [a.name for a in problem_apps]
+    kind = draw(st.sampled_from(["none", "max_functions", "max_gpu", "isolate", "pin"]))
+    if kind == "max_functions":
+        return SideConstraints(max_functions=draw(st.integers(1, len(names))))
+    if kind == "max_gpu":
+        return SideConstraints(max_gpu_functions=draw(st.integers(0, 2)))
+    if kind == "isolate" and len(names) >= 2:
+        a, b = draw(st.lists(st.sampled_from(names), min_size=2, max_size=2, unique=True))
+        return SideConstraints(isolate=[(a, b)])
+    if kind == "pin":
+        return SideConstraints(pin=[(draw(st.sampled_from(names)), draw(st.sampled_from(["cpu", "gpu"])))])
+    return None
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(max_apps=8), st.data())
+def test_colgen_certificate_against_the_optimum(model, platform, workload, data):
+    """colgen's bound never exceeds the optimum over every partition (milp on all subsets,
+    itself checked against the brute force elsewhere), and an optimal plan equals it."""
+    side = data.draw(sides(workload.apps))
+    try:
+        want = solve(workload, model, platform, solver="milp", candidates="all", side=side,
+                     cost_model="full-batch").total_cost
+    except InfeasibleError:
+        event("infeasible")
+        assume(False)
+    plan = solve(workload, model, platform, solver="colgen", side=side, cost_model="full-batch")
+    event(f"side constraint: {'none' if side is None else side.active()[0].split('=')[0]}")
+    event(f"colgen status: {plan.solver.status}")
+    assert plan.solver.bound <= want * (1 + REL)
+    assert plan.total_cost >= want * (1 - REL)
+    if plan.solver.status == "optimal":
+        assert plan.total_cost == pytest.approx(want, rel=REL)
+
+
+@pytest.mark.parametrize("cost_model", ["full-batch", "expected"])
+@settings(max_examples=20, deadline=None)
+@given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(max_apps=9))
+def test_every_bound_is_below_the_optimum(cost_model, model, platform, workload):
+    """Every solver's bound is a lower bound on every plan: below the optimum (milp, all subsets)."""
+    try:
+        want = solve(workload, model, platform, solver="milp", candidates="all", cost_model=cost_model).total_cost
+    except InfeasibleError:
+        event("infeasible")
+        assume(False)
+    solvers = ["milp", "dp"] + (["colgen"] if cost_model == "full-batch" else [])
+    for name in solvers:
+        plan = solve(workload, model, platform, solver=name, cost_model=cost_model)
+        assert plan.solver.bound is not None and plan.solver.bound <= want * (1 + REL), name
+        if plan.solver.status == "optimal":
+            assert plan.total_cost == pytest.approx(want, rel=REL), name
+        event(f"{name}: {plan.solver.status}")
+
+
+def test_milp_picks_column_generation_between_12_and_40_apps_under_full_batch():
+    apps = ",".join(f"{0.3 + 0.05 * i:.2f}:{[0.5, 2, 5, 10][i % 4]}" for i in range(16))
+    plan = solve(apps, "VGG19", solver="milp", cost_model="full-batch")
+    assert plan.solver.backend == "column generation" and plan.solver.scope == "all partitions"
+    assert plan.solver.status == "optimal" and plan.solver.bound == pytest.approx(plan.total_cost, rel=REL)
+    dp = solve(apps, "VGG19", solver="dp", cost_model="full-batch")
+    assert plan.total_cost <= dp.total_cost * (1 + REL)
+    expected = solve(apps, "VGG19", solver="milp")  # expected: contiguous groups, restricted
+    assert expected.solver.status == "restricted_optimal"
+
+
+def test_colgen_refuses_the_expected_model():
+    with pytest.raises(InputError, match="full-batch"):
+        solve("0.5:5,1.0:20", "VGG19", solver="colgen")
+
+
+def test_colgen_time_limit_returns_a_plan_with_a_valid_bound():
+    rng = np.random.default_rng(0)
+    apps = ",".join(f"{rng.uniform(0.2, 1.2):.3f}:{10 ** rng.uniform(-1, 1.5):.3f}" for _ in range(60))
+    plan = solve(apps, "VGG19", solver="colgen", cost_model="full-batch", time_limit=2)
+    assert plan.solver.status in ("time_limit", "optimal", "bounded")
+    assert plan.solver.wall_time_s <= 3.5
+    assert plan.solver.bound <= plan.total_cost
+    assert sorted(x for g in plan.groups for x in g.apps) == sorted(a.name for a in plan.workload.apps)
