@@ -48,11 +48,16 @@ class BenchRow:
 
 def run_bench(family_name: str = "paper", *, solvers: Sequence[str] = DEFAULT_SOLVERS, cost_model: str = "expected",
               simulate_s: float | None = None, count: int = 5, seed: int = 0, executor: Executor | None = None,
-              workers: int | None = None, out: str | Path | None = None,
+              workers: int | None = None, out: str | Path | None = None, time_limit: float | None = None,
               progress: Callable[[int], None] | None = None) -> list[BenchRow]:
-    """Run every solver on every instance of a family; write the files when ``out`` is given."""
+    """Run every solver on every instance of a family; write the files when ``out`` is given.
+    ``time_limit`` goes to the solvers that take one (``milp``, ``colgen``)."""
+    from .solvers import get_solver
+
     instances = family(family_name, seed=seed, count=count)
-    calls = [{"workload": i.workload, "profile": i.model, "platform": i.platform, "solver": s, "cost_model": cost_model}
+    limited = {s: time_limit is not None and "time_limit" in get_solver(s).options for s in solvers}
+    calls = [{"workload": i.workload, "profile": i.model, "platform": i.platform, "solver": s, "cost_model": cost_model,
+              **({"time_limit": time_limit} if limited[s] else {})}
              for i in instances for s in solvers]
     records = plan_many(calls, executor=executor, workers=workers, progress=progress)
     rows: list[BenchRow] = []

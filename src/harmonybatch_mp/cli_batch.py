@@ -54,6 +54,8 @@ def add_batch_parsers(sub) -> None:
     bp.add_argument("--simulate", type=float, metavar="SECONDS", help="also simulate every plan for this long")
     bp.add_argument("--count", type=int, default=5, help="workloads per model (paper, random; default 5)")
     bp.add_argument("--seed", type=int, default=0)
+    bp.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                    help="time limit per plan for the solvers that take one (milp, colgen)")
     bp.add_argument("--quick", action="store_true", help="one paper workload per model, 60 s simulated (< 2 min)")
     where = bp.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: the cores)")
@@ -108,6 +110,8 @@ def cmd_bench(args) -> int:
                                                       "simulate_s": args.simulate}
     if args.count < 1:
         raise InputError("--count must be >= 1")
+    if args.time_limit is not None and not args.time_limit > 0:
+        raise InputError(f"--time-limit must be > 0 seconds, got {args.time_limit}")
     executor, client = None, None
     if args.scheduler:
         try:
@@ -124,7 +128,8 @@ def cmd_bench(args) -> int:
         try:
             rows = run_bench(settings["family_name"], solvers=solvers, cost_model=args.cost_model,
                              simulate_s=settings["simulate_s"], count=settings["count"], seed=args.seed,
-                             executor=executor, workers=args.workers, out=args.out, progress=bar.update)
+                             executor=executor, workers=args.workers, out=args.out, time_limit=args.time_limit,
+                             progress=bar.update)
         finally:
             if client is not None:
                 client.close()

@@ -46,6 +46,9 @@ class SolverInfo:
         optimal; None for heuristics.
     restricted_bound : float, optional
         The bound over ``scope`` when that is a restriction (not a bound on other plans).
+    relaxation_bound : float, optional
+        For column generation: the bound of the LP relaxation (Lagrangian) alone, before the
+        integer proof; ``objective / relaxation_bound - 1`` is the LP-vs-integer gap.
     backend : str, optional
         The MILP backend that solved the model.
     columns, candidate_groups : int, optional
@@ -60,6 +63,7 @@ class SolverInfo:
     gap: float | None = None
     scope: str | None = None
     restricted_bound: float | None = None
+    relaxation_bound: float | None = None
     backend: str | None = None
     columns: int | None = None
     candidate_groups: int | None = None

@@ -210,6 +210,7 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     bound = min(bound, objective)
     status = OPTIMAL if proven else TIME_LIMIT if stopped or _late(deadline) else BOUNDED
     info = SolverInfo("colgen", status=status, objective=objective, bound=bound,
+                      relaxation_bound=None if best_round is None else min(best_round[0] / scale, objective),
                       gap=max(0.0, (objective - bound) / objective), scope="all partitions",
                       backend="appsi_highs", columns=len(master.masks), candidate_groups=rounds)
     return Solution.of(problem, masks, info, configs=dict(zip(masks, configs)))

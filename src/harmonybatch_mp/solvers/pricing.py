@@ -5,31 +5,24 @@ A column is a group ``X`` on a configuration ``k``. Its weight is ``(r_X / R) C_
 (Eq. 7), so with cover duals ``y`` its reduced cost is ``-(sum_{a in X} p_a(k)) + d_k``
 with the per-app profit ``p_a(k) = y_a - r_a C_k / R`` and ``d_k`` what the side rows
 charge configuration ``k``. Pricing finds, per configuration, the group of apps it can
-serve (SLO, kind) with the largest profit subject to Eq. 9. Eq. 9 is not monotone in the
-group (a low-rate app with a tight SLO can shrink ``r_X T_X``), so the search is a
-depth-first branch and bound over the apps in SLO order with the exact fold of Eq. 5
-and two prunes: the profit still reachable (the positive profits left), and
-``r_X T_X <= sum_i r_i t_i`` (each fold step adds at most ``r_i t_i``), which bounds the
-batch any extension can fill.
+serve (SLO, kind) with the largest profit subject to Eq. 9: at once where the apps of
+positive profit fill the batch, else by the branch and bound of :mod:`.branch_bound`
+(Eq. 9 is not monotone in the group: a low-rate app with a tight SLO can shrink
+``r_X T_X``).
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..batching import fold_timeout, max_batch
 from ..grid import GPU
+from .branch_bound import TOLERANCE, GroupSearch
 from .problem import Problem
-
-#: Profits within this of the threshold count as not improving (scaled units, ~1 = the plan;
-#: above the LP's dual feasibility tolerance, 1e-7).
-TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,109 +91,6 @@ def fills(problem: Problem, configs: PricingConfigs, chosen: np.ndarray) -> np.n
     return (configs.batch == 1) | ((rho > 0) & (configs.batch <= max_batch(rho, T)))
 
 
-class _Search:
-    """One configuration's branch and bound over the apps it serves (canonical order)."""
-
-    def __init__(self, apps: np.ndarray, profit: np.ndarray, rate: np.ndarray, timeout: np.ndarray, batch: int,
-                 conflicts: np.ndarray):
-        self.apps = [int(a) for a in apps]
-        self.profit, self.rate, self.timeout = profit.tolist(), rate.tolist(), timeout.tolist()
-        self.batch = batch
-        self.conflicts = [int(c) for c in conflicts]
-        self.best_left = _suffix(np.maximum(profit, 0))
-        self.fill = _Cover(profit, rate * timeout)  # r_X T_X <= sum r t (each fold step adds <= r t)
-        self.rate_cover = _Cover(profit, rate)  # T_X <= T + 1/rho - 1/r_X from any state (T, rho)
-        self.complete = True
-
-    def groups(self, threshold: float, improve: bool, budget: int | None = None) -> Iterator[tuple[int, float]]:
-        """Feasible groups with profit above ``threshold`` as ``(mask, profit)``; with
-        ``improve`` the threshold rises to each group found (so the last is the best). After
-        ``budget`` nodes the search stops and :attr:`complete` is False."""
-        need = (self.batch - 1) * (1 - 1e-12)  # Eq. 9: r_X T_X >= b - 1
-        n = len(self.apps)
-        stack = [(0, 0, 0.0, 0.0, 0.0)]  # (position, mask, T, rho, profit)
-        nodes = 0
-        while stack:
-            nodes += 1
-            if budget is not None and nodes > budget:
-                self.complete = False
-                return
-            i, mask, T, rho, value = stack.pop()
-            reach = value + self.best_left[i]
-            if reach <= threshold + TOLERANCE:
-                continue
-            spare = reach - threshold - TOLERANCE
-            deficit = need - rho * T - self.fill.free[i]  # r_X T_X <= current + sum of r t taken later
-            if deficit > 0 and self.fill.penalty(deficit, i, spare) >= spare:
-                continue
-            if rho > 0:  # r_X T_X <= r_X (T + 1/rho) - 1: the group needs rate b / (T + 1/rho)
-                deficit = (need + 1) / (T + 1 / rho) - rho - self.rate_cover.free[i]
-                if deficit > 0 and self.rate_cover.penalty(deficit, i, spare) >= spare:
-                    continue
-            if i == n:
-                if mask and (self.batch == 1 or self.batch <= math.floor(rho * T) + 1):
-                    yield mask, value
-                    if improve:
-                        threshold = value
-                continue
-            skip = (i + 1, mask, T, rho, value)
-            if mask & self.conflicts[i]:
-                stack.append(skip)
-                continue
-            t, r = self.timeout[i], self.rate[i]
-            if rho == 0:
-                T2, rho2 = t, r
-            else:  # the fold of Eq. 5 (batching.fold_timeout) on floats
-                T2, rho2 = T + (r / (rho + r)) * (-math.expm1(-rho * (t - T))) / rho, rho + r
-            take = (i + 1, mask | (1 << self.apps[i]), T2, rho2, value + self.profit[i])
-            if self.profit[i] > 0:  # explore the likelier branch first (the stack pops it first)
-                stack.extend((skip, take))
-            else:
-                stack.extend((take, skip))
-
-    def relaxation(self) -> float:
-        """An upper bound on the best profit: Eq. 9 relaxed to ``sum_i r_i t_i >= b - 1``
-        (each fold step adds at most ``r_i t_i``), as a fractional covering knapsack; -inf
-        when even that cannot fill the batch."""
-        deficit = (self.batch - 1) - self.fill.free[0]
-        return self.best_left[0] - (self.fill.penalty(deficit, 0, math.inf) if deficit > 0 else 0.0)
-
-
-def _suffix(x: np.ndarray) -> list[float]:
-    return np.concatenate([np.cumsum(x[::-1])[::-1], [0.0]]).tolist()
-
-
-class _Cover:
-    """A covering constraint ``sum amount >= deficit`` over the apps from a position on: the
-    positive apps bring their amount for free; the others cost ``-profit`` per app."""
-
-    def __init__(self, profit: np.ndarray, amount: np.ndarray):
-        paid = (profit <= 0) & (amount > 0)
-        price = np.where(paid, -profit / np.where(amount > 0, amount, 1.0), np.inf)
-        self.free = _suffix(np.where(profit > 0, amount, 0.0))
-        self.paid_left = _suffix(np.where(paid, amount, 0.0))
-        self.cheapest_left = (np.minimum.accumulate(np.r_[price, np.inf][::-1])[::-1]).tolist()
-        order = np.flatnonzero(paid)[np.argsort(price[paid], kind="stable")]
-        self.paid = [(float(price[j]), float(amount[j]), int(j)) for j in order]
-
-    def penalty(self, deficit: float, i: int, spare: float) -> float:
-        """Least profit lost covering ``deficit`` with paid apps from position ``i`` on,
-        fractionally (inf when they cannot); stops early once the loss exceeds ``spare``."""
-        if deficit > self.paid_left[i] * (1 + 1e-12):
-            return math.inf
-        if deficit * self.cheapest_left[i] > spare:
-            return deficit * self.cheapest_left[i]
-        lost = 0.0
-        for price, amount, j in self.paid:
-            if j >= i:
-                use = amount if amount < deficit else deficit
-                lost += price * use
-                deficit -= use
-                if deficit <= 0 or lost > spare:
-                    return lost
-        return math.inf
-
-
 def _conflicts(problem: Problem) -> np.ndarray:
     out = np.zeros(problem.n, dtype=object)
     out[:] = 0
@@ -229,13 +119,13 @@ class Pricer:
     def _profits(self, duals: np.ndarray) -> np.ndarray:
         return np.where(self.serves, duals[None, :] - self.weight, -np.inf)
 
-    def _search(self, k: int, profit: np.ndarray) -> _Search:
+    def _search(self, k: int, profit: np.ndarray) -> GroupSearch:
         apps = np.flatnonzero(self.serves[k])
-        return _Search(apps, profit[k, apps], self.rates[apps], self.slos[apps] - self.configs.latency[k],
+        return GroupSearch(apps, profit[k, apps], self.rates[apps], self.slos[apps] - self.configs.latency[k],
                        int(self.configs.batch[k]), self.conflicts[apps])
 
     def relaxations(self, profit: np.ndarray) -> np.ndarray:
-        """:meth:`_Search.relaxation` of every configuration at once (vectorised): the positive
+        """:meth:`GroupSearch.relaxation` of every configuration at once (vectorised): the positive
         profits, less the cheapest fractional filling of ``sum r t >= b - 1``."""
         served = np.isfinite(profit)
         positive = profit > 0
