@@ -150,7 +150,7 @@ def test_cli_backend_flag(capsys):
 
 
 def test_registry_contract():
-    assert solver_names()[:6] == ("milp", "exact", "dp", "greedy", "batch", "mbs")
+    assert solver_names()[:7] == ("milp", "exact", "dp", "greedy", "batch", "mbs", "colgen")
 
     def first_app_alone(problem, *, which: int = 0):
         rest = ((1 << problem.n) - 1) & ~(1 << which)

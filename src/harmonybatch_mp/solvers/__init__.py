@@ -33,13 +33,13 @@ from .side import SideConstraints
 
 register_solver("milp", milp, side_constraints=True,
                 description="set-partitioning MILP with a certificate (default)")
-register_solver("colgen", colgen, side_constraints=True,
-                description="column generation over every group, proven optimal (full-batch model)")
 register_solver("exact", exact, description="enumerates every set partition (n <= 10 unless forced)")
 register_solver("dp", dp, description="optimal among SLO-contiguous partitions (shortest path)")
 register_solver("greedy", greedy, description="the paper's Algorithm 1 (heuristic)")
 register_solver("batch", batch_baseline, description="baseline: each app alone on a CPU function")
 register_solver("mbs", mbs_baseline, description="baseline MBS+: even rate split in SLO order")
+register_solver("colgen", colgen, side_constraints=True,
+                description="column generation over every group, proven optimal (full-batch model)")
 
 
 def as_instance(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,

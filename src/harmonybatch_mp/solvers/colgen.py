@@ -58,6 +58,8 @@ class _Master:
         """Columns for a group: its optimum, or its optimum per kind and GPU size when side rows
         count GPUs or their memory. Returns how many columns were new."""
         p = self.problem
+        if p.side.isolate and p.side.separates(p, mask):
+            return 0  # holds an isolated pair: no column (formulations/set_partitioning.md)
         by_class = p.side.max_gpu_functions is not None or p.side.gpu_memory_budget is not None
         cfgs = p.per_class(mask) if by_class else [c for c in [p.group(mask)] if c is not None]
         new = 0
