@@ -69,3 +69,30 @@ def test_bench_quick_writes_checked_results(tmp_path):
     # every plan the bench reports is one solve() checked; check them once more here
     for inst in family("paper", seed=0, count=1):
         check_plan(solve(inst.workload, inst.model))
+
+
+def test_bench_time_limit_goes_to_the_solvers_that_take_one(tmp_path):
+    """time_limit reaches a solver that takes one and not one that does not (which solve()
+    would refuse); a non-positive --time-limit is bad input (exit 2)."""
+    from harmonybatch_mp import HEURISTIC, SolverInfo
+    from harmonybatch_mp.bench import run_bench
+    from harmonybatch_mp.solvers import Solution, register_solver, unregister_solver
+
+    def alone(problem):
+        return Solution.of(problem, [1 << i for i in range(problem.n)], SolverInfo("alone", status=HEURISTIC))
+
+    def limited(problem, *, time_limit=None):
+        assert time_limit == 30.0, time_limit
+        return alone(problem)
+
+    register_solver("limited", limited)
+    register_solver("alone", alone)
+    try:
+        with ThreadPoolExecutor(1) as pool:  # in process: the registry is this process's
+            rows = run_bench("paper", solvers=("limited", "alone"), count=1, executor=pool, time_limit=30.0)
+    finally:
+        unregister_solver("limited")
+        unregister_solver("alone")
+    assert {r.solver for r in rows} == {"limited", "alone"}
+    assert all(r.cost is not None for r in rows), [r.error for r in rows if r.error]
+    assert main(["bench", "--time-limit", "0", "--out", str(tmp_path / "x")]) == 2

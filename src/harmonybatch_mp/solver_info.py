@@ -47,8 +47,9 @@ class SolverInfo:
     restricted_bound : float, optional
         The bound over ``scope`` when that is a restriction (not a bound on other plans).
     relaxation_bound : float, optional
-        For column generation: the bound of the LP relaxation (Lagrangian) alone, before the
-        integer proof; ``objective / relaxation_bound - 1`` is the LP-vs-integer gap.
+        For column generation: the bound before the integer proof (the best Lagrangian bound
+        of the LP, or the per-app bound if higher); once the LP has converged,
+        ``objective / relaxation_bound - 1`` is the LP-vs-integer gap.
     backend : str, optional
         The MILP backend that solved the model.
     columns, candidate_groups : int, optional

@@ -13,6 +13,7 @@ over the apps taken later (each fold step adds at most ``r_i t_i``), and
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -36,17 +37,19 @@ class GroupSearch:
         self.rate_cover = _Cover(profit, rate)  # T_X <= T + 1/rho - 1/r_X from any state (T, rho)
         self.complete = True
 
-    def groups(self, threshold: float, improve: bool, budget: int | None = None) -> Iterator[tuple[int, float]]:
+    def groups(self, threshold: float, improve: bool, budget: int | None = None,
+               deadline: float | None = None) -> Iterator[tuple[int, float]]:
         """Feasible groups with profit above ``threshold`` as ``(mask, profit)``; with
         ``improve`` the threshold rises to each group found (so the last is the best). After
-        ``budget`` nodes the search stops and :attr:`complete` is False."""
+        ``budget`` nodes, or at ``deadline``, the search stops and :attr:`complete` is False."""
         need = (self.batch - 1) * (1 - 1e-12)  # Eq. 9: r_X T_X >= b - 1
         n = len(self.apps)
         stack = [(0, 0, 0.0, 0.0, 0.0)]  # (position, mask, T, rho, profit)
         nodes = 0
         while stack:
             nodes += 1
-            if budget is not None and nodes > budget:
+            if (budget is not None and nodes > budget) or (
+                    deadline is not None and nodes % 4096 == 0 and time.perf_counter() > deadline):
                 self.complete = False
                 return
             i, mask, T, rho, value = stack.pop()

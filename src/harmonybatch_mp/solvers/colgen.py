@@ -170,9 +170,9 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
             # when that finds nothing the LP can use (mispricing), price at the LP's own duals
             point = duals if alpha == 0 else alpha * best_round[1] + (1 - alpha) * duals
             charge = _charges(problem, pricer, point)
-            best, found = pricer.price(point[:problem.n], charge)
+            best, found = pricer.price(point[:problem.n], charge, deadline=deadline)
             if best > TOLERANCE and not found:  # only bounds left: settle them exactly
-                best, found = pricer.price(point[:problem.n], charge, budget=None, enough=None)
+                best, found = pricer.price(point[:problem.n], charge, budget=None, enough=None, deadline=deadline)
             # Lagrangian bound at any duals: a plan costs y.b plus its columns' reduced costs,
             # and it has at most `most` columns, each with reduced cost >= -best
             lagrangian = float(point @ rhs) - most * max(best, 0.0)
@@ -212,7 +212,8 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     bound = min(bound, objective)
     status = OPTIMAL if proven else TIME_LIMIT if stopped or _late(deadline) else BOUNDED
     info = SolverInfo("colgen", status=status, objective=objective, bound=bound,
-                      relaxation_bound=None if best_round is None else min(best_round[0] / scale, objective),
+                      relaxation_bound=min(objective, max(problem.lower_bound(),
+                                                          -np.inf if best_round is None else best_round[0] / scale)),
                       gap=max(0.0, (objective - bound) / objective), scope="all partitions",
                       backend="appsi_highs", columns=len(master.masks), candidate_groups=rounds)
     return Solution.of(problem, masks, info, configs=dict(zip(masks, configs)))

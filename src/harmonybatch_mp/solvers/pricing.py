@@ -145,16 +145,16 @@ class Pricer:
         can = a_sorted.sum(axis=1) >= deficit * (1 - 1e-12)
         return np.where(deficit > 0, np.where(can, gain - lost, -np.inf), gain)
 
-    def price(self, duals: np.ndarray, charge: np.ndarray, budget: int | None = 2_000, enough: int | None = 50
-              ) -> tuple[float, list[tuple[int, int]]]:
+    def price(self, duals: np.ndarray, charge: np.ndarray, budget: int | None = 2_000, enough: int | None = 50,
+              deadline: float | None = None) -> tuple[float, list[tuple[int, int]]]:
         """An upper bound on the largest profit of any column (``max_X sum p - charge_k``; <= 0
         means none prices out) and improving groups found, as ``(config, mask)``.
 
         Configurations whose positive apps fill the batch are priced at once; the others are
         searched in order of their relaxation, until ``enough`` groups are found, each search
-        stopping after ``budget`` nodes. A configuration not searched to the end contributes
-        its relaxation to the bound, so with ``budget`` and ``enough`` None the bound is the
-        exact maximum."""
+        stopping after ``budget`` nodes (or at ``deadline``). A configuration not searched to
+        the end contributes its relaxation to the bound, so with ``budget`` and ``enough``
+        None (and no deadline reached) the bound is the exact maximum."""
         profit = self._profits(duals)
         positive = profit > 0
         value = np.where(positive, profit, 0).sum(axis=1) - charge
@@ -169,11 +169,12 @@ class Pricer:
         relax = self.relaxations(profit) - charge
         rest = np.flatnonzero(candidate & ~quick & (relax > TOLERANCE))
         for k in rest[np.argsort(-relax[rest], kind="stable")]:
-            if enough is not None and len(found) >= enough:
+            if (enough is not None and len(found) >= enough) or (deadline is not None and time.perf_counter() > deadline):
                 best = max(best, float(relax[k]))
                 continue
             search = self._search(int(k), profit)
-            last = deque(search.groups(float(charge[k]), improve=True, budget=budget), maxlen=4)  # the best last
+            last = deque(search.groups(float(charge[k]), improve=True, budget=budget, deadline=deadline),
+                         maxlen=4)  # the best last
             found.extend((int(k), mask) for mask, _ in last)
             if search.complete:
                 best = max(best, last[0][1] - float(charge[k]) if last else 0.0)
@@ -191,10 +192,13 @@ class Pricer:
         for k in np.flatnonzero(keep):
             if deadline is not None and time.perf_counter() > deadline:
                 return None
-            for mask, _ in self._search(int(k), profit).groups(float(charge[k]) - slack, improve=False):
+            search = self._search(int(k), profit)
+            for mask, _ in search.groups(float(charge[k]) - slack, improve=False, deadline=deadline):
                 out.add(mask)
                 if len(out) > limit:
                     return None
+            if not search.complete:
+                return None
         return out
 
     def _subset(self, sel: np.ndarray) -> PricingConfigs:
