@@ -81,8 +81,9 @@ def part1() -> None:
 def part2(sizes: list[int]) -> None:
     print("## Scale (full-batch)\n")
     print("Time limit per run: " + ", ".join(f"n = {n}: {LIMITS.get(n, 60)} s" for n in sizes) + ". "
-          "`gap` is the certificate's (plan vs proven bound); `LP gap` is the plan against the "
-          "Lagrangian/LP bound alone (before the enumeration proof); `dp` is the contiguous optimum's excess over "
+          "`gap` is the certificate's, (plan - bound) / plan; `LP gap` is plan / bound - 1 for the bound before "
+          "the enumeration proof (the LP's Lagrangian bound, or the per-app bound while that is higher: the "
+          "LP-vs-integer gap once the LP has converged); `dp excess` is the contiguous optimum's excess over "
           "the plan.\n")
     print("| n | workload | model | time | status | gap | LP gap | columns | LP rounds | dp excess |")
     print("|---|---|---|---|---|---|---|---|---|---|")

@@ -141,16 +141,19 @@ def heuristic_gaps(rows: list[dict], out: str | Path, solvers=("greedy", "mbs", 
     models = list(dict.fromkeys(r["model"] for r in rows))
     width = 0.8 / len(solvers)
     for i, s in enumerate(solvers):
+        labelled = False
         for j, m in enumerate(models):
             gaps = [100 * r["gap_to_best"] for r in rows if r["solver"] == s and r["model"] == m and r["cost"]]
             if gaps:
                 x = j + (i - (len(solvers) - 1) / 2) * width
-                ax.scatter(np.full(len(gaps), x), gaps, s=14, color=f"C{i}", label=s if j == 0 else None)
+                ax.scatter(np.full(len(gaps), x), gaps, s=14, color=f"C{i}", label=None if labelled else s)
                 ax.plot([x - width / 3, x + width / 3], [statistics.mean(gaps)] * 2, color=f"C{i}")
+                labelled = True
     ax.set_xticks(range(len(models)), models)
     ax.set_yscale("symlog", linthresh=1)
+    ax.set_ylim(bottom=0)
     ax.set_ylabel("gap to the optimum (%)")
-    ax.set_title("Heuristics against the optimum (family paper; bar = mean)")
+    ax.set_title("Heuristics against the optimum (family paper; bar = mean; no point: no plan)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(out, dpi=110)
