@@ -140,6 +140,7 @@ def heuristic_gaps(rows: list[dict], out: str | Path, solvers=("greedy", "mbs", 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     models = list(dict.fromkeys(r["model"] for r in rows))
     width = 0.8 / len(solvers)
+    top = max([100 * r["gap_to_best"] for r in rows if r["solver"] in solvers and r["cost"]], default=1.0)
     for i, s in enumerate(solvers):
         labelled = False
         for j, m in enumerate(models):
@@ -151,7 +152,7 @@ def heuristic_gaps(rows: list[dict], out: str | Path, solvers=("greedy", "mbs", 
                 labelled = True
     ax.set_xticks(range(len(models)), models)
     ax.set_yscale("symlog", linthresh=1)
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(0, top * 1.6)
     ax.set_ylabel("gap to the optimum (%)")
     ax.set_title("Heuristics against the optimum (family paper; bar = mean; no point: no plan)")
     ax.legend()
