@@ -153,9 +153,12 @@ def test_milp_picks_column_generation_between_12_and_40_apps_under_full_batch():
     assert expected.solver.status == "restricted_optimal"
 
 
-def test_colgen_refuses_the_expected_model():
+def test_colgen_refuses_the_expected_model_and_bad_options():
     with pytest.raises(InputError, match="full-batch"):
         solve("0.5:5,1.0:20", "VGG19", solver="colgen")
+    for bad in ("x", -1, 2.5, True):
+        with pytest.raises(InputError, match="enumeration_limit"):
+            solve("0.5:5,1.0:20", "VGG19", solver="colgen", cost_model="full-batch", enumeration_limit=bad)
 
 
 def test_colgen_time_limit_returns_a_plan_with_a_valid_bound():

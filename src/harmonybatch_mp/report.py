@@ -16,7 +16,8 @@ def format_plan(plan: Plan) -> str:
         bound = "none" if info.bound is None else f"{info.bound:.6e}"
         gap = "unknown" if info.gap is None else f"{info.gap:.2e}"
         lines.append(f"  certificate: objective {info.objective:.6e}, bound {bound}, gap {gap}, "
-                     f"{info.columns} columns from {info.candidate_groups} candidate groups")
+                     f"{info.columns} columns from {info.candidate_groups} candidate groups"
+                     + (f", {info.iterations} LP rounds" if info.iterations is not None else ""))
     apps = plan.workload.by_name()
     cur = plan.platform.currency
     for k, g in enumerate(plan.groups, 1):

@@ -53,7 +53,9 @@ class SolverInfo:
     backend : str, optional
         The MILP backend that solved the model.
     columns, candidate_groups : int, optional
-        Size of the MILP.
+        Size of the MILP (for column generation: the columns and groups generated).
+    iterations : int, optional
+        Solver iterations (column generation: rounds of the master LP).
     """
 
     name: str
@@ -68,6 +70,7 @@ class SolverInfo:
     backend: str | None = None
     columns: int | None = None
     candidate_groups: int | None = None
+    iterations: int | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._validate import integer
 from ..errors import InputError, SolverError
 from ..expected_cost import FULL_BATCH
 from ..plan import BOUNDED, OPTIMAL, TIME_LIMIT, SolverInfo
@@ -141,6 +142,7 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     start = time.perf_counter()
     deadline = deadline_of(start, time_limit)
     check_gaps(rel_gap, 0.0, None)
+    enumeration_limit = integer(enumeration_limit, "enumeration_limit", minimum=0)
     if problem.cost_model != FULL_BATCH:
         raise InputError("solver 'colgen' prices the full-batch model; use cost_model='full-batch' "
                          "(under 'expected' use 'milp')")
@@ -215,7 +217,8 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
                       relaxation_bound=min(objective, max(problem.lower_bound(),
                                                           -np.inf if best_round is None else best_round[0] / scale)),
                       gap=max(0.0, (objective - bound) / objective), scope="all partitions",
-                      backend="appsi_highs", columns=len(master.masks), candidate_groups=rounds)
+                      backend="appsi_highs", columns=len(master.masks),
+                      candidate_groups=len(set(master.masks)), iterations=rounds)
     return Solution.of(problem, masks, info, configs=dict(zip(masks, configs)))
 
 
