@@ -22,6 +22,7 @@ from ..platform import Platform
 from ..profiles import ModelProfile
 from ..provision import KINDS, ConfigGrid, GroupConfig, best_config, config_grid, feasible_mask, kind_mask, run_optima
 from ..workload import App, Workload
+from .bounds import per_app_bound
 from .side import SideConstraints
 
 _MISSING = object()
@@ -283,30 +284,8 @@ class Problem:
             )
 
     def lower_bound(self) -> float:
-        """A lower bound on the average cost per request of every feasible plan.
-
-        Any group holding app ``i`` runs on a configuration whose ``L_max`` meets the
-        group's tightest SLO, so at most ``s_i``; app ``i``'s share of the plan's cost
-        is therefore at least ``(r_i/R) min {C_k : k of an allowed kind, memory feasible,
-        L_max(k) <= s_i}`` (``formulations/set_partitioning.md``, "Bounds").
-        Under ``expected`` the same holds with ``max_{k<=b} L_max(k)`` for ``L_max`` and
-        ``min_{k<=b} c(k)/k`` (no invocation carries more than ``b``) for ``C_k``.
-        """
-        grid = self.grid
-        total = 0.0
-        for kinds in set(self.app_kinds):
-            ok = grid.memory_ok & np.isin(grid.kind, [KINDS.index(k) for k in kinds])
-            if self.expected:
-                lat, cost = self.tables.latency_max_upto[ok], self.tables.bound[ok]
-            else:
-                lat, cost = grid.latency_max[ok], grid.cost[ok]
-            order = np.argsort(lat, kind="stable")
-            lat, prefix_min = lat[order], np.minimum.accumulate(cost[order])
-            apps = [a for a, k in zip(self.apps, self.app_kinds) if k == kinds]
-            pos = np.searchsorted(lat, [a.slo for a in apps], side="right") - 1
-            for a, p in zip(apps, pos):
-                total += a.rate * (prefix_min[p] if p >= 0 else np.inf)
-        return float(total / self.total_rate)
+        """The per-app lower bound on every feasible plan (:func:`.bounds.per_app_bound`)."""
+        return per_app_bound(self)
 
     def mask_of(self, names: Iterable[str]) -> int:
         index = {a.name: i for i, a in enumerate(self.apps)}
