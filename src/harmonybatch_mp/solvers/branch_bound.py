@@ -12,6 +12,7 @@ over the apps taken later (each fold step adds at most ``r_i t_i``), and
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
 from collections.abc import Iterator
@@ -99,7 +100,9 @@ def _suffix(x: np.ndarray) -> list[float]:
 
 class _Cover:
     """A covering constraint ``sum amount >= deficit`` over the apps from a position on: the
-    positive apps bring their amount for free; the others cost ``-profit`` per app."""
+    positive apps bring their amount for free; the others cost ``-profit`` per app. The
+    cheapest fractional cover from position ``i`` is read off cumulative sums over the paid
+    apps in price order (apps before ``i`` masked out), by bisection."""
 
     def __init__(self, profit: np.ndarray, amount: np.ndarray):
         paid = (profit <= 0) & (amount > 0)
@@ -108,21 +111,24 @@ class _Cover:
         self.paid_left = _suffix(np.where(paid, amount, 0.0))
         self.cheapest_left = (np.minimum.accumulate(np.r_[price, np.inf][::-1])[::-1]).tolist()
         order = np.flatnonzero(paid)[np.argsort(price[paid], kind="stable")]
-        self.paid = [(float(price[j]), float(amount[j]), int(j)) for j in order]
+        self.price = price[order].tolist()
+        after = order[None, :] >= np.arange(profit.size + 1)[:, None]  # [i, q]: paid app q is at or after i
+        self._amount = np.cumsum(np.where(after, amount[order][None, :], 0.0), axis=1)
+        self._cost = np.cumsum(np.where(after, -profit[order][None, :], 0.0), axis=1)  # price * amount = -profit
+        self._rows: dict[int, tuple[list[float], list[float]]] = {}
 
     def penalty(self, deficit: float, i: int, spare: float) -> float:
         """Least profit lost covering ``deficit`` with paid apps from position ``i`` on,
-        fractionally (inf when they cannot); stops early once the loss exceeds ``spare``."""
+        fractionally (inf when they cannot); may stop at any value above ``spare``."""
         if deficit > self.paid_left[i] * (1 + 1e-12):
             return math.inf
         if deficit * self.cheapest_left[i] > spare:
             return deficit * self.cheapest_left[i]
-        lost = 0.0
-        for price, amount, j in self.paid:
-            if j >= i:
-                use = amount if amount < deficit else deficit
-                lost += price * use
-                deficit -= use
-                if deficit <= 0 or lost > spare:
-                    return lost
-        return math.inf
+        row = self._rows.get(i)
+        if row is None:
+            row = self._rows[i] = (self._amount[i].tolist(), self._cost[i].tolist())
+        amount, cost = row
+        q = bisect.bisect_left(amount, deficit)
+        if q == len(amount):
+            return math.inf
+        return cost[q] - self.price[q] * (amount[q] - deficit)  # the last app used in part
