@@ -236,6 +236,21 @@ def test_threads_solve_concurrently_without_hanging_or_printing(capfd):
     assert out == "" and err == ""
 
 
+def test_threads_run_column_generation_concurrently(capfd):
+    """Eight threads, colgen (LPs and MIPs in HiGHS, the shared grid tables): same plans as
+    serially, nothing printed."""
+    rng = np.random.default_rng(1)
+    ws = [Workload([App(f"a{j}", float(rng.uniform(0.3, 2)), float(10 ** rng.uniform(-1, 1.5))) for j in range(9)])
+          for _ in range(8)]
+    serial = [solve(w, "VGG19", solver="colgen", cost_model="full-batch").total_cost for w in ws]
+    capfd.readouterr()
+    with ThreadPoolExecutor(8) as ex:
+        got = list(ex.map(lambda w: solve(w, "VGG19", solver="colgen", cost_model="full-batch").total_cost, ws))
+    assert got == serial
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
 def test_time_limit_bounds_the_whole_call():
     """16 apps, all subsets, GPU quota and budget, 5 s: a plan within the limit plus 20%."""
     apps = ",".join(f"{0.3 + 0.05 * i:.2f}:{[2, 5, 10, 20][i % 4]}" for i in range(16))

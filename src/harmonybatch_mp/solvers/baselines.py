@@ -50,7 +50,7 @@ def mbs_baseline(problem: Problem) -> Solution:
     best, best_cost = None, math.inf
     for k in range(1, problem.n + 1):
         groups = even_split(problem, k)
-        cost = sum(problem.weighted_cost(m) for m in groups)
+        cost = problem.plan_cost(groups)
         if cost < best_cost:
             best, best_cost = groups, cost
     if best is None:

@@ -186,9 +186,9 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
         if not added or float(duals @ rhs) - best_round[0] <= TOLERANCE:
             break
     plan = master.integer(deadline, warm if allowed else [])
-    options = [(problem_cost(problem, plan[0]), plan[0], plan[1])] if plan else []
+    options = [(problem.plan_cost(plan[0]), plan[0], plan[1])] if plan else []
     if allowed:
-        options.append((problem_cost(problem, warm), warm, [problem.group(m) for m in warm]))
+        options.append((problem.plan_cost(warm), warm, [problem.group(m) for m in warm]))
     if not options:
         raise SolverError("colgen: no feasible plan found" + (" by the time limit" if stopped else ""),
                           time_limit=stopped)
@@ -207,7 +207,7 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
             full = master.integer(deadline, masks)
             if full is not None and full[2]:
                 proven = True
-                cost = problem_cost(problem, full[0])
+                cost = problem.plan_cost(full[0])
                 if cost < objective:
                     objective, masks, configs = cost, full[0], full[1]
                 bound = objective
@@ -224,10 +224,6 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
 
 def _late(deadline: float | None) -> bool:
     return deadline is not None and time.perf_counter() > deadline
-
-
-def problem_cost(problem: Problem, masks: list[int]) -> float:
-    return sum(problem.weighted_cost(m) for m in masks)
 
 
 def _charges(problem: Problem, pricer: Pricer, duals: np.ndarray) -> np.ndarray:

@@ -70,7 +70,7 @@ def greedy(problem: Problem) -> Solution:
     .. [1] Chen et al., HarmonyBatch, IWQoS 2024, arXiv:2405.05633, Algorithm 1.
     """
     masks = _two_stage(problem.full_batch_view())
-    return Solution.of(problem, masks, SolverInfo("greedy", status=HEURISTIC, objective=_cost(problem, masks)))
+    return Solution.of(problem, masks, SolverInfo("greedy", status=HEURISTIC, objective=problem.plan_cost(masks)))
 
 
 def _two_stage(problem: Problem) -> list[int]:
@@ -105,7 +105,3 @@ def _two_stage(problem: Problem) -> list[int]:
                 continue
         k += 1
     return out
-
-
-def _cost(problem: Problem, masks: list[int]) -> float:
-    return sum(problem.weighted_cost(m) for m in masks)

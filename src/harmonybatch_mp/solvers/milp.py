@@ -37,10 +37,6 @@ DP_CHECK_MAX_APPS = 20
 FALLBACK_MAX_RUN = 8
 
 
-def _plan_cost(problem: Problem, masks: Sequence[int]) -> float:
-    return sum(problem.weighted_cost(m) for m in masks)
-
-
 def _allowed(problem: Problem, masks: Sequence[int]) -> bool:
     return problem.side.allows(problem, masks, [problem.group(m) for m in masks])
 
@@ -121,10 +117,10 @@ def _cannot_lose(problem: Problem, sol: Solution) -> Solution:
     if problem.n > DP_CHECK_MAX_APPS or sol.info.scope != "all partitions":
         return sol  # the contiguous optimum is in scope only when the model covers all partitions
     alt = list(dp(problem).groups)
-    if not _allowed(problem, alt) or _plan_cost(problem, alt) >= sol.info.objective:
+    if not _allowed(problem, alt) or problem.plan_cost(alt) >= sol.info.objective:
         return sol
     info = sol.info
-    objective = _plan_cost(problem, alt)
+    objective = problem.plan_cost(alt)
     bound = None if info.bound is None else min(info.bound, objective)
     gap = None if bound is None else max(0.0, (objective - bound) / objective)
     info = replace(info, objective=objective, bound=bound, gap=gap,
@@ -140,8 +136,8 @@ def _fallback(problem: Problem, warm: list[int], why: str) -> Solution:
         options.append(alt)
     if not options:
         raise SolverError(f"{why}; no feasible plan was known by then (raise the time limit)", time_limit=True)
-    best = min(options, key=lambda m: _plan_cost(problem, m))
-    objective = _plan_cost(problem, best)
+    best = min(options, key=problem.plan_cost)
+    objective = problem.plan_cost(best)
     bound = problem.lower_bound()
     info = SolverInfo("milp", status=TIME_LIMIT, objective=objective, bound=bound,
                       gap=max(0.0, (objective - bound) / objective), scope="best plan known at the time limit")

@@ -266,6 +266,10 @@ class Problem:
                     self._cache[mask] = cfg
                 yield i, j, mask, cfg
 
+    def plan_cost(self, masks: Iterable[int]) -> float:
+        """Average cost per request of a partition given as group masks (Eq. 7)."""
+        return sum(self.weighted_cost(m) for m in masks)
+
     def weighted_cost(self, mask: int) -> float:
         """``(r_X / R) * C_X`` of the group, or inf when infeasible (Eq. 7)."""
         cfg = self.group(mask)
