@@ -95,4 +95,5 @@ def test_bench_time_limit_goes_to_the_solvers_that_take_one(tmp_path):
         unregister_solver("alone")
     assert {r.solver for r in rows} == {"limited", "alone"}
     assert all(r.cost is not None for r in rows), [r.error for r in rows if r.error]
-    assert main(["bench", "--time-limit", "0", "--out", str(tmp_path / "x")]) == 2
+    for bad in ("0", "-1", "nan", "inf"):
+        assert main(["bench", "--time-limit", bad, "--out", str(tmp_path / "x")]) == 2

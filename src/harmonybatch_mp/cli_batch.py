@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from .errors import InputError, PlanCheckError
@@ -110,8 +111,8 @@ def cmd_bench(args) -> int:
                                                       "simulate_s": args.simulate}
     if args.count < 1:
         raise InputError("--count must be >= 1")
-    if args.time_limit is not None and not args.time_limit > 0:
-        raise InputError(f"--time-limit must be > 0 seconds, got {args.time_limit}")
+    if args.time_limit is not None and not 0 < args.time_limit < math.inf:
+        raise InputError(f"--time-limit must be a finite number of seconds > 0, got {args.time_limit}")
     executor, client = None, None
     if args.scheduler:
         try:

@@ -155,6 +155,10 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     for m in warm:
         master.add_group(m)
     pricer = Pricer(problem, scale)
+    # batch-1 groups are not priced without counting rows (formulations/column_generation.md):
+    # such a group's reduced cost is the sum of its members' alone, bounded with these weights
+    alone = None if problem.side.counting else np.array([scale * problem.weighted_cost(1 << i)
+                                                          for i in range(problem.n)])
     most = problem.n if problem.side.max_functions is None else min(problem.n, problem.side.max_functions)
     rhs = np.concatenate([np.ones(problem.n), [ub for _, _, ub in problem.side.rows(np.zeros(0), np.zeros(0))]])
     best_round: tuple[float, np.ndarray, np.ndarray] | None = None  # (bound, duals, charges)
@@ -176,8 +180,11 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
             if best > TOLERANCE and not found:  # only bounds left: settle them exactly
                 best, found = pricer.price(point[:problem.n], charge, budget=None, enough=None, deadline=deadline)
             # Lagrangian bound at any duals: a plan costs y.b plus its columns' reduced costs,
-            # and it has at most `most` columns, each with reduced cost >= -best
+            # and it has at most `most` columns, each with reduced cost >= -best; batch-1 groups
+            # lose at most what their members alone do (0 up to the LP's dual tolerance)
             lagrangian = float(point @ rhs) - most * max(best, 0.0)
+            if alone is not None:
+                lagrangian -= float(np.maximum(point[:problem.n] - alone, 0.0).sum())
             if best_round is None or lagrangian > best_round[0]:
                 best_round = (lagrangian, point, charge)
             added = master.add_groups([m for _, m in found], duals)
