@@ -72,6 +72,25 @@ def test_exact_pricing_finds_the_best_group(case):
         assert brute.get(mask, -np.inf) > 0
 
 
+@settings(max_examples=60, deadline=None)
+@given(priced(), st.integers(1, 40), st.integers(1, 6), st.sampled_from([1, 3, None]))
+def test_cut_short_pricing_still_bounds_the_best_group(case, budget, bisections, enough):
+    """With searches cut short after a few nodes, bisected or not, and stopping after
+    ``enough`` groups, the bound price returns is still at least the best profit of any
+    column (the Lagrangian bound rests on it), and every group it returns prices out."""
+    problem, pricer, duals = case
+    charge = np.zeros(len(pricer.configs))
+    brute = _brute_profits(problem, pricer, duals, charge)
+    want = max([v for v in brute.values()] + [0.0])
+    exact, _ = pricer.price(duals, charge, budget=None, enough=None)
+    best, found = pricer.price(duals, charge, budget=budget, enough=enough, bisections=bisections)
+    assume(want > 1e-6)  # nothing to bound otherwise
+    event("the bound is exact" if best <= exact + 1e-9 else "a search was cut short: the bound is above")
+    assert best >= want - 1e-9
+    for _, mask in found:
+        assert brute.get(mask, -np.inf) > 0
+
+
 @settings(max_examples=30, deadline=None)
 @given(priced(), st.floats(0.0, 0.3))
 def test_enumeration_is_complete(case, slack):
@@ -169,3 +188,32 @@ def test_colgen_time_limit_returns_a_plan_with_a_valid_bound():
     assert plan.solver.wall_time_s <= 3.5
     assert plan.solver.bound <= plan.total_cost
     assert sorted(x for g in plan.groups for x in g.apps) == sorted(a.name for a in plan.workload.apps)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_search_resumes_where_a_slice_ended(seed, monkeypatch):
+    """The compiled search runs in slices of nodes and resumes from its arrays: cutting it
+    into slices of 3 nodes returns the same groups, in the same order, as one slice."""
+    from harmonybatch_mp.families import _random
+    from harmonybatch_mp.solvers import branch_bound
+
+    problem = _problem(_random(np.random.default_rng(seed), "VGG19", 12), "VGG19", "reference")
+    pricer = Pricer(problem, 1.0 / problem.lower_bound())
+    profit = pricer._profits(np.array([pricer.weight[:, i][pricer.serves[:, i]].min(initial=1.0) * 3.0
+                                       for i in range(problem.n)]))
+    searches = [pricer._search(k, profit) for k in range(len(pricer.configs)) if pricer.serves[k].sum() >= 4]
+    whole = [s.groups(0.0, improve=False) for s in searches]
+    monkeypatch.setattr(branch_bound, "SLICE", 3)
+    assert [s.groups(0.0, improve=False) for s in searches] == whole
+    assert sum(map(len, whole)) > 0
+
+
+def test_importing_the_package_does_not_load_the_compiler():
+    """numba (the pricing kernel's compiler) loads on colgen's first search, not on import."""
+    import subprocess
+    import sys
+
+    code = ("import sys, harmonybatch_mp; from harmonybatch_mp import solve; "
+            "solve('0.3:2,0.5:5', 'VGG19'); print('numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -208,9 +208,12 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
         lagrangian, duals, charge = best_round
         groups = pricer.enumerate(duals[:problem.n], charge, objective * scale - lagrangian, enumeration_limit,
                                   deadline)
+        for m in groups or ():
+            if _late(deadline):
+                groups = None
+                break
+            master.add_group(m)
         if groups is not None:
-            for m in groups:
-                master.add_group(m)
             full = master.integer(deadline, masks)
             if full is not None and full[2]:
                 proven = True

@@ -14,14 +14,13 @@ positive profit fill the batch, else by the branch and bound of :mod:`.branch_bo
 from __future__ import annotations
 
 import time
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..batching import fold_timeout, max_batch
 from ..grid import GPU
-from .branch_bound import TOLERANCE, GroupSearch
+from .branch_bound import BISECTIONS, TOLERANCE, GroupSearch
 from .problem import Problem
 
 
@@ -91,17 +90,6 @@ def fills(problem: Problem, configs: PricingConfigs, chosen: np.ndarray) -> np.n
     return (configs.batch == 1) | ((rho > 0) & (configs.batch <= max_batch(rho, T)))
 
 
-def _conflicts(problem: Problem) -> np.ndarray:
-    out = np.zeros(problem.n, dtype=object)
-    out[:] = 0
-    for pair in problem.side.isolate:
-        m = problem.mask_of(pair)
-        for i in range(problem.n):
-            if m >> i & 1:
-                out[i] |= m & ~(1 << i)
-    return out
-
-
 class Pricer:
     """Exact pricing over :func:`pricing_configs` for one problem (reused every iteration)."""
 
@@ -112,9 +100,11 @@ class Pricer:
         self.rates = np.array([a.rate for a in problem.apps])
         self.slos = np.array([a.slo for a in problem.apps])
         self.weight = scale * self.rates[None, :] / problem.total_rate * self.configs.cost[:, None]
-        self.conflicts = _conflicts(problem)
         index = {a.name: i for i, a in enumerate(problem.apps)}
         self.pairs = [(index[a], index[b]) for a, b in problem.side.isolate]
+        self.conflicts = np.zeros((problem.n, problem.n), bool) if self.pairs else None
+        for i, j in self.pairs:
+            self.conflicts[i, j] = self.conflicts[j, i] = True
 
     def _profits(self, duals: np.ndarray) -> np.ndarray:
         return np.where(self.serves, duals[None, :] - self.weight, -np.inf)
@@ -122,11 +112,14 @@ class Pricer:
     def _search(self, k: int, profit: np.ndarray) -> GroupSearch:
         apps = np.flatnonzero(self.serves[k])
         return GroupSearch(apps, profit[k, apps], self.rates[apps], self.slos[apps] - self.configs.latency[k],
-                       int(self.configs.batch[k]), self.conflicts[apps])
+                           int(self.configs.batch[k]),
+                           None if self.conflicts is None else self.conflicts[np.ix_(apps, apps)])
 
     def relaxations(self, profit: np.ndarray) -> np.ndarray:
-        """:meth:`GroupSearch.relaxation` of every configuration at once (vectorised): the positive
-        profits, less the cheapest fractional filling of ``sum r t >= b - 1``."""
+        """An upper bound on every configuration's best profit, at once (vectorised): Eq. 9
+        relaxed to ``sum_i r_i t_i >= b - 1`` (each fold step adds at most ``r_i t_i``), as a
+        fractional covering knapsack: the positive profits, less the cheapest fractional
+        filling by the others (-inf when even that cannot fill the batch)."""
         served = np.isfinite(profit)
         positive = profit > 0
         amount = np.where(served, self.rates[None, :] * (self.slos[None, :] - self.configs.latency[:, None]), 0.0)
@@ -146,15 +139,17 @@ class Pricer:
         return np.where(deficit > 0, np.where(can, gain - lost, -np.inf), gain)
 
     def price(self, duals: np.ndarray, charge: np.ndarray, budget: int | None = 2_000, enough: int | None = 50,
-              deadline: float | None = None) -> tuple[float, list[tuple[int, int]]]:
+              deadline: float | None = None, bisections: int = BISECTIONS) -> tuple[float, list[tuple[int, int]]]:
         """An upper bound on the largest profit of any column (``max_X sum p - charge_k``; <= 0
         means none prices out) and improving groups found, as ``(config, mask)``.
 
         Configurations whose positive apps fill the batch are priced at once; the others are
-        searched in order of their relaxation, until ``enough`` groups are found, each search
-        stopping after ``budget`` nodes (or at ``deadline``). A configuration not searched to
-        the end contributes its relaxation to the bound, so with ``budget`` and ``enough``
-        None (and no deadline reached) the bound is the exact maximum."""
+        searched in order of their relaxation (:meth:`GroupSearch.best` with ``bisections``
+        searches, each stopping after ``budget`` nodes or at ``deadline``) until ``enough``
+        groups are found. Each
+        contributes the upper bound its search proved, or its relaxation when not searched,
+        so with ``budget`` and ``enough`` None (and no deadline reached) the bound is the
+        exact maximum."""
         profit = self._profits(duals)
         positive = profit > 0
         value = np.where(positive, profit, 0).sum(axis=1) - charge
@@ -172,14 +167,10 @@ class Pricer:
             if (enough is not None and len(found) >= enough) or (deadline is not None and time.perf_counter() > deadline):
                 best = max(best, float(relax[k]))
                 continue
-            search = self._search(int(k), profit)
-            last = deque(search.groups(float(charge[k]), improve=True, budget=budget, deadline=deadline),
-                         maxlen=4)  # the best last
-            found.extend((int(k), mask) for mask, _ in last)
-            if search.complete:
-                best = max(best, last[0][1] - float(charge[k]) if last else 0.0)
-            else:
-                best = max(best, float(relax[k]))
+            groups, upper = self._search(int(k), profit).best(float(charge[k]), float(relax[k] + charge[k]),
+                                                               budget, deadline, bisections)
+            found.extend((int(k), mask) for mask, _ in groups[-4:])  # the best last
+            best = max(best, upper - float(charge[k]))
         return best, found
 
     def enumerate(self, duals: np.ndarray, charge: np.ndarray, slack: float, limit: int,
@@ -193,11 +184,9 @@ class Pricer:
             if deadline is not None and time.perf_counter() > deadline:
                 return None
             search = self._search(int(k), profit)
-            for mask, _ in search.groups(float(charge[k]) - slack, improve=False, deadline=deadline):
-                out.add(mask)
-                if len(out) > limit:
-                    return None
-            if not search.complete:
+            out.update(mask for mask, _ in search.groups(float(charge[k]) - slack, improve=False, deadline=deadline,
+                                                          limit=limit - len(out)))
+            if not search.complete or len(out) > limit:
                 return None
         return out
 

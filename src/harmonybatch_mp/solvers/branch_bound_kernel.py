@@ -1,0 +1,121 @@
+"""The compiled depth-first search of :mod:`.branch_bound` (numba): the pricing branch and
+bound of column generation (``formulations/column_generation.md``, "Pricing"), about 100
+times the nodes per second of the same loop in Python. Imported on first use."""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+#: Search status: cut short by the node limit (resumable), ended, or stopped at the cap on groups.
+RUNNING, DONE, FULL = 0, 1, 2
+
+
+@numba.njit(cache=True)
+def penalty(deficit, i, spare, price, amount, paid_left, cheapest_left, order):
+    """Least profit lost covering ``deficit`` with paid apps from position ``i`` on,
+    fractionally (inf when they cannot); may stop at any value above ``spare``."""
+    if deficit > paid_left[i] * (1 + 1e-12):
+        return math.inf
+    if deficit * cheapest_left[i] > spare:
+        return deficit * cheapest_left[i]
+    cost = 0.0
+    for q in order:
+        if q < i:
+            continue
+        if amount[q] >= deficit:
+            return cost + price[q] * deficit  # the last app used in part
+        cost += price[q] * amount[q]
+        deficit -= amount[q]
+        if cost >= spare:
+            return cost
+    return math.inf
+
+
+@numba.njit(cache=True)
+def search(profit, rate, timeout, batch, conflicts, best_left, f_free, f_price, f_amount, f_paid, f_cheap, f_order,
+            r_free, r_price, r_amount, r_paid, r_cheap, r_order, improve, cap, max_nodes,
+            state, T, rho, value, stage, took, level, found, values):
+    """The depth-first search from ``state`` (depth, nodes, groups, status) until it ends,
+    reaches ``max_nodes`` or holds ``cap`` groups (-1: no cap). Depth ``d`` is the node that
+    has decided apps ``0..d-1``: fold state ``T[d], rho[d]``, profit ``value[d]``; ``stage``
+    counts its children tried, ``took[d]`` whether its current child takes app ``d``.
+    Returns the status and the (possibly grown) output arrays."""
+    n = profit.size
+    need = (batch - 1) * (1 - 1e-12)  # Eq. 9: r_X T_X >= b - 1
+    d, nodes, count = state[0], state[1], state[2]
+    status = RUNNING
+    while d >= 0:
+        if stage[d] == 0:
+            if nodes >= max_nodes:
+                break
+            nodes += 1
+            threshold = level[0]
+            reach = value[d] + best_left[d]
+            if reach <= threshold + 1e-6:
+                d -= 1
+                continue
+            spare = reach - threshold - 1e-6
+            deficit = need - rho[d] * T[d] - f_free[d]  # r_X T_X <= current + sum of r t taken later
+            if deficit > 0 and penalty(deficit, d, spare, f_price, f_amount, f_paid, f_cheap, f_order) >= spare:
+                d -= 1
+                continue
+            if rho[d] > 0:  # r_X T_X <= r_X (T + 1/rho) - 1: the group needs rate b / (T + 1/rho)
+                deficit = (need + 1) / (T[d] + 1 / rho[d]) - rho[d] - r_free[d]
+                if deficit > 0 and penalty(deficit, d, spare, r_price, r_amount, r_paid, r_cheap, r_order) >= spare:
+                    d -= 1
+                    continue
+            if d == n:
+                if rho[d] > 0 and (batch == 1 or batch <= math.floor(rho[d] * T[d]) + 1):
+                    if count == found.shape[0]:
+                        grown = np.zeros((2 * count, n), np.bool_)
+                        grown[:count] = found
+                        found = grown
+                        more = np.zeros(2 * count)
+                        more[:count] = values
+                        values = more
+                    found[count, :] = took[:n]
+                    values[count] = value[d]
+                    count += 1
+                    if improve:
+                        level[0] = value[d]
+                    if cap >= 0 and count >= cap:
+                        status = FULL
+                        d -= 1
+                        break
+                d -= 1
+                continue
+        if stage[d] == 2:
+            stage[d] = 0
+            d -= 1
+            continue
+        # child number stage[d] of node d: the likelier branch (take when profitable) first
+        take = (profit[d] > 0) == (stage[d] == 0)
+        stage[d] += 1
+        if take:
+            for j in range(d):
+                if took[j] and conflicts[j, d]:
+                    take = False
+                    break
+            if not take:
+                continue
+        took[d] = take
+        if not take:
+            T[d + 1], rho[d + 1] = T[d], rho[d]
+            value[d + 1] = value[d]
+        else:
+            t, r = timeout[d], rate[d]
+            if rho[d] == 0:
+                T[d + 1], rho[d + 1] = t, r
+            else:  # the fold of Eq. 5 (batching.fold_timeout)
+                T[d + 1] = T[d] + (r / (rho[d] + r)) * (-math.expm1(-rho[d] * (t - T[d]))) / rho[d]
+                rho[d + 1] = rho[d] + r
+            value[d + 1] = value[d] + profit[d]
+        d += 1
+        stage[d] = 0
+    if d < 0 and status == RUNNING:
+        status = DONE
+    state[0], state[1], state[2], state[3] = d, nodes, count, status
+    return status, found, values
