@@ -67,6 +67,11 @@ class GroupSearch:
         self.best_left = _suffix(np.maximum(self.profit, 0))
         self.fill = _Cover(self.profit, self.rate * self.timeout)  # r_X T_X <= sum r t (each step adds <= r t)
         self.rate_cover = _Cover(self.profit, self.rate)  # T_X <= T + 1/rho - 1/r_X from any state (T, rho)
+        self.prefer = self.profit > 0
+        deficit = (self.batch - 1) - self.fill.free[0]
+        if deficit > 0:  # dive as the root's fractional cover does: take the paid apps it uses first
+            used = np.cumsum(self.fill.amount[self.fill.order]) - self.fill.amount[self.fill.order] < deficit
+            self.prefer[self.fill.order[used]] = True
         self.complete = True
 
     def groups(self, threshold: float, improve: bool, budget: int | None = None, deadline: float | None = None,
@@ -87,7 +92,7 @@ class GroupSearch:
         while True:
             stop = SLICE if budget is None else min(SLICE, budget - int(state[1]))
             status, found, values = search(
-                self.profit, self.rate, self.timeout, self.batch, self.conflicts, self.best_left,
+                self.profit, self.prefer, self.rate, self.timeout, self.batch, self.conflicts, self.best_left,
                 self.fill.free, self.fill.price, self.fill.amount, self.fill.paid_left, self.fill.cheapest_left,
                 self.fill.order, self.rate_cover.free, self.rate_cover.price, self.rate_cover.amount,
                 self.rate_cover.paid_left, self.rate_cover.cheapest_left, self.rate_cover.order,

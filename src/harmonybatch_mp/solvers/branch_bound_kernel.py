@@ -35,7 +35,7 @@ def penalty(deficit, i, spare, price, amount, paid_left, cheapest_left, order):
 
 
 @numba.njit(cache=True)
-def search(profit, rate, timeout, batch, conflicts, best_left, f_free, f_price, f_amount, f_paid, f_cheap, f_order,
+def search(profit, prefer, rate, timeout, batch, conflicts, best_left, f_free, f_price, f_amount, f_paid, f_cheap, f_order,
             r_free, r_price, r_amount, r_paid, r_cheap, r_order, improve, cap, max_nodes,
             state, T, rho, value, stage, took, level, found, values):
     """The depth-first search from ``state`` (depth, nodes, groups, status) until it ends,
@@ -91,8 +91,8 @@ def search(profit, rate, timeout, batch, conflicts, best_left, f_free, f_price, 
             stage[d] = 0
             d -= 1
             continue
-        # child number stage[d] of node d: the likelier branch (take when profitable) first
-        take = (profit[d] > 0) == (stage[d] == 0)
+        # child number stage[d] of node d: the likelier branch first
+        take = prefer[d] == (stage[d] == 0)
         stage[d] += 1
         if take:
             for j in range(d):

@@ -38,6 +38,13 @@ from .problem import Problem, members
 ELASTIC_COST = 1e3
 #: Weight of the best-bound duals in the pricing point (Wentges smoothing; 0 prices at the LP's).
 SMOOTHING = 0.8
+#: Share of the time limit for generating columns; the integer master has the rest.
+GENERATION_SHARE = 0.85
+#: Share of the time limit by which the proof's columns must be in the master, leaving the
+#: rest for the integer master over them.
+PROOF_SHARE = 0.9
+#: Node budgets per search when a round finds no column but cannot rule one out (None: exact).
+ESCALATION = (20_000, 200_000, 2_000_000, None)
 #: Most columns the enumeration of step 3 may produce before giving up the proof.
 ENUMERATION_LIMIT = 100_000
 
@@ -51,6 +58,7 @@ class _Master:
 
     def __post_init__(self) -> None:
         self.masks: list[int] = []
+        self.members: list[list[int]] = []
         self.configs: list[GroupConfig] = []
         self.weights: list[float] = []
         self.seen: set[tuple[int, int]] = set()
@@ -68,6 +76,7 @@ class _Master:
             if (mask, c.index) not in self.seen:
                 self.seen.add((mask, c.index))
                 self.masks.append(mask)
+                self.members.append(members(mask))
                 self.configs.append(c)
                 self.weights.append(self.scale * p.rate(mask) / p.total_rate * c.cost)
                 new += 1
@@ -82,7 +91,7 @@ class _Master:
         rows = self.side_rows(elastic=False)
         useful = 0
         for j in range(before, len(self.masks)):
-            rc = self.weights[j] - sum(duals[i] for i in members(self.masks[j]))
+            rc = self.weights[j] - sum(duals[i] for i in self.members[j])
             rc -= sum(duals[n + r] * coef[j] for r, (coef, _) in enumerate(rows))
             useful += rc < -TOLERANCE
         return useful
@@ -96,15 +105,15 @@ class _Master:
         k = len(rows)
         return [(np.concatenate([coef, -np.eye(k)[r]]), ub) for r, (coef, ub) in enumerate(rows)]
 
-    def lp(self, deadline: float | None):
+    def lp(self, deadline: float | None, interior: bool):
         rows = self.side_rows(elastic=True)
         cost = np.concatenate([self.weights, np.full(len(rows), ELASTIC_COST)])
-        cols = [members(m) for m in self.masks] + [[] for _ in rows]
-        return run_highs_lp(cost, cols, rows, self.problem.n, deadline=deadline)
+        cols = self.members + [[] for _ in rows]
+        return run_highs_lp(cost, cols, rows, self.problem.n, deadline=deadline, interior=interior)
 
     def integer(self, deadline: float | None, warm: list[int]) -> tuple[list[int], list[GroupConfig], bool] | None:
         """The integer master over the columns so far: ``(groups, configs, proven optimal)``."""
-        cols = [members(m) for m in self.masks]
+        cols = self.members
         start = np.zeros(len(self.masks))
         for m in warm:
             start[next(j for j, x in enumerate(self.masks) if x == m)] = 1.0
@@ -162,9 +171,11 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     most = problem.n if problem.side.max_functions is None else min(problem.n, problem.side.max_functions)
     rhs = np.concatenate([np.ones(problem.n), [ub for _, _, ub in problem.side.rows(np.zeros(0), np.zeros(0))]])
     best_round: tuple[float, np.ndarray, np.ndarray] | None = None  # (bound, duals, charges)
-    rounds, stopped = 0, False
-    while not (stopped := _late(deadline)):
-        solved = master.lp(deadline)
+    rounds, stopped, interior = 0, False, True
+    # generation leaves part of the time for the integer master over what it generated
+    generation = None if deadline is None else start + GENERATION_SHARE * (deadline - start)
+    while not (stopped := _late(generation)):
+        solved = master.lp(generation, interior)
         if solved is None:
             stopped = True
             break
@@ -175,10 +186,14 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
             # price at a point between the best-bound duals and the LP's (Wentges smoothing);
             # when that finds nothing the LP can use (mispricing), price at the LP's own duals
             point = duals if alpha == 0 else alpha * best_round[1] + (1 - alpha) * duals
+            point = np.concatenate([point[:problem.n], np.minimum(point[problem.n:], 0.0)])  # the bound needs y_r <= 0
             charge = _charges(problem, pricer, point)
-            best, found = pricer.price(point[:problem.n], charge, deadline=deadline)
-            if best > TOLERANCE and not found:  # only bounds left: settle them exactly
-                best, found = pricer.price(point[:problem.n], charge, budget=None, enough=None, deadline=deadline)
+            best, found = pricer.price(point[:problem.n], charge, deadline=generation)
+            for budget in ESCALATION:  # only bounds left: search longer, in the end exactly
+                if found or best <= TOLERANCE or _late(generation):
+                    break
+                best, found = pricer.price(point[:problem.n], charge, budget=budget, enough=None,
+                                           deadline=generation)
             # Lagrangian bound at any duals: a plan costs y.b plus its columns' reduced costs,
             # and it has at most `most` columns, each with reduced cost >= -best; batch-1 groups
             # lose at most what their members alone do (0 up to the LP's dual tolerance)
@@ -190,8 +205,11 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
             added = master.add_groups([m for _, m in found], duals)
             if added:
                 break
-        if not added or float(duals @ rhs) - best_round[0] <= TOLERANCE:
+        if float(duals @ rhs) - best_round[0] <= TOLERANCE or not (added or interior):
             break
+        # the interior point's duals stabilise generation; when they yield nothing new (they
+        # are optimal only within the LP's tolerances), the next round takes a vertex's
+        interior = bool(added)
     plan = master.integer(deadline, warm if allowed else [])
     options = [(problem.plan_cost(plan[0]), plan[0], plan[1])] if plan else []
     if allowed:
@@ -206,10 +224,11 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
         # a plan cheaper than this one uses only columns whose reduced cost at the best-bound
         # duals is at most its gap to that bound (formulations/column_generation.md, step 3)
         lagrangian, duals, charge = best_round
+        cutoff = None if deadline is None else start + PROOF_SHARE * (deadline - start)
         groups = pricer.enumerate(duals[:problem.n], charge, objective * scale - lagrangian, enumeration_limit,
-                                  deadline)
+                                  cutoff)
         for m in groups or ():
-            if _late(deadline):
+            if _late(cutoff):
                 groups = None
                 break
             master.add_group(m)
