@@ -217,3 +217,24 @@ def test_importing_the_package_does_not_load_the_compiler():
             "solve('0.3:2,0.5:5', 'VGG19'); print('numba' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(max_apps=7), st.data())
+def test_the_expected_bound_is_below_the_optimum(model, platform, workload, data):
+    """expected_bound (the relaxed model's column generation) lies between the per-app bound
+    and the optimum over every partition under the expected-batch model, with side
+    constraints too (it relaxes them)."""
+    from harmonybatch_mp.solvers.expected_bound import expected_bound
+
+    side = data.draw(sides(workload.apps))
+    try:
+        want = solve(workload, model, platform, solver="milp", candidates="all", side=side,
+                     cost_model="expected").total_cost
+    except InfeasibleError:
+        event("infeasible")
+        assume(False)
+    problem = _problem(workload, model, platform, side=side, cost_model="expected")
+    bound = expected_bound(problem)
+    event("above the per-app bound" if bound > problem.lower_bound() * (1 + 1e-9) else "equal to the per-app bound")
+    assert problem.lower_bound() <= bound <= want * (1 + REL)

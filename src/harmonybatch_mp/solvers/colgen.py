@@ -1,16 +1,17 @@
-"""Solver ``colgen``: column generation on the set-partitioning LP over every group, with
-exact pricing, then reduced-cost enumeration to prove the integer optimum
+"""Solver ``colgen``: column generation on the set-partitioning LP over every group, then
+reduced-cost enumeration to prove the integer optimum
 (``formulations/column_generation.md``; full-batch model).
 
-1. The master LP starts from every app alone and the contiguous optimum (``dp``); each
-   round prices every configuration exactly (:mod:`.pricing`) and adds the best group of
-   each that prices out. With exact pricing, ``LP + n * min(0, min reduced cost)`` is a
-   lower bound on every plan at every round, and the LP optimum at the end.
+1. The master LP (interior-point duals; vertex duals when those yield nothing new) starts
+   from every app alone and the contiguous optimum (``dp``); each round prices every
+   configuration (:mod:`.pricing`) and adds the improving groups found. With ``P`` an upper
+   bound on any column's profit (proven by the searches), ``y.b - m max(0, P)`` is a lower
+   bound on every plan at every round, and the LP optimum once pricing proves ``P <= 0``.
 2. The integer master over the generated columns (and the ``dp`` plan) gives a plan.
 3. Any plan cheaper than it uses only columns whose reduced cost is at most the gap, so
    enumerating those (the same search with a threshold) and solving the integer master
-   over them proves the optimum. Too many such columns, or the time limit, leave the plan
-   with the proven bound and gap (status ``time_limit``).
+   over them proves the optimum. Too many such columns leave the plan with the proven
+   bound and gap (status ``bounded``); the time limit, with status ``time_limit``.
 """
 
 from __future__ import annotations

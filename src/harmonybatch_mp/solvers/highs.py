@@ -44,8 +44,9 @@ def _highs():
 
 
 def _lp(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Sequence[tuple[np.ndarray, float]],
-        n_cover: int, upper: float = 1.0):
-    """The ``HighsLp``: ``0 <= x <= upper``, equality cover rows, then the ``<=`` rows (column-wise)."""
+        n_cover: int, upper: float = 1.0, coefficients: Sequence[Sequence[float]] | None = None):
+    """The ``HighsLp``: ``0 <= x <= upper``, equality cover rows, then the ``<=`` rows (column-wise).
+    Cover coefficients are 1, or ``coefficients[j]`` for the members of column ``j``."""
     import highspy
 
     ncol = len(cost)
@@ -65,6 +66,8 @@ def _lp(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Sequence[tuple
     fill = start[:-1].copy()
     for j, members in enumerate(columns):
         index[fill[j]:fill[j] + len(members)] = members
+        if coefficients is not None:
+            value[fill[j]:fill[j] + len(members)] = coefficients[j]
         fill[j] += len(members)
     for r, ((coef, _), nz) in enumerate(zip(rows, extra)):
         index[fill[nz]] = n_cover + r
@@ -76,20 +79,20 @@ def _lp(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Sequence[tuple
 
 
 def run_highs_lp(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Sequence[tuple[np.ndarray, float]],
-                 n_cover: int, *, deadline: float | None = None,
-                 interior: bool = False) -> tuple[float, np.ndarray, np.ndarray] | None:
+                 n_cover: int, *, deadline: float | None = None, interior: bool = False,
+                 coefficients: Sequence[Sequence[float]] | None = None) -> tuple[float, np.ndarray, np.ndarray] | None:
     """The LP relaxation of :func:`run_highs_arrays`' model without the upper bounds ``x <= 1``
     (the cover rows imply them, and without them every column's reduced cost is >= 0 at the
     optimum): ``(objective, row duals, x)``, or None when HiGHS did not reach its optimum
     (infeasible, or stopped at ``deadline``). Reduced costs are ``c_j - sum_i a_ij y_i``.
     With ``interior``, HiGHS's interior point method without crossover: duals from the
-    middle of the optimal face rather than a vertex of it."""
+    middle of the optimal face rather than a vertex of it. ``coefficients``: as in :func:`_lp`."""
     import highspy
 
     _acquire(deadline)
     try:
         h = _highs()
-        h.passModel(_lp(cost, columns, rows, n_cover, upper=np.inf))
+        h.passModel(_lp(cost, columns, rows, n_cover, upper=np.inf, coefficients=coefficients))
         if deadline is not None:
             h.setOptionValue("time_limit", max(0.0, deadline - time.perf_counter()))
         if interior:
