@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from harmonybatch_mp import InfeasibleError, InputError, SideConstraints, solve
 from harmonybatch_mp.provision import feasible_mask
 from harmonybatch_mp.solvers import Problem, as_instance
-from harmonybatch_mp.solvers.pricing import Pricer
+from harmonybatch_mp.solvers.pricing import TOLERANCE, Pricer
 from strategies import MODELS, PRESETS, workloads
 
 REL = 1e-9
@@ -60,14 +60,17 @@ def priced(draw):
 @given(priced())
 def test_exact_pricing_finds_the_best_group(case):
     """price(budget=None, enough=None) returns the largest profit of any feasible column (Eq. 9
-    checked by provisioning, not by the search), and every group it returns prices out."""
+    checked by provisioning, not by the search), up to the search's tolerance (a search that
+    ends without a group proves no profit above its threshold plus TOLERANCE), and every
+    group it returns prices out."""
     problem, pricer, duals = case
     charge = np.zeros(len(pricer.configs))
     brute = _brute_profits(problem, pricer, duals, charge)
     want = max([v for v in brute.values()] + [0.0])
-    best, found = pricer.price(duals, charge, budget=None, enough=None)
+    upper, found = pricer.price(duals, charge, budget=None, enough=None)
+    best = upper.max(initial=0.0)
     event("prices out" if want > 1e-6 else "nothing prices out")
-    assert best == pytest.approx(want, rel=1e-9, abs=1e-9)
+    assert want - 1e-9 <= best <= want + TOLERANCE + 1e-9
     for _, mask in found:
         assert brute.get(mask, -np.inf) > 0
 
@@ -82,8 +85,9 @@ def test_cut_short_pricing_still_bounds_the_best_group(case, budget, bisections,
     charge = np.zeros(len(pricer.configs))
     brute = _brute_profits(problem, pricer, duals, charge)
     want = max([v for v in brute.values()] + [0.0])
-    exact, _ = pricer.price(duals, charge, budget=None, enough=None)
-    best, found = pricer.price(duals, charge, budget=budget, enough=enough, bisections=bisections)
+    exact = pricer.price(duals, charge, budget=None, enough=None)[0].max(initial=0.0)
+    upper, found = pricer.price(duals, charge, budget=budget, enough=enough, bisections=bisections)
+    best = upper.max(initial=0.0)
     assume(want > 1e-6)  # nothing to bound otherwise
     event("the bound is exact" if best <= exact + 1e-9 else "a search was cut short: the bound is above")
     assert best >= want - 1e-9
@@ -238,3 +242,44 @@ def test_the_expected_bound_is_below_the_optimum(model, platform, workload, data
     bound = expected_bound(problem)
     event("above the per-app bound" if bound > problem.lower_bound() * (1 + 1e-9) else "equal to the per-app bound")
     assert problem.lower_bound() <= bound <= want * (1 + REL)
+
+
+def test_the_expected_bound_keeps_its_deadline_and_checks_its_input():
+    """At a deadline already passed it returns the per-app bound; a full-batch problem gets
+    the per-app bound too; bad arguments are refused by name."""
+    import time
+
+    from harmonybatch_mp.solvers.expected_bound import expected_bound
+
+    problem = _problem("0.3:2,0.5:5,0.8:10,1.0:20", "VGG19", "reference", cost_model="expected")
+    assert expected_bound(problem, deadline=time.perf_counter()) == problem.lower_bound()
+    assert expected_bound(problem) > problem.lower_bound()
+    full = _problem("0.3:2,0.5:5,0.8:10,1.0:20", "VGG19", "reference")
+    assert expected_bound(full) == full.lower_bound()
+    with pytest.raises(InputError, match="rounds"):
+        expected_bound(problem, rounds=-1)
+    with pytest.raises(InputError, match="problem"):
+        expected_bound("0.3:2")
+    with pytest.raises(InputError, match="deadline"):
+        expected_bound(problem, deadline="soon")
+
+
+@settings(max_examples=40, deadline=None)
+@given(priced(), st.integers(1, 12), st.integers(0, 2**32 - 1), st.floats(0.05, 1.0))
+def test_the_penalty_bounds_the_lp_it_relaxes(case, most, seed, density):
+    """Pricer.penalty is at least the optimum of the LP it bounds (solved by scipy's HiGHS),
+    and at most ``most`` times the largest gain (the bound it replaces)."""
+    from scipy.optimize import linprog
+
+    problem, pricer, _ = case
+    k = len(pricer.configs)
+    rng = np.random.default_rng(seed)
+    upper = np.where(rng.random(k) < density, rng.exponential(0.1, k), 0.0)
+    assume(upper.max(initial=0.0) > 0)
+    fill = (pricer.configs.batch - 1).astype(float)
+    lp = linprog(-upper, A_ub=np.vstack([np.ones(k), fill]), b_ub=[most, pricer.supply], bounds=(0, None),
+                 method="highs")
+    got = pricer.penalty(upper, most)
+    event("the fill binds" if got < most * upper.max() * (1 - 1e-9) else "the count binds")
+    assert -lp.fun <= got * (1 + 1e-9) + 1e-12
+    assert got <= most * upper.max() * (1 + 1e-12)

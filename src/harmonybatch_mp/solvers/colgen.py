@@ -189,16 +189,16 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
             point = duals if alpha == 0 else alpha * best_round[1] + (1 - alpha) * duals
             point = np.concatenate([point[:problem.n], np.minimum(point[problem.n:], 0.0)])  # the bound needs y_r <= 0
             charge = _charges(problem, pricer, point)
-            best, found = pricer.price(point[:problem.n], charge, deadline=generation)
+            upper, found = pricer.price(point[:problem.n], charge, deadline=generation)
             for budget in ESCALATION:  # only bounds left: search longer, in the end exactly
-                if found or best <= TOLERANCE or _late(generation):
+                if found or upper.max(initial=0.0) <= TOLERANCE or _late(generation):
                     break
-                best, found = pricer.price(point[:problem.n], charge, budget=budget, enough=None,
-                                           deadline=generation)
+                upper, found = pricer.price(point[:problem.n], charge, budget=budget, enough=None,
+                                            deadline=generation)
             # Lagrangian bound at any duals: a plan costs y.b plus its columns' reduced costs,
-            # and it has at most `most` columns, each with reduced cost >= -best; batch-1 groups
-            # lose at most what their members alone do (0 up to the LP's dual tolerance)
-            lagrangian = float(point @ rhs) - most * max(best, 0.0)
+            # whose negative part the pricing bounds cap (Pricer.penalty); batch-1 groups lose
+            # at most what their members alone do (0 up to the LP's dual tolerance)
+            lagrangian = float(point @ rhs) - pricer.penalty(upper, most)
             if alone is not None:
                 lagrangian -= float(np.maximum(point[:problem.n] - alone, 0.0).sum())
             if best_round is None or lagrangian > best_round[0]:

@@ -24,6 +24,8 @@ import time
 
 import numpy as np
 
+from .._validate import integer
+from ..errors import InputError
 from ..expected_search import lower_bound
 from ..grid import KINDS
 from .highs import run_highs_lp
@@ -149,6 +151,12 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
     >>> p.lower_bound() <= expected_bound(p)
     True
     """
+    if not isinstance(problem, Problem):
+        raise InputError(f"problem must be a Problem, got {type(problem).__name__}")
+    rounds = integer(rounds, "rounds", minimum=0)
+    if deadline is not None and (isinstance(deadline, bool) or not isinstance(deadline, (int, float))
+                                 or deadline != deadline):
+        raise InputError(f"deadline must be a time.perf_counter() reading, got {deadline!r}")
     floor = problem.lower_bound()
     if not problem.expected or problem.n == 0:
         return floor

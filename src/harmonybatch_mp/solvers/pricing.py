@@ -100,6 +100,8 @@ class Pricer:
         self.rates = np.array([a.rate for a in problem.apps])
         self.slos = np.array([a.slo for a in problem.apps])
         self.weight = scale * self.rates[None, :] / problem.total_rate * self.configs.cost[:, None]
+        shortest = np.where(self.serves, self.configs.latency[:, None], np.inf).min(axis=0)
+        self.supply = float((self.rates * np.where(np.isfinite(shortest), self.slos - shortest, 0.0)).sum())
         index = {a.name: i for i, a in enumerate(problem.apps)}
         self.pairs = [(index[a], index[b]) for a, b in problem.side.isolate]
         self.conflicts = np.zeros((problem.n, problem.n), bool) if self.pairs else None
@@ -139,17 +141,17 @@ class Pricer:
         return np.where(deficit > 0, np.where(can, gain - lost, -np.inf), gain)
 
     def price(self, duals: np.ndarray, charge: np.ndarray, budget: int | None = 2_000, enough: int | None = 50,
-              deadline: float | None = None, bisections: int = BISECTIONS) -> tuple[float, list[tuple[int, int]]]:
-        """An upper bound on the largest profit of any column (``max_X sum p - charge_k``; <= 0
-        means none prices out) and improving groups found, as ``(config, mask)``.
+              deadline: float | None = None, bisections: int = BISECTIONS) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """Per configuration, an upper bound (>= 0) on the largest profit of its columns
+        (``max_X sum p - charge_k``; 0: none prices out), and improving groups found, as
+        ``(config, mask)``.
 
         Configurations whose positive apps fill the batch are priced at once; the others are
         searched in order of their relaxation (:meth:`GroupSearch.best` with ``bisections``
         searches, each stopping after ``budget`` nodes or at ``deadline``) until ``enough``
-        groups are found. Each
-        contributes the upper bound its search proved, or its relaxation when not searched,
-        so with ``budget`` and ``enough`` None (and no deadline reached) the bound is the
-        exact maximum."""
+        groups are found. Each gets the upper bound its search proved, or its relaxation
+        when not searched, so with ``budget`` and ``enough`` None (and no deadline reached)
+        the bounds are the exact maxima."""
         profit = self._profits(duals)
         positive = profit > 0
         value = np.where(positive, profit, 0).sum(axis=1) - charge
@@ -160,18 +162,34 @@ class Pricer:
         for i, j in self.pairs:  # a positive set holding an isolated pair is searched
             quick &= ~(positive[:, i] & positive[:, j])
         found = [(int(k), self._mask(positive[k])) for k in np.flatnonzero(candidate & quick)]
-        best = float(value[candidate & quick].max(initial=0.0))
         relax = self.relaxations(profit) - charge
+        best = np.where(candidate & quick, value, 0.0)  # (profit - charge <= TOLERANCE counts as none)
         rest = np.flatnonzero(candidate & ~quick & (relax > TOLERANCE))
         for k in rest[np.argsort(-relax[rest], kind="stable")]:
             if (enough is not None and len(found) >= enough) or (deadline is not None and time.perf_counter() > deadline):
-                best = max(best, float(relax[k]))
+                best[k] = relax[k]
                 continue
             groups, upper = self._search(int(k), profit).best(float(charge[k]), float(relax[k] + charge[k]),
                                                                budget, deadline, bisections)
             found.extend((int(k), mask) for mask, _ in groups[-4:])  # the best last
-            best = max(best, upper - float(charge[k]))
+            best[k] = max(0.0, upper - float(charge[k]))
         return best, found
+
+    def penalty(self, upper: np.ndarray, most: int) -> float:
+        """An upper bound on ``-sum rc`` over the columns of any plan, given :meth:`price`'s
+        bounds: at most ``most`` columns price out, each of configuration ``k`` gains at most
+        ``upper[k]`` and needs ``b_k - 1 <= r_X T_X <= sum_{a in X} r_a t_a(k)`` (Eq. 9), so
+        together they need at most ``S = sum_a r_a (s_a - min L_max)``. That is the LP
+        ``max sum_k upper_k n_k, sum n_k <= most, sum (b_k - 1) n_k <= S``; its dual at any
+        ``v >= 0``, ``most max_k (upper_k - (b_k - 1) v)^+ + S v``, bounds it from above
+        (``formulations/column_generation.md``, "The master and the bound")."""
+        gain = np.maximum(upper, 0.0)
+        if not (gain > 0).any():
+            return 0.0
+        fill = (self.configs.batch - 1).astype(float)
+        v = np.unique(np.concatenate([[0.0], (gain / np.where(fill > 0, fill, np.inf))[gain > 0]]))
+        over = np.maximum(gain[None, :] - fill[None, :] * v[:, None], 0.0).max(axis=1)
+        return float((most * over + self.supply * v).min())
 
     def enumerate(self, duals: np.ndarray, charge: np.ndarray, slack: float, limit: int,
                   deadline: float | None = None) -> set[int] | None:
