@@ -29,6 +29,7 @@ from ..errors import InputError
 from ..expected_search import lower_bound
 from ..grid import KINDS
 from .highs import run_highs_lp
+from .pricing import cheapest_cover
 from .problem import Problem
 
 #: Reduced costs below minus this (scaled units, the plan ~1) price out.
@@ -104,7 +105,6 @@ def _knapsack(profit: np.ndarray, size: np.ndarray, low: np.ndarray, high: np.nd
     (an upper bound on the 0-1 optimum; -inf when infeasible) and an optimal vertex ``x``:
     the profitable items, less those past ``high`` in ratio order, or plus the cheapest
     others per unit of size until ``low`` is met (at most one item in part)."""
-    served = np.isfinite(profit)
     positive = profit > 0
     free = np.where(positive, size, 0.0).sum(axis=1)
     total = np.where(positive, profit, 0.0).sum(axis=1)
@@ -121,21 +121,9 @@ def _knapsack(profit: np.ndarray, size: np.ndarray, low: np.ndarray, high: np.nd
     np.put_along_axis(over, order, frac, axis=1)
     over_gain = (p * frac).sum(axis=1)
     # too little: every profitable item, and the cheapest fractional cover of `low`
-    paid = served & ~positive & (size > 0)
-    price = np.where(paid, -np.where(served, profit, 0.0) / np.where(size > 0, size, 1.0), np.inf)
-    order = np.argsort(price, axis=1, kind="stable")
-    q = np.take_along_axis(price, order, axis=1)
-    finite = np.isfinite(q)
-    a = np.where(finite, np.take_along_axis(size, order, axis=1), 0.0)
-    before = np.cumsum(a, axis=1) - a
-    deficit = low - free
-    use = np.clip(deficit[:, None] - before, 0.0, a)
-    under_gain = np.where(a.sum(axis=1) >= deficit * (1 - 1e-12), total - (np.where(finite, q, 0.0) * use).sum(axis=1),
-                          -np.inf)
-    under = positive.astype(float)
-    cover = np.zeros(profit.shape)
-    np.put_along_axis(cover, order, np.where(a > 0, use / np.where(a > 0, a, 1.0), 0.0), axis=1)
-    under = under + cover
+    lost, cover = cheapest_cover(profit, size, low - free)
+    under_gain = total - lost
+    under = positive.astype(float) + cover
     gain = np.where(free > high, over_gain, np.where(free < low, under_gain, total))
     x = np.where((free > high)[:, None], over, np.where((free < low)[:, None], under, positive.astype(float)))
     return gain, x

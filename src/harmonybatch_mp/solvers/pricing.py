@@ -90,6 +90,26 @@ def fills(problem: Problem, configs: PricingConfigs, chosen: np.ndarray) -> np.n
     return (configs.batch == 1) | ((rho > 0) & (configs.batch <= max_batch(rho, T)))
 
 
+def cheapest_cover(profit: np.ndarray, size: np.ndarray, deficit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the least profit lost covering ``deficit`` (sizes summing to at least it) with
+    the row's items of finite, non-positive profit and positive size, fractionally, cheapest
+    per unit of size first: ``(lost, x)``, ``x`` the fraction of each item used; ``lost`` is
+    inf where those items cannot cover the deficit, and 0 where it is not positive."""
+    served = np.isfinite(profit)
+    paid = served & (profit <= 0) & (size > 0)
+    price = np.where(paid, -np.where(served, profit, 0.0) / np.where(size > 0, size, 1.0), np.inf)
+    order = np.argsort(price, axis=1, kind="stable")
+    q = np.take_along_axis(price, order, axis=1)
+    finite = np.isfinite(q)
+    a = np.where(finite, np.take_along_axis(size, order, axis=1), 0.0)
+    before = np.cumsum(a, axis=1) - a  # covered before each item
+    use = np.clip(deficit[:, None] - before, 0.0, a)
+    lost = (np.where(finite, q, 0.0) * use).sum(axis=1)
+    x = np.zeros(profit.shape)
+    np.put_along_axis(x, order, np.where(a > 0, use / np.where(a > 0, a, 1.0), 0.0), axis=1)
+    return np.where(a.sum(axis=1) >= deficit * (1 - 1e-12), lost, np.inf), x
+
+
 class Pricer:
     """Exact pricing over :func:`pricing_configs` for one problem (reused every iteration)."""
 
@@ -127,18 +147,8 @@ class Pricer:
         amount = np.where(served, self.rates[None, :] * (self.slos[None, :] - self.configs.latency[:, None]), 0.0)
         gain = np.where(positive, profit, 0.0).sum(axis=1)
         deficit = (self.configs.batch - 1) - np.where(positive, amount, 0.0).sum(axis=1)
-        paid = served & ~positive & (amount > 0)
-        price = np.where(paid, -np.where(served, profit, 0.0) / np.where(amount > 0, amount, 1.0), np.inf)
-        order = np.argsort(price, axis=1, kind="stable")
-        p_sorted = np.take_along_axis(price, order, axis=1)
-        finite = np.isfinite(p_sorted)
-        a_sorted = np.where(finite, np.take_along_axis(amount, order, axis=1), 0.0)
-        p_sorted = np.where(finite, p_sorted, 0.0)
-        before = np.cumsum(a_sorted, axis=1) - a_sorted  # filled before each paid app
-        use = np.clip(deficit[:, None] - before, 0.0, a_sorted)
-        lost = (p_sorted * use).sum(axis=1)
-        can = a_sorted.sum(axis=1) >= deficit * (1 - 1e-12)
-        return np.where(deficit > 0, np.where(can, gain - lost, -np.inf), gain)
+        lost, _ = cheapest_cover(profit, amount, deficit)
+        return np.where(deficit > 0, gain - lost, gain)
 
     def price(self, duals: np.ndarray, charge: np.ndarray, budget: int | None = 2_000, enough: int | None = 50,
               deadline: float | None = None, bisections: int = BISECTIONS) -> tuple[np.ndarray, list[tuple[int, int]]]:
