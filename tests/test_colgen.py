@@ -23,6 +23,17 @@ def _problem(workload, model, platform, side=None, cost_model="full-batch"):
     return Problem(*as_instance(workload, model, platform), side=side, cost_model=cost_model)
 
 
+def _optimum(workload, model, platform, side, cost_model) -> float:
+    """The optimum over every partition (milp over all subsets); infeasible draws are discarded."""
+    try:
+        return solve(workload, model, platform, solver="milp", candidates="all", side=side,
+                     cost_model=cost_model).total_cost
+    except InfeasibleError:
+        event("infeasible")
+        assume(False)
+        raise  # unreachable: assume(False) raises
+
+
 def _brute_profits(problem: Problem, pricer: Pricer, duals: np.ndarray, charge: np.ndarray) -> dict[int, float]:
     """Best profit of every feasible group over the pricing configurations, by enumeration."""
     out: dict[int, float] = {}
@@ -133,12 +144,7 @@ def test_colgen_certificate_against_the_optimum(model, platform, workload, data)
     """colgen's bound never exceeds the optimum over every partition (milp on all subsets,
     itself checked against the brute force elsewhere), and an optimal plan equals it."""
     side = data.draw(sides(workload.apps))
-    try:
-        want = solve(workload, model, platform, solver="milp", candidates="all", side=side,
-                     cost_model="full-batch").total_cost
-    except InfeasibleError:
-        event("infeasible")
-        assume(False)
+    want = _optimum(workload, model, platform, side, "full-batch")
     plan = solve(workload, model, platform, solver="colgen", side=side, cost_model="full-batch")
     event(f"side constraint: {'none' if side is None else side.active()[0].split('=')[0]}")
     event(f"colgen status: {plan.solver.status}")
@@ -153,11 +159,7 @@ def test_colgen_certificate_against_the_optimum(model, platform, workload, data)
 @given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(max_apps=9))
 def test_every_bound_is_below_the_optimum(cost_model, model, platform, workload):
     """Every solver's bound is a lower bound on every plan: below the optimum (milp, all subsets)."""
-    try:
-        want = solve(workload, model, platform, solver="milp", candidates="all", cost_model=cost_model).total_cost
-    except InfeasibleError:
-        event("infeasible")
-        assume(False)
+    want = _optimum(workload, model, platform, None, cost_model)
     solvers = ["milp", "dp"] + (["colgen"] if cost_model == "full-batch" else [])
     for name in solvers:
         plan = solve(workload, model, platform, solver=name, cost_model=cost_model)
@@ -234,12 +236,7 @@ def test_the_expected_bound_is_below_the_optimum(model, platform, workload, data
     from harmonybatch_mp.solvers.expected_bound import expected_bound
 
     side = data.draw(sides(workload.apps))
-    try:
-        want = solve(workload, model, platform, solver="milp", candidates="all", side=side,
-                     cost_model="expected").total_cost
-    except InfeasibleError:
-        event("infeasible")
-        assume(False)
+    want = _optimum(workload, model, platform, side, "expected")
     problem = _problem(workload, model, platform, side=side, cost_model="expected")
     bound = expected_bound(problem)
     event("above the per-app bound" if bound > problem.lower_bound() * (1 + 1e-9) else "equal to the per-app bound")
