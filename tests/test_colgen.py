@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from harmonybatch_mp import InfeasibleError, InputError, SideConstraints, solve
 from harmonybatch_mp.provision import feasible_mask
 from harmonybatch_mp.solvers import Problem, as_instance
-from harmonybatch_mp.solvers.pricing import TOLERANCE, Pricer
+from harmonybatch_mp.solvers.pricing import TOLERANCE, Pricer, fill_penalty
 from strategies import MODELS, PRESETS, workloads
 
 REL = 1e-9
@@ -265,12 +265,12 @@ def test_the_expected_bound_keeps_its_deadline_and_checks_its_input():
 
 @settings(max_examples=40, deadline=None)
 @given(priced(), st.integers(1, 12), st.integers(0, 2**32 - 1), st.floats(0.05, 1.0))
-def test_the_penalty_bounds_the_lp_it_relaxes(case, most, seed, density):
-    """Pricer.penalty is at least the optimum of the LP it bounds (solved by scipy's HiGHS),
+def test_the_fill_penalty_bounds_the_lp_it_relaxes(case, most, seed, density):
+    """fill_penalty is at least the optimum of the LP it bounds (solved by scipy's HiGHS),
     and at most ``most`` times the largest gain (the bound it replaces)."""
     from scipy.optimize import linprog
 
-    problem, pricer, _ = case
+    _, pricer, _ = case
     k = len(pricer.configs)
     rng = np.random.default_rng(seed)
     upper = np.where(rng.random(k) < density, rng.exponential(0.1, k), 0.0)
@@ -278,7 +278,37 @@ def test_the_penalty_bounds_the_lp_it_relaxes(case, most, seed, density):
     fill = (pricer.configs.batch - 1).astype(float)
     lp = linprog(-upper, A_ub=np.vstack([np.ones(k), fill]), b_ub=[most, pricer.supply], bounds=(0, None),
                  method="highs")
-    got = pricer.penalty(upper, most)
+    got = fill_penalty(upper, fill, most, pricer.supply)
     event("the fill binds" if got < most * upper.max() * (1 - 1e-9) else "the count binds")
     assert -lp.fun <= got * (1 + 1e-9) + 1e-12
     assert got <= most * upper.max() * (1 + 1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(priced(), st.floats(1.0, 2.0))
+def test_the_penalty_bounds_what_any_plan_gains(case, raise_by):
+    """Pricer.penalty, given exact pricing's bounds, is at least the largest total profit of
+    disjoint columns (every plan's ``-sum rc``; brute force over groups and a DP over subsets),
+    up to the tolerance pricing ignores per column, and at most the old ``n max upper``."""
+    problem, pricer, duals = case
+    duals = raise_by * duals
+    charge = np.zeros(len(pricer.configs))
+    gain = {m: v for m, v in _brute_profits(problem, pricer, duals, charge).items() if v > 0}
+    assume(gain)
+    best = [0.0] * (1 << problem.n)
+    for s in range(1, 1 << problem.n):
+        low, rest = s & -s, s ^ (s & -s)
+        best[s] = best[rest]
+        sub = rest
+        while True:  # every group holding s's lowest app
+            x = sub | low
+            best[s] = max(best[s], gain.get(x, 0.0) + best[s ^ x])
+            if not sub:
+                break
+            sub = (sub - 1) & rest
+    upper = pricer.price(duals, charge, budget=None, enough=None)[0]
+    got = pricer.penalty(upper, problem.n, duals)
+    event("columns of several groups gain" if sum(v > 0 for v in gain.values()) > 1 else "one group gains")
+    event("tighter than n max upper" if got < problem.n * upper.max() * (1 - 1e-9) else "as n max upper")
+    assert best[-1] <= got + problem.n * TOLERANCE + 1e-9
+    assert got <= problem.n * upper.max() * (1 + 1e-12)

@@ -4,9 +4,10 @@ reduced-cost enumeration to prove the integer optimum
 
 1. The master LP (interior-point duals; vertex duals when those yield nothing new) starts
    from every app alone and the contiguous optimum (``dp``); each round prices every
-   configuration (:mod:`.pricing`) and adds the improving groups found. With ``P`` an upper
-   bound on any column's profit (proven by the searches), ``y.b - m max(0, P)`` is a lower
-   bound on every plan at every round, and the LP optimum once pricing proves ``P <= 0``.
+   configuration (:mod:`.pricing`) and adds the improving groups found. With ``P_k`` an
+   upper bound on the profit of configuration ``k``'s columns (proven by the searches),
+   ``y.b`` less what a plan's columns can gain (:meth:`.Pricer.penalty`) is a lower bound
+   on every plan at every round, and the LP optimum once pricing proves ``P <= 0``.
 2. The integer master over the generated columns (and the ``dp`` plan) gives a plan.
 3. Any plan cheaper than it uses only columns whose reduced cost is at most the gap, so
    enumerating those (the same search with a threshold) and solving the integer master
@@ -198,7 +199,7 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
             # Lagrangian bound at any duals: a plan costs y.b plus its columns' reduced costs,
             # whose negative part the pricing bounds cap (Pricer.penalty); batch-1 groups lose
             # at most what their members alone do (0 up to the LP's dual tolerance)
-            lagrangian = float(point @ rhs) - pricer.penalty(upper, most)
+            lagrangian = float(point @ rhs) - pricer.penalty(upper, most, point[:problem.n])
             if alone is not None:
                 lagrangian -= float(np.maximum(point[:problem.n] - alone, 0.0).sum())
             if best_round is None or lagrangian > best_round[0]:

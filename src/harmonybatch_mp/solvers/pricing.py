@@ -110,6 +110,18 @@ def cheapest_cover(profit: np.ndarray, size: np.ndarray, deficit: np.ndarray) ->
     return np.where(a.sum(axis=1) >= deficit * (1 - 1e-12), lost, np.inf), x
 
 
+def fill_penalty(gain: np.ndarray, fill: np.ndarray, count: int, supply: float) -> float:
+    """An upper bound on the LP ``max sum_k gain_k n_k`` s.t. ``sum n_k <= count`` and
+    ``sum fill_k n_k <= supply``, ``n >= 0``: its dual at the best ``v >= 0`` among the
+    breakpoints ``0`` and ``gain_k / fill_k``, ``count max_k (gain_k - fill_k v)^+ + supply v``
+    (weak duality; ``gain >= 0``)."""
+    if not (gain > 0).any() or count <= 0:
+        return 0.0
+    v = np.unique(np.concatenate([[0.0], (gain / np.where(fill > 0, fill, np.inf))[gain > 0]]))
+    over = np.maximum(gain[None, :] - fill[None, :] * v[:, None], 0.0).max(axis=1)
+    return float((count * over + supply * v).min())
+
+
 class Pricer:
     """Exact pricing over :func:`pricing_configs` for one problem (reused every iteration)."""
 
@@ -185,21 +197,22 @@ class Pricer:
             best[k] = max(0.0, upper - float(charge[k]))
         return best, found
 
-    def penalty(self, upper: np.ndarray, most: int) -> float:
+    def penalty(self, upper: np.ndarray, most: int, duals: np.ndarray) -> float:
         """An upper bound on ``-sum rc`` over the columns of any plan, given :meth:`price`'s
-        bounds: at most ``most`` columns price out, each of configuration ``k`` gains at most
-        ``upper[k]`` and needs ``b_k - 1 <= r_X T_X <= sum_{a in X} r_a t_a(k)`` (Eq. 9), so
-        together they need at most ``S = sum_a r_a (s_a - min L_max)``. That is the LP
-        ``max sum_k upper_k n_k, sum n_k <= most, sum (b_k - 1) n_k <= S``; its dual at any
-        ``v >= 0``, ``most max_k (upper_k - (b_k - 1) v)^+ + S v``, bounds it from above
-        (``formulations/column_generation.md``, "The master and the bound")."""
+        bounds at ``duals`` (``formulations/column_generation.md``, "The master and the
+        bound"). A column of configuration ``k`` gains at most ``upper[k]`` and at most the
+        positive profits ``p_a(k)`` of its apps, so, as ``min(U, .)`` is subadditive, a plan
+        gains at most ``sum_a max_k min(upper_k, p_a(k)^+)``. A column that prices out holds
+        an app of positive profit, so such columns number at most the apps of positive share
+        (and ``most``), and together they fill their batches from at most
+        :attr:`supply`: :func:`fill_penalty`. The smaller of the two bounds."""
         gain = np.maximum(upper, 0.0)
-        if not (gain > 0).any():
+        live = gain > 0
+        if not live.any():
             return 0.0
-        fill = (self.configs.batch - 1).astype(float)
-        v = np.unique(np.concatenate([[0.0], (gain / np.where(fill > 0, fill, np.inf))[gain > 0]]))
-        over = np.maximum(gain[None, :] - fill[None, :] * v[:, None], 0.0).max(axis=1)
-        return float((most * over + self.supply * v).min())
+        share = np.minimum(np.maximum(self._profits(duals)[live], 0.0), gain[live, None]).max(axis=0)
+        count = min(int(most), int((share > 0).sum()))
+        return min(float(share.sum()), fill_penalty(gain, (self.configs.batch - 1).astype(float), count, self.supply))
 
     def enumerate(self, duals: np.ndarray, charge: np.ndarray, slack: float, limit: int,
                   deadline: float | None = None) -> set[int] | None:
