@@ -154,6 +154,70 @@ def test_colgen_certificate_against_the_optimum(model, platform, workload, data)
         assert plan.total_cost == pytest.approx(want, rel=REL)
 
 
+@settings(max_examples=40, deadline=None)
+@given(priced(), st.data())
+def test_pricing_under_branching_rules_finds_the_best_group_that_keeps_them(case, data):
+    """A node's pricer (Pricer.restricted: pairs kept together, pairs kept apart) finds the
+    largest profit over the groups that keep every rule, as brute force does, and returns
+    only such groups; its pooled duals leave their reduced costs unchanged."""
+    problem, pricer, duals = case
+    assume(problem.n >= 3)
+    pairs = st.tuples(st.integers(0, problem.n - 1), st.integers(0, problem.n - 1)).filter(lambda p: p[0] != p[1])
+    together = data.draw(st.lists(pairs, max_size=2))
+    apart = data.draw(st.lists(pairs, max_size=2))
+
+    def fits(mask):
+        return (all((mask >> i & 1) == (mask >> j & 1) for i, j in together)
+                and not any(mask >> i & 1 and mask >> j & 1 for i, j in apart))
+
+    node = pricer.restricted(together, apart)
+    charge = np.zeros(len(pricer.configs))
+    brute = {m: v for m, v in _brute_profits(problem, pricer, 1.5 * duals, charge).items() if fits(m)}
+    want = max([v for v in brute.values()] + [0.0])
+    pooled = node.pool(1.5 * duals)
+    for m in brute:
+        assert sum(pooled[i] for i in range(problem.n) if m >> i & 1) == pytest.approx(
+            sum(1.5 * duals[i] for i in range(problem.n) if m >> i & 1), rel=1e-9, abs=1e-12)
+    upper, found = node.price(pooled, charge, budget=None, enough=None)
+    event("prices out under the rules" if want > 1e-6 else "nothing prices out under the rules")
+    event("some rule splits a group" if len(brute) < len(_brute_profits(problem, pricer, duals, charge))
+          else "no group is ruled out")
+    assert want - 1e-9 <= upper.max(initial=0.0) <= want + TOLERANCE + 1e-9
+    for _, mask in found:
+        assert fits(mask) and brute.get(mask, -np.inf) > 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(max_apps=7), st.data())
+def test_branch_and_price_reaches_the_optimum(model, platform, workload, data):
+    """With no columns allowed for the enumeration proof, colgen closes the gap by branch and
+    price: its plan equals the optimum over every partition when it says optimal, and its
+    bound stays below it, side constraints included."""
+    side = data.draw(sides(workload.apps))
+    want = _optimum(workload, model, platform, side, "full-batch")
+    plan = solve(workload, model, platform, solver="colgen", side=side, cost_model="full-batch", enumeration_limit=0)
+    s = plan.solver
+    event(f"colgen status: {s.status}")
+    event("branched" if s.nodes else "the root LP was integral or no gap" if s.nodes is None else "root node only")
+    assert s.bound <= want * (1 + REL)
+    assert plan.total_cost >= want * (1 - REL)
+    if s.status == "optimal":
+        assert plan.total_cost == pytest.approx(want, rel=REL)
+
+
+@pytest.mark.parametrize("seed, model, n", [(34, "GPT-2", 9), (94, "GPT-2", 9), (153, "BERT", 8), (155, "VideoMAE", 10)])
+def test_branch_and_price_closes_a_gap_the_root_leaves(seed, model, n):
+    """Workloads (found by a search over seeds) whose root LP is fractional: branch and price
+    takes several nodes and ends at the optimum over every partition."""
+    from harmonybatch_mp.families import _random
+
+    w = _random(np.random.default_rng(seed), model, n)
+    plan = solve(w, model, solver="colgen", cost_model="full-batch", enumeration_limit=0)
+    want = solve(w, model, solver="milp", candidates="all", cost_model="full-batch").total_cost
+    assert plan.solver.nodes > 1 and plan.solver.status == "optimal"
+    assert plan.total_cost == pytest.approx(want, rel=REL) and plan.solver.bound == pytest.approx(want, rel=REL)
+
+
 @pytest.mark.parametrize("cost_model", ["full-batch", "expected"])
 @settings(max_examples=20, deadline=None)
 @given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(max_apps=9))

@@ -17,7 +17,8 @@ def format_plan(plan: Plan) -> str:
         gap = "unknown" if info.gap is None else f"{info.gap:.2e}"
         lines.append(f"  certificate: objective {info.objective:.6e}, bound {bound}, gap {gap}, "
                      f"{info.columns} columns from {info.candidate_groups} candidate groups"
-                     + (f", {info.iterations} LP rounds" if info.iterations is not None else ""))
+                     + (f", {info.iterations} LP rounds" if info.iterations is not None else "")
+                     + (f", {info.nodes} branch-and-price nodes" if info.nodes is not None else ""))
     apps = plan.workload.by_name()
     cur = plan.platform.currency
     for k, g in enumerate(plan.groups, 1):

@@ -55,7 +55,9 @@ class SolverInfo:
     columns, candidate_groups : int, optional
         Size of the MILP (for column generation: the columns and groups generated).
     iterations : int, optional
-        Solver iterations (column generation: rounds of the master LP).
+        Solver iterations (column generation: rounds of the master LP, at the root).
+    nodes : int, optional
+        Column generation: nodes of branch and price solved (None: no branching was needed).
     """
 
     name: str
@@ -71,6 +73,7 @@ class SolverInfo:
     columns: int | None = None
     candidate_groups: int | None = None
     iterations: int | None = None
+    nodes: int | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -92,7 +95,7 @@ def _solver_from_dict(s: Any, where: str) -> SolverInfo:
     for k in ("wall_time_s", "objective", "bound", "gap", "restricted_bound"):
         if fields.get(k) is not None:
             fields[k] = v.number(fields[k], f"{where}.{k}")
-    for k in ("columns", "candidate_groups"):
+    for k in ("columns", "candidate_groups", "iterations", "nodes"):
         if fields.get(k) is not None:
             fields[k] = v.integer(fields[k], f"{where}.{k}", minimum=0)
     for k in ("name", "status", "scope", "backend"):

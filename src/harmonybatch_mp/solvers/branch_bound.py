@@ -53,10 +53,11 @@ def _suffix(x: np.ndarray) -> np.ndarray:
 class GroupSearch:
     """One configuration's branch and bound over the apps it serves (canonical order).
 
-    ``conflicts[i, j]``: apps ``i`` and ``j`` (positions here) must not share a group."""
+    ``conflicts[i, j]``: apps ``i`` and ``j`` (positions here) must not share a group;
+    ``leader[i] >= 0``: app ``i`` is in a group exactly when app ``leader[i] < i`` is."""
 
     def __init__(self, apps: np.ndarray, profit: np.ndarray, rate: np.ndarray, timeout: np.ndarray, batch: int,
-                 conflicts: np.ndarray | None = None):
+                 conflicts: np.ndarray | None = None, leader: np.ndarray | None = None):
         self.apps = np.asarray(apps, dtype=np.int64)
         n = self.apps.size
         self.profit = np.ascontiguousarray(profit, dtype=float)
@@ -64,6 +65,7 @@ class GroupSearch:
         self.timeout = np.ascontiguousarray(timeout, dtype=float)
         self.batch = int(batch)
         self.conflicts = np.zeros((n, n), bool) if conflicts is None else np.ascontiguousarray(conflicts, bool)
+        self.leader = np.full(n, -1, np.int64) if leader is None else np.ascontiguousarray(leader, np.int64)
         self.best_left = _suffix(np.maximum(self.profit, 0))
         self.fill = _Cover(self.profit, self.rate * self.timeout)  # r_X T_X <= sum r t (each step adds <= r t)
         self.rate_cover = _Cover(self.profit, self.rate)  # T_X <= T + 1/rho - 1/r_X from any state (T, rho)
@@ -92,7 +94,7 @@ class GroupSearch:
         while True:
             stop = SLICE if budget is None else min(SLICE, budget - int(state[1]))
             status, found, values = search(
-                self.profit, self.prefer, self.rate, self.timeout, self.batch, self.conflicts, self.best_left,
+                self.profit, self.prefer, self.rate, self.timeout, self.batch, self.conflicts, self.leader, self.best_left,
                 self.fill.free, self.fill.price, self.fill.amount, self.fill.paid_left, self.fill.cheapest_left,
                 self.fill.order, self.rate_cover.free, self.rate_cover.price, self.rate_cover.amount,
                 self.rate_cover.paid_left, self.rate_cover.cheapest_left, self.rate_cover.order,

@@ -13,6 +13,7 @@ positive profit fill the batch, else by the branch and bound of :mod:`.branch_bo
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 
@@ -122,6 +123,12 @@ def fill_penalty(gain: np.ndarray, fill: np.ndarray, count: int, supply: float) 
     return float((count * over + supply * v).min())
 
 
+def _root(parent: np.ndarray, a: int) -> int:
+    while parent[a] != a:
+        a = parent[a]
+    return int(a)
+
+
 class Pricer:
     """Exact pricing over :func:`pricing_configs` for one problem (reused every iteration)."""
 
@@ -139,6 +146,46 @@ class Pricer:
         self.conflicts = np.zeros((problem.n, problem.n), bool) if self.pairs else None
         for i, j in self.pairs:
             self.conflicts[i, j] = self.conflicts[j, i] = True
+        self.together: list[tuple[int, int]] = []
+        self.leader: np.ndarray | None = None  # per app, the first app of its class of `together` (itself: none)
+
+    def restricted(self, together: list[tuple[int, int]], apart: list[tuple[int, int]]) -> Pricer:
+        """This pricer for the groups that hold both or neither app of each ``together`` pair
+        and not both of each ``apart`` pair (app indices): a node of branch and price. The
+        classes ``together`` joins are taken whole: a configuration serves a class only when
+        it serves every member, and two classes conflict when any two members do."""
+        n = self.problem.n
+        first = np.arange(n)
+        for i, j in together:  # union-find on the first member of each class
+            a, b = _root(first, i), _root(first, j)
+            first[max(a, b)] = min(a, b)
+        first = np.array([_root(first, a) for a in range(n)])
+        same = first[:, None] == first[None, :]
+        out = copy.copy(self)
+        out.serves = self.serves.copy()
+        for c in np.unique(first[np.bincount(first, minlength=n)[first] > 1]):
+            members = first == c
+            out.serves[:, members] &= out.serves[:, members].all(axis=1, keepdims=True)
+        conflicts = np.zeros((n, n), bool) if self.conflicts is None else self.conflicts.copy()
+        for i, j in apart:
+            conflicts[i, j] = conflicts[j, i] = True
+        conflicts = (same.astype(np.int64) @ conflicts.astype(np.int64) @ same.astype(np.int64)) > 0
+        out.conflicts = conflicts if conflicts.any() else None
+        out.pairs = [(int(i), int(j)) for i, j in zip(*np.nonzero(np.triu(conflicts)))]
+        out.together = [(int(c), int(a)) for a, c in enumerate(first) if c != a]
+        out.leader = first if out.together else None
+        return out
+
+    def pool(self, duals: np.ndarray) -> np.ndarray:
+        """The cover duals with each class of :meth:`restricted`'s ``together`` holding the sum
+        of its members' on its first app: the same reduced cost for every group that keeps the
+        class whole, and the same ``y.b``; only apps left uncovered (the elastic columns of a
+        node) told them apart, and their large, opposite duals would blunt the searches."""
+        if self.leader is None:
+            return duals
+        pooled = np.zeros_like(duals)
+        np.add.at(pooled, self.leader, duals[:self.leader.size])
+        return np.concatenate([pooled[:self.leader.size], duals[self.leader.size:]])
 
     def _profits(self, duals: np.ndarray) -> np.ndarray:
         return np.where(self.serves, duals[None, :] - self.weight, -np.inf)
@@ -147,7 +194,9 @@ class Pricer:
         apps = np.flatnonzero(self.serves[k])
         return GroupSearch(apps, profit[k, apps], self.rates[apps], self.slos[apps] - self.configs.latency[k],
                            int(self.configs.batch[k]),
-                           None if self.conflicts is None else self.conflicts[np.ix_(apps, apps)])
+                           None if self.conflicts is None else self.conflicts[np.ix_(apps, apps)],
+                           None if self.leader is None else np.where(self.leader[apps] == apps, -1,
+                                                                     np.searchsorted(apps, self.leader[apps])))
 
     def relaxations(self, profit: np.ndarray) -> np.ndarray:
         """An upper bound on every configuration's best profit, at once (vectorised): Eq. 9
@@ -183,6 +232,8 @@ class Pricer:
             quick[candidate] = fills(self.problem, self._subset(candidate), positive[candidate])
         for i, j in self.pairs:  # a positive set holding an isolated pair is searched
             quick &= ~(positive[:, i] & positive[:, j])
+        for i, j in self.together:  # as one splitting a class
+            quick &= positive[:, i] == positive[:, j]
         found = [(int(k), self._mask(positive[k])) for k in np.flatnonzero(candidate & quick)]
         relax = self.relaxations(profit) - charge
         best = np.where(candidate & quick, value, 0.0)  # (profit - charge <= TOLERANCE counts as none)

@@ -1,0 +1,113 @@
+"""Branch and price: closing the gap between the column-generation LP and the integer
+optimum (``formulations/column_generation.md``, "Branch and price").
+
+A node holds Ryan-Foster rules on pairs of apps: ``together`` (both or neither in every
+group) and ``apart`` (never in one group). Its LP is the master over the columns that keep
+the rules, grown by pricing that keeps them too (:meth:`.Pricer.restricted`), so its
+Lagrangian bound holds for every plan under its rules. A node whose bound reaches the
+incumbent is closed; one whose LP vertex is integral gives a plan; otherwise it branches
+on the pair of apps whose LP share of a group is the most fractional. Nodes are taken
+best bound first, so when the time runs out the smallest open bound is still a bound on
+every plan.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..provision import GroupConfig
+from .column_master import Master, generate, late
+from .pricing import TOLERANCE, Pricer
+
+#: LP values within this of 0 or 1 count as integral.
+INTEGRAL = 1e-6
+
+
+@dataclass(frozen=True)
+class Tree:
+    """What branch and price ends with: the best plan (``objective``, groups, configurations),
+    a bound on every plan (unscaled), the nodes solved and whether the tree was closed."""
+
+    objective: float
+    masks: list[int]
+    configs: list[GroupConfig]
+    bound: float
+    nodes: int
+    closed: bool
+
+
+def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objective: float, masks: list[int],
+                     configs: list[GroupConfig], rel_gap: float, deadline: float | None) -> Tree:
+    """Search the tree below the root (its LP generated in ``master``, with Lagrangian bound
+    ``root_bound``, scaled) from the incumbent plan ``(objective, masks, configs)`` until it
+    is closed or ``deadline``."""
+    problem, scale = master.problem, master.scale
+    slack = TOLERANCE * problem.n  # the bounds' precision (column_master.generate)
+    order = itertools.count()
+    heap: list[tuple[float, int, tuple, tuple]] = [(root_bound, next(order), (), ())]
+    closed_at = stuck = np.inf  # the least bound of the nodes closed by their bound; of those left open
+    nodes = 0
+    while heap and not late(deadline) and heap[0][0] < objective * scale * (1 - rel_gap) - slack:
+        bound, _, together, apart = heapq.heappop(heap)
+        fits = _rules(together, apart)
+        if nodes:  # the root's LP is generated already
+            node = generate(master, pricer.restricted(list(together), list(apart)), deadline, fits)
+            if node.stopped:
+                heapq.heappush(heap, (bound, next(order), together, apart))
+                break
+            bound = max(bound, node.bound)
+        nodes += 1
+        if bound >= objective * scale * (1 - rel_gap) - slack:
+            closed_at = min(closed_at, bound)
+            continue
+        keep = np.array([fits(m) for m in master.masks], bool) if nodes > 1 else None
+        vertex = master.lp(deadline, False, keep)
+        if vertex is None:  # stopped by the deadline
+            heapq.heappush(heap, (bound, next(order), together, apart))
+            break
+        x = vertex[2]
+        pair = _fractional_pair(master, x)
+        if pair is None:  # the groups of the LP's vertex are a partition
+            used = np.flatnonzero(x > 0.5)
+            plan, chosen = [master.masks[j] for j in used], [master.configs[j] for j in used]
+            if (np.all((x < INTEGRAL) | (x > 1 - INTEGRAL)) and sum(plan) == (1 << problem.n) - 1
+                    and problem.side.allows(problem, plan, chosen)):
+                cost = problem.plan_cost(plan)
+                if cost < objective:
+                    objective, masks, configs = cost, plan, chosen
+                closed_at = min(closed_at, bound)
+                continue
+            stuck = min(stuck, bound)  # no pair to branch on: left open
+            continue
+        heapq.heappush(heap, (bound, next(order), together + (pair,), apart))
+        heapq.heappush(heap, (bound, next(order), together, apart + (pair,)))
+    closed = stuck == np.inf and (not heap or heap[0][0] >= objective * scale * (1 - rel_gap) - slack)
+    low = min([objective, closed_at / scale, stuck / scale] + [b / scale for b, *_ in heap])
+    return Tree(objective, masks, configs, objective if closed and rel_gap == 0 else low, nodes, closed)
+
+
+def _rules(together: tuple, apart: tuple):
+    def fits(mask: int) -> bool:
+        return (all((mask >> i & 1) == (mask >> j & 1) for i, j in together)
+                and not any(mask >> i & 1 and mask >> j & 1 for i, j in apart))
+    return fits
+
+
+def _fractional_pair(master: Master, x: np.ndarray) -> tuple[int, int] | None:
+    """The pair of apps whose LP share of a common group is nearest 1/2 (None: all 0 or 1)."""
+    n = master.problem.n
+    support = np.flatnonzero(x > INTEGRAL)
+    member = np.zeros((support.size, n))
+    for row, j in enumerate(support):
+        member[row, master.members[j]] = 1.0
+    share = member.T @ (x[support, None] * member)
+    share[np.tril_indices(n)] = 0.0
+    frac = (share > INTEGRAL) & (share < 1 - INTEGRAL)
+    if not frac.any():
+        return None
+    i, j = np.unravel_index(np.argmin(np.where(frac, np.abs(share - 0.5), np.inf)), share.shape)
+    return int(i), int(j)

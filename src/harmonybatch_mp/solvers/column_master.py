@@ -1,0 +1,214 @@
+"""The restricted master of column generation and its generation loop
+(``formulations/column_generation.md``, "The master and the bound"), shared by the root
+of :func:`.colgen.colgen` and the nodes of :mod:`.branch_price`.
+
+Each round solves the master LP (interior-point duals; vertex duals when those yield
+nothing new), prices every configuration (:mod:`.pricing`) at a smoothed point and adds
+the improving groups found. With ``P_k`` an upper bound on the profit of configuration
+``k``'s columns, ``y.b`` less what a plan's columns can gain (:meth:`.Pricer.penalty`) is
+a lower bound on every plan the pricer allows, at every round.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..provision import GroupConfig
+from .backends import OPTIMAL as SOLVED
+from .highs import run_highs_arrays, run_highs_lp
+from .pricing import TOLERANCE, Pricer
+from .problem import Problem, members
+
+#: Cost of one unit of violation of a side row, or of an uncovered app at a node of branch and
+#: price, in the master LP (scaled units; the plan is ~1). Elastic rows keep the LP feasible
+#: from the first round; the bound stays valid for any value.
+ELASTIC_COST = 1e3
+#: Weight of the best-bound duals in the pricing point (Wentges smoothing; 0 prices at the LP's).
+SMOOTHING = 0.8
+#: Node budgets per search when a round finds no column but cannot rule one out (None: exact).
+ESCALATION = (20_000, 200_000, 2_000_000, None)
+
+
+@dataclass
+class Master:
+    """The restricted master: columns as (group mask, configuration, scaled weight)."""
+
+    problem: Problem
+    scale: float
+
+    def __post_init__(self) -> None:
+        self.masks: list[int] = []
+        self.members: list[list[int]] = []
+        self.configs: list[GroupConfig] = []
+        self.weights: list[float] = []
+        self.seen: set[tuple[int, int]] = set()
+
+    def add_group(self, mask: int) -> int:
+        """Columns for a group: its optimum, or its optimum per kind and GPU size when side rows
+        count GPUs or their memory. Returns how many columns were new."""
+        p = self.problem
+        if p.side.isolate and p.side.separates(p, mask):
+            return 0  # holds an isolated pair: no column (formulations/set_partitioning.md)
+        by_class = p.side.max_gpu_functions is not None or p.side.gpu_memory_budget is not None
+        cfgs = p.per_class(mask) if by_class else [c for c in [p.group(mask)] if c is not None]
+        new = 0
+        for c in cfgs:
+            if (mask, c.index) not in self.seen:
+                self.seen.add((mask, c.index))
+                self.masks.append(mask)
+                self.members.append(members(mask))
+                self.configs.append(c)
+                self.weights.append(self.scale * p.rate(mask) / p.total_rate * c.cost)
+                new += 1
+        return new
+
+    def add_groups(self, masks: list[int], duals: np.ndarray) -> int:
+        """Add the groups' columns; returns how many new ones price out at ``duals``."""
+        before = len(self.masks)
+        for m in masks:
+            self.add_group(m)
+        n = self.problem.n
+        rows = self.side_rows(elastic=False)
+        useful = 0
+        for j in range(before, len(self.masks)):
+            rc = self.weights[j] - sum(duals[i] for i in self.members[j])
+            rc -= sum(duals[n + r] * coef[j] for r, (coef, _) in enumerate(rows))
+            useful += rc < -TOLERANCE
+        return useful
+
+    def side_rows(self, elastic: bool) -> list[tuple[np.ndarray, float]]:
+        is_gpu = np.array([c.kind == "gpu" for c in self.configs], float)
+        mem = np.array([c.gpu_mem_gb or 0 for c in self.configs], float)
+        rows = [(coef, ub) for _, coef, ub in self.problem.side.rows(is_gpu, mem)]
+        if not elastic:
+            return rows
+        k = len(rows)
+        return [(np.concatenate([coef, -np.eye(k)[r]]), ub) for r, (coef, ub) in enumerate(rows)]
+
+    def lp(self, deadline: float | None, interior: bool, allowed: np.ndarray | None = None):
+        """The master LP over the ``allowed`` columns (all when None; otherwise each app may
+        also stay uncovered at :data:`ELASTIC_COST`): ``(objective, duals, x)``, ``x`` over
+        every column, or None."""
+        n = self.problem.n
+        keep = np.arange(len(self.masks)) if allowed is None else np.flatnonzero(allowed)
+        rows = [(coef[keep], ub) for coef, ub in self.side_rows(elastic=False)]
+        k = len(rows)
+        rows = [(np.concatenate([coef, -np.eye(k)[r], np.zeros(0 if allowed is None else n)]), ub)
+                for r, (coef, ub) in enumerate(rows)]
+        cols = [self.members[j] for j in keep] + [[] for _ in range(k)]
+        cost = [self.weights[j] for j in keep] + [ELASTIC_COST] * k
+        if allowed is not None:
+            cols += [[i] for i in range(n)]
+            cost += [ELASTIC_COST] * n
+        solved = run_highs_lp(np.asarray(cost), cols, rows, n, deadline=deadline, interior=interior)
+        if solved is None:
+            return None
+        x = np.zeros(len(self.masks))
+        x[keep] = solved[2][:keep.size]
+        return solved[0], solved[1], x
+
+    def integer(self, deadline: float | None, warm: list[int]) -> tuple[list[int], list[GroupConfig], bool] | None:
+        """The integer master over the columns so far: ``(groups, configs, proven optimal)``."""
+        cols = self.members
+        start = np.zeros(len(self.masks))
+        for m in warm:
+            start[next(j for j, x in enumerate(self.masks) if x == m)] = 1.0
+        result, x = run_highs_arrays(np.asarray(self.weights), cols, self.side_rows(elastic=False), self.problem.n,
+                                     deadline=deadline, warm_start=start if warm else None)
+        if x is None:
+            return None
+        chosen = np.flatnonzero(x > 0.5)
+        return [self.masks[j] for j in chosen], [self.configs[j] for j in chosen], result.termination == SOLVED
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What a generation loop ends with: the last LP (``value``, column values ``x``), the best
+    Lagrangian ``bound`` (scaled; -inf when none was proven) and the duals and side charges
+    it was proven at, the LP rounds, and whether the deadline stopped it."""
+
+    value: float
+    x: np.ndarray
+    bound: float
+    duals: np.ndarray | None
+    charge: np.ndarray | None
+    rounds: int
+    stopped: bool
+
+
+def generate(master: Master, pricer: Pricer, deadline: float | None,
+             allowed: Callable[[int], bool] | None = None) -> Generated:
+    """Column generation until the LP is proven optimal over the groups ``pricer`` allows
+    (and ``allowed`` keeps in the master), or ``deadline``."""
+    problem = master.problem
+    n = problem.n
+    # batch-1 groups are not priced without counting rows (formulations/column_generation.md):
+    # such a group's reduced cost is the sum of its members' alone, bounded with these weights
+    # (at a node, per class of apps kept together, as the duals are pooled: Pricer.pool)
+    alone = None if problem.side.counting else pricer.pool(np.array([master.scale * problem.weighted_cost(1 << i)
+                                                                      for i in range(n)]))
+    most = n if problem.side.max_functions is None else min(n, problem.side.max_functions)
+    rhs = np.concatenate([np.ones(n), [ub for _, _, ub in problem.side.rows(np.zeros(0), np.zeros(0))]])
+    best: tuple[float, np.ndarray, np.ndarray] | None = None  # (bound, duals, charges)
+    rounds, stopped, interior = 0, False, True
+    value, x = np.inf, np.zeros(len(master.masks))
+    while not (stopped := late(deadline)):
+        keep = None if allowed is None else np.array([allowed(m) for m in master.masks], bool)
+        solved = master.lp(deadline, interior, keep)
+        if solved is None:
+            stopped = True
+            break
+        value, x = solved[0], solved[2]
+        duals = pricer.pool(solved[1][:rhs.size])
+        rounds += 1
+        added = 0
+        for alpha in ((SMOOTHING, 0.0) if best is not None else (0.0,)):
+            # price at a point between the best-bound duals and the LP's (Wentges smoothing);
+            # when that finds nothing the LP can use (mispricing), price at the LP's own duals
+            point = duals if alpha == 0 else alpha * best[1] + (1 - alpha) * duals
+            point = np.concatenate([point[:n], np.minimum(point[n:], 0.0)])  # the bound needs y_r <= 0
+            charge = _charges(problem, pricer, point)
+            upper, found = pricer.price(point[:n], charge, deadline=deadline)
+            for budget in ESCALATION:  # only bounds left: search longer, in the end exactly
+                if found or upper.max(initial=0.0) <= TOLERANCE or late(deadline):
+                    break
+                upper, found = pricer.price(point[:n], charge, budget=budget, enough=None, deadline=deadline)
+            # Lagrangian bound at any duals: a plan costs y.b plus its columns' reduced costs,
+            # whose negative part the pricing bounds cap (Pricer.penalty); batch-1 groups lose
+            # at most what their members alone do (0 up to the LP's dual tolerance)
+            lagrangian = float(point @ rhs) - pricer.penalty(upper, most, point[:n])
+            if alone is not None:
+                lagrangian -= float(np.maximum(point[:n] - alone, 0.0).sum())
+            if best is None or lagrangian > best[0]:
+                best = (lagrangian, point, charge)
+            added = master.add_groups([m for _, m in found], duals)
+            if added:
+                break
+        # converged within the bound's own precision: pricing ignores profits up to TOLERANCE per
+        # column, and a plan has at most n columns
+        if float(duals @ rhs) - best[0] <= TOLERANCE * n or not (added or interior):
+            break
+        # the interior point's duals stabilise generation; when they yield nothing new (they
+        # are optimal only within the LP's tolerances), the next round takes a vertex's
+        interior = bool(added)
+    if best is None:
+        return Generated(value, x, -np.inf, None, None, rounds, stopped)
+    return Generated(value, x, best[0], best[1], best[2], rounds, stopped)
+
+
+def late(deadline: float | None) -> bool:
+    return deadline is not None and time.perf_counter() > deadline
+
+
+def _charges(problem: Problem, pricer: Pricer, duals: np.ndarray) -> np.ndarray:
+    """What the side rows charge each pricing configuration: ``-sum_r y_r D_r(k)`` (>= 0)."""
+    c = pricer.configs
+    coef = problem.side.rows(c.is_gpu.astype(float), c.gpu_mem.astype(float))
+    charge = np.zeros(len(c))
+    for r, (_, d, _) in enumerate(coef):
+        charge -= duals[problem.n + r] * d
+    return charge
