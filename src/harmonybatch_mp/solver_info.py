@@ -15,7 +15,8 @@ RESTRICTED_OPTIMAL = "restricted_optimal"
 #: Stopped at the time limit: the best plan known, with whatever bound was proven by then.
 TIME_LIMIT = "time_limit"
 #: Finished without proving optimality: the plan with a lower bound over every plan (the
-#: gap says how far it may be from the optimum), e.g. when the proof needs too many columns.
+#: gap says how far it may be from the optimum), e.g. when branch and price meets a node it
+#: cannot branch on.
 BOUNDED = "bounded"
 #: A heuristic's plan: no optimality claim.
 HEURISTIC = "heuristic"
