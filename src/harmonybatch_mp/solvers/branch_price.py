@@ -49,7 +49,7 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
     slack = TOLERANCE * problem.n  # the bounds' precision (column_master.generate)
     order = itertools.count()
     heap: list[tuple[float, int, tuple, tuple]] = [(root_bound, next(order), (), ())]
-    closed_at = stuck = np.inf  # the least bound of the nodes closed by their bound; of those left open
+    closed_at = stuck = np.inf  # the least bound of the nodes closed (by bound or plan); of those left open
     nodes = 0
     while heap and not late(deadline) and heap[0][0] < objective * scale * (1 - rel_gap) - slack:
         bound, _, together, apart = heapq.heappop(heap)
@@ -85,7 +85,8 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
             continue
         heapq.heappush(heap, (bound, next(order), together + (pair,), apart))
         heapq.heappush(heap, (bound, next(order), together, apart + (pair,)))
-    closed = stuck == np.inf and (not heap or heap[0][0] >= objective * scale * (1 - rel_gap) - slack)
+    done = objective * scale * (1 - rel_gap) - slack  # a node bound this high is closed
+    closed = stuck == np.inf and closed_at >= done and (not heap or heap[0][0] >= done)
     low = min([objective, closed_at / scale, stuck / scale] + [b / scale for b, *_ in heap])
     return Tree(objective, masks, configs, objective if closed and rel_gap == 0 else low, nodes, closed)
 
