@@ -12,7 +12,6 @@ Run: python benchmarks/pricing_kernel.py >> benchmarks/results/colgen.md
 from __future__ import annotations
 
 import argparse
-import importlib
 import time
 
 import numpy as np
@@ -20,10 +19,9 @@ import numpy as np
 from harmonybatch_mp.families import _random
 from harmonybatch_mp.solvers import Problem, as_instance
 from harmonybatch_mp.solvers import branch_bound_kernel as kernel
+from harmonybatch_mp.solvers.column_master import Master
 from harmonybatch_mp.solvers.dp import dp
 from harmonybatch_mp.solvers.pricing import Pricer
-
-colgen_module = importlib.import_module("harmonybatch_mp.solvers.colgen")  # the attribute is the solver
 
 
 def searches(nodes: int) -> tuple[list, float]:
@@ -31,7 +29,7 @@ def searches(nodes: int) -> tuple[list, float]:
     w = _random(np.random.default_rng(60), "VGG19", 60)
     problem = Problem(*as_instance(w, "VGG19"), cost_model="full-batch")
     scale = 1.0 / problem.lower_bound()
-    master = colgen_module._Master(problem, scale)
+    master = Master(problem, scale)
     for mask in [1 << i for i in range(problem.n)] + list(dp(problem).groups):
         master.add_group(mask)
     duals = master.lp(None, interior=False)[1][:problem.n]
