@@ -188,7 +188,18 @@ class Pricer:
         return np.concatenate([pooled[:self.leader.size], duals[self.leader.size:]])
 
     def _profits(self, duals: np.ndarray) -> np.ndarray:
-        return np.where(self.serves, duals[None, :] - self.weight, -np.inf)
+        """Per configuration and app, the profit ``y_a - w_a(k)`` (-inf where not served). At a
+        node, each class of ``together`` carries its members' total on its first app and 0 on
+        the others: the same total for every group that keeps the class whole, and bounds
+        that count the class once, as the search takes it (the others follow the first)."""
+        profit = np.where(self.serves, duals[None, :] - self.weight, -np.inf)
+        if self.leader is None:
+            return profit
+        follow = np.flatnonzero(self.leader != np.arange(self.problem.n))
+        served = self.serves[:, follow]
+        np.add.at(profit.T, self.leader[follow], np.where(served, profit[:, follow], 0.0).T)
+        profit[:, follow] = np.where(served, 0.0, -np.inf)
+        return profit
 
     def _search(self, k: int, profit: np.ndarray) -> GroupSearch:
         apps = np.flatnonzero(self.serves[k])
