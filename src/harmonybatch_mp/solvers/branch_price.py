@@ -51,7 +51,11 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
     heap: list[tuple[float, int, tuple, tuple]] = [(root_bound, next(order), (), ())]
     closed_at = stuck = np.inf  # the least bound of the nodes closed (by bound or plan); of those left open
     nodes = 0
-    while heap and not late(deadline) and heap[0][0] < objective * scale * (1 - rel_gap) - slack:
+
+    def done() -> float:  # a node bound this high is closed (the incumbent may improve)
+        return objective * scale * (1 - rel_gap) - slack
+
+    while heap and not late(deadline) and heap[0][0] < done():
         bound, _, together, apart = heapq.heappop(heap)
         fits = _rules(together, apart)
         if nodes:  # the root's LP is generated already
@@ -61,7 +65,7 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
                 break
             bound = max(bound, node.bound)
         nodes += 1
-        if bound >= objective * scale * (1 - rel_gap) - slack:
+        if bound >= done():
             closed_at = min(closed_at, bound)
             continue
         keep = np.array([fits(m) for m in master.masks], bool) if nodes > 1 else None
@@ -85,8 +89,7 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
             continue
         heapq.heappush(heap, (bound, next(order), together + (pair,), apart))
         heapq.heappush(heap, (bound, next(order), together, apart + (pair,)))
-    done = objective * scale * (1 - rel_gap) - slack  # a node bound this high is closed
-    closed = stuck == np.inf and closed_at >= done and (not heap or heap[0][0] >= done)
+    closed = stuck == np.inf and closed_at >= done() and (not heap or heap[0][0] >= done())
     low = min([objective, closed_at / scale, stuck / scale] + [b / scale for b, *_ in heap])
     return Tree(objective, masks, configs, objective if closed and rel_gap == 0 else low, nodes, closed)
 

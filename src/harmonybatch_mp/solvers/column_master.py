@@ -72,7 +72,7 @@ class Master:
         for m in masks:
             self.add_group(m)
         n = self.problem.n
-        rows = self.side_rows(elastic=False)
+        rows = self.side_rows()
         useful = 0
         for j in range(before, len(self.masks)):
             rc = self.weights[j] - sum(duals[i] for i in self.members[j])
@@ -80,14 +80,11 @@ class Master:
             useful += rc < -TOLERANCE
         return useful
 
-    def side_rows(self, elastic: bool) -> list[tuple[np.ndarray, float]]:
+    def side_rows(self) -> list[tuple[np.ndarray, float]]:
+        """The side rows over the columns so far: (coefficient per column, upper bound)."""
         is_gpu = np.array([c.kind == "gpu" for c in self.configs], float)
         mem = np.array([c.gpu_mem_gb or 0 for c in self.configs], float)
-        rows = [(coef, ub) for _, coef, ub in self.problem.side.rows(is_gpu, mem)]
-        if not elastic:
-            return rows
-        k = len(rows)
-        return [(np.concatenate([coef, -np.eye(k)[r]]), ub) for r, (coef, ub) in enumerate(rows)]
+        return [(coef, ub) for _, coef, ub in self.problem.side.rows(is_gpu, mem)]
 
     def lp(self, deadline: float | None, interior: bool, allowed: np.ndarray | None = None):
         """The master LP over the ``allowed`` columns (all when None; otherwise each app may
@@ -95,7 +92,7 @@ class Master:
         every column, or None."""
         n = self.problem.n
         keep = np.arange(len(self.masks)) if allowed is None else np.flatnonzero(allowed)
-        rows = [(coef[keep], ub) for coef, ub in self.side_rows(elastic=False)]
+        rows = [(coef[keep], ub) for coef, ub in self.side_rows()]
         k = len(rows)
         rows = [(np.concatenate([coef, -np.eye(k)[r], np.zeros(0 if allowed is None else n)]), ub)
                 for r, (coef, ub) in enumerate(rows)]
@@ -117,7 +114,7 @@ class Master:
         start = np.zeros(len(self.masks))
         for m in warm:
             start[next(j for j, x in enumerate(self.masks) if x == m)] = 1.0
-        result, x = run_highs_arrays(np.asarray(self.weights), cols, self.side_rows(elastic=False), self.problem.n,
+        result, x = run_highs_arrays(np.asarray(self.weights), cols, self.side_rows(), self.problem.n,
                                      deadline=deadline, warm_start=start if warm else None)
         if x is None:
             return None
