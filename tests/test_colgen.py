@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from harmonybatch_mp import InfeasibleError, InputError, SideConstraints, solve
 from harmonybatch_mp.provision import feasible_mask
 from harmonybatch_mp.solvers import Problem, as_instance
+from harmonybatch_mp.solvers.column_master import _deepen
 from harmonybatch_mp.solvers.pricing import TOLERANCE, Pricer, fill_penalty
 from strategies import MODELS, PRESETS, workloads
 
@@ -87,13 +88,17 @@ def test_exact_pricing_finds_the_best_group(case):
 
 
 @settings(max_examples=60, deadline=None)
-@given(priced(), st.integers(1, 40), st.integers(1, 6), st.sampled_from([1, 3, None]))
-def test_cut_short_pricing_still_bounds_the_best_group(case, budget, bisections, enough):
-    """With searches cut short after a few nodes, bisected or not, and stopping after
-    ``enough`` groups, the bound price returns is still at least the best profit of any
-    column (the Lagrangian bound rests on it), and every group it returns prices out. Duals
-    are raised by half so that, in most draws, some group prices out."""
+@given(priced(), st.integers(1, 40), st.integers(1, 6), st.sampled_from([1, 3, None]), st.integers(0, 2**32 - 1))
+def test_cut_short_pricing_still_bounds_the_best_group(case, budget, bisections, enough, seed):
+    """With searches cut short after a few nodes (one budget for all configurations, or one
+    each, as column generation deepens some), bisected or not, and stopping after ``enough``
+    groups, the bound price returns is still at least the best profit of any column (the
+    Lagrangian bound rests on it), and every group it returns prices out. Duals are raised
+    by half so that, in most draws, some group prices out."""
     problem, pricer, duals = case
+    if seed % 2:
+        budget = np.random.default_rng(seed).integers(1, budget + 1, len(pricer.configs))
+        event("a budget per configuration")
     duals = 1.5 * duals
     charge = np.zeros(len(pricer.configs))
     brute = _brute_profits(problem, pricer, duals, charge)
@@ -376,3 +381,35 @@ def test_the_penalty_bounds_what_any_plan_gains(case, raise_by):
     event("tighter than n max upper" if got < problem.n * upper.max() * (1 - 1e-9) else "as n max upper")
     assert best[-1] <= got + problem.n * TOLERANCE + 1e-9
     assert got <= problem.n * upper.max() * (1 + 1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(priced(), st.floats(1.5, 3.0))
+def test_blame_splits_the_per_app_penalty_among_configurations(case, raise_by):
+    """Pricer.blame gives each configuration the shares ``min(upper_k, p_a(k)^+)`` of the apps
+    it gives the largest share to (a loop over apps and configurations here): the parts sum to
+    the per-app penalty, which is at least Pricer.penalty, and a configuration with nothing to
+    gain carries none."""
+    problem, pricer, duals = case
+    duals = raise_by * duals
+    charge = np.zeros(len(pricer.configs))
+    upper = pricer.price(duals, charge, budget=None, enough=None)[0]
+    assume(upper.max(initial=0.0) > TOLERANCE)
+    blame = pricer.blame(upper, duals)
+    want = np.zeros(len(pricer.configs))
+    for a in range(problem.n):
+        shares = [min(upper[k], max(duals[a] - pricer.weight[k, a], 0.0)) if pricer.serves[k, a] else 0.0
+                  for k in range(len(pricer.configs))]
+        want[int(np.argmax(shares))] += max(shares)
+    event("several configurations carry it" if (want > 0).sum() > 1 else "one configuration carries it")
+    assert np.allclose(blame, want, rtol=1e-12, atol=1e-15)
+    assert blame.sum() >= pricer.penalty(upper, problem.n, duals) * (1 - 1e-12)
+    assert np.all(blame[upper <= 0] == 0)
+
+
+def test_deepening_raises_the_budgets_of_the_configurations_that_carry_half_the_penalty():
+    budgets = np.array([2_000, 2_000, 2_000, 1_000_000, 2_000])
+    _deepen(budgets, np.array([0.1, 0.0, 0.5, 0.45, 0.05]))
+    assert budgets.tolist() == [2_000, 2_000, 20_000, 2_000_000, 2_000]  # 0.5 + 0.45 >= half of 1.1
+    _deepen(budgets, np.zeros(5))
+    assert budgets.tolist() == [2_000, 2_000, 20_000, 2_000_000, 2_000]

@@ -31,6 +31,9 @@ ELASTIC_COST = 1e3
 SMOOTHING = 0.8
 #: Node budgets per search when a round finds no column but cannot rule one out (None: exact).
 ESCALATION = (20_000, 200_000, 2_000_000, None)
+#: Node budget per search in a round, and the most it grows to for the configurations that
+#: carry the Lagrangian penalty (ten-fold per round in which they carry half of it).
+BUDGET, DEEPEST = 2_000, 2_000_000
 
 
 @dataclass
@@ -153,6 +156,7 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
     best: tuple[float, np.ndarray, np.ndarray] | None = None  # (bound, duals, charges)
     rounds, stopped, interior = 0, False, True
     value, x = np.inf, np.zeros(len(master.masks))
+    budgets = np.full(len(pricer.configs), BUDGET)
     while not (stopped := late(deadline)):
         keep = None if allowed is None else np.array([allowed(m) for m in master.masks], bool)
         solved = master.lp(deadline, interior, keep)
@@ -169,7 +173,7 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
             point = duals if alpha == 0 else alpha * best[1] + (1 - alpha) * duals
             point = np.concatenate([point[:n], np.minimum(point[n:], 0.0)])  # the bound needs y_r <= 0
             charge = _charges(problem, pricer, point)
-            upper, found = pricer.price(point[:n], charge, deadline=deadline)
+            upper, found = pricer.price(point[:n], charge, budget=budgets, deadline=deadline)
             for budget in ESCALATION:  # only bounds left: search longer, in the end exactly
                 if found or upper.max(initial=0.0) <= TOLERANCE or late(deadline):
                     break
@@ -180,6 +184,7 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
             lagrangian = float(point @ rhs) - pricer.penalty(upper, most, point[:n])
             if alone is not None:
                 lagrangian -= float(np.maximum(point[:n] - alone, 0.0).sum())
+            _deepen(budgets, pricer.blame(upper, point[:n]))
             if best is None or lagrangian > best[0]:
                 best = (lagrangian, point, charge)
             added = master.add_groups([m for _, m in found], duals)
@@ -195,6 +200,17 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
     if best is None:
         return Generated(value, x, -np.inf, None, None, rounds, stopped)
     return Generated(value, x, best[0], best[1], best[2], rounds, stopped)
+
+
+def _deepen(budgets: np.ndarray, blame: np.ndarray) -> None:
+    """Raise ten-fold (up to :data:`DEEPEST`) the search budgets of the configurations that
+    carry half the penalty's per-app sum: their bounds are the ones worth proving tighter."""
+    order = np.argsort(-blame, kind="stable")
+    total = np.cumsum(blame[order])
+    if total.size == 0 or total[-1] <= 0:
+        return
+    top = order[:int(np.searchsorted(total, 0.5 * total[-1])) + 1]
+    budgets[top] = np.minimum(budgets[top] * 10, DEEPEST)
 
 
 def late(deadline: float | None) -> bool:

@@ -222,7 +222,8 @@ class Pricer:
         lost, _ = cheapest_cover(profit, amount, deficit)
         return np.where(deficit > 0, gain - lost, gain)
 
-    def price(self, duals: np.ndarray, charge: np.ndarray, budget: int | None = 2_000, enough: int | None = 50,
+    def price(self, duals: np.ndarray, charge: np.ndarray, budget: int | np.ndarray | None = 2_000,
+              enough: int | None = 50,
               deadline: float | None = None, bisections: int = BISECTIONS) -> tuple[np.ndarray, list[tuple[int, int]]]:
         """Per configuration, an upper bound (>= 0) on the largest profit of its columns
         (``max_X sum p - charge_k``; 0: none prices out), and improving groups found, as
@@ -230,7 +231,8 @@ class Pricer:
 
         Configurations whose positive apps fill the batch are priced at once; the others are
         searched in order of their relaxation (:meth:`GroupSearch.best` with ``bisections``
-        searches, each stopping after ``budget`` nodes or at ``deadline``) until ``enough``
+        searches, each stopping after ``budget`` nodes (per configuration when an array) or at
+        ``deadline``) until ``enough``
         groups are found. Each gets the upper bound its search proved, or its relaxation
         when not searched, so with ``budget`` and ``enough`` None (and no deadline reached)
         the bounds are the exact maxima."""
@@ -253,8 +255,9 @@ class Pricer:
             if (enough is not None and len(found) >= enough) or (deadline is not None and time.perf_counter() > deadline):
                 best[k] = relax[k]
                 continue
+            nodes = budget if budget is None or np.isscalar(budget) else int(budget[k])
             groups, upper = self._search(int(k), profit).best(float(charge[k]), float(relax[k] + charge[k]),
-                                                               budget, deadline, bisections)
+                                                               nodes, deadline, bisections)
             found.extend((int(k), mask) for mask, _ in groups[-4:])  # the best last
             best[k] = max(0.0, upper - float(charge[k]))
         return best, found
@@ -269,12 +272,23 @@ class Pricer:
         (and ``most``), and together they fill their batches from at most
         :attr:`supply`: :func:`fill_penalty`. The smaller of the two bounds."""
         gain = np.maximum(upper, 0.0)
-        live = gain > 0
-        if not live.any():
+        if not (gain > 0).any():
             return 0.0
-        share = np.minimum(np.maximum(self._profits(duals)[live], 0.0), gain[live, None]).max(axis=0)
+        share = self._shares(gain, duals).max(axis=0)
         count = min(int(most), int((share > 0).sum()))
         return min(float(share.sum()), fill_penalty(gain, (self.configs.batch - 1).astype(float), count, self.supply))
+
+    def blame(self, upper: np.ndarray, duals: np.ndarray) -> np.ndarray:
+        """Per configuration, the part of :meth:`penalty`'s per-app sum it carries: the shares
+        of the apps for which it gives the largest ``min(upper_k, p_a(k)^+)``. Where the
+        bound is loose, these are the configurations whose pricing bounds to tighten."""
+        share = self._shares(np.maximum(upper, 0.0), duals)
+        top = share.argmax(axis=0)
+        return np.bincount(top, weights=share[top, np.arange(share.shape[1])], minlength=len(self.configs))
+
+    def _shares(self, gain: np.ndarray, duals: np.ndarray) -> np.ndarray:
+        """``min(gain_k, p_a(k)^+)`` per configuration and app."""
+        return np.minimum(np.maximum(self._profits(duals), 0.0), gain[:, None])
 
     def enumerate(self, duals: np.ndarray, charge: np.ndarray, slack: float, limit: int,
                   deadline: float | None = None) -> set[int] | None:
