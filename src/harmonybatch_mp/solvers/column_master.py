@@ -20,7 +20,7 @@ import numpy as np
 from ..provision import GroupConfig
 from .backends import OPTIMAL as SOLVED
 from .highs import run_highs_arrays, run_highs_lp
-from .pricing import TOLERANCE, Pricer
+from .pricing import ENOUGH, TOLERANCE, Pricer
 from .problem import Problem, members
 
 #: Cost of one unit of violation of a side row, or of an uncovered app at a node of branch and
@@ -32,7 +32,8 @@ SMOOTHING = 0.8
 #: Node budgets per search when a round finds no column but cannot rule one out (None: exact).
 ESCALATION = (20_000, 200_000, 2_000_000, None)
 #: Node budget per search in a round, and the most it grows to for the configurations that
-#: carry the Lagrangian penalty (ten-fold per round in which they carry half of it).
+#: carry the Lagrangian penalty (ten-fold per round in which they carry half of it, once a
+#: round's searches no longer find :data:`.pricing.ENOUGH` groups).
 BUDGET, DEEPEST = 2_000, 2_000_000
 
 
@@ -184,7 +185,8 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
             lagrangian = float(point @ rhs) - pricer.penalty(upper, most, point[:n])
             if alone is not None:
                 lagrangian -= float(np.maximum(point[:n] - alone, 0.0).sum())
-            _deepen(budgets, pricer.blame(upper, point[:n]))
+            if len(found) < ENOUGH:  # the shallow searches no longer fill a round: prove bounds
+                _deepen(budgets, pricer.blame(upper, point[:n]))
             if best is None or lagrangian > best[0]:
                 best = (lagrangian, point, charge)
             added = master.add_groups([m for _, m in found], duals)

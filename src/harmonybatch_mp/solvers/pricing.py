@@ -24,6 +24,9 @@ from ..grid import GPU
 from .branch_bound import BISECTIONS, TOLERANCE, GroupSearch
 from .problem import Problem
 
+#: Improving groups a round of pricing looks for before it stops searching.
+ENOUGH = 50
+
 
 @dataclass(frozen=True, eq=False)
 class PricingConfigs:
@@ -223,7 +226,7 @@ class Pricer:
         return np.where(deficit > 0, gain - lost, gain)
 
     def price(self, duals: np.ndarray, charge: np.ndarray, budget: int | np.ndarray | None = 2_000,
-              enough: int | None = 50,
+              enough: int | None = ENOUGH,
               deadline: float | None = None, bisections: int = BISECTIONS) -> tuple[np.ndarray, list[tuple[int, int]]]:
         """Per configuration, an upper bound (>= 0) on the largest profit of its columns
         (``max_X sum p - charge_k``; 0: none prices out), and improving groups found, as
