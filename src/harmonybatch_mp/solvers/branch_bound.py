@@ -65,6 +65,7 @@ class GroupSearch:
         self.timeout = np.ascontiguousarray(timeout, dtype=float)
         self.batch = int(batch)
         self.conflicts = np.zeros((n, n), bool) if conflicts is None else np.ascontiguousarray(conflicts, bool)
+        self.clash = self.conflicts.any(axis=0)
         self.leader = np.full(n, -1, np.int64) if leader is None else np.ascontiguousarray(leader, np.int64)
         self.best_left = _suffix(np.maximum(self.profit, 0))
         self.fill = _Cover(self.profit, self.rate * self.timeout)  # r_X T_X <= sum r t (each step adds <= r t)
@@ -94,7 +95,8 @@ class GroupSearch:
         while True:
             stop = SLICE if budget is None else min(SLICE, budget - int(state[1]))
             status, found, values = search(
-                self.profit, self.prefer, self.rate, self.timeout, self.batch, self.conflicts, self.leader, self.best_left,
+                self.profit, self.prefer, self.rate, self.timeout, self.batch, self.conflicts, self.clash, self.leader,
+                self.best_left,
                 self.fill.free, self.fill.price, self.fill.amount, self.fill.paid_left, self.fill.cheapest_left,
                 self.fill.order, self.rate_cover.free, self.rate_cover.price, self.rate_cover.amount,
                 self.rate_cover.paid_left, self.rate_cover.cheapest_left, self.rate_cover.order,

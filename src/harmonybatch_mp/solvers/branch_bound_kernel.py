@@ -36,14 +36,15 @@ def penalty(deficit, i, spare, price, amount, paid_left, cheapest_left, order):
 
 
 @numba.njit(cache=True)
-def search(profit, prefer, rate, timeout, batch, conflicts, leader, best_left, f_free, f_price, f_amount, f_paid, f_cheap, f_order,
+def search(profit, prefer, rate, timeout, batch, conflicts, clash, leader, best_left, f_free, f_price, f_amount, f_paid, f_cheap, f_order,
             r_free, r_price, r_amount, r_paid, r_cheap, r_order, improve, cap, max_nodes,
             state, T, rho, value, stage, took, level, found, values):
     """The depth-first search from ``state`` (depth, nodes, groups, status) until it ends,
     reaches ``max_nodes`` or holds ``cap`` groups (-1: no cap). Depth ``d`` is the node that
     has decided apps ``0..d-1``: fold state ``T[d], rho[d]``, profit ``value[d]``; ``stage``
     counts its children tried, ``took[d]`` whether its current child takes app ``d``.
-    ``conflicts[i, j]``: apps ``i`` and ``j`` may not both be taken; ``leader[d] >= 0``: app
+    ``conflicts[i, j]``: apps ``i`` and ``j`` may not both be taken (``clash[j]``: app ``j``
+    conflicts with some app); ``leader[d] >= 0``: app
     ``d`` is taken exactly when app ``leader[d] < d`` is. Returns the status and the (possibly grown) output arrays."""
     n = profit.size
     need = (batch - 1) * (1 - 1e-12)  # Eq. 9: r_X T_X >= b - 1
@@ -98,7 +99,7 @@ def search(profit, prefer, rate, timeout, batch, conflicts, leader, best_left, f
         stage[d] += 1
         if leader[d] >= 0 and take != took[leader[d]]:
             continue
-        if take:
+        if take and clash[d]:
             for j in range(d):
                 if took[j] and conflicts[j, d]:
                     take = False
