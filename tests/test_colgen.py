@@ -15,6 +15,7 @@ from harmonybatch_mp.provision import feasible_mask
 from harmonybatch_mp.solvers import Problem, as_instance
 from harmonybatch_mp.solvers.column_master import _deepen
 from harmonybatch_mp.solvers.pricing import TOLERANCE, Pricer, fill_penalty
+from harmonybatch_mp.workload import parse_apps
 from strategies import MODELS, PRESETS, workloads
 
 REL = 1e-9
@@ -413,3 +414,38 @@ def test_deepening_raises_the_budgets_of_the_configurations_that_carry_half_the_
     assert budgets.tolist() == [2_000, 2_000, 20_000, 2_000_000, 2_000]  # 0.5 + 0.45 >= half of 1.1
     _deepen(budgets, np.zeros(5))
     assert budgets.tolist() == [2_000, 2_000, 20_000, 2_000_000, 2_000]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(max_apps=5))
+def test_the_alone_weights_bound_every_batch_1_group(model, platform, workload):
+    """The batch-1 term of the Lagrangian bound: a group on a batch-1 configuration weighs at
+    least the sum of its members' Pricer.alone (each app alone on its cheapest batch-1
+    configuration), and each app's is at least its optimum alone."""
+    problem = _problem(workload, model, platform)
+    scale = 1.0 / problem.lower_bound()
+    assume(np.isfinite(scale) and scale > 0)
+    pricer = Pricer(problem, scale)
+    one = np.flatnonzero(problem.grid.batch == 1)
+    checked = 0
+    for size in range(1, problem.n + 1):
+        for combo in itertools.combinations(range(problem.n), size):
+            kinds = problem.kinds_of(sum(1 << i for i in combo))
+            if not kinds:
+                continue
+            ok = feasible_mask(problem.grid, [problem.apps[i] for i in combo], kinds)[one]
+            rate = sum(problem.apps[i].rate for i in combo)
+            for k in one[ok]:
+                checked += 1
+                assert pricer.alone[list(combo)].sum() <= scale * rate / problem.total_rate * problem.grid.cost[k] * (1 + 1e-12)
+    for i in range(problem.n):
+        assert pricer.alone[i] >= scale * problem.weighted_cost(1 << i) * (1 - 1e-12)
+    event("batch-1 groups checked" if checked else "no batch-1 configuration serves a group")
+
+
+def test_classes_are_the_together_rules_closed():
+    problem = _problem(parse_apps("0.3:2,0.4:3,0.5:5,0.6:1,0.8:4"), "VGG19", "paper")
+    pricer = Pricer(problem, 1.0 / problem.lower_bound())
+    assert pricer.classes() == []
+    node = pricer.restricted([(0, 2), (2, 4), (1, 3)], [(0, 1)])
+    assert sorted(node.classes()) == sorted([0b10101, 0b01010])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,8 @@ from .pricing import TOLERANCE, Pricer
 
 #: LP values within this of 0 or 1 count as integral.
 INTEGRAL = 1e-6
+#: The integer master is solved again over the columns so far each time they grow by this factor.
+REFRESH = 1.05
 
 
 @dataclass(frozen=True)
@@ -48,30 +51,48 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
     problem, scale = master.problem, master.scale
     slack = TOLERANCE * problem.n  # the bounds' precision (column_master.generate)
     order = itertools.count()
-    heap: list[tuple[float, int, tuple, tuple]] = [(root_bound, next(order), (), ())]
+    heap: list[tuple[float, int, int, float, tuple, tuple]] = []
     closed_at = stuck = np.inf  # the least bound of the nodes closed (by bound or plan); of those left open
-    nodes = 0
+    nodes, columns = 0, len(master.masks)
+
+    def push(bound: float, together: tuple, apart: tuple) -> None:
+        # least bound first; bounds within the slack are equal to it, and among them the deepest
+        # node goes first: the LP is degenerate, and a dive reaches plans, which close nodes
+        heapq.heappush(heap, (math.floor(bound / slack), -len(together) - len(apart), next(order), bound, together,
+                              apart))
 
     def done() -> float:  # a node bound this high is closed (the incumbent may improve)
         return objective * scale * (1 - rel_gap) - slack
 
-    while heap and not late(deadline) and heap[0][0] < done():
-        bound, _, together, apart = heapq.heappop(heap)
+    push(root_bound, (), ())
+    while heap and not late(deadline):
+        *_, bound, together, apart = heapq.heappop(heap)
+        if bound >= done():
+            closed_at = min(closed_at, bound)
+            continue
         fits = _rules(together, apart)
         if nodes:  # the root's LP is generated already
-            node = generate(master, pricer.restricted(list(together), list(apart)), deadline, fits)
+            restricted = pricer.restricted(list(together), list(apart))
+            for mask in restricted.classes():  # each class alone, as each app alone at the root
+                master.add_group(mask)
+            node = generate(master, restricted, deadline, fits, deepen=False)
             if node.stopped:
-                heapq.heappush(heap, (bound, next(order), together, apart))
+                push(bound, together, apart)
                 break
             bound = max(bound, node.bound)
         nodes += 1
+        if len(master.masks) >= REFRESH * columns:  # the nodes' columns may make a cheaper plan
+            columns = len(master.masks)
+            better = master.integer(deadline, masks)
+            if better is not None and problem.plan_cost(better[0]) < objective:
+                objective, masks, configs = problem.plan_cost(better[0]), better[0], better[1]
         if bound >= done():
             closed_at = min(closed_at, bound)
             continue
         keep = np.array([fits(m) for m in master.masks], bool) if nodes > 1 else None
         vertex = master.lp(deadline, False, keep)
         if vertex is None:  # stopped by the deadline
-            heapq.heappush(heap, (bound, next(order), together, apart))
+            push(bound, together, apart)
             break
         x = vertex[2]
         pair = _fractional_pair(master, x)
@@ -87,10 +108,10 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
                 continue
             stuck = min(stuck, bound)  # no pair to branch on: left open
             continue
-        heapq.heappush(heap, (bound, next(order), together + (pair,), apart))
-        heapq.heappush(heap, (bound, next(order), together, apart + (pair,)))
-    closed = stuck == np.inf and closed_at >= done() and (not heap or heap[0][0] >= done())
-    low = min([objective, closed_at / scale, stuck / scale] + [b / scale for b, *_ in heap])
+        push(bound, together + (pair,), apart)
+        push(bound, together, apart + (pair,))
+    closed = stuck == np.inf and closed_at >= done() and all(node[3] >= done() for node in heap)
+    low = min([objective, closed_at / scale, stuck / scale] + [node[3] / scale for node in heap])
     return Tree(objective, masks, configs, objective if closed and rel_gap == 0 else low, nodes, closed)
 
 

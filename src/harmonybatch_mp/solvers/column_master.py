@@ -142,16 +142,16 @@ class Generated:
 
 
 def generate(master: Master, pricer: Pricer, deadline: float | None,
-             allowed: Callable[[int], bool] | None = None) -> Generated:
+             allowed: Callable[[int], bool] | None = None, deepen: bool = True) -> Generated:
     """Column generation until the LP is proven optimal over the groups ``pricer`` allows
-    (and ``allowed`` keeps in the master), or ``deadline``."""
+    (and ``allowed`` keeps in the master), or ``deadline``. With ``deepen``, the searches of
+    the configurations that carry the bound get larger budgets as the rounds go (:func:`_deepen`)."""
     problem = master.problem
     n = problem.n
     # batch-1 groups are not priced without counting rows (formulations/column_generation.md):
-    # such a group's reduced cost is the sum of its members' alone, bounded with these weights
-    # (at a node, per class of apps kept together, as the duals are pooled: Pricer.pool)
-    alone = None if problem.side.counting else pricer.pool(np.array([master.scale * problem.weighted_cost(1 << i)
-                                                                      for i in range(n)]))
+    # such a group costs what its members cost alone on its configuration, at least their
+    # batch-1 optima (at a node, per class of apps kept together, as the duals are pooled)
+    alone = None if problem.side.counting else pricer.pool(pricer.alone)
     most = n if problem.side.max_functions is None else min(n, problem.side.max_functions)
     rhs = np.concatenate([np.ones(n), [ub for _, _, ub in problem.side.rows(np.zeros(0), np.zeros(0))]])
     best: tuple[float, np.ndarray, np.ndarray] | None = None  # (bound, duals, charges)
@@ -185,7 +185,7 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
             lagrangian = float(point @ rhs) - pricer.penalty(upper, most, point[:n])
             if alone is not None:
                 lagrangian -= float(np.maximum(point[:n] - alone, 0.0).sum())
-            if len(found) < ENOUGH:  # the shallow searches no longer fill a round: prove bounds
+            if deepen and len(found) < ENOUGH:  # the shallow searches no longer fill a round: prove bounds
                 _deepen(budgets, pricer.blame(upper, point[:n]))
             if best is None or lagrangian > best[0]:
                 best = (lagrangian, point, charge)

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..batching import fold_timeout, max_batch
 from ..grid import GPU
+from ..provision import feasible_mask
 from .branch_bound import BISECTIONS, TOLERANCE, GroupSearch
 from .problem import Problem
 
@@ -144,6 +145,14 @@ class Pricer:
         self.weight = scale * self.rates[None, :] / problem.total_rate * self.configs.cost[:, None]
         shortest = np.where(self.serves, self.configs.latency[:, None], np.inf).min(axis=0)
         self.supply = float((self.rates * np.where(np.isfinite(shortest), self.slos - shortest, 0.0)).sum())
+        g = problem.grid
+        one = np.flatnonzero(g.batch == 1)
+        alone = np.array([feasible_mask(g, [a], problem.app_kinds[i])[one] for i, a in enumerate(problem.apps)])
+        #: per app, its weight alone on its cheapest batch-1 configuration (inf: none serves it)
+        cheapest = np.where(alone, g.cost[one][None, :], np.inf).min(axis=1, initial=np.inf)
+        served = np.isfinite(cheapest)
+        self.alone = np.full(problem.n, np.inf)
+        self.alone[served] = scale * self.rates[served] / problem.total_rate * cheapest[served]
         index = {a.name: i for i, a in enumerate(problem.apps)}
         self.pairs = [(index[a], index[b]) for a, b in problem.side.isolate]
         self.conflicts = np.zeros((problem.n, problem.n), bool) if self.pairs else None
@@ -178,6 +187,13 @@ class Pricer:
         out.together = [(int(c), int(a)) for a, c in enumerate(first) if c != a]
         out.leader = first if out.together else None
         return out
+
+    def classes(self) -> list[int]:
+        """The masks of :meth:`restricted`'s classes of two apps or more."""
+        if self.leader is None:
+            return []
+        return [sum(1 << int(a) for a in np.flatnonzero(self.leader == c)) for c in np.unique(self.leader)
+                if (self.leader == c).sum() > 1]
 
     def pool(self, duals: np.ndarray) -> np.ndarray:
         """The cover duals with each class of :meth:`restricted`'s ``together`` holding the sum
