@@ -420,8 +420,8 @@ def test_deepening_raises_the_budgets_of_the_configurations_that_carry_half_the_
 @given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(max_apps=5))
 def test_the_alone_weights_bound_every_batch_1_group(model, platform, workload):
     """The batch-1 term of the Lagrangian bound: a group on a batch-1 configuration weighs at
-    least the sum of its members' Pricer.alone (each app alone on its cheapest batch-1
-    configuration), and each app's is at least its optimum alone."""
+    least the sum of its members' Pricer.alone, which is each app alone on its cheapest
+    batch-1 configuration (provisioning's feasibility here) and at least its optimum alone."""
     problem = _problem(workload, model, platform)
     scale = 1.0 / problem.lower_bound()
     assume(np.isfinite(scale) and scale > 0)
@@ -438,6 +438,9 @@ def test_the_alone_weights_bound_every_batch_1_group(model, platform, workload):
             for k in one[ok]:
                 checked += 1
                 assert pricer.alone[list(combo)].sum() <= scale * rate / problem.total_rate * problem.grid.cost[k] * (1 + 1e-12)
+            if size == 1:
+                want = scale * rate / problem.total_rate * problem.grid.cost[one[ok]].min(initial=np.inf)
+                assert pricer.alone[combo[0]] == pytest.approx(want, rel=1e-12)
     for i in range(problem.n):
         assert pricer.alone[i] >= scale * problem.weighted_cost(1 << i) * (1 - 1e-12)
     event("batch-1 groups checked" if checked else "no batch-1 configuration serves a group")

@@ -21,7 +21,6 @@ import numpy as np
 
 from ..batching import fold_timeout, max_batch
 from ..grid import GPU
-from ..provision import feasible_mask
 from .branch_bound import BISECTIONS, TOLERANCE, GroupSearch
 from .problem import Problem
 
@@ -75,8 +74,12 @@ def pricing_configs(problem: Problem) -> PricingConfigs:
 def serves(problem: Problem, configs: PricingConfigs) -> np.ndarray:
     """``serves[k, a]``: configuration ``k`` meets app ``a``'s SLO and kind (Eq. 10)."""
     slo = np.array([a.slo for a in problem.apps])
-    kinds = np.array([[("cpu" in k), ("gpu" in k)] for k in problem.app_kinds])  # (n, 2)
-    return (configs.latency[:, None] <= slo[None, :]) & kinds[:, configs.is_gpu.astype(int)].T
+    return (configs.latency[:, None] <= slo[None, :]) & _kinds(problem)[:, configs.is_gpu.astype(int)].T
+
+
+def _kinds(problem: Problem) -> np.ndarray:
+    """``(n, 2)``: whether each app allows CPU and GPU functions."""
+    return np.array([[("cpu" in k), ("gpu" in k)] for k in problem.app_kinds]).reshape(problem.n, 2)
 
 
 def fills(problem: Problem, configs: PricingConfigs, chosen: np.ndarray) -> np.ndarray:
@@ -146,8 +149,8 @@ class Pricer:
         shortest = np.where(self.serves, self.configs.latency[:, None], np.inf).min(axis=0)
         self.supply = float((self.rates * np.where(np.isfinite(shortest), self.slos - shortest, 0.0)).sum())
         g = problem.grid
-        one = np.flatnonzero(g.batch == 1)
-        alone = np.array([feasible_mask(g, [a], problem.app_kinds[i])[one] for i, a in enumerate(problem.apps)])
+        one = np.flatnonzero((g.batch == 1) & g.memory_ok)
+        alone = (g.latency_max[one][None, :] <= self.slos[:, None]) & _kinds(problem)[:, (g.kind[one] == GPU).astype(int)]
         #: per app, its weight alone on its cheapest batch-1 configuration (inf: none serves it)
         cheapest = np.where(alone, g.cost[one][None, :], np.inf).min(axis=1, initial=np.inf)
         served = np.isfinite(cheapest)
