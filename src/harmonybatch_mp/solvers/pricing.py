@@ -15,87 +15,16 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
-from ..batching import fold_timeout, max_batch
 from ..grid import GPU
 from .branch_bound import BISECTIONS, TOLERANCE, GroupSearch
+from .pricing_configs import PricingConfigs, fills, kinds_allowed, pricing_configs, serves
 from .problem import Problem
 
 #: Improving groups a round of pricing looks for before it stops searching.
 ENOUGH = 50
-
-
-@dataclass(frozen=True, eq=False)
-class PricingConfigs:
-    """The configurations pricing has to consider, as arrays over them: per function kind
-    (and GPU memory when a budget row counts it), those no other configuration beats on
-    cost, maximum latency and batch at once. A group feasible on a dominated configuration
-    is feasible, and cheaper, on the one that dominates it. Without rows that count
-    functions, batch-1 configurations are left out too: a group on one costs exactly what
-    its members cost alone on it, and the master holds every app alone at its optimum."""
-
-    index: np.ndarray
-    cost: np.ndarray
-    latency: np.ndarray
-    batch: np.ndarray
-    is_gpu: np.ndarray
-    gpu_mem: np.ndarray
-
-    def __len__(self) -> int:
-        return self.index.size
-
-
-def pricing_configs(problem: Problem) -> PricingConfigs:
-    """The non-dominated configurations of ``problem`` (see :class:`PricingConfigs`)."""
-    g = problem.grid
-    ok = np.flatnonzero(g.memory_ok & ((g.batch > 1) | problem.side.counting))
-    by_mem = problem.side.gpu_memory_budget is not None
-    key = g.kind[ok] * 10_000 + (g.gpu_mem[ok] if by_mem else 0)
-    keep = []
-    for k in np.unique(key):
-        idx = ok[key == k]
-        idx = idx[np.lexsort((idx, g.batch[idx], g.latency_max[idx], g.cost[idx]))]
-        lat, b = g.latency_max[idx], g.batch[idx]
-        dominated = np.zeros(idx.size, bool)
-        for start in range(0, idx.size, 512):  # earlier in cost order and no worse on latency and batch
-            stop = min(idx.size, start + 512)
-            before = np.arange(idx.size)[None, :] < np.arange(start, stop)[:, None]
-            dominated[start:stop] = (before & (lat[None, :] <= lat[start:stop, None])
-                                     & (b[None, :] <= b[start:stop, None])).any(axis=1)
-        keep.append(idx[~dominated])
-    index = np.sort(np.concatenate(keep))
-    return PricingConfigs(index, g.cost[index], g.latency_max[index], g.batch[index], g.kind[index] == GPU,
-                          np.where(g.kind[index] == GPU, g.gpu_mem[index], 0))
-
-
-def serves(problem: Problem, configs: PricingConfigs) -> np.ndarray:
-    """``serves[k, a]``: configuration ``k`` meets app ``a``'s SLO and kind (Eq. 10)."""
-    slo = np.array([a.slo for a in problem.apps])
-    return (configs.latency[:, None] <= slo[None, :]) & _kinds(problem)[:, configs.is_gpu.astype(int)].T
-
-
-def _kinds(problem: Problem) -> np.ndarray:
-    """``(n, 2)``: whether each app allows CPU and GPU functions."""
-    return np.array([[("cpu" in k), ("gpu" in k)] for k in problem.app_kinds]).reshape(problem.n, 2)
-
-
-def fills(problem: Problem, configs: PricingConfigs, chosen: np.ndarray) -> np.ndarray:
-    """Whether each configuration's chosen group (a boolean row over the apps, canonical
-    order) meets Eq. 9, with the same fold as provisioning; vectorised over configurations."""
-    T = np.zeros(len(configs))
-    rho = np.zeros(len(configs))
-    for i, a in enumerate(problem.apps):
-        on = chosen[:, i]
-        t = a.slo - configs.latency
-        first = on & (rho == 0)
-        rest = on & (rho > 0)
-        T[first], rho[first] = t[first], a.rate
-        if rest.any():
-            T[rest], rho[rest] = fold_timeout(T[rest], rho[rest], t[rest], a.rate)
-    return (configs.batch == 1) | ((rho > 0) & (configs.batch <= max_batch(rho, T)))
 
 
 def cheapest_cover(profit: np.ndarray, size: np.ndarray, deficit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -150,7 +79,7 @@ class Pricer:
         self.supply = float((self.rates * np.where(np.isfinite(shortest), self.slos - shortest, 0.0)).sum())
         g = problem.grid
         one = np.flatnonzero((g.batch == 1) & g.memory_ok)
-        alone = (g.latency_max[one][None, :] <= self.slos[:, None]) & _kinds(problem)[:, (g.kind[one] == GPU).astype(int)]
+        alone = (g.latency_max[one][None, :] <= self.slos[:, None]) & kinds_allowed(problem)[:, (g.kind[one] == GPU).astype(int)]
         #: per app, its weight alone on its cheapest batch-1 configuration (inf: none serves it)
         cheapest = np.where(alone, g.cost[one][None, :], np.inf).min(axis=1, initial=np.inf)
         served = np.isfinite(cheapest)
