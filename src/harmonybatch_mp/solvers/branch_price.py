@@ -7,8 +7,8 @@ the rules, grown by pricing that keeps them too (:meth:`.Pricer.restricted`), so
 Lagrangian bound holds for every plan under its rules. A node whose bound reaches the
 incumbent is closed; one whose LP vertex is integral gives a plan; otherwise it branches
 on the pair of apps whose LP share of a group is the most fractional. Nodes are taken
-best bound first, so when the time runs out the smallest open bound is still a bound on
-every plan.
+best bound first (deepest first among bounds equal within their precision), so when the
+time runs out the smallest open bound is still a bound on every plan.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
     problem, scale = master.problem, master.scale
     slack = TOLERANCE * problem.n  # the bounds' precision (column_master.generate)
     order = itertools.count()
-    heap: list[tuple[float, int, int, float, tuple, tuple]] = []
+    heap: list[tuple[int, int, int, float, tuple, tuple]] = []
     closed_at = stuck = np.inf  # the least bound of the nodes closed (by bound or plan); of those left open
     nodes, columns = 0, len(master.masks)
 
