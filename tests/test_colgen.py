@@ -297,42 +297,6 @@ def test_importing_the_package_does_not_load_the_compiler():
     assert out.stdout.strip() == "False"
 
 
-@settings(max_examples=25, deadline=None)
-@given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(max_apps=7), st.data())
-def test_the_expected_bound_is_below_the_optimum(model, platform, workload, data):
-    """expected_bound (the relaxed model's column generation) lies between the per-app bound
-    and the optimum over every partition under the expected-batch model, with side
-    constraints too (it relaxes them)."""
-    from harmonybatch_mp.solvers.expected_bound import expected_bound
-
-    side = data.draw(sides(workload.apps))
-    want = _optimum(workload, model, platform, side, "expected")
-    problem = _problem(workload, model, platform, side=side, cost_model="expected")
-    bound = expected_bound(problem)
-    event("above the per-app bound" if bound > problem.lower_bound() * (1 + 1e-9) else "equal to the per-app bound")
-    assert problem.lower_bound() <= bound <= want * (1 + REL)
-
-
-def test_the_expected_bound_keeps_its_deadline_and_checks_its_input():
-    """At a deadline already passed it returns the per-app bound; a full-batch problem gets
-    the per-app bound too; bad arguments are refused by name."""
-    import time
-
-    from harmonybatch_mp.solvers.expected_bound import expected_bound
-
-    problem = _problem("0.3:2,0.5:5,0.8:10,1.0:20", "VGG19", "reference", cost_model="expected")
-    assert expected_bound(problem, deadline=time.perf_counter()) == problem.lower_bound()
-    assert expected_bound(problem) > problem.lower_bound()
-    full = _problem("0.3:2,0.5:5,0.8:10,1.0:20", "VGG19", "reference")
-    assert expected_bound(full) == full.lower_bound()
-    with pytest.raises(InputError, match="rounds"):
-        expected_bound(problem, rounds=-1)
-    with pytest.raises(InputError, match="problem"):
-        expected_bound("0.3:2")
-    with pytest.raises(InputError, match="deadline"):
-        expected_bound(problem, deadline="soon")
-
-
 @settings(max_examples=40, deadline=None)
 @given(priced(), st.integers(1, 12), st.integers(0, 2**32 - 1), st.floats(0.05, 1.0))
 def test_the_fill_penalty_bounds_the_lp_it_relaxes(case, most, seed, density):

@@ -1,21 +1,7 @@
 """A global lower bound under the expected-batch model, by column generation on a relaxed
 set-partitioning model (``formulations/column_generation.md``, "Under the expected-batch
-model").
-
-A group ``X`` on configuration ``i`` (function ``f``, batch ``b``, ``u = max_{k<=b} L_max(k)``)
-with any timeouts ``t_a <= s_a - u`` has ``E[K] <= 1 + S_X``, ``S_X = sum_a r_a (s_a - u)``: by
-memorylessness the buffer opened by an arrival of app ``j`` (probability ``r_j / R``) closes
-within ``t_j``, and the arrivals in that window number ``R t_j`` in expectation. Its cost per
-request is at least ``LB_i(E)`` for any ``E >= E[K]`` (``expected_search.lower_bound``: the
-largest of ``min c(k)/k``, ``min c(k)/E``, ``beta + alpha/E``), non-increasing in ``E``.
-So the relaxed column ``(X, i, l)``, ``l = 1..b``, allowed when ``S_X <= l - 1`` or ``l = b``,
-weighing ``(r_X / R) LB_i(l)``, costs no more than any real column it stands for, and the
-set-partitioning model over relaxed columns bounds every plan from below.
-
-Its pricing is, per ``(i, l)``, a 0-1 knapsack: profits ``y_a - (r_a / R) LB_i(l)``, sizes
-``r_a (s_a - u)``, capacity ``l - 1`` (none at ``l = b``). The fractional knapsack bounds it
-from above, so ``y.1 - m max(0, P(y))`` is a lower bound at every round (``m``: most groups in
-a plan), as in :mod:`.colgen`; the greedy prefix is the column added.
+model"): its columns (:mod:`.expected_relaxed`) cost no more than the real groups they
+stand for, so the Lagrangian bound of its master at any duals bounds every plan.
 """
 
 from __future__ import annotations
@@ -26,107 +12,19 @@ import numpy as np
 
 from .._validate import integer
 from ..errors import InputError
-from ..expected_search import lower_bound
-from ..grid import KINDS
+from .expected_relaxed import TOLERANCE, Relaxed
 from .highs import run_highs_lp
-from .pricing import cheapest_cover
 from .problem import Problem
 
-#: Reduced costs below minus this (scaled units, the plan ~1) price out.
-TOLERANCE = 1e-7
 #: Most master rounds.
 ROUNDS = 200
+#: Three rounds in four price one bin in four (and all where those find no column); the
+#: fourth prices all, and bounds.
+SPLIT = 4
+#: The master keeps at most this many columns per app (:class:`_Master`).
+LARGEST = 20
 #: Most weight of a starting column, an app alone (scaled units: a plan costs about 1).
 ARTIFICIAL = 1e3
-#: Most columns added per round.
-PER_ROUND = 50
-#: Relaxed columns priced per vectorised chunk.
-CHUNK = 2048
-
-
-class _Relaxed:
-    """The ``(configuration, level)`` rows of the relaxed model, as arrays."""
-
-    def __init__(self, problem: Problem, scale: float):
-        grid, tables = problem.grid, problem.tables
-        slo = np.array([a.slo for a in problem.apps])
-        kind_sets = sorted(set(problem.app_kinds))
-        kind_ok = np.array([[KINDS[k] in kinds for k in grid.kind] for kinds in kind_sets])
-        config = np.flatnonzero(grid.memory_ok)
-        level = np.concatenate([np.arange(1, b + 1) for b in grid.batch[config]])
-        self.first = np.full(len(grid), -1)
-        self.first[config] = np.concatenate([[0], np.cumsum(grid.batch[config])[:-1]])
-        config = np.repeat(config, grid.batch[config])
-        top = level == grid.batch[config]
-        self.config, self.batch = config, grid.batch[config]
-        self.low = level - 2.0  # the row of level l holds the groups with l - 2 <= S_X <= l - 1 ...
-        self.high = np.where(top, np.inf, level - 1.0)  # ... and, at l = b, every S_X >= b - 2
-        self.unit = lower_bound(tables, config, level.astype(float))
-        room = slo[None, :] - tables.latency_max_upto[config][:, None]  # s_a - u_i: the longest timeout
-        app_kind = np.array([kind_sets.index(k) for k in problem.app_kinds])
-        self.served = (room >= 0) & kind_ok[app_kind][:, config].T
-        self.rates = np.array([a.rate for a in problem.apps])
-        self.size = self.rates[None, :] * np.maximum(room, 0.0)
-        self.share = scale * self.rates / problem.total_rate
-
-    def alone(self) -> np.ndarray:
-        """Each app's cheapest relaxed column alone: over configurations, at its own level."""
-        head = np.unique(self.first[self.first >= 0])  # the level-1 row of each configuration
-        level = np.clip(np.ceil(1 + self.size[head] - 1e-12), 1, self.batch[head][:, None]).astype(int)
-        unit = self.unit[head[:, None] + level - 1]
-        return np.where(self.served[head], self.share[None, :] * unit, np.inf).min(axis=0)
-
-    def price(self, duals: np.ndarray) -> tuple[float, list[tuple[np.ndarray, np.ndarray, float]]]:
-        """The largest profit over the rows' LP polytopes (an upper bound on every relaxed
-        column's), and the optimal vertices of the best :data:`PER_ROUND` rows that price out, as
-        ``(members, fractions, weight)``."""
-        gains, vertices = [0.0], []
-        for lo in range(0, self.unit.size, CHUNK):
-            rows = np.arange(lo, min(lo + CHUNK, self.unit.size))
-            profit = np.where(self.served[rows], duals[None, :] - self.share[None, :] * self.unit[rows, None], -np.inf)
-            some = np.flatnonzero(np.maximum(profit, 0.0).sum(axis=1) > TOLERANCE)  # the others gain nothing
-            rows, profit = rows[some], profit[some]
-            gain, x = _knapsack(profit, self.size[rows], self.low[rows], self.high[rows])
-            top = np.flatnonzero(gain > TOLERANCE)
-            top = top[np.argsort(-gain[top], kind="stable")[:PER_ROUND]]
-            gains.append(gain.max(initial=0.0))
-            vertices += [(float(gain[r]), int(rows[r]), x[r]) for r in top]
-        vertices.sort(key=lambda v: -v[0])
-        columns = []
-        for _, row, x in vertices[:PER_ROUND]:
-            members = np.flatnonzero(x > 0)
-            columns.append((members, x[members], float((self.share[members] * x[members]).sum() * self.unit[row])))
-        return max(0.0, float(max(gains))), columns
-
-
-def _knapsack(profit: np.ndarray, size: np.ndarray, low: np.ndarray, high: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the LP optimum of ``max p.x`` s.t. ``low <= s.x <= high``, ``0 <= x <= 1``
-    (an upper bound on the 0-1 optimum; -inf when infeasible) and an optimal vertex ``x``:
-    the profitable items, less those past ``high`` in ratio order, or plus the cheapest
-    others per unit of size until ``low`` is met (at most one item in part)."""
-    positive = profit > 0
-    free = np.where(positive, size, 0.0).sum(axis=1)
-    total = np.where(positive, profit, 0.0).sum(axis=1)
-    # too much size: the fractional knapsack of the profitable items up to `high`
-    ratio = np.where(positive, profit / np.maximum(size, 1e-300), -np.inf)
-    order = np.argsort(-ratio, axis=1, kind="stable")
-    p = np.take_along_axis(np.where(positive, profit, 0.0), order, axis=1)
-    s = np.take_along_axis(np.where(positive, size, 0.0), order, axis=1)
-    before = np.cumsum(s, axis=1) - s
-    frac = np.where(s > 0, np.clip((high[:, None] - before) / np.where(s > 0, s, 1.0), 0.0, 1.0),
-                    (before <= high[:, None]).astype(float))
-    frac = np.where(p > 0, frac, 0.0)
-    over = np.zeros(profit.shape)
-    np.put_along_axis(over, order, frac, axis=1)
-    over_gain = (p * frac).sum(axis=1)
-    # too little: every profitable item, and the cheapest fractional cover of `low`
-    lost, cover = cheapest_cover(profit, size, low - free)
-    under_gain = total - lost
-    under = positive.astype(float) + cover
-    gain = np.where(free > high, over_gain, np.where(free < low, under_gain, total))
-    x = np.where((free > high)[:, None], over, np.where((free < low)[:, None], under, positive.astype(float)))
-    return gain, x
 
 
 def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: int = ROUNDS) -> float:
@@ -149,26 +47,73 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
     if not problem.expected or problem.n == 0:
         return floor
     scale = 1.0 / floor
-    relaxed = _Relaxed(problem, scale)
-    columns: list[np.ndarray] = [np.array([a]) for a in range(problem.n)]
-    fractions: list[np.ndarray] = [np.ones(1)] * problem.n
-    weights = list(np.minimum(relaxed.alone(), ARTIFICIAL))  # every app alone: the LP is feasible from the start
+    relaxed = Relaxed(problem, scale)
+    master = _Master(problem.n, relaxed)
     most = problem.n if problem.side.max_functions is None else min(problem.n, problem.side.max_functions)
-    best = floor * scale
-    for _ in range(rounds):
+    best = -np.inf
+    for turn in range(rounds):
         if deadline is not None and time.perf_counter() > deadline:
             break
-        solved = run_highs_lp(np.asarray(weights), columns, [], problem.n, deadline=deadline, coefficients=fractions,
-                              interior=True)
+        solved = master.solve(deadline)
         if solved is None:
             break
-        duals = solved[1][:problem.n]
-        gain, found = relaxed.price(duals)
-        best = max(best, float(duals.sum()) - most * gain)
-        if gain <= TOLERANCE or not found:
+        value, duals = solved
+        part = range(turn % SPLIT, len(relaxed.bins), SPLIT)
+        for bins in ((part, None) if turn % SPLIT else (None,)):  # every SPLIT-th round, or where some find nothing: all
+            together, gain, found = relaxed.price(duals, bins, deadline)
+            best = max(best, float(duals.sum()) - min(together, most * gain))
+            if master.add(found) or bins is None:
+                break
+        if master.added == 0 or value - best <= problem.n * TOLERANCE:
             break
-        for members, x, w in found:
-            columns.append(members)
-            fractions.append(x)
-            weights.append(w)
     return max(floor, best / scale)
+
+
+class _Master:
+    """The relaxed model's restricted master: every app alone (so it is feasible) and every
+    run in SLO order to start; the columns pricing finds; those far from entering dropped
+    when it grows past :data:`LARGEST` per app."""
+
+    def __init__(self, n: int, relaxed: Relaxed):
+        self.n = n
+        runs, cost = relaxed.runs()
+        self.columns = [np.array([a]) for a in range(n)] + [np.sort(r) for r in runs if r.size > 1]
+        self.weights = list(np.minimum(relaxed.alone(), ARTIFICIAL)) + [w for r, w in zip(runs, cost) if r.size > 1]
+        self.coefficients = [np.ones(c.size) for c in self.columns]
+        self.known = {_key(c, x) for c, x in zip(self.columns, self.coefficients)}
+        self.added = 0
+
+    def solve(self, deadline: float | None) -> tuple[float, np.ndarray] | None:
+        """The LP's value and interior-point duals (None if HiGHS did not finish)."""
+        solved = run_highs_lp(np.asarray(self.weights), self.columns, [], self.n, deadline=deadline,
+                              coefficients=self.coefficients, interior=True)
+        if solved is None:
+            return None
+        value, duals, x = solved[0], solved[1][:self.n], solved[2]
+        if len(self.columns) > LARGEST * self.n:  # keep the apps alone, the columns in use and the nearest
+            reduced = np.array([w - c @ duals[m] for m, c, w in zip(self.columns, self.coefficients, self.weights)])
+            keep = np.zeros(len(self.columns), dtype=bool)
+            keep[:self.n] = True
+            keep[x > 1e-4] = True  # (interior-point values: tiny but positive for every column)
+            keep[np.argsort(reduced, kind="stable")[:LARGEST * self.n // 2]] = True
+            for j in np.flatnonzero(~keep):
+                self.known.discard(_key(self.columns[j], self.coefficients[j]))
+            self.columns, self.coefficients, self.weights = (
+                [v for v, k in zip(vals, keep) if k] for vals in (self.columns, self.coefficients, self.weights))
+        return value, duals
+
+    def add(self, found: list[tuple[np.ndarray, np.ndarray, float]]) -> int:
+        """Add the columns of ``found`` not in the master; return how many."""
+        self.added = 0
+        for members, x, w in found:
+            if _key(members, x) not in self.known:
+                self.known.add(_key(members, x))
+                self.columns.append(members)
+                self.coefficients.append(x)
+                self.weights.append(w)
+                self.added += 1
+        return self.added
+
+
+def _key(members: np.ndarray, x: np.ndarray) -> tuple:
+    return tuple(members.tolist()), tuple(np.round(x, 9).tolist())

@@ -34,7 +34,8 @@ def cheapest_cover(profit: np.ndarray, size: np.ndarray, deficit: np.ndarray) ->
     inf where those items cannot cover the deficit, and 0 where it is not positive."""
     served = np.isfinite(profit)
     paid = served & (profit <= 0) & (size > 0)
-    price = np.where(paid, -np.where(served, profit, 0.0) / np.where(size > 0, size, 1.0), np.inf)
+    with np.errstate(over="ignore"):  # a tiny size: an item no cheaper than inf per unit
+        price = np.where(paid, -np.where(served, profit, 0.0) / np.where(size > 0, size, 1.0), np.inf)
     order = np.argsort(price, axis=1, kind="stable")
     q = np.take_along_axis(price, order, axis=1)
     finite = np.isfinite(q)

@@ -1,0 +1,163 @@
+"""The expected-batch bound (formulations/column_generation.md, "Under the expected-batch
+model"): the relaxed columns against the real groups' costs, the pricing bounds against
+brute force over every group, and the bound against the optimum."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import numpy as np
+import pytest
+from hypothesis import assume, event, given, settings
+from hypothesis import strategies as st
+
+from harmonybatch_mp import InfeasibleError, InputError, solve
+from harmonybatch_mp.expected_cost import expected_size_bound
+from harmonybatch_mp.solvers import Problem, as_instance
+from harmonybatch_mp.solvers.expected_bound import expected_bound
+from harmonybatch_mp.solvers.expected_relaxed import Relaxed, anchored_sizes, knapsack_bound
+from strategies import MODELS, PRESETS, workloads
+from test_colgen import sides
+
+REL = 1e-9
+
+
+def _problem(workload, model, platform, side=None):
+    try:
+        problem = Problem(*as_instance(workload, model, platform), side=side, cost_model="expected")
+        problem.require_feasible()
+    except InfeasibleError:
+        event("infeasible")
+        assume(False)
+    return problem
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(st.floats(0.0, 3.0), st.floats(0.01, 50.0)), min_size=1, max_size=8))
+def test_the_anchored_size_bounds_the_expected_batch(apps):
+    """1 + A (the tightest member's anchored sizes) is at least E[K] at the maximal timeouts."""
+    tau, rates = (np.array(x) for x in zip(*sorted(apps)))
+    fill = 1.0 + anchored_sizes(rates, tau)[0].sum()
+    exact = expected_size_bound(rates, tau[None, :])[0]
+    event("tighter than 1 + sum r tau" if fill < 1.0 + (rates * tau).sum() * (1 - 1e-6) else "equal to 1 + sum r tau")
+    assert exact <= fill * (1 + REL)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(min_apps=1, max_apps=6), st.data())
+def test_a_relaxed_column_costs_no_more_than_its_group(model, platform, workload, data):
+    """Every group's least weight over the rows that hold it is at most its expected cost
+    (the best configuration and timeouts provisioning finds), its share of the plan."""
+    problem = _problem(workload, model, platform)
+    relaxed = Relaxed(problem, 1.0)
+    members = np.array(sorted(data.draw(st.sets(st.integers(0, problem.n - 1), min_size=1))))
+    group = problem.group(sum(1 << int(a) for a in members))
+    assume(group is not None)
+    cost = relaxed.share[members].sum() * group.cost
+    weight = relaxed.weight(members)
+    event("within 10% of the cost" if weight >= 0.9 * cost else "more than 10% below the cost")
+    assert weight <= cost * (1 + REL)
+
+
+@settings(max_examples=300)
+@given(st.data())
+def test_the_knapsack_bound_is_above_every_selection(data):
+    """knapsack_bound is at least the best 0-1 selection within the lower and upper limits."""
+    m = data.draw(st.integers(1, 7))
+    profit = np.array([data.draw(st.one_of(st.floats(-2.0, 2.0), st.just(-np.inf))) for _ in range(m)])
+    size = np.array([data.draw(st.floats(0.0, 5.0)) for _ in range(m)])
+    low = data.draw(st.floats(-1.0, 6.0))
+    high = low + data.draw(st.one_of(st.floats(0.0, 4.0), st.just(np.inf)))
+    gain, x = knapsack_bound(profit[None, :], size[None, :], np.array([low]), np.array([high]))
+    best = max((profit[list(c)].sum() for k in range(m + 1) for c in itertools.combinations(range(m), k)
+                if low <= size[list(c)].sum() <= high and np.isfinite(profit[list(c)]).all()), default=-np.inf)
+    event("feasible" if np.isfinite(best) else "no selection fits")
+    assert gain[0] >= best - 1e-9
+    assert ((x >= 0) & (x <= 1 + 1e-12)).all()
+
+
+def _best_total(profit: dict[int, float], n: int) -> float:
+    """The largest total positive profit of disjoint groups (a DP over subsets)."""
+    best = [0.0] * (1 << n)
+    for mask in range(1, 1 << n):
+        low = mask & -mask
+        sub = mask
+        while sub:
+            if sub & low:
+                best[mask] = max(best[mask], best[mask ^ sub] + max(0.0, profit.get(sub, -np.inf)))
+            sub = (sub - 1) & mask
+    return best[-1]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(min_apps=1, max_apps=5), st.data())
+def test_pricing_bounds_every_group(model, platform, workload, data):
+    """At random duals, price's bound on one column is at least every group's profit at its
+    least row weight, and its bound on a plan's columns at least the best disjoint total;
+    the integer columns it returns weigh at least that least weight."""
+    problem = _problem(workload, model, platform)
+    relaxed = Relaxed(problem, 1.0 / problem.lower_bound())
+    alone = relaxed.alone()
+    duals = alone * np.array([data.draw(st.floats(0.0, 3.0)) for _ in range(problem.n)])
+    together, gain, found = relaxed.price(duals)
+    profit = {}
+    for mask in range(1, 1 << problem.n):
+        members = np.array([a for a in range(problem.n) if mask >> a & 1])
+        profit[mask] = duals[members].sum() - relaxed.weight(members)
+    top = max(profit.values())
+    event("some group prices out" if top > 1e-9 else "no group prices out")
+    assert gain >= top - 1e-9
+    assert together >= _best_total(profit, problem.n) - 1e-9
+    for members, x, w in found:
+        if (x == 1).all():
+            assert w >= relaxed.weight(members) * (1 - 1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(max_apps=7), st.data())
+def test_the_expected_bound_is_below_the_optimum(model, platform, workload, data):
+    """expected_bound lies between the per-app bound and the optimum over every partition
+    under the expected-batch model, with side constraints too (it relaxes them)."""
+    side = data.draw(sides(workload.apps))
+    try:
+        want = solve(workload, model, platform, solver="milp", candidates="all", side=side,
+                     cost_model="expected").total_cost
+    except InfeasibleError:
+        event("infeasible")
+        assume(False)
+    problem = Problem(*as_instance(workload, model, platform), side=side, cost_model="expected")
+    bound = expected_bound(problem)
+    event("above the per-app bound" if bound > problem.lower_bound() * (1 + 1e-9) else "equal to the per-app bound")
+    assert problem.lower_bound() <= bound <= want * (1 + REL)
+
+
+def test_the_expected_bound_keeps_its_deadline_and_checks_its_input():
+    """At a deadline already passed it returns the per-app bound (and pricing stopped by it
+    bounds nothing); a full-batch problem gets the per-app bound; bad arguments are refused
+    by name."""
+    workload = "0.3:2,0.5:5,0.8:10,1.0:20"
+    problem = Problem(*as_instance(workload, "VGG19"), cost_model="expected")
+    assert expected_bound(problem, deadline=time.perf_counter()) == problem.lower_bound()
+    assert expected_bound(problem) > problem.lower_bound()
+    relaxed = Relaxed(problem, 1.0)
+    assert relaxed.price(relaxed.alone(), deadline=time.perf_counter())[:2] == (np.inf, np.inf)
+    full = Problem(*as_instance(workload, "VGG19"))
+    assert expected_bound(full) == full.lower_bound()
+    with pytest.raises(InputError, match="rounds"):
+        expected_bound(problem, rounds=-1)
+    with pytest.raises(InputError, match="problem"):
+        expected_bound("0.3:2")
+    with pytest.raises(InputError, match="deadline"):
+        expected_bound(problem, deadline="soon")
+
+
+def test_the_runs_start_the_master_at_their_least_weight():
+    """runs() gives every run of apps consecutive in SLO order once, at its least row weight."""
+    problem = Problem(*as_instance("0.9:2,0.3:5,0.5:1,1.2:20,0.7:3", "BERT"), cost_model="expected")
+    relaxed = Relaxed(problem, 1.0)
+    runs, weights = relaxed.runs()
+    order = list(np.argsort([a.slo for a in problem.apps], kind="stable"))
+    assert sorted(tuple(r) for r in runs) == sorted(tuple(order[i:k + 1]) for i in range(5) for k in range(i, 5))
+    for run, w in zip(runs, weights):
+        assert w == pytest.approx(relaxed.weight(run), rel=1e-12)
