@@ -57,14 +57,14 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
         solved = master.solve(deadline)
         if solved is None:
             break
-        value, duals = solved
-        part = range(turn % SPLIT, len(relaxed.bins), SPLIT)
-        for bins in ((part, None) if turn % SPLIT else (None,)):  # every SPLIT-th round, or where some find nothing: all
-            together, gain, found = relaxed.price(duals, bins, deadline)
-            best = max(best, float(duals.sum()) - min(together, most * gain))
-            if master.add(found) or bins is None:
-                break
-        if master.added == 0 or value - best <= problem.n * TOLERANCE:
+        value, duals, fair = solved
+        if turn % SPLIT and master.add(relaxed.price(duals, range(turn % SPLIT, len(relaxed.bins), SPLIT))[2]):
+            continue  # some bins found columns; the others wait
+        for y in (fair, duals):  # every bin, at the fair duals and at the LP's
+            together, gain, found = relaxed.price(y, None, deadline)
+            best = max(best, float(y.sum()) - min(together, most * gain))
+            added = master.add(found)
+        if added == 0 or value - best <= problem.n * TOLERANCE:  # none at the LP's duals: converged
             break
     return max(floor, best / scale)
 
@@ -75,7 +75,7 @@ class _Master:
     when it grows past :data:`LARGEST` per app."""
 
     def __init__(self, n: int, relaxed: Relaxed):
-        self.n = n
+        self.n, self.share = n, relaxed.share
         runs, cost = relaxed.runs()
         self.columns = [np.array([a]) for a in range(n)] + [np.sort(r) for r in runs if r.size > 1]
         self.weights = list(np.minimum(relaxed.alone(), ARTIFICIAL)) + [w for r, w in zip(runs, cost) if r.size > 1]
@@ -83,13 +83,20 @@ class _Master:
         self.known = {_key(c, x) for c, x in zip(self.columns, self.coefficients)}
         self.added = 0
 
-    def solve(self, deadline: float | None) -> tuple[float, np.ndarray] | None:
-        """The LP's value and interior-point duals (None if HiGHS did not finish)."""
+    def solve(self, deadline: float | None) -> tuple[float, np.ndarray, np.ndarray] | None:
+        """The LP's value, its interior-point duals and the fair duals of its solution (each
+        column's weight split among its apps by their shares: where one large group covers
+        most apps, the LP's duals are far from the best bound's and these are near), or
+        None if HiGHS did not finish."""
         solved = run_highs_lp(np.asarray(self.weights), self.columns, [], self.n, deadline=deadline,
                               coefficients=self.coefficients, interior=True)
         if solved is None:
             return None
         value, duals, x = solved[0], solved[1][:self.n], solved[2]
+        fair = np.zeros(self.n)
+        for j in np.flatnonzero(x > 1e-9):
+            m, c = self.columns[j], self.coefficients[j]
+            fair[m] += x[j] * self.weights[j] * c * self.share[m] / (self.share[m] @ c)
         if len(self.columns) > LARGEST * self.n:  # keep the apps alone, the columns in use and the nearest
             reduced = np.array([w - c @ duals[m] for m, c, w in zip(self.columns, self.coefficients, self.weights)])
             keep = np.zeros(len(self.columns), dtype=bool)
@@ -100,7 +107,7 @@ class _Master:
                 self.known.discard(_key(self.columns[j], self.coefficients[j]))
             self.columns, self.coefficients, self.weights = (
                 [v for v, k in zip(vals, keep) if k] for vals in (self.columns, self.coefficients, self.weights))
-        return value, duals
+        return value, duals, fair
 
     def add(self, found: list[tuple[np.ndarray, np.ndarray, float]]) -> int:
         """Add the columns of ``found`` not in the master; return how many."""

@@ -44,11 +44,12 @@ PER_BIN = 10
 CHUNK = 1 << 19
 
 
-def anchored_sizes(rates: np.ndarray, tau: np.ndarray) -> np.ndarray:
-    """``z[j, a]``: app ``a``'s share of ``A_j`` (see the module docstring) for every anchor
-    ``j`` (rows) and every app ``a`` with ``tau_a >= tau_j``: ``r_a (tau_j + (1 - e^{-r_j
-    (tau_a - tau_j)}) / r_j)``, so ``z[j, j] = r_j tau_j`` (entries of other apps: ``r_a
-    tau_j``, unused).
+def anchored_sizes(rates: np.ndarray, tau: np.ndarray, anchors: np.ndarray | None = None) -> np.ndarray:
+    """``z[i, a]``: app ``a``'s share of ``A_j`` (see the module docstring) for the anchor
+    ``j = anchors[i]`` and the timeouts ``tau[i]`` of row ``i``, for every app ``a`` with
+    ``tau_a >= tau_j``: ``r_a (tau_j + (1 - e^{-r_j (tau_a - tau_j)}) / r_j)``, so ``z[i, j] =
+    r_j tau_j`` (entries of other apps: ``r_a tau_j``, unused). With one row of timeouts and
+    no anchors: every app is the anchor of a row.
 
     >>> z = anchored_sizes(np.array([1.0, 2.0]), np.array([0.5, 3.0]))
     >>> bool(np.isclose(z[0, 1], 2.0 * (0.5 + (1 - np.exp(-2.5)))))   # app 0 cuts app 1's wait
@@ -56,8 +57,11 @@ def anchored_sizes(rates: np.ndarray, tau: np.ndarray) -> np.ndarray:
     >>> z[1, 1]
     6.0
     """
-    wait = -np.expm1(-rates[:, None] * np.maximum(tau[None, :] - tau[:, None], 0.0)) / rates[:, None]
-    return rates[None, :] * (tau[:, None] + wait)
+    if anchors is None:
+        anchors, tau = np.arange(rates.size), np.broadcast_to(tau, (rates.size, rates.size))
+    first = rates[anchors][:, None]
+    start = tau[np.arange(anchors.size), anchors][:, None]
+    return rates[None, :] * (start - np.expm1(-first * np.maximum(tau - start, 0.0)) / first)
 
 
 def knapsack(profit: np.ndarray, size: np.ndarray, low: np.ndarray, high: np.ndarray
@@ -69,49 +73,54 @@ def knapsack(profit: np.ndarray, size: np.ndarray, low: np.ndarray, high: np.nda
     one item in part)."""
     positive = profit > 0
     free = np.where(positive, size, 0.0).sum(axis=1)
-    total = np.where(positive, profit, 0.0).sum(axis=1)
-    # too much size: the fractional knapsack of the profitable items up to `high`
-    with np.errstate(over="ignore"):
-        ratio = np.where(positive, profit / np.maximum(size, 1e-300), -np.inf)
-    order = np.argsort(-ratio, axis=1, kind="stable")
-    p = np.take_along_axis(np.where(positive, profit, 0.0), order, axis=1)
-    s = np.take_along_axis(np.where(positive, size, 0.0), order, axis=1)
-    before = np.cumsum(s, axis=1) - s
-    with np.errstate(over="ignore"):  # a tiny size: the ratio is inf, clipped to 1
-        frac = np.where(s > 0, np.clip((high[:, None] - before) / np.where(s > 0, s, 1.0), 0.0, 1.0),
-                        (before <= high[:, None]).astype(float))
-    frac = np.where(p > 0, frac, 0.0)
-    over = np.zeros(profit.shape)
-    np.put_along_axis(over, order, frac, axis=1)
-    over_gain = (p * frac).sum(axis=1)
-    # too little: every profitable item, and the cheapest fractional cover of `low`
-    lost, cover = cheapest_cover(profit, size, low - free)
-    under_gain = total - lost
-    under = positive.astype(float) + cover
-    gain = np.where(free > high, over_gain, np.where(free < low, under_gain, total))
-    x = np.where((free > high)[:, None], over, np.where((free < low)[:, None], under, positive.astype(float)))
+    gain = np.where(positive, profit, 0.0).sum(axis=1)
+    x = positive.astype(float)
+    over = np.flatnonzero(free > high)  # too much size: the fractional knapsack of the profitable items up to `high`
+    if over.size:
+        with np.errstate(over="ignore"):
+            ratio = np.where(positive[over], profit[over] / np.maximum(size[over], 1e-300), -np.inf)
+        order = np.argsort(-ratio, axis=1, kind="stable")
+        p = np.take_along_axis(np.where(positive[over], profit[over], 0.0), order, axis=1)
+        s = np.take_along_axis(np.where(positive[over], size[over], 0.0), order, axis=1)
+        before = np.cumsum(s, axis=1) - s
+        with np.errstate(over="ignore"):  # a tiny size: the ratio is inf, clipped to 1
+            frac = np.where(s > 0, np.clip((high[over, None] - before) / np.where(s > 0, s, 1.0), 0.0, 1.0),
+                            (before <= high[over, None]).astype(float))
+        frac = np.where(p > 0, frac, 0.0)
+        gain[over] = (p * frac).sum(axis=1)
+        part = np.zeros((over.size, profit.shape[1]))
+        np.put_along_axis(part, order, frac, axis=1)
+        x[over] = part
+    under = np.flatnonzero(free < low)  # too little: every profitable item, and the cheapest fractional cover of `low`
+    if under.size:
+        lost, cover = cheapest_cover(profit[under], size[under], low[under] - free[under])
+        gain[under] -= lost
+        x[under] += cover
     return gain, x
 
 
-def knapsack_bound(profit: np.ndarray, size: np.ndarray, low: np.ndarray, high: np.ndarray, depth: int = DEPTH
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def knapsack_bound(profit: np.ndarray, size: np.ndarray, low: np.ndarray, high: np.ndarray, depth: int = DEPTH,
+                   enough: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """An upper bound on each row's 0-1 knapsack (as in :func:`knapsack`) and the vertex that
     gives it: an app larger than the room cannot join, sizes are capped at the lower limit
     (a selection reaching it with the true sizes reaches it with the capped ones), and the
     LP is split ``depth`` times on its fractional item (out, or in), keeping the larger.
-    Each step only tightens: both halves are restrictions of the LP they split."""
+    Each step only tightens: both halves are restrictions of the LP they split. Rows whose
+    bound is already at most ``enough`` are not split."""
     profit = np.where(size > high[:, None], -np.inf, profit)
     gain, x = knapsack(profit, np.where(low[:, None] > 0, np.minimum(size, low[:, None]), size), low, high)
     part = (x > 1e-9) & (x < 1 - 1e-9)
-    rows = np.flatnonzero(part.any(axis=1) & np.isfinite(gain))
+    rows = np.flatnonzero(part.any(axis=1) & np.isfinite(gain) & (True if enough is None else gain > enough))
     if depth == 0 or rows.size == 0:
         return gain, x
     pick = (np.arange(rows.size), part[rows].argmax(axis=1))
     rest = profit[rows]
     rest[pick] = -np.inf
-    out_gain, out_x = knapsack_bound(rest, size[rows], low[rows], high[rows], depth - 1)
+    out_gain, out_x = knapsack_bound(rest, size[rows], low[rows], high[rows], depth - 1,
+                                     None if enough is None else enough[rows])
     taken = size[rows][pick]
-    in_gain, in_x = knapsack_bound(rest, size[rows], low[rows] - taken, high[rows] - taken, depth - 1)
+    in_gain, in_x = knapsack_bound(rest, size[rows], low[rows] - taken, high[rows] - taken, depth - 1,
+                                   None if enough is None else enough[rows] - profit[rows][pick])
     in_gain += profit[rows][pick]
     in_x[pick] = 1.0
     take = in_gain > out_gain
@@ -133,14 +142,15 @@ def _bins(u: np.ndarray, slos: np.ndarray) -> list[np.ndarray]:
     return runs
 
 
-def _add(apps: np.ndarray, duals: np.ndarray, x: np.ndarray, weight: np.ndarray, found: list) -> None:
+def _add(bins: np.ndarray, duals: np.ndarray, x: np.ndarray, weight: np.ndarray, found: list) -> None:
     """Append to ``found`` the best :data:`PER_ROUND` columns (rows of coefficients ``x`` over
-    ``apps``) that price out at ``duals``, as ``(gain, members, coefficients, weight)``."""
+    the apps, found on ``bins``) that price out at ``duals``, as ``(gain, bin, members,
+    coefficients, weight)``."""
     gain = x @ duals - weight
     better = np.flatnonzero(gain > TOLERANCE)
     for r in better[np.argsort(-gain[better], kind="stable")[:PER_ROUND]]:
         members = np.flatnonzero(x[r] > 0)
-        found.append((float(gain[r]), apps[members], x[r, members], float(weight[r])))
+        found.append((float(gain[r]), int(bins[r]), members, x[r, members], float(weight[r])))
 
 
 class Relaxed:
@@ -193,7 +203,7 @@ class Relaxed:
             best[apps] = np.minimum(best[apps], self.share[apps] * unit.reshape(apps.size, part.size).min(axis=1))
         return best
 
-    def _level(self, v: int, fill: np.ndarray) -> np.ndarray:
+    def _level(self, v: int | np.ndarray, fill: np.ndarray) -> np.ndarray:
         """The row (1-based level) of bin ``v`` holding groups of ``1 + A = fill``."""
         return np.clip(np.searchsorted(self.edges, fill), 1, self.levels[v])
 
@@ -234,84 +244,102 @@ class Relaxed:
         level)`` rows, ``P`` the row's largest LP profit, as the columns of a plan are
         disjoint), and on any one column's gain (the largest ``P``); and the best
         :data:`PER_ROUND` columns found that price out, as ``(members, coefficients, weight)``:
-        the rows' LP vertices and the groups rounded from them. Priced over some ``bins``
-        only, or stopped at the ``deadline``, it finds columns but bounds nothing (both
-        bounds are inf)."""
-        best = np.zeros(self.share.size)
-        most, found = 0.0, []
+        the rows' LP vertices and the groups rounded from them (at most :data:`PER_BIN` a
+        bin). Priced over some ``bins`` only, or stopped at the ``deadline``, it finds columns
+        but bounds nothing (both bounds are inf).
+
+        A row ``(bin, level, anchor)`` is priced (:meth:`_rows`) only while what it can gain
+        at most (the anchor's profit and every positive profit after it) exceeds its level's
+        best gain so far: rows in order of that cap, in batches doubling in size."""
         every = bins is None
-        for v in range(self.u.size) if every else bins:
-            if deadline is not None and time.perf_counter() > deadline:
-                every = False
-                break
-            apps = self.order[self.served[v][self.order]]
-            if apps.size == 0:
-                continue
-            profit = duals[apps][None, :] - self.share[apps][None, :] * self.unit[v, :self.levels[v], None]
-            mine: list = []
-            gains = self._rows(v, apps, profit, mine)
-            mine.sort(key=lambda f: -f[0])
-            found += mine[:PER_BIN]
-            most = max(most, float(gains.max(initial=0.0)))
-            best[apps] = np.maximum(best[apps], np.minimum(np.maximum(profit, 0.0), gains[:, None]).max(axis=0))
-        found.sort(key=lambda f: -f[0])
-        if not every:
-            return np.inf, np.inf, [f[1:] for f in found[:PER_ROUND]]
-        return float(best.sum()), most, [f[1:] for f in found[:PER_ROUND]]
-
-    def _rows(self, v: int, apps: np.ndarray, profit: np.ndarray, found: list) -> np.ndarray:
-        """Price the rows ``(v, level, anchor)``: each level's largest gain (an upper bound,
-        at least 0), and the improving groups rounded from the LP vertices appended to
-        ``found`` as ``(gain, members, weight)``.
-
-        A row's 0-1 knapsack is relaxed before its LP: an app larger than the room left
-        cannot join, and sizes are capped at the lower limit (a selection reaching the limit
-        with the true sizes reaches it with the capped ones), which keeps a sliver of a large
-        app from lifting a small group to a cheaper level."""
-        size = anchored_sizes(self.rates[apps], self.slo[apps] - self.u[v])
-        levels, m = profit.shape
-        plus = np.maximum(profit, 0.0)
-        later = np.cumsum(plus[:, ::-1], axis=1)[:, ::-1] - plus  # the gains of the apps after each anchor
-        cap = profit + later  # (level, anchor): what a row can gain at most
-        own = np.diag(size)
-        edge = self.edges[:levels + 1] - 1.0
-        high = np.r_[edge[1:-1], np.inf][:, None] - own[None, :]  # row k: edge_k <= 1 + A_j <= edge_{k+1}, the last unlimited
-        fits = high >= 0
-        keep = fits & (cap > TOLERANCE)
-        gains = np.where(fits & ~keep, cap, 0.0).max(axis=1)  # rows not priced gain at most their cap
-        level, anchor = np.nonzero(keep)
-        order = np.lexsort((-cap[level, anchor], level))  # per level, the largest caps first
-        level, anchor = level[order], anchor[order]
-        rank = np.arange(level.size) - np.searchsorted(level, level)
-        duals = profit[0] + self.share[apps] * self.unit[v, 0]
+        bins = range(self.u.size) if every else bins
+        gains = np.zeros(self.unit.shape)  # (bin, level): the largest gain, or a cap above it
+        rows, caps = [], []
+        for v in bins:
+            profit = self._profits(v, duals)
+            plus = np.maximum(profit, 0.0)
+            cap = profit + np.cumsum(plus[:, ::-1], axis=1)[:, ::-1] - plus  # the anchor and every later gain
+            fits = self._room(v, np.arange(self.levels[v])[:, None], self.order[self.served[v][self.order]]) >= 0
+            keep = fits & (cap > TOLERANCE)
+            gains[v, :self.levels[v]] = np.where(fits & ~keep, cap, 0.0).max(axis=1, initial=0.0)
+            level, anchor = np.nonzero(keep)
+            rows.append(np.stack([np.full(level.size, v), level, self.order[self.served[v][self.order]][anchor]]))
+            caps.append(cap[level, anchor])
+        rows, caps = np.concatenate(rows, axis=1) if rows else np.zeros((3, 0), int), np.concatenate(caps or [[]])
+        group = rows[0] * self.unit.shape[1] + rows[1]
+        order = np.lexsort((-caps, group))
+        rows, caps, group = rows[:, order], caps[order], group[order]
+        rank = np.arange(group.size) - np.searchsorted(group, group)
+        found: list = []
         start, width = 0, 1
-        while True:  # a row is priced only while its cap exceeds its level's best gain so far
-            open_ = (cap[level, anchor] > gains[level]) & (rank >= start)
+        while True:
+            open_ = (caps > gains.ravel()[group]) & (rank >= start)
             if not open_.any():
                 break
             now = np.flatnonzero(open_ & (rank < start + width))
             start, width = start + width, 2 * width
-            for lo in range(0, now.size, max(1, CHUNK // m)):
-                lv, an = level[now[lo:lo + CHUNK // m]], anchor[now[lo:lo + CHUNK // m]]
-                first = int(an.min()) + 1  # the apps after the first anchor: the rest are out
-                room, low = high[lv, an], edge[lv] - own[an]
-                after = np.arange(first, m)[None, :] > an[:, None]
-                gain, x = knapsack_bound(np.where(after, profit[lv, first:], -np.inf), size[an, first:], low, room)
-                np.maximum.at(gains, lv, gain + profit[lv, an])
-                fit = np.isfinite(gain)  # the rows some selection fits
-                lv, an = lv[fit], an[fit]
-                vertex = np.zeros((lv.size, m))
-                vertex[:, first:] = x[fit]
-                vertex[np.arange(lv.size), an] = 1.0
-                _add(apps, duals, vertex, (self.share[apps] * vertex).sum(axis=1) * self.unit[v, lv], found)
-                for chosen in (vertex > 1 - 1e-9, vertex > 1e-9):  # the vertex without its fractional item, and with it
-                    _add(apps, duals, chosen.astype(float), self._weight(v, apps, size[an], chosen), found)
-        return gains
+            for lo in range(0, now.size, CHUNK // self.share.size + 1):
+                if deadline is not None and time.perf_counter() > deadline:
+                    every, open_[:] = False, False
+                    break
+                self._rows(rows[:, now[lo:lo + CHUNK // self.share.size + 1]], duals, gains, found)
+            if not every:
+                break
+        found.sort(key=lambda f: -f[0])
+        per_bin = np.zeros(self.u.size, int)
+        columns = []
+        for f in found:
+            if per_bin[f[1]] < PER_BIN and len(columns) < PER_ROUND:
+                per_bin[f[1]] += 1
+                columns.append(f[2:])
+        if not every:
+            return np.inf, np.inf, columns
+        best = np.zeros(self.share.size)
+        for v in bins:
+            apps = self.order[self.served[v][self.order]]
+            share = np.minimum(np.maximum(self._profits(v, duals), 0.0), gains[v, :self.levels[v], None])
+            best[apps] = np.maximum(best[apps], share.max(axis=0, initial=0.0))
+        return float(best.sum()), float(gains.max(initial=0.0)), columns
 
-    def _weight(self, v: int, apps: np.ndarray, size: np.ndarray, members: np.ndarray) -> np.ndarray:
-        """The relaxed weight of the groups ``members`` (rows of a boolean matrix, each with
-        the anchor whose row of ``size`` it goes with) on bin ``v``: ``share LB(1 + A)``."""
-        fill = 1.0 + (size * members).sum(axis=1)  # >= E[K]
-        part = self.bins[v]
-        unit = lower_bound(self.tables, np.tile(part, fill.size), np.repeat(fill, part.size))
-        return (self.share[apps] * members).sum(axis=1) * unit.reshape(fill.size, part.size).min(axis=1)
+    def _profits(self, v: int, duals: np.ndarray) -> np.ndarray:
+        """``y_a - share_a unit(v, l)`` per level ``l`` (rows) of bin ``v`` and app it serves
+        (columns, in SLO order)."""
+        apps = self.order[self.served[v][self.order]]
+        return duals[apps][None, :] - self.share[apps][None, :] * self.unit[v, :self.levels[v], None]
+
+    def _room(self, v: np.ndarray, level: np.ndarray, anchor: np.ndarray) -> np.ndarray:
+        """How much ``A`` a row may add to its anchor's own ``r tau`` (inf at a bin's top level)."""
+        top = level == self.levels[v] - 1
+        return np.where(top, np.inf, self.edges[np.minimum(level + 1, self.edges.size - 1)] - 1.0) \
+            - self.rates[anchor] * (self.slo[anchor] - self.u[v])
+
+    def _rows(self, rows: np.ndarray, duals: np.ndarray, gains: np.ndarray, found: list) -> None:
+        """Price the rows ``(bin, level, anchor)`` (columns of ``rows``): raise their levels'
+        ``gains``, and append to ``found`` the LP vertices and the groups rounded from them
+        that price out, as ``(gain, bin, members, coefficients, weight)``.
+
+        A row's 0-1 knapsack is relaxed before its LP (:func:`knapsack_bound`): an app larger
+        than the room left cannot join, and sizes are capped at the lower limit (a selection
+        reaching the limit with the true sizes reaches it with the capped ones), which keeps a
+        sliver of a large app from lifting a small group to a cheaper level."""
+        v, level, anchor = rows
+        each = np.arange(v.size)
+        tau = self.slo[None, :] - self.u[v][:, None]
+        size = anchored_sizes(self.rates, tau, anchor)
+        own = size[each, anchor]
+        unit = self.unit[v, level]
+        later = self.served[v] & (self.rank[None, :] > self.rank[anchor][:, None])
+        profit = np.where(later, duals[None, :] - self.share[None, :] * unit[:, None], -np.inf)
+        room = self._room(v, level, anchor)
+        mine = duals[anchor] - self.share[anchor] * unit
+        gain, x = knapsack_bound(profit, size, self.edges[level] - 1.0 - own, room, enough=gains[v, level] - mine)
+        gain += mine
+        np.maximum.at(gains, (v, level), gain)
+        fit = np.isfinite(gain)  # the rows some selection fits
+        x, v, level, anchor, size, unit = x[fit], v[fit], level[fit], anchor[fit], size[fit], unit[fit]
+        x[np.arange(v.size), anchor] = 1.0
+        _add(v, duals, x, (self.share * x).sum(axis=1) * unit, found)
+        for chosen in (x > 1 - 1e-9, x > 1e-9):  # the vertex without its fractional item, and with it
+            fill = 1.0 + (size * chosen).sum(axis=1)
+            unit = self.unit[v, self._level(v, fill) - 1]
+            _add(v, duals, chosen.astype(float), (self.share * chosen).sum(axis=1) * unit, found)
