@@ -30,7 +30,8 @@ ARTIFICIAL = 1e3
 def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: int = ROUNDS) -> float:
     """A lower bound on the cost of every plan of ``problem`` under the expected-batch model
     (side constraints relaxed, so it holds with them too); at least the per-app bound. The
-    deadline is checked between rounds (one round prices every row once).
+    ``deadline`` (a ``time.perf_counter()`` reading) stops the master's LP, and pricing
+    between its batches of rows; the bound is the best one a finished round proved.
 
     >>> from harmonybatch_mp.solvers import Problem, as_instance
     >>> p = Problem(*as_instance("0.3:2,0.5:5,0.8:10,1.0:20", "VGG19"), cost_model="expected")
@@ -58,7 +59,8 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
         if solved is None:
             break
         value, duals, fair = solved
-        if turn % SPLIT and master.add(relaxed.price(duals, range(turn % SPLIT, len(relaxed.bins), SPLIT))[2]):
+        part = range(turn % SPLIT, len(relaxed.bins), SPLIT)
+        if turn % SPLIT and master.add(relaxed.price(duals, part, deadline)[2]):
             continue  # some bins found columns; the others wait
         for y in (fair, duals):  # every bin, at the fair duals and at the LP's
             together, gain, found = relaxed.price(y, None, deadline)

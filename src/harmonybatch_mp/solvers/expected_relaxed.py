@@ -12,9 +12,10 @@ and at least ``LB_c(min(b, l))`` at every level ``l >= 1 + A_j(X)``.
 Configurations of one kind that serve the same apps and have nearly the same ``u`` share a
 bin (:func:`_bins`): a bin takes the smallest ``u`` and, per level, the smallest bound of its
 configurations, so its columns cost no more than any of theirs; a bin no better than
-another at every level, with no smaller ``u``, is dropped. A row ``(bin, level, anchor)`` prices the groups of that
-anchor with ``l - 2 <= A_j <= l - 1``: a 0-1 knapsack over the apps after the anchor, with a
-lower and an upper limit, whose LP relaxation (:func:`knapsack`) bounds it.
+another at every level, with no smaller ``u``, is dropped. Levels of ``1 + A`` have the
+geometric edges ``1, RATIO, RATIO^2, ...``. A row ``(bin, level, anchor)`` holds the groups
+of that anchor whose ``1 + A_j`` lies between the level's edges: a 0-1 knapsack over the
+apps after the anchor, with a lower and an upper limit, which :func:`knapsack_bound` bounds.
 """
 
 from __future__ import annotations
@@ -46,22 +47,24 @@ CHUNK = 1 << 19
 
 def anchored_sizes(rates: np.ndarray, tau: np.ndarray, anchors: np.ndarray | None = None) -> np.ndarray:
     """``z[i, a]``: app ``a``'s share of ``A_j`` (see the module docstring) for the anchor
-    ``j = anchors[i]`` and the timeouts ``tau[i]`` of row ``i``, for every app ``a`` with
-    ``tau_a >= tau_j``: ``r_a (tau_j + (1 - e^{-r_j (tau_a - tau_j)}) / r_j)``, so ``z[i, j] =
-    r_j tau_j`` (entries of other apps: ``r_a tau_j``, unused). With one row of timeouts and
-    no anchors: every app is the anchor of a row.
+    ``j = anchors[i]`` (a column) and the rates and timeouts of row ``i`` (``rates`` one row
+    for all, or one per row), for every app ``a`` with ``tau_a >= tau_j``: ``r_a (tau_j + (1 -
+    e^{-r_j (tau_a - tau_j)}) / r_j)``, so ``z[i, j] = r_j tau_j`` (entries of other apps:
+    ``r_a tau_j``, unused). With one row of timeouts and no anchors: every app is the anchor
+    of a row.
 
     >>> z = anchored_sizes(np.array([1.0, 2.0]), np.array([0.5, 3.0]))
     >>> bool(np.isclose(z[0, 1], 2.0 * (0.5 + (1 - np.exp(-2.5)))))   # app 0 cuts app 1's wait
     True
-    >>> z[1, 1]
+    >>> float(z[1, 1])
     6.0
     """
     if anchors is None:
         anchors, tau = np.arange(rates.size), np.broadcast_to(tau, (rates.size, rates.size))
-    first = rates[anchors][:, None]
+    rates = np.broadcast_to(rates, tau.shape)
+    first = rates[np.arange(anchors.size), anchors][:, None]
     start = tau[np.arange(anchors.size), anchors][:, None]
-    return rates[None, :] * (start - np.expm1(-first * np.maximum(tau - start, 0.0)) / first)
+    return rates * (start - np.expm1(-first * np.maximum(tau - start, 0.0)) / first)
 
 
 def knapsack(profit: np.ndarray, size: np.ndarray, low: np.ndarray, high: np.ndarray
@@ -142,6 +145,21 @@ def _bins(u: np.ndarray, slos: np.ndarray) -> list[np.ndarray]:
     return runs
 
 
+def _undominated(u: np.ndarray, unit: np.ndarray, kind: np.ndarray) -> np.ndarray:
+    """Which bins no other bin of their kind dominates: one with ``u`` and every level's bound
+    no larger (of equal bins, the first is kept). Compared a block of bins at a time."""
+    keep = np.ones(u.size, dtype=bool)
+    index = np.arange(u.size)
+    for lo in range(0, u.size, 64):
+        j = index[lo:lo + 64]  # the bins that may be dominated
+        better = ((kind[:, None] == kind[None, j]) & (u[:, None] <= u[None, j])
+                  & (unit[:, None, :] <= unit[None, j, :]).all(axis=2))
+        equal = better & (u[:, None] == u[None, j]) & (unit[:, None, :] == unit[None, j, :]).all(axis=2)
+        better &= (index[:, None] != j[None, :]) & ~(equal & (index[:, None] > j[None, :]))
+        keep[j] = ~better.any(axis=0)
+    return keep
+
+
 def _add(bins: np.ndarray, duals: np.ndarray, x: np.ndarray, weight: np.ndarray, found: list) -> None:
     """Append to ``found`` the best :data:`PER_ROUND` columns (rows of coefficients ``x`` over
     the apps, found on ``bins``) that price out at ``duals``, as ``(gain, bin, members,
@@ -182,11 +200,7 @@ class Relaxed:
                 batch.append(int(grid.batch[part].max()))
                 kind.append(k)
         u, unit, batch, kind = np.array(u), np.array(unit), np.array(batch), np.array(kind)
-        # a bin is dropped when another of its kind has u and every level's bound no larger (ties: the first)
-        worse = ((kind[:, None] == kind[None, :]) & (u[:, None] <= u[None, :])
-                 & (unit[:, None, :] <= unit[None, :, :]).all(axis=2))
-        worse &= ~np.eye(u.size, dtype=bool) & ~(worse.T & (np.arange(u.size)[:, None] > np.arange(u.size)[None, :]))
-        keep = ~worse.any(axis=0)
+        keep = _undominated(u, unit, kind)
         self.bins = [b for b, k in zip(self.bins, keep) if k]
         self.u, self.unit = u[keep], unit[keep]
         self.levels = np.maximum(np.searchsorted(self.edges, batch[keep]), 1)  # rows up to the edge reaching the batch
@@ -219,23 +233,23 @@ class Relaxed:
         return best
 
     def runs(self) -> tuple[list[np.ndarray], np.ndarray]:
-        """Every run of apps consecutive in SLO order as a column, at its cheapest bin (at the
-        level its ``1 + A`` reaches): the groups good plans are made of, to start the master.
-        Returns the runs' members and weights (runs no bin serves are left out)."""
+        """Every run of apps consecutive in SLO order (of at most ``max(8, 40000 / n)`` apps,
+        so memory stays ``O(n)``) as a column, at its least row weight: the groups good plans
+        are made of, to start the master. Returns the runs' members and weights (runs no bin
+        serves are left out)."""
         n = self.share.size
-        best = np.full((n, n), np.inf)  # [i, k]: the run from the i-th to the k-th app in SLO order
-        share = np.cumsum(self.share[self.order])
+        width = min(n, max(8, 40000 // n))
+        apps = self.order[np.minimum(np.arange(n)[:, None] + np.arange(width)[None, :], n - 1)]  # [i, d]: i + d
+        inside = np.arange(n)[:, None] + np.arange(width)[None, :] < n
+        share = np.cumsum(np.where(inside, self.share[apps], 0.0), axis=1)
+        best = np.full((n, width), np.inf)
         for v in range(self.u.size):
-            ok = self.served[v][self.order]
-            size = anchored_sizes(self.rates[self.order], self.slo[self.order] - self.u[v])
-            fill = 1.0 + np.cumsum(np.triu(size), axis=1)  # 1 + A_i of the run i..k
-            level = self._level(v, fill)
-            gap = np.cumsum(~ok)
-            valid = np.triu(gap[None, :] - gap[:, None] + ~ok[:, None] == 0)  # every app of the run served
-            weight = (share[None, :] - share[:, None] + self.share[self.order][:, None]) * self.unit[v, level - 1]
-            best = np.where(valid, np.minimum(best, weight), best)
+            size = anchored_sizes(self.rates[apps], self.slo[apps] - self.u[v], np.zeros(n, int))
+            level = self._level(v, 1.0 + np.cumsum(size, axis=1))  # 1 + A of the run's anchor
+            valid = np.cumprod(self.served[v][apps] & inside, axis=1).astype(bool)  # every app of the run served
+            best = np.where(valid, np.minimum(best, share * self.unit[v, level - 1]), best)
         first, last = np.nonzero(np.isfinite(best))
-        return [self.order[i:k + 1] for i, k in zip(first, last)], best[first, last]
+        return [self.order[i:i + d + 1] for i, d in zip(first, last)], best[first, last]
 
     def price(self, duals: np.ndarray, bins: range | None = None, deadline: float | None = None
               ) -> tuple[float, float, list[tuple[np.ndarray, np.ndarray, float]]]:
