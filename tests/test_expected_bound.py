@@ -12,7 +12,7 @@ import pytest
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
-from harmonybatch_mp import InfeasibleError, InputError, solve
+from harmonybatch_mp import InfeasibleError, InputError, SideConstraints, solve
 from harmonybatch_mp.expected_cost import expected_size_bound
 from harmonybatch_mp.solvers import Problem, as_instance
 from harmonybatch_mp.solvers.expected_bound import expected_bound
@@ -135,7 +135,7 @@ def test_the_expected_bound_is_below_the_optimum(model, platform, workload, data
 def test_the_expected_bound_keeps_its_deadline_and_checks_its_input():
     """At a deadline already passed it returns the per-app bound (and pricing stopped by it
     bounds nothing); a full-batch problem gets the per-app bound; bad arguments are refused
-    by name."""
+    by name, and an app no function serves by an InfeasibleError naming it."""
     workload = "0.3:2,0.5:5,0.8:10,1.0:20"
     problem = Problem(*as_instance(workload, "VGG19"), cost_model="expected")
     assert expected_bound(problem, deadline=time.perf_counter()) == problem.lower_bound()
@@ -150,6 +150,10 @@ def test_the_expected_bound_keeps_its_deadline_and_checks_its_input():
         expected_bound("0.3:2")
     with pytest.raises(InputError, match="deadline"):
         expected_bound(problem, deadline="soon")
+    pinned = Problem(*as_instance("0.3:2,0.5:5", "GPT-2"), side=SideConstraints(pin=[("app0", "cpu")]),
+                     cost_model="expected")
+    with pytest.raises(InfeasibleError, match="app0"):
+        expected_bound(pinned)
 
 
 def test_the_runs_start_the_master_at_their_least_weight():

@@ -31,7 +31,8 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
     """A lower bound on the cost of every plan of ``problem`` under the expected-batch model
     (side constraints relaxed, so it holds with them too); at least the per-app bound. The
     ``deadline`` (a ``time.perf_counter()`` reading) stops the master's LP, and pricing
-    between its batches of rows; the bound is the best one a finished round proved.
+    between its batches of rows; the bound is the best one a finished round proved. Raises
+    :class:`~harmonybatch_mp.InfeasibleError` where some app has no function at all.
 
     >>> from harmonybatch_mp.solvers import Problem, as_instance
     >>> p = Problem(*as_instance("0.3:2,0.5:5,0.8:10,1.0:20", "VGG19"), cost_model="expected")
@@ -44,6 +45,8 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
     if deadline is not None and (isinstance(deadline, bool) or not isinstance(deadline, (int, float))
                                  or deadline != deadline):
         raise InputError(f"deadline must be a time.perf_counter() reading, got {deadline!r}")
+    if problem.expected and problem.n:
+        problem.require_feasible()  # an app no function serves: InfeasibleError, naming it
     floor = problem.lower_bound()
     if not problem.expected or problem.n == 0:
         return floor
