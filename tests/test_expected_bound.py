@@ -16,7 +16,8 @@ from harmonybatch_mp import InfeasibleError, InputError, SideConstraints, solve
 from harmonybatch_mp.expected_cost import expected_size_bound
 from harmonybatch_mp.solvers import Problem, as_instance
 from harmonybatch_mp.solvers.expected_bound import expected_bound
-from harmonybatch_mp.solvers.expected_relaxed import Relaxed, anchored_sizes, knapsack_bound
+from harmonybatch_mp.solvers.expected_relaxed import Relaxed, anchored_sizes
+from harmonybatch_mp.solvers.knapsack import knapsack_bound
 from strategies import MODELS, PRESETS, workloads
 from test_colgen import sides
 
