@@ -141,6 +141,7 @@ def test_the_expected_bound_keeps_its_deadline_and_checks_its_input():
     problem = Problem(*as_instance(workload, "VGG19"), cost_model="expected")
     assert expected_bound(problem, deadline=time.perf_counter()) == problem.lower_bound()
     assert expected_bound(problem) > problem.lower_bound()
+    assert expected_bound(problem, deadline=float("inf")) == expected_bound(problem)  # no limit
     relaxed = Relaxed(problem, 1.0)
     assert relaxed.price(relaxed.alone(), deadline=time.perf_counter())[:2] == (np.inf, np.inf)
     full = Problem(*as_instance(workload, "VGG19"))

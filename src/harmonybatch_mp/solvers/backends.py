@@ -71,7 +71,7 @@ def _finite(x: Any) -> float | None:
 
 
 def _acquire(deadline: float | None) -> None:
-    wait = -1 if deadline is None else max(0.0, deadline - time.perf_counter())
+    wait = -1 if deadline is None or deadline == float("inf") else max(0.0, deadline - time.perf_counter())
     if not _LOCK.acquire(timeout=wait):
         raise SolverError("time limit reached while waiting for another thread's MILP solve", time_limit=True)
 
