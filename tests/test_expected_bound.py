@@ -167,3 +167,27 @@ def test_the_runs_start_the_master_at_their_least_weight():
     assert sorted(tuple(r) for r in runs) == sorted(tuple(order[i:k + 1]) for i in range(5) for k in range(i, 5))
     for run, w in zip(runs, weights):
         assert w == pytest.approx(relaxed.weight(run), rel=1e-12)
+
+
+def test_a_deadline_passed_waiting_for_highs_ends_the_search_with_what_it_has():
+    """While another thread holds HiGHS past the deadline, colgen returns its incumbent
+    (status time_limit) and expected_bound the per-app bound, instead of raising."""
+    import threading
+
+    from harmonybatch_mp.solvers.backends import _LOCK
+
+    workload = "0.3:2,0.5:5,0.8:10,1.0:20,0.4:3,0.9:7,1.1:4,0.6:8,0.7:1,1.3:6,0.35:9,0.45:2,0.55:3,0.65:5"
+    problem = Problem(*as_instance(workload, "VGG19"), cost_model="expected")
+    out = {}
+
+    def run():
+        out["plan"] = solve(workload, "VGG19", solver="colgen", cost_model="full-batch", time_limit=0.3)
+        out["bound"] = expected_bound(problem, deadline=time.perf_counter() + 0.3)
+
+    with _LOCK:
+        worker = threading.Thread(target=run)
+        worker.start()
+        worker.join(timeout=30.0)
+    worker.join()
+    assert out["plan"].solver.status == "time_limit"
+    assert out["bound"] == problem.lower_bound()

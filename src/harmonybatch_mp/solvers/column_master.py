@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import SolverError
 from ..provision import GroupConfig
 from .backends import OPTIMAL as SOLVED
 from .highs import run_highs_arrays, run_highs_lp
@@ -113,13 +114,19 @@ class Master:
         return solved[0], solved[1], x
 
     def integer(self, deadline: float | None, warm: list[int]) -> tuple[list[int], list[GroupConfig], bool] | None:
-        """The integer master over the columns so far: ``(groups, configs, proven optimal)``."""
+        """The integer master over the columns so far: ``(groups, configs, proven optimal)``,
+        or None (no solution by the ``deadline``, also while another thread held HiGHS)."""
         cols = self.members
         start = np.zeros(len(self.masks))
         for m in warm:
             start[next(j for j, x in enumerate(self.masks) if x == m)] = 1.0
-        result, x = run_highs_arrays(np.asarray(self.weights), cols, self.side_rows(), self.problem.n,
-                                     deadline=deadline, warm_start=start if warm else None)
+        try:
+            result, x = run_highs_arrays(np.asarray(self.weights), cols, self.side_rows(), self.problem.n,
+                                         deadline=deadline, warm_start=start if warm else None)
+        except SolverError as exc:
+            if not exc.time_limit:
+                raise
+            return None
         if x is None:
             return None
         chosen = np.flatnonzero(x > 0.5)

@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from .._validate import integer
-from ..errors import InputError, SolverError
+from ..errors import InputError
 from .expected_relaxed import TOLERANCE, Relaxed
 from .highs import run_highs_lp
 from .problem import Problem
@@ -93,13 +93,8 @@ class _Master:
         column's weight split among its apps by their shares: where one large group covers
         most apps, the LP's duals are far from the best bound's and these are near), or
         None if HiGHS did not finish."""
-        try:
-            solved = run_highs_lp(np.asarray(self.weights), self.columns, [], self.n, deadline=deadline,
-                                  coefficients=self.coefficients, interior=True)
-        except SolverError as exc:  # the deadline passed while another thread held HiGHS
-            if not exc.time_limit:
-                raise
-            return None
+        solved = run_highs_lp(np.asarray(self.weights), self.columns, [], self.n, deadline=deadline,
+                              coefficients=self.coefficients, interior=True)
         if solved is None:
             return None
         value, duals, x = solved[0], solved[1][:self.n], solved[2]

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, SolverError
 from .backends import _LOCK, INFEASIBLE, OPTIMAL, OTHER, TIME_LIMIT, BackendResult, _acquire, _finite
 
 #: Above this many columns HiGHS presolve is switched off: on wide set-partitioning models it
@@ -86,10 +86,16 @@ def run_highs_lp(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Seque
     optimum): ``(objective, row duals, x)``, or None when HiGHS did not reach its optimum
     (infeasible, or stopped at ``deadline``). Reduced costs are ``c_j - sum_i a_ij y_i``.
     With ``interior``, HiGHS's interior point method without crossover: duals from the
-    middle of the optimal face rather than a vertex of it. ``coefficients``: as in :func:`_lp`."""
+    middle of the optimal face rather than a vertex of it. ``coefficients``: as in :func:`_lp`.
+    A deadline that passes while another thread's solve holds HiGHS stops it too (None)."""
     import highspy
 
-    _acquire(deadline)
+    try:
+        _acquire(deadline)
+    except SolverError as exc:
+        if exc.time_limit:
+            return None
+        raise
     try:
         h = _highs()
         h.passModel(_lp(cost, columns, rows, n_cover, upper=np.inf, coefficients=coefficients))
