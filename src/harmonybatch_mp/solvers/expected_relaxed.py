@@ -204,6 +204,8 @@ class Relaxed:
         gains = np.zeros(self.unit.shape)  # (bin, level): the largest gain, or a cap above it
         rows, caps = [], []
         for v in bins:
+            if deadline is not None and time.perf_counter() > deadline:
+                return np.inf, np.inf, []
             profit = self._profits(v, duals)
             plus = np.maximum(profit, 0.0)
             cap = profit + np.cumsum(plus[:, ::-1], axis=1)[:, ::-1] - plus  # the anchor and every later gain
