@@ -140,6 +140,7 @@ class Relaxed:
         self.levels = np.maximum(np.searchsorted(self.edges, batch[keep]), 1)  # rows up to the edge reaching the batch
         allowed = np.array([[KINDS[k] in kinds for k in kind[keep]] for kinds in problem.app_kinds]).T
         self.served = allowed & (self.slo[None, :] >= self.u[:, None])  # (bins, apps)
+        self.apps = [self.order[ok[self.order]] for ok in self.served]  # each bin's apps, in SLO order
 
     def alone(self) -> np.ndarray:
         """Each app's cheapest relaxed column alone (``E[K] <= 1 + r tau``), over the bins."""
@@ -209,11 +210,11 @@ class Relaxed:
             profit = self._profits(v, duals)
             plus = np.maximum(profit, 0.0)
             cap = profit + np.cumsum(plus[:, ::-1], axis=1)[:, ::-1] - plus  # the anchor and every later gain
-            fits = self._room(v, np.arange(self.levels[v])[:, None], self.order[self.served[v][self.order]]) >= 0
+            fits = self._room(v, np.arange(self.levels[v])[:, None], self.apps[v]) >= 0
             keep = fits & (cap > TOLERANCE)
             gains[v, :self.levels[v]] = np.where(fits & ~keep, cap, 0.0).max(axis=1, initial=0.0)
             level, anchor = np.nonzero(keep)
-            rows.append(np.stack([np.full(level.size, v), level, self.order[self.served[v][self.order]][anchor]]))
+            rows.append(np.stack([np.full(level.size, v), level, self.apps[v][anchor]]))
             caps.append(cap[level, anchor])
         rows, caps = np.concatenate(rows, axis=1) if rows else np.zeros((3, 0), int), np.concatenate(caps or [[]])
         group = rows[0] * self.unit.shape[1] + rows[1]
@@ -246,7 +247,7 @@ class Relaxed:
             return np.inf, np.inf, columns
         best = np.zeros(self.share.size)
         for v in bins:
-            apps = self.order[self.served[v][self.order]]
+            apps = self.apps[v]
             share = np.minimum(np.maximum(self._profits(v, duals), 0.0), gains[v, :self.levels[v], None])
             best[apps] = np.maximum(best[apps], share.max(axis=0, initial=0.0))
         return float(best.sum()), float(gains.max(initial=0.0)), columns
@@ -254,7 +255,7 @@ class Relaxed:
     def _profits(self, v: int, duals: np.ndarray) -> np.ndarray:
         """``y_a - share_a unit(v, l)`` per level ``l`` (rows) of bin ``v`` and app it serves
         (columns, in SLO order)."""
-        apps = self.order[self.served[v][self.order]]
+        apps = self.apps[v]
         return duals[apps][None, :] - self.share[apps][None, :] * self.unit[v, :self.levels[v], None]
 
     def _room(self, v: np.ndarray, level: np.ndarray, anchor: np.ndarray) -> np.ndarray:
