@@ -14,7 +14,8 @@ from scipy.stats import poisson
 from harmonybatch_mp import InfeasibleError, Plan, check_plan, solve
 from harmonybatch_mp.check import reprice
 from harmonybatch_mp.duration import UniformDuration
-from harmonybatch_mp.expected_cost import TIMEOUT_LEVELS, cost_per_request, expected_size_bound, tail_probabilities
+from harmonybatch_mp.expected_cost import (TIMEOUT_LEVELS, capped_size_bound, cost_per_request, expected_size_bound,
+                                          tail_probabilities)
 from harmonybatch_mp.expected_search import evaluate, lower_bound, search, search_many
 from harmonybatch_mp.simulate import _batch_group
 from harmonybatch_mp.solvers.problem import Problem, members
@@ -68,6 +69,18 @@ def test_size_bound_is_the_uncapped_mean():
     tails = tail_probabilities(rates, timeouts, 200)
     assert expected_size_bound(rates, timeouts)[0] == pytest.approx(tails.sum(), rel=1e-9)
 
+
+@settings(max_examples=200)
+@given(groups(), st.integers(1, 64))
+def test_capped_size_bound_is_above_the_capped_mean(group, b):
+    """E[min(K, b)] <= E[min(1 + Poisson(E[K] - 1), b)] <= min(b, E[K]): K - 1 is a mixed
+    Poisson (formulations/model.md section 12.2)."""
+    rates, timeouts = group
+    capped = tail_probabilities(rates, timeouts[None, :], b)[0].sum()
+    size = expected_size_bound(rates, timeouts[None, :])
+    got = capped_size_bound(size, np.array([b]))[0]
+    event("tighter than min(b, E[K]) by 1% or more" if got < 0.99 * min(b, size[0]) else "within 1% of min(b, E[K])")
+    assert capped * (1 - REL) <= got <= min(b, size[0]) * (1 + REL)
 
 def test_cost_is_renewal_reward():
     """C = E[cost of an invocation] / E[size]: with sizes 1 or 2 equally likely, c(1) = 1, c(2) = 1.5."""

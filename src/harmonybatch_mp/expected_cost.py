@@ -13,7 +13,7 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import gammainc, gammaln
+from scipy.special import gammainc, gammaincc, gammaln
 
 from .duration import DEFAULT_DURATION, DurationModel
 from .grid import GPU, ConfigGrid
@@ -119,6 +119,27 @@ def expected_size_bound(rates: np.ndarray, timeouts: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         seg = np.where(gap > 1e-12 * R, sigma * -np.expm1(-gap * width) / gap, sigma * width)
     return 1.0 + (np.exp(-(R * t_prev - lam0)) * seg).sum(axis=1)
+
+
+def capped_size_bound(size: np.ndarray, batch: np.ndarray) -> np.ndarray:
+    """An upper bound on ``E[min(K, b)]`` from an upper bound ``size`` on the uncapped
+    ``E[K]`` (``formulations/model.md`` section 12.2): ``K - 1`` is a mixed Poisson, and
+    ``h(mu) = E[min(1 + Poisson(mu), b)]`` is concave and increasing, so
+    ``E[min(K, b)] <= h(size - 1) <= min(b, size)``.
+
+    >>> from scipy.stats import poisson
+    >>> round(float(capped_size_bound(np.array([32.0]), np.array([32]))[0]), 3)   # not 32
+    29.785
+    >>> n = np.arange(200)
+    >>> round(float((np.minimum(1 + n, 32) * poisson.pmf(n, 31)).sum()), 3)
+    29.785
+    """
+    mu = np.maximum(np.asarray(size, dtype=float) - 1.0, 0.0)
+    c = np.asarray(batch, dtype=float) - 1.0  # E[min(N, c)] = mu P(N <= c-2) + c P(N >= c)
+    below = np.where(c >= 2, gammaincc(np.maximum(c - 1, 1), mu), 0.0)
+    above = np.where(c >= 1, gammainc(np.maximum(c, 1), mu), 0.0)
+    mean = np.multiply(mu, below, out=np.zeros(np.broadcast(mu, below).shape), where=below > 0)  # size inf: b
+    return 1.0 + mean + c * above
 
 
 @dataclass(frozen=True, eq=False)

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .expected_cost import TIMEOUT_LEVELS, ExpectedTables, cost_per_request, expected_size_bound, tail_probabilities
+from .expected_cost import (TIMEOUT_LEVELS, ExpectedTables, capped_size_bound, cost_per_request, expected_size_bound,
+                            tail_probabilities)
 
 #: Configurations evaluated per group and round: the first chunk, doubling up to the last.
 FIRST_CHUNK, LAST_CHUNK = 1, 64
@@ -87,10 +88,11 @@ def lower_bound(tables: ExpectedTables, idx: np.ndarray, size: np.ndarray) -> np
     """A lower bound on the expected cost per request of each configuration in ``idx`` at every
     timeout level, given ``size`` >= ``E[K]`` at its maximal timeouts (``formulations/model.md``
     section 12.2): the largest of ``min_k c(k)/k``, ``min_k c(k) / E`` and ``beta + alpha / E``
-    with ``E = min(b, size)`` and ``c(k) >= alpha + beta k``."""
+    with ``E`` = :func:`.expected_cost.capped_size_bound` ``>= E[min(K, b)]`` and
+    ``c(k) >= alpha + beta k``."""
     lb = tables.bound[idx].copy()
     multi = tables.grid.batch[idx] > 1
-    ek = np.minimum(tables.grid.batch[idx[multi]], size[multi])
+    ek = capped_size_bound(size[multi], tables.grid.batch[idx[multi]])
     c1, beta = tables.invocation[tables.first[idx[multi]]], tables.slope[idx[multi]]
     line = beta + (c1 - beta) / np.where(c1 >= beta, ek, 1.0)
     lb[multi] = np.maximum(lb[multi], np.maximum(tables.cheapest[idx[multi]] / ek, line))

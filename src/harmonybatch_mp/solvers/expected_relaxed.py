@@ -34,6 +34,8 @@ from .problem import Problem
 SPREAD = 1.1
 #: Ratio of consecutive levels of ``1 + A`` (the rows' edges: 1, RATIO, RATIO^2, ...).
 RATIO = 1.05
+#: A bin's rows reach this multiple of its largest batch; its last row holds every larger size.
+BEYOND = 2.0
 #: Reduced costs below minus this (scaled units, the plan ~1) price out.
 TOLERANCE = 1e-7
 #: Most columns returned per round.
@@ -116,7 +118,7 @@ class Relaxed:
         self.order = np.argsort(self.slo, kind="stable")  # the anchor of a group is its first app in this order
         self.rank = np.argsort(self.order)
         top = int(grid.batch.max())
-        self.edges = np.minimum(RATIO ** np.arange(int(np.ceil(np.log(top) / np.log(RATIO))) + 1), top)
+        self.edges = np.minimum(RATIO ** np.arange(int(np.ceil(np.log(BEYOND * top) / np.log(RATIO))) + 1), BEYOND * top)
         levels = self.edges[1:]
         self.tables = tables
         u, unit, batch, kind, self.bins = [], [], [], [], []
@@ -126,8 +128,8 @@ class Relaxed:
             config = config[np.argsort(tables.latency_max_upto[config], kind="stable")]
             for part in _bins(tables.latency_max_upto[config], slos):
                 part = config[part]
-                level = np.minimum(levels[None, :], grid.batch[part][:, None])  # beyond b: the bound at b
-                bound = lower_bound(tables, np.repeat(part, levels.size), level.ravel())
+                level = np.where(levels < BEYOND * grid.batch[part].max(), levels, np.inf)  # the last row: any size
+                bound = lower_bound(tables, np.repeat(part, levels.size), np.tile(level, part.size))
                 self.bins.append(part)
                 u.append(tables.latency_max_upto[part[0]])
                 unit.append(bound.reshape(part.size, levels.size).min(axis=0))
@@ -137,7 +139,7 @@ class Relaxed:
         keep = _undominated(u, unit, kind)
         self.bins = [b for b, k in zip(self.bins, keep) if k]
         self.u, self.unit = u[keep], unit[keep]
-        self.levels = np.maximum(np.searchsorted(self.edges, batch[keep]), 1)  # rows up to the edge reaching the batch
+        self.levels = np.maximum(np.searchsorted(self.edges, BEYOND * batch[keep]), 1)  # rows up to the last
         allowed = np.array([[KINDS[k] in kinds for k in kind[keep]] for kinds in problem.app_kinds]).T
         self.served = allowed & (self.slo[None, :] >= self.u[:, None])  # (bins, apps)
         self.apps = [self.order[ok[self.order]] for ok in self.served]  # each bin's apps, in SLO order
