@@ -14,8 +14,13 @@ from scipy.stats import poisson
 from harmonybatch_mp import InfeasibleError, Plan, check_plan, solve
 from harmonybatch_mp.check import reprice
 from harmonybatch_mp.duration import UniformDuration
-from harmonybatch_mp.expected_cost import (TIMEOUT_LEVELS, capped_size_bound, cost_per_request, expected_size_bound,
-                                          tail_probabilities)
+from harmonybatch_mp.expected_cost import (
+    TIMEOUT_LEVELS,
+    capped_size_bound,
+    cost_per_request,
+    expected_size_bound,
+    tail_probabilities,
+)
 from harmonybatch_mp.expected_search import evaluate, lower_bound, search, search_many
 from harmonybatch_mp.simulate import _batch_group
 from harmonybatch_mp.solvers.problem import Problem, members

@@ -10,8 +10,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .expected_cost import (TIMEOUT_LEVELS, ExpectedTables, capped_size_bound, cost_per_request, expected_size_bound,
-                            tail_probabilities)
+from .expected_cost import (
+    TIMEOUT_LEVELS,
+    ExpectedTables,
+    capped_size_bound,
+    cost_per_request,
+    expected_size_bound,
+    tail_probabilities,
+)
 
 #: Configurations evaluated per group and round: the first chunk, doubling up to the last.
 FIRST_CHUNK, LAST_CHUNK = 1, 64
@@ -77,8 +83,8 @@ def search(tables: ExpectedTables, candidates: np.ndarray, slos: Sequence[float]
     """The cheapest (configuration, timeout scale) among ``candidates`` (grid indices of
     memory-feasible configurations of allowed kinds) for members sorted by SLO.
 
-    Configurations are visited in order of the lower bound ``max(min_k c(k)/k,
-    min_k c(k) / min(b, E[K] with maximal timeouts))``; the search stops when the next bound
+    Configurations are visited in order of :func:`lower_bound` (at ``E[K]`` with maximal
+    timeouts); the search stops when the next bound
     is no lower than the best cost found. :func:`search_many` runs many groups at once.
     """
     return search_many(tables, [(candidates, slos, rates)], levels)[0]

@@ -2,18 +2,22 @@
 (``formulations/column_generation.md``, "Under the expected-batch model").
 
 A group ``X`` on configuration ``c`` (batch ``b``, ``u = max_{k<=b} L_max(k)``, maximal
-timeouts ``tau_a = s_a - u``) whose tightest member (first in SLO order, the *anchor*) is
-``j`` has ``E[K] <= 1 + A_j(X)``, ``A_j(X) = sum_{a in X} z_j(a)``, with
-:func:`anchored_sizes` ``z_j(a) = r_a (tau_j + (1 - e^{-r_j (tau_a - tau_j)}) / r_j)``:
-past ``tau_j`` an arrival of ``j`` (rate ``r_j``) closes the buffer. Its cost per request
-is at least ``LB_c(min(b, 1 + A_j(X)))`` (``expected_search.lower_bound``, non-increasing),
-and at least ``LB_c(min(b, l))`` at every level ``l >= 1 + A_j(X)``.
+timeouts ``tau_a = s_a - u``) has ``E[K] <= 1 + A_j(X)`` for each member ``j``, ``A_j(X) =
+sum_{a in X} z_j(a)``, with :func:`anchored_sizes` ``z_j(a) = r_a (min(tau_a, tau_j) + (1 -
+e^{-r_j (tau_a - tau_j)^+}) / r_j)``: past ``tau_j`` an arrival of ``j`` (rate ``r_j``) closes
+the buffer. The group's *anchor* ``j`` is its first member in the order of ``s_j + 1/r_j``
+(``tau_j + 1/r_j`` bounds when ``j`` alone closes the buffer, on average; the order is the same for
+every ``u``), so each group lies in one row. Its cost per request
+is at least ``LB_c(1 + A_j(X))`` (``expected_search.lower_bound``, non-increasing), and at
+least ``LB_c(l)`` at every level ``l >= 1 + A_j(X)``.
 
 Configurations of one kind that serve the same apps and have nearly the same ``u`` share a
 bin (:func:`_bins`): a bin takes the smallest ``u`` and, per level, the smallest bound of its
 configurations, so its columns cost no more than any of theirs; a bin no better than
 another at every level, with no smaller ``u``, is dropped. Levels of ``1 + A`` have the
-geometric edges ``1, RATIO, RATIO^2, ...``. A row ``(bin, level, anchor)`` holds the groups
+geometric edges ``1, RATIO, RATIO^2, ...`` up to :data:`BEYOND` times the bin's largest batch
+(``LB_c`` keeps falling past ``b``: the mean batch only tends to ``b``); the last row holds
+every larger ``1 + A`` at ``LB_c(inf)``. A row ``(bin, level, anchor)`` holds the groups
 of that anchor whose ``1 + A_j`` lies between the level's edges: a 0-1 knapsack over the
 apps after the anchor, with a lower and an upper limit, which
 :func:`.knapsack.knapsack_bound` bounds.
@@ -36,6 +40,8 @@ SPREAD = 1.1
 RATIO = 1.05
 #: A bin's rows reach this multiple of its largest batch; its last row holds every larger size.
 BEYOND = 2.0
+#: The initial runs (in SLO order) have at most this many anchors as they grow.
+ANCHORS = 8
 #: Reduced costs below minus this (scaled units, the plan ~1) price out.
 TOLERANCE = 1e-7
 #: Most columns returned per round.
@@ -49,10 +55,9 @@ CHUNK = 1 << 19
 def anchored_sizes(rates: np.ndarray, tau: np.ndarray, anchors: np.ndarray | None = None) -> np.ndarray:
     """``z[i, a]``: app ``a``'s share of ``A_j`` (see the module docstring) for the anchor
     ``j = anchors[i]`` (a column) and the rates and timeouts of row ``i`` (``rates`` one row
-    for all, or one per row), for every app ``a`` with ``tau_a >= tau_j``: ``r_a (tau_j + (1 -
-    e^{-r_j (tau_a - tau_j)}) / r_j)``, so ``z[i, j] = r_j tau_j`` (entries of other apps:
-    ``r_a tau_j``, unused). With one row of timeouts and no anchors: every app is the anchor
-    of a row.
+    for all, or one per row): ``r_a (min(tau_a, tau_j) + (1 - e^{-r_j (tau_a - tau_j)^+}) /
+    r_j)``, so ``z[i, j] = r_j tau_j``, and an app of no larger timeout adds ``r_a tau_a``.
+    With one row of timeouts and no anchors: every app is the anchor of a row.
 
     >>> z = anchored_sizes(np.array([1.0, 2.0]), np.array([0.5, 3.0]))
     >>> bool(np.isclose(z[0, 1], 2.0 * (0.5 + (1 - np.exp(-2.5)))))   # app 0 cuts app 1's wait
@@ -65,7 +70,7 @@ def anchored_sizes(rates: np.ndarray, tau: np.ndarray, anchors: np.ndarray | Non
     rates = np.broadcast_to(rates, tau.shape)
     first = rates[np.arange(anchors.size), anchors][:, None]
     start = tau[np.arange(anchors.size), anchors][:, None]
-    return rates * (start - np.expm1(-first * np.maximum(tau - start, 0.0)) / first)
+    return rates * (np.minimum(tau, start) - np.expm1(-first * np.maximum(tau - start, 0.0)) / first)
 
 
 def _bins(u: np.ndarray, slos: np.ndarray) -> list[np.ndarray]:
@@ -115,7 +120,7 @@ class Relaxed:
         self.slo = np.array([a.slo for a in problem.apps])
         self.rates = np.array([a.rate for a in problem.apps])
         self.share = scale * self.rates / problem.total_rate
-        self.order = np.argsort(self.slo, kind="stable")  # the anchor of a group is its first app in this order
+        self.order = np.argsort(self.slo + 1.0 / self.rates, kind="stable")  # a group's anchor: its first app here
         self.rank = np.argsort(self.order)
         top = int(grid.batch.max())
         self.edges = np.minimum(RATIO ** np.arange(int(np.ceil(np.log(BEYOND * top) / np.log(RATIO))) + 1), BEYOND * top)
@@ -142,7 +147,7 @@ class Relaxed:
         self.levels = np.maximum(np.searchsorted(self.edges, BEYOND * batch[keep]), 1)  # rows up to the last
         allowed = np.array([[KINDS[k] in kinds for k in kind[keep]] for kinds in problem.app_kinds]).T
         self.served = allowed & (self.slo[None, :] >= self.u[:, None])  # (bins, apps)
-        self.apps = [self.order[ok[self.order]] for ok in self.served]  # each bin's apps, in SLO order
+        self.apps = [self.order[ok[self.order]] for ok in self.served]  # each bin's apps, in anchor order
 
     def alone(self) -> np.ndarray:
         """Each app's cheapest relaxed column alone (``E[K] <= 1 + r tau``), over the bins."""
@@ -171,22 +176,31 @@ class Relaxed:
 
     def runs(self) -> tuple[list[np.ndarray], np.ndarray]:
         """Every run of apps consecutive in SLO order (of at most ``max(8, 40000 / n)`` apps,
-        so memory stays ``O(n)``) as a column, at its least row weight: the groups good plans
-        are made of, to start the master. Returns the runs' members and weights (runs no bin
-        serves are left out)."""
+        so memory stays ``O(n)``, and at most :data:`ANCHORS` anchors as it grows) as a column,
+        at its least row weight: the groups good plans are made of, to start the master.
+        Returns the runs' members and weights (runs no bin serves are left out)."""
         n = self.share.size
         width = min(n, max(8, 40000 // n))
-        apps = self.order[np.minimum(np.arange(n)[:, None] + np.arange(width)[None, :], n - 1)]  # [i, d]: i + d
+        by_slo = np.argsort(self.slo, kind="stable")
+        apps = by_slo[np.minimum(np.arange(n)[:, None] + np.arange(width)[None, :], n - 1)]  # [i, d]: i + d
         inside = np.arange(n)[:, None] + np.arange(width)[None, :] < n
         share = np.cumsum(np.where(inside, self.share[apps], 0.0), axis=1)
+        rank = np.where(inside, self.rank[apps], n)
+        new = rank == np.minimum.accumulate(rank, axis=1)  # the run [i, i + d]'s anchor is its app d
+        count = np.cumsum(new, axis=1)  # 1 + changes of anchor
+        first, nth = np.nonzero(new & (count <= ANCHORS))
+        where = np.zeros((n, ANCHORS), int)  # [i, k]: the position of the run's k-th anchor
+        where[first, count[first, nth] - 1] = nth
         best = np.full((n, width), np.inf)
         for v in range(self.u.size):
-            size = anchored_sizes(self.rates[apps], self.slo[apps] - self.u[v], np.zeros(n, int))
-            level = self._level(v, 1.0 + np.cumsum(size, axis=1))  # 1 + A of the run's anchor
-            valid = np.cumprod(self.served[v][apps] & inside, axis=1).astype(bool)  # every app of the run served
-            best = np.where(valid, np.minimum(best, share * self.unit[v, level - 1]), best)
+            fill = np.zeros((n, width))
+            for k in range(min(ANCHORS, int(count[:, -1].max()))):
+                size = anchored_sizes(self.rates[apps], self.slo[apps] - self.u[v], where[:, k])
+                fill = np.where(count == k + 1, 1.0 + np.cumsum(size, axis=1), fill)
+            valid = np.cumprod(self.served[v][apps] & inside & (count <= ANCHORS), axis=1).astype(bool)
+            best = np.where(valid, np.minimum(best, share * self.unit[v, self._level(v, fill) - 1]), best)
         first, last = np.nonzero(np.isfinite(best))
-        return [self.order[i:i + d + 1] for i, d in zip(first, last)], best[first, last]
+        return [by_slo[i:i + d + 1] for i, d in zip(first, last)], best[first, last]
 
     def price(self, duals: np.ndarray, bins: range | None = None, deadline: float | None = None
               ) -> tuple[float, float, list[tuple[np.ndarray, np.ndarray, float]]]:
@@ -256,7 +270,7 @@ class Relaxed:
 
     def _profits(self, v: int, duals: np.ndarray) -> np.ndarray:
         """``y_a - share_a unit(v, l)`` per level ``l`` (rows) of bin ``v`` and app it serves
-        (columns, in SLO order)."""
+        (columns, in anchor order)."""
         apps = self.apps[v]
         return duals[apps][None, :] - self.share[apps][None, :] * self.unit[v, :self.levels[v], None]
 
