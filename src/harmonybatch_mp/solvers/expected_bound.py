@@ -52,7 +52,7 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
         return floor
     scale = 1.0 / floor
     relaxed = Relaxed(problem, scale)
-    master = _Master(problem.n, relaxed)
+    master = _Master(problem.n, relaxed, deadline)
     most = problem.n if problem.side.max_functions is None else min(problem.n, problem.side.max_functions)
     best = -np.inf
     for turn in range(rounds):
@@ -79,11 +79,11 @@ class _Master:
     run in SLO order to start; the columns pricing finds; those far from entering dropped
     when it grows past :data:`LARGEST` per app."""
 
-    def __init__(self, n: int, relaxed: Relaxed):
+    def __init__(self, n: int, relaxed: Relaxed, deadline: float | None = None):
         self.n, self.share = n, relaxed.share
-        runs, cost = relaxed.runs()
+        runs, cost = relaxed.runs(deadline)
         self.columns = [np.array([a]) for a in range(n)] + [np.sort(r) for r in runs if r.size > 1]
-        self.weights = list(np.minimum(relaxed.alone(), ARTIFICIAL)) + [w for r, w in zip(runs, cost) if r.size > 1]
+        self.weights = list(np.minimum(relaxed.alone(deadline), ARTIFICIAL)) + [w for r, w in zip(runs, cost) if r.size > 1]
         self.coefficients = [np.ones(c.size) for c in self.columns]
         self.known = {_key(c, x) for c, x in zip(self.columns, self.coefficients)}
         self.added = 0

@@ -149,10 +149,13 @@ class Relaxed:
         self.served = allowed & (self.slo[None, :] >= self.u[:, None])  # (bins, apps)
         self.apps = [self.order[ok[self.order]] for ok in self.served]  # each bin's apps, in anchor order
 
-    def alone(self) -> np.ndarray:
-        """Each app's cheapest relaxed column alone (``E[K] <= 1 + r tau``), over the bins."""
+    def alone(self, deadline: float | None = None) -> np.ndarray:
+        """Each app's cheapest relaxed column alone (``E[K] <= 1 + r tau``), over the bins (over
+        those priced before the ``deadline``, inf where none was)."""
         best = np.full(self.share.size, np.inf)
         for v, part in enumerate(self.bins):
+            if deadline is not None and time.perf_counter() > deadline:
+                break
             apps = np.flatnonzero(self.served[v])
             fill = 1.0 + self.rates[apps] * (self.slo[apps] - self.u[v])
             unit = lower_bound(self.tables, np.tile(part, apps.size), np.repeat(fill, part.size))
@@ -174,11 +177,12 @@ class Relaxed:
             best = min(best, float(self.share[members].sum() * self.unit[v, self._level(v, 1.0 + size.sum()) - 1]))
         return best
 
-    def runs(self) -> tuple[list[np.ndarray], np.ndarray]:
+    def runs(self, deadline: float | None = None) -> tuple[list[np.ndarray], np.ndarray]:
         """Every run of apps consecutive in SLO order (of at most ``max(8, 40000 / n)`` apps,
         so memory stays ``O(n)``, and at most :data:`ANCHORS` anchors as it grows) as a column,
         at its least row weight: the groups good plans are made of, to start the master.
-        Returns the runs' members and weights (runs no bin serves are left out)."""
+        Returns the runs' members and weights (runs no bin serves are left out); none if the
+        ``deadline`` passes first."""
         n = self.share.size
         width = min(n, max(8, 40000 // n))
         by_slo = np.argsort(self.slo, kind="stable")
@@ -193,10 +197,13 @@ class Relaxed:
         where[first, count[first, nth] - 1] = nth
         best = np.full((n, width), np.inf)
         for v in range(self.u.size):
+            if deadline is not None and time.perf_counter() > deadline:
+                return [], np.zeros(0)
             fill = np.zeros((n, width))
             for k in range(min(ANCHORS, int(count[:, -1].max()))):
-                size = anchored_sizes(self.rates[apps], self.slo[apps] - self.u[v], where[:, k])
-                fill = np.where(count == k + 1, 1.0 + np.cumsum(size, axis=1), fill)
+                i = np.flatnonzero(count[:, -1] > k)  # the runs that reach a (k + 1)-th anchor
+                size = anchored_sizes(self.rates[apps[i]], self.slo[apps[i]] - self.u[v], where[i, k])
+                fill[i] = np.where(count[i] == k + 1, 1.0 + np.cumsum(size, axis=1), fill[i])
             valid = np.cumprod(self.served[v][apps] & inside & (count <= ANCHORS), axis=1).astype(bool)
             best = np.where(valid, np.minimum(best, share * self.unit[v, self._level(v, fill) - 1]), best)
         first, last = np.nonzero(np.isfinite(best))
