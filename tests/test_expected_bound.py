@@ -193,3 +193,31 @@ def test_a_deadline_passed_waiting_for_highs_ends_the_search_with_what_it_has():
     worker.join()
     assert out["plan"].solver.status == "time_limit"
     assert out["bound"] == problem.lower_bound()
+
+
+def test_milp_under_expected_takes_the_relaxed_bound():
+    """Above 12 apps, milp under expected optimises over contiguous groups. Its certificate's
+    bound is the relaxed model's (relaxation_bound) where that is higher, found within
+    bound_time and the time limit; bound_time=0 keeps the per-app bound and the same plan."""
+    apps = ",".join(f"{0.4 + 0.05 * i:.2f}:{1 + i % 5}" for i in range(16))
+    fast, full = solve(apps, "BERT", bound_time=0), solve(apps, "BERT")
+    assert fast.solver.relaxation_bound is None and full.groups == fast.groups
+    assert fast.solver.status == full.solver.status == "restricted_optimal"
+    problem = Problem(*as_instance(apps, "BERT"), cost_model="expected")
+    assert fast.solver.bound == pytest.approx(problem.lower_bound(), rel=REL)
+    assert full.solver.bound == pytest.approx(expected_bound(problem), rel=REL)
+    assert fast.solver.bound < full.solver.bound == full.solver.relaxation_bound <= full.total_cost
+    assert full.solver.gap == pytest.approx(1 - full.solver.bound / full.total_cost, rel=REL)
+    for bad in (-1, "x", float("inf"), True):
+        with pytest.raises(InputError, match="bound_time"):
+            solve(apps, "BERT", bound_time=bad)
+
+
+def test_the_time_limit_bounds_the_relaxed_bound_too():
+    """60 apps under expected with a 1 s limit: the relaxed bound (5 s by default) stops at the
+    limit; the bound it proved by then is still below the plan."""
+    apps = ",".join(f"{0.3 + 0.013 * i:.3f}:{[0.5, 2, 5, 10, 20][i % 5]}" for i in range(60))
+    t = time.perf_counter()
+    plan = solve(apps, "GPT-2", time_limit=1.0)
+    assert time.perf_counter() - t <= 2.5
+    assert plan.solver.relaxation_bound is not None and plan.solver.bound <= plan.total_cost

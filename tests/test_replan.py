@@ -72,6 +72,27 @@ def test_a_penalty_trades_spend_for_stability():
         assert prev.start < w.start
 
 
+
+def test_every_window_keeps_the_options_given(monkeypatch):
+    """timeout_levels reaches every penalised window (it was consumed by the first), and milp's
+    windows skip the relaxed bound unless bound_time is given."""
+    import harmonybatch_mp.replan as rp
+
+    seen = []
+
+    class Spy(rp.Problem):
+        def __init__(self, *args, **kwargs):
+            seen.append(kwargs.get("timeout_levels"))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(rp, "Problem", Spy)
+    trace = load_trace(AZURE / "slices.csv")
+    short = Trace({k: c[:12] for k, c in trace.counts.items()})
+    slos = Workload([App(n, s, 1) for n, s in zip(("app1", "app2", "app3", "app4"), (0.3, 0.5, 0.8, 1.0))])
+    held = replan(short, slos, "VGG19", change_penalty=0.01, timeout_levels=1)
+    assert len(seen) >= 2 and set(seen) == {1}
+    assert all(w.plan.solver.relaxation_bound is None for w in held.windows)
+
 def test_schedule_json_round_trip(tmp_path):
     trace = Trace({"a": (300.0, 600.0, 600.0), "b": (1200.0, 900.0, 1500.0)})
     s = replan(trace, Workload([App("a", 0.5, 1), App("b", 1.0, 1)]), "VGG19", change_penalty=1e-3)

@@ -70,7 +70,8 @@ def _add_milp_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("milp: candidate groups and solver options")
     g.add_argument("--candidates", choices=("auto", "all", "contiguous"), default="auto",
                    help="candidate groups: all subsets, SLO-contiguous runs, or auto (all when n <= 12 "
-                        "and no --max-run, else contiguous)")
+                        "and no --max-run; under full-batch, column generation over every group up to "
+                        "40 apps; else contiguous)")
     g.add_argument("--max-run", type=int, metavar="N", help="longest contiguous group (milp contiguous, dp)")
     g.add_argument("--time-limit", type=float, metavar="S",
                    help="seconds for the whole milp call; at the limit the best plan known is returned")
@@ -79,6 +80,10 @@ def _add_milp_args(p: argparse.ArgumentParser) -> None:
                    help="absolute MIP gap in cost per million requests (default 0)")
     g.add_argument("--threads", type=int, metavar="N", help="solver threads")
     g.add_argument("--warm-start", choices=("dp", "greedy"), help="start the solver from this solver's plan")
+    g.add_argument("--bound-time", type=float, metavar="S",
+                   help="under --cost-model expected, when the plan is not proven over every partition: "
+                        "seconds (within --time-limit) to raise the certificate's bound by the relaxed "
+                        "model (default 5 up to 200 apps, 0 above; 0: the per-app bound only)")
     g.add_argument("--backend", default="appsi_highs", metavar="NAME",
                    help="MILP backend: appsi_highs (default, in process) or any Pyomo SolverFactory name "
                         "(glpk, cbc, gurobi, cplex, scip) installed on this machine")
@@ -163,7 +168,7 @@ def _instance(args):
 
 
 _MILP_FLAGS = {"candidates": "auto", "max_run": None, "time_limit": None, "rel_gap": 0.0, "abs_gap": 0.0,
-               "threads": None, "warm_start": None, "backend": "appsi_highs"}
+               "threads": None, "warm_start": None, "backend": "appsi_highs", "bound_time": None}
 
 
 def _milp_options(args) -> dict:

@@ -119,7 +119,8 @@ def replan(trace: Trace, slos: Workload, profile: ModelProfile | str, platform: 
         window's plan minimises spend plus ``P`` times the changes exactly; other solvers
         plan from scratch (their published rules know no penalty) and the changes are counted.
     solver, cost_model, **options
-        As for :func:`~harmonybatch_mp.solve`.
+        As for :func:`~harmonybatch_mp.solve`; with ``milp``, ``bound_time`` defaults to 0
+        (a schedule needs each window's plan, not the relaxed bound on it).
 
     A window whose forecast equals the previous window's keeps the running plan.
 
@@ -132,6 +133,7 @@ def replan(trace: Trace, slos: Workload, profile: ModelProfile | str, platform: 
     """
     if isinstance(forecast, str):
         forecast = Forecast.parse(forecast)
+    options = _plan_options(solver, options)
     window_min = v.integer(window_min, "window (minutes)", minimum=1)
     change_penalty = v.number(change_penalty, "change penalty", nonnegative=True)
     _, profile, platform = as_instance(slos, profile, platform)
@@ -175,6 +177,7 @@ def baselines(trace: Trace, slos: Workload, profile: ModelProfile | str, platfor
     * ``oracle``: every window planned on its own true mean rates -- a lower bound on each
       window's planned cost that no forecaster can reach.
     """
+    options = _plan_options(solver, options)
     _, profile, platform = as_instance(slos, profile, platform)
     names = _match(trace, slos)
     rates = window_rates(trace, names, window_min)
@@ -202,6 +205,11 @@ def baselines(trace: Trace, slos: Workload, profile: ModelProfile | str, platfor
     }
 
 
+def _plan_options(solver: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The options a window's ``solve`` gets: ``milp`` skips the relaxed bound unless asked."""
+    return {"bound_time": 0.0, **options} if solver == "milp" else dict(options)
+
+
 def _penalised(workload: Workload, profile: ModelProfile, platform: Platform, running: Plan, penalty: float,
                window_s: float, cost_model: str, options: dict[str, Any]) -> Plan:
     """The window's plan minimising spend + penalty x changes (set partitioning with a
@@ -210,10 +218,10 @@ def _penalised(workload: Workload, profile: ModelProfile, platform: Platform, ru
     from .solvers.options import deadline_of
 
     unknown = set(options) - {"candidates", "max_run", "time_limit", "rel_gap", "abs_gap", "threads", "backend",
-                              "timeout_levels"}
+                              "timeout_levels", "bound_time"}  # bound_time: the penalised model has its own
     if unknown:
         raise InputError(f"replan with a change penalty has no option(s) {', '.join(sorted(unknown))}")
-    levels = options.pop("timeout_levels", 4)
+    levels = options.get("timeout_levels", 4)
     problem = Problem(workload, profile, platform, cost_model=cost_model, timeout_levels=levels)
     problem.require_feasible()
     keep = {}

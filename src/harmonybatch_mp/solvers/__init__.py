@@ -96,7 +96,8 @@ def solve(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
     **options
         The solver's options (its keyword-only parameters): ``exact``: ``force``;
         ``dp``: ``max_run``; ``milp``: ``candidates``, ``max_run``, ``time_limit``,
-        ``rel_gap``, ``abs_gap``, ``threads``, ``warm_start``, ``backend``, ``backend_options``.
+        ``rel_gap``, ``abs_gap``, ``threads``, ``warm_start``, ``backend``, ``backend_options``,
+        ``bound_time``.
 
     Returns
     -------

@@ -9,6 +9,7 @@ library can also find, and the bound never above the plan.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -16,15 +17,16 @@ from typing import Any
 
 from ..errors import InputError, SolverError
 from ..expected_cost import FULL_BATCH
-from ..plan import TIME_LIMIT, SolverInfo
+from ..plan import OPTIMAL, TIME_LIMIT, SolverInfo
 from . import backends
 from .base import Solution
 from .candidates import ALL_SUBSETS_MAX_APPS
 from .colgen import colgen
 from .dp import dp
+from .expected_bound import expected_bound
 from .greedy import greedy
 from .model import build_from_problem
-from .options import check_gaps, deadline_of
+from .options import check_gaps, deadline_of, seconds
 from .problem import Problem
 
 #: Under the full-batch model, ``candidates="auto"`` proves optimality over every partition by
@@ -35,6 +37,10 @@ COLGEN_MAX_APPS = 40
 DP_CHECK_MAX_APPS = 20
 #: Longest run of the contiguous fallback plan used when a time limit stops model building.
 FALLBACK_MAX_RUN = 8
+#: Under ``expected``: the seconds (within the time limit) the relaxed model's bound takes by
+#: default, up to BOUND_MAX_APPS apps (n = 16-200: 5 s cut the gap from 8-41% to 1.4-20%;
+#: n = 300 and 1000: no gain; see benchmarks/results/colgen.md).
+BOUND_TIME, BOUND_MAX_APPS = 5.0, 200
 
 
 def _allowed(problem: Problem, masks: Sequence[int]) -> bool:
@@ -44,7 +50,7 @@ def _allowed(problem: Problem, masks: Sequence[int]) -> bool:
 def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto", max_run: int | None = None,
          time_limit: float | None = None, rel_gap: float = 0.0, abs_gap: float = 0.0, threads: int | None = None,
          warm_start: str | None = None, backend: str = backends.DEFAULT_BACKEND,
-         backend_options: Mapping[str, Any] | None = None) -> Solution:
+         backend_options: Mapping[str, Any] | None = None, bound_time: float | None = None) -> Solution:
     """Solve the set-partitioning MILP; return the plan's groups with a certificate.
 
     Parameters
@@ -72,10 +78,37 @@ def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto"
         ``appsi_highs`` (default) or a Pyomo ``SolverFactory`` name.
     backend_options : mapping, optional
         Passed to the backend verbatim.
+    bound_time : float, optional
+        Under ``expected``, for a plan not proven optimal over every partition: at most this
+        many seconds, and never past the time limit, of column generation on the relaxed
+        model (:func:`.expected_bound.expected_bound`) to raise the certificate's ``bound``
+        above the per-app bound; its result is the certificate's ``relaxation_bound``. 0
+        skips it. Default: :data:`BOUND_TIME` up to :data:`BOUND_MAX_APPS` apps, 0 above.
+
+    Examples
+    --------
+    >>> from harmonybatch_mp.solvers import Problem, as_instance
+    >>> apps = ",".join(f"{0.4 + 0.05 * i}:{1 + i % 5}" for i in range(16))
+    >>> p = Problem(*as_instance(apps, "BERT"), cost_model="expected")
+    >>> per_app = milp(p, bound_time=0).info
+    >>> relaxed = milp(p).info
+    >>> per_app.status, relaxed.status, relaxed.bound > per_app.bound
+    ('restricted_optimal', 'restricted_optimal', True)
     """
     start = time.perf_counter()
     deadline = deadline_of(start, time_limit)
     check_gaps(rel_gap, abs_gap, threads)
+    if bound_time is None:
+        bound_time = BOUND_TIME if problem.n <= BOUND_MAX_APPS else 0.0
+    bound_time = seconds(bound_time, "bound_time")
+    sol = _milp(problem, candidates, max_run, deadline, rel_gap, abs_gap, threads, warm_start, backend,
+                backend_options)
+    return _relaxed_bound(problem, sol, deadline, bound_time)
+
+
+def _milp(problem: Problem, candidates: str | Sequence[Sequence[str]], max_run: int | None, deadline: float | None,
+          rel_gap: float, abs_gap: float, threads: int | None, warm_start: str | None, backend: str,
+          backend_options: Mapping[str, Any] | None) -> Solution:
     warm: list[int] = []
     if warm_start is not None:
         starts = {"dp": dp, "greedy": greedy}
@@ -102,6 +135,19 @@ def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto"
             raise
         return _fallback(problem, warm, str(exc))
     return _cannot_lose(problem, sol)
+
+
+def _relaxed_bound(problem: Problem, sol: Solution, deadline: float | None, seconds: float) -> Solution:
+    """Under ``expected``, a plan not proven optimal over every partition: its bound raised,
+    where it can be, by the relaxed model's column generation, run for ``seconds`` at most."""
+    info = sol.info
+    if not problem.expected or info.status == OPTIMAL or seconds == 0 or info.objective is None:
+        return sol
+    stop = time.perf_counter() + seconds if deadline is None else min(deadline, time.perf_counter() + seconds)
+    relaxed = expected_bound(problem, deadline=stop)
+    bound = max(info.bound if info.bound is not None else -math.inf, min(relaxed, info.objective))
+    return Solution(sol.groups, sol.configs, replace(info, bound=bound, relaxation_bound=relaxed,
+                                                     gap=max(0.0, (info.objective - bound) / info.objective)))
 
 
 def _shortest_path(problem: Problem, max_run: int | None) -> Solution:

@@ -12,9 +12,14 @@ from ..errors import InputError
 def deadline_of(start: float, time_limit: float | None) -> float | None:
     if time_limit is None:
         return None
-    if isinstance(time_limit, bool) or not isinstance(time_limit, (int, float)) or not 0 <= time_limit < math.inf:
-        raise InputError(f"time_limit: expected a finite number of seconds >= 0, got {time_limit!r}")
-    return start + time_limit
+    return start + seconds(time_limit, "time_limit")
+
+
+def seconds(value: Any, name: str) -> float:
+    """``value`` checked as a finite number of seconds >= 0 (the option ``name`` in errors)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise InputError(f"{name}: expected a finite number of seconds >= 0, got {value!r}")
+    return float(value)
 
 
 def check_gaps(rel_gap: Any, abs_gap: Any, threads: Any) -> None:
