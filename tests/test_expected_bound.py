@@ -195,6 +195,23 @@ def test_a_deadline_passed_waiting_for_highs_ends_the_search_with_what_it_has():
     assert out["bound"] == problem.lower_bound()
 
 
+def test_boxed_duals_are_capped_and_price_the_master():
+    """The boxed LP's duals stay below the cap, and no master column prices out at them
+    (they are dual feasible for the master: the cap only adds columns)."""
+    from harmonybatch_mp.solvers.expected_bound import _Master
+
+    workload = "0.3:2,0.5:5,0.8:10,1.0:20,0.4:3,0.9:7,1.1:4,0.6:8,0.7:1,1.3:6"
+    problem = Problem(*as_instance(workload, "GPT-2"), cost_model="expected")
+    relaxed = Relaxed(problem, 1.0 / problem.lower_bound())
+    master = _Master(problem.n, relaxed)
+    value, duals, fair = master.solve(None)
+    for cap in (fair, 0.5 * fair, duals + 1.0):
+        y = master.boxed(cap, None)
+        assert np.all(y <= cap + 1e-7)
+        reduced = [w - c @ y[m] for m, c, w in zip(master.columns, master.coefficients, master.weights)]
+        assert min(reduced) >= -1e-7
+    assert np.any(master.boxed(0.5 * fair, None) < duals - 1e-6)  # the cap binds
+
 def test_milp_under_expected_takes_the_relaxed_bound():
     """Above 12 apps, milp under expected optimises over contiguous groups. Its certificate's
     bound is the relaxed model's (relaxation_bound) where that is higher, found within

@@ -25,6 +25,8 @@ SPLIT = 4
 LARGEST = 20
 #: Most weight of a starting column, an app alone (scaled units: a plan costs about 1).
 ARTIFICIAL = 1e3
+#: Once the master's LP stalls, the duals are boxed: ``y <= c + BOX |c|`` around the centre ``c``.
+BOX = 0.05
 
 
 def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: int = ROUNDS) -> float:
@@ -54,7 +56,7 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
     relaxed = Relaxed(problem, scale)
     master = _Master(problem.n, relaxed, deadline)
     most = problem.n if problem.side.max_functions is None else min(problem.n, problem.side.max_functions)
-    best = -np.inf
+    best, centre, last = -np.inf, None, None
     for turn in range(rounds):
         if deadline is not None and time.perf_counter() > deadline:
             break
@@ -62,15 +64,24 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
         if solved is None:
             break
         value, duals, fair = solved
+        boxed = None
+        if centre is not None and value >= last * (1 - 1e-6):  # stalled since the last full round
+            boxed = master.boxed(centre + BOX * np.abs(centre), deadline)
+            if boxed is None:
+                break
+        y = duals if boxed is None else boxed
         part = range(turn % SPLIT, len(relaxed.bins), SPLIT)
-        if turn % SPLIT and master.add(relaxed.price(duals, part, deadline)[2]):
+        if turn % SPLIT and master.add(relaxed.price(y, part, deadline)[2]):
             continue  # some bins found columns; the others wait
-        for y in (fair, duals):  # every bin, at the fair duals and at the LP's
-            together, gain, found = relaxed.price(y, None, deadline)
-            best = max(best, float(y.sum()) - min(together, most * gain))
+        added = 0
+        for v in (fair, duals) if boxed is None else (fair, boxed, duals):  # every bin
+            together, gain, found = relaxed.price(v, None, deadline)
+            best = max(best, float(v.sum()) - min(together, most * gain))
             added = master.add(found)
         if added == 0 or value - best <= problem.n * TOLERANCE:  # none at the LP's duals: converged
             break
+        centre = fair if centre is None else centre if boxed is None else boxed
+        last = value
     return max(floor, best / scale)
 
 
@@ -113,6 +124,17 @@ class _Master:
             self.columns, self.coefficients, self.weights = (
                 [v for v, k in zip(vals, keep) if k] for vals in (self.columns, self.coefficients, self.weights))
         return value, duals, fair
+
+    def boxed(self, cap: np.ndarray, deadline: float | None) -> np.ndarray | None:
+        """The duals of the LP with every app's dual capped at ``cap`` (each app may also be
+        left uncovered at that price), or None if HiGHS did not finish. Where the LP is
+        degenerate its optimal duals form a wide face and its own duals wander over it
+        round after round; capped near the best duals so far they move step by step."""
+        alone = [np.array([a]) for a in range(self.n)]
+        solved = run_highs_lp(np.concatenate([self.weights, cap]), self.columns + alone, [], self.n,
+                              deadline=deadline, coefficients=self.coefficients + [np.ones(1)] * self.n,
+                              interior=True)
+        return None if solved is None else solved[1][:self.n]
 
     def add(self, found: list[tuple[np.ndarray, np.ndarray, float]]) -> int:
         """Add the columns of ``found`` not in the master; return how many."""
