@@ -9,6 +9,7 @@ import pytest
 
 from harmonybatch_mp import (
     App,
+    InputError,
     Plan,
     PlanCheckError,
     Workload,
@@ -58,6 +59,14 @@ def test_json_round_trip(plan, tmp_path):
     assert set(d["groups"][0]) >= {"apps", "kind", "vcpu", "gpu_mem_gb", "mem_gb", "batch", "timeouts",
                                    "latency_max", "cost_per_request", "rate"}
 
+
+
+@pytest.mark.parametrize("field", ["bound", "restricted_bound", "relaxation_bound"])
+def test_a_plan_file_with_a_bound_that_is_not_a_number_is_refused(plan, field):
+    d = json.loads(plan.to_json())
+    d["solver"][field] = "low"
+    with pytest.raises(InputError, match=f"solver.{field}"):
+        Plan.from_json(json.dumps(d))
 
 def _with_group(plan: Plan, k: int, **changes) -> Plan:
     groups = list(plan.groups)

@@ -95,7 +95,7 @@ def _solver_from_dict(s: Any, where: str) -> SolverInfo:
     fields = {k: s[k] for k in SolverInfo.__dataclass_fields__ if k in s}
     fields.setdefault("name", "unknown")
     fields.setdefault("status", HEURISTIC)
-    for k in ("wall_time_s", "objective", "bound", "gap", "restricted_bound"):
+    for k in ("wall_time_s", "objective", "bound", "gap", "restricted_bound", "relaxation_bound"):
         if fields.get(k) is not None:
             fields[k] = v.number(fields[k], f"{where}.{k}")
     for k in ("columns", "candidate_groups", "iterations", "nodes"):

@@ -38,8 +38,8 @@ DP_CHECK_MAX_APPS = 20
 #: Longest run of the contiguous fallback plan used when a time limit stops model building.
 FALLBACK_MAX_RUN = 8
 #: Under ``expected``: the seconds (within the time limit) the relaxed model's bound takes by
-#: default, up to BOUND_MAX_APPS apps (n = 16-200: 5 s cut the gap from 8-41% to 1.4-20%;
-#: n = 300 and 1000: no gain; see benchmarks/results/colgen.md).
+#: default, up to BOUND_MAX_APPS apps (n = 16-150: 5 s cut the gap from 10-47% to 0.9-16%, except
+#: n = 60 GPT-2: nothing proven; n = 300 and 1000: no gain; formulations/column_generation.md).
 BOUND_TIME, BOUND_MAX_APPS = 5.0, 200
 
 
