@@ -230,6 +230,19 @@ def test_milp_under_expected_takes_the_relaxed_bound():
             solve(apps, "BERT", bound_time=bad)
 
 
+def test_milp_under_full_batch_takes_colgen_s_bound_above_40_apps():
+    """Above 40 apps milp under full-batch optimises over contiguous groups; its bound is
+    colgen's (relaxation_bound) where that is higher, and its plan stays the contiguous one."""
+    apps = ",".join(f"{0.3 + 0.011 * i:.3f}:{[0.5, 2, 5, 10, 20][i % 5]}" for i in range(45))
+    fast = solve(apps, "VGG19", cost_model="full-batch", bound_time=0)
+    full = solve(apps, "VGG19", cost_model="full-batch", bound_time=3)
+    assert fast.solver.relaxation_bound is None and full.groups == fast.groups
+    assert full.solver.status == "restricted_optimal" and full.solver.scope == fast.solver.scope
+    assert fast.solver.bound < full.solver.bound == full.solver.relaxation_bound <= full.total_cost
+    colgen = solve(apps, "VGG19", solver="colgen", cost_model="full-batch", time_limit=3)
+    assert full.solver.bound <= colgen.total_cost * (1 + REL)
+
+
 def test_the_time_limit_bounds_the_relaxed_bound_too():
     """60 apps under expected with a 1 s limit: the relaxed bound (5 s by default) stops at the
     limit; the bound it proved by then is still below the plan."""

@@ -81,9 +81,9 @@ def _add_milp_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--threads", type=int, metavar="N", help="solver threads")
     g.add_argument("--warm-start", choices=("dp", "greedy"), help="start the solver from this solver's plan")
     g.add_argument("--bound-time", type=float, metavar="S",
-                   help="under --cost-model expected, when the plan is not proven over every partition: "
-                        "seconds (within --time-limit) to raise the certificate's bound by the relaxed "
-                        "model (default 5 up to 200 apps, 0 above; 0: the per-app bound only)")
+                   help="when the plan is not proven over every partition: seconds (within --time-limit) "
+                        "of column generation to raise the certificate's bound (default 5 up to 200 apps "
+                        "under expected, 120 under full-batch, 0 above; 0: the per-app bound only)")
     g.add_argument("--backend", default="appsi_highs", metavar="NAME",
                    help="MILP backend: appsi_highs (default, in process) or any Pyomo SolverFactory name "
                         "(glpk, cbc, gurobi, cplex, scip) installed on this machine")

@@ -50,9 +50,10 @@ class SolverInfo:
     relaxation_bound : float, optional
         For column generation: the bound before the integer proof (the best Lagrangian bound
         of the LP, or the per-app bound if higher); once the LP has converged,
-        ``objective / relaxation_bound - 1`` is the LP-vs-integer gap. For ``milp`` under
-        ``expected``: the relaxed model's bound (``expected_bound``), which ``bound`` takes
-        when it is above the per-app bound.
+        ``objective / relaxation_bound - 1`` is the LP-vs-integer gap. For a ``milp`` plan not
+        proven over every partition: the bound of column generation over every group
+        (``expected_bound`` under ``expected``, ``colgen``'s under ``full-batch``), which
+        ``bound`` takes when it is above the per-app bound.
     backend : str, optional
         The MILP backend that solved the model.
     columns, candidate_groups : int, optional

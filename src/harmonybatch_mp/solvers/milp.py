@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import InputError, SolverError
-from ..expected_cost import FULL_BATCH
+from ..expected_cost import EXPECTED, FULL_BATCH
 from ..plan import OPTIMAL, TIME_LIMIT, SolverInfo
 from . import backends
 from .base import Solution
@@ -37,10 +37,13 @@ COLGEN_MAX_APPS = 40
 DP_CHECK_MAX_APPS = 20
 #: Longest run of the contiguous fallback plan used when a time limit stops model building.
 FALLBACK_MAX_RUN = 8
-#: Under ``expected``: the seconds (within the time limit) the relaxed model's bound takes by
-#: default, up to BOUND_MAX_APPS apps (n = 16-150: 5 s cut the gap from 10-47% to 0.9-16%, except
-#: n = 60 GPT-2: nothing proven; n = 300 and 1000: no gain; formulations/column_generation.md).
-BOUND_TIME, BOUND_MAX_APPS = 5.0, 200
+#: Seconds (within the time limit) a plan not proven over every partition spends by default on
+#: a global bound, up to BOUND_MAX_APPS[cost model] apps. Under expected (the relaxed model),
+#: n = 16-150: 5 s cut the gap from 10-47% to 0.9-16%, except n = 60 GPT-2 (nothing proven);
+#: n = 300, 1000: no gain. Under full-batch (colgen), n = 60: 17-23% to 0.9-1.2%; n = 100:
+#: 15-20% to 8-14%; n = 150, 200: no gain (formulations/column_generation.md).
+BOUND_TIME = 5.0
+BOUND_MAX_APPS = {EXPECTED: 200, FULL_BATCH: 120}
 
 
 def _allowed(problem: Problem, masks: Sequence[int]) -> bool:
@@ -61,8 +64,8 @@ def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto"
         ``auto``: all subsets up to 12 apps; under the full-batch model, column generation
         over every group up to 40 (:func:`.colgen.colgen`); else contiguous runs. All
         subsets and column generation certify over every partition; contiguous runs give
-        ``restricted_optimal`` with the per-app bound of :meth:`Problem.lower_bound` as the
-        global ``bound``.
+        ``restricted_optimal`` with a global ``bound``: the per-app bound of
+        :meth:`Problem.lower_bound`, raised within ``bound_time``.
     max_run : int, optional
         Longest contiguous candidate group.
     time_limit : float, optional
@@ -79,11 +82,13 @@ def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto"
     backend_options : mapping, optional
         Passed to the backend verbatim.
     bound_time : float, optional
-        Under ``expected``, for a plan not proven optimal over every partition: at most this
-        many seconds, and never past the time limit, of column generation on the relaxed
-        model (:func:`.expected_bound.expected_bound`) to raise the certificate's ``bound``
-        above the per-app bound; its result is the certificate's ``relaxation_bound``. 0
-        skips it. Default: :data:`BOUND_TIME` up to :data:`BOUND_MAX_APPS` apps, 0 above.
+        For a plan not proven optimal over every partition: at most this many seconds, and
+        never past the time limit, of column generation over every group to raise the
+        certificate's ``bound`` above the per-app bound (under ``expected`` on the relaxed
+        model, :func:`.expected_bound.expected_bound`; under ``full-batch`` the bound of
+        :func:`.colgen.colgen`, whose plan is not used); its result is the certificate's
+        ``relaxation_bound``. 0 skips it. Default: :data:`BOUND_TIME` up to
+        :data:`BOUND_MAX_APPS` apps, 0 above.
 
     Examples
     --------
@@ -99,7 +104,7 @@ def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto"
     deadline = deadline_of(start, time_limit)
     check_gaps(rel_gap, abs_gap, threads)
     if bound_time is None:
-        bound_time = BOUND_TIME if problem.n <= BOUND_MAX_APPS else 0.0
+        bound_time = BOUND_TIME if problem.n <= BOUND_MAX_APPS[problem.cost_model] else 0.0
     bound_time = seconds(bound_time, "bound_time")
     sol = _milp(problem, candidates, max_run, deadline, rel_gap, abs_gap, threads, warm_start, backend,
                 backend_options)
@@ -138,13 +143,21 @@ def _milp(problem: Problem, candidates: str | Sequence[Sequence[str]], max_run: 
 
 
 def _relaxed_bound(problem: Problem, sol: Solution, deadline: float | None, seconds: float) -> Solution:
-    """Under ``expected``, a plan not proven optimal over every partition: its bound raised,
-    where it can be, by the relaxed model's column generation, run for ``seconds`` at most."""
+    """A plan not proven optimal over every partition, with its bound raised where it can be
+    by column generation over every group, run for ``seconds`` at most: on the relaxed model
+    under ``expected``, by ``colgen`` under full-batch (its bound only)."""
     info = sol.info
-    if not problem.expected or info.status == OPTIMAL or seconds == 0 or info.objective is None:
+    now = time.perf_counter()
+    stop = now + seconds if deadline is None else min(deadline, now + seconds)
+    if info.status == OPTIMAL or info.backend == "column generation" or info.objective is None or stop <= now:
         return sol
-    stop = time.perf_counter() + seconds if deadline is None else min(deadline, time.perf_counter() + seconds)
-    relaxed = expected_bound(problem, deadline=stop)
+    if problem.expected:
+        relaxed = expected_bound(problem, deadline=stop)
+    else:
+        try:
+            relaxed = colgen(problem, time_limit=stop - now).info.bound
+        except SolverError:  # colgen knew no plan by then (side constraints): no bound either
+            return sol
     bound = max(info.bound if info.bound is not None else -math.inf, min(relaxed, info.objective))
     return Solution(sol.groups, sol.configs, replace(info, bound=bound, relaxation_bound=relaxed,
                                                      gap=max(0.0, (info.objective - bound) / info.objective)))
