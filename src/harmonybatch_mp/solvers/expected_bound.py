@@ -73,7 +73,6 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
         part = range(turn % SPLIT, len(relaxed.bins), SPLIT)
         if turn % SPLIT and master.add(relaxed.price(y, part, deadline)[2]):
             continue  # some bins found columns; the others wait
-        added = 0
         for v in (fair, duals) if boxed is None else (fair, boxed, duals):  # every bin
             together, gain, found = relaxed.price(v, None, deadline)
             best = max(best, float(v.sum()) - min(together, most * gain))

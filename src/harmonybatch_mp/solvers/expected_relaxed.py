@@ -195,15 +195,18 @@ class Relaxed:
         first, nth = np.nonzero(new & (count <= ANCHORS))
         where = np.zeros((n, ANCHORS), int)  # [i, k]: the position of the run's k-th anchor
         where[first, count[first, nth] - 1] = nth
+        anchors = []  # per k: the runs that reach a (k + 1)-th anchor, their rates, SLOs, anchors, spans
+        for k in range(min(ANCHORS, int(count[:, -1].max()))):
+            i = np.flatnonzero(count[:, -1] > k)
+            anchors.append((i, self.rates[apps[i]], self.slo[apps[i]], where[i, k], count[i] == k + 1))
         best = np.full((n, width), np.inf)
         for v in range(self.u.size):
             if deadline is not None and time.perf_counter() > deadline:
                 return [], np.zeros(0)
             fill = np.zeros((n, width))
-            for k in range(min(ANCHORS, int(count[:, -1].max()))):
-                i = np.flatnonzero(count[:, -1] > k)  # the runs that reach a (k + 1)-th anchor
-                size = anchored_sizes(self.rates[apps[i]], self.slo[apps[i]] - self.u[v], where[i, k])
-                fill[i] = np.where(count[i] == k + 1, 1.0 + np.cumsum(size, axis=1), fill[i])
+            for i, rates, slo, anchor, span in anchors:
+                size = anchored_sizes(rates, slo - self.u[v], anchor)
+                fill[i] = np.where(span, 1.0 + np.cumsum(size, axis=1), fill[i])
             valid = np.cumprod(self.served[v][apps] & inside & (count <= ANCHORS), axis=1).astype(bool)
             best = np.where(valid, np.minimum(best, share * self.unit[v, self._level(v, fill) - 1]), best)
         first, last = np.nonzero(np.isfinite(best))
