@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
+from scipy.optimize import linprog
 
 from harmonybatch_mp import InfeasibleError, InputError, SideConstraints, solve
 from harmonybatch_mp.expected_cost import expected_size_bound
 from harmonybatch_mp.solvers import Problem, as_instance
 from harmonybatch_mp.solvers.expected_bound import expected_bound
 from harmonybatch_mp.solvers.expected_relaxed import Relaxed, anchored_sizes
-from harmonybatch_mp.solvers.knapsack import knapsack_bound
+from harmonybatch_mp.solvers.relaxed_kernel import knapsack_bound
 from strategies import MODELS, PRESETS, workloads
 from test_colgen import sides
 
@@ -66,18 +67,38 @@ def test_a_relaxed_column_costs_no_more_than_its_group(model, platform, workload
 @settings(max_examples=300)
 @given(st.data())
 def test_the_knapsack_bound_is_above_every_selection(data):
-    """knapsack_bound is at least the best 0-1 selection within the lower and upper limits."""
+    """knapsack_bound is at least the best 0-1 selection within the lower and upper limits,
+    never looser with more nodes, its vertex gives its bound, and with no lower limit and
+    nodes enough to split every item it is that selection."""
     m = data.draw(st.integers(1, 7))
     profit = np.array([data.draw(st.one_of(st.floats(-2.0, 2.0), st.just(-np.inf))) for _ in range(m)])
     size = np.array([data.draw(st.floats(0.0, 5.0)) for _ in range(m)])
     low = data.draw(st.floats(-1.0, 6.0))
     high = low + data.draw(st.one_of(st.floats(0.0, 4.0), st.just(np.inf)))
-    gain, x = knapsack_bound(profit[None, :], size[None, :], np.array([low]), np.array([high]))
     best = max((profit[list(c)].sum() for k in range(m + 1) for c in itertools.combinations(range(m), k)
                 if low <= size[list(c)].sum() <= high and np.isfinite(profit[list(c)]).all()), default=-np.inf)
     event("feasible" if np.isfinite(best) else "no selection fits")
-    assert gain[0] >= best - 1e-9
-    assert ((x >= 0) & (x <= 1 + 1e-12)).all()
+    gains = []
+    for nodes in (0, 1, 3, 7, 1 << m):
+        gain, x = knapsack_bound(profit[None, :], size[None, :], np.array([low]), np.array([high]), nodes)
+        assert gain[0] >= best - 1e-9
+        assert ((x >= 0) & (x <= 1 + 1e-12)).all()
+        assert not np.isfinite(gain[0]) or np.isclose(x[0] @ np.where(np.isfinite(profit), profit, 0.0), gain[0])
+        gains.append(gain[0])
+    assert all(a >= b - 1e-9 for a, b in zip(gains, gains[1:]))
+    ok = np.isfinite(profit) & (size <= high)  # at no split: the LP with sizes capped at the lower limit
+    capped = np.where(low > 0, np.minimum(size, low), size)[ok]
+    if ok.any():
+        lp = linprog(-profit[ok], A_ub=np.array([capped, -capped]), b_ub=[min(high, 1e9), -low], bounds=(0, 1))
+        if lp.status == 0 and capped.sum() >= low + 1e-7:  # (not within linprog's tolerance of infeasible)
+            assert gains[0] == pytest.approx(-lp.fun, abs=1e-7)
+        elif lp.status != 0:
+            assert gains[0] == -np.inf
+    else:
+        assert gains[0] == (0.0 if low <= 0 <= high else -np.inf)
+    if low <= 0:
+        event("no lower limit: exact")
+        assert gains[-1] == pytest.approx(best, abs=1e-9) if np.isfinite(best) else gains[-1] == -np.inf
 
 
 def _best_total(profit: dict[int, float], n: int) -> float:

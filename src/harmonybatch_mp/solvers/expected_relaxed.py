@@ -20,7 +20,7 @@ geometric edges ``1, RATIO, RATIO^2, ...`` up to :data:`BEYOND` times the bin's 
 every larger ``1 + A`` at ``LB_c(inf)``. A row ``(bin, level, anchor)`` holds the groups
 of that anchor whose ``1 + A_j`` lies between the level's edges: a 0-1 knapsack over the
 apps after the anchor, with a lower and an upper limit, which
-:func:`.knapsack.knapsack_bound` bounds.
+:func:`.relaxed_kernel.price_rows` bounds.
 """
 
 from __future__ import annotations
@@ -31,13 +31,12 @@ import numpy as np
 
 from ..expected_search import lower_bound
 from ..grid import KINDS
-from .knapsack import knapsack_bound
 from .problem import Problem
 
 #: Configurations whose smallest timeouts differ by at most this factor share a bin.
 SPREAD = 1.1
 #: Ratio of consecutive levels of ``1 + A`` (the rows' edges: 1, RATIO, RATIO^2, ...).
-RATIO = 1.05
+RATIO = 1.02
 #: A bin's rows reach this multiple of its largest batch; its last row holds every larger size.
 BEYOND = 2.0
 #: The initial runs (in SLO order) have at most this many anchors as they grow.
@@ -48,7 +47,9 @@ TOLERANCE = 1e-7
 PER_ROUND = 200
 #: Most columns one bin gives a round (so that a round's columns differ).
 PER_BIN = 10
-#: Most entries (rows x apps) of one vectorised knapsack call.
+#: Nodes each row's knapsack may split (:func:`.relaxed_kernel.knapsack_bound`).
+NODES = 7
+#: Most entries (rows x apps) of one call to the compiled pricing.
 CHUNK = 1 << 19
 
 
@@ -65,12 +66,14 @@ def anchored_sizes(rates: np.ndarray, tau: np.ndarray, anchors: np.ndarray | Non
     >>> float(z[1, 1])
     6.0
     """
+    from .relaxed_kernel import anchored_size
+
     if anchors is None:
         anchors, tau = np.arange(rates.size), np.broadcast_to(tau, (rates.size, rates.size))
     rates = np.broadcast_to(rates, tau.shape)
     first = rates[np.arange(anchors.size), anchors][:, None]
     start = tau[np.arange(anchors.size), anchors][:, None]
-    return rates * (np.minimum(tau, start) - np.expm1(-first * np.maximum(tau - start, 0.0)) / first)
+    return anchored_size(rates, tau, first, start)
 
 
 def _bins(u: np.ndarray, slos: np.ndarray) -> list[np.ndarray]:
@@ -295,28 +298,24 @@ class Relaxed:
         ``gains``, and append to ``found`` the LP vertices and the groups rounded from them
         that price out, as ``(gain, bin, members, coefficients, weight)``.
 
-        A row's 0-1 knapsack is relaxed before its LP (:func:`knapsack_bound`): an app larger
-        than the room left cannot join, and sizes are capped at the lower limit (a selection
-        reaching the limit with the true sizes reaches it with the capped ones), which keeps a
-        sliver of a large app from lifting a small group to a cheaper level."""
-        v, level, anchor = rows
-        each = np.arange(v.size)
-        tau = self.slo[None, :] - self.u[v][:, None]
-        size = anchored_sizes(self.rates, tau, anchor)
-        own = size[each, anchor]
+        A row's 0-1 knapsack is relaxed before its LP (:func:`.relaxed_kernel.knapsack_bound`):
+        an app larger than the room left cannot join, and sizes are capped at the lower limit
+        (a selection reaching the limit with the true sizes reaches it with the capped ones),
+        which keeps a sliver of a large app from lifting a small group to a cheaper level."""
+        from .relaxed_kernel import price_rows
+
+        v, level, anchor = rows[:, np.lexsort((rows[2], rows[0]))]  # a bin's rows of one anchor together
+        own = self.rates[anchor] * (self.slo[anchor] - self.u[v])
         unit = self.unit[v, level]
-        later = self.served[v] & (self.rank[None, :] > self.rank[anchor][:, None])
-        profit = np.where(later, duals[None, :] - self.share[None, :] * unit[:, None], -np.inf)
-        room = self._room(v, level, anchor)
         mine = duals[anchor] - self.share[anchor] * unit
-        gain, x = knapsack_bound(profit, size, self.edges[level] - 1.0 - own, room, enough=gains[v, level] - mine)
+        gain, x, fill = price_rows(v, anchor, duals, self.share, unit, self.rates, self.slo, self.u, self.served,
+                                   self.rank, self.edges[level] - 1.0 - own, self._room(v, level, anchor),
+                                   gains[v, level] - mine, NODES)
         gain += mine
         np.maximum.at(gains, (v, level), gain)
         fit = np.isfinite(gain)  # the rows some selection fits
-        x, v, level, anchor, size, unit = x[fit], v[fit], level[fit], anchor[fit], size[fit], unit[fit]
-        x[np.arange(v.size), anchor] = 1.0
+        x, v, level, fill, unit = x[fit], v[fit], level[fit], fill[fit], unit[fit]
         _add(v, duals, x, (self.share * x).sum(axis=1) * unit, found)
-        for chosen in (x > 1 - 1e-9, x > 1e-9):  # the vertex without its fractional item, and with it
-            fill = 1.0 + (size * chosen).sum(axis=1)
-            unit = self.unit[v, self._level(v, fill) - 1]
+        for k, chosen in enumerate((x > 1 - 1e-9, x > 1e-9)):  # the vertex without its item in part, and with it
+            unit = self.unit[v, self._level(v, fill[:, k]) - 1]
             _add(v, duals, chosen.astype(float), (self.share * chosen).sum(axis=1) * unit, found)

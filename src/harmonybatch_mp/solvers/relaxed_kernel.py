@@ -1,0 +1,216 @@
+"""The compiled pricing of the expected-batch bound's relaxed rows (numba; imported on first
+use; ``formulations/column_generation.md``, "Under the expected-batch model"): the anchored
+sizes (:func:`anchored_size`), and per row an upper bound on a 0-1 knapsack with a lower and
+an upper limit on the total size, by a small best-first branch and bound over its LP
+(:func:`knapsack_bound`; :func:`price_rows` builds each row's items and bounds it).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+
+@numba.vectorize(["float64(float64, float64, float64, float64)"], cache=True)
+def anchored_size(rate, tau, first, start):
+    """An app's share ``r_a (min(tau_a, tau_j) + (1 - e^{-r_j (tau_a - tau_j)^+}) / r_j)`` of
+    ``A_j`` (app: ``rate``, ``tau``; anchor: ``first``, ``start``), a ufunc."""
+    return rate * (min(tau, start) - math.expm1(-first * max(tau - start, 0.0)) / first)
+
+
+@numba.njit(cache=True)
+def _sorted(items, key):
+    """``items`` in the order of ``key[items]`` (a shell sort: quick to compile)."""
+    out = items.copy()
+    gap = out.size // 2
+    while gap > 0:
+        for i in range(gap, out.size):
+            item, k = out[i], key[out[i]]
+            j = i
+            while j >= gap and key[out[j - gap]] > k:
+                out[j] = out[j - gap]
+                j -= gap
+            out[j] = item
+        gap //= 2
+    return out
+
+
+@numba.njit(cache=True)
+def _lp(profit, size, low, high, state, x, capped, key):
+    """The LP of one row at a node (``state``: 1 in, -1 out, 0 free): ``max p.x`` s.t.
+    ``low <= s.x <= high``, ``0 <= x <= 1``, with the free items larger than the room left
+    out and sizes capped at the lower limit left. Fills ``x`` (a vertex: at most one item in
+    part) and returns ``(gain, the item in part or -1)``; the gain is -inf when infeasible.
+    ``capped`` and ``key`` are work space."""
+    m = profit.size
+    gain, taken = 0.0, 0.0
+    for i in range(m):
+        x[i] = 0.0
+        if state[i] == 1:
+            gain += profit[i]
+            taken += size[i]
+            x[i] = 1.0
+    lo, hi = low - taken, high - taken
+    if hi < 0.0 or lo > hi:
+        return -math.inf, -1
+    free, paid = 0.0, 0  # paid: the items that may join to reach the lower limit
+    items = np.empty(m, np.int64)
+    for i in range(m):
+        capped[i] = min(size[i], lo) if lo > 0.0 else size[i]
+        if state[i] == 0 and size[i] <= hi:
+            if profit[i] > 0.0:  # joins, unless past the room
+                free += capped[i]
+                gain += profit[i]
+                x[i] = 1.0
+                key[i] = -profit[i] / capped[i] if capped[i] > 0.0 else -math.inf
+            elif capped[i] > 0.0 and profit[i] > -math.inf:
+                key[i] = -profit[i] / capped[i]  # (inf for a tiny size: last)
+                items[paid] = i
+                paid += 1
+    if free > hi:  # past the room: the profitable items in ratio order, up to it
+        count = 0
+        for i in range(m):
+            if x[i] > 0.0 and state[i] == 0:
+                gain -= profit[i]
+                x[i] = 0.0
+                items[count] = i
+                count += 1
+        left = hi
+        for i in _sorted(items[:count], key):
+            if capped[i] > left:
+                x[i] = left / capped[i]
+                return gain + profit[i] * x[i], i if x[i] > 0.0 else -1
+            x[i] = 1.0
+            gain += profit[i]
+            left -= capped[i]
+        return gain, -1
+    deficit = lo - free
+    if deficit <= 0.0:
+        return gain, -1
+    for i in _sorted(items[:paid], key):  # too little: the cheapest others per unit of size
+        use = min(capped[i], deficit)
+        x[i] = use / capped[i]
+        gain += profit[i] * x[i]
+        deficit -= use
+        if deficit <= 1e-12 * lo:
+            return gain, i if x[i] < 1.0 else -1
+    return -math.inf, -1
+
+
+@numba.njit(cache=True)
+def _row(profit, size, low, high, enough, nodes, x, state, capped, key):
+    """One row's bound: best-first branch and bound over the LP, splitting (the item in part
+    out, or in) the open node of the largest LP until that LP is integral, at most
+    ``enough``, or ``nodes`` splits are spent; the bound is then that LP. Fills ``x`` with
+    its vertex. ``state`` (``nodes + 1`` rows), ``capped`` and ``key``, each of at least
+    ``profit.size`` columns, are work space."""
+    m = profit.size
+    for k in range(m):
+        state[0, k] = 0
+    gain = np.empty(nodes + 1)
+    part = np.empty(nodes + 1, np.int64)
+    gain[0], part[0] = _lp(profit, size, low, high, state[0], x, capped, key)
+    count, last, i = 1, 0, 0
+    for split in range(nodes + 1):
+        i = _largest(gain, count)
+        if part[i] < 0 or gain[i] <= enough or split == nodes or gain[i] == -math.inf:
+            break
+        item = part[i]
+        for k in range(m):
+            state[count, k] = state[i, k]
+        state[i, item] = -1
+        state[count, item] = 1
+        gain[i], part[i] = _lp(profit, size, low, high, state[i], x, capped, key)
+        gain[count], part[count] = _lp(profit, size, low, high, state[count], x, capped, key)
+        count, last = count + 1, count
+    i = _largest(gain, count)
+    if i != last:
+        _lp(profit, size, low, high, state[i], x, capped, key)
+    return gain[i]
+
+
+@numba.njit(cache=True)
+def _largest(gain, count):
+    """The first index of the largest of ``gain[:count]``."""
+    best = 0
+    for i in range(1, count):
+        if gain[i] > gain[best]:
+            best = i
+    return best
+
+
+@numba.njit(cache=True)
+def _rows(profit, size, low, high, enough, nodes):
+    """:func:`_row` on each row, over its items of finite profit."""
+    rows, m = profit.shape
+    gain = np.empty(rows)
+    x = np.zeros((rows, m))
+    state, capped, key, part = np.empty((nodes + 1, m), np.int8), np.empty(m), np.empty(m), np.empty(m)
+    for r in range(rows):
+        items = np.flatnonzero(profit[r] > -math.inf)
+        k = items.size
+        gain[r] = _row(profit[r][items], size[r][items], low[r], high[r], enough[r], nodes, part[:k], state, capped, key)
+        x[r][items] = part[:k]
+    return gain, x
+
+
+def knapsack_bound(profit: np.ndarray, size: np.ndarray, low: np.ndarray, high: np.ndarray,
+                   nodes: int = 7, enough: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, an upper bound on the 0-1 knapsack ``max p.x`` s.t. ``low <= s.x <= high``
+    (items of profit -inf absent; -inf when nothing fits) and the LP vertex that gives it.
+    Three relaxations, each valid for every 0-1 selection: an item larger than the room left
+    cannot join; sizes are capped at the lower limit left (a selection reaching it with the
+    true sizes reaches it with the capped ones); and the LP, split on its item in part (out,
+    or in) at up to ``nodes`` nodes, the bound the largest LP left open. A row whose LP is
+    at most ``enough`` is not split.
+
+    >>> gain, x = knapsack_bound(np.array([[3.0, 2.0, -1.0]]), np.array([[2.0, 2.0, 1.0]]),
+    ...                          np.array([0.0]), np.array([3.0]))
+    >>> float(gain[0]), x[0].tolist()
+    (3.0, [1.0, 0.0, 0.0])
+    """
+    rows = profit.shape[0]
+    enough = np.full(rows, -np.inf) if enough is None else np.asarray(enough, float)
+    return _rows(np.ascontiguousarray(profit, float), np.ascontiguousarray(size, float),
+                 np.asarray(low, float), np.asarray(high, float), enough, int(nodes))
+
+
+@numba.njit(cache=True)
+def price_rows(bins, anchors, profit_of, share, unit, rates, slo, u, served, rank, low, high, enough, nodes):
+    """Bound the rows ``(bins[r], anchors[r])``: the knapsack over the apps ``a`` with
+    ``served[bin, a]`` after the anchor (``rank[a] > rank[anchor]``), profit ``profit_of[a]
+    - share[a] unit[r]``, size the anchored size at the timeouts ``slo - u[bin]``, limits
+    ``low[r]``, ``high[r]``
+    (:func:`_row`, not split at most ``enough[r]``). Returns each row's bound, its vertex
+    ``x`` over all apps (the anchor at 1), and ``1 +`` the anchored size of the vertex's
+    apps taken whole and of those taken at all."""
+    rows, n = bins.size, rates.size
+    gain = np.empty(rows)
+    x = np.zeros((rows, n))
+    fill = np.ones((rows, 2))
+    state, capped, key = np.empty((nodes + 1, n), np.int8), np.empty(n), np.empty(n)
+    items, size, profit, part = np.empty(n, np.int64), np.empty(n), np.empty(n), np.empty(n)
+    m, v, j = 0, -1, -1
+    for r in range(rows):
+        if bins[r] != v or anchors[r] != j:  # (rows of one bin and anchor in a run share their items)
+            v, j, m = bins[r], anchors[r], 0
+            for a in range(n):
+                if served[v, a] and rank[a] > rank[j]:
+                    items[m] = a
+                    size[m] = anchored_size(rates[a], slo[a] - u[v], rates[j], slo[j] - u[v])
+                    m += 1
+        for k in range(m):
+            profit[k] = profit_of[items[k]] - share[items[k]] * unit[r]
+        gain[r] = _row(profit[:m], size[:m], low[r], high[r], enough[r], nodes, part[:m], state, capped, key)
+        fill[r, 0] += rates[j] * (slo[j] - u[v])
+        fill[r, 1] += rates[j] * (slo[j] - u[v])
+        for k in range(m):
+            x[r, items[k]] = part[k]
+            if part[k] > 1 - 1e-9:
+                fill[r, 0] += size[k]
+            if part[k] > 1e-9:
+                fill[r, 1] += size[k]
+        x[r, j] = 1.0
+    return gain, x, fill
