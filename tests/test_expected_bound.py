@@ -255,8 +255,8 @@ def test_milp_under_full_batch_takes_colgen_s_bound_above_40_apps():
     """Above 40 apps milp under full-batch optimises over contiguous groups; its bound is
     colgen's (relaxation_bound) where that is higher, and its plan stays the contiguous one."""
     apps = ",".join(f"{0.3 + 0.011 * i:.3f}:{[0.5, 2, 5, 10, 20][i % 5]}" for i in range(45))
-    fast = solve(apps, "VGG19", cost_model="full-batch", bound_time=0)
-    full = solve(apps, "VGG19", cost_model="full-batch", bound_time=3)
+    fast = solve(apps, "VGG19", cost_model="full-batch", bound_time=0, move_time=0)
+    full = solve(apps, "VGG19", cost_model="full-batch", bound_time=3, move_time=0)
     assert fast.solver.relaxation_bound is None and full.groups == fast.groups
     assert full.solver.status == "restricted_optimal" and full.solver.scope == fast.solver.scope
     assert fast.solver.bound < full.solver.bound == full.solver.relaxation_bound <= full.total_cost

@@ -84,6 +84,10 @@ def _add_milp_args(p: argparse.ArgumentParser) -> None:
                    help="when the plan is not proven over every partition: seconds (within --time-limit) "
                         "of column generation to raise the certificate's bound (default 5 up to 200 apps "
                         "under expected, 120 under full-batch, 0 above; 0: the per-app bound only)")
+    g.add_argument("--move-time", type=float, metavar="S",
+                   help="when the plan is optimal over contiguous groups only: seconds (within --time-limit) "
+                        "of moving single apps between groups to lower its cost (default 5 up to 500 apps, "
+                        "0 above; 0: the contiguous optimum)")
     g.add_argument("--backend", default="appsi_highs", metavar="NAME",
                    help="MILP backend: appsi_highs (default, in process) or any Pyomo SolverFactory name "
                         "(glpk, cbc, gurobi, cplex, scip) installed on this machine")
@@ -168,7 +172,8 @@ def _instance(args):
 
 
 _MILP_FLAGS = {"candidates": "auto", "max_run": None, "time_limit": None, "rel_gap": 0.0, "abs_gap": 0.0,
-               "threads": None, "warm_start": None, "backend": "appsi_highs", "bound_time": None}
+               "threads": None, "warm_start": None, "backend": "appsi_highs", "bound_time": None,
+               "move_time": None}
 
 
 def _milp_options(args) -> dict:

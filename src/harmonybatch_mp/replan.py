@@ -218,7 +218,7 @@ def _penalised(workload: Workload, profile: ModelProfile, platform: Platform, ru
     from .solvers.options import deadline_of
 
     unknown = set(options) - {"candidates", "max_run", "time_limit", "rel_gap", "abs_gap", "threads", "backend",
-                              "timeout_levels", "bound_time"}  # bound_time: the penalised model has its own
+                              "timeout_levels", "bound_time", "move_time"}  # the penalised model has neither
     if unknown:
         raise InputError(f"replan with a change penalty has no option(s) {', '.join(sorted(unknown))}")
     levels = options.get("timeout_levels", 4)

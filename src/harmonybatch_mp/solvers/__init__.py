@@ -97,7 +97,7 @@ def solve(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
         The solver's options (its keyword-only parameters): ``exact``: ``force``;
         ``dp``: ``max_run``; ``milp``: ``candidates``, ``max_run``, ``time_limit``,
         ``rel_gap``, ``abs_gap``, ``threads``, ``warm_start``, ``backend``, ``backend_options``,
-        ``bound_time``.
+        ``bound_time``, ``move_time``.
 
     Returns
     -------

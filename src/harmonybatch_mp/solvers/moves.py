@@ -1,0 +1,84 @@
+"""Improving a plan by moving single apps between its groups
+(``formulations/set_partitioning.md``, "Moves").
+
+A move takes one app out of its group and puts it into another group of the plan, or
+alone. Each round prices every move at once (the new groups' optima searched together,
+:meth:`.Problem.prefetch`) and makes the one that lowers the plan's cost the most while
+the plan keeps its side constraints; the rounds stop when no move lowers the cost or at the
+deadline. ``milp`` runs it on a plan that is optimal over contiguous groups only: the
+optimum over every partition need not be contiguous (under ``expected``, n = 30 random GPT-2:
+2.7% cheaper after moves).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from .problem import Problem, members
+
+#: A move must lower the plan's cost by more than this fraction.
+TOLERANCE = 1e-9
+#: Groups priced per batch of the search (the deadline is checked between batches).
+BATCH = 512
+
+
+def improve(problem: Problem, masks: Sequence[int], deadline: float | None = None) -> list[int]:
+    """The plan ``masks`` (a partition of the apps into group masks), after best-improvement
+    moves of single apps, one a round, until none lowers its cost or the ``deadline`` (a
+    ``time.perf_counter()`` reading) passes. Each group takes its optimum configuration;
+    the plan keeps the side constraints of ``problem`` (a move that breaks one is not made).
+
+    >>> from harmonybatch_mp.solvers import Problem, as_instance
+    >>> p = Problem(*as_instance("0.3:2,0.5:5,0.8:10,1.0:20", "VGG19"), cost_model="expected")
+    >>> alone = [1, 2, 4, 8]
+    >>> p.plan_cost(improve(p, alone)) < p.plan_cost(alone)
+    True
+    """
+    masks = [m for m in masks if m]
+    cost = {m: problem.weighted_cost(m) for m in masks}
+    while deadline is None or time.perf_counter() < deadline:
+        moves = []  # (source group, target group or -1 for alone, app)
+        for i, source in enumerate(masks):
+            for a in members(source):
+                moves += [(i, j, a) for j in range(len(masks)) if j != i]
+                if source != 1 << a:
+                    moves.append((i, -1, a))
+        new = {m for i, j, a in moves for m in (masks[i] ^ (1 << a), (1 << a) | (masks[j] if j >= 0 else 0))}
+        new = [m for m in new if m and m not in cost]
+        for lo in range(0, len(new), BATCH):
+            if deadline is not None and time.perf_counter() > deadline:
+                return masks
+            problem.prefetch(new[lo:lo + BATCH])
+            cost.update((m, problem.weighted_cost(m)) for m in new[lo:lo + BATCH])
+        delta = np.array([_after(masks, cost, i, j, a) - cost[masks[i]] - (cost[masks[j]] if j >= 0 else 0.0)
+                          for i, j, a in moves])
+        for k in np.argsort(delta, kind="stable"):
+            if not delta[k] < -TOLERANCE * sum(cost[m] for m in masks):
+                return masks
+            plan = _moved(masks, *moves[k])
+            if problem.side.allows(problem, plan, [problem.group(m) for m in plan]):
+                masks = plan
+                break
+        else:
+            return masks
+    return masks
+
+
+def _after(masks: list[int], cost: dict[int, float], i: int, j: int, a: int) -> float:
+    """The cost of the two groups a move leaves: the source without app ``a``, the target with it."""
+    rest = masks[i] ^ (1 << a)
+    return (cost[rest] if rest else 0.0) + cost[(1 << a) | (masks[j] if j >= 0 else 0)]
+
+
+def _moved(masks: list[int], i: int, j: int, a: int) -> list[int]:
+    """The plan after the move of app ``a`` from group ``i`` to group ``j`` (alone: -1)."""
+    plan = list(masks)
+    plan[i] ^= 1 << a
+    if j >= 0:
+        plan[j] |= 1 << a
+    else:
+        plan.append(1 << a)
+    return [m for m in plan if m]
