@@ -121,7 +121,7 @@ def part3() -> None:
     print("## Under the expected-batch model\n")
     print("`milp` (the default solver) under `expected` optimises over contiguous candidate groups. With "
           "`bound_time=0` its certificate's bound is the global per-app bound (`formulations/model.md` "
-          "section 12.2); by default it spends up to 5 s (n <= 200) of column generation on the relaxed model "
+          "section 12.2); by default it spends up to 5 s (n <= 500) of column generation on the relaxed model "
           "(`expected_bound`: `solvers/expected_bound.py`, `formulations/column_generation.md`) to raise it. "
           "The last two columns run `expected_bound` alone in all the time the limit leaves after the plan. "
           "Every gap is (plan - bound) / plan, over every partition.\n")

@@ -182,7 +182,8 @@ def test_the_expected_bound_keeps_its_deadline_and_checks_its_input():
 
 
 def test_the_runs_start_the_master_at_their_least_weight():
-    """runs() gives every run of apps consecutive in SLO order once, at its least row weight."""
+    """runs() gives every run of apps consecutive in SLO order once (up to 8 apps; past
+    that, of lengths 25% apart), at its least row weight."""
     problem = Problem(*as_instance("0.9:2,0.3:5,0.5:1,1.2:20,0.7:3", "BERT"), cost_model="expected")
     relaxed = Relaxed(problem, 1.0)
     runs, weights = relaxed.runs()
@@ -190,6 +191,10 @@ def test_the_runs_start_the_master_at_their_least_weight():
     assert sorted(tuple(r) for r in runs) == sorted(tuple(order[i:k + 1]) for i in range(5) for k in range(i, 5))
     for run, w in zip(runs, weights):
         assert w == pytest.approx(relaxed.weight(run), rel=1e-12)
+    apps = ",".join(f"{0.4 + 0.037 * i:.3f}:{1 + i % 7}" for i in range(40))  # past 8 apps: lengths 25% apart
+    runs, _ = Relaxed(Problem(*as_instance(apps, "BERT"), cost_model="expected"), 1.0).runs()
+    lengths = {len(r) for r in runs}
+    assert lengths == set(range(1, 9)) | {10, 12, 16, 20, 24, 31, 38}
 
 
 def test_a_deadline_passed_waiting_for_highs_ends_the_search_with_what_it_has():

@@ -82,7 +82,7 @@ def _add_milp_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--warm-start", choices=("dp", "greedy"), help="start the solver from this solver's plan")
     g.add_argument("--bound-time", type=float, metavar="S",
                    help="when the plan is not proven over every partition: seconds (within --time-limit) "
-                        "of column generation to raise the certificate's bound (default 5 up to 200 apps "
+                        "of column generation to raise the certificate's bound (default 5 up to 500 apps "
                         "under expected, 120 under full-batch, 0 above; 0: the per-app bound only)")
     g.add_argument("--move-time", type=float, metavar="S",
                    help="when the plan is optimal over contiguous groups only: seconds (within --time-limit) "

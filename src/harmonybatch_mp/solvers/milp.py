@@ -41,10 +41,10 @@ FALLBACK_MAX_RUN = 8
 #: Seconds (within the time limit) a plan not proven over every partition spends by default on
 #: a global bound, up to BOUND_MAX_APPS[cost model] apps. Under expected (the relaxed model),
 #: n = 16-150: 5 s cut the gap from 10-47% to 0.9-16%, except n = 60 GPT-2 (nothing proven);
-#: n = 300, 1000: no gain. Under full-batch (colgen), n = 60: 17-23% to 0.9-1.2%; n = 100:
+#: n = 300, 500 (random BERT, VGG19): 13-19% to 11-15%; n = 1000-5000: no gain. Under full-batch (colgen), n = 60: 17-23% to 0.9-1.2%; n = 100:
 #: 15-20% to 8-14%; n = 150, 200: no gain (formulations/column_generation.md).
 BOUND_TIME = 5.0
-BOUND_MAX_APPS = {EXPECTED: 200, FULL_BATCH: 120}
+BOUND_MAX_APPS = {EXPECTED: 500, FULL_BATCH: 120}
 #: Seconds (within the time limit) a plan optimal over contiguous groups only (``candidates="auto"``,
 #: no counting side constraints) spends by default on moves of single apps (:mod:`.moves`), up to
 #: MOVE_MAX_APPS apps: a round prices every app in every group. Under expected, random workloads
