@@ -186,8 +186,7 @@ class Relaxed:
     def runs(self, deadline: float | None = None) -> tuple[list[np.ndarray], np.ndarray]:
         """The runs of apps consecutive in SLO order (of at most ``max(8, 40000 / n)`` apps,
         so memory stays ``O(n)``, at most :data:`ANCHORS` anchors as it grows, and of the
-        lengths :data:`LENGTHS` allows) as columns,
-        at its least row weight: the groups good plans are made of, to start the master.
+        lengths :data:`LENGTHS` allows) as columns, each at its least row weight: the groups good plans are made of, to start the master.
         Returns the runs' members and weights (runs no bin serves are left out); none if the
         ``deadline`` passes first."""
         n = self.share.size
@@ -306,10 +305,10 @@ class Relaxed:
         ``gains``, and append to ``found`` the LP vertices and the groups rounded from them
         that price out, as ``(gain, bin, members, coefficients, weight)``.
 
-        A row's 0-1 knapsack is relaxed before its LP (:func:`.relaxed_kernel.knapsack_bound`):
-        an app larger than the room left cannot join, and sizes are capped at the lower limit
-        (a selection reaching the limit with the true sizes reaches it with the capped ones),
-        which keeps a sliver of a large app from lifting a small group to a cheaper level."""
+        A row's 0-1 knapsack is relaxed before its LP (:mod:`.relaxed_kernel`): an app larger
+        than the room left cannot join, and sizes are capped at the lower limit (a selection
+        reaching the limit with the true sizes reaches it with the capped ones), which keeps a
+        sliver of a large app from lifting a small group to a cheaper level."""
         from .relaxed_kernel import price_rows
 
         v, level, anchor = rows[:, np.lexsort((rows[2], rows[0]))]  # a bin's rows of one anchor together

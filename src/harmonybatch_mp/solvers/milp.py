@@ -41,8 +41,9 @@ FALLBACK_MAX_RUN = 8
 #: Seconds (within the time limit) a plan not proven over every partition spends by default on
 #: a global bound, up to BOUND_MAX_APPS[cost model] apps. Under expected (the relaxed model),
 #: n = 16-150: 5 s cut the gap from 10-47% to 0.9-16%, except n = 60 GPT-2 (nothing proven);
-#: n = 300, 500 (random BERT, VGG19): 13-19% to 11-15%; n = 1000-5000: no gain. Under full-batch (colgen), n = 60: 17-23% to 0.9-1.2%; n = 100:
-#: 15-20% to 8-14%; n = 150, 200: no gain (formulations/column_generation.md).
+#: n = 300, 500 (random BERT, VGG19): 13-19% to 11-15%; n = 1000-5000: no gain. Under
+#: full-batch (colgen), n = 60: 17-23% to 0.9-1.2%; n = 100: 15-20% to 8-14%; n = 150, 200: no
+#: gain (formulations/column_generation.md).
 BOUND_TIME = 5.0
 BOUND_MAX_APPS = {EXPECTED: 500, FULL_BATCH: 120}
 #: Seconds (within the time limit) a plan optimal over contiguous groups only (``candidates="auto"``,
@@ -101,10 +102,10 @@ def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto"
         ``relaxation_bound``. 0 skips it. Default: :data:`BOUND_TIME` up to
         :data:`BOUND_MAX_APPS` apps, 0 above.
     move_time : float, optional
-        With ``candidates="auto"`` and no ``max_run``, for a plan optimal over contiguous groups only and no
-        counting side constraint: at most this many seconds, never past the time limit, of
-        moves of single apps between groups (:func:`.moves.improve`), before the bound. 0
-        skips them. Default: :data:`MOVE_TIME` up to :data:`MOVE_MAX_APPS` apps, 0 above.
+        With ``candidates="auto"`` and no ``max_run``, for a plan optimal over contiguous
+        groups only and no counting side constraint: at most this many seconds, never past
+        the time limit, of moves of single apps between groups (:func:`.moves.improve`),
+        before the bound. 0 skips them. Default: :data:`MOVE_TIME` up to :data:`MOVE_MAX_APPS` apps, 0 above.
 
     Examples
     --------
@@ -128,11 +129,11 @@ def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto"
     sol = _milp(problem, candidates, max_run, deadline, rel_gap, abs_gap, threads, warm_start, backend,
                 backend_options)
     if candidates == "auto" and not max_run and sol.info.status == RESTRICTED_OPTIMAL and not problem.side.counting:
-        sol = _moved(problem, sol, deadline, move_time)
+        sol = _improved(problem, sol, deadline, move_time)
     return _relaxed_bound(problem, sol, deadline, bound_time)
 
 
-def _moved(problem: Problem, sol: Solution, deadline: float | None, seconds: float) -> Solution:
+def _improved(problem: Problem, sol: Solution, deadline: float | None, seconds: float) -> Solution:
     """The plan after moves of single apps (for at most ``seconds``), status ``bounded``
     where they lowered its cost; its bound, global, holds as before."""
     now = time.perf_counter()

@@ -112,7 +112,7 @@ def _row(profit, size, low, high, enough, nodes, x, state, capped, key):
     gain = np.empty(nodes + 1)
     part = np.empty(nodes + 1, np.int64)
     gain[0], part[0] = _lp(profit, size, low, high, state[0], x, capped, key)
-    count, last, i = 1, 0, 0
+    count, last = 1, 0
     for split in range(nodes + 1):
         i = _largest(gain, count)
         if part[i] < 0 or gain[i] <= enough or split == nodes or gain[i] == -math.inf:
@@ -157,7 +157,7 @@ def _rows(profit, size, low, high, enough, nodes):
 
 
 def knapsack_bound(profit: np.ndarray, size: np.ndarray, low: np.ndarray, high: np.ndarray,
-                   nodes: int = 7, enough: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   nodes: int, enough: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per row, an upper bound on the 0-1 knapsack ``max p.x`` s.t. ``low <= s.x <= high``
     (items of profit -inf absent; -inf when nothing fits) and the LP vertex that gives it.
     Three relaxations, each valid for every 0-1 selection: an item larger than the room left
@@ -167,7 +167,7 @@ def knapsack_bound(profit: np.ndarray, size: np.ndarray, low: np.ndarray, high: 
     at most ``enough`` is not split.
 
     >>> gain, x = knapsack_bound(np.array([[3.0, 2.0, -1.0]]), np.array([[2.0, 2.0, 1.0]]),
-    ...                          np.array([0.0]), np.array([3.0]))
+    ...                          np.array([0.0]), np.array([3.0]), nodes=7)
     >>> float(gain[0]), x[0].tolist()
     (3.0, [1.0, 0.0, 0.0])
     """
@@ -182,8 +182,8 @@ def price_rows(bins, anchors, profit_of, share, unit, rates, slo, u, served, ran
     """Bound the rows ``(bins[r], anchors[r])``: the knapsack over the apps ``a`` with
     ``served[bin, a]`` after the anchor (``rank[a] > rank[anchor]``), profit ``profit_of[a]
     - share[a] unit[r]``, size the anchored size at the timeouts ``slo - u[bin]``, limits
-    ``low[r]``, ``high[r]``
-    (:func:`_row`, not split at most ``enough[r]``). Returns each row's bound, its vertex
+    ``low[r]``, ``high[r]`` (:func:`_row`, not split at most ``enough[r]``). Returns each
+    row's bound, its vertex
     ``x`` over all apps (the anchor at 1), and ``1 +`` the anchored size of the vertex's
     apps taken whole and of those taken at all."""
     rows, n = bins.size, rates.size
