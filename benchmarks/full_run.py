@@ -155,7 +155,7 @@ def main() -> None:
         f"![gaps]({rel}/heuristic_gaps.png)", "",
         "## Solve time against n (family `scale`, one VGG19 workload per n)", "",
         f"Median wall time per plan, time limit {LIMIT_S:.0f} s; (opt) = proven optimal over every partition, "
-        "(restr.) = optimal over SLO-contiguous groups only, (limit) = stopped at the time limit; a percentage is "
+        "(restr.) = optimal over SLO-contiguous groups only, (bnd) = that plan made cheaper by moves of single apps, (limit) = stopped at the time limit; a percentage is "
         "the gap to the best bound any solver proved for the workload (valid for every plan). `milp`'s "
         "bound comes from 5 s of column generation (`expected_bound` under `expected` up to 500 apps, "
         "`colgen` under `full-batch` from 41 to 120 apps), `dp`'s is the per-app bound.", "",
