@@ -38,7 +38,7 @@ def improve(problem: Problem, masks: Sequence[int], deadline: float | None = Non
     True
     """
     masks = [m for m in masks if m]
-    cost = {m: problem.weighted_cost(m) for m in masks}
+    cost = {0: 0.0, **{m: problem.weighted_cost(m) for m in masks}}  # 0: a group a move empties
     while deadline is None or time.perf_counter() < deadline:
         moves = []  # (source group, target group or -1 for alone, app)
         for i, source in enumerate(masks):
@@ -46,17 +46,17 @@ def improve(problem: Problem, masks: Sequence[int], deadline: float | None = Non
                 moves += [(i, j, a) for j in range(len(masks)) if j != i]
                 if source != 1 << a:
                     moves.append((i, -1, a))
-        new = {m for i, j, a in moves for m in (masks[i] ^ (1 << a), (1 << a) | (masks[j] if j >= 0 else 0))}
-        new = [m for m in new if m and m not in cost]
+        new = [m for m in {m for move in moves for m in _changed(masks, *move)} if m not in cost]
         for lo in range(0, len(new), BATCH):
             if deadline is not None and time.perf_counter() > deadline:
                 return masks
             problem.prefetch(new[lo:lo + BATCH])
             cost.update((m, problem.weighted_cost(m)) for m in new[lo:lo + BATCH])
-        delta = np.array([_after(masks, cost, i, j, a) - cost[masks[i]] - (cost[masks[j]] if j >= 0 else 0.0)
+        delta = np.array([sum(cost[m] for m in _changed(masks, i, j, a)) - cost[masks[i]] - cost[masks[j] if j >= 0 else 0]
                           for i, j, a in moves])
+        total = sum(cost[m] for m in masks)
         for k in np.argsort(delta, kind="stable"):
-            if not delta[k] < -TOLERANCE * sum(cost[m] for m in masks):
+            if not delta[k] < -TOLERANCE * total:
                 return masks
             plan = _moved(masks, *moves[k])
             if problem.side.allows(problem, plan, [problem.group(m) for m in plan]):
@@ -67,18 +67,14 @@ def improve(problem: Problem, masks: Sequence[int], deadline: float | None = Non
     return masks
 
 
-def _after(masks: list[int], cost: dict[int, float], i: int, j: int, a: int) -> float:
-    """The cost of the two groups a move leaves: the source without app ``a``, the target with it."""
-    rest = masks[i] ^ (1 << a)
-    return (cost[rest] if rest else 0.0) + cost[(1 << a) | (masks[j] if j >= 0 else 0)]
+def _changed(masks: list[int], i: int, j: int, a: int) -> tuple[int, int]:
+    """The two groups a move of app ``a`` from group ``i`` to group ``j`` (alone: -1) leaves:
+    the source without it (0 when empty), the target with it."""
+    return masks[i] ^ (1 << a), (1 << a) | (masks[j] if j >= 0 else 0)
 
 
 def _moved(masks: list[int], i: int, j: int, a: int) -> list[int]:
     """The plan after the move of app ``a`` from group ``i`` to group ``j`` (alone: -1)."""
-    plan = list(masks)
-    plan[i] ^= 1 << a
-    if j >= 0:
-        plan[j] |= 1 << a
-    else:
-        plan.append(1 << a)
-    return [m for m in plan if m]
+    source, target = _changed(masks, i, j, a)
+    plan = [source if k == i else target if k == j else m for k, m in enumerate(masks)]
+    return [m for m in plan if m] + ([target] if j < 0 else [])
