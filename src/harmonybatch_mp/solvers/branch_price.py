@@ -16,6 +16,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,9 @@ from .pricing import TOLERANCE, Pricer
 INTEGRAL = 1e-6
 #: The integer master is solved again over the columns so far each time they grow by this factor.
 REFRESH = 1.05
+
+#: Improves a new incumbent ``(objective, groups, configurations)``, returning the same or a cheaper one.
+Polish = Callable[[float, list[int], list[GroupConfig]], tuple[float, list[int], list[GroupConfig]]]
 
 
 @dataclass(frozen=True)
@@ -44,10 +48,11 @@ class Tree:
 
 
 def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objective: float, masks: list[int],
-                     configs: list[GroupConfig], rel_gap: float, deadline: float | None) -> Tree:
+                     configs: list[GroupConfig], rel_gap: float, deadline: float | None,
+                     polish: Polish | None = None) -> Tree:
     """Search the tree below the root (its LP generated in ``master``, with Lagrangian bound
     ``root_bound``, scaled) from the incumbent plan ``(objective, masks, configs)`` until it
-    is closed or ``deadline``."""
+    is closed or ``deadline``; each new incumbent goes through ``polish`` (when given)."""
     problem, scale = master.problem, master.scale
     slack = TOLERANCE * problem.n  # the bounds' precision (column_master.generate)
     order = itertools.count()
@@ -86,6 +91,8 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
             better = master.integer(deadline, masks)
             if better is not None and problem.plan_cost(better[0]) < objective:
                 objective, masks, configs = problem.plan_cost(better[0]), better[0], better[1]
+                if polish is not None:
+                    objective, masks, configs = polish(objective, masks, configs)
         if bound >= done():
             closed_at = min(closed_at, bound)
             continue
@@ -104,6 +111,8 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
                 cost = problem.plan_cost(plan)
                 if cost < objective:
                     objective, masks, configs = cost, plan, chosen
+                    if polish is not None:
+                        objective, masks, configs = polish(objective, masks, configs)
                 closed_at = min(closed_at, bound)
                 continue
             stuck = min(stuck, bound)  # no pair to branch on: left open

@@ -2,10 +2,11 @@
 reduced-cost enumeration or branch and price to prove the integer optimum
 (``formulations/column_generation.md``; full-batch model).
 
-1. The master LP starts from every app alone and the contiguous optimum (``dp``) and is
-   grown by pricing (:func:`.column_master.generate`); its Lagrangian bound holds for
+1. The master LP starts from every app alone and the contiguous optimum (``dp``), improved
+   by moves of single apps (:mod:`.moves`), and is grown by pricing (:func:`.column_master.generate`); its Lagrangian bound holds for
    every plan at every round, and is the LP optimum once pricing proves no column left.
-2. The integer master over the generated columns (and the ``dp`` plan) gives a plan.
+2. The integer master over the generated columns (and the moved ``dp`` plan) gives a plan,
+   improved by moves again.
 3. Any plan cheaper than it uses only columns whose reduced cost is at most the gap, so
    enumerating those (the same search with a threshold) and solving the integer master
    over them proves the optimum.
@@ -24,10 +25,12 @@ from .._validate import integer
 from ..errors import InputError, SolverError
 from ..expected_cost import FULL_BATCH
 from ..plan import BOUNDED, OPTIMAL, TIME_LIMIT, SolverInfo
+from ..provision import GroupConfig
 from .base import Solution
-from .branch_price import branch_and_price
+from .branch_price import Polish, branch_and_price
 from .column_master import Master, generate, late
 from .dp import dp
+from .moves import improve
 from .options import check_gaps, deadline_of
 from .pricing import Pricer
 from .problem import Problem
@@ -39,6 +42,8 @@ GENERATION_SHARE = 0.85
 PROOF_SHARE = 0.9
 #: Most columns the enumeration of step 3 may produce before giving up the proof.
 ENUMERATION_LIMIT = 100_000
+#: Share of the time left the moves of single apps from the ``dp`` plan may take.
+MOVE_SHARE = 0.1
 
 
 def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float = 0.0,
@@ -78,6 +83,10 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
         master.add_group(1 << i)
     warm = list(dp(problem).groups)
     allowed = problem.side.allows(problem, warm, [problem.group(m) for m in warm])
+    movable = allowed and not problem.side.counting  # groups at their optima keep the side constraints
+    if movable:  # the optimum need not be contiguous (formulations/set_partitioning.md, "Moves")
+        now = time.perf_counter()
+        warm = improve(problem, warm, None if deadline is None else now + MOVE_SHARE * (deadline - now))
     for m in warm:
         master.add_group(m)
     pricer = Pricer(problem, scale)
@@ -95,6 +104,9 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
         raise SolverError("colgen: no feasible plan found" + (" by the time limit" if stopped else ""),
                           time_limit=stopped)
     objective, masks, configs = min(options, key=lambda o: o[0])
+    polish = _polisher(master, deadline) if movable else None
+    if polish is not None:  # the moves from dp's plan may have been cut short
+        objective, masks, configs = polish(objective, masks, configs)
     bound = max(problem.lower_bound(), -np.inf if best_round is None else best_round[0] / scale)
     proven = objective - bound <= rel_gap * objective
     cutoff = None if deadline is None else start + PROOF_SHARE * (deadline - start)
@@ -118,12 +130,14 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
                     objective, masks, configs = cost, full[0], full[1]
                 bound = objective
         elif not (stopped or late(cutoff)):  # too many such columns: branch (step 4)
-            tree = branch_and_price(master, pricer, lagrangian, objective, masks, configs, rel_gap, cutoff)
+            tree = branch_and_price(master, pricer, lagrangian, objective, masks, configs, rel_gap, cutoff, polish)
             objective, masks, configs, nodes = tree.objective, tree.masks, tree.configs, tree.nodes
             bound, proven = max(bound, tree.bound), tree.closed
             full = None if proven else master.integer(deadline, masks)  # over the nodes' columns too
             if full is not None and problem.plan_cost(full[0]) < objective:
                 objective, masks, configs = problem.plan_cost(full[0]), full[0], full[1]
+                if polish is not None:
+                    objective, masks, configs = polish(objective, masks, configs)
                 proven = objective - bound <= rel_gap * objective
     bound = min(bound, objective)
     status = OPTIMAL if proven else TIME_LIMIT if stopped or late(cutoff) else BOUNDED
@@ -134,3 +148,19 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
                       backend="appsi_highs", columns=len(master.masks),
                       candidate_groups=len(set(master.masks)), iterations=rounds, nodes=nodes)
     return Solution.of(problem, masks, info, configs=dict(zip(masks, configs)))
+
+
+def _polisher(master: Master, deadline: float | None) -> Polish:
+    """The plan after moves of single apps (:func:`.moves.improve`) until ``deadline``, its
+    groups added to the ``master`` as columns (for the integer masters to come)."""
+    problem = master.problem
+
+    def polish(objective: float, masks: list[int], configs: list[GroupConfig]) -> tuple[float, list[int], list[GroupConfig]]:
+        moved = improve(problem, masks, deadline)
+        cost = problem.plan_cost(moved)
+        if not cost < objective:
+            return objective, masks, configs
+        for m in moved:
+            master.add_group(m)
+        return cost, moved, [problem.group(m) for m in moved]
+    return polish
