@@ -17,6 +17,8 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from harmonybatch_mp import App, InfeasibleError, SideConstraints, Workload, preset, solve
+from harmonybatch_mp.solvers import Problem, as_instance
+from harmonybatch_mp.solvers.dp import dp
 
 EXE = [sys.executable, "-m", "harmonybatch_mp"]
 
@@ -260,6 +262,24 @@ def test_time_limit_bounds_the_whole_call():
     assert time.perf_counter() - t <= 6.0
     assert plan.solver.status == "time_limit" and plan.solver.bound <= plan.total_cost
     assert sum(g.kind == "gpu" for g in plan.groups) <= 2
+
+
+def test_time_limit_bounds_the_contiguous_plan_under_expected():
+    """150 apps under expected: the contiguous runs are searched (about 2 s) only while the
+    time lasts, every app alone first, so a 0.1 s limit gives a plan of the runs searched by
+    then, status time_limit, with no restricted bound; dp takes the same deadline."""
+    rng = np.random.default_rng(3)
+    apps = ",".join(f"{rng.uniform(0.3, 2):.3f}:{10 ** rng.uniform(-1, 1.5):.3f}" for _ in range(150))
+    t = time.perf_counter()
+    plan = solve(apps, "BERT", time_limit=0.1)
+    assert time.perf_counter() - t <= 1.5
+    s = plan.solver
+    assert s.status == "time_limit" and "searched by the time limit" in s.scope and s.restricted_bound is None
+    assert s.bound <= plan.total_cost
+    p = Problem(*as_instance(apps, "BERT"), cost_model="expected")
+    cut = dp(p, deadline=time.perf_counter())
+    assert cut.info.status == "time_limit" and p.plan_cost(cut.groups) == pytest.approx(cut.info.objective, rel=1e-9)
+    assert cut.info.objective <= sum(p.weighted_cost(1 << i) for i in range(p.n)) * (1 + 1e-9)
 
 
 def test_a_time_limit_is_never_bad_input():

@@ -111,3 +111,23 @@ def test_pareto_columns_are_exact(profile, platform, workload, by_gpu, by_mem):
         )
     if kept:
         assert g.cost[kept[0]] == g.cost[feas].min()
+
+
+@given(models, platforms, workloads(max_apps=7), st.data())
+def test_run_optima_match_each_runs_own_optimum_with_pins(profile, platform, workload, data):
+    """The incremental optima of the SLO-contiguous runs (one fold step per app, the kinds a
+    run allows narrowing as pinned apps join) equal each run's exhaustive optimum over the
+    kinds all its members allow."""
+    from harmonybatch_mp import SideConstraints
+    from harmonybatch_mp.provision import KINDS, best_config
+
+    names = [a.name for a in workload.apps]
+    pins = data.draw(st.dictionaries(st.sampled_from(names), st.sampled_from(KINDS), max_size=len(names)))
+    p = Problem(workload, profile, platform, side=SideConstraints(pin=list(pins.items())), cost_model="full-batch")
+    grid = config_grid(profile, platform)
+    event(f"{len(pins)} pinned of {p.n}")
+    for i, j, _, cfg in p.fill_runs():
+        kinds = [k for k in KINDS if all(pins.get(a.name, k) == k for a in p.apps[i:j])]
+        want = best_config(grid, p.apps[i:j], kinds) if kinds else None
+        event("pins leave no kind" if not kinds else "infeasible run" if want is None else "feasible run")
+        assert (None if cfg is None else cfg.index) == want

@@ -135,15 +135,11 @@ def run_optima(
     stop = len(apps) if max_len is None else min(len(apps), start + max_len)
     state = _RunState(grid, apps[start], grid.memory_ok & kind_mask(grid, kinds))
     allowed = set(KINDS)
-    sub_kind = grid.kind[state.idx]
+    selected = None  # over state.idx, the configurations of the kinds allowed (None: all)
     for j in range(start + 1, stop + 1):
         if j > start + 1:
             state.add(apps[j - 1])
-        if app_kinds is None:
-            yield j, state.best()
-            continue
-        allowed &= set(app_kinds[j - 1])
-        if not allowed:
-            yield j, None
-            continue
-        yield j, state.best(np.isin(sub_kind, [KINDS.index(k) for k in allowed]))
+        if app_kinds is not None and not allowed <= set(app_kinds[j - 1]):  # the run's kinds narrow
+            allowed &= set(app_kinds[j - 1])
+            selected = np.isin(grid.kind[state.idx], [KINDS.index(k) for k in allowed])
+        yield j, state.best(selected) if allowed else None

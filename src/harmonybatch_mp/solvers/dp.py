@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
-from ..plan import RESTRICTED_OPTIMAL, SolverInfo
+import numpy as np
+
+from ..plan import RESTRICTED_OPTIMAL, TIME_LIMIT, SolverInfo
 from .base import Solution
 from .candidates import auto_max_run, check_max_run
 from .problem import Problem
@@ -13,23 +16,40 @@ if TYPE_CHECKING:
     import networkx as nx
 
 
-def contiguous_graph(problem: Problem, max_run: int | None = None) -> nx.DiGraph:
-    """DAG on nodes ``0..n``; edge ``i -> j`` is the group ``apps[i:j]`` weighted by ``(r_X/R) C_X``.
+def contiguous_graph(problem: Problem, max_run: int | None = None,
+                     deadline: float | None = None) -> tuple[nx.DiGraph, bool]:
+    """DAG on nodes ``0..n``; edge ``i -> j`` is the group ``apps[i:j]`` weighted by ``(r_X/R) C_X``,
+    and whether every run got its edge.
 
     Only feasible groups of at most ``max_run`` apps get an edge (group optima computed
-    incrementally by :meth:`Problem.fill_runs`).
+    incrementally by :meth:`Problem.fill_runs`). With a ``deadline`` (a ``time.perf_counter()``
+    reading) the apps alone come first, so that a path exists when the deadline stops the runs.
     """
     import networkx as nx  # imported on first use: keeps `import harmonybatch_mp` light
 
     g = nx.DiGraph()
     g.add_nodes_from(range(problem.n + 1))
-    for i, j, mask, cfg in problem.fill_runs(max_run):
+    rates = np.concatenate([[0.0], np.cumsum([a.rate for a in problem.apps])])  # r of apps[i:j]: rates[j] - rates[i]
+
+    def edge(i: int, j: int, mask: int) -> None:
+        cfg = problem.group(mask)
         if cfg is not None:
-            g.add_edge(i, j, weight=problem.rate(mask) / problem.total_rate * cfg.cost, mask=mask)
-    return g
+            g.add_edge(i, j, weight=(rates[j] - rates[i]) / problem.total_rate * cfg.cost, mask=mask)
+
+    if deadline is not None:
+        problem.prefetch(1 << i for i in range(problem.n))
+        for i in range(problem.n):
+            edge(i, i + 1, 1 << i)
+    runs = problem.fill_runs(max_run)
+    while deadline is None or time.perf_counter() <= deadline:  # checked before each run's search
+        run = next(runs, None)
+        if run is None:
+            return g, True
+        edge(*run[:3])
+    return g, False
 
 
-def dp(problem: Problem, *, max_run: int | None = None) -> Solution:
+def dp(problem: Problem, *, max_run: int | None = None, deadline: float | None = None) -> Solution:
     """Cheapest partition of the SLO-sorted apps into consecutive runs (shortest path).
 
     Parameters
@@ -40,6 +60,9 @@ def dp(problem: Problem, *, max_run: int | None = None) -> Solution:
         ``max(64, 100000 // n)``; under ``expected`` no limit up to 99 apps, then
         ``max(4, 5000 // n)`` plus the groups of the full-batch contiguous optimum
         (:func:`~.candidates.auto_max_run`; the scope says which).
+    deadline : float, optional
+        A ``time.perf_counter()`` reading: the runs not searched by then get no edge, and the
+        plan is the best over the runs searched (every app alone at least), status ``time_limit``.
 
     Returns
     -------
@@ -53,9 +76,12 @@ def dp(problem: Problem, *, max_run: int | None = None) -> Solution:
     capped = max_run is None and auto_max_run(problem.n, problem.expected) is not None
     if max_run is None:
         max_run = auto_max_run(problem.n, problem.expected)
-    g = contiguous_graph(problem, max_run)
-    if capped and problem.expected:  # also offer the full-batch contiguous optimum's groups, repriced
-        for mask in dp(problem.full_batch_view()).groups:
+    g, complete = contiguous_graph(problem, max_run, deadline)
+    offered = capped and problem.expected and complete
+    if offered:  # also offer the full-batch contiguous optimum's groups, repriced
+        full_batch = dp(problem.full_batch_view(), deadline=deadline)
+        complete = full_batch.info.status == RESTRICTED_OPTIMAL
+        for mask in full_batch.groups:
             cfg = problem.group(mask)
             if cfg is not None:
                 i = (mask & -mask).bit_length() - 1
@@ -66,8 +92,11 @@ def dp(problem: Problem, *, max_run: int | None = None) -> Solution:
     objective = sum(g.edges[a, b]["weight"] for a, b in zip(path, path[1:]))
     bound = problem.lower_bound()
     scope = "contiguous partitions" if max_run is None else f"contiguous partitions, groups of at most {max_run}"
-    if capped and problem.expected:
+    if offered:
         scope += " (and the full-batch contiguous optimum's groups)"
-    info = SolverInfo("dp", status=RESTRICTED_OPTIMAL, objective=objective, bound=bound,
-                      gap=max(0.0, (objective - bound) / objective), scope=scope, restricted_bound=objective)
+    if not complete:
+        scope = scope.replace("contiguous partitions", "contiguous partitions searched by the time limit", 1)
+    info = SolverInfo("dp", status=RESTRICTED_OPTIMAL if complete else TIME_LIMIT, objective=objective, bound=bound,
+                      gap=max(0.0, (objective - bound) / objective), scope=scope,
+                      restricted_bound=objective if complete else None)
     return Solution.of(problem, masks, info)

@@ -168,7 +168,7 @@ def _milp(problem: Problem, candidates: str | Sequence[Sequence[str]], max_run: 
     contiguous = isinstance(candidates, str) and (
         candidates == "contiguous" or (candidates == "auto" and (problem.n > ALL_SUBSETS_MAX_APPS or max_run)))
     if contiguous and not problem.side.counting and not problem.side.isolate and backend == backends.DEFAULT_BACKEND:
-        return _shortest_path(problem, max_run)
+        return _shortest_path(problem, max_run, deadline)
     try:
         model = build_from_problem(problem, candidates=candidates, max_run=max_run, reduce=True,
                                    deadline=deadline, extra_groups=warm)
@@ -202,10 +202,10 @@ def _relaxed_bound(problem: Problem, sol: Solution, deadline: float | None, seco
                                                      gap=max(0.0, (info.objective - bound) / info.objective)))
 
 
-def _shortest_path(problem: Problem, max_run: int | None) -> Solution:
+def _shortest_path(problem: Problem, max_run: int | None, deadline: float | None) -> Solution:
     """The MILP over contiguous candidate groups without rows that couple groups is the
     shortest-path problem ``dp`` solves exactly (``formulations/set_partitioning.md``)."""
-    sol = dp(problem, max_run=max_run)
+    sol = dp(problem, max_run=max_run, deadline=deadline)
     scope = sol.info.scope.replace("contiguous partitions", "contiguous candidate groups")
     return Solution(sol.groups, sol.configs, replace(sol.info, name="milp", scope=scope, backend="shortest path"))
 

@@ -28,6 +28,9 @@ from .side import SideConstraints
 _MISSING = object()
 #: Groups searched together under ``expected`` (bounds the memory of one round).
 _SEARCH_BATCH = 256
+#: Contiguous runs searched together under ``expected`` (:meth:`Problem.fill_runs`; a caller
+#: checking a deadline between runs overshoots it by at most one such batch).
+_RUN_BATCH = 128
 
 
 def members(mask: int) -> list[int]:
@@ -244,15 +247,20 @@ class Problem:
     def fill_runs(self, max_run: int | None = None) -> Iterator[tuple[int, int, int, GroupConfig | None]]:
         """Optima of every SLO-contiguous run ``apps[i:j]`` of at most ``max_run`` apps, computed
         incrementally (one fold step per extension) and cached; yields ``(i, j, mask, config)``."""
-        if self.expected:  # no incremental fold: runs are searched together, 8 starts at a time
+        if self.expected:  # no incremental fold: runs are searched together, a batch of searches at a time
             def runs(i: int) -> Iterator[tuple[int, int]]:
                 mask = 0
                 for j in range(i + 1, self.n + 1 if max_run is None else min(self.n, i + max_run) + 1):
                     mask |= 1 << (j - 1)
                     yield j, mask
+            searched = 0  # the starts whose runs are cached
             for i in range(self.n):
-                if i % 8 == 0:
-                    self.prefetch(m for k in range(i, min(i + 8, self.n)) for _, m in runs(k))
+                if i == searched:
+                    batch = []
+                    while searched < self.n and len(batch) < _RUN_BATCH:
+                        batch += [m for _, m in runs(searched)]
+                        searched += 1
+                    self.prefetch(batch)
                 for j, mask in runs(i):
                     yield i, j, mask, self.group(mask)
             return
