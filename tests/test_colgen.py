@@ -16,6 +16,7 @@ from harmonybatch_mp.solvers import Problem, as_instance
 from harmonybatch_mp.solvers.column_master import _deepen
 from harmonybatch_mp.solvers.moves import improve
 from harmonybatch_mp.solvers.pricing import TOLERANCE, Pricer, fill_penalty
+from harmonybatch_mp.solvers.problem import members
 from harmonybatch_mp.workload import parse_apps
 from strategies import MODELS, PRESETS, workloads
 
@@ -125,8 +126,14 @@ def test_enumeration_is_complete(case, slack):
     want = {m for m, v in brute.items() if v >= -slack + 1e-7}
     got = pricer.enumerate(duals, charge, slack, limit=10**6)
     event(f"{'some' if want else 'no'} groups within the slack")
-    assert want <= got
+    assert want <= set(got)
     assert all(brute.get(m, -np.inf) >= -slack - 1e-6 for m in got)
+    for m, index in got.items():  # each with a feasible configuration, the optimum's cost unless that is batch 1
+        best = problem.group(m)
+        assert feasible_mask(problem.grid, [problem.apps[i] for i in members(m)])[index]
+        assert problem.grid.cost[index] >= best.cost * (1 - 1e-12)
+        if best.batch > 1:
+            assert problem.grid.cost[index] == pytest.approx(best.cost, rel=1e-12)
 
 
 @st.composite

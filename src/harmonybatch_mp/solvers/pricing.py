@@ -243,18 +243,25 @@ class Pricer:
         return np.minimum(np.maximum(self._profits(duals), 0.0), gain[:, None])
 
     def enumerate(self, duals: np.ndarray, charge: np.ndarray, slack: float, limit: int,
-                  deadline: float | None = None) -> set[int] | None:
+                  deadline: float | None = None) -> dict[int, int] | None:
         """Every group with a configuration whose reduced cost is at most ``slack`` (profit
-        >= charge - slack); None when there are more than ``limit`` or ``deadline`` passes."""
+        >= charge - slack), with the grid index of the cheapest such configuration; None when
+        there are more than ``limit`` or ``deadline`` passes. Without side rows (``charge``
+        0) that configuration costs what the group's optimum does when the optimum's batch
+        is above 1: the optimum, or a configuration dominating it, is priced, and its reduced
+        cost is no larger. (On a batch-1 optimum a group costs no less than its apps alone.)"""
         profit = self._profits(duals)
         keep = self.relaxations(profit) - charge >= -slack - TOLERANCE
-        out: set[int] = set()
+        out: dict[int, int] = {}
         for k in np.flatnonzero(keep):
             if deadline is not None and time.perf_counter() > deadline:
                 return None
             search = self._search(int(k), profit)
-            out.update(mask for mask, _ in search.groups(float(charge[k]) - slack, improve=False, deadline=deadline,
-                                                          limit=limit - len(out)))
+            index = int(self.configs.index[k])
+            for mask, _ in search.groups(float(charge[k]) - slack, improve=False, deadline=deadline,
+                                         limit=limit - len(out)):
+                if mask not in out or self.configs.cost[k] < self.problem.grid.cost[out[mask]]:
+                    out[mask] = index
             if not search.complete or len(out) > limit:
                 return None
         return out
