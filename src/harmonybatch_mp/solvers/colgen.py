@@ -3,8 +3,9 @@ reduced-cost enumeration or branch and price to prove the integer optimum
 (``formulations/column_generation.md``; full-batch model).
 
 1. The master LP starts from every app alone and the contiguous optimum (``dp``), improved
-   by moves of single apps (:mod:`.moves`), and is grown by pricing (:func:`.column_master.generate`); its Lagrangian bound holds for
-   every plan at every round, and is the LP optimum once pricing proves no column left.
+   by moves of single apps (:mod:`.moves`), and is grown by pricing
+   (:func:`.column_master.generate`); its Lagrangian bound holds for every plan at every
+   round, and is the LP optimum once pricing proves no column left.
 2. The integer master over the generated columns (and the moved ``dp`` plan) gives a plan,
    improved by moves again.
 3. Any plan cheaper than it uses only columns whose reduced cost is at most the gap, so

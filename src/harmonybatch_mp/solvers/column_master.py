@@ -52,13 +52,6 @@ class Master:
         self.weights: list[float] = []
         self.seen: set[tuple[int, int]] = set()
 
-    @property
-    def by_class(self) -> bool:
-        """Whether a group needs a column per function kind and GPU size (side rows count GPUs
-        or their memory), not just its optimum."""
-        side = self.problem.side
-        return side.max_gpu_functions is not None or side.gpu_memory_budget is not None
-
     def add_group(self, mask: int, config: GroupConfig | None = None) -> int:
         """Columns for a group: its optimum (``config`` when it is known to be one), or its
         optimum per kind and GPU size when side rows count GPUs or their memory. Returns how
@@ -66,7 +59,8 @@ class Master:
         p = self.problem
         if p.side.isolate and p.side.separates(p, mask):
             return 0  # holds an isolated pair: no column (formulations/set_partitioning.md)
-        if self.by_class:
+        by_class = p.side.max_gpu_functions is not None or p.side.gpu_memory_budget is not None
+        if by_class:
             cfgs = p.per_class(mask)
         else:
             cfgs = [c for c in [p.group(mask) if config is None else config] if c is not None]
