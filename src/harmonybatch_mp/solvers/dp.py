@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from ..plan import RESTRICTED_OPTIMAL, TIME_LIMIT, SolverInfo
 from .base import Solution
 from .candidates import auto_max_run, check_max_run
@@ -29,12 +27,17 @@ def contiguous_graph(problem: Problem, max_run: int | None = None,
 
     g = nx.DiGraph()
     g.add_nodes_from(range(problem.n + 1))
-    rates = np.concatenate([[0.0], np.cumsum([a.rate for a in problem.apps])])  # r of apps[i:j]: rates[j] - rates[i]
+    last: dict[int, tuple[int, float]] = {}  # per start i, the last run's end and rate
 
     def edge(i: int, j: int, mask: int) -> None:
+        # the run's rate summed in app order, as Problem.rate does (ties between plans of equal
+        # cost break the same way), one addition per run
+        end, rate = last.get(i, (i, 0))
+        rate = rate + problem.apps[j - 1].rate if end == j - 1 else problem.rate(mask)
+        last[i] = (j, rate)
         cfg = problem.group(mask)
         if cfg is not None:
-            g.add_edge(i, j, weight=(rates[j] - rates[i]) / problem.total_rate * cfg.cost, mask=mask)
+            g.add_edge(i, j, weight=rate / problem.total_rate * cfg.cost, mask=mask)
 
     if deadline is not None:
         problem.prefetch(1 << i for i in range(problem.n))
