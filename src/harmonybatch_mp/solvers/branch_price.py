@@ -34,6 +34,11 @@ REFRESH = 1.05
 Polish = Callable[[float, list[int], list[GroupConfig]], tuple[float, list[int], list[GroupConfig]]]
 
 
+def unchanged(objective: float, masks: list[int], configs: list[GroupConfig]) -> tuple[float, list[int], list[GroupConfig]]:
+    """The :data:`Polish` that keeps the incumbent as it is."""
+    return objective, masks, configs
+
+
 @dataclass(frozen=True)
 class Tree:
     """What branch and price ends with: the best plan (``objective``, groups, configurations),
@@ -49,10 +54,10 @@ class Tree:
 
 def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objective: float, masks: list[int],
                      configs: list[GroupConfig], rel_gap: float, deadline: float | None,
-                     polish: Polish | None = None) -> Tree:
+                     polish: Polish = unchanged) -> Tree:
     """Search the tree below the root (its LP generated in ``master``, with Lagrangian bound
     ``root_bound``, scaled) from the incumbent plan ``(objective, masks, configs)`` until it
-    is closed or ``deadline``; each new incumbent goes through ``polish`` (when given)."""
+    is closed or ``deadline``; each new incumbent goes through ``polish``."""
     problem, scale = master.problem, master.scale
     slack = TOLERANCE * problem.n  # the bounds' precision (column_master.generate)
     order = itertools.count()
@@ -90,9 +95,7 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
             columns = len(master.masks)
             better = master.integer(deadline, masks)
             if better is not None and problem.plan_cost(better[0]) < objective:
-                objective, masks, configs = problem.plan_cost(better[0]), better[0], better[1]
-                if polish is not None:
-                    objective, masks, configs = polish(objective, masks, configs)
+                objective, masks, configs = polish(problem.plan_cost(better[0]), better[0], better[1])
         if bound >= done():
             closed_at = min(closed_at, bound)
             continue
@@ -110,9 +113,7 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
                     and problem.side.allows(problem, plan, chosen)):
                 cost = problem.plan_cost(plan)
                 if cost < objective:
-                    objective, masks, configs = cost, plan, chosen
-                    if polish is not None:
-                        objective, masks, configs = polish(objective, masks, configs)
+                    objective, masks, configs = polish(cost, plan, chosen)
                 closed_at = min(closed_at, bound)
                 continue
             stuck = min(stuck, bound)  # no pair to branch on: left open

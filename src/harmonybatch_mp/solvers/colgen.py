@@ -28,7 +28,7 @@ from ..expected_cost import FULL_BATCH
 from ..plan import BOUNDED, OPTIMAL, TIME_LIMIT, SolverInfo
 from ..provision import GroupConfig
 from .base import Solution
-from .branch_price import Polish, branch_and_price
+from .branch_price import Polish, branch_and_price, unchanged
 from .column_master import Master, generate, late
 from .dp import dp
 from .moves import improve
@@ -105,9 +105,8 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
         raise SolverError("colgen: no feasible plan found" + (" by the time limit" if stopped else ""),
                           time_limit=stopped)
     objective, masks, configs = min(options, key=lambda o: o[0])
-    polish = _polisher(master, deadline) if movable else None
-    if polish is not None:  # the moves from dp's plan may have been cut short
-        objective, masks, configs = polish(objective, masks, configs)
+    polish = _polisher(master, deadline) if movable else unchanged
+    objective, masks, configs = polish(objective, masks, configs)  # the moves from dp's plan may have been cut short
     bound = max(problem.lower_bound(), -np.inf if best_round is None else best_round[0] / scale)
     proven = objective - bound <= rel_gap * objective
     cutoff = None if deadline is None else start + PROOF_SHARE * (deadline - start)
@@ -139,9 +138,7 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
             bound, proven = max(bound, tree.bound), tree.closed
             full = None if proven else master.integer(deadline, masks)  # over the nodes' columns too
             if full is not None and problem.plan_cost(full[0]) < objective:
-                objective, masks, configs = problem.plan_cost(full[0]), full[0], full[1]
-                if polish is not None:
-                    objective, masks, configs = polish(objective, masks, configs)
+                objective, masks, configs = polish(problem.plan_cost(full[0]), full[0], full[1])
                 proven = objective - bound <= rel_gap * objective
     if not problem.side.counting:  # each group on its optimum (an enumerated column may be dearer)
         configs = [problem.group(m) for m in masks]
