@@ -445,3 +445,30 @@ def test_colgen_cut_short_is_no_dearer_than_dps_plan_after_moves():
     moved = p.plan_cost(improve(p, [p.mask_of(g.apps) for g in dp.groups]))
     assert moved < dp.total_cost * (1 - 1e-4)
     assert plan.total_cost <= moved * (1 + REL)
+
+
+def test_branch_and_price_polishes_each_new_incumbent():
+    """Every plan branch and price takes as its incumbent goes through ``polish`` (colgen's
+    moves of single apps): from the apps alone as the incumbent, the plan it returns is one
+    that ``polish`` saw, and cheaper."""
+    from harmonybatch_mp.families import _random
+    from harmonybatch_mp.solvers.branch_price import branch_and_price
+    from harmonybatch_mp.solvers.column_master import Master, generate
+
+    w = _random(np.random.default_rng(34), "GPT-2", 9)
+    p = Problem(*as_instance(w, "GPT-2"), cost_model="full-batch")
+    scale = 1.0 / p.lower_bound()
+    master, pricer = Master(p, scale), Pricer(p, scale)
+    alone = [1 << i for i in range(p.n)]
+    for m in alone:
+        master.add_group(m)
+    root = generate(master, pricer, None)
+    seen = []
+
+    def spy(objective, masks, configs):
+        seen.append(objective)
+        return objective, masks, configs
+
+    tree = branch_and_price(master, pricer, root.bound, p.plan_cost(alone), alone, [p.group(m) for m in alone], 0.0,
+                            None, spy)
+    assert seen and tree.objective == seen[-1] < p.plan_cost(alone)
