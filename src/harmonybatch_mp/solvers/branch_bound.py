@@ -28,26 +28,21 @@ TOLERANCE = 1e-6
 SLICE = 200_000
 #: Most threshold bisections of :meth:`GroupSearch.best`.
 BISECTIONS = 6
+#: Groups each search of :meth:`GroupSearch.best` returns: the last (best) it found.
+KEEP = 4
 
 
 
 class _Cover:
     """A covering constraint ``sum amount >= deficit`` over the apps from a position on: the
     positive apps bring their amount for free; the others cost ``-profit`` per app, so the
-    cheapest fractional cover takes them in order of price (profit lost per unit)."""
+    cheapest fractional cover takes them in order of price (profit lost per unit).
+    (Compiled: built once per search, tens of thousands of times a second.)"""
 
     def __init__(self, profit: np.ndarray, amount: np.ndarray):
-        paid = (profit <= 0) & (amount > 0)
-        self.price = np.where(paid, -profit / np.where(amount > 0, amount, 1.0), np.inf)
-        self.amount = np.where(paid, amount, 0.0)
-        self.free = _suffix(np.where(profit > 0, amount, 0.0))
-        self.paid_left = _suffix(self.amount)
-        self.cheapest_left = np.minimum.accumulate(np.r_[self.price, np.inf][::-1])[::-1].copy()
-        self.order = np.flatnonzero(paid)[np.argsort(self.price[paid], kind="stable")].astype(np.int64)
+        from .branch_bound_kernel import cover
 
-
-def _suffix(x: np.ndarray) -> np.ndarray:
-    return np.concatenate([np.cumsum(x[::-1])[::-1], [0.0]])
+        self.price, self.amount, self.free, self.paid_left, self.cheapest_left, self.order = cover(profit, amount)
 
 
 class GroupSearch:
@@ -58,6 +53,8 @@ class GroupSearch:
 
     def __init__(self, apps: np.ndarray, profit: np.ndarray, rate: np.ndarray, timeout: np.ndarray, batch: int,
                  conflicts: np.ndarray | None = None, leader: np.ndarray | None = None):
+        from .branch_bound_kernel import suffix
+
         self.apps = np.asarray(apps, dtype=np.int64)
         n = self.apps.size
         self.profit = np.ascontiguousarray(profit, dtype=float)
@@ -67,7 +64,7 @@ class GroupSearch:
         self.conflicts = np.zeros((n, n), bool) if conflicts is None else np.ascontiguousarray(conflicts, bool)
         self.clash = self.conflicts.any(axis=0)
         self.leader = np.full(n, -1, np.int64) if leader is None else np.ascontiguousarray(leader, np.int64)
-        self.best_left = _suffix(np.maximum(self.profit, 0))
+        self.best_left = suffix(np.maximum(self.profit, 0))
         self.fill = _Cover(self.profit, self.rate * self.timeout)  # r_X T_X <= sum r t (each step adds <= r t)
         self.rate_cover = _Cover(self.profit, self.rate)  # T_X <= T + 1/rho - 1/r_X from any state (T, rho)
         self.prefer = self.profit > 0
@@ -78,11 +75,11 @@ class GroupSearch:
         self.complete = True
 
     def groups(self, threshold: float, improve: bool, budget: int | None = None, deadline: float | None = None,
-               limit: int | None = None) -> list[tuple[int, float]]:
+               limit: int | None = None, last: int | None = None) -> list[tuple[int, float]]:
         """Feasible groups with profit above ``threshold`` as ``(mask, profit)``, in the order
-        found; with ``improve`` the threshold rises to each group found (so the last is the
-        best). After ``budget`` nodes, at ``deadline``, or past ``limit`` groups, the search
-        stops and :attr:`complete` is False."""
+        found (only the ``last`` ones when given); with ``improve`` the threshold rises to each
+        group found (so the last is the best). After ``budget`` nodes, at ``deadline``, or past
+        ``limit`` groups, the search stops and :attr:`complete` is False."""
         from .branch_bound_kernel import DONE, RUNNING, search
 
         n = self.apps.size
@@ -106,15 +103,15 @@ class GroupSearch:
             if (budget is not None and state[1] >= budget) or (deadline is not None and time.perf_counter() > deadline):
                 break
         self.complete = status == DONE
-        weights = [1 << int(a) for a in self.apps]  # Python ints: masks past 63 apps
-        out = []
-        for row, v in zip(found[:state[2]], values[:state[2]]):
-            out.append((sum(w for w, on in zip(weights, row) if on), float(v)))
-        return out
+        apps = self.apps.tolist()  # Python ints: masks past 63 apps
+        first = 0 if last is None else max(0, int(state[2]) - last)
+        return [(sum(1 << apps[i] for i in np.flatnonzero(row).tolist()), float(v))
+                for row, v in zip(found[first:state[2]], values[first:state[2]].tolist())]
 
     def best(self, low: float, high: float, budget: int | None = None, deadline: float | None = None,
              bisections: int = BISECTIONS) -> tuple[list[tuple[int, float]], float]:
-        """Groups with profit above ``low`` (best last) and an upper bound on the best profit
+        """Groups with profit above ``low`` (the last :data:`KEEP` of each search, best last) and
+        an upper bound on the best profit
         (``high`` is one known already). The first search runs from ``low``; while they are
         cut short, later ones run from thresholds halfway up to the bound: one that ends
         without a group proves the best is at most its threshold, one that finds groups
@@ -124,7 +121,7 @@ class GroupSearch:
         found: list[tuple[int, float]] = []
         theta = low
         for _ in range(bisections):
-            groups = self.groups(theta, improve=True, budget=budget, deadline=deadline)
+            groups = self.groups(theta, improve=True, budget=budget, deadline=deadline, last=KEEP)
             found.extend(groups)
             low = max(low, groups[-1][1]) if groups else low
             if self.complete:

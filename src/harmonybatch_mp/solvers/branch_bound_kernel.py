@@ -15,6 +15,39 @@ RUNNING, DONE, FULL = 0, 1, 2
 
 
 @numba.njit(cache=True)
+def suffix(x):
+    """``out[i] = sum(x[i:])``, summed from the end (``out[n] = 0``)."""
+    out = np.zeros(x.size + 1)
+    for i in range(x.size - 1, -1, -1):
+        out[i] = out[i + 1] + x[i]
+    return out
+
+
+@numba.njit(cache=True)
+def cover(profit, amount):
+    """The arrays of a covering constraint ``sum amount >= deficit`` over the apps from a
+    position on (:class:`.branch_bound.GroupSearch`): the positive apps bring their amount
+    for free; the others (paid) cost ``-profit`` per app, taken in order of price (profit
+    lost per unit of amount). Returns ``(price, paid amount, free amount left, paid amount
+    left, cheapest price left, paid apps by price)``; the ``left`` arrays have ``n + 1``
+    entries (0 or inf past the last app)."""
+    n = profit.size
+    price = np.full(n, np.inf)
+    paid = np.zeros(n)
+    for i in range(n):
+        if profit[i] <= 0 and amount[i] > 0:
+            price[i] = -profit[i] / amount[i]
+            paid[i] = amount[i]
+    free = suffix(np.where(profit > 0, amount, 0.0))
+    cheapest = np.full(n + 1, np.inf)
+    for i in range(n - 1, -1, -1):
+        cheapest[i] = min(cheapest[i + 1], price[i])
+    chosen = np.flatnonzero(paid > 0)
+    order = chosen[np.argsort(price[chosen], kind="mergesort")].astype(np.int64)
+    return price, paid, free, suffix(paid), cheapest, order
+
+
+@numba.njit(cache=True)
 def penalty(deficit, i, spare, price, amount, paid_left, cheapest_left, order):
     """Least profit lost covering ``deficit`` with paid apps from position ``i`` on,
     fractionally (inf when they cannot); may stop at any value above ``spare``."""

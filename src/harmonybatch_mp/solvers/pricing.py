@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from ..grid import GPU
-from .branch_bound import BISECTIONS, TOLERANCE, GroupSearch
+from .branch_bound import BISECTIONS, KEEP, TOLERANCE, GroupSearch
 from .pricing_configs import PricingConfigs, fills, kinds_allowed, pricing_configs, serves
 from .problem import Problem
 
@@ -210,7 +210,7 @@ class Pricer:
             nodes = budget if budget is None or np.isscalar(budget) else int(budget[k])
             groups, upper = self._search(int(k), profit).best(float(charge[k]), float(relax[k] + charge[k]),
                                                                nodes, deadline, bisections)
-            found.extend((int(k), mask) for mask, _ in groups[-4:])  # the best last
+            found.extend((int(k), mask) for mask, _ in groups[-KEEP:])  # the best last
             best[k] = max(0.0, upper - float(charge[k]))
         return best, found
 
