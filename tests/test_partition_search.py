@@ -62,7 +62,7 @@ def test_the_search_finds_the_cheapest_partition(case, ratio, near):
 
 @pytest.mark.parametrize("seed", range(4))
 def test_the_partition_search_resumes_where_a_slice_ended(seed, monkeypatch):
-    """Cut into slices of one node, the search returns what it returns in one slice."""
+    """Cut into slices of one step, the search returns what it returns in one slice."""
     rng = np.random.default_rng(seed)
     n = 12
     members = [[a] for a in range(n)] + [list(np.flatnonzero(rng.random(n) < 0.3)) for _ in range(300)]

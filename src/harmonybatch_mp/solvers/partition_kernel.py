@@ -6,26 +6,26 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-#: Search status: cut short by the node limit (resumable), or ended.
+#: Search status: cut short by the step limit (resumable), or ended.
 RUNNING, DONE = 0, 1
 
 
 @numba.njit(cache=True)
-def search(words, rc, col_share, floor, ptr, cols, order, where, limit, tol, max_nodes,
+def search(words, rc, col_share, floor, ptr, cols, order, where, limit, tol, max_steps,
            state, app, pos, acc, low, chosen, covered, best):
-    """The search from ``state`` (depth, nodes, best depth, status) until it ends or has
-    expanded ``max_nodes`` nodes. Depth ``d`` covers app ``app[d]`` (the first uncovered in
-    ``order``; ``where[a]`` is app ``a``'s place in it) with its columns ``cols[ptr[a]:ptr[a+1]]``
-    (by reduced cost, ascending) from ``pos[d]`` on; ``acc[d]`` is the reduced cost of the
-    columns above, ``low[d]`` a lower bound on what the apps still uncovered add (their
-    shares: ``col_share[j]`` is the shares of column ``j``'s apps; ``floor``, the sum of the
-    negative ones, bounds every rest). A cover whose reduced
-    cost is at most ``limit[0]`` becomes ``best`` (its columns, ``state[2]`` of them) and
-    lowers ``limit[0]`` below its own by ``tol``."""
+    """The search from ``state`` (depth, steps, best depth, status) until it ends or has
+    taken ``max_steps`` steps (a node, or a column looked at). Depth ``d`` covers app
+    ``app[d]`` (the first uncovered in ``order``; ``where[a]`` is app ``a``'s place in it)
+    with its columns ``cols[ptr[a]:ptr[a+1]]`` (by reduced cost, ascending) from ``pos[d]``
+    on; ``acc[d]`` is the reduced cost of the columns above, ``low[d]`` a lower bound on what
+    the apps still uncovered add (their shares: ``col_share[j]`` is the shares of column
+    ``j``'s apps; ``floor``, the sum of the negative ones, bounds every rest). A cover whose
+    reduced cost is at most ``limit[0]`` becomes ``best`` (its columns, ``state[2]`` of
+    them) and lowers ``limit[0]`` below its own by ``tol``."""
     n_words = covered.size
-    d, nodes = state[0], state[1]
+    d, steps = state[0], state[1]
     status = RUNNING
-    while True:
+    while steps < max_steps:
         a = app[d]
         p = pos[d]
         end = ptr[a + 1]
@@ -33,6 +33,7 @@ def search(words, rc, col_share, floor, ptr, cols, order, where, limit, tol, max
         while p < end:
             c = cols[p]
             p += 1
+            steps += 1
             if acc[d] + rc[c] + floor > limit[0]:
                 p = end  # the rest cost more
                 break
@@ -55,10 +56,7 @@ def search(words, rc, col_share, floor, ptr, cols, order, where, limit, tol, max
             for w in range(n_words):
                 covered[w] ^= words[chosen[d], w]
             continue
-        if nodes >= max_nodes:
-            pos[d] -= 1  # take this column again when resumed
-            break
-        nodes += 1
+        steps += 1
         chosen[d] = j
         for w in range(n_words):
             covered[w] ^= words[j, w]
@@ -77,5 +75,5 @@ def search(words, rc, col_share, floor, ptr, cols, order, where, limit, tol, max
         pos[d] = ptr[order[k]]
         acc[d] = acc[d - 1] + rc[j]
         low[d] = low[d - 1] - col_share[j]
-    state[0], state[1], state[3] = d, nodes, status
+    state[0], state[1], state[3] = d, steps, status
     return status
