@@ -75,6 +75,16 @@ def test_the_partition_search_resumes_where_a_slice_ended(seed, monkeypatch):
     assert whole[0] is not None
 
 
+def test_a_passed_deadline_stops_the_partition_search(monkeypatch):
+    """At a deadline the search stops after its slice and says it did not end."""
+    monkeypatch.setattr(partition_search, "SLICE", 1)
+    members = [[0], [1], [2], [0, 1], [1, 2]]
+    found, ended = cheapest_partition(members, np.array([1.0, 1.0, 1.0, 1.5, 1.8]), 3, np.zeros(3), 3.0,
+                                      deadline=0.0)
+    assert (found, ended) == (None, False)
+    assert cheapest_partition(members, np.array([1.0, 1.0, 1.0, 1.5, 1.8]), 3, np.zeros(3), 3.0) == ([3, 2], True)
+
+
 @pytest.mark.parametrize("model", ["VideoMAE", "VGG19"])
 def test_colgen_proves_by_the_partition_search(model, monkeypatch):
     """On 12 apps of the model's SLO ladder (an LP gap of 0.5-4%), colgen's enumeration proof

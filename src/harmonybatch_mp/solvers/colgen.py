@@ -126,12 +126,12 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
             master.add_group(m, None if problem.side.counting else grid.config(index))
         if groups is not None:
             full = master.cheapest(duals, deadline, masks)
-            if full is not None and full[2]:
-                proven = True
+            if full is not None:
                 cost = problem.plan_cost(full[0])
                 if cost < objective:
                     objective, masks, configs = cost, full[0], full[1]
-                bound = objective
+                if full[2]:
+                    proven, bound = True, objective
         elif not (stopped or late(cutoff)):  # too many such columns: branch (step 4)
             tree = branch_and_price(master, pricer, lagrangian, objective, masks, configs, rel_gap, cutoff, polish)
             objective, masks, configs, nodes = tree.objective, tree.masks, tree.configs, tree.nodes
