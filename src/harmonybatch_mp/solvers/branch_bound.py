@@ -18,6 +18,7 @@ deadline between them.
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -33,16 +34,18 @@ KEEP = 4
 
 
 
-class _Cover:
+class _Cover(NamedTuple):
     """A covering constraint ``sum amount >= deficit`` over the apps from a position on: the
     positive apps bring their amount for free; the others cost ``-profit`` per app, so the
-    cheapest fractional cover takes them in order of price (profit lost per unit).
-    (Compiled: built once per search, tens of thousands of times a second.)"""
+    cheapest fractional cover takes them in order of price (profit lost per unit)
+    (:func:`.branch_bound_kernel.cover`)."""
 
-    def __init__(self, profit: np.ndarray, amount: np.ndarray):
-        from .branch_bound_kernel import cover
-
-        self.price, self.amount, self.free, self.paid_left, self.cheapest_left, self.order = cover(profit, amount)
+    price: np.ndarray
+    amount: np.ndarray
+    free: np.ndarray
+    paid_left: np.ndarray
+    cheapest_left: np.ndarray
+    order: np.ndarray
 
 
 class GroupSearch:
@@ -53,7 +56,7 @@ class GroupSearch:
 
     def __init__(self, apps: np.ndarray, profit: np.ndarray, rate: np.ndarray, timeout: np.ndarray, batch: int,
                  conflicts: np.ndarray | None = None, leader: np.ndarray | None = None):
-        from .branch_bound_kernel import suffix
+        from .branch_bound_kernel import prepare
 
         self.apps = np.asarray(apps, dtype=np.int64)
         n = self.apps.size
@@ -64,14 +67,9 @@ class GroupSearch:
         self.conflicts = np.zeros((n, n), bool) if conflicts is None else np.ascontiguousarray(conflicts, bool)
         self.clash = self.conflicts.any(axis=0)
         self.leader = np.full(n, -1, np.int64) if leader is None else np.ascontiguousarray(leader, np.int64)
-        self.best_left = suffix(np.maximum(self.profit, 0))
-        self.fill = _Cover(self.profit, self.rate * self.timeout)  # r_X T_X <= sum r t (each step adds <= r t)
-        self.rate_cover = _Cover(self.profit, self.rate)  # T_X <= T + 1/rho - 1/r_X from any state (T, rho)
-        self.prefer = self.profit > 0
-        deficit = (self.batch - 1) - self.fill.free[0]
-        if deficit > 0:  # dive as the root's fractional cover does: take the paid apps it uses first
-            used = np.cumsum(self.fill.amount[self.fill.order]) - self.fill.amount[self.fill.order] < deficit
-            self.prefer[self.fill.order[used]] = True
+        # r_X T_X <= sum r t (each fold step adds <= r t); T_X <= T + 1/rho - 1/r_X from any state (T, rho)
+        self.best_left, fill, by_rate, self.prefer = prepare(self.profit, self.rate, self.timeout, self.batch)
+        self.fill, self.rate_cover = _Cover(*fill), _Cover(*by_rate)
         self.complete = True
 
     def groups(self, threshold: float, improve: bool, budget: int | None = None, deadline: float | None = None,

@@ -48,6 +48,24 @@ def cover(profit, amount):
 
 
 @numba.njit(cache=True)
+def prepare(profit, rate, timeout, batch):
+    """What one configuration's search needs besides its inputs (:class:`.branch_bound.GroupSearch`):
+    the positive profit left from each position, the covers of ``r_X T_X`` (amounts ``r t``)
+    and of the rate (amounts ``r``), and which branch of each app to try first: taking it
+    where its profit is positive, or where the root's fractional cover uses it."""
+    fill = cover(profit, rate * timeout)
+    prefer = profit > 0
+    deficit = (batch - 1) - fill[2][0]
+    before = 0.0
+    for q in fill[5]:
+        if before >= deficit:
+            break
+        prefer[q] = True
+        before += fill[1][q]
+    return suffix(np.maximum(profit, 0.0)), fill, cover(profit, rate), prefer
+
+
+@numba.njit(cache=True)
 def penalty(deficit, i, spare, price, amount, paid_left, cheapest_left, order):
     """Least profit lost covering ``deficit`` with paid apps from position ``i`` on,
     fractionally (inf when they cannot); may stop at any value above ``spare``."""
