@@ -172,10 +172,11 @@ class Generated:
 
 
 def generate(master: Master, pricer: Pricer, deadline: float | None,
-             allowed: Callable[[int], bool] | None = None, deepen: bool = True) -> Generated:
+             allowed: Callable[[int], bool] | None = None) -> Generated:
     """Column generation until the LP is proven optimal over the groups ``pricer`` allows
-    (and ``allowed`` keeps in the master), or ``deadline``. With ``deepen``, the searches of
-    the configurations that carry the bound get larger budgets as the rounds go (:func:`_deepen`)."""
+    (and ``allowed`` keeps in the master), or ``deadline``. The searches of the
+    configurations that carry the bound get larger budgets as the rounds go (:func:`_deepen`),
+    at the root and at the nodes of branch and price."""
     problem = master.problem
     n = problem.n
     # batch-1 groups are not priced without counting rows (formulations/column_generation.md):
@@ -215,7 +216,7 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
             lagrangian = float(point @ rhs) - pricer.penalty(upper, most, point[:n])
             if alone is not None:
                 lagrangian -= float(np.maximum(point[:n] - alone, 0.0).sum())
-            if deepen and len(found) < ENOUGH:  # the shallow searches no longer fill a round: prove bounds
+            if len(found) < ENOUGH:  # the shallow searches no longer fill a round: prove bounds
                 _deepen(budgets, pricer.blame(upper, point[:n]))
             if best is None or lagrangian > best[0]:
                 best = (lagrangian, point, charge)
