@@ -472,3 +472,16 @@ def test_branch_and_price_polishes_each_new_incumbent():
     tree = branch_and_price(master, pricer, root.bound, p.plan_cost(alone), alone, [p.group(m) for m in alone], 0.0,
                             None, spy)
     assert seen and tree.objective == seen[-1] < p.plan_cost(alone)
+
+
+@pytest.mark.parametrize("apps", [[0, 1, 2], [5, 62, 63], [64, 100, 200]])
+def test_group_masks_name_the_apps_searched(apps):
+    """A search's groups come back as masks over the problem's apps: int64 arithmetic below
+    app 63, Python integers past it."""
+    from harmonybatch_mp.solvers.branch_bound import GroupSearch
+
+    search = GroupSearch(np.array(apps), np.array([1.0, 0.5, 0.25]), np.ones(3), np.ones(3), 1)
+    got = sorted(mask for mask, _ in search.groups(0.0, improve=False))
+    want = sorted(sum(1 << a for a, on in zip(apps, bits) if on)
+                  for bits in itertools.product([0, 1], repeat=3) if any(bits))
+    assert search.complete and got == want

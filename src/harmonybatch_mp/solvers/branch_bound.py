@@ -101,10 +101,14 @@ class GroupSearch:
             if (budget is not None and state[1] >= budget) or (deadline is not None and time.perf_counter() > deadline):
                 break
         self.complete = status == DONE
-        apps = self.apps.tolist()  # Python ints: masks past 63 apps
         first = 0 if last is None else max(0, int(state[2]) - last)
-        return [(sum(1 << apps[i] for i in np.flatnonzero(row).tolist()), float(v))
-                for row, v in zip(found[first:state[2]], values[first:state[2]].tolist())]
+        rows, profits = found[first:state[2]], values[first:state[2]].tolist()
+        if self.apps.size == 0 or self.apps.max() < 63:  # masks fit an int64: one product for them all
+            masks = (rows.astype(np.int64) @ (np.int64(1) << self.apps)).tolist()
+        else:  # Python ints past 63 apps
+            apps = self.apps.tolist()
+            masks = [sum(1 << apps[i] for i in np.flatnonzero(row).tolist()) for row in rows]
+        return list(zip(masks, profits))
 
     def best(self, low: float, high: float, budget: int | None = None, deadline: float | None = None,
              bisections: int = BISECTIONS) -> tuple[list[tuple[int, float]], float]:
