@@ -33,7 +33,6 @@ BISECTIONS = 6
 KEEP = 4
 
 
-
 class _Cover(NamedTuple):
     """A covering constraint ``sum amount >= deficit`` over the apps from a position on: the
     positive apps bring their amount for free; the others cost ``-profit`` per app, so the
@@ -113,13 +112,12 @@ class GroupSearch:
     def best(self, low: float, high: float, budget: int | None = None, deadline: float | None = None,
              bisections: int = BISECTIONS) -> tuple[list[tuple[int, float]], float]:
         """Groups with profit above ``low`` (the last :data:`KEEP` of each search, best last) and
-        an upper bound on the best profit
-        (``high`` is one known already). The first search runs from ``low``; while they are
-        cut short, later ones run from thresholds halfway up to the bound: one that ends
-        without a group proves the best is at most its threshold, one that finds groups
-        raises ``low``, and is the best of all when it ends. Each search stops after
-        ``budget`` nodes; the bisection after ``bisections`` searches, at ``deadline``,
-        or when the bound is within 2 tolerances of what is known."""
+        an upper bound on the best profit (``high`` is one known already). The first search
+        runs from ``low``; while they are cut short, later ones run from thresholds halfway up
+        to the bound: one that ends without a group proves the best is at most its threshold,
+        one that finds groups raises ``low``, and is the best of all when it ends. Each search
+        stops after ``budget`` nodes; the bisection after ``bisections`` searches, at
+        ``deadline``, or when the bound is within 2 tolerances of what is known."""
         found: list[tuple[int, float]] = []
         theta = low
         for _ in range(bisections):

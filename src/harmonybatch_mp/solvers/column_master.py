@@ -33,10 +33,10 @@ ELASTIC_COST = 1e3
 SMOOTHING = 0.8
 #: Node budgets per search when a round finds no column but cannot rule one out (None: exact).
 ESCALATION = (20_000, 200_000, 2_000_000, None)
-#: A plan cheaper than the incumbent by at most this (scaled units: the per-app bound is 1)
-#: does not count in the enumeration proof's search (:meth:`Master.cheapest`), as HiGHS's own
-#: tolerances do not: at 1e-9, n = 32 (88,920 columns, 88,596 of reduced cost under 1e-6, the
-#: incumbent 7e-9 above the bound) ran out its 60 s, and HiGHS proved it in 1.1 s.
+#: The enumeration proof's search (:meth:`Master.cheapest`) looks for plans cheaper than the
+#: incumbent by more than this (scaled units: the per-app bound is 1), as HiGHS's tolerances
+#: let it: to 1e-9, n = 32 (88,920 columns, 88,596 of reduced cost under 1e-6, the incumbent
+#: 7e-9 above the bound) ran out its 60 s, where HiGHS proved it in 1.1 s.
 PROOF_TOLERANCE = 1e-7
 #: Node budget per search in a round, and the most it grows to for the configurations that
 #: carry the Lagrangian penalty (ten-fold per round in which they carry half of it, once a
@@ -141,7 +141,6 @@ class Master:
             return None
         chosen = np.flatnonzero(x > 0.5)
         return [self.masks[j] for j in chosen], [self.configs[j] for j in chosen], result.termination == SOLVED
-
 
     def cheapest(self, duals: np.ndarray, deadline: float | None,
                  warm: list[int]) -> tuple[list[int], list[GroupConfig], bool] | None:
