@@ -485,3 +485,50 @@ def test_group_masks_name_the_apps_searched(apps):
     want = sorted(sum(1 << a for a, on in zip(apps, bits) if on)
                   for bits in itertools.product([0, 1], repeat=3) if any(bits))
     assert search.complete and got == want
+
+
+def _pair(i: int, step: int) -> tuple[int, int]:
+    """Two different apps of six."""
+    return i, (i + step) % 6
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(1, 2**6 - 1), min_size=4, max_size=20),
+       st.lists(st.builds(_pair, st.integers(0, 5), st.integers(1, 5)), min_size=1, max_size=2),
+       st.lists(st.builds(_pair, st.integers(0, 5), st.integers(1, 5)), max_size=2))
+def test_a_nodes_rules_keep_the_columns_that_hold_both_apps_or_neither_and_not_both_apart(masks, together, apart):
+    """Branch and price keeps, at a node, the master's columns whose groups hold both apps or
+    neither of each ``together`` pair and not both of each ``apart`` pair (checked on the
+    masks); the membership matrix grows with the columns added between calls."""
+    from harmonybatch_mp.solvers.branch_price import _rules
+    from harmonybatch_mp.solvers.column_master import Master
+
+    problem = _problem(parse_apps(",".join(f"{0.3 + 0.1 * i}:{i + 1}" for i in range(6))), "VGG19", "paper")
+    master = Master(problem, 1.0)
+    fits = _rules(tuple(together), tuple(apart))
+    half = len(masks) // 2
+    for m in masks[:half]:
+        master.add_group(m)
+    fits(master)
+    for m in masks[half:]:
+        master.add_group(m)
+    want = [all((m >> i & 1) == (m >> j & 1) for i, j in together) and not any(m >> i & 1 and m >> j & 1 for i, j in apart)
+            for m in master.masks]
+    event("some columns kept, some not" if 0 < sum(want) < len(want) else "all or none kept")
+    assert fits(master).tolist() == want
+
+
+def test_a_repriced_search_is_a_new_search_at_the_new_profits():
+    """Pricing makes each configuration's search once and reprices it each round: the result
+    equals a search made afresh at the new profits, and the first search is left as it was."""
+    from harmonybatch_mp.solvers.branch_bound import GroupSearch
+
+    rng = np.random.default_rng(5)
+    rate, timeout = rng.uniform(0.5, 20, 12), np.sort(rng.uniform(0.05, 1.0, 12))
+    first, second = rng.normal(0, 1, 12), rng.normal(0.5, 1, 12)
+    made = GroupSearch(np.arange(12), first, rate, timeout, 8)
+    before = made.groups(-1e9, improve=True)
+    again = made.reprice(second).groups(-1e9, improve=True)
+    assert again == GroupSearch(np.arange(12), second, rate, timeout, 8).groups(-1e9, improve=True)
+    assert again[-1][1] != before[-1][1]
+    assert made.groups(-1e9, improve=True) == before

@@ -17,6 +17,7 @@ deadline between them.
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import NamedTuple
 
@@ -66,10 +67,24 @@ class GroupSearch:
         self.conflicts = np.zeros((n, n), bool) if conflicts is None else np.ascontiguousarray(conflicts, bool)
         self.clash = self.conflicts.any(axis=0)
         self.leader = np.full(n, -1, np.int64) if leader is None else np.ascontiguousarray(leader, np.int64)
+        self._prepare()
+
+    def _prepare(self) -> None:
+        from .branch_bound_kernel import prepare
+
         # r_X T_X <= sum r t (each fold step adds <= r t); T_X <= T + 1/rho - 1/r_X from any state (T, rho)
         self.best_left, fill, by_rate, self.prefer = prepare(self.profit, self.rate, self.timeout, self.batch)
         self.fill, self.rate_cover = _Cover(*fill), _Cover(*by_rate)
         self.complete = True
+
+    def reprice(self, profit: np.ndarray) -> GroupSearch:
+        """This search over the same apps and configuration with other ``profit`` (per app
+        here): only the arrays that depend on the profits are made anew (a round of pricing
+        searches each configuration with the round's duals)."""
+        out = copy.copy(self)
+        out.profit = np.ascontiguousarray(profit, dtype=float)
+        out._prepare()
+        return out
 
     def groups(self, threshold: float, improve: bool, budget: int | None = None, deadline: float | None = None,
                limit: int | None = None, last: int | None = None) -> list[tuple[int, float]]:

@@ -28,7 +28,7 @@ from .pricing import TOLERANCE, Pricer
 #: LP values within this of 0 or 1 count as integral.
 INTEGRAL = 1e-6
 #: The integer master is solved again over the columns so far each time they grow by this factor.
-REFRESH = 1.05
+REFRESH = 1.5
 
 #: Improves a new incumbent ``(objective, groups, configurations)``, returning the same or a cheaper one.
 Polish = Callable[[float, list[int], list[GroupConfig]], tuple[float, list[int], list[GroupConfig]]]
@@ -99,7 +99,7 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
         if bound >= done():
             closed_at = min(closed_at, bound)
             continue
-        keep = np.array([fits(m) for m in master.masks], bool) if nodes > 1 else None
+        keep = fits(master) if nodes > 1 else None
         vertex = master.lp(deadline, False, keep)
         if vertex is None:  # stopped by the deadline
             push(bound, together, apart)
@@ -125,10 +125,16 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
     return Tree(objective, masks, configs, objective if closed and rel_gap == 0 else low, nodes, closed)
 
 
-def _rules(together: tuple, apart: tuple):
-    def fits(mask: int) -> bool:
-        return (all((mask >> i & 1) == (mask >> j & 1) for i, j in together)
-                and not any(mask >> i & 1 and mask >> j & 1 for i, j in apart))
+def _rules(together: tuple, apart: tuple) -> Callable[[Master], np.ndarray]:
+    """Which of a master's columns keep a node's rules (pairs of app indices)."""
+    def fits(master: Master) -> np.ndarray:
+        member = master.membership()
+        keep = np.ones(member.shape[0], bool)
+        for i, j in together:
+            keep &= member[:, i] == member[:, j]
+        for i, j in apart:
+            keep &= ~(member[:, i] & member[:, j])
+        return keep
     return fits
 
 

@@ -57,6 +57,7 @@ class Master:
         self.configs: list[GroupConfig] = []
         self.weights: list[float] = []
         self.seen: set[tuple[int, int]] = set()
+        self._membership = np.zeros((0, self.problem.n), bool)
 
     def add_group(self, mask: int, config: GroupConfig | None = None) -> int:
         """Columns for a group: its optimum (``config`` when it is known to be one), or its
@@ -94,6 +95,17 @@ class Master:
             rc -= sum(duals[n + r] * coef[j] for r, (coef, _) in enumerate(rows))
             useful += rc < -TOLERANCE
         return useful
+
+    def membership(self) -> np.ndarray:
+        """Columns by apps: whether each column's group holds each app (rows added as the
+        columns come)."""
+        have = self._membership.shape[0]
+        if have < len(self.masks):
+            new = np.zeros((len(self.masks) - have, self.problem.n), bool)
+            for row, apps in enumerate(self.members[have:]):
+                new[row, apps] = True
+            self._membership = np.concatenate([self._membership, new])
+        return self._membership
 
     def side_rows(self) -> list[tuple[np.ndarray, float]]:
         """The side rows over the columns so far: (coefficient per column, upper bound)."""
@@ -176,9 +188,9 @@ class Generated:
 
 
 def generate(master: Master, pricer: Pricer, deadline: float | None,
-             allowed: Callable[[int], bool] | None = None) -> Generated:
+             allowed: Callable[[Master], np.ndarray] | None = None) -> Generated:
     """Column generation until the LP is proven optimal over the groups ``pricer`` allows
-    (and ``allowed`` keeps in the master), or ``deadline``. The searches of the
+    (and ``allowed``, given the master, keeps: a boolean per column), or ``deadline``. The searches of the
     configurations that carry the bound get larger budgets as the rounds go (:func:`_deepen`),
     at the root and at the nodes of branch and price."""
     problem = master.problem
@@ -194,7 +206,7 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
     value, x = np.inf, np.zeros(len(master.masks))
     budgets = np.full(len(pricer.configs), BUDGET)
     while not (stopped := late(deadline)):
-        keep = None if allowed is None else np.array([allowed(m) for m in master.masks], bool)
+        keep = None if allowed is None else allowed(master)
         solved = master.lp(deadline, interior, keep)
         if solved is None:
             stopped = True

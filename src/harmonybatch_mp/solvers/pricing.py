@@ -93,6 +93,7 @@ class Pricer:
             self.conflicts[i, j] = self.conflicts[j, i] = True
         self.together: list[tuple[int, int]] = []
         self.leader: np.ndarray | None = None  # per app, the first app of its class of `together` (itself: none)
+        self._searches: dict[int, GroupSearch] = {}  # per configuration, its search (:meth:`_search`)
 
     def restricted(self, together: list[tuple[int, int]], apart: list[tuple[int, int]]) -> Pricer:
         """This pricer for the groups that hold both or neither app of each ``together`` pair
@@ -107,6 +108,7 @@ class Pricer:
         first = np.array([_root(first, a) for a in range(n)])
         same = first[:, None] == first[None, :]
         out = copy.copy(self)
+        out._searches = {}
         out.serves = self.serves.copy()
         for c in np.unique(first[np.bincount(first, minlength=n)[first] > 1]):
             members = first == c
@@ -154,12 +156,18 @@ class Pricer:
         return profit
 
     def _search(self, k: int, profit: np.ndarray) -> GroupSearch:
+        """Configuration ``k``'s search at these profits; what does not depend on them (its
+        apps, rates, timeouts, conflicts) is made once per pricer."""
+        made = self._searches.get(k)
+        if made is not None:
+            return made.reprice(profit[k, made.apps])
         apps = np.flatnonzero(self.serves[k])
-        return GroupSearch(apps, profit[k, apps], self.rates[apps], self.slos[apps] - self.configs.latency[k],
-                           int(self.configs.batch[k]),
-                           None if self.conflicts is None else self.conflicts[np.ix_(apps, apps)],
-                           None if self.leader is None else np.where(self.leader[apps] == apps, -1,
-                                                                     np.searchsorted(apps, self.leader[apps])))
+        made = self._searches[k] = GroupSearch(
+            apps, profit[k, apps], self.rates[apps], self.slos[apps] - self.configs.latency[k],
+            int(self.configs.batch[k]), None if self.conflicts is None else self.conflicts[np.ix_(apps, apps)],
+            None if self.leader is None else np.where(self.leader[apps] == apps, -1,
+                                                      np.searchsorted(apps, self.leader[apps])))
+        return made
 
     def relaxations(self, profit: np.ndarray) -> np.ndarray:
         """An upper bound on every configuration's best profit, at once (vectorised): Eq. 9
