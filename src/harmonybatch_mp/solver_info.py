@@ -38,7 +38,10 @@ class SolverInfo:
         The plan's cost per request as the solver saw it.
     bound : float, optional
         A lower bound on the cost of *every* feasible plan of the model (all partitions,
-        all configurations), or None when the solver proved none.
+        all configurations), or None when the solver proved none. It holds to the solver's
+        numerical precision, as does ``optimal``: HiGHS's tolerances for ``milp``, and for
+        ``colgen`` ``n * 1e-6`` times the per-app bound (pricing counts a column that gains
+        less than ``1e-6`` of it as none; ``formulations/column_generation.md``).
     gap : float, optional
         ``(objective - bound) / objective``.
     scope : str, optional
