@@ -190,9 +190,9 @@ class Generated:
 def generate(master: Master, pricer: Pricer, deadline: float | None,
              allowed: Callable[[Master], np.ndarray] | None = None) -> Generated:
     """Column generation until the LP is proven optimal over the groups ``pricer`` allows
-    (and ``allowed``, given the master, keeps: a boolean per column), or ``deadline``. The searches of the
-    configurations that carry the bound get larger budgets as the rounds go (:func:`_deepen`),
-    at the root and at the nodes of branch and price."""
+    (and ``allowed``, given the master, keeps: a boolean per column), or ``deadline``. The
+    searches of the configurations that carry the bound get larger budgets as the rounds go
+    (:func:`_deepen`), at the root and at the nodes of branch and price."""
     problem = master.problem
     n = problem.n
     # batch-1 groups are not priced without counting rows (formulations/column_generation.md):
