@@ -56,8 +56,6 @@ class GroupSearch:
 
     def __init__(self, apps: np.ndarray, profit: np.ndarray, rate: np.ndarray, timeout: np.ndarray, batch: int,
                  conflicts: np.ndarray | None = None, leader: np.ndarray | None = None):
-        from .branch_bound_kernel import prepare
-
         self.apps = np.asarray(apps, dtype=np.int64)
         n = self.apps.size
         self.profit = np.ascontiguousarray(profit, dtype=float)

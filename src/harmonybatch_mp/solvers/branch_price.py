@@ -142,9 +142,7 @@ def _fractional_pair(master: Master, x: np.ndarray) -> tuple[int, int] | None:
     """The pair of apps whose LP share of a common group is nearest 1/2 (None: all 0 or 1)."""
     n = master.problem.n
     support = np.flatnonzero(x > INTEGRAL)
-    member = np.zeros((support.size, n))
-    for row, j in enumerate(support):
-        member[row, master.members[j]] = 1.0
+    member = master.membership()[support].astype(float)
     share = member.T @ (x[support, None] * member)
     share[np.tril_indices(n)] = 0.0
     frac = (share > INTEGRAL) & (share < 1 - INTEGRAL)
