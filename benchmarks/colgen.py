@@ -5,7 +5,7 @@ brute force over every set partition (solver ``exact``, n <= 12) and a subset DP
 here (``f(S) = min over X containing S's lowest app of w(X) + f(S \\ X)``, n <= 16).
 Part 2 runs n = 14 ... 200 on random and SLO-ladder workloads of all four models and
 records time, final gap, columns, LP rounds, branch-and-price nodes and the gap between the
-LP bound and the plan; n = 30 runs again with 60 s.
+LP bound and the plan; n = 30 runs again with 60 s. Part 4 runs n = 30 on three other draws.
 Part 3 records the gap the default solver (``milp``) proves under the expected-batch model:
 for the contiguous optimum with the per-app bound only, by default (moves of single apps, then
 the relaxed bound in up to 5 s), and with the relaxed bound given the whole time limit.
@@ -88,33 +88,54 @@ def part1() -> None:
     print()
 
 
-def part2(sizes: list[int], limits: dict[int, float] = LIMITS, title: str = "Scale (full-batch)") -> None:
-    print(f"## {title}\n")
-    print("Time limit per run: " + ", ".join(f"n = {n}: {limits.get(n, 60)} s" for n in sizes) + ". "
-          "`gap` is the certificate's, (plan - bound) / plan; `LP gap` is plan / bound - 1 for the bound before "
+#: Column legend of the scale tables.
+LEGEND = ("`gap` is the certificate's, (plan - bound) / plan; `LP gap` is plan / bound - 1 for the bound before "
           "the enumeration proof (the LP's Lagrangian bound, or the per-app bound while that is higher: the "
           "LP-vs-integer gap once the LP has converged); `nodes` counts the nodes of branch and price (- where "
-          "none was needed); `dp excess` is the contiguous optimum's excess over the plan.\n")
+          "none was needed); `dp excess` is the contiguous optimum's excess over the plan.")
+#: Draws of part 4 (part 2 draws with seed n).
+OTHER_SEEDS = (1, 2, 3)
+
+
+def part2(sizes: list[int], limits: dict[int, float] = LIMITS, title: str = "Scale (full-batch)") -> None:
+    print(f"## {title}\n")
+    print("Time limit per run: " + ", ".join(f"n = {n}: {limits.get(n, 60)} s" for n in sizes) + ". " + LEGEND + "\n")
     print("| n | workload | model | time | status | gap | LP gap | columns | LP rounds | nodes | dp excess |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for n in sizes:
-        rng = np.random.default_rng(n)
-        for kind in ("random", "ladder"):
-            for model in BUILTIN_MODELS:
-                w = _random(rng, model, n) if kind == "random" else ladder(rng, model, n)
-                t = time.perf_counter()
-                try:
-                    plan = solve(w, model, solver="colgen", cost_model="full-batch", time_limit=limits.get(n, 60))
-                except Exception as exc:  # an infeasible draw is reported, not fatal
-                    print(f"| {n} | {kind} | {model} | - | {type(exc).__name__} | - | - | - | - | - | - |", flush=True)
-                    continue
-                elapsed = time.perf_counter() - t
-                dp = solve(w, model, solver="dp", cost_model="full-batch").total_cost
-                s = plan.solver
-                lp_gap = "-" if s.relaxation_bound is None else f"{plan.total_cost / s.relaxation_bound - 1:.3%}"
-                print(f"| {n} | {kind} | {model} | {elapsed:.1f} s | {s.status} | {s.gap:.3%} | {lp_gap} | {s.columns} "
-                      f"| {s.iterations} | {'-' if s.nodes is None else s.nodes} | {dp / plan.total_cost - 1:+.3%} |", flush=True)
+        _scale_rows(n, np.random.default_rng(n), limits.get(n, 60), f"| {n} |")
     print()
+
+
+def part4(n: int = 30, seeds: tuple[int, ...] = OTHER_SEEDS) -> None:
+    """Part 2's runs at ``n`` on other draws of the workloads (seeds), with the same limit."""
+    print(f"## n = {n} on other draws (full-batch)\n")
+    print(f"Part 2's workloads at n = {n} drawn with other seeds; time limit {LIMITS[n]} s. " + LEGEND + "\n")
+    print("| seed | workload | model | time | status | gap | LP gap | columns | LP rounds | nodes | dp excess |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for seed in seeds:
+        _scale_rows(n, np.random.default_rng(seed), LIMITS[n], f"| {seed} |")
+    print()
+
+
+def _scale_rows(n: int, rng: np.random.Generator, limit: float, first: str) -> None:
+    """One row per workload kind and model (``first`` is the row's first cell)."""
+    for kind in ("random", "ladder"):
+        for model in BUILTIN_MODELS:
+            w = _random(rng, model, n) if kind == "random" else ladder(rng, model, n)
+            t = time.perf_counter()
+            try:
+                plan = solve(w, model, solver="colgen", cost_model="full-batch", time_limit=limit)
+            except Exception as exc:  # an infeasible draw is reported, not fatal
+                print(f"{first} {kind} | {model} | - | {type(exc).__name__} | - | - | - | - | - | - |", flush=True)
+                continue
+            elapsed = time.perf_counter() - t
+            dp = solve(w, model, solver="dp", cost_model="full-batch").total_cost
+            s = plan.solver
+            lp_gap = "-" if s.relaxation_bound is None else f"{plan.total_cost / s.relaxation_bound - 1:.3%}"
+            print(f"{first} {kind} | {model} | {elapsed:.1f} s | {s.status} | {s.gap:.3%} | {lp_gap} | {s.columns} "
+                  f"| {s.iterations} | {'-' if s.nodes is None else s.nodes} | {dp / plan.total_cost - 1:+.3%} |",
+                  flush=True)
 
 
 def part3() -> None:
@@ -168,6 +189,7 @@ def main() -> None:
         part1()
     part2(args.sizes)
     part2([30], {30: 60}, "n = 30 with a longer limit (full-batch): what branch and price closes given time")
+    part4()
     part3()
 
 
