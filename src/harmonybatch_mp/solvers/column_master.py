@@ -88,13 +88,10 @@ class Master:
         for m in masks:
             self.add_group(m)
         n = self.problem.n
-        rows = self.side_rows()
-        useful = 0
-        for j in range(before, len(self.masks)):
-            rc = self.weights[j] - sum(duals[i] for i in self.members[j])
-            rc -= sum(duals[n + r] * coef[j] for r, (coef, _) in enumerate(rows))
-            useful += rc < -TOLERANCE
-        return useful
+        rc = np.asarray(self.weights[before:]) - self.membership()[before:] @ duals[:n]
+        for r, (coef, _) in enumerate(self.side_rows()):
+            rc -= duals[n + r] * coef[before:]
+        return int((rc < -TOLERANCE).sum())
 
     def membership(self) -> np.ndarray:
         """Columns by apps: whether each column's group holds each app (rows added as the
