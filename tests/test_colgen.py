@@ -532,3 +532,45 @@ def test_a_repriced_search_is_a_new_search_at_the_new_profits():
     assert again == GroupSearch(np.arange(12), second, rate, timeout, 8).groups(-1e9, improve=True)
     assert again[-1][1] != before[-1][1]
     assert made.groups(-1e9, improve=True) == before
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(4, 9), st.integers(1, 12), st.floats(0.15, 0.6), st.floats(0.05, 0.35), st.integers(0, 2**32 - 1))
+def test_the_search_under_branching_rules_finds_the_best_group(n, batch, follow, clash, seed):
+    """With apps tied to a leader (profit pooled on it, as at a ``together`` node) and pairs in
+    conflict (``apart``, isolation), the search finds the best group that keeps them: against
+    a brute force over every subset, Eq. 9 checked by the fold of Eq. 5. Its covers count a
+    follower's amounts with its leader's (and as forced once the leader is taken)."""
+    from harmonybatch_mp.batching import fold_timeout
+    from harmonybatch_mp.solvers.branch_bound import GroupSearch
+
+    rng = np.random.default_rng(seed)
+    rate = rng.lognormal(0, 1.5, n) * rng.choice([1, 10])
+    timeout = np.sort(rng.uniform(0.01, 1.0, n))
+    profit = rng.normal(0.2, 1, n)
+    leader = np.full(n, -1, np.int64)
+    for i in range(1, n):
+        heads = [j for j in range(i) if leader[j] < 0]
+        if rng.random() < follow:
+            leader[i] = rng.choice(heads)
+            profit[leader[i]] += profit[i]
+            profit[i] = 0.0
+    conflicts = np.triu(rng.random((n, n)) < clash, 1)
+    conflicts |= conflicts.T
+    best = plain = -np.inf
+    for size in range(1, n + 1):
+        for combo in itertools.combinations(range(n), size):
+            T, rho = timeout[combo[0]], rate[combo[0]]
+            for i in combo[1:]:
+                T, rho = fold_timeout(T, rho, timeout[i], rate[i])
+            if batch == 1 or batch <= np.floor(rho * T) + 1:
+                value = profit[list(combo)].sum()
+                plain = max(plain, value)
+                taken = np.isin(np.arange(n), combo)
+                if (taken[leader >= 0] == taken[leader[leader >= 0]]).all() and not conflicts[np.ix_(taken, taken)].any():
+                    best = max(best, value)
+    assume(np.isfinite(best))
+    event("the rules change the best group" if best < plain - 1e-9 else "they do not")
+    event(f"followers: {'some' if (leader >= 0).any() else 'none'}; conflicts: {'some' if conflicts.any() else 'none'}")
+    found = GroupSearch(np.arange(n), profit, rate, timeout, batch, conflicts, leader).groups(-1e9, improve=True)
+    assert found and found[-1][1] == pytest.approx(best, abs=1e-9)

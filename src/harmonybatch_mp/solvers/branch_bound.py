@@ -65,13 +65,14 @@ class GroupSearch:
         self.conflicts = np.zeros((n, n), bool) if conflicts is None else np.ascontiguousarray(conflicts, bool)
         self.clash = self.conflicts.any(axis=0)
         self.leader = np.full(n, -1, np.int64) if leader is None else np.ascontiguousarray(leader, np.int64)
+        self.follow = np.flatnonzero(self.leader >= 0).astype(np.int64)
         self._prepare()
 
     def _prepare(self) -> None:
         from .branch_bound_kernel import prepare
 
         # r_X T_X <= sum r t (each fold step adds <= r t); T_X <= T + 1/rho - 1/r_X from any state (T, rho)
-        self.best_left, fill, by_rate, self.prefer = prepare(self.profit, self.rate, self.timeout, self.batch)
+        self.best_left, fill, by_rate, self.prefer = prepare(self.profit, self.rate, self.timeout, self.batch, self.leader)
         self.fill, self.rate_cover = _Cover(*fill), _Cover(*by_rate)
         self.complete = True
 
@@ -103,7 +104,7 @@ class GroupSearch:
             stop = SLICE if budget is None else min(SLICE, budget - int(state[1]))
             status, found, values = search(
                 self.profit, self.prefer, self.rate, self.timeout, self.batch, self.conflicts, self.clash, self.leader,
-                self.best_left,
+                self.follow, self.best_left,
                 self.fill.free, self.fill.price, self.fill.amount, self.fill.paid_left, self.fill.cheapest_left,
                 self.fill.order, self.rate_cover.free, self.rate_cover.price, self.rate_cover.amount,
                 self.rate_cover.paid_left, self.rate_cover.cheapest_left, self.rate_cover.order,

@@ -48,12 +48,21 @@ def cover(profit, amount):
 
 
 @numba.njit(cache=True)
-def prepare(profit, rate, timeout, batch):
+def prepare(profit, rate, timeout, batch, leader):
     """What one configuration's search needs besides its inputs (:class:`.branch_bound.GroupSearch`):
     the positive profit left from each position, the covers of ``r_X T_X`` (amounts ``r t``)
     and of the rate (amounts ``r``), and which branch of each app to try first: taking it
-    where its profit is positive, or where the root's fractional cover uses it."""
-    fill = cover(profit, rate * timeout)
+    where its profit is positive, or where the root's fractional cover uses it. An app with a
+    leader (``leader >= 0``; its profit pooled on the leader) brings its amounts with the
+    leader's: they are the leader's in the covers, and the search counts them as forced once
+    the leader is taken."""
+    fill_amount, rate_amount = rate * timeout, rate.copy()
+    for f in range(profit.size):
+        if leader[f] >= 0:
+            fill_amount[leader[f]] += fill_amount[f]
+            rate_amount[leader[f]] += rate_amount[f]
+            fill_amount[f] = rate_amount[f] = 0.0
+    fill = cover(profit, fill_amount)
     prefer = profit > 0
     deficit = (batch - 1) - fill[2][0]
     before = 0.0
@@ -62,7 +71,7 @@ def prepare(profit, rate, timeout, batch):
             break
         prefer[q] = True
         before += fill[1][q]
-    return suffix(np.maximum(profit, 0.0)), fill, cover(profit, rate), prefer
+    return suffix(np.maximum(profit, 0.0)), fill, cover(profit, rate_amount), prefer
 
 
 @numba.njit(cache=True)
@@ -87,7 +96,7 @@ def penalty(deficit, i, spare, price, amount, paid_left, cheapest_left, order):
 
 
 @numba.njit(cache=True)
-def search(profit, prefer, rate, timeout, batch, conflicts, clash, leader, best_left, f_free, f_price, f_amount, f_paid, f_cheap, f_order,
+def search(profit, prefer, rate, timeout, batch, conflicts, clash, leader, follow, best_left, f_free, f_price, f_amount, f_paid, f_cheap, f_order,
             r_free, r_price, r_amount, r_paid, r_cheap, r_order, improve, cap, max_nodes,
             state, T, rho, value, stage, took, level, found, values):
     """The depth-first search from ``state`` (depth, nodes, groups, status) until it ends,
@@ -96,7 +105,10 @@ def search(profit, prefer, rate, timeout, batch, conflicts, clash, leader, best_
     counts its children tried, ``took[d]`` whether its current child takes app ``d``.
     ``conflicts[i, j]``: apps ``i`` and ``j`` may not both be taken (``clash[j]``: app ``j``
     conflicts with some app); ``leader[d] >= 0``: app
-    ``d`` is taken exactly when app ``leader[d] < d`` is. Returns the status and the (possibly grown) output arrays."""
+    ``d`` is taken exactly when app ``leader[d] < d`` is (``follow``: the apps with a leader;
+    the covers hold their amounts at the leader, so those of the ones still to come whose
+    leader is taken are counted as forced). Returns the status and the (possibly grown)
+    output arrays."""
     n = profit.size
     need = (batch - 1) * (1 - 1e-12)  # Eq. 9: r_X T_X >= b - 1
     d, nodes, count = state[0], state[1], state[2]
@@ -112,12 +124,17 @@ def search(profit, prefer, rate, timeout, batch, conflicts, clash, leader, best_
                 d -= 1
                 continue
             spare = reach - threshold - 1e-6
-            deficit = need - rho[d] * T[d] - f_free[d]  # r_X T_X <= current + sum of r t taken later
+            forced_fill = forced_rate = 0.0  # apps still to come that a taken leader brings
+            for f in follow:
+                if f >= d and leader[f] < d and took[leader[f]]:
+                    forced_fill += rate[f] * timeout[f]
+                    forced_rate += rate[f]
+            deficit = need - rho[d] * T[d] - f_free[d] - forced_fill  # r_X T_X <= current + sum of r t taken later
             if deficit > 0 and penalty(deficit, d, spare, f_price, f_amount, f_paid, f_cheap, f_order) >= spare:
                 d -= 1
                 continue
             if rho[d] > 0:  # r_X T_X <= r_X (T + 1/rho) - 1: the group needs rate b / (T + 1/rho)
-                deficit = (need + 1) / (T[d] + 1 / rho[d]) - rho[d] - r_free[d]
+                deficit = (need + 1) / (T[d] + 1 / rho[d]) - rho[d] - r_free[d] - forced_rate
                 if deficit > 0 and penalty(deficit, d, spare, r_price, r_amount, r_paid, r_cheap, r_order) >= spare:
                     d -= 1
                     continue
