@@ -64,6 +64,7 @@ class GroupSearch:
         self.batch = int(batch)
         self.conflicts = np.zeros((n, n), bool) if conflicts is None else np.ascontiguousarray(conflicts, bool)
         self.clash = self.conflicts.any(axis=0)
+        self.pairs = _matching(self.conflicts)
         self.leader = np.full(n, -1, np.int64) if leader is None else np.ascontiguousarray(leader, np.int64)
         self.follow = np.flatnonzero(self.leader >= 0).astype(np.int64)
         self._prepare()
@@ -72,7 +73,8 @@ class GroupSearch:
         from .branch_bound_kernel import prepare
 
         # r_X T_X <= sum r t (each fold step adds <= r t); T_X <= T + 1/rho - 1/r_X from any state (T, rho)
-        self.best_left, fill, by_rate, self.prefer = prepare(self.profit, self.rate, self.timeout, self.batch, self.leader)
+        self.best_left, fill, by_rate, self.prefer = prepare(self.profit, self.rate, self.timeout, self.batch, self.leader,
+                                                                     self.pairs)
         self.fill, self.rate_cover = _Cover(*fill), _Cover(*by_rate)
         self.complete = True
 
@@ -103,8 +105,8 @@ class GroupSearch:
         while True:
             stop = SLICE if budget is None else min(SLICE, budget - int(state[1]))
             status, found, values = search(
-                self.profit, self.prefer, self.rate, self.timeout, self.batch, self.conflicts, self.clash, self.leader,
-                self.follow, self.best_left,
+                self.profit, self.prefer, self.rate, self.timeout, self.batch, self.conflicts, self.clash, self.pairs,
+                self.leader, self.follow, self.best_left,
                 self.fill.free, self.fill.price, self.fill.amount, self.fill.paid_left, self.fill.cheapest_left,
                 self.fill.order, self.rate_cover.free, self.rate_cover.price, self.rate_cover.amount,
                 self.rate_cover.paid_left, self.rate_cover.cheapest_left, self.rate_cover.order,
@@ -146,3 +148,15 @@ class GroupSearch:
                 break
             theta = floor + 0.5 * (high - floor)
         return found, max(low, high)
+
+
+def _matching(conflicts: np.ndarray) -> np.ndarray:
+    """Disjoint pairs ``(i, j)``, ``i < j``, of apps in conflict (greedily, in order): the
+    search's bound counts the lesser profit of each pair once only (a group takes one)."""
+    used = np.zeros(conflicts.shape[0], bool)
+    pairs = []
+    for i, j in zip(*np.nonzero(np.triu(conflicts, 1))):
+        if not (used[i] or used[j]):
+            used[i] = used[j] = True
+            pairs.append((i, j))
+    return np.array(pairs, np.int64).reshape(-1, 2)

@@ -48,14 +48,16 @@ def cover(profit, amount):
 
 
 @numba.njit(cache=True)
-def prepare(profit, rate, timeout, batch, leader):
+def prepare(profit, rate, timeout, batch, leader, pairs):
     """What one configuration's search needs besides its inputs (:class:`.branch_bound.GroupSearch`):
     the positive profit left from each position, the covers of ``r_X T_X`` (amounts ``r t``)
     and of the rate (amounts ``r``), and which branch of each app to try first: taking it
     where its profit is positive, or where the root's fractional cover uses it. An app with a
     leader (``leader >= 0``; its profit pooled on the leader) brings its amounts with the
     leader's: they are the leader's in the covers, and the search counts them as forced once
-    the leader is taken."""
+    the leader is taken. Of two apps in conflict (``pairs``, disjoint, each ``i < j``) a group
+    takes at most one, so while neither is decided the profit left counts the lesser of their
+    positive profits once only."""
     fill_amount, rate_amount = rate * timeout, rate.copy()
     for f in range(profit.size):
         if leader[f] >= 0:
@@ -71,7 +73,11 @@ def prepare(profit, rate, timeout, batch, leader):
             break
         prefer[q] = True
         before += fill[1][q]
-    return suffix(np.maximum(profit, 0.0)), fill, cover(profit, rate_amount), prefer
+    gain = np.maximum(profit, 0.0)
+    for q in range(pairs.shape[0]):
+        i, j = pairs[q, 0], pairs[q, 1]
+        gain[i] -= min(gain[i], gain[j])  # counted until app i is decided
+    return suffix(gain), fill, cover(profit, rate_amount), prefer
 
 
 @numba.njit(cache=True)
@@ -96,7 +102,7 @@ def penalty(deficit, i, spare, price, amount, paid_left, cheapest_left, order):
 
 
 @numba.njit(cache=True)
-def search(profit, prefer, rate, timeout, batch, conflicts, clash, leader, follow, best_left, f_free, f_price, f_amount, f_paid, f_cheap, f_order,
+def search(profit, prefer, rate, timeout, batch, conflicts, clash, pairs, leader, follow, best_left, f_free, f_price, f_amount, f_paid, f_cheap, f_order,
             r_free, r_price, r_amount, r_paid, r_cheap, r_order, improve, cap, max_nodes,
             state, T, rho, value, stage, took, level, found, values):
     """The depth-first search from ``state`` (depth, nodes, groups, status) until it ends,
@@ -104,7 +110,8 @@ def search(profit, prefer, rate, timeout, batch, conflicts, clash, leader, follo
     has decided apps ``0..d-1``: fold state ``T[d], rho[d]``, profit ``value[d]``; ``stage``
     counts its children tried, ``took[d]`` whether its current child takes app ``d``.
     ``conflicts[i, j]``: apps ``i`` and ``j`` may not both be taken (``clash[j]``: app ``j``
-    conflicts with some app); ``leader[d] >= 0``: app
+    conflicts with some app; ``pairs``: disjoint pairs in conflict, whose second app the bound
+    drops once the first is taken); ``leader[d] >= 0``: app
     ``d`` is taken exactly when app ``leader[d] < d`` is (``follow``: the apps with a leader;
     the covers hold their amounts at the leader, so those of the ones still to come whose
     leader is taken are counted as forced). Returns the status and the (possibly grown)
@@ -120,6 +127,9 @@ def search(profit, prefer, rate, timeout, batch, conflicts, clash, leader, follo
             nodes += 1
             threshold = level[0]
             reach = value[d] + best_left[d]
+            for q in range(pairs.shape[0]):  # the second of a pair whose first is taken brings nothing
+                if pairs[q, 0] < d <= pairs[q, 1] and took[pairs[q, 0]]:
+                    reach -= max(profit[pairs[q, 1]], 0.0)
             if reach <= threshold + 1e-6:
                 d -= 1
                 continue
