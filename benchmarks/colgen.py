@@ -119,7 +119,10 @@ def part4(n: int = 30, seeds: tuple[int, ...] = OTHER_SEEDS) -> None:
 
 
 def _scale_rows(n: int, rng: np.random.Generator, limit: float, first: str) -> None:
-    """One row per workload kind and model (``first`` is the row's first cell)."""
+    """One row per workload kind and model (``first`` is the row's first cell), after a run
+    that compiles the kernels: numba caches them on disk, but a first call after an install or
+    a change of the kernels compiles them inside its time limit (seconds)."""
+    solve(ladder(np.random.default_rng(0), "VGG19", 12), "VGG19", solver="colgen", cost_model="full-batch")
     for kind in ("random", "ladder"):
         for model in BUILTIN_MODELS:
             w = _random(rng, model, n) if kind == "random" else ladder(rng, model, n)
