@@ -311,7 +311,8 @@ class Relaxed:
         sliver of a large app from lifting a small group to a cheaper level."""
         from .relaxed_kernel import price_rows
 
-        v, level, anchor = rows[:, np.lexsort((rows[2], rows[0]))]  # a bin's rows of one anchor together
+        # a bin's rows of one anchor together; C order, so that the kernel is compiled for one layout
+        v, level, anchor = np.ascontiguousarray(rows[:, np.lexsort((rows[2], rows[0]))])
         own = self.rates[anchor] * (self.slo[anchor] - self.u[v])
         unit = self.unit[v, level]
         mine = duals[anchor] - self.share[anchor] * unit
