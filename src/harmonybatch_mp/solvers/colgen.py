@@ -29,8 +29,9 @@ from ..plan import BOUNDED, OPTIMAL, TIME_LIMIT, SolverInfo
 from ..provision import GroupConfig
 from .base import Solution
 from .branch_price import Polish, branch_and_price, unchanged
-from .column_master import Master, generate, late
+from .column_master import Generated, Master, generate, late
 from .dp import dp
+from .kernels import COLGEN, ready
 from .moves import improve
 from .options import check_gaps, deadline_of
 from .pricing import Pricer
@@ -93,7 +94,10 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     pricer = Pricer(problem, scale)
     # generation leaves part of the time for the integer master over what it generated
     generation = None if deadline is None else start + GENERATION_SHARE * (deadline - start)
-    root = generate(master, pricer, generation)
+    if generation is None or ready(COLGEN, generation):
+        root = generate(master, pricer, generation)
+    else:  # the kernels are compiling (a first call after an install): the plan so far, unproven
+        root = Generated(np.inf, np.zeros(len(master.masks)), -np.inf, None, None, 0, True)
     stopped = root.stopped
     best_round = None if root.duals is None else (root.bound, root.duals, root.charge)
     rounds, nodes = root.rounds, None

@@ -14,6 +14,7 @@ from .._validate import integer
 from ..errors import InputError
 from .expected_relaxed import TOLERANCE, Relaxed
 from .highs import run_highs_lp
+from .kernels import EXPECTED, ready
 from .problem import Problem
 
 #: Most master rounds.
@@ -53,8 +54,8 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
     if problem.expected and problem.n:
         problem.require_feasible()  # an app no function serves: InfeasibleError, naming it
     floor = problem.lower_bound()
-    if not problem.expected or problem.n == 0:
-        return floor
+    if not problem.expected or problem.n == 0 or (deadline is not None and not ready(EXPECTED, deadline)):
+        return floor  # (the kernel still compiling at the deadline: a first call after an install)
     scale = 1.0 / floor
     relaxed = Relaxed(problem, scale)
     master = _Master(problem.n, relaxed, deadline)

@@ -1,0 +1,74 @@
+"""The compiled kernels (numba), made ready within a deadline.
+
+numba compiles a kernel on its first call in a process, or loads it from its cache beside
+the package: the first time after an install that takes about 9 s for ``colgen``'s kernels on
+the 2-core machine and 2.5 s for ``expected_bound``'s, and no call can be cut short. So a
+solver with a deadline first asks :func:`ready`, which warms the kernels up in a background
+thread (one per set of kernels and process) and waits for it at most until the deadline;
+where they are not ready, the solver returns what it has without them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+#: The kernels of ``colgen``: the pricing search (:mod:`.branch_bound_kernel`) and the exact
+#: cover search of its proof (:mod:`.partition_kernel`).
+COLGEN = "colgen"
+#: The kernel of ``expected_bound`` (:mod:`.relaxed_kernel`).
+EXPECTED = "expected"
+
+_lock = threading.Lock()
+_warming: dict[str, threading.Thread] = {}
+
+
+def ready(kernels: str, deadline: float | None) -> bool:
+    """Whether the ``kernels`` (:data:`COLGEN` or :data:`EXPECTED`) are compiled, waiting for
+    them until ``deadline`` (a ``time.perf_counter()`` reading; None: as long as it takes).
+    The first call in a process starts compiling them in a background thread, which goes on
+    after a deadline has passed, so a later call finds them ready.
+
+    >>> ready(COLGEN, None)
+    True
+    """
+    warm = {COLGEN: _warm_colgen, EXPECTED: _warm_expected}[kernels]
+    with _lock:
+        thread = _warming.get(kernels)
+        if thread is None:
+            thread = _warming[kernels] = threading.Thread(target=_quietly, args=(warm,), daemon=True,
+                                                          name=f"harmonybatch-mp-compile-{kernels}")
+            thread.start()
+    # (a far or infinite deadline waits as long as threading allows: it refuses more)
+    thread.join(None if deadline is None else min(max(0.0, deadline - time.perf_counter()), threading.TIMEOUT_MAX))
+    return not thread.is_alive()
+
+
+def _quietly(warm) -> None:
+    """Run a warm-up; an error it meets is the solver's to raise, on its own call."""
+    try:
+        warm()
+    except Exception:  # noqa: BLE001 - the same call in the solver raises it where it belongs
+        pass
+
+
+def _warm_colgen() -> None:
+    """One call of each ``colgen`` kernel through the code that calls it, so that the argument
+    types (and the compiled signatures) are the solver's own."""
+    from .branch_bound import GroupSearch
+    from .partition_search import cheapest_partition
+
+    two = np.ones(2)
+    GroupSearch(np.arange(2), two, two, two, 2, ~np.eye(2, dtype=bool), np.array([-1, 0])).groups(0.0, improve=True)
+    cheapest_partition([[0], [1], [0, 1]], np.ones(3), 2, np.zeros(2), 3.0)
+
+
+def _warm_expected() -> None:
+    """``expected_bound`` on four apps, without a deadline (its kernel's every entry point)."""
+    from . import as_instance
+    from .expected_bound import expected_bound
+    from .problem import Problem
+
+    expected_bound(Problem(*as_instance("0.3:2,0.5:5,0.8:10,1.0:20", "VGG19"), cost_model="expected"))

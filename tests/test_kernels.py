@@ -1,0 +1,103 @@
+"""Compiled kernels made ready within a deadline (solvers/kernels.py): a first call after an
+install compiles them (seconds) and cannot be cut short, so solvers wait for a warm-up
+thread only until their deadline. The compilation is simulated by a warm-up that sleeps."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from harmonybatch_mp import solve
+from harmonybatch_mp.solvers import Problem, as_instance, kernels
+from harmonybatch_mp.solvers.expected_bound import expected_bound
+
+APPS = "0.3:2,0.5:5,0.8:10,1.0:20,0.6:3,0.7:8"
+SLOW = 3.0  # seconds the simulated compilation takes
+
+
+@pytest.fixture
+def compiling(monkeypatch):
+    """Kernels not yet compiled in this process: a fresh registry of warm-ups, each taking
+    SLOW seconds; yields how many warm-ups ran."""
+    calls = []
+
+    def slow() -> None:
+        calls.append(threading.current_thread().name)
+        time.sleep(SLOW)
+
+    monkeypatch.setattr(kernels, "_warming", {})
+    monkeypatch.setattr(kernels, "_warm_colgen", slow)
+    monkeypatch.setattr(kernels, "_warm_expected", slow)
+    return calls
+
+
+def test_colgen_returns_by_its_deadline_while_its_kernels_compile(compiling):
+    """The plan (dp's, moved) with the per-app bound and status time_limit, well before the
+    compilation ends; the plan is a valid one and its bound below its cost."""
+    start = time.perf_counter()
+    plan = solve(APPS, "VGG19", solver="colgen", cost_model="full-batch", time_limit=0.5)
+    elapsed = time.perf_counter() - start
+    assert elapsed < SLOW - 1.0
+    assert plan.solver.status == "time_limit" and plan.solver.iterations == 0
+    assert plan.solver.bound <= plan.total_cost
+    assert sorted(a for g in plan.groups for a in g.apps) == sorted(a.name for a in plan.workload.apps)
+    assert compiling == ["harmonybatch-mp-compile-colgen"]
+
+
+def test_without_a_time_limit_colgen_compiles_in_its_own_call(compiling):
+    """No deadline to keep: no warm-up thread, the kernels compile (or load) on first use."""
+    plan = solve(APPS, "VGG19", solver="colgen", cost_model="full-batch")
+    assert plan.solver.status == "optimal" and compiling == []
+
+
+def test_expected_bound_returns_the_per_app_bound_while_its_kernel_compiles(compiling):
+    problem = Problem(*as_instance(APPS, "VGG19"), cost_model="expected")
+    start = time.perf_counter()
+    bound = expected_bound(problem, deadline=time.perf_counter() + 0.3)
+    assert time.perf_counter() - start < SLOW - 1.0
+    assert bound == problem.lower_bound()
+    assert expected_bound(problem) > problem.lower_bound()  # once compiled (no deadline: it waits)
+
+
+def test_eight_threads_start_one_warm_up_and_each_waits_to_its_own_deadline(compiling):
+    deadlines = [0.2 * (i % 4) for i in range(8)]
+    waited, answers = [0.0] * 8, [None] * 8
+
+    def ask(i: int) -> None:
+        start = time.perf_counter()
+        answers[i] = kernels.ready(kernels.COLGEN, start + deadlines[i])
+        waited[i] = time.perf_counter() - start
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(compiling) == 1
+    assert answers == [False] * 8
+    assert all(d <= w < d + 1.0 for d, w in zip(deadlines, waited))
+    assert kernels.ready(kernels.COLGEN, None)  # and then it is done
+    assert kernels.ready(kernels.COLGEN, float("inf")) and kernels.ready(kernels.COLGEN, 1e300)
+
+
+def test_the_warm_ups_compile_what_the_solvers_call():
+    """The real warm-ups run without error and with the solvers' own argument types: after
+    them and the solvers (colgen through branch and price and its enumeration proof, and
+    expected_bound), each kernel holds one compiled signature, so no call compiles again."""
+    import numpy as np
+
+    from harmonybatch_mp.families import _random
+    from harmonybatch_mp.solvers import branch_bound_kernel, partition_kernel, relaxed_kernel
+
+    kernels._warm_colgen()
+    kernels._warm_expected()
+    w = _random(np.random.default_rng(34), "GPT-2", 9)  # a root LP gap that branch and price closes
+    assert solve(w, "GPT-2", solver="colgen", cost_model="full-batch", enumeration_limit=0).solver.nodes > 1
+    solve(_random(np.random.default_rng(3), "BERT", 30), "BERT", solver="colgen", cost_model="full-batch")
+    problem = Problem(*as_instance(_random(np.random.default_rng(3), "BERT", 30), "BERT"), cost_model="expected")
+    assert expected_bound(problem) > problem.lower_bound()
+    compiled = [branch_bound_kernel.prepare, branch_bound_kernel.search, partition_kernel.search,
+                relaxed_kernel.price_rows]
+    assert [len(f.signatures) for f in compiled] == [1, 1, 1, 1]
