@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -46,11 +47,11 @@ def ready(kernels: str, deadline: float | None) -> bool:
     return not thread.is_alive()
 
 
-def _quietly(warm) -> None:
+def _quietly(warm: Callable[[], None]) -> None:
     """Run a warm-up; an error it meets is the solver's to raise, on its own call."""
     try:
         warm()
-    except Exception:  # noqa: BLE001 - the same call in the solver raises it where it belongs
+    except Exception:  # the same call in the solver raises it, where it belongs
         pass
 
 
