@@ -541,7 +541,7 @@ def test_the_search_under_branching_rules_finds_the_best_group(n, batch, follow,
     conflict (``apart``, isolation), the search finds the best group that keeps them: against
     a brute force over every subset, Eq. 9 checked by the fold of Eq. 5. Its covers count a
     follower's amounts with its leader's (and as forced once the leader is taken), and its
-    bound counts the lesser profit of two apps in conflict once only."""
+    bound counts only the larger profit of two apps in conflict."""
     from harmonybatch_mp.batching import fold_timeout
     from harmonybatch_mp.solvers.branch_bound import GroupSearch
 

@@ -152,7 +152,7 @@ class GroupSearch:
 
 def _matching(conflicts: np.ndarray) -> np.ndarray:
     """Disjoint pairs ``(i, j)``, ``i < j``, of apps in conflict (greedily, in order): the
-    search's bound counts the lesser profit of each pair once only (a group takes one)."""
+    search's bound counts only the larger profit of each pair (a group takes one)."""
     used = np.zeros(conflicts.shape[0], bool)
     pairs = []
     for i, j in zip(*np.nonzero(np.triu(conflicts, 1))):

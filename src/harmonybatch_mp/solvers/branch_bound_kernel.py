@@ -56,8 +56,8 @@ def prepare(profit, rate, timeout, batch, leader, pairs):
     leader (``leader >= 0``; its profit pooled on the leader) brings its amounts with the
     leader's: they are the leader's in the covers, and the search counts them as forced once
     the leader is taken. Of two apps in conflict (``pairs``, disjoint, each ``i < j``) a group
-    takes at most one, so while neither is decided the profit left counts the lesser of their
-    positive profits once only."""
+    takes at most one, so while neither is decided the profit left counts only the larger of
+    their positive profits."""
     fill_amount, rate_amount = rate * timeout, rate.copy()
     for f in range(profit.size):
         if leader[f] >= 0:
