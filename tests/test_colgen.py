@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from harmonybatch_mp import InfeasibleError, InputError, SideConstraints, solve
 from harmonybatch_mp.provision import feasible_mask
-from harmonybatch_mp.solvers import Problem, as_instance
-from harmonybatch_mp.solvers.column_master import _deepen
+from harmonybatch_mp.solvers import Problem, as_instance, pricing
+from harmonybatch_mp.solvers.column_master import Master, _deepen, generate
 from harmonybatch_mp.solvers.moves import improve
 from harmonybatch_mp.solvers.pricing import TOLERANCE, Pricer, fill_penalty
 from harmonybatch_mp.solvers.problem import members
@@ -58,10 +58,10 @@ def _brute_profits(problem: Problem, pricer: Pricer, duals: np.ndarray, charge: 
 
 
 @st.composite
-def priced(draw):
+def priced(draw, min_apps: int = 1, max_apps: int = 6):
     model = draw(st.sampled_from(MODELS))
     platform = draw(st.sampled_from(PRESETS))
-    w = draw(workloads(max_apps=6))
+    w = draw(workloads(min_apps=min_apps, max_apps=max_apps))
     problem = _problem(w, model, platform)
     pricer = Pricer(problem, 1.0 / problem.lower_bound())
     single = np.array([pricer.weight[:, i][pricer.serves[:, i]].min(initial=np.inf) for i in range(problem.n)])
@@ -114,6 +114,41 @@ def test_cut_short_pricing_still_bounds_the_best_group(case, budget, bisections,
     assert best >= want - 1e-9
     for _, mask in found:
         assert brute.get(mask, -np.inf) > 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(priced(4, 16), st.integers(1, 400), st.none() | st.integers(1, 8), st.sampled_from([2, 3]), st.floats(1.0, 2.0),
+       st.booleans(), st.integers(0, 2**32 - 1))
+def test_pricing_in_threads_returns_what_one_thread_does(case, budget, enough, threads, raise_by, mixed, seed):
+    """Deep searches (budget >= ``PARALLEL_NODES``: all, or about half) run in threads, ahead of
+    the results, which are taken in order; the others run in the caller's thread as they
+    come: the bounds and the groups, in order, are those of one thread, whatever the budgets
+    and ``enough``."""
+    problem, pricer, duals = case
+    duals = raise_by * duals
+    deep = 1
+    if mixed:  # a budget per configuration, about half of them deep
+        budget, deep = np.random.default_rng(seed).integers(1, 401, len(pricer.configs)), 200
+    charge = np.zeros(len(pricer.configs))
+    searched = []
+    search = pricer._search
+    pricer._search = lambda k, profit: searched.append(k) or search(k, profit)
+    old = pricing.THREADS, pricing.PARALLEL_NODES
+    try:
+        pricing.THREADS, pricing.PARALLEL_NODES = 1, deep
+        one = pricer.price(duals, charge, budget=budget, enough=enough)
+        alone = searched[:]
+        pricing.THREADS = threads
+        many = pricer.price(duals, charge, budget=budget, enough=enough)
+    finally:
+        pricing.THREADS, pricing.PARALLEL_NODES = old
+    in_threads = int((np.broadcast_to(budget, len(pricer.configs))[alone] >= deep).sum())
+    assume(in_threads > 1)  # one deep search or none: nothing runs in threads
+    event("some searches in threads, some not" if in_threads < len(alone) else "every search in threads")
+    event("searches run ahead and discarded" if len(searched) > 2 * len(alone) else "every search run ahead was needed")
+    assert set(alone) <= set(searched[len(alone):])
+    np.testing.assert_array_equal(one[0], many[0])
+    assert many[1] == one[1]
 
 
 @settings(max_examples=30, deadline=None)
@@ -217,6 +252,31 @@ def test_branch_and_price_reaches_the_optimum(model, platform, workload, data):
     assert plan.total_cost >= want * (1 - REL)
     if s.status == "optimal":
         assert plan.total_cost == pytest.approx(want, rel=REL)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(min_apps=4, max_apps=9), st.floats(0.8, 1.0))
+def test_generation_stops_once_its_bound_reaches_the_cutoff(model, platform, workload, share):
+    """A node of branch and price whose Lagrangian bound reaches the incumbent is closed, so
+    its generation stops there: the first round whose bound reaches ``cutoff`` is the last
+    (with ``-inf``, the first round), and the bound is still one on the LP."""
+    problem = _problem(workload, model, platform)
+    scale = 1.0 / problem.lower_bound()
+
+    def run(cutoff: float):
+        master = Master(problem, scale)
+        for i in range(problem.n):
+            master.add_group(1 << i)
+        return generate(master, Pricer(problem, scale), None, cutoff=cutoff)
+
+    full = run(np.inf)
+    assume(np.isfinite(full.bound))
+    first, cut = run(-np.inf), run(share * full.bound)
+    event("the LP takes more than one round" if full.rounds > 1 else "the LP takes one round")
+    event("stopped before the LP converged" if cut.rounds < full.rounds else "stopped where the LP converged")
+    assert first.rounds == 1
+    assert cut.bound >= share * full.bound and cut.rounds <= full.rounds
+    assert max(first.bound, cut.bound) <= full.value * (1 + REL)
 
 
 @pytest.mark.parametrize("seed, model, n", [(34, "GPT-2", 9), (94, "GPT-2", 9), (153, "BERT", 8), (155, "VideoMAE", 10)])

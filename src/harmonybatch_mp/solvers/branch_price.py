@@ -85,7 +85,7 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
             restricted = pricer.restricted(list(together), list(apart))
             for mask in restricted.classes():  # each class alone, as each app alone at the root
                 master.add_group(mask)
-            node = generate(master, restricted, deadline, fits)
+            node = generate(master, restricted, deadline, fits, done())  # closed once its bound reaches the incumbent
             if node.stopped:
                 push(bound, together, apart)
                 break

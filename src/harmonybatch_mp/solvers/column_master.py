@@ -185,11 +185,13 @@ class Generated:
 
 
 def generate(master: Master, pricer: Pricer, deadline: float | None,
-             allowed: Callable[[Master], np.ndarray] | None = None) -> Generated:
+             allowed: Callable[[Master], np.ndarray] | None = None, cutoff: float = np.inf) -> Generated:
     """Column generation until the LP is proven optimal over the groups ``pricer`` allows
-    (and ``allowed``, given the master, keeps: a boolean per column), or ``deadline``. The
-    searches of the configurations that carry the bound get larger budgets as the rounds go
-    (:func:`_deepen`), at the root and at the nodes of branch and price."""
+    (and ``allowed``, given the master, keeps: a boolean per column), until its Lagrangian
+    bound reaches ``cutoff`` (scaled; a node of branch and price whose bound reaches the
+    incumbent is closed, whatever its LP), or ``deadline``. The searches of the
+    configurations that carry the bound get larger budgets as the rounds go (:func:`_deepen`),
+    at the root and at the nodes of branch and price."""
     problem = master.problem
     n = problem.n
     # batch-1 groups are not priced without counting rows (formulations/column_generation.md):
@@ -234,11 +236,11 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
             if best is None or lagrangian > best[0]:
                 best = (lagrangian, point, charge)
             added = master.add_groups([m for _, m in found], duals)
-            if added:
+            if added or best[0] >= cutoff:
                 break
         # converged within the bound's own precision: pricing ignores profits up to TOLERANCE per
         # column, and a plan has at most n columns
-        if float(duals @ rhs) - best[0] <= TOLERANCE * n or not (added or interior):
+        if float(duals @ rhs) - best[0] <= TOLERANCE * n or not (added or interior) or best[0] >= cutoff:
             break
         # the interior point's duals stabilise generation; when they yield nothing new (they
         # are optimal only within the LP's tolerances), the next round takes a vertex's

@@ -14,7 +14,11 @@ positive profit fill the batch, else by the branch and bound of :mod:`.branch_bo
 from __future__ import annotations
 
 import copy
+import os
 import time
+from collections.abc import Callable, Generator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 
@@ -25,6 +29,14 @@ from .problem import Problem
 
 #: Improving groups a round of pricing looks for before it stops searching.
 ENOUGH = 50
+#: Configurations searched at once, each in a thread (the compiled search releases the GIL):
+#: the cores this process may use, at most 4.
+THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+#: Searches with a node budget of at least this (or none) run in threads; shallower ones take
+#: less time than handing them to a thread (n = 30: 7 ms a round alone, 15 ms in two threads).
+PARALLEL_NODES = 20_000
+
+T = TypeVar("T")
 
 
 def cheapest_cover(profit: np.ndarray, size: np.ndarray, deficit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -58,6 +70,25 @@ def fill_penalty(gain: np.ndarray, fill: np.ndarray, count: int, supply: float) 
     v = np.unique(np.concatenate([[0.0], (gain / np.where(fill > 0, fill, np.inf))[gain > 0]]))
     over = np.maximum(gain[None, :] - fill[None, :] * v[:, None], 0.0).max(axis=1)
     return float((count * over + supply * v).min())
+
+
+def _in_order(fn: Callable[[int], T], items: list[int], ahead: list[bool], threads: int) -> Generator[T, None, None]:
+    """``fn`` over ``items``, results in order. The items marked ``ahead`` are computed by
+    ``threads`` threads, in order and ahead of the consumer, so they go on while it waits for
+    a long one or computes the others itself, as they come. Closing the generator cancels
+    what has not started and waits for what has."""
+    if threads <= 1 or sum(ahead) <= 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(threads, thread_name_prefix="harmonybatch-pricing") as pool:
+        futures = [pool.submit(fn, item) if early else None for item, early in zip(items, ahead)]
+        try:
+            for item, future in zip(items, futures):
+                yield fn(item) if future is None else future.result()
+        finally:
+            for future in futures:
+                if future is not None:
+                    future.cancel()
 
 
 def _root(parent: np.ndarray, a: int) -> int:
@@ -192,10 +223,11 @@ class Pricer:
         Configurations whose positive apps fill the batch are priced at once; the others are
         searched in order of their relaxation (:meth:`GroupSearch.best` with ``bisections``
         searches, each stopping after ``budget`` nodes (per configuration when an array) or at
-        ``deadline``) until ``enough``
-        groups are found. Each gets the upper bound its search proved, or its relaxation
-        when not searched, so with ``budget`` and ``enough`` None (and no deadline reached)
-        the bounds are the exact maxima."""
+        ``deadline``) until ``enough`` groups are found. Each gets the upper bound its search
+        proved, or its relaxation when not searched, so with ``budget`` and ``enough`` None (and
+        no deadline reached) the bounds are the exact maxima. Searches with budgets of
+        :data:`PARALLEL_NODES` or more run :data:`THREADS` at once, ahead of the results, which
+        are taken in order: the same results as in one thread."""
         profit = self._profits(duals)
         positive = profit > 0
         value = np.where(positive, profit, 0).sum(axis=1) - charge
@@ -211,15 +243,27 @@ class Pricer:
         relax = self.relaxations(profit) - charge
         best = np.where(candidate & quick, value, 0.0)  # (profit - charge <= TOLERANCE counts as none)
         rest = np.flatnonzero(candidate & ~quick & (relax > TOLERANCE))
-        for k in rest[np.argsort(-relax[rest], kind="stable")]:
-            if (enough is not None and len(found) >= enough) or (deadline is not None and time.perf_counter() > deadline):
-                best[k] = relax[k]
-                continue
-            nodes = budget if budget is None or np.isscalar(budget) else int(budget[k])
-            groups, upper = self._search(int(k), profit).best(float(charge[k]), float(relax[k] + charge[k]),
-                                                               nodes, deadline, bisections)
-            found.extend((int(k), mask) for mask, _ in groups[-KEEP:])  # the best last
-            best[k] = max(0.0, upper - float(charge[k]))
+        order = rest[np.argsort(-relax[rest], kind="stable")]
+
+        nodes = np.full(len(self.configs), -1) if budget is None else np.broadcast_to(budget, len(self.configs))
+
+        def search(k: int) -> tuple[list[tuple[int, float]], float]:
+            return self._search(k, profit).best(float(charge[k]), float(relax[k] + charge[k]),
+                                                None if nodes[k] < 0 else int(nodes[k]), deadline, bisections)
+
+        # deep searches run in threads, ahead; shallow ones cost less than handing them to a thread
+        deep = (nodes[order] < 0) | (nodes[order] >= PARALLEL_NODES)
+        searched = _in_order(search, order.tolist(), deep.tolist(), THREADS)
+        try:
+            for at, k in enumerate(order.tolist()):
+                if (enough is not None and len(found) >= enough) or (deadline is not None and time.perf_counter() > deadline):
+                    best[order[at:]] = relax[order[at:]]
+                    break
+                groups, upper = next(searched)
+                found.extend((k, mask) for mask, _ in groups[-KEEP:])  # the best last
+                best[k] = max(0.0, upper - float(charge[k]))
+        finally:
+            searched.close()  # searches run ahead and not needed are cancelled or discarded
         return best, found
 
     def penalty(self, upper: np.ndarray, most: int, duals: np.ndarray) -> float:
