@@ -203,6 +203,22 @@ def test_colgen_certificate_against_the_optimum(model, platform, workload, data)
         assert plan.total_cost == pytest.approx(want, rel=REL)
 
 
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(min_apps=3, max_apps=8),
+       st.sampled_from([1e-3, 1e-2, 5e-2]))
+def test_colgen_within_a_relative_gap(model, platform, workload, rel_gap):
+    """With ``rel_gap``, generation stops once its bound proves the starting plan within it, and
+    an ``optimal`` plan is within ``rel_gap`` of its bound, itself below the optimum."""
+    want = _optimum(workload, model, platform, None, "full-batch")
+    plan = solve(workload, model, platform, solver="colgen", cost_model="full-batch", rel_gap=rel_gap)
+    s = plan.solver
+    event(f"colgen status: {s.status}")
+    event("the plan is the optimum" if plan.total_cost <= want * (1 + REL) else "a plan within the gap, dearer")
+    assert s.bound <= want * (1 + REL) and plan.total_cost >= want * (1 - REL)
+    assert s.status == "optimal"
+    assert plan.total_cost - s.bound <= rel_gap * plan.total_cost * (1 + REL)
+
+
 @settings(max_examples=40, deadline=None)
 @given(priced(), st.data())
 def test_pricing_under_branching_rules_finds_the_best_group_that_keeps_them(case, data):

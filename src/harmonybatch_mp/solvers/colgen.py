@@ -94,7 +94,7 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     pricer = Pricer(problem, scale)
     # generation leaves part of the time for the integer master over what it generated
     generation = None if deadline is None else start + GENERATION_SHARE * (deadline - start)
-    if generation is None or ready(COLGEN, generation):  # (no further once the bound proves the moved dp plan)
+    if generation is None or ready(COLGEN, generation):  # it stops once its bound proves the moved dp plan
         root = generate(master, pricer, generation, cutoff=problem.plan_cost(warm) * scale * (1 - rel_gap)
                         if allowed else np.inf)
     else:  # the kernels are compiling (a first call after an install): the plan so far, unproven
