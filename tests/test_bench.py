@@ -41,6 +41,35 @@ def test_plan_many_keeps_order_and_reports_failures():
         plan_many([42], executor=ThreadPoolExecutor(1))
 
 
+def _pricing_threads() -> int:
+    from harmonybatch_mp.solvers import pricing
+
+    return pricing.THREADS
+
+
+def test_the_default_pool_keeps_each_workers_pricing_in_one_thread(monkeypatch):
+    """The default pool runs a process per core, so its workers' pricing searches stay in one
+    thread each: plan_many starts them with ``_one_thread``, which sets that."""
+    import concurrent.futures
+    import multiprocessing
+
+    from harmonybatch_mp import sweep
+
+    started = {}
+
+    class Pool(concurrent.futures.ThreadPoolExecutor):
+        def __init__(self, max_workers=None, mp_context=None, initializer=None):
+            started["initializer"] = initializer
+            super().__init__(max_workers)
+
+    monkeypatch.setattr(sweep, "ProcessPoolExecutor", Pool)
+    assert plan_many([("0.5:5", "VGG19")], workers=1)[0].ok
+    assert started["initializer"] is sweep._one_thread
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=sweep._one_thread) as pool:
+        assert pool.submit(_pricing_threads).result() == 1
+
+
 def test_dask_local_cluster_gives_the_serial_plans():
     distributed = pytest.importorskip("dask.distributed")  # in the test extra: CI runs it for real
     instances = [(i.workload, i.model) for i in family("paper", seed=1, count=1)]

@@ -56,6 +56,14 @@ def plan_one(index: int, arguments: dict[str, Any]) -> PlanRecord:
         return PlanRecord(index, None, type(exc).__name__, "".join(traceback.format_exception_only(exc)).strip())
 
 
+def _one_thread() -> None:
+    """Start a worker of the default pool (a process per core): its pricing searches stay in
+    one thread (``solvers.pricing.THREADS``), or the pool would run more threads than cores."""
+    from .solvers import pricing
+
+    pricing.THREADS = 1
+
+
 def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, workers: int | None = None,
               progress: Callable[[int], None] | None = None, **solve_options: Any) -> list[PlanRecord]:
     """Plan every instance; return one :class:`PlanRecord` per instance, in input order.
@@ -69,7 +77,8 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
         Where to run: a ``ThreadPoolExecutor``, a ``ProcessPoolExecutor``, Dask's
         ``client.get_executor()``... Default: a process pool of ``workers`` processes
         (default: the machine's cores), started with ``forkserver`` (scripts that call it
-        need the usual ``if __name__ == "__main__":`` guard).
+        need the usual ``if __name__ == "__main__":`` guard), whose solvers search in one
+        thread each.
     progress : callable, optional
         Called with 1 as each instance finishes.
     **solve_options
@@ -89,7 +98,7 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
     if own:  # forkserver: forking a process that runs threads (a Dask client, a solver) can deadlock
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
         executor = ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1,
-                                       mp_context=multiprocessing.get_context(method))
+                                       mp_context=multiprocessing.get_context(method), initializer=_one_thread)
     try:
         futures = [executor.submit(plan_one, i, args) for i, args in calls]
         records: list[PlanRecord] = []
