@@ -244,7 +244,7 @@ class Pricer:
         best = np.where(candidate & quick, value, 0.0)  # (profit - charge <= TOLERANCE counts as none)
         rest = np.flatnonzero(candidate & ~quick & (relax > TOLERANCE))
         order = rest[np.argsort(-relax[rest], kind="stable")]
-
+        # each configuration's node budget (-1: none)
         nodes = np.full(len(self.configs), -1) if budget is None else np.broadcast_to(budget, len(self.configs))
 
         def search(k: int) -> tuple[list[tuple[int, float]], float]:
