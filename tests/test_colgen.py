@@ -252,6 +252,204 @@ def test_pricing_under_branching_rules_finds_the_best_group_that_keeps_them(case
         assert fits(mask) and brute.get(mask, -np.inf) > 0
 
 
+@settings(max_examples=40, deadline=None)
+@given(priced())
+def test_each_configuration_is_priced_as_one_that_dominates_it(case):
+    """Pricer.priced_as maps every configuration pricing needs to the cheapest pricing
+    configuration of its kind that is no dearer, no slower and has no larger batch (each
+    pricing configuration to itself), so every group feasible on it is feasible there; the
+    others (batch 1 without counting rows, memory too small) to -1."""
+    problem, pricer, _ = case
+    g, c, m = problem.grid, pricer.configs, pricer.priced_as
+    assert np.array_equal(m[c.index], np.arange(len(c)))
+    mapped = np.flatnonzero(m >= 0)
+    assert np.array_equal(mapped, np.flatnonzero(g.memory_ok & (g.batch > 1)))
+    k = m[mapped]
+    assert np.all((g.kind[c.index[k]] == g.kind[mapped]) & (c.cost[k] <= g.cost[mapped])
+                  & (c.latency[k] <= g.latency_max[mapped]) & (c.batch[k] <= g.batch[mapped]))
+    event("some configuration is priced as another" if (c.index[k] != mapped).any() else "each as itself")
+    for size in range(1, problem.n + 1):
+        for combo in itertools.combinations(range(problem.n), size):
+            kinds = problem.kinds_of(sum(1 << i for i in combo))
+            if kinds:
+                ok = feasible_mask(g, [problem.apps[i] for i in combo], kinds)
+                assert ok[c.index[m[ok & (m >= 0)]]].all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(priced(), st.data())
+def test_pricing_under_counts_finds_the_best_group(case, data):
+    """Under a node's counts a configuration's charge may be negative (a row asking for its
+    columns) and a configuration may be forbidden: exact pricing still finds the largest
+    profit ``sum p - charge`` over the groups of the other configurations, and the penalty
+    still bounds what the disjoint columns of any plan gain (brute force, DP over subsets)."""
+    problem, pricer, duals = case
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    size = len(pricer.configs)
+    charge = np.where(rng.random(size) < 0.5, rng.uniform(-0.5, 0.2, size), 0.0)
+    forbidden = tuple(int(k) for k in np.flatnonzero(rng.random(size) < data.draw(st.sampled_from([0.0, 0.5]))))
+    brute = _brute_profits(problem, pricer, duals, np.where(np.isin(np.arange(size), forbidden), np.inf, charge))
+    want = max([v for v in brute.values()] + [0.0])
+    node = pricer.restricted([], [], forbidden)
+    upper, found = node.price(duals, charge, budget=None, enough=None)
+    event("a bonus makes the best group" if want > max([v for v in _brute_profits(
+        problem, pricer, duals, np.maximum(charge, 0.0)).values()] + [0.0]) + 1e-9 else "no bonus decides")
+    event("some configuration forbidden" if forbidden else "none forbidden")
+    assert want - 1e-9 <= upper.max(initial=0.0) <= want + TOLERANCE + 1e-9
+    for _, mask in found:
+        assert brute.get(mask, -np.inf) > 0
+    gain = {mk: v for mk, v in brute.items() if v > 0}
+    best = [0.0] * (1 << problem.n)
+    for s in range(1, 1 << problem.n):
+        low, rest = s & -s, s ^ (s & -s)
+        best[s] = best[rest]
+        sub = rest
+        while True:  # every group holding s's lowest app
+            x = sub | low
+            best[s] = max(best[s], gain.get(x, 0.0) + best[s ^ x])
+            if not sub:
+                break
+            sub = (sub - 1) & rest
+    assert best[-1] <= node.penalty(upper, problem.n, duals, charge) + problem.n * TOLERANCE + 1e-9
+
+
+def _optimum_under_counts(problem: Problem, pricer: Pricer, scale: float, counts) -> float:
+    """The cheapest plan (scaled) whose groups, each on any configuration it fits, keep the
+    ``counts`` (each group counted in the rules whose configurations hold the one its
+    configuration is priced as): a DP over subsets and the counts so far (inf: none keeps
+    them)."""
+    g, n = problem.grid, problem.n
+    top = max([c.value for c in counts] + [0]) + 1
+    options: dict[int, dict[tuple, float]] = {}  # group -> {the rules it counts in: cheapest cost}
+    for mask in range(1, 1 << n):
+        apps = [problem.apps[i] for i in range(n) if mask >> i & 1]
+        kinds = problem.kinds_of(mask)
+        if not kinds:
+            continue
+        ok = feasible_mask(g, apps, kinds) & g.memory_ok
+        cost = scale * sum(a.rate for a in apps) / problem.total_rate * g.cost
+        out: dict[tuple, float] = {}
+        for j in np.flatnonzero(ok):
+            key = tuple(int(pricer.priced_as[j] in c.configs) for c in counts)
+            out[key] = min(out.get(key, np.inf), float(cost[j]))
+        if out:
+            options[mask] = out
+    best: list[dict[tuple, float]] = [dict() for _ in range(1 << n)]
+    best[0][(0,) * len(counts)] = 0.0
+    for s in range(1, 1 << n):
+        low = s & -s
+        rest = s ^ low
+        sub = rest
+        while True:
+            x = sub | low
+            for step, c in options.get(x, {}).items():
+                for key, v in best[s ^ x].items():
+                    new = tuple(min(a + b, top) for a, b in zip(key, step))
+                    if v + c < best[s].get(new, np.inf):
+                        best[s][new] = v + c
+            if not sub:
+                break
+            sub = (sub - 1) & rest
+    keep = [v for key, v in best[-1].items()
+            if all(k <= c.value if c.most else k >= c.value for k, c in zip(key, counts))]
+    return min(keep, default=np.inf)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(min_apps=3, max_apps=6), st.data())
+def test_a_nodes_bound_holds_for_every_plan_that_keeps_its_counts(model, platform, workload, data):
+    """A node of branch and price with rules on how many groups use one of a set of
+    configurations (at most or at least so many, each group counted on the configuration its
+    column is priced as): its
+    generation's Lagrangian bound is below the cheapest plan that keeps them (a DP over
+    subsets and counts, each group on any configuration it fits), and so is its LP, converged
+    (within the bound's precision)."""
+    from harmonybatch_mp.solvers.branch_price import _rules
+    from harmonybatch_mp.solvers.column_master import Count
+
+    problem = _problem(workload, model, platform)
+    scale = 1.0 / problem.lower_bound()
+    pricer = Pricer(problem, scale)
+    master = Master(problem, scale)
+    for i in range(problem.n):
+        master.add_group(1 << i)
+    root = generate(master, pricer, None)
+    used = sorted({int(pricer.priced_as[c.index]) for c in master.configs} - {-1})
+    assume(used)
+    served = np.flatnonzero(pricer.serves.any(axis=1)).tolist()
+    sets = st.tuples(st.sampled_from(used), st.lists(st.sampled_from(served), max_size=3)).map(
+        lambda d: tuple(sorted({d[0], *d[1]})))
+    counts = tuple(Count(data.draw(sets), data.draw(st.integers(0, 2)), data.draw(st.booleans()))
+                   for _ in range(data.draw(st.integers(1, 2))))
+    want = _optimum_under_counts(problem, pricer, scale, counts)
+    event("no plan keeps the counts" if not np.isfinite(want) else "some plan keeps them")
+    assume(np.isfinite(want))
+    event("the counts raise the optimum" if want > root.value * (1 + 1e-6) else "the root's LP value is kept")
+    forbidden = tuple(sorted({k for c in counts if c.most and c.value == 0 for k in c.configs}))
+    rows = tuple(c for c in counts if not set(c.configs) <= set(forbidden))
+    event("a configuration forbidden" if forbidden else "rows only")
+    node = generate(master, pricer.restricted([], [], forbidden), None,
+                    _rules((), (), forbidden, pricer.priced_as), counts=rows)
+    assert node.bound <= want * (1 + REL)
+    assert node.value <= want + problem.n * TOLERANCE  # the LP converged within the bound's precision
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(min_apps=3, max_apps=9), st.booleans())
+def test_the_masters_lp_is_the_same_without_presolve(model, platform, workload, interior):
+    """The master's LPs run without HiGHS presolve (faster on them): the same optimum as with
+    it, by interior point or simplex, over the columns generation leaves."""
+    from harmonybatch_mp.solvers.highs import run_highs_lp
+
+    problem = _problem(workload, model, platform)
+    scale = 1.0 / problem.lower_bound()
+    master = Master(problem, scale)
+    for i in range(problem.n):
+        master.add_group(1 << i)
+    generate(master, Pricer(problem, scale), None)
+    event(f"{len(master.masks) // 50 * 50}+ columns")
+    solved = [run_highs_lp(np.asarray(master.weights), master.members, [], problem.n, interior=interior,
+                           presolve=presolve) for presolve in (True, False)]
+    assert (solved[0] is None) == (solved[1] is None)
+    event("infeasible: an app no column covers" if solved[0] is None else "solved")
+    if solved[0] is not None:
+        assert solved[1][0] == pytest.approx(solved[0][0], rel=1e-7)
+
+
+def test_branching_counts_function_sizes_first_then_batch_sizes_up_to_a_threshold():
+    """_fractional_count: a function size (kind, vCPUs, GPU memory) whose groups number a
+    fraction in the LP is branched on as a whole (every batch size of it); once each size's
+    count is integral, the batch sizes of one size up to the threshold whose count is the
+    most fractional; None once every configuration's count is integral."""
+    from harmonybatch_mp.solvers.branch_price import _fractional_count
+
+    problem = _problem(parse_apps("0.8:20,1.0:30,1.5:25,2.0:10"), "VGG19", "reference")
+    pricer = Pricer(problem, 1.0)
+    grid, index = problem.grid, pricer.configs.index
+    key = [(int(grid.kind[i]), float(grid.vcpu[i]), int(grid.gpu_mem[i])) for i in index]
+    size = max(set(key), key=key.count)
+    family = [k for k in range(len(index)) if key[k] == size]
+    family.sort(key=lambda k: pricer.configs.batch[k])
+    assert len(family) >= 3
+    other = next(k for k in range(len(index)) if key[k] != size)
+    master = Master(problem, 1.0)
+    for mask, k in zip((1, 2, 4, 8), (family[0], family[2], family[1], other)):
+        master.add_group(mask, grid.config(int(index[k])), exact=True)
+    ours = [j for j, c in enumerate(master.configs) if c.index in index[[family[0], family[1], family[2], other]]]
+    x = np.zeros(len(master.masks))
+
+    def at(*values):
+        x[:] = 0.0
+        for j, v in zip(ours, values):
+            x[j] = v
+        return _fractional_count(master, x, pricer)
+
+    assert at(0.3, 0.3, 0.0, 1.0) == (tuple(family), pytest.approx(0.6))  # the whole size, 0.6 groups
+    configs, value = at(0.5, 0.5, 0.0, 1.0)  # the size has 1 group: batch sizes up to family[0]'s
+    assert configs == tuple(family[:1]) and value == pytest.approx(0.5)
+    assert at(1.0, 0.0, 1.0, 1.0) is None
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(max_apps=7), st.data())
 def test_branch_and_price_reaches_the_optimum(model, platform, workload, data):

@@ -1,12 +1,16 @@
 """Branch and price: closing the gap between the column-generation LP and the integer
 optimum (``formulations/column_generation.md``, "Branch and price").
 
-A node holds Ryan-Foster rules on pairs of apps: ``together`` (both or neither in every
-group) and ``apart`` (never in one group). Its LP is the master over the columns that keep
-the rules, grown by pricing that keeps them too (:meth:`.Pricer.restricted`), so its
-Lagrangian bound holds for every plan under its rules. A node whose bound reaches the
-incumbent is closed; one whose LP vertex is integral gives a plan; otherwise it branches
-on the pair of apps whose LP share of a group is the most fractional. Nodes are taken
+A node holds rules on how many groups use a configuration (:class:`.Count`: at most or
+at least so many, counted on the configuration each column is priced as) and Ryan-Foster
+rules on pairs of apps: ``together`` (both or neither in every group) and ``apart`` (never
+in one group). Its LP is the master over the columns that keep the rules, with a row per
+count, grown by pricing that keeps them too (:meth:`.Pricer.restricted`; a count's dual
+charges its configuration), so its Lagrangian bound holds for every plan under its rules.
+A node whose bound reaches the incumbent is closed; one whose LP vertex is integral gives
+a plan; otherwise it branches on the configuration whose LP count of groups is the most
+fractional, and once every count is integral, on the pair of apps whose LP share of a
+group is. Nodes are taken
 best bound first (deepest first among bounds equal within their precision), so when the
 time runs out the smallest open bound is still a bound on every plan.
 """
@@ -22,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..provision import GroupConfig
-from .column_master import Master, generate, late
+from .column_master import Count, Master, generate, late
 from .pricing import TOLERANCE, Pricer
 
 #: LP values within this of 0 or 1 count as integral.
@@ -61,33 +65,37 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
     problem, scale = master.problem, master.scale
     slack = TOLERANCE * problem.n  # the bounds' precision (column_master.generate)
     order = itertools.count()
-    heap: list[tuple[int, int, int, float, tuple, tuple]] = []
+    heap: list[tuple[int, int, int, float, tuple, tuple, tuple]] = []
     closed_at = stuck = np.inf  # the least bound of the nodes closed (by bound or plan); of those left open
     nodes, columns = 0, len(master.masks)
 
-    def push(bound: float, together: tuple, apart: tuple) -> None:
+    def push(bound: float, together: tuple, apart: tuple, counts: tuple) -> None:
         # least bound first; bounds within the slack are equal to it, and among them the deepest
         # node goes first: the LP is degenerate, and a dive reaches plans, which close nodes
-        heapq.heappush(heap, (math.floor(bound / slack), -len(together) - len(apart), next(order), bound, together,
-                              apart))
+        heapq.heappush(heap, (math.floor(bound / slack), -len(together) - len(apart) - len(counts), next(order), bound,
+                              together, apart, counts))
 
     def done() -> float:  # a node bound this high is closed (the incumbent may improve)
         return objective * scale * (1 - rel_gap) - slack
 
-    push(root_bound, (), ())
+    push(root_bound, (), (), ())
     while heap and not late(deadline):
-        *_, bound, together, apart = heapq.heappop(heap)
+        *_, bound, together, apart, counts = heapq.heappop(heap)
         if bound >= done():
             closed_at = min(closed_at, bound)
             continue
-        fits = _rules(together, apart)
+        # configurations a count rules out get no row: they are not priced at all
+        forbidden = tuple(sorted({k for c in counts if c.most and c.value == 0 for k in c.configs}))
+        rows = tuple(c for c in counts if not set(c.configs) <= set(forbidden))
+        fits = _rules(together, apart, forbidden, pricer.priced_as)
         if nodes:  # the root's LP is generated already
-            restricted = pricer.restricted(list(together), list(apart))
+            restricted = pricer.restricted(list(together), list(apart), forbidden)
             for mask in restricted.classes():  # each class alone, as each app alone at the root
                 master.add_group(mask)
-            node = generate(master, restricted, deadline, fits, done())  # closed once its bound reaches the incumbent
+            # closed once its bound reaches the incumbent
+            node = generate(master, restricted, deadline, fits, done(), rows)
             if node.stopped:
-                push(bound, together, apart)
+                push(bound, together, apart, counts)
                 break
             bound = max(bound, node.bound)
         nodes += 1
@@ -100,42 +108,95 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
             closed_at = min(closed_at, bound)
             continue
         keep = fits(master) if nodes > 1 else None
-        vertex = master.lp(deadline, False, keep)
+        vertex = master.lp(deadline, False, keep, master.count_rows(rows, pricer.priced_as))
         if vertex is None:  # stopped by the deadline
-            push(bound, together, apart)
+            push(bound, together, apart, counts)
             break
         x = vertex[2]
+        count = _fractional_count(master, x, pricer)
+        if count is not None:  # at most the count's floor, or at least its ceiling
+            configs_, value = count
+            push(bound, together, apart, counts + (Count(configs_, math.floor(value), True),))
+            push(bound, together, apart, counts + (Count(configs_, math.ceil(value), False),))
+            continue
         pair = _fractional_pair(master, x)
         if pair is None:  # the groups of the LP's vertex are a partition
             used = np.flatnonzero(x > 0.5)
             plan, chosen = [master.masks[j] for j in used], [master.configs[j] for j in used]
-            if (np.all((x < INTEGRAL) | (x > 1 - INTEGRAL)) and sum(plan) == (1 << problem.n) - 1
-                    and problem.side.allows(problem, plan, chosen)):
+            integral = np.all((x < INTEGRAL) | (x > 1 - INTEGRAL))
+            if not (integral or problem.side.counting):  # a group split over configurations: take its optimum
+                share: dict[int, float] = {}
+                for j in np.flatnonzero(x > INTEGRAL):
+                    share[master.masks[j]] = share.get(master.masks[j], 0.0) + float(x[j])
+                integral = all(v > 1 - INTEGRAL for v in share.values())
+                plan = list(share)
+                chosen = [problem.group(m) for m in plan]
+            if integral and sum(plan) == (1 << problem.n) - 1 and problem.side.allows(problem, plan, chosen):
                 cost = problem.plan_cost(plan)
                 if cost < objective:
                     objective, masks, configs = polish(cost, plan, chosen)
-                closed_at = min(closed_at, bound)
+                # its LP, converged within the slack, bounds its plans, and is at least the
+                # incumbent (no dearer than this plan, whose groups' optima cost at most the LP):
+                # closed, though its Lagrangian bound may stop a rounding error short of done()
+                closed_at = min(closed_at, max(bound, done()))
                 continue
             stuck = min(stuck, bound)  # no pair to branch on: left open
             continue
-        push(bound, together + (pair,), apart)
-        push(bound, together, apart + (pair,))
+        push(bound, together + (pair,), apart, counts)
+        push(bound, together, apart + (pair,), counts)
     closed = stuck == np.inf and closed_at >= done() and all(node[3] >= done() for node in heap)
     low = min([objective, closed_at / scale, stuck / scale] + [node[3] / scale for node in heap])
     return Tree(objective, masks, configs, objective if closed and rel_gap == 0 else low, nodes, closed)
 
 
-def _rules(together: tuple, apart: tuple) -> Callable[[Master], np.ndarray]:
-    """Which of a master's columns keep a node's rules (pairs of app indices)."""
+def _rules(together: tuple, apart: tuple, forbidden: tuple = (),
+           priced_as: np.ndarray | None = None) -> Callable[[Master], np.ndarray]:
+    """Which of a master's columns keep a node's rules (pairs of app indices; the
+    ``forbidden`` configurations, positions among the pricer's that ``priced_as`` maps the
+    grid's to)."""
     def fits(master: Master) -> np.ndarray:
         member = master.membership()
         keep = np.ones(member.shape[0], bool)
+        if forbidden:
+            keep &= ~np.isin(priced_as[[c.index for c in master.configs]], forbidden)
         for i, j in together:
             keep &= member[:, i] == member[:, j]
         for i, j in apart:
             keep &= ~(member[:, i] & member[:, j])
         return keep
     return fits
+
+
+def _fractional_count(master: Master, x: np.ndarray, pricer: Pricer) -> tuple[tuple[int, ...], float] | None:
+    """A set of configurations (positions among the pricer's) whose LP count of groups,
+    ``sum x`` over the columns priced as one of them, is fractional, and that count (None:
+    every configuration's count is integral). First the function sizes (kind, vCPUs, GPU
+    memory: all their batch sizes at once), the most fractional; once those are integral,
+    the batch sizes up to a threshold within one size, the most fractional such prefix."""
+    priced = pricer.priced_as[[c.index for c in master.configs]]
+    used = (priced >= 0) & (x > INTEGRAL)
+    if not used.any():
+        return None
+    per_config = np.bincount(priced[used], weights=x[used], minlength=len(pricer.configs))
+    grid, index = master.problem.grid, pricer.configs.index
+    size = np.unique(np.stack([grid.kind[index], grid.vcpu[index], grid.gpu_mem[index]], axis=1), axis=0,
+                     return_inverse=True)[1].ravel()
+    best, pick = np.inf, None
+    for sets in ([np.flatnonzero(size == s) for s in np.unique(size[per_config > INTEGRAL])], None):
+        if sets is None:  # every size's count is integral: prefixes of batch sizes within one
+            sets = []
+            for s in np.unique(size[per_config > INTEGRAL]):
+                members = np.flatnonzero(size == s)
+                members = members[np.argsort(pricer.configs.batch[members], kind="stable")]
+                sets += [members[:i] for i in range(1, members.size)]
+        for configs in sets:
+            value = float(per_config[configs].sum())
+            part = value - math.floor(value)
+            if INTEGRAL < part < 1 - INTEGRAL and abs(part - 0.5) < best:
+                best, pick = abs(part - 0.5), (tuple(int(k) for k in configs), value)
+        if pick is not None:
+            return pick
+    return None
 
 
 def _fractional_pair(master: Master, x: np.ndarray) -> tuple[int, int] | None:

@@ -44,6 +44,17 @@ PROOF_TOLERANCE = 1e-7
 BUDGET, DEEPEST = 2_000, 2_000_000
 
 
+@dataclass(frozen=True)
+class Count:
+    """A rule of a node of branch and price on how many groups of a plan use one of the
+    ``configs`` (positions among the pricer's configurations, which each column is priced
+    as: :attr:`.Pricer.priced_as`): at most ``value`` when ``most``, else at least."""
+
+    configs: tuple[int, ...]
+    value: int
+    most: bool
+
+
 @dataclass
 class Master:
     """The restricted master: columns as (group mask, configuration, scaled weight)."""
@@ -59,10 +70,10 @@ class Master:
         self.seen: set[tuple[int, int]] = set()
         self._membership = np.zeros((0, self.problem.n), bool)
 
-    def add_group(self, mask: int, config: GroupConfig | None = None) -> int:
+    def add_group(self, mask: int, config: GroupConfig | None = None, exact: bool = False) -> int:
         """Columns for a group: its optimum (``config`` when it is known to be one), or its
-        optimum per kind and GPU size when side rows count GPUs or their memory. Returns how
-        many columns were new."""
+        optimum per kind and GPU size when side rows count GPUs or their memory; with
+        ``exact``, the group on ``config`` as well. Returns how many columns were new."""
         p = self.problem
         if p.side.isolate and p.side.separates(p, mask):
             return 0  # holds an isolated pair: no column (formulations/set_partitioning.md)
@@ -70,7 +81,9 @@ class Master:
         if by_class:
             cfgs = p.per_class(mask)
         else:
-            cfgs = [c for c in [p.group(mask) if config is None else config] if c is not None]
+            cfgs = [c for c in [p.group(mask) if config is None or exact else config] if c is not None]
+        if exact and config is not None:
+            cfgs.append(config)
         new = 0
         for c in cfgs:
             if (mask, c.index) not in self.seen:
@@ -82,16 +95,27 @@ class Master:
                 new += 1
         return new
 
-    def add_groups(self, masks: list[int], duals: np.ndarray) -> int:
-        """Add the groups' columns; returns how many new ones price out at ``duals``."""
+    def add_groups(self, groups: list[tuple[int, GroupConfig | None]], duals: np.ndarray,
+                   counts: tuple[Count, ...] = (), priced_as: np.ndarray | None = None) -> int:
+        """Add the groups' columns (each also on its configuration when one is given); returns
+        how many new ones price out at ``duals`` (over the side rows, then the ``counts``)."""
         before = len(self.masks)
-        for m in masks:
-            self.add_group(m)
+        for m, config in groups:
+            self.add_group(m, config, exact=config is not None)
         n = self.problem.n
         rc = np.asarray(self.weights[before:]) - self.membership()[before:] @ duals[:n]
-        for r, (coef, _) in enumerate(self.side_rows()):
+        for r, (coef, _) in enumerate(self.side_rows() + self.count_rows(counts, priced_as)):
             rc -= duals[n + r] * coef[before:]
         return int((rc < -TOLERANCE).sum())
+
+    def count_rows(self, counts: tuple[Count, ...], priced_as: np.ndarray | None) -> list[tuple[np.ndarray, float]]:
+        """The rows of a node's ``counts`` over the columns so far, as ``<=`` rows, each
+        column counted on the configuration it is priced as (``priced_as``, per grid index)."""
+        if not counts:
+            return []
+        priced = priced_as[[c.index for c in self.configs]]
+        return [((1.0 if c.most else -1.0) * np.isin(priced, c.configs), float(c.value if c.most else -c.value))
+                for c in counts]
 
     def membership(self) -> np.ndarray:
         """Columns by apps: whether each column's group holds each app (rows added as the
@@ -110,13 +134,15 @@ class Master:
         mem = np.array([c.gpu_mem_gb or 0 for c in self.configs], float)
         return [(coef, ub) for _, coef, ub in self.problem.side.rows(is_gpu, mem)]
 
-    def lp(self, deadline: float | None, interior: bool, allowed: np.ndarray | None = None):
+    def lp(self, deadline: float | None, interior: bool, allowed: np.ndarray | None = None,
+           rows: list[tuple[np.ndarray, float]] | None = None):
         """The master LP over the ``allowed`` columns (all when None; otherwise each app may
-        also stay uncovered at :data:`ELASTIC_COST`): ``(objective, duals, x)``, ``x`` over
-        every column, or None."""
+        also stay uncovered at :data:`ELASTIC_COST`), with the side rows and the extra
+        ``rows`` (a node's :meth:`count_rows`): ``(objective, duals, x)``, ``x`` over every
+        column, or None."""
         n = self.problem.n
         keep = np.arange(len(self.masks)) if allowed is None else np.flatnonzero(allowed)
-        rows = [(coef[keep], ub) for coef, ub in self.side_rows()]
+        rows = [(coef[keep], ub) for coef, ub in self.side_rows() + (rows or [])]
         k = len(rows)
         rows = [(np.concatenate([coef, -np.eye(k)[r], np.zeros(0 if allowed is None else n)]), ub)
                 for r, (coef, ub) in enumerate(rows)]
@@ -125,7 +151,11 @@ class Master:
         if allowed is not None:
             cols += [[i] for i in range(n)]
             cost += [ELASTIC_COST] * n
-        solved = run_highs_lp(np.asarray(cost), cols, rows, n, deadline=deadline, interior=interior)
+        # a node's LPs without presolve: one of 3,026 columns and 62 rows (n = 60) took 123 ms
+        # instead of 157 ms by interior point, 38 ms instead of 77 ms by simplex (at the root,
+        # its other interior duals slowed generation: formulations/column_generation.md)
+        solved = run_highs_lp(np.asarray(cost), cols, rows, n, deadline=deadline, interior=interior,
+                              presolve=allowed is None)
         if solved is None:
             return None
         x = np.zeros(len(self.masks))
@@ -185,9 +215,11 @@ class Generated:
 
 
 def generate(master: Master, pricer: Pricer, deadline: float | None,
-             allowed: Callable[[Master], np.ndarray] | None = None, cutoff: float = np.inf) -> Generated:
+             allowed: Callable[[Master], np.ndarray] | None = None, cutoff: float = np.inf,
+             counts: tuple[Count, ...] = ()) -> Generated:
     """Column generation until the LP is proven optimal over the groups ``pricer`` allows
-    (and ``allowed``, given the master, keeps: a boolean per column), until its Lagrangian
+    (and ``allowed``, given the master, keeps: a boolean per column; and a node's
+    ``counts``, rows of the master whose duals charge their configurations), until its Lagrangian
     bound reaches ``cutoff`` (scaled; a node of branch and price whose bound reaches the
     incumbent is closed, whatever its LP), or ``deadline``. The searches of the
     configurations that carry the bound get larger budgets as the rounds go (:func:`_deepen`),
@@ -199,14 +231,16 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
     # batch-1 optima (at a node, per class of apps kept together, as the duals are pooled)
     alone = None if problem.side.counting else pricer.pool(pricer.alone)
     most = n if problem.side.max_functions is None else min(n, problem.side.max_functions)
-    rhs = np.concatenate([np.ones(n), [ub for _, _, ub in problem.side.rows(np.zeros(0), np.zeros(0))]])
+    rhs = np.concatenate([np.ones(n), [ub for _, _, ub in problem.side.rows(np.zeros(0), np.zeros(0))],
+                          [c.value if c.most else -c.value for c in counts]])
+    grid = problem.grid
     best: tuple[float, np.ndarray, np.ndarray] | None = None  # (bound, duals, charges)
     rounds, stopped, interior = 0, False, True
     value, x = np.inf, np.zeros(len(master.masks))
     budgets = np.full(len(pricer.configs), BUDGET)
     while not (stopped := late(deadline)):
         keep = None if allowed is None else allowed(master)
-        solved = master.lp(deadline, interior, keep)
+        solved = master.lp(deadline, interior, keep, master.count_rows(counts, pricer.priced_as))
         if solved is None:
             stopped = True
             break
@@ -219,7 +253,7 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
             # when that finds nothing the LP can use (mispricing), price at the LP's own duals
             point = duals if alpha == 0 else alpha * best[1] + (1 - alpha) * duals
             point = np.concatenate([point[:n], np.minimum(point[n:], 0.0)])  # the bound needs y_r <= 0
-            charge = _charges(problem, pricer, point)
+            charge = _charges(problem, pricer, point, counts)
             upper, found = pricer.price(point[:n], charge, budget=budgets, deadline=deadline)
             for budget in ESCALATION:  # only bounds left: search longer, in the end exactly
                 if found or upper.max(initial=0.0) <= TOLERANCE or late(deadline):
@@ -228,14 +262,18 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
             # Lagrangian bound at any duals: a plan costs y.b plus its columns' reduced costs,
             # whose negative part the pricing bounds cap (Pricer.penalty); batch-1 groups lose
             # at most what their members alone do (0 up to the LP's dual tolerance)
-            lagrangian = float(point @ rhs) - pricer.penalty(upper, most, point[:n])
+            lagrangian = float(point @ rhs) - pricer.penalty(upper, most, point[:n], charge)
             if alone is not None:
                 lagrangian -= float(np.maximum(point[:n] - alone, 0.0).sum())
             if len(found) < ENOUGH:  # the shallow searches no longer fill a round: prove bounds
-                _deepen(budgets, pricer.blame(upper, point[:n]))
+                _deepen(budgets, pricer.blame(upper, point[:n], charge))
             if best is None or lagrangian > best[0]:
                 best = (lagrangian, point, charge)
-            added = master.add_groups([m for _, m in found], duals)
+            # under counts a group goes in on the configuration that priced it too: its optimum
+            # may be counted on another, or ruled out
+            exact = bool(counts or pricer.forbidden)
+            added = master.add_groups([(m, grid.config(int(pricer.configs.index[k])) if exact else None)
+                                       for k, m in found], duals, counts, pricer.priced_as)
             if added or best[0] >= cutoff:
                 break
         # converged within the bound's own precision: pricing ignores profits up to TOLERANCE per
@@ -265,11 +303,14 @@ def late(deadline: float | None) -> bool:
     return deadline is not None and time.perf_counter() > deadline
 
 
-def _charges(problem: Problem, pricer: Pricer, duals: np.ndarray) -> np.ndarray:
-    """What the side rows charge each pricing configuration: ``-sum_r y_r D_r(k)`` (>= 0)."""
+def _charges(problem: Problem, pricer: Pricer, duals: np.ndarray, counts: tuple[Count, ...] = ()) -> np.ndarray:
+    """What the side rows, then a node's ``counts``, charge each pricing configuration:
+    ``-sum_r y_r D_r(k)`` (``y_r <= 0``; negative, a bonus, for a count asking for columns)."""
     c = pricer.configs
     coef = problem.side.rows(c.is_gpu.astype(float), c.gpu_mem.astype(float))
     charge = np.zeros(len(c))
     for r, (_, d, _) in enumerate(coef):
         charge -= duals[problem.n + r] * d
+    for r, count in enumerate(counts, start=problem.n + len(coef)):
+        charge[list(count.configs)] -= duals[r] * (1.0 if count.most else -1.0)
     return charge

@@ -82,13 +82,15 @@ def _lp(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Sequence[tuple
 
 def run_highs_lp(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Sequence[tuple[np.ndarray, float]],
                  n_cover: int, *, deadline: float | None = None, interior: bool = False,
-                 coefficients: Sequence[Sequence[float]] | None = None) -> tuple[float, np.ndarray, np.ndarray] | None:
+                 coefficients: Sequence[Sequence[float]] | None = None,
+                 presolve: bool = True) -> tuple[float, np.ndarray, np.ndarray] | None:
     """The LP relaxation of :func:`run_highs_arrays`' model without the upper bounds ``x <= 1``
     (the cover rows imply them, and without them every column's reduced cost is >= 0 at the
     optimum): ``(objective, row duals, x)``, or None when HiGHS did not reach its optimum
     (infeasible, or stopped at ``deadline``). Reduced costs are ``c_j - sum_i a_ij y_i``.
     With ``interior``, HiGHS's interior point method without crossover: duals from the
     middle of the optimal face rather than a vertex of it. ``coefficients``: as in :func:`_lp`.
+    Without ``presolve``, HiGHS solves the model as given.
     A deadline that passes while another thread's solve holds HiGHS stops it too (None)."""
     import highspy
 
@@ -101,6 +103,8 @@ def run_highs_lp(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Seque
     try:
         h = _highs()
         h.passModel(_lp(cost, columns, rows, n_cover, upper=np.inf, coefficients=coefficients))
+        if not presolve:
+            h.setOptionValue("presolve", "off")
         if deadline is not None:
             h.setOptionValue("time_limit", max(0.0, deadline - time.perf_counter()))
         if interior:

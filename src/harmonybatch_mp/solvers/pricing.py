@@ -24,7 +24,7 @@ import numpy as np
 
 from ..grid import GPU
 from .branch_bound import BISECTIONS, KEEP, TOLERANCE, GroupSearch
-from .pricing_configs import PricingConfigs, fills, kinds_allowed, pricing_configs, serves
+from .pricing_configs import PricingConfigs, fills, kinds_allowed, priced_as, pricing_configs, serves
 from .problem import Problem
 
 #: Improving groups a round of pricing looks for before it stops searching.
@@ -104,6 +104,8 @@ class Pricer:
         self.problem = problem
         self.configs = pricing_configs(problem)
         self.serves = serves(problem, self.configs)
+        #: per grid configuration, the configuration here it is priced as (-1: none)
+        self.priced_as = priced_as(problem, self.configs)
         self.rates = np.array([a.rate for a in problem.apps])
         self.slos = np.array([a.slo for a in problem.apps])
         self.weight = scale * self.rates[None, :] / problem.total_rate * self.configs.cost[:, None]
@@ -123,14 +125,17 @@ class Pricer:
         for i, j in self.pairs:
             self.conflicts[i, j] = self.conflicts[j, i] = True
         self.together: list[tuple[int, int]] = []
+        self.forbidden: tuple[int, ...] = ()  # configurations a node of branch and price rules out
         self.leader: np.ndarray | None = None  # per app, the first app of its class of `together` (itself: none)
         self._searches: dict[int, GroupSearch] = {}  # per configuration, its search (:meth:`_search`)
 
-    def restricted(self, together: list[tuple[int, int]], apart: list[tuple[int, int]]) -> Pricer:
+    def restricted(self, together: list[tuple[int, int]], apart: list[tuple[int, int]],
+                   forbidden: tuple[int, ...] = ()) -> Pricer:
         """This pricer for the groups that hold both or neither app of each ``together`` pair
-        and not both of each ``apart`` pair (app indices): a node of branch and price. The
-        classes ``together`` joins are taken whole: a configuration serves a class only when
-        it serves every member, and two classes conflict when any two members do."""
+        and not both of each ``apart`` pair (app indices), on configurations other than the
+        ``forbidden`` ones (positions here): a node of branch and price. The classes
+        ``together`` joins are taken whole: a configuration serves a class only when it
+        serves every member, and two classes conflict when any two members do."""
         n = self.problem.n
         first = np.arange(n)
         for i, j in together:  # union-find on the first member of each class
@@ -141,6 +146,8 @@ class Pricer:
         out = copy.copy(self)
         out._searches = {}
         out.serves = self.serves.copy()
+        out.serves[list(forbidden)] = False
+        out.forbidden = tuple(forbidden)
         for c in np.unique(first[np.bincount(first, minlength=n)[first] > 1]):
             members = first == c
             out.serves[:, members] &= out.serves[:, members].all(axis=1, keepdims=True)
@@ -266,33 +273,39 @@ class Pricer:
             searched.close()  # searches run ahead and not needed are cancelled or discarded
         return best, found
 
-    def penalty(self, upper: np.ndarray, most: int, duals: np.ndarray) -> float:
+    def penalty(self, upper: np.ndarray, most: int, duals: np.ndarray, charge: np.ndarray | None = None) -> float:
         """An upper bound on ``-sum rc`` over the columns of any plan, given :meth:`price`'s
-        bounds at ``duals`` (``formulations/column_generation.md``, "The master and the
-        bound"). A column of configuration ``k`` gains at most ``upper[k]`` and at most the
-        positive profits ``p_a(k)`` of its apps, so, as ``min(U, .)`` is subadditive, a plan
-        gains at most ``sum_a max_k min(upper_k, p_a(k)^+)``. A column that prices out holds
-        an app of positive profit, so such columns number at most the apps of positive share
-        (and ``most``), and together they fill their batches from at most
-        :attr:`supply`: :func:`fill_penalty`. The smaller of the two bounds."""
+        bounds at ``duals`` and ``charge`` (``formulations/column_generation.md``, "The master
+        and the bound"). A column of configuration ``k`` gains at most ``upper[k]`` and at
+        most the positive profits ``p_a(k)`` of its apps plus what a negative charge gives it
+        (a node's row asking for columns of ``k``), which is at most that bonus per app; so,
+        as ``min(U, .)`` is subadditive, a plan gains at most
+        ``sum_a max_k min(upper_k, p_a(k)^+ + bonus_k)``. A column that prices out holds an
+        app of positive share, so such columns number at most those apps (and ``most``),
+        and together they fill their batches from at most :attr:`supply`:
+        :func:`fill_penalty`. The smaller of the two bounds."""
         gain = np.maximum(upper, 0.0)
         if not (gain > 0).any():
             return 0.0
-        share = self._shares(gain, duals).max(axis=0)
+        share = self._shares(gain, duals, charge).max(axis=0)
         count = min(int(most), int((share > 0).sum()))
         return min(float(share.sum()), fill_penalty(gain, (self.configs.batch - 1).astype(float), count, self.supply))
 
-    def blame(self, upper: np.ndarray, duals: np.ndarray) -> np.ndarray:
+    def blame(self, upper: np.ndarray, duals: np.ndarray, charge: np.ndarray | None = None) -> np.ndarray:
         """Per configuration, the part of :meth:`penalty`'s per-app sum it carries: the shares
-        of the apps for which it gives the largest ``min(upper_k, p_a(k)^+)``. Where the
-        bound is loose, these are the configurations whose pricing bounds to tighten."""
-        share = self._shares(np.maximum(upper, 0.0), duals)
+        of the apps for which it gives the largest ``min(upper_k, p_a(k)^+ + bonus_k)``. Where
+        the bound is loose, these are the configurations whose pricing bounds to tighten."""
+        share = self._shares(np.maximum(upper, 0.0), duals, charge)
         top = share.argmax(axis=0)
         return np.bincount(top, weights=share[top, np.arange(share.shape[1])], minlength=len(self.configs))
 
-    def _shares(self, gain: np.ndarray, duals: np.ndarray) -> np.ndarray:
-        """``min(gain_k, p_a(k)^+)`` per configuration and app."""
-        return np.minimum(np.maximum(self._profits(duals), 0.0), gain[:, None])
+    def _shares(self, gain: np.ndarray, duals: np.ndarray, charge: np.ndarray | None = None) -> np.ndarray:
+        """``min(gain_k, p_a(k)^+ + bonus_k)`` per configuration and app (``bonus_k``: the
+        negative part of ``charge_k``; 0 where ``k`` does not serve ``a``)."""
+        share = np.maximum(self._profits(duals), 0.0)
+        if charge is not None and (charge < 0).any():
+            share = np.where(self.serves, share - np.minimum(charge, 0.0)[:, None], 0.0)
+        return np.minimum(share, gain[:, None])
 
     def enumerate(self, duals: np.ndarray, charge: np.ndarray, slack: float, limit: int,
                   deadline: float | None = None) -> dict[int, int] | None:

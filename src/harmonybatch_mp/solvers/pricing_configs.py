@@ -56,6 +56,22 @@ def pricing_configs(problem: Problem) -> PricingConfigs:
                           np.where(g.kind[index] == GPU, g.gpu_mem[index], 0))
 
 
+def priced_as(problem: Problem, configs: PricingConfigs) -> np.ndarray:
+    """Per grid configuration, the position in ``configs`` of the cheapest one of its kind
+    (and GPU memory where that is kept apart) that dominates it, or is it (-1 for the
+    configurations pricing leaves out). A group on a configuration is feasible, and no
+    dearer, on the one it is priced as, so pricing that one bounds both; the nodes of branch
+    and price count columns by it (``formulations/column_generation.md``, "Branch and price")."""
+    g = problem.grid
+    key = g.kind * 10_000 + (g.gpu_mem if problem.side.gpu_memory_budget is not None else 0)
+    pk = key[configs.index]
+    dominates = ((pk[None, :] == key[:, None]) & (configs.cost[None, :] <= g.cost[:, None])
+                 & (configs.latency[None, :] <= g.latency_max[:, None]) & (configs.batch[None, :] <= g.batch[:, None]))
+    ok = g.memory_ok & ((g.batch > 1) | problem.side.counting) & dominates.any(axis=1)
+    first = np.argmin(np.where(dominates, configs.cost[None, :], np.inf), axis=1)  # the cheapest that dominates
+    return np.where(ok, first, -1)
+
+
 def serves(problem: Problem, configs: PricingConfigs) -> np.ndarray:
     """``serves[k, a]``: configuration ``k`` meets app ``a``'s SLO and kind (Eq. 10)."""
     slo = np.array([a.slo for a in problem.apps])
