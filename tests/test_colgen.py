@@ -447,6 +447,8 @@ def test_branching_counts_function_sizes_first_then_batch_sizes_up_to_a_threshol
     assert at(0.3, 0.3, 0.0, 1.0) == (tuple(family), pytest.approx(0.6))  # the whole size, 0.6 groups
     configs, value = at(0.5, 0.5, 0.0, 1.0)  # the size has 1 group: batch sizes up to family[0]'s
     assert configs == tuple(family[:1]) and value == pytest.approx(0.5)
+    configs, value = at(0.25, 0.5, 0.25, 1.0)  # a prefix of two batch sizes, not the third alone
+    assert configs == tuple(family[:2]) and value == pytest.approx(0.5)
     assert at(1.0, 0.0, 1.0, 1.0) is None
 
 
