@@ -57,6 +57,22 @@ def _brute_profits(problem: Problem, pricer: Pricer, duals: np.ndarray, charge: 
     return out
 
 
+def _most_gained(gain: dict[int, float], n: int) -> float:
+    """The largest total ``gain`` of disjoint groups (a DP over subsets of ``n`` apps)."""
+    best = [0.0] * (1 << n)
+    for s in range(1, 1 << n):
+        low, rest = s & -s, s ^ (s & -s)
+        best[s] = best[rest]
+        sub = rest
+        while True:  # every group holding s's lowest app
+            x = sub | low
+            best[s] = max(best[s], gain.get(x, 0.0) + best[s ^ x])
+            if not sub:
+                break
+            sub = (sub - 1) & rest
+    return best[-1]
+
+
 @st.composite
 def priced(draw, min_apps: int = 1, max_apps: int = 6):
     model = draw(st.sampled_from(MODELS))
@@ -299,18 +315,7 @@ def test_pricing_under_counts_finds_the_best_group(case, data):
     for _, mask in found:
         assert brute.get(mask, -np.inf) > 0
     gain = {mk: v for mk, v in brute.items() if v > 0}
-    best = [0.0] * (1 << problem.n)
-    for s in range(1, 1 << problem.n):
-        low, rest = s & -s, s ^ (s & -s)
-        best[s] = best[rest]
-        sub = rest
-        while True:  # every group holding s's lowest app
-            x = sub | low
-            best[s] = max(best[s], gain.get(x, 0.0) + best[s ^ x])
-            if not sub:
-                break
-            sub = (sub - 1) & rest
-    assert best[-1] <= node.penalty(upper, problem.n, duals, charge) + problem.n * TOLERANCE + 1e-9
+    assert _most_gained(gain, problem.n) <= node.penalty(upper, problem.n, duals, charge) + problem.n * TOLERANCE + 1e-9
 
 
 def _optimum_under_counts(problem: Problem, pricer: Pricer, scale: float, counts) -> float:
@@ -620,22 +625,12 @@ def test_the_penalty_bounds_what_any_plan_gains(case, raise_by):
     charge = np.zeros(len(pricer.configs))
     gain = {m: v for m, v in _brute_profits(problem, pricer, duals, charge).items() if v > 0}
     assume(gain)
-    best = [0.0] * (1 << problem.n)
-    for s in range(1, 1 << problem.n):
-        low, rest = s & -s, s ^ (s & -s)
-        best[s] = best[rest]
-        sub = rest
-        while True:  # every group holding s's lowest app
-            x = sub | low
-            best[s] = max(best[s], gain.get(x, 0.0) + best[s ^ x])
-            if not sub:
-                break
-            sub = (sub - 1) & rest
+    best = _most_gained(gain, problem.n)
     upper = pricer.price(duals, charge, budget=None, enough=None)[0]
     got = pricer.penalty(upper, problem.n, duals)
     event("columns of several groups gain" if sum(v > 0 for v in gain.values()) > 1 else "one group gains")
     event("tighter than n max upper" if got < problem.n * upper.max() * (1 - 1e-9) else "as n max upper")
-    assert best[-1] <= got + problem.n * TOLERANCE + 1e-9
+    assert best <= got + problem.n * TOLERANCE + 1e-9
     assert got <= problem.n * upper.max() * (1 + 1e-12)
 
 
