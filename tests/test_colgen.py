@@ -318,6 +318,24 @@ def test_pricing_under_counts_finds_the_best_group(case, data):
     assert _most_gained(gain, problem.n) <= node.penalty(upper, problem.n, duals, charge) + problem.n * TOLERANCE + 1e-9
 
 
+@pytest.mark.parametrize("bonus", [0.0, 0.05, 1.0])
+def test_a_bonus_alone_never_prices_an_empty_group(bonus):
+    """With rows counting functions, batch-1 configurations are priced, and any group fills
+    their batch. A bonus (a node's count asking for columns) with no app of positive profit
+    still prices only groups of apps: the best of them, as brute force finds it (an empty
+    group once came out of the quick path, and the master refused it)."""
+    problem = _problem(parse_apps("0.1875:10,1.0:1,1.0:1,1.0:10"), "BERT", "paper", SideConstraints(max_functions=2))
+    pricer = Pricer(problem, 1.0 / problem.lower_bound())
+    assert (pricer.configs.batch == 1).any()
+    duals = 0.5 * np.array([pricer.weight[:, i][pricer.serves[:, i]].min(initial=1.0) for i in range(problem.n)])
+    charge = np.full(len(pricer.configs), -bonus)
+    want = max([v for v in _brute_profits(problem, pricer, duals, charge).values()] + [0.0])
+    upper, found = pricer.price(duals, charge, budget=None, enough=None)
+    assert all(mask for _, mask in found)
+    assert want - 1e-9 <= upper.max(initial=0.0) <= want + TOLERANCE + 1e-9
+    assert (want > 0) == (bonus > 0.5)
+
+
 def _optimum_under_counts(problem: Problem, pricer: Pricer, scale: float, counts) -> float:
     """The cheapest plan (scaled) whose groups, each on any configuration it fits, keep the
     ``counts`` (each group counted in the rules whose configurations hold the one its

@@ -240,8 +240,9 @@ class Pricer:
         value = np.where(positive, profit, 0).sum(axis=1) - charge
         candidate = value > TOLERANCE
         quick = np.zeros(len(self.configs), bool)
-        if candidate.any():
-            quick[candidate] = fills(self.problem, self._subset(candidate), positive[candidate])
+        if candidate.any():  # (a bonus alone makes a candidate of a configuration without positive apps)
+            quick[candidate] = fills(self.problem, self._subset(candidate), positive[candidate]) & positive[
+                candidate].any(axis=1)
         for i, j in self.pairs:  # a positive set holding an isolated pair is searched
             quick &= ~(positive[:, i] & positive[:, j])
         for i, j in self.together:  # as one splitting a class
