@@ -1,17 +1,17 @@
 """Branch and price: closing the gap between the column-generation LP and the integer
 optimum (``formulations/column_generation.md``, "Branch and price").
 
-A node holds rules on how many groups use a configuration (:class:`.Count`: at most or
-at least so many, counted on the configuration each column is priced as) and Ryan-Foster
+A node holds rules on how many groups use a set of configurations (:class:`.Count`: at
+most or at least so many, counted on the configuration each column is priced as) and Ryan-Foster
 rules on pairs of apps: ``together`` (both or neither in every group) and ``apart`` (never
 in one group). Its LP is the master over the columns that keep the rules, with a row per
 count, grown by pricing that keeps them too (:meth:`.Pricer.restricted`; a count's dual
 charges its configuration), so its Lagrangian bound holds for every plan under its rules.
 A node whose bound reaches the incumbent is closed; one whose LP vertex is integral gives
-a plan; otherwise it branches on the configuration whose LP count of groups is the most
-fractional, and once every count is integral, on the pair of apps whose LP share of a
-group is. Nodes are taken
-best bound first (deepest first among bounds equal within their precision), so when the
+a plan; otherwise it branches on a count whose LP value is fractional (a function size's,
+then a range of its batch sizes': :func:`_fractional_count`), and once every count is
+integral, on the pair of apps whose LP share of a group is the most fractional. Nodes are
+taken best bound first (deepest first among bounds equal within their precision), so when the
 time runs out the smallest open bound is still a bound on every plan.
 """
 
