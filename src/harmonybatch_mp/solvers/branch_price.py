@@ -181,21 +181,16 @@ def _fractional_count(master: Master, x: np.ndarray, pricer: Pricer) -> tuple[tu
     grid, index = master.problem.grid, pricer.configs.index
     size = np.unique(np.stack([grid.kind[index], grid.vcpu[index], grid.gpu_mem[index]], axis=1), axis=0,
                      return_inverse=True)[1].ravel()
-    best, pick = np.inf, None
-    for sets in ([np.flatnonzero(size == s) for s in np.unique(size[per_config > INTEGRAL])], None):
-        if sets is None:  # every size's count is integral: prefixes of batch sizes within one
-            sets = []
-            for s in np.unique(size[per_config > INTEGRAL]):
-                members = np.flatnonzero(size == s)
-                members = members[np.argsort(pricer.configs.batch[members], kind="stable")]
-                sets += [members[:i] for i in range(1, members.size)]
-        for configs in sets:
-            value = float(per_config[configs].sum())
-            part = value - math.floor(value)
-            if INTEGRAL < part < 1 - INTEGRAL and abs(part - 0.5) < best:
-                best, pick = abs(part - 0.5), (tuple(int(k) for k in configs), value)
-        if pick is not None:
-            return pick
+    sizes = [np.flatnonzero(size == s) for s in np.unique(size[per_config > INTEGRAL])]
+    by_batch = [m[np.argsort(pricer.configs.batch[m], kind="stable")] for m in sizes]
+    prefixes = [m[:i] for m in by_batch for i in range(1, m.size)]
+    for sets in (sizes, prefixes):  # prefixes only once every size's count is integral
+        value = np.array([per_config[configs].sum() for configs in sets])
+        part = value - np.floor(value)
+        frac = (part > INTEGRAL) & (part < 1 - INTEGRAL)
+        if frac.any():
+            i = int(np.argmin(np.where(frac, np.abs(part - 0.5), np.inf)))
+            return tuple(int(k) for k in sets[i]), float(value[i])
     return None
 
 
