@@ -158,7 +158,7 @@ def _rules(together: tuple, apart: tuple, forbidden: tuple = (),
         member = master.membership()
         keep = np.ones(member.shape[0], bool)
         if forbidden:
-            keep &= ~np.isin(priced_as[[c.index for c in master.configs]], forbidden)
+            keep &= ~np.isin(master.priced(priced_as), forbidden)
         for i, j in together:
             keep &= member[:, i] == member[:, j]
         for i, j in apart:
@@ -173,7 +173,7 @@ def _fractional_count(master: Master, x: np.ndarray, pricer: Pricer) -> tuple[tu
     every configuration's count is integral). First the function sizes (kind, vCPUs, GPU
     memory: all their batch sizes at once), the most fractional; once those are integral,
     the batch sizes up to a threshold within one size, the most fractional such prefix."""
-    priced = pricer.priced_as[[c.index for c in master.configs]]
+    priced = master.priced(pricer.priced_as)
     used = (priced >= 0) & (x > INTEGRAL)
     if not used.any():
         return None

@@ -113,9 +113,14 @@ class Master:
         column counted on the configuration it is priced as (``priced_as``, per grid index)."""
         if not counts:
             return []
-        priced = priced_as[[c.index for c in self.configs]]
+        priced = self.priced(priced_as)
         return [((1.0 if c.most else -1.0) * np.isin(priced, c.configs), float(c.value if c.most else -c.value))
                 for c in counts]
+
+    def priced(self, priced_as: np.ndarray) -> np.ndarray:
+        """Per column, the pricing configuration it is priced as (``priced_as``: per grid
+        index, :attr:`.Pricer.priced_as`; -1 for none)."""
+        return priced_as[[c.index for c in self.configs]]
 
     def membership(self) -> np.ndarray:
         """Columns by apps: whether each column's group holds each app (rows added as the
