@@ -15,7 +15,8 @@ from harmonybatch_mp.provision import feasible_mask
 from harmonybatch_mp.solvers import Problem, as_instance, pricing
 from harmonybatch_mp.solvers.column_master import Master, _deepen, generate
 from harmonybatch_mp.solvers.moves import improve
-from harmonybatch_mp.solvers.pricing import TOLERANCE, Pricer, fill_penalty
+from harmonybatch_mp.solvers.penalty import fill_penalty
+from harmonybatch_mp.solvers.pricing import TOLERANCE, Pricer
 from harmonybatch_mp.solvers.problem import members
 from harmonybatch_mp.workload import parse_apps
 from strategies import MODELS, PRESETS, workloads
@@ -57,20 +58,23 @@ def _brute_profits(problem: Problem, pricer: Pricer, duals: np.ndarray, charge: 
     return out
 
 
-def _most_gained(gain: dict[int, float], n: int) -> float:
-    """The largest total ``gain`` of disjoint groups (a DP over subsets of ``n`` apps)."""
-    best = [0.0] * (1 << n)
+def _most_gained(gain: dict[int, float], n: int, most: int | None = None) -> float:
+    """The largest total ``gain`` of at most ``most`` (default ``n``) disjoint groups (a DP
+    over subsets of ``n`` apps and counts)."""
+    most = n if most is None else most
+    best = np.zeros((1 << n, most + 1))  # best[s, c]: at most c groups within s
     for s in range(1, 1 << n):
         low, rest = s & -s, s ^ (s & -s)
         best[s] = best[rest]
         sub = rest
         while True:  # every group holding s's lowest app
             x = sub | low
-            best[s] = max(best[s], gain.get(x, 0.0) + best[s ^ x])
+            if x in gain:
+                best[s, 1:] = np.maximum(best[s, 1:], gain[x] + best[s ^ x, :-1])
             if not sub:
                 break
             sub = (sub - 1) & rest
-    return best[-1]
+    return float(best[-1, -1])
 
 
 @st.composite
@@ -650,6 +654,36 @@ def test_the_penalty_bounds_what_any_plan_gains(case, raise_by):
     event("tighter than n max upper" if got < problem.n * upper.max() * (1 - 1e-9) else "as n max upper")
     assert best <= got + problem.n * TOLERANCE + 1e-9
     assert got <= problem.n * upper.max() * (1 + 1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(priced(min_apps=4, max_apps=8), st.floats(1.0, 1.5), st.data())
+def test_the_packing_lp_bounds_what_any_plan_gains(case, raise_by, data):
+    """With the packing LP (forced on for every penalty), Pricer.penalty is still at least
+    the largest total profit of disjoint columns (brute force and a DP over subsets), side
+    charges and a node's bonuses included, and never above the closed-form bounds."""
+    problem, pricer, duals = case
+    duals = raise_by * duals
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    size = len(pricer.configs)
+    charge = np.where(rng.random(size) < data.draw(st.sampled_from([0.0, 0.5])), rng.uniform(-0.3, 0.2, size), 0.0)
+    gain = {m: v for m, v in _brute_profits(problem, pricer, duals, charge).items() if v > 0}
+    assume(gain)
+    upper = pricer.price(duals, charge, budget=None, enough=None)[0]
+    most = data.draw(st.integers(1, problem.n))
+    saved = pricing.PACKING_BELOW
+    try:
+        pricing.PACKING_BELOW = -1.0
+        closed = pricer.penalty(upper, most, duals, charge)
+        pricing.PACKING_BELOW = np.inf
+        got = pricer.penalty(upper, most, duals, charge)
+    finally:
+        pricing.PACKING_BELOW = saved
+    event("the packing LP is tighter" if got < closed * (1 - 1e-6) else "the closed forms are as tight")
+    event("a bonus" if (charge < 0).any() else "no bonus")
+    event("fewer functions than apps" if most < problem.n else "any number of functions")
+    assert _most_gained(gain, problem.n, most) <= got + most * TOLERANCE + 1e-9
+    assert got <= closed
 
 
 @settings(max_examples=30, deadline=None)

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..grid import GPU
 from .branch_bound import BISECTIONS, KEEP, TOLERANCE, GroupSearch
+from .penalty import fill_penalty, packing_penalty
 from .pricing_configs import PricingConfigs, fills, kinds_allowed, priced_as, pricing_configs, serves
 from .problem import Problem
 
@@ -35,6 +36,10 @@ THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaf
 #: Searches with a node budget of at least this (or none) run in threads; shallower ones take
 #: less time than handing them to a thread (n = 30: 7 ms a round alone, 15 ms in two threads).
 PARALLEL_NODES = 20_000
+#: The packing LP is solved once the closed-form penalties are at most this (in units of the
+#: problem's lower bound, as the duals are scaled): earlier the bound is far from anything it
+#: could prove, and the LP has hundreds of configurations (n = 150: up to 0.5 s a round).
+PACKING_BELOW = 0.05
 
 T = TypeVar("T")
 
@@ -58,18 +63,6 @@ def cheapest_cover(profit: np.ndarray, size: np.ndarray, deficit: np.ndarray) ->
     x = np.zeros(profit.shape)
     np.put_along_axis(x, order, np.where(a > 0, use / np.where(a > 0, a, 1.0), 0.0), axis=1)
     return np.where(a.sum(axis=1) >= deficit * (1 - 1e-12), lost, np.inf), x
-
-
-def fill_penalty(gain: np.ndarray, fill: np.ndarray, count: int, supply: float) -> float:
-    """An upper bound on the LP ``max sum_k gain_k n_k`` s.t. ``sum n_k <= count`` and
-    ``sum fill_k n_k <= supply``, ``n >= 0``: its dual at the best ``v >= 0`` among the
-    breakpoints ``0`` and ``gain_k / fill_k``, ``count max_k (gain_k - fill_k v)^+ + supply v``
-    (weak duality; ``gain >= 0``)."""
-    if not (gain > 0).any() or count <= 0:
-        return 0.0
-    v = np.unique(np.concatenate([[0.0], (gain / np.where(fill > 0, fill, np.inf))[gain > 0]]))
-    over = np.maximum(gain[None, :] - fill[None, :] * v[:, None], 0.0).max(axis=1)
-    return float((count * over + supply * v).min())
 
 
 def _in_order(fn: Callable[[int], T], items: list[int], ahead: list[bool], threads: int) -> Generator[T, None, None]:
@@ -111,6 +104,9 @@ class Pricer:
         self.weight = scale * self.rates[None, :] / problem.total_rate * self.configs.cost[:, None]
         shortest = np.where(self.serves, self.configs.latency[:, None], np.inf).min(axis=0)
         self.supply = float((self.rates * np.where(np.isfinite(shortest), self.slos - shortest, 0.0)).sum())
+        #: per configuration and app, what the app adds to filling the batch (Eq. 9 relaxed), at most the batch
+        self.amount = np.where(self.serves, np.minimum(self.rates[None, :] * (self.slos[None, :] - self.configs.latency[:, None]),
+                                                       (self.configs.batch - 1)[:, None]), 0.0)
         g = problem.grid
         one = np.flatnonzero((g.batch == 1) & g.memory_ok)
         alone = (g.latency_max[one][None, :] <= self.slos[:, None]) & kinds_allowed(problem)[:, (g.kind[one] == GPU).astype(int)]
@@ -284,13 +280,20 @@ class Pricer:
         ``sum_a max_k min(upper_k, p_a(k)^+ + bonus_k)``. A column that prices out holds an
         app of positive share, so such columns number at most those apps (and ``most``),
         and together they fill their batches from at most :attr:`supply`:
-        :func:`fill_penalty`. The smaller of the two bounds."""
+        :func:`fill_penalty`. The smaller of the two bounds; once it is at most
+        :data:`PACKING_BELOW`, the smaller of it and the packing LP, which holds all three
+        together with each app in one column (:func:`packing_penalty`)."""
         gain = np.maximum(upper, 0.0)
         if not (gain > 0).any():
             return 0.0
-        share = self._shares(gain, duals, charge).max(axis=0)
+        shares = self._shares(gain, duals, charge)
+        share = shares.max(axis=0)
         count = min(int(most), int((share > 0).sum()))
-        return min(float(share.sum()), fill_penalty(gain, (self.configs.batch - 1).astype(float), count, self.supply))
+        fill = (self.configs.batch - 1).astype(float)
+        cheap = min(float(share.sum()), fill_penalty(gain, fill, count, self.supply))
+        if cheap <= PACKING_BELOW:
+            return min(cheap, packing_penalty(gain, shares, np.where(self.serves, self.amount, 0.0), fill, count))
+        return cheap
 
     def blame(self, upper: np.ndarray, duals: np.ndarray, charge: np.ndarray | None = None) -> np.ndarray:
         """Per configuration, the part of :meth:`penalty`'s per-app sum it carries: the shares
