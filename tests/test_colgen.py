@@ -659,9 +659,10 @@ def test_the_penalty_bounds_what_any_plan_gains(case, raise_by):
 @settings(max_examples=60, deadline=None)
 @given(priced(min_apps=4, max_apps=8), st.floats(1.0, 1.5), st.data())
 def test_the_packing_lp_bounds_what_any_plan_gains(case, raise_by, data):
-    """With the packing LP (forced on for every penalty), Pricer.penalty is still at least
-    the largest total profit of disjoint columns (brute force and a DP over subsets), side
-    charges and a node's bonuses included, and never above the closed-form bounds."""
+    """The packing LP's bound is at least the largest total profit of at most ``most``
+    disjoint columns (brute force and a DP over subsets and counts), side charges and a
+    node's bonuses included, and at most the closed-form penalties it sums rows of; the
+    penalty takes it once those are small."""
     problem, pricer, duals = case
     duals = raise_by * duals
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
@@ -674,16 +675,18 @@ def test_the_packing_lp_bounds_what_any_plan_gains(case, raise_by, data):
     saved = pricing.PACKING_BELOW
     try:
         pricing.PACKING_BELOW = -1.0
-        closed = pricer.penalty(upper, most, duals, charge)
+        closed = pricer.penalty(upper, most, duals, charge)  # the closed forms alone
         pricing.PACKING_BELOW = np.inf
-        got = pricer.penalty(upper, most, duals, charge)
+        taken = pricer.penalty(upper, most, duals, charge)
     finally:
         pricing.PACKING_BELOW = saved
-    event("the packing LP is tighter" if got < closed * (1 - 1e-6) else "the closed forms are as tight")
-    event("a bonus" if (charge < 0).any() else "no bonus")
+    got = pricer.packing(upper, most, duals, charge)
     event("fewer functions than apps" if most < problem.n else "any number of functions")
+    event("a bonus" if (charge < 0).any() else "no bonus")
     assert _most_gained(gain, problem.n, most) <= got + most * TOLERANCE + 1e-9
-    assert got <= closed
+    assert got <= closed * (1 + 1e-9) + 1e-12
+    assert taken == min(closed, got)
+    event("the packing LP is tighter" if got < closed * (1 - 1e-6) else "the closed forms are as tight")
 
 
 @settings(max_examples=30, deadline=None)

@@ -286,14 +286,23 @@ class Pricer:
         gain = np.maximum(upper, 0.0)
         if not (gain > 0).any():
             return 0.0
-        shares = self._shares(gain, duals, charge)
-        share = shares.max(axis=0)
+        share = self._shares(gain, duals, charge).max(axis=0)
         count = min(int(most), int((share > 0).sum()))
-        fill = (self.configs.batch - 1).astype(float)
-        cheap = min(float(share.sum()), fill_penalty(gain, fill, count, self.supply))
+        cheap = min(float(share.sum()), fill_penalty(gain, (self.configs.batch - 1).astype(float), count, self.supply))
         if cheap <= PACKING_BELOW:
-            return min(cheap, packing_penalty(gain, shares, np.where(self.serves, self.amount, 0.0), fill, count))
+            return min(cheap, self.packing(upper, most, duals, charge))
         return cheap
+
+    def packing(self, upper: np.ndarray, most: int, duals: np.ndarray, charge: np.ndarray | None = None) -> float:
+        """The packing LP's bound (:func:`.penalty.packing_penalty`) on what the columns of
+        any plan gain, given :meth:`price`'s bounds at ``duals`` and ``charge``: the
+        per-app shares of :meth:`penalty`, the batches filled by what each app adds
+        (:attr:`amount`), and at most ``most`` columns, each holding an app of positive share."""
+        gain = np.maximum(upper, 0.0)
+        shares = self._shares(gain, duals, charge)
+        count = min(int(most), int((shares.max(axis=0, initial=0.0) > 0).sum()))
+        return packing_penalty(gain, shares, np.where(self.serves, self.amount, 0.0),
+                               (self.configs.batch - 1).astype(float), count)
 
     def blame(self, upper: np.ndarray, duals: np.ndarray, charge: np.ndarray | None = None) -> np.ndarray:
         """Per configuration, the part of :meth:`penalty`'s per-app sum it carries: the shares
