@@ -42,6 +42,11 @@ PROOF_TOLERANCE = 1e-7
 #: carry the Lagrangian penalty (ten-fold per round in which they carry half of it, once a
 #: round's searches no longer find :data:`.pricing.ENOUGH` groups).
 BUDGET, DEEPEST = 2_000, 2_000_000
+#: The packing LP (:meth:`.Pricer.packing`) is solved once the closed-form penalty is at most
+#: this (in units of the problem's lower bound, as the duals are scaled): earlier the bound is
+#: far from anything it could prove, and the LP has hundreds of configurations (n = 150: up to
+#: 0.5 s).
+PACKING_BELOW = 0.05
 
 
 @dataclass(frozen=True)
@@ -240,6 +245,7 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
                           [c.value if c.most else -c.value for c in counts]])
     grid = problem.grid
     best: tuple[float, np.ndarray, np.ndarray] | None = None  # (bound, duals, charges)
+    center = None  # the best closed-form bound, its duals, charges, pricing bounds and penalty
     rounds, stopped, interior = 0, False, True
     value, x = np.inf, np.zeros(len(master.masks))
     budgets = np.full(len(pricer.configs), BUDGET)
@@ -253,10 +259,10 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
         duals = pricer.pool(solved[1][:rhs.size])
         rounds += 1
         added = 0
-        for alpha in ((SMOOTHING, 0.0) if best is not None else (0.0,)):
+        for alpha in ((SMOOTHING, 0.0) if center is not None else (0.0,)):
             # price at a point between the best-bound duals and the LP's (Wentges smoothing);
             # when that finds nothing the LP can use (mispricing), price at the LP's own duals
-            point = duals if alpha == 0 else alpha * best[1] + (1 - alpha) * duals
+            point = duals if alpha == 0 else alpha * center[1] + (1 - alpha) * duals
             point = np.concatenate([point[:n], np.minimum(point[n:], 0.0)])  # the bound needs y_r <= 0
             charge = _charges(problem, pricer, point, counts)
             upper, found = pricer.price(point[:n], charge, budget=budgets, deadline=deadline)
@@ -267,11 +273,19 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
             # Lagrangian bound at any duals: a plan costs y.b plus its columns' reduced costs,
             # whose negative part the pricing bounds cap (Pricer.penalty); batch-1 groups lose
             # at most what their members alone do (0 up to the LP's dual tolerance)
-            lagrangian = float(point @ rhs) - pricer.penalty(upper, most, point[:n], charge)
+            penalty = pricer.penalty(upper, most, point[:n], charge)
+            lagrangian = float(point @ rhs) - penalty
             if alone is not None:
                 lagrangian -= float(np.maximum(point[:n] - alone, 0.0).sum())
             if len(found) < ENOUGH:  # the shallow searches no longer fill a round: prove bounds
                 _deepen(budgets, pricer.blame(upper, point[:n], charge))
+            if center is None or lagrangian > center[0]:
+                # the duals of the best closed-form bound are the smoothing's centre: the path of
+                # generation does not depend on the packing LP, solved where it may close a node
+                # (a column gains at least what the best one does) and on the last centre
+                center = (lagrangian, point, charge, upper, penalty)
+                if lagrangian + penalty - upper.max(initial=0.0) >= cutoff:
+                    lagrangian = _packed(pricer, center, most)
             if best is None or lagrangian > best[0]:
                 best = (lagrangian, point, charge)
             # under counts a group goes in on the configuration that priced it too: its optimum
@@ -290,7 +304,18 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
         interior = bool(added)
     if best is None:
         return Generated(value, x, -np.inf, None, None, rounds, stopped)
+    if center[0] == best[0] and best[0] < cutoff:  # its bound not yet tightened
+        best = (_packed(pricer, center, most), best[1], best[2])
     return Generated(value, x, best[0], best[1], best[2], rounds, stopped)
+
+
+def _packed(pricer: Pricer, center: tuple, most: int) -> float:
+    """The bound at a round's duals with the packing LP's penalty, where the closed form's is
+    at most :data:`PACKING_BELOW` (the closed-form bound otherwise)."""
+    bound, point, charge, upper, penalty = center
+    if penalty > PACKING_BELOW:
+        return bound
+    return bound + penalty - min(penalty, pricer.packing(upper, most, point[:pricer.problem.n], charge))
 
 
 def _deepen(budgets: np.ndarray, blame: np.ndarray) -> None:
