@@ -246,6 +246,7 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
     grid = problem.grid
     best: tuple[float, np.ndarray, np.ndarray] | None = None  # (bound, duals, charges)
     center = None  # the best closed-form bound, its duals, charges, pricing bounds and penalty
+    packed = False  # whether the packing LP has bounded the centre
     rounds, stopped, interior = 0, False, True
     value, x = np.inf, np.zeros(len(master.masks))
     budgets = np.full(len(pricer.configs), BUDGET)
@@ -281,11 +282,12 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
                 _deepen(budgets, pricer.blame(upper, point[:n], charge))
             if center is None or lagrangian > center[0]:
                 # the duals of the best closed-form bound are the smoothing's centre: the path of
-                # generation does not depend on the packing LP, solved where it may close a node
-                # (a column gains at least what the best one does) and on the last centre
-                center = (lagrangian, point, charge, upper, penalty)
+                # generation does not depend on the packing LP, solved where its bound may reach
+                # the cutoff (it charges about the largest upper bound at least) and, when
+                # generation stops, at the last centre
+                center, packed = (lagrangian, point, charge, upper, penalty), False
                 if lagrangian + penalty - upper.max(initial=0.0) >= cutoff:
-                    lagrangian = _packed(pricer, center, most)
+                    lagrangian, packed = _packed(pricer, center, most), True
             if best is None or lagrangian > best[0]:
                 best = (lagrangian, point, charge)
             # under counts a group goes in on the configuration that priced it too: its optimum
@@ -304,7 +306,7 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
         interior = bool(added)
     if best is None:
         return Generated(value, x, -np.inf, None, None, rounds, stopped)
-    if center[0] == best[0] and best[0] < cutoff:  # its bound not yet tightened
+    if best[1] is center[1] and not packed and best[0] < cutoff:
         best = (_packed(pricer, center, most), best[1], best[2])
     return Generated(value, x, best[0], best[1], best[2], rounds, stopped)
 
