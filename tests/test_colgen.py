@@ -421,6 +421,45 @@ def test_a_nodes_bound_holds_for_every_plan_that_keeps_its_counts(model, platfor
     assert node.value <= want + problem.n * TOLERANCE  # the LP converged within the bound's precision
 
 
+def _cut_after(solve_lp, rounds: int):
+    """``solve_lp`` that returns None (no LP: a deadline passed) after ``rounds`` calls."""
+    calls = []
+
+    def cut(*args, **kwargs):
+        calls.append(1)
+        return None if len(calls) > rounds else solve_lp(*args, **kwargs)
+    return cut
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(min_apps=3, max_apps=7), st.integers(1, 4))
+def test_a_bound_cut_short_by_the_deadline_holds(model, platform, workload, rounds):
+    """Generation stopped after a few rounds (its LP cut off, as a deadline does) reports the
+    bound of its last centre tightened by the packing LP (solved whatever the closed-form
+    penalty): still below the optimum over every partition and configuration (a DP over
+    subsets), and no weaker than the closed forms alone."""
+    from harmonybatch_mp.solvers import column_master
+
+    problem = _problem(workload, model, platform)
+    scale = 1.0 / problem.lower_bound()
+    want = _optimum_under_counts(problem, Pricer(problem, scale), scale, ())
+    bounds = []
+    saved = column_master.PACKING_BELOW
+    try:
+        for below in (-1.0, np.inf):
+            column_master.PACKING_BELOW = below
+            master = Master(problem, scale)
+            for i in range(problem.n):
+                master.add_group(1 << i)
+            master.lp = _cut_after(master.lp, rounds)
+            bounds.append(generate(master, Pricer(problem, scale), None).bound)
+    finally:
+        column_master.PACKING_BELOW = saved
+    closed, packed = bounds
+    event("the packing LP tightened it" if packed > closed + 1e-9 else "the closed forms were as tight")
+    assert closed - 1e-12 <= packed <= want * (1 + REL)
+
+
 @settings(max_examples=20, deadline=None)
 @given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(min_apps=3, max_apps=9), st.booleans())
 def test_the_masters_lp_is_the_same_without_presolve(model, platform, workload, interior):
