@@ -102,9 +102,11 @@ class Pricer:
         self.weight = scale * self.rates[None, :] / problem.total_rate * self.configs.cost[:, None]
         shortest = np.where(self.serves, self.configs.latency[:, None], np.inf).min(axis=0)
         self.supply = float((self.rates * np.where(np.isfinite(shortest), self.slos - shortest, 0.0)).sum())
-        #: per configuration and app, what the app adds to filling the batch (Eq. 9 relaxed), at most the batch
+        #: per configuration, what its groups must fill (Eq. 9 relaxed: ``sum_i r_i t_i >= b - 1``)
+        self.fill = (self.configs.batch - 1).astype(float)
+        #: per configuration and app, what the app adds to filling the batch, at most :attr:`fill`
         self.amount = np.where(self.serves, np.minimum(self.rates[None, :] * (self.slos[None, :] - self.configs.latency[:, None]),
-                                                       (self.configs.batch - 1)[:, None]), 0.0)
+                                                       self.fill[:, None]), 0.0)
         g = problem.grid
         one = np.flatnonzero((g.batch == 1) & g.memory_ok)
         alone = (g.latency_max[one][None, :] <= self.slos[:, None]) & kinds_allowed(problem)[:, (g.kind[one] == GPU).astype(int)]
@@ -285,7 +287,7 @@ class Pricer:
             return 0.0
         share = self._shares(gain, duals, charge).max(axis=0)
         count = min(int(most), int((share > 0).sum()))
-        return min(float(share.sum()), fill_penalty(gain, (self.configs.batch - 1).astype(float), count, self.supply))
+        return min(float(share.sum()), fill_penalty(gain, self.fill, count, self.supply))
 
     def packing(self, upper: np.ndarray, most: int, duals: np.ndarray, charge: np.ndarray | None = None) -> float:
         """An upper bound on what the columns of any plan gain, given :meth:`price`'s bounds at
@@ -298,13 +300,12 @@ class Pricer:
         gain = np.maximum(upper, 0.0)
         shares = self._shares(gain, duals, charge)
         count = min(int(most), int((shares.max(axis=0, initial=0.0) > 0).sum()))
-        fill = (self.configs.batch - 1).astype(float)
         big = np.zeros(gain.size, bool)
         big[np.argsort(-gain, kind="stable")[:PACKING_CONFIGS]] = True
         rest = np.where(big, 0.0, gain)
-        bound = packing_penalty(np.where(big, gain, 0.0), shares, np.where(self.serves, self.amount, 0.0), fill, count)
+        bound = packing_penalty(np.where(big, gain, 0.0), shares, np.where(self.serves, self.amount, 0.0), self.fill, count)
         if (rest > 0).any():
-            bound += min(float(shares[~big].max(axis=0).sum()), fill_penalty(rest, fill, count, self.supply))
+            bound += min(float(shares[~big].max(axis=0).sum()), fill_penalty(rest, self.fill, count, self.supply))
         return bound
 
     def blame(self, upper: np.ndarray, duals: np.ndarray, charge: np.ndarray | None = None) -> np.ndarray:
