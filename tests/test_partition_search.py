@@ -8,13 +8,17 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import event, given, settings
+from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 from harmonybatch_mp import App, Workload, solve
 from harmonybatch_mp.families import LADDERS
-from harmonybatch_mp.solvers import partition_search
+from harmonybatch_mp.solvers import Problem, as_instance, partition_search
+from harmonybatch_mp.solvers.column_master import Master
 from harmonybatch_mp.solvers.partition_search import cheapest_partition
+from strategies import MODELS, PRESETS, workloads
+
+column_master = importlib.import_module("harmonybatch_mp.solvers.column_master")
 
 
 def _subset_dp(n: int, masks: list[int], weights: list[float]) -> float:
@@ -90,7 +94,6 @@ def test_colgen_proves_by_the_partition_search(model, monkeypatch):
     """On 12 apps of the model's SLO ladder (an LP gap of 0.5-4%), colgen's enumeration proof
     finds, with the partition search, a plan cheaper than its incumbent: the optimum over
     every group (milp on all subsets)."""
-    column_master = importlib.import_module("harmonybatch_mp.solvers.column_master")
     calls = []
 
     def spy(*args, **kwargs):
@@ -104,7 +107,9 @@ def test_colgen_proves_by_the_partition_search(model, monkeypatch):
     w = Workload([App(f"a{i}", float(s), float(np.clip(round(r, 4), 1e-3, 1e4)))
                   for i, (s, r) in enumerate(zip(np.round(np.linspace(lo, hi, 12), 3), rates))])
     plan = solve(w, model, solver="colgen", cost_model="full-batch")
-    assert [(found is not None, ended) for found, ended in calls] == [(True, True)]
+    # the integer masters' searches first (Master.integer), the proof's last
+    assert [(found is not None, ended) for found, ended in calls][-1] == (True, True)
+    assert all(ended for _, ended in calls)
     assert plan.solver.status == "optimal"
     want = solve(w, model, solver="milp", candidates="all", cost_model="full-batch").total_cost
     assert plan.total_cost == pytest.approx(want, rel=1e-9)
@@ -120,3 +125,38 @@ def test_colgen_proves_a_degenerate_enumeration():
     plan = solve(instance.workload, "VGG19", solver="colgen", cost_model="full-batch", time_limit=30)
     assert plan.solver.status == "optimal"
     assert plan.solver.columns > 50_000  # through the enumeration proof
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(min_apps=2, max_apps=7), st.data())
+def test_the_integer_master_searches_first_then_hands_highs_its_best(model, platform, workload, data):
+    """``Master.integer`` with duals returns the cheapest plan over its columns (the subset DP
+    over them, and HiGHS without duals): from the partition search where it ends; from
+    HiGHS, warm-started from the search's best, where it is cut short; and without a
+    starting plan (an empty ``warm``) too."""
+    problem = Problem(*as_instance(workload, model, platform), cost_model="full-batch")
+    master = Master(problem, 1.0 / problem.lower_bound())
+    n = problem.n
+    for a in range(n):
+        if not master.add_group(1 << a):
+            event("an app no configuration serves")
+            assume(False)
+    for mask in data.draw(st.lists(st.integers(1, (1 << n) - 1), max_size=30), label="groups"):
+        master.add_group(mask)
+    assume(len(master.masks) > n)
+    best = _subset_dp(n, master.masks, master.weights)
+    duals = np.array(data.draw(st.lists(st.floats(-1.0, 2.0), min_size=n, max_size=n), label="duals"))
+    warm = data.draw(st.sampled_from([[], [1 << a for a in range(n)]]), label="warm")
+    cut = data.draw(st.booleans(), label="search cut short")
+    event(f"search cut short: {cut}; warm start: {bool(warm)}")
+    with pytest.MonkeyPatch.context() as mp:
+        if cut:  # the search stops after its first step and HiGHS takes over
+            mp.setattr(column_master, "SEARCH_SECONDS", 0.0)
+            mp.setattr(partition_search, "SLICE", 1)
+        masks, configs, proven = master.integer(None, warm, duals)
+    assert proven
+    assert sorted(a for m in masks for a in range(n) if m >> a & 1) == list(range(n))
+    cost = sum(master.weights[master.masks.index(m)] for m in masks)
+    assert cost == pytest.approx(best, rel=1e-9)
+    assert cost == pytest.approx(sum(master.weights[master.masks.index(m)] for m in master.integer(None, warm)[0]),
+                                 rel=1e-9)

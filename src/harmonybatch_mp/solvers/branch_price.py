@@ -58,10 +58,11 @@ class Tree:
 
 def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objective: float, masks: list[int],
                      configs: list[GroupConfig], rel_gap: float, deadline: float | None,
-                     polish: Polish = unchanged) -> Tree:
+                     polish: Polish = unchanged, duals: np.ndarray | None = None) -> Tree:
     """Search the tree below the root (its LP generated in ``master``, with Lagrangian bound
     ``root_bound``, scaled) from the incumbent plan ``(objective, masks, configs)`` until it
-    is closed or ``deadline``; each new incumbent goes through ``polish``."""
+    is closed or ``deadline``; each new incumbent goes through ``polish``. The root's
+    best-bound ``duals`` guide the integer masters' partition search (:meth:`.Master.integer`)."""
     problem, scale = master.problem, master.scale
     slack = TOLERANCE * problem.n  # the bounds' precision (column_master.generate)
     order = itertools.count()
@@ -101,7 +102,7 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
         nodes += 1
         if len(master.masks) >= REFRESH * columns:  # the nodes' columns may make a cheaper plan
             columns = len(master.masks)
-            better = master.integer(deadline, masks)
+            better = master.integer(deadline, masks, duals)
             if better is not None and problem.plan_cost(better[0]) < objective:
                 objective, masks, configs = polish(problem.plan_cost(better[0]), better[0], better[1])
         if bound >= done():

@@ -102,7 +102,7 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     stopped = root.stopped
     best_round = None if root.duals is None else (root.bound, root.duals, root.charge)
     rounds, nodes = root.rounds, None
-    plan = master.integer(deadline, warm if allowed else [])
+    plan = master.integer(deadline, warm if allowed else [], root.duals)
     options = [(problem.plan_cost(plan[0]), plan[0], plan[1])] if plan else []
     if allowed:
         options.append((problem.plan_cost(warm), warm, [problem.group(m) for m in warm]))
@@ -138,10 +138,11 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
                 if full[2]:
                     proven, bound = True, objective
         elif not (stopped or late(cutoff)):  # too many such columns: branch (step 4)
-            tree = branch_and_price(master, pricer, lagrangian, objective, masks, configs, rel_gap, cutoff, polish)
+            tree = branch_and_price(master, pricer, lagrangian, objective, masks, configs, rel_gap, cutoff, polish,
+                                    duals)
             objective, masks, configs, nodes = tree.objective, tree.masks, tree.configs, tree.nodes
             bound, proven = max(bound, tree.bound), tree.closed
-            full = None if proven else master.integer(deadline, masks)  # over the nodes' columns too
+            full = None if proven else master.integer(deadline, masks, duals)  # over the nodes' columns too
             if full is not None and problem.plan_cost(full[0]) < objective:
                 objective, masks, configs = polish(problem.plan_cost(full[0]), full[0], full[1])
                 proven = objective - bound <= rel_gap * objective
