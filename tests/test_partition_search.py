@@ -127,6 +127,10 @@ def test_colgen_proves_a_degenerate_enumeration():
     assert plan.solver.columns > 50_000  # through the enumeration proof
 
 
+def _no_highs(*args, **kwargs):
+    raise AssertionError("HiGHS was called although the partition search ended")
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(min_apps=2, max_apps=7), st.data())
 def test_the_integer_master_searches_first_then_hands_highs_its_best(model, platform, workload, data):
@@ -153,6 +157,8 @@ def test_the_integer_master_searches_first_then_hands_highs_its_best(model, plat
         if cut:  # the search stops after its first step and HiGHS takes over
             mp.setattr(column_master, "SEARCH_SECONDS", 0.0)
             mp.setattr(partition_search, "SLICE", 1)
+        else:  # on these few columns the search ends: its plan is the answer
+            mp.setattr(column_master, "run_highs_arrays", _no_highs)
         masks, configs, proven = master.integer(None, warm, duals)
     assert proven
     assert sorted(a for m in masks for a in range(n) if m >> a & 1) == list(range(n))
