@@ -176,7 +176,9 @@ class SetPartitioningModel:
             MIP gaps; ``abs_gap`` in cost per million requests. Default 0: prove the optimum.
         threads : int, optional
         warm_start : sequence of int, optional
-            Group masks of a plan to start from (each with its optimal configuration).
+            Group masks of a plan to start from (each with its optimal configuration). HiGHS
+            then runs without presolve (formulations/column_generation.md, "Every integer
+            master searches first": with it, HiGHS 1.16 could return the start as optimal).
         backend_options : mapping, optional
             Passed to the backend verbatim.
         """
