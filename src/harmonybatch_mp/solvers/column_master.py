@@ -186,8 +186,8 @@ class Master:
         HiGHS took 0.2-0.8 s.)"""
         if duals is not None and not self.side_rows():
             now = time.perf_counter()
-            share = SEARCH_SECONDS if deadline is None else SEARCH_SHARE * max(0.0, deadline - now)
-            found = self.cheapest(duals, now + min(SEARCH_SECONDS, share), warm)
+            budget = SEARCH_SECONDS if deadline is None else min(SEARCH_SECONDS, SEARCH_SHARE * max(0.0, deadline - now))
+            found = self.cheapest(duals, now + budget, warm)
             if found is not None and (found[2] or late(deadline)):
                 return found
             warm = warm if found is None else found[0]
