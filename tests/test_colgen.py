@@ -608,6 +608,9 @@ def test_colgen_refuses_the_expected_model_and_bad_options():
     for bad in ("x", -1, 2.5, True):
         with pytest.raises(InputError, match="enumeration_limit"):
             solve("0.5:5,1.0:20", "VGG19", solver="colgen", cost_model="full-batch", enumeration_limit=bad)
+    for bad in (-0.1, float("nan"), "0.1", True):  # the error names the solver whose option it is
+        with pytest.raises(InputError, match="colgen option rel_gap"):
+            solve("0.5:5,1.0:20", "VGG19", solver="colgen", cost_model="full-batch", rel_gap=bad)
 
 
 def _sixty_apps() -> str:

@@ -74,7 +74,7 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     """
     start = time.perf_counter()
     deadline = deadline_of(start, time_limit)
-    check_gaps(rel_gap, 0.0, None)
+    check_gaps(rel_gap, 0.0, None, "colgen")
     enumeration_limit = integer(enumeration_limit, "enumeration_limit", minimum=0)
     if problem.cost_model != FULL_BATCH:
         raise InputError("solver 'colgen' prices the full-batch model; use cost_model='full-batch' "

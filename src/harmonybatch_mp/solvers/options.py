@@ -22,9 +22,11 @@ def seconds(value: Any, name: str) -> float:
     return float(value)
 
 
-def check_gaps(rel_gap: Any, abs_gap: Any, threads: Any) -> None:
+def check_gaps(rel_gap: Any, abs_gap: Any, threads: Any, solver: str = "milp") -> None:
+    """The gaps checked as finite numbers >= 0 and ``threads`` as None or a whole number >= 1
+    (errors name the ``solver`` whose option it is)."""
     for name, val in (("rel_gap", rel_gap), ("abs_gap", abs_gap)):
         if isinstance(val, bool) or not isinstance(val, (int, float)) or not 0 <= val < math.inf:
-            raise InputError(f"milp option {name}: expected a finite number >= 0, got {val!r}")
+            raise InputError(f"{solver} option {name}: expected a finite number >= 0, got {val!r}")
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise InputError(f"milp option threads: expected a whole number >= 1, got {threads!r}")
+        raise InputError(f"{solver} option threads: expected a whole number >= 1, got {threads!r}")
