@@ -175,6 +175,11 @@ class Master:
         x[keep] = solved[2][:keep.size]
         return solved[0], solved[1], x
 
+    def positions(self, masks: list[int]) -> list[int]:
+        """The column of each group of ``masks`` (its first, where a group has several)."""
+        index = {m: j for j, m in reversed(list(enumerate(self.masks)))}
+        return [index[m] for m in masks]
+
     def integer(self, deadline: float | None, warm: list[int],
                 duals: np.ndarray | None = None) -> tuple[list[int], list[GroupConfig], bool] | None:
         """The integer master over the columns so far: ``(groups, configs, proven optimal)``,
@@ -193,8 +198,7 @@ class Master:
             warm = warm if found is None else found[0]
         cols = self.members
         start = np.zeros(len(self.masks))
-        for m in warm:
-            start[next(j for j, x in enumerate(self.masks) if x == m)] = 1.0
+        start[self.positions(warm)] = 1.0
         try:
             result, x = run_highs_arrays(np.asarray(self.weights), cols, self.side_rows(), self.problem.n,
                                          deadline=deadline, warm_start=start if warm else None)
@@ -217,8 +221,7 @@ class Master:
         HiGHS 6.6-12.3 s; and HiGHS, given 0.7 s there, ran 1.6 s."""
         if self.side_rows():
             return self.integer(deadline, warm)
-        index = {m: j for j, m in reversed(list(enumerate(self.masks)))}
-        start = [index[m] for m in warm]
+        start = self.positions(warm)
         weights = np.asarray(self.weights)
         upper = float(weights[start].sum()) if start else np.inf
         found, ended = cheapest_partition(self.members, weights, self.problem.n, duals, upper, deadline,
