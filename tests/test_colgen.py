@@ -3,7 +3,10 @@ certificates against the exact optimum, and milp's choice of method by n."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import time
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -13,11 +16,13 @@ from hypothesis import strategies as st
 from harmonybatch_mp import InfeasibleError, InputError, SideConstraints, solve
 from harmonybatch_mp.provision import feasible_mask
 from harmonybatch_mp.solvers import Problem, as_instance, pricing
+from harmonybatch_mp.solvers import sharpen as sharpen_module
 from harmonybatch_mp.solvers.column_master import Master, _deepen, generate
 from harmonybatch_mp.solvers.moves import improve
 from harmonybatch_mp.solvers.penalty import fill_penalty
 from harmonybatch_mp.solvers.pricing import TOLERANCE, Pricer
 from harmonybatch_mp.solvers.problem import members
+from harmonybatch_mp.solvers.sharpen import sharpen, sharpened
 from harmonybatch_mp.workload import parse_apps
 from strategies import MODELS, PRESETS, workloads
 
@@ -39,9 +44,9 @@ def _optimum(workload, model, platform, side, cost_model) -> float:
         raise  # unreachable: assume(False) raises
 
 
-def _brute_profits(problem: Problem, pricer: Pricer, duals: np.ndarray, charge: np.ndarray) -> dict[int, float]:
-    """Best profit of every feasible group over the pricing configurations, by enumeration."""
-    out: dict[int, float] = {}
+def _brute_columns(problem: Problem, pricer: Pricer, duals: np.ndarray, charge: np.ndarray):
+    """Every feasible column over the pricing configurations, by enumeration: ``(mask,
+    configuration, profit less the configuration's charge)``."""
     weight = pricer.weight
     for size in range(1, problem.n + 1):
         for combo in itertools.combinations(range(problem.n), size):
@@ -53,8 +58,22 @@ def _brute_profits(problem: Problem, pricer: Pricer, duals: np.ndarray, charge: 
                 continue
             ok = feasible_mask(problem.grid, [problem.apps[i] for i in combo], kinds)[pricer.configs.index]
             for k in np.flatnonzero(ok):
-                v = sum(duals[i] - weight[k, i] for i in combo) - charge[k]
-                out[mask] = max(out.get(mask, -np.inf), v)
+                yield mask, int(k), sum(duals[i] - weight[k, i] for i in combo) - charge[k]
+
+
+def _brute_profits(problem: Problem, pricer: Pricer, duals: np.ndarray, charge: np.ndarray) -> dict[int, float]:
+    """Best profit of every feasible group over the pricing configurations, by enumeration."""
+    out: dict[int, float] = {}
+    for mask, _, v in _brute_columns(problem, pricer, duals, charge):
+        out[mask] = max(out.get(mask, -np.inf), v)
+    return out
+
+
+def _brute_maxima(problem: Problem, pricer: Pricer, duals: np.ndarray, charge: np.ndarray) -> np.ndarray:
+    """Per pricing configuration, its columns' best profit (0 when none is positive)."""
+    out = np.zeros(len(pricer.configs))
+    for _, k, v in _brute_columns(problem, pricer, duals, charge):
+        out[k] = max(out[k], v)
     return out
 
 
@@ -752,6 +771,56 @@ def test_blame_splits_the_per_app_penalty_among_configurations(case, raise_by):
     assert np.allclose(blame, want, rtol=1e-12, atol=1e-15)
     assert blame.sum() >= pricer.penalty(upper, problem.n, duals) * (1 - 1e-12)
     assert np.all(blame[upper <= 0] == 0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(priced(4, 9), st.integers(1, 3), st.integers(0, 2**32 - 1), st.sampled_from([1, 10, sharpen_module.FIRST_BUDGET]))
+def test_sharpened_bounds_are_the_maxima_of_the_configurations_that_carry_the_penalty(case, budget, seed, first):
+    """Pricing bounds from searches cut short after a node or three, some raised further,
+    proven again with time to spare: none rises, none falls below its configuration's best profit (by enumeration),
+    and those of the configurations that carry the penalty at the end are those maxima. Some
+    configurations are charged (as side rows charge them); duals are raised by half. The first
+    pass's node budget is drawn small too, so that reaching the maxima takes several passes."""
+    problem, pricer, duals = case
+    duals = 1.5 * duals
+    rng = np.random.default_rng(seed)
+    charge = np.where(rng.random(len(pricer.configs)) < 0.3, rng.uniform(0.0, 0.05, len(pricer.configs)), 0.0)
+    want = _brute_maxima(problem, pricer, duals, charge)
+    loose, _ = pricer.price(duals, charge, budget=budget, bisections=1)
+    loose *= rng.uniform(1.0, 3.0, loose.size)  # any bound above the maximum will do
+    assume((loose > want + 2 * TOLERANCE).any())  # a bound to sharpen
+    with mock.patch.object(sharpen_module, "FIRST_BUDGET", first):  # small: several passes to the maxima
+        sharp = sharpened(pricer, duals, charge, loose, time.perf_counter() + 20)  # each draw takes well under 1 s
+    carry = pricer.blame(sharp, duals, charge) > TOLERANCE
+    event("a charged configuration carries the penalty" if (carry & (charge > 0)).any() else "no charged one does")
+    event("a bound that carries no penalty is left above its maximum" if (sharp[~carry] > want[~carry] + 2 * TOLERANCE).any()
+          else "every bound is a maximum")
+    assert (sharp <= loose).all()
+    assert (sharp >= want - 1e-9).all()
+    assert (sharp[carry] <= want[carry] + 2 * TOLERANCE + 1e-9).all()
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(min_apps=4, max_apps=9))
+def test_a_sharpened_bound_holds_and_never_falls(model, platform, workload):
+    """The root's best round as if its searches had been cut short after a node (its pricing
+    bounds loose, its bound lower), sharpened: a bound no lower than that, and below the
+    optimum over every partition."""
+    problem = _problem(workload, model, platform)
+    scale = 1.0 / problem.lower_bound()
+    master, pricer = Master(problem, scale), Pricer(problem, scale)
+    for i in range(problem.n):
+        master.add_group(1 << i)
+    root = generate(master, pricer, None)
+    assume(root.upper is not None)
+    n = problem.n
+    loose = np.maximum(root.upper, pricer.price(root.duals[:n], root.charge, budget=1, bisections=1)[0])
+    penalty = pricer.penalty(loose, problem.most_groups, root.duals[:n], root.charge)
+    cut = dataclasses.replace(root, bound=root.base - penalty, upper=loose)
+    bound = sharpen(pricer, cut, time.perf_counter() + 60)
+    event("sharpened" if bound > cut.bound + 1e-9 else "nothing to sharpen")
+    assert cut.bound <= bound
+    assert bound / scale <= _optimum(workload, model, platform, None, "full-batch") * (1 + REL)
 
 
 def test_deepening_raises_the_budgets_of_the_configurations_that_carry_half_the_penalty():

@@ -64,7 +64,7 @@ def prepare(profit, rate, timeout, batch, leader, pairs):
             fill_amount[leader[f]] += fill_amount[f]
             rate_amount[leader[f]] += rate_amount[f]
             fill_amount[f] = rate_amount[f] = 0.0
-    fill = cover(profit, fill_amount)
+    fill = cover(profit, np.minimum(fill_amount, batch - 1.0))
     # the branch tried first as without classes (with the class's amounts on its first app,
     # n = 30 random VideoMAE took 129 nodes of branch and price, not 77)
     plain = cover(profit, rate * timeout) if (leader >= 0).any() else fill

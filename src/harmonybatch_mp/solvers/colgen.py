@@ -36,6 +36,7 @@ from .moves import improve
 from .options import check_gaps, deadline_of
 from .pricing import Pricer
 from .problem import Problem
+from .sharpen import sharpen
 
 #: Share of the time limit for generating columns; the integer master has the rest.
 GENERATION_SHARE = 0.85
@@ -146,6 +147,12 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
             if full is not None and problem.plan_cost(full[0]) < objective:
                 objective, masks, configs = polish(problem.plan_cost(full[0]), full[0], full[1])
                 proven = objective - bound <= rel_gap * objective
+    if not proven and deadline is not None and root.upper is not None and not late(deadline):
+        # the time left proves the root's pricing bounds again (formulations/column_generation.md,
+        # "Sharpening the bound")
+        best_round = (sharpen(pricer, root, deadline), *best_round[1:])
+        bound = max(bound, best_round[0] / scale)
+        proven = objective - bound <= rel_gap * objective
     if not problem.side.counting:  # each group on its optimum (an enumerated column may be dearer)
         configs = [problem.group(m) for m in masks]
         objective = problem.plan_cost(masks)

@@ -236,7 +236,9 @@ class Master:
 class Generated:
     """What a generation loop ends with: the last LP (``value``, column values ``x``), the best
     Lagrangian ``bound`` (scaled; -inf when none was proven) and the duals and side charges
-    it was proven at, the LP rounds, and whether the deadline stopped it."""
+    it was proven at, the LP rounds, and whether the deadline stopped it; with the bound, the
+    pricing bounds of its round (:meth:`.Pricer.price`) and ``base``, the bound before their
+    penalty, which :func:`.sharpen.sharpen` proves again."""
 
     value: float
     x: np.ndarray
@@ -245,6 +247,8 @@ class Generated:
     charge: np.ndarray | None
     rounds: int
     stopped: bool
+    upper: np.ndarray | None = None
+    base: float = -np.inf
 
 
 def generate(master: Master, pricer: Pricer, deadline: float | None,
@@ -263,7 +267,7 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
     # such a group costs what its members cost alone on its configuration, at least their
     # batch-1 optima (at a node, per class of apps kept together, as the duals are pooled)
     alone = None if problem.side.counting else pricer.pool(pricer.alone)
-    most = n if problem.side.max_functions is None else min(n, problem.side.max_functions)
+    most = problem.most_groups
     rhs = np.concatenate([np.ones(n), [ub for _, _, ub in problem.side.rows(np.zeros(0), np.zeros(0))],
                           [c.value if c.most else -c.value for c in counts]])
     grid = problem.grid
@@ -298,9 +302,10 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
             # whose negative part the pricing bounds cap (Pricer.penalty); batch-1 groups lose
             # at most what their members alone do (0 up to the LP's dual tolerance)
             penalty = pricer.penalty(upper, most, point[:n], charge)
-            lagrangian = float(point @ rhs) - penalty
+            base = float(point @ rhs)
             if alone is not None:
-                lagrangian -= float(np.maximum(point[:n] - alone, 0.0).sum())
+                base -= float(np.maximum(point[:n] - alone, 0.0).sum())
+            lagrangian = base - penalty
             if len(found) < ENOUGH:  # the shallow searches no longer fill a round: prove bounds
                 _deepen(budgets, pricer.blame(upper, point[:n], charge))
             if center is None or lagrangian > center[0]:
@@ -310,9 +315,9 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
                 # generation stops, at the last centre
                 center, packed = (lagrangian, point, charge, upper, penalty), False
                 if lagrangian + penalty - upper.max(initial=0.0) >= cutoff:
-                    lagrangian, packed = _packed(pricer, center, most), True
+                    lagrangian, packed = packed_bound(pricer, center, most), True
             if best is None or lagrangian > best[0]:
-                best = (lagrangian, point, charge)
+                best = (lagrangian, point, charge, upper, base)
             # under counts a group goes in on the configuration that priced it too: its optimum
             # may be counted on another, or ruled out
             exact = bool(counts or pricer.forbidden)
@@ -330,11 +335,11 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
     if best is None:
         return Generated(value, x, -np.inf, None, None, rounds, stopped)
     if best[1] is center[1] and not packed and best[0] < cutoff:
-        best = (_packed(pricer, center, most), best[1], best[2])
-    return Generated(value, x, best[0], best[1], best[2], rounds, stopped)
+        best = (packed_bound(pricer, center, most), *best[1:])
+    return Generated(value, x, best[0], best[1], best[2], rounds, stopped, best[3], best[4])
 
 
-def _packed(pricer: Pricer, center: tuple, most: int) -> float:
+def packed_bound(pricer: Pricer, center: tuple, most: int) -> float:
     """The bound at a round's duals with the packing LP's penalty, where the closed form's is
     at most :data:`PACKING_BELOW` (the closed-form bound otherwise)."""
     bound, point, charge, upper, penalty = center

@@ -59,7 +59,7 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
     scale = 1.0 / floor
     relaxed = Relaxed(problem, scale)
     master = _Master(problem.n, relaxed, deadline)
-    most = problem.n if problem.side.max_functions is None else min(problem.n, problem.side.max_functions)
+    most = problem.most_groups
     best, centre, last = -np.inf, None, None
     box, boxed_best = BOX, -np.inf
     for turn in range(rounds):

@@ -203,6 +203,10 @@ class Pricer:
                                                       np.searchsorted(apps, self.leader[apps])))
         return made
 
+    def search(self, k: int, duals: np.ndarray) -> GroupSearch:
+        """Configuration ``k``'s search (a position here) at these cover duals."""
+        return self._search(k, self._profits(duals))
+
     def relaxations(self, profit: np.ndarray) -> np.ndarray:
         """An upper bound on every configuration's best profit, at once (vectorised): Eq. 9
         relaxed to ``sum_i r_i t_i >= b - 1`` (each fold step adds at most ``r_i t_i``), as a

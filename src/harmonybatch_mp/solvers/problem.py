@@ -97,6 +97,11 @@ class Problem:
         """Whether groups are priced by the ``expected`` model."""
         return self.tables is not None
 
+    @property
+    def most_groups(self) -> int:
+        """The most groups a plan may have: one per app, or the side constraints' cap."""
+        return self.n if self.side.max_functions is None else min(self.n, self.side.max_functions)
+
     def full_batch_view(self) -> Problem:
         """The same instance priced by the full-batch model (the heuristics' published rules use it)."""
         if not self.expected:
