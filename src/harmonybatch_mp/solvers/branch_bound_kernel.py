@@ -50,9 +50,10 @@ def cover(profit, amount):
 @numba.njit(cache=True, nogil=True)
 def prepare(profit, rate, timeout, batch, leader, pairs):
     """What one configuration's search needs besides its inputs (:class:`.branch_bound.GroupSearch`):
-    the positive profit left from each position, the covers of ``r_X T_X`` (amounts ``r t``)
-    and of the rate (amounts ``r``), and which branch of each app to try first: taking it
-    where its profit is positive, or where the root's fractional cover uses it. An app with a
+    the positive profit left from each position, the covers of ``r_X T_X`` (amounts ``r t``,
+    each at most ``b - 1``: no app need cover more than the batch) and of the rate (amounts
+    ``r``), and which branch of each app to try first: taking it where its profit is positive,
+    or where the root's fractional cover uses it. An app with a
     leader (``leader >= 0``; its profit pooled on the leader) brings its amounts with the
     leader's: they are the leader's in the covers, and the search counts them as forced once
     the leader is taken. Of two apps in conflict (``pairs``, disjoint, each ``i < j``) a group
