@@ -59,7 +59,9 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
         Side constraints are read from ``problem.side``; the cost model must be ``full-batch``.
     time_limit : float, optional
         Seconds for the whole call; at the limit the best plan is returned with status
-        ``time_limit`` and the bound proven by then.
+        ``time_limit`` and the bound proven by then. Time that generation and branching leave
+        goes to proving the bound tighter (:func:`.sharpen.sharpen`), so an unproven plan
+        may take the whole limit.
     rel_gap : float
         Stop once the plan is within this relative gap of the bound (default 0: prove it).
     enumeration_limit : int
