@@ -9,6 +9,8 @@ LP bound and the plan; n = 30 runs again with 60 s. Part 4 runs n = 30 on three 
 Part 3 records the gap the default solver (``milp``) proves under the expected-batch model:
 for the contiguous optimum with the per-app bound only, by default (moves of single apps, then
 the relaxed bound in up to 5 s), and with the relaxed bound given the whole time limit.
+Part 5 runs colgen with side constraints (pins and isolated pairs, a GPU quota, a cap on the
+functions) at n = 30, 60 and 100, each set against the unconstrained plan.
 
 Run: python benchmarks/colgen.py [--sizes 14 20 30 60 100 150 200] > benchmarks/results/colgen.md
 """
@@ -24,7 +26,7 @@ import numpy as np
 from harmonybatch_mp import App, Workload, solve
 from harmonybatch_mp.families import LADDERS, _random
 from harmonybatch_mp.profiles import BUILTIN_MODELS
-from harmonybatch_mp.solvers import Problem, as_instance
+from harmonybatch_mp.solvers import Problem, SideConstraints, as_instance
 from harmonybatch_mp.solvers.expected_bound import expected_bound
 from harmonybatch_mp.solvers.kernels import COLGEN, ready
 
@@ -35,6 +37,8 @@ LIMITS = {14: 10, 20: 10, 30: 10, 60: 60, 100: 60, 150: 120, 200: 60}
 SIZES = [14, 20, 30, 60, 100, 150, 200]
 #: Sizes of the run under the expected-batch model (random workloads).
 EXPECTED_SIZES = (30, 60, 100, 150)
+#: Sizes of the run with side constraints (random workloads).
+SIDE_SIZES = (30, 60, 100)
 
 
 def ladder(rng: np.random.Generator, model: str, n: int) -> Workload:
@@ -180,6 +184,65 @@ def part3() -> None:
     print()
 
 
+def _kept(plan, side: SideConstraints) -> bool:
+    """Whether ``plan`` keeps ``side``, counted from the plan itself (not by the solvers' code)."""
+    groups = plan.groups
+    where = {a: g for g in groups for a in g.apps}
+    return ((side.max_functions is None or len(groups) <= side.max_functions)
+            and (side.max_gpu_functions is None or sum(g.kind == "gpu" for g in groups) <= side.max_gpu_functions)
+            and all(where[a].kind == kind for a, kind in side.pin)
+            and all(where[a] is not where[b] for a, b in side.isolate))
+
+
+def part5(sizes: tuple[int, ...] = SIDE_SIZES) -> None:
+    """colgen with side constraints on random workloads: a tenth of the apps pinned (half of them
+    to CPU, half to GPU) and three isolated pairs; at most one GPU function fewer than the
+    unconstrained plan has (at least 1); at most one function fewer in all."""
+    print("## Side constraints at scale (full-batch)\n")
+    print("Random workloads (seed 2000 + n), colgen with the time limit of part 2. Each constraint is set "
+          "against the unconstrained plan: `pins` pins a tenth of the apps (half to CPU, half to GPU) and "
+          "isolates three pairs; `max_gpu` allows one GPU function fewer than it has (at least 1); "
+          "`max_functions` one function fewer. `cost` is the plan's excess over the unconstrained plan; "
+          "`kept` counts the constraints from the plan itself.\n")
+    print("| n | model | constraint | time | status | gap | cost | functions (GPU) | nodes | kept |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    ready(COLGEN, None)
+    for n in sizes:
+        rng = np.random.default_rng(2000 + n)
+        limit = LIMITS.get(n, 60)
+        for model in BUILTIN_MODELS:
+            w = _random(rng, model, n)
+            names = [a.name for a in w.apps]
+            picked = [names[i] for i in rng.choice(n, size=max(2, n // 10), replace=False)]
+            pairs = tuple((names[i], names[j]) for i, j in rng.choice(n, size=(3, 2), replace=False))
+            try:
+                free = solve(w, model, solver="colgen", cost_model="full-batch", time_limit=limit)
+            except Exception as exc:  # an infeasible draw is reported, not fatal
+                print(f"| {n} | {model} | none | - | {type(exc).__name__} | - | - | - | - | - |", flush=True)
+                continue
+            gpus = sum(g.kind == "gpu" for g in free.groups)
+            sides = {"none": SideConstraints(),
+                     "pins": SideConstraints(pin={a: ("cpu", "gpu")[i % 2] for i, a in enumerate(picked)},
+                                             isolate=pairs),
+                     "max_gpu": SideConstraints(max_gpu_functions=max(1, gpus - 1)),
+                     "max_functions": SideConstraints(max_functions=max(1, len(free.groups) - 1))}
+            for name, side in sides.items():
+                t = time.perf_counter()
+                try:
+                    plan = free if name == "none" else solve(w, model, solver="colgen", cost_model="full-batch",
+                                                             time_limit=limit, side=side)
+                except Exception as exc:  # a constraint no plan keeps is reported, not fatal
+                    print(f"| {n} | {model} | {name} | {time.perf_counter() - t:.1f} s | {type(exc).__name__} "
+                          f"| - | - | - | - | - |", flush=True)
+                    continue
+                s = plan.solver
+                print(f"| {n} | {model} | {name} | {s.wall_time_s:.1f} s | {s.status} | {s.gap:.3%} "
+                      f"| {plan.total_cost / free.total_cost - 1:+.3%} | {len(plan.groups)} "
+                      f"({sum(g.kind == 'gpu' for g in plan.groups)}) | {'-' if s.nodes is None else s.nodes} "
+                      f"| {'yes' if _kept(plan, side) else 'NO'} |", flush=True)
+    print()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=SIZES)
@@ -195,6 +258,7 @@ def main() -> None:
     part2([30], {30: 60}, "n = 30 with a longer limit (full-batch): what branch and price closes given time")
     part4()
     part3()
+    part5()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,114 @@
+"""Repairing a plan so that it keeps the side constraints (formulations/set_partitioning.md,
+"Repairing a plan")."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+from harmonybatch_mp import InfeasibleError, SideConstraints, solve
+from harmonybatch_mp.plan import SolverInfo
+from harmonybatch_mp.solvers import Problem, as_instance
+from harmonybatch_mp.solvers.dp import dp
+from harmonybatch_mp.solvers.problem import members
+from harmonybatch_mp.solvers.repair import plan_cost, repair
+from strategies import MODELS, PRESETS, workloads
+
+
+@st.composite
+def several(draw, apps):
+    """Side constraints of every kind at once, each drawn or not."""
+    names = [a.name for a in apps]
+    pairs = st.lists(st.sampled_from(names), min_size=2, max_size=2, unique=True).map(tuple)
+    return SideConstraints(
+        max_functions=draw(st.none() | st.integers(1, len(names))),
+        max_gpu_functions=draw(st.none() | st.integers(0, 2)),
+        gpu_memory_budget=draw(st.none() | st.sampled_from([0.0, 4.0, 12.0, 24.0])),
+        isolate=draw(st.lists(pairs, max_size=2, unique_by=frozenset)) if len(names) > 1 else (),
+        pin={name: draw(st.sampled_from(["cpu", "gpu"])) for name in draw(st.lists(st.sampled_from(names), max_size=2,
+                                                                                       unique=True))})
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(max_apps=8),
+       st.sampled_from(["full-batch", "expected"]), st.data())
+def test_a_repaired_plan_keeps_the_side_constraints(model, platform, workload, cost_model, data):
+    """From the contiguous optimum or a random partition: the repaired plan partitions the apps,
+    keeps every side constraint, puts each group on a feasible configuration, and costs what
+    the plan built from it costs; a plan that keeps them already comes back as it was."""
+    side = data.draw(several(workload.apps))
+    problem = Problem(*as_instance(workload, model, platform), side=side, cost_model=cost_model)
+    try:
+        problem.require_feasible()
+    except InfeasibleError:
+        event("an app no allowed function serves")
+        return
+    n = problem.n
+    if data.draw(st.booleans()):
+        event("from the contiguous optimum")
+        masks = list(dp(problem).groups)
+    else:
+        event("from a random partition")
+        label = data.draw(st.lists(st.integers(0, 2), min_size=n, max_size=n))
+        masks = [m for m in (sum(1 << i for i in range(n) if label[i] == g) for g in range(3)) if m]
+    configs = [problem.group(m) for m in masks]
+    kept = None not in configs and side.allows(problem, masks, configs)
+    out = repair(problem, masks)
+    event("kept the constraints already" if kept else "repaired" if out is not None else "given up")
+    if kept:
+        assert out == (sorted(masks, key=lambda m: min(members(m))), [problem.group(m) for m in
+                                                                        sorted(masks, key=lambda m: min(members(m)))])
+    if out is None:
+        return
+    groups, chosen = out
+    assert sorted(i for m in groups for i in members(m)) == list(range(n))
+    assert side.allows(problem, groups, chosen)
+    for m, c in zip(groups, chosen):
+        assert any(c.index == other.index for other in problem.all_configs(m))
+    info = SolverInfo("repair", status="bounded", objective=plan_cost(problem, groups, chosen))
+    assert problem.plan(groups, chosen, info).total_cost == pytest.approx(info.objective, rel=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(MODELS), workloads(max_apps=7), st.data())
+def test_repair_gives_up_only_where_merging_every_app_fails(model, workload, data):
+    """The greedy steps can always merge groups down to one, so with only caps on the
+    functions (no isolation, no pins) the repair gives up only where no group holds every app
+    on a function that keeps the caps; and its plan costs at least the optimum."""
+    names = [a.name for a in workload.apps]
+    side = SideConstraints(max_functions=data.draw(st.integers(1, len(names))),
+                           max_gpu_functions=data.draw(st.none() | st.integers(0, 1)))
+    problem = Problem(*as_instance(workload, model), side=side, cost_model="full-batch")
+    try:
+        problem.require_feasible()
+    except InfeasibleError:
+        event("an app no function serves")
+        return
+    out = repair(problem, list(dp(problem).groups))
+    everyone = (1 << problem.n) - 1
+    one = [c for c in problem.per_class(everyone) if side.allows(problem, [everyone], [c])]
+    event("given up" if out is None else "repaired")
+    if out is None:
+        assert not one
+        return
+    try:
+        best = solve(workload, model, solver="milp", candidates="all", side=side, cost_model="full-batch").total_cost
+    except InfeasibleError:
+        pytest.fail("the repair found a plan where milp found none")
+    assert plan_cost(problem, *out) >= best * (1 - 1e-9)
+
+
+def test_repair_moves_a_group_to_another_function_to_meet_a_gpu_cap():
+    """Two GPU groups and a cap of one GPU function: the repair merges them or moves one to CPU,
+    whichever costs less, and the plan keeps the cap."""
+    problem = Problem(*as_instance("0.3:2,0.35:2,0.8:30,1.0:40", "VGG19"), cost_model="full-batch")
+    masks = list(dp(problem).groups)
+    gpus = sum(problem.group(m).kind == "gpu" for m in masks)
+    capped = dataclasses.replace(problem.side, max_gpu_functions=gpus - 1)
+    problem = Problem(*as_instance("0.3:2,0.35:2,0.8:30,1.0:40", "VGG19"), cost_model="full-batch", side=capped)
+    groups, configs = repair(problem, masks)
+    assert sum(c.kind == "gpu" for c in configs) == gpus - 1
+    assert plan_cost(problem, groups, configs) > problem.plan_cost(masks)
