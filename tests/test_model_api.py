@@ -183,11 +183,17 @@ def test_solve_checks_what_a_solver_returns():
     try:
         with pytest.raises(PlanCheckError):
             solve("0.25:5,1.0:20", "VGG19", solver="bad")
+        register_solver("loose", lambda problem: Solution.of(problem, [(1 << problem.n) - 1],
+                                                             SolverInfo("loose", status="heuristic")),
+                        side_constraints=True)
+        with pytest.raises(PlanCheckError, match="solver 'loose' broke a side constraint: isolate=app0/app1"):
+            solve("0.5:5,0.8:10", "VGG19", solver="loose", side=SideConstraints(isolate=[("app0", "app1")]))
+        assert len(solve("0.5:5,0.8:10", "VGG19", solver="loose", side=SideConstraints(max_functions=1)).groups) == 1
         with pytest.raises(SolverError, match="not a Solution"):
             register_solver("worse", lambda problem: [1], replace=True)
             solve("0.5:5", "VGG19", solver="worse")
     finally:
-        for name in ("bad", "worse"):
+        for name in ("bad", "loose", "worse"):
             if name in solver_names():
                 unregister_solver(name)
 

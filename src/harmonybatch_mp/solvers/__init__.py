@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..duration import DEFAULT_DURATION, DurationModel
-from ..errors import InputError, SolverError
+from ..errors import InputError, PlanCheckError, SolverError
 from ..expected_cost import EXPECTED, TIMEOUT_LEVELS
 from ..plan import Plan
 from ..platform import Platform, preset
@@ -136,6 +136,9 @@ def solve(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
     sol = spec.function(problem, **options)
     if not isinstance(sol, Solution):
         raise SolverError(f"solver {solver!r} returned {type(sol).__name__}, not a Solution")
+    broken = problem.side.broken(problem, sol.groups, sol.configs)
+    if broken:
+        raise PlanCheckError([f"solver {solver!r} broke a side constraint: {line}" for line in broken])
     plan = problem.plan(sol.groups, sol.configs, sol.info)
     check_plan(plan, duration=duration)
     return plan.with_solver(dataclasses.replace(sol.info, name=solver, wall_time_s=time.perf_counter() - start))

@@ -146,16 +146,37 @@ class SideConstraints:
     # ------------------------------------------------------------------ the whole plan
     def allows(self, problem: Problem, masks: Sequence[int], configs: Sequence[GroupConfig]) -> bool:
         """Whether a plan (groups with configs) satisfies every side constraint."""
+        return not self.broken(problem, masks, configs)
+
+    def broken(self, problem: Problem, masks: Sequence[int], configs: Sequence[GroupConfig]) -> list[str]:
+        """The side constraints a plan (groups with configs) breaks, one line each (empty: none).
+
+        Examples
+        --------
+        >>> from harmonybatch_mp.solvers import Problem, as_instance
+        >>> side = SideConstraints(max_functions=1, isolate=[("app0", "app1")])
+        >>> problem = Problem(*as_instance("0.5:5,0.8:10", "VGG19"), side=side)
+        >>> side.broken(problem, [3], [problem.group(3)])
+        ['isolate=app0/app1: the pair shares a group']
+        """
+        out = []
         if self.max_functions is not None and len(masks) > self.max_functions:
-            return False
+            out.append(f"max_functions={self.max_functions}: the plan has {len(masks)} functions")
         gpus = [c for c in configs if c.kind == "gpu"]
         if self.max_gpu_functions is not None and len(gpus) > self.max_gpu_functions:
-            return False
-        if self.gpu_memory_budget is not None and sum(c.gpu_mem_gb for c in gpus) > self.gpu_memory_budget:
-            return False
-        if any(self.separates(problem, m) for m in masks):
-            return False
-        return all(c.kind in problem.kinds_of(m) for m, c in zip(masks, configs))
+            out.append(f"max_gpu_functions={self.max_gpu_functions}: the plan has {len(gpus)} GPU functions")
+        memory = sum(c.gpu_mem_gb for c in gpus)
+        if self.gpu_memory_budget is not None and memory > self.gpu_memory_budget:
+            out.append(f"gpu_memory_budget={self.gpu_memory_budget:g}: the plan's GPU functions have {memory:g} GB")
+        for pair in self.isolate:
+            both = problem.mask_of(pair)
+            if any(m & both == both for m in masks):
+                out.append(f"isolate={pair[0]}/{pair[1]}: the pair shares a group")
+        for m, c in zip(masks, configs):
+            if c.kind not in problem.kinds_of(m):
+                out += [f"pin={problem.apps[i].name}:{problem.app_kinds[i][0]}: on a {c.kind} function"
+                        for i in range(problem.n) if m >> i & 1 and c.kind not in problem.app_kinds[i]]
+        return out
 
     # ------------------------------------------------------------------ command line
     @staticmethod
