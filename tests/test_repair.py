@@ -112,3 +112,32 @@ def test_repair_moves_a_group_to_another_function_to_meet_a_gpu_cap():
     groups, configs = repair(problem, masks)
     assert sum(c.kind == "gpu" for c in configs) == gpus - 1
     assert plan_cost(problem, groups, configs) > problem.plan_cost(masks)
+
+
+@pytest.mark.parametrize("side, line", [
+    (SideConstraints(max_functions=1), "max_functions=1: the plan has 2 functions"),
+    (SideConstraints(max_gpu_functions=0), "max_gpu_functions=0: the plan has"),
+    (SideConstraints(gpu_memory_budget=0.5), "gpu_memory_budget=0.5: the plan's GPU functions have"),
+    (SideConstraints(isolate=[("app0", "app1")]), "isolate=app0/app1: the pair shares a group"),
+    (SideConstraints(pin={"app2": "cpu"}), "pin=app2:cpu: on a gpu function"),
+])
+def test_broken_names_each_side_constraint_a_plan_breaks(side, line):
+    """``SideConstraints.broken`` names what a plan breaks, one line each, and ``allows`` is
+    its negation; a plan that keeps the constraint breaks nothing."""
+    problem = Problem(*as_instance("0.5:5,0.8:10,1.0:20", "VGG19"), side=side, cost_model="full-batch")
+    free = Problem(*as_instance("0.5:5,0.8:10,1.0:20", "VGG19"), cost_model="full-batch")
+    gpu = next(c for c in free.per_class(4) if c.kind == "gpu")
+    masks, configs = [3, 4], [free.group(3), gpu]  # app0 and app1 together; app2 alone on a GPU function
+    broken = side.broken(problem, masks, configs)
+    assert len(broken) == 1 and broken[0].startswith(line)
+    assert not side.allows(problem, masks, configs)
+    cpu = [next(c for c in free.per_class(1 << i) if c.kind == "cpu") for i in range(3)]
+    assert side.broken(problem, [1, 2, 4], cpu) == (["max_functions=1: the plan has 3 functions"] if side.max_functions else [])
+
+
+def test_broken_names_only_the_pinned_apps_of_a_group():
+    side = SideConstraints(pin={"app2": "cpu"})
+    problem = Problem(*as_instance("0.5:5,0.8:10,1.0:20", "VGG19"), side=side, cost_model="full-batch")
+    free = Problem(*as_instance("0.5:5,0.8:10,1.0:20", "VGG19"), cost_model="full-batch")
+    gpu = next(c for c in free.per_class(6) if c.kind == "gpu")
+    assert side.broken(problem, [1, 6], [free.group(1), gpu]) == ["pin=app2:cpu: on a gpu function"]
