@@ -28,6 +28,7 @@ import numpy as np
 from ..provision import GroupConfig
 from .column_master import Count, Master, generate, late
 from .pricing import TOLERANCE, Pricer
+from .repair import incumbent_cost
 
 #: LP values within this of 0 or 1 count as integral.
 INTEGRAL = 1e-6
@@ -103,8 +104,8 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
         if len(master.masks) >= REFRESH * columns:  # the nodes' columns may make a cheaper plan
             columns = len(master.masks)
             better = master.integer(deadline, masks, duals)
-            if better is not None and problem.plan_cost(better[0]) < objective:
-                objective, masks, configs = polish(problem.plan_cost(better[0]), better[0], better[1])
+            if better is not None and incumbent_cost(problem, better[0], better[1]) < objective:
+                objective, masks, configs = polish(incumbent_cost(problem, better[0], better[1]), better[0], better[1])
         if bound >= done():
             closed_at = min(closed_at, bound)
             continue
@@ -125,15 +126,20 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
             used = np.flatnonzero(x > 0.5)
             plan, chosen = [master.masks[j] for j in used], [master.configs[j] for j in used]
             integral = np.all((x < INTEGRAL) | (x > 1 - INTEGRAL))
-            if not (integral or problem.side.counting):  # a group split over configurations: take its optimum
+            if not integral:  # a group split over configurations: take its optimum, or under counting
+                # rows the cheapest it is split over (the plan then costs at most the LP)
                 share: dict[int, float] = {}
+                cheapest: dict[int, GroupConfig] = {}
                 for j in np.flatnonzero(x > INTEGRAL):
-                    share[master.masks[j]] = share.get(master.masks[j], 0.0) + float(x[j])
+                    m, cfg = master.masks[j], master.configs[j]
+                    share[m] = share.get(m, 0.0) + float(x[j])
+                    if m not in cheapest or cfg.cost < cheapest[m].cost:
+                        cheapest[m] = cfg
                 integral = all(v > 1 - INTEGRAL for v in share.values())
                 plan = list(share)
-                chosen = [problem.group(m) for m in plan]
+                chosen = [cheapest[m] if problem.side.counting else problem.group(m) for m in plan]
             if integral and sum(plan) == (1 << problem.n) - 1 and problem.side.allows(problem, plan, chosen):
-                cost = problem.plan_cost(plan)
+                cost = incumbent_cost(problem, plan, chosen)
                 if cost < objective:
                     objective, masks, configs = polish(cost, plan, chosen)
                 # its LP, converged within the slack, bounds its plans, and is at least the

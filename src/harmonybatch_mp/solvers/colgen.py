@@ -36,7 +36,7 @@ from .moves import improve
 from .options import check_gaps, deadline_of
 from .pricing import Pricer
 from .problem import Problem
-from .repair import plan_cost, repair
+from .repair import incumbent_cost, repair
 from .sharpen import sharpen
 
 #: Share of the time limit for generating columns; the integer master has the rest.
@@ -106,7 +106,7 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     # generation leaves part of the time for the integer master over what it generated
     generation = None if deadline is None else start + GENERATION_SHARE * (deadline - start)
     if generation is None or ready(COLGEN, generation):  # it stops once its bound proves the moved dp plan
-        root = generate(master, pricer, generation, cutoff=_cost(problem, warm, warm_configs) * scale * (1 - rel_gap)
+        root = generate(master, pricer, generation, cutoff=incumbent_cost(problem, warm, warm_configs) * scale * (1 - rel_gap)
                         if allowed else np.inf)
     else:  # the kernels are compiling (a first call after an install): the plan so far, unproven
         root = Generated(np.inf, np.zeros(len(master.masks)), -np.inf, None, None, 0, True)
@@ -114,9 +114,9 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     best_round = None if root.duals is None else (root.bound, root.duals, root.charge)
     rounds, nodes = root.rounds, None
     plan = master.integer(deadline, warm if allowed else [], root.duals)
-    options = [(_cost(problem, plan[0], plan[1]), plan[0], plan[1])] if plan else []
+    options = [(incumbent_cost(problem, plan[0], plan[1]), plan[0], plan[1])] if plan else []
     if allowed:
-        options.append((_cost(problem, warm, warm_configs), warm, warm_configs))
+        options.append((incumbent_cost(problem, warm, warm_configs), warm, warm_configs))
     if not options:
         raise SolverError("colgen: no feasible plan found" + (" by the time limit" if stopped else ""),
                           time_limit=stopped)
@@ -143,7 +143,7 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
         if groups is not None:
             full = master.cheapest(duals, deadline, masks)
             if full is not None:
-                cost = _cost(problem, full[0], full[1])
+                cost = incumbent_cost(problem, full[0], full[1])
                 if cost < objective:
                     objective, masks, configs = cost, full[0], full[1]
                 if full[2]:
@@ -154,8 +154,8 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
             objective, masks, configs, nodes = tree.objective, tree.masks, tree.configs, tree.nodes
             bound, proven = max(bound, tree.bound), tree.closed
             full = None if proven else master.integer(deadline, masks, duals)  # over the nodes' columns too
-            if full is not None and _cost(problem, full[0], full[1]) < objective:
-                objective, masks, configs = polish(_cost(problem, full[0], full[1]), full[0], full[1])
+            if full is not None and incumbent_cost(problem, full[0], full[1]) < objective:
+                objective, masks, configs = polish(incumbent_cost(problem, full[0], full[1]), full[0], full[1])
                 proven = objective - bound <= rel_gap * objective
     if not proven and deadline is not None and root.upper is not None and not late(deadline):
         # the time left proves the root's pricing bounds again (formulations/column_generation.md,
@@ -175,13 +175,6 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
                       backend="appsi_highs", columns=len(master.masks),
                       candidate_groups=len(set(master.masks)), iterations=rounds, nodes=nodes)
     return Solution.of(problem, masks, info, configs=dict(zip(masks, configs)))
-
-
-def _cost(problem: Problem, masks: list[int], configs: list[GroupConfig]) -> float:
-    """A plan's cost: on its configurations under counting rows (a column may hold its group on
-    another than the group's optimum, as a repaired plan does), else on each group's optimum,
-    which is what the plan ends on."""
-    return plan_cost(problem, masks, configs) if problem.side.counting else problem.plan_cost(masks)
 
 
 def _polisher(master: Master, deadline: float | None) -> Polish:

@@ -27,6 +27,13 @@ def plan_cost(problem: Problem, masks: Sequence[int], configs: Sequence[GroupCon
     return sum(problem.rate(m) / problem.total_rate * c.cost for m, c in zip(masks, configs))
 
 
+def incumbent_cost(problem: Problem, masks: Sequence[int], configs: Sequence[GroupConfig]) -> float:
+    """What a plan found by column generation costs: on its configurations under counting rows
+    (a column may hold its group on another than the group's optimum, as a repaired plan or a
+    node's priced column does), else on each group's optimum, which is what the plan ends on."""
+    return plan_cost(problem, masks, configs) if problem.side.counting else problem.plan_cost(masks)
+
+
 def excess(problem: Problem, functions: int, gpus: int, memory: float) -> float:
     """How far a plan of ``functions`` groups, ``gpus`` of them on GPU functions with
     ``memory`` GB of GPU memory in all, exceeds the counting rows: the functions and GPU
