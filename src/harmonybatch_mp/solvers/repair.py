@@ -4,11 +4,11 @@
 The contiguous optimum (``dp``) knows pins but not isolation or the counting rows, so under
 those it often breaks one, and a solver left without a plan that keeps them starts from
 single apps (n = 30 BERT with one GPU function: a plan 67% dearer than the unconstrained
-one, where 1% was enough). The repair splits the groups that hold an isolated pair into
-single apps, then takes greedy steps while a counting row is exceeded: merge two groups, or
-move one group to another class of function (CPU, or another GPU memory size), each on its
-cheapest configuration of that class; of the steps that lower the excess, the one that costs
-least per unit of excess removed.
+one, where 1% was enough). The repair takes the later app of each isolated pair out of the
+group that holds both, then takes greedy steps while a counting row is exceeded: merge two
+groups, or move one group to another class of function (CPU, or another GPU memory size),
+each on its cheapest configuration of that class; of the steps that lower the excess, the
+one that costs least per unit of excess removed.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def repair(problem: Problem, masks: Sequence[int],
         return classes[m]
 
     def weight(m: int, c: GroupConfig) -> float:
-        return problem.rate(m) / problem.total_rate * c.cost
+        return plan_cost(problem, [m], [c])
 
     totals = _counts([c for _, c in plan])
     while (over := excess(problem, *totals)) > 0:
