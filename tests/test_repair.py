@@ -59,8 +59,8 @@ def test_a_repaired_plan_keeps_the_side_constraints(model, platform, workload, c
     out = repair(problem, masks)
     event("kept the constraints already" if kept else "repaired" if out is not None else "given up")
     if kept:
-        assert out == (sorted(masks, key=lambda m: min(members(m))), [problem.group(m) for m in
-                                                                        sorted(masks, key=lambda m: min(members(m)))])
+        ordered = sorted(masks, key=lambda m: min(members(m)))
+        assert out == (ordered, [problem.group(m) for m in ordered])
     if out is None:
         return
     groups, chosen = out
