@@ -16,8 +16,8 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from harmonybatch_mp import App, InfeasibleError, SideConstraints, Workload, preset, solve
-from harmonybatch_mp.solvers import Problem, as_instance
+from harmonybatch_mp import App, InfeasibleError, InputError, SideConstraints, Workload, preset, register_solver, solve
+from harmonybatch_mp.solvers import FINISH_PER_APP, Problem, as_instance, unregister_solver
 from harmonybatch_mp.solvers.dp import dp
 
 EXE = [sys.executable, "-m", "harmonybatch_mp"]
@@ -262,6 +262,42 @@ def test_time_limit_bounds_the_whole_call():
     assert time.perf_counter() - t <= 6.0
     assert plan.solver.status == "time_limit" and plan.solver.bound <= plan.total_cost
     assert sum(g.kind == "gpu" for g in plan.groups) <= 2
+
+
+def test_colgen_keeps_a_one_second_limit_at_a_thousand_apps():
+    """1,000 apps: the contiguous warm start alone took 6 s, and the moves from its plan cut
+    short listed 400,000 moves before looking at the clock; now each stops at its share of
+    the limit. The whole call within the limit plus 0.5 s (it took 6.4 s before)."""
+    rng = np.random.default_rng(5)
+    apps = ",".join(f"{rng.uniform(0.3, 2):.3f}:{10 ** rng.uniform(-1, 1.5):.3f}" for _ in range(1000))
+    t = time.perf_counter()
+    plan = solve(apps, "BERT", solver="colgen", cost_model="full-batch", time_limit=1)
+    assert time.perf_counter() - t <= 1.5
+    assert plan.solver.status == "time_limit" and plan.solver.bound <= plan.total_cost
+
+
+def test_solve_gives_the_solver_what_is_left_of_the_time_limit():
+    """solve builds and checks the problem before the solver and the plan after it: the solver
+    gets the limit less the time spent and the time kept for the check; a bad limit is refused
+    before anything is built, and no limit stays none."""
+    seen = []
+
+    def clock(problem, *, time_limit=None):
+        seen.append(time_limit)
+        return dp(problem)
+
+    register_solver("clock", clock)
+    try:
+        solve("0.3:2,0.5:5,0.8:10", "VGG19", solver="clock", time_limit=2)
+        assert 0 < seen[-1] <= 2 - 3 * FINISH_PER_APP["expected"]
+        for bad in (-1, float("nan"), "2", True):
+            with pytest.raises(InputError, match="time_limit"):
+                solve("0.3:2,0.5:5,0.8:10", "VGG19", solver="clock", time_limit=bad)
+        assert len(seen) == 1
+        solve("0.3:2,0.5:5,0.8:10", "VGG19", solver="clock")
+        assert seen[-1] is None
+    finally:
+        unregister_solver("clock")
 
 
 def test_time_limit_bounds_the_contiguous_plan_under_expected():

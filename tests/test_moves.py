@@ -10,7 +10,7 @@ from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 from harmonybatch_mp import InputError, SideConstraints, solve
-from harmonybatch_mp.solvers import Problem, as_instance
+from harmonybatch_mp.solvers import Problem, as_instance, moves
 from harmonybatch_mp.solvers.moves import improve
 from strategies import MODELS, PRESETS, workloads
 from test_colgen import sides
@@ -79,6 +79,18 @@ def test_improve_stops_at_the_deadline():
     start = [(1 << 7) - 1, ((1 << 14) - 1) ^ ((1 << 7) - 1)]
     assert improve(problem, start, deadline=time.perf_counter()) == start
     assert problem.plan_cost(improve(problem, start)) < problem.plan_cost(start)
+
+
+def test_improve_begins_no_batch_that_would_end_past_the_deadline(monkeypatch):
+    """Groups priced at 10 ms each, 10 a batch, from every app alone (over 100 groups to price):
+    with whole batches, the third would begin at about 0.2 s and end past a deadline of
+    0.25 s; the batches shrink toward the deadline instead, so the call returns by it."""
+    problem = Problem(*as_instance(APPS, "VGG19"), cost_model="full-batch")
+    monkeypatch.setattr(moves, "BATCH", 10)
+    monkeypatch.setattr(problem, "prefetch", lambda masks: time.sleep(0.01 * len(list(masks))))
+    start = time.perf_counter()
+    improve(problem, [1 << i for i in range(problem.n)], deadline=start + 0.25)
+    assert time.perf_counter() <= start + 0.25
 
 
 def test_milp_moves_apps_out_of_the_contiguous_optimum():

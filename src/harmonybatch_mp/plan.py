@@ -145,8 +145,9 @@ class Plan:
         cost_model: str = "full-batch",
     ) -> Plan:
         """Assemble a plan from (members, configuration) pairs; computes the total cost (Eq. 7)."""
+        apps_by_name = workload.by_name()
         gps = sorted((GroupPlan.from_config(apps, cfg) for apps, cfg in groups),
-                     key=lambda g: [workload.by_name()[n].sort_key for n in g.apps])
+                     key=lambda g: [apps_by_name[n].sort_key for n in g.apps])
         total = sum(g.rate * g.cost_per_request for g in gps) / workload.total_rate
         return cls(tuple(gps), float(total), workload, profile, platform, solver, cost_model)
 

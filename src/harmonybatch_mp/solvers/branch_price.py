@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..provision import GroupConfig
-from .column_master import Count, Master, generate, late
+from .column_master import Count, Master, generate
+from .options import late
 from .pricing import TOLERANCE, Pricer
 from .repair import incumbent_cost
 

@@ -21,6 +21,7 @@ from ..errors import SolverError
 from ..provision import GroupConfig
 from .backends import OPTIMAL as SOLVED
 from .highs import run_highs_arrays, run_highs_lp
+from .options import late
 from .partition_search import cheapest_partition
 from .pricing import ENOUGH, TOLERANCE, Pricer
 from .problem import Problem, members
@@ -357,10 +358,6 @@ def _deepen(budgets: np.ndarray, blame: np.ndarray) -> None:
         return
     top = order[:int(np.searchsorted(total, 0.5 * total[-1])) + 1]
     budgets[top] = np.minimum(budgets[top] * 10, DEEPEST)
-
-
-def late(deadline: float | None) -> bool:
-    return deadline is not None and time.perf_counter() > deadline
 
 
 def _charges(problem: Problem, pricer: Pricer, duals: np.ndarray, counts: tuple[Count, ...] = ()) -> np.ndarray:

@@ -4,6 +4,7 @@ deadline that bounds the whole call), the gaps and the thread count."""
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 from ..errors import InputError
@@ -13,6 +14,11 @@ def deadline_of(start: float, time_limit: float | None) -> float | None:
     if time_limit is None:
         return None
     return start + seconds(time_limit, "time_limit")
+
+
+def late(deadline: float | None) -> bool:
+    """Whether ``deadline`` (a ``time.perf_counter()`` reading, or None: never) has passed."""
+    return deadline is not None and time.perf_counter() > deadline
 
 
 def seconds(value: Any, name: str) -> float:

@@ -16,7 +16,8 @@ import time
 import numpy as np
 
 from .branch_bound import TOLERANCE
-from .column_master import Generated, late, packed_bound
+from .column_master import Generated, packed_bound
+from .options import late
 from .pricing import Pricer
 
 #: Node budget per search of the first pass; each pass multiplies it by :data:`GROWTH`.
