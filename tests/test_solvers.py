@@ -24,6 +24,7 @@ from harmonybatch_mp import (
 )
 from harmonybatch_mp.batching import equivalent_timeout
 from harmonybatch_mp.solvers.exact import set_partitions
+from harmonybatch_mp.solvers.milp import milp
 from harmonybatch_mp.solvers.problem import Problem, members
 from strategies import models, platforms, workloads
 
@@ -198,6 +199,82 @@ def test_side_constraints_hold_and_are_optimal(profile, platform, workload, data
     assert plan.total_cost == pytest.approx(want, rel=REL)
     masks = [problem.mask_of(g.apps) for g in plan.groups]
     assert side.allows(problem, masks, plan.groups)  # groups carry kind and gpu_mem_gb
+
+
+@settings(max_examples=40, deadline=None)
+@given(models, platforms, workloads(max_apps=4), st.sampled_from(["full-batch", "expected"]))
+def test_a_group_uses_only_the_classes_each_member_can_use_alone(profile, platform, workload, cost_model):
+    """The premise of SideConstraints.impossible: the classes of function (CPU, or a GPU
+    memory size) a group can use are among those each member can use alone."""
+    problem = Problem(workload, profile, platform, cost_model=cost_model)
+    alone = [{(c.kind, c.gpu_mem_gb) for c in problem.per_class(1 << i)} for i in range(problem.n)]
+    shared = 0
+    for mask in range(1, 1 << problem.n):
+        classes = {(c.kind, c.gpu_mem_gb) for c in problem.per_class(mask)}
+        shared += bool(classes) and mask.bit_count() > 1
+        for i in members(mask):
+            assert classes <= alone[i], (mask, i)
+    event("some group of two or more apps has a configuration" if shared else "none does")
+
+
+@settings(max_examples=80, deadline=None)
+@given(models, platforms, workloads(max_apps=4, min_slo=0.3), st.data())
+def test_what_the_apps_alone_rule_out_no_plan_keeps(profile, platform, workload, data):
+    """SideConstraints.impossible is sound: when it names a constraint, the brute force over
+    every partition finds no plan (full-batch), nor does the MILP over every group under
+    expected; require_feasible raises with its lines."""
+    side = data.draw(side_constraints([a.name for a in workload.apps]))
+    problem = Problem(workload, profile, platform, side=side, cost_model="full-batch")
+    assume(all(problem.group(1 << i) is not None for i in range(problem.n)))
+    lines = side.impossible(problem)
+    want = _brute_force(problem, side)
+    event("ruled out" if lines else "infeasible, not ruled out" if want == math.inf else "feasible")
+    if not lines:
+        return
+    assert want == math.inf, lines
+    with pytest.raises(InfeasibleError) as err:
+        problem.require_feasible()
+    assert str(err.value).endswith("; ".join(lines))
+    assert err.value.constraints == tuple(line.split(": ")[0] for line in lines)
+    expected = Problem(workload, profile, platform, side=side, cost_model="expected")
+    ruled_out = expected.side.impossible(expected)
+    event("also ruled out under expected" if ruled_out else "not under expected")
+    if ruled_out:
+        with pytest.raises(InfeasibleError, match="no plan satisfies the constraints together"):
+            milp(expected, candidates="all", bound_time=0, move_time=0)
+
+
+@pytest.mark.parametrize("kw, line", [
+    ({"max_gpu_functions": 0}, "max_gpu_functions=0: app 'app0' can be served only on GPU functions"),
+    ({"max_gpu_functions": 1, "isolate": [("app0", "app1")]},
+     "max_gpu_functions=1: isolated apps 'app0' and 'app1' can each be served only on GPU functions"),
+    ({"gpu_memory_budget": 8}, "gpu_memory_budget=8: app 'app0' can be served only on a GPU function of at least 13 GB"),
+    ({"gpu_memory_budget": 20, "isolate": [("app0", "app1")]},
+     "gpu_memory_budget=20: isolated apps 'app0' and 'app1' can be served only on GPU functions of at least 13 and 11 GB"),
+    ({"max_functions": 1, "isolate": [("app0", "app2")], "pin": {}}, "max_functions=1: apps 'app0' and 'app2' are isolated"),
+    ({"max_functions": 1},
+     "max_functions=1: app 'app0' can be served only on GPU functions; app 'app2' can be served only on CPU functions"),
+    ({"max_functions": 2, "isolate": [("app0", "app1")]},
+     "max_functions=2: isolated apps 'app0' and 'app1' can each be served only on GPU functions; "
+     "app 'app2' can be served only on CPU functions"),
+    ({"gpu_memory_budget": 24, "isolate": [("app0", "app1")]}, None),
+    ({"max_gpu_functions": 2, "max_functions": 3, "isolate": [("app0", "app1")]}, None),
+    ({"max_functions": 2}, None),
+])
+def test_side_constraints_the_apps_alone_rule_out_are_named(kw, line):
+    """GPT-2, two apps pinned to GPU (13 and 11 GB at least) and one to CPU (unless ``pin`` says
+    otherwise): each kind of line;
+    a budget of 24 GB (13 + 11), two GPU functions of three, or two functions without
+    isolation leave a plan."""
+    apps = "0.5:5,0.6:5,2.0:1"
+    side = SideConstraints(**{"pin": {"app0": "gpu", "app1": "gpu", "app2": "cpu"}, **kw})
+    if line is None:
+        assert solve(apps, "GPT-2", side=side, cost_model="full-batch").solver.status == "optimal"
+        return
+    with pytest.raises(InfeasibleError) as err:
+        solve(apps, "GPT-2", side=side, cost_model="full-batch")
+    assert str(err.value) == "no plan keeps the side constraints: " + line
+    assert err.value.constraints == (line.split(": ")[0],)
 
 
 def test_exact_refuses_large_workloads():

@@ -289,7 +289,8 @@ class Problem:
         return math.inf if cfg is None else self.rate(mask) / self.total_rate * cfg.cost
 
     def require_feasible(self) -> None:
-        """Raise InfeasibleError naming every app no allowed function can serve alone."""
+        """Raise InfeasibleError naming every app no allowed function can serve alone, or the side
+        constraints no plan can keep as the apps alone show (:meth:`.SideConstraints.impossible`)."""
         bad = []
         self.prefetch(1 << i for i in range(self.n))
         for i, a in enumerate(self.apps):
@@ -299,6 +300,10 @@ class Problem:
             raise InfeasibleError(
                 "no plan: " + "; ".join(str(b) for b in bad), apps=bad
             )
+        impossible = self.side.impossible(self)
+        if impossible:
+            raise InfeasibleError("no plan keeps the side constraints: " + "; ".join(impossible),
+                                  constraints=[line.split(": ", 1)[0] for line in impossible])
 
     def lower_bound(self) -> float:
         """The per-app lower bound on every feasible plan (:func:`.bounds.per_app_bound`)."""

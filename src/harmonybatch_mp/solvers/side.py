@@ -29,6 +29,18 @@ def _whole(name: str, value: Any, lo: int) -> None:
         raise InputError(f"side constraint {name}: expected a whole number >= {lo}, got {value!r}")
 
 
+def _least(kind: str, only: Mapping[int, float], apart: Sequence[tuple[int, ...]], name: Sequence[str]) -> tuple[int, str]:
+    """The functions of ``kind`` every plan has, and why: one if an app ``only`` it serves
+    exists, two if two such apps are isolated from each other (:meth:`SideConstraints.impossible`)."""
+    pairs = [(i, j) for i, j in apart if i in only and j in only]
+    if pairs:
+        i, j = pairs[0]
+        return 2, f"isolated apps {name[i]!r} and {name[j]!r} can each be served only on {kind} functions"
+    if only:
+        return 1, f"app {name[min(only)]!r} can be served only on {kind} functions"
+    return 0, ""
+
+
 @dataclass(frozen=True)
 class SideConstraints:
     """Optional side constraints; None / empty = not imposed.
@@ -176,6 +188,55 @@ class SideConstraints:
             if c.kind not in problem.kinds_of(m):
                 out += [f"pin={problem.apps[i].name}:{problem.app_kinds[i][0]}: on a {c.kind} function"
                         for i in range(problem.n) if m >> i & 1 and c.kind not in problem.app_kinds[i]]
+        return out
+
+    # ------------------------------------------------------------------ from the apps alone
+    def impossible(self, problem: Problem) -> list[str]:
+        """Side constraints no plan can keep, found from the apps alone, one line each (empty:
+        none found, which does not prove a plan exists).
+
+        A group can use only the classes of function (CPU, or one GPU memory size) every member
+        can use alone (``formulations/set_partitioning.md``, "Plans no constraint allows"). So
+        an app no CPU function serves needs a GPU function of at least the smallest memory it
+        can use alone; two such apps isolated from each other need two; and an app only CPU
+        serves never shares a function with one only GPU serves.
+
+        Examples
+        --------
+        >>> from harmonybatch_mp.solvers import Problem, as_instance
+        >>> side = SideConstraints(gpu_memory_budget=8, pin={"app0": "gpu"})
+        >>> side.impossible(Problem(*as_instance("0.5:5", "GPT-2"), side=side))
+        ["gpu_memory_budget=8: app 'app0' can be served only on a GPU function of at least 13 GB"]
+        """
+        if not self.counting:
+            return []
+        gpu, cpu = {}, {}  # the apps only GPU (with the smallest memory each can use) or CPU serves
+        for i in range(problem.n):
+            classes = problem.per_class(1 << i)
+            if all(c.kind == "gpu" for c in classes):
+                gpu[i] = min(c.gpu_mem_gb for c in classes)
+            elif all(c.kind == "cpu" for c in classes):
+                cpu[i] = 0
+        name = [a.name for a in problem.apps]
+        index = {a: i for i, a in enumerate(name)}
+        apart = [tuple(sorted(index[a] for a in pair)) for pair in self.isolate]
+        gpus, gpu_why = _least("GPU", gpu, apart, name)
+        cpus, cpu_why = _least("CPU", cpu, apart, name)
+        out = []
+        if self.max_gpu_functions is not None and gpus > self.max_gpu_functions:
+            out.append(f"max_gpu_functions={self.max_gpu_functions}: {gpu_why}")
+        if self.gpu_memory_budget is not None and gpu:
+            memory, why = max([(m, f"app {name[i]!r} can be served only on a GPU function of at least {m:g} GB")
+                               for i, m in gpu.items()]
+                              + [(gpu[i] + gpu[j], f"isolated apps {name[i]!r} and {name[j]!r} can be served only "
+                                                   f"on GPU functions of at least {gpu[i]:g} and {gpu[j]:g} GB")
+                                 for i, j in apart if i in gpu and j in gpu], key=lambda t: t[0])
+            if memory > self.gpu_memory_budget:
+                out.append(f"gpu_memory_budget={self.gpu_memory_budget:g}: {why}")
+        if self.max_functions is not None and max(gpus + cpus, 2 if apart else 0) > self.max_functions:
+            why = ("; ".join(w for w in (gpu_why, cpu_why) if w) if gpus + cpus > self.max_functions
+                   else f"apps {name[apart[0][0]]!r} and {name[apart[0][1]]!r} are isolated")
+            out.append(f"max_functions={self.max_functions}: {why}")
         return out
 
     # ------------------------------------------------------------------ command line
