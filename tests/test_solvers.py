@@ -204,10 +204,13 @@ def test_side_constraints_hold_and_are_optimal(profile, platform, workload, data
 @settings(max_examples=40, deadline=None)
 @given(models, platforms, workloads(max_apps=4), st.sampled_from(["full-batch", "expected"]))
 def test_a_group_uses_only_the_classes_each_member_can_use_alone(profile, platform, workload, cost_model):
-    """The premise of SideConstraints.impossible: the classes of function (CPU, or a GPU
-    memory size) a group can use are among those each member can use alone."""
+    """The premises of SideConstraints.impossible: the classes of function (CPU, or a GPU
+    memory size) a group can use are among those each member can use alone, and an app's
+    classes alone are the same under both cost models (it reads them under full-batch)."""
     problem = Problem(workload, profile, platform, cost_model=cost_model)
     alone = [{(c.kind, c.gpu_mem_gb) for c in problem.per_class(1 << i)} for i in range(problem.n)]
+    full_batch = problem.full_batch_view()
+    assert alone == [{(c.kind, c.gpu_mem_gb) for c in full_batch.per_class(1 << i)} for i in range(problem.n)]
     shared = 0
     for mask in range(1, 1 << problem.n):
         classes = {(c.kind, c.gpu_mem_gb) for c in problem.per_class(mask)}

@@ -211,8 +211,9 @@ class SideConstraints:
         if not self.counting:
             return []
         gpu, cpu = {}, {}  # the apps only GPU (with the smallest memory each can use) or CPU serves
+        alone = problem.full_batch_view()  # an app's classes alone are the same under both cost models
         for i in range(problem.n):
-            classes = problem.per_class(1 << i)
+            classes = alone.per_class(1 << i)
             if all(c.kind == "gpu" for c in classes):
                 gpu[i] = min(c.gpu_mem_gb for c in classes)
             elif all(c.kind == "cpu" for c in classes):
