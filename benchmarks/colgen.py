@@ -194,14 +194,28 @@ def _kept(plan, side: SideConstraints) -> bool:
             and all(where[a] is not where[b] for a, b in side.isolate))
 
 
+def _pins(workload: Workload, model: str, picked: list[str]) -> dict[str, str]:
+    """The ``picked`` apps pinned to CPU and GPU in turn, each to the other kind where the one
+    its turn gives cannot serve it alone (an app only GPU serves is pinned to GPU)."""
+    problem = Problem(*as_instance(workload, model), cost_model="full-batch")
+    index = {a.name: i for i, a in enumerate(problem.apps)}
+    pins = {}
+    for turn, name in enumerate(picked):
+        kinds = {c.kind for c in problem.per_class(1 << index[name])}
+        want = ("cpu", "gpu")[turn % 2]
+        pins[name] = want if want in kinds else ({"cpu", "gpu"} - {want}).pop()
+    return pins
+
+
 def part5(sizes: tuple[int, ...] = SIDE_SIZES) -> None:
     """colgen with side constraints on random workloads: a tenth of the apps pinned (half of them
-    to CPU, half to GPU) and three isolated pairs; at most one GPU function fewer than the
-    unconstrained plan has (at least 1); at most one function fewer in all."""
+    to CPU, half to GPU, each to a kind that serves it) and three isolated pairs; at most one
+    GPU function fewer than the unconstrained plan has (at least 1); at most one function fewer
+    in all."""
     print("## Side constraints at scale (full-batch)\n")
     print("Random workloads (seed 2000 + n), colgen with the time limit of part 2. Each constraint is set "
-          "against the unconstrained plan: `pins` pins a tenth of the apps (half to CPU, half to GPU) and "
-          "isolates three pairs; `max_gpu` allows one GPU function fewer than it has (at least 1); "
+          "against the unconstrained plan: `pins` pins a tenth of the apps (half to CPU, half to GPU, "
+          "each to a kind that serves it alone) and isolates three pairs; `max_gpu` allows one GPU function fewer than it has (at least 1); "
           "`max_functions` one function fewer. `cost` is the plan's excess over the unconstrained plan; "
           "`kept` counts the constraints from the plan itself.\n")
     print("| n | model | constraint | time | status | gap | cost | functions (GPU) | nodes | kept |")
@@ -222,8 +236,7 @@ def part5(sizes: tuple[int, ...] = SIDE_SIZES) -> None:
                 continue
             gpus = sum(g.kind == "gpu" for g in free.groups)
             sides = {"none": SideConstraints(),
-                     "pins": SideConstraints(pin={a: ("cpu", "gpu")[i % 2] for i, a in enumerate(picked)},
-                                             isolate=pairs),
+                     "pins": SideConstraints(pin=_pins(w, model, picked), isolate=pairs),
                      "max_gpu": SideConstraints(max_gpu_functions=max(1, gpus - 1)),
                      "max_functions": SideConstraints(max_functions=max(1, len(free.groups) - 1))}
             for name, side in sides.items():
