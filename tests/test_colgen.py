@@ -17,12 +17,12 @@ from harmonybatch_mp import InfeasibleError, InputError, SideConstraints, solve
 from harmonybatch_mp.provision import feasible_mask
 from harmonybatch_mp.solvers import Problem, as_instance, pricing
 from harmonybatch_mp.solvers import sharpen as sharpen_module
-from harmonybatch_mp.solvers.column_master import Master, _deepen, generate
+from harmonybatch_mp.solvers.column_master import Master, _deepen, generate, packed_bound
 from harmonybatch_mp.solvers.moves import improve
 from harmonybatch_mp.solvers.penalty import fill_penalty
 from harmonybatch_mp.solvers.pricing import TOLERANCE, Pricer
 from harmonybatch_mp.solvers.problem import members
-from harmonybatch_mp.solvers.sharpen import sharpen, sharpened
+from harmonybatch_mp.solvers.sharpen import PACKING_SECONDS, sharpen, sharpened
 from harmonybatch_mp.workload import parse_apps
 from strategies import MODELS, PRESETS, workloads
 
@@ -850,6 +850,26 @@ def test_a_sharpened_bound_holds_and_never_falls(model, platform, workload):
     event("sharpened" if bound > cut.bound + 1e-9 else "nothing to sharpen")
     assert cut.bound <= bound
     assert bound / scale <= _optimum(workload, model, platform, None, "full-batch") * (1 + REL)
+
+
+def test_sharpening_leaves_the_packing_lp_its_time(monkeypatch):
+    """With less time left than the packing LP needs, sharpening returns the bound it was
+    given without starting it (the packing LP after its searches had ended 46 ms past the
+    deadline); with time, the same cut-short round is sharpened."""
+    problem = Problem(*as_instance("0.3:2,0.5:5,0.8:10,1.0:20", "VGG19"), cost_model="full-batch")
+    scale = 1.0 / problem.lower_bound()
+    master, pricer = Master(problem, scale), Pricer(problem, scale)
+    for i in range(problem.n):
+        master.add_group(1 << i)
+    root = generate(master, pricer, None)
+    n = problem.n
+    loose = np.maximum(root.upper, pricer.price(root.duals[:n], root.charge, budget=1, bisections=1)[0])
+    cut = dataclasses.replace(root, bound=root.base - pricer.penalty(loose, problem.most_groups, root.duals[:n],
+                                                                     root.charge), upper=loose)
+    packed = []
+    monkeypatch.setattr(sharpen_module, "packed_bound", lambda *a: packed.append(a) or packed_bound(*a))
+    assert sharpen(pricer, cut, time.perf_counter() + PACKING_SECONDS / 2) == cut.bound and not packed
+    assert sharpen(pricer, cut, time.perf_counter() + 60) > cut.bound + 0.1 and len(packed) == 1
 
 
 def test_deepening_raises_the_budgets_of_the_configurations_that_carry_half_the_penalty():

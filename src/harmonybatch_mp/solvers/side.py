@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,7 @@ def _whole(name: str, value: Any, lo: int) -> None:
         raise InputError(f"side constraint {name}: expected a whole number >= {lo}, got {value!r}")
 
 
-def _least(kind: str, only: Mapping[int, float], apart: Sequence[tuple[int, ...]], name: Sequence[str]) -> tuple[int, str]:
+def _least(kind: str, only: Collection[int], apart: Sequence[tuple[int, ...]], name: Sequence[str]) -> tuple[int, str]:
     """The functions of ``kind`` every plan has, and why: one if an app ``only`` it serves
     exists, two if two such apps are isolated from each other (:meth:`SideConstraints.impossible`)."""
     pairs = [(i, j) for i, j in apart if i in only and j in only]
@@ -210,14 +210,16 @@ class SideConstraints:
         """
         if not self.counting:
             return []
-        gpu, cpu = {}, {}  # the apps only GPU (with the smallest memory each can use) or CPU serves
+        gpu: dict[int, float] = {}  # the apps only GPU serves, with the smallest memory each can use
+        cpu: set[int] = set()  # the apps only CPU serves
         alone = problem.full_batch_view()  # an app's classes alone are the same under both cost models
         for i in range(problem.n):
             classes = alone.per_class(1 << i)
-            if all(c.kind == "gpu" for c in classes):
+            kinds = {c.kind for c in classes}  # (none: an app no function serves, named elsewhere)
+            if kinds == {"gpu"}:
                 gpu[i] = min(c.gpu_mem_gb for c in classes)
-            elif all(c.kind == "cpu" for c in classes):
-                cpu[i] = 0
+            elif kinds == {"cpu"}:
+                cpu.add(i)
         name = [a.name for a in problem.apps]
         index = {a: i for i, a in enumerate(name)}
         apart = [tuple(sorted(index[a] for a in pair)) for pair in self.isolate]
