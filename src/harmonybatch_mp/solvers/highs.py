@@ -127,14 +127,12 @@ def run_highs_lp(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Seque
             h.setOptionValue("presolve", "off")
         if deadline is not None:
             h.setOptionValue("time_limit", max(0.0, deadline - time.perf_counter()))
-        _interrupt_at(h, deadline)
         if interior:
             h.setOptionValue("solver", "ipm")
             h.setOptionValue("run_crossover", "off")
         h.run()
         status = highspy.HighsModelStatus
-        if interior and h.getModelStatus() not in (status.kOptimal, status.kTimeLimit, status.kInterrupt,
-                                                   status.kInfeasible):
+        if interior and h.getModelStatus() not in (status.kOptimal, status.kTimeLimit, status.kInfeasible):
             # the interior point method can stop short of its tolerances without crossover (status
             # unknown at a node of n = 30 BERT under a GPU cap, 12,566 columns); simplex solves it
             h.setOptionValue("solver", "simplex")
