@@ -86,20 +86,6 @@ def _lp(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Sequence[tuple
     return lp
 
 
-def _interrupt_at(h: Any, deadline: float | None) -> None:
-    """Stop ``h``'s solves at ``deadline`` through HiGHS's interrupt callbacks: HiGHS checks
-    its own time limit too rarely on large models."""
-    if deadline is None:
-        return
-
-    def stop_at_deadline(event):
-        if time.perf_counter() > deadline:
-            event.interrupt()
-
-    for hook in (h.cbSimplexInterrupt, h.cbIpmInterrupt, h.cbMipInterrupt):
-        hook.subscribe(stop_at_deadline)
-
-
 def run_highs_lp(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Sequence[tuple[np.ndarray, float]],
                  n_cover: int, *, deadline: float | None = None, interior: bool = False,
                  coefficients: Sequence[Sequence[float]] | None = None,
@@ -185,7 +171,13 @@ def run_highs_arrays(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: S
         for k, v in opts.items():
             if h.setOptionValue(k, v) != highspy.HighsStatus.kOk:
                 raise InputError(f"HiGHS rejected option {k}={v!r}")
-        _interrupt_at(h, deadline)
+        if deadline is not None:  # HiGHS checks its own time limit too rarely on large models
+            def stop_at_deadline(event):
+                if time.perf_counter() > deadline:
+                    event.interrupt()
+
+            for hook in (h.cbSimplexInterrupt, h.cbIpmInterrupt, h.cbMipInterrupt):
+                hook.subscribe(stop_at_deadline)
         if warm_start is not None:
             sol = highspy.HighsSolution()
             sol.col_value = list(map(float, warm_start))
