@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import math
 from itertools import product
 
@@ -14,6 +16,7 @@ from harmonybatch_mp import (
     App,
     InfeasibleError,
     InputError,
+    PlanCheckError,
     SideConstraints,
     Workload,
     builtin_profile,
@@ -23,6 +26,9 @@ from harmonybatch_mp import (
     solve,
 )
 from harmonybatch_mp.batching import equivalent_timeout
+from harmonybatch_mp.families import _random
+from harmonybatch_mp.solvers import as_instance, register_solver, unregister_solver
+from harmonybatch_mp.solvers.dp import dp
 from harmonybatch_mp.solvers.exact import set_partitions
 from harmonybatch_mp.solvers.milp import milp
 from harmonybatch_mp.solvers.problem import Problem, members
@@ -278,6 +284,56 @@ def test_side_constraints_the_apps_alone_rule_out_are_named(kw, line):
         solve(apps, "GPT-2", side=side, cost_model="full-batch")
     assert str(err.value) == "no plan keeps the side constraints: " + line
     assert err.value.constraints == (line.split(": ")[0],)
+    # colgen called without solve() searches first, then names them too
+    problem = Problem(*as_instance(apps, "GPT-2"), side=side, cost_model="full-batch")
+    with pytest.raises(InfeasibleError) as direct:
+        importlib.import_module("harmonybatch_mp.solvers.colgen").colgen(problem)
+    assert str(direct.value) == str(err.value)
+
+
+@pytest.mark.parametrize("seed, model", [(29, "BERT"), (31, "VideoMAE"), (33, "BERT"), (36, "VGG19")])
+def test_the_certificate_is_on_the_plan_as_built(seed, model):
+    """A solver sums its groups' costs in its own order and the plan in another, 1e-16 apart:
+    on these draws (3-8 apps) an optimal plan's bound was above its total_cost. The certificate's
+    objective is now the plan's cost, and no bound exceeds it."""
+    rng = np.random.default_rng(seed)
+    w = _random(rng, model, int(rng.integers(3, 9)))
+    for solver, cost_model in product(("milp", "colgen", "exact", "dp"), ("full-batch", "expected")):
+        if solver == "colgen" and cost_model == "expected":
+            continue
+        plan = solve(w, model, solver=solver, cost_model=cost_model)
+        info = plan.solver
+        assert info.objective == plan.total_cost
+        assert info.bound <= plan.total_cost
+        assert info.gap == max(0.0, (plan.total_cost - info.bound) / plan.total_cost)
+        if info.status == "optimal":
+            assert info.bound == plan.total_cost and info.gap == 0.0
+
+
+@pytest.mark.parametrize("field, factor, message", [
+    ("objective", 1.01, "reported objective .* but its plan costs"),
+    ("bound", 1.01, "reported bound .* above its plan's cost"),
+    ("relaxation_bound", 1.01, "reported relaxation_bound .* above its plan's cost"),
+    ("objective", 1 + 1e-12, None),
+])
+def test_a_certificate_for_another_plan_is_refused(field, factor, message):
+    """A registered solver whose report is off its plan's cost by more than rounding is refused
+    (PlanCheckError); off by rounding, its report is set on the plan."""
+    def lying(problem):
+        sol = dp(problem)
+        cost = sol.info.objective
+        return dataclasses.replace(sol, info=dataclasses.replace(sol.info, **{field: cost * factor}))
+
+    register_solver("lying", lying)
+    try:
+        if message is None:
+            plan = solve("0.3:2,0.5:5,0.8:10", "VGG19", solver="lying")
+            assert plan.solver.objective == plan.total_cost
+        else:
+            with pytest.raises(PlanCheckError, match=message):
+                solve("0.3:2,0.5:5,0.8:10", "VGG19", solver="lying")
+    finally:
+        unregister_solver("lying")
 
 
 def test_exact_refuses_large_workloads():

@@ -35,10 +35,13 @@ class SolverInfo:
     status : str
         One of :data:`STATUSES`.
     objective : float, optional
-        The plan's cost per request as the solver saw it.
+        The plan's cost per request as the solver saw it; :func:`~harmonybatch_mp.solve` sets
+        it to the plan's ``total_cost`` (they may differ by rounding only: a report further off
+        is refused with PlanCheckError).
     bound : float, optional
         A lower bound on the cost of *every* feasible plan of the model (all partitions,
-        all configurations), or None when the solver proved none. It holds to the solver's
+        all configurations), or None when the solver proved none; never above the plan's
+        ``total_cost`` in a plan from :func:`~harmonybatch_mp.solve`. It holds to the solver's
         numerical precision, as does ``optimal``: HiGHS's tolerances for ``milp``, and for
         ``colgen`` ``n * 1e-6`` times the per-app bound (pricing counts a column that gains
         less than ``1e-6`` of it as none; ``formulations/column_generation.md``).

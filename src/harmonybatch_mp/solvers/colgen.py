@@ -122,6 +122,7 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     if allowed:
         options.append((incumbent_cost(problem, warm, warm_configs), warm, warm_configs))
     if not options:
+        problem.require_feasible()  # side constraints the apps alone rule out are named (solve() checks first)
         raise SolverError("colgen: no feasible plan found" + (" by the time limit" if stopped else ""),
                           time_limit=stopped)
     objective, masks, configs = min(options, key=lambda o: o[0])
