@@ -11,6 +11,7 @@ import pytest
 
 from harmonybatch_mp import Plan, check_plan
 from harmonybatch_mp.cli import main
+from harmonybatch_mp.solvers import get_solver, solver_names
 
 
 def run(capsys, *argv):
@@ -150,6 +151,10 @@ def test_help_mentions_exit_codes(capsys):
         main(["plan", "--help"])
     out = capsys.readouterr().out
     assert "exit codes" in out and "--solver" in out and "--max-gpu-functions" in out
+    flat = " ".join(out.split())  # argparse wraps the help
+    for name in solver_names():  # every solver is described, from the registry
+        assert f"{name}: {get_solver(name).description}" in flat
+    assert "seconds for the whole call (milp, colgen)" in flat
 
 
 @pytest.mark.parametrize("argv", [["plan", "--max-run", "0"], ["plan", "--max-run", "0", "--solver", "dp"],

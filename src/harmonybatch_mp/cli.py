@@ -23,7 +23,7 @@ from .errors import HarmonyBatchError, InfeasibleError, InputError, PlanCheckErr
 from .platform import PRESETS, load_platform, preset
 from .profiles import BUILTIN_MODELS, builtin_profile, load_profile
 from .report import format_plan, format_simulation
-from .solvers import SideConstraints, build_model, solve, solver_names
+from .solvers import SideConstraints, build_model, get_solver, solve, solver_names
 from .workload import DEFAULT_APPS, load_workload, parse_apps
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_SOLVER = 0, 1, 2, 3, 4
@@ -74,7 +74,8 @@ def _add_milp_args(p: argparse.ArgumentParser) -> None:
                         "40 apps; else contiguous)")
     g.add_argument("--max-run", type=int, metavar="N", help="longest contiguous group (milp contiguous, dp)")
     g.add_argument("--time-limit", type=float, metavar="S",
-                   help="seconds for the whole milp call; at the limit the best plan known is returned")
+                   help="seconds for the whole call (milp, colgen); at the limit the best plan known is "
+                        "returned with the bound proven by then")
     g.add_argument("--rel-gap", type=float, default=0.0, metavar="G", help="relative MIP gap (default 0: prove optimum)")
     g.add_argument("--abs-gap", type=float, default=0.0, metavar="G",
                    help="absolute MIP gap in cost per million requests (default 0)")
@@ -107,8 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
                           formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EPILOG)
     _add_instance_args(plan)
     plan.add_argument("--solver", default="milp", choices=solver_names(),
-                      help="milp (optimal, default), exact (enumeration, n <= 10), dp (optimal over "
-                           "SLO-contiguous groups), greedy (the paper's), batch or mbs (baselines)")
+                      help="; ".join(f"{name}: {get_solver(name).description}" for name in solver_names()))
     plan.add_argument("--force", action="store_true", help="let solver exact run on more than 10 apps")
     plan.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     _add_milp_args(plan)
@@ -182,8 +182,6 @@ def _milp_options(args) -> dict:
 
 def _solver_options(args) -> dict:
     """The options for ``--solver``; a flag the solver does not take is an error, not ignored."""
-    from .solvers import get_solver
-
     spec = get_solver(args.solver)
     given = {k: getattr(args, k) for k, default in _MILP_FLAGS.items() if getattr(args, k) != default}
     if args.force:

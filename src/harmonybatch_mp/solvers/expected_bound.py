@@ -31,6 +31,10 @@ ARTIFICIAL = 1e3
 #: other (:func:`_next_box`), within BOX_LIMITS.
 BOX = 0.05
 BOX_LIMITS = (0.0125, 0.4)
+#: Generation that converges starts again on levels twice as fine (the ratio of consecutive
+#: edges square-rooted: 1.02, 1.00995, 1.00496, 1.00248), down to this ratio, while the time left
+#: is at least what the last levels took.
+FINEST = 1.0025
 
 
 def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: int = ROUNDS) -> float:
@@ -57,23 +61,43 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
     if not problem.expected or problem.n == 0 or (deadline is not None and not ready(EXPECTED, deadline)):
         return floor  # (the kernel still compiling at the deadline: a first call after an install)
     scale = 1.0 / floor
+    began = time.perf_counter()
     relaxed = Relaxed(problem, scale)
     master = _Master(problem.n, relaxed, deadline)
+    best, rounds = _generate(problem, relaxed, master, deadline, rounds)
+    while rounds > 0 and relaxed.ratio > FINEST and (
+            deadline is None or deadline - time.perf_counter() >= time.perf_counter() - began):
+        # converged, with at least the time the last levels took left: levels twice as fine (in
+        # log), from the groups so far (formulations/column_generation.md, "Finer levels")
+        began = time.perf_counter()
+        relaxed = Relaxed(problem, scale, ratio=float(np.sqrt(relaxed.ratio)))
+        master = _Master(problem.n, relaxed, deadline, seed=[c for c, x in zip(master.columns, master.coefficients)
+                                                            if c.size > 1 and (x == 1).all()])
+        finer, rounds = _generate(problem, relaxed, master, deadline, rounds)
+        best = max(best, finer)
+    return max(floor, best / scale)
+
+
+def _generate(problem: Problem, relaxed: Relaxed, master: _Master, deadline: float | None,
+              rounds: int) -> tuple[float, int]:
+    """Column generation on ``master`` for at most ``rounds`` rounds: the best bound it proved
+    (scaled units; -inf if none) and the rounds left once it converged (0 if it stopped for
+    the ``deadline`` or its rounds)."""
     most = problem.most_groups
     best, centre, last = -np.inf, None, None
     box, boxed_best = BOX, -np.inf
     for turn in range(rounds):
         if deadline is not None and time.perf_counter() > deadline:
-            break
+            return best, 0
         solved = master.solve(deadline)
         if solved is None:
-            break
+            return best, 0
         value, duals, fair = solved
         boxed = None
         if centre is not None and value >= last * (1 - 1e-6):  # stalled since the last full round
             boxed = master.boxed(centre + box * np.abs(centre), deadline)
             if boxed is None:
-                break
+                return best, 0
         y = duals if boxed is None else boxed
         part = range(turn % SPLIT, len(relaxed.bins), SPLIT)
         if turn % SPLIT and master.add(relaxed.price(y, part, deadline)[2]):
@@ -86,10 +110,10 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
             best = max(best, bound)
             added = master.add(found)
         if added == 0 or value - best <= problem.n * TOLERANCE:  # none at the LP's duals: converged
-            break
+            return best, rounds - turn - 1
         centre = fair if centre is None else centre if boxed is None else boxed
         last = value
-    return max(floor, best / scale)
+    return best, 0
 
 
 def _next_box(box: float, bound: float, boxed_best: float) -> float:
@@ -105,11 +129,11 @@ def _next_box(box: float, bound: float, boxed_best: float) -> float:
 
 
 class _Master:
-    """The relaxed model's restricted master: every app alone (so it is feasible) and every
-    run in SLO order to start; the columns pricing finds; those far from entering dropped
-    when it grows past :data:`LARGEST` per app."""
+    """The relaxed model's restricted master: every app alone (so it is feasible), every run in
+    SLO order and the ``seed`` groups to start; the columns pricing finds; those far from
+    entering dropped when it grows past :data:`LARGEST` per app."""
 
-    def __init__(self, n: int, relaxed: Relaxed, deadline: float | None = None):
+    def __init__(self, n: int, relaxed: Relaxed, deadline: float | None = None, seed: list[np.ndarray] | None = None):
         self.n, self.share = n, relaxed.share
         runs, cost = relaxed.runs(deadline)
         self.columns = [np.array([a]) for a in range(n)] + [np.sort(r) for r in runs if r.size > 1]
@@ -117,6 +141,10 @@ class _Master:
         self.coefficients = [np.ones(c.size) for c in self.columns]
         self.known = {_key(c, x) for c, x in zip(self.columns, self.coefficients)}
         self.added = 0
+        if seed:  # groups of an earlier master, at their least weight here
+            weights = relaxed.weights(seed, deadline)
+            if weights is not None:
+                self.add([(c, np.ones(c.size), w) for c, w in zip(seed, weights) if np.isfinite(w)])
 
     def solve(self, deadline: float | None) -> tuple[float, np.ndarray, np.ndarray] | None:
         """The LP's value, its interior-point duals and the fair duals of its solution (each

@@ -119,17 +119,19 @@ def _add(bins: np.ndarray, duals: np.ndarray, x: np.ndarray, weight: np.ndarray,
 
 
 class Relaxed:
-    """The bins of the relaxed model for one problem, and its pricing at given duals."""
+    """The bins of the relaxed model for one problem, and its pricing at given duals; levels
+    of ``1 + A`` with edges ``ratio`` apart."""
 
-    def __init__(self, problem: Problem, scale: float):
+    def __init__(self, problem: Problem, scale: float, ratio: float = RATIO):
         grid, tables = problem.grid, problem.tables
+        self.ratio = ratio
         self.slo = np.array([a.slo for a in problem.apps])
         self.rates = np.array([a.rate for a in problem.apps])
         self.share = scale * self.rates / problem.total_rate
         self.order = np.argsort(self.slo + 1.0 / self.rates, kind="stable")  # a group's anchor: its first app here
         self.rank = np.argsort(self.order)
         top = int(grid.batch.max())
-        self.edges = np.minimum(RATIO ** np.arange(int(np.ceil(np.log(BEYOND * top) / np.log(RATIO))) + 1), BEYOND * top)
+        self.edges = np.minimum(ratio ** np.arange(int(np.ceil(np.log(BEYOND * top) / np.log(ratio))) + 1), BEYOND * top)
         levels = self.edges[1:]
         self.tables = tables
         u, unit, batch, kind, self.bins = [], [], [], [], []
@@ -175,12 +177,26 @@ class Relaxed:
     def weight(self, members: np.ndarray) -> float:
         """The least weight of the group ``members`` over the rows that hold it (inf where no
         bin serves it): no more than its cost on any configuration at any timeouts."""
-        members = np.asarray(members)
-        anchor = int(np.argmin(self.rank[members]))
-        best = np.inf
-        for v in np.flatnonzero(self.served[:, members].all(axis=1)):
-            size = anchored_sizes(self.rates[members], self.slo[members] - self.u[v])[anchor]
-            best = min(best, float(self.share[members].sum() * self.unit[v, self._level(v, 1.0 + size.sum()) - 1]))
+        return float(self.weights([np.asarray(members)])[0])
+
+    def weights(self, groups: list[np.ndarray], deadline: float | None = None) -> np.ndarray | None:
+        """:meth:`weight` of each of the ``groups`` (arrays of members), a bin at a time for them
+        all; None if the ``deadline`` passes first."""
+        n = self.share.size
+        member = np.zeros((len(groups), n), dtype=bool)
+        for g, members in enumerate(groups):
+            member[g, members] = True
+        anchor = np.array([members[np.argmin(self.rank[members])] for members in groups], dtype=int)
+        share = member @ self.share
+        best = np.full(len(groups), np.inf)
+        for v in range(self.u.size):
+            if deadline is not None and time.perf_counter() > deadline:
+                return None
+            g = np.flatnonzero(~(member & ~self.served[v]).any(axis=1))  # the groups bin v serves
+            if g.size:
+                size = anchored_sizes(self.rates, np.broadcast_to(self.slo - self.u[v], (g.size, n)), anchor[g])
+                fill = 1.0 + np.where(member[g], size, 0.0).sum(axis=1)
+                best[g] = np.minimum(best[g], share[g] * self.unit[v, self._level(v, fill) - 1])
         return best
 
     def runs(self, deadline: float | None = None) -> tuple[list[np.ndarray], np.ndarray]:

@@ -12,6 +12,10 @@ import math
 import numba
 import numpy as np
 
+#: Relative widening of a row's limits: a selection whose sizes sum to a limit in another order
+#: may pass it by rounding (sizes 1 and 1e-108 within a limit of 1), and still counts as in.
+SLACK = 1e-12
+
 
 @numba.vectorize(["float64(float64, float64, float64, float64)"], cache=True)
 def anchored_size(rate, tau, first, start):
@@ -41,7 +45,9 @@ def _sorted(items, key):
 def _lp(profit, size, low, high, state, x, capped, key):
     """The LP of one row at a node (``state``: 1 in, -1 out, 0 free): ``max p.x`` s.t.
     ``low <= s.x <= high``, ``0 <= x <= 1``, with the free items larger than the room left
-    out and sizes capped at the lower limit left. Fills ``x`` (a vertex: at most one item in
+    out and sizes capped at the lower limit left in the lower limit's row. Where the
+    profitable items pass the room, the LP without the lower limit (a fractional knapsack);
+    otherwise the LP without the room (they and the cheapest others up to the lower limit). Fills ``x`` (a vertex: at most one item in
     part) and returns ``(gain, the item in part or -1)``; the gain is -inf when infeasible.
     ``capped`` and ``key`` are work space."""
     m = profit.size
@@ -52,24 +58,28 @@ def _lp(profit, size, low, high, state, x, capped, key):
             gain += profit[i]
             taken += size[i]
             x[i] = 1.0
-    lo, hi = low - taken, high - taken
+    slack = SLACK * (1.0 + abs(low) + (abs(high) if high < math.inf else 0.0))  # at a limit within rounding: in
+    lo, hi = low - taken - slack, high - taken + slack
     if hi < 0.0 or lo > hi:
         return -math.inf, -1
-    free, paid = 0.0, 0  # paid: the items that may join to reach the lower limit
+    # free: the true size of the profitable items, reached: their capped size; paid: the items
+    # that may join to reach the lower limit
+    free, reached, paid = 0.0, 0.0, 0
     items = np.empty(m, np.int64)
     for i in range(m):
         capped[i] = min(size[i], lo) if lo > 0.0 else size[i]
         if state[i] == 0 and size[i] <= hi:
             if profit[i] > 0.0:  # joins, unless past the room
-                free += capped[i]
+                free += size[i]
+                reached += capped[i]
                 gain += profit[i]
                 x[i] = 1.0
-                key[i] = -profit[i] / capped[i] if capped[i] > 0.0 else -math.inf
+                key[i] = -profit[i] / size[i] if size[i] > 0.0 else -math.inf
             elif capped[i] > 0.0 and profit[i] > -math.inf:
                 key[i] = -profit[i] / capped[i]  # (inf for a tiny size: last)
                 items[paid] = i
                 paid += 1
-    if free > hi:  # past the room: the profitable items in ratio order, up to it
+    if free > hi:  # past the room: the profitable items in ratio order, up to it (true sizes)
         count = 0
         for i in range(m):
             if x[i] > 0.0 and state[i] == 0:
@@ -79,14 +89,14 @@ def _lp(profit, size, low, high, state, x, capped, key):
                 count += 1
         left = hi
         for i in _sorted(items[:count], key):
-            if capped[i] > left:
-                x[i] = left / capped[i]
+            if size[i] > left:
+                x[i] = left / size[i]
                 return gain + profit[i] * x[i], i if x[i] > 0.0 else -1
             x[i] = 1.0
             gain += profit[i]
-            left -= capped[i]
+            left -= size[i]
         return gain, -1
-    deficit = lo - free
+    deficit = lo - reached
     if deficit <= 0.0:
         return gain, -1
     for i in _sorted(items[:paid], key):  # too little: the cheapest others per unit of size
@@ -122,8 +132,10 @@ def _row(profit, size, low, high, enough, nodes, x, state, capped, key):
             state[count, k] = state[i, k]
         state[i, item] = -1
         state[count, item] = 1
+        parent = gain[i]  # bounds both children (each holds fewer selections), however loose their LPs
         gain[i], part[i] = _lp(profit, size, low, high, state[i], x, capped, key)
         gain[count], part[count] = _lp(profit, size, low, high, state[count], x, capped, key)
+        gain[i], gain[count] = min(gain[i], parent), min(gain[count], parent)
         count, last = count + 1, count
     i = _largest(gain, count)
     if i != last:
