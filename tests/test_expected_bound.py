@@ -323,7 +323,7 @@ def test_finer_levels_raise_the_bound(monkeypatch):
     ran = []
     monkeypatch.setattr(expected_bound_module, "_generate",
                         lambda *a: ran.append(a[1].ratio) or time.sleep(0.2) or (1.0, a[4] - 1))
-    expected_bound(problem, deadline=time.perf_counter() + 0.3)  # the first levels took 0.2 s, and 0.1 s is left
+    expected_bound(problem, deadline=time.perf_counter() + 0.3)  # the first levels took over 0.2 s: under 0.1 s is left
     assert ran == [RATIO]
     seeds = []
 

@@ -33,7 +33,8 @@ BOX = 0.05
 BOX_LIMITS = (0.0125, 0.4)
 #: Generation that converges starts again on levels twice as fine (the ratio of consecutive
 #: edges square-rooted: 1.02, 1.00995, 1.00496, 1.00248), down to this ratio, while the time left
-#: is at least what the last levels took.
+#: is at least what the last levels took plus their setup (the finer levels' setup, which the
+#: deadline does not stop, takes about twice as long).
 FINEST = 1.0025
 
 
@@ -64,15 +65,18 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
     began = time.perf_counter()
     relaxed = Relaxed(problem, scale)
     master = _Master(problem.n, relaxed, deadline)
+    setup = time.perf_counter() - began
     best, rounds = _generate(problem, relaxed, master, deadline, rounds)
+    # converged, with time left for finer levels (their setup about twice the last one, for twice
+    # the levels; their generation about as long): levels twice as fine (in log), from the groups
+    # so far (formulations/column_generation.md, "Finer levels once converged")
     while rounds > 0 and relaxed.ratio > FINEST and (
-            deadline is None or deadline - time.perf_counter() >= time.perf_counter() - began):
-        # converged, with at least the time the last levels took left: levels twice as fine (in
-        # log), from the groups so far (formulations/column_generation.md, "Finer levels")
+            deadline is None or deadline - time.perf_counter() >= time.perf_counter() - began + setup):
         began = time.perf_counter()
         relaxed = Relaxed(problem, scale, ratio=float(np.sqrt(relaxed.ratio)))
         master = _Master(problem.n, relaxed, deadline, seed=[c for c, x in zip(master.columns, master.coefficients)
                                                             if c.size > 1 and (x == 1).all()])
+        setup = time.perf_counter() - began
         finer, rounds = _generate(problem, relaxed, master, deadline, rounds)
         best = max(best, finer)
     return max(floor, best / scale)
