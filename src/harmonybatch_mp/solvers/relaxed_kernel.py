@@ -47,9 +47,9 @@ def _lp(profit, size, low, high, state, x, capped, key):
     ``low <= s.x <= high``, ``0 <= x <= 1``, with the free items larger than the room left
     out and sizes capped at the lower limit left in the lower limit's row. Where the
     profitable items pass the room, the LP without the lower limit (a fractional knapsack);
-    otherwise the LP without the room (they and the cheapest others up to the lower limit). Fills ``x`` (a vertex: at most one item in
-    part) and returns ``(gain, the item in part or -1)``; the gain is -inf when infeasible.
-    ``capped`` and ``key`` are work space."""
+    otherwise the LP without the room (they and the cheapest others up to the lower limit).
+    Fills ``x`` (a vertex: at most one item in part) and returns ``(gain, the item in part or
+    -1)``; the gain is -inf when infeasible. ``capped`` and ``key`` are work space."""
     m = profit.size
     gain, taken = 0.0, 0.0
     for i in range(m):
