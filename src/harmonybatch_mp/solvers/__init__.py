@@ -169,12 +169,13 @@ def _on_plan(info: SolverInfo, cost: float, solver: str) -> SolverInfo:
     if not abs(info.objective - cost) <= SAME_COST * abs(cost):
         raise PlanCheckError([f"solver {solver!r} reported objective {info.objective!r}, "
                               f"but its plan costs {cost!r}"])
+    capped = {}
     for name in ("bound", "restricted_bound", "relaxation_bound"):
         value = getattr(info, name)
         if value is not None and value > cost + SAME_COST * abs(cost):
             raise PlanCheckError([f"solver {solver!r} reported {name} {value!r} above its plan's cost {cost!r}"])
-    capped = {name: min(getattr(info, name), cost) for name in ("bound", "restricted_bound", "relaxation_bound")
-              if getattr(info, name) is not None}
+        if value is not None:
+            capped[name] = min(value, cost)
     gap = info.gap if info.gap is None or info.bound is None or cost <= 0 else max(0.0, (cost - capped["bound"]) / cost)
     return dataclasses.replace(info, objective=cost, gap=gap, **capped)
 

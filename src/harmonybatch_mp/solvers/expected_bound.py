@@ -144,7 +144,6 @@ class _Master:
         self.weights = list(np.minimum(relaxed.alone(deadline), ARTIFICIAL)) + [w for r, w in zip(runs, cost) if r.size > 1]
         self.coefficients = [np.ones(c.size) for c in self.columns]
         self.known = {_key(c, x) for c, x in zip(self.columns, self.coefficients)}
-        self.added = 0
         if seed:  # groups of an earlier master, at their least weight here
             weights = relaxed.weights(seed, deadline)
             if weights is not None:
@@ -189,15 +188,15 @@ class _Master:
 
     def add(self, found: list[tuple[np.ndarray, np.ndarray, float]]) -> int:
         """Add the columns of ``found`` not in the master; return how many."""
-        self.added = 0
+        added = 0
         for members, x, w in found:
             if _key(members, x) not in self.known:
                 self.known.add(_key(members, x))
                 self.columns.append(members)
                 self.coefficients.append(x)
                 self.weights.append(w)
-                self.added += 1
-        return self.added
+                added += 1
+        return added
 
 
 def _key(members: np.ndarray, x: np.ndarray) -> tuple:
