@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-from ..expected_search import lower_bound
+from ..expected_search import level_bounds, lower_bound
 from ..grid import KINDS
 from .problem import Problem
 
@@ -136,16 +136,20 @@ class Relaxed:
         self.tables = tables
         u, unit, batch, kind, self.bins = [], [], [], [], []
         slos = np.unique(self.slo)
+        fits = np.flatnonzero(grid.memory_ok & (tables.latency_max_upto <= slos[-1]))
+        at = np.zeros(grid.batch.size, dtype=int)
+        at[fits] = np.arange(fits.size)
+        table = level_bounds(tables, fits, np.append(levels, np.inf))  # the last column: any size
         for k in range(len(KINDS)):
-            config = np.flatnonzero(grid.memory_ok & (grid.kind == k) & (tables.latency_max_upto <= slos[-1]))
+            config = fits[grid.kind[fits] == k]
             config = config[np.argsort(tables.latency_max_upto[config], kind="stable")]
             for part in _bins(tables.latency_max_upto[config], slos):
                 part = config[part]
-                level = np.where(levels < BEYOND * grid.batch[part].max(), levels, np.inf)  # the last row: any size
-                bound = lower_bound(tables, np.repeat(part, levels.size), np.tile(level, part.size))
+                rows = table[at[part]]
+                bound = np.where(levels < BEYOND * grid.batch[part].max(), rows[:, :-1], rows[:, -1:])
                 self.bins.append(part)
                 u.append(tables.latency_max_upto[part[0]])
-                unit.append(bound.reshape(part.size, levels.size).min(axis=0))
+                unit.append(bound.min(axis=0))
                 batch.append(int(grid.batch[part].max()))
                 kind.append(k)
         u, unit, batch, kind = np.array(u), np.array(unit), np.array(batch), np.array(kind)
