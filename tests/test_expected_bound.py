@@ -16,7 +16,7 @@ from scipy.optimize import linprog
 from harmonybatch_mp import InfeasibleError, InputError, SideConstraints, solve
 from harmonybatch_mp.expected_cost import expected_size_bound
 from harmonybatch_mp.families import _random
-from harmonybatch_mp.solvers import Problem, as_instance
+from harmonybatch_mp.solvers import Problem, as_instance, expected_relaxed, pricing
 from harmonybatch_mp.solvers import expected_bound as expected_bound_module
 from harmonybatch_mp.solvers.expected_bound import expected_bound
 from harmonybatch_mp.solvers.expected_relaxed import RATIO, Relaxed, anchored_sizes
@@ -153,6 +153,34 @@ def test_pricing_bounds_every_group(model, platform, workload, data):
     for members, x, w in found:
         if (x == 1).all():
             assert w >= relaxed.weight(members) * (1 - 1e-9)
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.sampled_from(MODELS), st.integers(0, 2**16), st.integers(1, 40), st.sampled_from([2, 3]), st.data())
+def test_pricing_in_threads_returns_what_one_thread_does(model, seed, least, threads, data):
+    """The rows' compiled pricing split over threads (:func:`.expected_relaxed._split`) gives
+    the same bounds and columns, in the same order, as one thread."""
+    problem = _problem(_random(np.random.default_rng(seed), model, 24), model, "reference")
+    relaxed = Relaxed(problem, 1.0 / problem.lower_bound())
+    duals = relaxed.alone() * np.array([data.draw(st.floats(0.5, 3.0)) for _ in range(problem.n)])
+    calls = []
+    split = expected_relaxed._split
+    old = pricing.THREADS, expected_relaxed.PARALLEL_ROWS, expected_relaxed._split
+    try:
+        expected_relaxed._split = lambda price, rows: calls.append(rows) or split(price, rows)
+        pricing.THREADS, expected_relaxed.PARALLEL_ROWS = 1, least
+        one = relaxed.price(duals)
+        pricing.THREADS = threads
+        many = relaxed.price(duals)
+    finally:
+        pricing.THREADS, expected_relaxed.PARALLEL_ROWS, expected_relaxed._split = old
+    assume(max(calls) >= 2 * least)  # else no call was split
+    event(f"largest call {max(calls) // least}x the rows a thread takes" if max(calls) < 8 * least
+          else "largest call 8x or more the rows a thread takes")
+    assert one[:2] == many[:2]
+    assert len(one[2]) == len(many[2])
+    for (members, x, w), (members_, x_, w_) in zip(one[2], many[2]):
+        assert members.tolist() == members_.tolist() and x.tolist() == x_.tolist() and w == w_
 
 
 @settings(max_examples=25, deadline=None)

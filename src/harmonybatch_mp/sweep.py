@@ -57,8 +57,9 @@ def plan_one(index: int, arguments: dict[str, Any]) -> PlanRecord:
 
 
 def _one_thread() -> None:
-    """Start a worker of the default pool (a process per core): its pricing searches stay in
-    one thread (``solvers.pricing.THREADS``), or the pool would run more threads than cores."""
+    """Start a worker of the default pool (a process per core): its pricing searches (and
+    ``expected_bound``'s row pricing) stay in one thread (``solvers.pricing.THREADS``), or the
+    pool would run more threads than cores."""
     from .solvers import pricing
 
     pricing.THREADS = 1

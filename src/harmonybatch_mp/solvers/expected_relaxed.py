@@ -26,6 +26,8 @@ apps after the anchor, with a lower and an upper limit, which
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -54,6 +56,9 @@ PER_BIN = 10
 NODES = 7
 #: Most entries (rows x apps) of one call to the compiled pricing.
 CHUNK = 1 << 19
+#: Calls to the compiled pricing with at least this many rows are split over the pricing's
+#: threads (``solvers.pricing.THREADS``; the kernel releases the GIL).
+PARALLEL_ROWS = 64
 
 
 def anchored_sizes(rates: np.ndarray, tau: np.ndarray, anchors: np.ndarray | None = None) -> np.ndarray:
@@ -116,6 +121,24 @@ def _add(bins: np.ndarray, duals: np.ndarray, x: np.ndarray, weight: np.ndarray,
     for r in better[np.argsort(-gain[better], kind="stable")[:PER_ROUND]]:
         members = np.flatnonzero(x[r] > 0)
         found.append((float(gain[r]), int(bins[r]), members, x[r, members], float(weight[r])))
+
+
+def _split(price: Callable[[slice], None], rows: int) -> None:
+    """``price`` over ``rows`` rows, in :data:`PARALLEL_ROWS` or more a thread (each row is
+    priced alone, so the result is the same in any number of parts)."""
+    from . import pricing
+
+    parts = max(1, min(pricing.THREADS, rows // PARALLEL_ROWS))
+    cuts = np.linspace(0, rows, parts + 1).astype(int)
+    slices = [slice(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]
+    if parts == 1:
+        price(slices[0])
+        return
+    with ThreadPoolExecutor(parts - 1, thread_name_prefix="harmonybatch-relaxed") as pool:
+        futures = [pool.submit(price, part) for part in slices[1:]]
+        price(slices[0])
+        for future in futures:
+            future.result()
 
 
 class Relaxed:
@@ -336,9 +359,14 @@ class Relaxed:
         own = self.rates[anchor] * (self.slo[anchor] - self.u[v])
         unit = self.unit[v, level]
         mine = duals[anchor] - self.share[anchor] * unit
-        gain, x, fill = price_rows(v, anchor, duals, self.share, unit, self.rates, self.slo, self.u, self.served,
-                                   self.rank, self.edges[level] - 1.0 - own, self._room(v, level, anchor),
-                                   gains[v, level] - mine, NODES)
+        low, high, enough = self.edges[level] - 1.0 - own, self._room(v, level, anchor), gains[v, level] - mine
+
+        gain, x, fill = np.empty(v.size), np.zeros((v.size, self.share.size)), np.empty((v.size, 2))
+
+        def part(rows: slice) -> None:
+            price_rows(v[rows], anchor[rows], duals, self.share, unit[rows], self.rates, self.slo, self.u, self.served,
+                       self.rank, low[rows], high[rows], enough[rows], NODES, gain[rows], x[rows], fill[rows])
+        _split(part, v.size)
         gain += mine
         np.maximum.at(gains, (v, level), gain)
         fit = np.isfinite(gain)  # the rows some selection fits

@@ -31,7 +31,8 @@ from .problem import Problem
 #: Improving groups a round of pricing looks for before it stops searching.
 ENOUGH = 50
 #: Configurations searched at once, each in a thread (the compiled search releases the GIL):
-#: the cores this process may use, at most 4.
+#: the cores this process may use, at most 4. ``expected_bound``'s row pricing splits its
+#: calls over as many (:data:`.expected_relaxed.PARALLEL_ROWS`).
 THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 #: Searches with a node budget of at least this (or none) run in threads; shallower ones take
 #: less time than handing them to a thread (n = 30: 7 ms a round alone, 15 ms in two threads).

@@ -189,19 +189,17 @@ def knapsack_bound(profit: np.ndarray, size: np.ndarray, low: np.ndarray, high: 
                  np.asarray(low, float), np.asarray(high, float), enough, int(nodes))
 
 
-@numba.njit(cache=True)
-def price_rows(bins, anchors, profit_of, share, unit, rates, slo, u, served, rank, low, high, enough, nodes):
+@numba.njit(cache=True, nogil=True)
+def price_rows(bins, anchors, profit_of, share, unit, rates, slo, u, served, rank, low, high, enough, nodes,
+               gain, x, fill):
     """Bound the rows ``(bins[r], anchors[r])``: the knapsack over the apps ``a`` with
     ``served[bin, a]`` after the anchor (``rank[a] > rank[anchor]``), profit ``profit_of[a]
     - share[a] unit[r]``, size the anchored size at the timeouts ``slo - u[bin]``, limits
-    ``low[r]``, ``high[r]`` (:func:`_row`, not split at most ``enough[r]``). Returns each
-    row's bound, its vertex
-    ``x`` over all apps (the anchor at 1), and ``1 +`` the anchored size of the vertex's
-    apps taken whole and of those taken at all."""
+    ``low[r]``, ``high[r]`` (:func:`_row`, not split at most ``enough[r]``). Writes each
+    row's bound to ``gain``, its vertex to ``x`` over all apps (zeros on entry; the anchor at
+    1), and to ``fill`` ``1 +`` the anchored size of the vertex's apps taken whole and of
+    those taken at all (the caller's arrays, so that threads write parts of them in place)."""
     rows, n = bins.size, rates.size
-    gain = np.empty(rows)
-    x = np.zeros((rows, n))
-    fill = np.ones((rows, 2))
     state, capped, key = np.empty((nodes + 1, n), np.int8), np.empty(n), np.empty(n)
     items, size, profit, part = np.empty(n, np.int64), np.empty(n), np.empty(n), np.empty(n)
     m, v, j = 0, -1, -1
@@ -216,8 +214,8 @@ def price_rows(bins, anchors, profit_of, share, unit, rates, slo, u, served, ran
         for k in range(m):
             profit[k] = profit_of[items[k]] - share[items[k]] * unit[r]
         gain[r] = _row(profit[:m], size[:m], low[r], high[r], enough[r], nodes, part[:m], state, capped, key)
-        fill[r, 0] += rates[j] * (slo[j] - u[v])
-        fill[r, 1] += rates[j] * (slo[j] - u[v])
+        fill[r, 0] = 1.0 + rates[j] * (slo[j] - u[v])
+        fill[r, 1] = 1.0 + rates[j] * (slo[j] - u[v])
         for k in range(m):
             x[r, items[k]] = part[k]
             if part[k] > 1 - 1e-9:
@@ -225,4 +223,3 @@ def price_rows(bins, anchors, profit_of, share, unit, rates, slo, u, served, ran
             if part[k] > 1e-9:
                 fill[r, 1] += size[k]
         x[r, j] = 1.0
-    return gain, x, fill
