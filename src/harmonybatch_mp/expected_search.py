@@ -105,8 +105,8 @@ def lower_bound(tables: ExpectedTables, idx: np.ndarray, size: np.ndarray) -> np
 def level_bounds(tables: ExpectedTables, idx: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     """:func:`lower_bound` of every configuration in ``idx`` (rows) at every size in ``sizes``
     (columns), equal to it entry by entry; ``E`` depends on the batch and the size only, so it
-    is evaluated once per distinct batch (the relaxed model's bins at levels 0.25% apart:
-    0.4 s for every configuration of one size at a time).
+    is evaluated once per distinct batch and size (the relaxed model's finest levels, 2,000
+    configurations by 1,682 sizes: 0.1 s, against 0.4 s one entry at a time).
 
     >>> from harmonybatch_mp.solvers import Problem, as_instance
     >>> tables = Problem(*as_instance("0.5:5", "VGG19"), cost_model="expected").tables

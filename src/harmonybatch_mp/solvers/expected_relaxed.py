@@ -56,8 +56,8 @@ PER_BIN = 10
 NODES = 7
 #: Most entries (rows x apps) of one call to the compiled pricing.
 CHUNK = 1 << 19
-#: Calls to the compiled pricing with at least this many rows are split over the pricing's
-#: threads (``solvers.pricing.THREADS``; the kernel releases the GIL).
+#: A call to the compiled pricing is split over the pricing's threads
+#: (``solvers.pricing.THREADS``; the kernel releases the GIL), each taking at least this many rows.
 PARALLEL_ROWS = 64
 
 
@@ -124,8 +124,9 @@ def _add(bins: np.ndarray, duals: np.ndarray, x: np.ndarray, weight: np.ndarray,
 
 
 def _split(price: Callable[[slice], None], rows: int) -> None:
-    """``price`` over ``rows`` rows, in :data:`PARALLEL_ROWS` or more a thread (each row is
-    priced alone, so the result is the same in any number of parts)."""
+    """``price`` over ``rows`` rows, split into parts of :data:`PARALLEL_ROWS` rows or more,
+    each in a thread (each row is priced alone, so the result is the same in any number of
+    parts)."""
     from . import pricing
 
     parts = max(1, min(pricing.THREADS, rows // PARALLEL_ROWS))
@@ -360,7 +361,6 @@ class Relaxed:
         unit = self.unit[v, level]
         mine = duals[anchor] - self.share[anchor] * unit
         low, high, enough = self.edges[level] - 1.0 - own, self._room(v, level, anchor), gains[v, level] - mine
-
         gain, x, fill = np.empty(v.size), np.zeros((v.size, self.share.size)), np.empty((v.size, 2))
 
         def part(rows: slice) -> None:
