@@ -19,7 +19,7 @@ from harmonybatch_mp.families import _random
 from harmonybatch_mp.solvers import Problem, as_instance, expected_relaxed, pricing
 from harmonybatch_mp.solvers import expected_bound as expected_bound_module
 from harmonybatch_mp.solvers.expected_bound import expected_bound
-from harmonybatch_mp.solvers.expected_relaxed import RATIO, Relaxed, anchored_sizes
+from harmonybatch_mp.solvers.expected_relaxed import RATIO, SAMPLED, Relaxed, _undominated, anchored_sizes
 from harmonybatch_mp.solvers.kernels import EXPECTED, ready
 from harmonybatch_mp.solvers.relaxed_kernel import SLACK, knapsack_bound
 from strategies import MODELS, PRESETS, workloads
@@ -153,6 +153,26 @@ def test_pricing_bounds_every_group(model, platform, workload, data):
     for members, x, w in found:
         if (x == 1).all():
             assert w >= relaxed.weight(members) * (1 - 1e-9)
+
+
+@settings(max_examples=200)
+@given(st.integers(1, 70), st.integers(1, 3 * SAMPLED), st.integers(0, 2**32 - 1))
+def test_undominated_keeps_the_bins_no_other_dominates(bins, levels, seed):
+    """The bins kept are those no other bin of their kind dominates (``u`` and every level no
+    larger; of equal bins the first), pair by pair, also where they differ off the sampled levels."""
+    rng = np.random.default_rng(seed)
+    kind, u = rng.integers(0, 2, bins), rng.integers(0, 3, bins).astype(float)
+    unit = np.sort(rng.integers(0, 4, (bins, levels)), axis=1)[:, ::-1].astype(float)
+    unit[rng.random(bins) < 0.3] = unit[rng.integers(0, bins)]  # equal rows
+    off = rng.random(bins) < 0.3  # raised at one level off the sample only
+    unit[off, (SAMPLED // 2) % levels] += 0.5 * (levels > 1)
+
+    def dominated(j: int) -> bool:
+        return any(i != j and kind[i] == kind[j] and u[i] <= u[j] and (unit[i] <= unit[j]).all()
+                   and not (u[i] == u[j] and (unit[i] == unit[j]).all() and i > j) for i in range(bins))
+    want = np.array([not dominated(j) for j in range(bins)])
+    event("some bin dropped" if not want.all() else "every bin kept")
+    assert _undominated(u, unit, kind).tolist() == want.tolist()
 
 
 @settings(max_examples=12, deadline=None)

@@ -37,6 +37,8 @@ from .problem import Problem
 
 #: Configurations whose smallest timeouts differ by at most this factor share a bin.
 SPREAD = 1.1
+#: Bins are first compared at every this-many-th level (:func:`_undominated`).
+SAMPLED = 32
 #: Ratio of consecutive levels of ``1 + A`` (the rows' edges: 1, RATIO, RATIO^2, ...).
 RATIO = 1.02
 #: A bin's rows reach this multiple of its largest batch; its last row holds every larger size.
@@ -99,16 +101,21 @@ def _bins(u: np.ndarray, slos: np.ndarray) -> list[np.ndarray]:
 
 def _undominated(u: np.ndarray, unit: np.ndarray, kind: np.ndarray) -> np.ndarray:
     """Which bins no other bin of their kind dominates: one with ``u`` and every level's bound
-    no larger (of equal bins, the first is kept). Compared a block of bins at a time."""
+    no larger (of equal bins, the first is kept). The bins no larger at every
+    :data:`SAMPLED`-th level are found a block at a time, and only those compared at every
+    level (n = 500 VideoMAE, 844 bins by 1,680 levels: 1.1 s comparing every pair in full)."""
     keep = np.ones(u.size, dtype=bool)
     index = np.arange(u.size)
+    sampled = unit[:, ::SAMPLED]
     for lo in range(0, u.size, 64):
-        j = index[lo:lo + 64]  # the bins that may be dominated
-        better = ((kind[:, None] == kind[None, j]) & (u[:, None] <= u[None, j])
-                  & (unit[:, None, :] <= unit[None, j, :]).all(axis=2))
-        equal = better & (u[:, None] == u[None, j]) & (unit[:, None, :] == unit[None, j, :]).all(axis=2)
-        better &= (index[:, None] != j[None, :]) & ~(equal & (index[:, None] > j[None, :]))
-        keep[j] = ~better.any(axis=0)
+        block = index[lo:lo + 64]  # the bins that may be dominated
+        maybe = ((kind[:, None] == kind[None, block]) & (u[:, None] <= u[None, block])
+                 & (sampled[:, None, :] <= sampled[None, block, :]).all(axis=2) & (index[:, None] != block[None, :]))
+        for j, column in zip(block, maybe.T):
+            i = np.flatnonzero(column)
+            better = (unit[i] <= unit[j]).all(axis=1)
+            equal = better & (u[i] == u[j]) & (unit[i] == unit[j]).all(axis=1)
+            keep[j] = not (better & ~(equal & (i > j))).any()
     return keep
 
 
