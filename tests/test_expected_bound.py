@@ -246,6 +246,18 @@ def test_the_expected_bound_keeps_its_deadline_and_checks_its_input():
         expected_bound(pinned)
 
 
+def test_a_relaxation_without_bins_prices_nothing():
+    """Apps no function serves leave the relaxed model without bins: every weight is inf, and
+    nothing prices out (``expected_bound`` raises InfeasibleError before it gets there)."""
+    problem = Problem(*as_instance("0.001:5,0.002:3", "VGG19"), cost_model="expected")
+    relaxed = Relaxed(problem, 1.0)
+    assert relaxed.bins == [] and relaxed.unit.shape[0] == 0
+    assert np.isinf(relaxed.alone()).all() and np.isinf(relaxed.weights([np.array([0, 1])])).all()
+    assert relaxed.price(np.ones(2))[2] == [] and relaxed.runs()[0] == []
+    with pytest.raises(InfeasibleError):
+        expected_bound(problem)
+
+
 def test_the_runs_start_the_master_at_their_least_weight():
     """runs() gives every run of apps consecutive in SLO order once (up to 8 apps; past
     that, of lengths 25% apart), at its least row weight."""

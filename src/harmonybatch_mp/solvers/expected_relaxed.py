@@ -183,12 +183,13 @@ class Relaxed:
                 unit.append(bound.min(axis=0))
                 batch.append(int(grid.batch[part].max()))
                 kind.append(k)
-        u, unit, batch, kind = np.array(u), np.array(unit), np.array(batch), np.array(kind)
+        u, unit, batch, kind = np.array(u), np.array(unit).reshape(-1, levels.size), np.array(batch), np.array(kind)
         keep = _undominated(u, unit, kind)
         self.bins = [b for b, k in zip(self.bins, keep) if k]
         self.u, self.unit = u[keep], unit[keep]
         self.levels = np.maximum(np.searchsorted(self.edges, BEYOND * batch[keep]), 1)  # rows up to the last
-        allowed = np.array([[KINDS[k] in kinds for k in kind[keep]] for kinds in problem.app_kinds]).T
+        allowed = np.array([[KINDS[k] in kinds for k in kind[keep]] for kinds in problem.app_kinds],
+                           dtype=bool).reshape(problem.n, -1).T
         self.served = allowed & (self.slo[None, :] >= self.u[:, None])  # (bins, apps)
         self.apps = [self.order[ok[self.order]] for ok in self.served]  # each bin's apps, in anchor order
 
