@@ -137,11 +137,11 @@ def _split(price: Callable[[slice], None], rows: int) -> None:
     from . import pricing
 
     parts = max(1, min(pricing.THREADS, rows // PARALLEL_ROWS))
+    if parts == 1:
+        price(slice(0, rows))
+        return
     cuts = np.linspace(0, rows, parts + 1).astype(int)
     slices = [slice(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]
-    if parts == 1:
-        price(slices[0])
-        return
     with ThreadPoolExecutor(parts - 1, thread_name_prefix="harmonybatch-relaxed") as pool:
         futures = [pool.submit(price, part) for part in slices[1:]]
         price(slices[0])
@@ -168,15 +168,13 @@ class Relaxed:
         u, unit, batch, kind, self.bins = [], [], [], [], []
         slos = np.unique(self.slo)
         fits = np.flatnonzero(grid.memory_ok & (tables.latency_max_upto <= slos[-1]))
-        at = np.zeros(grid.batch.size, dtype=int)
-        at[fits] = np.arange(fits.size)
         table = level_bounds(tables, fits, np.append(levels, np.inf))  # the last column: any size
         for k in range(len(KINDS)):
             config = fits[grid.kind[fits] == k]
             config = config[np.argsort(tables.latency_max_upto[config], kind="stable")]
             for part in _bins(tables.latency_max_upto[config], slos):
                 part = config[part]
-                rows = table[at[part]]
+                rows = table[np.searchsorted(fits, part)]  # (fits is sorted)
                 bound = np.where(levels < BEYOND * grid.batch[part].max(), rows[:, :-1], rows[:, -1:])
                 self.bins.append(part)
                 u.append(tables.latency_max_upto[part[0]])
