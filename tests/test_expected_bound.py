@@ -5,6 +5,7 @@ brute force over every group, and the bound against the optimum."""
 from __future__ import annotations
 
 import itertools
+import re
 import time
 
 import numpy as np
@@ -18,7 +19,7 @@ from harmonybatch_mp.expected_cost import expected_size_bound
 from harmonybatch_mp.families import _random
 from harmonybatch_mp.solvers import Problem, as_instance, expected_relaxed, pricing
 from harmonybatch_mp.solvers import expected_bound as expected_bound_module
-from harmonybatch_mp.solvers.expected_bound import expected_bound
+from harmonybatch_mp.solvers.expected_bound import ceiling, expected_bound
 from harmonybatch_mp.solvers.expected_relaxed import RATIO, SAMPLED, Relaxed, _undominated, anchored_sizes
 from harmonybatch_mp.solvers.kernels import EXPECTED, ready
 from harmonybatch_mp.solvers.relaxed_kernel import SLACK, knapsack_bound
@@ -207,18 +208,22 @@ def test_pricing_in_threads_returns_what_one_thread_does(model, seed, least, thr
 @given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(max_apps=7), st.data())
 def test_the_expected_bound_is_below_the_optimum(model, platform, workload, data):
     """expected_bound lies between the per-app bound and the optimum over every partition
-    under the expected-batch model, with side constraints too (it relaxes them)."""
+    under the expected-batch model, with side constraints too (it relaxes them); and below its
+    ceiling on the optimal plan (the plan's groups at their least row weights)."""
     side = data.draw(sides(workload.apps))
     try:
-        want = solve(workload, model, platform, solver="milp", candidates="all", side=side,
-                     cost_model="expected").total_cost
+        plan = solve(workload, model, platform, solver="milp", candidates="all", side=side, cost_model="expected")
     except InfeasibleError:
         event("infeasible")
         assume(False)
+    want = plan.total_cost
     problem = Problem(*as_instance(workload, model, platform), side=side, cost_model="expected")
     bound = expected_bound(problem)
     event("above the per-app bound" if bound > problem.lower_bound() * (1 + 1e-9) else "equal to the per-app bound")
-    assert problem.lower_bound() <= bound <= want * (1 + REL)
+    index = {a.name: i for i, a in enumerate(problem.apps)}
+    top = ceiling(problem, [sum(1 << index[a] for a in g.apps) for g in plan.groups])
+    event("the ceiling below the optimum" if top < want * (1 - 1e-9) else "the ceiling at the optimum")
+    assert problem.lower_bound() <= bound <= top * (1 + REL) and top <= want * (1 + REL)
 
 
 def test_the_expected_bound_keeps_its_deadline_and_checks_its_input():
@@ -244,6 +249,22 @@ def test_the_expected_bound_keeps_its_deadline_and_checks_its_input():
                      cost_model="expected")
     with pytest.raises(InfeasibleError, match="app0"):
         expected_bound(pinned)
+
+
+def test_the_ceiling_checks_that_its_groups_are_a_plan():
+    """ceiling names what is wrong with groups that are not a plan of the problem."""
+    problem = Problem(*as_instance("0.3:2,0.5:5,0.8:10", "VGG19"), cost_model="expected")
+    assert ceiling(problem, [0b001, 0b110]) <= problem.plan_cost([0b001, 0b110])
+    assert ceiling(problem, (np.int64(7),)) <= problem.plan_cost([7])
+    for groups, message in [([0b011, 0b110], "shares apps [1]"), ([0b011], "apps [2] are in no group"),
+                            ([0b1000, 0b111], "not a non-empty set"), ([0, 0b111], "not a non-empty set"),
+                            ([1.0, 0b110], "(int), got 1.0"), ([True, 0b110], "got True"), ("abc", "got str"),
+                            (7, "got int")]:
+        with pytest.raises(InputError, match=re.escape(message)):
+            ceiling(problem, groups)
+    with pytest.raises(InputError, match="more than the side constraints allow"):
+        ceiling(Problem(*as_instance("0.3:2,0.5:5,0.8:10", "VGG19"), side=SideConstraints(max_functions=2),
+                        cost_model="expected"), [1, 2, 4])
 
 
 def test_a_relaxation_without_bins_prices_nothing():

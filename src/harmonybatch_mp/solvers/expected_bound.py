@@ -7,15 +7,17 @@ stand for, so the Lagrangian bound of its master at any duals bounds every plan.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 import numpy as np
 
 from .._validate import integer
 from ..errors import InputError
-from .expected_relaxed import TOLERANCE, Relaxed
+from .expected_relaxed import RATIO, TOLERANCE, Relaxed
 from .highs import run_highs_lp
 from .kernels import EXPECTED, ready
 from .problem import Problem
+from .problem import members as indices_of
 
 #: Most master rounds.
 ROUNDS = 200
@@ -72,16 +74,70 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
     # converged, with time left for finer levels (their setup about twice the last one, for twice
     # the levels; their generation about as long): levels twice as fine (in log), from the groups
     # so far (formulations/column_generation.md, "Finer levels once converged")
-    while rounds > 0 and relaxed.ratio > FINEST and (
-            deadline is None or deadline - time.perf_counter() >= time.perf_counter() - began + setup):
+    for ratio in level_ratios()[1:]:
+        if rounds == 0 or (deadline is not None and deadline - time.perf_counter() < time.perf_counter() - began + setup):
+            break
         began = time.perf_counter()
-        relaxed = Relaxed(problem, scale, ratio=float(np.sqrt(relaxed.ratio)))
+        relaxed = Relaxed(problem, scale, ratio=ratio)
         master = _Master(problem.n, relaxed, deadline, seed=[c for c, x in zip(master.columns, master.coefficients)
                                                             if c.size > 1 and (x == 1).all()])
         setup = time.perf_counter() - began
         finer, rounds = _generate(problem, relaxed, master, deadline, rounds)
         best = max(best, finer)
     return max(floor, best / scale)
+
+
+def level_ratios() -> list[float]:
+    """The ratios of consecutive level edges :func:`expected_bound` runs, coarsest first: the
+    relaxation's ``RATIO``, then square roots while above :data:`FINEST`.
+
+    >>> [round(r, 5) for r in level_ratios()]
+    [1.02, 1.00995, 1.00496, 1.00248]
+    """
+    ratios = [RATIO]
+    while ratios[-1] > FINEST:
+        ratios.append(float(np.sqrt(ratios[-1])))
+    return ratios
+
+
+def ceiling(problem: Problem, groups: Iterable[int]) -> float:
+    """The most :func:`expected_bound` can prove against the plan ``groups`` (bitmasks of
+    ``problem``'s apps that partition them, at most ``problem.most_groups`` of them): at each
+    level's duals its bound is at most the plan's groups at their least weights over that
+    level's rows (their gains are within what pricing allows), and it is the best of its
+    levels'. So ``1 - ceiling / plan cost`` is the least gap the relaxation can prove for this
+    plan, however long it runs (``formulations/column_generation.md``, "What the rows can
+    prove"); inf where no bin serves some group.
+
+    >>> from harmonybatch_mp.solvers import Problem, as_instance
+    >>> p = Problem(*as_instance("0.3:2,0.5:5,0.8:10,1.0:20", "VGG19"), cost_model="expected")
+    >>> expected_bound(p) <= ceiling(p, [0b0011, 0b1100]) <= p.plan_cost([0b0011, 0b1100])
+    True
+    """
+    if not isinstance(problem, Problem):
+        raise InputError(f"problem must be a Problem, got {type(problem).__name__}")
+    if not isinstance(groups, Iterable) or isinstance(groups, (str, bytes)):
+        raise InputError(f"groups: expected bitmasks of apps, got {type(groups).__name__}")
+    masks, union = [], 0
+    for m in groups:
+        if isinstance(m, bool) or not isinstance(m, (int, np.integer)):
+            raise InputError(f"groups: expected bitmasks of apps (int), got {m!r}")
+        m = int(m)
+        if m < 1 or m >> problem.n:
+            raise InputError(f"groups: {m:#x} is not a non-empty set of the problem's {problem.n} apps")
+        if m & union:
+            raise InputError(f"groups: {m:#x} shares apps {indices_of(m & union)} with an earlier group")
+        masks.append(m)
+        union |= m
+    if union != (1 << problem.n) - 1:
+        raise InputError(f"groups: apps {indices_of(((1 << problem.n) - 1) & ~union)} are in no group")
+    if len(masks) > problem.most_groups:
+        raise InputError(f"groups: {len(masks)} groups, more than the side constraints allow ({problem.most_groups})")
+    floor = problem.lower_bound()
+    if not problem.expected or problem.n == 0:
+        return floor
+    members = [np.array(indices_of(m)) for m in masks]
+    return max(floor, max(float(Relaxed(problem, 1.0, ratio).weights(members).sum()) for ratio in level_ratios()))
 
 
 def _generate(problem: Problem, relaxed: Relaxed, master: _Master, deadline: float | None,
