@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
+from scipy.integrate import quad
 from scipy.optimize import linprog
 
 from harmonybatch_mp import InfeasibleError, InputError, SideConstraints, solve
@@ -42,23 +43,39 @@ def _problem(workload, model, platform, side=None):
 @settings(max_examples=200)
 @given(st.lists(st.tuples(st.floats(0.0, 3.0), st.floats(0.01, 50.0)), min_size=1, max_size=8), st.data())
 def test_the_anchored_size_bounds_the_expected_batch(apps, data):
-    """1 + A (any member's anchored sizes) is at least E[K] at the maximal timeouts."""
+    """1 + A (any member's anchored sizes, with any other member as partner or none) is at
+    least E[K] at the maximal timeouts; a partner only lowers it; and the sizes match the
+    integral they stand for."""
     tau, rates = (np.array(x) for x in zip(*sorted(apps)))
     anchor = data.draw(st.integers(0, tau.size - 1))
-    fill = 1.0 + anchored_sizes(rates, tau)[anchor].sum()
+    partner = data.draw(st.sampled_from([-1] + [a for a in range(tau.size) if a != anchor]))
+    alone = 1.0 + anchored_sizes(rates, tau)[anchor].sum()
+    z = anchored_sizes(rates, tau[None, :], np.array([anchor]), np.array([partner]))[0]
+    fill = 1.0 + z.sum()
     exact = expected_size_bound(rates, tau[None, :])[0]
     event("tighter than 1 + sum r tau" if fill < 1.0 + (rates * tau).sum() * (1 - 1e-6) else "equal to 1 + sum r tau")
     event("the anchor is not the tightest member" if tau[anchor] > tau[0] else "the anchor is the tightest member")
-    assert exact <= fill * (1 + REL)
+    event("no partner" if partner < 0 else "the partner's timeout first" if tau[partner] < tau[anchor]
+          else "the anchor's timeout first")
+    assert exact <= fill * (1 + REL) and fill <= alone * (1 + REL)
+    def decay(s):
+        return np.exp(-rates[anchor] * max(s - tau[anchor], 0.0)
+                      - (rates[partner] * max(s - tau[partner], 0.0) if partner >= 0 else 0.0))
+    kinks = [tau[anchor]] + ([tau[partner]] if partner >= 0 else [])
+    for a in range(tau.size):
+        want = quad(decay, 0.0, tau[a], points=[k for k in kinks if 0 < k < tau[a]] or None, epsabs=1e-12)[0]
+        assert z[a] == pytest.approx(rates[a] * want, rel=1e-7, abs=1e-12)
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(min_apps=1, max_apps=6), st.data())
-def test_a_relaxed_column_costs_no_more_than_its_group(model, platform, workload, data):
+@given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(min_apps=1, max_apps=6), st.sampled_from([0, 1, 3]),
+       st.data())
+def test_a_relaxed_column_costs_no_more_than_its_group(model, platform, workload, most, data):
     """Every group's least weight over the rows that hold it is at most its expected cost
-    (the best configuration and timeouts provisioning finds), its share of the plan."""
+    (the best configuration and timeouts provisioning finds), its share of the plan, with
+    or without partners."""
     problem = _problem(workload, model, platform)
-    relaxed = Relaxed(problem, 1.0)
+    relaxed = Relaxed(problem, 1.0, most=most)
     members = np.array(sorted(data.draw(st.sets(st.integers(0, problem.n - 1), min_size=1))))
     group = problem.group(sum(1 << int(a) for a in members))
     assume(group is not None)
@@ -133,13 +150,16 @@ def _best_total(profit: dict[int, float], n: int) -> float:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(min_apps=1, max_apps=5), st.data())
-def test_pricing_bounds_every_group(model, platform, workload, data):
+@given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(min_apps=1, max_apps=5), st.sampled_from([0, 1, 3]),
+       st.data())
+def test_pricing_bounds_every_group(model, platform, workload, most, data):
     """At random duals, price's bound on one column is at least every group's profit at its
     least row weight, and its bound on a plan's columns at least the best disjoint total;
-    the integer columns it returns weigh at least that least weight."""
+    the integer columns it returns weigh at least that least weight (with or without
+    partners)."""
     problem = _problem(workload, model, platform)
-    relaxed = Relaxed(problem, 1.0 / problem.lower_bound())
+    relaxed = Relaxed(problem, 1.0 / problem.lower_bound(), most=most)
+    event("some anchor has a partner" if (relaxed.partners >= 0).any() else "no partners")
     alone = relaxed.alone()
     duals = alone * np.array([data.draw(st.floats(0.0, 3.0)) for _ in range(problem.n)])
     together, gain, found = relaxed.price(duals)

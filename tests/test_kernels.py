@@ -99,5 +99,5 @@ def test_the_warm_ups_compile_what_the_solvers_call():
     problem = Problem(*as_instance(_random(np.random.default_rng(3), "BERT", 30), "BERT"), cost_model="expected")
     assert expected_bound(problem) > problem.lower_bound()
     compiled = [branch_bound_kernel.prepare, branch_bound_kernel.search, partition_kernel.search,
-                relaxed_kernel.price_rows]
-    assert [len(f.signatures) for f in compiled] == [1, 1, 1, 1]
+                relaxed_kernel.price_rows, relaxed_kernel.open_rows]
+    assert [len(f.signatures) for f in compiled] == [1, 1, 1, 1, 1]

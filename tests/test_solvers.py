@@ -423,7 +423,7 @@ def test_milp_contiguous_with_max_run_matches_dp():
     w = parse_apps(",".join(f"{0.3 + 0.05 * i}:{1 + i % 5}" for i in range(16)))
     vgg, ref = builtin_profile("VGG19"), preset()
     for run in (1, 3, 6):
-        a = solve(w, vgg, ref, solver="milp", max_run=run)  # auto: contiguous beyond 12 apps
+        a = solve(w, vgg, ref, solver="milp", max_run=run, bound_time=0)  # auto: contiguous beyond 12 apps
         b = solve(w, vgg, ref, solver="dp", max_run=run)
         assert a.total_cost == pytest.approx(b.total_cost, rel=REL)
         assert max(len(g.apps) for g in a.groups) <= run

@@ -13,7 +13,7 @@ import numpy as np
 
 from .._validate import integer
 from ..errors import InputError
-from .expected_relaxed import RATIO, TOLERANCE, Relaxed
+from .expected_relaxed import PARTNERS, RATIO, TOLERANCE, Relaxed
 from .highs import run_highs_lp
 from .kernels import EXPECTED, ready
 from .problem import Problem
@@ -67,18 +67,19 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
         return floor  # (the kernel still compiling at the deadline: a first call after an install)
     scale = 1.0 / floor
     began = time.perf_counter()
-    relaxed = Relaxed(problem, scale)
+    (ratio, most), *finer = stages()
+    relaxed = Relaxed(problem, scale, ratio, most)
     master = _Master(problem.n, relaxed, deadline)
     setup = time.perf_counter() - began
     best, rounds = _generate(problem, relaxed, master, deadline, rounds)
     # converged, with time left for finer levels (their setup about twice the last one, for twice
     # the levels; their generation about as long): levels twice as fine (in log), from the groups
     # so far (formulations/column_generation.md, "Finer levels once converged")
-    for ratio in level_ratios()[1:]:
+    for ratio, most in finer:
         if rounds == 0 or (deadline is not None and deadline - time.perf_counter() < time.perf_counter() - began + setup):
             break
         began = time.perf_counter()
-        relaxed = Relaxed(problem, scale, ratio=ratio)
+        relaxed = Relaxed(problem, scale, ratio, most)
         master = _Master(problem.n, relaxed, deadline, seed=[c for c, x in zip(master.columns, master.coefficients)
                                                             if c.size > 1 and (x == 1).all()])
         setup = time.perf_counter() - began
@@ -87,17 +88,19 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
     return max(floor, best / scale)
 
 
-def level_ratios() -> list[float]:
-    """The ratios of consecutive level edges :func:`expected_bound` runs, coarsest first: the
-    relaxation's ``RATIO``, then square roots while above :data:`FINEST`.
+def stages() -> list[tuple[float, int]]:
+    """The relaxations :func:`expected_bound` runs, in order, as ``(ratio, partners)``: the
+    ratio of consecutive level edges (the relaxation's ``RATIO``, then square roots while above
+    :data:`FINEST`) and how many candidate partners each anchor has (none at first, where rows
+    are quickest to price; then ``PARTNERS``).
 
-    >>> [round(r, 5) for r in level_ratios()]
-    [1.02, 1.00995, 1.00496, 1.00248]
+    >>> [(round(r, 5), k) for r, k in stages()]
+    [(1.02, 0), (1.00995, 3), (1.00496, 3), (1.00248, 3)]
     """
     ratios = [RATIO]
     while ratios[-1] > FINEST:
         ratios.append(float(np.sqrt(ratios[-1])))
-    return ratios
+    return [(ratio, 0 if i == 0 else PARTNERS) for i, ratio in enumerate(ratios)]
 
 
 def ceiling(problem: Problem, groups: Iterable[int]) -> float:
@@ -137,7 +140,7 @@ def ceiling(problem: Problem, groups: Iterable[int]) -> float:
     if not problem.expected or problem.n == 0:
         return floor
     members = [np.array(indices_of(m)) for m in masks]
-    return max(floor, max(float(Relaxed(problem, 1.0, ratio).weights(members).sum()) for ratio in level_ratios()))
+    return max(floor, max(float(Relaxed(problem, 1.0, ratio, most).weights(members).sum()) for ratio, most in stages()))
 
 
 def _generate(problem: Problem, relaxed: Relaxed, master: _Master, deadline: float | None,

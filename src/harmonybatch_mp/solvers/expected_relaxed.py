@@ -11,16 +11,23 @@ every ``u``), so each group lies in one row. Its cost per request
 is at least ``LB_c(1 + A_j(X))`` (``expected_search.lower_bound``, non-increasing), and at
 least ``LB_c(l)`` at every level ``l >= 1 + A_j(X)``.
 
+One decay term is weak where several fast members have timeouts close together. So each
+anchor has up to ``most`` candidate *partners* (:func:`partners`: the apps after it whose
+decay, added to the anchor's, cuts an unbounded wait the most), and a group's partner ``k``
+is its anchor's first candidate it holds (none if it holds none): ``A_jk(X)`` keeps both
+decay terms, ``z_jk(a) = r_a int_0^{tau_a} e^{-r_j (s - tau_j)^+ - r_k (s - tau_k)^+} ds``.
+The pair is fixed by the group, so it still lies in one row.
+
 Configurations of one kind that serve the same apps and have nearly the same ``u`` share a
 bin (:func:`_bins`): a bin takes the smallest ``u`` and, per level, the smallest bound of its
 configurations, so its columns cost no more than any of theirs; a bin no better than
 another at every level, with no smaller ``u``, is dropped. Levels of ``1 + A`` have the
 geometric edges ``1, RATIO, RATIO^2, ...`` up to :data:`BEYOND` times the bin's largest batch
 (``LB_c`` keeps falling past ``b``: the mean batch only tends to ``b``); the last row holds
-every larger ``1 + A`` at ``LB_c(inf)``. A row ``(bin, level, anchor)`` holds the groups
-of that anchor whose ``1 + A_j`` lies between the level's edges: a 0-1 knapsack over the
-apps after the anchor, with a lower and an upper limit, which
-:func:`.relaxed_kernel.price_rows` bounds.
+every larger ``1 + A`` at ``LB_c(inf)``. A row ``(bin, level, anchor, partner)`` holds the
+groups of that anchor and partner whose ``1 + A_jk`` lies between the level's edges: a 0-1
+knapsack over the apps after the anchor but its candidates up to the partner, with a lower
+and an upper limit, which :func:`.relaxed_kernel.price_rows` bounds.
 """
 
 from __future__ import annotations
@@ -46,8 +53,11 @@ BEYOND = 2.0
 #: The initial runs have every length up to 8 apps, then lengths this factor apart (fewer
 #: columns: the master's first LP at n = 300 took 5 s with every length).
 LENGTHS = 1.25
-#: The initial runs (in SLO order) have at most this many anchors as they grow.
-ANCHORS = 8
+#: Each anchor's candidate partners (:func:`partners`): the apps after it whose decay cuts an
+#: unbounded wait the most.
+PARTNERS = 3
+#: Most entries (groups x apps) of one step of :meth:`Relaxed.weights`.
+WEIGHED = 1 << 21
 #: Reduced costs below minus this (scaled units, the plan ~1) price out.
 TOLERANCE = 1e-7
 #: Most columns returned per round.
@@ -63,27 +73,67 @@ CHUNK = 1 << 19
 PARALLEL_ROWS = 64
 
 
-def anchored_sizes(rates: np.ndarray, tau: np.ndarray, anchors: np.ndarray | None = None) -> np.ndarray:
-    """``z[i, a]``: app ``a``'s share of ``A_j`` (see the module docstring) for the anchor
-    ``j = anchors[i]`` (a column) and the rates and timeouts of row ``i`` (``rates`` one row
-    for all, or one per row): ``r_a (min(tau_a, tau_j) + (1 - e^{-r_j (tau_a - tau_j)^+}) /
-    r_j)``, so ``z[i, j] = r_j tau_j``, and an app of no larger timeout adds ``r_a tau_a``.
-    With one row of timeouts and no anchors: every app is the anchor of a row.
+def anchored_sizes(rates: np.ndarray, tau: np.ndarray, anchors: np.ndarray | None = None,
+                   partners: np.ndarray | None = None) -> np.ndarray:
+    """``z[i, a]``: app ``a``'s share of ``A_jk`` (see the module docstring) for the anchor
+    ``j = anchors[i]`` and partner ``k = partners[i]`` (-1 or absent: none) and the rates
+    and timeouts of row ``i`` (``rates`` one row for all, or one per row): ``r_a
+    int_0^{tau_a} e^{-r_j (s - tau_j)^+ - r_k (s - tau_k)^+} ds``; without a partner ``r_a
+    (min(tau_a, tau_j) + (1 - e^{-r_j (tau_a - tau_j)^+}) / r_j)``, so ``z[i, j] = r_j
+    tau_j``, and an app of no larger timeout adds ``r_a tau_a``. With one row of timeouts and
+    no anchors: every app is the anchor of a row, without a partner.
 
     >>> z = anchored_sizes(np.array([1.0, 2.0]), np.array([0.5, 3.0]))
     >>> bool(np.isclose(z[0, 1], 2.0 * (0.5 + (1 - np.exp(-2.5)))))   # app 0 cuts app 1's wait
     True
     >>> float(z[1, 1])
     6.0
+    >>> w = anchored_sizes(np.array([1.0, 2.0, 4.0]), np.array([[0.5, 1.0, 3.0]]), np.array([0]), np.array([1]))
+    >>> bool(w[0, 2] < anchored_sizes(np.array([1.0, 2.0, 4.0]), np.array([[0.5, 1.0, 3.0]]), np.array([0]))[0, 2])
+    True
     """
     from .relaxed_kernel import anchored_size
 
     if anchors is None:
         anchors, tau = np.arange(rates.size), np.broadcast_to(tau, (rates.size, rates.size))
     rates = np.broadcast_to(rates, tau.shape)
-    first = rates[np.arange(anchors.size), anchors][:, None]
-    start = tau[np.arange(anchors.size), anchors][:, None]
-    return anchored_size(rates, tau, first, start)
+    rows = np.arange(anchors.size)
+    first = rates[rows, anchors][:, None]
+    start = tau[rows, anchors][:, None]
+    if partners is None:
+        return anchored_size(rates, tau, first, start, 0.0, 0.0)
+    some = partners >= 0
+    second = np.where(some, rates[rows, np.maximum(partners, 0)], 0.0)[:, None]
+    start2 = np.where(some, tau[rows, np.maximum(partners, 0)], 0.0)[:, None]
+    return anchored_size(rates, tau, first, start, second, start2)
+
+
+def partners(rates: np.ndarray, slo: np.ndarray, rank: np.ndarray, most: int = PARTNERS) -> np.ndarray:
+    """``k[j]``: the candidate partners of each anchor ``j``, best first (-1 where fewer): of
+    the apps after ``j`` in the anchor order (``rank``), the ``most`` whose decay added to
+    ``j``'s shortens an unbounded wait the most, ``int e^{-r_j (s - s_j)^+} (1 - e^{-r_k (s -
+    s_k)^+}) ds`` (the same for every configuration that serves both: shifting both timeouts
+    by ``u`` does not change it). A group's partner is its first candidate, in this order.
+
+    >>> partners(np.array([1.0, 5.0, 0.1]), np.array([0.5, 0.6, 0.7]), np.array([0, 1, 2]), most=2).tolist()
+    [[1, 2], [2, -1], [-1, -1]]
+    """
+    from .relaxed_kernel import anchored_size
+
+    n = rates.size
+    out = np.full((n, most), -1, dtype=np.int64)
+    if most == 0:
+        return out
+    unbounded = 1e9 + 2 * float(slo.max(initial=0.0))
+    for lo in range(0, n, max(1, (1 << 20) // max(n, 1))):
+        j = np.arange(lo, min(n, lo + max(1, (1 << 20) // max(n, 1))))
+        alone = slo[j] + 1.0 / rates[j]
+        cut = alone[:, None] - anchored_size(1.0, unbounded, rates[j, None], slo[j, None], rates[None, :], slo[None, :])
+        cut = np.where(rank[None, :] > rank[j, None], cut, -np.inf)
+        best = np.argsort(-cut, axis=1, kind="stable")[:, :most]
+        ok = np.take_along_axis(cut, best, axis=1) > 0
+        out[j, :best.shape[1]] = np.where(ok, best, -1)
+    return out
 
 
 def _bins(u: np.ndarray, slos: np.ndarray) -> list[np.ndarray]:
@@ -153,14 +203,15 @@ class Relaxed:
     """The bins of the relaxed model for one problem, and its pricing at given duals; levels
     of ``1 + A`` with edges ``ratio`` apart."""
 
-    def __init__(self, problem: Problem, scale: float, ratio: float = RATIO):
+    def __init__(self, problem: Problem, scale: float, ratio: float = RATIO, most: int = PARTNERS):
         grid, tables = problem.grid, problem.tables
-        self.ratio = ratio
+        self.ratio, self.most = ratio, most
         self.slo = np.array([a.slo for a in problem.apps])
         self.rates = np.array([a.rate for a in problem.apps])
         self.share = scale * self.rates / problem.total_rate
         self.order = np.argsort(self.slo + 1.0 / self.rates, kind="stable")  # a group's anchor: its first app here
         self.rank = np.argsort(self.order)
+        self.partners = partners(self.rates, self.slo, self.rank, most)
         top = int(grid.batch.max())
         self.edges = np.minimum(ratio ** np.arange(int(np.ceil(np.log(BEYOND * top) / np.log(ratio))) + 1), BEYOND * top)
         levels = self.edges[1:]
@@ -190,18 +241,27 @@ class Relaxed:
                            dtype=bool).reshape(problem.n, -1).T
         self.served = allowed & (self.slo[None, :] >= self.u[:, None])  # (bins, apps)
         self.apps = [self.order[ok[self.order]] for ok in self.served]  # each bin's apps, in anchor order
+        self._places = [self._places_of(v) for v in range(self.u.size)]
 
     def alone(self, deadline: float | None = None) -> np.ndarray:
         """Each app's cheapest relaxed column alone (``E[K] <= 1 + r tau``), over the bins (over
         those priced before the ``deadline``, inf where none was)."""
         best = np.full(self.share.size, np.inf)
-        for v, part in enumerate(self.bins):
-            if deadline is not None and time.perf_counter() > deadline:
-                break
+        idx, size, app, entries = [], [], [], 0
+        for v, part in enumerate(self.bins):  # (a block of bins, up to WEIGHED entries, at a time)
             apps = np.flatnonzero(self.served[v])
             fill = 1.0 + self.rates[apps] * (self.slo[apps] - self.u[v])
-            unit = lower_bound(self.tables, np.tile(part, apps.size), np.repeat(fill, part.size))
-            best[apps] = np.minimum(best[apps], self.share[apps] * unit.reshape(apps.size, part.size).min(axis=1))
+            idx.append(np.tile(part, apps.size))
+            size.append(np.repeat(fill, part.size))
+            app.append(np.repeat(apps, part.size))
+            entries += apps.size * part.size
+            if entries >= WEIGHED or v == len(self.bins) - 1:
+                if deadline is not None and time.perf_counter() > deadline:
+                    break
+                unit = lower_bound(self.tables, np.concatenate(idx), np.concatenate(size))
+                app_ = np.concatenate(app)
+                np.minimum.at(best, app_, self.share[app_] * unit)
+                idx, size, app, entries = [], [], [], 0
         return best
 
     def _level(self, v: int | np.ndarray, fill: np.ndarray) -> np.ndarray:
@@ -214,61 +274,59 @@ class Relaxed:
         return float(self.weights([np.asarray(members)])[0])
 
     def weights(self, groups: list[np.ndarray], deadline: float | None = None) -> np.ndarray | None:
-        """:meth:`weight` of each of the ``groups`` (arrays of members), a bin at a time for them
-        all; None if the ``deadline`` passes first."""
+        """:meth:`weight` of each of the ``groups`` (arrays of members), a bin at a time for
+        a block of them (at most :data:`WEIGHED` entries); None if the ``deadline`` passes
+        first."""
         n = self.share.size
-        member = np.zeros((len(groups), n), dtype=bool)
-        for g, members in enumerate(groups):
-            member[g, members] = True
-        anchor = np.array([members[np.argmin(self.rank[members])] for members in groups], dtype=int)
-        share = member @ self.share
         best = np.full(len(groups), np.inf)
-        for v in range(self.u.size):
-            if deadline is not None and time.perf_counter() > deadline:
-                return None
-            g = np.flatnonzero(~(member & ~self.served[v]).any(axis=1))  # the groups bin v serves
-            if g.size:
-                size = anchored_sizes(self.rates, np.broadcast_to(self.slo - self.u[v], (g.size, n)), anchor[g])
-                fill = 1.0 + np.where(member[g], size, 0.0).sum(axis=1)
-                best[g] = np.minimum(best[g], share[g] * self.unit[v, self._level(v, fill) - 1])
+        step = max(1, WEIGHED // max(n, 1))
+        for lo in range(0, len(groups), step):
+            block = groups[lo:lo + step]
+            member = np.zeros((len(block), n), dtype=bool)
+            for g, members in enumerate(block):
+                member[g, members] = True
+            anchor, partner = self.places(block, member)
+            share = member @ self.share
+            for v in range(self.u.size):
+                if deadline is not None and time.perf_counter() > deadline:
+                    return None
+                g = np.flatnonzero(~(member & ~self.served[v]).any(axis=1))  # the groups bin v serves
+                if g.size:
+                    size = anchored_sizes(self.rates, np.broadcast_to(self.slo - self.u[v], (g.size, n)), anchor[g],
+                                          partner[g])
+                    fill = 1.0 + np.where(member[g], size, 0.0).sum(axis=1)
+                    best[lo + g] = np.minimum(best[lo + g], share[g] * self.unit[v, self._level(v, fill) - 1])
         return best
+
+    def places(self, groups: list[np.ndarray], member: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each group's anchor (its first app in the anchor order) and partner (its anchor's
+        first candidate partner it holds, -1 if none): the row that holds it."""
+        anchor = np.array([members[np.argmin(self.rank[members])] for members in groups], dtype=int)
+        if self.most == 0:
+            return anchor, np.full(anchor.shape, -1)
+        candidates = self.partners[anchor]  # (groups, most)
+        held = (candidates >= 0) & np.take_along_axis(member, np.maximum(candidates, 0), axis=1)
+        first = np.argmax(held, axis=1)
+        partner = np.where(held.any(axis=1), candidates[np.arange(anchor.size), first], -1)
+        return anchor, partner
 
     def runs(self, deadline: float | None = None) -> tuple[list[np.ndarray], np.ndarray]:
         """The runs of apps consecutive in SLO order (of at most ``max(8, 40000 / n)`` apps,
-        so memory stays ``O(n)``, at most :data:`ANCHORS` anchors as it grows, and of the
-        lengths :data:`LENGTHS` allows) as columns, each at its least row weight: the groups good plans are made of, to start the master.
-        Returns the runs' members and weights (runs no bin serves are left out); none if the
-        ``deadline`` passes first."""
+        so memory stays ``O(n)``, and of the lengths :data:`LENGTHS` allows) as columns, each
+        at its least row weight (:meth:`weights`): the groups good plans are made of, to start
+        the master. Returns the runs' members and weights (runs no bin serves are left out);
+        none if the ``deadline`` passes first."""
         n = self.share.size
         width = min(n, max(8, 40000 // n))
         by_slo = np.argsort(self.slo, kind="stable")
-        apps = by_slo[np.minimum(np.arange(n)[:, None] + np.arange(width)[None, :], n - 1)]  # [i, d]: i + d
-        inside = np.arange(n)[:, None] + np.arange(width)[None, :] < n
-        share = np.cumsum(np.where(inside, self.share[apps], 0.0), axis=1)
-        rank = np.where(inside, self.rank[apps], n)
-        new = rank == np.minimum.accumulate(rank, axis=1)  # the run [i, i + d]'s anchor is its app d
-        count = np.cumsum(new, axis=1)  # 1 + changes of anchor
-        first, nth = np.nonzero(new & (count <= ANCHORS))
-        where = np.zeros((n, ANCHORS), int)  # [i, k]: the position of the run's k-th anchor
-        where[first, count[first, nth] - 1] = nth
-        anchors = []  # per k: the runs that reach a (k + 1)-th anchor, their rates, SLOs, anchors, spans
-        for k in range(min(ANCHORS, int(count[:, -1].max()))):
-            i = np.flatnonzero(count[:, -1] > k)
-            anchors.append((i, self.rates[apps[i]], self.slo[apps[i]], where[i, k], count[i] == k + 1))
-        best = np.full((n, width), np.inf)
-        for v in range(self.u.size):
-            if deadline is not None and time.perf_counter() > deadline:
-                return [], np.zeros(0)
-            fill = np.zeros((n, width))
-            for i, rates, slo, anchor, span in anchors:
-                size = anchored_sizes(rates, slo - self.u[v], anchor)
-                fill[i] = np.where(span, 1.0 + np.cumsum(size, axis=1), fill[i])
-            valid = np.cumprod(self.served[v][apps] & inside & (count <= ANCHORS), axis=1).astype(bool)
-            best = np.where(valid, np.minimum(best, share * self.unit[v, self._level(v, fill) - 1]), best)
         length = np.arange(1, width + 1)
-        some = (length <= 8) | np.isin(length, np.unique(np.round(8 * LENGTHS ** np.arange(64)).astype(int)))
-        first, last = np.nonzero(np.isfinite(best) & some[None, :])
-        return [by_slo[i:i + d + 1] for i, d in zip(first, last)], best[first, last]
+        lengths = length[(length <= 8) | np.isin(length, np.unique(np.round(8 * LENGTHS ** np.arange(64)).astype(int)))]
+        runs = [by_slo[i:i + d] for d in lengths for i in range(n - d + 1)]
+        weights = self.weights(runs, deadline)
+        if weights is None:
+            return [], np.zeros(0)
+        ok = np.isfinite(weights)
+        return [r for r, k in zip(runs, ok) if k], weights[ok]
 
     def price(self, duals: np.ndarray, bins: range | None = None, deadline: float | None = None
               ) -> tuple[float, float, list[tuple[np.ndarray, np.ndarray, float]]]:
@@ -284,6 +342,8 @@ class Relaxed:
         A row ``(bin, level, anchor)`` is priced (:meth:`_rows`) only while what it can gain
         at most (the anchor's profit and every positive profit after it) exceeds its level's
         best gain so far: rows in order of that cap, in batches doubling in size."""
+        from .relaxed_kernel import open_rows
+
         every = bins is None
         bins = range(self.u.size) if every else bins
         gains = np.zeros(self.unit.shape)  # (bin, level): the largest gain, or a cap above it
@@ -291,17 +351,13 @@ class Relaxed:
         for v in bins:
             if deadline is not None and time.perf_counter() > deadline:
                 return np.inf, np.inf, []
-            profit = self._profits(v, duals)
-            plus = np.maximum(profit, 0.0)
-            cap = profit + np.cumsum(plus[:, ::-1], axis=1)[:, ::-1] - plus  # the anchor and every later gain
-            fits = self._room(v, np.arange(self.levels[v])[:, None], self.apps[v]) >= 0
-            keep = fits & (cap > TOLERANCE)
-            gains[v, :self.levels[v]] = np.where(fits & ~keep, cap, 0.0).max(axis=1, initial=0.0)
-            level, anchor = np.nonzero(keep)
-            order = np.lexsort((-cap[level, anchor], level))  # by level, then cap: rows sorted by (bin, level, -cap)
-            rows.append(np.stack([np.full(level.size, v), level[order], self.apps[v][anchor[order]]]))
-            caps.append(cap[level, anchor][order])
-        rows, caps = np.concatenate(rows, axis=1) if rows else np.zeros((3, 0), int), np.concatenate(caps or [[]])
+            apps = self.apps[v]
+            where, first = self._places[v]
+            level, anchor, place, cap, gains[v, :self.levels[v]] = open_rows(
+                duals[apps], self.share[apps], self.unit[v, :self.levels[v]], where, first, TOLERANCE)
+            rows.append(np.stack([np.full(level.size, v), level, apps[anchor], place]))
+            caps.append(cap)
+        rows, caps = np.concatenate(rows, axis=1) if rows else np.zeros((4, 0), int), np.concatenate(caps or [[]])
         group = rows[0] * self.unit.shape[1] + rows[1]
         rank = np.arange(group.size) - np.searchsorted(group, group)
         found: list = []
@@ -344,16 +400,53 @@ class Relaxed:
         apps = self.apps[v]
         return duals[apps][None, :] - self.share[apps][None, :] * self.unit[v, :self.levels[v], None]
 
-    def _room(self, v: np.ndarray, level: np.ndarray, anchor: np.ndarray) -> np.ndarray:
-        """How much ``A`` a row may add to its anchor's own ``r tau`` (inf at a bin's top level)."""
+    def _places_of(self, v: int) -> tuple[np.ndarray, np.ndarray]:
+        """For bin ``v``, per anchor (its apps, in anchor order) and place of a partner: where
+        that partner is among its apps (their number where it serves none there), and the
+        first level whose rows it fits (the number of levels where the bin serves no partner
+        there)."""
+        apps = self.apps[v]
+        candidates = self.partners[apps]
+        valid = (candidates >= 0) & self.served[v][np.maximum(candidates, 0)]
+        at = np.full(self.share.size, apps.size)
+        at[apps] = np.arange(apps.size)
+        where = np.where(valid, at[np.maximum(candidates, 0)], apps.size)
+        # a row fits where its anchor and partner leave room: (edge above it) - 1 >= their size
+        first = np.searchsorted(self.edges[1:self.levels[v]] - 1.0, self._own(v, apps), side="left")
+        first = np.minimum(first, self.levels[v] - 1)  # (the top row holds any size)
+        ok = np.concatenate([valid, np.ones((apps.size, 1), dtype=bool)], axis=1)
+        return where, np.where(ok, first, self.levels[v])
+
+    def _partner(self, anchor: np.ndarray, place: np.ndarray) -> np.ndarray:
+        """The partner at ``place`` among each ``anchor``'s candidates (-1 at the last place: none)."""
+        if self.most == 0:
+            return np.full(anchor.shape, -1)
+        return np.where(place < self.most, self.partners[anchor, np.minimum(place, self.most - 1)], -1)
+
+    def _own(self, v: int | np.ndarray, anchor: np.ndarray, place: np.ndarray | None = None) -> np.ndarray:
+        """The anchored size of a row's anchor and partner (bin ``v``, the partner at ``place``
+        among the anchor's, or every place as a last axis, the last none)."""
+        from .relaxed_kernel import anchored_size
+
+        if place is None:
+            return np.stack([self._own(v, anchor, np.full(anchor.shape, q)) for q in range(self.most + 1)], axis=-1)
+        partner = self._partner(anchor, place)
+        some = partner >= 0
+        k = np.maximum(partner, 0)
+        tau_j, tau_k = self.slo[anchor] - self.u[v], self.slo[k] - self.u[v]
+        second, start2 = np.where(some, self.rates[k], 0.0), np.where(some, tau_k, 0.0)
+        own = anchored_size(self.rates[anchor], tau_j, self.rates[anchor], tau_j, second, start2)
+        return own + np.where(some, anchored_size(self.rates[k], tau_k, self.rates[anchor], tau_j, second, start2), 0.0)
+
+    def _room(self, v: np.ndarray, level: np.ndarray, own: np.ndarray) -> np.ndarray:
+        """How much ``A`` a row may add to its anchor's and partner's own (inf at a bin's top level)."""
         top = level == self.levels[v] - 1
-        return np.where(top, np.inf, self.edges[np.minimum(level + 1, self.edges.size - 1)] - 1.0) \
-            - self.rates[anchor] * (self.slo[anchor] - self.u[v])
+        return np.where(top, np.inf, self.edges[np.minimum(level + 1, self.edges.size - 1)] - 1.0) - own
 
     def _rows(self, rows: np.ndarray, duals: np.ndarray, gains: np.ndarray, found: list) -> None:
-        """Price the rows ``(bin, level, anchor)`` (columns of ``rows``): raise their levels'
-        ``gains``, and append to ``found`` the LP vertices and the groups rounded from them
-        that price out, as ``(gain, bin, members, coefficients, weight)``.
+        """Price the rows ``(bin, level, anchor, place)`` (columns of ``rows``): raise their
+        levels' ``gains``, and append to ``found`` the LP vertices and the groups rounded from
+        them that price out, as ``(gain, bin, members, coefficients, weight)``.
 
         A row's 0-1 knapsack is relaxed before its LP (:mod:`.relaxed_kernel`): an app larger
         than the room left cannot join, and sizes are capped at the lower limit (a selection
@@ -361,17 +454,20 @@ class Relaxed:
         sliver of a large app from lifting a small group to a cheaper level."""
         from .relaxed_kernel import price_rows
 
-        # a bin's rows of one anchor together; C order, so that the kernel is compiled for one layout
-        v, level, anchor = np.ascontiguousarray(rows[:, np.lexsort((rows[2], rows[0]))])
-        own = self.rates[anchor] * (self.slo[anchor] - self.u[v])
+        # a bin's rows of one anchor and partner together; C order, so that the kernel is compiled for one layout
+        v, level, anchor, place = np.ascontiguousarray(rows[:, np.lexsort((rows[3], rows[2], rows[0]))])
+        partner = self._partner(anchor, place)
+        own = self._own(v, anchor, place)
         unit = self.unit[v, level]
         mine = duals[anchor] - self.share[anchor] * unit
-        low, high, enough = self.edges[level] - 1.0 - own, self._room(v, level, anchor), gains[v, level] - mine
+        mine += np.where(partner >= 0, duals[np.maximum(partner, 0)] - self.share[np.maximum(partner, 0)] * unit, 0.0)
+        low, high, enough = self.edges[level] - 1.0 - own, self._room(v, level, own), gains[v, level] - mine
         gain, x, fill = np.empty(v.size), np.zeros((v.size, self.share.size)), np.empty((v.size, 2))
 
         def part(rows: slice) -> None:
-            price_rows(v[rows], anchor[rows], duals, self.share, unit[rows], self.rates, self.slo, self.u, self.served,
-                       self.rank, low[rows], high[rows], enough[rows], NODES, gain[rows], x[rows], fill[rows])
+            price_rows(v[rows], anchor[rows], place[rows], self.partners, duals, self.share, unit[rows], self.rates,
+                       self.slo, self.u, self.served, self.rank, low[rows], high[rows], enough[rows], NODES,
+                       gain[rows], x[rows], fill[rows])
         _split(part, v.size)
         gain += mine
         np.maximum.at(gains, (v, level), gain)

@@ -17,11 +17,22 @@ import numpy as np
 SLACK = 1e-12
 
 
-@numba.vectorize(["float64(float64, float64, float64, float64)"], cache=True)
-def anchored_size(rate, tau, first, start):
-    """An app's share ``r_a (min(tau_a, tau_j) + (1 - e^{-r_j (tau_a - tau_j)^+}) / r_j)`` of
-    ``A_j`` (app: ``rate``, ``tau``; anchor: ``first``, ``start``), a ufunc."""
-    return rate * (min(tau, start) - math.expm1(-first * max(tau - start, 0.0)) / first)
+@numba.vectorize(["float64(float64, float64, float64, float64, float64, float64)"], cache=True)
+def anchored_size(rate, tau, first, start, second, start2):
+    """An app's share ``r_a int_0^{tau_a} e^{-r_j (s - tau_j)^+ - r_k (s - tau_k)^+} ds`` of
+    ``A_jk`` (app: ``rate``, ``tau``; anchor: ``first``, ``start``; partner: ``second``,
+    ``start2``, with ``second = 0`` for none: then ``r_a (min(tau_a, tau_j) + (1 -
+    e^{-r_j (tau_a - tau_j)^+}) / r_j)``), a ufunc."""
+    if second == 0.0 or start2 >= tau:
+        return rate * (min(tau, start) - math.expm1(-first * max(tau - start, 0.0)) / first)
+    if start2 <= start:  # the partner's deadline first: it decays alone until the anchor's
+        first, start, second, start2 = second, start2, first, start
+        if start2 >= tau:
+            return rate * (min(tau, start) - math.expm1(-first * max(tau - start, 0.0)) / first)
+    # 0 .. start: 1; start .. start2: e^{-first (s - start)}; start2 .. tau: both
+    both = first + second
+    return rate * (start - math.expm1(-first * (start2 - start)) / first
+                   - math.exp(-first * (start2 - start)) * math.expm1(-both * (tau - start2)) / both)
 
 
 @numba.njit(cache=True)
@@ -190,36 +201,101 @@ def knapsack_bound(profit: np.ndarray, size: np.ndarray, low: np.ndarray, high: 
 
 
 @numba.njit(cache=True, nogil=True)
-def price_rows(bins, anchors, profit_of, share, unit, rates, slo, u, served, rank, low, high, enough, nodes,
-               gain, x, fill):
-    """Bound the rows ``(bins[r], anchors[r])``: the knapsack over the apps ``a`` with
-    ``served[bin, a]`` after the anchor (``rank[a] > rank[anchor]``), profit ``profit_of[a]
-    - share[a] unit[r]``, size the anchored size at the timeouts ``slo - u[bin]``, limits
-    ``low[r]``, ``high[r]`` (:func:`_row`, not split at most ``enough[r]``). Writes each
-    row's bound to ``gain``, its vertex to ``x`` over all apps (zeros on entry; the anchor at
-    1), and to ``fill`` ``1 +`` the anchored size of the vertex's apps taken whole and of
-    those taken at all (the caller's arrays, so that threads write parts of them in place)."""
+def price_rows(bins, anchors, places, partners, profit_of, share, unit, rates, slo, u, served, rank, low, high,
+               enough, nodes, gain, x, fill):
+    """Bound the rows ``(bins[r], anchors[r], places[r])``: the knapsack over the apps ``a``
+    with ``served[bin, a]`` after the anchor (``rank[a] > rank[anchor]``) and not among the
+    anchor's first ``places[r] + 1`` ``partners`` (all of them where ``places[r]`` is their
+    number: no partner), profit ``profit_of[a] - share[a] unit[r]``, size the anchored size
+    with the partner ``partners[anchor, places[r]]`` (if any) at the timeouts ``slo -
+    u[bin]``, limits ``low[r]``, ``high[r]`` (:func:`_row`, not split at most ``enough[r]``).
+    Writes each row's bound to ``gain``, its vertex to ``x`` over all apps (zeros on entry;
+    the anchor and partner at 1), and to ``fill`` ``1 +`` the anchored size of the vertex's
+    apps taken whole and of those taken at all, the anchor's and partner's included (the
+    caller's arrays, so that threads write parts of them in place)."""
     rows, n = bins.size, rates.size
     state, capped, key = np.empty((nodes + 1, n), np.int8), np.empty(n), np.empty(n)
     items, size, profit, part = np.empty(n, np.int64), np.empty(n), np.empty(n), np.empty(n)
-    m, v, j = 0, -1, -1
+    m, v, j, q, k, own = 0, -1, -1, -1, -1, 0.0
+    most = partners.shape[1]
     for r in range(rows):
-        if bins[r] != v or anchors[r] != j:  # (rows of one bin and anchor in a run share their items)
-            v, j, m = bins[r], anchors[r], 0
+        if bins[r] != v or anchors[r] != j or places[r] != q:  # (rows of one bin, anchor and partner share items)
+            v, j, q, m = bins[r], anchors[r], places[r], 0
+            k = partners[j, q] if q < most else -1
+            second, start2 = (rates[k], slo[k] - u[v]) if k >= 0 else (0.0, 0.0)
+            own = anchored_size(rates[j], slo[j] - u[v], rates[j], slo[j] - u[v], second, start2)
+            if k >= 0:
+                own += anchored_size(rates[k], slo[k] - u[v], rates[j], slo[j] - u[v], second, start2)
             for a in range(n):
                 if served[v, a] and rank[a] > rank[j]:
-                    items[m] = a
-                    size[m] = anchored_size(rates[a], slo[a] - u[v], rates[j], slo[j] - u[v])
-                    m += 1
-        for k in range(m):
-            profit[k] = profit_of[items[k]] - share[items[k]] * unit[r]
+                    out = False
+                    for p in range(min(q + 1, most)):
+                        out = out or partners[j, p] == a
+                    if not out:
+                        items[m] = a
+                        size[m] = anchored_size(rates[a], slo[a] - u[v], rates[j], slo[j] - u[v], second, start2)
+                        m += 1
+        for i in range(m):
+            profit[i] = profit_of[items[i]] - share[items[i]] * unit[r]
         gain[r] = _row(profit[:m], size[:m], low[r], high[r], enough[r], nodes, part[:m], state, capped, key)
-        fill[r, 0] = 1.0 + rates[j] * (slo[j] - u[v])
-        fill[r, 1] = 1.0 + rates[j] * (slo[j] - u[v])
-        for k in range(m):
-            x[r, items[k]] = part[k]
-            if part[k] > 1 - 1e-9:
-                fill[r, 0] += size[k]
-            if part[k] > 1e-9:
-                fill[r, 1] += size[k]
+        fill[r, 0] = 1.0 + own
+        fill[r, 1] = 1.0 + own
+        for i in range(m):
+            x[r, items[i]] = part[i]
+            if part[i] > 1 - 1e-9:
+                fill[r, 0] += size[i]
+            if part[i] > 1e-9:
+                fill[r, 1] += size[i]
         x[r, j] = 1.0
+        if k >= 0:
+            x[r, k] = 1.0
+
+
+@numba.njit(cache=True)
+def open_rows(duals, share, unit, where, first, tolerance):
+    """One bin's rows worth pricing at ``duals``: per level ``l`` (``unit[l]``), anchor ``t``
+    (the bin's apps in anchor order: ``duals``, ``share``) and place ``q`` of a partner
+    (``where[t, q]``: its position among the apps, or their number where the bin serves none
+    there; the last place: none), the row's cap: the anchor's and partner's profits and every
+    positive profit after the anchor but the candidates up to the partner (profit ``y_a -
+    share_a unit[l]``). A row fits from level ``first[t, q]`` on. Returns the rows whose cap
+    passes ``tolerance`` as ``(level, anchor, place, cap)``, by level and then by falling cap
+    (stable), and per level the largest cap of the rows that fit but do not pass (at least 0)."""
+    levels, m, most = unit.size, duals.size, where.shape[1]
+    profit, after, cap = np.empty(m + 1), np.empty(m), np.empty((m, most + 1))
+    gains = np.zeros(levels)
+    count = 0
+    for sweep in range(2):  # count the rows, then write them
+        if sweep == 1:
+            level, anchor, place, caps = (np.empty(count, np.int64), np.empty(count, np.int64),
+                                          np.empty(count, np.int64), np.empty(count))
+            count = 0
+        for lv in range(levels):
+            start = count
+            profit[m] = 0.0
+            total = 0.0
+            for a in range(m - 1, -1, -1):
+                profit[a] = duals[a] - share[a] * unit[lv]
+                after[a] = total
+                total += max(profit[a], 0.0)
+            for t in range(m):
+                base, ahead = profit[t] + after[t], 0.0
+                for q in range(most):
+                    theirs = profit[where[t, q]]
+                    ahead += max(theirs, 0.0)
+                    cap[t, q] = base - ahead + theirs
+                cap[t, most] = base - ahead
+                for q in range(most + 1):
+                    if lv >= first[t, q]:
+                        if cap[t, q] > tolerance:
+                            if sweep == 1:
+                                level[count], anchor[count], place[count], caps[count] = lv, t, q, cap[t, q]
+                            count += 1
+                        elif sweep == 0:
+                            gains[lv] = max(gains[lv], cap[t, q])
+            if sweep == 1 and count > start + 1:
+                order = np.argsort(-caps[start:count], kind="mergesort")
+                anchor[start:count] = anchor[start:count][order]
+                place[start:count] = place[start:count][order]
+                caps[start:count] = caps[start:count][order]
+    return level, anchor, place, caps, gains
