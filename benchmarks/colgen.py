@@ -162,7 +162,7 @@ def part3() -> None:
           "after the contiguous plan. Every gap is (plan - bound) / plan, over every partition, for the default "
           "plan except in the first gap column. The last two are floors, not bounds: `rows allow` is the least "
           "gap `expected_bound` can prove for the default plan however long it runs (`ceiling`: the plan's groups "
-          "at their least weights over the relaxation's rows, at the finest levels), and `exact E[K]` the least a "
+          "at their least weights over the rows of each relaxation it runs, the largest), and `exact E[K]` the least a "
           "relaxation could with the same rows but each group's exact `E[K]` for every configuration (no anchor, "
           "bins or levels: `formulations/column_generation.md`, \"What the rows can prove\").\n")
     print("| n | model | time limit | contiguous plan, per-app bound: gap (time) | default `milp`: status "

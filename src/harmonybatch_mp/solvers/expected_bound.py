@@ -194,13 +194,14 @@ def _next_box(box: float, bound: float, boxed_best: float) -> float:
 
 
 class _Master:
-    """The relaxed model's restricted master: every app alone (so it is feasible), every run in
-    SLO order and the ``seed`` groups to start; the columns pricing finds; those far from
-    entering dropped when it grows past :data:`LARGEST` per app."""
+    """The relaxed model's restricted master: every app alone (so it is feasible), and every run
+    in SLO order or else the ``seed`` groups (an earlier master's, which hold its runs) to
+    start; the columns pricing finds; those far from entering dropped when it grows past
+    :data:`LARGEST` per app."""
 
     def __init__(self, n: int, relaxed: Relaxed, deadline: float | None = None, seed: list[np.ndarray] | None = None):
         self.n, self.share = n, relaxed.share
-        runs, cost = relaxed.runs(deadline)
+        runs, cost = relaxed.runs(deadline) if not seed else ([], [])  # (the earlier master's groups hold its runs)
         self.columns = [np.array([a]) for a in range(n)] + [np.sort(r) for r in runs if r.size > 1]
         self.weights = list(np.minimum(relaxed.alone(deadline), ARTIFICIAL)) + [w for r, w in zip(runs, cost) if r.size > 1]
         self.coefficients = [np.ones(c.size) for c in self.columns]

@@ -53,6 +53,8 @@ BEYOND = 2.0
 #: The initial runs have every length up to 8 apps, then lengths this factor apart (fewer
 #: columns: the master's first LP at n = 300 took 5 s with every length).
 LENGTHS = 1.25
+#: The initial runs (in SLO order) have at most this many anchors as they grow.
+ANCHORS = 8
 #: Each anchor's candidate partners (:func:`partners`): the apps after it whose decay cuts an
 #: unbounded wait the most.
 PARTNERS = 3
@@ -125,8 +127,9 @@ def partners(rates: np.ndarray, slo: np.ndarray, rank: np.ndarray, most: int = P
     if most == 0:
         return out
     unbounded = 1e9 + 2 * float(slo.max(initial=0.0))
-    for lo in range(0, n, max(1, (1 << 20) // max(n, 1))):
-        j = np.arange(lo, min(n, lo + max(1, (1 << 20) // max(n, 1))))
+    step = max(1, WEIGHED // max(n, 1))  # anchors at a time
+    for lo in range(0, n, step):
+        j = np.arange(lo, min(n, lo + step))
         alone = slo[j] + 1.0 / rates[j]
         cut = alone[:, None] - anchored_size(1.0, unbounded, rates[j, None], slo[j, None], rates[None, :], slo[None, :])
         cut = np.where(rank[None, :] > rank[j, None], cut, -np.inf)
@@ -241,7 +244,7 @@ class Relaxed:
                            dtype=bool).reshape(problem.n, -1).T
         self.served = allowed & (self.slo[None, :] >= self.u[:, None])  # (bins, apps)
         self.apps = [self.order[ok[self.order]] for ok in self.served]  # each bin's apps, in anchor order
-        self._places = [self._places_of(v) for v in range(self.u.size)]
+        self._candidates = [self._candidates_of(v) for v in range(self.u.size)]
 
     def alone(self, deadline: float | None = None) -> np.ndarray:
         """Each app's cheapest relaxed column alone (``E[K] <= 1 + r tau``), over the bins (over
@@ -285,7 +288,7 @@ class Relaxed:
             member = np.zeros((len(block), n), dtype=bool)
             for g, members in enumerate(block):
                 member[g, members] = True
-            anchor, partner = self.places(block, member)
+            anchor, partner = self.pairs(block, member)
             share = member @ self.share
             for v in range(self.u.size):
                 if deadline is not None and time.perf_counter() > deadline:
@@ -298,7 +301,7 @@ class Relaxed:
                     best[lo + g] = np.minimum(best[lo + g], share[g] * self.unit[v, self._level(v, fill) - 1])
         return best
 
-    def places(self, groups: list[np.ndarray], member: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def pairs(self, groups: list[np.ndarray], member: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each group's anchor (its first app in the anchor order) and partner (its anchor's
         first candidate partner it holds, -1 if none): the row that holds it."""
         anchor = np.array([members[np.argmin(self.rank[members])] for members in groups], dtype=int)
@@ -312,21 +315,47 @@ class Relaxed:
 
     def runs(self, deadline: float | None = None) -> tuple[list[np.ndarray], np.ndarray]:
         """The runs of apps consecutive in SLO order (of at most ``max(8, 40000 / n)`` apps,
-        so memory stays ``O(n)``, and of the lengths :data:`LENGTHS` allows) as columns, each
-        at its least row weight (:meth:`weights`): the groups good plans are made of, to start
-        the master. Returns the runs' members and weights (runs no bin serves are left out);
-        none if the ``deadline`` passes first."""
+        so memory stays ``O(n)``, at most :data:`ANCHORS` anchors as it grows, and of the
+        lengths :data:`LENGTHS` allows) as columns, each at its least row weight: the groups
+        good plans are made of, to start the master. Returns the runs' members and weights
+        (runs no bin serves are left out); none if the ``deadline`` passes first. The runs'
+        sizes grow by a cumulative sum along each run, for every run at once; with partners
+        they are weighed again (:meth:`weights`: n = 500, 8,648 runs, 4.2 s)."""
         n = self.share.size
         width = min(n, max(8, 40000 // n))
         by_slo = np.argsort(self.slo, kind="stable")
+        apps = by_slo[np.minimum(np.arange(n)[:, None] + np.arange(width)[None, :], n - 1)]  # [i, d]: i + d
+        inside = np.arange(n)[:, None] + np.arange(width)[None, :] < n
+        share = np.cumsum(np.where(inside, self.share[apps], 0.0), axis=1)
+        rank = np.where(inside, self.rank[apps], n)
+        new = rank == np.minimum.accumulate(rank, axis=1)  # the run [i, i + d]'s anchor is its app d
+        count = np.cumsum(new, axis=1)  # 1 + changes of anchor
+        first, nth = np.nonzero(new & (count <= ANCHORS))
+        where = np.zeros((n, ANCHORS), int)  # [i, k]: the position of the run's k-th anchor
+        where[first, count[first, nth] - 1] = nth
+        anchors = []  # per k: the runs that reach a (k + 1)-th anchor, their rates, SLOs, anchors, spans
+        for k in range(min(ANCHORS, int(count[:, -1].max()))):
+            i = np.flatnonzero(count[:, -1] > k)
+            anchors.append((i, self.rates[apps[i]], self.slo[apps[i]], where[i, k], count[i] == k + 1))
+        best = np.full((n, width), np.inf)
+        for v in range(self.u.size):
+            if deadline is not None and time.perf_counter() > deadline:
+                return [], np.zeros(0)
+            fill = np.zeros((n, width))
+            for i, rates, slo, anchor, span in anchors:
+                size = anchored_sizes(rates, slo - self.u[v], anchor)
+                fill[i] = np.where(span, 1.0 + np.cumsum(size, axis=1), fill[i])
+            valid = np.cumprod(self.served[v][apps] & inside & (count <= ANCHORS), axis=1).astype(bool)
+            best = np.where(valid, np.minimum(best, share * self.unit[v, self._level(v, fill) - 1]), best)
         length = np.arange(1, width + 1)
-        lengths = length[(length <= 8) | np.isin(length, np.unique(np.round(8 * LENGTHS ** np.arange(64)).astype(int)))]
-        runs = [by_slo[i:i + d] for d in lengths for i in range(n - d + 1)]
-        weights = self.weights(runs, deadline)
-        if weights is None:
-            return [], np.zeros(0)
-        ok = np.isfinite(weights)
-        return [r for r, k in zip(runs, ok) if k], weights[ok]
+        some = (length <= 8) | np.isin(length, np.unique(np.round(8 * LENGTHS ** np.arange(64)).astype(int)))
+        first, last = np.nonzero(np.isfinite(best) & some[None, :])
+        runs, weights = [by_slo[i:i + d + 1] for i, d in zip(first, last)], best[first, last]
+        if self.most:  # the sizes above keep the anchor's decay alone
+            weights = self.weights(runs, deadline)
+            if weights is None:
+                return [], np.zeros(0)
+        return runs, weights
 
     def price(self, duals: np.ndarray, bins: range | None = None, deadline: float | None = None
               ) -> tuple[float, float, list[tuple[np.ndarray, np.ndarray, float]]]:
@@ -339,9 +368,10 @@ class Relaxed:
         bin). Priced over some ``bins`` only, or stopped at the ``deadline``, it finds columns
         but bounds nothing (both bounds are inf).
 
-        A row ``(bin, level, anchor)`` is priced (:meth:`_rows`) only while what it can gain
-        at most (the anchor's profit and every positive profit after it) exceeds its level's
-        best gain so far: rows in order of that cap, in batches doubling in size."""
+        A row ``(bin, level, anchor, partner)`` is priced (:meth:`_rows`) only while what it
+        can gain at most (the anchor's and partner's profits and every positive profit of the
+        apps it may take: :func:`.relaxed_kernel.open_rows`) exceeds its level's best gain so
+        far: rows in order of that cap, in batches doubling in size."""
         from .relaxed_kernel import open_rows
 
         every = bins is None
@@ -352,7 +382,7 @@ class Relaxed:
             if deadline is not None and time.perf_counter() > deadline:
                 return np.inf, np.inf, []
             apps = self.apps[v]
-            where, first = self._places[v]
+            where, first = self._candidates[v]
             level, anchor, place, cap, gains[v, :self.levels[v]] = open_rows(
                 duals[apps], self.share[apps], self.unit[v, :self.levels[v]], where, first, TOLERANCE)
             rows.append(np.stack([np.full(level.size, v), level, apps[anchor], place]))
@@ -400,7 +430,7 @@ class Relaxed:
         apps = self.apps[v]
         return duals[apps][None, :] - self.share[apps][None, :] * self.unit[v, :self.levels[v], None]
 
-    def _places_of(self, v: int) -> tuple[np.ndarray, np.ndarray]:
+    def _candidates_of(self, v: int) -> tuple[np.ndarray, np.ndarray]:
         """For bin ``v``, per anchor (its apps, in anchor order) and place of a partner: where
         that partner is among its apps (their number where it serves none there), and the
         first level whose rows it fits (the number of levels where the bin serves no partner
