@@ -495,7 +495,7 @@ class Relaxed:
         gain, x, fill = np.empty(v.size), np.zeros((v.size, self.share.size)), np.empty((v.size, 2))
 
         def part(rows: slice) -> None:
-            price_rows(v[rows], anchor[rows], place[rows], self.partners, duals, self.share, unit[rows], self.rates,
+            price_rows(v[rows], anchor[rows], place[rows], self.partners, own[rows], duals, self.share, unit[rows], self.rates,
                        self.slo, self.u, self.served, self.rank, low[rows], high[rows], enough[rows], NODES,
                        gain[rows], x[rows], fill[rows])
         _split(part, v.size)

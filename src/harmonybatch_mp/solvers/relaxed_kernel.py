@@ -23,12 +23,10 @@ def anchored_size(rate, tau, first, start, second, start2):
     ``A_jk`` (app: ``rate``, ``tau``; anchor: ``first``, ``start``; partner: ``second``,
     ``start2``, with ``second = 0`` for none: then ``r_a (min(tau_a, tau_j) + (1 -
     e^{-r_j (tau_a - tau_j)^+}) / r_j)``), a ufunc."""
-    if second == 0.0 or start2 >= tau:
-        return rate * (min(tau, start) - math.expm1(-first * max(tau - start, 0.0)) / first)
-    if start2 <= start:  # the partner's deadline first: it decays alone until the anchor's
+    if second != 0.0 and start2 < start:  # the partner's deadline first: it decays alone until the anchor's
         first, start, second, start2 = second, start2, first, start
-        if start2 >= tau:
-            return rate * (min(tau, start) - math.expm1(-first * max(tau - start, 0.0)) / first)
+    if second == 0.0 or start2 >= tau:  # one decay before tau
+        return rate * (min(tau, start) - math.expm1(-first * max(tau - start, 0.0)) / first)
     # 0 .. start: 1; start .. start2: e^{-first (s - start)}; start2 .. tau: both
     both = first + second
     return rate * (start - math.expm1(-first * (start2 - start)) / first
@@ -201,7 +199,7 @@ def knapsack_bound(profit: np.ndarray, size: np.ndarray, low: np.ndarray, high: 
 
 
 @numba.njit(cache=True, nogil=True)
-def price_rows(bins, anchors, places, partners, profit_of, share, unit, rates, slo, u, served, rank, low, high,
+def price_rows(bins, anchors, places, partners, own, profit_of, share, unit, rates, slo, u, served, rank, low, high,
                enough, nodes, gain, x, fill):
     """Bound the rows ``(bins[r], anchors[r], places[r])``: the knapsack over the apps ``a``
     with ``served[bin, a]`` after the anchor (``rank[a] > rank[anchor]``) and not among the
@@ -211,21 +209,18 @@ def price_rows(bins, anchors, places, partners, profit_of, share, unit, rates, s
     u[bin]``, limits ``low[r]``, ``high[r]`` (:func:`_row`, not split at most ``enough[r]``).
     Writes each row's bound to ``gain``, its vertex to ``x`` over all apps (zeros on entry;
     the anchor and partner at 1), and to ``fill`` ``1 +`` the anchored size of the vertex's
-    apps taken whole and of those taken at all, the anchor's and partner's included (the
-    caller's arrays, so that threads write parts of them in place)."""
+    apps taken whole and of those taken at all, plus the anchor's and partner's ``own[r]``
+    (the caller's arrays, so that threads write parts of them in place)."""
     rows, n = bins.size, rates.size
     state, capped, key = np.empty((nodes + 1, n), np.int8), np.empty(n), np.empty(n)
     items, size, profit, part = np.empty(n, np.int64), np.empty(n), np.empty(n), np.empty(n)
-    m, v, j, q, k, own = 0, -1, -1, -1, -1, 0.0
+    m, v, j, q, k = 0, -1, -1, -1, -1
     most = partners.shape[1]
     for r in range(rows):
         if bins[r] != v or anchors[r] != j or places[r] != q:  # (rows of one bin, anchor and partner share items)
             v, j, q, m = bins[r], anchors[r], places[r], 0
             k = partners[j, q] if q < most else -1
             second, start2 = (rates[k], slo[k] - u[v]) if k >= 0 else (0.0, 0.0)
-            own = anchored_size(rates[j], slo[j] - u[v], rates[j], slo[j] - u[v], second, start2)
-            if k >= 0:
-                own += anchored_size(rates[k], slo[k] - u[v], rates[j], slo[j] - u[v], second, start2)
             for a in range(n):
                 if served[v, a] and rank[a] > rank[j]:
                     out = False
@@ -238,8 +233,8 @@ def price_rows(bins, anchors, places, partners, profit_of, share, unit, rates, s
         for i in range(m):
             profit[i] = profit_of[items[i]] - share[items[i]] * unit[r]
         gain[r] = _row(profit[:m], size[:m], low[r], high[r], enough[r], nodes, part[:m], state, capped, key)
-        fill[r, 0] = 1.0 + own
-        fill[r, 1] = 1.0 + own
+        fill[r, 0] = 1.0 + own[r]
+        fill[r, 1] = 1.0 + own[r]
         for i in range(m):
             x[r, items[i]] = part[i]
             if part[i] > 1 - 1e-9:
