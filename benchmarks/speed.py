@@ -25,7 +25,7 @@ from harmonybatch_mp import (
     provision_group,
     solve,
 )
-from harmonybatch_mp.provision import config_grid as _grid
+from harmonybatch_mp.grid import _config_grid as _grid
 
 
 def workload(n: int, seed: int) -> Workload:

@@ -327,6 +327,92 @@ def test_a_time_limit_is_never_bad_input():
         assert "time limit" in err
 
 
+@pytest.mark.parametrize("backend", ["appsi_highs", "glpk"])
+def test_a_time_limit_beyond_any_clock_means_no_limit(backend):
+    """Limits too long for a timed lock wait (about 9.2e9 s) or for GLPK's int ``tmlim`` had
+    raised OverflowError and "glpk did not exit normally"; they mean no limit at all."""
+    for limit in (1e12, 2**70, 1e308):
+        plan = solve("0.5:5,0.8:3,1.0:9", "VGG19", time_limit=limit, cost_model="full-batch", candidates="all",
+                     backend=backend)
+        assert plan.solver.status == "optimal"
+
+
+def _bad_calls():
+    """Public functions called with the wrong kind of argument, and what their error must say."""
+    import harmonybatch_mp as hb
+    from harmonybatch_mp.profiler import measurements as ms
+    from harmonybatch_mp.profiler.fit import fit_profile
+    from harmonybatch_mp.profiler.timing import profile_callable
+    from harmonybatch_mp.replan import window_rates
+    from harmonybatch_mp.report import format_plan, format_schedule, format_simulation
+    from harmonybatch_mp.schedule import check_schedule, reconfigurations
+    from harmonybatch_mp.schedule_sim import simulate_schedule
+    from harmonybatch_mp.simulate import simulate
+    from harmonybatch_mp.trace import load_trace
+
+    vgg, ref, app = hb.builtin_profile("VGG19"), preset(), App("a", 0.5, 5)
+
+    def plan():
+        return solve("0.5:5", "VGG19", solver="dp")
+
+    return [
+        (lambda: simulate(None, duration=10), "simulate: plan: expected a Plan, got NoneType"),
+        (lambda: simulate(plan(), duration=10, seed=-1), "simulate: seed: expected a whole number >= 0 or None, got -1"),
+        (lambda: simulate(plan(), duration=10, seed=0.5), "simulate: seed: expected a whole number >= 0 or None"),
+        (lambda: simulate(plan(), trace=0), "simulate: trace: expected a Trace, got int"),
+        (lambda: simulate_schedule(None, None), "simulate: schedule: expected a Schedule, got NoneType"),
+        (lambda: check_schedule(plan()), "schedule: expected a Schedule, got Plan"),
+        (lambda: reconfigurations(None, None), "new: expected a Plan, got NoneType"),
+        (lambda: format_plan(None), "plan: expected a Plan, got NoneType"),
+        (lambda: format_simulation(plan()), "result: expected a SimulationResult, got Plan"),
+        (lambda: format_schedule(None), "schedule: expected a Schedule, got NoneType"),
+        (lambda: window_rates(None, ["a"], 1), "trace: expected a Trace, got NoneType"),
+        (lambda: fit_profile(None), "measurements file: expected a path, got NoneType"),
+        (lambda: ms.load_measurements(3), "measurements file: expected a path, got int"),
+        (lambda: ms.write_measurements(None, "m.csv"), "measurement rows: expected mappings"),
+        (lambda: ms.measurements_from_rows(None), "measurements: expected rows"),
+        (lambda: ms.measurements_from_rows([1]), "measurements, row 1: expected a mapping"),
+        (lambda: profile_callable(None, [1]), "infer: expected a callable, got NoneType"),
+        (lambda: profile_callable(len, "12"), "batches: expected a sequence of numbers, got str"),
+        (lambda: hb.Workload(None), "workload: expected App objects, got NoneType"),
+        (lambda: hb.preset(["paper"]), "unknown preset ['paper']"),
+        (lambda: hb.config_grid(None, ref), "profile: expected a ModelProfile, got NoneType"),
+        (lambda: hb.config_grid(vgg, "reference"), "platform: expected a Platform, got str"),
+        (lambda: hb.provision_group("a", vgg, ref), "apps: expected a sequence of App, got str"),
+        (lambda: hb.provision_group([app, app], vgg, ref), "app name 'a' appears twice in the group"),
+        (lambda: hb.provision_group([app], vgg, ref, kinds="cpu"), "kinds: expected a sequence of function kinds"),
+        (lambda: hb.provision_group([app], vgg, ref, kinds=[["cpu"]]), "kinds: expected a sequence of function kinds"),
+        (lambda: hb.provision_group_fast(None, vgg, ref), "apps: expected a sequence of App, got NoneType"),
+        (lambda: hb.provision_group_fast([app], None, ref), "profile: expected a ModelProfile"),
+        (lambda: hb.check_plan(None), "plan: expected a Plan, got NoneType"),
+        (lambda: hb.plan_problems("plan", None, vgg, ref), "plan: expected a Plan, got str"),
+        (lambda: hb.plan_many(None), "instances: expected an iterable"),
+        (lambda: hb.plan_many([], workers=0), "workers: must be >= 1"),
+        (lambda: hb.plan_many([], workers=2**70), "workers: must be <= 1024"),
+        (lambda: hb.plan_many([], workers=0.5), "workers: expected a whole number"),
+        (lambda: hb.plan_many([], executor=3), "executor: expected a concurrent.futures.Executor, got int"),
+        (lambda: hb.plan_many([], executor=ThreadPoolExecutor(1), progress=3), "progress: expected a callable"),
+        (lambda: hb.load_plan(None), "plan file: expected a path, got NoneType"),
+        (lambda: hb.load_workload(None), "workload file: expected a path, got NoneType"),
+        (lambda: hb.load_profile(1), "profile file: expected a path, got int"),
+        (lambda: hb.load_platform(None), "platform file: expected a path, got NoneType"),
+        (lambda: load_trace(None), "trace file: expected a path, got NoneType"),
+        (lambda: hb.build_model("0.5:5", "VGG19").write(None), "model file: expected a path, got NoneType"),
+        (lambda: hb.build_model("0.5:5", "VGG19").write(3, "lp"), "output file: expected a path, got int"),
+        (lambda: hb.build_model("0.5:5", "VGG19").write("x.lp", ["lp"]), "export format must be 'lp' or 'mps'"),
+    ]
+
+
+@pytest.mark.parametrize("index", range(len(_bad_calls())))
+def test_public_functions_name_a_wrong_argument(index):
+    """A wrong kind of argument is bad input that names itself, not a TypeError,
+    AttributeError or OverflowError from deep inside (each of these raised one)."""
+    call, needle = _bad_calls()[index]
+    with pytest.raises(InputError) as info:
+        call()
+    assert needle in str(info.value)
+
+
 def test_extreme_rate_reproducer_is_exact():
     apps = ("4.308836:0.0052989867146250764,3.514388:8614.636935260443,0.094947:48.83050560534193,"
             "0.715352:0.0030096985263149386")

@@ -20,6 +20,13 @@ from .errors import InputError
 MAX_INPUT_BYTES = 256 * 1024 * 1024
 
 
+def as_path(path: str | Path, what: str) -> Path:
+    """``path`` as a Path, or an InputError naming ``what`` file it should have been."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(f"{what} file: expected a path, got {type(path).__name__}")
+    return Path(path)
+
+
 def read_text(path: str | Path, what: str) -> str:
     """The text of a UTF-8 file (a leading BOM is dropped), or an InputError naming it.
 
@@ -34,7 +41,7 @@ def read_text(path: str | Path, what: str) -> str:
     ...
     harmonybatch_mp.errors.InputError: workload file '...w.csv': not UTF-8 text (byte 0xe9 at offset 4); ...
     """
-    path = Path(path)
+    path = as_path(path, what)
     try:
         size = path.stat().st_size
         if size > MAX_INPUT_BYTES:
@@ -57,7 +64,7 @@ def atomic_output(path: str | Path, suffix: str = "") -> Iterator[Path]:
     On any error the temporary file is removed and ``path`` is left as it was; an
     OSError becomes an InputError naming ``path``.
     """
-    path = Path(path)
+    path = as_path(path, "output")
     folder = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=folder)

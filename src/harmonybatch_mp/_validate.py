@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,32 @@ def integer(value: Any, where: str, *, minimum: int | None = None, maximum: int 
     if maximum is not None and x > maximum:
         raise InputError(f"{where}: must be <= {maximum}, got {_short(value)}")
     return int(x)
+
+
+def instance(value: Any, kind: type, where: str) -> Any:
+    """``value`` if it is a ``kind``, or an InputError naming ``where`` (and what it got).
+
+    >>> instance(None, float, "rate")
+    Traceback (most recent call last):
+    ...
+    harmonybatch_mp.errors.InputError: rate: expected a float, got NoneType
+    """
+    if not isinstance(value, kind):
+        raise InputError(f"{where}: expected a {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def seed(value: Any, where: str) -> int | None:
+    """A random seed: None, or a whole number >= 0 (what numpy's generators take).
+
+    >>> seed(-1, "seed")
+    Traceback (most recent call last):
+    ...
+    harmonybatch_mp.errors.InputError: seed: expected a whole number >= 0 or None, got -1
+    """
+    if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0):
+        raise InputError(f"{where}: expected a whole number >= 0 or None, got {_short(value)}")
+    return None if value is None else int(value)
 
 
 def field(obj: Any, key: str, where: str) -> Any:

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from ._validate import instance
 from .batching import equivalent_timeout, max_batch
 from .duration import DEFAULT_DURATION, DurationModel
 from .errors import InputError, PlanCheckError
@@ -161,6 +162,10 @@ def plan_problems(plan: Plan, workload: Workload, profile: ModelProfile, platfor
 
     See :func:`check_plan`.
     """
+    instance(plan, Plan, "plan")
+    instance(workload, Workload, "workload")
+    instance(profile, ModelProfile, "profile")
+    instance(platform, Platform, "platform")
     expected = plan.cost_model == EXPECTED
     out: list[str] = []
     apps = workload.by_name()
@@ -257,6 +262,7 @@ def check_plan(plan: Plan, workload: Workload | None = None, profile: ModelProfi
     >>> plan = solve(parse_apps("0.5:5,0.8:10,1.0:20"), builtin_profile("VGG19"), preset(), solver="dp")
     >>> check_plan(plan)
     """
+    instance(plan, Plan, "plan")
     problems = plan_problems(plan, workload or plan.workload, profile or plan.profile, platform or plan.platform,
                              duration)
     if problems:

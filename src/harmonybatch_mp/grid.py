@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from ._validate import instance
 from .errors import InputError
 from .latency import cpu_latency, gpu_latency_avg, gpu_latency_max
 from .platform import Platform
@@ -124,7 +125,6 @@ class GroupConfig:
     timeout_scale: float = 1.0
 
 
-@functools.lru_cache(maxsize=64)
 def config_grid(profile: ModelProfile, platform: Platform) -> ConfigGrid:
     """Evaluate every configuration of ``formulations/model.md`` section 3 for a profile on a platform.
 
@@ -135,6 +135,11 @@ def config_grid(profile: ModelProfile, platform: Platform) -> ConfigGrid:
     >>> len(g), int((g.kind == 0).sum()), int((g.kind == 1).sum())
     (2048, 1280, 768)
     """
+    return _config_grid(instance(profile, ModelProfile, "profile"), instance(platform, Platform, "platform"))
+
+
+@functools.lru_cache(maxsize=64)
+def _config_grid(profile: ModelProfile, platform: Platform) -> ConfigGrid:
     c = vcpu_grid(platform)
     nb = cpu_batch_limit(profile, platform)
     cc, cb = (a.ravel() for a in np.meshgrid(c, np.arange(1, nb + 1), indexing="ij"))
@@ -175,7 +180,11 @@ def config_grid(profile: ModelProfile, platform: Platform) -> ConfigGrid:
 
 
 def kind_mask(grid: ConfigGrid, kinds: Sequence[str]) -> np.ndarray:
-    return _kind_mask_cached(grid, tuple(kinds))
+    named = not isinstance(kinds, (str, bytes)) and isinstance(kinds, Iterable)
+    kinds = tuple(kinds) if named else kinds
+    if not named or not all(isinstance(k, str) for k in kinds):
+        raise InputError(f"kinds: expected a sequence of function kinds such as ('cpu', 'gpu'), got {kinds!r}")
+    return _kind_mask_cached(grid, kinds)
 
 
 @functools.lru_cache(maxsize=256)

@@ -188,7 +188,6 @@ def load_platform(path: str | Path) -> Platform:
     return platform_from_dict(v.read_json(path, "platform"), where=f"platform {str(path)!r}")
 
 
-@functools.cache
 def preset(name: str = "reference") -> Platform:
     """Return a built-in platform preset: ``reference`` (default) or ``paper``.
 
@@ -199,7 +198,12 @@ def preset(name: str = "reference") -> Platform:
     >>> preset("paper").gpu_bills_host
     False
     """
-    if name not in PRESETS:
+    if not isinstance(name, str) or name not in PRESETS:
         raise InputError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)} (or give a platform file)")
+    return _preset(name)
+
+
+@functools.cache
+def _preset(name: str) -> Platform:
     text = resources.files("harmonybatch_mp").joinpath("data/presets", f"{name}.json").read_text()
     return platform_from_dict(json.loads(text), where=f"preset {name}")

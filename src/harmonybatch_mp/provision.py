@@ -8,7 +8,7 @@ paper's fast path is in :mod:`.fast_path`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -24,8 +24,19 @@ __all__ = ["GPU", "KINDS", "ConfigGrid", "GroupConfig", "best_config", "config_g
 
 
 def _sorted(apps: Sequence[App]) -> list[App]:
+    """A group's apps in canonical order, or an InputError naming what is wrong with them."""
+    if isinstance(apps, (str, bytes)) or not isinstance(apps, Iterable):
+        raise InputError(f"apps: expected a sequence of App, got {type(apps).__name__}")
+    apps = list(apps)
     if not apps:
         raise InputError("a group needs at least one app")
+    names: set[str] = set()
+    for a in apps:
+        if not isinstance(a, App):
+            raise InputError(f"apps: expected App objects, got {type(a).__name__}")
+        if a.name in names:
+            raise InputError(f"apps: app name {a.name!r} appears twice in the group")
+        names.add(a.name)
     return sorted(apps, key=lambda a: a.sort_key)
 
 

@@ -73,6 +73,8 @@ class Forecast:
 
 def window_rates(trace: Trace, names: Sequence[str], window_min: int) -> np.ndarray:
     """Mean rate (requests/s) of each app in each window: shape (windows, apps)."""
+    v.instance(trace, Trace, "trace")
+    window_min = v.integer(window_min, "window_min", minimum=1)
     counts = np.array([trace.counts[n] for n in names], dtype=float).T  # (minutes, apps)
     windows = math.ceil(counts.shape[0] / window_min)
     out = np.zeros((windows, len(names)))

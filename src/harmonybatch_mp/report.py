@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from ._validate import instance
 from .plan import Plan
+from .schedule import Schedule
+from .simulate import SimulationResult
 
 
 def format_plan(plan: Plan) -> str:
     """A readable table of a plan: one block per group, then the total."""
+    instance(plan, Plan, "plan")
     info = plan.solver
     lines = [
         f"Plan for {len(plan.workload)} apps of {plan.profile.name} on platform '{plan.platform.name}' "
@@ -38,8 +42,9 @@ def format_plan(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def format_simulation(result) -> str:
+def format_simulation(result: SimulationResult) -> str:
     """A readable table of a simulation result: one row per app, then overall."""
+    instance(result, SimulationResult, "result")
     head = (f"{'app':<14}{'requests':>10}{'violations':>11}{'p50 (s)':>9}{'p99 (s)':>9}{'max (s)':>9}"
             f"{'mean batch':>11}{'predicted':>12}{'realized':>12}{'error':>8}")
     lines = [f"Simulated {result.duration_s:g} s (seed {result.seed})", head]
@@ -56,8 +61,9 @@ def format_simulation(result) -> str:
     return "\n".join(lines)
 
 
-def format_schedule(schedule) -> str:
+def format_schedule(schedule: Schedule) -> str:
     """A schedule as one row per window: start, groups, planned spend, reconfigurations."""
+    instance(schedule, Schedule, "schedule")
     cur = schedule.windows[0].plan.platform.currency
     lines = [f"{'start (min)':>11}{'apps/groups':>13}{'planned spend':>15}  {'changes':>8}  groups (kind:batch)"]
     total = 0.0

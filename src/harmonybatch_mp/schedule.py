@@ -25,6 +25,9 @@ def function_key(apps: Iterable[str], fn: Any) -> tuple[frozenset[str], str, flo
 def reconfigurations(running: Plan | None, new: Plan) -> int:
     """Functions of ``new`` that must be started or reconfigured when ``running`` is in force:
     every group whose apps and function configuration are not already running."""
+    if running is not None:
+        v.instance(running, Plan, "running")
+    v.instance(new, Plan, "new")
     kept = set() if running is None else {function_key(g.apps, g) for g in running.groups}
     return sum(function_key(g.apps, g) not in kept for g in new.groups)
 
@@ -117,6 +120,7 @@ def check_schedule(schedule: Schedule) -> None:
     from .check import check_plan
     from .errors import PlanCheckError
 
+    v.instance(schedule, Schedule, "schedule")
     for i, w in enumerate(schedule.windows):
         try:
             check_plan(w.plan)

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ._validate import instance
+from ._validate import seed as seed_of
 from .duration import DEFAULT_DURATION, DurationModel
 from .errors import InputError
 from .schedule import Schedule, function_key
@@ -75,6 +77,9 @@ def simulate_schedule(schedule: Schedule, trace: Trace, *, seed: int | None = 0,
     >>> r.overall.slo_violations, len(r.windows), r.reconfigurations == s.total_reconfigurations
     (0, 2, True)
     """
+    instance(schedule, Schedule, "simulate: schedule")
+    instance(trace, Trace, "simulate: trace")
+    seed = seed_of(seed, "simulate: seed")
     names = [a.name for a in schedule.windows[0].plan.workload.apps]
     missing = [n for n in names if n not in trace.counts]
     if missing:

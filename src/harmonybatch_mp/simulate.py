@@ -202,8 +202,12 @@ def simulate(plan: Plan, *, duration: float | None = None, trace: Trace | None =
     >>> res.overall.slo_violations, res.overall.requests > 20000
     (0, True)
     """
+    v.instance(plan, Plan, "simulate: plan")
+    seed = v.seed(seed, "simulate: seed")
     if (duration is None) == (trace is None):
         raise InputError("simulate: give exactly one of duration (seconds) or trace")
+    if trace is not None:
+        v.instance(trace, Trace, "simulate: trace")
     if duration is not None:
         duration = v.number(duration, "simulate: duration", positive=True)
     names = [a.name for a in plan.workload.apps]

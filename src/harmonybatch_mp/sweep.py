@@ -16,8 +16,12 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from ._validate import integer
 from .errors import HarmonyBatchError, InputError
 from .plan import Plan
+
+#: Most worker processes of the default pool.
+MAX_WORKERS = 1024
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,15 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
     >>> [r.ok for r in recs], recs[1].error_type
     ([True, False], 'InfeasibleError')
     """
+    if isinstance(instances, (str, bytes, Mapping)) or not isinstance(instances, Iterable):
+        raise InputError(f"instances: expected an iterable of (workload, profile[, platform]) tuples or dicts, "
+                         f"got {type(instances).__name__}")
+    if workers is not None:
+        workers = integer(workers, "workers", minimum=1, maximum=MAX_WORKERS)
+    if executor is not None and not isinstance(executor, Executor):
+        raise InputError(f"executor: expected a concurrent.futures.Executor, got {type(executor).__name__}")
+    if progress is not None and not callable(progress):
+        raise InputError(f"progress: expected a callable, got {type(progress).__name__}")
     calls = []
     for i, inst in enumerate(instances):
         calls.append((i, {**solve_options, **_arguments(inst, i)}))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import _validate as v
-from ._io import read_text
+from ._io import as_path, read_text
 from .errors import InputError
 
 #: Largest count one minute of a trace may hold (the simulator's request cap).
@@ -43,7 +43,7 @@ def load_trace(path: str | Path) -> Trace:
     number, is taken as a header and skipped.
     Every row must have the same number of minutes; counts must be finite and >= 0.
     """
-    path = Path(path)
+    path = as_path(path, "trace")
     text = read_text(path, "trace")
     rows = [r for r in csv.reader(io.StringIO(text)) if r and any(x.strip() for x in r)]
     if rows and len(rows[0]) > 1 and (rows[0][0].strip().lower() in ("name", "app") or not _is_number(rows[0][1])):

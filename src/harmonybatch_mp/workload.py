@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _validate as v
-from ._io import read_text
+from ._io import as_path, read_text
 from .errors import InputError
 
 #: Accepted ranges: an SLO of at most a day; rates from one request in 30 years to 1e9/s
@@ -68,6 +68,9 @@ class Workload:
     apps: tuple[App, ...]
 
     def __init__(self, apps: Iterable[App]):
+        if isinstance(apps, (str, bytes)) or not isinstance(apps, Iterable):
+            raise InputError(f"workload: expected App objects, got {type(apps).__name__} "
+                             f"(parse_apps reads 'SLO:RATE,...')")
         apps = tuple(apps)
         if not apps:
             raise InputError("empty workload: give at least one app")
@@ -148,7 +151,7 @@ def load_workload(path: str | Path, *, rates: bool = True) -> Workload:
     file for re-planning, whose rates come from a trace) a CSV needs only ``name,slo``; a
     ``rate`` column is ignored and every rate reads as 1.
     """
-    path = Path(path)
+    path = as_path(path, "workload")
     if path.suffix.lower() == ".json":
         return workload_from_records(v.read_json(path, "workload"), where=f"workload {str(path)!r}")
     reader = csv.DictReader(io.StringIO(read_text(path, "workload")))

@@ -245,7 +245,8 @@ def fit_profile(measurements: Measurements | str | Path, *, name: str = "fitted"
     if not isinstance(measurements, Measurements):
         measurements = load_measurements(measurements)
     platform = platform or preset()
-    if quantile is not None and not 0 < quantile <= 1:
+    if quantile is not None and (isinstance(quantile, bool) or not isinstance(quantile, (int, float))
+                                 or not 0 < quantile <= 1):
         raise InputError(f"quantile must be in (0, 1], got {quantile!r}")
     notes: list[str] = []
     cpu = measurements.select(measurements.kind == "cpu")

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .. import _validate as v
-from .._io import atomic_output, read_text
+from .._io import as_path, atomic_output, read_text
 from ..errors import InputError
 
 #: Largest memory (MB: one TB, the largest GPU a profile may describe) and latency (s) a row may hold.
@@ -47,10 +47,14 @@ class Measurements:
 def measurements_from_rows(rows: Iterable[Mapping[str, Any]], where: str = "measurements",
                            first_line: int = 1) -> Measurements:
     """Validate measurement rows (mappings with the CSV's keys); errors name the row and column."""
+    if isinstance(rows, (str, bytes, Mapping)) or not isinstance(rows, Iterable):
+        raise InputError(f"{where}: expected rows (mappings of column to value), got {type(rows).__name__}")
     cols: dict[str, list] = {k: [] for k in ("kind", "vcpu", "gpu_mem_gb", "batch", "latency", "mem_mb", "line")}
     for k, row in enumerate(rows):
         line = first_line + k
         w = f"{where}, row {line}"
+        if not isinstance(row, Mapping):
+            raise InputError(f"{w}: expected a mapping of column to value, got {type(row).__name__}")
         missing = [c for c in COLUMNS if c not in row]
         if missing:
             raise InputError(f"{where}: missing column(s) {', '.join(missing)}; expected header {','.join(COLUMNS)}")
@@ -83,7 +87,7 @@ def measurements_from_rows(rows: Iterable[Mapping[str, Any]], where: str = "meas
 
 def load_measurements(path: str | Path) -> Measurements:
     """Read and validate a measurement CSV (see the module docstring)."""
-    path = Path(path)
+    path = as_path(path, "measurements")
     reader = csv.DictReader(io.StringIO(read_text(path, "measurements")))
     if reader.fieldnames and len(set(h.strip() for h in reader.fieldnames)) != len(reader.fieldnames):
         raise InputError(f"measurements file {str(path)!r}: a column appears twice in the header")
@@ -98,6 +102,10 @@ def load_measurements(path: str | Path) -> Measurements:
 
 def write_measurements(rows: Sequence[Mapping[str, Any]], path: str | Path) -> None:
     """Write measurement rows (as returned by :func:`profile_callable`) to a CSV file, atomically."""
+    listed = not isinstance(rows, (str, bytes, Mapping)) and isinstance(rows, Iterable)
+    rows = list(rows) if listed else rows
+    if not listed or not all(isinstance(r, Mapping) for r in rows):
+        raise InputError(f"measurement rows: expected mappings of column to value, got {rows!r:.60}")
     fields = [*COLUMNS, "mem_mb"] if any("mem_mb" in r for r in rows) else list(COLUMNS)
     with atomic_output(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")

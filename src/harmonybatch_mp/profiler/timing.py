@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .. import _validate as v
@@ -42,9 +42,16 @@ def profile_callable(infer: Callable[[int], Any], batches: Sequence[int], vcpus:
     """
     from threadpoolctl import threadpool_limits
 
+    for what, f in (("infer", infer), ("timer", timer), ("memory", memory or timer)):
+        if not callable(f):
+            raise InputError(f"{what}: expected a callable, got {type(f).__name__}")
+    for what, values in (("batches", batches), ("vcpus", vcpus)):
+        if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+            raise InputError(f"{what}: expected a sequence of numbers, got {type(values).__name__}")
+    batches, vcpus = list(batches), [v.number(c, "vcpus", positive=True) for c in vcpus]
+    repeats, warmup = v.integer(repeats, "repeats"), v.integer(warmup, "warmup")
     cores = os.cpu_count() or 1
     for c in vcpus:
-        c = v.number(c, "vcpus", positive=True)
         if c > 1 and (c != int(c) or c > cores):
             raise InputError(f"vcpus: {c:g} cannot be measured here; use fractions below 1 or whole numbers "
                              f"up to {cores} (this machine's cores)")

@@ -30,6 +30,10 @@ DEFAULT_BACKEND = "appsi_highs"
 #: Backend names that run HiGHS through APPSI.
 HIGHS_NAMES = ("appsi_highs", "highs")
 
+#: Time limits (s) from this one on are passed to a Pyomo backend as none: GLPK's ``tmlim`` is a
+#: C ``int``, and glpsol failed on ``time_limit=1e12``.
+LONGEST_LIMIT = 2**31 - 1
+
 #: Per backend: its option names for (time limit in s, relative gap, absolute gap, threads).
 #: None: the backend has no such option (asking for a non-default value is an error).
 OPTION_NAMES: dict[str, tuple[str | None, str | None, str | None, str | None]] = {
@@ -72,6 +76,8 @@ def _finite(x: Any) -> float | None:
 
 def _acquire(deadline: float | None) -> None:
     wait = -1 if deadline is None or deadline == float("inf") else max(0.0, deadline - time.perf_counter())
+    if wait >= threading.TIMEOUT_MAX:  # (a wait that long raised OverflowError: time_limit=1e12)
+        wait = -1
     if not _LOCK.acquire(timeout=wait):
         raise SolverError("time limit reached while waiting for another thread's MILP solve", time_limit=True)
 
@@ -165,7 +171,7 @@ def _run_factory(model, backend, time_limit, rel_gap, abs_gap, threads, warm_sta
     wanted = (("time_limit", time_limit, None), ("rel_gap", rel_gap, 0.0), ("abs_gap", abs_gap, 0.0),
               ("threads", threads, None))
     for (option, value, default), name in zip(wanted, names):
-        if value is None or value == default:
+        if value is None or value == default or (option == "time_limit" and value >= LONGEST_LIMIT):
             continue
         if name is None:
             raise InputError(f"backend {backend!r} has no option for {option}; pass it in backend_options "

@@ -237,10 +237,10 @@ class SetPartitioningModel:
 
     def write(self, path: str | Path, fmt: str | None = None) -> None:
         """Write the model as an LP or MPS file (format from the suffix unless given), atomically."""
-        from .._io import atomic_output
+        from .._io import as_path, atomic_output
 
-        fmt = fmt or Path(path).suffix.lstrip(".").lower()
-        if fmt not in ("lp", "mps"):
+        fmt = fmt or as_path(path, "model").suffix.lstrip(".").lower()
+        if not isinstance(fmt, str) or fmt not in ("lp", "mps"):
             raise InputError(f"export format must be 'lp' or 'mps', got {fmt!r}")
         from pyomo.opt import ProblemFormat
 
