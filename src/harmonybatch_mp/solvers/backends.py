@@ -74,6 +74,13 @@ def _finite(x: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def check_options(backend_options: Any) -> None:
+    """``backend_options`` is None or a mapping of option names (str) to values, or an InputError."""
+    if backend_options is not None and (not isinstance(backend_options, Mapping)
+                                        or not all(isinstance(k, str) for k in backend_options)):
+        raise InputError(f"backend_options: expected a mapping of option names to values, got {backend_options!r}")
+
+
 def _acquire(deadline: float | None) -> None:
     wait = -1 if deadline is None or deadline == float("inf") else max(0.0, deadline - time.perf_counter())
     if wait >= threading.TIMEOUT_MAX:  # (a wait that long raised OverflowError: time_limit=1e12)
@@ -112,8 +119,7 @@ def run_backend(model: Any, backend: str = DEFAULT_BACKEND, *, deadline: float |
     """
     if not isinstance(backend, str) or not backend:
         raise InputError(f"backend: expected a solver name, got {backend!r}")
-    if backend_options is not None and not isinstance(backend_options, Mapping):
-        raise InputError(f"backend_options: expected a mapping of option names to values, got {backend_options!r}")
+    check_options(backend_options)
     _acquire(deadline)
     try:
         remaining = None if deadline is None else max(0.0, deadline - time.perf_counter())

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, SolverError
-from .backends import _LOCK, INFEASIBLE, OPTIMAL, OTHER, TIME_LIMIT, BackendResult, _acquire, _finite
+from .backends import _LOCK, INFEASIBLE, OPTIMAL, OTHER, TIME_LIMIT, BackendResult, _acquire, _finite, check_options
 
 #: Above this many columns HiGHS presolve and its feasibility jump heuristic are switched off:
 #: on wide set-partitioning models presolve probed for 12.8 s (32,809 columns, 16 rows) and
@@ -144,6 +144,7 @@ def run_highs_arrays(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: S
     """
     import highspy
 
+    check_options(backend_options)
     _acquire(deadline)
     try:
         h = _highs()

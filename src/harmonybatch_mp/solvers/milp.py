@@ -156,7 +156,7 @@ def _milp(problem: Problem, candidates: str | Sequence[Sequence[str]], max_run: 
     warm: list[int] = []
     if warm_start is not None:
         starts = {"dp": dp, "greedy": greedy}
-        if warm_start not in starts:
+        if not isinstance(warm_start, str) or warm_start not in starts:
             raise InputError(f"warm_start must be 'dp' or 'greedy', got {warm_start!r}")
         wm = list(starts[warm_start](problem).groups)
         warm = wm if _allowed(problem, wm) else []

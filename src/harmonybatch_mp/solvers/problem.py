@@ -310,10 +310,13 @@ class Problem:
         return per_app_bound(self)
 
     def mask_of(self, names: Iterable[str]) -> int:
+        """The bitmask of the apps named (an InputError for a name not in the workload)."""
+        if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
+            raise InputError(f"expected a list of app names, got {names!r}")
         index = {a.name: i for i, a in enumerate(self.apps)}
         mask = 0
         for n in names:
-            if n not in index:
+            if not isinstance(n, str) or n not in index:
                 raise InputError(f"unknown app {n!r}")
             mask |= 1 << index[n]
         return mask
