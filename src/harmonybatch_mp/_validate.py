@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,20 @@ def instance(value: Any, kind: type, where: str) -> Any:
     if not isinstance(value, kind):
         raise InputError(f"{where}: expected a {kind.__name__}, got {type(value).__name__}")
     return value
+
+
+def listed(value: Any, where: str, what: str, hint: str = "") -> list:
+    """The items of ``value`` as a list, or an InputError: "``where``: expected ``what``, got
+    <type>``hint``" (no ``where``: no prefix). A string or a mapping is not a list of items.
+
+    >>> listed("cpu", "kinds", "a sequence of function kinds")
+    Traceback (most recent call last):
+    ...
+    harmonybatch_mp.errors.InputError: kinds: expected a sequence of function kinds, got str
+    """
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise InputError(f"{where + ': ' if where else ''}expected {what}, got {type(value).__name__}{hint}")
+    return list(value)
 
 
 def seed(value: Any, where: str) -> int | None:

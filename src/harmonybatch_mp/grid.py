@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import instance
+from ._validate import instance, listed
 from .errors import InputError
 from .latency import cpu_latency, gpu_latency_avg, gpu_latency_max
 from .platform import Platform
@@ -180,10 +180,10 @@ def _config_grid(profile: ModelProfile, platform: Platform) -> ConfigGrid:
 
 
 def kind_mask(grid: ConfigGrid, kinds: Sequence[str]) -> np.ndarray:
-    named = not isinstance(kinds, (str, bytes)) and isinstance(kinds, Iterable)
-    kinds = tuple(kinds) if named else kinds
-    if not named or not all(isinstance(k, str) for k in kinds):
-        raise InputError(f"kinds: expected a sequence of function kinds such as ('cpu', 'gpu'), got {kinds!r}")
+    expected = "a sequence of function kinds such as ('cpu', 'gpu')"
+    kinds = tuple(listed(kinds, "kinds", expected))
+    if not all(isinstance(k, str) for k in kinds):
+        raise InputError(f"kinds: expected {expected}, got {kinds!r}")
     return _kind_mask_cached(grid, kinds)
 
 

@@ -8,10 +8,11 @@ paper's fast path is in :mod:`.fast_path`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from ._validate import listed
 from .batching import fold_timeout, max_batch, slo_timeouts
 from .errors import InputError
 from .grid import GPU, KINDS, ConfigGrid, GroupConfig, config_grid, kind_mask
@@ -25,9 +26,7 @@ __all__ = ["GPU", "KINDS", "ConfigGrid", "GroupConfig", "best_config", "config_g
 
 def _sorted(apps: Sequence[App]) -> list[App]:
     """A group's apps in canonical order, or an InputError naming what is wrong with them."""
-    if isinstance(apps, (str, bytes)) or not isinstance(apps, Iterable):
-        raise InputError(f"apps: expected a sequence of App, got {type(apps).__name__}")
-    apps = list(apps)
+    apps = listed(apps, "apps", "a sequence of App")
     if not apps:
         raise InputError("a group needs at least one app")
     names: set[str] = set()

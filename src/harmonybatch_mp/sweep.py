@@ -16,7 +16,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from ._validate import integer
+from ._validate import integer, listed
 from .errors import HarmonyBatchError, InputError
 from .plan import Plan
 
@@ -96,9 +96,7 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
     >>> [r.ok for r in recs], recs[1].error_type
     ([True, False], 'InfeasibleError')
     """
-    if isinstance(instances, (str, bytes, Mapping)) or not isinstance(instances, Iterable):
-        raise InputError(f"instances: expected an iterable of (workload, profile[, platform]) tuples or dicts, "
-                         f"got {type(instances).__name__}")
+    instances = listed(instances, "instances", "an iterable of (workload, profile[, platform]) tuples or dicts")
     if workers is not None:
         workers = integer(workers, "workers", minimum=1, maximum=MAX_WORKERS)
     if executor is not None and not isinstance(executor, Executor):

@@ -68,10 +68,7 @@ class Workload:
     apps: tuple[App, ...]
 
     def __init__(self, apps: Iterable[App]):
-        if isinstance(apps, (str, bytes)) or not isinstance(apps, Iterable):
-            raise InputError(f"workload: expected App objects, got {type(apps).__name__} "
-                             f"(parse_apps reads 'SLO:RATE,...')")
-        apps = tuple(apps)
+        apps = tuple(v.listed(apps, "workload", "App objects", " (parse_apps reads 'SLO:RATE,...')"))
         if not apps:
             raise InputError("empty workload: give at least one app")
         for a in apps:

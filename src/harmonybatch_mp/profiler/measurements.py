@@ -47,8 +47,7 @@ class Measurements:
 def measurements_from_rows(rows: Iterable[Mapping[str, Any]], where: str = "measurements",
                            first_line: int = 1) -> Measurements:
     """Validate measurement rows (mappings with the CSV's keys); errors name the row and column."""
-    if isinstance(rows, (str, bytes, Mapping)) or not isinstance(rows, Iterable):
-        raise InputError(f"{where}: expected rows (mappings of column to value), got {type(rows).__name__}")
+    rows = v.listed(rows, where, "rows (mappings of column to value)")
     cols: dict[str, list] = {k: [] for k in ("kind", "vcpu", "gpu_mem_gb", "batch", "latency", "mem_mb", "line")}
     for k, row in enumerate(rows):
         line = first_line + k
@@ -102,9 +101,8 @@ def load_measurements(path: str | Path) -> Measurements:
 
 def write_measurements(rows: Sequence[Mapping[str, Any]], path: str | Path) -> None:
     """Write measurement rows (as returned by :func:`profile_callable`) to a CSV file, atomically."""
-    listed = not isinstance(rows, (str, bytes, Mapping)) and isinstance(rows, Iterable)
-    rows = list(rows) if listed else rows
-    if not listed or not all(isinstance(r, Mapping) for r in rows):
+    rows = v.listed(rows, "measurement rows", "mappings of column to value")
+    if not all(isinstance(r, Mapping) for r in rows):
         raise InputError(f"measurement rows: expected mappings of column to value, got {rows!r:.60}")
     fields = [*COLUMNS, "mem_mb"] if any("mem_mb" in r for r in rows) else list(COLUMNS)
     with atomic_output(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import _validate as v
@@ -45,10 +45,8 @@ def profile_callable(infer: Callable[[int], Any], batches: Sequence[int], vcpus:
     for what, f in (("infer", infer), ("timer", timer), ("memory", memory or timer)):
         if not callable(f):
             raise InputError(f"{what}: expected a callable, got {type(f).__name__}")
-    for what, values in (("batches", batches), ("vcpus", vcpus)):
-        if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-            raise InputError(f"{what}: expected a sequence of numbers, got {type(values).__name__}")
-    batches, vcpus = list(batches), [v.number(c, "vcpus", positive=True) for c in vcpus]
+    batches = v.listed(batches, "batches", "a sequence of numbers")
+    vcpus = [v.number(c, "vcpus", positive=True) for c in v.listed(vcpus, "vcpus", "a sequence of numbers")]
     repeats, warmup = v.integer(repeats, "repeats"), v.integer(warmup, "warmup")
     cores = os.cpu_count() or 1
     for c in vcpus:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import listed
 from ..duration import DEFAULT_DURATION, DurationModel
 from ..errors import InfeasibleApp, InfeasibleError, InputError
 from ..expected_cost import COST_MODELS, EXPECTED, FULL_BATCH, TIMEOUT_LEVELS, expected_tables
@@ -311,8 +312,7 @@ class Problem:
 
     def mask_of(self, names: Iterable[str]) -> int:
         """The bitmask of the apps named (an InputError for a name not in the workload)."""
-        if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
-            raise InputError(f"expected a list of app names, got {names!r}")
+        names = listed(names, "", "a list of app names")
         index = {a.name: i for i, a in enumerate(self.apps)}
         mask = 0
         for n in names:
