@@ -301,6 +301,45 @@ def test_solve_gives_the_solver_what_is_left_of_the_time_limit():
         unregister_solver("clock")
 
 
+def test_solve_keeps_more_of_a_limit_while_more_calls_run_than_cores(monkeypatch):
+    """What solve keeps of a limit for stopping and checking scales with the calls running at
+    once per core: one core, and a second call running, keep twice as much."""
+    import os
+    import threading
+
+    import harmonybatch_mp.solvers as solvers_module
+
+    monkeypatch.setattr(solvers_module, "FINISH_SECONDS", 10.0)  # far above the time spent building
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    seen, running, release = [], threading.Event(), threading.Event()
+
+    def clock(problem, *, time_limit=None):
+        seen.append(time_limit)
+        return dp(problem)
+
+    def hold(problem, *, time_limit=None):
+        running.set()
+        release.wait(60)
+        return dp(problem)
+
+    register_solver("clock", clock)
+    register_solver("hold", hold)
+    try:
+        solve("0.3:2,0.5:5", "VGG19", solver="clock", time_limit=100)
+        other = threading.Thread(target=solve, args=("0.3:2", "VGG19"), kwargs={"solver": "hold"})
+        other.start()
+        assert running.wait(60)
+        solve("0.3:2,0.5:5", "VGG19", solver="clock", time_limit=100)
+        release.set()
+        other.join(60)
+        alone, crowded = seen
+        assert 89 < alone < 90 and 79 < crowded < 80
+    finally:
+        release.set()
+        unregister_solver("clock")
+        unregister_solver("hold")
+
+
 def test_time_limit_bounds_the_contiguous_plan_under_expected():
     """150 apps under expected: the contiguous runs are searched (about 2 s) only while the
     time lasts, every app alone first, so a 0.1 s limit gives a plan of the runs searched by
