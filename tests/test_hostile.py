@@ -434,7 +434,7 @@ def _bad_calls():
         (lambda: hb.plan_many([], workers=0), "workers: must be >= 1"),
         (lambda: hb.plan_many([], workers=2**70), "workers: must be <= 1024"),
         (lambda: hb.plan_many([], workers=0.5), "workers: expected a whole number"),
-        (lambda: hb.plan_many([], executor=3), "executor: expected a concurrent.futures.Executor, got int"),
+        (lambda: hb.plan_many([], executor=3), "executor: expected an executor (an object with submit()), got int"),
         (lambda: hb.plan_many([], executor=ThreadPoolExecutor(1), progress=3), "progress: expected a callable"),
         (lambda: hb.load_plan(None), "plan file: expected a path, got NoneType"),
         (lambda: hb.load_workload(None), "workload file: expected a path, got NoneType"),
@@ -445,6 +445,22 @@ def _bad_calls():
         (lambda: hb.build_model("0.5:5", "VGG19").write(3, "lp"), "output file: expected a path, got int"),
         (lambda: hb.build_model("0.5:5", "VGG19").write("x.lp", ["lp"]), "export format must be 'lp' or 'mps'"),
     ]
+
+
+def test_plan_many_takes_any_object_with_submit():
+    """plan_many checks an executor by what it uses of one, submit(): not only subclasses of
+    concurrent.futures.Executor."""
+    from concurrent.futures import Future
+
+    from harmonybatch_mp import plan_many
+
+    class Inline:
+        def submit(self, fn, *args):
+            done = Future()
+            done.set_result(fn(*args))
+            return done
+
+    assert [r.ok for r in plan_many([("0.5:5", "VGG19"), ("0.001:1", "VGG19")], executor=Inline())] == [True, False]
 
 
 @pytest.mark.parametrize("index", range(len(_bad_calls())))

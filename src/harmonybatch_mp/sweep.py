@@ -99,8 +99,8 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
     instances = listed(instances, "instances", "an iterable of (workload, profile[, platform]) tuples or dicts")
     if workers is not None:
         workers = integer(workers, "workers", minimum=1, maximum=MAX_WORKERS)
-    if executor is not None and not isinstance(executor, Executor):
-        raise InputError(f"executor: expected a concurrent.futures.Executor, got {type(executor).__name__}")
+    if executor is not None and not callable(getattr(executor, "submit", None)):  # (any executor-like object)
+        raise InputError(f"executor: expected an executor (an object with submit()), got {type(executor).__name__}")
     if progress is not None and not callable(progress):
         raise InputError(f"progress: expected a callable, got {type(progress).__name__}")
     calls = []
