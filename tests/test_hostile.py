@@ -403,7 +403,7 @@ def _bad_calls():
         (lambda: check_schedule(plan()), "schedule: expected a Schedule, got Plan"),
         (lambda: reconfigurations(None, None), "new: expected a Plan, got NoneType"),
         (lambda: format_plan(None), "plan: expected a Plan, got NoneType"),
-        (lambda: format_simulation(plan()), "result: expected a SimulationResult, got Plan"),
+        (lambda: format_simulation(plan()), "result: expected a SimulationResult or ScheduleSimulation, got Plan"),
         (lambda: format_schedule(None), "schedule: expected a Schedule, got NoneType"),
         (lambda: window_rates(None, ["a"], 1), "trace: expected a Trace, got NoneType"),
         (lambda: fit_profile(None), "measurements file: expected a path, got NoneType"),

@@ -165,6 +165,9 @@ def test_cli_simulates_a_schedule(tmp_path, capsys):
     d = __import__("json").loads(capsys.readouterr().out)
     assert {"overall", "apps", "windows", "reconfigurations"} <= set(d) and len(d["windows"]) == 3
     assert d["overall"]["slo_violations"] == 0
+    assert main(["simulate", str(out), "--trace", str(AZURE / "slices.csv"), "--no-progress"]) == 0
+    table = capsys.readouterr().out  # (the table of a schedule's simulation: refused for a while by a type check)
+    assert "overall" in table and all(name in table for name in d["apps"])
     assert main(["simulate", str(out)]) == 2
     assert "give --trace" in capsys.readouterr().err
 

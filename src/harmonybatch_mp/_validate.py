@@ -57,8 +57,9 @@ def integer(value: Any, where: str, *, minimum: int | None = None, maximum: int 
     return int(x)
 
 
-def instance(value: Any, kind: type, where: str) -> Any:
-    """``value`` if it is a ``kind``, or an InputError naming ``where`` (and what it got).
+def instance(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
+    """``value`` if it is a ``kind`` (or one of them), or an InputError naming ``where`` (and
+    what it got).
 
     >>> instance(None, float, "rate")
     Traceback (most recent call last):
@@ -66,7 +67,8 @@ def instance(value: Any, kind: type, where: str) -> Any:
     harmonybatch_mp.errors.InputError: rate: expected a float, got NoneType
     """
     if not isinstance(value, kind):
-        raise InputError(f"{where}: expected a {kind.__name__}, got {type(value).__name__}")
+        names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise InputError(f"{where}: expected a {names}, got {type(value).__name__}")
     return value
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._validate import instance
 from .plan import Plan
 from .schedule import Schedule
+from .schedule_sim import ScheduleSimulation
 from .simulate import SimulationResult
 
 
@@ -42,9 +43,10 @@ def format_plan(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def format_simulation(result: SimulationResult) -> str:
-    """A readable table of a simulation result: one row per app, then overall."""
-    instance(result, SimulationResult, "result")
+def format_simulation(result: SimulationResult | ScheduleSimulation) -> str:
+    """A readable table of a simulation result (of a plan or of a schedule): one row per app,
+    then overall."""
+    instance(result, (SimulationResult, ScheduleSimulation), "result")
     head = (f"{'app':<14}{'requests':>10}{'violations':>11}{'p50 (s)':>9}{'p99 (s)':>9}{'max (s)':>9}"
             f"{'mean batch':>11}{'predicted':>12}{'realized':>12}{'error':>8}")
     lines = [f"Simulated {result.duration_s:g} s (seed {result.seed})", head]
