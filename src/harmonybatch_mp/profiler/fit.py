@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -245,7 +246,7 @@ def fit_profile(measurements: Measurements | str | Path, *, name: str = "fitted"
     if not isinstance(measurements, Measurements):
         measurements = load_measurements(measurements)
     platform = platform or preset()
-    if quantile is not None and (isinstance(quantile, bool) or not isinstance(quantile, (int, float))
+    if quantile is not None and (isinstance(quantile, bool) or not isinstance(quantile, numbers.Real)
                                  or not 0 < quantile <= 1):
         raise InputError(f"quantile must be in (0, 1], got {quantile!r}")
     notes: list[str] = []
