@@ -48,7 +48,7 @@ FINISH_SECONDS = 0.02
 #: cores each step between a solver's deadline checks, and the finishing, take that many times
 #: longer, so the reserves above are scaled by ``max(1, running / cores)``: 8 calls at once on
 #: the 2-core machine (``time_limit=6``) ended up to 21 ms past their solvers' deadlines and
-#: 17 ms more finishing, 10 ms past their limit in all (``benchmarks/time_limits.py``).
+#: took up to 17 ms more finishing: up to 13 ms past their limit (``benchmarks/time_limits.py``).
 _running = [0]
 _running_lock = threading.Lock()
 #: Relative difference within which a solver's objective is the cost of the plan built from its

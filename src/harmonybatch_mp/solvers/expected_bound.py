@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .._validate import integer
+from .._validate import integer, listed
 from ..errors import InputError
 from .expected_relaxed import PARTNERS, RATIO, TOLERANCE, Relaxed
 from .highs import run_highs_lp
@@ -126,10 +126,8 @@ def ceiling(problem: Problem, groups: Iterable[int]) -> float:
     """
     if not isinstance(problem, Problem):
         raise InputError(f"problem must be a Problem, got {type(problem).__name__}")
-    if not isinstance(groups, Iterable) or isinstance(groups, (str, bytes)):
-        raise InputError(f"groups: expected bitmasks of apps, got {type(groups).__name__}")
     masks, union = [], 0
-    for m in groups:
+    for m in listed(groups, "groups", "bitmasks of apps"):
         if isinstance(m, bool) or not isinstance(m, (int, np.integer)):
             raise InputError(f"groups: expected bitmasks of apps (int), got {m!r}")
         m = int(m)
