@@ -41,6 +41,50 @@ def test_plan_many_keeps_order_and_reports_failures():
         plan_many([42], executor=ThreadPoolExecutor(1))
 
 
+def test_leaving_plan_many_early_cancels_what_has_not_started():
+    """The caller's progress raises after the first plan: the plans not yet started are
+    cancelled, not run (the executor is the caller's, and stays usable)."""
+    made = []
+
+    class Recording(ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):
+            made.append(super().submit(fn, *args, **kwargs))
+            return made[-1]
+
+    def stop(_: int) -> None:
+        raise RuntimeError("enough")
+
+    with Recording(1) as pool:
+        with pytest.raises(RuntimeError, match="enough"):
+            plan_many([("0.5:5,1.0:20", "VGG19")] * 6, executor=pool, progress=stop)
+        assert made[-1].cancelled() and sum(f.cancelled() for f in made) >= 4, [f._state for f in made]
+        assert pool.submit(sum, [1, 2]).result() == 3
+
+
+def test_ctrl_c_stops_plan_many_s_own_pool_at_once():
+    """Ctrl-C (a real SIGINT) while the default process pool runs long plans: plan_many raises
+    KeyboardInterrupt at once, its workers stopped, rather than waiting for every plan (each
+    up to its time limit: about 60 s here)."""
+    import multiprocessing
+    import os
+    import signal
+    import threading
+    import time
+
+    apps = ",".join(f"{0.3 + i / 100:.3f}:{1 + i % 7}" for i in range(100))
+    timer = threading.Timer(3, os.kill, (os.getpid(), signal.SIGINT))
+    start = time.perf_counter()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            plan_many([(apps, "BERT")] * 4, workers=2, solver="colgen", cost_model="full-batch", time_limit=30)
+    finally:
+        timer.cancel()
+    elapsed = time.perf_counter() - start
+    assert elapsed < 20, f"plan_many waited {elapsed:.0f} s for its running plans"
+    assert not multiprocessing.active_children()
+
+
 def _pricing_threads() -> int:
     from harmonybatch_mp.solvers import pricing
 

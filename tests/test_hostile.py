@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -221,6 +224,35 @@ def test_closed_pipe_is_not_a_traceback(tmp_path):
     p = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=60)
     assert p.stdout.startswith("Plan for 150 apps")
     assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr and "exit=141" in p.stderr, p.stderr
+
+
+def test_ctrl_c_is_one_line_and_exit_130(tmp_path, capsys):
+    """Ctrl-C (a real SIGINT) in the middle of a long solve: one line, exit 130 (128 + SIGINT),
+    nothing on stdout; and the next command in the same process plans (no lock left held)."""
+    from harmonybatch_mp.cli import EXIT_INTERRUPTED, main
+
+    rng = np.random.default_rng(7)
+    big, small = tmp_path / "big.csv", tmp_path / "small.csv"
+    big.write_text("name,slo,rate\n" + "".join(f"a{i},{rng.uniform(0.2, 1.5):.4f},{10 ** rng.uniform(-1, 1.5):.4f}\n"
+                                               for i in range(150)))
+    small.write_text("name,slo,rate\na,0.5,20\nb,0.8,5\n")
+    args = ["--model", "BERT", "--solver", "colgen", "--cost-model", "full-batch"]
+    assert main(["plan", "--workload", str(small), *args]) == 0  # every import and kernel ready before the signal
+    capsys.readouterr()
+    timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
+    start = time.perf_counter()
+    try:
+        timer.start()
+        code = main(["plan", "--workload", str(big), "--time-limit", "60", *args])
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped main() as a KeyboardInterrupt (a traceback for the user)")
+    finally:
+        timer.cancel()
+    elapsed = time.perf_counter() - start
+    out, err = capsys.readouterr()
+    assert code == EXIT_INTERRUPTED == 130 and err == "harmonybatch-mp: interrupted\n" and out == "", (code, out, err)
+    assert elapsed < 30, f"the interrupt was not taken: main ran {elapsed:.1f} s"
+    assert main(["plan", "--workload", str(small), *args]) == 0
 
 
 def test_threads_solve_concurrently_without_hanging_or_printing(capfd):

@@ -29,6 +29,8 @@ from .workload import DEFAULT_APPS, load_workload, parse_apps
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_SOLVER = 0, 1, 2, 3, 4
 #: The reader of the output went away (128 + SIGPIPE, as shell tools exit).
 EXIT_BROKEN_PIPE = 141
+#: Interrupted (Ctrl-C: 128 + SIGINT, as shell tools exit).
+EXIT_INTERRUPTED = 130
 
 _EPILOG = """\
 examples:
@@ -41,7 +43,7 @@ examples:
 
 exit codes: 0 plan found, 2 bad input, 3 infeasible (apps named with the
 tightest latency the platform can give them), 4 the solver stopped without a
-plan (time limit, missing backend), 1 internal error.
+plan (time limit, missing backend), 1 internal error, 130 interrupted (Ctrl-C).
 """
 
 
@@ -298,6 +300,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InputError, HarmonyBatchError) as exc:
         print(f"harmonybatch-mp: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    except KeyboardInterrupt:  # Ctrl-C: one line, as a shell tool stops (files are written atomically or not at all)
+        print("harmonybatch-mp: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ from .plan import Plan
 
 #: Most worker processes of the default pool.
 MAX_WORKERS = 1024
+#: How long a worker of the default pool is given to end once asked to stop (then it is killed).
+STOP_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,10 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
         thread each.
     progress : callable, optional
         Called with 1 as each instance finishes.
+
+        If it raises, or on Ctrl-C (``KeyboardInterrupt``), ``plan_many`` raises that at once:
+        the instances not started are cancelled, and the default pool's workers are stopped
+        (plans already running on an executor of the caller's are the caller's to wait for).
     **solve_options
         Passed to every ``solve()`` call (an instance's own dict entries win).
 
@@ -111,6 +117,7 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
         executor = ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1,
                                        mp_context=multiprocessing.get_context(method), initializer=_one_thread)
+    futures: list[Any] = []
     try:
         futures = [executor.submit(plan_one, i, args) for i, args in calls]
         records: list[PlanRecord] = []
@@ -122,6 +129,30 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
             if progress is not None:
                 progress(1)
         return records
+    except BaseException:  # Ctrl-C, or the caller's progress raised: what has not started never will
+        for fut in futures:
+            fut.cancel()
+        if own:
+            _stop_workers(executor)
+        raise
     finally:
         if own:
             executor.shutdown()
+
+
+def _stop_workers(executor: ProcessPoolExecutor) -> None:
+    """Stop the default pool's workers now: leaving on Ctrl-C must not wait for every plan
+    already running (``shutdown`` would, each up to its time limit)."""
+    terminate = getattr(executor, "terminate_workers", None)  # Python 3.14
+    if terminate is not None:
+        terminate()
+        return
+    processes = list((getattr(executor, "_processes", None) or {}).values())  # before 3.14: the pool's own table
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:  # reaped, not left as zombies
+        process.join(STOP_SECONDS)
+        if process.is_alive():
+            process.kill()
+            process.join()
