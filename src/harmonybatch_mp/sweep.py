@@ -143,11 +143,7 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
 def _stop_workers(executor: ProcessPoolExecutor) -> None:
     """Stop the default pool's workers now: leaving on Ctrl-C must not wait for every plan
     already running (``shutdown`` would, each up to its time limit)."""
-    terminate = getattr(executor, "terminate_workers", None)  # Python 3.14
-    if terminate is not None:
-        terminate()
-        return
-    processes = list((getattr(executor, "_processes", None) or {}).values())  # before 3.14: the pool's own table
+    processes = list((getattr(executor, "_processes", None) or {}).values())  # the pool's own table (3.10-3.14)
     executor.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.terminate()
