@@ -170,3 +170,35 @@ def test_bench_time_limit_goes_to_the_solvers_that_take_one(tmp_path):
     assert all(r.cost is not None for r in rows), [r.error for r in rows if r.error]
     for bad in ("0", "-1", "nan", "inf"):
         assert main(["bench", "--time-limit", bad, "--out", str(tmp_path / "x")]) == 2
+
+
+def test_a_solver_s_cost_models_are_checked_before_any_plan(tmp_path, capsys):
+    """A solver registered for one cost model: solve() refuses the other before planning, naming
+    the solvers that price it; bench refuses it as bad input (exit 2, no files) instead of
+    writing one error row per instance; register_solver checks the names."""
+    from harmonybatch_mp import HEURISTIC, SolverInfo
+    from harmonybatch_mp.solvers import Solution, get_solver, register_solver, unregister_solver
+
+    called = []
+
+    def alone(problem):
+        called.append(problem.cost_model)
+        return Solution.of(problem, [1 << i for i in range(problem.n)], SolverInfo("alone", status=HEURISTIC))
+
+    register_solver("alone_fb", alone, cost_models=["full-batch"])
+    try:
+        assert get_solver("alone_fb").cost_models == {"full-batch"} and get_solver("dp").cost_models == {"expected", "full-batch"}
+        assert solve("0.5:5", "VGG19", solver="alone_fb", cost_model="full-batch").solver.name == "alone_fb"
+        with pytest.raises(InputError, match=r"'alone_fb' prices the full-batch cost model only.*'expected' a solver of: milp"):
+            solve("0.5:5", "VGG19", solver="alone_fb", cost_model="expected")
+        assert called == ["full-batch"]
+        out = tmp_path / "b"
+        assert main(["bench", "--solvers", "dp", "alone_fb", "--out", str(out)]) == 2
+        assert "'alone_fb' prices the full-batch cost model only" in capsys.readouterr().err and not out.exists()
+        assert called == ["full-batch"]
+    finally:
+        unregister_solver("alone_fb")
+    assert main(["bench", "--solvers", "colgen", "--out", str(tmp_path / "c")]) == 2  # colgen: full-batch only
+    for bad in ([], ["fast"], "expected", [None]):
+        with pytest.raises(InputError, match="cost_models"):
+            register_solver("bad_models", alone, cost_models=bad)

@@ -255,6 +255,44 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path, capsys):
     assert main(["plan", "--workload", str(small), *args]) == 0
 
 
+def _hard_knapsacks():
+    """A MIP HiGHS does not solve within 30 s (300 binaries, 40 knapsack rows), as arrays."""
+    rng = np.random.default_rng(0)
+    w = rng.integers(1000, 100000, 300).astype(float)
+    return -w, [[] for _ in w], [(rng.integers(1000, 100000, w.size).astype(float), w.sum() / 3 + k) for k in range(40)]
+
+
+def test_ctrl_c_during_a_highs_solve_is_a_keyboard_interrupt():
+    """Ctrl-C lands in HiGHS's interrupt callback, the only Python code a solve runs: HiGHS
+    swallowed the KeyboardInterrupt there as a "Solve error" and the call went on. It stops
+    the solve and is raised once HiGHS returns; the SIGINT handler is the default again after.
+    A handler of the caller's own is left in place."""
+    from harmonybatch_mp.solvers.highs import run_highs_arrays
+
+    cost, columns, rows = _hard_knapsacks()
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    start = time.perf_counter()
+    try:
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            run_highs_arrays(cost, columns, rows, 0, deadline=time.perf_counter() + 30)
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - start < 10 and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    seen = []
+
+    def mine(*_):
+        seen.append(True)
+
+    previous = signal.signal(signal.SIGINT, mine)
+    try:
+        threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+        result, _ = run_highs_arrays(cost, columns, rows, 0, deadline=time.perf_counter() + 1.5)
+        assert result.termination == "time_limit" and seen and signal.getsignal(signal.SIGINT) is mine
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_threads_solve_concurrently_without_hanging_or_printing(capfd):
     """Eight threads, milp, sixteen 6-app workloads (the reproducer): same plans as serially,
     nothing printed by any solver."""

@@ -55,6 +55,8 @@ def run_bench(family_name: str = "paper", *, solvers: Sequence[str] = DEFAULT_SO
     from .solvers import get_solver
 
     instances = family(family_name, seed=seed, count=count)
+    for s in solvers:  # a solver that cannot price the cost model is an error of the call, not a row each
+        get_solver(s).check_cost_model(cost_model)
     limited = {s: time_limit is not None and "time_limit" in get_solver(s).options for s in solvers}
     calls = [{"workload": i.workload, "profile": i.model, "platform": i.platform, "solver": s, "cost_model": cost_model,
               **({"time_limit": time_limit} if limited[s] else {})}

@@ -62,7 +62,7 @@ register_solver("dp", dp, description="optimal among SLO-contiguous partitions (
 register_solver("greedy", greedy, description="the paper's Algorithm 1 (heuristic)")
 register_solver("batch", batch_baseline, description="baseline: each app alone on a CPU function")
 register_solver("mbs", mbs_baseline, description="baseline MBS+: even rate split in SLO order")
-register_solver("colgen", colgen, side_constraints=True,
+register_solver("colgen", colgen, side_constraints=True, cost_models=(FULL_BATCH,),
                 description="column generation over every group, proven optimal (full-batch model)")
 
 
@@ -158,6 +158,7 @@ def solve(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
         limit = None if options.get("time_limit") is None else seconds(options["time_limit"], "time_limit")
         problem = Problem(*as_instance(workload, profile, platform), side=side, cost_model=cost_model,
                           timeout_levels=timeout_levels, duration=duration)
+        spec.check_cost_model(problem.cost_model)
         problem.require_feasible()
         if limit is not None:  # the limit bounds the whole call: the solver gets what is left of it
             reserve = FINISH_SECONDS + FINISH_PER_APP[problem.cost_model] * problem.n

@@ -28,7 +28,9 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from .._validate import listed
 from ..errors import InfeasibleError, InputError, SolverError
+from ..expected_cost import COST_MODELS
 from ..plan import SolverInfo
 from ..provision import GroupConfig
 from .problem import Problem, members
@@ -90,6 +92,9 @@ class SolverSpec:
         Whether it honours :class:`~.side.SideConstraints` (read from ``problem.side``).
     description : str
         One line for ``--help`` and error messages.
+    cost_models : frozenset of str
+        The cost models it prices (``"expected"``, ``"full-batch"``); :func:`solve` refuses
+        the others before planning.
     """
 
     name: str
@@ -97,6 +102,15 @@ class SolverSpec:
     options: frozenset[str]
     side_constraints: bool
     description: str
+    cost_models: frozenset[str] = frozenset(COST_MODELS)
+
+    def check_cost_model(self, cost_model: str) -> None:
+        """An InputError, naming the solvers that do price it, unless this one prices ``cost_model``."""
+        if cost_model in COST_MODELS and cost_model not in self.cost_models:
+            others = [n for n, s in _REGISTRY.items() if cost_model in s.cost_models]
+            raise InputError(f"solver {self.name!r} prices the {' and '.join(sorted(self.cost_models))} cost model only; "
+                             f"use cost_model={sorted(self.cost_models)[0]!r}, or for {cost_model!r} a solver of: "
+                             f"{', '.join(others) or 'none registered'}")
 
 
 _LOCK = threading.Lock()
@@ -105,7 +119,8 @@ _REGISTRY: dict[str, SolverSpec] = {}
 
 
 def register_solver(name: str, function: SolverFunction, *, side_constraints: bool = False,
-                    description: str = "", replace: bool = False) -> SolverSpec:
+                    description: str = "", replace: bool = False,
+                    cost_models: Sequence[str] = COST_MODELS) -> SolverSpec:
     """Register ``function`` as solver ``name`` for :func:`solve` and the command line.
 
     Parameters
@@ -120,6 +135,8 @@ def register_solver(name: str, function: SolverFunction, *, side_constraints: bo
     description : str
     replace : bool
         Allow replacing a registered solver of the same name.
+    cost_models : sequence of str
+        The cost models it prices (default both); :func:`solve` refuses the others.
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise InputError(f"solver name must be an identifier, got {name!r}")
@@ -127,7 +144,10 @@ def register_solver(name: str, function: SolverFunction, *, side_constraints: bo
         raise InputError(f"solver {name!r}: expected a function, got {type(function).__name__}")
     params = inspect.signature(function).parameters.values()
     options = frozenset(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
-    spec = SolverSpec(name, function, options, side_constraints, description)
+    models = listed(cost_models, f"solver {name!r}: cost_models", "a sequence of cost model names")
+    if not models or any(not isinstance(m, str) or m not in COST_MODELS for m in models):
+        raise InputError(f"solver {name!r}: cost_models must be some of {', '.join(COST_MODELS)}, got {models!r}")
+    spec = SolverSpec(name, function, options, side_constraints, description, frozenset(models))
     with _LOCK:
         if name in _REGISTRY and not replace:
             raise InputError(f"a solver named {name!r} is registered already (pass replace=True)")

@@ -4,10 +4,13 @@ model's arrays (no Pyomo model is built), under the process-wide solver lock of
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -133,6 +136,29 @@ def run_highs_lp(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Seque
         _LOCK.release()
 
 
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops(flag: list[bool]) -> Iterator[None]:
+    """While HiGHS runs in the main thread, Ctrl-C appends to ``flag`` (the interrupt callbacks
+    then stop the solve) and is raised as KeyboardInterrupt once HiGHS returns. Python runs its
+    signal handlers where the main thread next runs Python code, which during a solve is an
+    interrupt callback: raised there, HiGHS swallowed the KeyboardInterrupt as a "Solve error"
+    and the call went on. A SIGINT handler of the caller's own is left as it is."""
+    if not _in_main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    signal.signal(signal.SIGINT, lambda *_: flag.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if flag:
+        raise KeyboardInterrupt
+
+
 def run_highs_arrays(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Sequence[tuple[np.ndarray, float]],
                      n_cover: int, *, deadline: float | None = None, rel_gap: float = 0.0, abs_gap: float = 0.0,
                      threads: int | None = None, warm_start: np.ndarray | None = None,
@@ -172,19 +198,21 @@ def run_highs_arrays(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: S
         for k, v in opts.items():
             if h.setOptionValue(k, v) != highspy.HighsStatus.kOk:
                 raise InputError(f"HiGHS rejected option {k}={v!r}")
-        if deadline is not None:  # HiGHS checks its own time limit too rarely on large models
-            def stop_at_deadline(event):
-                if time.perf_counter() > deadline:
+        ctrl_c: list[bool] = []
+        if deadline is not None or _in_main_thread():  # HiGHS checks its own time limit too rarely on large models
+            def stop(event):
+                if ctrl_c or (deadline is not None and time.perf_counter() > deadline):
                     event.interrupt()
 
             for hook in (h.cbSimplexInterrupt, h.cbIpmInterrupt, h.cbMipInterrupt):
-                hook.subscribe(stop_at_deadline)
+                hook.subscribe(stop)
         if warm_start is not None:
             sol = highspy.HighsSolution()
             sol.col_value = list(map(float, warm_start))
             sol.value_valid = True
             h.setSolution(sol)
-        h.run()
+        with _ctrl_c_stops(ctrl_c):
+            h.run()
         status = h.getModelStatus()
         info = h.getInfo()
         S = highspy.HighsModelStatus
