@@ -43,21 +43,34 @@ def test_plan_many_keeps_order_and_reports_failures():
 
 def test_leaving_plan_many_early_cancels_what_has_not_started():
     """The caller's progress raises after the first plan: the plans not yet started are
-    cancelled, not run (the executor is the caller's, and stays usable)."""
-    made = []
+    cancelled, not run (the executor is the caller's, and stays usable). Plans after the first
+    wait at a gate, so with one worker the third and later cannot have started."""
+    import threading
 
-    class Recording(ThreadPoolExecutor):
+    made, gate = [], threading.Event()
+
+    class Gated(ThreadPoolExecutor):
         def submit(self, fn, /, *args, **kwargs):
-            made.append(super().submit(fn, *args, **kwargs))
+            first = not made
+
+            def run():
+                if not first:
+                    gate.wait(10)
+                return fn(*args, **kwargs)
+
+            made.append(super().submit(run))
             return made[-1]
 
     def stop(_: int) -> None:
         raise RuntimeError("enough")
 
-    with Recording(1) as pool:
-        with pytest.raises(RuntimeError, match="enough"):
-            plan_many([("0.5:5,1.0:20", "VGG19")] * 6, executor=pool, progress=stop)
-        assert made[-1].cancelled() and sum(f.cancelled() for f in made) >= 4, [f._state for f in made]
+    with Gated(1) as pool:
+        try:
+            with pytest.raises(RuntimeError, match="enough"):
+                plan_many([("0.5:5,1.0:20", "VGG19")] * 6, executor=pool, progress=stop)
+            assert all(f.cancelled() for f in made[2:]), [f._state for f in made]
+        finally:
+            gate.set()
         assert pool.submit(sum, [1, 2]).result() == 3
 
 

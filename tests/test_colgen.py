@@ -190,6 +190,40 @@ def test_pricing_in_threads_returns_what_one_thread_does(case, budget, enough, t
     assert many[1] == one[1]
 
 
+def test_closing_the_pricing_stops_the_searches_running_ahead():
+    """Closing the round's searches (the consumer has enough groups, or Ctrl-C in the main
+    thread) sets the stop they watch: it returns at once instead of waiting for the searches
+    running ahead, whose results are not used (an exact search may run for minutes). A search
+    told to stop returns after one slice, unfinished."""
+    import threading
+
+    from harmonybatch_mp.solvers.branch_bound import GroupSearch
+    from harmonybatch_mp.solvers.pricing import _in_order
+
+    running = threading.Barrier(3)
+
+    def slow(item: int, stop: threading.Event | None) -> int:
+        if item:
+            running.wait(10)  # both threads hold a long search
+            stop.wait(30)
+        return item
+
+    gen = _in_order(slow, [0, 1, 2, 3], [False, True, True, True], 2)
+    assert next(gen) == 0  # computed here (stop None)
+    running.wait(10)
+    start = time.perf_counter()
+    gen.close()
+    assert time.perf_counter() - start < 10
+    rng = np.random.default_rng(0)  # a search enumerating millions of groups (17 s whole)
+    search = GroupSearch(np.arange(60), rng.normal(0, 1e-3, 60), 10 ** rng.uniform(-1, 1, 60),
+                         np.sort(rng.uniform(0.1, 1.0, 60)), 16)
+    stop = threading.Event()
+    stop.set()
+    start = time.perf_counter()
+    search.groups(0.0, improve=False, stop=stop, deadline=start + 5)  # a slice is about 25 ms
+    assert not search.complete and time.perf_counter() - start < 2
+
+
 @settings(max_examples=30, deadline=None)
 @given(priced(), st.floats(0.0, 0.3))
 def test_enumeration_is_complete(case, slack):

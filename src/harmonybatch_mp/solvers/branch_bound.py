@@ -18,6 +18,7 @@ deadline between them.
 from __future__ import annotations
 
 import copy
+import threading
 import time
 from typing import NamedTuple
 
@@ -88,11 +89,12 @@ class GroupSearch:
         return out
 
     def groups(self, threshold: float, improve: bool, budget: int | None = None, deadline: float | None = None,
-               limit: int | None = None, last: int | None = None) -> list[tuple[int, float]]:
+               limit: int | None = None, last: int | None = None,
+               stop: threading.Event | None = None) -> list[tuple[int, float]]:
         """Feasible groups with profit above ``threshold`` as ``(mask, profit)``, in the order
         found (only the ``last`` ones when given); with ``improve`` the threshold rises to each
-        group found (so the last is the best). After ``budget`` nodes, at ``deadline``, or past
-        ``limit`` groups, the search stops and :attr:`complete` is False."""
+        group found (so the last is the best). After ``budget`` nodes, at ``deadline``, past
+        ``limit`` groups, or once ``stop`` is set, the search stops and :attr:`complete` is False."""
         from .branch_bound_kernel import DONE, RUNNING, search
 
         n = self.apps.size
@@ -103,17 +105,18 @@ class GroupSearch:
         found, values = np.zeros((16, n), np.bool_), np.zeros(16)
         cap = -1 if limit is None else int(limit) + 1
         while True:
-            stop = SLICE if budget is None else min(SLICE, budget - int(state[1]))
+            nodes = SLICE if budget is None else min(SLICE, budget - int(state[1]))
             status, found, values = search(
                 self.profit, self.prefer, self.rate, self.timeout, self.batch, self.conflicts, self.clash, self.pairs,
                 self.leader, self.follow, self.best_left,
                 self.fill.free, self.fill.price, self.fill.amount, self.fill.paid_left, self.fill.cheapest_left,
                 self.fill.order, self.rate_cover.free, self.rate_cover.price, self.rate_cover.amount,
                 self.rate_cover.paid_left, self.rate_cover.cheapest_left, self.rate_cover.order,
-                improve, cap, int(state[1]) + stop, state, T, rho, value, stage, took, level, found, values)
+                improve, cap, int(state[1]) + nodes, state, T, rho, value, stage, took, level, found, values)
             if status != RUNNING:
                 break
-            if (budget is not None and state[1] >= budget) or (deadline is not None and time.perf_counter() > deadline):
+            if (budget is not None and state[1] >= budget) or (deadline is not None and time.perf_counter() > deadline) \
+                    or (stop is not None and stop.is_set()):
                 break
         self.complete = status == DONE
         first = 0 if last is None else max(0, int(state[2]) - last)
@@ -126,25 +129,25 @@ class GroupSearch:
         return list(zip(masks, profits))
 
     def best(self, low: float, high: float, budget: int | None = None, deadline: float | None = None,
-             bisections: int = BISECTIONS) -> tuple[list[tuple[int, float]], float]:
+             bisections: int = BISECTIONS, stop: threading.Event | None = None) -> tuple[list[tuple[int, float]], float]:
         """Groups with profit above ``low`` (the last :data:`KEEP` of each search, best last) and
         an upper bound on the best profit (``high`` is one known already). The first search
         runs from ``low``; while they are cut short, later ones run from thresholds halfway up
         to the bound: one that ends without a group proves the best is at most its threshold,
         one that finds groups raises ``low``, and is the best of all when it ends. Each search
         stops after ``budget`` nodes; the bisection after ``bisections`` searches, at
-        ``deadline``, or when the bound is within 2 tolerances of what is known."""
+        ``deadline``, once ``stop`` is set, or when the bound is within 2 tolerances of what is known."""
         found: list[tuple[int, float]] = []
         theta = low
         for _ in range(bisections):
-            groups = self.groups(theta, improve=True, budget=budget, deadline=deadline, last=KEEP)
+            groups = self.groups(theta, improve=True, budget=budget, deadline=deadline, last=KEEP, stop=stop)
             found.extend(groups)
             low = max(low, groups[-1][1]) if groups else low
             if self.complete:
                 high = low if groups else min(high, theta + TOLERANCE)  # the search prunes within TOLERANCE
             floor = theta if not (groups or self.complete) else low  # an unproven threshold: try above it
             if self.complete and groups or high - floor <= 2 * TOLERANCE or (
-                    deadline is not None and time.perf_counter() > deadline):
+                    deadline is not None and time.perf_counter() > deadline) or (stop is not None and stop.is_set()):
                 break
             theta = floor + 0.5 * (high - floor)
         return found, max(low, high)

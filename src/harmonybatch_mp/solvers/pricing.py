@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import os
+import threading
 import time
 from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
@@ -64,20 +65,24 @@ def cheapest_cover(profit: np.ndarray, size: np.ndarray, deficit: np.ndarray) ->
     return np.where(a.sum(axis=1) >= deficit * (1 - 1e-12), lost, np.inf), x
 
 
-def _in_order(fn: Callable[[int], T], items: list[int], ahead: list[bool], threads: int) -> Generator[T, None, None]:
-    """``fn`` over ``items``, results in order. The items marked ``ahead`` are computed by
-    ``threads`` threads, in order and ahead of the consumer, so they go on while it waits for
-    a long one or computes the others itself, as they come. Closing the generator cancels
-    what has not started and waits for what has."""
+def _in_order(fn: Callable[[int, threading.Event | None], T], items: list[int], ahead: list[bool],
+              threads: int) -> Generator[T, None, None]:
+    """``fn(item, stop)`` over ``items``, results in order. The items marked ``ahead`` are
+    computed by ``threads`` threads, in order and ahead of the consumer, so they go on while it
+    waits for a long one or computes the others itself (``stop`` None), as they come. Closing
+    the generator (the consumer has enough, or Ctrl-C) cancels what has not started, sets
+    ``stop`` (``fn`` returns soon once it is set: its result is not used) and waits for what has."""
     if threads <= 1 or sum(ahead) <= 1:
-        yield from map(fn, items)
+        yield from (fn(item, None) for item in items)
         return
+    stop = threading.Event()
     with ThreadPoolExecutor(threads, thread_name_prefix="harmonybatch-pricing") as pool:
-        futures = [pool.submit(fn, item) if early else None for item, early in zip(items, ahead)]
+        futures = [pool.submit(fn, item, stop) if early else None for item, early in zip(items, ahead)]
         try:
             for item, future in zip(items, futures):
-                yield fn(item) if future is None else future.result()
+                yield fn(item, None) if future is None else future.result()
         finally:
+            stop.set()
             for future in futures:
                 if future is not None:
                     future.cancel()
@@ -256,9 +261,9 @@ class Pricer:
         # each configuration's node budget (-1: none)
         nodes = np.full(len(self.configs), -1) if budget is None else np.broadcast_to(budget, len(self.configs))
 
-        def search(k: int) -> tuple[list[tuple[int, float]], float]:
+        def search(k: int, stop: threading.Event | None) -> tuple[list[tuple[int, float]], float]:
             return self._search(k, profit).best(float(charge[k]), float(relax[k] + charge[k]),
-                                                None if nodes[k] < 0 else int(nodes[k]), deadline, bisections)
+                                                None if nodes[k] < 0 else int(nodes[k]), deadline, bisections, stop)
 
         # deep searches run in threads, ahead; shallow ones cost less than handing them to a thread
         deep = (nodes[order] < 0) | (nodes[order] >= PARALLEL_NODES)
