@@ -199,7 +199,8 @@ def run_highs_arrays(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: S
             if h.setOptionValue(k, v) != highspy.HighsStatus.kOk:
                 raise InputError(f"HiGHS rejected option {k}={v!r}")
         ctrl_c: list[bool] = []
-        if deadline is not None or _in_main_thread():  # HiGHS checks its own time limit too rarely on large models
+        # HiGHS checks its own time limit too rarely on large models; in the main thread Ctrl-C stops it too
+        if deadline is not None or _in_main_thread():
             def stop(event):
                 if ctrl_c or (deadline is not None and time.perf_counter() > deadline):
                     event.interrupt()
