@@ -255,6 +255,35 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path, capsys):
     assert main(["plan", "--workload", str(small), *args]) == 0
 
 
+def test_ctrl_c_that_numba_turned_into_a_system_error_is_a_keyboard_interrupt():
+    """Ctrl-C landing in a Python function that compiled numba code calls (numba unpickles its
+    constants so) comes out as a SystemError caused by the KeyboardInterrupt (seen once in the
+    suite, in the CLI test above): solve() raises the KeyboardInterrupt, and lets any other
+    SystemError through."""
+    def numba_like(problem):
+        try:
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt as inner:
+                raise SystemError("<function _numba_unpickle> returned a result with an exception set") from inner
+        except SystemError as middle:
+            raise SystemError("CPUDispatcher(<function search>) returned a result with an exception set") from middle
+
+    def broken(problem):
+        raise SystemError("a real one")
+
+    register_solver("numba_like", numba_like)
+    register_solver("broken_system", broken)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            solve("0.5:5", "VGG19", solver="numba_like")
+        with pytest.raises(SystemError, match="a real one"):
+            solve("0.5:5", "VGG19", solver="broken_system")
+    finally:
+        unregister_solver("numba_like")
+        unregister_solver("broken_system")
+
+
 def _hard_knapsacks():
     """A MIP HiGHS does not solve within 30 s (300 binaries, 40 knapsack rows), as arrays."""
     rng = np.random.default_rng(0)
