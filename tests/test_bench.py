@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -106,7 +107,7 @@ def _pricing_threads() -> int:
 
 def test_the_default_pool_keeps_each_workers_pricing_in_one_thread(monkeypatch):
     """The default pool runs a process per core, so its workers' pricing searches stay in one
-    thread each: plan_many starts them with ``_one_thread``, which sets that."""
+    thread each: plan_many starts them with ``_start_worker``, which sets that."""
     import concurrent.futures
     import multiprocessing
 
@@ -115,16 +116,71 @@ def test_the_default_pool_keeps_each_workers_pricing_in_one_thread(monkeypatch):
     started = {}
 
     class Pool(concurrent.futures.ThreadPoolExecutor):
-        def __init__(self, max_workers=None, mp_context=None, initializer=None):
+        def __init__(self, max_workers=None, mp_context=None, initializer=None, initargs=()):
             started["initializer"] = initializer
             super().__init__(max_workers)
 
     monkeypatch.setattr(sweep, "ProcessPoolExecutor", Pool)
     assert plan_many([("0.5:5", "VGG19")], workers=1)[0].ok
-    assert started["initializer"] is sweep._one_thread
+    assert started["initializer"] is sweep._start_worker
+    reader, writer = multiprocessing.Pipe(duplex=False)
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                                initializer=sweep._one_thread) as pool:
+                                                initializer=sweep._start_worker, initargs=(reader,)) as pool:
         assert pool.submit(_pricing_threads).result() == 1
+    writer.close()
+
+
+_KILLED_OWNER = """
+import multiprocessing, sys, threading, time
+from harmonybatch_mp import plan_many
+
+def tell():  # the pool's worker processes, once they run
+    time.sleep(4)
+    print(*[p.pid for p in multiprocessing.active_children()], flush=True)
+
+if __name__ == "__main__":
+    apps = ",".join(f"{0.3 + i / 100:.3f}:{1 + i % 7}" for i in range(100))
+    threading.Thread(target=tell, daemon=True).start()
+    plan_many([(apps, "BERT")] * 4, workers=2, solver="colgen", cost_model="full-batch", time_limit=30)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
+def test_the_default_pool_ends_when_the_process_that_started_it_is_killed(tmp_path):
+    """SIGKILL the process running plan_many: it cannot stop its pool, so each worker must
+    end on its own. They used to wait for ever (one writing a result nobody reads, one reading
+    work nobody sends), and a pipeline reading their output with them."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "owner.py"
+    script.write_text(_KILLED_OWNER)
+    owner = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    workers: list[int] = []
+    try:
+        workers = [int(p) for p in owner.stdout.readline().split()]
+        assert len(workers) == 2 and all(map(_running, workers)), workers
+        owner.send_signal(signal.SIGKILL)
+        owner.wait()
+        end = time.monotonic() + 20
+        while any(map(_running, workers)) and time.monotonic() < end:
+            time.sleep(0.1)
+        assert not any(map(_running, workers)), f"workers {workers} outlived the process that started them"
+    finally:
+        owner.kill()
+        for pid in workers:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_dask_local_cluster_gives_the_serial_plans():

@@ -255,6 +255,56 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path, capsys):
     assert main(["plan", "--workload", str(small), *args]) == 0
 
 
+
+def test_sigterm_stops_the_cli_as_ctrl_c_does(tmp_path):
+    """SIGTERM (``kill``, ``timeout``, a job scheduler) in the middle of a long solve: one line,
+    exit 143 (128 + SIGTERM), nothing on stdout, soon after the signal. By the signal's default
+    action the process died where it stood, leaving a temp file being written and
+    ``bench``'s worker processes behind."""
+    from harmonybatch_mp.cli import EXIT_TERMINATED
+
+    rng = np.random.default_rng(7)
+    big = tmp_path / "big.csv"
+    big.write_text("name,slo,rate\n" + "".join(f"a{i},{rng.uniform(0.2, 1.5):.4f},{10 ** rng.uniform(-1, 1.5):.4f}\n"
+                                               for i in range(150)))
+    cli = subprocess.Popen([sys.executable, "-m", "harmonybatch_mp", "plan", "--workload", str(big), "--model", "BERT",
+                            "--solver", "colgen", "--cost-model", "full-batch", "--time-limit", "60"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(4)  # past its imports (under a second here): planning
+        assert cli.poll() is None
+        cli.send_signal(signal.SIGTERM)
+        start = time.perf_counter()
+        out, err = cli.communicate(timeout=30)
+        elapsed = time.perf_counter() - start
+    finally:
+        cli.kill()
+    assert cli.returncode == EXIT_TERMINATED == 143 and err == "harmonybatch-mp: terminated\n" and out == "", \
+        (cli.returncode, out, err)
+    assert elapsed < 10, f"the signal was not taken: the CLI ran {elapsed:.1f} s after it"
+
+
+def test_sigterm_during_a_highs_solve_stops_it():
+    """SIGTERM lands where Ctrl-C does, in HiGHS's interrupt callback: the CLI's handler passes
+    it to the Ctrl-C handling, which stops the solve and raises once HiGHS returns. SIGTERM's
+    handler is the system's default again after."""
+    from harmonybatch_mp.cli import _sigterm_stops_as_ctrl_c
+    from harmonybatch_mp.solvers.highs import run_highs_arrays
+
+    cost, columns, rows = _hard_knapsacks()
+    seen: list[int] = []
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt), _sigterm_stops_as_ctrl_c(seen):
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # (or the signal would end pytest)
+        timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM))
+        timer.start()
+        try:
+            run_highs_arrays(cost, columns, rows, 0, deadline=time.perf_counter() + 30)
+        finally:
+            timer.cancel()
+    assert time.perf_counter() - start < 10 and seen == [signal.SIGTERM]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
 def test_ctrl_c_that_numba_turned_into_a_system_error_is_a_keyboard_interrupt():
     """Ctrl-C landing in a Python function that compiled numba code calls (numba unpickles its
     constants so) comes out as a SystemError caused by the KeyboardInterrupt (seen once in the

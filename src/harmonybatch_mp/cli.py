@@ -4,16 +4,19 @@ Exit codes: 0 success; 1 internal error (a plan failed its own check);
 2 bad input (the message names the field, file or app); 3 infeasible (each app
 that no function can serve is named with the lowest latency the platform can give);
 4 the solver stopped without a plan (a time limit with no plan known, a backend that
-is missing or failed).
+is missing or failed); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 from ._io import write_text
 from ._validate import read_json
@@ -31,6 +34,8 @@ EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_SOLVER = 0, 1, 2, 3, 4
 EXIT_BROKEN_PIPE = 141
 #: Interrupted (Ctrl-C: 128 + SIGINT, as shell tools exit).
 EXIT_INTERRUPTED = 130
+#: Terminated (SIGTERM: ``kill``, ``timeout``, a job scheduler; 128 + SIGTERM).
+EXIT_TERMINATED = 143
 
 _EPILOG = """\
 examples:
@@ -43,7 +48,8 @@ examples:
 
 exit codes: 0 plan found, 2 bad input, 3 infeasible (apps named with the
 tightest latency the platform can give them), 4 the solver stopped without a
-plan (time limit, missing backend), 1 internal error, 130 interrupted (Ctrl-C).
+plan (time limit, missing backend), 1 internal error, 130 interrupted (Ctrl-C),
+143 terminated (SIGTERM: stopped as Ctrl-C stops it).
 """
 
 
@@ -275,10 +281,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_INPUT
+    terminated: list[int] = []
     try:
         commands = {"plan": _cmd_plan, "export": _cmd_export, "simulate": _cmd_simulate, "replan": cmd_replan, "bench": cmd_bench,
                     "profile": _cmd_profile}
-        return commands[args.command](args)
+        with _sigterm_stops_as_ctrl_c(terminated):
+            return commands[args.command](args)
     except InfeasibleError as exc:
         if exc.apps:
             print(f"harmonybatch-mp: infeasible: {len(exc.apps)} app(s) cannot be served:", file=sys.stderr)
@@ -301,8 +309,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"harmonybatch-mp: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:  # Ctrl-C: one line, as a shell tool stops (files are written atomically or not at all)
-        print("harmonybatch-mp: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        print(f"harmonybatch-mp: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+
+
+@contextlib.contextmanager
+def _sigterm_stops_as_ctrl_c(seen: list[int]) -> Iterator[None]:
+    """SIGTERM stops the command as Ctrl-C does (``seen`` records it): a temp file being
+    written is removed, ``bench``'s worker processes are stopped, a HiGHS solve is stopped
+    (its Ctrl-C handling runs). Killed by the signal's default action, none of that ran.
+    Only in the main thread, and only where nobody else handles SIGTERM."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        seen.append(signum)
+        ctrl_c = signal.getsignal(signal.SIGINT)
+        if callable(ctrl_c):  # Python's KeyboardInterrupt, or a HiGHS solve's flag (solvers/highs.py)
+            ctrl_c(signal.SIGINT, frame)
+        else:  # SIGINT ignored (a background job) or left to the system: stop all the same
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from typing import Any
 
 from ._validate import integer, listed
@@ -62,13 +64,28 @@ def plan_one(index: int, arguments: dict[str, Any]) -> PlanRecord:
         return PlanRecord(index, None, type(exc).__name__, "".join(traceback.format_exception_only(exc)).strip())
 
 
-def _one_thread() -> None:
-    """Start a worker of the default pool (a process per core): its pricing searches (and
-    ``expected_bound``'s row pricing) stay in one thread (``solvers.pricing.THREADS``), or the
-    pool would run more threads than cores."""
+def _start_worker(owner: Connection) -> None:
+    """Start a worker of the default pool (a process per core).
+
+    Its pricing searches (and ``expected_bound``'s row pricing) stay in one thread
+    (``solvers.pricing.THREADS``), or the pool would run more threads than cores. And it ends
+    once the process that started the pool is gone, however that ended: ``owner`` is the read
+    end of a pipe whose write end only that process holds, so it reads end-of-file then.
+    Killed (SIGKILL, or SIGTERM where nothing handles it), that process cannot stop its pool,
+    and its workers waited for ever on queues nobody reads (a shell pipeline reading their
+    output with them)."""
     from .solvers import pricing
 
     pricing.THREADS = 1
+    threading.Thread(target=_end_with, args=(owner,), name="harmonybatch-mp-owner", daemon=True).start()
+
+
+def _end_with(owner: Connection) -> None:
+    try:
+        while True:  # the owner never writes: this returns at its end only
+            owner.recv_bytes()
+    except (EOFError, OSError):
+        os._exit(1)
 
 
 def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, workers: int | None = None,
@@ -85,7 +102,8 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
         ``client.get_executor()``... Default: a process pool of ``workers`` processes
         (default: the machine's cores), started with ``forkserver`` (scripts that call it
         need the usual ``if __name__ == "__main__":`` guard), whose solvers search in one
-        thread each.
+        thread each, and whose workers end by themselves once the calling process is gone
+        (even killed).
     progress : callable, optional
         Called with 1 as each instance finishes.
 
@@ -115,8 +133,10 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
     own = executor is None
     if own:  # forkserver: forking a process that runs threads (a Dask client, a solver) can deadlock
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        owner = multiprocessing.Pipe(duplex=False)  # (read end: the workers', write end: only ours)
         executor = ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1,
-                                       mp_context=multiprocessing.get_context(method), initializer=_one_thread)
+                                       mp_context=multiprocessing.get_context(method), initializer=_start_worker,
+                                       initargs=(owner[0],))
     futures: list[Any] = []
     try:
         futures = [executor.submit(plan_one, i, args) for i, args in calls]
@@ -138,6 +158,8 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
     finally:
         if own:
             executor.shutdown()
+            for end in owner:
+                end.close()
 
 
 def _stop_workers(executor: ProcessPoolExecutor) -> None:
