@@ -100,6 +100,25 @@ def test_non_utf8_trace_plan_and_measurements(plan_file, tmp_path):
         assert code == 2 and "not UTF-8" in err and "Traceback" not in err, (argv, err)
 
 
+
+def test_input_larger_than_the_cap_or_endless_is_bad_input(tmp_path, monkeypatch):
+    """A file above the reader's cap is refused by its size; a device or stream has no size, so
+    the cap holds while reading: ``--workload /dev/zero`` read until memory ran out (a
+    MemoryError traceback under a memory limit, exit 1)."""
+    from harmonybatch_mp import _io
+    from harmonybatch_mp.workload import load_workload
+
+    monkeypatch.setattr(_io, "MAX_INPUT_BYTES", 1000)
+    big = tmp_path / "big.csv"
+    big.write_text("name,slo,rate\n" + "".join(f"a{i},0.5,1\n" for i in range(200)))
+    with pytest.raises(InputError, match=r"big\.csv.*bytes is more than the 1000"):
+        load_workload(big)
+    big.write_text("name,slo,rate\na,0.5,1\n")
+    assert len(load_workload(big).apps) == 1
+    if os.path.exists("/dev/zero"):
+        with pytest.raises(InputError, match=r"'/dev/zero': more than the 1000 bytes"):
+            load_workload("/dev/zero")
+
 def test_utf8_bom_workload_is_accepted(tmp_path):
     f = tmp_path / "excel.csv"
     f.write_bytes(b"\xef\xbb\xbfname,slo,rate\r\nsearch,0.5,5\r\nfeed,1.0,20\r\n")
@@ -225,6 +244,33 @@ def test_closed_pipe_is_not_a_traceback(tmp_path):
     assert p.stdout.startswith("Plan for 150 apps")
     assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr and "exit=141" in p.stderr, p.stderr
 
+
+
+@pytest.mark.parametrize("where", ["unreadable", "empty", "nothing listening", "not dask"])
+def test_bench_on_a_scheduler_it_cannot_reach_is_bad_input(where, tmp_path, capsys, monkeypatch):
+    """``bench --scheduler`` with an address Dask cannot read, nothing listening there, or a
+    server that is not Dask's: exit 2 naming the address (each was a traceback, exit 1; an
+    empty address would have started a local cluster)."""
+    import socket
+
+    pytest.importorskip("dask.distributed")
+    from harmonybatch_mp import cli_batch
+    from harmonybatch_mp.cli import main
+
+    monkeypatch.setattr(cli_batch, "CONNECT_SECONDS", 3.0)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        port = server.getsockname()[1]
+        if where == "not dask":  # answers every connection with bytes Dask reads as a frame's length
+            server.listen()
+            threading.Thread(target=lambda: server.accept()[0].sendall(b"\xff" * 64), daemon=True).start()
+        address = {"unreadable": "not an address", "empty": " "}.get(where, f"tcp://127.0.0.1:{port}")
+        start = time.perf_counter()
+        code = main(["bench", "--quick", "--scheduler", address, "--out", str(tmp_path / "out")])
+    out, err = capsys.readouterr()
+    assert code == 2 and err.startswith("harmonybatch-mp: error: --scheduler") and "Traceback" not in err, (code, err)
+    assert (address.strip() == "") == ("expected a dask.distributed scheduler's address" in err)
+    assert time.perf_counter() - start < 20 and not (tmp_path / "out").exists()
 
 def test_ctrl_c_is_one_line_and_exit_130(tmp_path, capsys):
     """Ctrl-C (a real SIGINT) in the middle of a long solve: one line, exit 130 (128 + SIGINT),

@@ -47,9 +47,13 @@ def read_text(path: str | Path, what: str) -> str:
         if size > MAX_INPUT_BYTES:
             raise InputError(f"{what} file {str(path)!r}: {size} bytes is more than the {MAX_INPUT_BYTES} "
                              f"bytes this reader accepts")
-        data = path.read_bytes()
+        with open(path, "rb") as fh:  # at most one byte past the cap: a device or pipe has no size to check
+            data = fh.read(MAX_INPUT_BYTES + 1)
     except OSError as exc:
         raise InputError(f"{what} file {str(path)!r}: cannot read ({exc.strerror})") from None
+    if len(data) > MAX_INPUT_BYTES:
+        raise InputError(f"{what} file {str(path)!r}: more than the {MAX_INPUT_BYTES} bytes this reader accepts "
+                         f"(it does not end: a device or stream?)")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -15,6 +15,8 @@ from .report import format_schedule, format_simulation
 from .solvers import solver_names
 
 EXIT_OK = 0
+#: How long ``bench --scheduler`` tries to reach its scheduler (s; Dask's own default).
+CONNECT_SECONDS = 30.0
 
 
 def add_batch_parsers(sub) -> None:
@@ -114,12 +116,18 @@ def cmd_bench(args) -> int:
     if args.time_limit is not None and not 0 < args.time_limit < math.inf:
         raise InputError(f"--time-limit must be a finite number of seconds > 0, got {args.time_limit}")
     executor, client = None, None
-    if args.scheduler:
+    if args.scheduler is not None:
+        if not args.scheduler.strip():  # (Dask would start a local cluster for an empty address)
+            raise InputError("--scheduler: expected a dask.distributed scheduler's address, e.g. tcp://host:8786")
         try:
             from dask.distributed import Client
         except ImportError:
             raise InputError("--scheduler needs dask.distributed: pip install '.[dask]'") from None
-        client = Client(args.scheduler)
+        try:
+            client = Client(args.scheduler, timeout=CONNECT_SECONDS)
+        except Exception as exc:  # an address Dask cannot read, nothing listening there, or not a Dask scheduler
+            raise InputError(f"--scheduler {args.scheduler!r}: cannot connect to a dask.distributed scheduler there "
+                             f"({type(exc).__name__}: {exc})") from None
         executor = client.get_executor()
     from tqdm import tqdm
 
