@@ -188,6 +188,42 @@ def test_profile_and_trace_limits(plan_file, tmp_path):
     assert code == 2 and "more than the 20,000,000" in err
 
 
+
+@pytest.mark.parametrize("argv, needle", [
+    (["simulate", "PLAN", "--duration", "inf"], "duration: must be finite"),  # (an OverflowError traceback)
+    (["simulate", "PLAN", "--duration", "nan"], "duration: must be finite"),  # (a ValueError traceback)
+    (["bench", "--seed", "-1"], "seed: expected a whole number >= 0"),  # (numpy's ValueError traceback)
+    (["bench", "--count", "100000000"], "count: must be <= 10000"),  # (drew workloads for ever)
+    (["bench", "--simulate", "inf"], "simulate_s: must be finite"),  # (after every plan was made)
+    (["bench", "--simulate", "-1"], "simulate_s: must be >= 0"),
+])
+def test_simulate_and_bench_arguments_are_checked_before_any_work(argv, needle, plan_file, tmp_path, capsys):
+    from harmonybatch_mp.cli import main
+
+    argv = [str(plan_file) if a == "PLAN" else a for a in argv]
+    if argv[0] == "bench":
+        argv += ["--family", "random", "--solvers", "dp", "--out", str(tmp_path / "out")]
+    start = time.perf_counter()
+    code = main(argv)
+    _, err = capsys.readouterr()
+    assert code == 2 and needle in err and "Traceback" not in err, (code, err)
+    assert time.perf_counter() - start < 10 and not (tmp_path / "out").exists()
+
+
+def test_run_bench_and_family_check_their_arguments_first():
+    from harmonybatch_mp.bench import run_bench
+    from harmonybatch_mp.families import family
+
+    for kwargs, needle in [({"simulate_s": float("nan")}, "simulate_s: must be finite"),
+                           ({"time_limit": -1}, "time_limit: expected a finite number of seconds >= 0"),
+                           ({"time_limit": "10"}, "time_limit: expected a finite number of seconds >= 0"),
+                           ({"count": 2.5}, "count: expected a whole number"), ({"seed": "1"}, "seed: expected")]:
+        with pytest.raises(InputError, match=needle):
+            run_bench("random", solvers=["dp"], **kwargs)
+    with pytest.raises(InputError, match="count: must be >= 1"):
+        family("paper", count=0)
+    assert [i.name for i in family("paper", count=1)] == [i.name for i in family("paper", seed=0, count=1)]
+
 def test_profile_fit_with_absurd_memory(tmp_path):
     meas = tmp_path / "m.csv"
     rows = ["kind,vcpu,gpu_mem_gb,batch,latency_s,mem_mb"] + [f"cpu,{c},,{b},{0.1 * b + 1 / c:.4f},1e12"

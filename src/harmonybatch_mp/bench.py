@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ._io import write_text
+from ._validate import number
 from .errors import InputError
 from .families import FAMILIES, family
 from .sweep import plan_many
@@ -53,7 +54,12 @@ def run_bench(family_name: str = "paper", *, solvers: Sequence[str] = DEFAULT_SO
     """Run every solver on every instance of a family; write the files when ``out`` is given.
     ``time_limit`` goes to the solvers that take one (``milp``, ``colgen``)."""
     from .solvers import get_solver
+    from .solvers.options import seconds
 
+    if simulate_s is not None:  # checked before any plan is made, as every argument below
+        simulate_s = number(simulate_s, "run_bench: simulate_s", nonnegative=True)
+    if time_limit is not None:
+        time_limit = seconds(time_limit, "run_bench: time_limit")
     instances = family(family_name, seed=seed, count=count)
     for s in solvers:  # a solver that cannot price the cost model is an error of the call, not a row each
         get_solver(s).check_cost_model(cost_model)

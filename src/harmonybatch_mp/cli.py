@@ -242,7 +242,9 @@ def _cmd_simulate(args) -> int:
                          + "\n  ".join(exc.problems)) from None
     trace = load_trace(args.trace) if args.trace else None
     duration = None if trace else (args.duration if args.duration is not None else 600.0)
-    expected = int(sum(a.rate for a in plan.workload.apps) * duration) if duration else None
+    expected = None  # the progress bar's total (simulate checks the duration itself)
+    if duration is not None and 0 < duration < float("inf"):
+        expected = int(sum(a.rate for a in plan.workload.apps) * duration)
     from tqdm import tqdm
 
     with tqdm(total=expected, unit="req", unit_scale=True, desc="simulating", file=sys.stderr,

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._validate import integer
+from ._validate import seed as valid_seed
 from .errors import InfeasibleError, InputError
 from .profiles import BUILTIN_MODELS
 from .workload import App, Workload
@@ -29,6 +31,8 @@ from .workload import App, Workload
 LADDERS = {"VGG19": (0.2, 1.0), "BERT": (0.2, 1.0), "GPT-2": (1.0, 2.4), "VideoMAE": (1.0, 2.4)}
 FAMILIES = ("paper", "paper-high", "random", "scale")
 SCALE_SIZES = (8, 12, 16, 32, 100, 300, 1000)
+#: Most workloads per model a family draws.
+MAX_COUNT = 10_000
 
 
 @dataclass(frozen=True)
@@ -68,10 +72,12 @@ def _servable(w: Workload, model: str, platform: str) -> bool:
 
 
 def family(name: str, *, seed: int = 0, count: int = 5, platform: str = "reference") -> list[Instance]:
-    """The instances of a family (``count`` workloads per model for ``paper`` and ``random``)."""
+    """The instances of a family (``count`` workloads per model for ``paper`` and ``random``,
+    at most :data:`MAX_COUNT`)."""
     if name not in FAMILIES:
         raise InputError(f"unknown workload family {name!r}; families: {', '.join(FAMILIES)}")
-    rng = np.random.default_rng(seed)
+    count = integer(count, "family: count", minimum=1, maximum=MAX_COUNT)
+    rng = np.random.default_rng(valid_seed(seed, "family: seed"))
     out: list[Instance] = []
     if name == "scale":
         for n in SCALE_SIZES:
