@@ -158,6 +158,46 @@ def _preset_with(**changes) -> dict:
     return d
 
 
+
+@pytest.mark.skipif(not Path("/dev/full").is_char_device(), reason="needs /dev/full")
+@pytest.mark.parametrize("argv", [["plan"], ["plan", "--json"], ["export", "--format", "lp", "LINK"]])
+def test_output_on_a_full_disk_is_an_error_not_a_traceback(argv, tmp_path):
+    """``plan > /dev/full``: the write fails (no space left). One line naming what could not be
+    written, exit 2 (it was a traceback, exit 1). ``export`` into a symlink to ``/dev/full``
+    writes the device in place and fails the same way. (A symlink in ``tmp_path``, not a
+    device itself: code that renamed over the target replaces only that link.)"""
+    link = tmp_path / "model.lp"
+    link.symlink_to("/dev/full")
+    argv = [str(link) if a == "LINK" else a for a in argv]
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([*EXE, *argv], stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert p.returncode == 2 and "Traceback" not in p.stderr and "(No space left on device)" in p.stderr, p.stderr
+    assert ("standard output" in p.stderr) != (argv[0] == "export") and link.is_symlink(), p.stderr
+
+
+def test_files_are_written_through_symlinks_and_into_fifos(tmp_path):
+    """An atomic write replaces the file a symlink names, not the link; a FIFO (or a device:
+    ``export --format mps /dev/null``) is written in place. Renaming a temp file over them put
+    a regular file where the link or the device was (as root, over ``/dev/full`` itself)."""
+    import stat
+
+    from harmonybatch_mp._io import write_text
+
+    real, link = tmp_path / "real.txt", tmp_path / "link.txt"
+    real.write_text("old")
+    link.symlink_to(real)
+    write_text(link, "new")
+    assert link.is_symlink() and real.read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.txt", "real.txt"]  # no temp file left
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()), daemon=True)
+    reader.start()
+    write_text(fifo, "through the pipe")
+    reader.join(10)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and got == ["through the pipe"]
+
 @pytest.mark.parametrize("case, needle", [
     ({"vcpu_grid.max": 1e6}, "vCPU sizes"),
     ({"vcpu_grid.step": 1e-6}, "vCPU sizes"),

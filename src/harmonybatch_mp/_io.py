@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,20 +68,28 @@ def atomic_output(path: str | Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it over ``path``.
 
     On any error the temporary file is removed and ``path`` is left as it was; an
-    OSError becomes an InputError naming ``path``.
+    OSError becomes an InputError naming ``path``. Through a symlink, the file it names is
+    replaced (the link stays); a device or FIFO is yielded itself and written in place (a
+    rename would put a regular file where ``/dev/null`` or a pipe was).
     """
     path = as_path(path, "output")
-    folder = path.parent if str(path.parent) else Path(".")
+    target = Path(os.path.realpath(path))  # a symlink stays one: the file it names is replaced
+    if target.exists() and not target.is_file() and not target.is_dir():
+        try:  # a device or FIFO (/dev/stdout, /dev/null): written in place, never replaced by a file
+            yield target
+        except OSError as exc:
+            raise InputError(f"cannot write {str(path)!r} ({exc.strerror})") from None
+        return
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".tmp", dir=target.parent)
     except OSError as exc:
         raise InputError(f"cannot write {str(path)!r} ({exc.strerror})") from None
     os.close(fd)
     try:
-        mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask()
+        mode = target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask()
         os.chmod(tmp, mode)  # mkstemp creates 0600; keep the target's mode (or the umask's default)
         yield Path(tmp)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -88,6 +98,28 @@ def atomic_output(path: str | Path, suffix: str = "") -> Iterator[Path]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def print_out(text: str) -> None:
+    """Print ``text`` and a newline on standard output, flushed. A write that fails (a full
+    disk: ``plan > /dev/full``) is an InputError naming standard output, not a traceback; a
+    reader gone (BrokenPipeError) is raised as it is, for the CLI to stop quietly. Either way
+    standard output is then the null device, so the exit does not write the text again."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        drop_stdout()
+        raise
+    except OSError as exc:
+        drop_stdout()
+        raise InputError(f"cannot write to standard output ({exc.strerror})") from None
+
+
+def drop_stdout() -> None:
+    """Point standard output at the null device (its writes failed: what is buffered is lost)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _umask() -> int:
@@ -110,4 +142,5 @@ def write_text(path: str | Path, text: str) -> None:
     with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         fh.write(text)
         fh.flush()
-        os.fsync(fh.fileno())
+        if stat.S_ISREG(os.fstat(fh.fileno()).st_mode):  # (a FIFO or device written in place has no disk to sync)
+            os.fsync(fh.fileno())

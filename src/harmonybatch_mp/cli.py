@@ -12,13 +12,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import signal
 import sys
 import threading
 from collections.abc import Iterator, Sequence
 
-from ._io import write_text
+from ._io import drop_stdout, print_out, write_text
 from ._validate import read_json
 from .check import check_plan
 from .cli_batch import add_batch_parsers, cmd_bench, cmd_replan, simulate_schedule_command
@@ -206,7 +205,7 @@ def _cmd_plan(args) -> int:
     workload, profile, platform = _instance(args)
     plan = solve(workload, profile, platform, solver=args.solver, side=SideConstraints.from_arguments(args),
                  cost_model=args.cost_model, timeout_levels=args.timeout_levels, **_solver_options(args))
-    print(plan.to_json() if args.json else format_plan(plan))
+    print_out(plan.to_json() if args.json else format_plan(plan))
     return EXIT_OK
 
 
@@ -250,7 +249,7 @@ def _cmd_simulate(args) -> int:
     with tqdm(total=expected, unit="req", unit_scale=True, desc="simulating", file=sys.stderr,
               disable=True if args.no_progress else None, leave=False) as bar:
         result = simulate(plan, duration=duration, trace=trace, seed=args.seed, progress=bar.update)
-    print(json.dumps(result.to_dict(), indent=2) if args.json else format_simulation(result))
+    print_out(json.dumps(result.to_dict(), indent=2) if args.json else format_simulation(result))
     return EXIT_OK
 
 
@@ -271,8 +270,8 @@ def _cmd_profile(args) -> int:
         result = fit_profile(args.measurements, name=name, quantile=args.quantile, platform=preset(args.preset),
                              device_mem_gb=args.device_mem, source=f"fitted from {args.measurements}")
     write_text(args.output, json.dumps(result.profile.to_dict(), indent=2) + "\n")
-    print(result.report())
-    print(f"wrote {args.output}")
+    print_out(result.report())
+    print_out(f"wrote {args.output}")
     return EXIT_OK
 
 
@@ -304,8 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"harmonybatch-mp: solver stopped: {exc}", file=sys.stderr)
         return EXIT_SOLVER
     except BrokenPipeError:  # the reader went away (plan | head -1): stop quietly, as a shell tool does
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        drop_stdout()
         return EXIT_BROKEN_PIPE
     except (InputError, HarmonyBatchError) as exc:
         print(f"harmonybatch-mp: error: {exc}", file=sys.stderr)

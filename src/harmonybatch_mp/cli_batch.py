@@ -8,6 +8,7 @@ import json
 import math
 import sys
 
+from ._io import print_out
 from .errors import InputError, PlanCheckError
 from .platform import PRESETS, preset
 from .profiles import builtin_profile, load_profile
@@ -82,7 +83,7 @@ def simulate_schedule_command(args, data) -> int:
     if not args.trace:
         raise InputError("simulate: a schedule is replayed over its trace; give --trace FILE")
     result = simulate_schedule(schedule, load_trace(args.trace), seed=args.seed)
-    print(json.dumps(result.to_dict(), indent=2) if args.json else format_simulation(result))
+    print_out(json.dumps(result.to_dict(), indent=2) if args.json else format_simulation(result))
     return EXIT_OK
 
 
@@ -97,7 +98,7 @@ def cmd_replan(args) -> int:
                       solver=args.solver, cost_model=args.cost_model)
     if args.output:
         schedule.write(args.output)
-    print(schedule.to_json() if args.json else format_schedule(schedule))
+    print_out(schedule.to_json() if args.json else format_schedule(schedule))
     return EXIT_OK
 
 
@@ -143,5 +144,5 @@ def cmd_bench(args) -> int:
             if client is not None:
                 client.close()
     errors = sum(r.cost is None for r in rows)
-    print(f"{len(rows)} rows ({errors} errors) written to {args.out}/rows.csv, rows.json, summary.md")
+    print_out(f"{len(rows)} rows ({errors} errors) written to {args.out}/rows.csv, rows.json, summary.md")
     return EXIT_OK
