@@ -101,3 +101,46 @@ def test_the_warm_ups_compile_what_the_solvers_call():
     compiled = [branch_bound_kernel.prepare, branch_bound_kernel.search, partition_kernel.search,
                 relaxed_kernel.price_rows, relaxed_kernel.open_rows]
     assert [len(f.signatures) for f in compiled] == [1, 1, 1, 1, 1]
+
+
+def test_kernels_compile_without_a_cache_where_numba_has_nowhere_to_keep_one(monkeypatch):
+    """A read-only install whose user has no writable cache folder: numba's ``cache=True``
+    raises at import ("no locator available"), which made every solver with a kernel fail.
+    The kernels then compile in each process instead; any other error is raised."""
+    import numba
+    import numpy as np
+
+    real_njit, real_vectorize, asked = numba.njit, numba.vectorize, []
+
+    def nowhere(real):
+        def decorator(*args, cache=False, **options):
+            asked.append(cache)
+            if cache:
+                raise RuntimeError("cannot cache function 'f': no locator available for file '/ro/f.py'")
+            return real(*args, **options)
+        return decorator
+
+    monkeypatch.setattr(numba, "njit", nowhere(real_njit))
+    monkeypatch.setattr(numba, "vectorize", nowhere(real_vectorize))
+
+    def total(x):
+        s = 0.0
+        for v in x:
+            s += v
+        return s
+
+    def twice(x):
+        return 2 * x
+
+    assert kernels.compiled(nogil=True)(total)(np.arange(4.0)) == 6.0
+    assert asked[:2] == [True, False]  # (numba's own later calls follow)
+    asked.clear()
+    assert kernels.compiled_ufunc(["float64(float64)"])(twice)(np.array([1.5]))[0] == 3.0
+    assert asked[:2] == [True, False]
+
+    def broken(*args, **options):
+        raise RuntimeError("something else")
+
+    monkeypatch.setattr(numba, "njit", broken)
+    with pytest.raises(RuntimeError, match="something else"):
+        kernels.compiled()(total)

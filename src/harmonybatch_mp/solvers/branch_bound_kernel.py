@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
+
+from .kernels import compiled
 
 #: Search status: cut short by the node limit (resumable), ended, or stopped at the cap on groups.
 RUNNING, DONE, FULL = 0, 1, 2
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def suffix(x):
     """``out[i] = sum(x[i:])``, summed from the end (``out[n] = 0``)."""
     out = np.zeros(x.size + 1)
@@ -23,7 +24,7 @@ def suffix(x):
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def cover(profit, amount):
     """The arrays of a covering constraint ``sum amount >= deficit`` over the apps from a
     position on (:class:`.branch_bound.GroupSearch`): the positive apps bring their amount
@@ -47,7 +48,7 @@ def cover(profit, amount):
     return price, paid, free, suffix(paid), cheapest, order
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def prepare(profit, rate, timeout, batch, leader, pairs):
     """What one configuration's search needs besides its inputs (:class:`.branch_bound.GroupSearch`):
     the positive profit left from each position, the covers of ``r_X T_X`` (amounts ``r t``,
@@ -84,7 +85,7 @@ def prepare(profit, rate, timeout, batch, leader, pairs):
     return suffix(gain), fill, cover(profit, rate_amount), prefer
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def penalty(deficit, i, spare, price, amount, paid_left, cheapest_left, order):
     """Least profit lost covering ``deficit`` with paid apps from position ``i`` on,
     fractionally (inf when they cannot); may stop at any value above ``spare``."""
@@ -105,7 +106,7 @@ def penalty(deficit, i, spare, price, amount, paid_left, cheapest_left, order):
     return math.inf
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def search(profit, prefer, rate, timeout, batch, conflicts, clash, pairs, leader, follow, best_left, f_free, f_price, f_amount, f_paid, f_cheap, f_order,
             r_free, r_price, r_amount, r_paid, r_cheap, r_order, improve, cap, max_nodes,
             state, T, rho, value, stage, took, level, found, values):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +22,33 @@ import numpy as np
 COLGEN = "colgen"
 #: The kernel of ``expected_bound`` (:mod:`.relaxed_kernel`).
 EXPECTED = "expected"
+
+
+
+def compiled(**options: Any) -> Callable[[Callable[..., Any]], Any]:
+    """``numba.njit(cache=True, **options)``: a kernel compiled once and kept on disk; where
+    numba has nowhere to keep it, compiled in each process instead. A read-only install whose
+    user has no writable cache folder (a container's non-root user, a serverless function
+    whose home is read-only) made numba raise at import ("no locator available"), and every
+    solver with a kernel failed. ``NUMBA_CACHE_DIR`` names a folder to keep them in."""
+    return _cached(lambda cache: __import__("numba").njit(cache=cache, **options))
+
+
+def compiled_ufunc(signatures: list[str]) -> Callable[[Callable[..., Any]], Any]:
+    """``numba.vectorize(signatures, cache=True)``, kept on disk where it can be (:func:`compiled`)."""
+    return _cached(lambda cache: __import__("numba").vectorize(signatures, cache=cache))
+
+
+def _cached(decorator: Callable[[bool], Callable[[Callable[..., Any]], Any]]) -> Callable[[Callable[..., Any]], Any]:
+    def decorate(function: Callable[..., Any]) -> Any:
+        try:
+            return decorator(True)(function)
+        except RuntimeError as exc:
+            if "no locator available" not in str(exc):
+                raise
+            return decorator(False)(function)
+    return decorate
+
 
 _lock = threading.Lock()
 _warming: dict[str, threading.Thread] = {}

@@ -3,14 +3,15 @@ cover of the apps by given columns, pruned by reduced costs. Imported on first u
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from .kernels import compiled
 
 #: Search status: cut short by the step limit (resumable), or ended.
 RUNNING, DONE = 0, 1
 
 
-@numba.njit(cache=True)
+@compiled()
 def search(words, rc, col_share, floor, ptr, cols, order, where, limit, tol, max_steps,
            state, app, pos, acc, low, chosen, covered, best):
     """The search from ``state`` (depth, steps, best depth, status) until it ends or has

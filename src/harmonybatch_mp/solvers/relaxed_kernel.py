@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
+
+from .kernels import compiled, compiled_ufunc
 
 #: Relative widening of a row's limits: a selection whose sizes sum to a limit in another order
 #: may pass it by rounding (sizes 1 and 1e-108 within a limit of 1), and still counts as in.
 SLACK = 1e-12
 
 
-@numba.vectorize(["float64(float64, float64, float64, float64, float64, float64)"], cache=True)
+@compiled_ufunc(["float64(float64, float64, float64, float64, float64, float64)"])
 def anchored_size(rate, tau, first, start, second, start2):
     """An app's share ``r_a int_0^{tau_a} e^{-r_j (s - tau_j)^+ - r_k (s - tau_k)^+} ds`` of
     ``A_jk`` (app: ``rate``, ``tau``; anchor: ``first``, ``start``; partner: ``second``,
@@ -33,7 +34,7 @@ def anchored_size(rate, tau, first, start, second, start2):
                    - math.exp(-first * (start2 - start)) * math.expm1(-both * (tau - start2)) / both)
 
 
-@numba.njit(cache=True)
+@compiled()
 def _sorted(items, key):
     """``items`` in the order of ``key[items]`` (a shell sort: quick to compile)."""
     out = items.copy()
@@ -50,7 +51,7 @@ def _sorted(items, key):
     return out
 
 
-@numba.njit(cache=True)
+@compiled()
 def _lp(profit, size, low, high, state, x, capped, key):
     """The LP of one row at a node (``state``: 1 in, -1 out, 0 free): ``max p.x`` s.t.
     ``low <= s.x <= high``, ``0 <= x <= 1``, with the free items larger than the room left
@@ -118,7 +119,7 @@ def _lp(profit, size, low, high, state, x, capped, key):
     return -math.inf, -1
 
 
-@numba.njit(cache=True)
+@compiled()
 def _row(profit, size, low, high, enough, nodes, x, state, capped, key):
     """One row's bound: best-first branch and bound over the LP, splitting (the item in part
     out, or in) the open node of the largest LP until that LP is integral, at most
@@ -152,7 +153,7 @@ def _row(profit, size, low, high, enough, nodes, x, state, capped, key):
     return gain[i]
 
 
-@numba.njit(cache=True)
+@compiled()
 def _largest(gain, count):
     """The first index of the largest of ``gain[:count]``."""
     best = 0
@@ -162,7 +163,7 @@ def _largest(gain, count):
     return best
 
 
-@numba.njit(cache=True)
+@compiled()
 def _rows(profit, size, low, high, enough, nodes):
     """:func:`_row` on each row, over its items of finite profit."""
     rows, m = profit.shape
@@ -198,7 +199,7 @@ def knapsack_bound(profit: np.ndarray, size: np.ndarray, low: np.ndarray, high: 
                  np.asarray(low, float), np.asarray(high, float), enough, int(nodes))
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def price_rows(bins, anchors, places, partners, own, profit_of, share, unit, rates, slo, u, served, rank, low, high,
                enough, nodes, gain, x, fill):
     """Bound the rows ``(bins[r], anchors[r], places[r])``: the knapsack over the apps ``a``
@@ -246,7 +247,7 @@ def price_rows(bins, anchors, places, partners, own, profit_of, share, unit, rat
             x[r, k] = 1.0
 
 
-@numba.njit(cache=True)
+@compiled()
 def open_rows(duals, share, unit, where, first, tolerance):
     """One bin's rows worth pricing at ``duals``: per level ``l`` (``unit[l]``), anchor ``t``
     (the bin's apps in anchor order: ``duals``, ``share``) and place ``q`` of a partner
