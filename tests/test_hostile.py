@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -210,6 +211,35 @@ def test_platform_limits(tmp_path, case, needle):
     code, _, err = run("plan", "--platform", str(f))
     assert code == 2 and needle in err and "Traceback" not in err, err
 
+
+
+@pytest.mark.parametrize("field, value, needle", [
+    ("cpu_price", -1.0, "prices.cpu_per_vcpu_s: must be >= 0"),  # (a plan of negative cost)
+    ("cpu_price", 1e7, "prices.cpu_per_vcpu_s: must be <= 1e+06"),
+    ("vcpu_step", 0.0, "vcpu_grid.step: must be > 0"),  # (a ZeroDivisionError)
+    ("vcpu_min", math.nan, "vcpu_grid.min: must be finite"),  # (a ValueError)
+    ("cpu_max_batch", 0, "cpu_max_batch: must be >= 1"),
+    ("gpu_timeslice_overhead", -1.0, "gpu_timeslice_overhead: must be > 0"),
+    ("memory_granularity_mb", 0, "memory_granularity_mb: must be >= 1"),
+    ("free cpu", 0.0, "a CPU function would cost nothing"),  # (a ZeroDivisionError in milp and colgen)
+])
+def test_a_platform_built_in_code_is_checked_as_a_file_is(field, value, needle):
+    """``Platform`` and ``ModelProfile`` objects made in code (``dataclasses.replace`` of a
+    preset) reached the solvers unchecked: the checks of the files now run on them too."""
+    import dataclasses
+
+    from harmonybatch_mp import builtin_profile, provision_group
+
+    changes = {"cpu_price": 0.0, "mem_price": 0.0, "invocation_price": 0.0} if field == "free cpu" else {field: value}
+    platform = dataclasses.replace(preset(), **changes)
+    for call in (lambda: solve("0.3:2,0.5:5", "VGG19", platform),
+                 lambda: solve("0.3:2,0.5:5", "VGG19", platform, solver="colgen", cost_model="full-batch"),
+                 lambda: provision_group([App("a", 0.5, 5)], builtin_profile("VGG19"), platform)):
+        with pytest.raises(InputError, match=re.escape(needle)):
+            call()
+    profile = dataclasses.replace(builtin_profile("VGG19"), cpu_mem_base=-1.0)
+    with pytest.raises(InputError, match="memory_mb.base: must be > 0"):
+        solve("0.3:2,0.5:5", profile)
 
 def test_profile_and_trace_limits(plan_file, tmp_path):
     from harmonybatch_mp import builtin_profile

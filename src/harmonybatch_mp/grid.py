@@ -18,9 +18,9 @@ import numpy as np
 from ._validate import instance, listed
 from .errors import InputError
 from .latency import cpu_latency, gpu_latency_avg, gpu_latency_max
-from .platform import Platform
+from .platform import Platform, platform_from_dict
 from .pricing import function_cost
-from .profiles import ModelProfile
+from .profiles import ModelProfile, profile_from_dict
 from .shapes import (
     cpu_batch_limit,
     cpu_billed_memory_gb,
@@ -140,6 +140,9 @@ def config_grid(profile: ModelProfile, platform: Platform) -> ConfigGrid:
 
 @functools.lru_cache(maxsize=64)
 def _config_grid(profile: ModelProfile, platform: Platform) -> ConfigGrid:
+    # objects built in code, not read from files, are checked as files are (once a pair: cached)
+    profile_from_dict(profile.to_dict(), "profile")
+    platform_from_dict(platform.to_dict(), "platform")
     c = vcpu_grid(platform)
     nb = cpu_batch_limit(profile, platform)
     cc, cb = (a.ravel() for a in np.meshgrid(c, np.arange(1, nb + 1), indexing="ij"))

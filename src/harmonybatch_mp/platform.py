@@ -24,6 +24,10 @@ PRESETS = ("reference", "paper")
 #: Largest vCPU grid (sizes) and batch limit a platform may define: the configuration grid
 #: is evaluated whole, so its size is bounded up front (the presets: 320 sizes, batch 32).
 MAX_VCPU_SIZES, MAX_BATCH = 20_000, 1024
+#: Largest price a platform may set (currency per unit-second, or per invocation): a million
+#: times the presets' and more, and far within what the solvers' arithmetic holds (``milp``
+#: failed at 1e20 times the reference prices).
+MAX_PRICE = 1e6
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,10 @@ class Platform:
 def platform_from_dict(data: Any, where: str = "platform") -> Platform:
     """Build and validate a :class:`Platform` from its JSON schema (see the preset files).
 
+    Prices are finite, at least 0 and at most :data:`MAX_PRICE`, and neither kind of function
+    may cost nothing. A :class:`Platform` made in code is checked by the same rules when a
+    solver first evaluates its configurations (:func:`~harmonybatch_mp.config_grid`).
+
     Examples
     --------
     >>> d = preset("reference").to_dict()
@@ -140,7 +148,7 @@ def platform_from_dict(data: Any, where: str = "platform") -> Platform:
     w_p, w_b, w_g = f"{where}.prices", f"{where}.billing_unit_s", f"{where}.vcpu_grid"
 
     def price(key):
-        return v.number(v.field(prices, key, w_p), f"{w_p}.{key}", nonnegative=True)
+        return v.number(v.field(prices, key, w_p), f"{w_p}.{key}", nonnegative=True, maximum=MAX_PRICE)
 
     hosts = v.field(data, "gpu_bills_host", where)
     if not isinstance(hosts, bool):
@@ -172,6 +180,11 @@ def platform_from_dict(data: Any, where: str = "platform") -> Platform:
         currency=str(data.get("currency", "")),
         description=str(data.get("description", "")),
     )
+    host = p.cpu_price + p.mem_price if p.gpu_bills_host else 0.0
+    for kind, rate in (("CPU", p.cpu_price + p.mem_price), ("GPU", p.gpu_price + host)):
+        if rate + p.invocation_price == 0:  # every plan on it would cost 0: nothing to optimise
+            raise InputError(f"{w_p}: a {kind} function would cost nothing (its prices and the per-invocation "
+                             f"price are all 0); give one of them a positive price")
     if p.vcpu_max < p.vcpu_min:
         raise InputError(f"{w_g}: max ({p.vcpu_max}) is below min ({p.vcpu_min})")
     points = (p.vcpu_max - p.vcpu_min) / p.vcpu_step + 1
