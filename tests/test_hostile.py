@@ -102,6 +102,16 @@ def test_non_utf8_trace_plan_and_measurements(plan_file, tmp_path):
 
 
 
+
+def test_names_an_ascii_terminal_cannot_show_come_out_escaped(tmp_path):
+    """An app named ``café`` printed where standard output is ASCII (``PYTHONIOENCODING=ascii``,
+    an old terminal): escaped, exit 0 (it was a UnicodeEncodeError traceback, exit 1)."""
+    w = tmp_path / "w.csv"
+    w.write_text("name,slo,rate\ncafé,0.5,5\n", encoding="utf-8")
+    p = subprocess.run([*EXE, "plan", "--workload", str(w)], capture_output=True, timeout=120,
+                       env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert p.returncode == 0 and b"caf\\xe9" in p.stdout and b"Traceback" not in p.stderr, p.stderr
+
 def test_input_larger_than_the_cap_or_endless_is_bad_input(tmp_path, monkeypatch):
     """A file above the reader's cap is refused by its size; a device or stream has no size, so
     the cap holds while reading: ``--workload /dev/zero`` read until memory ran out (a

@@ -104,7 +104,11 @@ def print_out(text: str) -> None:
     """Print ``text`` and a newline on standard output, flushed. A write that fails (a full
     disk: ``plan > /dev/full``) is an InputError naming standard output, not a traceback; a
     reader gone (BrokenPipeError) is raised as it is, for the CLI to stop quietly. Either way
-    standard output is then the null device, so the exit does not write the text again."""
+    standard output is then the null device, so the exit does not write the text again.
+    Characters its encoding cannot show (an app named ``café`` on an ASCII terminal) come out
+    escaped (``caf\\xe9``), not as a UnicodeEncodeError."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    text = text.encode(encoding, "backslashreplace").decode(encoding)
     try:
         print(text, flush=True)
     except BrokenPipeError:
