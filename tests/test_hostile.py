@@ -496,6 +496,28 @@ def test_ctrl_c_that_numba_turned_into_a_system_error_is_a_keyboard_interrupt():
         unregister_solver("broken_system")
 
 
+@pytest.mark.parametrize("module, inner", [("colgen", "dp"), ("milp", "dp"), ("expected_bound", "ready")])
+def test_solvers_called_directly_turn_numba_s_system_error_back_into_ctrl_c(module, inner, monkeypatch):
+    """The solvers that call compiled kernels, called directly (not through solve()), raise
+    the KeyboardInterrupt too."""
+    import importlib
+
+    mod = importlib.import_module(f"harmonybatch_mp.solvers.{module}")
+
+    def numba_like(*args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as inner:
+            raise SystemError("CPUDispatcher(<function search>) returned a result with an exception set") from inner
+
+    monkeypatch.setattr(mod, inner, numba_like)
+    problem = Problem(*as_instance("0.5:5,0.8:3,1.0:2", "VGG19"),
+                      cost_model="full-batch" if module == "colgen" else "expected")
+    with pytest.raises(KeyboardInterrupt):
+        getattr(mod, module)(problem, **{"milp": {"candidates": "contiguous"},
+                                         "expected_bound": {"deadline": time.perf_counter() + 30}}.get(module, {}))
+
+
 def _hard_knapsacks():
     """A MIP HiGHS does not solve within 30 s (300 binaries, 40 knapsack rows), as arrays."""
     rng = np.random.default_rng(0)

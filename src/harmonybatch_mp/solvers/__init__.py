@@ -30,6 +30,7 @@ from .colgen import colgen
 from .dp import dp
 from .exact import exact
 from .greedy import greedy
+from .kernels import interruptible
 from .milp import milp
 from .model import SetPartitioningModel, build_model
 from .options import seconds
@@ -146,7 +147,7 @@ def solve(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
     """
     from ..check import check_plan
 
-    with _counted(), _interruptible():
+    with _counted(), interruptible():
         start = time.perf_counter()
         spec = get_solver(solver)
         unknown = set(options) - spec.options
@@ -174,25 +175,6 @@ def solve(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
         check_plan(plan, duration=duration)
         info = _on_plan(sol.info, plan.total_cost, solver)
         return plan.with_solver(dataclasses.replace(info, name=solver, wall_time_s=time.perf_counter() - start))
-
-
-@contextlib.contextmanager
-def _interruptible() -> Iterator[None]:
-    """Ctrl-C comes out as KeyboardInterrupt. Where it lands in Python code that compiled numba
-    code calls (numba unpickles its array constants so), numba returns as if nothing happened
-    and Python raises a SystemError caused by the KeyboardInterrupt instead (seen in the
-    test suite: ``test_ctrl_c_is_one_line_and_exit_130``)."""
-    try:
-        yield
-    except SystemError as exc:
-        cause: BaseException | None = exc
-        for _ in range(8):  # the chain is short: numba's call, then the function it called
-            if cause is None or isinstance(cause, KeyboardInterrupt):
-                break
-            cause = cause.__cause__ or cause.__context__
-        if isinstance(cause, KeyboardInterrupt):
-            raise KeyboardInterrupt from None
-        raise
 
 
 @contextlib.contextmanager

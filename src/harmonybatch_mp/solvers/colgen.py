@@ -31,7 +31,7 @@ from .base import Solution
 from .branch_price import Polish, branch_and_price, unchanged
 from .column_master import Generated, Master, generate
 from .dp import dp
-from .kernels import COLGEN, ready
+from .kernels import COLGEN, interruptible, ready
 from .moves import improve
 from .options import check_gaps, deadline_of, late
 from .pricing import Pricer
@@ -53,6 +53,7 @@ DP_SHARE = 0.8
 MOVE_SHARE = 0.1
 
 
+@interruptible()
 def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float = 0.0,
            enumeration_limit: int = ENUMERATION_LIMIT) -> Solution:
     """Proven-optimal plans over every partition by column generation (full-batch model).

@@ -16,7 +16,7 @@ from .._validate import integer, listed
 from ..errors import InputError
 from .expected_relaxed import PARTNERS, RATIO, TOLERANCE, Relaxed
 from .highs import run_highs_lp
-from .kernels import EXPECTED, ready
+from .kernels import EXPECTED, interruptible, ready
 from .problem import Problem
 from .problem import members as indices_of
 
@@ -44,6 +44,7 @@ BOX_LIMITS = (0.0125, 0.4)
 FINEST = 1.0025
 
 
+@interruptible()
 def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: int | None = None) -> float:
     """A lower bound on the cost of every plan of ``problem`` under the expected-batch model
     (side constraints relaxed, so it holds with them too); at least the per-app bound. The

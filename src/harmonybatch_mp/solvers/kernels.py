@@ -10,9 +10,10 @@ where they are not ready, the solver returns what it has without them.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,26 @@ def _cached(decorator: Callable[[bool], Callable[[Callable[..., Any]], Any]]) ->
                 raise
             return decorator(False)(function)
     return decorate
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """Ctrl-C comes out as KeyboardInterrupt (a context manager, or a decorator of the solvers
+    that call kernels, so that direct calls get it too). Where it lands in Python code that
+    compiled numba code calls (numba unpickles its array constants so), numba returns as if
+    nothing happened and Python raises a SystemError caused by the KeyboardInterrupt instead
+    (seen in the test suite: ``test_ctrl_c_is_one_line_and_exit_130``)."""
+    try:
+        yield
+    except SystemError as exc:
+        cause: BaseException | None = exc
+        for _ in range(8):  # the chain is short: numba's call, then the function it called
+            if cause is None or isinstance(cause, KeyboardInterrupt):
+                break
+            cause = cause.__cause__ or cause.__context__
+        if isinstance(cause, KeyboardInterrupt):
+            raise KeyboardInterrupt from None
+        raise
 
 
 _lock = threading.Lock()

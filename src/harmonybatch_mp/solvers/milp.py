@@ -25,6 +25,7 @@ from .colgen import colgen
 from .dp import dp
 from .expected_bound import expected_bound
 from .greedy import greedy
+from .kernels import interruptible
 from .model import build_from_problem
 from .moves import improve
 from .options import check_gaps, deadline_of, seconds
@@ -59,6 +60,7 @@ def _allowed(problem: Problem, masks: Sequence[int]) -> bool:
     return problem.side.allows(problem, masks, [problem.group(m) for m in masks])
 
 
+@interruptible()
 def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto", max_run: int | None = None,
          time_limit: float | None = None, rel_gap: float = 0.0, abs_gap: float = 0.0, threads: int | None = None,
          warm_start: str | None = None, backend: str = backends.DEFAULT_BACKEND,
