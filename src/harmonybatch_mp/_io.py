@@ -120,10 +120,14 @@ def print_out(text: str) -> None:
 
 
 def drop_stdout() -> None:
-    """Point standard output at the null device (its writes failed: what is buffered is lost)."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
+    """Point standard output at the null device (its writes failed: what is buffered is lost).
+    A standard output that is no file (a caller's own object) is left as it is."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
 
 
 def _umask() -> int:

@@ -1,4 +1,6 @@
-"""The compiled kernels (numba), made ready within a deadline.
+"""The compiled kernels (numba): how they are compiled (:func:`compiled`, cached on disk where
+it can be), how a Ctrl-C inside them comes out (:func:`interruptible`), and how they are made
+ready within a deadline.
 
 numba compiles a kernel on its first call in a process, or loads it from its cache beside
 the package: the first time after an install that takes about 9 s for ``colgen``'s kernels on
@@ -32,12 +34,16 @@ def compiled(**options: Any) -> Callable[[Callable[..., Any]], Any]:
     user has no writable cache folder (a container's non-root user, a serverless function
     whose home is read-only) made numba raise at import ("no locator available"), and every
     solver with a kernel failed. ``NUMBA_CACHE_DIR`` names a folder to keep them in."""
-    return _cached(lambda cache: __import__("numba").njit(cache=cache, **options))
+    import numba
+
+    return _cached(lambda cache: numba.njit(cache=cache, **options))
 
 
 def compiled_ufunc(signatures: list[str]) -> Callable[[Callable[..., Any]], Any]:
     """``numba.vectorize(signatures, cache=True)``, kept on disk where it can be (:func:`compiled`)."""
-    return _cached(lambda cache: __import__("numba").vectorize(signatures, cache=cache))
+    import numba
+
+    return _cached(lambda cache: numba.vectorize(signatures, cache=cache))
 
 
 def _cached(decorator: Callable[[bool], Callable[[Callable[..., Any]], Any]]) -> Callable[[Callable[..., Any]], Any]:
