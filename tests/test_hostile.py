@@ -324,6 +324,7 @@ def test_profile_fit_with_absurd_memory(tmp_path):
     (["plan", "--apps", "0.5:5e-324"], "rate: must be >= 1e-09"),
     (["plan", "--apps", "0.5:1e400"], "must be finite"),
     (["profile", "fit", "/dev/null", "-o", "/tmp/x.json", "--device-mem", "0"], "--device-mem"),
+    (["plan", "--threads", "100000"], "threads: expected a whole number from 1 to 1024"),  # (HiGHS aborted)
 ])
 def test_contradictions_and_coercions(argv, needle):
     code, _, err = run(*argv)
