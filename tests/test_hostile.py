@@ -304,6 +304,23 @@ def test_run_bench_and_family_check_their_arguments_first():
         family("paper", count=0)
     assert [i.name for i in family("paper", count=1)] == [i.name for i in family("paper", seed=0, count=1)]
 
+
+def test_exact_refuses_what_it_could_not_finish_even_when_forced(capsys):
+    """``exact`` enumerates Bell(n) partitions: above 10 apps only when forced, and above 13
+    not at all (``--force`` on 20 apps ran for years, its table of every subset growing)."""
+    from harmonybatch_mp.cli import main
+
+    apps = [",".join(f"{0.3 + i * 0.05:.2f}:{1 + i % 4}" for i in range(n)) for n in (11, 14, 20)]
+    with pytest.raises(InputError, match="force=True / --force to insist, up to 13 apps"):
+        solve(apps[0], "VGG19", solver="exact")
+    start = time.perf_counter()
+    for spec in apps[1:]:
+        with pytest.raises(InputError, match="more than the 13 it takes even when forced"):
+            solve(spec, "VGG19", solver="exact", force=True)
+        assert main(["plan", "--solver", "exact", "--force", "--apps", spec]) == 2
+    assert time.perf_counter() - start < 10
+    assert "even when forced" in capsys.readouterr().err
+
 def test_profile_fit_with_absurd_memory(tmp_path):
     meas = tmp_path / "m.csv"
     rows = ["kind,vcpu,gpu_mem_gb,batch,latency_s,mem_mb"] + [f"cpu,{c},,{b},{0.1 * b + 1 / c:.4f},1e12"

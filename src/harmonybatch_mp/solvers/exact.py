@@ -12,6 +12,10 @@ from .problem import Problem
 
 #: Largest workload :func:`exact` accepts without ``force=True`` (Bell(10) = 115,975 partitions).
 EXACT_MAX_APPS = 10
+#: Largest workload it accepts with ``force=True``: Bell(13) = 27,644,437 partitions, 135 s on
+#: the 2-core machine (12 apps: 20 s). Each app more takes about 6 times as long and doubles its
+#: table of every subset: 20 apps would run for years.
+EXACT_FORCE_MAX_APPS = 13
 
 
 def set_partitions(n: int) -> Iterator[list[int]]:
@@ -50,12 +54,20 @@ def exact(problem: Problem, *, force: bool = False) -> Solution:
     Raises
     ------
     InputError
-        When the workload has more than :data:`EXACT_MAX_APPS` apps and ``force`` is False.
+        When the workload has more than :data:`EXACT_MAX_APPS` apps and ``force`` is False,
+        or more than :data:`EXACT_FORCE_MAX_APPS` whatever ``force``.
     """
+    if problem.n > EXACT_FORCE_MAX_APPS:
+        raise InputError(
+            f"solver 'exact' enumerates Bell(n) partitions; {problem.n} apps is more than the "
+            f"{EXACT_FORCE_MAX_APPS} it takes even when forced (use solver 'colgen' with cost_model='full-batch', "
+            f"or 'milp')"
+        )
     if problem.n > EXACT_MAX_APPS and not force:
         raise InputError(
             f"solver 'exact' enumerates Bell(n) partitions; {problem.n} apps is more than "
-            f"{EXACT_MAX_APPS} (use solver 'milp', or force=True / --force to insist)"
+            f"{EXACT_MAX_APPS} (use solver 'milp', or force=True / --force to insist, up to "
+            f"{EXACT_FORCE_MAX_APPS} apps)"
         )
     best, best_cost = None, math.inf
     problem.prefetch(range(1, 1 << problem.n))
