@@ -321,6 +321,24 @@ def test_exact_refuses_what_it_could_not_finish_even_when_forced(capsys):
     assert time.perf_counter() - start < 10
     assert "even when forced" in capsys.readouterr().err
 
+
+def test_measurements_beyond_the_row_cap_are_refused_unread(tmp_path, monkeypatch):
+    """A measurement file at the readers' size cap holds about 15 million rows, some 11 GB
+    once read (a million: 750 MB). Rows past ``MAX_ROWS`` are refused, from a file without
+    reading the rest, and from rows given in code."""
+    from harmonybatch_mp.profiler import measurements
+
+    monkeypatch.setattr(measurements, "MAX_ROWS", 5)
+    rows = [{"kind": "cpu", "vcpu": c, "gpu_mem_gb": "", "batch": b, "latency_s": 0.1 * b + 1 / c}
+            for c in (1, 2) for b in (1, 2, 3)]
+    f = tmp_path / "m.csv"
+    f.write_text("kind,vcpu,gpu_mem_gb,batch,latency_s\n" + "".join(f"cpu,{r['vcpu']},,{r['batch']},{r['latency_s']}\n"
+                                                                    for r in rows))
+    for call in (lambda: measurements.load_measurements(f), lambda: measurements.measurements_from_rows(rows)):
+        with pytest.raises(InputError, match="more than 5 rows"):
+            call()
+    assert len(measurements.measurements_from_rows(rows[:5]).batch) == 5
+
 def test_profile_fit_with_absurd_memory(tmp_path):
     meas = tmp_path / "m.csv"
     rows = ["kind,vcpu,gpu_mem_gb,batch,latency_s,mem_mb"] + [f"cpu,{c},,{b},{0.1 * b + 1 / c:.4f},1e12"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ from ..errors import InputError
 
 #: Largest memory (MB: one TB, the largest GPU a profile may describe) and latency (s) a row may hold.
 MAX_MEM_MB, MAX_LATENCY_S = 1024.0 * 1024.0, 3600.0
+#: Most measurement rows read: a million fit in 4.5 s and 750 MB on the 2-core machine; a file
+#: at the readers' size cap holds about 15 million, which would need some 11 GB.
+MAX_ROWS = 1_000_000
 
 #: Required columns of a measurement CSV (``mem_mb`` is optional).
 COLUMNS = ("kind", "vcpu", "gpu_mem_gb", "batch", "latency_s")
@@ -48,6 +52,8 @@ def measurements_from_rows(rows: Iterable[Mapping[str, Any]], where: str = "meas
                            first_line: int = 1) -> Measurements:
     """Validate measurement rows (mappings with the CSV's keys); errors name the row and column."""
     rows = v.listed(rows, where, "rows (mappings of column to value)")
+    if len(rows) > MAX_ROWS:
+        raise InputError(f"{where}: more than {MAX_ROWS:,} rows; a profile needs far fewer (sample them)")
     cols: dict[str, list] = {k: [] for k in ("kind", "vcpu", "gpu_mem_gb", "batch", "latency", "mem_mb", "line")}
     for k, row in enumerate(rows):
         line = first_line + k
@@ -95,7 +101,8 @@ def load_measurements(path: str | Path) -> Measurements:
     if missing:
         raise InputError(f"measurements file {str(path)!r}: missing column(s) {', '.join(missing)}; "
                          f"expected header {','.join(COLUMNS)}[,mem_mb]")
-    rows = [{(k or "").strip(): (x or "").strip() for k, x in r.items()} for r in reader]
+    rows = [{(k or "").strip(): (x or "").strip() for k, x in r.items()}
+            for r in itertools.islice(reader, MAX_ROWS + 1)]  # (one past the cap: refused, not all read)
     return measurements_from_rows(rows, where=f"measurements file {str(path)!r}", first_line=2)
 
 
