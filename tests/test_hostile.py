@@ -339,6 +339,19 @@ def test_measurements_beyond_the_row_cap_are_refused_unread(tmp_path, monkeypatc
             call()
     assert len(measurements.measurements_from_rows(rows[:5]).batch) == 5
 
+
+def test_workloads_above_the_app_cap_are_refused(monkeypatch):
+    """A million apps (22 MB of CSV, within the readers' cap) ran 230 s past a 60 s limit and
+    out of 12 GB: MemoryError traceback. Workloads hold at most ``MAX_APPS``."""
+    from harmonybatch_mp import workload
+
+    monkeypatch.setattr(workload, "MAX_APPS", 3)
+    with pytest.raises(InputError, match="4 apps is more than the 3 this library plans"):
+        Workload([App(f"a{i}", 0.5, 1) for i in range(4)])
+    with pytest.raises(InputError, match="more than the 3"):
+        solve("0.5:1,0.6:1,0.7:1,0.8:1", "VGG19")
+    assert len(Workload([App(f"a{i}", 0.5, 1) for i in range(3)])) == 3
+
 def test_profile_fit_with_absurd_memory(tmp_path):
     meas = tmp_path / "m.csv"
     rows = ["kind,vcpu,gpu_mem_gb,batch,latency_s,mem_mb"] + [f"cpu,{c},,{b},{0.1 * b + 1 / c:.4f},1e12"

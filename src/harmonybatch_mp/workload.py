@@ -21,6 +21,11 @@ from .errors import InputError
 #: Accepted ranges: an SLO of at most a day; rates from one request in 30 years to 1e9/s
 #: (smaller rates underflow the cost arithmetic: a rate of 5e-324 gave a total cost of 0).
 MAX_SLO, MIN_RATE, MAX_RATE = 86_400.0, 1e-9, 1e9
+#: Most apps a workload may hold. Groups are bitmasks, whose operations grow with the apps, so
+#: the work outside the solvers grows faster than n: 100,000 apps planned in 45 s and 2.2 GB
+#: (time limit 5 s), 200,000 in 260 s and 8.2 GB, and 1,000,000 ran out of 12 GB
+#: (``benchmarks/results/time_limits.md``).
+MAX_APPS = 100_000
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,8 @@ class Workload:
         apps = tuple(v.listed(apps, "workload", "App objects", " (parse_apps reads 'SLO:RATE,...')"))
         if not apps:
             raise InputError("empty workload: give at least one app")
+        if len(apps) > MAX_APPS:
+            raise InputError(f"workload: {len(apps):,} apps is more than the {MAX_APPS:,} this library plans")
         for a in apps:
             if not isinstance(a, App):
                 raise InputError(f"workload entries must be App objects, got {type(a).__name__}")
