@@ -23,7 +23,7 @@ from .errors import InputError
 MAX_SLO, MIN_RATE, MAX_RATE = 86_400.0, 1e-9, 1e9
 #: Most apps a workload may hold. Groups are bitmasks, whose operations grow with the apps, so
 #: the work outside the solvers grows faster than n: 100,000 apps planned in 45 s and 2.2 GB
-#: (time limit 5 s), 200,000 in 260 s and 8.2 GB, and 1,000,000 ran out of 12 GB
+#: (time limit 5 s), 200,000 in 192 s and 8.2 GB (30 s), and 1,000,000 ran out of 12 GB
 #: (``benchmarks/results/time_limits.md``).
 MAX_APPS = 100_000
 

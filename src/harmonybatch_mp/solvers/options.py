@@ -10,7 +10,8 @@ from typing import Any
 from ..errors import InputError
 
 #: Most threads a MILP solve may be given: HiGHS aborted the process (``terminate called without
-#: an active exception``) asked for 100,000; 4,096 ran, 90 times slower than 1 on 8 apps.
+#: an active exception``) asked for 100,000; 4,096 ran, taking 90 times as long as the default
+#: on 8 apps.
 MAX_THREADS = 1024
 
 
