@@ -405,6 +405,37 @@ def test_milp_options_warm_start_time_limit_and_candidate_list():
         solve(w, vgg, ref, solver="milp", candidates="some")
 
 
+@pytest.mark.parametrize("cost_model", ["full-batch", "expected"])
+@pytest.mark.parametrize("side", [SideConstraints(max_functions=1), SideConstraints(max_gpu_functions=0),
+                                  SideConstraints(isolate=(("app4", "app5"), ("app3", "app7")))])
+def test_a_time_limit_under_side_constraints_falls_back_on_a_repaired_plan(monkeypatch, cost_model, side):
+    """When the limit stops the model before it is built, milp returns the contiguous plan
+    repaired to keep the side constraints (found first, within a share of the limit), not
+    "no feasible plan was known". A 10-app workload with one GPU function allowed took 4.8 s
+    to build under expected, and a 3 s limit was an error where the repair finds the optimum."""
+    from harmonybatch_mp import SolverError
+    from harmonybatch_mp.workload import DEFAULT_APPS
+
+    w = parse_apps(DEFAULT_APPS)
+    best = solve(w, "VGG19", solver="milp", cost_model=cost_model, side=side)
+    problem = Problem(*as_instance(w, "VGG19"), cost_model=cost_model, side=side)
+    groups = list(dp(problem, max_run=8).groups)
+    assert not side.allows(problem, groups, [problem.group(m) for m in groups])  # the contiguous plan breaks it
+
+    def out_of_time(*args, **kwargs):
+        raise SolverError("time limit reached while generating columns", time_limit=True)
+
+    monkeypatch.setattr(importlib.import_module("harmonybatch_mp.solvers.milp"), "build_from_problem", out_of_time)
+    plan = solve(w, "VGG19", solver="milp", cost_model=cost_model, side=side, time_limit=30)
+    assert plan.solver.status == "time_limit" and plan.solver.scope == "best plan known at the time limit"
+    assert plan.total_cost >= best.total_cost * (1 - REL) and plan.solver.bound <= best.total_cost * (1 + REL)
+    assert plan.total_cost == pytest.approx(plan.solver.objective, rel=REL)
+    # the plan keeps the rule, counted from the plan itself
+    assert side.max_functions is None or len(plan.groups) <= side.max_functions
+    assert side.max_gpu_functions is None or sum(g.kind == "gpu" for g in plan.groups) <= side.max_gpu_functions
+    assert not any({a, b} <= set(g.apps) for a, b in side.isolate for g in plan.groups)
+
+
 @pytest.mark.parametrize("apps", [
     [(0.205, 0.444), (0.261, 0.027), (0.287, 0.609), (0.822, 1.625), (1.152, 1.657), (1.604, 0.208), (1.835, 0.061),
      (1.835, 3.232)],

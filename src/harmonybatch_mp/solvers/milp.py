@@ -18,6 +18,7 @@ from typing import Any
 from ..errors import InputError, SolverError
 from ..expected_cost import EXPECTED, FULL_BATCH
 from ..plan import BOUNDED, OPTIMAL, RESTRICTED_OPTIMAL, TIME_LIMIT, SolverInfo
+from ..provision import GroupConfig
 from . import backends
 from .base import Solution
 from .candidates import ALL_SUBSETS_MAX_APPS
@@ -30,6 +31,7 @@ from .model import build_from_problem
 from .moves import improve
 from .options import check_gaps, deadline_of, seconds
 from .problem import Problem
+from .repair import plan_cost, repair
 
 #: Under the full-batch model, ``candidates="auto"`` proves optimality over every partition by
 #: column generation (:mod:`.colgen`) up to this many apps (n = 30 took 0.5-9 s; see
@@ -39,6 +41,10 @@ COLGEN_MAX_APPS = 40
 DP_CHECK_MAX_APPS = 20
 #: Longest run of the contiguous fallback plan used when a time limit stops model building.
 FALLBACK_MAX_RUN = 8
+#: Under a time limit and side constraints the contiguous plan does not know (isolation, counting
+#: rows), the share of the limit within which that plan, repaired, is made first, so that the
+#: limit has a plan to fall back on (formulations/set_partitioning.md, "Repairing a plan").
+REPAIR_SHARE = 0.2
 #: Seconds (within the time limit) a plan not proven over every partition spends by default on
 #: a global bound, up to BOUND_MAX_APPS[cost model] apps. Under expected (the relaxed model),
 #: n = 16-150: 5 s cut the gap from 10-47% to 0.9-16%, except n = 60 GPT-2 (nothing proven);
@@ -156,12 +162,14 @@ def _milp(problem: Problem, candidates: str | Sequence[Sequence[str]], max_run: 
           rel_gap: float, abs_gap: float, threads: int | None, warm_start: str | None, backend: str,
           backend_options: Mapping[str, Any] | None) -> Solution:
     warm: list[int] = []
+    known: list[tuple[list[int], list[GroupConfig]]] = []
     if warm_start is not None:
         starts = {"dp": dp, "greedy": greedy}
         if not isinstance(warm_start, str) or warm_start not in starts:
             raise InputError(f"warm_start must be 'dp' or 'greedy', got {warm_start!r}")
         wm = list(starts[warm_start](problem).groups)
         warm = wm if _allowed(problem, wm) else []
+        known += [(warm, [problem.group(m) for m in warm])] if warm else []
     if (candidates == "auto" and not max_run and problem.cost_model == FULL_BATCH and backend == backends.DEFAULT_BACKEND
             and ALL_SUBSETS_MAX_APPS < problem.n <= COLGEN_MAX_APPS and abs_gap == 0):
         sol = colgen(problem, time_limit=None if deadline is None else max(0.0, deadline - time.perf_counter()),
@@ -171,6 +179,8 @@ def _milp(problem: Problem, candidates: str | Sequence[Sequence[str]], max_run: 
         candidates == "contiguous" or (candidates == "auto" and (problem.n > ALL_SUBSETS_MAX_APPS or max_run)))
     if contiguous and not problem.side.counting and not problem.side.isolate and backend == backends.DEFAULT_BACKEND:
         return _shortest_path(problem, max_run, deadline)
+    if deadline is not None and (problem.side.counting or problem.side.isolate):
+        known += _repaired(problem, deadline)
     try:
         model = build_from_problem(problem, candidates=candidates, max_run=max_run, reduce=True,
                                    deadline=deadline, extra_groups=warm)
@@ -179,7 +189,7 @@ def _milp(problem: Problem, candidates: str | Sequence[Sequence[str]], max_run: 
     except SolverError as exc:
         if not exc.time_limit:
             raise
-        return _fallback(problem, warm, str(exc))
+        return _fallback(problem, known, str(exc))
     return _cannot_lose(problem, sol)
 
 
@@ -228,17 +238,28 @@ def _cannot_lose(problem: Problem, sol: Solution) -> Solution:
     return Solution.of(problem, alt, info)
 
 
-def _fallback(problem: Problem, warm: list[int], why: str) -> Solution:
-    """At the time limit: the best plan known (warm start or a short-run contiguous plan)."""
-    options = [warm] if warm else []
+def _repaired(problem: Problem, deadline: float) -> list[tuple[list[int], list[GroupConfig]]]:
+    """A plan that keeps the side constraints, for the time limit to fall back on: the short-run
+    contiguous plan, which knows pins only, repaired (:func:`.repair.repair`), within
+    :data:`REPAIR_SHARE` of the time left; none if the repair fails by then."""
+    now = time.perf_counter()
+    stop = now + REPAIR_SHARE * max(0.0, deadline - now)
+    fixed = repair(problem, list(dp(problem, max_run=FALLBACK_MAX_RUN, deadline=stop).groups), stop)
+    return [] if fixed is None else [fixed]
+
+
+def _fallback(problem: Problem, known: list[tuple[list[int], list[GroupConfig]]], why: str) -> Solution:
+    """At the time limit: the best plan known (warm start, repaired plan, or a short-run
+    contiguous plan), each on its own configurations."""
+    options = list(known)
     alt = list(dp(problem, max_run=FALLBACK_MAX_RUN).groups)
     if _allowed(problem, alt):
-        options.append(alt)
+        options.append((alt, [problem.group(m) for m in alt]))
     if not options:
         raise SolverError(f"{why}; no feasible plan was known by then (raise the time limit)", time_limit=True)
-    best = min(options, key=problem.plan_cost)
-    objective = problem.plan_cost(best)
+    best, configs = min(options, key=lambda option: plan_cost(problem, *option))
+    objective = plan_cost(problem, best, configs)
     bound = problem.lower_bound()
     info = SolverInfo("milp", status=TIME_LIMIT, objective=objective, bound=bound,
                       gap=max(0.0, (objective - bound) / objective), scope="best plan known at the time limit")
-    return Solution.of(problem, best, info)
+    return Solution(tuple(best), tuple(configs), info)
