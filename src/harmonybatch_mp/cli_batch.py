@@ -42,6 +42,9 @@ def add_batch_parsers(sub) -> None:
     rp.add_argument("--preset", default="reference", choices=PRESETS, help="platform preset (default reference)")
     rp.add_argument("--solver", default="milp", choices=solver_names())
     rp.add_argument("--cost-model", choices=("expected", "full-batch"), default="expected")
+    rp.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                    help="seconds for the whole replan (milp, colgen): each window planned gets an equal "
+                         "share of what is left")
     rp.add_argument("--json", action="store_true", help="print the schedule as JSON")
     rp.add_argument("-o", "--output", metavar="SCHEDULE.json", help="also write the schedule to this file")
     bp = sub.add_parser(
@@ -87,15 +90,23 @@ def simulate_schedule_command(args, data) -> int:
     return EXIT_OK
 
 
+def _time_limit(seconds: float) -> float:
+    """``--time-limit`` checked: a finite number of seconds > 0."""
+    if not 0 < seconds < math.inf:
+        raise InputError(f"--time-limit must be a finite number of seconds > 0, got {seconds}")
+    return seconds
+
+
 def cmd_replan(args) -> int:
     """``replan``: plan every window of a trace."""
     from .replan import load_slos, replan
     from .trace import load_trace
 
+    limit = {} if args.time_limit is None else {"time_limit": _time_limit(args.time_limit)}
     profile = load_profile(args.profile) if args.profile else builtin_profile(args.model)
     schedule = replan(load_trace(args.trace), load_slos(args.workload), profile, preset(args.preset),
                       window_min=args.window, forecast=args.forecast, change_penalty=args.change_penalty,
-                      solver=args.solver, cost_model=args.cost_model)
+                      solver=args.solver, cost_model=args.cost_model, **limit)
     if args.output:
         schedule.write(args.output)
     print_out(schedule.to_json() if args.json else format_schedule(schedule))
@@ -114,8 +125,8 @@ def cmd_bench(args) -> int:
                                                       "simulate_s": args.simulate}
     if args.count < 1:
         raise InputError("--count must be >= 1")
-    if args.time_limit is not None and not 0 < args.time_limit < math.inf:
-        raise InputError(f"--time-limit must be a finite number of seconds > 0, got {args.time_limit}")
+    if args.time_limit is not None:
+        _time_limit(args.time_limit)
     executor, client = None, None
     if args.scheduler is not None:
         if not args.scheduler.strip():  # (Dask would start a local cluster for an empty address)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import _validate as v
-from .errors import InputError
+from .errors import InputError, SolverError
 from .plan import RESTRICTED_OPTIMAL, Plan
 from .platform import Platform
 from .profiles import ModelProfile
@@ -26,6 +26,7 @@ from .schedule import Schedule, Window, function_key, reconfigurations
 from .solvers import as_instance, solve
 from .solvers.candidates import Column
 from .solvers.model import build_from_problem
+from .solvers.options import deadline_of
 from .solvers.problem import Problem, members
 from .trace import Trace
 from .workload import App, Workload, load_workload
@@ -122,7 +123,10 @@ def replan(trace: Trace, slos: Workload, profile: ModelProfile | str, platform: 
         plan from scratch (their published rules know no penalty) and the changes are counted.
     solver, cost_model, **options
         As for :func:`~harmonybatch_mp.solve`; with ``milp``, ``bound_time`` defaults to 0
-        (a schedule needs each window's plan, not the relaxed bound on it).
+        (a schedule needs each window's plan, not the relaxed bound on it). ``time_limit``
+        bounds the whole call: each window planned gets an equal share of what is left of it
+        (the windows after it included), and a window whose penalised model the limit stops
+        is planned from scratch within a share of what is then left.
 
     A window whose forecast equals the previous window's keeps the running plan.
 
@@ -133,9 +137,11 @@ def replan(trace: Trace, slos: Workload, profile: ModelProfile | str, platform: 
     >>> [w.reconfigurations for w in s.windows]
     [2, 0]
     """
+    start = time.perf_counter()
     if isinstance(forecast, str):
         forecast = Forecast.parse(forecast)
     options = _plan_options(solver, options)
+    deadline = deadline_of(start, options.pop("time_limit", None))
     window_min = v.integer(window_min, "window (minutes)", minimum=1)
     change_penalty = v.number(change_penalty, "change penalty", nonnegative=True)
     _, profile, platform = as_instance(slos, profile, platform)
@@ -155,10 +161,17 @@ def replan(trace: Trace, slos: Workload, profile: ModelProfile | str, platform: 
             windows.append(Window(w * window_s, running, 0))
             continue
         workload = Workload([App(n, slo[n], float(r)) for n, r in zip(names, predicted)])
+        window = options if deadline is None else {**options, "time_limit": _share(deadline, len(rates) - w)}
+        plan = None
         if running is not None and change_penalty > 0 and solver == "milp":
-            plan = _penalised(workload, profile, platform, running, change_penalty, window_s, cost_model, options)
-        else:
-            plan = solve(workload, profile, platform, solver=solver, cost_model=cost_model, **options)
+            try:
+                plan = _penalised(workload, profile, platform, running, change_penalty, window_s, cost_model, window)
+            except SolverError as exc:
+                if not exc.time_limit:
+                    raise
+                window = {**window, "time_limit": _share(deadline, len(rates) - w)}  # from scratch, its share
+        if plan is None:
+            plan = solve(workload, profile, platform, solver=solver, cost_model=cost_model, **window)
         windows.append(Window(w * window_s, plan, reconfigurations(running, plan)))
         running, previous = plan, predicted
     settings = {"window_min": window_min, "forecast": forecast.kind if forecast.kind == "last" else
@@ -207,6 +220,12 @@ def baselines(trace: Trace, slos: Workload, profile: ModelProfile | str, platfor
     }
 
 
+def _share(deadline: float, windows: int) -> float:
+    """Seconds for the next window's plan: an equal share of what is left until ``deadline``
+    among the ``windows`` still to plan, so that the last ends by it."""
+    return max(0.0, deadline - time.perf_counter()) / windows
+
+
 def _plan_options(solver: str, options: dict[str, Any]) -> dict[str, Any]:
     """The options a window's ``solve`` gets: ``milp`` skips the relaxed bound unless asked."""
     return {"bound_time": 0.0, **options} if solver == "milp" else dict(options)
@@ -217,12 +236,12 @@ def _penalised(workload: Workload, profile: ModelProfile, platform: Platform, ru
     """The window's plan minimising spend + penalty x changes (set partitioning with a
     zero-penalty column for every running group on its running function)."""
     from .check import check_plan
-    from .solvers.options import deadline_of
 
     unknown = set(options) - {"candidates", "max_run", "time_limit", "rel_gap", "abs_gap", "threads", "backend",
                               "timeout_levels", "bound_time", "move_time"}  # the penalised model has neither
     if unknown:
         raise InputError(f"replan with a change penalty has no option(s) {', '.join(sorted(unknown))}")
+    deadline = deadline_of(time.perf_counter(), options.get("time_limit"))
     levels = options.get("timeout_levels", 4)
     problem = Problem(workload, profile, platform, cost_model=cost_model, timeout_levels=levels)
     problem.require_feasible()
@@ -232,9 +251,8 @@ def _penalised(workload: Workload, profile: ModelProfile, platform: Platform, ru
         cfg = problem.config_for(mask, g)
         if cfg is not None:
             keep[mask] = cfg
-    deadline = deadline_of(time.perf_counter(), options.get("time_limit"))
     model = build_from_problem(problem, candidates=options.get("candidates", "auto"), max_run=options.get("max_run"),
-                               reduce=False, configs="optimum", extra_groups=keep)
+                               reduce=False, configs="optimum", extra_groups=keep, deadline=deadline)
     per_request = penalty / (workload.total_rate * window_s)  # P in the objective's units (cost per request)
     running_keys = {function_key(g.apps, g) for g in running.groups}
 

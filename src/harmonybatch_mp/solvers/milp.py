@@ -41,10 +41,10 @@ COLGEN_MAX_APPS = 40
 DP_CHECK_MAX_APPS = 20
 #: Longest run of the contiguous fallback plan used when a time limit stops model building.
 FALLBACK_MAX_RUN = 8
-#: Under a time limit and side constraints the contiguous plan does not know (isolation, counting
-#: rows), the share of the limit within which that plan, repaired, is made first, so that the
-#: limit has a plan to fall back on (formulations/set_partitioning.md, "Repairing a plan").
-REPAIR_SHARE = 0.2
+#: Under a time limit, the share of it within which the plan the limit falls back on is made
+#: first: the short-run contiguous plan, repaired where it breaks isolation or a counting row
+#: (formulations/set_partitioning.md, "Repairing a plan").
+FALLBACK_SHARE = 0.2
 #: Seconds (within the time limit) a plan not proven over every partition spends by default on
 #: a global bound, up to BOUND_MAX_APPS[cost model] apps. Under expected (the relaxed model),
 #: n = 16-150: 5 s cut the gap from 10-47% to 0.9-16%, except n = 60 GPT-2 (nothing proven);
@@ -179,8 +179,8 @@ def _milp(problem: Problem, candidates: str | Sequence[Sequence[str]], max_run: 
         candidates == "contiguous" or (candidates == "auto" and (problem.n > ALL_SUBSETS_MAX_APPS or max_run)))
     if contiguous and not problem.side.counting and not problem.side.isolate and backend == backends.DEFAULT_BACKEND:
         return _shortest_path(problem, max_run, deadline)
-    if deadline is not None and (problem.side.counting or problem.side.isolate):
-        known += _repaired(problem, deadline)
+    if deadline is not None:
+        known += _fallbacks(problem, deadline)
     try:
         model = build_from_problem(problem, candidates=candidates, max_run=max_run, reduce=True,
                                    deadline=deadline, extra_groups=warm)
@@ -238,26 +238,26 @@ def _cannot_lose(problem: Problem, sol: Solution) -> Solution:
     return Solution.of(problem, alt, info)
 
 
-def _repaired(problem: Problem, deadline: float) -> list[tuple[list[int], list[GroupConfig]]]:
-    """A plan that keeps the side constraints, for the time limit to fall back on: the short-run
-    contiguous plan, which knows pins only, repaired (:func:`.repair.repair`), within
-    :data:`REPAIR_SHARE` of the time left; none if the repair fails by then."""
+def _fallbacks(problem: Problem, deadline: float) -> list[tuple[list[int], list[GroupConfig]]]:
+    """The plan a time limit falls back on, made within :data:`FALLBACK_SHARE` of the time
+    left: the short-run contiguous plan (``dp`` knows pins only), repaired where it breaks
+    isolation or a counting row (:func:`.repair.repair`); none if the repair fails by then."""
     now = time.perf_counter()
-    stop = now + REPAIR_SHARE * max(0.0, deadline - now)
-    fixed = repair(problem, list(dp(problem, max_run=FALLBACK_MAX_RUN, deadline=stop).groups), stop)
+    stop = now + FALLBACK_SHARE * max(0.0, deadline - now)
+    plan = list(dp(problem, max_run=FALLBACK_MAX_RUN, deadline=stop).groups)
+    configs = [problem.group(m) for m in plan]
+    if problem.side.allows(problem, plan, configs):
+        return [(plan, configs)]
+    fixed = repair(problem, plan, stop)
     return [] if fixed is None else [fixed]
 
 
 def _fallback(problem: Problem, known: list[tuple[list[int], list[GroupConfig]]], why: str) -> Solution:
-    """At the time limit: the best plan known (warm start, repaired plan, or a short-run
-    contiguous plan), each on its own configurations."""
-    options = list(known)
-    alt = list(dp(problem, max_run=FALLBACK_MAX_RUN).groups)
-    if _allowed(problem, alt):
-        options.append((alt, [problem.group(m) for m in alt]))
-    if not options:
+    """At the time limit: the cheapest plan known (the warm start, or the plan made first for
+    this, :func:`_fallbacks`), on its own configurations."""
+    if not known:
         raise SolverError(f"{why}; no feasible plan was known by then (raise the time limit)", time_limit=True)
-    best, configs = min(options, key=lambda option: plan_cost(problem, *option))
+    best, configs = min(known, key=lambda option: plan_cost(problem, *option))
     objective = plan_cost(problem, best, configs)
     bound = problem.lower_bound()
     info = SolverInfo("milp", status=TIME_LIMIT, objective=objective, bound=bound,
