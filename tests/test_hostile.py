@@ -888,3 +888,44 @@ def test_extreme_rate_mixes_milp_equals_exact(model, platform, workload):
     assert ml.solver.bound <= ex.total_cost * (1 + 1e-12)
     assert math.isfinite(ml.solver.gap)
 
+
+
+@pytest.mark.parametrize("solver, n, model, platform, cost_model, side", [
+    # the repair priced every pair of 300 apps alone before it looked at the clock: 7-19 s
+    ("colgen", 300, "VGG19", "reference", "full-batch", SideConstraints(max_gpu_functions=4)),
+    # leaving out the groups that hold an isolated pair rebuilt the app index per group: 17 s
+    ("milp", 1000, "GPT-2", "paper", "full-batch",
+     SideConstraints(isolate=(("a79", "a691"), ("a891", "a324"), ("a177", "a595")))),
+])
+def test_a_short_limit_holds_under_side_constraints_at_scale(solver, n, model, platform, cost_model, side):
+    """Half a second for hundreds of apps under side constraints: the call ends within a
+    second of the limit, with a plan that keeps them or a SolverError saying none was found
+    in time (found by a /tmp script drawing limits, sizes and side constraints at random)."""
+    from harmonybatch_mp import SolverError
+
+    rng = np.random.default_rng(n)
+    w = Workload(tuple(App(f"a{i}", round(10 ** rng.uniform(-0.3, 0.6), 3), round(10 ** rng.uniform(-0.5, 2.5), 2))
+                       for i in range(n)))
+    t = time.perf_counter()
+    try:
+        plan = solve(w, model, platform, solver=solver, cost_model=cost_model, side=side, time_limit=0.5)
+    except SolverError as exc:
+        assert exc.time_limit and "time limit" in str(exc)
+    else:
+        assert plan.solver.status in ("time_limit", "optimal") and plan.solver.bound <= plan.total_cost
+        assert not any({a, b} <= set(g.apps) for a, b in side.isolate for g in plan.groups)
+        assert side.max_gpu_functions is None or sum(g.kind == "gpu" for g in plan.groups) <= side.max_gpu_functions
+    assert time.perf_counter() - t <= 1.5
+
+
+def test_a_round_s_groups_stop_at_the_deadline():
+    """Column generation adds a round's groups, each at its optimum, only until the deadline
+    (a round's took 0.79 s at 1,000 apps, past a 2 s limit); without one, all of them."""
+    from harmonybatch_mp.solvers import column_master
+    p = Problem(*as_instance("0.3:2,0.5:5,0.8:10,1.0:20", "VGG19"), cost_model="full-batch")
+    groups = [(m, None) for m in (3, 6, 12, 15)]
+    late = column_master.Master(p, 1.0)
+    assert late.add_groups(groups, np.zeros(4), deadline=time.perf_counter() - 1) == 0 and late.masks == []
+    master = column_master.Master(p, 1.0)
+    master.add_groups(groups, np.zeros(4))
+    assert sorted(master.masks) == [3, 6, 12, 15]

@@ -387,7 +387,8 @@ def test_milp_options_warm_start_time_limit_and_candidate_list():
     assert plan.solver.status == "time_limit"
     assert plan.total_cost <= solve(w, vgg, ref, solver="greedy").total_cost * (1 + REL)
     assert plan.solver.gap is None or plan.solver.gap >= 0
-    # ... and without one, the best plan known (a short-run contiguous plan), with a global bound
+    # ... and without one, the best plan known (the short-run contiguous plan made within a share
+    # of the limit: with none left, the apps alone), with a global bound
     plan = solve(w, vgg, ref, solver="milp", time_limit=0.0)
     assert plan.solver.status == "time_limit" and plan.solver.bound <= best.total_cost * (1 + REL)
     # with side constraints no known plan meets, a clear solver error (not bad input)

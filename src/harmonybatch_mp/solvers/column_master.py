@@ -105,11 +105,16 @@ class Master:
         return new
 
     def add_groups(self, groups: list[tuple[int, GroupConfig | None]], duals: np.ndarray,
-                   counts: tuple[Count, ...] = (), priced_as: np.ndarray | None = None) -> int:
+                   counts: tuple[Count, ...] = (), priced_as: np.ndarray | None = None,
+                   deadline: float | None = None) -> int:
         """Add the groups' columns (each also on its configuration when one is given); returns
-        how many new ones price out at ``duals`` (over the side rows, then the ``counts``)."""
+        how many new ones price out at ``duals`` (over the side rows, then the ``counts``).
+        Those not added by ``deadline`` are left out (each finds its group's optimum: a round's
+        groups took 0.79 s at 1,000 apps)."""
         before = len(self.masks)
-        for m, config in groups:
+        for k, (m, config) in enumerate(groups):
+            if k % 16 == 0 and late(deadline):
+                break
             self.add_group(m, config, exact=config is not None)
         n = self.problem.n
         rc = np.asarray(self.weights[before:]) - self.membership()[before:] @ duals[:n]
@@ -323,7 +328,7 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
             # may be counted on another, or ruled out
             exact = bool(counts or pricer.forbidden)
             added = master.add_groups([(m, grid.config(int(pricer.configs.index[k])) if exact else None)
-                                       for k, m in found], duals, counts, pricer.priced_as)
+                                       for k, m in found], duals, counts, pricer.priced_as, deadline)
             if added or best[0] >= cutoff:
                 break
         # converged within the bound's own precision: pricing ignores profits up to TOLERANCE per

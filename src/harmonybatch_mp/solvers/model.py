@@ -293,7 +293,7 @@ def build_from_problem(problem: Problem, *, candidates: str | Sequence[Sequence[
     side = problem.side
     if configs is not None and configs not in CONFIG_CHOICES:
         raise InputError(f"configs must be one of {', '.join(CONFIG_CHOICES)}, got {configs!r}")
-    masks, strategy = candidate_groups(problem, candidates, max_run)
+    masks, strategy = candidate_groups(problem, candidates, max_run, deadline)
     n_candidates = len(masks)
     reductions: list[str] = []
     if reduce and not side.counting:
@@ -301,7 +301,7 @@ def build_from_problem(problem: Problem, *, candidates: str | Sequence[Sequence[
             masks = reduce_all(problem, masks, deadline)
             reductions.append("group dominance")
         elif strategy == "contiguous":
-            masks = reduce_contiguous(problem, masks)
+            masks = reduce_contiguous(problem, masks, deadline)
             reductions.append("group dominance")
     masks = sorted(set(masks) | set(extra_groups))
     by_gpu, by_gpu_mem = side.max_gpu_functions is not None, side.gpu_memory_budget is not None
