@@ -93,6 +93,28 @@ def test_improve_begins_no_batch_that_would_end_past_the_deadline(monkeypatch):
     assert time.perf_counter() <= start + 0.25
 
 
+def test_a_batch_after_groups_found_cached_is_at_most_twice_as_large(monkeypatch):
+    """Groups found cached price at no pace, which sized the next batch to 512: at 300 apps
+    under full-batch that batch took 0.5 s past a colgen limit of 0.5 s. Here 30 apps alone
+    make 435 groups to price; the first 16 price at once and the rest at 5 ms each. The call
+    returns within 0.2 s of its 0.1 s deadline (the batch after the cached ones, 32 groups,
+    takes 0.16 s); in batches of 512 it took 2.1 s."""
+    apps = ",".join(f"{0.4 + 0.05 * i:.2f}:{1 + i % 7}" for i in range(30))
+    problem = Problem(*as_instance(apps, "VGG19"), cost_model="full-batch")
+    priced = [0]
+
+    def prefetch(masks):
+        for _ in masks:
+            priced[0] += 1
+            if priced[0] > 16:
+                time.sleep(0.005)
+
+    monkeypatch.setattr(problem, "prefetch", prefetch)
+    start = time.perf_counter()
+    improve(problem, [1 << i for i in range(problem.n)], deadline=start + 0.1)
+    assert time.perf_counter() <= start + 0.3 and priced[0] > 16
+
+
 def test_milp_moves_apps_out_of_the_contiguous_optimum():
     """Above 12 apps under expected, milp's contiguous plan is improved by moves: status
     bounded, a cheaper plan than move_time=0 (the contiguous optimum, as dp's), the same
