@@ -929,3 +929,27 @@ def test_a_round_s_groups_stop_at_the_deadline():
     master = column_master.Master(p, 1.0)
     master.add_groups(groups, np.zeros(4))
     assert sorted(master.masks) == [3, 6, 12, 15]
+
+
+def test_a_limit_shorter_than_pricing_the_apps_alone_is_a_solver_error(monkeypatch):
+    """No plan is known before every app is priced alone, which solve() does first. It used to
+    do it in full whatever the limit (1.9 s for 1,000 high-rate apps under expected, against a
+    0.5 s limit); it now stops at the limit with a SolverError saying so. Pricing here is made
+    to take 50 ms per 64 apps, 0.25 s for 300."""
+    from harmonybatch_mp import SolverError
+
+    real = Problem.prefetch
+
+    def slow(self, masks):
+        time.sleep(0.05)
+        return real(self, masks)
+
+    monkeypatch.setattr(Problem, "prefetch", slow)
+    rng = np.random.default_rng(1)
+    apps = ",".join(f"{rng.uniform(0.3, 2):.3f}:{10 ** rng.uniform(-1, 1.5):.3f}" for _ in range(300))
+    t = time.perf_counter()
+    with pytest.raises(SolverError, match=r"pricing the apps alone \(\d+ of 300 priced\)") as caught:
+        solve(apps, "BERT", time_limit=0.1)
+    assert caught.value.time_limit and time.perf_counter() - t < 0.1 + 0.1
+    small = Problem(*as_instance(",".join(apps.split(",")[:64]), "BERT"))
+    small.require_feasible(deadline=time.perf_counter() - 1)  # one batch is always priced: no error

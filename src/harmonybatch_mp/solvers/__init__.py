@@ -160,7 +160,7 @@ def solve(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
         problem = Problem(*as_instance(workload, profile, platform), side=side, cost_model=cost_model,
                           timeout_levels=timeout_levels, duration=duration)
         spec.check_cost_model(problem.cost_model)
-        problem.require_feasible()
+        problem.require_feasible(None if limit is None else start + limit)
         if limit is not None:  # the limit bounds the whole call: the solver gets what is left of it
             reserve = FINISH_SECONDS + FINISH_PER_APP[problem.cost_model] * problem.n
             spent = time.perf_counter() - start + reserve * max(1.0, _running[0] / (os.cpu_count() or 1))

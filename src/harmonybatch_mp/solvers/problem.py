@@ -17,7 +17,7 @@ import numpy as np
 
 from .._validate import listed
 from ..duration import DEFAULT_DURATION, DurationModel
-from ..errors import InfeasibleApp, InfeasibleError, InputError
+from ..errors import InfeasibleApp, InfeasibleError, InputError, SolverError
 from ..expected_cost import COST_MODELS, EXPECTED, FULL_BATCH, TIMEOUT_LEVELS, expected_tables
 from ..expected_search import evaluate, search_many
 from ..plan import Plan, SolverInfo
@@ -40,6 +40,9 @@ _SEARCH_BATCH = 256
 #: against 0.85 s).
 _RUN_BATCH = (16, 256)
 _RUN_SECONDS = 0.1
+#: Apps priced alone between two checks of :meth:`Problem.require_feasible`'s deadline (under
+#: expected, 64 high-rate apps took about 0.12 s).
+_ALONE_BATCH = 64
 
 
 def members(mask: int) -> list[int]:
@@ -299,13 +302,22 @@ class Problem:
         cfg = self.group(mask)
         return math.inf if cfg is None else self.rate(mask) / self.total_rate * cfg.cost
 
-    def require_feasible(self) -> None:
+    def require_feasible(self, deadline: float | None = None) -> None:
         """Raise InfeasibleError naming every app no allowed function can serve alone, or the side
-        constraints no plan can keep as the apps alone show (:meth:`.SideConstraints.impossible`)."""
+        constraints no plan can keep as the apps alone show (:meth:`.SideConstraints.impossible`).
+        SolverError if ``deadline`` (a ``time.perf_counter()`` reading) passes with apps still to
+        price alone: no plan is known before they are (under expected with rates up to 316
+        requests/s, 1.9 s for 1,000 apps)."""
         if self._feasible:
             return
         bad = []
-        self.prefetch(1 << i for i in range(self.n))
+        for k in range(0, self.n, _ALONE_BATCH):
+            if k and deadline is not None and time.perf_counter() > deadline:
+                raise SolverError(f"time limit reached while pricing the apps alone ({k} of {self.n} priced); "
+                                  "no plan is known before they are: raise the time limit", time_limit=True)
+            self.prefetch(1 << i for i in range(k, min(self.n, k + _ALONE_BATCH)))
+            for i in range(k, min(self.n, k + _ALONE_BATCH)):
+                self.group(1 << i)
         for i, a in enumerate(self.apps):
             if self.group(1 << i) is None:
                 bad.append(InfeasibleApp(a.name, a.slo, self.grid.best_latency(self.app_kinds[i] or KINDS)))
