@@ -953,3 +953,15 @@ def test_a_limit_shorter_than_pricing_the_apps_alone_is_a_solver_error(monkeypat
     assert caught.value.time_limit and time.perf_counter() - t < 0.1 + 0.1
     small = Problem(*as_instance(",".join(apps.split(",")[:64]), "BERT"))
     small.require_feasible(deadline=time.perf_counter() - 1)  # one batch is always priced: no error
+
+
+@pytest.mark.parametrize("cost_model", ["full-batch", "expected"])
+def test_per_class_hands_out_copies_of_what_it_keeps(cost_model):
+    """per_class keeps the classes of apps alone (and under expected every group's); a caller
+    that appends to the list it gets (the master adds a column's own configuration so) must not
+    change what the next caller gets. Under expected the kept list itself was returned."""
+    p = Problem(*as_instance("0.3:2,0.5:5,0.8:10", "VGG19"), cost_model=cost_model)
+    for mask in (1, 3):
+        first = p.per_class(mask)
+        first.append(first[0])
+        assert p.per_class(mask) == first[:-1]
