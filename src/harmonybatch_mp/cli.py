@@ -81,7 +81,7 @@ def _add_milp_args(p: argparse.ArgumentParser) -> None:
                         "40 apps; else contiguous)")
     g.add_argument("--max-run", type=int, metavar="N", help="longest contiguous group (milp contiguous, dp)")
     g.add_argument("--time-limit", type=float, metavar="S",
-                   help="seconds for the whole call (milp, colgen); at the limit the best plan known is "
+                   help="seconds for the whole call (milp, colgen, dp); at the limit the best plan known is "
                         "returned with the bound proven by then")
     g.add_argument("--rel-gap", type=float, default=0.0, metavar="G", help="relative MIP gap (default 0: prove optimum)")
     g.add_argument("--abs-gap", type=float, default=0.0, metavar="G",

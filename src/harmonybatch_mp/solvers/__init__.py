@@ -27,7 +27,7 @@ from ..workload import App, Workload, parse_apps
 from .base import Solution, SolverSpec, get_solver, register_solver, solver_names, unregister_solver
 from .baselines import batch_baseline, mbs_baseline
 from .colgen import colgen
-from .dp import dp
+from .dp import dp_solver
 from .exact import exact
 from .greedy import greedy
 from .kernels import interruptible
@@ -59,7 +59,7 @@ SAME_COST = 1e-9
 register_solver("milp", milp, side_constraints=True,
                 description="set-partitioning MILP with a certificate (default)")
 register_solver("exact", exact, description="enumerates every set partition (n <= 10 unless forced)")
-register_solver("dp", dp, description="optimal among SLO-contiguous partitions (shortest path)")
+register_solver("dp", dp_solver, description="optimal among SLO-contiguous partitions (shortest path)")
 register_solver("greedy", greedy, description="the paper's Algorithm 1 (heuristic)")
 register_solver("batch", batch_baseline, description="baseline: each app alone on a CPU function")
 register_solver("mbs", mbs_baseline, description="baseline MBS+: even rate split in SLO order")
@@ -120,7 +120,7 @@ def solve(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
         :func:`~harmonybatch_mp.simulate.simulate`.
     **options
         The solver's options (its keyword-only parameters): ``exact``: ``force``;
-        ``dp``: ``max_run``; ``milp``: ``candidates``, ``max_run``, ``time_limit``,
+        ``dp``: ``max_run``, ``time_limit``; ``milp``: ``candidates``, ``max_run``, ``time_limit``,
         ``rel_gap``, ``abs_gap``, ``threads``, ``warm_start``, ``backend``, ``backend_options``,
         ``bound_time``, ``move_time``.
 

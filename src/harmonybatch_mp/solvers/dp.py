@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from ..plan import RESTRICTED_OPTIMAL, TIME_LIMIT, SolverInfo
 from .base import Solution
 from .candidates import auto_max_run, check_max_run
+from .options import deadline_of
 from .problem import Problem
 
 if TYPE_CHECKING:
@@ -103,3 +104,16 @@ def dp(problem: Problem, *, max_run: int | None = None, deadline: float | None =
                       gap=max(0.0, (objective - bound) / objective), scope=scope,
                       restricted_bound=objective if complete else None)
     return Solution.of(problem, masks, info)
+
+
+def dp_solver(problem: Problem, *, max_run: int | None = None, time_limit: float | None = None) -> Solution:
+    """Solver ``dp`` as registered: :func:`dp` with ``time_limit``, seconds for the whole call,
+    in place of its ``deadline`` (a ``time.perf_counter()`` reading, for the solvers that run it
+    within their own limit). At the limit the plan is the best over the runs searched by then,
+    status ``time_limit``.
+
+    >>> from harmonybatch_mp import solve
+    >>> solve("0.3:2,0.5:5,0.8:10", "VGG19", solver="dp", time_limit=10).solver.status
+    'restricted_optimal'
+    """
+    return dp(problem, max_run=max_run, deadline=deadline_of(time.perf_counter(), time_limit))
