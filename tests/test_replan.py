@@ -219,3 +219,33 @@ def test_a_time_limit_bounds_the_whole_replan(monkeypatch, penalty):
     assert elapsed < limit + 0.5, elapsed  # what solve() may overrun its own limits by, with room to spare
     for w in schedule.windows:
         check_plan(w.plan)
+
+
+def test_a_window_with_no_plan_in_its_share_keeps_the_running_plan(monkeypatch):
+    """Under a short limit a later window may get no plan within its share (300 high-rate apps,
+    10 windows, 1 s: pricing the apps alone did not fit), and the whole replan raised, losing
+    the windows planned. It keeps the running plan there, as an unchanged forecast does; the
+    first window, with none to keep, raises."""
+    import harmonybatch_mp.replan as rp
+    from harmonybatch_mp import SolverError
+
+    trace = load_trace(AZURE / "slices.csv")
+    short = Trace({k: c[:6] for k, c in trace.counts.items()})
+    slos = Workload([App(n, s, 1) for n, s in zip(("app1", "app2", "app3", "app4"), (0.3, 0.5, 0.8, 1.0))])
+    real, calls, failing = rp.solve, [0], {2}
+
+    def out_of_time(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] in failing:
+            raise SolverError("time limit reached while pricing the apps alone", time_limit=True)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rp, "solve", out_of_time)
+    schedule = replan(short, slos, "VGG19", time_limit=60)
+    assert calls[0] == len(schedule.windows) == 5
+    assert schedule.windows[1].plan is schedule.windows[0].plan and schedule.windows[1].reconfigurations == 0
+    assert schedule.windows[2].plan is not schedule.windows[0].plan
+    check_schedule(schedule)
+    calls[0], failing = 0, {1}
+    with pytest.raises(SolverError, match="pricing the apps alone"):
+        replan(short, slos, "VGG19", time_limit=60)

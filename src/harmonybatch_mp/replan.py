@@ -126,7 +126,10 @@ def replan(trace: Trace, slos: Workload, profile: ModelProfile | str, platform: 
         (a schedule needs each window's plan, not the relaxed bound on it). ``time_limit``
         bounds the whole call: each window planned gets an equal share of what is left of it
         (the windows after it included), and a window whose penalised model the limit stops
-        is planned from scratch within a share of what is then left.
+        is planned from scratch within a share of what is then left. A window with no plan
+        within its share keeps the running plan, as a window whose forecast is unchanged does
+        (its timeouts keep every SLO at any rate; its cost is the running plan's); the first
+        window has none to keep, and its SolverError is raised.
 
     A window whose forecast equals the previous window's keeps the running plan.
 
@@ -171,7 +174,13 @@ def replan(trace: Trace, slos: Workload, profile: ModelProfile | str, platform: 
                     raise
                 window = {**window, "time_limit": _share(deadline, len(rates) - w)}  # from scratch, its share
         if plan is None:
-            plan = solve(workload, profile, platform, solver=solver, cost_model=cost_model, **window)
+            try:
+                plan = solve(workload, profile, platform, solver=solver, cost_model=cost_model, **window)
+            except SolverError as exc:
+                if not (exc.time_limit and running is not None):
+                    raise
+                windows.append(Window(w * window_s, running, 0))  # no plan within its share: the running one stays
+                continue
         windows.append(Window(w * window_s, plan, reconfigurations(running, plan)))
         running, previous = plan, predicted
     settings = {"window_min": window_min, "forecast": forecast.kind if forecast.kind == "last" else
@@ -244,7 +253,7 @@ def _penalised(workload: Workload, profile: ModelProfile, platform: Platform, ru
     deadline = deadline_of(time.perf_counter(), options.get("time_limit"))
     levels = options.get("timeout_levels", 4)
     problem = Problem(workload, profile, platform, cost_model=cost_model, timeout_levels=levels)
-    problem.require_feasible()
+    problem.require_feasible(deadline)
     keep = {}
     for g in running.groups:
         mask = problem.mask_of(g.apps)
