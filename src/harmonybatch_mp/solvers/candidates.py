@@ -108,8 +108,7 @@ def candidate_groups(problem: Problem, candidates: str | Sequence[Sequence[str]]
                 raise InputError(f"candidate group {k + 1}: {exc}") from None
         masks, strategy = sorted(found), "list"
     if problem.side.isolate:
-        pairs = [problem.mask_of(pair) for pair in problem.side.isolate]
-        masks = [m for m in masks if not any(m & p == p for p in pairs)]
+        masks = [m for m in masks if not problem.side.separates(problem, m)]
     return masks, strategy
 
 

@@ -104,6 +104,7 @@ class Problem:
         self._kind_configs: dict[tuple, np.ndarray] = {}
         self._feasible = False  # require_feasible() passed (its side check took 0.15 s at 300 apps)
         self._index: dict[str, int] | None = None  # app name -> position (mask_of)
+        self._isolated: list[int] | None = None  # the isolated pairs as masks (isolated_pairs)
         self.tables = expected_tables(self.grid, duration) if cost_model == EXPECTED else None
 
     @property
@@ -339,6 +340,13 @@ class Problem:
     def lower_bound(self) -> float:
         """The per-app lower bound on every feasible plan (:func:`.bounds.per_app_bound`)."""
         return per_app_bound(self)
+
+    def isolated_pairs(self) -> list[int]:
+        """The side constraints' isolated pairs as bitmasks, made once (a group is checked
+        against them for every candidate: 95,000 runs at 1,000 apps)."""
+        if self._isolated is None:
+            self._isolated = [self.mask_of(pair) for pair in self.side.isolate]
+        return self._isolated
 
     def mask_of(self, names: Iterable[str]) -> int:
         """The bitmask of the apps named (an InputError for a name not in the workload)."""

@@ -135,7 +135,8 @@ class SideConstraints:
     # ------------------------------------------------------------------ isolate: column filter
     def separates(self, problem: Problem, mask: int) -> bool:
         """True if the group ``mask`` holds both apps of an isolated pair (it gets no column)."""
-        return any((mask & p) == p for p in (problem.mask_of(pair) for pair in self.isolate))
+        pairs = problem.isolated_pairs() if problem.side is self else [problem.mask_of(p) for p in self.isolate]
+        return any((mask & p) == p for p in pairs)
 
     # ------------------------------------------------------------------ counting rows
     def rows(self, is_gpu: np.ndarray, gpu_mem: np.ndarray) -> list[tuple[str, np.ndarray, float]]:
