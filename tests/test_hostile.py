@@ -965,3 +965,20 @@ def test_per_class_hands_out_copies_of_what_it_keeps(cost_model):
         first = p.per_class(mask)
         first.append(first[0])
         assert p.per_class(mask) == first[:-1]
+
+
+def test_an_interrupted_cli_ends_without_the_interpreter_s_teardown():
+    """After Ctrl-C or SIGTERM the console script ends at once with its exit code, not through the
+    interpreter's teardown, where threads of the solve may still run native code (a CI run's
+    terminated CLI aborted there, SIGABRT after its line). Here a thread that never ends would
+    hold the teardown for ever; other exits still go through it."""
+    script = ("import threading, harmonybatch_mp.cli as cli\n"
+              "threading.Thread(target=threading.Event().wait).start()\n"
+              "cli.main = lambda: cli.{code}\n"
+              "cli.run()\n")
+    for code, expected in (("EXIT_TERMINATED", 143), ("EXIT_INTERRUPTED", 130)):
+        done = subprocess.run([sys.executable, "-c", script.format(code=code)], capture_output=True, timeout=60)
+        assert done.returncode == expected, done
+    ok = subprocess.run([sys.executable, "-c", "import harmonybatch_mp.cli as cli\ncli.main = lambda: 3\ncli.run()\n"],
+                        capture_output=True, timeout=60)
+    assert ok.returncode == 3

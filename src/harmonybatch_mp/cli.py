@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -338,5 +339,20 @@ def _sigterm_stops_as_ctrl_c(seen: list[int]) -> Iterator[None]:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def run() -> None:
+    """The ``harmonybatch-mp`` console script and ``python -m harmonybatch_mp``: :func:`main`, then
+    the exit. After Ctrl-C or SIGTERM (whose line :func:`main` has written, and whose temp files
+    and workers are gone by then) the process ends without the interpreter's teardown: threads
+    of the solve may still be in native code (compiled searches, HiGHS), and once a CI run's
+    CLI, terminated, aborted there (SIGABRT, after its line)."""
+    code = main()
+    if code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
