@@ -8,22 +8,29 @@ one, where 1% was enough). The repair takes the later app of each isolated pair 
 group that holds both, then takes greedy steps while a counting row is exceeded: merge two
 groups, or move one group to another class of function (CPU, or another GPU memory size),
 each on its cheapest configuration of that class; of the steps that lower the excess, the
-one that costs least per unit of excess removed.
+one that costs least per unit of excess removed. In a plan of many groups only neighbours in
+SLO order merge, and each step is priced once.
 """
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Sequence
 
 import numpy as np
 
-from ..provision import GroupConfig
+from ..provision import KINDS, GroupConfig
 from .problem import Problem, members
 
-#: Merges priced between two checks of the deadline (each prices the merged group's classes:
+#: Steps priced between two checks of the deadline (each prices the merged group's classes:
 #: up to about 0.3 ms under full-batch).
 CHECK_EVERY = 32
+#: A plan of more groups than ALL_PAIRS merges only groups at most REACH places apart in SLO
+#: order, or among the groups of one kind of function (every pair of 197 groups took over 60 s;
+#: ``formulations/set_partitioning.md``, "Which merges").
+ALL_PAIRS = 24
+REACH = 2
 
 
 def plan_cost(problem: Problem, masks: Sequence[int], configs: Sequence[GroupConfig]) -> float:
@@ -38,19 +45,20 @@ def incumbent_cost(problem: Problem, masks: Sequence[int], configs: Sequence[Gro
     return plan_cost(problem, masks, configs) if problem.side.counting else problem.plan_cost(masks)
 
 
-def excess(problem: Problem, functions: int, gpus: int, memory: float) -> float:
+def excess(problem: Problem, functions: float | np.ndarray, gpus: float | np.ndarray,
+           memory: float | np.ndarray) -> float | np.ndarray:
     """How far a plan of ``functions`` groups, ``gpus`` of them on GPU functions with
     ``memory`` GB of GPU memory in all, exceeds the counting rows: the functions and GPU
     functions above their caps, and the memory above its budget in units of the grid's
-    largest GPU memory (0: it keeps them)."""
+    largest GPU memory (0: it keeps them). Arrays give one excess per element."""
     side = problem.side
     over = 0.0
     if side.max_functions is not None:
-        over += max(0, functions - side.max_functions)
+        over = over + np.maximum(0.0, functions - side.max_functions)
     if side.max_gpu_functions is not None:
-        over += max(0, gpus - side.max_gpu_functions)
+        over = over + np.maximum(0.0, gpus - side.max_gpu_functions)
     if side.gpu_memory_budget is not None:
-        over += max(0.0, memory - side.gpu_memory_budget) / float(max(problem.grid.gpu_mem.max(), 1))
+        over = over + np.maximum(0.0, memory - side.gpu_memory_budget) / float(max(problem.grid.gpu_mem.max(), 1))
     return over
 
 
@@ -77,15 +85,56 @@ def _apart(problem: Problem, mask: int) -> list[int]:
     return [mask] + out
 
 
+class _Steps:
+    """The steps priced so far: for each, its cost, its change of the counts (functions, GPU
+    functions, GPU memory), whether it still applies, and ``(group, other group or 0,
+    config)``; the arrays grow as steps are added."""
+
+    def __init__(self) -> None:
+        self.cost = np.empty(256)
+        self.change = np.empty((256, 3))
+        self.alive = np.zeros(256, bool)
+        self.what: list[tuple[int, int, GroupConfig]] = []
+        self.of: dict[int, list[int]] = {}  # group -> its steps
+
+    def add(self, a: int, b: int, config: GroupConfig, cost: float, change: np.ndarray) -> None:
+        k = len(self.what)
+        if k == self.cost.size:
+            self.cost = np.concatenate([self.cost, np.empty(k)])
+            self.change = np.concatenate([self.change, np.empty((k, 3))])
+            self.alive = np.concatenate([self.alive, np.zeros(k, bool)])
+        self.cost[k], self.change[k], self.alive[k] = cost, change, True
+        self.what.append((a, b, config))
+        for m in (a, b) if b else (a,):
+            self.of.setdefault(m, []).append(k)
+
+    def drop(self, m: int) -> None:
+        """Steps of the group ``m`` no longer apply (it was merged or moved)."""
+        self.alive[self.of.pop(m, [])] = False
+
+    def best(self, problem: Problem, totals: np.ndarray) -> int | None:
+        """The step that lowers the excess at least cost per unit removed, or None."""
+        k = len(self.what)
+        after = totals + self.change[:k]
+        gain = excess(problem, *totals) - excess(problem, after[:, 0], after[:, 1], after[:, 2])
+        ok = self.alive[:k] & (gain > 1e-12)
+        if not ok.any():
+            return None
+        return int(np.argmin(np.where(ok, self.cost[:k] / np.where(ok, gain, 1.0), np.inf)))
+
+
 def repair(problem: Problem, masks: Sequence[int],
            deadline: float | None = None) -> tuple[list[int], list[GroupConfig]] | None:
     """The plan ``masks`` made to keep ``problem.side``: ``(groups, configs)``, or None when
     the greedy steps run out (no step lowers the excess) or ``deadline`` passes first.
 
+    A step merges two groups at most :data:`REACH` places apart in SLO order, or among the
+    groups on one kind of function (any two in a plan of at most :data:`ALL_PAIRS` groups),
+    or moves one group to another class.
+
     Examples
     --------
     >>> from harmonybatch_mp.solvers import Problem, SideConstraints, as_instance
-    >>> from harmonybatch_mp.solvers.dp import dp
     >>> problem = Problem(*as_instance("0.3:2,0.5:5,0.8:10,1.0:20", "VGG19"), cost_model="full-batch",
     ...                   side=SideConstraints(max_functions=1))
     >>> groups, configs = repair(problem, [1, 2, 4, 8])
@@ -93,48 +142,78 @@ def repair(problem: Problem, masks: Sequence[int],
     ([15], True)
     """
     side = problem.side
-    plan: list[tuple[int, GroupConfig]] = []
+    config: dict[int, GroupConfig] = {}
     for m in masks:
         for part in _apart(problem, m):
-            cfg = problem.group(part)
-            if cfg is None:
+            config[part] = problem.group(part)
+            if config[part] is None:
                 return None
-            plan.append((part, cfg))
+    order = sorted(config, key=lambda m: m & -m)  # by lowest member: SLO order
+    reach = len(order) if len(order) <= ALL_PAIRS else REACH
     classes: dict[int, list[GroupConfig]] = {}
-
-    def options(m: int) -> list[GroupConfig]:
-        if m not in classes:
-            classes[m] = [] if side.separates(problem, m) else problem.per_class(m)
-        return classes[m]
-
     rates: dict[int, float] = {}  # each group's rate, summed once (it was a third of a step's time)
+    priced: set[tuple[int, int]] = set()  # pairs whose steps are in ``steps``
+    pairs_of: dict[int, list[tuple[int, int]]] = {}
+    steps = _Steps()
 
     def weight(m: int, c: GroupConfig) -> float:
         if m not in rates:
             rates[m] = problem.rate(m) / problem.total_rate
         return rates[m] * c.cost
 
-    totals = _counts([c for _, c in plan])
-    while (over := excess(problem, *totals)) > 0:
-        best: tuple[float, int, int, GroupConfig] | None = None  # (cost per unit, group, merged group or -1, config)
-        for i, (m, c) in enumerate(plan):
-            steps = [(-1, other, weight(m, other) - weight(m, c), _counts([other]) - _counts([c]))
-                     for other in options(m) if other != c]
-            for j in range(i + 1, len(plan)):
-                if (j - i) % CHECK_EVERY == 1 and deadline is not None and time.perf_counter() > deadline:
-                    return None  # a step prices up to every pair of groups: 300 apps alone took 13 s
-                u, d = m | plan[j][0], plan[j][1]
-                steps += [(j, other, weight(u, other) - weight(m, c) - weight(plan[j][0], d),
-                           _counts([other]) - _counts([c, d])) for other in options(u)]
-            for j, other, cost, change in steps:
-                gain = over - excess(problem, *(totals + change))
-                if gain > 1e-12 and (best is None or cost / gain < best[0]):
-                    best = (cost / gain, i, j, other)
-        if best is None:
+    def price(pairs: list[tuple[int, int]]) -> bool:
+        """Add the steps of ``pairs`` (``(group, 0)``: its moves); False at the deadline."""
+        fresh = [p for p in dict.fromkeys(pairs) if p not in priced]
+        unions = [a | b for a, b in fresh]
+        problem.prefetch_classes(u for u in unions if u not in classes and not side.separates(problem, u))
+        for k, ((a, b), u) in enumerate(zip(fresh, unions)):
+            if k % CHECK_EVERY == CHECK_EVERY - 1 and deadline is not None and time.perf_counter() > deadline:
+                return False
+            priced.add((a, b))
+            for m in (a, b) if b else (a,):
+                pairs_of.setdefault(m, []).append((a, b))
+            if u not in classes:
+                classes[u] = [] if side.separates(problem, u) else problem.per_class(u)
+            now = [config[a]] + ([config[b]] if b else [])
+            base, counts = sum(weight(m, c) for m, c in zip((a, b), now)), _counts(now)
+            for other in classes[u]:
+                if b or other != config[a]:
+                    steps.add(a, b, other, weight(u, other) - base, _counts([other]) - counts)
+        return True
+
+    lines = {kind: [m for m in order if config[m].kind == kind] for kind in KINDS}  # each kind in SLO order
+
+    def near(line: list[int], lo: int, hi: int) -> list[tuple[int, int]]:
+        """Merges of the groups at places ``lo`` to ``hi`` of ``line`` with the next ``reach``."""
+        lo, hi = max(0, lo), min(len(line), hi)
+        return [(line[i], line[j]) for i in range(lo, hi) for j in range(i + 1, min(len(line), i + 1 + reach))]
+
+    totals = _counts(list(config.values()))
+    if excess(problem, *totals) > 0 and not price(
+            [(m, 0) for m in order] + near(order, 0, len(order)) + [p for line in lines.values()
+                                                                    for p in near(line, 0, len(line))]):
+        return None
+    while excess(problem, *totals) > 0:
+        if deadline is not None and time.perf_counter() > deadline:
             return None
-        _, i, j, other = best
-        totals = totals - _counts([plan[i][1]] + ([] if j < 0 else [plan[j][1]])) + _counts([other])
-        merged = plan[i][0] | (0 if j < 0 else plan[j][0])
-        plan = [g for k, g in enumerate(plan) if k not in (i, j)] + [(merged, other)]
-    order = np.argsort([min(members(m)) for m, _ in plan], kind="stable")
-    return [plan[k][0] for k in order], [plan[k][1] for k in order]
+        k = steps.best(problem, totals)
+        if k is None:
+            return None
+        a, b, other = steps.what[k]
+        totals = totals + steps.change[k]
+        changed = []  # (line, place) where a group left or came
+        for m in (a, b) if b else (a,):
+            steps.drop(m)
+            priced.difference_update(pairs_of.pop(m, ()))
+            for line in (order, lines[config.pop(m).kind]):
+                changed.append((line, line.index(m)))
+                line.remove(m)
+        config[a | b] = other
+        for line in (order, lines[other.kind]):
+            place = bisect.bisect(line, a & -a, key=lambda m: m & -m)
+            line.insert(place, a | b)
+            changed.append((line, place))
+        if not price([(a | b, 0)] + [p for line, place in changed for p in near(line, place - reach - 1,
+                                                                                 place + reach + 1)]):
+            return None
+    return order, [config[m] for m in order]
