@@ -18,7 +18,9 @@ from harmonybatch_mp import (
     InputError,
     PlanCheckError,
     SideConstraints,
+    SolverError,
     Workload,
+    build_model,
     builtin_profile,
     check_plan,
     parse_apps,
@@ -377,7 +379,6 @@ def test_default_workload_costs():
 
 
 def test_milp_options_warm_start_time_limit_and_candidate_list():
-    from harmonybatch_mp import SolverError
     from harmonybatch_mp.workload import DEFAULT_APPS
 
     w, vgg, ref = parse_apps(DEFAULT_APPS), builtin_profile("VGG19"), preset()
@@ -418,7 +419,6 @@ def test_a_time_limit_under_side_constraints_falls_back_on_a_repaired_plan(monke
     repaired to keep the side constraints (found first, within a share of the limit), not
     "no feasible plan was known". A 10-app workload with one GPU function allowed took 4.8 s
     to build under expected, and a 3 s limit was an error where the repair finds the optimum."""
-    from harmonybatch_mp import SolverError
     from harmonybatch_mp.workload import DEFAULT_APPS
 
     w = parse_apps(DEFAULT_APPS)
@@ -439,6 +439,27 @@ def test_a_time_limit_under_side_constraints_falls_back_on_a_repaired_plan(monke
     assert side.max_functions is None or len(plan.groups) <= side.max_functions
     assert side.max_gpu_functions is None or sum(g.kind == "gpu" for g in plan.groups) <= side.max_gpu_functions
     assert not any({a, b} <= set(g.apps) for a, b in side.isolate for g in plan.groups)
+
+
+@pytest.mark.parametrize("cost_model", ["full-batch", "expected"])
+def test_candidates_without_a_plan_that_keeps_the_rules_prove_nothing(cost_model):
+    """A model over some groups only (runs of at most 3 of 12 apps) holds no plan of at most 2
+    functions; plans of other groups do. That is no proof of infeasibility: the model says
+    so with a SolverError (``restricted``), and milp returns the repaired contiguous plan,
+    status heuristic, with a bound valid for every plan. Before, both raised "no plan
+    satisfies the constraints together" (300 VGG19 apps under expected, at most 5
+    functions: an InfeasibleError in 0.7 s, where the repair finds a plan)."""
+    w = parse_apps(",".join(f"{0.5 + 0.05 * i}:{1 + i % 5}" for i in range(12)))
+    side = SideConstraints(max_functions=2)
+    best = solve(w, "VGG19", solver="milp", candidates="all", cost_model=cost_model, side=side)
+    model = build_model(w, "VGG19", candidates="contiguous", max_run=3, side=side, cost_model=cost_model)
+    with pytest.raises(SolverError, match="no plan of the contiguous candidate groups satisfies") as err:
+        model.solution()
+    assert err.value.restricted and not err.value.time_limit
+    plan = solve(w, "VGG19", solver="milp", max_run=3, cost_model=cost_model, side=side)
+    assert plan.solver.status == "heuristic" and "repaired plan" in plan.solver.scope
+    assert len(plan.groups) <= 2 and plan.total_cost == pytest.approx(plan.solver.objective, rel=REL)
+    assert plan.solver.bound <= best.total_cost * (1 + REL) <= plan.total_cost * (1 + 2 * REL)
 
 
 @pytest.mark.parametrize("apps", [

@@ -88,8 +88,13 @@ class SolverError(HarmonyBatchError):
     ----------
     time_limit : bool
         True when the time limit stopped the solver.
+    restricted : bool
+        True when a model over some groups only (contiguous candidates, a list) holds no plan
+        that keeps the side constraints: plans of other groups may (this is no proof of
+        infeasibility, which :class:`InfeasibleError` is).
     """
 
-    def __init__(self, message: str, *, time_limit: bool = False):
+    def __init__(self, message: str, *, time_limit: bool = False, restricted: bool = False):
         super().__init__(message)
         self.time_limit = time_limit
+        self.restricted = restricted

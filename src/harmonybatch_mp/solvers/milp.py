@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import InputError, SolverError
 from ..expected_cost import EXPECTED, FULL_BATCH
-from ..plan import BOUNDED, OPTIMAL, RESTRICTED_OPTIMAL, TIME_LIMIT, SolverInfo
+from ..plan import BOUNDED, HEURISTIC, OPTIMAL, RESTRICTED_OPTIMAL, TIME_LIMIT, SolverInfo
 from ..provision import GroupConfig
 from . import backends
 from .base import Solution
@@ -85,7 +85,11 @@ def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto"
         ``restricted_optimal`` with a global ``bound``: the per-app bound of
         :meth:`Problem.lower_bound`, raised within ``bound_time``; with ``auto``, the
         contiguous plan is then improved by moves of single apps within ``move_time``
-        (status ``bounded`` where a move lowered its cost).
+        (status ``bounded`` where a move lowered its cost). Where the contiguous runs hold no
+        plan that keeps the side constraints, the contiguous plan repaired to keep them is
+        returned (status ``heuristic``); only a model over every group proves infeasibility
+        (``formulations/set_partitioning.md``, "Plans no constraint allows"). A list that
+        holds no such plan is a SolverError.
     max_run : int, optional
         Longest contiguous candidate group.
     time_limit : float, optional
@@ -179,14 +183,19 @@ def _milp(problem: Problem, candidates: str | Sequence[Sequence[str]], max_run: 
         candidates == "contiguous" or (candidates == "auto" and (problem.n > ALL_SUBSETS_MAX_APPS or max_run)))
     if contiguous and not problem.side.counting and not problem.side.isolate and backend == backends.DEFAULT_BACKEND:
         return _shortest_path(problem, max_run, deadline)
-    if deadline is not None:
-        known += _fallbacks(problem, deadline)
+    fallback = [] if deadline is None else _fallbacks(problem, deadline)
+    known += fallback
     try:
         model = build_from_problem(problem, candidates=candidates, max_run=max_run, reduce=True,
                                    deadline=deadline, extra_groups=warm)
         sol = model.solution(backend, deadline=deadline, rel_gap=rel_gap, abs_gap=abs_gap, threads=threads,
                              warm_start=warm, backend_options=backend_options)
     except SolverError as exc:
+        if exc.restricted and isinstance(candidates, str):  # other groups than the candidates may keep them
+            if not fallback:  # none yet, or none within its share of the limit: all that is left
+                known += _fallbacks(problem, deadline, share=1.0)
+            return _fallback(problem, known, str(exc), HEURISTIC,
+                             "a repaired plan: no plan of the candidate groups keeps the side constraints")
         if not exc.time_limit:
             raise
         return _fallback(problem, known, str(exc))
@@ -238,12 +247,14 @@ def _cannot_lose(problem: Problem, sol: Solution) -> Solution:
     return Solution.of(problem, alt, info)
 
 
-def _fallbacks(problem: Problem, deadline: float) -> list[tuple[list[int], list[GroupConfig]]]:
-    """The plan a time limit falls back on, made within :data:`FALLBACK_SHARE` of the time
-    left: the short-run contiguous plan (``dp`` knows pins only), repaired where it breaks
-    isolation or a counting row (:func:`.repair.repair`); none if the repair fails by then."""
+def _fallbacks(problem: Problem, deadline: float | None,
+               share: float = FALLBACK_SHARE) -> list[tuple[list[int], list[GroupConfig]]]:
+    """The plan a time limit falls back on, made within ``share`` of the time left (without a
+    deadline, in full): the short-run contiguous plan (``dp`` knows pins
+    only), repaired where it breaks isolation or a counting row (:func:`.repair.repair`);
+    none if the repair fails by then."""
     now = time.perf_counter()
-    stop = now + FALLBACK_SHARE * max(0.0, deadline - now)
+    stop = None if deadline is None else now + share * max(0.0, deadline - now)
     plan = list(dp(problem, max_run=FALLBACK_MAX_RUN, deadline=stop).groups)
     configs = [problem.group(m) for m in plan]
     if problem.side.allows(problem, plan, configs):
@@ -252,14 +263,18 @@ def _fallbacks(problem: Problem, deadline: float) -> list[tuple[list[int], list[
     return [] if fixed is None else [fixed]
 
 
-def _fallback(problem: Problem, known: list[tuple[list[int], list[GroupConfig]]], why: str) -> Solution:
-    """At the time limit: the cheapest plan known (the warm start, or the plan made first for
-    this, :func:`_fallbacks`), on its own configurations."""
+def _fallback(problem: Problem, known: list[tuple[list[int], list[GroupConfig]]], why: str,
+              status: str = TIME_LIMIT, scope: str = "best plan known at the time limit") -> Solution:
+    """The cheapest plan known (the warm start, or the plan made first for this,
+    :func:`_fallbacks`), on its own configurations: at the time limit, or where the candidate
+    groups hold no plan that keeps the side constraints."""
     if not known:
-        raise SolverError(f"{why}; no feasible plan was known by then (raise the time limit)", time_limit=True)
+        if status == TIME_LIMIT:
+            raise SolverError(f"{why}; no feasible plan was known by then (raise the time limit)", time_limit=True)
+        raise SolverError(f"{why}; the repair of the contiguous plan found none either", restricted=True)
     best, configs = min(known, key=lambda option: plan_cost(problem, *option))
     objective = plan_cost(problem, best, configs)
     bound = problem.lower_bound()
-    info = SolverInfo("milp", status=TIME_LIMIT, objective=objective, bound=bound,
-                      gap=max(0.0, (objective - bound) / objective), scope="best plan known at the time limit")
+    info = SolverInfo("milp", status=status, objective=objective, bound=bound,
+                      gap=max(0.0, (objective - bound) / objective), scope=scope)
     return Solution(tuple(best), tuple(configs), info)

@@ -205,9 +205,12 @@ class SetPartitioningModel:
             values = np.array([x[k].value if x[k].value is not None else 0.0 for k in keys]) if res.has_solution \
                 else None
         if res.termination == backends.INFEASIBLE:
-            active = self.problem.side.active()
-            raise InfeasibleError("no plan satisfies the constraints together: " + "; ".join(
-                active or ["(the model's own rows)"]), constraints=active)
+            active = "; ".join(self.problem.side.active() or ["(the model's own rows)"])
+            if self.strategy != "all":  # a proof over the candidates only
+                raise SolverError(f"no plan of the {self.scope} satisfies the constraints together: {active}; "
+                                  "plans of other groups may (candidates='all', or solver 'colgen')", restricted=True)
+            raise InfeasibleError("no plan satisfies the constraints together: " + active,
+                                  constraints=self.problem.side.active())
         if values is None:
             if res.termination == backends.TIME_LIMIT:
                 raise SolverError(f"{backend} reached the time limit before finding a feasible plan; "
