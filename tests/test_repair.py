@@ -36,11 +36,12 @@ def several(draw, apps):
 
 def _repair(problem: Problem, masks: list[int], data: st.DataObject) -> tuple[list[int], list] | None:
     """``repair``, with every pair of groups in reach or (as in a plan of more than
-    ``ALL_PAIRS`` groups) only groups at most ``REACH`` places apart in SLO order."""
+    ``ALL_PAIRS`` groups) only groups at most ``REACH`` places apart in SLO order, and under
+    expected repaired on the full-batch model."""
     if not data.draw(st.booleans()):
         event("merges of any two groups")
         return repair(problem, masks)
-    event("merges of neighbours only")
+    event("merges of neighbours only" + (", on the full-batch model" if problem.expected and len(masks) > 1 else ""))
     with mock.patch.object(repair_module, "ALL_PAIRS", 1):
         return repair(problem, masks)
 

@@ -443,23 +443,53 @@ def test_a_time_limit_under_side_constraints_falls_back_on_a_repaired_plan(monke
 
 @pytest.mark.parametrize("cost_model", ["full-batch", "expected"])
 def test_candidates_without_a_plan_that_keeps_the_rules_prove_nothing(cost_model):
-    """A model over some groups only (runs of at most 3 of 12 apps) holds no plan of at most 2
-    functions; plans of other groups do. That is no proof of infeasibility: the model says
-    so with a SolverError (``restricted``), and milp returns the repaired contiguous plan,
-    status heuristic, with a bound valid for every plan. Before, both raised "no plan
+    """A model over some groups only (runs of at most 3 of 12 apps, or a list) holds no plan of
+    at most 2 functions; plans of other groups do. That is no proof of infeasibility: the
+    model says so with a SolverError (``restricted``; for runs, before pricing them), and
+    milp returns the repaired contiguous plan, status heuristic, with a bound valid for every
+    plan (not for a list the user gave). Before, both raised "no plan
     satisfies the constraints together" (300 VGG19 apps under expected, at most 5
     functions: an InfeasibleError in 0.7 s, where the repair finds a plan)."""
     w = parse_apps(",".join(f"{0.5 + 0.05 * i}:{1 + i % 5}" for i in range(12)))
     side = SideConstraints(max_functions=2)
     best = solve(w, "VGG19", solver="milp", candidates="all", cost_model=cost_model, side=side)
-    model = build_model(w, "VGG19", candidates="contiguous", max_run=3, side=side, cost_model=cost_model)
-    with pytest.raises(SolverError, match="no plan of the contiguous candidate groups satisfies") as err:
+    with pytest.raises(SolverError, match="no plan of the contiguous candidate groups, groups of at most 3 satisfies "
+                                          "the constraints together: max_functions=2, and they need at least 4") as err:
+        build_model(w, "VGG19", candidates="contiguous", max_run=3, side=side, cost_model=cost_model)
+    assert err.value.restricted and not err.value.time_limit
+    pair = [[w.apps[0].name, w.apps[1].name]]  # and each app alone: at least 11 groups
+    model = build_model(w, "VGG19", candidates=pair, side=side, cost_model=cost_model)
+    with pytest.raises(SolverError, match="no plan of the candidate list satisfies") as err:
         model.solution()
     assert err.value.restricted and not err.value.time_limit
+    with pytest.raises(SolverError, match="no plan of the candidate list satisfies"):  # the user's list: kept to
+        solve(w, "VGG19", solver="milp", candidates=pair, cost_model=cost_model, side=side)
     plan = solve(w, "VGG19", solver="milp", max_run=3, cost_model=cost_model, side=side)
     assert plan.solver.status == "heuristic" and "repaired plan" in plan.solver.scope
     assert len(plan.groups) <= 2 and plan.total_cost == pytest.approx(plan.solver.objective, rel=REL)
     assert plan.solver.bound <= best.total_cost * (1 + REL) <= plan.total_cost * (1 + 2 * REL)
+
+
+def test_capped_runs_under_expected_with_side_constraints_say_so_and_offer_what_dp_offers(monkeypatch):
+    """Under expected, past the run budget, the model's contiguous candidates are capped runs
+    plus the full-batch contiguous optimum's groups, as ``dp`` offers them, and the scope
+    names both. Before, the model (built under isolation or counting rows) had the capped
+    runs alone and called its plan optimal over "contiguous candidate groups": 5,000 VGG19
+    apps with three isolated pairs, 1,824 groups at a gap of 36.9%, against 8.2% without;
+    here, at most 2 functions was "infeasible"."""
+    candidates = importlib.import_module("harmonybatch_mp.solvers.candidates")
+    monkeypatch.setattr(candidates, "EXPECTED_RUN_BUDGET", 20)  # 16 apps: runs of at most 4
+    w = parse_apps(",".join(f"{0.8 + 0.02 * i}:{0.5 + 0.1 * i}" for i in range(16)))
+    side = SideConstraints(max_functions=2)  # the capped runs alone need 4 groups
+    contiguous = solve(w, "VGG19", solver="dp")
+    assert contiguous.solver.scope == "contiguous partitions, groups of at most 4 (and the full-batch contiguous " \
+                                      "optimum's groups)"
+    assert len(contiguous.groups) <= 2  # offered groups: here one of all 16 apps
+    plan = solve(w, "VGG19", solver="milp", side=side, move_time=0, bound_time=0)
+    assert plan.solver.status == "restricted_optimal"
+    assert plan.solver.scope == "contiguous candidate groups, groups of at most 4 (and the full-batch contiguous " \
+                                "optimum's groups)"
+    assert plan.total_cost == pytest.approx(contiguous.total_cost, rel=REL)
 
 
 @pytest.mark.parametrize("apps", [

@@ -60,17 +60,21 @@ def check_max_run(max_run: int | None) -> None:
 
 
 def candidate_groups(problem: Problem, candidates: str | Sequence[Sequence[str]] = "auto",
-                     max_run: int | None = None, deadline: float | None = None) -> tuple[list[int], str]:
-    """Candidate groups as bitmasks, and the strategy used.
+                     max_run: int | None = None, deadline: float | None = None) -> tuple[list[int], str, str]:
+    """Candidate groups as bitmasks, the strategy used, and what the contiguous runs' scope
+    adds to the strategy's (a cap on their length, groups offered besides; else "").
 
     ``"all"``: every nonempty subset; ``"contiguous"``: runs of the SLO-sorted apps of
-    at most ``max_run`` apps; ``"auto"``: all when ``n <= 12`` and no ``max_run`` is given,
-    else contiguous; or a list of groups given as lists of app names (singletons are
-    added so that a plan always exists). Groups that hold an isolated pair are left out.
-    SolverError at ``deadline`` (a ``time.perf_counter()`` reading).
+    at most ``max_run`` apps (default :func:`auto_max_run`, and under ``expected`` with that
+    cap, the groups of the full-batch contiguous optimum too, as ``dp`` offers them);
+    ``"auto"``: all when ``n <= 12`` and no ``max_run`` is given, else contiguous; or a list
+    of groups given as lists of app names (singletons are added so that a plan always
+    exists). Groups that hold an isolated pair are left out. SolverError at ``deadline`` (a
+    ``time.perf_counter()`` reading).
     """
     n = problem.n
     check_max_run(max_run)
+    detail = ""
     if isinstance(candidates, str):
         if candidates == "auto":
             candidates = "all" if n <= ALL_SUBSETS_MAX_APPS and max_run is None else "contiguous"
@@ -81,6 +85,7 @@ def candidate_groups(problem: Problem, candidates: str | Sequence[Sequence[str]]
                 raise InputError(f"candidates 'all' means 2^{n} - 1 groups; use 'contiguous' for {n} apps")
             masks, strategy = list(range(1, 1 << n)), "all"
         elif candidates == "contiguous":
+            capped = max_run is None and auto_max_run(n, problem.expected) is not None
             max_run = auto_max_run(n, problem.expected) if max_run is None else max_run
             masks = []
             for _, _, mask, cfg in problem.fill_runs(max_run):
@@ -88,6 +93,15 @@ def candidate_groups(problem: Problem, candidates: str | Sequence[Sequence[str]]
                 if cfg is not None:
                     masks.append(mask)
             strategy = "contiguous"
+            detail = "" if max_run is None else f", groups of at most {max_run}"
+            if capped and problem.expected:  # as dp offers them: 4-app runs alone missed 29% at 5,000 apps
+                from .dp import dp
+
+                offered = dp(problem.full_batch_view(), deadline=deadline).groups
+                problem.prefetch(offered)
+                have = set(masks)
+                masks += [m for m in offered if m not in have and problem.group(m) is not None]
+                detail += " (and the full-batch contiguous optimum's groups)"
         else:
             raise InputError(
                 f"unknown candidate strategy {candidates!r}; expected all, contiguous, auto or a list of groups")
@@ -109,7 +123,7 @@ def candidate_groups(problem: Problem, candidates: str | Sequence[Sequence[str]]
         masks, strategy = sorted(found), "list"
     if problem.side.isolate:
         masks = [m for m in masks if not problem.side.separates(problem, m)]
-    return masks, strategy
+    return masks, strategy, detail
 
 
 #: Groups priced between two checks of the deadline. Under expected (12 VGG19 apps, 4,095
@@ -155,7 +169,8 @@ def reduce_all(problem: Problem, masks: list[int], deadline: float | None = None
 
 
 def reduce_contiguous(problem: Problem, masks: list[int], deadline: float | None = None) -> list[int]:
-    """Group dominance over runs: keep a run only if cheaper than its best split into sub-runs."""
+    """Group dominance over runs: keep a run only if cheaper than its best split into sub-runs
+    (of those among ``masks``: a longer run offered besides the capped ones has only some)."""
     def span(m):
         lo = (m & -m).bit_length() - 1
         return lo, lo + m.bit_count()
@@ -166,11 +181,29 @@ def reduce_contiguous(problem: Problem, masks: list[int], deadline: float | None
             _check_time(deadline, "reducing candidate groups")
         i, j = span(m)
         c = problem.weighted_cost(m)
-        split = min((best[(i, k)] + best[(k, j)] for k in range(i + 1, j)), default=math.inf)
+        split = min((best.get((i, k), math.inf) + best.get((k, j), math.inf) for k in range(i + 1, j)),
+                    default=math.inf)
         if c < split:
             kept.append(m)
         best[(i, j)] = min(c, split)
     return kept
+
+
+def fewest_runs(masks: Sequence[int], n: int) -> float:
+    """The fewest of the runs ``masks`` (contiguous groups over ``n`` apps) that partition the
+    apps (inf: none do): a shortest path over run boundaries, one step per run.
+
+    >>> fewest_runs([0b001, 0b010, 0b100, 0b011], 3), fewest_runs([0b001, 0b100], 3)
+    (2, inf)
+    """
+    ending: dict[int, list[int]] = {}
+    for m in masks:
+        lo = (m & -m).bit_length() - 1
+        ending.setdefault(lo + m.bit_count(), []).append(lo)
+    fewest: list[float] = [0] + [math.inf] * n
+    for j in range(1, n + 1):
+        fewest[j] = min((fewest[i] + 1 for i in ending.get(j, ())), default=math.inf)
+    return fewest[n]
 
 
 def group_configs(problem: Problem, mask: int, choice: str) -> list[GroupConfig]:

@@ -44,6 +44,7 @@ from .candidates import (
     _check_time,
     candidate_groups,
     dominance,
+    fewest_runs,
     group_configs,
     reduce_all,
     reduce_contiguous,
@@ -98,6 +99,9 @@ class SetPartitioningModel:
         Columns per group (see ``candidates.CONFIG_CHOICES``).
     scale : float
         Objective units per unit of cost per request (1e6: cost per million requests).
+    detail : str
+        What the scope adds to the strategy's: the contiguous runs' longest, and groups
+        offered besides them (:func:`.candidates.candidate_groups`).
 
     The Pyomo model (:attr:`pyomo`) is built on first access; until then the default
     backend solves the model straight from its arrays. Once it exists, every solve goes
@@ -111,6 +115,7 @@ class SetPartitioningModel:
     reductions: tuple[str, ...]
     configs: str
     scale: float
+    detail: str = ""
 
     def __post_init__(self) -> None:
         self._pyomo: Any = None
@@ -134,7 +139,7 @@ class SetPartitioningModel:
     @property
     def scope(self) -> str:
         """What an optimum of this model is optimal over."""
-        return _SCOPES[self.strategy]
+        return _SCOPES[self.strategy] + self.detail
 
     def key_of(self, mask: int, config_index: int) -> tuple[str, str] | None:
         """The column key of a group with a configuration, or None if the model has no such column."""
@@ -296,7 +301,14 @@ def build_from_problem(problem: Problem, *, candidates: str | Sequence[Sequence[
     side = problem.side
     if configs is not None and configs not in CONFIG_CHOICES:
         raise InputError(f"configs must be one of {', '.join(CONFIG_CHOICES)}, got {configs!r}")
-    masks, strategy = candidate_groups(problem, candidates, max_run, deadline)
+    masks, strategy, detail = candidate_groups(problem, candidates, max_run, deadline)
+    extra_groups = list(extra_groups)
+    if strategy == "contiguous" and side.max_functions is not None and not extra_groups:
+        fewest = fewest_runs(masks, problem.n)  # known before the columns are priced (3.6 GB at 5,000 apps)
+        if fewest > side.max_functions:
+            raise SolverError(f"no plan of the {_SCOPES[strategy]}{detail} satisfies the constraints together: "
+                              f"max_functions={side.max_functions}, and they need at least {fewest:.0f} groups; "
+                              "plans of other groups may (candidates='all', or solver 'colgen')", restricted=True)
     n_candidates = len(masks)
     reductions: list[str] = []
     if reduce and not side.counting:
@@ -337,4 +349,4 @@ def build_from_problem(problem: Problem, *, candidates: str | Sequence[Sequence[
         raise InfeasibleError(f"no candidate group can serve app(s) {', '.join(uncovered)}",
                               constraints=side.active())
     scale = objective_scale([c.weight for c in columns])
-    return SetPartitioningModel(problem, keyed, strategy, n_candidates, tuple(reductions), choice, scale)
+    return SetPartitioningModel(problem, keyed, strategy, n_candidates, tuple(reductions), choice, scale, detail)

@@ -128,6 +128,41 @@ def repair(problem: Problem, masks: Sequence[int],
     """The plan ``masks`` made to keep ``problem.side``: ``(groups, configs)``, or None when
     the greedy steps run out (no step lowers the excess) or ``deadline`` passes first.
 
+    A plan of more than :data:`ALL_PAIRS` groups under ``expected`` is repaired on the
+    full-batch model, whose pricing is hundreds of times cheaper for large groups. Its groups
+    then get their ``expected`` optima where those keep the side constraints, else each its
+    cheapest ``expected`` configuration of the class chosen there (the same counts; None
+    where that class has none). Else see :func:`repair_on`.
+    """
+    if not problem.expected or len(masks) <= ALL_PAIRS:
+        return repair_on(problem, masks, deadline)
+    parts = sorted((p for m in masks for p in _apart(problem, m)), key=lambda m: m & -m)
+    problem.prefetch(parts)
+    optima = [problem.group(m) for m in parts]
+    if None not in optima and problem.side.allows(problem, parts, optima):
+        return parts, optima  # isolation alone, or kept already: as repair_on returns it
+    fixed = repair_on(problem.full_batch_view(), masks, deadline)
+    if fixed is None:
+        return None
+    groups, chosen = fixed
+    problem.prefetch_classes(groups)
+    optima = [problem.group(m) for m in groups]
+    if None not in optima and problem.side.allows(problem, groups, optima):
+        return groups, optima
+    configs = []
+    for m, c in zip(groups, chosen):
+        same = [o for o in problem.per_class(m) if o.kind == c.kind and o.gpu_mem_gb == c.gpu_mem_gb]
+        if not same:
+            return None
+        configs.append(same[0])
+    return (groups, configs) if problem.side.allows(problem, groups, configs) else None
+
+
+def repair_on(problem: Problem, masks: Sequence[int],
+              deadline: float | None = None) -> tuple[list[int], list[GroupConfig]] | None:
+    """:func:`repair` priced on ``problem``'s own cost model: ``(groups, configs)``, or None
+    when the greedy steps run out (no step lowers the excess) or ``deadline`` passes first.
+
     A step merges two groups at most :data:`REACH` places apart in SLO order, or among the
     groups on one kind of function (any two in a plan of at most :data:`ALL_PAIRS` groups),
     or moves one group to another class.
@@ -137,7 +172,7 @@ def repair(problem: Problem, masks: Sequence[int],
     >>> from harmonybatch_mp.solvers import Problem, SideConstraints, as_instance
     >>> problem = Problem(*as_instance("0.3:2,0.5:5,0.8:10,1.0:20", "VGG19"), cost_model="full-batch",
     ...                   side=SideConstraints(max_functions=1))
-    >>> groups, configs = repair(problem, [1, 2, 4, 8])
+    >>> groups, configs = repair_on(problem, [1, 2, 4, 8])
     >>> groups, problem.side.allows(problem, groups, configs)
     ([15], True)
     """
