@@ -187,7 +187,7 @@ def _milp(problem: Problem, candidates: str | Sequence[Sequence[str]], max_run: 
     known += fallback
     try:
         model = build_from_problem(problem, candidates=candidates, max_run=max_run, reduce=True,
-                                   deadline=deadline, extra_groups=warm)
+                                   deadline=deadline, extra_groups=warm + [m for plan, _ in fallback for m in plan])
         sol = model.solution(backend, deadline=deadline, rel_gap=rel_gap, abs_gap=abs_gap, threads=threads,
                              warm_start=warm, backend_options=backend_options)
     except SolverError as exc:
@@ -255,9 +255,13 @@ def _fallbacks(problem: Problem, deadline: float | None,
     none if the repair fails by then."""
     now = time.perf_counter()
     stop = None if deadline is None else now + share * max(0.0, deadline - now)
-    plan = list(dp(problem, max_run=FALLBACK_MAX_RUN, deadline=stop).groups)
+    # under expected with counting rows a large plan is repaired on the full-batch model anyway,
+    # so start from its cheaper contiguous plan (5,000 apps: 1.3 s against 3.9 s)
+    start = problem.full_batch_view() if problem.expected and problem.side.counting else problem
+    plan = list(dp(start, max_run=FALLBACK_MAX_RUN, deadline=stop).groups)
+    problem.prefetch(plan)
     configs = [problem.group(m) for m in plan]
-    if problem.side.allows(problem, plan, configs):
+    if None not in configs and problem.side.allows(problem, plan, configs):
         return [(plan, configs)]
     fixed = repair(problem, plan, stop)
     return [] if fixed is None else [fixed]

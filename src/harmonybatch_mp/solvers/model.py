@@ -302,8 +302,12 @@ def build_from_problem(problem: Problem, *, candidates: str | Sequence[Sequence[
     if configs is not None and configs not in CONFIG_CHOICES:
         raise InputError(f"configs must be one of {', '.join(CONFIG_CHOICES)}, got {configs!r}")
     masks, strategy, detail = candidate_groups(problem, candidates, max_run, deadline)
-    extra_groups = list(extra_groups)
-    if strategy == "contiguous" and side.max_functions is not None and not extra_groups:
+    have = set(masks)
+    extra = [m for m in dict.fromkeys(extra_groups) if m not in have]
+    if extra:
+        note = "the groups of a plan given to start from"
+        detail = detail[:-1] + f", and {note})" if detail.endswith(")") else detail + f" (and {note})"
+    if strategy == "contiguous" and side.max_functions is not None:
         fewest = fewest_runs(masks, problem.n)  # known before the columns are priced (3.6 GB at 5,000 apps)
         if fewest > side.max_functions:
             raise SolverError(f"no plan of the {_SCOPES[strategy]}{detail} satisfies the constraints together: "
@@ -318,7 +322,7 @@ def build_from_problem(problem: Problem, *, candidates: str | Sequence[Sequence[
         elif strategy == "contiguous":
             masks = reduce_contiguous(problem, masks, deadline)
             reductions.append("group dominance")
-    masks = sorted(set(masks) | set(extra_groups))
+    masks = sorted(set(masks) | set(extra))
     by_gpu, by_gpu_mem = side.max_gpu_functions is not None, side.gpu_memory_budget is not None
     if reduce:
         reductions.append("column dominance")
