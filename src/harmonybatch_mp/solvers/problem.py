@@ -105,6 +105,7 @@ class Problem:
         self._feasible = False  # require_feasible() passed (its side check took 0.15 s at 300 apps)
         self._index: dict[str, int] | None = None  # app name -> position (mask_of)
         self._isolated: list[int] | None = None  # the isolated pairs as masks (isolated_pairs)
+        self._full_batch: Problem | None = None  # full_batch_view(), made once
         self.tables = expected_tables(self.grid, duration) if cost_model == EXPECTED else None
 
     @property
@@ -121,7 +122,9 @@ class Problem:
         """The same instance priced by the full-batch model (the heuristics' published rules use it)."""
         if not self.expected:
             return self
-        return Problem(self.workload, self.profile, self.platform, self.side)
+        if self._full_batch is None:  # one view, whose caches the side checks, fallbacks and repairs share
+            self._full_batch = Problem(self.workload, self.profile, self.platform, self.side)
+        return self._full_batch
 
     def _expected_config(self, index: int, scale: float, cost: float) -> GroupConfig:
         return replace(self.grid.config(index), cost=cost, timeout_scale=scale,
@@ -322,8 +325,8 @@ class Problem:
             self.prefetch(1 << i for i in range(k, min(self.n, k + _ALONE_BATCH)))
             for i in range(k, min(self.n, k + _ALONE_BATCH)):
                 self.group(1 << i)
-                if self.side.counting and not self.expected:  # kept for impossible() below
-                    self.per_class(1 << i)
+                if self.side.counting:  # kept for impossible() below, which reads them under full-batch
+                    self.full_batch_view().per_class(1 << i)
         for i, a in enumerate(self.apps):
             if self.group(1 << i) is None:
                 bad.append(InfeasibleApp(a.name, a.slo, self.grid.best_latency(self.app_kinds[i] or KINDS)))

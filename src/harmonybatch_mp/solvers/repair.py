@@ -24,8 +24,9 @@ from ..provision import KINDS, GroupConfig
 from .problem import Problem, members
 
 #: Steps priced between two checks of the deadline (each prices the merged group's classes:
-#: up to about 0.3 ms under full-batch).
-CHECK_EVERY = 32
+#: up to about 0.3 ms under full-batch, 10 ms under expected, where all of a first step's 276
+#: pairs priced at once took 2.9 s past a 2 s limit).
+CHECK_EVERY, CHECK_EVERY_EXPECTED = 32, 8
 #: A plan of more groups than ALL_PAIRS merges only groups at most REACH places apart in SLO
 #: order, or among the groups of one kind of function (every pair of 197 groups took over 60 s;
 #: ``formulations/set_partitioning.md``, "Which merges").
@@ -136,6 +137,8 @@ def repair(problem: Problem, masks: Sequence[int],
     """
     if not problem.expected or len(masks) <= ALL_PAIRS:
         return repair_on(problem, masks, deadline)
+    if deadline is not None and time.perf_counter() > deadline:
+        return None
     parts = sorted((p for m in masks for p in _apart(problem, m)), key=lambda m: m & -m)
     problem.prefetch(parts)
     optima = [problem.group(m) for m in parts]
@@ -200,10 +203,13 @@ def repair_on(problem: Problem, masks: Sequence[int],
         """Add the steps of ``pairs`` (``(group, 0)``: its moves); False at the deadline."""
         fresh = [p for p in dict.fromkeys(pairs) if p not in priced]
         unions = [a | b for a, b in fresh]
-        problem.prefetch_classes(u for u in unions if u not in classes and not side.separates(problem, u))
+        every = CHECK_EVERY_EXPECTED if problem.expected else CHECK_EVERY
         for k, ((a, b), u) in enumerate(zip(fresh, unions)):
-            if k % CHECK_EVERY == CHECK_EVERY - 1 and deadline is not None and time.perf_counter() > deadline:
-                return False
+            if k % every == 0:
+                if deadline is not None and time.perf_counter() > deadline:
+                    return False
+                problem.prefetch_classes(v for v in unions[k:k + every] if v not in classes
+                                         and not side.separates(problem, v))  # under expected: together
             priced.add((a, b))
             for m in (a, b) if b else (a,):
                 pairs_of.setdefault(m, []).append((a, b))
