@@ -4,7 +4,7 @@ Exit codes: 0 success; 1 internal error (a plan failed its own check);
 2 bad input (the message names the field, file or app); 3 infeasible (each app
 that no function can serve is named with the lowest latency the platform can give);
 4 the solver stopped without a plan (a time limit with no plan known, a backend that
-is missing or failed); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
+is missing or failed, candidate groups that hold no plan keeping the side constraints); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ examples:
 
 exit codes: 0 plan found, 2 bad input, 3 infeasible (apps named with the
 tightest latency the platform can give them), 4 the solver stopped without a
-plan (time limit, missing backend), 1 internal error, 130 interrupted (Ctrl-C),
+plan (time limit, missing backend, candidates with no plan keeping the side
+constraints), 1 internal error, 130 interrupted (Ctrl-C),
 143 terminated (SIGTERM: stopped as Ctrl-C stops it).
 """
 
