@@ -442,14 +442,15 @@ def test_a_time_limit_under_side_constraints_falls_back_on_a_repaired_plan(monke
 
 
 @pytest.mark.parametrize("cost_model", ["full-batch", "expected"])
-def test_candidates_without_a_plan_that_keeps_the_rules_prove_nothing(cost_model):
+def test_candidates_without_a_plan_that_keeps_the_rules_prove_nothing(monkeypatch, cost_model):
     """A model over some groups only (runs of at most 3 of 12 apps, or a list) holds no plan of
     at most 2 functions; plans of other groups do. That is no proof of infeasibility: the
-    model says so with a SolverError (``restricted``; for runs, before pricing them), and
-    milp returns the repaired contiguous plan, status heuristic, with a bound valid for every
-    plan (not for a list the user gave). Before, both raised "no plan
-    satisfies the constraints together" (300 VGG19 apps under expected, at most 5
-    functions: an InfeasibleError in 0.7 s, where the repair finds a plan)."""
+    model says so with a SolverError (``restricted``; for runs, before pricing them). Where
+    the library capped the runs itself, milp returns the repaired contiguous plan, status
+    heuristic, with a bound valid for every plan; a cap or a list the user gave is kept to.
+    Before, all raised "no plan satisfies the constraints together" (300 VGG19 apps under
+    expected, at most 5 functions: an InfeasibleError in 0.7 s, where the repair finds a
+    plan)."""
     w = parse_apps(",".join(f"{0.5 + 0.05 * i}:{1 + i % 5}" for i in range(12)))
     side = SideConstraints(max_functions=2)
     best = solve(w, "VGG19", solver="milp", candidates="all", cost_model=cost_model, side=side)
@@ -464,7 +465,12 @@ def test_candidates_without_a_plan_that_keeps_the_rules_prove_nothing(cost_model
     assert err.value.restricted and not err.value.time_limit
     with pytest.raises(SolverError, match="no plan of the candidate list satisfies"):  # the user's list: kept to
         solve(w, "VGG19", solver="milp", candidates=pair, cost_model=cost_model, side=side)
-    plan = solve(w, "VGG19", solver="milp", max_run=3, cost_model=cost_model, side=side)
+    with pytest.raises(SolverError, match="groups of at most 3 satisfies"):  # and the user's cap
+        solve(w, "VGG19", solver="milp", max_run=3, cost_model=cost_model, side=side)
+    candidates = importlib.import_module("harmonybatch_mp.solvers.candidates")
+    for name in ("RUN_BUDGET", "EXPECTED_RUN_BUDGET", "MIN_AUTO_RUN", "EXPECTED_MIN_AUTO_RUN"):
+        monkeypatch.setattr(candidates, name, 3)  # the library's own cap: runs of at most 3
+    plan = solve(w, "VGG19", solver="milp", candidates="contiguous", cost_model=cost_model, side=side)
     assert plan.solver.status == "heuristic" and "repaired plan" in plan.solver.scope
     assert len(plan.groups) <= 2 and plan.total_cost == pytest.approx(plan.solver.objective, rel=REL)
     assert plan.solver.bound <= best.total_cost * (1 + REL) <= plan.total_cost * (1 + 2 * REL)

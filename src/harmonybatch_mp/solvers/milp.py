@@ -88,8 +88,8 @@ def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto"
         (status ``bounded`` where a move lowered its cost). Where the contiguous runs hold no
         plan that keeps the side constraints, the contiguous plan repaired to keep them is
         returned (status ``heuristic``); only a model over every group proves infeasibility
-        (``formulations/set_partitioning.md``, "Plans no constraint allows"). A list that
-        holds no such plan is a SolverError.
+        (``formulations/set_partitioning.md``, "Plans no constraint allows"). A list, or
+        runs capped by ``max_run``, that hold no such plan are a SolverError.
     max_run : int, optional
         Longest contiguous candidate group.
     time_limit : float, optional
@@ -191,7 +191,7 @@ def _milp(problem: Problem, candidates: str | Sequence[Sequence[str]], max_run: 
         sol = model.solution(backend, deadline=deadline, rel_gap=rel_gap, abs_gap=abs_gap, threads=threads,
                              warm_start=warm, backend_options=backend_options)
     except SolverError as exc:
-        if exc.restricted and isinstance(candidates, str):  # other groups than the candidates may keep them
+        if exc.restricted and isinstance(candidates, str) and not max_run:  # the library's own candidates
             if not fallback:  # none yet, or none within its share of the limit: all that is left
                 known += _fallbacks(problem, deadline, share=1.0)
             return _fallback(problem, known, str(exc), HEURISTIC,
