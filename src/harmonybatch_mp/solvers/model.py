@@ -67,6 +67,14 @@ MIN_SCALED_WEIGHT, MAX_SCALED_WEIGHT = 1e-3, 1e9
 _SCOPES = {"all": "all partitions", "contiguous": "contiguous candidate groups", "list": "candidate list"}
 
 
+def _restricted(scope: str, broken: str) -> SolverError:
+    """The error of a model over some groups only that holds no plan keeping the side
+    constraints: no proof that none exists (``formulations/set_partitioning.md``)."""
+    longer = "a longer max_run, " if "groups of at most" in scope else ""
+    return SolverError(f"no plan of the {scope} satisfies the constraints together: {broken}; plans of other "
+                       f"groups may ({longer}candidates='all', or solver 'colgen')", restricted=True)
+
+
 def objective_scale(weights: Sequence[float]) -> float:
     """:data:`SCALE`, raised so the smallest positive weight stays above solver tolerances."""
     positive = [w for w in weights if w > 0]
@@ -212,8 +220,7 @@ class SetPartitioningModel:
         if res.termination == backends.INFEASIBLE:
             active = "; ".join(self.problem.side.active() or ["(the model's own rows)"])
             if self.strategy != "all":  # a proof over the candidates only
-                raise SolverError(f"no plan of the {self.scope} satisfies the constraints together: {active}; "
-                                  "plans of other groups may (candidates='all', or solver 'colgen')", restricted=True)
+                raise _restricted(self.scope, active)
             raise InfeasibleError("no plan satisfies the constraints together: " + active,
                                   constraints=self.problem.side.active())
         if values is None:
@@ -310,9 +317,8 @@ def build_from_problem(problem: Problem, *, candidates: str | Sequence[Sequence[
     if strategy == "contiguous" and side.max_functions is not None:
         fewest = fewest_runs(masks, problem.n)  # known before the columns are priced (3.6 GB at 5,000 apps)
         if fewest > side.max_functions:
-            raise SolverError(f"no plan of the {_SCOPES[strategy]}{detail} satisfies the constraints together: "
-                              f"max_functions={side.max_functions}, and they need at least {fewest:.0f} groups; "
-                              "plans of other groups may (candidates='all', or solver 'colgen')", restricted=True)
+            raise _restricted(_SCOPES[strategy] + detail,
+                              f"max_functions={side.max_functions}, and they need at least {fewest:.0f} groups")
     n_candidates = len(masks)
     reductions: list[str] = []
     if reduce and not side.counting:
