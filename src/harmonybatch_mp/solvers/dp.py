@@ -82,15 +82,11 @@ def dp(problem: Problem, *, max_run: int | None = None, deadline: float | None =
         max_run = auto_max_run(problem.n, problem.expected)
     g, complete = contiguous_graph(problem, max_run, deadline)
     offered = capped and problem.expected and complete
-    if offered:  # also offer the full-batch contiguous optimum's groups, repriced
-        full_batch = dp(problem.full_batch_view(), deadline=deadline)
-        complete = full_batch.info.status == RESTRICTED_OPTIMAL
-        for mask in full_batch.groups:
-            cfg = problem.group(mask)
-            if cfg is not None:
-                i = (mask & -mask).bit_length() - 1
-                g.add_edge(i, i + mask.bit_count(), weight=problem.rate(mask) / problem.total_rate * cfg.cost,
-                           mask=mask)
+    if offered:
+        masks, complete = offered_groups(problem, deadline)
+        for mask in masks:
+            i = (mask & -mask).bit_length() - 1
+            g.add_edge(i, i + mask.bit_count(), weight=problem.weighted_cost(mask), mask=mask)
     path = nx.shortest_path(g, 0, problem.n, weight="weight", method="dijkstra")
     masks = [g.edges[a, b]["mask"] for a, b in zip(path, path[1:])]
     objective = sum(g.edges[a, b]["weight"] for a, b in zip(path, path[1:]))
@@ -104,6 +100,16 @@ def dp(problem: Problem, *, max_run: int | None = None, deadline: float | None =
                       gap=max(0.0, (objective - bound) / objective), scope=scope,
                       restricted_bound=objective if complete else None)
     return Solution.of(problem, masks, info)
+
+
+def offered_groups(problem: Problem, deadline: float | None = None) -> tuple[list[int], bool]:
+    """The groups offered besides capped runs under ``expected`` (by :func:`dp` and the MILP's
+    contiguous candidates): the full-batch contiguous optimum's groups that ``problem``'s
+    cost model can serve, and whether that optimum was complete by ``deadline``."""
+    full_batch = dp(problem.full_batch_view(), deadline=deadline)
+    problem.prefetch(full_batch.groups)
+    return ([m for m in full_batch.groups if problem.group(m) is not None],
+            full_batch.info.status == RESTRICTED_OPTIMAL)
 
 
 def dp_solver(problem: Problem, *, max_run: int | None = None, time_limit: float | None = None) -> Solution:

@@ -86,6 +86,13 @@ def _apart(problem: Problem, mask: int) -> list[int]:
     return [mask] + out
 
 
+def _at_optima(problem: Problem, groups: list[int]) -> tuple[list[int], list[GroupConfig]] | None:
+    """The plan ``groups``, each on its optimum, if that keeps the side constraints."""
+    problem.prefetch(groups)
+    optima = [problem.group(m) for m in groups]
+    return (groups, optima) if None not in optima and problem.side.allows(problem, groups, optima) else None
+
+
 class _Steps:
     """The steps priced so far: for each, its cost, its change of the counts (functions, GPU
     functions, GPU memory), whether it still applies, and ``(group, other group or 0,
@@ -140,18 +147,17 @@ def repair(problem: Problem, masks: Sequence[int],
     if deadline is not None and time.perf_counter() > deadline:
         return None
     parts = sorted((p for m in masks for p in _apart(problem, m)), key=lambda m: m & -m)
-    problem.prefetch(parts)
-    optima = [problem.group(m) for m in parts]
-    if None not in optima and problem.side.allows(problem, parts, optima):
-        return parts, optima  # isolation alone, or kept already: as repair_on returns it
+    kept = _at_optima(problem, parts)
+    if kept is not None:
+        return kept  # isolation alone, or kept already: as repair_on returns it
     fixed = repair_on(problem.full_batch_view(), masks, deadline)
     if fixed is None:
         return None
     groups, chosen = fixed
     problem.prefetch_classes(groups)
-    optima = [problem.group(m) for m in groups]
-    if None not in optima and problem.side.allows(problem, groups, optima):
-        return groups, optima
+    kept = _at_optima(problem, groups)
+    if kept is not None:
+        return kept
     configs = []
     for m, c in zip(groups, chosen):
         same = [o for o in problem.per_class(m) if o.kind == c.kind and o.gpu_mem_gb == c.gpu_mem_gb]
