@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from harmonybatch_mp import App, InfeasibleError, InputError, SideConstraints, Workload, preset, register_solver, solve
 from harmonybatch_mp.solvers import FINISH_PER_APP, Problem, as_instance, unregister_solver
 from harmonybatch_mp.solvers.dp import dp
+from harmonybatch_mp.solvers.problem import _RUN_BATCH
 
 EXE = [sys.executable, "-m", "harmonybatch_mp"]
 
@@ -935,7 +936,7 @@ def test_a_limit_shorter_than_pricing_the_apps_alone_is_a_solver_error(monkeypat
     """No plan is known before every app is priced alone, which solve() does first. It used to
     do it in full whatever the limit (1.9 s for 1,000 high-rate apps under expected, against a
     0.5 s limit); it now stops at the limit with a SolverError saying so. Pricing here is made
-    to take 50 ms per 64 apps, 0.25 s for 300."""
+    to take 50 ms more a batch (batches of 16 apps at first: 0.9 s for 300)."""
     from harmonybatch_mp import SolverError
 
     real = Problem.prefetch
@@ -951,8 +952,11 @@ def test_a_limit_shorter_than_pricing_the_apps_alone_is_a_solver_error(monkeypat
     with pytest.raises(SolverError, match=r"pricing the apps alone \(\d+ of 300 priced\)") as caught:
         solve(apps, "BERT", time_limit=0.1)
     assert caught.value.time_limit and time.perf_counter() - t < 0.1 + 0.1
-    small = Problem(*as_instance(",".join(apps.split(",")[:64]), "BERT"))
-    small.require_feasible(deadline=time.perf_counter() - 1)  # one batch is always priced: no error
+    first = _RUN_BATCH[0]  # the first batch is always priced: no error
+    small = Problem(*as_instance(",".join(apps.split(",")[:first]), "BERT"))
+    small.require_feasible(deadline=time.perf_counter() - 1)
+    with pytest.raises(SolverError, match=rf"\({first} of {first + 1} priced\)"):
+        Problem(*as_instance(",".join(apps.split(",")[:first + 1]), "BERT")).require_feasible(time.perf_counter() - 1)
 
 
 @pytest.mark.parametrize("cost_model", ["full-batch", "expected"])

@@ -133,3 +133,32 @@ def test_reports_every_problem_at_once(plan):
     problems = err.value.problems
     assert sum("negative timeout" in p for p in problems) == 2
     assert any("above the batch constraint" in p for p in problems)
+
+
+def test_groups_of_one_function_and_size_are_each_priced_on_their_own():
+    """The checker prices groups of one function and size together (a row each): a valid plan of
+    many such pairs passes, and two of them with their costs swapped are both caught."""
+    import numpy as np
+
+    from harmonybatch_mp.solver_info import SolverInfo
+    from harmonybatch_mp.solvers import Problem, as_instance
+
+    rng = np.random.default_rng(5)
+    w = Workload([App(f"a{i}", float(rng.uniform(1.0, 2.0)), float(rng.uniform(5, 50))) for i in range(40)])
+    p = Problem(*as_instance(w, "VGG19"), cost_model="expected")
+    masks = [3 << i for i in range(0, 40, 2)]
+    plan = p.plan(masks, [p.group(m) for m in masks], SolverInfo(name="hand", status="heuristic"))
+    check_plan(plan)
+    shared: dict[tuple, list[int]] = {}
+    for i, g in enumerate(plan.groups):
+        if g.batch >= 2:
+            shared.setdefault((g.kind, g.vcpu, g.gpu_mem_gb, g.batch), []).append(i)
+    i, j = next((i, j) for idx in shared.values() for i in idx for j in idx
+                if plan.groups[i].cost_per_request != plan.groups[j].cost_per_request)
+    groups = list(plan.groups)
+    groups[i], groups[j] = (dataclasses.replace(groups[i], cost_per_request=plan.groups[j].cost_per_request),
+                            dataclasses.replace(groups[j], cost_per_request=plan.groups[i].cost_per_request))
+    with pytest.raises(PlanCheckError) as err:
+        check_plan(dataclasses.replace(plan, groups=tuple(groups)))
+    flagged = [p for p in err.value.problems if "cost per request" in p]
+    assert [p.split(" [")[0] for p in flagged] == [f"group {i}", f"group {j}"]

@@ -107,17 +107,59 @@ def _invocation_costs(g: GroupPlan, profile: ModelProfile, platform: Platform,
     return np.asarray(inv, dtype=float), float(np.max(mx))
 
 
-def _expected_group_cost(g: GroupPlan, members, timeout: dict[str, float], profile: ModelProfile,
-                         platform: Platform, duration: DurationModel) -> tuple[float, float]:
-    """Section 12: the group's expected cost per request with its own timeouts, and
-    ``max_{k<=b} L_max(k)``."""
-    inv, room = _invocation_costs(g, profile, platform, duration)
-    if g.batch < 2 or any(timeout[a.name] < 0 for a in members):
-        return float(inv[0]), room
-    order = sorted(members, key=lambda a: (timeout[a.name], a.sort_key))
-    tails = tail_probabilities(np.array([a.rate for a in order]), np.array([[timeout[a.name] for a in order]]),
-                               g.batch)
-    return float(expected_cost_per_request(inv[None, :], tails, np.array([g.batch]))[0]), room
+class _Records:
+    """The model's figures for each function a plan names, computed once per function: a plan
+    of 2,000 apps alone names a few dozen (``_check_cpu``/``_check_gpu`` and ``c(k)``)."""
+
+    def __init__(self, profile: ModelProfile, platform: Platform, duration: DurationModel) -> None:
+        self.profile, self.platform, self.duration = profile, platform, duration
+        self._records: dict[tuple, tuple[list[str], tuple | None]] = {}
+        self._invocations: dict[tuple, tuple[np.ndarray, float]] = {}
+
+    def record(self, g: GroupPlan, out: list[str], tag: str):
+        """``_check_cpu``/``_check_gpu`` of the group's function, its messages under ``tag``."""
+        key = (g.kind, g.vcpu, g.gpu_mem_gb, g.batch)
+        if key not in self._records:
+            msgs: list[str] = []
+            rec = (_check_cpu if g.kind == "cpu" else _check_gpu)(g, self.profile, self.platform, msgs, "")
+            self._records[key] = msgs, rec
+        msgs, rec = self._records[key]
+        out.extend(tag + m for m in msgs)
+        return rec
+
+    def invocation_costs(self, g: GroupPlan) -> tuple[np.ndarray, float]:
+        key = (g.kind, g.vcpu, g.gpu_mem_gb, g.mem_gb, g.batch)
+        if key not in self._invocations:
+            self._invocations[key] = _invocation_costs(g, self.profile, self.platform, self.duration)
+        return self._invocations[key]
+
+
+def _expected_group_costs(groups: list[tuple[GroupPlan, list, dict[str, float]]],
+                          records: _Records) -> list[tuple[float, float]]:
+    """Section 12: each group's expected cost per request with its own timeouts, and
+    ``max_{k<=b} L_max(k)``. Groups of one function and size share one call of
+    :func:`tail_probabilities` (a row each)."""
+    out: list[tuple[float, float]] = [(0.0, 0.0)] * len(groups)
+    buckets: dict[tuple, list[int]] = {}
+    for i, (g, members, timeout) in enumerate(groups):
+        inv, room = records.invocation_costs(g)
+        out[i] = float(inv[0]), room
+        if g.batch >= 2 and all(timeout[a.name] >= 0 for a in members):
+            buckets.setdefault((g.kind, g.vcpu, g.gpu_mem_gb, g.mem_gb, g.batch, len(members)), []).append(i)
+    for idx in buckets.values():
+        g = groups[idx[0]][0]
+        inv, room = records.invocation_costs(g)
+        rates, timeouts = [], []
+        for i in idx:
+            _, members, timeout = groups[i]
+            order = sorted(members, key=lambda a: (timeout[a.name], a.sort_key))
+            rates.append([a.rate for a in order])
+            timeouts.append([timeout[a.name] for a in order])
+        tails = tail_probabilities(np.array(rates), np.array(timeouts), g.batch)
+        costs = expected_cost_per_request(inv[None, :], tails, np.full(len(idx), g.batch))
+        for i, c in zip(idx, costs):
+            out[i] = float(c), room
+    return out
 
 
 def reprice(plan: Plan, cost_model: str, duration: DurationModel = DEFAULT_DURATION) -> Plan:
@@ -140,18 +182,18 @@ def reprice(plan: Plan, cost_model: str, duration: DurationModel = DEFAULT_DURAT
     if cost_model not in (EXPECTED, "full-batch"):
         raise InputError(f"cost_model must be 'expected' or 'full-batch', got {cost_model!r}")
     apps = plan.workload.by_name()
-    groups = []
-    for g in plan.groups:
-        members = [apps[a] for a in g.apps]
-        if cost_model == EXPECTED:
-            cost, _ = _expected_group_cost(g, members, dict(zip(g.apps, g.timeouts)), plan.profile, plan.platform,
-                                           duration)
-        else:
-            rec = (_check_cpu if g.kind == "cpu" else _check_gpu)(g, plan.profile, plan.platform, [], "")
+    records = _Records(plan.profile, plan.platform, duration)
+    if cost_model == EXPECTED:
+        costs = [c for c, _ in _expected_group_costs(
+            [(g, [apps[a] for a in g.apps], dict(zip(g.apps, g.timeouts))) for g in plan.groups], records)]
+    else:
+        costs = []
+        for g in plan.groups:
+            rec = records.record(g, [], "")
             if rec is None:
                 raise InputError(f"group {list(g.apps)} is not a valid function of the model")
-            cost = rec[3]
-        groups.append(replace(g, cost_per_request=cost))
+            costs.append(rec[3])
+    groups = [replace(g, cost_per_request=cost) for g, cost in zip(plan.groups, costs)]
     total = sum(g.rate * g.cost_per_request for g in groups) / plan.workload.total_rate
     return replace(plan, groups=tuple(groups), total_cost=float(total), cost_model=cost_model)
 
@@ -167,12 +209,13 @@ def plan_problems(plan: Plan, workload: Workload, profile: ModelProfile, platfor
     instance(profile, ModelProfile, "profile")
     instance(platform, Platform, "platform")
     expected = plan.cost_model == EXPECTED
-    out: list[str] = []
+    records = _Records(profile, platform, duration)
+    said: list[list[str]] = [[] for _ in plan.groups]  # each group's violations, in group order
     apps = workload.by_name()
     seen: dict[str, int] = {}
-    total = 0.0
+    valid = []
     for gi, g in enumerate(plan.groups):
-        tag = f"group {gi} {list(g.apps)}"
+        tag, out = f"group {gi} {list(g.apps)}", said[gi]
         if not g.apps:
             out.append(f"{tag}: empty group")
             continue
@@ -188,21 +231,19 @@ def plan_problems(plan: Plan, workload: Workload, profile: ModelProfile, platfor
             seen[a] = gi
         if unknown:
             continue
-        if g.kind == "cpu":
-            rec = _check_cpu(g, profile, platform, out, tag)
-        elif g.kind == "gpu":
-            rec = _check_gpu(g, profile, platform, out, tag)
-        else:
+        if g.kind not in ("cpu", "gpu"):
             out.append(f"{tag}: unknown function kind {g.kind!r}")
-            rec = None
-        if rec is None:
             continue
-        mem, lat_avg, lat_max, cost = rec
-        members = sorted((apps[a] for a in g.apps), key=lambda a: a.sort_key)
-        timeout = dict(zip(g.apps, g.timeouts))
-        room = lat_max  # the latency timeouts must leave room for
-        if expected:
-            cost, room = _expected_group_cost(g, members, timeout, profile, platform, duration)
+        rec = records.record(g, out, tag)
+        if rec is not None:
+            valid.append((gi, tag, g, sorted((apps[a] for a in g.apps), key=lambda a: a.sort_key),
+                          dict(zip(g.apps, g.timeouts)), rec))
+    priced = (_expected_group_costs([(g, members, timeout) for _, _, g, members, timeout, _ in valid], records)
+              if expected else [(rec[3], rec[2]) for *_, rec in valid])
+    total = 0.0
+    for (gi, tag, g, members, timeout, rec), (cost, room) in zip(valid, priced):
+        out = said[gi]
+        mem, lat_avg, lat_max, _ = rec  # room: the latency timeouts must leave room for
         for name, want, got in (("memory (GB)", mem, g.mem_gb), ("average latency", lat_avg, g.latency_avg),
                                 ("maximum latency", lat_max, g.latency_max), ("cost per request", cost, g.cost_per_request)):
             if not _close(want, got):
@@ -223,6 +264,7 @@ def plan_problems(plan: Plan, workload: Workload, profile: ModelProfile, platfor
             if g.batch > limit:
                 out.append(f"{tag}: batch {g.batch} above the batch constraint floor(r_X*T_X)+1 = {limit}")
         total += rate * cost
+    out = [m for msgs in said for m in msgs]
     missing = [a for a in apps if a not in seen]
     for a in missing:
         out.append(f"app {a!r} is in no group")

@@ -38,9 +38,11 @@ from .problem import Problem
 from .side import SideConstraints
 
 #: Seconds per app that :func:`solve` keeps from a ``time_limit`` for building and checking the
-#: plan after the solver, per cost model. The worst plan, every app alone, took 43-74 us an
-#: app under full-batch and 227-278 us under expected (n = 1,000 and 5,000, three models).
-FINISH_PER_APP = {FULL_BATCH: 1e-4, EXPECTED: 3e-4}
+#: plan after the solver, per cost model. The worst plan, every app alone, took 12-30 us an app
+#: under full-batch and 17-38 us under expected (n = 1,000 and 5,000, three models; the checker
+#: computes each function's figures once and prices groups of one function and size together);
+#: the contiguous optimum's plans 3-8 us.
+FINISH_PER_APP = {FULL_BATCH: 5e-5, EXPECTED: 8e-5}
 #: Seconds :func:`solve` keeps from a ``time_limit`` besides: the solvers stop within a few
 #: milliseconds of their deadline, not at it (``benchmarks/time_limits.py`` measured calls that
 #: ended 3-5 ms past a 3 s limit at n = 150, under both cost models, without it).

@@ -88,7 +88,7 @@ def candidate_groups(problem: Problem, candidates: str | Sequence[Sequence[str]]
             capped = max_run is None and auto_max_run(n, problem.expected) is not None
             max_run = auto_max_run(n, problem.expected) if max_run is None else max_run
             masks = []
-            for _, _, mask, cfg in problem.fill_runs(max_run):
+            for _, _, mask, cfg in problem.fill_runs(max_run, deadline):
                 _check_time(deadline, "pricing contiguous candidate groups")  # a run took up to 4 ms under expected
                 if cfg is not None:
                     masks.append(mask)

@@ -44,7 +44,7 @@ def contiguous_graph(problem: Problem, max_run: int | None = None,
         problem.prefetch(1 << i for i in range(problem.n))
         for i in range(problem.n):
             edge(i, i + 1, 1 << i)
-    runs = problem.fill_runs(max_run)
+    runs = problem.fill_runs(max_run, deadline)
     while deadline is None or time.perf_counter() <= deadline:  # checked before each run's search
         run = next(runs, None)
         if run is None:

@@ -190,8 +190,9 @@ class SetPartitioningModel:
         threads : int, optional
         warm_start : sequence of int, optional
             Group masks of a plan to start from (each with its optimal configuration). HiGHS
-            then runs without presolve (formulations/column_generation.md, "Every integer
-            master searches first": with it, HiGHS 1.16 could return the start as optimal).
+            runs without presolve unless ``backend_options`` turn it on; with a start, keep it
+            off (formulations/column_generation.md, "Every integer master searches first":
+            with it, HiGHS 1.16 could return the start as optimal).
         backend_options : mapping, optional
             Passed to the backend verbatim.
         """

@@ -9,9 +9,9 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -29,20 +29,19 @@ from .bounds import per_app_bound
 from .side import SideConstraints
 
 _MISSING = object()
+T = TypeVar("T")
 #: Groups searched together under ``expected`` (bounds the memory of one round).
 _SEARCH_BATCH = 256
-#: Contiguous runs searched together under ``expected`` (:meth:`Problem.fill_runs`; a caller
-#: checking a deadline between runs overshoots it by at most one such batch): at least and at
-#: most so many, the batch doubling while one takes under half of ``_RUN_SECONDS``, halving
-#: when one takes more. Batches of every run from a start, at least 128, took up to 1.4 s at
-#: 50 VideoMAE apps of rates up to 316/s (2.4 s at 100); 16 at a time, at most 0.26 s, in the
-#: same total time, but typical workloads took 30% longer (dp, 100 random VGG19 apps: 1.15 s
-#: against 0.85 s).
+#: Groups searched together under ``expected`` between two of a caller's deadline checks (the
+#: contiguous runs of :meth:`Problem.fill_runs`, the apps alone of
+#: :meth:`Problem.require_feasible`): at least and at most so many, sized so that a batch takes
+#: about ``_RUN_SECONDS`` (:meth:`Problem._timed_batches`). Batches of every run from a start,
+#: at least 128, took up to 1.4 s at 50 VideoMAE apps of rates up to 316/s (2.4 s at 100); 16
+#: at a time, at most 0.26 s, in the same total time, but typical workloads took 30% longer
+#: (dp, 100 random VGG19 apps: 1.15 s against 0.85 s). Apps alone were priced 64 at a time
+#: (64 high-rate apps: about 0.12 s).
 _RUN_BATCH = (16, 256)
 _RUN_SECONDS = 0.1
-#: Apps priced alone between two checks of :meth:`Problem.require_feasible`'s deadline (under
-#: expected, 64 high-rate apps took about 0.12 s).
-_ALONE_BATCH = 64
 
 
 def members(mask: int) -> list[int]:
@@ -270,9 +269,33 @@ class Problem:
         out = [self._expected_config(int(i), float(t), float(c)) for i, t, c in zip(idx, scale, cost)]
         return sorted(out, key=lambda c: (c.cost, c.index))
 
-    def fill_runs(self, max_run: int | None = None) -> Iterator[tuple[int, int, int, GroupConfig | None]]:
+    def _timed_batches(self, items: Iterator[T], masks: Callable[[list[T]], list[int]],
+                       deadline: float | None = None) -> Iterator[list[T]]:
+        """``items`` in batches, each batch's groups (``masks(batch)``) prefetched before it is
+        yielded. A batch and the caller's work on it take about ``_RUN_SECONDS`` (the batch
+        doubles while one takes under half of it and halves when one takes more, within
+        ``_RUN_BATCH``), and near ``deadline`` no more than the time left at the last batch's
+        pace (down to one item): a caller checking the deadline between batches overshoots it
+        by about one item's search."""
+        size = _RUN_BATCH[0]
+        while batch := list(itertools.islice(items, size)):
+            start = time.perf_counter()
+            self.prefetch(masks(batch))
+            yield batch
+            now = time.perf_counter()
+            took = now - start
+            size = min(2 * size, _RUN_BATCH[1]) if took < _RUN_SECONDS / 2 else (
+                max(size // 2, _RUN_BATCH[0]) if took > _RUN_SECONDS else size)
+            fits = math.inf if deadline is None or took <= 0 else (deadline - now) / took * len(batch)
+            if fits < size:
+                size = max(1, int(fits))
+
+    def fill_runs(self, max_run: int | None = None,
+                  deadline: float | None = None) -> Iterator[tuple[int, int, int, GroupConfig | None]]:
         """Optima of every SLO-contiguous run ``apps[i:j]`` of at most ``max_run`` apps, computed
-        incrementally (one fold step per extension) and cached; yields ``(i, j, mask, config)``."""
+        incrementally (one fold step per extension) and cached; yields ``(i, j, mask, config)``.
+        Under expected, runs are searched in batches that end about when ``deadline`` passes
+        (:meth:`_timed_batches`); the caller checks it."""
         if self.expected:  # no incremental fold: runs are searched together, a batch of searches at a time
             def runs() -> Iterator[tuple[int, int, int]]:
                 for i in range(self.n):
@@ -280,13 +303,7 @@ class Problem:
                     for j in range(i + 1, self.n + 1 if max_run is None else min(self.n, i + max_run) + 1):
                         mask |= 1 << (j - 1)
                         yield i, j, mask
-            todo, size = runs(), _RUN_BATCH[0]
-            while batch := list(itertools.islice(todo, size)):
-                start = time.perf_counter()
-                self.prefetch([mask for _, _, mask in batch])
-                took = time.perf_counter() - start  # batches as large as a step of _RUN_SECONDS allows
-                size = min(2 * size, _RUN_BATCH[1]) if took < _RUN_SECONDS / 2 else (
-                    max(size // 2, _RUN_BATCH[0]) if took > _RUN_SECONDS else size)
+            for batch in self._timed_batches(runs(), lambda batch: [mask for _, _, mask in batch], deadline):
                 for i, j, mask in batch:
                     yield i, j, mask, self.group(mask)
             return
@@ -317,16 +334,16 @@ class Problem:
         requests/s, 1.9 s for 1,000 apps)."""
         if self._feasible:
             return
-        bad = []
-        for k in range(0, self.n, _ALONE_BATCH):
-            if k and deadline is not None and time.perf_counter() > deadline:
-                raise SolverError(f"time limit reached while pricing the apps alone ({k} of {self.n} priced); "
-                                  "no plan is known before they are: raise the time limit", time_limit=True)
-            self.prefetch(1 << i for i in range(k, min(self.n, k + _ALONE_BATCH)))
-            for i in range(k, min(self.n, k + _ALONE_BATCH)):
+        bad, priced = [], 0
+        for batch in self._timed_batches(iter(range(self.n)), lambda batch: [1 << i for i in batch], deadline):
+            for i in batch:
                 self.group(1 << i)
                 if self.side.counting:  # kept for impossible() below, which reads them under full-batch
                     self.full_batch_view().per_class(1 << i)
+            priced += len(batch)
+            if priced < self.n and deadline is not None and time.perf_counter() > deadline:
+                raise SolverError(f"time limit reached while pricing the apps alone ({priced} of {self.n} priced); "
+                                  "no plan is known before they are: raise the time limit", time_limit=True)
         for i, a in enumerate(self.apps):
             if self.group(1 << i) is None:
                 bad.append(InfeasibleApp(a.name, a.slo, self.grid.best_latency(self.app_kinds[i] or KINDS)))
