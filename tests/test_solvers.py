@@ -79,7 +79,13 @@ def test_exact_solvers_agree_and_bound_the_heuristics(profile, platform, workloa
     for plan in (ml, dp, mc, ex):
         assert plan.solver.bound is not None and plan.solver.bound <= ex.total_cost * (1 + REL)
     for plan in (dp, mc):  # contiguous: optimal over what they searched, not over every partition
-        assert plan.solver.status == "restricted_optimal" and plan.solver.restricted_bound >= ex.total_cost * (1 - REL)
+        assert plan.solver.restricted_bound >= ex.total_cost * (1 - REL)
+    assert dp.solver.status == "restricted_optimal"
+    if mc.solver.status == "optimal":  # milp's plan meets a bound on every plan: it is the optimum
+        event("contiguous milp plan meets a bound on every plan")
+        assert mc.solver.gap <= 1e-9 and mc.total_cost == pytest.approx(ex.total_cost, rel=REL)
+    else:
+        assert mc.solver.status == "restricted_optimal" and mc.solver.gap > 1e-9
     assert dp.total_cost == pytest.approx(mc.total_cost, rel=REL)
     slack = 1 + REL
     assert ml.total_cost <= dp.total_cost * slack
