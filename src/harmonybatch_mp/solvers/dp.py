@@ -15,17 +15,20 @@ if TYPE_CHECKING:
     import networkx as nx
 
 
-def contiguous_graph(problem: Problem, max_run: int | None = None,
-                     deadline: float | None = None) -> tuple[nx.DiGraph, bool]:
+def contiguous_graph(problem: Problem, max_run: int | None = None, deadline: float | None = None,
+                     isolate: bool = False) -> tuple[nx.DiGraph, bool]:
     """DAG on nodes ``0..n``; edge ``i -> j`` is the group ``apps[i:j]`` weighted by ``(r_X/R) C_X``,
     and whether every run got its edge.
 
-    Only feasible groups of at most ``max_run`` apps get an edge (group optima computed
-    incrementally by :meth:`Problem.fill_runs`). With a ``deadline`` (a ``time.perf_counter()``
-    reading) the apps alone come first, so that a path exists when the deadline stops the runs.
+    Only feasible groups of at most ``max_run`` apps get an edge, and with ``isolate`` only
+    those that hold no isolated pair of ``problem.side`` (group optima computed incrementally
+    by :meth:`Problem.fill_runs`). With a ``deadline``
+    (a ``time.perf_counter()`` reading) the apps alone come first, so that a path exists when
+    the deadline stops the runs.
     """
     import networkx as nx  # imported on first use: keeps `import harmonybatch_mp` light
 
+    pairs = problem.isolated_pairs() if isolate else []
     g = nx.DiGraph()
     g.add_nodes_from(range(problem.n + 1))
     last: dict[int, tuple[int, float]] = {}  # per start i, the last run's end and rate
@@ -37,7 +40,7 @@ def contiguous_graph(problem: Problem, max_run: int | None = None,
         rate = rate + problem.apps[j - 1].rate if end == j - 1 else problem.rate(mask)
         last[i] = (j, rate)
         cfg = problem.group(mask)
-        if cfg is not None:
+        if cfg is not None and not any(mask & pair == pair for pair in pairs):
             g.add_edge(i, j, weight=rate / problem.total_rate * cfg.cost, mask=mask)
 
     if deadline is not None:
@@ -53,7 +56,8 @@ def contiguous_graph(problem: Problem, max_run: int | None = None,
     return g, False
 
 
-def dp(problem: Problem, *, max_run: int | None = None, deadline: float | None = None) -> Solution:
+def dp(problem: Problem, *, max_run: int | None = None, deadline: float | None = None,
+       isolate: bool = False) -> Solution:
     """Cheapest partition of the SLO-sorted apps into consecutive runs (shortest path).
 
     Parameters
@@ -67,6 +71,9 @@ def dp(problem: Problem, *, max_run: int | None = None, deadline: float | None =
     deadline : float, optional
         A ``time.perf_counter()`` reading: the runs not searched by then get no edge, and the
         plan is the best over the runs searched (every app alone at least), status ``time_limit``.
+    isolate : bool
+        Leave out the runs that hold an isolated pair of ``problem.side`` (pins are kept
+        always, through the groups' allowed kinds); the counting rows are not known here.
 
     Returns
     -------
@@ -80,13 +87,14 @@ def dp(problem: Problem, *, max_run: int | None = None, deadline: float | None =
     capped = max_run is None and auto_max_run(problem.n, problem.expected) is not None
     if max_run is None:
         max_run = auto_max_run(problem.n, problem.expected)
-    g, complete = contiguous_graph(problem, max_run, deadline)
+    g, complete = contiguous_graph(problem, max_run, deadline, isolate)
     offered = capped and problem.expected and complete
     if offered:
         masks, complete = offered_groups(problem, deadline)
         for mask in masks:
             i = (mask & -mask).bit_length() - 1
-            g.add_edge(i, i + mask.bit_count(), weight=problem.weighted_cost(mask), mask=mask)
+            if not (isolate and any(mask & pair == pair for pair in problem.isolated_pairs())):
+                g.add_edge(i, i + mask.bit_count(), weight=problem.weighted_cost(mask), mask=mask)
     path = nx.shortest_path(g, 0, problem.n, weight="weight", method="dijkstra")
     masks = [g.edges[a, b]["mask"] for a, b in zip(path, path[1:])]
     objective = sum(g.edges[a, b]["weight"] for a, b in zip(path, path[1:]))

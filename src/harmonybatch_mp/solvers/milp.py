@@ -205,7 +205,7 @@ def _milp(problem: Problem, candidates: str | Sequence[Sequence[str]], max_run: 
         return Solution(sol.groups, sol.configs, replace(sol.info, name="milp", backend="column generation"))
     contiguous = isinstance(candidates, str) and (
         candidates == "contiguous" or (candidates == "auto" and (problem.n > ALL_SUBSETS_MAX_APPS or max_run)))
-    if contiguous and not problem.side.counting and not problem.side.isolate and backend == backends.DEFAULT_BACKEND:
+    if contiguous and not problem.side.counting and backend == backends.DEFAULT_BACKEND:
         return _shortest_path(problem, max_run, deadline)
     fallback = [] if deadline is None else _fallbacks(problem, deadline)
     if deadline is not None and not fallback:  # none within its share: once more, with more time
@@ -255,8 +255,9 @@ def _relaxed_bound(problem: Problem, sol: Solution, deadline: float | None, seco
 
 def _shortest_path(problem: Problem, max_run: int | None, deadline: float | None) -> Solution:
     """The MILP over contiguous candidate groups without rows that couple groups is the
-    shortest-path problem ``dp`` solves exactly (``formulations/set_partitioning.md``)."""
-    sol = dp(problem, max_run=max_run, deadline=deadline)
+    shortest-path problem ``dp`` solves exactly, isolated pairs included (a pair rules out the
+    runs that hold it; ``formulations/set_partitioning.md``)."""
+    sol = dp(problem, max_run=max_run, deadline=deadline, isolate=True)
     scope = sol.info.scope.replace("contiguous partitions", "contiguous candidate groups")
     return Solution(sol.groups, sol.configs, replace(sol.info, name="milp", scope=scope, backend="shortest path"))
 
@@ -280,9 +281,10 @@ def _cannot_lose(problem: Problem, sol: Solution) -> Solution:
 def _fallbacks(problem: Problem, deadline: float | None,
                share: float = FALLBACK_SHARE) -> list[tuple[list[int], list[GroupConfig]]]:
     """The plan a time limit falls back on, made within ``share`` of the time left (without a
-    deadline, in full): the short-run contiguous plan (``dp`` knows pins
-    only), repaired where it breaks isolation or a counting row (:func:`.repair.repair`);
-    none if the repair fails by then."""
+    deadline, in full): the short-run contiguous plan (``dp`` knows pins only), repaired where
+    it breaks isolation or a counting row (:func:`.repair.repair`), and under isolation alone
+    also the short-run contiguous plan whose runs hold no pair; none if the repair fails by
+    then."""
     now = time.perf_counter()
     stop = None if deadline is None else now + share * max(0.0, deadline - now)
     # under expected with counting rows a large plan is repaired on the full-batch model anyway,
@@ -294,7 +296,11 @@ def _fallbacks(problem: Problem, deadline: float | None,
     if None not in configs and problem.side.allows(problem, plan, configs):
         return [(plan, configs)]
     fixed = repair(problem, plan, stop)
-    return [] if fixed is None else [fixed]
+    out = [] if fixed is None else [fixed]
+    if problem.side.isolate and not problem.side.counting:  # a repair can beat it, or lose to it
+        apart = list(dp(problem, max_run=FALLBACK_MAX_RUN, deadline=stop, isolate=True).groups)
+        out.append((apart, [problem.group(m) for m in apart]))
+    return out
 
 
 def _fallback(problem: Problem, known: list[tuple[list[int], list[GroupConfig]]], why: str,

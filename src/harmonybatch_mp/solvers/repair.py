@@ -1,8 +1,8 @@
 """A plan that keeps the side constraints, repaired from one that may not
 (``formulations/set_partitioning.md``, "Repairing a plan").
 
-The contiguous optimum (``dp``) knows pins but not isolation or the counting rows, so under
-those it often breaks one, and a solver left without a plan that keeps them starts from
+The contiguous optimum (``dp``) knows pins (and isolation where asked) but not the counting
+rows, so under those it often breaks one, and a solver left without a plan that keeps them starts from
 single apps (n = 30 BERT with one GPU function: a plan 67% dearer than the unconstrained
 one, where 1% was enough). The repair takes the later app of each isolated pair out of the
 group that holds both, then takes greedy steps while a counting row is exceeded: merge two
