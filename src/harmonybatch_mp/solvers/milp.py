@@ -104,7 +104,9 @@ def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto"
     time_limit : float, optional
         Seconds for the whole call (candidate generation, reductions, model building,
         solving). At the limit the best plan known is returned with status
-        ``time_limit``; SolverError when none is known.
+        ``time_limit``; SolverError when none is known. With the library's own candidates a
+        plan is made first for this (``formulations/set_partitioning.md``, "Repairing a
+        plan"); with a candidate list or a ``max_run`` the user gave, only the warm start.
     rel_gap, abs_gap : float
         MIP gaps (absolute in cost per million requests). Default 0: prove the optimum.
     threads : int, optional
@@ -207,21 +209,26 @@ def _milp(problem: Problem, candidates: str | Sequence[Sequence[str]], max_run: 
         candidates == "contiguous" or (candidates == "auto" and (problem.n > ALL_SUBSETS_MAX_APPS or max_run)))
     if contiguous and not problem.side.counting and backend == backends.DEFAULT_BACKEND:
         return _shortest_path(problem, max_run, deadline)
-    fallback = [] if deadline is None else _fallbacks(problem, deadline)
-    if deadline is not None and not fallback:  # none within its share: once more, with more time
+    # with the library's own candidates (a list or max_run the user gave is kept to: the plan
+    # falls back on none of it), made first under a limit and before a model of contiguous runs:
+    # its groups join the candidates, and a plan that meets the per-app bound ends the call here
+    own = isinstance(candidates, str) and not max_run
+    fallback = _fallbacks(problem, deadline) if own and (deadline is not None or contiguous) else []
+    if own and deadline is not None and not fallback:  # none within its share: once more, with more time
         fallback = _fallbacks(problem, deadline, share=FALLBACK_RETRY_SHARE)
     known += fallback
-    if known and isinstance(candidates, str) and not max_run:  # a plan that meets the per-app bound ends it
+    if known and own:  # a plan that meets the per-app bound ends it
         early = _proven(_fallback(problem, known, "", HEURISTIC, "a plan made before the model"), rel_gap, abs_gap)
         if early.info.status == OPTIMAL:
             return early
     try:
         model = build_from_problem(problem, candidates=candidates, max_run=max_run, reduce=True,
-                                   deadline=deadline, extra_groups=warm + [m for plan, _ in fallback for m in plan])
+                                   deadline=deadline,
+                                   extra_groups=warm + [m for plan, _ in fallback for m in plan])
         sol = model.solution(backend, deadline=deadline, rel_gap=rel_gap, abs_gap=abs_gap, threads=threads,
                              warm_start=warm, backend_options=backend_options)
     except SolverError as exc:
-        if exc.restricted and isinstance(candidates, str) and not max_run:  # the library's own candidates
+        if exc.restricted and own:
             if not fallback:  # none yet, or none within its share of the limit: all that is left
                 known += _fallbacks(problem, deadline, share=1.0)
             return _fallback(problem, known, str(exc), HEURISTIC,
