@@ -28,7 +28,7 @@ def contiguous_graph(problem: Problem, max_run: int | None = None, deadline: flo
     """
     import networkx as nx  # imported on first use: keeps `import harmonybatch_mp` light
 
-    pairs = problem.isolated_pairs() if isolate else []
+    apart = isolate and bool(problem.side.isolate)
     g = nx.DiGraph()
     g.add_nodes_from(range(problem.n + 1))
     last: dict[int, tuple[int, float]] = {}  # per start i, the last run's end and rate
@@ -40,7 +40,7 @@ def contiguous_graph(problem: Problem, max_run: int | None = None, deadline: flo
         rate = rate + problem.apps[j - 1].rate if end == j - 1 else problem.rate(mask)
         last[i] = (j, rate)
         cfg = problem.group(mask)
-        if cfg is not None and not any(mask & pair == pair for pair in pairs):
+        if cfg is not None and not (apart and problem.side.separates(problem, mask)):
             g.add_edge(i, j, weight=rate / problem.total_rate * cfg.cost, mask=mask)
 
     if deadline is not None:
@@ -93,7 +93,7 @@ def dp(problem: Problem, *, max_run: int | None = None, deadline: float | None =
         masks, complete = offered_groups(problem, deadline)
         for mask in masks:
             i = (mask & -mask).bit_length() - 1
-            if not (isolate and any(mask & pair == pair for pair in problem.isolated_pairs())):
+            if not (isolate and problem.side.separates(problem, mask)):
                 g.add_edge(i, i + mask.bit_count(), weight=problem.weighted_cost(mask), mask=mask)
     path = nx.shortest_path(g, 0, problem.n, weight="weight", method="dijkstra")
     masks = [g.edges[a, b]["mask"] for a, b in zip(path, path[1:])]
