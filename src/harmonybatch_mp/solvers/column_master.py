@@ -335,7 +335,13 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
                 break
         # converged within the bound's own precision: pricing ignores profits up to TOLERANCE per
         # column, and a plan has at most n columns
-        if float(duals @ rhs) - best[0] <= TOLERANCE * n or not (added or interior) or best[0] >= cutoff:
+        converged = float(duals @ rhs) - best[0] <= TOLERANCE * n or best[0] >= cutoff
+        if not (added or converged) and late(deadline) and upper.max(initial=0.0) > TOLERANCE:
+            # the deadline cut this round's pricing short: nothing proves the LP optimal, and a
+            # node of branch and price would take its vertex for the optimum's
+            stopped = True
+            break
+        if converged or not (added or interior):
             break
         # the interior point's duals stabilise generation; when they yield nothing new (they
         # are optimal only within the LP's tolerances), the next round takes a vertex's
