@@ -1127,8 +1127,8 @@ def test_a_round_whose_pricing_the_deadline_cut_short_leaves_generation_stopped(
 
 def test_no_integer_master_where_the_roots_bound_proves_the_start():
     """Where the root's bound already proves the (moved) contiguous plan it started from,
-    colgen returns that plan without an integer master (at 2,000 apps HiGHS's took 0.58 s of
-    the time left): still optimal, at the cost of the optimum over every partition."""
+    colgen returns that plan without an integer master (the step the deadline stops least
+    promptly): still optimal, at the cost of the optimum over every partition."""
     workload = "0.2:1,0.25:1,0.3:1"
     with mock.patch.object(Master, "integer", side_effect=AssertionError("integer master")):
         plan = solve(workload, "VGG19", solver="colgen", cost_model="full-batch")

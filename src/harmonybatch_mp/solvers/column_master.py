@@ -337,8 +337,9 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
         # column, and a plan has at most n columns
         converged = float(duals @ rhs) - best[0] <= TOLERANCE * n or best[0] >= cutoff
         if not (added or converged) and late(deadline) and upper.max(initial=0.0) > TOLERANCE:
-            # the deadline cut this round's pricing short: nothing proves the LP optimal, and a
-            # node of branch and price would take its vertex for the optimum's
+            # the deadline cut this round's pricing short: nothing proves the LP optimal (branch
+            # and price takes a root or node not stopped for converged, and closes it at an
+            # integral vertex)
             stopped = True
             break
         if converged or not (added or interior):
