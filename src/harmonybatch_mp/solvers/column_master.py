@@ -335,14 +335,15 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
                 break
         # converged within the bound's own precision: pricing ignores profits up to TOLERANCE per
         # column, and a plan has at most n columns
-        converged = float(duals @ rhs) - best[0] <= TOLERANCE * n or best[0] >= cutoff
-        if not (added or converged) and late(deadline) and upper.max(initial=0.0) > TOLERANCE:
+        # (or the bound reaches the cutoff: then the LP need not converge)
+        settled = float(duals @ rhs) - best[0] <= TOLERANCE * n or best[0] >= cutoff
+        if not (added or settled) and late(deadline) and upper.max(initial=0.0) > TOLERANCE:
             # the deadline cut this round's pricing short: nothing proves the LP optimal (branch
             # and price takes a root or node not stopped for converged, and closes it at an
             # integral vertex)
             stopped = True
             break
-        if converged or not (added or interior):
+        if settled or not (added or interior):
             break
         # the interior point's duals stabilise generation; when they yield nothing new (they
         # are optimal only within the LP's tolerances), the next round takes a vertex's
