@@ -271,13 +271,9 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
     at the root and at the nodes of branch and price."""
     problem = master.problem
     n = problem.n
-    # batch-1 groups are not priced without counting rows (formulations/column_generation.md):
-    # such a group costs what its members cost alone on its configuration, at least their
-    # batch-1 optima (at a node, per class of apps kept together, as the duals are pooled)
-    alone = None if problem.side.counting else pricer.pool(pricer.alone)
+    alone = batch_one(pricer)  # (batch-1 groups are not priced without counting rows)
     most = problem.most_groups
-    rhs = np.concatenate([np.ones(n), [ub for _, _, ub in problem.side.rows(np.zeros(0), np.zeros(0))],
-                          [c.value if c.most else -c.value for c in counts]])
+    rhs = right_sides(problem, counts)
     grid = problem.grid
     best: tuple[float, np.ndarray, np.ndarray] | None = None  # (bound, duals, charges)
     center = None  # the best closed-form bound, its duals, charges, pricing bounds and penalty
@@ -310,9 +306,7 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
             # whose negative part the pricing bounds cap (Pricer.penalty); batch-1 groups lose
             # at most what their members alone do (0 up to the LP's dual tolerance)
             penalty = pricer.penalty(upper, most, point[:n], charge)
-            base = float(point @ rhs)
-            if alone is not None:
-                base -= float(np.maximum(point[:n] - alone, 0.0).sum())
+            base = lagrangian_base(point, rhs, alone)
             lagrangian = base - penalty
             if len(found) < ENOUGH:  # the shallow searches no longer fill a round: prove bounds
                 _deepen(budgets, pricer.blame(upper, point[:n], charge))
@@ -353,6 +347,30 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
     if best[1] is center[1] and not packed and best[0] < cutoff:
         best = (packed_bound(pricer, center, most), *best[1:])
     return Generated(value, x, best[0], best[1], best[2], rounds, stopped, best[3], best[4])
+
+
+def right_sides(problem: Problem, counts: tuple[Count, ...] = ()) -> np.ndarray:
+    """The master's right-hand sides: a cover row per app, the side rows, then a node's
+    ``counts`` (as ``<=`` rows)."""
+    return np.concatenate([np.ones(problem.n), [ub for _, _, ub in problem.side.rows(np.zeros(0), np.zeros(0))],
+                           [c.value if c.most else -c.value for c in counts]])
+
+
+def batch_one(pricer: Pricer) -> np.ndarray | None:
+    """Per app (per class of apps kept together, at a node), the least its batch-1 groups
+    cost, which bounds what they gain at any duals; None under rows that count functions,
+    where batch-1 configurations are priced (formulations/column_generation.md)."""
+    return None if pricer.problem.side.counting else pricer.pool(pricer.alone)
+
+
+def lagrangian_base(point: np.ndarray, rhs: np.ndarray, alone: np.ndarray | None) -> float:
+    """The Lagrangian bound at ``point`` before the penalty of the priced columns: ``y·b``
+    less what batch-1 groups, which are not priced, can gain (a batch-1 group costs what its
+    members cost alone on its configuration, at least ``alone``)."""
+    base = float(point @ rhs)
+    if alone is not None:
+        base -= float(np.maximum(point[:alone.size] - alone, 0.0).sum())
+    return base
 
 
 def packed_bound(pricer: Pricer, center: tuple, most: int) -> float:

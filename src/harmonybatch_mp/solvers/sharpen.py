@@ -1,12 +1,14 @@
-"""Sharper pricing bounds at the best round's duals, in the time generation leaves
-(``formulations/column_generation.md``, "Sharpening the bound").
+"""A sharper bound from the best round of generation, in the time generation leaves
+(``formulations/column_generation.md``, "Scaled duals" and "Sharpening the bound").
 
 Where generation stops at its deadline, its bound is the Lagrangian of its best round, whose
-penalty often rests on a few configurations whose searches ran out of nodes: their pricing
-bounds are what the bisection of :meth:`.GroupSearch.best` proved, not their maxima. The
-duals are fixed here, so the work adds up: passes over the configurations that carry the
-penalty (:meth:`.Pricer.blame`), largest share first, search each again with ten times the
-nodes of the pass before, from the best profit found so far up to its bound.
+penalty lets a plan hold many of the columns that still price out, and often rests on a few
+configurations whose searches ran out of nodes: their pricing bounds are what the bisection
+of :meth:`.GroupSearch.best` proved, not their maxima. First the best round's duals are
+scaled down (:func:`.scaled_duals.scaled_bound`); then, at the best duals found, which are
+fixed, so the work adds up, passes over the configurations that carry the penalty
+(:meth:`.Pricer.blame`), largest share first, search each again with ten times the nodes of
+the pass before, from the best profit found so far up to its bound.
 """
 
 from __future__ import annotations
@@ -16,30 +18,39 @@ import time
 import numpy as np
 
 from .branch_bound import TOLERANCE
-from .column_master import Generated, packed_bound
+from .column_master import Generated, batch_one, lagrangian_base, packed_bound, right_sides
 from .options import late
 from .pricing import Pricer
+from .scaled_duals import scaled_bound
 
 #: Node budget per search of the first pass; each pass multiplies it by :data:`GROWTH`.
 FIRST_BUDGET, GROWTH = 200_000, 10
 #: Share of the time left that the searches may take; the rest, and at least
 #: :data:`PACKING_SECONDS`, is for the packing LP (44 ms at n = 60 VideoMAE under a GPU cap).
 SEARCH_SHARE, PACKING_SECONDS = 0.95, 0.1
+#: Share of the searches' time for the search over scaled duals; the rest proves the pricing
+#: bounds at the best duals it found.
+SCALING_SHARE = 0.8
 
 
 def sharpen(pricer: Pricer, root: Generated, deadline: float) -> float:
-    """The bound of ``root``'s best round (scaled) with its pricing bounds proven again
-    (:func:`sharpened`) until ``deadline``, less the time of the packing LP after them (with
-    less than that left, ``root.bound``): at least ``root.bound``, as each pricing bound only
-    falls, and the penalty with it."""
+    """The bound of ``root``'s best round (scaled units) raised until ``deadline``: by the
+    best of its duals scaled down (:func:`.scaled_duals.scaled_bound`), then with the pricing
+    bounds at those duals proven again (:func:`sharpened`), less the time of the packing LP
+    after them (with less than that left, ``root.bound``). At least ``root.bound``: each point
+    tried gives a bound, and each pricing bound proven again only falls, and the penalty with
+    it."""
     now = time.perf_counter()
     if root.upper is None or deadline - now < PACKING_SECONDS:
         return root.bound
-    n, most = pricer.problem.n, pricer.problem.most_groups
+    problem = pricer.problem
+    n, most = problem.n, problem.most_groups
     searches = min(now + SEARCH_SHARE * (deadline - now), deadline - PACKING_SECONDS)
-    upper = sharpened(pricer, root.duals[:n], root.charge, root.upper, searches)
-    penalty = pricer.penalty(upper, most, root.duals[:n], root.charge)
-    return max(root.bound, packed_bound(pricer, (root.base - penalty, root.duals, root.charge, upper, penalty), most))
+    bound, duals, charge, upper = scaled_bound(pricer, root, now + SCALING_SHARE * (searches - now))
+    upper = sharpened(pricer, duals[:n], charge, upper, searches)
+    penalty = pricer.penalty(upper, most, duals[:n], charge)
+    base = lagrangian_base(duals, right_sides(problem), batch_one(pricer))
+    return max(bound, packed_bound(pricer, (base - penalty, duals, charge, upper, penalty), most))
 
 
 def sharpened(pricer: Pricer, duals: np.ndarray, charge: np.ndarray, upper: np.ndarray,
