@@ -169,8 +169,8 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
                 objective, masks, configs = polish(incumbent_cost(problem, full[0], full[1]), full[0], full[1])
                 proven = objective - bound <= rel_gap * objective
     if not proven and deadline is not None and root.upper is not None and not late(deadline):
-        # the time left proves the root's pricing bounds again (formulations/column_generation.md,
-        # "Sharpening the bound")
+        # the time left raises the root's bound: scaled duals, then its pricing bounds proven again
+        # (formulations/column_generation.md, "Scaled duals" and "Sharpening the bound")
         best_round = (sharpen(pricer, root, deadline), *best_round[1:])
         bound = max(bound, best_round[0] / scale)
         proven = objective - bound <= rel_gap * objective

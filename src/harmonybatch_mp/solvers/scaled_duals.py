@@ -49,9 +49,9 @@ def scaled_bound(pricer: Pricer, root: Generated, deadline: float) -> tuple[floa
     >>> master, pricer = Master(problem, scale), Pricer(problem, scale)
     >>> for i in range(problem.n):
     ...     _ = master.add_group(1 << i)
-    >>> first = generate(master, pricer, time.perf_counter() + 0.01)  # stopped early or not
-    >>> bound, duals, charge, upper = scaled_bound(pricer, first, time.perf_counter() + 5)
-    >>> bool(bound >= first.bound)
+    >>> root = generate(master, pricer, None)  # converged: nothing prices out at its duals
+    >>> bound, duals, charge, upper = scaled_bound(pricer, root, time.perf_counter() + 5)
+    >>> bound == root.bound and duals is root.duals  # so scaling them only lowers y.b
     True
     """
     best = (root.bound, root.duals, root.charge, root.upper)
@@ -68,12 +68,16 @@ def scaled_bound(pricer: Pricer, root: Generated, deadline: float) -> tuple[floa
         nonlocal best
         if base(theta) <= best[0]:  # the penalty is >= 0: this scale cannot give more
             return base(theta)
+        if late(deadline):
+            return -np.inf
         now = time.perf_counter()
         point, charge = root.duals / theta, root.charge / theta
         upper, _ = pricer.price(point[:n], charge, budget=None, enough=None,
                                 deadline=now + POINT_SHARE * (deadline - now))
         penalty = pricer.penalty(upper, most, point[:n], charge)
-        value = packed_bound(pricer, (base(theta) - penalty, point, charge, upper, penalty), most)
+        value = base(theta) - penalty
+        if not late(deadline):  # (the packing LP is not stopped by it)
+            value = packed_bound(pricer, (value, point, charge, upper, penalty), most)
         if value > best[0]:
             best = (value, point, charge, upper)
         return value
