@@ -19,6 +19,7 @@ from .highs import run_highs_lp
 from .kernels import EXPECTED, interruptible, ready
 from .problem import Problem
 from .problem import members as indices_of
+from .scaled_duals import search_scale
 
 #: Most master rounds of a call without a deadline (over every relaxation; a deadline alone
 #: bounds a call that has one). n = 100 random VGG19 converges its four relaxations in 447.
@@ -42,6 +43,10 @@ BOX_LIMITS = (0.0125, 0.4)
 #: is at least what the last levels took plus their setup (the finer levels' setup, which the
 #: deadline does not stop, takes about twice as long).
 FINEST = 1.0025
+#: Share of the time for the best duals scaled down (``formulations/column_generation.md``,
+#: "Scaled duals"); generation has the rest. (n = 100 random GPT-2 at 50 s: 6.52% -> 5.80%,
+#: each point priced in 0.5 s.)
+SCALING_SHARE = 0.1
 
 
 @interruptible()
@@ -49,7 +54,8 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
     """A lower bound on the cost of every plan of ``problem`` under the expected-batch model
     (side constraints relaxed, so it holds with them too); at least the per-app bound. The
     ``deadline`` (a ``time.perf_counter()`` reading) stops the master's LP, and pricing
-    between its batches of rows; the bound is the best one a finished round proved. At most
+    between its batches of rows; the bound is the best one a finished round proved, or the
+    best round's duals scaled down in the last tenth of the time. At most
     ``rounds`` master rounds over every relaxation (None: as many as the deadline allows, or
     :data:`ROUNDS` without one). Raises :class:`~harmonybatch_mp.InfeasibleError` where some
     app has no function at all.
@@ -75,25 +81,50 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
     if rounds is None:  # (a deadline bounds the call; a cap above any round it can make)
         rounds = ROUNDS if deadline is None or deadline == np.inf else sys.maxsize
     began = time.perf_counter()
+    # the scaled duals have the last part of the time (formulations/column_generation.md, "Scaled duals")
+    generation = None if deadline is None else began + (1 - SCALING_SHARE) * (deadline - began)
     (ratio, most), *finer = stages()
     relaxed = Relaxed(problem, scale, ratio, most)
-    master = _Master(problem.n, relaxed, deadline)
+    master = _Master(problem.n, relaxed, generation)
     setup = time.perf_counter() - began
-    best, rounds = _generate(problem, relaxed, master, deadline, rounds)
+    best, duals, rounds = _generate(problem, relaxed, master, generation, rounds)
+    top = (best, duals, relaxed)
     # converged, with time left for finer levels (their setup about twice the last one, for twice
     # the levels; their generation about as long): levels twice as fine (in log), from the groups
     # so far (formulations/column_generation.md, "Finer levels once converged")
     for ratio, most in finer:
-        if rounds == 0 or (deadline is not None and deadline - time.perf_counter() < time.perf_counter() - began + setup):
+        if rounds == 0 or (generation is not None and generation - time.perf_counter() < time.perf_counter() - began + setup):
             break
         began = time.perf_counter()
         relaxed = Relaxed(problem, scale, ratio, most)
-        master = _Master(problem.n, relaxed, deadline, seed=[c for c, x in zip(master.columns, master.coefficients)
-                                                            if c.size > 1 and (x == 1).all()])
+        master = _Master(problem.n, relaxed, generation, seed=[c for c, x in zip(master.columns, master.coefficients)
+                                                              if c.size > 1 and (x == 1).all()])
         setup = time.perf_counter() - began
-        finer, rounds = _generate(problem, relaxed, master, deadline, rounds)
-        best = max(best, finer)
-    return max(floor, best / scale)
+        best, duals, rounds = _generate(problem, relaxed, master, generation, rounds)
+        top = max(top, (best, duals, relaxed), key=lambda t: t[0])
+    return max(floor, _scaled(problem, *top, deadline) / scale)
+
+
+def _scaled(problem: Problem, best: float, duals: np.ndarray | None, relaxed: Relaxed, deadline: float | None) -> float:
+    """``best``, the bound proven at ``duals`` over the rows of ``relaxed`` (scaled units), or
+    the best bound at those duals scaled by ``1/θ`` (:func:`.scaled_duals.search_scale`) by the
+    ``deadline``, if higher."""
+    if duals is None:
+        return best
+    most = problem.most_groups
+
+    def bound(theta: float) -> float:
+        nonlocal best
+        point = duals / theta
+        if point.sum() <= best or (deadline is not None and time.perf_counter() > deadline):
+            return float(point.sum())  # (an upper end of what this scale can prove)
+        together, gain, _ = relaxed.price(point, None, deadline)
+        value = float(point.sum()) - min(together, most * gain)
+        best = max(best, value)
+        return value
+
+    search_scale(bound, deadline)
+    return best
 
 
 def stages() -> list[tuple[float, int]]:
@@ -152,23 +183,23 @@ def ceiling(problem: Problem, groups: Iterable[int]) -> float:
 def _generate(problem: Problem, relaxed: Relaxed, master: _Master, deadline: float | None,
               rounds: int) -> tuple[float, int]:
     """Column generation on ``master`` for at most ``rounds`` rounds: the best bound it proved
-    (scaled units; -inf if none) and the rounds left once it converged (0 if it stopped for
-    the ``deadline`` or its rounds)."""
+    (scaled units; -inf if none), the duals it proved it at (None if none), and the rounds left
+    once it converged (0 if it stopped for the ``deadline`` or its rounds)."""
     most = problem.most_groups
-    best, centre, last = -np.inf, None, None
+    best, at, centre, last = -np.inf, None, None, None
     box, boxed_best = BOX, -np.inf
     for turn in range(rounds):
         if deadline is not None and time.perf_counter() > deadline:
-            return best, 0
+            return best, at, 0
         solved = master.solve(deadline)
         if solved is None:
-            return best, 0
+            return best, at, 0
         value, duals, fair = solved
         boxed = None
         if centre is not None and value >= last * (1 - 1e-6):  # stalled since the last full round
             boxed = master.boxed(centre + box * np.abs(centre), deadline)
             if boxed is None:
-                return best, 0
+                return best, at, 0
         y = duals if boxed is None else boxed
         part = range(turn % SPLIT, len(relaxed.bins), SPLIT)
         if turn % SPLIT and master.add(relaxed.price(y, part, deadline)[2]):
@@ -178,13 +209,14 @@ def _generate(problem: Problem, relaxed: Relaxed, master: _Master, deadline: flo
             bound = float(v.sum()) - min(together, most * gain)
             if v is boxed and np.isfinite(bound):
                 box, boxed_best = _next_box(box, bound, boxed_best), max(boxed_best, bound)
-            best = max(best, bound)
+            if bound > best:
+                best, at = bound, v
             added = master.add(found)
         if added == 0 or value - best <= problem.n * TOLERANCE:  # none at the LP's duals: converged
-            return best, rounds - turn - 1
+            return best, at, rounds - turn - 1
         centre = fair if centre is None else centre if boxed is None else boxed
         last = value
-    return best, 0
+    return best, at, 0
 
 
 def _next_box(box: float, bound: float, boxed_best: float) -> float:

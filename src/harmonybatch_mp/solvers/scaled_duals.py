@@ -14,6 +14,7 @@ each point priced exactly until its share of the time.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -82,9 +83,23 @@ def scaled_bound(pricer: Pricer, root: Generated, deadline: float) -> tuple[floa
             best = (value, point, charge, upper)
         return value
 
-    # golden section over θ - 1 in [low, high] (θ = 1 is the root's own bound); the bracket
-    # holds the inner points left < right, their bounds f_left and f_right
-    low, high = 0.0, FIRST
+    search_scale(bound, deadline)
+    return best
+
+
+def search_scale(bound: Callable[[float], float], deadline: float | None) -> None:
+    """Golden section over ``θ - 1`` in ``[0, FIRST]`` of ``bound(θ)``, the bound a caller
+    proves at its duals scaled by ``1/θ`` (and keeps, if the best), and while the search ends
+    at the top of its bracket, over ``[top, 2 top]`` up to :data:`WIDEST`; until ``deadline``,
+    or the bracket is :data:`NARROWEST`. Every point is a bound, so the curve need not be
+    unimodal for what is kept to hold.
+
+    >>> tried = []
+    >>> search_scale(lambda theta: tried.append(theta) or -(theta - 1.004) ** 2, None)
+    >>> bool(abs(max(tried, key=lambda t: -(t - 1.004) ** 2) - 1.004) < 1e-4)
+    True
+    """
+    low, high = 0.0, FIRST  # the bracket, and in it the inner points left < right
     while True:
         top = high
         left, right = high - _GOLDEN * (high - low), low + _GOLDEN * (high - low)
@@ -99,5 +114,5 @@ def scaled_bound(pricer: Pricer, root: Generated, deadline: float) -> tuple[floa
                 right = low + _GOLDEN * (high - low)
                 f_right = bound(1.0 + right)
         if late(deadline) or high < top or top >= WIDEST:
-            return best
+            return
         low, high = top, 2.0 * top  # the bounds rose to the bracket's top: look above it
