@@ -936,6 +936,32 @@ def test_a_scaled_bound_holds_and_never_falls(model, platform, workload, rounds)
     assert bound <= packed_bound(pricer, (base - penalty, duals, charge, exact, penalty), most) + 1e-9
 
 
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(min_apps=4, max_apps=8), st.data())
+def test_a_scaled_bound_holds_under_side_constraints(model, platform, workload, data):
+    """The root of generation under side constraints (side duals and the charges they put on
+    configurations, scaled with the cover duals), its pricing bounds loosened as if its
+    searches had been cut short: the scaled duals give a bound no lower than its own, and
+    below the optimum over every partition that keeps the constraints."""
+    side = data.draw(sides(workload.apps))
+    problem = _problem(workload, model, platform, side)
+    want = _optimum(workload, model, platform, side, "full-batch")
+    scale = 1.0 / problem.lower_bound()
+    master, pricer = Master(problem, scale), Pricer(problem, scale)
+    for i in range(problem.n):
+        master.add_group(1 << i)
+    root = generate(master, pricer, None)
+    assume(root.upper is not None)
+    n = problem.n
+    loose = np.maximum(root.upper, pricer.price(root.duals[:n], root.charge, budget=1, bisections=1)[0])
+    cut = dataclasses.replace(root, bound=root.base - pricer.penalty(loose, problem.most_groups, root.duals[:n],
+                                                                     root.charge), upper=loose)
+    bound = scaled_bound(pricer, cut, time.perf_counter() + 60)[0]
+    event("side rows" if len(root.duals) > n else "no side rows")
+    event("scaling raised the bound" if bound > cut.bound + 1e-9 else "no scale gave more")
+    assert cut.bound <= bound <= want * scale * (1 + REL)
+
+
 def test_scaling_the_duals_raises_a_rounds_bound_toward_the_optimum():
     """Where columns price out by a small share of their cost, the duals scaled down give a
     higher bound than the round's own with exact pricing (formulations/column_generation.md,

@@ -14,6 +14,8 @@ reduced-cost enumeration or branch and price to prove the integer optimum
 4. When more columns than ``enumeration_limit`` lie within the gap, branch and price
    (:mod:`.branch_price`) closes it. The time limit leaves the plan with the proven bound
    and gap (status ``time_limit``); a node it cannot branch on, with status ``bounded``.
+5. Unproven, the time left raises the root's bound: at its best duals scaled down
+   (:mod:`.scaled_duals`), then with the pricing bounds there proven again (:mod:`.sharpen`).
 """
 
 from __future__ import annotations
