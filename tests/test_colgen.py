@@ -864,23 +864,32 @@ def test_sharpened_bounds_are_the_maxima_of_the_configurations_that_carry_the_pe
     assert (sharp[carry] <= want[carry] + 2 * TOLERANCE + 1e-9).all()
 
 
+def _cut_short_root(problem: Problem) -> tuple[Pricer, Generated, float] | None:
+    """The pricer, the root of generation from every app alone as if its searches had been cut
+    short after a node (its pricing bounds loose, its bound lower), and the scale; None where
+    the root proved no bound."""
+    scale = 1.0 / problem.lower_bound()
+    master, pricer = Master(problem, scale), Pricer(problem, scale)
+    for i in range(problem.n):
+        master.add_group(1 << i)
+    root = generate(master, pricer, None)
+    if root.upper is None:
+        return None
+    n = problem.n
+    loose = np.maximum(root.upper, pricer.price(root.duals[:n], root.charge, budget=1, bisections=1)[0])
+    penalty = pricer.penalty(loose, problem.most_groups, root.duals[:n], root.charge)
+    return pricer, dataclasses.replace(root, bound=root.base - penalty, upper=loose), scale
+
+
 @settings(max_examples=20, deadline=None)
 @given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(min_apps=4, max_apps=9))
 def test_a_sharpened_bound_holds_and_never_falls(model, platform, workload):
     """The root's best round as if its searches had been cut short after a node (its pricing
     bounds loose, its bound lower), sharpened: a bound no lower than that, and below the
     optimum over every partition."""
-    problem = _problem(workload, model, platform)
-    scale = 1.0 / problem.lower_bound()
-    master, pricer = Master(problem, scale), Pricer(problem, scale)
-    for i in range(problem.n):
-        master.add_group(1 << i)
-    root = generate(master, pricer, None)
-    assume(root.upper is not None)
-    n = problem.n
-    loose = np.maximum(root.upper, pricer.price(root.duals[:n], root.charge, budget=1, bisections=1)[0])
-    penalty = pricer.penalty(loose, problem.most_groups, root.duals[:n], root.charge)
-    cut = dataclasses.replace(root, bound=root.base - penalty, upper=loose)
+    root = _cut_short_root(_problem(workload, model, platform))
+    assume(root is not None)
+    pricer, cut, scale = root
     bound = sharpen(pricer, cut, time.perf_counter() + 60)
     event("sharpened" if bound > cut.bound + 1e-9 else "nothing to sharpen")
     assert cut.bound <= bound
@@ -946,18 +955,11 @@ def test_a_scaled_bound_holds_under_side_constraints(model, platform, workload, 
     side = data.draw(sides(workload.apps))
     problem = _problem(workload, model, platform, side)
     want = _optimum(workload, model, platform, side, "full-batch")
-    scale = 1.0 / problem.lower_bound()
-    master, pricer = Master(problem, scale), Pricer(problem, scale)
-    for i in range(problem.n):
-        master.add_group(1 << i)
-    root = generate(master, pricer, None)
-    assume(root.upper is not None)
-    n = problem.n
-    loose = np.maximum(root.upper, pricer.price(root.duals[:n], root.charge, budget=1, bisections=1)[0])
-    cut = dataclasses.replace(root, bound=root.base - pricer.penalty(loose, problem.most_groups, root.duals[:n],
-                                                                     root.charge), upper=loose)
+    root = _cut_short_root(problem)
+    assume(root is not None)
+    pricer, cut, scale = root
     bound = scaled_bound(pricer, cut, time.perf_counter() + 60)[0]
-    event("side rows" if len(root.duals) > n else "no side rows")
+    event("side rows" if len(cut.duals) > problem.n else "no side rows")
     event("scaling raised the bound" if bound > cut.bound + 1e-9 else "no scale gave more")
     assert cut.bound <= bound <= want * scale * (1 + REL)
 
@@ -979,16 +981,8 @@ def test_sharpening_leaves_the_packing_lp_its_time(monkeypatch):
     """With less time left than the packing LP needs, sharpening returns the bound it was
     given without starting it (the packing LP after its searches had ended 46 ms past the
     deadline); with time, the same cut-short round is sharpened."""
-    problem = Problem(*as_instance("0.3:2,0.5:5,0.8:10,1.0:20", "VGG19"), cost_model="full-batch")
-    scale = 1.0 / problem.lower_bound()
-    master, pricer = Master(problem, scale), Pricer(problem, scale)
-    for i in range(problem.n):
-        master.add_group(1 << i)
-    root = generate(master, pricer, None)
-    n = problem.n
-    loose = np.maximum(root.upper, pricer.price(root.duals[:n], root.charge, budget=1, bisections=1)[0])
-    cut = dataclasses.replace(root, bound=root.base - pricer.penalty(loose, problem.most_groups, root.duals[:n],
-                                                                     root.charge), upper=loose)
+    pricer, cut, _ = _cut_short_root(Problem(*as_instance("0.3:2,0.5:5,0.8:10,1.0:20", "VGG19"),
+                                             cost_model="full-batch"))
     packed = []
     monkeypatch.setattr(sharpen_module, "packed_bound", lambda *a: packed.append(a) or packed_bound(*a))
     assert sharpen(pricer, cut, time.perf_counter() + PACKING_SECONDS / 2) == cut.bound and not packed
