@@ -900,7 +900,7 @@ def _early_round(problem: Problem, rounds: int) -> tuple[Pricer, Generated, floa
     """The pricer, a round of generation before convergence as a :class:`Generated` (the
     master from every app alone and the ``dp`` plan, grown by ``rounds`` rounds of exact
     pricing, each adding the columns it found; its pricing bounds exact at its vertex duals),
-    and the scale; None where the master LP has no solution."""
+    and the scale; None where the apps alone rule out every plan."""
     from harmonybatch_mp.solvers.dp import dp
 
     try:
