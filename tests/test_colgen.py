@@ -14,8 +14,9 @@ from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 from harmonybatch_mp import InfeasibleError, InputError, SideConstraints, solve
+from harmonybatch_mp.families import _random
 from harmonybatch_mp.provision import feasible_mask
-from harmonybatch_mp.solvers import Problem, as_instance, pricing
+from harmonybatch_mp.solvers import Problem, as_instance, column_master, pricing
 from harmonybatch_mp.solvers import sharpen as sharpen_module
 from harmonybatch_mp.solvers.column_master import Generated, Master, _deepen, generate, packed_bound
 from harmonybatch_mp.solvers.moves import improve
@@ -995,6 +996,33 @@ def test_deepening_raises_the_budgets_of_the_configurations_that_carry_half_the_
     assert budgets.tolist() == [2_000, 2_000, 20_000, 2_000_000, 2_000]  # 0.5 + 0.45 >= half of 1.1
     _deepen(budgets, np.zeros(5))
     assert budgets.tolist() == [2_000, 2_000, 20_000, 2_000_000, 2_000]
+
+
+def test_the_deepened_budgets_are_spent_every_other_round(monkeypatch):
+    """Generation searches with the deepened budgets on every DEEP_EVERY-th round only: the
+    rounds between search each configuration with BUDGET nodes at most (and deepen none),
+    while the deep rounds' budgets do grow, and the LP is still proven optimal."""
+    problem = Problem(*as_instance(_random(np.random.default_rng(20), "GPT-2", 20), "GPT-2"), cost_model="full-batch")
+    scale = 1.0 / problem.lower_bound()
+    master, pricer = Master(problem, scale), Pricer(problem, scale)
+    for i in range(problem.n):
+        master.add_group(1 << i)
+    rounds, seen = [], []
+    lp, price = Master.lp, Pricer.price
+    monkeypatch.setattr(Master, "lp", lambda self, *a, **k: rounds.append(1) or lp(self, *a, **k))
+
+    def spy(self, duals, charge, budget=2_000, **kw):
+        if isinstance(budget, np.ndarray):  # a round's first pricing (an escalation's budget is one number)
+            seen.append((len(rounds), int(budget.max())))
+        return price(self, duals, charge, budget=budget, **kw)
+
+    monkeypatch.setattr(Pricer, "price", spy)
+    root = generate(master, pricer, None)
+    assert not root.stopped and root.bound >= root.value - TOLERANCE * problem.n
+    between = [top for r, top in seen if r % column_master.DEEP_EVERY]
+    deep = [top for r, top in seen if r % column_master.DEEP_EVERY == 0]
+    assert between and max(between) <= column_master.BUDGET
+    assert max(deep) > column_master.BUDGET  # they deepened, on the deep rounds
 
 
 @settings(max_examples=30, deadline=None)

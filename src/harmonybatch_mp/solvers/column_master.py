@@ -43,6 +43,11 @@ PROOF_TOLERANCE = 1e-7
 #: carry the Lagrangian penalty (ten-fold per round in which they carry half of it, once a
 #: round's searches no longer find :data:`.pricing.ENOUGH` groups).
 BUDGET, DEEPEST = 2_000, 2_000_000
+#: The deepened budgets are spent every this many rounds; the rounds between search each
+#: configuration with :data:`BUDGET` nodes at most, for columns, and deepen none. At n = 150
+#: (random GPT-2) the deep searches took most of each round's 3-5 s while the LP was still
+#: falling (formulations/column_generation.md, "Deep rounds").
+DEEP_EVERY = 2
 #: The packing LP (:meth:`.Pricer.packing`) is solved once the closed-form penalty is at most
 #: this (in units of the problem's lower bound, as the duals are scaled): earlier the bound is
 #: far from anything it could prove, and the LP has hundreds of configurations (n = 150: up to
@@ -297,7 +302,9 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
             point = duals if alpha == 0 else alpha * center[1] + (1 - alpha) * duals
             point = np.concatenate([point[:n], np.minimum(point[n:], 0.0)])  # the bound needs y_r <= 0
             charge = _charges(problem, pricer, point, counts)
-            upper, found = pricer.price(point[:n], charge, budget=budgets, deadline=deadline)
+            deep = rounds % DEEP_EVERY == 0  # else the deepened budgets rest (DEEP_EVERY)
+            upper, found = pricer.price(point[:n], charge, budget=budgets if deep else np.minimum(budgets, BUDGET),
+                                        deadline=deadline)
             for budget in ESCALATION:  # only bounds left: search longer, in the end exactly
                 if found or upper.max(initial=0.0) <= TOLERANCE or late(deadline):
                     break
@@ -308,7 +315,7 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
             penalty = pricer.penalty(upper, most, point[:n], charge)
             base = lagrangian_base(point, rhs, alone)
             lagrangian = base - penalty
-            if len(found) < ENOUGH:  # the shallow searches no longer fill a round: prove bounds
+            if deep and len(found) < ENOUGH:  # the shallow searches no longer fill a round: prove bounds
                 _deepen(budgets, pricer.blame(upper, point[:n], charge))
             if center is None or lagrangian > center[0]:
                 # the duals of the best closed-form bound are the smoothing's centre: the path of
