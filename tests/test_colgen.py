@@ -20,7 +20,7 @@ from harmonybatch_mp.solvers import Problem, as_instance, column_master, pricing
 from harmonybatch_mp.solvers import sharpen as sharpen_module
 from harmonybatch_mp.solvers.column_master import Generated, Master, _deepen, generate, packed_bound
 from harmonybatch_mp.solvers.moves import improve
-from harmonybatch_mp.solvers.penalty import fill_penalty
+from harmonybatch_mp.solvers.penalty import fill_penalty, packing_penalty
 from harmonybatch_mp.solvers.pricing import TOLERANCE, Pricer
 from harmonybatch_mp.solvers.problem import members
 from harmonybatch_mp.solvers.scaled_duals import scaled_bound
@@ -812,6 +812,16 @@ def test_the_packing_lp_bounds_what_any_plan_gains(case, raise_by, data):
     if whole:
         assert got <= closed * (1 + 1e-9) + 1e-12
         event("the packing LP is tighter" if got < closed * (1 - 1e-6) else "the closed forms are as tight")
+
+
+def test_the_packing_lp_stops_at_its_deadline():
+    """A packing LP its deadline stops gives no bound (inf, so packed_bound keeps the closed
+    form's); given time, the same LP bounds."""
+    rng = np.random.default_rng(0)
+    gain = rng.random(40) * 1e-3
+    share, amount = np.minimum(rng.random((40, 200)) * 1e-3, gain[:, None]), rng.random((40, 200))
+    assert np.isfinite(packing_penalty(gain, share, amount, np.full(40, 5.0), 20, time.perf_counter() + 60))
+    assert packing_penalty(gain, share, amount, np.full(40, 5.0), 20, time.perf_counter() - 1) == np.inf
 
 
 @settings(max_examples=30, deadline=None)

@@ -324,7 +324,7 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
                 # generation stops, at the last centre
                 center, packed = (lagrangian, point, charge, upper, penalty), False
                 if lagrangian + penalty - upper.max(initial=0.0) >= cutoff:
-                    lagrangian, packed = packed_bound(pricer, center, most), True
+                    lagrangian, packed = packed_bound(pricer, center, most, deadline), True
             if best is None or lagrangian > best[0]:
                 best = (lagrangian, point, charge, upper, base)
             # under counts a group goes in on the configuration that priced it too: its optimum
@@ -352,7 +352,7 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
     if best is None:
         return Generated(value, x, -np.inf, None, None, rounds, stopped)
     if best[1] is center[1] and not packed and best[0] < cutoff:
-        best = (packed_bound(pricer, center, most), *best[1:])
+        best = (packed_bound(pricer, center, most, deadline), *best[1:])
     return Generated(value, x, best[0], best[1], best[2], rounds, stopped, best[3], best[4])
 
 
@@ -380,13 +380,14 @@ def lagrangian_base(point: np.ndarray, rhs: np.ndarray, alone: np.ndarray | None
     return base
 
 
-def packed_bound(pricer: Pricer, center: tuple, most: int) -> float:
+def packed_bound(pricer: Pricer, center: tuple, most: int, deadline: float | None = None) -> float:
     """The bound at a round's duals with the packing LP's penalty, where the closed form's is
-    at most :data:`PACKING_BELOW` (the closed-form bound otherwise)."""
+    at most :data:`PACKING_BELOW` (the closed-form bound otherwise, as where ``deadline``
+    stops the LP)."""
     bound, point, charge, upper, penalty = center
     if penalty > PACKING_BELOW:
         return bound
-    return bound + penalty - min(penalty, pricer.packing(upper, most, point[:pricer.problem.n], charge))
+    return bound + penalty - min(penalty, pricer.packing(upper, most, point[:pricer.problem.n], charge, deadline))
 
 
 def _deepen(budgets: np.ndarray, blame: np.ndarray) -> None:

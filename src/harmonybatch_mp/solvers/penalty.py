@@ -5,6 +5,8 @@ configuration ``k`` the pricing bound ``gain_k`` on what one of its columns gain
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 
@@ -21,7 +23,7 @@ def fill_penalty(gain: np.ndarray, fill: np.ndarray, count: int, supply: float) 
 
 
 def packing_penalty(gain: np.ndarray, share: np.ndarray, amount: np.ndarray, fill: np.ndarray,
-                    count: int) -> float:
+                    count: int, deadline: float | None = None) -> float:
     """An upper bound on what disjoint improving columns gain together, from the packing LP
     (``formulations/column_generation.md``, "The packing LP"): ``n_k`` columns of
     configuration ``k`` hold the apps ``x_ak`` (each app at most once over all ``k``), fill
@@ -34,7 +36,7 @@ def packing_penalty(gain: np.ndarray, share: np.ndarray, amount: np.ndarray, fil
     adds to filling the batch, at most ``fill_k``. The value is the objective of HiGHS's
     duals (clipped to ``>= 0``) plus what their infeasibility could add over the box
     ``x <= 1, n <= count, g <= count gain``: a bound by weak duality whatever the LP's
-    tolerances. inf when HiGHS fails."""
+    tolerances. inf when HiGHS fails, or ``deadline`` stops it."""
     from scipy.optimize import linprog
     from scipy.sparse import coo_matrix
 
@@ -61,9 +63,10 @@ def packing_penalty(gain: np.ndarray, share: np.ndarray, amount: np.ndarray, fil
     b[:n], b[count_row] = 1.0, count
     objective = np.concatenate([np.zeros(nx + nk), np.ones(nk)])
     box = np.concatenate([np.ones(nx), np.full(nk, float(count)), count * gain])
+    options = {} if deadline is None else {"time_limit": max(deadline - time.perf_counter(), 1e-3)}
     solved = linprog(-objective, A_ub=matrix, b_ub=b, bounds=np.column_stack([np.zeros(box.size), box]),
-                     method="highs")
-    if solved.status != 0:
+                     method="highs", options=options)
+    if solved.status != 0:  # (or stopped by the deadline: no bound)
         return np.inf
     u = np.maximum(-solved.ineqlin.marginals, 0.0)
     return float(b @ u + box @ np.maximum(objective - matrix.T @ u, 0.0))

@@ -299,7 +299,8 @@ class Pricer:
         count = min(int(most), int((share > 0).sum()))
         return min(float(share.sum()), fill_penalty(gain, self.fill, count, self.supply))
 
-    def packing(self, upper: np.ndarray, most: int, duals: np.ndarray, charge: np.ndarray | None = None) -> float:
+    def packing(self, upper: np.ndarray, most: int, duals: np.ndarray, charge: np.ndarray | None = None,
+                deadline: float | None = None) -> float:
         """An upper bound on what the columns of any plan gain, given :meth:`price`'s bounds at
         ``duals`` and ``charge``: the packing LP (:func:`.penalty.packing_penalty`) over the
         :data:`PACKING_CONFIGS` configurations of largest bound, with the per-app shares of
@@ -313,7 +314,8 @@ class Pricer:
         big = np.zeros(gain.size, bool)
         big[np.argsort(-gain, kind="stable")[:PACKING_CONFIGS]] = True
         rest = np.where(big, 0.0, gain)
-        bound = packing_penalty(np.where(big, gain, 0.0), shares, np.where(self.serves, self.amount, 0.0), self.fill, count)
+        bound = packing_penalty(np.where(big, gain, 0.0), shares, np.where(self.serves, self.amount, 0.0), self.fill, count,
+                                deadline)
         if (rest > 0).any():
             bound += min(float(shares[~big].max(axis=0).sum()), fill_penalty(rest, self.fill, count, self.supply))
         return bound

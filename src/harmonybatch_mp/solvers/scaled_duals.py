@@ -77,8 +77,8 @@ def scaled_bound(pricer: Pricer, root: Generated, deadline: float) -> tuple[floa
                                 deadline=now + POINT_SHARE * (deadline - now))
         penalty = pricer.penalty(upper, most, point[:n], charge)
         value = base(theta) - penalty
-        if not late(deadline):  # (the packing LP is not stopped by it)
-            value = packed_bound(pricer, (value, point, charge, upper, penalty), most)
+        if not late(deadline):
+            value = packed_bound(pricer, (value, point, charge, upper, penalty), most, deadline)
         if value > best[0]:
             best = (value, point, charge, upper)
         return value

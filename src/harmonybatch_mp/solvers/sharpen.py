@@ -50,7 +50,7 @@ def sharpen(pricer: Pricer, root: Generated, deadline: float) -> float:
     upper = sharpened(pricer, duals[:n], charge, upper, searches)
     penalty = pricer.penalty(upper, most, duals[:n], charge)
     base = lagrangian_base(duals, right_sides(problem), batch_one(pricer))
-    return max(bound, packed_bound(pricer, (base - penalty, duals, charge, upper, penalty), most))
+    return max(bound, packed_bound(pricer, (base - penalty, duals, charge, upper, penalty), most, deadline))
 
 
 def sharpened(pricer: Pricer, duals: np.ndarray, charge: np.ndarray, upper: np.ndarray,
