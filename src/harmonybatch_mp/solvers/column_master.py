@@ -46,7 +46,7 @@ BUDGET, DEEPEST = 2_000, 2_000_000
 #: The deepened budgets are spent every this many rounds; the rounds between search each
 #: configuration with :data:`BUDGET` nodes at most, for columns, and deepen none. At n = 150
 #: (random GPT-2) the deep searches took most of each round's 3-5 s while the LP was still
-#: falling (formulations/column_generation.md, "Deep rounds").
+#: falling (formulations/column_generation.md, "Deep rounds every other round").
 DEEP_EVERY = 2
 #: The packing LP (:meth:`.Pricer.packing`) is solved once the closed-form penalty is at most
 #: this (in units of the problem's lower bound, as the duals are scaled): earlier the bound is
@@ -324,7 +324,7 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
                 # generation stops, at the last centre
                 center, packed = (lagrangian, point, charge, upper, penalty), False
                 if lagrangian + penalty - upper.max(initial=0.0) >= cutoff:
-                    lagrangian, packed = packed_bound(pricer, center, most, deadline), True
+                    lagrangian, packed = packed_bound(pricer, center, most), True
             if best is None or lagrangian > best[0]:
                 best = (lagrangian, point, charge, upper, base)
             # under counts a group goes in on the configuration that priced it too: its optimum
@@ -352,7 +352,8 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
     if best is None:
         return Generated(value, x, -np.inf, None, None, rounds, stopped)
     if best[1] is center[1] and not packed and best[0] < cutoff:
-        best = (packed_bound(pricer, center, most, deadline), *best[1:])
+        # (not stopped by ``deadline``: generation's, which leaves the call time after it)
+        best = (packed_bound(pricer, center, most), *best[1:])
     return Generated(value, x, best[0], best[1], best[2], rounds, stopped, best[3], best[4])
 
 
