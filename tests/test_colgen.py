@@ -822,6 +822,7 @@ def test_the_packing_lp_stops_at_its_deadline():
     share, amount = np.minimum(rng.random((40, 200)) * 1e-3, gain[:, None]), rng.random((40, 200))
     assert np.isfinite(packing_penalty(gain, share, amount, np.full(40, 5.0), 20, time.perf_counter() + 60))
     assert packing_penalty(gain, share, amount, np.full(40, 5.0), 20, time.perf_counter() - 1) == np.inf
+    assert packing_penalty(gain, share, amount, np.full(40, 5.0), 20, time.perf_counter() + 1e-4) == np.inf  # stopped
 
 
 @settings(max_examples=30, deadline=None)

@@ -63,7 +63,10 @@ def packing_penalty(gain: np.ndarray, share: np.ndarray, amount: np.ndarray, fil
     b[:n], b[count_row] = 1.0, count
     objective = np.concatenate([np.zeros(nx + nk), np.ones(nk)])
     box = np.concatenate([np.ones(nx), np.full(nk, float(count)), count * gain])
-    options = {} if deadline is None else {"time_limit": max(deadline - time.perf_counter(), 1e-3)}
+    left = None if deadline is None else deadline - time.perf_counter()
+    if left is not None and left <= 0:
+        return np.inf
+    options = {} if left is None else {"time_limit": left}
     solved = linprog(-objective, A_ub=matrix, b_ub=b, bounds=np.column_stack([np.zeros(box.size), box]),
                      method="highs", options=options)
     if solved.status != 0:  # (or stopped by the deadline: no bound)
