@@ -17,6 +17,7 @@ from ..errors import InputError
 from .expected_relaxed import PARTNERS, RATIO, TOLERANCE, Relaxed
 from .highs import run_highs_lp
 from .kernels import EXPECTED, interruptible, ready
+from .options import late
 from .problem import Problem
 from .problem import members as indices_of
 from .scaled_duals import search_scale
@@ -116,7 +117,7 @@ def _scaled(problem: Problem, best: float, duals: np.ndarray | None, relaxed: Re
     def bound(theta: float) -> float:
         nonlocal best
         point = duals / theta
-        if point.sum() <= best or (deadline is not None and time.perf_counter() > deadline):
+        if point.sum() <= best or late(deadline):
             return float(point.sum())  # (an upper end of what this scale can prove)
         together, gain, _ = relaxed.price(point, None, deadline)
         value = float(point.sum()) - min(together, most * gain)
@@ -181,7 +182,7 @@ def ceiling(problem: Problem, groups: Iterable[int]) -> float:
 
 
 def _generate(problem: Problem, relaxed: Relaxed, master: _Master, deadline: float | None,
-              rounds: int) -> tuple[float, int]:
+              rounds: int) -> tuple[float, np.ndarray | None, int]:
     """Column generation on ``master`` for at most ``rounds`` rounds: the best bound it proved
     (scaled units; -inf if none), the duals it proved it at (None if none), and the rounds left
     once it converged (0 if it stopped for the ``deadline`` or its rounds)."""

@@ -76,9 +76,7 @@ def scaled_bound(pricer: Pricer, root: Generated, deadline: float) -> tuple[floa
         upper, _ = pricer.price(point[:n], charge, budget=None, enough=None,
                                 deadline=now + POINT_SHARE * (deadline - now))
         penalty = pricer.penalty(upper, most, point[:n], charge)
-        value = base(theta) - penalty
-        if not late(deadline):
-            value = packed_bound(pricer, (value, point, charge, upper, penalty), most, deadline)
+        value = packed_bound(pricer, (base(theta) - penalty, point, charge, upper, penalty), most, deadline)
         if value > best[0]:
             best = (value, point, charge, upper)
         return value
