@@ -989,6 +989,26 @@ def test_scaling_the_duals_raises_a_rounds_bound_toward_the_optimum():
     assert optimum - bound < 0.8 * (optimum - round_.bound)  # (0.73 measured: at θ = 1.005)
 
 
+def test_sharpening_scales_the_last_lps_duals_in_the_time_its_searches_leave():
+    """Where the best round's duals are poor and their bound is proven exactly early, sharpening
+    scales the last LP's duals down too (formulations/column_generation.md, "Scaled duals"):
+    here a converged LP's, so the bound all but reaches the LP's value, and stays below the
+    optimum; without them it stays at the poor round's."""
+    workload = "0.3:2,0.5:5,0.8:10,1.0:20,0.6:8,0.9:3,0.4:12,1.2:6"
+    problem = _problem(workload, "VGG19", "paper")
+    pricer, early, scale = _early_round(problem, 0)
+    master = Master(problem, scale)
+    for i in range(problem.n):
+        master.add_group(1 << i)
+    converged = generate(master, Pricer(problem, scale), None)
+    assert not converged.stopped
+    without = sharpen(pricer, dataclasses.replace(early, last=None), time.perf_counter() + 60)
+    with_last = sharpen(pricer, dataclasses.replace(early, last=converged.last), time.perf_counter() + 60)
+    optimum = _optimum(workload, "VGG19", "paper", None, "full-batch") * scale
+    assert without < converged.value * (1 - 1e-3)
+    assert converged.value * (1 - 1e-3) <= with_last <= optimum * (1 + REL)
+
+
 def test_sharpening_leaves_the_packing_lp_its_time(monkeypatch):
     """With less time left than the packing LP needs, sharpening returns the bound it was
     given without starting it (the packing LP after its searches had ended 46 ms past the

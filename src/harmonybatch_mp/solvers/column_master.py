@@ -251,7 +251,8 @@ class Generated:
     Lagrangian ``bound`` (scaled; -inf when none was proven) and the duals and side charges
     it was proven at, the LP rounds, and whether the deadline stopped it; with the bound, the
     pricing bounds of its round (:meth:`.Pricer.price`) and ``base``, the bound before their
-    penalty, which :func:`.sharpen.sharpen` proves again."""
+    penalty, which :func:`.sharpen.sharpen` proves again; and ``last``, the last LP's duals and
+    side charges (the point of the bound at ``y_r <= 0``), where it scales duals again."""
 
     value: float
     x: np.ndarray
@@ -262,6 +263,7 @@ class Generated:
     stopped: bool
     upper: np.ndarray | None = None
     base: float = -np.inf
+    last: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def generate(master: Master, pricer: Pricer, deadline: float | None,
@@ -354,7 +356,9 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
     if best[1] is center[1] and not packed and best[0] < cutoff:
         # (not stopped by ``deadline``: generation's, which leaves the call time after it)
         best = (packed_bound(pricer, center, most), *best[1:])
-    return Generated(value, x, best[0], best[1], best[2], rounds, stopped, best[3], best[4])
+    last = np.concatenate([duals[:n], np.minimum(duals[n:], 0.0)])
+    return Generated(value, x, best[0], best[1], best[2], rounds, stopped, best[3], best[4],
+                     (last, _charges(problem, pricer, last, counts)))
 
 
 def right_sides(problem: Problem, counts: tuple[Count, ...] = ()) -> np.ndarray:

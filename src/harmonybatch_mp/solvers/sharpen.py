@@ -8,12 +8,14 @@ of :meth:`.GroupSearch.best` proved, not their maxima. First the best round's du
 scaled down (:func:`.scaled_duals.scaled_bound`); then, at the best duals found, which are
 fixed, so the work adds up, passes over the configurations that carry the penalty
 (:meth:`.Pricer.blame`), largest share first, search each again with ten times the nodes of
-the pass before, from the best profit found so far up to its bound.
+the pass before, from the best profit found so far up to its bound. Where those end early (the
+bound at the best duals proven exactly), the last LP's duals are scaled down too.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -37,9 +39,10 @@ def sharpen(pricer: Pricer, root: Generated, deadline: float) -> float:
     """The bound of ``root``'s best round (scaled units) raised until ``deadline``: by the
     best of its duals scaled down (:func:`.scaled_duals.scaled_bound`), then with the pricing
     bounds at those duals proven again (:func:`sharpened`), less the time of the packing LP
-    after them (with less than that left, ``root.bound``). At least ``root.bound``: each point
-    tried gives a bound, and each pricing bound proven again only falls, and the penalty with
-    it."""
+    after them (with less than that left, ``root.bound``); then, in the time those searches
+    leave, by the last LP's duals scaled down (``root.last``). At least ``root.bound``: each
+    point tried gives a bound, and each pricing bound proven again only falls, and the penalty
+    with it."""
     now = time.perf_counter()
     if root.upper is None or deadline - now < PACKING_SECONDS:
         return root.bound
@@ -50,7 +53,13 @@ def sharpen(pricer: Pricer, root: Generated, deadline: float) -> float:
     upper = sharpened(pricer, duals[:n], charge, upper, searches)
     penalty = pricer.penalty(upper, most, duals[:n], charge)
     base = lagrangian_base(duals, right_sides(problem), batch_one(pricer))
-    return max(bound, packed_bound(pricer, (base - penalty, duals, charge, upper, penalty), most, deadline))
+    bound = max(bound, packed_bound(pricer, (base - penalty, duals, charge, upper, penalty), most, deadline))
+    if root.last is None or late(searches):
+        return bound
+    # what the searches leave: the last LP's duals scaled down too (formulations/column_generation.md,
+    # "Scaled duals")
+    again = replace(root, bound=bound, duals=root.last[0], charge=root.last[1])
+    return max(bound, scaled_bound(pricer, again, searches)[0])
 
 
 def sharpened(pricer: Pricer, duals: np.ndarray, charge: np.ndarray, upper: np.ndarray,
