@@ -302,7 +302,7 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
             # price at a point between the best-bound duals and the LP's (Wentges smoothing);
             # when that finds nothing the LP can use (mispricing), price at the LP's own duals
             point = duals if alpha == 0 else alpha * center[1] + (1 - alpha) * duals
-            point = np.concatenate([point[:n], np.minimum(point[n:], 0.0)])  # the bound needs y_r <= 0
+            point = _bound_point(point, n)
             charge = _charges(problem, pricer, point, counts)
             deep = rounds % DEEP_EVERY == 0  # else the deepened budgets rest (DEEP_EVERY)
             upper, found = pricer.price(point[:n], charge, budget=budgets if deep else np.minimum(budgets, BUDGET),
@@ -356,7 +356,7 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
     if best[1] is center[1] and not packed and best[0] < cutoff:
         # (not stopped by ``deadline``: generation's, which leaves the call time after it)
         best = (packed_bound(pricer, center, most), *best[1:])
-    last = np.concatenate([duals[:n], np.minimum(duals[n:], 0.0)])
+    last = _bound_point(duals, n)
     return Generated(value, x, best[0], best[1], best[2], rounds, stopped, best[3], best[4],
                      (last, _charges(problem, pricer, last, counts)))
 
@@ -404,6 +404,12 @@ def _deepen(budgets: np.ndarray, blame: np.ndarray) -> None:
         return
     top = order[:int(np.searchsorted(total, 0.5 * total[-1])) + 1]
     budgets[top] = np.minimum(budgets[top] * 10, DEEPEST)
+
+
+def _bound_point(duals: np.ndarray, n: int) -> np.ndarray:
+    """``duals`` with the side and count rows' clipped to ``y_r <= 0``, as the Lagrangian bound
+    needs them (the cover duals of the ``n`` apps as they are)."""
+    return np.concatenate([duals[:n], np.minimum(duals[n:], 0.0)])
 
 
 def _charges(problem: Problem, pricer: Pricer, duals: np.ndarray, counts: tuple[Count, ...] = ()) -> np.ndarray:

@@ -57,7 +57,7 @@ def sharpen(pricer: Pricer, root: Generated, deadline: float) -> float:
     if root.last is None or late(searches):
         return bound
     # what the searches leave: the last LP's duals scaled down too (formulations/column_generation.md,
-    # "Scaled duals")
+    # "The last LP's duals, in the time left")
     again = replace(root, bound=bound, duals=root.last[0], charge=root.last[1])
     return max(bound, scaled_bound(pricer, again, searches)[0])
 
