@@ -144,3 +144,56 @@ def test_kernels_compile_without_a_cache_where_numba_has_nowhere_to_keep_one(mon
     monkeypatch.setattr(numba, "njit", broken)
     with pytest.raises(RuntimeError, match="something else"):
         kernels.compiled()(total)
+
+
+def test_the_kernels_call_no_python_so_ctrl_c_never_lands_inside_them(monkeypatch):
+    """numba calls Python (``numba.core.serialize._numba_unpickle``) for the type of each
+    array a kernel returns; a Ctrl-C handled there left numba going on without it, and came
+    out as a SystemError 14 deep (a traceback for the user). The solvers' kernels write to
+    the caller's arrays instead: a colgen solve through branch and price, and
+    ``expected_bound``, call no Python from compiled code. A kernel that returns an array is
+    counted (the probe sees numba's calls)."""
+    import numba
+    import numba.core.serialize as serialize
+    import numpy as np
+
+    from harmonybatch_mp.families import _random
+
+    kernels._warm_colgen()
+    kernels._warm_expected()
+    calls = []
+
+    class Counting(dict):
+        def __getitem__(self, key):
+            calls.append(key)
+            return super().__getitem__(key)
+
+    monkeypatch.setattr(serialize, "_unpickled_memo", Counting(serialize._unpickled_memo))
+    w = _random(np.random.default_rng(34), "GPT-2", 9)
+    assert solve(w, "GPT-2", solver="colgen", cost_model="full-batch", enumeration_limit=0).solver.nodes > 1
+    solve(_random(np.random.default_rng(3), "BERT", 30), "BERT", solver="colgen", cost_model="full-batch")
+    problem = Problem(*as_instance(_random(np.random.default_rng(3), "BERT", 30), "BERT"), cost_model="expected")
+    assert expected_bound(problem) > problem.lower_bound()
+    assert calls == []
+    returns_an_array = numba.njit(lambda n: np.zeros(n))
+    returns_an_array(2)
+    assert len(calls) == 1
+
+
+def test_a_ctrl_c_under_a_chain_of_system_errors_comes_out_as_keyboard_interrupt():
+    """As numba raised it from a kernel that returned 14 arrays: a SystemError per array,
+    each caused by the one before, the first by the KeyboardInterrupt. Any other SystemError
+    is raised as it is."""
+
+    def chain(depth: int, first: BaseException) -> None:
+        if depth == 0:
+            raise first
+        try:
+            chain(depth - 1, first)
+        except BaseException as exc:
+            raise SystemError("<function _numba_unpickle> returned a result with an exception set") from exc
+
+    with pytest.raises(KeyboardInterrupt), kernels.interruptible():
+        chain(14, KeyboardInterrupt())
+    with pytest.raises(SystemError), kernels.interruptible():
+        chain(14, ValueError("not an interrupt"))

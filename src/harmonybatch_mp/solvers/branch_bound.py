@@ -74,9 +74,13 @@ class GroupSearch:
         from .branch_bound_kernel import prepare
 
         # r_X T_X <= sum r t (each fold step adds <= r t); T_X <= T + 1/rho - 1/r_X from any state (T, rho)
-        self.best_left, fill, by_rate, self.prefer = prepare(self.profit, self.rate, self.timeout, self.batch, self.leader,
-                                                                     self.pairs)
-        self.fill, self.rate_cover = _Cover(*fill), _Cover(*by_rate)
+        n = self.profit.size
+        out, order, self.prefer = np.empty((11, n + 1)), np.empty((2, n), np.int64), np.empty(n, np.bool_)
+        paid_fill, paid_rate = prepare(self.profit, self.rate, self.timeout, self.batch, self.leader, self.pairs, out, order,
+                                       self.prefer)
+        self.best_left = out[0]
+        self.fill = _Cover(out[1, :n], out[2, :n], out[3], out[4], out[5], order[0, :paid_fill])
+        self.rate_cover = _Cover(out[6, :n], out[7, :n], out[8], out[9], out[10], order[1, :paid_rate])
         self.complete = True
 
     def reprice(self, profit: np.ndarray) -> GroupSearch:
@@ -106,7 +110,7 @@ class GroupSearch:
         cap = -1 if limit is None else int(limit) + 1
         while True:
             nodes = SLICE if budget is None else min(SLICE, budget - int(state[1]))
-            status, found, values = search(
+            status = search(
                 self.profit, self.prefer, self.rate, self.timeout, self.batch, self.conflicts, self.clash, self.pairs,
                 self.leader, self.follow, self.best_left,
                 self.fill.free, self.fill.price, self.fill.amount, self.fill.paid_left, self.fill.cheapest_left,
@@ -115,6 +119,10 @@ class GroupSearch:
                 improve, cap, int(state[1]) + nodes, state, T, rho, value, stage, took, level, found, values)
             if status != RUNNING:
                 break
+            if state[2] == found.shape[0]:  # full: grown, and the search resumes at the node it stopped before
+                found = np.concatenate([found, np.zeros_like(found)])
+                values = np.concatenate([values, np.zeros_like(values)])
+                continue
             if (budget is not None and state[1] >= budget) or (deadline is not None and time.perf_counter() > deadline) \
                     or (stop is not None and stop.is_set()):
                 break

@@ -25,36 +25,43 @@ def suffix(x):
 
 
 @compiled(nogil=True)
-def cover(profit, amount):
+def cover(profit, amount, out, order):
     """The arrays of a covering constraint ``sum amount >= deficit`` over the apps from a
     position on (:class:`.branch_bound.GroupSearch`): the positive apps bring their amount
     for free; the others (paid) cost ``-profit`` per app, taken in order of price (profit
-    lost per unit of amount). Returns ``(price, paid amount, free amount left, paid amount
-    left, cheapest price left, paid apps by price)``; the ``left`` arrays have ``n + 1``
-    entries (0 or inf past the last app)."""
+    lost per unit of amount). Writes to the rows of ``out`` (``n + 1`` columns) the price,
+    the paid amount (their first ``n`` entries), the free amount left, the paid amount left
+    and the cheapest price left (0 or inf past the last app), and to ``order`` the paid apps
+    by price; returns their number."""
     n = profit.size
-    price = np.full(n, np.inf)
-    paid = np.zeros(n)
+    price, paid = out[0, :n], out[1, :n]
+    price[:] = np.inf
+    paid[:] = 0.0
     for i in range(n):
         if profit[i] <= 0 and amount[i] > 0:
             price[i] = -profit[i] / amount[i]
             paid[i] = amount[i]
-    free = suffix(np.where(profit > 0, amount, 0.0))
-    cheapest = np.full(n + 1, np.inf)
+    out[2] = suffix(np.where(profit > 0, amount, 0.0))
+    out[3] = suffix(paid)
+    out[4, n] = np.inf
     for i in range(n - 1, -1, -1):
-        cheapest[i] = min(cheapest[i + 1], price[i])
+        out[4, i] = min(out[4, i + 1], price[i])
     chosen = np.flatnonzero(paid > 0)
-    order = chosen[np.argsort(price[chosen], kind="mergesort")].astype(np.int64)
-    return price, paid, free, suffix(paid), cheapest, order
+    order[:chosen.size] = chosen[np.argsort(price[chosen], kind="mergesort")]
+    return chosen.size
 
 
 @compiled(nogil=True)
-def prepare(profit, rate, timeout, batch, leader, pairs):
-    """What one configuration's search needs besides its inputs (:class:`.branch_bound.GroupSearch`):
-    the positive profit left from each position, the covers of ``r_X T_X`` (amounts ``r t``,
-    each at most ``b - 1``: no app need cover more than the batch) and of the rate (amounts
-    ``r``), and which branch of each app to try first: taking it where its profit is positive,
-    or where the root's fractional cover uses it. An app with a
+def prepare(profit, rate, timeout, batch, leader, pairs, out, order, prefer):
+    """What one configuration's search needs besides its inputs (:class:`.branch_bound.GroupSearch`),
+    written to the caller's arrays (a kernel that returns arrays has numba call Python to
+    make them, where a Ctrl-C left it in an undefined state): the positive profit left from
+    each position (``out[0]``), the covers of ``r_X T_X`` (``out[1:6]``, ``order[0]``; amounts
+    ``r t``, each at most ``b - 1``: no app need cover more than the batch) and of the rate
+    (``out[6:11]``, ``order[1]``; amounts ``r``), as :func:`cover` writes them, and which
+    branch of each app to try first (``prefer``): taking it where its profit is positive,
+    or where the root's fractional cover uses it. Returns the two covers' numbers of paid
+    apps. An app with a
     leader (``leader >= 0``; its profit pooled on the leader) brings its amounts with the
     leader's: they are the leader's in the covers, and the search counts them as forced once
     the leader is taken. Of two apps in conflict (``pairs``, disjoint, each ``i < j``) a group
@@ -66,23 +73,28 @@ def prepare(profit, rate, timeout, batch, leader, pairs):
             fill_amount[leader[f]] += fill_amount[f]
             rate_amount[leader[f]] += rate_amount[f]
             fill_amount[f] = rate_amount[f] = 0.0
-    fill = cover(profit, np.minimum(fill_amount, batch - 1.0))
+    paid_fill = cover(profit, np.minimum(fill_amount, batch - 1.0), out[1:6], order[0])
     # the branch tried first as without classes (with the class's amounts on its first app,
     # n = 30 random VideoMAE took 129 nodes of branch and price, not 77)
-    plain = cover(profit, rate * timeout) if (leader >= 0).any() else fill
-    prefer = profit > 0
-    deficit = (batch - 1) - plain[2][0]
+    if (leader >= 0).any():
+        plain, plain_order = np.empty((5, profit.size + 1)), np.empty(profit.size, np.int64)
+        paid_plain = cover(profit, rate * timeout, plain, plain_order)
+    else:
+        plain, plain_order, paid_plain = out[1:6], order[0], paid_fill
+    prefer[:] = profit > 0
+    deficit = (batch - 1) - plain[2, 0]
     before = 0.0
-    for q in plain[5]:
+    for q in plain_order[:paid_plain]:
         if before >= deficit:
             break
         prefer[q] = True
-        before += plain[1][q]
+        before += plain[1, q]
     gain = np.maximum(profit, 0.0)
     for q in range(pairs.shape[0]):
         i, j = pairs[q, 0], pairs[q, 1]
         gain[i] -= min(gain[i], gain[j])  # counted until app i is decided
-    return suffix(gain), fill, cover(profit, rate_amount), prefer
+    out[0] = suffix(gain)
+    return paid_fill, cover(profit, rate_amount, out[6:11], order[1])
 
 
 @compiled(nogil=True)
@@ -119,15 +131,16 @@ def search(profit, prefer, rate, timeout, batch, conflicts, clash, pairs, leader
     drops once the first is taken); ``leader[d] >= 0``: app
     ``d`` is taken exactly when app ``leader[d] < d`` is (``follow``: the apps with a leader;
     the covers hold their amounts at the leader, so those of the ones still to come whose
-    leader is taken are counted as forced). Returns the status and the (possibly grown)
-    output arrays."""
+    leader is taken are counted as forced). The groups found go to ``found`` and ``values``;
+    when they are full the search stops (``RUNNING``) before its next node, for the caller to
+    grow them and resume. Returns the status."""
     n = profit.size
     need = (batch - 1) * (1 - 1e-12)  # Eq. 9: r_X T_X >= b - 1
     d, nodes, count = state[0], state[1], state[2]
     status = RUNNING
     while d >= 0:
         if stage[d] == 0:
-            if nodes >= max_nodes:
+            if nodes >= max_nodes or count == found.shape[0]:  # (full: the caller grows the arrays)
                 break
             nodes += 1
             threshold = level[0]
@@ -155,13 +168,6 @@ def search(profit, prefer, rate, timeout, batch, conflicts, clash, pairs, leader
                     continue
             if d == n:
                 if rho[d] > 0 and (batch == 1 or batch <= math.floor(rho[d] * T[d]) + 1):
-                    if count == found.shape[0]:
-                        grown = np.zeros((2 * count, n), np.bool_)
-                        grown[:count] = found
-                        found = grown
-                        more = np.zeros(2 * count)
-                        more[:count] = values
-                        values = more
                     found[count, :] = took[:n]
                     values[count] = value[d]
                     count += 1
@@ -206,4 +212,4 @@ def search(profit, prefer, rate, timeout, batch, conflicts, clash, pairs, leader
     if d < 0 and status == RUNNING:
         status = DONE
     state[0], state[1], state[2], state[3] = d, nodes, count, status
-    return status, found, values
+    return status

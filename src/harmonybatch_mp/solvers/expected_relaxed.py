@@ -383,10 +383,13 @@ class Relaxed:
                 return np.inf, np.inf, []
             apps = self.apps[v]
             where, first = self._candidates[v]
-            level, anchor, place, cap, gains[v, :self.levels[v]] = open_rows(
-                duals[apps], self.share[apps], self.unit[v, :self.levels[v]], where, first, TOLERANCE)
-            rows.append(np.stack([np.full(level.size, v), level, apps[anchor], place]))
-            caps.append(cap)
+            room = self.levels[v] * where.shape[0] * (where.shape[1] + 1)  # every row could pass
+            opened, cap = np.empty((3, room), np.int64), np.empty(room)
+            count = open_rows(duals[apps], self.share[apps], self.unit[v, :self.levels[v]], where, first, TOLERANCE,
+                              gains[v, :self.levels[v]], opened, cap)
+            level, anchor, place = opened[:, :count]
+            rows.append(np.stack([np.full(count, v), level, apps[anchor], place]))
+            caps.append(cap[:count])
         rows, caps = np.concatenate(rows, axis=1) if rows else np.zeros((4, 0), int), np.concatenate(caps or [[]])
         group = rows[0] * self.unit.shape[1] + rows[1]
         rank = np.arange(group.size) - np.searchsorted(group, group)

@@ -248,50 +248,47 @@ def price_rows(bins, anchors, places, partners, own, profit_of, share, unit, rat
 
 
 @compiled()
-def open_rows(duals, share, unit, where, first, tolerance):
+def open_rows(duals, share, unit, where, first, tolerance, gains, rows, caps):
     """One bin's rows worth pricing at ``duals``: per level ``l`` (``unit[l]``), anchor ``t``
     (the bin's apps in anchor order: ``duals``, ``share``) and place ``q`` of a partner
     (``where[t, q]``: its position among the apps, or their number where the bin serves none
     there; the last place: none), the row's cap: the anchor's and partner's profits and every
     positive profit after the anchor but the candidates up to the partner (profit ``y_a -
-    share_a unit[l]``). A row fits from level ``first[t, q]`` on. Returns the rows whose cap
-    passes ``tolerance`` as ``(level, anchor, place, cap)``, by level and then by falling cap
-    (stable), and per level the largest cap of the rows that fit but do not pass (at least 0)."""
+    share_a unit[l]``). A row fits from level ``first[t, q]`` on. Writes the rows whose cap
+    passes ``tolerance`` to the caller's arrays (room for every row: a kernel that returns
+    arrays has numba call Python to make them), as ``(level, anchor, place)`` to the columns
+    of ``rows`` and their caps to ``caps``, by level and then by falling cap (stable), and per
+    level to ``gains`` the largest cap of the rows that fit but do not pass (at least 0);
+    returns their number."""
     levels, m, most = unit.size, duals.size, where.shape[1]
     profit, after, cap = np.empty(m + 1), np.empty(m), np.empty((m, most + 1))
-    gains = np.zeros(levels)
+    gains[:] = 0.0
     count = 0
-    for sweep in range(2):  # count the rows, then write them
-        if sweep == 1:
-            level, anchor, place, caps = (np.empty(count, np.int64), np.empty(count, np.int64),
-                                          np.empty(count, np.int64), np.empty(count))
-            count = 0
-        for lv in range(levels):
-            start = count
-            profit[m] = 0.0
-            total = 0.0
-            for a in range(m - 1, -1, -1):
-                profit[a] = duals[a] - share[a] * unit[lv]
-                after[a] = total
-                total += max(profit[a], 0.0)
-            for t in range(m):
-                base, ahead = profit[t] + after[t], 0.0
-                for q in range(most):
-                    theirs = profit[where[t, q]]
-                    ahead += max(theirs, 0.0)
-                    cap[t, q] = base - ahead + theirs
-                cap[t, most] = base - ahead
-                for q in range(most + 1):
-                    if lv >= first[t, q]:
-                        if cap[t, q] > tolerance:
-                            if sweep == 1:
-                                level[count], anchor[count], place[count], caps[count] = lv, t, q, cap[t, q]
-                            count += 1
-                        elif sweep == 0:
-                            gains[lv] = max(gains[lv], cap[t, q])
-            if sweep == 1 and count > start + 1:
-                order = np.argsort(-caps[start:count], kind="mergesort")
-                anchor[start:count] = anchor[start:count][order]
-                place[start:count] = place[start:count][order]
-                caps[start:count] = caps[start:count][order]
-    return level, anchor, place, caps, gains
+    for lv in range(levels):
+        start = count
+        profit[m] = 0.0
+        total = 0.0
+        for a in range(m - 1, -1, -1):
+            profit[a] = duals[a] - share[a] * unit[lv]
+            after[a] = total
+            total += max(profit[a], 0.0)
+        for t in range(m):
+            base, ahead = profit[t] + after[t], 0.0
+            for q in range(most):
+                theirs = profit[where[t, q]]
+                ahead += max(theirs, 0.0)
+                cap[t, q] = base - ahead + theirs
+            cap[t, most] = base - ahead
+            for q in range(most + 1):
+                if lv >= first[t, q]:
+                    if cap[t, q] > tolerance:
+                        rows[0, count], rows[1, count], rows[2, count], caps[count] = lv, t, q, cap[t, q]
+                        count += 1
+                    else:
+                        gains[lv] = max(gains[lv], cap[t, q])
+        if count > start + 1:
+            order = np.argsort(-caps[start:count], kind="mergesort")
+            for i in range(1, 3):
+                rows[i, start:count] = rows[i, start:count][order]
+            caps[start:count] = caps[start:count][order]
+    return count
