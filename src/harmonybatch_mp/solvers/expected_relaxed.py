@@ -383,13 +383,14 @@ class Relaxed:
                 return np.inf, np.inf, []
             apps = self.apps[v]
             where, first = self._candidates[v]
-            room = self.levels[v] * where.shape[0] * (where.shape[1] + 1)  # every row could pass
-            opened, cap = np.empty((3, room), np.int64), np.empty(room)
-            count = open_rows(duals[apps], self.share[apps], self.unit[v, :self.levels[v]], where, first, TOLERANCE,
-                              gains[v, :self.levels[v]], opened, cap)
-            level, anchor, place = opened[:, :count]
+            args = duals[apps], self.share[apps], self.unit[v, :self.levels[v]], where, first, TOLERANCE, gains[v, :self.levels[v]]
+            count = open_rows(*args, np.empty((3, 0), np.int64), np.empty(0))  # counted, then written
+            opened, cap = np.empty((3, count), np.int64), np.empty(count)
+            if count:
+                open_rows(*args, opened, cap)
+            level, anchor, place = opened
             rows.append(np.stack([np.full(count, v), level, apps[anchor], place]))
-            caps.append(cap[:count])
+            caps.append(cap)
         rows, caps = np.concatenate(rows, axis=1) if rows else np.zeros((4, 0), int), np.concatenate(caps or [[]])
         group = rows[0] * self.unit.shape[1] + rows[1]
         rank = np.arange(group.size) - np.searchsorted(group, group)

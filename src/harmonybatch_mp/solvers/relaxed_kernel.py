@@ -255,14 +255,16 @@ def open_rows(duals, share, unit, where, first, tolerance, gains, rows, caps):
     there; the last place: none), the row's cap: the anchor's and partner's profits and every
     positive profit after the anchor but the candidates up to the partner (profit ``y_a -
     share_a unit[l]``). A row fits from level ``first[t, q]`` on. Writes the rows whose cap
-    passes ``tolerance`` to the caller's arrays (room for every row: a kernel that returns
-    arrays has numba call Python to make them), as ``(level, anchor, place)`` to the columns
-    of ``rows`` and their caps to ``caps``, by level and then by falling cap (stable), and per
-    level to ``gains`` the largest cap of the rows that fit but do not pass (at least 0);
-    returns their number."""
+    passes ``tolerance`` to the caller's arrays (a kernel that returns arrays has numba call
+    Python to make them), as ``(level, anchor, place)`` to the columns of ``rows`` and their
+    caps to ``caps``, by level and then by falling cap (stable), and per level to ``gains``
+    the largest cap of the rows that fit but do not pass (at least 0); returns their number.
+    With empty ``caps`` it only counts them (and writes ``gains``), for the caller to make
+    the arrays."""
     levels, m, most = unit.size, duals.size, where.shape[1]
     profit, after, cap = np.empty(m + 1), np.empty(m), np.empty((m, most + 1))
     gains[:] = 0.0
+    write = caps.size > 0
     count = 0
     for lv in range(levels):
         start = count
@@ -282,11 +284,12 @@ def open_rows(duals, share, unit, where, first, tolerance, gains, rows, caps):
             for q in range(most + 1):
                 if lv >= first[t, q]:
                     if cap[t, q] > tolerance:
-                        rows[0, count], rows[1, count], rows[2, count], caps[count] = lv, t, q, cap[t, q]
+                        if write:
+                            rows[0, count], rows[1, count], rows[2, count], caps[count] = lv, t, q, cap[t, q]
                         count += 1
                     else:
                         gains[lv] = max(gains[lv], cap[t, q])
-        if count > start + 1:
+        if write and count > start + 1:
             order = np.argsort(-caps[start:count], kind="mergesort")
             for i in range(1, 3):
                 rows[i, start:count] = rows[i, start:count][order]
