@@ -445,8 +445,6 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch):
     message) and then does as Python's does."""
     import traceback
 
-    from harmonybatch_mp.cli import EXIT_INTERRUPTED, main
-
     ran: list[str] = []
 
     def recording(signum, frame):
@@ -456,13 +454,15 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(signal, "default_int_handler", recording)  # (what solvers/highs.py compares with)
     previous = signal.signal(signal.SIGINT, recording)
     try:
-        _interrupt_a_plan(tmp_path, capsys, main, EXIT_INTERRUPTED, ran)
+        _interrupt_a_plan(tmp_path, capsys, ran)
     finally:
         signal.signal(signal.SIGINT, previous)
 
 
-def _interrupt_a_plan(tmp_path, capsys, main, interrupted: int, ran: list[str]) -> None:
+def _interrupt_a_plan(tmp_path, capsys, ran: list[str]) -> None:
     """A 150-app plan, SIGINT 1.5 s into it; ``ran``: where the handler ran."""
+    from harmonybatch_mp.cli import EXIT_INTERRUPTED, main
+
     rng = np.random.default_rng(7)
     big, small = tmp_path / "big.csv", tmp_path / "small.csv"
     big.write_text("name,slo,rate\n" + "".join(f"a{i},{rng.uniform(0.2, 1.5):.4f},{10 ** rng.uniform(-1, 1.5):.4f}\n"
@@ -482,7 +482,7 @@ def _interrupt_a_plan(tmp_path, capsys, main, interrupted: int, ran: list[str]) 
         timer.cancel()
     elapsed = time.perf_counter() - start
     out, err = capsys.readouterr()
-    assert code == interrupted == 130 and err == "harmonybatch-mp: interrupted\n" and out == "", (code, out, err, ran)
+    assert code == EXIT_INTERRUPTED == 130 and err == "harmonybatch-mp: interrupted\n" and out == "", (code, out, err, ran)
     assert elapsed < 30, f"the interrupt was not taken: main ran {elapsed:.1f} s; the handler ran at: {ran}"
     assert main(["plan", "--workload", str(small), *args]) == 0
 
