@@ -5,10 +5,13 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import assume, event, given, settings
+from hypothesis import strategies as st
 
-from harmonybatch_mp import App, builtin_profile, parse_apps, preset, provision_group, solve
+from harmonybatch_mp import App, InputError, Workload, builtin_profile, parse_apps, preset, provision_group, solve
 from harmonybatch_mp.solvers.greedy import greedy, knee_rate
 from harmonybatch_mp.solvers.problem import Problem
+from strategies import models, platforms
 
 VGG, REF = builtin_profile("VGG19"), preset()
 
@@ -48,3 +51,70 @@ def test_paper_table_one():
     provisioning the same algorithm finds the optimum 2.3686e-05."""
     w = parse_apps("0.5:5,0.8:10,1.0:20")
     assert solve(w, VGG, REF, solver="greedy", cost_model="full-batch").total_cost == pytest.approx(2.3686e-05, rel=1e-4)
+
+
+def _algorithm_one(problem: Problem) -> list[int]:
+    """Algorithm 1 as the paper writes it, each group provisioned from scratch (the code
+    before stage 2 extended its runs' folds)."""
+    knees: dict[float, float] = {}
+    out, run, run_rate, first_slo = [], 0, 0.0, 0.0
+    for i, app in enumerate(problem.apps):
+        if problem.group(1 << i).kind == "cpu":
+            if not run:
+                first_slo = app.slo
+            run |= 1 << i
+            run_rate += app.rate
+            knees.setdefault(first_slo, knee_rate(problem, first_slo))
+            if run_rate > knees[first_slo]:
+                out.append(run)
+                run, run_rate = 0, 0.0
+        else:
+            out.extend(1 << j for j in range(problem.n) if run >> j & 1)
+            out.append(1 << i)
+            run, run_rate = 0, 0.0
+    out.extend(1 << j for j in range(problem.n) if run >> j & 1)
+    out.sort(key=lambda m: m & -m)
+    k = 0
+    while k < len(out) - 1:
+        a, b = out[k], out[k + 1]
+        if "gpu" in (problem.group(a).kind, problem.group(b).kind) and \
+                problem.weighted_cost(a | b) < problem.weighted_cost(a) + problem.weighted_cost(b):
+            out[k:k + 2] = [a | b]
+            continue
+        k += 1
+    return out
+
+
+@st.composite
+def _mixed_workloads(draw):
+    """Up to 40 apps, SLOs 0.15-2 s, rates 0.01-300 rps (log-uniform): runs of CPU apps,
+    GPU apps and merges in both stages."""
+    n = draw(st.integers(1, 40))
+    return Workload([App(f"w{i}", round(draw(st.floats(0.15, 2.0)), 3), round(10 ** draw(st.floats(-2.0, 2.5)), 4))
+                     for i in range(n)])
+
+
+@settings(max_examples=60)
+@given(_mixed_workloads(), models, platforms)
+def test_greedy_makes_the_groups_of_algorithm_one(workload, profile, platform):
+    """Stage 2 extends each merged run's fold instead of folding it anew: the same groups as
+    the algorithm written plainly, on a problem of its own (nothing cached shared)."""
+    p = Problem(workload, profile, platform, cost_model="full-batch")
+    assume(all(p.group(1 << i) is not None for i in range(p.n)))
+    expected = _algorithm_one(Problem(workload, profile, platform, cost_model="full-batch"))
+    event(f"stage 2 {'merged' if any(m & (m - 1) and any(p.group(1 << i).kind == 'gpu' for i in range(p.n) if m >> i & 1) for m in expected) else 'merged nothing'}")
+    assert sorted(greedy(p).groups) == sorted(expected)
+
+
+def test_stage_two_merges_a_chain_of_gpu_groups():
+    """Five high-rate apps, each alone on a GPU: stage 2 merges the first with each next one in
+    turn, extending the same run."""
+    p = Problem(parse_apps("0.5:40,0.55:40,0.6:40,0.65:40,0.7:40"), VGG, REF, cost_model="full-batch")
+    assert all(p.group(1 << i).kind == "gpu" for i in range(5))
+    assert greedy(p).groups == tuple(_algorithm_one(Problem(p.workload, VGG, REF, cost_model="full-batch")))
+    assert len(greedy(p).groups) < 5
+
+
+def test_runs_are_folded_only_under_full_batch():
+    with pytest.raises(InputError, match="full-batch"):
+        next(Problem(parse_apps("0.5:1,0.6:1"), VGG, REF, cost_model="expected").runs_from(0))

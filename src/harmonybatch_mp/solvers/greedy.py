@@ -74,34 +74,64 @@ def greedy(problem: Problem) -> Solution:
 
 
 def _two_stage(problem: Problem) -> list[int]:
+    """The groups of Algorithm 1 on the full-batch ``problem``. Every group is a run of apps
+    consecutive in SLO order, so a merge of stage 2 extends its run's fold by the next
+    group's apps (:meth:`.Problem.runs_from`): one fold step per app, where folding each
+    merged group anew took 3.2 million steps and 41 s at 5,000 apps
+    (``benchmarks/results/scale.md``)."""
     knees: dict[float, float] = {}
-    out: list[int] = []
-    run, run_rate = 0, 0.0
+    out: list[tuple[int, int]] = []  # runs apps[i:j]
+    first = 0  # the current run is apps[first:i]
+    run_rate = 0.0
     for i, app in enumerate(problem.apps):  # Stage 1
-        mask = 1 << i
-        if problem.group(mask).kind == "cpu":
-            if not run:
-                first_slo = app.slo
-            run |= mask
+        if problem.group(1 << i).kind == "cpu":
             run_rate += app.rate
-            if first_slo not in knees:
-                knees[first_slo] = knee_rate(problem, first_slo)
-            if run_rate > knees[first_slo]:
-                out.append(run)
-                run, run_rate = 0, 0.0
+            slo = problem.apps[first].slo
+            if slo not in knees:
+                knees[slo] = knee_rate(problem, slo)
+            if run_rate > knees[slo]:
+                out.append((first, i + 1))
+                first, run_rate = i + 1, 0.0
         else:
-            out.extend(1 << j for j in range(problem.n) if run >> j & 1)
-            run, run_rate = 0, 0.0
-            out.append(mask)
-    out.extend(1 << j for j in range(problem.n) if run >> j & 1)
-    out.sort(key=lambda m: (m & -m))
+            out.extend((j, j + 1) for j in range(first, i + 1))
+            first, run_rate = i + 1, 0.0
+    out.extend((j, j + 1) for j in range(first, problem.n))
 
+    masks = [_run_mask(i, j) for i, j in out]
+    costs = [problem.weighted_cost(m) for m in masks]  # each app's group of stage 1, once
     k = 0
+    run: _Run | None = None  # the run of group k, extended by the groups it merges
     while k < len(out) - 1:  # Stage 2
-        a, b = out[k], out[k + 1]
-        if "gpu" in (problem.group(a).kind, problem.group(b).kind):
-            if problem.weighted_cost(a | b) < problem.weighted_cost(a) + problem.weighted_cost(b):
-                out[k:k + 2] = [a | b]
+        (i, _), (_, end) = out[k], out[k + 1]
+        if "gpu" in (problem.group(masks[k]).kind, problem.group(masks[k + 1]).kind):
+            if run is None or run.start != i:
+                run = _Run(problem, i)
+            run.extend(end)
+            merged = math.inf if run.config is None else run.rate / problem.total_rate * run.config.cost
+            if merged < costs[k] + costs[k + 1]:
+                out[k:k + 2], masks[k:k + 2], costs[k:k + 2] = [(i, end)], [run.mask], [merged]
                 continue
         k += 1
-    return out
+    return masks
+
+
+class _Run:
+    """The run ``apps[start:end]`` of a full-batch problem and its optimum, extended one
+    app at a time (:meth:`.Problem.runs_from`); ``rate`` sums its apps' rates in
+    :meth:`.Problem.rate`'s order, so its costs are those of :meth:`.Problem.weighted_cost`."""
+
+    def __init__(self, problem: Problem, start: int):
+        self.start = self.end = start
+        self.mask, self.config, self.rate = 0, None, 0.0
+        self._apps = problem.apps
+        self._optima = problem.runs_from(start)
+
+    def extend(self, end: int) -> None:
+        while self.end < end:
+            self.end, self.mask, self.config = next(self._optima)
+            self.rate += self._apps[self.end - 1].rate
+
+
+def _run_mask(i: int, j: int) -> int:
+    """The mask of the apps ``i..j-1``."""
+    return ((1 << (j - i)) - 1) << i

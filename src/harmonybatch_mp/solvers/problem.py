@@ -308,14 +308,22 @@ class Problem:
                     yield i, j, mask, self.group(mask)
             return
         for i in range(self.n):
-            mask = 0
-            for j, idx in run_optima(self.grid, self.apps, i, max_run, app_kinds=self.app_kinds):
-                mask |= 1 << (j - 1)
-                cfg = self._cache.get(mask, _MISSING)
-                if cfg is _MISSING:
-                    cfg = None if idx is None else self.grid.config(idx)
-                    self._cache[mask] = cfg
+            for j, mask, cfg in self.runs_from(i, max_run):
                 yield i, j, mask, cfg
+
+    def runs_from(self, i: int, max_run: int | None = None) -> Iterator[tuple[int, int, GroupConfig | None]]:
+        """Under full-batch, the optima of the runs ``apps[i:j]`` for ``j = i + 1, ...`` (at most
+        ``max_run`` apps), one fold step per extension, cached: ``(j, mask, config)``."""
+        if self.expected:
+            raise InputError("runs_from folds the full-batch model; under expected use fill_runs")
+        mask = 0
+        for j, idx in run_optima(self.grid, self.apps, i, max_run, app_kinds=self.app_kinds):
+            mask |= 1 << (j - 1)
+            cfg = self._cache.get(mask, _MISSING)
+            if cfg is _MISSING:
+                cfg = None if idx is None else self.grid.config(idx)
+                self._cache[mask] = cfg
+            yield j, mask, cfg
 
     def plan_cost(self, masks: Iterable[int]) -> float:
         """Average cost per request of a partition given as group masks (Eq. 7)."""
