@@ -23,3 +23,12 @@ def workloads(draw, min_apps: int = 1, max_apps: int = 7, min_slo: float = 0.05)
         rate = 10 ** draw(st.floats(-2.0, 1.69897))
         apps.append(App(f"w{i}", round(slo, 4), round(rate, 4)))
     return Workload(apps)
+
+
+@st.composite
+def mixed_workloads(draw, max_apps: int = 40):
+    """Up to ``max_apps`` apps, SLOs 0.15-2 s, rates 0.01-300 rps (log-uniform): runs of apps
+    on CPU functions, apps on GPU functions, groups worth merging."""
+    n = draw(st.integers(1, max_apps))
+    return Workload([App(f"w{i}", round(draw(st.floats(0.15, 2.0)), 3), round(10 ** draw(st.floats(-2.0, 2.5)), 4))
+                     for i in range(n)])

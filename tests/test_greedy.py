@@ -6,12 +6,11 @@ import math
 
 import pytest
 from hypothesis import assume, event, given, settings
-from hypothesis import strategies as st
 
-from harmonybatch_mp import App, InputError, Workload, builtin_profile, parse_apps, preset, provision_group, solve
+from harmonybatch_mp import App, InputError, builtin_profile, parse_apps, preset, provision_group, solve
 from harmonybatch_mp.solvers.greedy import greedy, knee_rate
 from harmonybatch_mp.solvers.problem import Problem
-from strategies import models, platforms
+from strategies import mixed_workloads, models, platforms
 
 VGG, REF = builtin_profile("VGG19"), preset()
 
@@ -85,17 +84,8 @@ def _algorithm_one(problem: Problem) -> list[int]:
     return out
 
 
-@st.composite
-def _mixed_workloads(draw):
-    """Up to 40 apps, SLOs 0.15-2 s, rates 0.01-300 rps (log-uniform): runs of CPU apps,
-    GPU apps and merges in both stages."""
-    n = draw(st.integers(1, 40))
-    return Workload([App(f"w{i}", round(draw(st.floats(0.15, 2.0)), 3), round(10 ** draw(st.floats(-2.0, 2.5)), 4))
-                     for i in range(n)])
-
-
 @settings(max_examples=60)
-@given(_mixed_workloads(), models, platforms)
+@given(mixed_workloads(), models, platforms)
 def test_greedy_makes_the_groups_of_algorithm_one(workload, profile, platform):
     """Stage 2 extends each merged run's fold instead of folding it anew: the same groups as
     the algorithm written plainly, on a problem of its own (nothing cached shared)."""

@@ -23,8 +23,17 @@ def per_app_bound(problem: Problem) -> float:
     for ``L_max`` and ``min_{k<=b} c(k)/k`` (no invocation carries more than ``b``) for
     ``C_k``.
     """
-    grid = problem.grid
     total = 0.0
+    for a, cost in zip(problem.apps, per_app_costs(problem)):
+        total += a.rate * cost
+    return float(total / problem.total_rate)
+
+
+def per_app_costs(problem: Problem) -> np.ndarray:
+    """Per app, the least cost per request of any group that holds it (inf: none serves it):
+    the ``min C_k`` of :func:`per_app_bound`."""
+    grid = problem.grid
+    out = np.full(problem.n, np.inf)
     for kinds in set(problem.app_kinds):
         ok = grid.memory_ok & np.isin(grid.kind, [KINDS.index(k) for k in kinds])
         if problem.expected:
@@ -33,8 +42,8 @@ def per_app_bound(problem: Problem) -> float:
             lat, cost = grid.latency_max[ok], grid.cost[ok]
         order = np.argsort(lat, kind="stable")
         lat, prefix_min = lat[order], np.minimum.accumulate(cost[order])
-        apps = [a for a, k in zip(problem.apps, problem.app_kinds) if k == kinds]
-        pos = np.searchsorted(lat, [a.slo for a in apps], side="right") - 1
-        for a, p in zip(apps, pos):
-            total += a.rate * (prefix_min[p] if p >= 0 else np.inf)
-    return float(total / problem.total_rate)
+        apps = [i for i, k in enumerate(problem.app_kinds) if k == kinds]
+        pos = np.searchsorted(lat, [problem.apps[i].slo for i in apps], side="right") - 1
+        if prefix_min.size:
+            out[apps] = np.where(pos >= 0, prefix_min[np.maximum(pos, 0)], np.inf)
+    return out

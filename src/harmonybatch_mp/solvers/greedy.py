@@ -8,7 +8,7 @@ from ..plan import HEURISTIC, SolverInfo
 from ..provision import best_config
 from ..workload import App
 from .base import Solution
-from .problem import Problem
+from .problem import Problem, run_mask
 
 #: Rates searched for the knee (requests/s): below, CPU is assumed; above, GPU.
 KNEE_RATE_RANGE = (1e-4, 1e5)
@@ -97,7 +97,7 @@ def _two_stage(problem: Problem) -> list[int]:
             first, run_rate = i + 1, 0.0
     out.extend((j, j + 1) for j in range(first, problem.n))
 
-    masks = [_run_mask(i, j) for i, j in out]
+    masks = [run_mask(i, j) for i, j in out]
     costs = [problem.weighted_cost(m) for m in masks]  # each app's group of stage 1, once
     k = 0
     run: _Run | None = None  # the run of group k, extended by the groups it merges
@@ -130,8 +130,3 @@ class _Run:
         while self.end < end:
             self.end, self.mask, self.config = next(self._optima)
             self.rate += self._apps[self.end - 1].rate
-
-
-def _run_mask(i: int, j: int) -> int:
-    """The mask of the apps ``i..j-1``."""
-    return ((1 << (j - i)) - 1) << i

@@ -54,6 +54,11 @@ def members(mask: int) -> list[int]:
     return out
 
 
+def run_mask(i: int, j: int) -> int:
+    """The mask of the apps ``i..j-1`` (a run in SLO order)."""
+    return ((1 << (j - i)) - 1) << i
+
+
 class Problem:
     """A workload on a model and platform, with each group's optimum computed once.
 
