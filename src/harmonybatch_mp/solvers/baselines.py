@@ -62,7 +62,7 @@ def mbs_baseline(problem: Problem) -> Solution:
     A split is abandoned once its groups so far, with the per-app bound of the apps after
     them (:func:`.bounds.per_app_costs`), cost more than the best split found: it cannot be
     kept. The same plan as pricing every split in full, without provisioning most of their
-    groups: at 5,000 apps 6.1 s instead of 34 s (``benchmarks/results/scale.md``)."""
+    groups: at 5,000 apps 2.2 s instead of 34 s (``benchmarks/results/scale.md``)."""
     floor = per_app_costs(problem) * np.array([a.rate for a in problem.apps]) / problem.total_rate
     after = np.append(np.cumsum(floor[::-1])[::-1], 0.0)  # the bound on the apps from each one on
     best, best_cost = None, math.inf
