@@ -105,6 +105,13 @@ def test_stage_two_merges_a_chain_of_gpu_groups():
     assert len(greedy(p).groups) < 5
 
 
-def test_runs_are_folded_only_under_full_batch():
+def test_runs_are_folded_only_under_full_batch_and_from_an_app():
     with pytest.raises(InputError, match="full-batch"):
-        next(Problem(parse_apps("0.5:1,0.6:1"), VGG, REF, cost_model="expected").runs_from(0))
+        Problem(parse_apps("0.5:1,0.6:1"), VGG, REF, cost_model="expected").runs_from(0)
+    p = Problem(parse_apps("0.5:1,0.6:1"), VGG, REF, cost_model="full-batch")
+    for bad in (-1, 2, 0.5, None):
+        with pytest.raises(InputError, match="runs_from"):
+            p.runs_from(bad)
+    with pytest.raises(InputError, match="max_run"):
+        p.runs_from(0, 0)
+    assert [j for j, _, _ in p.runs_from(1)] == [2] and [j for j, _, _ in p.runs_from(0, 1)] == [1]

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .._validate import listed
+from .._validate import integer, listed
 from ..duration import DEFAULT_DURATION, DurationModel
 from ..errors import InfeasibleApp, InfeasibleError, InputError, SolverError
 from ..expected_cost import COST_MODELS, EXPECTED, FULL_BATCH, TIMEOUT_LEVELS, expected_tables
@@ -321,6 +321,10 @@ class Problem:
         ``max_run`` apps), one fold step per extension, cached: ``(j, mask, config)``."""
         if self.expected:
             raise InputError("runs_from folds the full-batch model; under expected use fill_runs")
+        i = integer(i, "runs_from: the first app's position", minimum=0, maximum=self.n - 1)
+        return self._runs_from(i, None if max_run is None else integer(max_run, "max_run", minimum=1))
+
+    def _runs_from(self, i: int, max_run: int | None) -> Iterator[tuple[int, int, GroupConfig | None]]:
         mask = 0
         for j, idx in run_optima(self.grid, self.apps, i, max_run, app_kinds=self.app_kinds):
             mask |= 1 << (j - 1)
