@@ -97,22 +97,21 @@ def _two_stage(problem: Problem) -> list[int]:
             first, run_rate = i + 1, 0.0
     out.extend((j, j + 1) for j in range(first, problem.n))
 
-    masks = [run_mask(i, j) for i, j in out]
-    costs = [problem.weighted_cost(m) for m in masks]  # each app's group of stage 1, once
+    costs = [problem.weighted_cost(run_mask(i, j)) for i, j in out]  # each app's group of stage 1, once
     k = 0
     run: _Run | None = None  # the run of group k, extended by the groups it merges
     while k < len(out) - 1:  # Stage 2
         (i, _), (_, end) = out[k], out[k + 1]
-        if "gpu" in (problem.group(masks[k]).kind, problem.group(masks[k + 1]).kind):
+        if "gpu" in (problem.group(run_mask(*out[k])).kind, problem.group(run_mask(*out[k + 1])).kind):
             if run is None or run.start != i:
                 run = _Run(problem, i)
             run.extend(end)
             merged = math.inf if run.config is None else run.rate / problem.total_rate * run.config.cost
             if merged < costs[k] + costs[k + 1]:
-                out[k:k + 2], masks[k:k + 2], costs[k:k + 2] = [(i, end)], [run.mask], [merged]
+                out[k:k + 2], costs[k:k + 2] = [(i, end)], [merged]
                 continue
         k += 1
-    return masks
+    return [run_mask(i, j) for i, j in out]
 
 
 class _Run:
@@ -122,11 +121,11 @@ class _Run:
 
     def __init__(self, problem: Problem, start: int):
         self.start = self.end = start
-        self.mask, self.config, self.rate = 0, None, 0.0
+        self.config, self.rate = None, 0.0
         self._apps = problem.apps
         self._optima = problem.runs_from(start)
 
     def extend(self, end: int) -> None:
         while self.end < end:
-            self.end, self.mask, self.config = next(self._optima)
+            self.end, _, self.config = next(self._optima)
             self.rate += self._apps[self.end - 1].rate
