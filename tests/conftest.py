@@ -1,9 +1,11 @@
-"""Hypothesis settings: derandomized under CI so that CI runs are repeatable."""
+"""Hypothesis settings (derandomized under CI so that CI runs are repeatable) and shared fixtures."""
 
 from __future__ import annotations
 
 import os
+import signal
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -12,3 +14,15 @@ settings.register_profile(
 settings.register_profile("ci", parent=settings.get_profile("default"), derandomize=True)
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 
+
+
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT raises KeyboardInterrupt during the test, as in a terminal: a shell without job
+    control starts a background command (``pytest &``) with SIGINT ignored, and a test that
+    sends itself Ctrl-C would then see nothing."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

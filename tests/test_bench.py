@@ -75,6 +75,7 @@ def test_leaving_plan_many_early_cancels_what_has_not_started():
         assert pool.submit(sum, [1, 2]).result() == 3
 
 
+@pytest.mark.usefixtures("ctrl_c_raises")
 def test_ctrl_c_stops_plan_many_s_own_pool_at_once():
     """Ctrl-C (a real SIGINT) while the default process pool runs long plans: plan_many raises
     KeyboardInterrupt at once, its workers stopped, rather than waiting for every plan (each

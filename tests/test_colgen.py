@@ -22,6 +22,7 @@ from harmonybatch_mp.solvers.column_master import Generated, Master, _deepen, ge
 from harmonybatch_mp.solvers.moves import improve
 from harmonybatch_mp.solvers.penalty import fill_penalty, packing_penalty
 from harmonybatch_mp.solvers.pricing import TOLERANCE, Pricer
+from harmonybatch_mp.solvers.pricing_configs import priced_as, pricing_configs
 from harmonybatch_mp.solvers.problem import members
 from harmonybatch_mp.solvers.scaled_duals import scaled_bound
 from harmonybatch_mp.solvers.sharpen import PACKING_SECONDS, sharpen, sharpened
@@ -58,9 +59,9 @@ def _brute_columns(problem: Problem, pricer: Pricer, duals: np.ndarray, charge: 
             kinds = problem.kinds_of(mask)
             if not kinds:
                 continue
-            ok = feasible_mask(problem.grid, [problem.apps[i] for i in combo], kinds)[pricer.configs.index]
-            for k in np.flatnonzero(ok):
-                yield mask, int(k), sum(duals[i] - weight[k, i] for i in combo) - charge[k]
+            ok = np.flatnonzero(feasible_mask(problem.grid, [problem.apps[i] for i in combo], kinds)[pricer.configs.index])
+            profits = (duals[list(combo)] - weight[np.ix_(ok, combo)]).sum(axis=1) - charge[ok]
+            yield from zip(itertools.repeat(mask), ok.tolist(), profits.tolist())
 
 
 def _brute_profits(problem: Problem, pricer: Pricer, duals: np.ndarray, charge: np.ndarray) -> dict[int, float]:
@@ -350,6 +351,34 @@ def test_each_configuration_is_priced_as_one_that_dominates_it(case):
             if kinds:
                 ok = feasible_mask(g, [problem.apps[i] for i in combo], kinds)
                 assert ok[c.index[m[ok & (m >= 0)]]].all()
+
+
+@pytest.mark.parametrize("side", [None, SideConstraints(gpu_memory_budget=20), SideConstraints(max_functions=2)],
+                         ids=["no rows", "GPU budget", "function count"])
+@pytest.mark.parametrize("platform", PRESETS)
+@pytest.mark.parametrize("model", MODELS)
+def test_pricing_configurations_are_the_undominated_each_priced_as_the_cheapest_dominating_one(model, platform, side):
+    """pricing_configs keeps exactly the configurations (memory-feasible; batch 1 only under a
+    counting row) that no other of their key beats, earlier in (cost, latency, batch, index)
+    order, on latency and batch; priced_as maps each configuration to the cheapest pricing
+    configuration of its key that dominates it, ties to the lowest position. Both against
+    the pairwise matrices written out here."""
+    problem = _problem("0.5:5,0.8:3,0.2:40", model, platform, side)
+    g, c = problem.grid, pricing_configs(problem)
+    key = g.kind * 10_000 + (g.gpu_mem if problem.side.gpu_memory_budget is not None else 0)
+    ok = np.flatnonzero(g.memory_ok & ((g.batch > 1) | problem.side.counting))
+    order = ok[np.lexsort((ok, g.batch[ok], g.latency_max[ok], g.cost[ok]))]
+    earlier = np.arange(order.size)[None, :] < np.arange(order.size)[:, None]
+    beaten = (earlier & (key[order][None, :] == key[order][:, None])
+              & (g.latency_max[order][None, :] <= g.latency_max[order][:, None])
+              & (g.batch[order][None, :] <= g.batch[order][:, None])).any(axis=1)
+    assert np.array_equal(c.index, np.sort(order[~beaten]))
+    dominates = ((key[c.index][None, :] == key[:, None]) & (c.cost[None, :] <= g.cost[:, None])
+                 & (c.latency[None, :] <= g.latency_max[:, None]) & (c.batch[None, :] <= g.batch[:, None]))
+    want = np.where(dominates.any(axis=1), np.argmin(np.where(dominates, c.cost[None, :], np.inf), axis=1), -1)
+    want[np.setdiff1d(np.arange(key.size), ok)] = -1
+    assert np.array_equal(priced_as(problem, c), want)
+    assert (want[ok] >= 0).all() and (c.index[want[ok]] != ok).any()  # each is priced; some as another
 
 
 @settings(max_examples=40, deadline=None)

@@ -516,6 +516,7 @@ def test_sigterm_stops_the_cli_as_ctrl_c_does(tmp_path):
     assert elapsed < 10, f"the signal was not taken: the CLI ran {elapsed:.1f} s after it"
 
 
+@pytest.mark.usefixtures("ctrl_c_raises")
 def test_sigterm_during_a_highs_solve_stops_it():
     """SIGTERM lands where Ctrl-C does, in HiGHS's interrupt callback: the CLI's handler passes
     it to the Ctrl-C handling, which stops the solve and raises once HiGHS returns. SIGTERM's
@@ -595,6 +596,7 @@ def _hard_knapsacks():
     return -w, [[] for _ in w], [(rng.integers(1000, 100000, w.size).astype(float), w.sum() / 3 + k) for k in range(40)]
 
 
+@pytest.mark.usefixtures("ctrl_c_raises")
 def test_ctrl_c_during_a_highs_solve_is_a_keyboard_interrupt():
     """Ctrl-C lands in HiGHS's interrupt callback, the only Python code a solve runs: HiGHS
     swallowed the KeyboardInterrupt there as a "Solve error" and the call went on. It stops

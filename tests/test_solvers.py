@@ -147,11 +147,8 @@ def _class_optima(problem: Problem, mask: int) -> dict[tuple[int, int], tuple[in
     return best
 
 
-def _brute_force(problem: Problem, side: SideConstraints, extra=None) -> float:
-    """Optimum under side constraints: every partition, every (kind, GPU size) per group.
-
-    ``extra(groups_configs)`` is an additional user row, a predicate on [(mask, grid index)].
-    """
+def _brute_force(problem: Problem, side: SideConstraints) -> float:
+    """Optimum under side constraints: every partition, every (kind, GPU size) per group."""
     grid, best = problem.grid, math.inf
     iso = [problem.mask_of(p) for p in side.isolate]
     for part in set_partitions(problem.n):
@@ -160,16 +157,20 @@ def _brute_force(problem: Problem, side: SideConstraints, extra=None) -> float:
         if any((m & p) == p for m in part for p in iso):
             continue
         options = [[i for i, _ in _class_optima(problem, m).values()] for m in part]
-        for combo in product(*options):
-            gpus = [i for i in combo if grid.kind[i] == 1]
-            if side.max_gpu_functions is not None and len(gpus) > side.max_gpu_functions:
-                continue
-            if side.gpu_memory_budget is not None and sum(grid.gpu_mem[i] for i in gpus) > side.gpu_memory_budget:
-                continue
-            if extra is not None and not extra(list(zip(part, combo))):
-                continue
-            cost = sum(problem.rate(m) / problem.total_rate * grid.cost[i] for m, i in zip(part, combo))
-            best = min(best, cost)
+        if not all(options):
+            continue
+        # every choice of (kind, GPU size) per group at once
+        combos = np.stack([g.ravel() for g in np.meshgrid(*options, indexing="ij")], axis=1)
+        weights = np.array([problem.rate(m) / problem.total_rate for m in part])
+        cost = (grid.cost[combos] * weights).sum(axis=1)
+        gpu = grid.kind[combos] == 1
+        ok = np.ones(len(combos), dtype=bool)
+        if side.max_gpu_functions is not None:
+            ok &= gpu.sum(axis=1) <= side.max_gpu_functions
+        if side.gpu_memory_budget is not None:
+            ok &= (grid.gpu_mem[combos] * gpu).sum(axis=1) <= side.gpu_memory_budget
+        if ok.any():
+            best = min(best, float(cost[ok].min()))
     return best
 
 

@@ -39,18 +39,18 @@ def pricing_configs(problem: Problem) -> PricingConfigs:
     ok = np.flatnonzero(g.memory_ok & ((g.batch > 1) | problem.side.counting))
     by_mem = problem.side.gpu_memory_budget is not None
     key = g.kind[ok] * 10_000 + (g.gpu_mem[ok] if by_mem else 0)
+    batches = np.unique(g.batch)
     keep = []
     for k in np.unique(key):
         idx = ok[key == k]
         idx = idx[np.lexsort((idx, g.batch[idx], g.latency_max[idx], g.cost[idx]))]
-        lat, b = g.latency_max[idx], g.batch[idx]
-        dominated = np.zeros(idx.size, bool)
-        for start in range(0, idx.size, 512):  # earlier in cost order and no worse on latency and batch
-            stop = min(idx.size, start + 512)
-            before = np.arange(idx.size)[None, :] < np.arange(start, stop)[:, None]
-            dominated[start:stop] = (before & (lat[None, :] <= lat[start:stop, None])
-                                     & (b[None, :] <= b[start:stop, None])).any(axis=1)
-        keep.append(idx[~dominated])
+        # fastest[b, j]: the least latency among the first j configurations in cost order with
+        # batch <= b; one is dominated when an earlier one is no slower and has no larger batch
+        level = np.searchsorted(batches, g.batch[idx])
+        fastest = np.full((batches.size, idx.size + 1), np.inf)
+        fastest[level, np.arange(1, idx.size + 1)] = g.latency_max[idx]
+        fastest = np.minimum.accumulate(np.minimum.accumulate(fastest, axis=0), axis=1)
+        keep.append(idx[fastest[level, np.arange(idx.size)] > g.latency_max[idx]])
     index = np.sort(np.concatenate(keep))
     return PricingConfigs(index, g.cost[index], g.latency_max[index], g.batch[index], g.kind[index] == GPU,
                           np.where(g.kind[index] == GPU, g.gpu_mem[index], 0))
@@ -65,12 +65,26 @@ def priced_as(problem: Problem, configs: PricingConfigs) -> np.ndarray:
     g = problem.grid
     key = g.kind * 10_000 + (g.gpu_mem if problem.side.gpu_memory_budget is not None else 0)
     pk = key[configs.index]
-    dominates = ((pk[None, :] == key[:, None]) & (configs.cost[None, :] <= g.cost[:, None])
-                 & (configs.latency[None, :] <= g.latency_max[:, None]) & (configs.batch[None, :] <= g.batch[:, None]))
-    ok = g.memory_ok & ((g.batch > 1) | problem.side.counting) & dominates.any(axis=1)
-    first = np.argmin(np.where(dominates, configs.cost[None, :], np.inf), axis=1)  # the cheapest that dominates
-    return np.where(ok, first, -1)
-
+    none = len(configs)  # a rank past every configuration's
+    rank = np.empty(none, dtype=np.intp)  # cheapest first, ties to the lowest position
+    rank[np.lexsort((np.arange(none), configs.cost))] = np.arange(none)
+    position = np.append(np.argsort(rank), -1)
+    batches = np.unique(g.batch)
+    out = np.full(key.size, -1)
+    wanted = g.memory_ok & ((g.batch > 1) | problem.side.counting)
+    for k in np.unique(pk):
+        cand = np.flatnonzero(pk == k)
+        cand = cand[np.argsort(configs.latency[cand], kind="stable")]
+        # least[b, j]: the least rank among the first j + 1 candidates by latency with batch <= b
+        least = np.full((batches.size, cand.size), none)
+        least[np.searchsorted(batches, configs.batch[cand]), np.arange(cand.size)] = rank[cand]
+        least = np.minimum.accumulate(np.minimum.accumulate(least, axis=0), axis=1)
+        rows = np.flatnonzero(wanted & (key == k))
+        at = np.searchsorted(configs.latency[cand], g.latency_max[rows], side="right") - 1
+        best = position[np.where(at >= 0, least[np.searchsorted(batches, g.batch[rows]), at], none)]
+        found = (best >= 0) & (configs.cost[best] <= g.cost[rows])
+        out[rows[found]] = best[found]
+    return out
 
 def serves(problem: Problem, configs: PricingConfigs) -> np.ndarray:
     """``serves[k, a]``: configuration ``k`` meets app ``a``'s SLO and kind (Eq. 10)."""
