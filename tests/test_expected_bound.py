@@ -25,6 +25,7 @@ from harmonybatch_mp.solvers.expected_bound import ceiling, expected_bound
 from harmonybatch_mp.solvers.expected_relaxed import RATIO, SAMPLED, Relaxed, _undominated, anchored_sizes
 from harmonybatch_mp.solvers.kernels import EXPECTED, ready
 from harmonybatch_mp.solvers.relaxed_kernel import SLACK, knapsack_bound
+from harmonybatch_mp.workload import App, Workload
 from strategies import MODELS, PRESETS, workloads
 from test_colgen import sides
 
@@ -247,23 +248,46 @@ def test_the_expected_bound_is_below_the_optimum(model, platform, workload, data
     assert problem.lower_bound() <= bound <= top * (1 + REL) and top <= want * (1 + REL)
 
 
-@settings(max_examples=25, deadline=None)
-@given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(min_apps=3, max_apps=7), st.integers(1, 2))
-def test_a_bound_from_scaled_duals_is_below_the_optimum_and_above_the_rounds(model, platform, workload, rounds):
+@st.composite
+def busy_workloads(draw, min_apps: int, max_apps: int) -> Workload:
+    """Apps of 1-30 rps with SLOs of 0.3-1.5 s: groups worth forming, whose generation a few
+    rounds leave short of converged, so that scaled duals have something to raise."""
+    n = draw(st.integers(min_apps, max_apps))
+    return Workload([App(f"w{i}", round(draw(st.floats(0.3, 1.5)), 3), round(10 ** draw(st.floats(0.0, 1.5)), 3))
+                     for i in range(n)])
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.sampled_from(["GPT-2", "GPT-2", "BERT", "VGG19"]), st.sampled_from(PRESETS), busy_workloads(6, 8),
+       st.integers(2, 4))
+def test_a_bound_from_scaled_duals_is_below_the_converged_bound_and_above_the_rounds(model, platform, workload, rounds):
     """Stopped after a few rounds (columns still price out), the bound with the best round's
-    duals scaled down is below the optimum over every partition, and no lower than without
-    them."""
+    duals scaled down is no lower than without them, and no higher than the same relaxation
+    proves with generation run to its end: the LP over its rows, which no bound at any duals
+    passes (a column of an LP solution gains at most its apps' shares of the per-app penalty),
+    and which is below the optimum (test_the_expected_bound_is_below_the_optimum). Each call
+    runs the first relaxation only; the finer ones' LP, or the optimum, lie some percent
+    higher and would let a bound that much too high pass. What it cannot see: on workloads
+    this small the first master's LP is often optimal over the rows already, so a penalty
+    made too small (halved, or dropped, in a mutation) lifts the bound to that LP and no
+    further, and passes. (GPT-2 drawn twice as often, VideoMAE not at all: scaling raised the bound in about a
+    quarter of GPT-2's draws, a tenth of BERT's and VGG19's and none of 40 of VideoMAE's; with
+    3-7 apps of any rate, 1-2 rounds and every model, in none of 25 derandomized draws.)"""
+    problem = Problem(*as_instance(workload, model, platform), cost_model="expected")
     try:
-        want = solve(workload, model, platform, solver="milp", candidates="all", cost_model="expected").total_cost
+        problem.require_feasible()
     except InfeasibleError:
         event("infeasible")
         assume(False)
-    problem = Problem(*as_instance(workload, model, platform), cost_model="expected")
-    bound = expected_bound(problem, rounds=rounds)
-    with mock.patch.object(expected_bound_module, "search_scale", lambda bound, deadline: None):
-        unscaled = expected_bound(problem, rounds=rounds)
+    first = expected_bound_module.stages()[:1]
+    with mock.patch.object(expected_bound_module, "stages", lambda: first):
+        converged = expected_bound(problem)
+        bound = expected_bound(problem, rounds=rounds)
+        with mock.patch.object(expected_bound_module, "search_scale", lambda bound, deadline: None):
+            unscaled = expected_bound(problem, rounds=rounds)
     event("scaling raised the bound" if bound > unscaled * (1 + 1e-9) else "no scale gave more")
-    assert unscaled <= bound <= want * (1 + REL)
+    event("below the converged bound" if bound < converged * (1 - 1e-9) else "at the converged bound")
+    assert unscaled <= bound <= converged * (1 + REL)
 
 
 def test_scaled_duals_raise_the_bound_of_a_generation_cut_short():
