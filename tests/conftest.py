@@ -15,7 +15,6 @@ settings.register_profile("ci", parent=settings.get_profile("default"), derandom
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 
-
 @pytest.fixture
 def ctrl_c_raises():
     """SIGINT raises KeyboardInterrupt during the test, as in a terminal: a shell without job

@@ -66,9 +66,10 @@ def priced_as(problem: Problem, configs: PricingConfigs) -> np.ndarray:
     key = g.kind * 10_000 + (g.gpu_mem if problem.side.gpu_memory_budget is not None else 0)
     pk = key[configs.index]
     none = len(configs)  # a rank past every configuration's
-    rank = np.empty(none, dtype=np.intp)  # cheapest first, ties to the lowest position
-    rank[np.lexsort((np.arange(none), configs.cost))] = np.arange(none)
-    position = np.append(np.argsort(rank), -1)
+    by_cost = np.argsort(configs.cost, kind="stable")  # cheapest first, ties to the lowest position
+    rank = np.empty(none, dtype=np.intp)
+    rank[by_cost] = np.arange(none)
+    position = np.append(by_cost, -1)  # the configuration of each rank (-1: none)
     batches = np.unique(g.batch)
     out = np.full(key.size, -1)
     wanted = g.memory_ok & ((g.batch > 1) | problem.side.counting)
@@ -85,6 +86,7 @@ def priced_as(problem: Problem, configs: PricingConfigs) -> np.ndarray:
         found = (best >= 0) & (configs.cost[best] <= g.cost[rows])
         out[rows[found]] = best[found]
     return out
+
 
 def serves(problem: Problem, configs: PricingConfigs) -> np.ndarray:
     """``serves[k, a]``: configuration ``k`` meets app ``a``'s SLO and kind (Eq. 10)."""
