@@ -706,59 +706,6 @@ def test_solve_gives_the_solver_what_is_left_of_the_time_limit():
         unregister_solver("clock")
 
 
-def test_a_call_with_a_time_limit_pauses_the_garbage_collector_until_the_last_such_call_ends():
-    """While solve() with a time limit runs, Python's cyclic garbage collector is paused (a full
-    collection took 80-95 ms at 5,000 apps, past the 20 ms a call keeps for its end). The state
-    the first such call found is restored when the last one ends, from several threads too; a
-    collector the caller had turned off stays off, and a call without a limit leaves it alone."""
-    import gc
-
-    seen: list[bool] = []
-    inside = threading.Barrier(4)
-    release = {"first": threading.Event(), "rest": threading.Event()}
-
-    def spy(problem, *, time_limit=None, hold=""):
-        seen.append(gc.isenabled())
-        if hold:
-            inside.wait(10)  # three calls inside at once
-            release[hold].wait(10)
-        return dp(problem)
-
-    def call(hold: str = "", **kw) -> None:
-        solve("0.3:2,0.5:5,0.8:10", "VGG19", solver="spy", hold=hold, **kw)
-
-    register_solver("spy", spy)
-    was = gc.isenabled()
-    try:
-        gc.enable()
-        call(time_limit=5)
-        call()
-        assert seen == [False, True] and gc.isenabled()
-        gc.disable()
-        call(time_limit=5)
-        assert seen[-1] is False and not gc.isenabled()
-        gc.enable()
-        seen.clear()
-        first = threading.Thread(target=call, kwargs={"time_limit": 30, "hold": "first"})
-        rest = [threading.Thread(target=call, kwargs={"time_limit": 30, "hold": "rest"}) for _ in range(2)]
-        for t in [first, *rest]:
-            t.start()
-        inside.wait(10)
-        assert not gc.isenabled()
-        release["first"].set()
-        first.join(10)
-        assert not first.is_alive() and not gc.isenabled()  # two calls still run
-        release["rest"].set()
-        for t in rest:
-            t.join(10)
-        assert seen == [False] * 3 and gc.isenabled()
-    finally:
-        for e in release.values():
-            e.set()
-        (gc.enable if was else gc.disable)()
-        unregister_solver("spy")
-
-
 def test_solve_keeps_more_of_a_limit_while_more_calls_run_than_cores(monkeypatch):
     """What solve keeps of a limit for stopping and checking scales with the calls running at
     once per core: one core, and a second call running, keep twice as much."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gc
 import os
 import threading
 import time
@@ -55,14 +54,6 @@ FINISH_SECONDS = 0.02
 #: took up to 17 ms more finishing: up to 13 ms past their limit (``benchmarks/time_limits.py``).
 _running = [0]
 _running_lock = threading.Lock()
-#: Calls of :func:`solve` with a time limit running now, and whether Python's cyclic garbage
-#: collector was on when the first of them began. While any runs the collector is paused: a
-#: full collection took 80-95 ms at 5,000 apps and lands anywhere, also after a solver's last
-#: deadline check, where the call keeps 20 ms; in three runs of ``benchmarks/time_limits.py``
-#: three calls of 96 ended 3-35 ms past their limit so. The calls make little cyclic garbage
-#: (10,000 objects at the end of a 20 s colgen call on 5,000 apps, with the peak memory the same
-#: with the collector on or off), collected once the last call ends.
-_paused = [0, False]
 #: Relative difference within which a solver's objective is the cost of the plan built from its
 #: groups: the two sum the same groups in different orders (measured: at most 3.3e-16).
 SAME_COST = 1e-9
@@ -158,7 +149,7 @@ def solve(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
     """
     from ..check import check_plan
 
-    with _counted(), _collector_paused(options.get("time_limit") is not None), interruptible():
+    with _counted(), interruptible():
         start = time.perf_counter()
         spec = get_solver(solver)
         unknown = set(options) - spec.options
@@ -198,27 +189,6 @@ def _counted() -> Iterator[None]:
     finally:
         with _running_lock:
             _running[0] -= 1
-
-
-@contextlib.contextmanager
-def _collector_paused(pause: bool) -> Iterator[None]:
-    """Python's cyclic garbage collector paused while the call runs (when ``pause``; see
-    :data:`_paused`); the state the first paused call found is restored when the last ends."""
-    if not pause:
-        yield
-        return
-    with _running_lock:
-        if _paused[0] == 0:
-            _paused[1] = gc.isenabled()
-            gc.disable()
-        _paused[0] += 1
-    try:
-        yield
-    finally:
-        with _running_lock:
-            _paused[0] -= 1
-            if _paused[0] == 0 and _paused[1]:
-                gc.enable()
 
 
 def _on_plan(info: SolverInfo, cost: float, solver: str) -> SolverInfo:
