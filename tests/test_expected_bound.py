@@ -462,12 +462,15 @@ def test_milp_under_full_batch_takes_colgen_s_bound_above_40_apps():
 
 
 def test_the_time_limit_bounds_the_relaxed_bound_too():
-    """60 apps under expected with a 1 s limit: the relaxed bound (5 s by default) stops at the
-    limit; the bound it proved by then is still below the plan."""
+    """60 apps under expected with a 1.5 s limit: the relaxed bound (5 s by default) stops at the
+    limit; the bound it proved by then is still below the plan. (The kernels are made ready
+    first: one still loading at the deadline leaves the per-app bound. With 1 s, once solve kept
+    time for a garbage collection, a call in the suite ended at 0.86 s with no relaxed bound.)"""
+    ready(EXPECTED, None)
     apps = ",".join(f"{0.3 + 0.013 * i:.3f}:{[0.5, 2, 5, 10, 20][i % 5]}" for i in range(60))
     t = time.perf_counter()
-    plan = solve(apps, "GPT-2", time_limit=1.0)
-    assert time.perf_counter() - t <= 2.5
+    plan = solve(apps, "GPT-2", time_limit=1.5)
+    assert time.perf_counter() - t <= 3.0
     assert plan.solver.relaxation_bound is not None and plan.solver.bound <= plan.total_cost
 
 
