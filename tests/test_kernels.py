@@ -82,27 +82,6 @@ def test_eight_threads_start_one_warm_up_and_each_waits_to_its_own_deadline(comp
     assert kernels.ready(kernels.COLGEN, float("inf")) and kernels.ready(kernels.COLGEN, 1e300)
 
 
-def test_the_warm_ups_compile_what_the_solvers_call():
-    """The real warm-ups run without error and with the solvers' own argument types: after
-    them and the solvers (colgen through branch and price and its enumeration proof, and
-    expected_bound), each kernel holds one compiled signature, so no call compiles again."""
-    import numpy as np
-
-    from harmonybatch_mp.families import _random
-    from harmonybatch_mp.solvers import branch_bound_kernel, partition_kernel, relaxed_kernel
-
-    kernels._warm_colgen()
-    kernels._warm_expected()
-    w = _random(np.random.default_rng(34), "GPT-2", 9)  # a root LP gap that branch and price closes
-    assert solve(w, "GPT-2", solver="colgen", cost_model="full-batch", enumeration_limit=0).solver.nodes > 1
-    solve(_random(np.random.default_rng(3), "BERT", 30), "BERT", solver="colgen", cost_model="full-batch")
-    problem = Problem(*as_instance(_random(np.random.default_rng(3), "BERT", 30), "BERT"), cost_model="expected")
-    assert expected_bound(problem) > problem.lower_bound()
-    compiled = [branch_bound_kernel.prepare, branch_bound_kernel.search, partition_kernel.search,
-                relaxed_kernel.price_rows, relaxed_kernel.open_rows]
-    assert [len(f.signatures) for f in compiled] == [1, 1, 1, 1, 1]
-
-
 def test_kernels_compile_without_a_cache_where_numba_has_nowhere_to_keep_one(monkeypatch):
     """A read-only install whose user has no writable cache folder: numba's ``cache=True``
     raises at import ("no locator available"), which made every solver with a kernel fail.
@@ -146,18 +125,21 @@ def test_kernels_compile_without_a_cache_where_numba_has_nowhere_to_keep_one(mon
         kernels.compiled()(total)
 
 
-def test_the_kernels_call_no_python_so_ctrl_c_never_lands_inside_them(monkeypatch):
+def test_the_kernels_call_no_python_and_the_warm_ups_compile_what_the_solvers_call(monkeypatch):
     """numba calls Python (``numba.core.serialize._numba_unpickle``) for the type of each
     array a kernel returns; a Ctrl-C handled there left numba going on without it, and came
     out as a SystemError 14 deep (a traceback for the user). The solvers' kernels write to
     the caller's arrays instead: a colgen solve through branch and price, and
     ``expected_bound``, call no Python from compiled code. A kernel that returns an array is
-    counted (the probe sees numba's calls)."""
+    counted (the probe sees numba's calls). And the real warm-ups run without error and with
+    the solvers' own argument types: after them and those solves, each kernel holds one
+    compiled signature, so no call compiles again."""
     import numba
     import numba.core.serialize as serialize
     import numpy as np
 
     from harmonybatch_mp.families import _random
+    from harmonybatch_mp.solvers import branch_bound_kernel, label_kernel, partition_kernel, relaxed_kernel
 
     kernels._warm_colgen()
     kernels._warm_expected()
@@ -175,6 +157,9 @@ def test_the_kernels_call_no_python_so_ctrl_c_never_lands_inside_them(monkeypatc
     problem = Problem(*as_instance(_random(np.random.default_rng(3), "BERT", 30), "BERT"), cost_model="expected")
     assert expected_bound(problem) > problem.lower_bound()
     assert calls == []
+    compiled = [branch_bound_kernel.prepare, branch_bound_kernel.search, label_kernel.step, partition_kernel.search,
+                relaxed_kernel.price_rows, relaxed_kernel.open_rows]
+    assert [len(f.signatures) for f in compiled] == [1, 1, 1, 1, 1, 1]
     returns_an_array = numba.njit(lambda n: np.zeros(n))
     returns_an_array(2)
     assert len(calls) == 1

@@ -33,6 +33,15 @@ SLICE = 200_000
 BISECTIONS = 6
 #: Groups each search of :meth:`GroupSearch.best` returns: the last (best) it found.
 KEEP = 4
+#: Node budgets (or none) from which :meth:`GroupSearch.best` prices by labels first
+#: (:mod:`.label_search`), and the labels it may keep: one per this many nodes of the budget
+#: (about the time they take: 8 million nodes a second, 1 million labels), or :data:`LABELS`
+#: without a budget (at most). Past that it searches depth first.
+LABEL_NODES = 20_000
+NODES_PER_LABEL = 2
+LABELS = 2_000_000
+#: Most searches of one configuration run depth first after its labels passed their limit.
+BACKOFF = 64
 
 
 class _Cover(NamedTuple):
@@ -68,6 +77,15 @@ class GroupSearch:
         self.pairs = _matching(self.conflicts)
         self.leader = np.full(n, -1, np.int64) if leader is None else np.ascontiguousarray(leader, np.int64)
         self.follow = np.flatnonzero(self.leader >= 0).astype(np.int64)
+        #: whether :meth:`best` may price by labels (:mod:`.label_search`: no conflicts or classes)
+        self.labels = not (self.clash.any() or self.follow.size)
+        #: searches left to run depth first since the labels last passed their limit, how many
+        #: the next time, and that limit (shared with :meth:`reprice`'s copies: the same
+        #: configuration)
+        self._backoff = [0, 1, 0]
+        #: how the last :meth:`best` used labels, for :meth:`settle`: "skipped", "passed" (their
+        #: limit), "ended", or None (not tried, or stopped before the end)
+        self.outcome: str | None = None
         self._prepare()
 
     def _prepare(self) -> None:
@@ -128,23 +146,62 @@ class GroupSearch:
                 break
         self.complete = status == DONE
         first = 0 if last is None else max(0, int(state[2]) - last)
-        rows, profits = found[first:state[2]], values[first:state[2]].tolist()
-        if self.apps.size == 0 or self.apps.max() < 63:  # masks fit an int64: one product for them all
-            masks = (rows.astype(np.int64) @ (np.int64(1) << self.apps)).tolist()
-        else:  # Python ints past 63 apps
-            apps = self.apps.tolist()
-            masks = [sum(1 << apps[i] for i in np.flatnonzero(row).tolist()) for row in rows]
-        return list(zip(masks, profits))
+        return list(zip(self.masks(found[first:state[2]]), values[first:state[2]].tolist()))
+
+    def masks(self, rows: np.ndarray) -> list[int]:
+        """The groups of ``rows`` (a boolean row per group over the apps here) as masks over the problem's apps."""
+        rows = np.asarray(rows, np.bool_)
+        if rows.size == 0:
+            return [0] * len(rows)
+        if self.apps.max() < 63:  # masks fit an int64: one product for them all
+            return (rows.astype(np.int64) @ (np.int64(1) << self.apps)).tolist()
+        apps = self.apps.tolist()  # Python ints past 63 apps
+        return [sum(1 << apps[i] for i in np.flatnonzero(row).tolist()) for row in rows]
+
+    def settle(self) -> None:
+        """Count the last :meth:`best` in this configuration's back-off: after labels pass their
+        limit, its next 1, 2, 4, ... up to :data:`BACKOFF` searches go depth first; once they
+        end, labels are tried every time again. (``price`` settles only the searches whose
+        results it takes, so searches run ahead in threads leave it as one thread would.)"""
+        if self.outcome == "skipped":
+            self._backoff[0] -= 1
+        elif self.outcome == "passed":
+            self._backoff[:] = [self._backoff[1], min(BACKOFF, 2 * self._backoff[1]), self._limit]
+        elif self.outcome == "ended":
+            self._backoff[:] = [0, 1, 0]
+        self.outcome = None
 
     def best(self, low: float, high: float, budget: int | None = None, deadline: float | None = None,
-             bisections: int = BISECTIONS, stop: threading.Event | None = None) -> tuple[list[tuple[int, float]], float]:
+             bisections: int = BISECTIONS, stop: threading.Event | None = None,
+             settle: bool = True) -> tuple[list[tuple[int, float]], float]:
         """Groups with profit above ``low`` (the last :data:`KEEP` of each search, best last) and
         an upper bound on the best profit (``high`` is one known already). The first search
         runs from ``low``; while they are cut short, later ones run from thresholds halfway up
         to the bound: one that ends without a group proves the best is at most its threshold,
         one that finds groups raises ``low``, and is the best of all when it ends. Each search
         stops after ``budget`` nodes; the bisection after ``bisections`` searches, at
-        ``deadline``, once ``stop`` is set, or when the bound is within 2 tolerances of what is known."""
+        ``deadline``, once ``stop`` is set, or when the bound is within 2 tolerances of what is known.
+        Where the budget is at least :data:`LABEL_NODES` (or none), the labels of
+        :mod:`.label_search` price it first, exactly, unless they pass their limit or
+        :meth:`settle`'s back-off says to skip them (``settle``: count this search in it now)."""
+        self.outcome = None
+        self._limit = LABELS if budget is None else min(LABELS, budget // NODES_PER_LABEL)
+        if self.labels and (budget is None or budget >= LABEL_NODES):
+            self.outcome = "skipped" if self._backoff[0] > 0 and self._limit <= self._backoff[2] else "passed"
+        if self.outcome == "passed":
+            from .label_search import label_search
+
+            labelled = label_search(self, low, self._limit, deadline, stop)
+            if labelled is not None:
+                groups, self.complete = labelled
+                self.outcome = "ended" if self.complete else None
+                if settle:
+                    self.settle()
+                if not self.complete:
+                    return groups, max(groups[-1][1] if groups else low, high)
+                return groups, groups[-1][1] if groups else max(low, min(high, low + TOLERANCE))
+        if settle:
+            self.settle()
         found: list[tuple[int, float]] = []
         theta = low
         for _ in range(bisections):

@@ -3,7 +3,7 @@ it can be), how a Ctrl-C inside them comes out (:func:`interruptible`), and how 
 ready within a deadline.
 
 numba compiles a kernel on its first call in a process, or loads it from its cache beside
-the package: the first time after an install that takes about 9 s for ``colgen``'s kernels on
+the package: the first time after an install that takes about 13 s for ``colgen``'s kernels on
 the 2-core machine and 2.5 s for ``expected_bound``'s, and no call can be cut short. So a
 solver with a deadline first asks :func:`ready`, which warms the kernels up in a background
 thread (one per set of kernels and process) and waits for it at most until the deadline;
@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-#: The kernels of ``colgen``: the pricing search (:mod:`.branch_bound_kernel`) and the exact
-#: cover search of its proof (:mod:`.partition_kernel`).
+#: The kernels of ``colgen``: the pricing searches (:mod:`.branch_bound_kernel`,
+#: :mod:`.label_kernel`) and the exact cover search of its proof (:mod:`.partition_kernel`).
 COLGEN = "colgen"
 #: The kernel of ``expected_bound`` (:mod:`.relaxed_kernel`).
 EXPECTED = "expected"
@@ -121,6 +121,7 @@ def _warm_colgen() -> None:
 
     two = np.ones(2)
     GroupSearch(np.arange(2), two, two, two, 2, ~np.eye(2, dtype=bool), np.array([-1, 0])).groups(0.0, improve=True)
+    GroupSearch(np.arange(2), two, two, two, 2).best(0.0, 3.0)  # by labels
     cheapest_partition([[0], [1], [0, 1]], np.ones(3), 2, np.zeros(2), 3.0)
 
 

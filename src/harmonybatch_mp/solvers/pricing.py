@@ -261,9 +261,10 @@ class Pricer:
         # each configuration's node budget (-1: none)
         nodes = np.full(len(self.configs), -1) if budget is None else np.broadcast_to(budget, len(self.configs))
 
-        def search(k: int, stop: threading.Event | None) -> tuple[list[tuple[int, float]], float]:
-            return self._search(k, profit).best(float(charge[k]), float(relax[k] + charge[k]),
-                                                None if nodes[k] < 0 else int(nodes[k]), deadline, bisections, stop)
+        def search(k: int, stop: threading.Event | None) -> tuple[list[tuple[int, float]], float, GroupSearch]:
+            made = self._search(k, profit)
+            return *made.best(float(charge[k]), float(relax[k] + charge[k]), None if nodes[k] < 0 else int(nodes[k]),
+                              deadline, bisections, stop, settle=False), made
 
         # deep searches run in threads, ahead; shallow ones cost less than handing them to a thread
         deep = (nodes[order] < 0) | (nodes[order] >= PARALLEL_NODES)
@@ -273,7 +274,8 @@ class Pricer:
                 if (enough is not None and len(found) >= enough) or (deadline is not None and time.perf_counter() > deadline):
                     best[order[at:]] = relax[order[at:]]
                     break
-                groups, upper = next(searched)
+                groups, upper, made = next(searched)
+                made.settle()  # (only the searches taken count in the back-off: the same as in one thread)
                 found.extend((k, mask) for mask, _ in groups[-KEEP:])  # the best last
                 best[k] = max(0.0, upper - float(charge[k]))
         finally:

@@ -1,0 +1,80 @@
+"""Pricing one configuration by labels: a dynamic program over the apps in SLO order that
+keeps, per depth, only the partial groups no other dominates
+(``formulations/column_generation.md``, "Pricing by labels").
+
+The fold of Eq. 5 treats the apps taken so far as one app of rate ``rho`` and timeout ``T``:
+the next app ``(t, r)`` adds ``r * integral_0^t exp(-rho (s - T)^+) ds`` to ``G = rho T``. So
+of two partial groups over the same apps decided, one with no larger ``rho``, no smaller
+``G`` and no smaller profit meets Eq. 9 with every completion the other meets, at no less
+profit. Where the depth-first search of :mod:`.branch_bound` wanders among near-equal
+partial groups, the labels merge them; where none dominates another (near-ties in profit
+that trade rate against fill), they multiply, and the search gives up past a number of
+labels for the caller to search depth first instead.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from .branch_bound import KEEP
+
+#: Improvements a search remembers (the caller keeps the last :data:`.branch_bound.KEEP`).
+RECORDS = 16
+#: Most labels one depth keeps: its step holds about 250 bytes per label at once (60 MB here).
+DEPTH_LABELS = 250_000
+
+
+def label_search(search, threshold: float, limit: int, deadline: float | None = None,
+                 stop: threading.Event | None = None) -> tuple[list[tuple[int, float]], bool] | None:
+    """The groups of ``search`` (a :class:`.branch_bound.GroupSearch` without conflicts or
+    classes) with profit above ``threshold``, each better than the one before (the last
+    :data:`.branch_bound.KEEP`, best last, as ``(mask, profit)``), and whether the search
+    ended (so the last is the best, or none is above the threshold). None when the depths keep
+    more than ``limit`` labels in all, or one keeps more than :data:`DEPTH_LABELS`. At
+    ``deadline`` or once ``stop`` is set it ends, not complete.
+    """
+    from .label_kernel import step
+
+    n = search.apps.size
+    rho, T, v = np.zeros(1), np.zeros(1), np.zeros(1)
+    parents: list[np.ndarray] = [np.full(1, -1, np.int64)]  # per depth, each label's parent
+    took: list[np.ndarray] = [np.zeros(1, np.bool_)]  # per depth, whether it took the app before
+    level = np.array([float(threshold)])
+    records, state = np.zeros((RECORDS, 3), np.int64), np.zeros(1, np.int64)
+    fill, rate = search.fill, search.rate_cover
+    complete, used = True, 0
+    for d in range(n):
+        if rho.size == 0:
+            break
+        if (deadline is not None and time.perf_counter() > deadline) or (stop is not None and stop.is_set()):
+            complete = False
+            break
+        size = 2 * rho.size
+        out_rho, out_T, out_v = np.empty(size), np.empty(size), np.empty(size)
+        out_parent, out_took = np.empty(size, np.int64), np.empty(size, np.bool_)
+        kept = step(d, search.profit, search.rate, search.timeout, search.batch, search.best_left,
+                    fill.free, fill.price, fill.amount, fill.paid_left, fill.cheapest_left, fill.order,
+                    rate.free, rate.price, rate.amount, rate.paid_left, rate.cheapest_left, rate.order,
+                    rho, T, v, level, min(int(limit) - used, DEPTH_LABELS), out_rho, out_T, out_v, out_parent, out_took, records, state)
+        if kept < 0:
+            return None
+        used += kept
+        rho, T, v = out_rho[:kept], out_T[:kept], out_v[:kept]
+        parents.append(out_parent[:kept])
+        took.append(out_took[:kept])
+    written = int(state[0])
+    positive = search.profit > 0
+    groups = []
+    for at in range(max(0, written - min(KEEP, RECORDS)), written):
+        d, label, take = (int(x) for x in records[at % RECORDS])
+        row = np.zeros(n, np.bool_)
+        row[d + 1:] = positive[d + 1:]
+        row[d] = bool(take)
+        for depth in range(d, 0, -1):
+            row[depth - 1] = took[depth][label]
+            label = int(parents[depth][label])
+        groups.append((row, float(search.profit[row].sum())))
+    return list(zip(search.masks(np.array([row for row, _ in groups])), [value for _, value in groups])), complete

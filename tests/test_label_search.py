@@ -1,0 +1,145 @@
+"""Pricing by labels (formulations/column_generation.md, "Pricing by labels"): the same best
+group as a brute force and as the depth-first search, its limit and back-off, and its stops."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from unittest import mock
+
+import numpy as np
+from hypothesis import assume, event, given, settings
+from hypothesis import strategies as st
+
+from harmonybatch_mp.batching import equivalent_timeout
+from harmonybatch_mp.solvers import branch_bound
+from harmonybatch_mp.solvers.branch_bound import TOLERANCE, GroupSearch
+from harmonybatch_mp.solvers.label_search import label_search
+
+
+@st.composite
+def searches(draw, min_apps: int = 1, max_apps: int = 9) -> tuple[GroupSearch, float]:
+    """One configuration's search: apps in timeout order, rates over three decades, profits
+    that make some groups price out and most not, a threshold near 0, and a batch that all
+    the apps together fill (Eq. 9) by a factor of 1 to 5, so that which groups fill it is
+    close (where a label wrongly dropped shows)."""
+    n = draw(st.integers(min_apps, max_apps))
+    floats = st.lists(st.floats(0.0, 1.0), min_size=n, max_size=n)
+    rate = 10 ** (3 * np.array(draw(floats)) - 1)
+    timeout = np.sort(0.01 + 2 * np.array(draw(floats)))
+    profit = np.array(draw(st.lists(st.floats(-0.3, 0.1), min_size=n, max_size=n)))
+    fill = rate.sum() * float(equivalent_timeout(timeout, rate))
+    batch = max(1, int(fill / draw(st.floats(1.0, 5.0))) + 1)
+    threshold = draw(st.sampled_from([0.0, -0.05, 0.02]))
+    return GroupSearch(np.arange(n), profit, rate, timeout, batch), threshold
+
+
+def _brute(search: GroupSearch) -> dict[int, float]:
+    """Every feasible group's profit, by enumeration (Eq. 5 by ``equivalent_timeout``, Eq. 9
+    as ``b <= floor(r_X T_X) + 1``)."""
+    n, out = search.apps.size, {}
+    for size in range(1, n + 1):
+        for combo in itertools.combinations(range(n), size):
+            idx = list(combo)
+            rate = search.rate[idx]
+            fill = rate.sum() * float(equivalent_timeout(search.timeout[idx], rate))
+            if search.batch == 1 or search.batch <= np.floor(fill) + 1:
+                out[sum(1 << i for i in idx)] = float(search.profit[idx].sum())
+    return out
+
+
+@settings(max_examples=80, deadline=None)
+@given(searches())
+def test_labels_find_the_best_group_of_a_brute_force(case):
+    """Without a limit the labels end, and their groups are feasible, improving, above the
+    threshold, and the last is the best of all up to the search's tolerance (none where none
+    is above the threshold by more)."""
+    search, threshold = case
+    brute = _brute(search)
+    best = max(brute.values(), default=-np.inf)
+    groups, complete = label_search(search, threshold, 10**9)
+    assert complete
+    event("a group above the threshold" if best > threshold + TOLERANCE else "none above the threshold")
+    values = [v for _, v in groups]
+    assert values == sorted(values) and len(groups) <= branch_bound.KEEP
+    for mask, value in groups:
+        assert brute[mask] == value > threshold
+    if groups:
+        assert values[-1] >= best - TOLERANCE - 1e-12
+    else:
+        assert best <= threshold + TOLERANCE + 1e-12
+
+
+@settings(max_examples=300, deadline=None)  # (a dominance 5% too loose in G fails about 1 draw in 100)
+@given(searches(12, 28))
+def test_labels_find_what_the_depth_first_search_finds(case):
+    """On more apps than a brute force reaches, the labels' best group is worth what the
+    depth-first search's is (both exact up to the tolerance)."""
+    search, threshold = case
+    dfs = search.groups(threshold, improve=True, last=1)
+    assert search.complete
+    labelled = label_search(search, threshold, 10**9)
+    event("a depth passed DEPTH_LABELS" if labelled is None else "the labels ended")
+    assume(labelled is not None)
+    groups, complete = labelled
+    assert complete
+    event("a group above the threshold" if dfs else "none above the threshold")
+    if dfs and groups:
+        assert abs(groups[-1][1] - dfs[-1][1]) <= TOLERANCE + 1e-12
+    else:
+        assert max((v for _, v in dfs + groups), default=threshold) <= threshold + TOLERANCE
+
+
+@settings(max_examples=40, deadline=None)
+@given(searches(4, 10), st.integers(1, 6))
+def test_best_falls_back_to_the_depth_first_search_past_the_labels_limit(case, limit):
+    """With a limit of a few labels, ``best`` gives up on them where they pass it and searches
+    depth first: the same bound as with labels and as without them."""
+    search, threshold = case
+    high = threshold + float(np.maximum(search.profit, 0).sum()) + 1.0
+    with mock.patch.object(branch_bound, "LABELS", 10**9):
+        _, labelled = search.best(threshold, high)
+    with mock.patch.object(branch_bound, "LABELS", limit):
+        passed = label_search(search, threshold, limit) is None
+        _, limited = search.best(threshold, high)
+    with mock.patch.object(search, "labels", False):
+        _, depth_first = search.best(threshold, high)
+    event("the labels passed the limit" if passed else "the labels ended within it")
+    assert abs(limited - labelled) <= TOLERANCE + 1e-12 and abs(depth_first - labelled) <= TOLERANCE + 1e-12
+
+
+def test_labels_back_off_after_passing_their_limit():
+    """After the labels pass their limit on a configuration, its next searches up to that
+    limit go depth first, 1, then 2, then 4 of them; a larger limit tries labels again; a
+    search that ends resets it. Only settled searches count (``settle=False``: not yet)."""
+    rng = np.random.default_rng(0)
+    search = GroupSearch(np.arange(40), rng.normal(-0.01, 0.01, 40), 10 ** rng.uniform(-1, 1, 40),
+                         np.sort(rng.uniform(0.1, 1.0, 40)), 12)
+    outcomes = []
+    with mock.patch.object(branch_bound, "LABELS", 3):
+        for _ in range(9):
+            made = search.reprice(search.profit)
+            made.best(0.0, 10.0, budget=20_000, settle=False)
+            outcomes.append(made.outcome)
+            made.settle()
+        assert outcomes == ["passed", "skipped", "passed", "skipped", "skipped", "passed"] + ["skipped"] * 3
+        made = search.reprice(search.profit)
+        made.best(0.0, 10.0, budget=10**6)  # a limit of 3 labels still: skipped
+        assert made.outcome is None and search._backoff[0] == 0
+    made = search.reprice(search.profit)
+    made.best(0.0, 10.0, budget=10**6)  # a limit of 500,000 labels: tried, and they end
+    assert search._backoff == [0, 1, 0]
+
+
+def test_labels_stop_when_told_and_at_the_deadline():
+    """A label search told to stop, or past its deadline, returns at once, not complete."""
+    rng = np.random.default_rng(1)
+    search = GroupSearch(np.arange(60), rng.normal(0, 1e-3, 60), 10 ** rng.uniform(-1, 1, 60),
+                         np.sort(rng.uniform(0.1, 1.0, 60)), 16)
+    stop = threading.Event()
+    stop.set()
+    start = time.perf_counter()
+    assert label_search(search, 0.0, 10**9, stop=stop) == ([], False)
+    assert label_search(search, 0.0, 10**9, deadline=start) == ([], False)
+    assert time.perf_counter() - start < 1
