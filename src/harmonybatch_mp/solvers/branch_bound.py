@@ -86,6 +86,7 @@ class GroupSearch:
         #: how the last :meth:`best` used labels, for :meth:`settle`: "skipped", "passed" (their
         #: limit), "ended", or None (not tried, or stopped before the end)
         self.outcome: str | None = None
+        self._limit = 0  # the labels' limit in the last :meth:`best`
         self._prepare()
 
     def _prepare(self) -> None:
@@ -160,9 +161,10 @@ class GroupSearch:
 
     def settle(self) -> None:
         """Count the last :meth:`best` in this configuration's back-off: after labels pass their
-        limit, its next 1, 2, 4, ... up to :data:`BACKOFF` searches go depth first; once they
-        end, labels are tried every time again. (``price`` settles only the searches whose
-        results it takes, so searches run ahead in threads leave it as one thread would.)"""
+        limit, its next 1, 2, 4, ... up to :data:`BACKOFF` searches with no larger a limit go
+        depth first (a larger limit tries labels again); once labels end, they are tried every
+        time again. (``price`` settles only the searches whose results it takes, so searches
+        run ahead in threads leave it as one thread would.)"""
         if self.outcome == "skipped":
             self._backoff[0] -= 1
         elif self.outcome == "passed":

@@ -23,8 +23,9 @@ from .branch_bound import KEEP
 
 #: Improvements a search remembers (the caller keeps the last :data:`.branch_bound.KEEP`).
 RECORDS = 16
-#: Most labels one depth keeps: its step holds about 250 bytes per label at once (60 MB here).
-DEPTH_LABELS = 250_000
+#: Most labels one depth keeps: a step from that many takes about 25 ms (1 µs a label; the deadline is checked
+#: between steps) and holds about 200 bytes a label at once.
+DEPTH_LABELS = 25_000
 
 
 def label_search(search, threshold: float, limit: int, deadline: float | None = None,
