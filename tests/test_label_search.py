@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from harmonybatch_mp.batching import equivalent_timeout
 from harmonybatch_mp.solvers import branch_bound
-from harmonybatch_mp.solvers.branch_bound import TOLERANCE, GroupSearch
+from harmonybatch_mp.solvers.branch_bound import LABEL_NODES, TOLERANCE, GroupSearch
 from harmonybatch_mp.solvers.label_search import label_search
 
 
@@ -95,14 +95,19 @@ def test_labels_find_what_the_depth_first_search_finds(case):
 @given(searches(4, 10), st.integers(1, 6))
 def test_best_falls_back_to_the_depth_first_search_past_the_labels_limit(case, limit):
     """With a limit of a few labels, ``best`` gives up on them where they pass it and searches
-    depth first: the same bound as with labels and as without them."""
+    depth first: the same bound as with labels and as without them. (Its first search is cut
+    to one node, and labels allowed below ``LABEL_APPS``, so that labels run on searches this
+    small.)"""
     search, threshold = case
     high = threshold + float(np.maximum(search.profit, 0).sum()) + 1.0
-    with mock.patch.object(branch_bound, "LABELS", 10**9):
-        _, labelled = search.best(threshold, high)
-    with mock.patch.object(branch_bound, "LABELS", limit):
-        passed = label_search(search, threshold, limit) is None
-        _, limited = search.best(threshold, high)
+    with mock.patch.object(branch_bound, "LABEL_NODES", 1), mock.patch.object(search, "labels", True):
+        with mock.patch.object(branch_bound, "LABELS", 10**9):
+            _, labelled = search.best(threshold, high, settle=False)
+            event("labels ran" if search.outcome == "ended" else "its first node ended it")
+            search.settle()
+        with mock.patch.object(branch_bound, "LABELS", limit):
+            passed = label_search(search, threshold, limit) is None
+            _, limited = search.best(threshold, high)
     with mock.patch.object(search, "labels", False):
         _, depth_first = search.best(threshold, high)
     event("the labels passed the limit" if passed else "the labels ended within it")
@@ -112,20 +117,26 @@ def test_best_falls_back_to_the_depth_first_search_past_the_labels_limit(case, l
 def test_labels_back_off_after_passing_their_limit():
     """After the labels pass their limit on a configuration, its next searches up to that
     limit go depth first, 1, then 2, then 4 of them; a larger limit tries labels again; a
-    search that ends resets it. Only settled searches count (``settle=False``: not yet)."""
-    rng = np.random.default_rng(0)
-    search = GroupSearch(np.arange(40), rng.normal(-0.01, 0.01, 40), 10 ** rng.uniform(-1, 1, 40),
-                         np.sort(rng.uniform(0.1, 1.0, 40)), 12)
+    search that ends resets it. Only settled searches count (``settle=False``: not yet), and
+    only those whose first :data:`LABEL_NODES` nodes do not end them (here none does)."""
+    rng = np.random.default_rng(0)  # batch 3 over 50 apps of low rate, 3 of them of positive profit
+    rate, timeout = rng.uniform(0.1, 0.5, 50), np.sort(rng.uniform(0.1, 1.0, 50))
+    profit = -0.01 * rate * timeout * rng.uniform(0.8, 1.2, 50)
+    profit[:3] = 0.01
+    search = GroupSearch(np.arange(50), profit, rate, timeout, 3)
     outcomes = []
     with mock.patch.object(branch_bound, "LABELS", 3):
         for _ in range(9):
             made = search.reprice(search.profit)
-            made.best(0.0, 10.0, budget=20_000, settle=False)
+            made.best(0.0, 10.0, budget=100_000, settle=False)
             outcomes.append(made.outcome)
             made.settle()
         assert outcomes == ["passed", "skipped", "passed", "skipped", "skipped", "passed"] + ["skipped"] * 3
         made = search.reprice(search.profit)
-        made.best(0.0, 10.0, budget=10**6)  # a limit of 3 labels still: skipped
+        made.best(0.0, 10.0, budget=10**7)  # a limit of 3 labels still: skipped
+        assert made.outcome is None and search._backoff[0] == 0
+        made = search.reprice(search.profit)
+        made.best(0.0, 10.0, budget=LABEL_NODES)  # no labels: its first search is the whole budget
         assert made.outcome is None and search._backoff[0] == 0
     made = search.reprice(search.profit)
     made.best(0.0, 10.0, budget=10**6)  # a limit of 500,000 labels: tried, and they end

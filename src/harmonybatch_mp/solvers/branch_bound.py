@@ -33,11 +33,16 @@ SLICE = 200_000
 BISECTIONS = 6
 #: Groups each search of :meth:`GroupSearch.best` returns: the last (best) it found.
 KEEP = 4
-#: Node budgets (or none) from which :meth:`GroupSearch.best` prices by labels first
-#: (:mod:`.label_search`), and the labels it may keep: one per this many nodes of the budget
-#: (about the time they take: 8 million nodes a second, 1 million labels), or :data:`LABELS`
-#: without a budget (at most). Past that it searches depth first.
+#: Nodes of the first search of :meth:`GroupSearch.best` where its budget is larger (or none);
+#: where that search does not end, labels price the configuration (:mod:`.label_search`),
+#: keeping one per :data:`NODES_PER_LABEL` nodes of the budget (the bisection runs up to six
+#: searches of it; 8 million nodes a second, 1 million labels), or :data:`LABELS` without
+#: a budget (at most). Past that it searches depth first.
 LABEL_NODES = 20_000
+#: Apps a configuration serves from which it is priced by labels: below, the depth-first
+#: search is faster (n = 30 random BERT: searches of 200,000 nodes took 3.5 ms on average,
+#: labels 13 ms, and four of part 4's draws ended with larger gaps).
+LABEL_APPS = 40
 NODES_PER_LABEL = 2
 LABELS = 2_000_000
 #: Most searches of one configuration run depth first after its labels passed their limit.
@@ -77,8 +82,9 @@ class GroupSearch:
         self.pairs = _matching(self.conflicts)
         self.leader = np.full(n, -1, np.int64) if leader is None else np.ascontiguousarray(leader, np.int64)
         self.follow = np.flatnonzero(self.leader >= 0).astype(np.int64)
-        #: whether :meth:`best` may price by labels (:mod:`.label_search`: no conflicts or classes)
-        self.labels = not (self.clash.any() or self.follow.size)
+        #: whether :meth:`best` may price by labels (:mod:`.label_search`: no conflicts or
+        #: classes, and :data:`LABEL_APPS` apps or more)
+        self.labels = n >= LABEL_APPS and not (self.clash.any() or self.follow.size)
         #: searches left to run depth first since the labels last passed their limit, how many
         #: the next time, and that limit (shared with :meth:`reprice`'s copies: the same
         #: configuration)
@@ -183,27 +189,34 @@ class GroupSearch:
         one that finds groups raises ``low``, and is the best of all when it ends. Each search
         stops after ``budget`` nodes; the bisection after ``bisections`` searches, at
         ``deadline``, once ``stop`` is set, or when the bound is within 2 tolerances of what is known.
-        Where the budget is at least :data:`LABEL_NODES` (or none), the labels of
-        :mod:`.label_search` price it first, exactly, unless they pass their limit or
-        :meth:`settle`'s back-off says to skip them (``settle``: count this search in it now)."""
+        Where the budget is above :data:`LABEL_NODES` (or none), a first search of that many
+        nodes runs; where it does not end, the labels of :mod:`.label_search` price it from the
+        best it found, exactly, unless they pass their limit or :meth:`settle`'s back-off says
+        to skip them (``settle``: count this search in it now). Searches that end within
+        :data:`LABEL_NODES` nodes, most of them at n = 30, return what they did without labels."""
         self.outcome = None
-        self._limit = LABELS if budget is None else min(LABELS, budget // NODES_PER_LABEL)
-        if self.labels and (budget is None or budget >= LABEL_NODES):
+        if self.labels and (budget is None or budget > LABEL_NODES):
+            probe = self.groups(low, improve=True, budget=LABEL_NODES, deadline=deadline, last=KEEP, stop=stop)
+            known = probe[-1][1] if probe else low
+            if self.complete:
+                return probe, known if probe else max(low, min(high, low + TOLERANCE))
+            self._limit = LABELS if budget is None else min(LABELS, budget // NODES_PER_LABEL)
             self.outcome = "skipped" if self._backoff[0] > 0 and self._limit <= self._backoff[2] else "passed"
-        if self.outcome == "passed":
-            from .label_search import label_search
+            labelled = None
+            if self.outcome == "passed":
+                from .label_search import label_search
 
-            labelled = label_search(self, low, self._limit, deadline, stop)
+                labelled = label_search(self, known, self._limit, deadline, stop)
             if labelled is not None:
                 groups, self.complete = labelled
                 self.outcome = "ended" if self.complete else None
-                if settle:
-                    self.settle()
+            if settle:
+                self.settle()
+            if labelled is not None:
+                groups = probe + groups
                 if not self.complete:
                     return groups, max(groups[-1][1] if groups else low, high)
                 return groups, groups[-1][1] if groups else max(low, min(high, low + TOLERANCE))
-        if settle:
-            self.settle()
         found: list[tuple[int, float]] = []
         theta = low
         for _ in range(bisections):

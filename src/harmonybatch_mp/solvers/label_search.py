@@ -16,19 +16,23 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .branch_bound import KEEP
 
+if TYPE_CHECKING:
+    from .branch_bound import GroupSearch
+
 #: Improvements a search remembers (the caller keeps the last :data:`.branch_bound.KEEP`).
 RECORDS = 16
-#: Most labels one depth keeps: a step from that many takes about 25 ms (1 µs a label; the deadline is checked
-#: between steps) and holds about 200 bytes a label at once.
+#: Most labels one depth keeps: a step from that many takes about 25 ms (1 µs a label; the
+#: deadline is checked between steps) and holds about 200 bytes a label at once.
 DEPTH_LABELS = 25_000
 
 
-def label_search(search, threshold: float, limit: int, deadline: float | None = None,
+def label_search(search: GroupSearch, threshold: float, limit: int, deadline: float | None = None,
                  stop: threading.Event | None = None) -> tuple[list[tuple[int, float]], bool] | None:
     """The groups of ``search`` (a :class:`.branch_bound.GroupSearch` without conflicts or
     classes) with profit above ``threshold``, each better than the one before (the last
@@ -59,7 +63,8 @@ def label_search(search, threshold: float, limit: int, deadline: float | None = 
         kept = step(d, search.profit, search.rate, search.timeout, search.batch, search.best_left,
                     fill.free, fill.price, fill.amount, fill.paid_left, fill.cheapest_left, fill.order,
                     rate.free, rate.price, rate.amount, rate.paid_left, rate.cheapest_left, rate.order,
-                    rho, T, v, level, min(int(limit) - used, DEPTH_LABELS), out_rho, out_T, out_v, out_parent, out_took, records, state)
+                    rho, T, v, level, min(int(limit) - used, DEPTH_LABELS),
+                    out_rho, out_T, out_v, out_parent, out_took, records, state)
         if kept < 0:
             return None
         used += kept
