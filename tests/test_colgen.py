@@ -1011,11 +1011,11 @@ def test_scaling_the_duals_raises_a_rounds_bound_toward_the_optimum():
     "Scaled duals"), and no more than the optimum."""
     workload = "0.3:2,0.5:5,0.8:10,1.0:20,0.6:8,0.9:3,0.4:12,1.2:6"
     problem = _problem(workload, "VGG19", "paper")
-    pricer, round_, scale = _early_round(problem, 8)  # its exact bound 0.3% under the optimum
+    pricer, round_, scale = _early_round(problem, 4)  # its exact bound 0.7% under the optimum
     bound = scaled_bound(pricer, round_, time.perf_counter() + 60)[0]
     optimum = _optimum(workload, "VGG19", "paper", None, "full-batch") * scale
     assert round_.bound < bound <= optimum * (1 + REL)
-    assert optimum - bound < 0.8 * (optimum - round_.bound)  # (0.59 measured)
+    assert optimum - bound < 0.8 * (optimum - round_.bound)  # (0.73 measured: at θ = 1.005)
 
 
 def test_sharpening_scales_the_last_lps_duals_in_the_time_its_searches_leave():
