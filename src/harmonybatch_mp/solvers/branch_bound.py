@@ -193,8 +193,8 @@ class GroupSearch:
         one that finds groups raises ``low``, and is the best of all when it ends. Each search
         stops after ``budget`` nodes; the bisection after ``bisections`` searches, at
         ``deadline``, once ``stop`` is set, or when the bound is within 2 tolerances of what is known.
-        Where the budget is above :data:`LABEL_NODES` (or none), a first search of that many
-        nodes runs; where it does not end, the labels of :mod:`.label_search` price it from the
+        Where the budget is above :data:`LABEL_NODES` (and the search has fewer than
+        :data:`LABEL_APPS_CUT` apps) or there is none, a first search of that many nodes runs; where it does not end, the labels of :mod:`.label_search` price it from the
         best it found, exactly, unless they pass their limit or :meth:`settle`'s back-off says
         to skip them (``settle``: count this search in it now). Searches that end within
         :data:`LABEL_NODES` nodes, most of them at n = 30, return what they did without labels."""
