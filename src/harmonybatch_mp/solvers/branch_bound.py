@@ -183,6 +183,32 @@ class GroupSearch:
             self._backoff[:] = [0, 1, 0]
         self.outcome = None
 
+    def _by_labels(self, low: float, high: float, budget: int | None, deadline: float | None,
+                   stop: threading.Event | None) -> tuple[list[tuple[int, float]], float] | None:
+        """:meth:`best` where the budget is above :data:`LABEL_NODES` (on fewer than
+        :data:`LABEL_APPS_CUT` apps) or there is none: a first search of that many nodes, and
+        where it does not end, the labels of :mod:`.label_search` from the best it found,
+        exactly. None where they pass their limit, or :meth:`settle`'s back-off skips them (the
+        caller then bisects depth first); :attr:`outcome` says which."""
+        probe = self.groups(low, improve=True, budget=LABEL_NODES, deadline=deadline, last=KEEP, stop=stop)
+        if not self.complete:
+            from .label_search import label_search
+
+            self._limit = LABELS if budget is None else min(LABELS, budget // NODES_PER_LABEL)
+            if self._backoff[0] > 0 and self._limit <= self._backoff[2]:
+                self.outcome = "skipped"
+                return None
+            labelled = label_search(self, probe[-1][1] if probe else low, self._limit, deadline, stop)
+            if labelled is None:
+                self.outcome = "passed"
+                return None
+            groups, self.complete = labelled
+            probe += groups
+            if not self.complete:
+                return probe, max(probe[-1][1] if probe else low, high)
+            self.outcome = "ended"
+        return probe, probe[-1][1] if probe else max(low, min(high, low + TOLERANCE))
+
     def best(self, low: float, high: float, budget: int | None = None, deadline: float | None = None,
              bisections: int = BISECTIONS, stop: threading.Event | None = None,
              settle: bool = True) -> tuple[list[tuple[int, float]], float]:
@@ -193,34 +219,14 @@ class GroupSearch:
         one that finds groups raises ``low``, and is the best of all when it ends. Each search
         stops after ``budget`` nodes; the bisection after ``bisections`` searches, at
         ``deadline``, once ``stop`` is set, or when the bound is within 2 tolerances of what is known.
-        Where the budget is above :data:`LABEL_NODES` (and the search has fewer than
-        :data:`LABEL_APPS_CUT` apps) or there is none, a first search of that many nodes runs; where it does not end, the labels of :mod:`.label_search` price it from the
-        best it found, exactly, unless they pass their limit or :meth:`settle`'s back-off says
-        to skip them (``settle``: count this search in it now). Searches that end within
-        :data:`LABEL_NODES` nodes, most of them at n = 30, return what they did without labels."""
+        Where :meth:`_by_labels` prices the configuration, its result instead."""
         self.outcome = None
         if self.labels and (budget is None or LABEL_NODES < budget and self.apps.size < LABEL_APPS_CUT):
-            probe = self.groups(low, improve=True, budget=LABEL_NODES, deadline=deadline, last=KEEP, stop=stop)
-            known = probe[-1][1] if probe else low
-            if self.complete:
-                return probe, known if probe else max(low, min(high, low + TOLERANCE))
-            self._limit = LABELS if budget is None else min(LABELS, budget // NODES_PER_LABEL)
-            self.outcome = "skipped" if self._backoff[0] > 0 and self._limit <= self._backoff[2] else "passed"
-            labelled = None
-            if self.outcome == "passed":
-                from .label_search import label_search
-
-                labelled = label_search(self, known, self._limit, deadline, stop)
-            if labelled is not None:
-                groups, self.complete = labelled
-                self.outcome = "ended" if self.complete else None
+            priced = self._by_labels(low, high, budget, deadline, stop)
             if settle:
                 self.settle()
-            if labelled is not None:
-                groups = probe + groups
-                if not self.complete:
-                    return groups, max(groups[-1][1] if groups else low, high)
-                return groups, groups[-1][1] if groups else max(low, min(high, low + TOLERANCE))
+            if priced is not None:
+                return priced
         found: list[tuple[int, float]] = []
         theta = low
         for _ in range(bisections):

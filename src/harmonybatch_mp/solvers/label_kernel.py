@@ -9,11 +9,10 @@ import math
 
 import numpy as np
 
+from .branch_bound import TOLERANCE
 from .branch_bound_kernel import penalty
 from .kernels import compiled
 
-#: Profits within this of the level count as not improving (:data:`.branch_bound.TOLERANCE`).
-TOLERANCE = 1e-6
 #: A label dominates another only where its ``G = rho T`` is larger by this share (and 1e-12 at
 #: least): rounding in the fold must not let a label drop one whose group is feasible.
 MARGIN = 1e-12
