@@ -687,6 +687,28 @@ def test_branch_and_price_closes_a_gap_the_root_leaves(seed, model, n):
     assert plan.total_cost == pytest.approx(want, rel=REL) and plan.solver.bound == pytest.approx(want, rel=REL)
 
 
+def test_branch_and_price_may_run_past_the_proofs_share_until_the_integer_masters_reserve(monkeypatch):
+    """Only the integer master over the nodes' columns follows branch and price, so its deadline
+    is the call's less a reserve (colgen.BRANCH_RESERVE at least: here the root's integer master
+    takes milliseconds), not the share of the limit the enumeration proof has."""
+    import importlib
+
+    colgen_module = importlib.import_module("harmonybatch_mp.solvers.colgen")
+    deadlines = []
+
+    def spy(*args, **kwargs):
+        deadlines.append(args[7])
+        return colgen_module.branch_and_price.__wrapped__(*args, **kwargs)
+
+    spy.__wrapped__ = colgen_module.branch_and_price
+    monkeypatch.setattr(colgen_module, "branch_and_price", spy)
+    w = _random(np.random.default_rng(34), "GPT-2", 9)
+    limit, start = 30.0, time.perf_counter()
+    plan = solve(w, "GPT-2", solver="colgen", cost_model="full-batch", enumeration_limit=0, time_limit=limit)
+    assert plan.solver.status == "optimal" and plan.solver.nodes > 1 and len(deadlines) == 1
+    assert colgen_module.PROOF_SHARE * limit + 1 < deadlines[0] - start <= limit - colgen_module.BRANCH_RESERVE
+
+
 @pytest.mark.parametrize("cost_model", ["full-batch", "expected"])
 @settings(max_examples=20, deadline=None)
 @given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(max_apps=9))

@@ -12,8 +12,10 @@ reduced-cost enumeration or branch and price to prove the integer optimum
    enumerating those (the same search with a threshold) and solving the integer master
    over them proves the optimum.
 4. When more columns than ``enumeration_limit`` lie within the gap, branch and price
-   (:mod:`.branch_price`) closes it. The time limit leaves the plan with the proven bound
-   and gap (status ``time_limit``); a node it cannot branch on, with status ``bounded``.
+   (:mod:`.branch_price`) closes it, until what is left of the time limit is the integer
+   master's reserve (:data:`BRANCH_RESERVE_FACTOR`). The time limit leaves the plan with the
+   proven bound and gap (status ``time_limit``); a node it cannot branch on, with status
+   ``bounded``.
 5. Unproven, the time left raises the root's bound: at its best duals scaled down
    (:mod:`.scaled_duals`), then with the pricing bounds there proven again (:mod:`.sharpen`).
 """
@@ -43,9 +45,14 @@ from .sharpen import sharpen
 
 #: Share of the time limit for generating columns; the integer master has the rest.
 GENERATION_SHARE = 0.85
-#: Share of the time limit by which the proof's columns must be in the master, leaving the
-#: rest for the integer master over them.
+#: Share of the time limit by which the enumeration proof's columns must be in the master,
+#: leaving the rest for the integer master over them.
 PROOF_SHARE = 0.9
+#: Branch and price may go on past :data:`PROOF_SHARE`, until this many times what the integer
+#: master over the root's columns took (at least :data:`BRANCH_RESERVE` seconds) is left: only
+#: the integer master over the nodes' columns follows it. At n = 30-60 those integer masters
+#: took 1-75 ms (``formulations/column_generation.md``, "Time").
+BRANCH_RESERVE_FACTOR, BRANCH_RESERVE = 4, 0.1
 #: Most columns the enumeration of step 3 may produce before giving up the proof.
 ENUMERATION_LIMIT = 100_000
 #: Share of the time limit the contiguous optimum (``dp``) may take; the rest is for the steps
@@ -125,7 +132,9 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     # not where the bound proves the moved dp plan already (within rel_gap): of the steps after
     # generation the integer master is the one the deadline stops least promptly (at 2,000 apps
     # under a GPU cap HiGHS's root LP over 47,308 columns took 0.58 s of the last 0.6 s)
+    before = time.perf_counter()
     plan = None if root.bound >= start_cutoff else master.integer(deadline, warm if allowed else [], root.duals)
+    reserve = max(BRANCH_RESERVE, BRANCH_RESERVE_FACTOR * (time.perf_counter() - before))
     options = [(incumbent_cost(problem, plan[0], plan[1]), plan[0], plan[1])] if plan else []
     if allowed:
         options.append((incumbent_cost(problem, warm, warm_configs), warm, warm_configs))
@@ -162,7 +171,8 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
                 if full[2]:
                     proven, bound = True, objective
         elif not (stopped or late(cutoff)):  # too many such columns: branch (step 4)
-            tree = branch_and_price(master, pricer, lagrangian, objective, masks, configs, rel_gap, cutoff, polish,
+            branching = None if deadline is None else max(cutoff, deadline - reserve)
+            tree = branch_and_price(master, pricer, lagrangian, objective, masks, configs, rel_gap, branching, polish,
                                     duals)
             objective, masks, configs, nodes = tree.objective, tree.masks, tree.configs, tree.nodes
             bound, proven = max(bound, tree.bound), tree.closed
