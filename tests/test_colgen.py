@@ -694,13 +694,12 @@ def test_branch_and_price_may_run_past_the_proofs_share_until_the_integer_master
     import importlib
 
     colgen_module = importlib.import_module("harmonybatch_mp.solvers.colgen")
-    deadlines = []
+    deadlines, branch_and_price = [], colgen_module.branch_and_price
 
     def spy(*args, **kwargs):
         deadlines.append(args[7])
-        return colgen_module.branch_and_price.__wrapped__(*args, **kwargs)
+        return branch_and_price(*args, **kwargs)
 
-    spy.__wrapped__ = colgen_module.branch_and_price
     monkeypatch.setattr(colgen_module, "branch_and_price", spy)
     w = _random(np.random.default_rng(34), "GPT-2", 9)
     limit, start = 30.0, time.perf_counter()
