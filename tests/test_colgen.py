@@ -1326,3 +1326,34 @@ def test_no_integer_master_where_the_roots_bound_proves_the_start():
         plan = solve(workload, "VGG19", solver="colgen", cost_model="full-batch")
     best = solve(workload, "VGG19", solver="milp", candidates="all", cost_model="full-batch")
     assert plan.solver.status == "optimal" and plan.total_cost == pytest.approx(best.total_cost, rel=1e-9)
+
+
+def test_the_integer_master_under_a_deadline_gives_highs_the_start_and_the_columns_of_least_reduced_cost(monkeypatch):
+    """HiGHS's root reduced-cost fixing ignores the deadline, so under one the integer master
+    gives HiGHS the start's columns and at most INTEGER_COLUMNS others, those of least reduced
+    cost at the duals (cover and side rows); its plan is then not proven. Without a deadline, all."""
+    p = Problem(*as_instance(_random(np.random.default_rng(34), "GPT-2", 9), "GPT-2"), cost_model="full-batch",
+                side=SideConstraints(max_functions=3))
+    scale = 1.0 / p.lower_bound()
+    master = Master(p, scale)
+    for i in range(p.n):
+        master.add_group(1 << i)
+    root = generate(master, Pricer(p, scale), None)
+    warm, _, proven = master.integer(None, [], root.duals)
+    assert proven and len(master.masks) > len(warm) + 3
+    given = []
+    highs = column_master.run_highs_arrays
+    monkeypatch.setattr(column_master, "run_highs_arrays", lambda cost, *a, **k: given.append(cost) or highs(cost, *a, **k))
+    monkeypatch.setattr(column_master, "INTEGER_COLUMNS", 3)
+    capped = master.integer(time.perf_counter() + 60, warm, root.duals)
+    assert capped is not None and not capped[2] and p.plan_cost(capped[0]) == pytest.approx(p.plan_cost(warm), rel=REL)
+    weights = np.asarray(master.weights)
+    rc = weights - master.membership() @ root.duals[:p.n]
+    for r, (coef, _) in enumerate(master.side_rows()):
+        rc -= root.duals[p.n + r] * coef
+    start = master.positions(warm)
+    others = np.setdiff1d(np.arange(len(master.masks)), start)
+    best = others[np.argsort(rc[others], kind="stable")[:3]]
+    assert sorted(given[-1]) == sorted(weights[np.union1d(start, best)])
+    given.clear()
+    assert master.integer(None, warm, root.duals)[2] and len(given[-1]) == len(master.masks)

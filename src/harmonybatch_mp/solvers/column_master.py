@@ -53,6 +53,13 @@ DEEP_EVERY = 2
 #: far from anything it could prove, and the LP has hundreds of configurations (n = 150: up to
 #: 0.5 s).
 PACKING_BELOW = 0.05
+#: Under a deadline, the integer master gives HiGHS the start's columns and at most this many
+#: others, those of least reduced cost at the duals given (least weight per app without them). HiGHS's
+#: root reduced-cost fixing checks neither its time limit nor the interrupt callbacks: on the
+#: 32,575 columns of n = 100 BERT under a GPU cap (part 5 of ``benchmarks/colgen.py``) it ran
+#: about 12 s of a MIP solve given 8 s, and the 60 s call ended at 76 s; on random 10,000 of
+#: those columns with the start, the solve took 0.17 s, on 20,000 1.07 s.
+INTEGER_COLUMNS = 10_000
 #: The integer master's partition search (:meth:`Master.integer`) has this share of the time
 #: left, and at most this many seconds, before HiGHS takes over from the best plan it found.
 SEARCH_SHARE, SEARCH_SECONDS = 0.25, 2.0
@@ -199,7 +206,8 @@ class Master:
         :meth:`cheapest` first, for :data:`SEARCH_SHARE` of the time left (at most
         :data:`SEARCH_SECONDS`): where it ends, its plan is the optimum; otherwise HiGHS goes
         on from the best plan it found. (In the trees of n = 30 the search took 1-45 ms where
-        HiGHS took 0.2-0.8 s.)"""
+        HiGHS took 0.2-0.8 s.) Under a ``deadline`` HiGHS gets at most :data:`INTEGER_COLUMNS`
+        columns (:meth:`_given`), and a plan over fewer than all is not proven optimal."""
         if duals is not None and not self.side_rows():
             now = time.perf_counter()
             budget = SEARCH_SECONDS if deadline is None else min(SEARCH_SECONDS, SEARCH_SHARE * max(0.0, deadline - now))
@@ -209,11 +217,12 @@ class Master:
             warm = warm if found is None else found[0]
         if late(deadline):  # (setting HiGHS up took 0.05 s at 2,000 columns, past a deadline)
             return None
-        cols = self.members
-        start = np.zeros(len(self.masks))
-        start[self.positions(warm)] = 1.0
+        given = self._given(deadline, warm, duals)
+        start = np.zeros(given.size)
+        start[np.isin(given, self.positions(warm))] = 1.0
         try:
-            result, x = run_highs_arrays(np.asarray(self.weights), cols, self.side_rows(), self.problem.n,
+            result, x = run_highs_arrays(np.asarray(self.weights)[given], [self.members[j] for j in given],
+                                         [(coef[given], ub) for coef, ub in self.side_rows()], self.problem.n,
                                          deadline=deadline, warm_start=start if warm else None)
         except SolverError as exc:
             if not exc.time_limit:
@@ -221,8 +230,28 @@ class Master:
             return None
         if x is None:
             return None
-        chosen = np.flatnonzero(x > 0.5)
-        return [self.masks[j] for j in chosen], [self.configs[j] for j in chosen], result.termination == SOLVED
+        chosen = given[np.flatnonzero(x > 0.5)]
+        proven = result.termination == SOLVED and given.size == len(self.masks)
+        return [self.masks[j] for j in chosen], [self.configs[j] for j in chosen], proven
+
+    def _given(self, deadline: float | None, warm: list[int], duals: np.ndarray | None) -> np.ndarray:
+        """The columns :meth:`integer` gives HiGHS: all of them, or under a ``deadline`` the
+        start's and the :data:`INTEGER_COLUMNS` others of least reduced cost at ``duals`` (cover
+        and side rows; least weight per app without them)."""
+        count = len(self.masks)
+        start = self.positions(warm)
+        if deadline is None or count <= INTEGER_COLUMNS + len(start):
+            return np.arange(count)
+        weights = np.asarray(self.weights)
+        if duals is None:
+            score = weights / self.membership().sum(axis=1)
+        else:
+            n = self.problem.n
+            score = weights - self.membership() @ duals[:n]
+            for r, (coef, _) in enumerate(self.side_rows()):
+                score -= duals[n + r] * coef
+        score[start] = -np.inf
+        return np.sort(np.argsort(score, kind="stable")[:INTEGER_COLUMNS + len(start)])
 
     def cheapest(self, duals: np.ndarray, deadline: float | None,
                  warm: list[int]) -> tuple[list[int], list[GroupConfig], bool] | None:
@@ -233,7 +262,7 @@ class Master:
         whether the search ended. On the 72,486 columns of n = 30 ladder BERT it took 0.9 s,
         HiGHS 6.6-12.3 s; and HiGHS, given 0.7 s there, ran 1.6 s."""
         if self.side_rows():
-            return self.integer(deadline, warm)
+            return self.integer(deadline, warm, duals)
         start = self.positions(warm)
         weights = np.asarray(self.weights)
         upper = float(weights[start].sum()) if start else np.inf
