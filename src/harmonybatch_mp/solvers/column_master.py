@@ -128,11 +128,18 @@ class Master:
             if k % 16 == 0 and late(deadline):
                 break
             self.add_group(m, config, exact=config is not None)
-        n = self.problem.n
-        rc = np.asarray(self.weights[before:]) - self.membership()[before:] @ duals[:n]
-        for r, (coef, _) in enumerate(self.side_rows() + self.count_rows(counts, priced_as)):
-            rc -= duals[n + r] * coef[before:]
+        rc = self.reduced_costs(duals, before, self.count_rows(counts, priced_as))
         return int((rc < -TOLERANCE).sum())
+
+    def reduced_costs(self, duals: np.ndarray, first: int = 0,
+                      rows: list[tuple[np.ndarray, float]] | None = None) -> np.ndarray:
+        """The reduced costs at ``duals`` of the columns from ``first`` on: over the cover rows,
+        the side rows, then the extra ``rows`` (a node's :meth:`count_rows`)."""
+        n = self.problem.n
+        rc = np.asarray(self.weights[first:]) - self.membership()[first:] @ duals[:n]
+        for r, (coef, _) in enumerate(self.side_rows() + (rows or [])):
+            rc -= duals[n + r] * coef[first:]
+        return rc
 
     def count_rows(self, counts: tuple[Count, ...], priced_as: np.ndarray | None) -> list[tuple[np.ndarray, float]]:
         """The rows of a node's ``counts`` over the columns so far, as ``<=`` rows, each
@@ -242,14 +249,10 @@ class Master:
         start = self.positions(warm)
         if deadline is None or count <= INTEGER_COLUMNS + len(start):
             return np.arange(count)
-        weights = np.asarray(self.weights)
         if duals is None:
-            score = weights / self.membership().sum(axis=1)
+            score = np.asarray(self.weights) / self.membership().sum(axis=1)
         else:
-            n = self.problem.n
-            score = weights - self.membership() @ duals[:n]
-            for r, (coef, _) in enumerate(self.side_rows()):
-                score -= duals[n + r] * coef
+            score = self.reduced_costs(duals)
         score[start] = -np.inf
         return np.sort(np.argsort(score, kind="stable")[:INTEGER_COLUMNS + len(start)])
 
