@@ -224,9 +224,10 @@ class Master:
             warm = warm if found is None else found[0]
         if late(deadline):  # (setting HiGHS up took 0.05 s at 2,000 columns, past a deadline)
             return None
-        given = self._given(deadline, warm, duals)
+        positions = self.positions(warm)
+        given = self._given(deadline, positions, duals)
         start = np.zeros(given.size)
-        start[np.isin(given, self.positions(warm))] = 1.0
+        start[np.isin(given, positions)] = 1.0
         try:
             result, x = run_highs_arrays(np.asarray(self.weights)[given], [self.members[j] for j in given],
                                          [(coef[given], ub) for coef, ub in self.side_rows()], self.problem.n,
@@ -241,12 +242,11 @@ class Master:
         proven = result.termination == SOLVED and given.size == len(self.masks)
         return [self.masks[j] for j in chosen], [self.configs[j] for j in chosen], proven
 
-    def _given(self, deadline: float | None, warm: list[int], duals: np.ndarray | None) -> np.ndarray:
+    def _given(self, deadline: float | None, start: list[int], duals: np.ndarray | None) -> np.ndarray:
         """The columns :meth:`integer` gives HiGHS: all of them, or under a ``deadline`` the
-        start's and the :data:`INTEGER_COLUMNS` others of least reduced cost at ``duals`` (cover
-        and side rows; least weight per app without them)."""
+        ``start``'s (column positions) and the :data:`INTEGER_COLUMNS` others of least reduced
+        cost at ``duals`` (cover and side rows; least weight per app without them)."""
         count = len(self.masks)
-        start = self.positions(warm)
         if deadline is None or count <= INTEGER_COLUMNS + len(start):
             return np.arange(count)
         if duals is None:
