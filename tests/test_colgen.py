@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 from harmonybatch_mp import InfeasibleError, InputError, SideConstraints, solve
 from harmonybatch_mp.families import _random
 from harmonybatch_mp.provision import feasible_mask
-from harmonybatch_mp.solvers import Problem, as_instance, column_master, pricing
+from harmonybatch_mp.solvers import Problem, as_instance, column_master, generation, pricing
 from harmonybatch_mp.solvers import sharpen as sharpen_module
-from harmonybatch_mp.solvers.column_master import Generated, Master, _deepen, generate, packed_bound
+from harmonybatch_mp.solvers.column_master import Master
+from harmonybatch_mp.solvers.generation import Generated, _deepen, generate, packed_bound
 from harmonybatch_mp.solvers.moves import improve
 from harmonybatch_mp.solvers.penalty import fill_penalty, packing_penalty
 from harmonybatch_mp.solvers.pricing import TOLERANCE, Pricer
@@ -523,23 +524,22 @@ def test_a_bound_cut_short_by_the_deadline_holds(model, platform, workload, roun
     bound of its last centre tightened by the packing LP (solved whatever the closed-form
     penalty): still below the optimum over every partition and configuration (a DP over
     subsets), and no weaker than the closed forms alone."""
-    from harmonybatch_mp.solvers import column_master
 
     problem = _problem(workload, model, platform)
     scale = 1.0 / problem.lower_bound()
     want = _optimum_under_counts(problem, Pricer(problem, scale), scale, ())
     bounds = []
-    saved = column_master.PACKING_BELOW
+    saved = generation.PACKING_BELOW
     try:
         for below in (-1.0, np.inf):
-            column_master.PACKING_BELOW = below
+            generation.PACKING_BELOW = below
             master = Master(problem, scale)
             for i in range(problem.n):
                 master.add_group(1 << i)
             master.lp = _cut_after(master.lp, rounds)
             bounds.append(generate(master, Pricer(problem, scale), None).bound)
     finally:
-        column_master.PACKING_BELOW = saved
+        generation.PACKING_BELOW = saved
     closed, packed = bounds
     event("the packing LP tightened it" if packed > closed + 1e-9 else "the closed forms were as tight")
     # below the optimum to the bound's precision: pricing counts a column gaining at most
@@ -1100,10 +1100,10 @@ def test_the_deepened_budgets_are_spent_every_other_round(monkeypatch):
     monkeypatch.setattr(Pricer, "price", spy)
     root = generate(master, pricer, None)
     assert not root.stopped and root.bound >= root.value - TOLERANCE * problem.n
-    between = [top for r, top in seen if r % column_master.DEEP_EVERY]
-    deep = [top for r, top in seen if r % column_master.DEEP_EVERY == 0]
-    assert between and max(between) <= column_master.BUDGET
-    assert max(deep) > column_master.BUDGET  # they deepened, on the deep rounds
+    between = [top for r, top in seen if r % generation.DEEP_EVERY]
+    deep = [top for r, top in seen if r % generation.DEEP_EVERY == 0]
+    assert between and max(between) <= generation.BUDGET
+    assert max(deep) > generation.BUDGET  # they deepened, on the deep rounds
 
 
 @settings(max_examples=30, deadline=None)
@@ -1164,7 +1164,6 @@ def test_branch_and_price_polishes_each_new_incumbent():
     that ``polish`` saw, and cheaper."""
     from harmonybatch_mp.families import _random
     from harmonybatch_mp.solvers.branch_price import branch_and_price
-    from harmonybatch_mp.solvers.column_master import Master, generate
 
     w = _random(np.random.default_rng(34), "GPT-2", 9)
     p = Problem(*as_instance(w, "GPT-2"), cost_model="full-batch")

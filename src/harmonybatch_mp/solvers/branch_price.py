@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..provision import GroupConfig
-from .column_master import Count, Master, generate
+from .column_master import Count, Master
+from .generation import generate
 from .options import late
 from .pricing import TOLERANCE, Pricer
 from .repair import incumbent_cost
@@ -66,7 +67,7 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
     is closed or ``deadline``; each new incumbent goes through ``polish``. The root's
     best-bound ``duals`` guide the integer masters' partition search (:meth:`.Master.integer`)."""
     problem, scale = master.problem, master.scale
-    slack = TOLERANCE * problem.n  # the bounds' precision (column_master.generate)
+    slack = TOLERANCE * problem.n  # the bounds' precision (generation.generate)
     order = itertools.count()
     heap: list[tuple[int, int, int, float, tuple, tuple, tuple]] = []
     closed_at = stuck = np.inf  # the least bound of the nodes closed (by bound or plan); of those left open

@@ -4,7 +4,7 @@ reduced-cost enumeration or branch and price to prove the integer optimum
 
 1. The master LP starts from every app alone and the contiguous optimum (``dp``), improved
    by moves of single apps (:mod:`.moves`), and is grown by pricing
-   (:func:`.column_master.generate`); its Lagrangian bound holds for every plan at every
+   (:func:`.generation.generate`); its Lagrangian bound holds for every plan at every
    round, and is the LP optimum once pricing proves no column left.
 2. The integer master over the generated columns (and the moved ``dp`` plan) gives a plan,
    improved by moves again.
@@ -33,8 +33,9 @@ from ..plan import BOUNDED, OPTIMAL, TIME_LIMIT, SolverInfo
 from ..provision import GroupConfig
 from .base import Solution
 from .branch_price import Polish, branch_and_price, unchanged
-from .column_master import Generated, Master, generate
+from .column_master import Master
 from .dp import dp
+from .generation import Generated, generate
 from .kernels import COLGEN, interruptible, ready
 from .moves import improve
 from .options import check_gaps, deadline_of, late

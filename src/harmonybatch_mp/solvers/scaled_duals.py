@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .column_master import Generated, batch_one, lagrangian_base, packed_bound, right_sides
+from .generation import Generated, batch_one, lagrangian_base, packed_bound, right_sides
 from .options import late
 from .pricing import Pricer
 
@@ -44,7 +44,8 @@ def scaled_bound(pricer: Pricer, root: Generated, deadline: float) -> tuple[floa
     --------
     >>> import time
     >>> from harmonybatch_mp.solvers import Problem, as_instance
-    >>> from harmonybatch_mp.solvers.column_master import Master, generate
+    >>> from harmonybatch_mp.solvers.column_master import Master
+    >>> from harmonybatch_mp.solvers.generation import generate
     >>> problem = Problem(*as_instance("0.3:2,0.5:5,0.8:10,1.0:20", "VGG19"), cost_model="full-batch")
     >>> scale = 1 / problem.lower_bound()
     >>> master, pricer = Master(problem, scale), Pricer(problem, scale)

@@ -20,7 +20,7 @@ from dataclasses import replace
 import numpy as np
 
 from .branch_bound import TOLERANCE
-from .column_master import Generated, batch_one, lagrangian_base, packed_bound, right_sides
+from .generation import Generated, batch_one, lagrangian_base, packed_bound, right_sides
 from .options import late
 from .pricing import Pricer
 from .scaled_duals import scaled_bound
