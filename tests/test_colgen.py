@@ -524,7 +524,6 @@ def test_a_bound_cut_short_by_the_deadline_holds(model, platform, workload, roun
     bound of its last centre tightened by the packing LP (solved whatever the closed-form
     penalty): still below the optimum over every partition and configuration (a DP over
     subsets), and no weaker than the closed forms alone."""
-
     problem = _problem(workload, model, platform)
     scale = 1.0 / problem.lower_bound()
     want = _optimum_under_counts(problem, Pricer(problem, scale), scale, ())
