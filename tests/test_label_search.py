@@ -1,5 +1,6 @@
 """Pricing by labels (formulations/column_generation.md, "Pricing by labels"): the same best
-group as a brute force and as the depth-first search, its limit and back-off, and its stops."""
+group as a brute force and as the depth-first search, its limit and back-off, and its stops;
+labels merged on a grid bound the best group from above ("A bound by merged labels")."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from hypothesis import strategies as st
 
 from harmonybatch_mp.batching import equivalent_timeout
 from harmonybatch_mp.solvers import branch_bound
+from harmonybatch_mp.solvers import label_search as labels
 from harmonybatch_mp.solvers.branch_bound import LABEL_NODES, TOLERANCE, GroupSearch
-from harmonybatch_mp.solvers.label_search import label_search
+from harmonybatch_mp.solvers.label_search import label_search, merged_bound
 
 
 @st.composite
@@ -154,3 +156,95 @@ def test_labels_stop_when_told_and_at_the_deadline():
     assert label_search(search, 0.0, 10**9, stop=stop) == ([], False)
     assert label_search(search, 0.0, 10**9, deadline=start) == ([], False)
     assert time.perf_counter() - start < 1
+
+
+@st.composite
+def loose_searches(draw) -> tuple[GroupSearch, float]:
+    """As :func:`searches`, but a batch drawn apart from the rates (2 to 40), so that which
+    groups fill it ranges from none to all, and a threshold that may prune nothing (-1)."""
+    n = draw(st.integers(3, 9))
+    floats = st.lists(st.floats(0.0, 1.0), min_size=n, max_size=n)
+    rate = 10 ** (3 * np.array(draw(floats)) - 1)
+    timeout = np.sort(0.01 + 2 * np.array(draw(floats)))
+    profit = np.array(draw(st.lists(st.floats(-0.3, 0.1), min_size=n, max_size=n)))
+    return GroupSearch(np.arange(n), profit, rate, timeout, draw(st.integers(2, 40))), draw(st.sampled_from([-1.0, 0.0]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(loose_searches(), st.sampled_from([(1, 1), (2, 3), (200, 1_000)]))
+def test_merged_labels_bound_the_best_group_of_a_brute_force(case, grid):
+    """On any grid, however coarse (a cell per factor ``e`` of the rate, and one over the
+    fill), the merged labels bound every feasible group's profit from above, and give at least
+    the threshold plus the tolerance; on coarse grids they may give more than the best."""
+    search, threshold = case
+    brute = _brute(search)
+    best = max(brute.values(), default=-np.inf)
+    with mock.patch.object(labels, "RATE_CELLS", grid[0]), mock.patch.object(labels, "FILL_CELLS", grid[1]):
+        bound = merged_bound(search, threshold)
+    assert bound >= threshold + TOLERANCE
+    event("a group above the threshold" if best > threshold + TOLERANCE else "none above the threshold")
+    loose = bound > max(best, threshold) + TOLERANCE + 1e-12
+    event(f"grid {grid}: " + ("the bound is above the best group's" if loose else "the bound is the best group's"))
+    assert bound >= best - 1e-12
+
+
+def test_merged_labels_on_a_coarse_grid_are_above_the_best_of_some_searches():
+    """The property above rarely meets a draw where merging loosens the bound; on 400 seeded
+    searches a grid of one fill cell per factor ``e`` of the rate does, and is above the best
+    on every one."""
+    rng = np.random.default_rng(0)
+    loose = 0
+    with mock.patch.object(labels, "RATE_CELLS", 1), mock.patch.object(labels, "FILL_CELLS", 1):
+        for _ in range(400):
+            n = int(rng.integers(3, 10))
+            search = GroupSearch(np.arange(n), rng.uniform(-0.3, 0.1, n), 10 ** (3 * rng.uniform(0, 1, n) - 1),
+                                 np.sort(0.01 + 2 * rng.uniform(0, 1, n)), int(rng.integers(2, 40)))
+            best = max(_brute(search).values(), default=-np.inf)
+            bound = merged_bound(search, -1.0)
+            assert bound >= best - 1e-12
+            loose += bound > max(best, -1.0) + TOLERANCE + 1e-12
+    assert loose >= 10
+
+
+@settings(max_examples=60, deadline=None)
+@given(searches(1, 9))
+def test_best_bounded_by_merged_labels_is_still_the_brute_force_best(case):
+    """A search without a budget takes its upper end down to the merged labels' bound first,
+    and where that proves nothing beats ``low`` it ends there: its result is the brute
+    force's best, up to the tolerance, either way. Budgeted searches that end unproven take
+    their bound down to the merged labels', never below the best."""
+    search, threshold = case
+    best = max(_brute(search).values(), default=-np.inf)
+    high = threshold + float(np.maximum(search.profit, 0).sum()) + 1.0
+    with mock.patch.object(search, "groups", wraps=search.groups) as searched:
+        groups, upper = search.best(threshold, high)
+    event("ended by the merged labels" if not searched.called else "searched depth first")
+    assert search.complete
+    if best > threshold + TOLERANCE:
+        assert groups and abs(groups[-1][1] - best) <= TOLERANCE + 1e-12 and abs(upper - best) <= 2 * TOLERANCE
+    else:
+        assert not groups and upper <= threshold + TOLERANCE + 1e-12
+    # searches of one node leave their bound unproven: merged labels take it down, not below the best
+    with mock.patch.object(branch_bound, "MERGED_NODES", 1):
+        _, cut = search.best(threshold, high, budget=1, bisections=2)
+    with mock.patch.object(search, "merges", False):
+        _, unmerged = search.best(threshold, high, budget=1, bisections=2)
+    event("merged labels lowered an unproven bound" if cut < unmerged - TOLERANCE else "they did not")
+    assert max(best, threshold) - 1e-12 <= cut <= unmerged + 1e-12
+
+
+def test_merged_labels_stop_when_told_at_the_deadline_and_past_their_limit():
+    """At a deadline, once told to stop, or where a depth keeps more labels than the limit,
+    there is no bound (None), at once."""
+    rng = np.random.default_rng(1)
+    search = GroupSearch(np.arange(60), rng.normal(0, 1e-3, 60), 10 ** rng.uniform(-1, 1, 60),
+                         np.sort(rng.uniform(0.1, 1.0, 60)), 16)
+    stop = threading.Event()
+    stop.set()
+    start = time.perf_counter()
+    assert merged_bound(search, 0.0, stop=stop) is None
+    assert merged_bound(search, 0.0, deadline=start) is None
+    with mock.patch.object(labels, "DEPTH_CELLS", 10):
+        assert merged_bound(search, 0.0) is None
+    assert time.perf_counter() - start < 1
+    assert merged_bound(search, 0.0) is not None

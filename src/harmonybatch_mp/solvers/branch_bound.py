@@ -51,6 +51,10 @@ NODES_PER_LABEL = 2
 LABELS = 2_000_000
 #: Most searches of one configuration run depth first after its labels passed their limit.
 BACKOFF = 64
+#: Node budget from which :meth:`GroupSearch.best` bounds by merged labels the configurations
+#: its searches leave unproven (:func:`.label_search.merged_bound`; every search without a
+#: budget is bounded so first).
+MERGED_NODES = 2_000_000
 
 
 class _Cover(NamedTuple):
@@ -89,6 +93,8 @@ class GroupSearch:
         #: whether :meth:`best` may price by labels (:mod:`.label_search`: no conflicts or
         #: classes, and :data:`LABEL_APPS` apps or more)
         self.labels = n >= LABEL_APPS and not (self.clash.any() or self.follow.size)
+        #: whether :meth:`best` may bound it by merged labels (no conflicts or classes)
+        self.merges = not (self.clash.any() or self.follow.size)
         #: searches left to run depth first since the labels last passed their limit, how many
         #: the next time, and that limit (shared with :meth:`reprice`'s copies: the same
         #: configuration)
@@ -219,8 +225,33 @@ class GroupSearch:
         one that finds groups raises ``low``, and is the best of all when it ends. Each search
         stops after ``budget`` nodes; the bisection after ``bisections`` searches, at
         ``deadline``, once ``stop`` is set, or when the bound is within 2 tolerances of what is known.
-        Where :meth:`_by_labels` prices the configuration, its result instead."""
+        Where :meth:`_by_labels` prices the configuration, its result instead. Merged labels
+        (:func:`.label_search.merged_bound`) bound it too: a search without a budget first,
+        ending there where they prove that nothing beats ``low``; one of :data:`MERGED_NODES`
+        or more after the searches, where those leave their bound unproven."""
         self.outcome = None
+        merges = self.merges and (budget is None or budget >= MERGED_NODES)
+        if merges:
+            high = min(high, self._merged(low, deadline, stop))
+            if high <= low + TOLERANCE:
+                self.complete = True
+                return [], high
+        found, upper = self._searched(low, high, budget, deadline, bisections, stop, settle)
+        known = max([low] + [value for _, value in found])
+        if merges and budget is not None and upper - known > 2 * TOLERANCE:
+            upper = max(known, min(upper, self._merged(known, deadline, stop)))
+        return found, upper
+
+    def _merged(self, threshold: float, deadline: float | None, stop: threading.Event | None) -> float:
+        """:func:`.label_search.merged_bound` (inf where it gives none)."""
+        from .label_search import merged_bound
+
+        merged = merged_bound(self, threshold, deadline, stop)
+        return np.inf if merged is None else merged
+
+    def _searched(self, low: float, high: float, budget: int | None, deadline: float | None, bisections: int,
+                  stop: threading.Event | None, settle: bool) -> tuple[list[tuple[int, float]], float]:
+        """:meth:`best` by labels or depth first, without merged labels."""
         if self.labels and (budget is None or LABEL_NODES < budget and self.apps.size < LABEL_APPS_CUT):
             priced = self._by_labels(low, high, budget, deadline, stop)
             if settle:

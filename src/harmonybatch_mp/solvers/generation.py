@@ -23,7 +23,8 @@ from .problem import Problem
 
 #: Weight of the best-bound duals in the pricing point (Wentges smoothing; 0 prices at the LP's).
 SMOOTHING = 0.8
-#: Node budgets per search when a round finds no column but cannot rule one out (None: exact).
+#: Node budgets per search when a round finds no column but cannot rule one out (None: exact),
+#: until the bound they give is within ``TOLERANCE * n`` of the LP's value (or the cutoff).
 ESCALATION = (20_000, 200_000, 2_000_000, None)
 #: Node budget per search in a round, and the most it grows to for the configurations that
 #: carry the Lagrangian penalty (ten-fold per round in which they carry half of it, once a
@@ -103,15 +104,17 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
             deep = rounds % DEEP_EVERY == 0  # else the deepened budgets rest (DEEP_EVERY)
             upper, found = pricer.price(point[:n], charge, budget=budgets if deep else np.minimum(budgets, BUDGET),
                                         deadline=deadline)
-            for budget in ESCALATION:  # only bounds left: search longer, in the end exactly
-                if found or upper.max(initial=0.0) <= TOLERANCE or late(deadline):
-                    break
-                upper, found = pricer.price(point[:n], charge, budget=budget, enough=None, deadline=deadline)
             # Lagrangian bound at any duals: a plan costs y.b plus its columns' reduced costs,
             # whose negative part the pricing bounds cap (Pricer.penalty); batch-1 groups lose
             # at most what their members alone do (0 up to the LP's dual tolerance)
-            penalty = pricer.penalty(upper, most, point[:n], charge)
             base = lagrangian_base(point, rhs, alone)
+            enough = min(cutoff, float(duals @ rhs) - TOLERANCE * n)  # a bound that settles the LP
+            for budget in ESCALATION:  # only bounds left: search longer, in the end exactly, unless they settle it
+                if found or upper.max(initial=0.0) <= TOLERANCE or late(deadline) or (
+                        base - pricer.penalty(upper, most, point[:n], charge) >= enough):
+                    break
+                upper, found = pricer.price(point[:n], charge, budget=budget, enough=None, deadline=deadline)
+            penalty = pricer.penalty(upper, most, point[:n], charge)
             lagrangian = base - penalty
             if deep and len(found) < ENOUGH:  # the shallow searches no longer fill a round: prove bounds
                 _deepen(budgets, pricer.blame(upper, point[:n], charge))

@@ -117,12 +117,13 @@ def _warm_colgen() -> None:
     """One call of each ``colgen`` kernel through the code that calls it, so that the argument
     types (and the compiled signatures) are the solver's own."""
     from .branch_bound import GroupSearch
-    from .label_search import label_search
+    from .label_search import label_search, merged_bound
     from .partition_search import cheapest_partition
 
     two = np.ones(2)
     GroupSearch(np.arange(2), two, two, two, 2, ~np.eye(2, dtype=bool), np.array([-1, 0])).groups(0.0, improve=True)
     label_search(GroupSearch(np.arange(2), two, two, two, 2), 0.0, 10)
+    merged_bound(GroupSearch(np.arange(2), two, two, two, 2), 0.0)
     cheapest_partition([[0], [1], [0, 1]], np.ones(3), 2, np.zeros(2), 3.0)
 
 

@@ -110,3 +110,63 @@ def step(d, profit, rate, timeout, batch, best_left, f_free, f_price, f_amount, 
             out_rho[w], out_T[w], out_v[w], out_parent[w], out_took[w] = c_rho[q], c_T[q], c_v[q], c_parent[q], c_took[q]
             w += 1
     return w
+
+
+@compiled(nogil=True)
+def merged_step(d, profit, rate, timeout, batch, best_left, f_free, f_price, f_amount, f_paid, f_cheap, f_order,
+                r_free, r_price, r_amount, r_paid, r_cheap, r_order, rho, G, v, level, upper,
+                low_rate, log_step, n_g, keys, slots, out_rho, out_G, out_v):
+    """:func:`step` for *merged* labels, a relaxation (``formulations/column_generation.md``,
+    "A bound by merged labels"): the labels of depth ``d + 1`` that fall in one cell of a grid
+    over ``(rho, G)`` (``rho`` in ratios of ``exp(log_step)`` from ``low_rate``; ``G`` in
+    ``n_g`` steps up to ``b - 1``) become one, with the least ``rho``, the largest ``G`` and the
+    largest profit of them, which dominates each. The next app adds
+    ``r * integral_0^t exp(-rho (s - T)^+) ds`` to ``G`` (``T = G / rho`` may pass ``t`` once
+    labels merge). A child that fills the batch raises ``upper[0]`` to its profit and the
+    positive profits left; ``level`` (fixed) prunes as :func:`step`'s does. ``keys`` and
+    ``slots`` (a power of two entries, at least twice ``2 * rho.size``; ``keys`` -1 throughout)
+    hash a cell to its label. Returns the number of labels written."""
+    need = (batch - 1) * (1 - 1e-12)
+    t, r, p = timeout[d], rate[d], profit[d]
+    mask = keys.size - 1
+    kept = 0
+    for i in range(rho.size):
+        for take in (False, True):
+            if not take:
+                nr, nG, nv = rho[i], G[i], v[i]
+            else:
+                add = r * t
+                if rho[i] > 0 and t > G[i] / rho[i]:
+                    T = G[i] / rho[i]
+                    add = r * (T + (-math.expm1(-rho[i] * (t - T))) / rho[i])
+                nr, nG, nv = rho[i] + r, G[i] + add, v[i] + p
+            reach = nv + best_left[d + 1]
+            if reach <= level + TOLERANCE:
+                continue
+            if nr > 0 and (batch == 1 or nG >= need):
+                upper[0] = max(upper[0], reach)
+                continue
+            spare = reach - level - TOLERANCE
+            deficit = need - nG - f_free[d + 1]  # as in step: G_X <= G + sum of r t taken later
+            if deficit > 0 and penalty(deficit, d + 1, spare, f_price, f_amount, f_paid, f_cheap, f_order) >= spare:
+                continue
+            key = 0
+            if nr > 0:  # the group needs rate b / (T + 1/rho)
+                deficit = (need + 1) / (nG / nr + 1 / nr) - nr - r_free[d + 1]
+                if deficit > 0 and penalty(deficit, d + 1, spare, r_price, r_amount, r_paid, r_cheap, r_order) >= spare:
+                    continue
+                ir = max(0, int(math.floor(math.log(nr / low_rate) / log_step)))
+                key = 1 + ir * n_g + min(n_g - 1, int(math.floor(nG / need * n_g)))
+            h = (key * 2654435761 + (key >> 13)) & mask
+            while keys[h] >= 0 and keys[h] != key:
+                h = (h + 1) & mask
+            if keys[h] < 0:
+                keys[h], slots[h] = key, kept
+                out_rho[kept], out_G[kept], out_v[kept] = nr, nG, nv
+                kept += 1
+            else:
+                at = slots[h]
+                out_rho[at] = min(out_rho[at], nr)
+                out_G[at] = max(out_G[at], nG)
+                out_v[at] = max(out_v[at], nv)
+    return kept

@@ -9,7 +9,9 @@ of two partial groups over the same apps decided, one with no larger ``rho``, no
 profit. Where the depth-first search of :mod:`.branch_bound` wanders among near-equal
 partial groups, the labels merge them; where none dominates another (near-ties in profit
 that trade rate against fill), they multiply, and the search gives up past a number of
-labels for the caller to search depth first instead.
+labels for the caller to search depth first instead. Merged in the cells of a grid over
+``(rho, G)`` (:func:`merged_bound`), they stay few and give an upper bound on the best profit
+instead of the best group.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .branch_bound import KEEP
+from .branch_bound import KEEP, TOLERANCE
 
 if TYPE_CHECKING:
     from .branch_bound import GroupSearch
@@ -30,6 +32,9 @@ RECORDS = 16
 #: Most labels one depth keeps: a step from that many takes about 25 ms (1 µs a label; the
 #: deadline is checked between steps) and holds about 200 bytes a label at once.
 DEPTH_LABELS = 25_000
+#: The grid of :func:`merged_bound`: cells per factor ``e`` of the rate, and over the fill
+#: ``G`` from 0 to ``b - 1``; and the most merged labels a depth may keep.
+RATE_CELLS, FILL_CELLS, DEPTH_CELLS = 50, 400, 100_000
 
 
 def label_search(search: GroupSearch, threshold: float, limit: int, deadline: float | None = None,
@@ -84,3 +89,49 @@ def label_search(search: GroupSearch, threshold: float, limit: int, deadline: fl
             label = int(parents[depth][label])
         groups.append((row, float(search.profit[row].sum())))
     return list(zip(search.masks(np.array([row for row, _ in groups])), [value for _, value in groups])), complete
+
+
+def merged_bound(search: GroupSearch, threshold: float, deadline: float | None = None,
+                 stop: threading.Event | None = None) -> float | None:
+    """An upper bound on the best profit of ``search``'s groups (a :class:`.branch_bound.GroupSearch`
+    without conflicts or classes), at least ``threshold``: the labels of :func:`label_search`,
+    merged per cell of a grid over ``(rho, G)`` into one with the least rate, the largest fill
+    and the largest profit of the cell, which dominates every label merged into it
+    (``formulations/column_generation.md``, "A bound by merged labels"); at least
+    ``threshold + TOLERANCE`` (as :meth:`.branch_bound.GroupSearch.groups`, it prunes what
+    cannot beat the threshold by more). None at ``deadline``, once ``stop`` is set, or where a
+    depth keeps more than :data:`DEPTH_CELLS` labels.
+
+    >>> from harmonybatch_mp.solvers.branch_bound import GroupSearch
+    >>> s = GroupSearch(np.arange(3), np.array([0.5, -0.1, 0.2]), np.array([10.0, 40.0, 5.0]),
+    ...                 np.array([0.05, 0.1, 0.2]), 4)
+    >>> best = s.best(0.0, 1.0)[1]
+    >>> best <= merged_bound(s, 0.0) + 1e-9
+    True
+    """
+    from .label_kernel import merged_step
+
+    n = search.apps.size
+    positive = search.rate[search.rate > 0]
+    if positive.size == 0:
+        return float(threshold) + TOLERANCE
+    low_rate, log_step = float(positive.min()), 1.0 / RATE_CELLS
+    rho, G, v = np.zeros(1), np.zeros(1), np.zeros(1)
+    upper = np.array([float(threshold)])
+    fill, rate = search.fill, search.rate_cover
+    for d in range(n):
+        if rho.size == 0:
+            break
+        if rho.size > DEPTH_CELLS or (deadline is not None and time.perf_counter() > deadline) or (
+                stop is not None and stop.is_set()):
+            return None
+        size = 2 * rho.size
+        keys = np.full(1 << int(2 * size - 1).bit_length(), -1, np.int64)
+        out_rho, out_G, out_v, slots = np.empty(size), np.empty(size), np.empty(size), np.empty(keys.size, np.int64)
+        kept = merged_step(d, search.profit, search.rate, search.timeout, search.batch, search.best_left,
+                           fill.free, fill.price, fill.amount, fill.paid_left, fill.cheapest_left, fill.order,
+                           rate.free, rate.price, rate.amount, rate.paid_left, rate.cheapest_left, rate.order,
+                           rho, G, v, float(threshold), upper, low_rate, log_step, FILL_CELLS, keys, slots,
+                           out_rho, out_G, out_v)
+        rho, G, v = out_rho[:kept], out_G[:kept], out_v[:kept]
+    return max(float(upper[0]), float(threshold) + TOLERANCE)
