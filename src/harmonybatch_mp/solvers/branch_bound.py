@@ -51,9 +51,8 @@ NODES_PER_LABEL = 2
 LABELS = 2_000_000
 #: Most searches of one configuration run depth first after its labels passed their limit.
 BACKOFF = 64
-#: Node budget from which :meth:`GroupSearch.best` bounds by merged labels the configurations
-#: its searches leave unproven (:func:`.label_search.merged_bound`; every search without a
-#: budget is bounded so first).
+#: Node budget from which :meth:`GroupSearch.best` bounds a configuration by merged labels
+#: (:func:`.label_search.merged_bound`), as it does every search without a budget.
 MERGED_NODES = 2_000_000
 
 
@@ -225,10 +224,11 @@ class GroupSearch:
         one that finds groups raises ``low``, and is the best of all when it ends. Each search
         stops after ``budget`` nodes; the bisection after ``bisections`` searches, at
         ``deadline``, once ``stop`` is set, or when the bound is within 2 tolerances of what is known.
-        Where :meth:`_by_labels` prices the configuration, its result instead. Merged labels
-        (:func:`.label_search.merged_bound`) bound it too: a search without a budget first,
-        ending there where they prove that nothing beats ``low``; one of :data:`MERGED_NODES`
-        or more after the searches, where those leave their bound unproven."""
+        Where :meth:`_by_labels` prices the configuration, its result instead. Searches
+        without a budget, or of :data:`MERGED_NODES` or more, are bounded by merged labels
+        (:func:`.label_search.merged_bound`) too: first, taking ``high`` down to their bound
+        and ending there where it proves that nothing beats ``low``; and, with a budget, again
+        after the searches from the best found, where those leave their bound unproven."""
         self.outcome = None
         merges = self.merges and (budget is None or budget >= MERGED_NODES)
         if merges:
