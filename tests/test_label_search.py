@@ -145,11 +145,16 @@ def test_labels_back_off_after_passing_their_limit():
     assert search._backoff == [0, 1, 0]
 
 
+def _wide_search() -> GroupSearch:
+    """Batch 16 over 60 apps of near-zero profits: labels that multiply."""
+    rng = np.random.default_rng(1)
+    return GroupSearch(np.arange(60), rng.normal(0, 1e-3, 60), 10 ** rng.uniform(-1, 1, 60),
+                       np.sort(rng.uniform(0.1, 1.0, 60)), 16)
+
+
 def test_labels_stop_when_told_and_at_the_deadline():
     """A label search told to stop, or past its deadline, returns at once, not complete."""
-    rng = np.random.default_rng(1)
-    search = GroupSearch(np.arange(60), rng.normal(0, 1e-3, 60), 10 ** rng.uniform(-1, 1, 60),
-                         np.sort(rng.uniform(0.1, 1.0, 60)), 16)
+    search = _wide_search()
     stop = threading.Event()
     stop.set()
     start = time.perf_counter()
@@ -236,9 +241,7 @@ def test_best_bounded_by_merged_labels_is_still_the_brute_force_best(case):
 def test_merged_labels_stop_when_told_at_the_deadline_and_past_their_limit():
     """At a deadline, once told to stop, or where a depth keeps more labels than the limit,
     there is no bound (None), at once."""
-    rng = np.random.default_rng(1)
-    search = GroupSearch(np.arange(60), rng.normal(0, 1e-3, 60), 10 ** rng.uniform(-1, 1, 60),
-                         np.sort(rng.uniform(0.1, 1.0, 60)), 16)
+    search = _wide_search()
     stop = threading.Event()
     stop.set()
     start = time.perf_counter()
