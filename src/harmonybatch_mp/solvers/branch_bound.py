@@ -94,10 +94,11 @@ class GroupSearch:
         self.follow = np.flatnonzero(self.leader >= 0).astype(np.int64)
         #: whether :meth:`best` may price by labels (:mod:`.label_search`: no conflicts or
         #: classes, and :data:`LABEL_APPS` apps or more)
-        self.labels = n >= LABEL_APPS and not (self.clash.any() or self.follow.size)
+        free = not (self.clash.any() or self.follow.size)
+        self.labels = n >= LABEL_APPS and free
         #: whether :meth:`best` may bound it by merged labels (no conflicts or classes, and at
         #: most :data:`MERGED_APPS` apps)
-        self.merges = n <= MERGED_APPS and not (self.clash.any() or self.follow.size)
+        self.merges = n <= MERGED_APPS and free
         #: searches left to run depth first since the labels last passed their limit, how many
         #: the next time, and that limit (shared with :meth:`reprice`'s copies: the same
         #: configuration)

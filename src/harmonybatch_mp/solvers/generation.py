@@ -109,12 +109,12 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
             # at most what their members alone do (0 up to the LP's dual tolerance)
             base = lagrangian_base(point, rhs, alone)
             enough = min(cutoff, float(duals @ rhs) - TOLERANCE * n)  # a bound that settles the LP
+            penalty = pricer.penalty(upper, most, point[:n], charge)
             for budget in ESCALATION:  # only bounds left: search longer, in the end exactly, unless they settle it
-                if found or upper.max(initial=0.0) <= TOLERANCE or late(deadline) or (
-                        base - pricer.penalty(upper, most, point[:n], charge) >= enough):
+                if found or upper.max(initial=0.0) <= TOLERANCE or late(deadline) or base - penalty >= enough:
                     break
                 upper, found = pricer.price(point[:n], charge, budget=budget, enough=None, deadline=deadline)
-            penalty = pricer.penalty(upper, most, point[:n], charge)
+                penalty = pricer.penalty(upper, most, point[:n], charge)
             lagrangian = base - penalty
             if deep and len(found) < ENOUGH:  # the shallow searches no longer fill a round: prove bounds
                 _deepen(budgets, pricer.blame(upper, point[:n], charge))
