@@ -146,6 +146,8 @@ def merged_step(d, profit, rate, timeout, batch, best_left, f_free, f_price, f_a
             if nr > 0 and (batch == 1 or nG >= need):
                 upper[0] = max(upper[0], reach)
                 continue
+            # step's two cover tests, repeated: one compiled helper for both kernels (even with
+            # inline="always") made this one three times slower
             spare = reach - level - TOLERANCE
             deficit = need - nG - f_free[d + 1]  # as in step: G_X <= G + sum of r t taken later
             if deficit > 0 and penalty(deficit, d + 1, spare, f_price, f_amount, f_paid, f_cheap, f_order) >= spare:
