@@ -17,7 +17,7 @@ from collections import Counter
 
 from harmonybatch_mp import App, HarmonyBatchError, SideConstraints, Workload, solve
 from harmonybatch_mp.profiles import BUILTIN_MODELS
-from harmonybatch_mp.solvers.kernels import COLGEN, ready
+from harmonybatch_mp.solvers.kernels import COLGEN, EXPECTED, ready
 
 #: Seeds of the draws, one call each.
 SEEDS = range(220)
@@ -63,6 +63,7 @@ def main() -> None:
           "the whole call less its `time_limit`.\n")
     print("    python benchmarks/short_limits.py\n")
     ready(COLGEN, None)
+    ready(EXPECTED, None)
     rows, outcomes, worst = [], Counter(), {}
     for seed in SEEDS:
         call = draw(seed)

@@ -16,7 +16,7 @@ import numpy as np
 from harmonybatch_mp import solve
 from harmonybatch_mp.families import _random
 from harmonybatch_mp.profiles import BUILTIN_MODELS
-from harmonybatch_mp.solvers.kernels import COLGEN, ready
+from harmonybatch_mp.solvers.kernels import COLGEN, EXPECTED, ready
 
 #: (apps, seconds) per table row group.
 CASES = ((60, 3.0), (150, 3.0), (1000, 1.0), (5000, 5.0))
@@ -34,6 +34,7 @@ def main() -> None:
     print("| n | limit | model | solver | cost model | wall time | over | status |")
     print("|---|---|---|---|---|---|---|---|")
     ready(COLGEN, None)
+    ready(EXPECTED, None)
     worst: dict[int, float] = {}
     for n, limit in CASES:
         rng = np.random.default_rng(n)
