@@ -594,6 +594,50 @@ def test_an_interior_point_solve_cut_short_is_solved_again_by_simplex():
     assert got is not None and got[0] == pytest.approx(want[0], rel=1e-9)
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_the_highs_model_holds_the_columns_rows_and_coefficients_given(data):
+    """highs._model, which builds the column-wise matrix vectorised: each column's cover rows
+    (with their coefficients, or 1) and its nonzeros in the ``<=`` rows, against a dense matrix
+    made entry by entry; empty columns and rows and zero coefficients included. HiGHS, given
+    it, holds the same matrix."""
+    import highspy
+
+    from harmonybatch_mp.solvers import highs
+
+    n = data.draw(st.integers(1, 6), label="cover rows")
+    columns = data.draw(st.lists(st.lists(st.integers(0, n - 1), unique=True, max_size=n), min_size=1, max_size=8),
+                        label="columns")
+    event(f"{sum(not c for c in columns)} empty columns of {len(columns)}")
+    coefficients = None
+    if data.draw(st.booleans(), label="coefficients"):
+        coefficients = [np.array(data.draw(st.lists(st.floats(0.1, 9.0), min_size=len(c), max_size=len(c))))
+                        for c in columns]
+    rows = [(np.array(data.draw(st.lists(st.sampled_from([0.0, 1.0, 2.5, -1.0]), min_size=len(columns),
+                                          max_size=len(columns)))), 3.0)
+            for _ in range(data.draw(st.integers(0, 3), label="<= rows"))]
+    want = np.zeros((n + len(rows), len(columns)))
+    for j, c in enumerate(columns):
+        for at, i in enumerate(c):
+            want[i, j] = 1.0 if coefficients is None else coefficients[j][at]
+        for r, (coef, _) in enumerate(rows):
+            want[n + r, j] = coef[j]
+    model = highs._model(np.ones(len(columns)), columns, rows, n, coefficients=coefficients)
+    assert list(model.row_upper[n:]) == [3.0] * len(rows) and list(model.row_lower[:n]) == [1.0] * n
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    highs._pass(h, model)
+    lp = h.getLp()
+    for start, index, value in ((model.start, model.index, model.value),
+                                (lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_)):
+        got = np.zeros_like(want)
+        for j in range(len(columns)):
+            for k in range(start[j], start[j + 1]):
+                assert got[index[k], j] == 0.0  # no entry twice
+                got[index[k], j] = value[k]
+        assert np.array_equal(got, want)
+
+
 def test_branching_counts_function_sizes_first_then_batch_sizes_up_to_a_threshold():
     """_fractional_count: a function size (kind, vCPUs, GPU memory) whose groups number a
     fraction in the LP is branched on as a whole (every batch size of it); once each size's

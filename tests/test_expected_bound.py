@@ -462,15 +462,20 @@ def test_milp_under_full_batch_takes_colgen_s_bound_above_40_apps():
 
 
 def test_the_time_limit_bounds_the_relaxed_bound_too():
-    """60 apps under expected with a 1.5 s limit: the relaxed bound (5 s by default) stops at the
-    limit; the bound it proved by then is still below the plan. (The kernels are made ready
-    first: one still loading at the deadline leaves the per-app bound. With 1 s, once solve kept
-    time for a garbage collection, a call in the suite ended at 0.86 s with no relaxed bound.)"""
+    """60 apps under expected with a limit under the relaxed bound's 5 s: the bound stops at the
+    limit; the bound it proved by then is still below the plan. The limit leaves the bound about
+    a second past twice what the contiguous plan takes here (1.1 s alone on the 2-core machine,
+    more beside the other worker's tests: with 1.5 s, a call in the suite left the relaxed bound
+    no time, and with 1 s one ended at 0.86 s without it). (The kernels are made ready first:
+    one still loading at the deadline leaves the per-app bound.)"""
     ready(EXPECTED, None)
     apps = ",".join(f"{0.3 + 0.013 * i:.3f}:{[0.5, 2, 5, 10, 20][i % 5]}" for i in range(60))
     t = time.perf_counter()
-    plan = solve(apps, "GPT-2", time_limit=1.5)
-    assert time.perf_counter() - t <= 3.0
+    solve(apps, "GPT-2", bound_time=0, move_time=0)
+    limit = min(4.5, 1.0 + 2 * (time.perf_counter() - t))
+    t = time.perf_counter()
+    plan = solve(apps, "GPT-2", time_limit=limit)
+    assert time.perf_counter() - t <= limit + 1.5
     assert plan.solver.relaxation_bound is not None and plan.solver.bound <= plan.total_cost
 
 

@@ -5,13 +5,14 @@ model's arrays (no Pyomo model is built), under the process-wide solver lock of
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -55,39 +56,58 @@ def _highs():
     return h
 
 
-def _lp(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Sequence[tuple[np.ndarray, float]],
-        n_cover: int, upper: float = 1.0, coefficients: Sequence[Sequence[float]] | None = None):
-    """The ``HighsLp``: ``0 <= x <= upper``, equality cover rows, then the ``<=`` rows (column-wise).
-    Cover coefficients are 1, or ``coefficients[j]`` for the members of column ``j``."""
+class _Model(NamedTuple):
+    """A model as HiGHS takes it, column-wise (:func:`_model`)."""
+
+    cost: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    start: np.ndarray
+    index: np.ndarray
+    value: np.ndarray
+
+
+def _model(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Sequence[tuple[np.ndarray, float]],
+           n_cover: int, upper: float = 1.0, coefficients: Sequence[Sequence[float]] | None = None) -> _Model:
+    """``0 <= x <= upper``, equality cover rows, then the ``<=`` rows, column-wise: each
+    column's cover rows as given (coefficients 1, or ``coefficients[j]`` for the members of
+    column ``j``), then its nonzeros in the ``<=`` rows in order (vectorised: the loops over the
+    columns took 9 ms of each node LP of 3,000 columns, n = 30)."""
+    ncol = len(cost)
+    lengths = np.fromiter(map(len, columns), dtype=np.int64, count=ncol)
+    col = [np.repeat(np.arange(ncol), lengths)]
+    row = [np.fromiter(itertools.chain.from_iterable(columns), dtype=np.int64, count=int(lengths.sum()))]
+    val = [np.ones(row[0].size) if coefficients is None else
+           np.fromiter(itertools.chain.from_iterable(coefficients), dtype=float, count=row[0].size)]
+    for r, (coef, _) in enumerate(rows):
+        nz = np.flatnonzero(coef)
+        col.append(nz)
+        row.append(np.full(nz.size, n_cover + r))
+        val.append(np.asarray(coef, float)[nz])
+    owner = np.concatenate(col)
+    order = np.argsort(owner, kind="stable")  # the entries in the order made, within each column
+    start = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=ncol))]).astype(np.int32)
+    return _Model(np.asarray(cost, float), np.zeros(ncol), np.full(ncol, upper),
+                  np.concatenate([np.ones(n_cover), np.full(len(rows), -np.inf)]),
+                  np.concatenate([np.ones(n_cover), [ub for _, ub in rows]]),
+                  start, np.concatenate(row)[order].astype(np.int32), np.concatenate(val)[order])
+
+
+def _pass(h, model: _Model, integer: bool = False) -> None:
+    """Give HiGHS the ``model`` (minimised; its columns integer when ``integer``) from the arrays
+    themselves: through a ``HighsLp`` the matrix was copied element by element (5 ms of each
+    node LP of 34,000 nonzeros)."""
     import highspy
 
-    ncol = len(cost)
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = ncol, n_cover + len(rows)
-    lp.col_cost_ = np.asarray(cost, float)
-    lp.col_lower_, lp.col_upper_ = np.zeros(ncol), np.full(ncol, upper)
-    lp.row_lower_ = np.concatenate([np.ones(n_cover), np.full(len(rows), -np.inf)])
-    lp.row_upper_ = np.concatenate([np.ones(n_cover), [ub for _, ub in rows]])
-    extra = [np.flatnonzero(coef) for coef, _ in rows]
-    counts = np.array([len(c) for c in columns], dtype=np.int64)
-    for nz in extra:
-        counts[nz] += 1
-    start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-    index = np.empty(start[-1], dtype=np.int32)
-    value = np.ones(start[-1])
-    fill = start[:-1].copy()
-    for j, members in enumerate(columns):
-        index[fill[j]:fill[j] + len(members)] = members
-        if coefficients is not None:
-            value[fill[j]:fill[j] + len(members)] = coefficients[j]
-        fill[j] += len(members)
-    for r, ((coef, _), nz) in enumerate(zip(rows, extra)):
-        index[fill[nz]] = n_cover + r
-        value[fill[nz]] = coef[nz]
-        fill[nz] += 1
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = start, index, value
-    return lp
+    ncol = model.cost.size
+    status = h.passModel(ncol, model.row_lower.size, model.index.size, int(highspy.MatrixFormat.kColwise),
+                         int(highspy.ObjSense.kMinimize), 0.0, *model,
+                         np.full(ncol, int(highspy.HighsVarType.kInteger if integer else highspy.HighsVarType.kContinuous),
+                                 dtype=np.int32))
+    if status == highspy.HighsStatus.kError:
+        raise SolverError("HiGHS rejected the model")
 
 
 def run_highs_lp(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Sequence[tuple[np.ndarray, float]],
@@ -112,7 +132,7 @@ def run_highs_lp(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Seque
         raise
     try:
         h = _highs()
-        h.passModel(_lp(cost, columns, rows, n_cover, upper=np.inf, coefficients=coefficients))
+        _pass(h, _model(cost, columns, rows, n_cover, upper=np.inf, coefficients=coefficients))
         if not presolve:
             h.setOptionValue("presolve", "off")
         if deadline is not None:
@@ -176,9 +196,7 @@ def run_highs_arrays(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: S
     try:
         h = _highs()
         ncol = len(cost)
-        lp = _lp(cost, columns, rows, n_cover)
-        lp.integrality_ = [highspy.HighsVarType.kInteger] * ncol
-        h.passModel(lp)
+        _pass(h, _model(cost, columns, rows, n_cover), integer=True)
         if deadline is not None:  # HiGHS's MIP ends past its deadline: it stops this much before it
             deadline -= min(MIP_RESERVE, MIP_RESERVE_SHARE * max(0.0, deadline - time.perf_counter()))
         remaining = None if deadline is None else max(0.0, deadline - time.perf_counter())
