@@ -14,7 +14,7 @@ group's exact ``E[K]``.
 Part 5 runs colgen with side constraints (pins and isolated pairs, a GPU quota, a cap on the
 functions) at n = 30, 60 and 100, each set against the unconstrained plan.
 
-Run: python benchmarks/colgen.py [--sizes 14 20 30 60 100 150 200] > benchmarks/results/colgen.md
+Run: python benchmarks/colgen.py [--parts 1 2 3 4 5] [--sizes 14 20 30 60 100 150 200] > benchmarks/results/colgen.md
 """
 
 from __future__ import annotations
@@ -285,22 +285,34 @@ def part5(sizes: tuple[int, ...] = SIDE_SIZES) -> None:
     print()
 
 
+#: The parts, in the order a run takes them.
+PARTS = (1, 2, 4, 3, 5)
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=SIZES)
-    ap.add_argument("--skip-check", action="store_true", help="skip part 1 (the independent exact methods)")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 epilog="Parts: 1 against the independent exact methods, 2 scale (and n = 30 "
+                                        "with 60 s), 3 the expected-batch model, 4 n = 30 on other draws, "
+                                        "5 side constraints. A part alone: --parts 5 > part5.md")
+    ap.add_argument("--sizes", type=int, nargs="+", default=SIZES, help="the sizes of part 2")
+    ap.add_argument("--parts", type=int, nargs="+", choices=sorted(PARTS), default=list(PARTS), metavar="P",
+                    help="the parts to run, of 1-5 (default: all)")
+    ap.add_argument("--skip-check", action="store_true", help="leave out part 1 (the independent exact methods)")
     args = ap.parse_args()
+    parts = [p for p in PARTS if p in args.parts and not (p == 1 and args.skip_check)]
     print("# Column generation\n")
     print(f"Machine: {platform.machine()}, Python {platform.python_version()}, 2 cores.\n")
-    print("    python benchmarks/colgen.py" + (" --skip-check" if args.skip_check else "")
-          + (f" --sizes {' '.join(map(str, args.sizes))}" if args.sizes != SIZES else "") + "\n")
-    if not args.skip_check:
-        part1()
-    part2(args.sizes)
-    part2([30], {30: 60}, "n = 30 with a longer limit (full-batch): what branch and price closes given time")
-    part4()
-    part3()
-    part5()
+    print("    python benchmarks/colgen.py"
+          + (f" --parts {' '.join(map(str, parts))}" if parts != list(PARTS) else "")
+          + (f" --sizes {' '.join(map(str, args.sizes))}" if args.sizes != SIZES and 2 in parts else "") + "\n")
+    for part in parts:
+        if part == 1:
+            part1()
+        elif part == 2:
+            part2(args.sizes)
+            part2([30], {30: 60}, "n = 30 with a longer limit (full-batch): what branch and price closes given time")
+        else:
+            {3: part3, 4: part4, 5: part5}[part]()
 
 
 if __name__ == "__main__":
