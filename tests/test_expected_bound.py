@@ -291,15 +291,15 @@ def test_a_bound_from_scaled_duals_is_below_the_converged_bound_and_above_the_ro
 
 
 def test_scaled_duals_raise_the_bound_of_a_generation_cut_short():
-    """BERT, 8 apps, 4 rounds: the best round's duals scaled down prove 2.83% under the
-    optimum where they prove 3.58% (formulations/column_generation.md, "Scaled duals")."""
+    """BERT, 8 apps, 1 round: the best round's duals scaled down prove 7.68% under the
+    optimum where they prove 10.34% (formulations/column_generation.md, "Scaled duals")."""
     workload = "0.3:2,0.5:5,0.8:10,1.0:20,0.6:8,0.9:3,0.4:12,1.2:6"
     problem = Problem(*as_instance(workload, "BERT"), cost_model="expected")
     want = solve(workload, "BERT", solver="exact", cost_model="expected").total_cost
-    bound = expected_bound(problem, rounds=4)
+    bound = expected_bound(problem, rounds=1)
     with mock.patch.object(expected_bound_module, "search_scale", lambda bound, deadline: None):
-        unscaled = expected_bound(problem, rounds=4)
-    assert 1 - bound / want < 0.03 < 0.035 < 1 - unscaled / want
+        unscaled = expected_bound(problem, rounds=1)
+    assert 1 - bound / want < 0.08 < 0.1 < 1 - unscaled / want
 
 
 def test_the_expected_bound_keeps_its_deadline_and_checks_its_input():
@@ -390,18 +390,24 @@ def test_the_runs_start_the_master_at_their_least_weight():
 
 def test_a_deadline_passed_waiting_for_highs_ends_the_search_with_what_it_has():
     """While another thread holds HiGHS past the deadline, colgen returns its incumbent
-    (status time_limit) and expected_bound the per-app bound, instead of raising."""
+    (status time_limit) and expected_bound, whose masters HiGHS solves when they are too large
+    for the dense interior point, the per-app bound, instead of raising. Where the dense
+    interior point solves them, expected_bound does not wait for HiGHS."""
     import threading
 
+    from harmonybatch_mp.solvers import interior_lp
     from harmonybatch_mp.solvers.backends import _LOCK
 
     workload = "0.3:2,0.5:5,0.8:10,1.0:20,0.4:3,0.9:7,1.1:4,0.6:8,0.7:1,1.3:6,0.35:9,0.45:2,0.55:3,0.65:5"
     problem = Problem(*as_instance(workload, "VGG19"), cost_model="expected")
     out = {}
+    ready(EXPECTED, None)  # (a warm-up begun while HiGHS is held would wait for it too)
 
     def run():
         out["plan"] = solve(workload, "VGG19", solver="colgen", cost_model="full-batch", time_limit=0.3)
-        out["bound"] = expected_bound(problem, deadline=time.perf_counter() + 0.3)
+        with mock.patch.object(interior_lp, "DENSE_WORK", 0):
+            out["bound"] = expected_bound(problem, deadline=time.perf_counter() + 0.3)
+        out["dense"] = expected_bound(problem, deadline=time.perf_counter() + 5)
 
     with _LOCK:
         worker = threading.Thread(target=run)
@@ -409,7 +415,7 @@ def test_a_deadline_passed_waiting_for_highs_ends_the_search_with_what_it_has():
         worker.join(timeout=30.0)
     worker.join()
     assert out["plan"].solver.status == "time_limit"
-    assert out["bound"] == problem.lower_bound()
+    assert out["bound"] == problem.lower_bound() < out["dense"]
 
 
 def test_boxed_duals_are_capped_and_price_the_master():

@@ -16,6 +16,7 @@ from ..errors import SolverError
 from ..provision import GroupConfig
 from .backends import OPTIMAL as SOLVED
 from .highs import run_highs_arrays, run_highs_lp
+from .interior_lp import run_interior_lp
 from .options import late
 from .partition_search import cheapest_partition
 from .pricing import TOLERANCE
@@ -179,8 +180,9 @@ class Master:
         # a node's LPs without presolve: one of 3,026 columns and 62 rows (n = 60) took 123 ms
         # instead of 157 ms by interior point, 38 ms instead of 77 ms by simplex (at the root,
         # its other interior duals slowed generation: formulations/column_generation.md)
-        solved = run_highs_lp(np.asarray(cost), cols, rows, n, deadline=deadline, interior=interior,
-                              presolve=allowed is None)
+        # interior duals by PIQP's dense interior point where the master is small (interior_lp)
+        lp = run_interior_lp if interior else run_highs_lp
+        solved = lp(np.asarray(cost), cols, rows, n, deadline=deadline, presolve=allowed is None)
         if solved is None:
             return None
         x = np.zeros(len(self.masks))

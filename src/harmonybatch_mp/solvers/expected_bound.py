@@ -15,7 +15,7 @@ import numpy as np
 from .._validate import integer, listed
 from ..errors import InputError
 from .expected_relaxed import PARTNERS, RATIO, TOLERANCE, Relaxed
-from .highs import run_highs_lp
+from .interior_lp import run_interior_lp
 from .kernels import EXPECTED, interruptible, ready
 from .options import late
 from .problem import Problem
@@ -255,8 +255,8 @@ class _Master:
         column's weight split among its apps by their shares: where one large group covers
         most apps, the LP's duals are far from the best bound's and these are near), or
         None if HiGHS did not finish."""
-        solved = run_highs_lp(np.asarray(self.weights), self.columns, [], self.n, deadline=deadline,
-                              coefficients=self.coefficients, interior=True)
+        solved = run_interior_lp(np.asarray(self.weights), self.columns, [], self.n, deadline=deadline,
+                                 coefficients=self.coefficients)
         if solved is None:
             return None
         value, duals, x = solved[0], solved[1][:self.n], solved[2]
@@ -282,9 +282,8 @@ class _Master:
         degenerate its optimal duals form a wide face and its own duals wander over it
         round after round; capped near the best duals so far they move step by step."""
         alone = [np.array([a]) for a in range(self.n)]
-        solved = run_highs_lp(np.concatenate([self.weights, cap]), self.columns + alone, [], self.n,
-                              deadline=deadline, coefficients=self.coefficients + [np.ones(1)] * self.n,
-                              interior=True)
+        solved = run_interior_lp(np.concatenate([self.weights, cap]), self.columns + alone, [], self.n,
+                                 deadline=deadline, coefficients=self.coefficients + [np.ones(1)] * self.n)
         return None if solved is None else solved[1][:self.n]
 
     def add(self, found: list[tuple[np.ndarray, np.ndarray, float]]) -> int:

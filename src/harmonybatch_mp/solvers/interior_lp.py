@@ -1,0 +1,122 @@
+"""The masters' LPs by an interior point, as column generation asks for them
+(``formulations/column_generation.md``, "The master LP by a dense interior point").
+
+A master has a row per app (and the side and count rows) and thousands of columns: n = 100
+apps, 3,000 columns at the root of ``colgen``. HiGHS's interior point (IPX) took 250-400 ms on
+those LPs, 70% of generation. Their dual has a variable per row and an inequality per column,
+``max b·y  s.t.  A'y <= c`` (``y_r <= 0`` on the ``<=`` rows), and PIQP's dense interior point
+solves it through a matrix of one row and column per row of the master: 30-80 ms. Its solution
+is the LP's row duals, and the multipliers of its inequalities are the column values. Where
+that matrix would be large, or the time left is short, or PIQP does not report the optimum,
+HiGHS's interior point solves the LP (:func:`.highs.run_highs_lp`), as it did before.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from .highs import run_highs_lp
+
+#: Most work per interior-point iteration (columns times rows squared, the products forming
+#: the dense matrix) and most entries of that matrix (8 bytes each) for which PIQP is used. On
+#: this 2-core machine PIQP took 0.03-0.18 s on the root masters of n = 100-200 (3,000-3,900
+#: columns; HiGHS 0.25-0.78 s), 0.34 s on 10,000 columns of 150 rows (HiGHS 0.52 s), and as
+#: long as HiGHS at about this work (0.78 s on 8,000 columns of 300 rows).
+DENSE_WORK, DENSE_ENTRIES = 4e8, 4e6
+#: Seconds an iteration is allowed per unit of work (2.5 times the most measured, 6e-11 s on
+#: 20,000 columns of 150 rows), and at least.
+SECONDS_PER_WORK, SECONDS_PER_ITERATION = 1.5e-10, 1e-4
+#: Iterations PIQP may take (it took 20-40 on the masters measured); with a deadline, as many as
+#: the time left allows at the rate above, and HiGHS where that is fewer than
+#: :data:`FEWEST_ITERATIONS`.
+MOST_ITERATIONS, FEWEST_ITERATIONS = 100, 60
+#: PIQP's options: tolerances ten times tighter than its defaults, and the duality gap checked.
+#: With the defaults, on a master with elastic columns (cost 1,000) a column of cost 1 had a
+#: reduced cost of -2.5e-6, more than pricing's tolerance, and the LP's value was 2.7e-6 high
+#: (a hypothesis draw of ``test_interior_lp.py``); on the masters of n = 30 and 100 measured they
+#: took no more time.
+SETTINGS = {"verbose": False, "eps_abs": 1e-9, "eps_rel": 0.0, "check_duality_gap": True,
+            "eps_duality_gap_abs": 1e-9, "eps_duality_gap_rel": 0.0}
+
+
+def iterations_allowed(columns: int, rows: int, deadline: float | None) -> int:
+    """How many iterations PIQP may take on a master of ``columns`` and ``rows`` by ``deadline``
+    (a ``time.perf_counter()`` reading): 0 where HiGHS should solve it (too large a dense
+    matrix, or too little time left).
+
+    >>> iterations_allowed(3_000, 100, None), iterations_allowed(50_000, 100, None)
+    (100, 0)
+    >>> iterations_allowed(500_000, 10, None)  # few rows, but a matrix of 40 MB
+    0
+    >>> iterations_allowed(3_000, 100, time.perf_counter() + 0.01), iterations_allowed(3_000, 100, float("inf"))
+    (0, 100)
+    """
+    work = float(columns) * rows * rows
+    if columns == 0 or work > DENSE_WORK or columns * rows > DENSE_ENTRIES:
+        return 0
+    if deadline is None:
+        return MOST_ITERATIONS
+    allowed = (deadline - time.perf_counter()) / (SECONDS_PER_WORK * work + SECONDS_PER_ITERATION)
+    return int(min(MOST_ITERATIONS, allowed)) if allowed >= FEWEST_ITERATIONS else 0
+
+
+def run_interior_lp(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Sequence[tuple[np.ndarray, float]],
+                    n_cover: int, *, deadline: float | None = None,
+                    coefficients: Sequence[Sequence[float]] | None = None,
+                    presolve: bool = True) -> tuple[float, np.ndarray, np.ndarray] | None:
+    """The LP of :func:`.highs.run_highs_lp` (equality cover rows, then the ``<=`` rows,
+    ``x >= 0``) by an interior point, without crossover: ``(objective, row duals, x)``, or None
+    when it has no optimum or ``deadline`` passes. Reduced costs are ``c_j - sum_i a_ij y_i``.
+    PIQP's dense interior point on the LP's dual where :func:`iterations_allowed` allows it;
+    HiGHS's otherwise, or where PIQP stops short of its optimum (``presolve`` is HiGHS's).
+    PIQP holds the GIL while it solves (up to about 0.7 s at :data:`DENSE_WORK`, 0.2 s on the
+    masters of n = 200 measured).
+
+    >>> value, duals, x = run_interior_lp(np.array([2.0, 2.0, 3.0]), [[0], [1], [0, 1]], [], 2)
+    >>> round(value, 6), [round(float(v), 6) for v in x]
+    (3.0, [0.0, 0.0, 1.0])
+    """
+    cost = np.asarray(cost, dtype=float)
+    iterations = iterations_allowed(len(columns), n_cover + len(rows), deadline)
+    solved = _dense(cost, columns, rows, n_cover, coefficients, iterations) if iterations else None
+    if solved is not None:
+        return solved
+    return run_highs_lp(cost, columns, rows, n_cover, deadline=deadline, interior=True, coefficients=coefficients,
+                        presolve=presolve)
+
+
+def _dense(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Sequence[tuple[np.ndarray, float]], n_cover: int,
+           coefficients: Sequence[Sequence[float]] | None, iterations: int) -> tuple[float, np.ndarray, np.ndarray] | None:
+    """PIQP's dense solve of the LP's dual, ``min -b·y  s.t.  A'y <= c, y_r <= 0``, or None unless
+    it reports the optimum. Its tolerances (:data:`SETTINGS`) are absolute, in the masters' units,
+    where a plan costs about 1 (an elastic column 1,000)."""
+    import piqp
+
+    m, k = len(columns), len(rows)
+    if not np.isfinite(cost).all():
+        return None
+    lengths = np.fromiter(map(len, columns), dtype=np.int64, count=m)
+    members = np.fromiter((i for c in columns for i in c), dtype=np.int64, count=int(lengths.sum()))
+    g = np.zeros((m, n_cover + k), order="F")  # A', a row per column of the master
+    g[np.repeat(np.arange(m), lengths), members] = 1.0 if coefficients is None else np.fromiter(
+        (v for c in coefficients for v in c), dtype=float, count=members.size)
+    for r, (coef, _) in enumerate(rows):
+        g[:, n_cover + r] = coef
+    rhs = np.concatenate([np.ones(n_cover), [ub for _, ub in rows]])
+    solver = piqp.DenseSolver()
+    for option, value in SETTINGS.items():
+        setattr(solver.settings, option, value)
+    solver.settings.max_iter = iterations
+    solver.setup(np.zeros((n_cover + k, n_cover + k), order="F"), -rhs, None, None, g, np.full(m, -np.inf),
+                 cost, None, np.concatenate([np.full(n_cover, np.inf), np.zeros(k)]))
+    if solver.solve() != piqp.PIQP_SOLVED:
+        return None
+    # (copies: the result's arrays are read-only views of the solver's memory)
+    duals, x = np.array(solver.result.x, dtype=float), np.maximum(np.array(solver.result.z_u, dtype=float), 0.0)
+    duals[n_cover:] = np.minimum(duals[n_cover:], 0.0)  # (within its tolerance of its bound 0)
+    if not (np.isfinite(duals).all() and np.isfinite(x).all()):
+        return None
+    return float(cost @ x), duals, x
