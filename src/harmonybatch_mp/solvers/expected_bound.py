@@ -254,7 +254,7 @@ class _Master:
         """The LP's value, its interior-point duals and the fair duals of its solution (each
         column's weight split among its apps by their shares: where one large group covers
         most apps, the LP's duals are far from the best bound's and these are near), or
-        None if HiGHS did not finish."""
+        None if the LP was not solved by the deadline (:func:`.interior_lp.run_interior_lp`)."""
         solved = run_interior_lp(np.asarray(self.weights), self.columns, [], self.n, deadline=deadline,
                                  coefficients=self.coefficients)
         if solved is None:
@@ -278,7 +278,7 @@ class _Master:
 
     def boxed(self, cap: np.ndarray, deadline: float | None) -> np.ndarray | None:
         """The duals of the LP with every app's dual capped at ``cap`` (each app may also be
-        left uncovered at that price), or None if HiGHS did not finish. Where the LP is
+        left uncovered at that price), or None if the LP was not solved. Where the LP is
         degenerate its optimal duals form a wide face and its own duals wander over it
         round after round; capped near the best duals so far they move step by step."""
         alone = [np.array([a]) for a in range(self.n)]
