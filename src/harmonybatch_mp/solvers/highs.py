@@ -69,15 +69,19 @@ class _Model(NamedTuple):
     value: np.ndarray
 
 
-def _model(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Sequence[tuple[np.ndarray, float]],
-           n_cover: int, upper: float = 1.0, coefficients: Sequence[Sequence[float]] | None = None) -> _Model:
-    """``0 <= x <= upper``, equality cover rows, then the ``<=`` rows, column-wise: each
-    column's cover rows as given (coefficients 1, or ``coefficients[j]`` for the members of
-    column ``j``), then its nonzeros in the ``<=`` rows in order (vectorised: the loops over the
-    columns took 9 ms of each node LP of 3,000 columns, n = 30)."""
-    ncol = len(cost)
-    lengths = np.fromiter(map(len, columns), dtype=np.int64, count=ncol)
-    col = [np.repeat(np.arange(ncol), lengths)]
+def master_entries(columns: Sequence[Sequence[int]], rows: Sequence[tuple[np.ndarray, float]], n_cover: int,
+                   coefficients: Sequence[Sequence[float]] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The nonzeros of a master's matrix as ``(column, row, value)`` arrays: each column's cover
+    rows as given (coefficients 1, or ``coefficients[j]`` for the members of column ``j``), then
+    the ``<=`` rows' nonzeros, row by row (vectorised: the loops over the columns took 9 ms of
+    each node LP of 3,000 columns, n = 30). HiGHS takes them sorted by column (:func:`_model`),
+    the dense interior point as they are (:mod:`.interior_lp`).
+
+    >>> [a.tolist() for a in master_entries([[0], [0, 1]], [(np.array([0.0, 2.0]), 1.0)], 2)]
+    [[0, 1, 1, 1], [0, 0, 1, 2], [1.0, 1.0, 1.0, 2.0]]
+    """
+    lengths = np.fromiter(map(len, columns), dtype=np.int64, count=len(columns))
+    col = [np.repeat(np.arange(len(columns)), lengths)]
     row = [np.fromiter(itertools.chain.from_iterable(columns), dtype=np.int64, count=int(lengths.sum()))]
     val = [np.ones(row[0].size) if coefficients is None else
            np.fromiter(itertools.chain.from_iterable(coefficients), dtype=float, count=row[0].size)]
@@ -86,13 +90,21 @@ def _model(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Sequence[tu
         col.append(nz)
         row.append(np.full(nz.size, n_cover + r))
         val.append(np.asarray(coef, float)[nz])
-    owner = np.concatenate(col)
-    order = np.argsort(owner, kind="stable")  # the entries in the order made, within each column
+    return np.concatenate(col), np.concatenate(row), np.concatenate(val)
+
+
+def _model(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Sequence[tuple[np.ndarray, float]],
+           n_cover: int, upper: float = 1.0, coefficients: Sequence[Sequence[float]] | None = None) -> _Model:
+    """``0 <= x <= upper``, equality cover rows, then the ``<=`` rows, column-wise: the entries of
+    :func:`master_entries`, in the order made within each column."""
+    ncol = len(cost)
+    owner, row, val = master_entries(columns, rows, n_cover, coefficients)
+    order = np.argsort(owner, kind="stable")
     start = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=ncol))]).astype(np.int32)
     return _Model(np.asarray(cost, float), np.zeros(ncol), np.full(ncol, upper),
                   np.concatenate([np.ones(n_cover), np.full(len(rows), -np.inf)]),
                   np.concatenate([np.ones(n_cover), [ub for _, ub in rows]]),
-                  start, np.concatenate(row)[order].astype(np.int32), np.concatenate(val)[order])
+                  start, row[order].astype(np.int32), val[order])
 
 
 def _pass(h, model: _Model, integer: bool = False) -> None:

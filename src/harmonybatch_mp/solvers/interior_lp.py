@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .highs import run_highs_lp
+from .highs import master_entries, run_highs_lp
 
 #: Most work per interior-point iteration (columns times rows squared, the products forming
 #: the dense matrix) and most entries of that matrix (8 bytes each) for which PIQP is used. On
@@ -99,13 +99,9 @@ def _dense(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Sequence[tu
     m, k = len(columns), len(rows)
     if not np.isfinite(cost).all():
         return None
-    lengths = np.fromiter(map(len, columns), dtype=np.int64, count=m)
-    members = np.fromiter((i for c in columns for i in c), dtype=np.int64, count=int(lengths.sum()))
     g = np.zeros((m, n_cover + k), order="F")  # A', a row per column of the master
-    g[np.repeat(np.arange(m), lengths), members] = 1.0 if coefficients is None else np.fromiter(
-        (v for c in coefficients for v in c), dtype=float, count=members.size)
-    for r, (coef, _) in enumerate(rows):
-        g[:, n_cover + r] = coef
+    column, row, value = master_entries(columns, rows, n_cover, coefficients)
+    g[column, row] = value
     rhs = np.concatenate([np.ones(n_cover), [ub for _, ub in rows]])
     solver = piqp.DenseSolver()
     for option, value in SETTINGS.items():
