@@ -569,6 +569,36 @@ def test_the_masters_lp_is_the_same_without_presolve(model, platform, workload, 
         assert solved[1][0] == pytest.approx(solved[0][0], rel=1e-7)
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(min_apps=2, max_apps=7), st.data())
+def test_the_bound_over_the_masters_columns_holds_for_every_partition_of_them(model, platform, workload, data):
+    """Master.lp_bound, which proves the enumeration's plan where the search over its columns
+    runs long: at most the cheapest partition into the master's columns (brute force), and
+    within the LP's tolerance of the LP's value."""
+    problem = _problem(workload, model, platform)
+    master = Master(problem, 1.0 / problem.lower_bound())
+    groups = data.draw(st.lists(st.integers(1, (1 << problem.n) - 1), max_size=12))
+    for m in [1 << i for i in range(problem.n)] + groups:
+        master.add_group(m)
+    weight = {m: w for m, w in zip(master.masks, master.weights)}
+
+    def cheapest(rest: int) -> float:
+        if rest == 0:
+            return 0.0
+        low = rest & -rest  # the column holding the lowest app left
+        return min((w + cheapest(rest & ~m) for m, w in weight.items() if m & low and m & rest == m), default=np.inf)
+
+    bound, best = master.lp_bound(None), cheapest((1 << problem.n) - 1)
+    if bound is None:  # an app no column covers: the LP has no solution, and no partition either
+        event("no LP solution")
+        assert best == np.inf
+        return
+    event("a column beyond the apps alone" if len(weight) > problem.n else "the apps alone")
+    event("the bound is the partition's" if bound >= best - 1e-9 else "the LP is below every partition")
+    assert bound <= best + 1e-9
+    assert bound == pytest.approx(master.lp(None, True)[0], abs=1e-7 * problem.n)
+
+
 def test_an_interior_point_solve_cut_short_is_solved_again_by_simplex():
     """Where HiGHS's interior point method stops short of an optimum (here after one
     iteration), ``run_highs_lp`` solves the LP again by simplex instead of returning None,

@@ -9,8 +9,8 @@ reduced-cost enumeration or branch and price to prove the integer optimum
 2. The integer master over the generated columns (and the moved ``dp`` plan) gives a plan,
    improved by moves again.
 3. Any plan cheaper than it uses only columns whose reduced cost is at most the gap, so
-   enumerating those (the same search with a threshold) and solving the integer master
-   over them proves the optimum.
+   enumerating those (the same search with a threshold), then bounding them by their LP
+   (:meth:`.Master.lp_bound`) or solving the integer master over them proves the optimum.
 4. When more columns than ``enumeration_limit`` lie within the gap, branch and price
    (:mod:`.branch_price`) closes it, until what is left of the time limit is the integer
    master's reserve (:data:`BRANCH_RESERVE_FACTOR`). The time limit leaves the plan with the
@@ -33,13 +33,13 @@ from ..plan import BOUNDED, OPTIMAL, TIME_LIMIT, SolverInfo
 from ..provision import GroupConfig
 from .base import Solution
 from .branch_price import Polish, branch_and_price, unchanged
-from .column_master import Master
+from .column_master import PROOF_TOLERANCE, Master
 from .dp import dp
 from .generation import Generated, generate
 from .kernels import COLGEN, interruptible, ready
 from .moves import improve
 from .options import check_gaps, deadline_of, late
-from .pricing import Pricer
+from .pricing import TOLERANCE, Pricer
 from .problem import Problem
 from .repair import incumbent_cost, repair
 from .sharpen import sharpen
@@ -170,8 +170,17 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
             # the enumeration's cheapest configuration is the group's optimum when no side row
             # charges it (Pricer.enumerate); searching the optimum again took 16 s of 32 at n = 30
             master.add_group(m, None if problem.side.counting else grid.config(index))
+        # every plan cheaper than the incumbent is over the master's columns now, so their LP
+        # bounds it: where the plan costs what the root's LP does (within the bound's precision)
+        # that proves it, also where the search over them would not end (a degenerate LP); its
+        # time is not spent elsewhere (1.5 s of 4.8 at n = 30 ladder BERT, 0.87% above its LP)
+        tight = objective * scale - root.value <= TOLERANCE * problem.n
+        over = master.lp_bound(deadline) if groups is not None and tight else None
+        if over is not None:
+            bound = objective if over >= objective * scale - PROOF_TOLERANCE else max(bound, over / scale)
+            proven = objective - bound <= rel_gap * objective
         if groups is not None:
-            full = master.cheapest(duals, deadline, masks)
+            full = None if proven else master.cheapest(duals, deadline, masks)
             if full is not None:
                 cost = incumbent_cost(problem, full[0], full[1])
                 if cost < objective:

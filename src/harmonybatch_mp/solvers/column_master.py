@@ -189,6 +189,30 @@ class Master:
         x[keep] = solved[2][:keep.size]
         return solved[0], solved[1], x
 
+    def lp_bound(self, deadline: float | None) -> float | None:
+        """A bound on every plan over the master's columns (scaled): the
+        Lagrangian at its LP's duals, ``sum y`` plus the ``n`` most negative reduced costs,
+        so that duals the LP solver left slightly infeasible still give a bound. None when the
+        LP is not solved by ``deadline``, or the master has side rows. (Over the columns of the enumeration proof, every
+        plan cheaper than the incumbent: ``formulations/column_generation.md``, step 3.)
+
+        >>> from harmonybatch_mp.solvers import Problem, as_instance
+        >>> problem = Problem(*as_instance("0.3:2,0.5:5,0.8:10", "VGG19"), cost_model="full-batch")
+        >>> master = Master(problem, 1.0)
+        >>> for m in (0b001, 0b010, 0b100, 0b011, 0b111):
+        ...     _ = master.add_group(m)
+        >>> bound = master.lp_bound(None)
+        >>> bool(abs(bound - master.lp(None, True)[0]) < 1e-9)
+        True
+        """
+        solved = None if self.side_rows() else self.lp(deadline, True)
+        if solved is None:
+            return None
+        n = self.problem.n
+        duals = solved[1][:n]
+        rc = self.reduced_costs(np.concatenate([duals, np.zeros(len(solved[1]) - n)]))
+        return float(duals.sum() + np.sort(np.minimum(rc, 0.0))[:n].sum())
+
     def positions(self, masks: list[int]) -> list[int]:
         """The column of each group of ``masks`` (its first, where a group has several)."""
         index = {m: j for j, m in reversed(list(enumerate(self.masks)))}
