@@ -22,8 +22,8 @@ def compiling(monkeypatch):
     """Kernels not yet compiled in this process: a fresh registry of warm-ups, each taking
     SLOW seconds; yields how many warm-ups ran. The real kernels are made ready first: a
     warm-up an earlier test of this process started may still be compiling them (from a cold
-    cache, as in CI), and beside it the first import of networkx (by dp) took 0.67 s and the
-    0.5 s call 1.18 s, out of time before it asked for its kernels."""
+    cache, as in CI), and beside it the 0.5 s call took 1.18 s once, out of time before it asked
+    for its kernels."""
     kernels.ready(kernels.COLGEN, None)
     kernels.ready(kernels.EXPECTED, None)
     calls = []

@@ -30,7 +30,7 @@ from harmonybatch_mp import (
 from harmonybatch_mp.batching import equivalent_timeout
 from harmonybatch_mp.families import _random
 from harmonybatch_mp.solvers import as_instance, register_solver, unregister_solver
-from harmonybatch_mp.solvers.dp import dp
+from harmonybatch_mp.solvers.dp import dp, shortest_path
 from harmonybatch_mp.solvers.exact import set_partitions
 from harmonybatch_mp.solvers.milp import milp
 from harmonybatch_mp.solvers.problem import Problem, members
@@ -556,6 +556,32 @@ def test_milp_contiguous_with_max_run_matches_dp():
         b = solve(w, vgg, ref, solver="dp", max_run=run)
         assert a.total_cost == pytest.approx(b.total_cost, rel=REL)
         assert max(len(g.apps) for g in a.groups) <= run
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 7), st.data())
+def test_shortest_path_is_the_cheapest_contiguous_partition(n, data):
+    """dp's pass over the runs in node order, against every composition of n (runs missing
+    where the draw leaves them out, so that some draws have no path at all)."""
+    weights = {(i, j): data.draw(st.none() | st.sampled_from([0.5, 1.0, 1.5, 2.0, 2.25]))
+               for j in range(1, n + 1) for i in range(j)}
+    runs = [[(i, w, ((1 << j) - 1) ^ ((1 << i) - 1)) for i in range(j) if (w := weights[i, j]) is not None]
+            for j in range(n + 1)]
+    best = math.inf
+    for cuts in product((0, 1), repeat=n - 1):
+        ends = [j + 1 for j, c in enumerate(cuts) if c] + [n]
+        legs = list(zip([0] + ends[:-1], ends))
+        if all(weights[leg] is not None for leg in legs):
+            best = min(best, sum(weights[leg] for leg in legs))
+    event("no path" if best == math.inf else "a path")
+    length, masks = shortest_path(runs)
+    assert length == best
+    if best < math.inf:
+        assert sum(masks) == (1 << n) - 1 and sorted(masks) == sorted(set(masks))
+        by_mask = {m: w for run in runs for _, w, m in run}
+        assert sum(by_mask[m] for m in masks) == best
+    else:
+        assert masks == []
 
 
 def test_side_constraint_validation():

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+import math
 import time
-from typing import TYPE_CHECKING
 
+from ..errors import SolverError
 from ..plan import RESTRICTED_OPTIMAL, TIME_LIMIT, SolverInfo
 from .base import Solution
 from .candidates import auto_max_run, check_max_run
 from .options import deadline_of
 from .problem import Problem
 
-if TYPE_CHECKING:
-    import networkx as nx
+#: Per end node ``j``, the runs ending there: ``(start i, weight, group mask)``.
+Runs = list[list[tuple[int, float, int]]]
 
 
 def contiguous_graph(problem: Problem, max_run: int | None = None, deadline: float | None = None,
-                     isolate: bool = False) -> tuple[nx.DiGraph, bool]:
-    """DAG on nodes ``0..n``; edge ``i -> j`` is the group ``apps[i:j]`` weighted by ``(r_X/R) C_X``,
-    and whether every run got its edge.
+                     isolate: bool = False) -> tuple[Runs, bool]:
+    """DAG on nodes ``0..n``; edge ``i -> j`` is the group ``apps[i:j]`` weighted by ``(r_X/R) C_X``
+    (listed at ``j``), and whether every run got its edge.
 
     Only feasible groups of at most ``max_run`` apps get an edge, and with ``isolate`` only
     those that hold no isolated pair of ``problem.side`` (group optima computed incrementally
@@ -26,11 +27,8 @@ def contiguous_graph(problem: Problem, max_run: int | None = None, deadline: flo
     (a ``time.perf_counter()`` reading) the apps alone come first, so that a path exists when
     the deadline stops the runs.
     """
-    import networkx as nx  # imported on first use: keeps `import harmonybatch_mp` light
-
     apart = isolate and bool(problem.side.isolate)
-    g = nx.DiGraph()
-    g.add_nodes_from(range(problem.n + 1))
+    g: Runs = [[] for _ in range(problem.n + 1)]
     last: dict[int, tuple[int, float]] = {}  # per start i, the last run's end and rate
 
     def edge(i: int, j: int, mask: int) -> None:
@@ -41,7 +39,7 @@ def contiguous_graph(problem: Problem, max_run: int | None = None, deadline: flo
         last[i] = (j, rate)
         cfg = problem.group(mask)
         if cfg is not None and not (apart and problem.side.separates(problem, mask)):
-            g.add_edge(i, j, weight=rate / problem.total_rate * cfg.cost, mask=mask)
+            g[j].append((i, rate / problem.total_rate * cfg.cost, mask))
 
     if deadline is not None:
         problem.prefetch(1 << i for i in range(problem.n))
@@ -81,8 +79,6 @@ def dp(problem: Problem, *, max_run: int | None = None, deadline: float | None =
         Status ``restricted_optimal``: optimal among contiguous partitions (its cost is
         the ``restricted_bound``); ``bound`` is the global per-app bound.
     """
-    import networkx as nx
-
     check_max_run(max_run)
     capped = max_run is None and auto_max_run(problem.n, problem.expected) is not None
     if max_run is None:
@@ -94,10 +90,11 @@ def dp(problem: Problem, *, max_run: int | None = None, deadline: float | None =
         for mask in masks:
             i = (mask & -mask).bit_length() - 1
             if not (isolate and problem.side.separates(problem, mask)):
-                g.add_edge(i, i + mask.bit_count(), weight=problem.weighted_cost(mask), mask=mask)
-    path = nx.shortest_path(g, 0, problem.n, weight="weight", method="dijkstra")
-    masks = [g.edges[a, b]["mask"] for a, b in zip(path, path[1:])]
-    objective = sum(g.edges[a, b]["weight"] for a, b in zip(path, path[1:]))
+                g[i + mask.bit_count()].append((i, problem.weighted_cost(mask), mask))
+    objective, masks = shortest_path(g)
+    if math.isinf(objective):
+        problem.require_feasible()  # names an app no function serves (or a pin it cannot keep)
+        raise SolverError("dp: no contiguous plan: some app has no feasible function")
     bound = problem.lower_bound()
     scope = "contiguous partitions" if max_run is None else f"contiguous partitions, groups of at most {max_run}"
     if offered:
@@ -108,6 +105,29 @@ def dp(problem: Problem, *, max_run: int | None = None, deadline: float | None =
                       gap=max(0.0, (objective - bound) / objective), scope=scope,
                       restricted_bound=objective if complete else None)
     return Solution.of(problem, masks, info)
+
+
+def shortest_path(runs: Runs) -> tuple[float, list[int]]:
+    """The shortest path from node 0 to the last over the DAG of ``runs`` (every edge goes
+    forward, so one pass in node order relaxes each edge once; formulations/contiguous_shortest_path.md):
+    its length and its edges' masks (``inf`` and none where no path joins them).
+
+    >>> shortest_path([[], [(0, 1.0, 0b1)], [(1, 1.0, 0b10), (0, 1.5, 0b11)]])
+    (1.5, [3])
+    """
+    best = [0.0] + [math.inf] * (len(runs) - 1)
+    last: list[tuple[int, int] | None] = [None] * len(runs)
+    for j in range(1, len(runs)):
+        for i, weight, mask in runs[j]:
+            if best[i] + weight < best[j]:
+                best[j], last[j] = best[i] + weight, (i, mask)
+    if math.isinf(best[-1]):
+        return best[-1], []
+    masks, j = [], len(runs) - 1
+    while j:
+        j, mask = last[j]
+        masks.append(mask)
+    return best[-1], masks[::-1]
 
 
 def offered_groups(problem: Problem, deadline: float | None = None) -> tuple[list[int], bool]:
