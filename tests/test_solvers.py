@@ -584,6 +584,13 @@ def test_shortest_path_is_the_cheapest_contiguous_partition(n, data):
         assert masks == []
 
 
+def test_dp_names_an_app_no_function_serves():
+    """Called on a problem no validation has seen, dp names the app that breaks every path."""
+    problem = Problem(*as_instance("0.001:5,0.5:3", "VGG19"), cost_model="full-batch")
+    with pytest.raises(InfeasibleError, match="app 'app0'"):
+        dp(problem)
+
+
 def test_side_constraint_validation():
     with pytest.raises(InputError, match="max_gpu_functions: expected a whole number >= 0"):
         SideConstraints(max_gpu_functions=-1)
