@@ -21,8 +21,10 @@ from harmonybatch_mp.expected_cost import expected_size_bound
 from harmonybatch_mp.families import _random
 from harmonybatch_mp.solvers import Problem, as_instance, expected_relaxed, pricing
 from harmonybatch_mp.solvers import expected_bound as expected_bound_module
+from harmonybatch_mp.solvers.expected_anchors import anchored_sizes
+from harmonybatch_mp.solvers.expected_bins import SAMPLED, undominated
 from harmonybatch_mp.solvers.expected_bound import ceiling, expected_bound
-from harmonybatch_mp.solvers.expected_relaxed import RATIO, SAMPLED, Relaxed, _undominated, anchored_sizes
+from harmonybatch_mp.solvers.expected_relaxed import RATIO, Relaxed
 from harmonybatch_mp.solvers.kernels import COLGEN, EXPECTED, ready
 from harmonybatch_mp.solvers.relaxed_kernel import SLACK, knapsack_bound
 from harmonybatch_mp.workload import App, Workload
@@ -195,7 +197,7 @@ def test_undominated_keeps_the_bins_no_other_dominates(bins, levels, seed):
                    and not (u[i] == u[j] and (unit[i] == unit[j]).all() and i > j) for i in range(bins))
     want = np.array([not dominated(j) for j in range(bins)])
     event("some bin dropped" if not want.all() else "every bin kept")
-    assert _undominated(u, unit, kind).tolist() == want.tolist()
+    assert undominated(u, unit, kind).tolist() == want.tolist()
 
 
 @settings(max_examples=12, deadline=None)

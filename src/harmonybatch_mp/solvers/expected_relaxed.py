@@ -3,8 +3,8 @@
 
 A group ``X`` on configuration ``c`` (batch ``b``, ``u = max_{k<=b} L_max(k)``, maximal
 timeouts ``tau_a = s_a - u``) has ``E[K] <= 1 + A_j(X)`` for each member ``j``, ``A_j(X) =
-sum_{a in X} z_j(a)``, with :func:`anchored_sizes` ``z_j(a) = r_a (min(tau_a, tau_j) + (1 -
-e^{-r_j (tau_a - tau_j)^+}) / r_j)``: past ``tau_j`` an arrival of ``j`` (rate ``r_j``) closes
+sum_{a in X} z_j(a)``, with ``z_j(a) = r_a (min(tau_a, tau_j) + (1 - e^{-r_j (tau_a -
+tau_j)^+}) / r_j)`` (:func:`.expected_anchors.anchored_sizes`): past ``tau_j`` an arrival of ``j`` (rate ``r_j``) closes
 the buffer. The group's *anchor* ``j`` is its first member in the order of ``s_j + 1/r_j``
 (``tau_j + 1/r_j`` bounds when ``j`` alone closes the buffer, on average; the order is the same for
 every ``u``), so each group lies in one row. Its cost per request
@@ -12,16 +12,17 @@ is at least ``LB_c(1 + A_j(X))`` (``expected_search.lower_bound``, non-increasin
 least ``LB_c(l)`` at every level ``l >= 1 + A_j(X)``.
 
 One decay term is weak where several fast members have timeouts close together. So each
-anchor has up to ``most`` candidate *partners* (:func:`partners`: the apps after it whose
-decay, added to the anchor's, cuts an unbounded wait the most), and a group's partner ``k``
+anchor has up to ``most`` candidate *partners* (:func:`.expected_anchors.partners`: the apps
+after it whose decay, added to the anchor's, cuts an unbounded wait the most), and a group's partner ``k``
 is its anchor's first candidate it holds (none if it holds none): ``A_jk(X)`` keeps both
 decay terms, ``z_jk(a) = r_a int_0^{tau_a} e^{-r_j (s - tau_j)^+ - r_k (s - tau_k)^+} ds``.
 The pair is fixed by the group, so it still lies in one row.
 
 Configurations of one kind that serve the same apps and have nearly the same ``u`` share a
-bin (:func:`_bins`): a bin takes the smallest ``u`` and, per level, the smallest bound of its
-configurations, so its columns cost no more than any of theirs; a bin no better than
-another at every level, with no smaller ``u``, is dropped. Levels of ``1 + A`` have the
+bin (:func:`.expected_bins.config_bins`): a bin takes the smallest ``u`` and, per level, the
+smallest bound of its configurations, so its columns cost no more than any of theirs; a bin
+no better than another at every level, with no smaller ``u``, is dropped
+(:func:`.expected_bins.undominated`). Levels of ``1 + A`` have the
 geometric edges ``1, RATIO, RATIO^2, ...`` up to :data:`BEYOND` times the bin's largest batch
 (``LB_c`` keeps falling past ``b``: the mean batch only tends to ``b``); the last row holds
 every larger ``1 + A`` at ``LB_c(inf)``. A row ``(bin, level, anchor, partner)`` holds the
@@ -40,12 +41,10 @@ import numpy as np
 
 from ..expected_search import level_bounds, lower_bound
 from ..grid import KINDS
+from .expected_anchors import PARTNERS, WEIGHED, anchored_sizes, partners
+from .expected_bins import config_bins, undominated
 from .problem import Problem
 
-#: Configurations whose smallest timeouts differ by at most this factor share a bin.
-SPREAD = 1.1
-#: Bins are first compared at every this-many-th level (:func:`_undominated`).
-SAMPLED = 32
 #: Ratio of consecutive levels of ``1 + A`` (the rows' edges: 1, RATIO, RATIO^2, ...).
 RATIO = 1.02
 #: A bin's rows reach this multiple of its largest batch; its last row holds every larger size.
@@ -55,11 +54,6 @@ BEYOND = 2.0
 LENGTHS = 1.25
 #: The initial runs (in SLO order) have at most this many anchors as they grow.
 ANCHORS = 8
-#: Each anchor's candidate partners (:func:`partners`): the apps after it whose decay cuts an
-#: unbounded wait the most.
-PARTNERS = 3
-#: Most entries (groups x apps) of one step of :meth:`Relaxed.weights`.
-WEIGHED = 1 << 21
 #: Reduced costs below minus this (scaled units, the plan ~1) price out.
 TOLERANCE = 1e-7
 #: Most columns returned per round.
@@ -73,103 +67,6 @@ CHUNK = 1 << 19
 #: A call to the compiled pricing is split over the pricing's threads
 #: (``solvers.pricing.THREADS``; the kernel releases the GIL), each taking at least this many rows.
 PARALLEL_ROWS = 64
-
-
-def anchored_sizes(rates: np.ndarray, tau: np.ndarray, anchors: np.ndarray | None = None,
-                   partners: np.ndarray | None = None) -> np.ndarray:
-    """``z[i, a]``: app ``a``'s share of ``A_jk`` (see the module docstring) for the anchor
-    ``j = anchors[i]`` and partner ``k = partners[i]`` (-1 or absent: none) and the rates
-    and timeouts of row ``i`` (``rates`` one row for all, or one per row): ``r_a
-    int_0^{tau_a} e^{-r_j (s - tau_j)^+ - r_k (s - tau_k)^+} ds``; without a partner ``r_a
-    (min(tau_a, tau_j) + (1 - e^{-r_j (tau_a - tau_j)^+}) / r_j)``, so ``z[i, j] = r_j
-    tau_j``, and an app of no larger timeout adds ``r_a tau_a``. With one row of timeouts and
-    no anchors: every app is the anchor of a row, without a partner.
-
-    >>> z = anchored_sizes(np.array([1.0, 2.0]), np.array([0.5, 3.0]))
-    >>> bool(np.isclose(z[0, 1], 2.0 * (0.5 + (1 - np.exp(-2.5)))))   # app 0 cuts app 1's wait
-    True
-    >>> float(z[1, 1])
-    6.0
-    >>> w = anchored_sizes(np.array([1.0, 2.0, 4.0]), np.array([[0.5, 1.0, 3.0]]), np.array([0]), np.array([1]))
-    >>> bool(w[0, 2] < anchored_sizes(np.array([1.0, 2.0, 4.0]), np.array([[0.5, 1.0, 3.0]]), np.array([0]))[0, 2])
-    True
-    """
-    from .relaxed_kernel import anchored_size
-
-    if anchors is None:
-        anchors, tau = np.arange(rates.size), np.broadcast_to(tau, (rates.size, rates.size))
-    rates = np.broadcast_to(rates, tau.shape)
-    rows = np.arange(anchors.size)
-    first = rates[rows, anchors][:, None]
-    start = tau[rows, anchors][:, None]
-    if partners is None:
-        return anchored_size(rates, tau, first, start, 0.0, 0.0)
-    some = partners >= 0
-    second = np.where(some, rates[rows, np.maximum(partners, 0)], 0.0)[:, None]
-    start2 = np.where(some, tau[rows, np.maximum(partners, 0)], 0.0)[:, None]
-    return anchored_size(rates, tau, first, start, second, start2)
-
-
-def partners(rates: np.ndarray, slo: np.ndarray, rank: np.ndarray, most: int = PARTNERS) -> np.ndarray:
-    """``k[j]``: the candidate partners of each anchor ``j``, best first (-1 where fewer): of
-    the apps after ``j`` in the anchor order (``rank``), the ``most`` whose decay added to
-    ``j``'s shortens an unbounded wait the most, ``int e^{-r_j (s - s_j)^+} (1 - e^{-r_k (s -
-    s_k)^+}) ds`` (the same for every configuration that serves both: shifting both timeouts
-    by ``u`` does not change it). A group's partner is its first candidate, in this order.
-
-    >>> partners(np.array([1.0, 5.0, 0.1]), np.array([0.5, 0.6, 0.7]), np.array([0, 1, 2]), most=2).tolist()
-    [[1, 2], [2, -1], [-1, -1]]
-    """
-    from .relaxed_kernel import anchored_size
-
-    n = rates.size
-    out = np.full((n, most), -1, dtype=np.int64)
-    if most == 0:
-        return out
-    unbounded = 1e9 + 2 * float(slo.max(initial=0.0))
-    step = max(1, WEIGHED // max(n, 1))  # anchors at a time
-    for lo in range(0, n, step):
-        j = np.arange(lo, min(n, lo + step))
-        alone = slo[j] + 1.0 / rates[j]
-        cut = alone[:, None] - anchored_size(1.0, unbounded, rates[j, None], slo[j, None], rates[None, :], slo[None, :])
-        cut = np.where(rank[None, :] > rank[j, None], cut, -np.inf)
-        best = np.argsort(-cut, axis=1, kind="stable")[:, :most]
-        ok = np.take_along_axis(cut, best, axis=1) > 0
-        out[j, :best.shape[1]] = np.where(ok, best, -1)
-    return out
-
-
-def _bins(u: np.ndarray, slos: np.ndarray) -> list[np.ndarray]:
-    """Consecutive runs of the sorted latencies ``u`` that serve the same apps (no SLO in
-    ``slos`` lies between two of them) and whose smallest timeout ``s - u`` (``s`` the
-    tightest SLO they serve) varies by at most the factor :data:`SPREAD` (or 1 ms)."""
-    tightest = slos[np.searchsorted(slos, u)]
-    runs, start = [], 0
-    for i in range(1, u.size + 1):
-        if i == u.size or tightest[i] != tightest[start] or tightest[i] - u[start] > SPREAD * (tightest[i] - u[i]) + 1e-3:
-            runs.append(np.arange(start, i))
-            start = i
-    return runs
-
-
-def _undominated(u: np.ndarray, unit: np.ndarray, kind: np.ndarray) -> np.ndarray:
-    """Which bins no other bin of their kind dominates: one with ``u`` and every level's bound
-    no larger (of equal bins, the first is kept). The bins no larger at every
-    :data:`SAMPLED`-th level are found a block at a time, and only those compared at every
-    level (n = 500 VideoMAE, 844 bins by 1,680 levels: 1.1 s comparing every pair in full)."""
-    keep = np.ones(u.size, dtype=bool)
-    index = np.arange(u.size)
-    sampled = unit[:, ::SAMPLED]
-    for lo in range(0, u.size, 64):
-        block = index[lo:lo + 64]  # the bins that may be dominated
-        maybe = ((kind[:, None] == kind[None, block]) & (u[:, None] <= u[None, block])
-                 & (sampled[:, None, :] <= sampled[None, block, :]).all(axis=2) & (index[:, None] != block[None, :]))
-        for j, column in zip(block, maybe.T):
-            i = np.flatnonzero(column)
-            better = (unit[i] <= unit[j]).all(axis=1)
-            equal = better & (u[i] == u[j]) & (unit[i] == unit[j]).all(axis=1)
-            keep[j] = not (better & ~(equal & (i > j))).any()
-    return keep
 
 
 def _add(bins: np.ndarray, duals: np.ndarray, x: np.ndarray, weight: np.ndarray, found: list) -> None:
@@ -226,7 +123,7 @@ class Relaxed:
         for k in range(len(KINDS)):
             config = fits[grid.kind[fits] == k]
             config = config[np.argsort(tables.latency_max_upto[config], kind="stable")]
-            for part in _bins(tables.latency_max_upto[config], slos):
+            for part in config_bins(tables.latency_max_upto[config], slos):
                 part = config[part]
                 rows = table[np.searchsorted(fits, part)]  # (fits is sorted)
                 bound = np.where(levels < BEYOND * grid.batch[part].max(), rows[:, :-1], rows[:, -1:])
@@ -236,7 +133,7 @@ class Relaxed:
                 batch.append(int(grid.batch[part].max()))
                 kind.append(k)
         u, unit, batch, kind = np.array(u), np.array(unit).reshape(-1, levels.size), np.array(batch), np.array(kind)
-        keep = _undominated(u, unit, kind)
+        keep = undominated(u, unit, kind)
         self.bins = [b for b, k in zip(self.bins, keep) if k]
         self.u, self.unit = u[keep], unit[keep]
         self.levels = np.maximum(np.searchsorted(self.edges, BEYOND * batch[keep]), 1)  # rows up to the last
