@@ -231,5 +231,16 @@ class Plan:
 
 
 def load_plan(path: str | Path) -> Plan:
-    """Load a plan JSON file written by ``harmonybatch-mp plan --json``."""
+    """Load a plan JSON file written by ``harmonybatch-mp plan --json``.
+
+    The file's fields are read as they are (a malformed one is an :class:`InputError` naming
+    it); whether the plan agrees with the model it carries is :func:`.check_plan`'s to say,
+    as ``harmonybatch-mp simulate`` does before it replays one.
+
+    >>> import tempfile, os
+    >>> from harmonybatch_mp import check_plan, solve
+    >>> path = os.path.join(tempfile.mkdtemp(), "plan.json")
+    >>> _ = open(path, "w").write(solve("0.5:5,0.8:10", "VGG19").to_json())
+    >>> check_plan(load_plan(path))
+    """
     return Plan.from_dict(v.read_json(path, "plan"), where=f"plan {str(path)!r}")
