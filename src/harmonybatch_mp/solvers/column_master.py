@@ -190,11 +190,12 @@ class Master:
         return solved[0], solved[1], x
 
     def lp_bound(self, deadline: float | None) -> float | None:
-        """A bound on every plan over the master's columns (scaled): the
-        Lagrangian at its LP's duals, ``sum y`` plus the ``n`` most negative reduced costs,
-        so that duals the LP solver left slightly infeasible still give a bound. None when the
-        LP is not solved by ``deadline``, or the master has side rows. (Over the columns of the enumeration proof, every
-        plan cheaper than the incumbent: ``formulations/column_generation.md``, step 3.)
+        """A bound on every plan over the master's columns (scaled): the Lagrangian at its LP's
+        duals, ``sum y`` plus the ``n`` most negative reduced costs, so that duals the LP solver
+        left slightly infeasible still give a bound. None when the LP is not solved by
+        ``deadline``, or the master has side rows. Over the columns of the enumeration proof it
+        bounds every plan cheaper than the incumbent (``formulations/column_generation.md``,
+        "The LP over the enumerated columns").
 
         >>> from harmonybatch_mp.solvers import Problem, as_instance
         >>> problem = Problem(*as_instance("0.3:2,0.5:5,0.8:10", "VGG19"), cost_model="full-batch")
