@@ -13,7 +13,7 @@ import pytest
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
-from harmonybatch_mp import InfeasibleError, InputError, SideConstraints, solve
+from harmonybatch_mp import OPTIMAL, InfeasibleError, InputError, SideConstraints, solve
 from harmonybatch_mp.families import _random
 from harmonybatch_mp.provision import feasible_mask
 from harmonybatch_mp.solvers import Problem, as_instance, column_master, generation, pricing
@@ -1142,6 +1142,23 @@ def test_sharpening_leaves_the_packing_lp_its_time(monkeypatch):
     monkeypatch.setattr(sharpen_module, "packed_bound", lambda *a: packed.append(a) or packed_bound(*a))
     assert sharpen(pricer, cut, time.perf_counter() + PACKING_SECONDS / 2) == cut.bound and not packed
     assert sharpen(pricer, cut, time.perf_counter() + 60) > cut.bound + 0.1 and len(packed) == 1
+
+
+def test_sharpening_solves_the_last_packing_lp_however_large_the_penalty(monkeypatch):
+    """Sharpening's last packing LP runs whatever the closed form's penalty, given
+    PACKING_PER_APP seconds an app (generation's rounds run it only below PACKING_BELOW): on
+    a round far from convergence (13 VGG19 apps, the first LP's vertex duals) its bound is
+    higher than with the LP run only below PACKING_BELOW, and below colgen's proven optimum."""
+    workload = _random(np.random.default_rng(1), "VGG19", 13)
+    problem = Problem(*as_instance(workload, "VGG19"), cost_model="full-batch")
+    pricer, early, scale = _early_round(problem, 0)
+    always = sharpen(pricer, early, time.perf_counter() + 60)
+    monkeypatch.setattr(sharpen_module, "PACKING_PER_APP", np.inf)  # never time enough: only below
+    gated = sharpen(pricer, early, time.perf_counter() + 60)
+    plan = solve(workload, "VGG19", solver="colgen", cost_model="full-batch")
+    assert plan.solver.status == OPTIMAL
+    assert early.bound <= gated < always - 0.01  # (1.2826 and 1.3088 measured)
+    assert always <= plan.total_cost * scale * (1 + REL)
 
 
 def test_deepening_raises_the_budgets_of_the_configurations_that_carry_half_the_penalty():
