@@ -185,11 +185,12 @@ def lagrangian_base(point: np.ndarray, rhs: np.ndarray, alone: np.ndarray | None
 
 
 def packed_bound(pricer: Pricer, center: tuple, most: int, deadline: float | None = None,
-                 below: float = PACKING_BELOW) -> float:
+                 below: float | None = None) -> float:
     """The bound at a round's duals with the packing LP's penalty, where the closed form's is
-    at most ``below`` (the closed-form bound otherwise, as where ``deadline`` stops the LP)."""
+    at most ``below`` (:data:`PACKING_BELOW` when None; the closed-form bound otherwise, as
+    where ``deadline`` stops the LP)."""
     bound, point, charge, upper, penalty = center
-    if penalty > below:
+    if penalty > (PACKING_BELOW if below is None else below):
         return bound
     return bound + penalty - min(penalty, pricer.packing(upper, most, point[:pricer.problem.n], charge, deadline))
 

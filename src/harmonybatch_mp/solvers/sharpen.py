@@ -20,7 +20,7 @@ from dataclasses import replace
 import numpy as np
 
 from .branch_bound import TOLERANCE
-from .generation import PACKING_BELOW, Generated, batch_one, lagrangian_base, packed_bound, right_sides
+from .generation import Generated, batch_one, lagrangian_base, packed_bound, right_sides
 from .options import late
 from .pricing import Pricer
 from .scaled_duals import scaled_bound
@@ -59,7 +59,7 @@ def sharpen(pricer: Pricer, root: Generated, deadline: float) -> float:
     upper = sharpened(pricer, duals[:n], charge, upper, searches)
     penalty = pricer.penalty(upper, most, duals[:n], charge)
     base = lagrangian_base(duals, right_sides(problem), batch_one(pricer))
-    below = np.inf if deadline - time.perf_counter() >= PACKING_PER_APP * n else PACKING_BELOW
+    below = np.inf if deadline - time.perf_counter() >= PACKING_PER_APP * n else None
     bound = max(bound, packed_bound(pricer, (base - penalty, duals, charge, upper, penalty), most, deadline, below))
     if root.last is None or late(searches):
         return bound
