@@ -4,8 +4,8 @@
 A group ``X`` on configuration ``c`` (batch ``b``, ``u = max_{k<=b} L_max(k)``, maximal
 timeouts ``tau_a = s_a - u``) has ``E[K] <= 1 + A_j(X)`` for each member ``j``, ``A_j(X) =
 sum_{a in X} z_j(a)``, with ``z_j(a) = r_a (min(tau_a, tau_j) + (1 - e^{-r_j (tau_a -
-tau_j)^+}) / r_j)`` (:func:`.expected_anchors.anchored_sizes`): past ``tau_j`` an arrival of ``j`` (rate ``r_j``) closes
-the buffer. The group's *anchor* ``j`` is its first member in the order of ``s_j + 1/r_j``
+tau_j)^+}) / r_j)`` (:func:`.expected_anchors.anchored_sizes`): past ``tau_j`` an arrival of
+``j`` (rate ``r_j``) closes the buffer. The group's *anchor* ``j`` is its first member in the order of ``s_j + 1/r_j``
 (``tau_j + 1/r_j`` bounds when ``j`` alone closes the buffer, on average; the order is the same for
 every ``u``), so each group lies in one row. Its cost per request
 is at least ``LB_c(1 + A_j(X))`` (``expected_search.lower_bound``, non-increasing), and at
@@ -13,8 +13,8 @@ least ``LB_c(l)`` at every level ``l >= 1 + A_j(X)``.
 
 One decay term is weak where several fast members have timeouts close together. So each
 anchor has up to ``most`` candidate *partners* (:func:`.expected_anchors.partners`: the apps
-after it whose decay, added to the anchor's, cuts an unbounded wait the most), and a group's partner ``k``
-is its anchor's first candidate it holds (none if it holds none): ``A_jk(X)`` keeps both
+after it whose decay, added to the anchor's, cuts an unbounded wait the most), and a group's
+partner ``k`` is its anchor's first candidate it holds (none if it holds none): ``A_jk(X)`` keeps both
 decay terms, ``z_jk(a) = r_a int_0^{tau_a} e^{-r_j (s - tau_j)^+ - r_k (s - tau_k)^+} ds``.
 The pair is fixed by the group, so it still lies in one row.
 
