@@ -107,3 +107,39 @@ def test_the_dense_solves_give_the_same_results_from_several_threads():
         t.join()
     for got in results:
         assert got[0] == alone[0] and np.array_equal(got[1], alone[1]) and np.array_equal(got[2], alone[2])
+
+
+
+
+
+def _chosen(slow: str) -> tuple[interior_lp.Chooser, list[str]]:
+    """16 calls under a deadline, then one without, on an LP where ``slow`` takes 1 s and the
+    other 0.1 s (a clock of its own): the chooser and the backend of each call."""
+    cost, columns = np.array([2.0, 2.0, 3.0]), [[0], [1], [0, 1]]
+    chooser, used, clock = interior_lp.Chooser(), [], [0.0]
+
+    def tick(backend, real):
+        def solve(*args, **kwargs):
+            used.append(backend)
+            clock[0] += 1.0 if backend == slow else 0.1
+            return real(*args, **kwargs)
+        return solve
+    with mock.patch.object(interior_lp, "_dense", tick("piqp", interior_lp._dense)), \
+            mock.patch.object(interior_lp, "run_highs_lp", tick("highs", interior_lp.run_highs_lp)), \
+            mock.patch.object(interior_lp.time, "perf_counter", lambda: clock[0]):
+        for _ in range(16):
+            value, _, _ = run_interior_lp(cost, columns, [], 2, deadline=1e9, chooser=chooser)
+            assert value == pytest.approx(3.0)
+        run_interior_lp(cost, columns, [], 2, chooser=chooser)
+    return chooser, used
+
+
+@pytest.mark.parametrize("slow, tries", [("piqp", [0, 3, 7, 15]), ("highs", [1, 5, 13])])
+def test_under_a_deadline_the_chooser_takes_the_faster_backend_on_the_masters_own_lps(slow, tries):
+    """A master whose LPs one backend solves faster: after a try of the other, the chooser keeps
+    the faster and tries the slower again after 2, 4, 8 calls. Every call returns the LP's
+    optimum whichever solves it; without a deadline the chooser is not consulted."""
+    chooser, used = _chosen(slow)
+    assert chooser.using != slow and chooser.calls == 16
+    assert [i for i, b in enumerate(used[:16]) if b == slow] == tries
+    assert used[16] == "piqp"  # (no deadline: by size alone)

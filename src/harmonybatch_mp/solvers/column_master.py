@@ -16,7 +16,7 @@ from ..errors import SolverError
 from ..provision import GroupConfig
 from .backends import OPTIMAL as SOLVED
 from .highs import run_highs_arrays, run_highs_lp
-from .interior_lp import run_interior_lp
+from .interior_lp import Chooser, run_interior_lp
 from .options import late
 from .partition_search import cheapest_partition
 from .pricing import TOLERANCE
@@ -69,6 +69,7 @@ class Master:
         self.seen: set[tuple[int, int]] = set()
         self._membership = np.zeros((0, self.problem.n), bool)
         self._config_arrays = np.zeros((3, 0))  # per column: grid index, GPU or not, GPU memory
+        self._chooser = Chooser()  # the interior point of its LPs, by their times (interior_lp)
 
     def add_group(self, mask: int, config: GroupConfig | None = None, exact: bool = False) -> int:
         """Columns for a group: its optimum (``config`` when it is known to be one), or its
@@ -181,8 +182,11 @@ class Master:
         # instead of 157 ms by interior point, 38 ms instead of 77 ms by simplex (at the root,
         # its other interior duals slowed generation: formulations/column_generation.md)
         # interior duals by PIQP's dense interior point where the master is small (interior_lp)
-        lp = run_interior_lp if interior else run_highs_lp
-        solved = lp(np.asarray(cost), cols, rows, n, deadline=deadline, presolve=allowed is None)
+        if interior:
+            solved = run_interior_lp(np.asarray(cost), cols, rows, n, deadline=deadline, presolve=allowed is None,
+                                     chooser=self._chooser)
+        else:
+            solved = run_highs_lp(np.asarray(cost), cols, rows, n, deadline=deadline, presolve=allowed is None)
         if solved is None:
             return None
         x = np.zeros(len(self.masks))

@@ -9,6 +9,12 @@ solves it through a matrix of one row and column per row of the master: 30-80 ms
 is the LP's row duals, and the multipliers of its inequalities are the column values. Where
 that matrix would be large, or the time left is short, or PIQP does not report the optimum,
 HiGHS's interior point solves the LP (:func:`.highs.run_highs_lp`), as it did before.
+
+Neither is faster on every master: on masters of n = 100 under a cap on GPU functions HiGHS
+took 4-30 ms where PIQP took 30-60 ms (2,700 columns), 0.24 s against 0.88 s (15,900 columns),
+while on the unconstrained master of the same apps PIQP took 0.03 s and HiGHS 0.13 s (1,400
+columns). Under a deadline a :class:`Chooser` times both on a master's own LPs and takes the
+faster (``formulations/column_generation.md``, "The master LP by a dense interior point").
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ SECONDS_PER_WORK, SECONDS_PER_ITERATION = 1.5e-10, 1e-4
 #: the time left allows at the rate above, and HiGHS where that is fewer than
 #: :data:`FEWEST_ITERATIONS`.
 MOST_ITERATIONS, FEWEST_ITERATIONS = 100, 60
+#: A :class:`Chooser` tries the backend it is not using on the master's LP this many calls after
+#: the start or a switch, then twice as many calls after each try that lost.
+FIRST_TRY = 2
 #: PIQP's options: absolute tolerances of 1e-9 and the duality gap checked (its defaults: 1e-8,
 #: and 1e-9 relative to the data's size, which the elastic columns' cost of 1,000 makes large).
 #: With the defaults a hypothesis draw of ``test_interior_lp.py`` had a column of cost 1 pricing
@@ -64,17 +73,66 @@ def iterations_allowed(columns: int, rows: int, deadline: float | None) -> int:
     return int(min(MOST_ITERATIONS, allowed)) if allowed >= FEWEST_ITERATIONS else 0
 
 
+class Chooser:
+    """Which interior point solves the next LP of one master, under a deadline: the one of
+    less time per column on its latest LP of this master. It starts with PIQP and tries the
+    other :data:`FIRST_TRY` calls after the start or a switch, then at doubling intervals while
+    the other loses (its tries, each a solve of the LP all the same, cost at most twice the
+    calls' time in all where they lose). Without a deadline the choice is by size alone
+    (:func:`iterations_allowed`), so that a call without a time limit takes one path. One
+    master's, not shared between threads.
+
+    >>> chooser = Chooser()
+    >>> chooser.pick(), chooser.record("piqp", 0.06, 3_000)
+    ('piqp', None)
+    >>> chooser.pick(), chooser.record("highs", 0.02, 3_000)  # the try wins
+    ('highs', None)
+    >>> [chooser.pick() for _ in range(2)], chooser.using
+    (['highs', 'piqp'], 'highs')
+    """
+
+    def __init__(self) -> None:
+        self.using, self.wait, self.calls = "piqp", FIRST_TRY, 0
+        self.next_try = FIRST_TRY
+        self.rate: dict[str, float] = {}
+
+    def pick(self) -> str:
+        """The backend for the next LP (``"piqp"`` or ``"highs"``)."""
+        self.calls += 1
+        if self.calls >= self.next_try:
+            return _other(self.using)
+        return self.using
+
+    def record(self, backend: str, seconds: float, columns: int) -> None:
+        """The time ``backend`` took on an LP of ``columns``; after a try, switch to it where it
+        took less per column than the backend in use did on its latest LP, else wait twice as
+        long before the next try."""
+        self.rate[backend] = seconds / max(columns, 1)
+        if backend == self.using:
+            return
+        if self.rate[backend] < self.rate.get(self.using, np.inf):
+            self.using, self.wait = backend, FIRST_TRY
+        else:
+            self.wait *= 2
+        self.next_try = self.calls + self.wait
+
+
+def _other(backend: str) -> str:
+    return "highs" if backend == "piqp" else "piqp"
+
+
 def run_interior_lp(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Sequence[tuple[np.ndarray, float]],
                     n_cover: int, *, deadline: float | None = None,
                     coefficients: Sequence[Sequence[float]] | None = None,
-                    presolve: bool = True) -> tuple[float, np.ndarray, np.ndarray] | None:
+                    presolve: bool = True, chooser: Chooser | None = None) -> tuple[float, np.ndarray, np.ndarray] | None:
     """The LP of :func:`.highs.run_highs_lp` (equality cover rows, then the ``<=`` rows,
     ``x >= 0``) by an interior point, without crossover: ``(objective, row duals, x)``, or None
     when it has no optimum or ``deadline`` passes. Reduced costs are ``c_j - sum_i a_ij y_i``.
     PIQP's dense interior point on the LP's dual where :func:`iterations_allowed` allows it;
     HiGHS's otherwise, or where PIQP stops short of its optimum (``presolve`` is HiGHS's).
     PIQP holds the GIL while it solves (up to about 0.7 s at :data:`DENSE_WORK`, 0.2 s on the
-    masters of n = 200 measured).
+    masters of n = 200 measured). With a ``chooser`` and a ``deadline``, the backend is the
+    chooser's where PIQP is allowed, and its time is recorded.
 
     >>> value, duals, x = run_interior_lp(np.array([2.0, 2.0, 3.0]), [[0], [1], [0, 1]], [], 2)
     >>> round(value, 6), [round(float(v), 6) for v in x]
@@ -82,11 +140,20 @@ def run_interior_lp(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Se
     """
     cost = np.asarray(cost, dtype=float)
     iterations = iterations_allowed(len(columns), n_cover + len(rows), deadline)
-    solved = _dense(cost, columns, rows, n_cover, coefficients, iterations) if iterations else None
-    if solved is not None:
-        return solved
-    return run_highs_lp(cost, columns, rows, n_cover, deadline=deadline, interior=True, coefficients=coefficients,
-                        presolve=presolve)
+    timed = chooser is not None and deadline is not None and iterations > 0
+    backend = chooser.pick() if timed else "piqp"
+    start = time.perf_counter()
+    if iterations and backend == "piqp":
+        solved = _dense(cost, columns, rows, n_cover, coefficients, iterations)
+        if solved is not None:
+            if timed:
+                chooser.record("piqp", time.perf_counter() - start, len(columns))
+            return solved
+    solved = run_highs_lp(cost, columns, rows, n_cover, deadline=deadline, interior=True, coefficients=coefficients,
+                          presolve=presolve)
+    if timed and solved is not None:  # (after PIQP stopped short: its time too, as HiGHS's)
+        chooser.record("highs", time.perf_counter() - start, len(columns))
+    return solved
 
 
 def _dense(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Sequence[tuple[np.ndarray, float]], n_cover: int,
