@@ -14,7 +14,7 @@ Neither is faster on every master: on masters of n = 100 under a cap on GPU func
 took 4-30 ms where PIQP took 30-60 ms (2,700 columns), 0.24 s against 0.88 s (15,900 columns),
 while on the unconstrained master of the same apps PIQP took 0.03 s and HiGHS 0.13 s (1,400
 columns). Under a deadline a :class:`Chooser` times both on a master's own LPs and takes the
-faster (``formulations/column_generation.md``, "The master LP by a dense interior point").
+faster (``formulations/column_generation.md``, "Choosing the interior point by its times").
 """
 
 from __future__ import annotations
