@@ -69,7 +69,7 @@ class Master:
         self.seen: set[tuple[int, int]] = set()
         self._membership = np.zeros((0, self.problem.n), bool)
         self._config_arrays = np.zeros((3, 0))  # per column: grid index, GPU or not, GPU memory
-        self._chooser = Chooser()  # the interior point of its LPs, by their times (interior_lp)
+        self._chooser = Chooser()  # under counting side rows, the interior point by its times
 
     def add_group(self, mask: int, config: GroupConfig | None = None, exact: bool = False) -> int:
         """Columns for a group: its optimum (``config`` when it is known to be one), or its
@@ -183,8 +183,9 @@ class Master:
         # its other interior duals slowed generation: formulations/column_generation.md)
         # interior duals by PIQP's dense interior point where the master is small (interior_lp)
         if interior:
+            # under counting side rows, by the faster backend on this master's LPs (interior_lp.Chooser)
             solved = run_interior_lp(np.asarray(cost), cols, rows, n, deadline=deadline, presolve=allowed is None,
-                                     chooser=self._chooser)
+                                     chooser=self._chooser if self.problem.side.counting else None)
         else:
             solved = run_highs_lp(np.asarray(cost), cols, rows, n, deadline=deadline, presolve=allowed is None)
         if solved is None:

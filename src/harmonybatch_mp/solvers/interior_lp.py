@@ -13,8 +13,9 @@ HiGHS's interior point solves the LP (:func:`.highs.run_highs_lp`), as it did be
 Neither is faster on every master: on masters of n = 100 under a cap on GPU functions HiGHS
 took 4-30 ms where PIQP took 30-60 ms (2,700 columns), 0.24 s against 0.88 s (15,900 columns),
 while on the unconstrained master of the same apps PIQP took 0.03 s and HiGHS 0.13 s (1,400
-columns). Under a deadline a :class:`Chooser` times both on a master's own LPs and takes the
-faster (``formulations/column_generation.md``, "Choosing the interior point by its times").
+columns). Under a deadline, a master with counting side rows has a :class:`Chooser` time both
+on its own LPs and take the faster; the others keep PIQP, whose duals HiGHS's tries would
+change (``formulations/column_generation.md``, "Choosing the interior point by its times").
 """
 
 from __future__ import annotations
@@ -40,8 +41,11 @@ SECONDS_PER_WORK, SECONDS_PER_ITERATION = 1.5e-10, 1e-4
 #: :data:`FEWEST_ITERATIONS`.
 MOST_ITERATIONS, FEWEST_ITERATIONS = 100, 60
 #: A :class:`Chooser` tries the backend it is not using on the master's LP this many calls after
-#: the start or a switch, then twice as many calls after each try that lost.
-FIRST_TRY = 2
+#: the start or a switch, then :data:`BACKOFF` times as many calls after each try that lost; a
+#: try wins where it took less than ``1 / MARGIN`` of the time per column of the backend in use
+#: (where either was faster, it was 4-6 times faster: a try that wins by less is as likely the
+#: LP's own luck, and each switch costs the slower backend's time on the next try).
+FIRST_TRY, BACKOFF, MARGIN = 2, 4, 2.0
 #: PIQP's options: absolute tolerances of 1e-9 and the duality gap checked (its defaults: 1e-8,
 #: and 1e-9 relative to the data's size, which the elastic columns' cost of 1,000 makes large).
 #: With the defaults a hypothesis draw of ``test_interior_lp.py`` had a column of cost 1 pricing
@@ -75,10 +79,10 @@ def iterations_allowed(columns: int, rows: int, deadline: float | None) -> int:
 
 class Chooser:
     """Which interior point solves the next LP of one master, under a deadline: the one of
-    less time per column on its latest LP of this master. It starts with PIQP and tries the
-    other :data:`FIRST_TRY` calls after the start or a switch, then at doubling intervals while
-    the other loses (its tries, each a solve of the LP all the same, cost at most twice the
-    calls' time in all where they lose). Without a deadline the choice is by size alone
+    less time per column on its latest LP of this master, by :data:`MARGIN`. It starts with
+    PIQP and tries the other :data:`FIRST_TRY` calls after the start or a switch, then at
+    intervals :data:`BACKOFF` times longer while the other loses (each try a solve of the LP
+    all the same, its duals used). Without a deadline the choice is by size alone
     (:func:`iterations_allowed`), so that a call without a time limit takes one path. One
     master's, not shared between threads.
 
@@ -105,15 +109,15 @@ class Chooser:
 
     def record(self, backend: str, seconds: float, columns: int) -> None:
         """The time ``backend`` took on an LP of ``columns``; after a try, switch to it where it
-        took less per column than the backend in use did on its latest LP, else wait twice as
-        long before the next try."""
+        took less than ``1 / MARGIN`` per column of what the backend in use took on its latest
+        LP, else wait :data:`BACKOFF` times as long before the next try."""
         self.rate[backend] = seconds / max(columns, 1)
         if backend == self.using:
             return
-        if self.rate[backend] < self.rate.get(self.using, np.inf):
+        if MARGIN * self.rate[backend] < self.rate.get(self.using, np.inf):
             self.using, self.wait = backend, FIRST_TRY
         else:
-            self.wait *= 2
+            self.wait *= BACKOFF
         self.next_try = self.calls + self.wait
 
 
