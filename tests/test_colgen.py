@@ -1446,3 +1446,25 @@ def test_the_integer_master_under_a_deadline_gives_highs_the_start_and_the_colum
     assert sorted(given[-1]) == sorted(weights[np.union1d(start, best)])
     given.clear()
     assert master.integer(None, warm, root.duals)[2] and len(given[-1]) == len(master.masks)
+
+
+def test_only_masters_under_counting_side_rows_choose_their_interior_point_by_its_times():
+    """Under a time limit, colgen's master consults its chooser (``interior_lp.Chooser``) where
+    a side row counts functions, and never where none does (PIQP's duals, one path); the plans
+    are proven either way."""
+    from harmonybatch_mp.solvers import interior_lp
+
+    w = _random(np.random.default_rng(5), "BERT", 12)
+    picks = []
+    real = interior_lp.Chooser.pick
+
+    def pick(self):
+        picks.append(real(self))
+        return picks[-1]
+    with mock.patch.object(interior_lp.Chooser, "pick", pick):
+        free = solve(w, "BERT", solver="colgen", cost_model="full-batch", time_limit=30)
+        assert free.solver.status == OPTIMAL and picks == []
+        gpus = sum(g.kind == "gpu" for g in free.groups)
+        capped = solve(w, "BERT", solver="colgen", cost_model="full-batch", time_limit=30,
+                       side=SideConstraints(max_gpu_functions=max(0, gpus - 1)))
+    assert capped.solver.status == OPTIMAL and picks[:2] == ["piqp", "highs"]
