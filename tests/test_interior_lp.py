@@ -109,9 +109,6 @@ def test_the_dense_solves_give_the_same_results_from_several_threads():
         assert got[0] == alone[0] and np.array_equal(got[1], alone[1]) and np.array_equal(got[2], alone[2])
 
 
-
-
-
 def _chosen(slow: str) -> tuple[interior_lp.Chooser, list[str]]:
     """16 calls under a deadline, then one without, on an LP where ``slow`` takes 1 s and the
     other 0.1 s (a clock of its own): the chooser and the backend of each call."""

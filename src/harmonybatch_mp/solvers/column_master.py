@@ -181,9 +181,9 @@ class Master:
         # a node's LPs without presolve: one of 3,026 columns and 62 rows (n = 60) took 123 ms
         # instead of 157 ms by interior point, 38 ms instead of 77 ms by simplex (at the root,
         # its other interior duals slowed generation: formulations/column_generation.md)
-        # interior duals by PIQP's dense interior point where the master is small (interior_lp)
+        # interior duals by PIQP's dense interior point where the master is small, and under
+        # counting side rows by whichever backend is faster on this master's LPs (interior_lp)
         if interior:
-            # under counting side rows, by the faster backend on this master's LPs (interior_lp.Chooser)
             solved = run_interior_lp(np.asarray(cost), cols, rows, n, deadline=deadline, presolve=allowed is None,
                                      chooser=self._chooser if self.problem.side.counting else None)
         else:
