@@ -71,13 +71,34 @@ PARALLEL_ROWS = 64
 
 def _add(bins: np.ndarray, duals: np.ndarray, x: np.ndarray, weight: np.ndarray, found: list) -> None:
     """Append to ``found`` the best :data:`PER_ROUND` columns (rows of coefficients ``x`` over
-    the apps, found on ``bins``) that price out at ``duals``, as ``(gain, bin, members,
-    coefficients, weight)``."""
+    the apps, found on ``bins``) that price out at ``duals``, as one block ``(gains, bins,
+    coefficients over every app, weights)``, best first (:func:`_best` picks a round's columns
+    from the blocks)."""
     gain = x @ duals - weight
     better = np.flatnonzero(gain > TOLERANCE)
-    for r in better[np.argsort(-gain[better], kind="stable")[:PER_ROUND]]:
-        members = np.flatnonzero(x[r] > 0)
-        found.append((float(gain[r]), int(bins[r]), members, x[r, members], float(weight[r])))
+    if better.size:
+        top = better[np.argsort(-gain[better], kind="stable")[:PER_ROUND]]
+        found.append((gain[top], bins[top], x[top], weight[top]))
+
+
+def _best(found: list, bins: int) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """The columns of largest gain in the blocks ``found`` (:func:`_add`; of equal gain, the
+    first added), at most :data:`PER_BIN` of any of the ``bins`` and :data:`PER_ROUND` in all,
+    as ``(members, coefficients, weight)``. The members are found for these columns only: a
+    round adds up to a hundred times more to ``found`` than it keeps."""
+    if not found:
+        return []
+    gain, where, x, weight = (np.concatenate(part) for part in zip(*found))
+    per_bin = np.zeros(bins, int)
+    columns = []
+    for r in np.argsort(-gain, kind="stable"):
+        if per_bin[where[r]] < PER_BIN:
+            per_bin[where[r]] += 1
+            members = np.flatnonzero(x[r] > 0)
+            columns.append((members, x[r, members], float(weight[r])))
+            if len(columns) == PER_ROUND:
+                break
+    return columns
 
 
 def _split(price: Callable[[slice], None], rows: int) -> None:
@@ -309,13 +330,7 @@ class Relaxed:
                 self._rows(rows[:, now[lo:lo + CHUNK // self.share.size + 1]], duals, gains, found)
             if not every:
                 break
-        found.sort(key=lambda f: -f[0])
-        per_bin = np.zeros(self.u.size, int)
-        columns = []
-        for f in found:
-            if per_bin[f[1]] < PER_BIN and len(columns) < PER_ROUND:
-                per_bin[f[1]] += 1
-                columns.append(f[2:])
+        columns = _best(found, self.u.size)
         if not every:
             return np.inf, np.inf, columns
         best = np.zeros(self.share.size)
@@ -377,7 +392,7 @@ class Relaxed:
     def _rows(self, rows: np.ndarray, duals: np.ndarray, gains: np.ndarray, found: list) -> None:
         """Price the rows ``(bin, level, anchor, place)`` (columns of ``rows``): raise their
         levels' ``gains``, and append to ``found`` the LP vertices and the groups rounded from
-        them that price out, as ``(gain, bin, members, coefficients, weight)``.
+        them that price out, as blocks (:func:`_add`).
 
         A row's 0-1 knapsack is relaxed before its LP (:mod:`.relaxed_kernel`): an app larger
         than the room left cannot join, and sizes are capped at the lower limit (a selection
