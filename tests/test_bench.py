@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from harmonybatch_mp import InputError, check_plan, plan_many, solve
+from harmonybatch_mp.bench import summarize, write_outputs
 from harmonybatch_mp.cli import main
 from harmonybatch_mp.families import LADDERS, family
 
@@ -272,3 +273,15 @@ def test_a_solver_s_cost_models_are_checked_before_any_plan(tmp_path, capsys):
     for bad in ([], ["fast"], "expected", [None]):
         with pytest.raises(InputError, match="cost_models"):
             register_solver("bad_models", alone, cost_models=bad)
+
+
+@pytest.mark.parametrize("call, needle", [
+    (lambda tmp: summarize(None, "paper", "expected"), "bench: rows: expected a sequence of BenchRow, got NoneType"),
+    (lambda tmp: summarize(["x"], "paper", "expected"), "bench: rows: expected a BenchRow, got str"),
+    (lambda tmp: summarize([], None, "expected"), "bench: family_name: expected a str"),
+    (lambda tmp: write_outputs([], 3, "paper", "expected"), "bench: out: expected a str or Path, got int"),
+    (lambda tmp: write_outputs(5, tmp, "paper", "expected"), "bench: rows: expected a sequence of BenchRow, got int"),
+])
+def test_the_bench_writers_name_arguments_of_the_wrong_kind(call, needle, tmp_path):
+    with pytest.raises(InputError, match=needle):
+        call(tmp_path)

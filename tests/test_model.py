@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from harmonybatch_mp import App, builtin_profile, preset, provision_group
+from harmonybatch_mp import App, InputError, builtin_profile, preset, provision_group
 from harmonybatch_mp.batching import equivalent_timeout, max_batch, slo_timeouts
 from harmonybatch_mp.latency import cpu_latency, gpu_latency_avg, gpu_latency_max
 from harmonybatch_mp.pricing import billed_duration, cost_per_request
@@ -39,6 +39,9 @@ def test_vcpu_grid_is_exact_multiples():
     assert len(g) == 320 and g[0] == 0.05 and g[-1] == 16.0
     assert all(REF.vcpu_index(c) is not None for c in g)
     assert REF.vcpu_index(1.937) is None  # the prototype's off-grid value
+    for bad in (float("nan"), float("inf"), None, "two"):
+        with pytest.raises(InputError, match="vcpu: "):
+            REF.vcpu_index(bad)
 
 
 def test_cpu_memory_rules_by_hand():

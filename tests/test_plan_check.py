@@ -68,6 +68,12 @@ def test_a_plan_file_with_a_bound_that_is_not_a_number_is_refused(plan, field):
     with pytest.raises(InputError, match=f"solver.{field}"):
         Plan.from_json(json.dumps(d))
 
+@pytest.mark.parametrize("text", [None, 3, {"solver": {}}])
+def test_a_plan_from_json_that_is_not_text_is_refused(text):
+    with pytest.raises(InputError, match="plan: expected a str or bytes or bytearray"):
+        Plan.from_json(text)
+
+
 def _with_group(plan: Plan, k: int, **changes) -> Plan:
     groups = list(plan.groups)
     groups[k] = dataclasses.replace(groups[k], **changes)

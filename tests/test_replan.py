@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from harmonybatch_mp import App, InputError, Workload, check_plan, solve
 from harmonybatch_mp.cli import main
 from harmonybatch_mp.replan import Forecast, replan, window_rates
-from harmonybatch_mp.schedule import Schedule, check_schedule, load_schedule
+from harmonybatch_mp.schedule import Schedule, check_schedule, function_key, load_schedule
 from harmonybatch_mp.trace import Trace, load_trace
 
 AZURE = Path(__file__).resolve().parent.parent / "examples" / "azure"
@@ -249,3 +249,14 @@ def test_a_window_with_no_plan_in_its_share_keeps_the_running_plan(monkeypatch):
     calls[0], failing = 0, {1}
     with pytest.raises(SolverError, match="pricing the apps alone"):
         replan(short, slos, "VGG19", time_limit=60)
+
+
+def test_function_key_names_arguments_of_the_wrong_kind():
+    plan = solve("0.3:2,0.5:5", "VGG19")
+    group = plan.groups[0]
+    assert function_key(group.apps, group)[0] == frozenset(group.apps)
+    for apps, fn, needle in [(None, group, "apps: expected an iterable of app names, got NoneType"),
+                             (["app0"], None, "NoneType has no kind"),
+                             (["app0"], 3, "int has no kind")]:
+        with pytest.raises(InputError, match=needle):
+            function_key(apps, fn)

@@ -13,12 +13,14 @@ from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 from harmonybatch_mp import (
+    HEURISTIC,
     App,
     InfeasibleError,
     InputError,
     PlanCheckError,
     SideConstraints,
     SolverError,
+    SolverInfo,
     Workload,
     build_model,
     builtin_profile,
@@ -29,7 +31,7 @@ from harmonybatch_mp import (
 )
 from harmonybatch_mp.batching import equivalent_timeout
 from harmonybatch_mp.families import _random
-from harmonybatch_mp.solvers import as_instance, register_solver, unregister_solver
+from harmonybatch_mp.solvers import Solution, as_instance, register_solver, unregister_solver
 from harmonybatch_mp.solvers.dp import dp, shortest_path
 from harmonybatch_mp.solvers.exact import set_partitions
 from harmonybatch_mp.solvers.milp import milp
@@ -343,6 +345,66 @@ def test_a_certificate_for_another_plan_is_refused(field, factor, message):
                 solve("0.3:2,0.5:5,0.8:10", "VGG19", solver="lying")
     finally:
         unregister_solver("lying")
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p, info: Solution((7,), ("x",), info), "each configuration must be a GroupConfig, got str"),
+    (lambda p, info: Solution((7.0,), (p.group(7),), info), "each group must be a bitmask .* got 7.0"),
+    (lambda p, info: Solution((True, 6), (p.group(1), p.group(6)), info), "each group must be a bitmask .* got True"),
+    (lambda p, info: Solution((-1,), (p.group(7),), info), "each group must be a bitmask .* got -1"),
+    (lambda p, info: Solution((7, 0), (p.group(7), p.group(7)), info), "each group must be a bitmask .* got 0"),
+    (lambda p, info: Solution(None, None, info), "groups must be a tuple, got NoneType"),
+    (lambda p, info: Solution((7,), (p.group(7),), "info"), "info must be a SolverInfo, got str"),
+    (lambda p, info: Solution((15,), (p.group(7),), info), "solver 'plugin' returned group 0xf, which names apps beyond"),
+    (lambda p, info: Solution([np.int64(7)], [p.group(7)], info), None),
+])
+def test_what_a_registered_solver_returns_is_checked_before_it_is_used(make, message):
+    """A registered solver's Solution that is not a partition of the workload's apps into
+    bitmasks, each with a GroupConfig, is a SolverError naming the culprit; a negative mask
+    hung ``solve`` before (its bits never run out). Lists and numpy ints are taken as tuples and ints."""
+    register_solver("plugin", lambda problem: make(problem, SolverInfo("plugin", status=HEURISTIC)))
+    try:
+        if message is None:
+            plan = solve("0.3:2,0.5:5,0.8:10", "VGG19", solver="plugin")
+            assert [len(g.apps) for g in plan.groups] == [3]
+        else:
+            with pytest.raises(SolverError, match=message):
+                solve("0.3:2,0.5:5,0.8:10", "VGG19", solver="plugin")
+    finally:
+        unregister_solver("plugin")
+
+
+@pytest.mark.parametrize("cost_model", ["full-batch", "expected"])
+@pytest.mark.parametrize("mask", [-1, 0, 8, 1 << 70, 1.0, "3", True, None])
+def test_a_problem_refuses_a_mask_that_is_not_a_group_of_its_apps(cost_model, mask):
+    """Every Problem method that takes a group names a mask outside its apps (InputError), where
+    a negative one looped for ever and one beyond the apps raised IndexError."""
+    p = Problem(*as_instance("0.3:2,0.5:5,0.8:10", "VGG19"), cost_model=cost_model)
+    calls = [p.group, p.rate, p.kinds_of, p.per_class, p.all_configs, p.weighted_cost,
+             lambda m: p.plan_cost([m]), lambda m: p.config_for(m, p.group(1))]
+    calls.append(lambda m: p.plan([m], [p.group(7)], SolverInfo("x", status=HEURISTIC)))
+    if cost_model == "expected":  # (under full-batch they have nothing to compute ahead)
+        calls += [lambda m: p.prefetch([m]), lambda m: p.prefetch_classes([m])]
+    for call in calls:
+        with pytest.raises(InputError, match="a group must be a bitmask of the problem's 3 apps"):
+            call(mask)
+    assert p.group(7) is not None and p.check_mask(np.int64(7)) == 7
+
+
+def test_a_problem_names_what_else_is_wrong_with_its_arguments():
+    """The other arguments of a Problem's methods that take groups are checked too: an iterable
+    of masks, a function with the fields of one, configurations and a report."""
+    p = Problem(*as_instance("0.3:2,0.5:5,0.8:10", "VGG19"), cost_model="expected")
+    info = SolverInfo("x", status=HEURISTIC)
+    for call, needle in [(lambda: p.plan_cost(None), "masks: expected an iterable of group bitmasks, got NoneType"),
+                         (lambda: p.prefetch(7), "masks: expected an iterable of group bitmasks, got int"),
+                         (lambda: p.config_for(1, object()), "has no kind"),
+                         (lambda: p.plan([7], ["x"], info), "configs: expected a GroupConfig, got str"),
+                         (lambda: p.plan([7], [], info), "1 groups but 0 configurations"),
+                         (lambda: p.plan([7], [p.group(7)], None), "info: expected a SolverInfo, got NoneType")]:
+        with pytest.raises(InputError, match=needle):
+            call()
+    assert p.plan([7], [p.group(7)], info).total_cost == p.plan_cost([7])
 
 
 def test_exact_refuses_large_workloads():

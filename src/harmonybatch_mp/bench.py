@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ._io import write_text
-from ._validate import number
+from ._validate import instance, listed, number
 from .errors import InputError
 from .families import FAMILIES, family
 from .sweep import plan_many
@@ -97,7 +97,8 @@ def run_bench(family_name: str = "paper", *, solvers: Sequence[str] = DEFAULT_SO
 
 def write_outputs(rows: Sequence[BenchRow], out: str | Path, family_name: str, cost_model: str) -> None:
     """``rows.csv``, ``rows.json`` and ``summary.md`` in folder ``out`` (created if needed)."""
-    folder = Path(out)
+    rows = _rows(rows)
+    folder = Path(instance(out, (str, Path), "bench: out"))
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -114,6 +115,9 @@ def write_outputs(rows: Sequence[BenchRow], out: str | Path, family_name: str, c
 
 def summarize(rows: Sequence[BenchRow], family_name: str, cost_model: str) -> str:
     """A markdown table per solver: gaps to the best proven bound and to the best plan, time."""
+    rows = _rows(rows)
+    instance(family_name, str, "bench: family_name")
+    instance(cost_model, str, "bench: cost_model")
     lines = [f"# Benchmark: family `{family_name}`, cost model `{cost_model}`", "",
              f"{len({r.instance for r in rows})} instances.", "",
              "| solver | plans | errors | mean gap to best plan | worst gap to best plan | mean gap to bound "
@@ -139,3 +143,8 @@ def quick_settings() -> dict[str, Any]:
 
 
 __all__ = ["BenchRow", "DEFAULT_SOLVERS", "FAMILIES", "run_bench", "summarize", "write_outputs"]
+
+
+def _rows(rows: Sequence[BenchRow]) -> list[BenchRow]:
+    """``rows`` as a list, each a :class:`BenchRow` (else an InputError naming what is not)."""
+    return [instance(r, BenchRow, "bench: rows") for r in listed(rows, "bench: rows", "a sequence of BenchRow")]

@@ -227,7 +227,7 @@ class Plan:
     @classmethod
     def from_json(cls, text: str) -> Plan:
         """Parse a plan from JSON text."""
-        return cls.from_dict(v.loads(text, "plan"))
+        return cls.from_dict(v.loads(v.instance(text, (str, bytes, bytearray), "plan"), "plan"))
 
 
 def load_plan(path: str | Path) -> Plan:

@@ -88,6 +88,7 @@ class Platform:
 
     def vcpu_index(self, vcpu: float) -> int | None:
         """Return ``k`` with ``vcpu == k * vcpu_step`` on the grid, or None if off-grid."""
+        vcpu = v.number(vcpu, "vcpu")
         k = round(vcpu / self.vcpu_step)
         if abs(vcpu - k * self.vcpu_step) > 1e-9 * max(1.0, vcpu):
             return None

@@ -19,7 +19,12 @@ def function_key(apps: Iterable[str], fn: Any) -> tuple[frozenset[str], str, flo
     """What a running group is: its apps and its function (kind, size, batch) -- ``fn`` is a
     plan's group or a configuration. Timeouts are the batch manager's settings, not part of
     the deployed function."""
-    return frozenset(apps), fn.kind, round(fn.vcpu, 9), fn.gpu_mem_gb, fn.batch
+    names = v.listed(apps, "function_key: apps", "an iterable of app names")
+    for name in ("kind", "vcpu", "gpu_mem_gb", "batch"):
+        if not hasattr(fn, name):
+            raise InputError(f"function_key: the function must have kind, vcpu, gpu_mem_gb and batch; "
+                             f"{type(fn).__name__} has no {name}")
+    return frozenset(names), fn.kind, round(v.number(fn.vcpu, "function_key: vcpu"), 9), fn.gpu_mem_gb, fn.batch
 
 
 def reconfigurations(running: Plan | None, new: Plan) -> int:

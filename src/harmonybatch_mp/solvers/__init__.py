@@ -187,6 +187,10 @@ def solve(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
         sol = spec.function(problem, **options)
         if not isinstance(sol, Solution):
             raise SolverError(f"solver {solver!r} returned {type(sol).__name__}, not a Solution")
+        beyond = [m for m in sol.groups if m >> problem.n]
+        if beyond:
+            raise SolverError(f"solver {solver!r} returned group {beyond[0]:#x}, which names apps beyond the "
+                              f"workload's {problem.n}")
         broken = problem.side.broken(problem, sol.groups, sol.configs)
         if broken:
             raise PlanCheckError([f"solver {solver!r} broke a side constraint: {line}" for line in broken])

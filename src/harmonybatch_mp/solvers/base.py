@@ -28,6 +28,8 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from .._validate import listed
 from ..errors import InfeasibleError, InputError, SolverError
 from ..expected_cost import COST_MODELS
@@ -56,6 +58,21 @@ class Solution:
     info: SolverInfo
 
     def __post_init__(self) -> None:
+        # a solver registered by a user returns one too: what it holds is checked here, and the
+        # masks against the workload by solve()
+        for name, value in (("groups", self.groups), ("configs", self.configs)):
+            if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+                raise SolverError(f"Solution: {name} must be a tuple, got {type(value).__name__}")
+        for m in self.groups:
+            if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m <= 0:
+                raise SolverError(f"Solution: each group must be a bitmask of apps (an int > 0), got {m!r}")
+        for c in self.configs:
+            if not isinstance(c, GroupConfig):
+                raise SolverError(f"Solution: each configuration must be a GroupConfig, got {type(c).__name__}")
+        if not isinstance(self.info, SolverInfo):
+            raise SolverError(f"Solution: info must be a SolverInfo, got {type(self.info).__name__}")
+        object.__setattr__(self, "groups", tuple(int(m) for m in self.groups))
+        object.__setattr__(self, "configs", tuple(self.configs))
         if len(self.groups) != len(self.configs):
             raise SolverError(f"Solution: {len(self.groups)} groups but {len(self.configs)} configurations")
 
@@ -129,7 +146,11 @@ def register_solver(name: str, function: SolverFunction, *, side_constraints: bo
     name : str
     function : callable
         ``function(problem, **options) -> Solution``; its keyword-only parameters are
-        its options.
+        its options. :func:`solve` checks what it returns before using it: a
+        :class:`Solution` whose groups are bitmasks of the problem's apps (ints > 0) that
+        partition them, each with a :class:`GroupConfig`, that keeps the side constraints and
+        the plan checks (else :class:`~harmonybatch_mp.SolverError` or
+        :class:`~harmonybatch_mp.PlanCheckError`, naming what is wrong).
     side_constraints : bool
         True if it honours ``problem.side``; :func:`solve` refuses side constraints
         for solvers that do not.

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .._validate import integer, listed
+from .._validate import _short, instance, integer, listed
 from ..duration import DEFAULT_DURATION, DurationModel
 from ..errors import InfeasibleApp, InfeasibleError, InputError, SolverError
 from ..expected_cost import COST_MODELS, EXPECTED, FULL_BATCH, TIMEOUT_LEVELS, expected_tables
@@ -45,7 +45,17 @@ _RUN_SECONDS = 0.1
 
 
 def members(mask: int) -> list[int]:
-    """Indices of the set bits of ``mask``, ascending (one step per member, not per bit)."""
+    """Indices of the set bits of ``mask``, ascending (one step per member, not per bit).
+
+    >>> members(0b1010)
+    [1, 3]
+    >>> members(-1)
+    Traceback (most recent call last):
+    ...
+    harmonybatch_mp.errors.InputError: a group must be a bitmask of apps (an int >= 0), got -1
+    """
+    if mask < 0:  # (its bits never run out)
+        raise InputError(f"a group must be a bitmask of apps (an int >= 0), got {mask!r}")
     out = []
     while mask:
         low = mask & -mask
@@ -155,7 +165,7 @@ class Problem:
         run together, one vectorised round for all; ``formulations/model.md`` section 12)."""
         if not self.expected:
             return
-        todo = [m for m in dict.fromkeys(masks) if m not in self._cache]
+        todo = [m for m in dict.fromkeys(self._masks(masks)) if m not in self._cache]
         jobs, empty = [], []
         for m in todo:
             kinds = self.kinds_of(m)
@@ -170,7 +180,7 @@ class Problem:
         if not self.expected:
             return
         grid, jobs, owner = self.grid, [], []
-        todo = [m for m in dict.fromkeys(masks) if m not in self._classes]
+        todo = [m for m in dict.fromkeys(self._masks(masks)) if m not in self._classes]
         for m in todo:
             kinds = self.kinds_of(m)
             cand = self._candidates(kinds) if kinds else np.empty(0, np.intp)
@@ -187,20 +197,44 @@ class Problem:
         for m, cfgs in found.items():
             self._classes[m] = sorted(cfgs, key=lambda c: (c.cost, c.index))
 
+    def check_mask(self, mask: Any) -> int:
+        """``mask`` as an int, where it is a group of this problem's apps (bit ``i`` is
+        ``apps[i]``); else :class:`~harmonybatch_mp.InputError`, naming it.
+
+        >>> from harmonybatch_mp.solvers import as_instance
+        >>> p = Problem(*as_instance("0.3:2,0.5:5", "VGG19"))
+        >>> p.check_mask(0b11)
+        3
+        >>> p.check_mask(0b100)
+        Traceback (most recent call last):
+        ...
+        harmonybatch_mp.errors.InputError: a group must be a bitmask of the problem's 2 apps (an int from 1 to 3), got 4
+        """
+        if isinstance(mask, bool) or not isinstance(mask, (int, np.integer)) or mask <= 0 or int(mask) >> self.n:
+            raise InputError(f"a group must be a bitmask of the problem's {self.n} apps (an int from 1 to "
+                             f"{(1 << self.n) - 1}), got {_short(mask)}")
+        return int(mask)
+
+    def _masks(self, masks: Iterable[int]) -> list[int]:
+        """``masks`` as a list of ints, each checked by :meth:`check_mask`."""
+        return [self.check_mask(m) for m in listed(masks, "masks", "an iterable of group bitmasks")]
+
     def kinds_of(self, mask: int) -> tuple[str, ...]:
         """Function kinds every member of the group allows."""
         allowed = set(KINDS)
-        for i in members(mask):
+        for i in members(self.check_mask(mask)):
             allowed &= set(self.app_kinds[i])
         return tuple(k for k in KINDS if k in allowed)
 
     def rate(self, mask: int) -> float:
         """``r_X``, the total rate of the group."""
-        return sum(self.apps[i].rate for i in members(mask))
+        return sum(self.apps[i].rate for i in members(self.check_mask(mask)))
 
     def group(self, mask: int, kinds: tuple[str, ...] | None = None) -> GroupConfig | None:
         """Cheapest feasible configuration of the group ``mask`` under the cost model, cached;
         ``kinds`` restricts the function kinds further (e.g. the CPU-only baseline)."""
+        if type(mask) is not int:  # (ints are checked where first priced, in kinds_of)
+            mask = self.check_mask(mask)
         key = mask if kinds is None else (mask, kinds)
         cfg = self._cache.get(key, _MISSING)
         if cfg is _MISSING:
@@ -218,6 +252,11 @@ class Problem:
     def config_for(self, mask: int, fn: Any) -> GroupConfig | None:
         """The group on function ``fn`` (anything with ``kind``, ``vcpu``, ``gpu_mem_gb``, ``batch``,
         e.g. a running plan's group), priced under the cost model; None where it is infeasible."""
+        mask = self.check_mask(mask)
+        for name in ("kind", "vcpu", "gpu_mem_gb", "batch"):
+            if not hasattr(fn, name):
+                raise InputError(f"config_for: the function must have kind, vcpu, gpu_mem_gb and batch; "
+                                 f"{type(fn).__name__} has no {name}")
         g = self.grid
         hit = np.flatnonzero((g.kind == KINDS.index(fn.kind)) & (g.batch == fn.batch) & np.isclose(g.vcpu, fn.vcpu)
                              & (g.gpu_mem == (fn.gpu_mem_gb or 0)))
@@ -336,7 +375,7 @@ class Problem:
 
     def plan_cost(self, masks: Iterable[int]) -> float:
         """Average cost per request of a partition given as group masks (Eq. 7)."""
-        return sum(self.weighted_cost(m) for m in masks)
+        return sum(self.weighted_cost(m) for m in self._masks(masks))
 
     def weighted_cost(self, mask: int) -> float:
         """``(r_X / R) * C_X`` of the group, or inf when infeasible (Eq. 7)."""
@@ -400,5 +439,10 @@ class Problem:
 
     def plan(self, masks: Sequence[int], configs: Sequence[GroupConfig], info: SolverInfo) -> Plan:
         """Build the plan of a partition given as group masks with a configuration each."""
+        masks = self._masks(masks)
+        configs = [instance(c, GroupConfig, "configs") for c in listed(configs, "configs", "a sequence of GroupConfig")]
+        if len(configs) != len(masks):
+            raise InputError(f"plan: {len(masks)} groups but {len(configs)} configurations")
+        instance(info, SolverInfo, "info")
         groups = [([self.apps[i] for i in members(m)], cfg) for m, cfg in zip(masks, configs)]
         return Plan.from_groups(groups, self.workload, self.profile, self.platform, info, self.cost_model)
