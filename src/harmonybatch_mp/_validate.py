@@ -72,6 +72,20 @@ def instance(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
     return value
 
 
+def attributes(value: Any, names: tuple[str, ...], where: str) -> Any:
+    """``value`` if it has every attribute of ``names``, or an InputError naming the first it lacks.
+
+    >>> attributes(3, ("kind", "batch"), "the function")
+    Traceback (most recent call last):
+    ...
+    harmonybatch_mp.errors.InputError: the function must have kind, batch; int has no kind
+    """
+    for name in names:
+        if not hasattr(value, name):
+            raise InputError(f"{where} must have {', '.join(names)}; {type(value).__name__} has no {name}")
+    return value
+
+
 def listed(value: Any, where: str, what: str, hint: str = "") -> list:
     """The items of ``value`` as a list, or an InputError: "``where``: expected ``what``, got
     <type>``hint``" (no ``where``: no prefix). A string or a mapping is not a list of items.

@@ -25,6 +25,9 @@ from .solver_info import (  # noqa: F401  (re-exported: plans carry their solver
 )
 from .workload import App, Workload, workload_from_records
 
+#: The fields that say which function a group runs on (a :class:`GroupPlan`'s, a configuration's).
+FUNCTION_FIELDS = ("kind", "vcpu", "gpu_mem_gb", "batch")
+
 
 @dataclass(frozen=True)
 class GroupPlan:

@@ -12,7 +12,7 @@ from typing import Any
 from . import _validate as v
 from ._io import write_text
 from .errors import InputError
-from .plan import Plan
+from .plan import FUNCTION_FIELDS, Plan
 
 
 def function_key(apps: Iterable[str], fn: Any) -> tuple[frozenset[str], str, float, int | None, int]:
@@ -20,10 +20,7 @@ def function_key(apps: Iterable[str], fn: Any) -> tuple[frozenset[str], str, flo
     plan's group or a configuration. Timeouts are the batch manager's settings, not part of
     the deployed function."""
     names = v.listed(apps, "function_key: apps", "an iterable of app names")
-    for name in ("kind", "vcpu", "gpu_mem_gb", "batch"):
-        if not hasattr(fn, name):
-            raise InputError(f"function_key: the function must have kind, vcpu, gpu_mem_gb and batch; "
-                             f"{type(fn).__name__} has no {name}")
+    v.attributes(fn, FUNCTION_FIELDS, "function_key: the function")
     return frozenset(names), fn.kind, round(v.number(fn.vcpu, "function_key: vcpu"), 9), fn.gpu_mem_gb, fn.batch
 
 

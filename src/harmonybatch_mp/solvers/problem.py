@@ -15,12 +15,12 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .._validate import _short, instance, integer, listed
+from .._validate import attributes, instance, integer, listed
 from ..duration import DEFAULT_DURATION, DurationModel
 from ..errors import InfeasibleApp, InfeasibleError, InputError, SolverError
 from ..expected_cost import COST_MODELS, EXPECTED, FULL_BATCH, TIMEOUT_LEVELS, expected_tables
 from ..expected_search import evaluate, search_many
-from ..plan import Plan, SolverInfo
+from ..plan import FUNCTION_FIELDS, Plan, SolverInfo
 from ..platform import Platform
 from ..profiles import ModelProfile
 from ..provision import KINDS, ConfigGrid, GroupConfig, best_config, config_grid, feasible_mask, kind_mask, run_optima
@@ -212,7 +212,7 @@ class Problem:
         """
         if isinstance(mask, bool) or not isinstance(mask, (int, np.integer)) or mask <= 0 or int(mask) >> self.n:
             raise InputError(f"a group must be a bitmask of the problem's {self.n} apps (an int from 1 to "
-                             f"{(1 << self.n) - 1}), got {_short(mask)}")
+                             f"{(1 << self.n) - 1}), got {repr(mask):.40}")
         return int(mask)
 
     def _masks(self, masks: Iterable[int]) -> list[int]:
@@ -253,10 +253,7 @@ class Problem:
         """The group on function ``fn`` (anything with ``kind``, ``vcpu``, ``gpu_mem_gb``, ``batch``,
         e.g. a running plan's group), priced under the cost model; None where it is infeasible."""
         mask = self.check_mask(mask)
-        for name in ("kind", "vcpu", "gpu_mem_gb", "batch"):
-            if not hasattr(fn, name):
-                raise InputError(f"config_for: the function must have kind, vcpu, gpu_mem_gb and batch; "
-                                 f"{type(fn).__name__} has no {name}")
+        attributes(fn, FUNCTION_FIELDS, "config_for: the function")
         g = self.grid
         hit = np.flatnonzero((g.kind == KINDS.index(fn.kind)) & (g.batch == fn.batch) & np.isclose(g.vcpu, fn.vcpu)
                              & (g.gpu_mem == (fn.gpu_mem_gb or 0)))
