@@ -383,8 +383,7 @@ def test_a_problem_refuses_a_mask_that_is_not_a_group_of_its_apps(cost_model, ma
     calls = [p.group, p.rate, p.kinds_of, p.per_class, p.all_configs, p.weighted_cost,
              lambda m: p.plan_cost([m]), lambda m: p.config_for(m, p.group(1))]
     calls.append(lambda m: p.plan([m], [p.group(7)], SolverInfo("x", status=HEURISTIC)))
-    if cost_model == "expected":  # (under full-batch they have nothing to compute ahead)
-        calls += [lambda m: p.prefetch([m]), lambda m: p.prefetch_classes([m])]
+    calls += [lambda m: p.prefetch([m]), lambda m: p.prefetch_classes([m])]  # (full-batch: nothing to compute ahead)
     for call in calls:
         with pytest.raises(InputError, match="a group must be a bitmask of the problem's 3 apps"):
             call(mask)
@@ -395,9 +394,11 @@ def test_a_problem_names_what_else_is_wrong_with_its_arguments():
     """The other arguments of a Problem's methods that take groups are checked too: an iterable
     of masks, a function with the fields of one, configurations and a report."""
     p = Problem(*as_instance("0.3:2,0.5:5,0.8:10", "VGG19"), cost_model="expected")
+    full = Problem(*as_instance("0.3:2,0.5:5,0.8:10", "VGG19"), cost_model="full-batch")
     info = SolverInfo("x", status=HEURISTIC)
     for call, needle in [(lambda: p.plan_cost(None), "masks: expected an iterable of group bitmasks, got NoneType"),
                          (lambda: p.prefetch(7), "masks: expected an iterable of group bitmasks, got int"),
+                         (lambda: full.prefetch_classes(7), "masks: expected an iterable of group bitmasks, got int"),
                          (lambda: p.config_for(1, object()), "has no kind"),
                          (lambda: p.plan([7], ["x"], info), "configs: expected a GroupConfig, got str"),
                          (lambda: p.plan([7], [], info), "1 groups but 0 configurations"),

@@ -162,10 +162,13 @@ class Problem:
 
     def prefetch(self, masks: Iterable[int]) -> None:
         """Compute and cache the optima of many groups at once (under ``expected`` the searches
-        run together, one vectorised round for all; ``formulations/model.md`` section 12)."""
+        run together, one vectorised round for all; ``formulations/model.md`` section 12).
+        Under ``full-batch`` a group costs one lookup, so there is nothing to compute ahead,
+        but the masks are checked all the same."""
+        masks = self._masks(masks)
         if not self.expected:
             return
-        todo = [m for m in dict.fromkeys(self._masks(masks)) if m not in self._cache]
+        todo = [m for m in dict.fromkeys(masks) if m not in self._cache]
         jobs, empty = [], []
         for m in todo:
             kinds = self.kinds_of(m)
@@ -176,11 +179,13 @@ class Problem:
 
     def prefetch_classes(self, masks: Iterable[int]) -> None:
         """Compute and cache :meth:`per_class` of many groups at once (under ``expected``: one
-        search per group and class, all run together)."""
+        search per group and class, all run together; under ``full-batch`` the masks are only
+        checked)."""
+        masks = self._masks(masks)
         if not self.expected:
             return
         grid, jobs, owner = self.grid, [], []
-        todo = [m for m in dict.fromkeys(self._masks(masks)) if m not in self._classes]
+        todo = [m for m in dict.fromkeys(masks) if m not in self._classes]
         for m in todo:
             kinds = self.kinds_of(m)
             cand = self._candidates(kinds) if kinds else np.empty(0, np.intp)
