@@ -159,8 +159,8 @@ def _best_total(profit: dict[int, float], n: int) -> float:
 def test_pricing_bounds_every_group(model, platform, workload, most, data):
     """At random duals, price's bound on one column is at least every group's profit at its
     least row weight, and its bound on a plan's columns at least the best disjoint total;
-    the integer columns it returns weigh at least that least weight (with or without
-    partners)."""
+    the columns it returns price out, and its integer ones weigh at least that least weight
+    (with or without partners)."""
     problem = _problem(workload, model, platform)
     relaxed = Relaxed(problem, 1.0 / problem.lower_bound(), most=most)
     event("some anchor has a partner" if (relaxed.partners >= 0).any() else "no partners")
@@ -175,7 +175,8 @@ def test_pricing_bounds_every_group(model, platform, workload, most, data):
     event("some group prices out" if top > 1e-9 else "no group prices out")
     assert gain >= top - 1e-9
     assert together >= _best_total(profit, problem.n) - 1e-9
-    for members, x, w in found:
+    for members, x, w in found:  # each prices out at the duals, by its own coefficients and weight
+        assert duals[members] @ x - w > expected_relaxed.TOLERANCE * (1 - 1e-9)
         if (x == 1).all():
             assert w >= relaxed.weight(members) * (1 - 1e-9)
 

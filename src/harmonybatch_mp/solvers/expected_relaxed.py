@@ -69,16 +69,16 @@ CHUNK = 1 << 19
 PARALLEL_ROWS = 64
 
 
-def _add(bins: np.ndarray, duals: np.ndarray, x: np.ndarray, weight: np.ndarray, found: list) -> None:
-    """Append to ``found`` the best :data:`PER_ROUND` columns (rows of coefficients ``x`` over
-    the apps, found on ``bins``) that price out at ``duals``, as one block ``(gains, bins,
-    coefficients over every app, weights)``, best first (:func:`_best` picks a round's columns
-    from the blocks)."""
-    gain = x @ duals - weight
+def _add(bins: np.ndarray, gain: np.ndarray, weight: np.ndarray, coefficients: Callable[[np.ndarray], np.ndarray],
+         found: list) -> None:
+    """Append to ``found`` the best :data:`PER_ROUND` columns (found on ``bins``, of ``weight``)
+    whose ``gain`` at the duals prices them out, as one block ``(gains, bins, coefficients over
+    every app, weights)``, best first (:func:`_best` picks a round's columns from the blocks);
+    ``coefficients(indices)`` makes the rows of coefficients of those columns only."""
     better = np.flatnonzero(gain > TOLERANCE)
     if better.size:
         top = better[np.argsort(-gain[better], kind="stable")[:PER_ROUND]]
-        found.append((gain[top], bins[top], x[top], weight[top]))
+        found.append((gain[top], bins[top], coefficients(top), weight[top]))
 
 
 def _best(found: list, bins: int) -> list[tuple[np.ndarray, np.ndarray, float]]:
@@ -295,23 +295,23 @@ class Relaxed:
         every = bins is None
         bins = range(self.u.size) if every else bins
         gains = np.zeros(self.unit.shape)  # (bin, level): the largest gain, or a cap above it
-        rows, caps = [], []
+        rows, caps, ranks = [], [], []
         for v in bins:
             if deadline is not None and time.perf_counter() > deadline:
                 return np.inf, np.inf, []
             apps = self.apps[v]
             where, first = self._candidates[v]
             args = duals[apps], self.share[apps], self.unit[v, :self.levels[v]], where, first, TOLERANCE, gains[v, :self.levels[v]]
-            count = open_rows(*args, np.empty((3, 0), np.int64), np.empty(0))  # counted, then written
-            opened, cap = np.empty((3, count), np.int64), np.empty(count)
+            count = open_rows(*args, np.empty((4, 0), np.int64), np.empty(0))  # counted, then written
+            opened, cap = np.empty((4, count), np.int64), np.empty(count)
             if count:
                 open_rows(*args, opened, cap)
-            level, anchor, place = opened
+            level, anchor, place, rank = opened
             rows.append(np.stack([np.full(count, v), level, apps[anchor], place]))
             caps.append(cap)
+            ranks.append(rank)
         rows, caps = np.concatenate(rows, axis=1) if rows else np.zeros((4, 0), int), np.concatenate(caps or [[]])
-        group = rows[0] * self.unit.shape[1] + rows[1]
-        rank = np.arange(group.size) - np.searchsorted(group, group)
+        group, rank = rows[0] * self.unit.shape[1] + rows[1], np.concatenate(ranks or [np.zeros(0, np.int64)])
         found: list = []
         start, width = 0, 1
         while True:
@@ -409,17 +409,18 @@ class Relaxed:
         mine += np.where(partner >= 0, duals[np.maximum(partner, 0)] - self.share[np.maximum(partner, 0)] * unit, 0.0)
         low, high, enough = self.edges[level] - 1.0 - own, self._room(v, level, own), gains[v, level] - mine
         gain, x, fill = np.empty(v.size), np.zeros((v.size, self.share.size)), np.empty((v.size, 2))
+        paid, shares = np.empty((v.size, 3)), np.empty((v.size, 3))
 
         def part(rows: slice) -> None:
             price_rows(v[rows], anchor[rows], place[rows], self.partners, own[rows], duals, self.share, unit[rows], self.rates,
                        self.slo, self.u, self.served, self.rank, low[rows], high[rows], enough[rows], NODES,
-                       gain[rows], x[rows], fill[rows])
+                       gain[rows], x[rows], fill[rows], paid[rows], shares[rows])
         _split(part, v.size)
         gain += mine
         np.maximum.at(gains, (v, level), gain)
-        fit = np.isfinite(gain)  # the rows some selection fits
-        x, v, level, fill, unit = x[fit], v[fit], level[fit], fill[fit], unit[fit]
-        _add(v, duals, x, (self.share * x).sum(axis=1) * unit, found)
-        for k, chosen in enumerate((x > 1 - 1e-9, x > 1e-9)):  # the vertex without its item in part, and with it
-            unit = self.unit[v, self._level(v, fill[:, k]) - 1]
-            _add(v, duals, chosen.astype(float), (self.share * chosen).sum(axis=1) * unit, found)
+        fit = np.flatnonzero(np.isfinite(gain))  # the rows some selection fits
+        v, weight = v[fit], shares[fit, 0] * unit[fit]
+        _add(v, paid[fit, 0] - weight, weight, lambda top: x[fit[top]], found)
+        for k, least in ((1, 1 - 1e-9), (2, 1e-9)):  # the vertex without its item in part, and with it
+            weight = shares[fit, k] * self.unit[v, self._level(v, fill[fit, k - 1]) - 1]
+            _add(v, paid[fit, k] - weight, weight, lambda top, least=least: (x[fit[top]] > least).astype(float), found)

@@ -201,7 +201,7 @@ def knapsack_bound(profit: np.ndarray, size: np.ndarray, low: np.ndarray, high: 
 
 @compiled(nogil=True)
 def price_rows(bins, anchors, places, partners, own, profit_of, share, unit, rates, slo, u, served, rank, low, high,
-               enough, nodes, gain, x, fill):
+               enough, nodes, gain, x, fill, paid, shares):
     """Bound the rows ``(bins[r], anchors[r], places[r])``: the knapsack over the apps ``a``
     with ``served[bin, a]`` after the anchor (``rank[a] > rank[anchor]``) and not among the
     anchor's first ``places[r] + 1`` ``partners`` (all of them where ``places[r]`` is their
@@ -210,8 +210,11 @@ def price_rows(bins, anchors, places, partners, own, profit_of, share, unit, rat
     u[bin]``, limits ``low[r]``, ``high[r]`` (:func:`_row`, not split at most ``enough[r]``).
     Writes each row's bound to ``gain``, its vertex to ``x`` over all apps (zeros on entry;
     the anchor and partner at 1), and to ``fill`` ``1 +`` the anchored size of the vertex's
-    apps taken whole and of those taken at all, plus the anchor's and partner's ``own[r]``
-    (the caller's arrays, so that threads write parts of them in place)."""
+    apps taken whole and of those taken at all, plus the anchor's and partner's ``own[r]``,
+    and to ``paid`` and ``shares`` the sums of ``profit_of`` and of ``share`` over the vertex
+    (weighed by its coefficients), the apps it takes whole and those it takes at all, anchor
+    and partner included (the caller's arrays, so that threads write parts of them in
+    place)."""
     rows, n = bins.size, rates.size
     state, capped, key = np.empty((nodes + 1, n), np.int8), np.empty(n), np.empty(n)
     items, size, profit, part = np.empty(n, np.int64), np.empty(n), np.empty(n), np.empty(n)
@@ -236,12 +239,22 @@ def price_rows(bins, anchors, places, partners, own, profit_of, share, unit, rat
         gain[r] = _row(profit[:m], size[:m], low[r], high[r], enough[r], nodes, part[:m], state, capped, key)
         fill[r, 0] = 1.0 + own[r]
         fill[r, 1] = 1.0 + own[r]
+        mine, theirs = profit_of[j] + (profit_of[k] if k >= 0 else 0.0), share[j] + (share[k] if k >= 0 else 0.0)
+        paid[r, :] = mine
+        shares[r, :] = theirs
         for i in range(m):
-            x[r, items[i]] = part[i]
+            a = items[i]
+            x[r, a] = part[i]
+            paid[r, 0] += part[i] * profit_of[a]
+            shares[r, 0] += part[i] * share[a]
             if part[i] > 1 - 1e-9:
                 fill[r, 0] += size[i]
+                paid[r, 1] += profit_of[a]
+                shares[r, 1] += share[a]
             if part[i] > 1e-9:
                 fill[r, 1] += size[i]
+                paid[r, 2] += profit_of[a]
+                shares[r, 2] += share[a]
         x[r, j] = 1.0
         if k >= 0:
             x[r, k] = 1.0
@@ -256,8 +269,9 @@ def open_rows(duals, share, unit, where, first, tolerance, gains, rows, caps):
     positive profit after the anchor but the candidates up to the partner (profit ``y_a -
     share_a unit[l]``). A row fits from level ``first[t, q]`` on. Writes the rows whose cap
     passes ``tolerance`` to the caller's arrays (a kernel that returns arrays has numba call
-    Python to make them), as ``(level, anchor, place)`` to the columns of ``rows`` and their
-    caps to ``caps``, by level and then by falling cap (stable), and per level to ``gains``
+    Python to make them), as ``(level, anchor, place, rank)`` to the columns of ``rows`` (the
+    rank: its place among the rows of its level) and their caps to ``caps``, by level and then
+    by falling cap (stable), and per level to ``gains``
     the largest cap of the rows that fit but do not pass (at least 0); returns their number.
     With empty ``caps`` it only counts them (and writes ``gains``), for the caller to make
     the arrays."""
@@ -294,4 +308,7 @@ def open_rows(duals, share, unit, where, first, tolerance, gains, rows, caps):
             for i in range(1, 3):
                 rows[i, start:count] = rows[i, start:count][order]
             caps[start:count] = caps[start:count][order]
+        if write:
+            for i in range(start, count):
+                rows[3, i] = i - start
     return count
