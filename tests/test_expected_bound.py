@@ -26,7 +26,7 @@ from harmonybatch_mp.solvers.expected_bins import SAMPLED, undominated
 from harmonybatch_mp.solvers.expected_bound import ceiling, expected_bound
 from harmonybatch_mp.solvers.expected_relaxed import RATIO, Relaxed
 from harmonybatch_mp.solvers.kernels import COLGEN, EXPECTED, ready
-from harmonybatch_mp.solvers.relaxed_kernel import SLACK, knapsack_bound
+from harmonybatch_mp.solvers.relaxed_kernel import SLACK, knapsack_bound, open_rows
 from harmonybatch_mp.workload import App, Workload
 from strategies import MODELS, PRESETS, workloads
 from test_colgen import sides
@@ -179,6 +179,32 @@ def test_pricing_bounds_every_group(model, platform, workload, most, data):
         assert duals[members] @ x - w > expected_relaxed.TOLERANCE * (1 - 1e-9)
         if (x == 1).all():
             assert w >= relaxed.weight(members) * (1 - 1e-9)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.sampled_from(MODELS), st.integers(0, 2**16), st.sampled_from([0, 3]), st.floats(1.0, 4.0))
+def test_the_rows_a_bin_opens_come_by_level_by_falling_cap_with_their_rank(model, seed, most, spread):
+    """:func:`.relaxed_kernel.open_rows` writes a bin's rows by level, and within a level by
+    falling cap, each with its place among its level's rows (the rank by which
+    :meth:`.Relaxed.price` takes them in batches)."""
+    problem = _problem(_random(np.random.default_rng(seed), model, 12), model, "reference")
+    relaxed = Relaxed(problem, 1.0 / problem.lower_bound(), most=most)
+    duals = relaxed.alone() * np.random.default_rng(seed).uniform(0.9, spread, problem.n)
+    opened_any = False
+    for v in range(relaxed.u.size):
+        apps, (where, first) = relaxed.apps[v], relaxed._candidates[v]
+        args = (duals[apps], relaxed.share[apps], relaxed.unit[v, :relaxed.levels[v]], where, first,
+                expected_relaxed.TOLERANCE, np.zeros(relaxed.levels[v]))
+        count = open_rows(*args, np.empty((4, 0), np.int64), np.empty(0))
+        rows, caps = np.empty((4, count), np.int64), np.empty(count)
+        open_rows(*args, rows, caps)
+        level, rank = rows[0], rows[3]
+        opened_any |= count > 0
+        assert (np.diff(level) >= 0).all()
+        assert rank.tolist() == (np.arange(count) - np.searchsorted(level, level)).tolist()
+        same = np.diff(level) == 0
+        assert (np.diff(caps)[same] <= 0).all()
+    event("some row opened" if opened_any else "no row opened")
 
 
 @settings(max_examples=200)
