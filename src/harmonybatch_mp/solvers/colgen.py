@@ -3,7 +3,8 @@ reduced-cost enumeration or branch and price to prove the integer optimum
 (``formulations/column_generation.md``; full-batch model).
 
 1. The master LP starts from every app alone and the contiguous optimum (``dp``), improved
-   by moves of single apps (:mod:`.moves`), and is grown by pricing
+   by moves of single apps (:mod:`.moves`) and, under a time limit, by planning the apps of
+   two or three of its groups again (:mod:`.regroup`), and is grown by pricing
    (:func:`.generation.generate`); its Lagrangian bound holds for every plan at every
    round, and is the LP optimum once pricing proves no column left.
 2. The integer master over the generated columns (and the moved ``dp`` plan) gives a plan,
@@ -41,6 +42,7 @@ from .moves import improve
 from .options import check_gaps, deadline_of, late
 from .pricing import TOLERANCE, Pricer
 from .problem import Problem
+from .regroup import regroup as regroup_plan
 from .repair import incumbent_cost, repair
 from .sharpen import sharpen
 
@@ -61,6 +63,8 @@ ENUMERATION_LIMIT = 100_000
 DP_SHARE = 0.8
 #: Share of the time left the moves of single apps from the ``dp`` plan may take.
 MOVE_SHARE = 0.1
+#: Share of the time left after them that regrouping the moved plan may take.
+REGROUP_SHARE = 0.1
 #: Seconds per app kept from the time limit for what follows the last step (each group's
 #: optimum, the plan's cost, the solution): at n = 5,000 it took 55 ms after the moves, which
 #: stopped 14 ms past their deadline, on a day the machine ran at about 0.6 times its usual pace
@@ -70,7 +74,7 @@ FINISH_PER_APP = 2.5e-5
 
 @interruptible()
 def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float = 0.0,
-           enumeration_limit: int = ENUMERATION_LIMIT) -> Solution:
+           enumeration_limit: int = ENUMERATION_LIMIT, regroup: bool = True) -> Solution:
     """Proven-optimal plans over every partition by column generation (full-batch model).
 
     Parameters
@@ -87,6 +91,12 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     enumeration_limit : int
         Most columns the enumeration proof may produce; past it (or with 0) the gap is
         closed by branch and price, whose node count the certificate's ``nodes`` gives.
+    regroup : bool
+        Plan the apps of two or three groups of the incumbent again, each part by ``colgen``
+        alone within :data:`.regroup.PART_SECONDS` (:func:`.regroup.regroup`): under a time
+        limit the moved ``dp`` plan, for up to :data:`REGROUP_SHARE` of the time left; without
+        one, a plan the root's bound does not prove. No effect under side constraints that
+        count groups.
 
     Examples
     --------
@@ -99,6 +109,8 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     deadline = deadline_of(start, time_limit)
     check_gaps(rel_gap, 0.0, None, "colgen")
     enumeration_limit = integer(enumeration_limit, "enumeration_limit", minimum=0)
+    if not isinstance(regroup, bool):
+        raise InputError(f"colgen option regroup: expected True or False, got {regroup!r}")
     if problem.cost_model != FULL_BATCH:
         raise InputError("solver 'colgen' prices the full-batch model; use cost_model='full-batch' "
                          "(under 'expected' use 'milp')")
@@ -121,6 +133,9 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     if movable:  # the optimum need not be contiguous (formulations/set_partitioning.md, "Moves")
         now = time.perf_counter()
         warm = improve(problem, warm, None if deadline is None else now + MOVE_SHARE * (deadline - now))
+        if regroup and deadline is not None:  # (formulations/column_generation.md, "Regrouping the incumbent")
+            now = time.perf_counter()
+            warm = regroup_plan(problem, warm, now + REGROUP_SHARE * (deadline - now))
         warm_configs = [problem.group(m) for m in warm]
     for m, cfg in zip(warm, warm_configs):
         master.add_group(m, cfg if problem.side.counting else None)
@@ -155,6 +170,11 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     objective, masks, configs = polish(objective, masks, configs)  # the moves from dp's plan may have been cut short
     bound = max(problem.lower_bound(), -np.inf if best_round is None else best_round[0] / scale)
     proven = objective - bound <= rel_gap * objective
+    if movable and regroup and deadline is None and (
+            best_round is None or objective * scale - best_round[0] > TOLERANCE * problem.n):
+        # a plan the root's bound leaves a gap to (not one within the bound's precision)
+        objective, masks, configs = _regrouped(master, objective, masks, configs)
+        proven = objective - bound <= rel_gap * objective
     cutoff = None if deadline is None else start + PROOF_SHARE * (deadline - start)
     if not proven and best_round is not None and not late(deadline):
         # a plan cheaper than this one uses only columns whose reduced cost at the best-bound
@@ -215,6 +235,20 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
                       backend="appsi_highs", columns=len(master.masks),
                       candidate_groups=len(set(master.masks)), iterations=rounds, nodes=nodes)
     return Solution.of(problem, masks, info, configs=dict(zip(masks, configs)))
+
+
+def _regrouped(master: Master, objective: float, masks: list[int],
+               configs: list[GroupConfig]) -> tuple[float, list[int], list[GroupConfig]]:
+    """The plan after :func:`.regroup.regroup` (without a deadline), its groups added to the
+    ``master`` as columns where it is cheaper."""
+    problem = master.problem
+    new = regroup_plan(problem, masks)
+    cost = problem.plan_cost(new)
+    if not cost < objective:
+        return objective, masks, configs
+    for m in new:
+        master.add_group(m)
+    return cost, new, [problem.group(m) for m in new]
 
 
 def _polisher(master: Master, deadline: float | None) -> Polish:

@@ -252,7 +252,7 @@ def _relaxed_bound(problem: Problem, sol: Solution, deadline: float | None, seco
         relaxed = expected_bound(problem, deadline=stop)
     else:
         try:
-            relaxed = colgen(problem, time_limit=stop - now).info.bound
+            relaxed = colgen(problem, time_limit=stop - now, regroup=False).info.bound
         except SolverError:  # colgen knew no plan by then (side constraints): no bound either
             return sol
     bound = max(info.bound if info.bound is not None else -math.inf, min(relaxed, info.objective))
