@@ -108,7 +108,7 @@ def test_regrouping_leaves_plans_it_cannot_regroup_as_they_are(monkeypatch):
 
 def test_colgen_regroups_the_moved_plan_under_a_limit_and_an_unproven_one_without(monkeypatch):
     """Under a time limit colgen regroups the moved dp plan before generation (not with
-    ``regroup=False``); without one, only a plan its root does not prove, and it keeps the
+    ``regroup=False``, nor with less than ``REGROUP_PER_APP`` seconds an app); without one, only a plan its root does not prove, and it keeps the
     cheaper plan."""
     ready(COLGEN, None)
     seen = []
@@ -124,6 +124,7 @@ def test_colgen_regroups_the_moved_plan_under_a_limit_and_an_unproven_one_withou
     assert len(seen) == 1 and seen[0] is not None
     seen.clear()
     solve(apps, "VGG19", solver="colgen", cost_model="full-batch", time_limit=20, regroup=False)
+    solve(apps, "VGG19", solver="colgen", cost_model="full-batch", time_limit=7)  # < 0.5 s an app left
     proven = solve(apps, "VGG19", solver="colgen", cost_model="full-batch")
     assert not seen and proven.solver.status == "optimal"  # the root proved it: no regrouping
     # a root that proves nothing (its generation out of time at once): the plan is regrouped
