@@ -66,8 +66,8 @@ MOVE_SHARE = 0.1
 #: Share of the time left after them that regrouping the moved plan may take.
 REGROUP_SHARE = 0.1
 #: Regrouping before generation only where the time left is at least this many seconds an app:
-#: with less, generation needs all of it (n = 200 with 60 s: four gaps of 8 grew, random VGG19
-#: 1.02% -> 1.83%; n = 60-150 with 60-120 s gained; ``formulations/column_generation.md``).
+#: with less, generation needs all of it (n = 200 with 60 s: random VGG19 0.88% -> 1.83%, ladder
+#: BERT 0.55% -> 0.85%; n = 60-150 with 60-120 s gained; ``formulations/column_generation.md``).
 REGROUP_PER_APP = 0.5
 #: Seconds per app kept from the time limit for what follows the last step (each group's
 #: optimum, the plan's cost, the solution): at n = 5,000 it took 55 ms after the moves, which
