@@ -245,29 +245,28 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
 
 def _regrouped(master: Master, objective: float, masks: list[int],
                configs: list[GroupConfig]) -> tuple[float, list[int], list[GroupConfig]]:
-    """The plan after :func:`.regroup.regroup` (without a deadline), its groups added to the
-    ``master`` as columns where it is cheaper."""
+    """The plan after :func:`.regroup.regroup` (without a deadline), where it is cheaper."""
+    return _adopt(master, objective, masks, configs, regroup_plan(master.problem, masks))
+
+
+def _polisher(master: Master, deadline: float | None) -> Polish:
+    """The plan after moves of single apps (:func:`.moves.improve`) until ``deadline``, where
+    it is cheaper."""
+
+    def polish(objective: float, masks: list[int], configs: list[GroupConfig]) -> tuple[float, list[int], list[GroupConfig]]:
+        return _adopt(master, objective, masks, configs, improve(master.problem, masks, deadline))
+    return polish
+
+
+def _adopt(master: Master, objective: float, masks: list[int], configs: list[GroupConfig],
+           new: list[int]) -> tuple[float, list[int], list[GroupConfig]]:
+    """The plan ``new`` (each group on its optimum) if it costs less than ``objective``, its
+    groups added to the ``master`` as columns (for the integer masters to come); else the plan
+    given."""
     problem = master.problem
-    new = regroup_plan(problem, masks)
     cost = problem.plan_cost(new)
     if not cost < objective:
         return objective, masks, configs
     for m in new:
         master.add_group(m)
     return cost, new, [problem.group(m) for m in new]
-
-
-def _polisher(master: Master, deadline: float | None) -> Polish:
-    """The plan after moves of single apps (:func:`.moves.improve`) until ``deadline``, its
-    groups added to the ``master`` as columns (for the integer masters to come)."""
-    problem = master.problem
-
-    def polish(objective: float, masks: list[int], configs: list[GroupConfig]) -> tuple[float, list[int], list[GroupConfig]]:
-        moved = improve(problem, masks, deadline)
-        cost = problem.plan_cost(moved)
-        if not cost < objective:
-            return objective, masks, configs
-        for m in moved:
-            master.add_group(m)
-        return cost, moved, [problem.group(m) for m in moved]
-    return polish
