@@ -76,13 +76,14 @@ def test_the_next_part_is_the_smallest_not_planned_within_a_window(labels, data)
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     planned = {union[c] for c in parts if rng.random() < share}
     left = [c for c in parts if union[c] not in planned]
-    got = _next_part(masks, planned)
+    found = _next_part(masks, planned)
     event(f"{'none' if not left else 'some'} left")
     if not left:
-        assert got is None
+        assert found is None
         return
-    assert got is not None
-    got_union = sum(masks[g] for g in got)
+    assert found is not None
+    got, got_union = found
+    assert got_union == sum(masks[g] for g in got)
     assert 2 <= len(got) <= 3 and got_union not in planned
     assert max(place[g] for g in got) - min(place[g] for g in got) < WINDOW
     assert got_union.bit_count() == min(union[c].bit_count() for c in left)

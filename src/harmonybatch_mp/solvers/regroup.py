@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from itertools import combinations
 
+from ..errors import HarmonyBatchError
 from ..workload import Workload
 from .options import late
 from .problem import Problem, members
@@ -32,7 +33,7 @@ MOST_GROUPS = 3
 #: A part's groups are among this many consecutive groups in the order of their tightest apps'
 #: SLOs (so a plan of G groups has fewer than 2 * WINDOW**2 * G parts, not G**3).
 WINDOW = 8
-#: Most parts planned in one call without a deadline.
+#: Most parts planned in one call.
 MOST_PARTS = 100
 #: A part's new plan must cost less than its groups by more than this fraction.
 TOLERANCE = 1e-9
@@ -40,9 +41,9 @@ TOLERANCE = 1e-9
 
 def regroup(problem: Problem, masks: Sequence[int], deadline: float | None = None) -> list[int]:
     """The plan ``masks`` after its parts (the apps of two or three groups among
-    :data:`WINDOW` consecutive ones in SLO order, fewer apps first) are planned again by ``colgen``, each within :data:`PART_SECONDS`, and
-    replaced where that is cheaper, until no part is, :data:`MOST_PARTS` parts were planned,
-    or the ``deadline`` (a ``time.perf_counter()`` reading) passes. Under the full-batch
+    :data:`WINDOW` consecutive ones in SLO order, fewer apps first) are planned again by
+    ``colgen``, each within :data:`PART_SECONDS`, and replaced where that is cheaper, until
+    no part is, :data:`MOST_PARTS` parts were planned, or the ``deadline`` (a ``time.perf_counter()`` reading) passes. Under the full-batch
     model only, and without side constraints that count groups (whose rows are the whole
     plan's); pins and isolated pairs hold in each part, and the plan returned keeps them.
 
@@ -56,12 +57,10 @@ def regroup(problem: Problem, masks: Sequence[int], deadline: float | None = Non
         return masks
     planned: set[int] = set()  # the parts planned already (their apps' masks)
     while len(planned) < MOST_PARTS:
-        part = _next_part(masks, planned)
-        if part is None or late(deadline):
+        found = _next_part(masks, planned)
+        if found is None or late(deadline):
             return masks
-        union = 0
-        for i in part:
-            union |= masks[i]
+        part, union = found
         planned.add(union)
         limit = PART_SECONDS if deadline is None else min(PART_SECONDS, deadline - time.perf_counter())
         new = _plan_part(problem, union, limit)
@@ -75,9 +74,9 @@ def regroup(problem: Problem, masks: Sequence[int], deadline: float | None = Non
     return masks
 
 
-def _next_part(masks: list[int], planned: set[int]) -> tuple[int, ...] | None:
-    """The groups (indices in ``masks``) of the part of fewest apps not planned yet, None if
-    none is left. The groups of a part lie within :data:`WINDOW` consecutive groups in the
+def _next_part(masks: list[int], planned: set[int]) -> tuple[tuple[int, ...], int] | None:
+    """The groups (indices in ``masks``) of the part of fewest apps not planned yet, and its
+    apps' mask; None if none is left. The groups of a part lie within :data:`WINDOW` consecutive groups in the
     order of their tightest apps (the problem's apps are in SLO order: a group's lowest bit)."""
     order = sorted(range(len(masks)), key=lambda i: masks[i] & -masks[i])
     best = None
@@ -91,15 +90,14 @@ def _next_part(masks: list[int], planned: set[int]) -> tuple[int, ...] | None:
                     union |= masks[i]
                 size = union.bit_count()
                 if size <= MOST_APPS and union not in planned and (best is None or size < best[0]):
-                    best = (size, part)
-    return None if best is None else best[1]
+                    best = (size, part, union)
+    return None if best is None else best[1:]
 
 
 def _plan_part(problem: Problem, union: int, limit: float) -> list[int] | None:
     """``colgen``'s plan of the apps in ``union`` alone (as masks of ``problem``'s apps),
     within ``limit`` seconds; None if it finds none by then."""
-    from ..errors import HarmonyBatchError
-    from .colgen import colgen
+    from .colgen import colgen  # (colgen regroups: imported here, not at the module's top)
 
     if limit <= 0:
         return None
