@@ -39,6 +39,8 @@ def test_vcpu_grid_is_exact_multiples():
     assert len(g) == 320 and g[0] == 0.05 and g[-1] == 16.0
     assert all(REF.vcpu_index(c) is not None for c in g)
     assert REF.vcpu_index(1.937) is None  # the prototype's off-grid value
+    for far in (1e308, -1e308, 16.06, 0.0, -0.05):  # off the range (1e308 / step overflowed round())
+        assert REF.vcpu_index(far) is None
     for bad in (float("nan"), float("inf"), None, "two"):
         with pytest.raises(InputError, match="vcpu: "):
             REF.vcpu_index(bad)

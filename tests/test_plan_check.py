@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 
 import pytest
 
@@ -91,6 +92,14 @@ def test_rejects_negative_timeout(plan):
 
 def test_rejects_timeout_beyond_slo(plan):
     _rejects(_with_group(plan, 1, timeouts=(0.5, 0.5)), r"app 'app1' misses its SLO")
+
+
+def test_a_huge_timeout_or_vcpu_is_reported_not_overflowed(plan):
+    # 1e308 overflowed Eq. 5's fold (a RuntimeWarning) and vcpu_index's round() (OverflowError)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _rejects(_with_group(plan, 1, timeouts=(1e308, 0.5)), r"app 'app1' misses its SLO: timeout 1e\+308")
+    _rejects(_with_group(plan, 0, vcpu=1e308), r"vCPU 1e\+308 is off the grid")
 
 
 def test_rejects_off_grid_vcpu(plan):

@@ -259,7 +259,8 @@ def plan_problems(plan: Plan, workload: Workload, profile: ModelProfile, platfor
                 out.append(f"{tag}: app {a.name!r} misses its SLO: timeout {t:.6g} + L_max {room:.6g} > SLO {a.slo:g}")
         if g.batch >= 2 and not expected:  # Eq. 9 with the reported timeouts, folded in timeout order (Eq. 5)
             order = sorted(members, key=lambda a: (timeout[a.name], a.sort_key))
-            T = equivalent_timeout([max(timeout[a.name], 0.0) for a in order], [a.rate for a in order])
+            # (a timeout past the SLO is reported above; clipped there, 1e308 overflowed Eq. 5)
+            T = equivalent_timeout([min(max(timeout[a.name], 0.0), a.slo) for a in order], [a.rate for a in order])
             limit = int(max_batch(rate, float(T) + ABS_TOL / max(rate, 1.0)))
             if g.batch > limit:
                 out.append(f"{tag}: batch {g.batch} above the batch constraint floor(r_X*T_X)+1 = {limit}")

@@ -89,6 +89,8 @@ class Platform:
     def vcpu_index(self, vcpu: float) -> int | None:
         """Return ``k`` with ``vcpu == k * vcpu_step`` on the grid, or None if off-grid."""
         vcpu = v.number(vcpu, "vcpu")
+        if not (self.vcpu_min - self.vcpu_step <= vcpu <= self.vcpu_max + self.vcpu_step):
+            return None  # (off the grid's range: 1e308 / vcpu_step overflows round())
         k = round(vcpu / self.vcpu_step)
         if abs(vcpu - k * self.vcpu_step) > 1e-9 * max(1.0, vcpu):
             return None
