@@ -104,6 +104,35 @@ def test_expected_billed_duration_against_sampling():
         np.testing.assert_allclose(d.expected_billed(avg, mx, unit), billed.mean(axis=0), rtol=3e-3)
 
 
+def test_expected_billed_duration_equals_the_step_by_step_sum():
+    """The closed form against ``u * sum_j P(D > j u)`` summed step by step, on random
+    latencies and on latencies that fall on the steps (where ``j u < x`` is decided by floats)."""
+    d = UniformDuration()
+    rng = np.random.default_rng(1)
+    for trial in range(300):
+        unit = float(rng.choice([1e-4, 0.001, 0.05, 0.1, 0.3, 1.0]))
+        mx = np.round(rng.uniform(0, 3, 40), 3)
+        avg = np.where(rng.random(40) < 0.2, mx, np.round(rng.uniform(0, 3, 40), 3))
+        if trial % 2:
+            mx = unit * rng.integers(0, 30, 40)
+            avg = (mx + unit * rng.integers(0, 30, 40)) / 2
+        lo, hi = d.bounds(avg, mx)
+        x = unit * np.arange(int(np.ceil(hi.max() / unit)) + 1)[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            above = np.where(hi > lo, np.clip((hi - x) / (hi - lo), 0, 1), (hi > x).astype(float))
+        np.testing.assert_allclose(d.expected_billed(avg, mx, unit), unit * above.sum(axis=0), rtol=1e-12, atol=0)
+
+
+def test_a_tiny_billing_unit_is_priced_without_a_step_per_unit():
+    # summed step by step, 1e-300 s asked for 1e300 steps (ValueError), and a platform billed in
+    # 10 us units took the grid's tables past the machine's memory
+    d = UniformDuration()
+    got = d.expected_billed(np.array([0.3, 1.0, 0.0]), np.array([0.5, 2.0, 0.0]), 1e-300)
+    np.testing.assert_allclose(got, [0.3, 1.0, 0.0])
+    fine = d.expected_billed(np.array([0.3, 1.0]), np.array([0.5, 2.0]), 1e-6)
+    assert np.all((fine >= [0.3, 1.0]) & (fine <= [0.3 + 1e-6, 1.0 + 1e-6]))
+
+
 def _pair(w, profile, platform, **kw):
     try:
         return (solve(w, profile, platform, solver="exact", cost_model="expected", **kw),
