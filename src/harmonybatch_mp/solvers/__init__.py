@@ -169,10 +169,10 @@ def solve(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
         spec = get_solver(solver)
         unknown = set(options) - spec.options
         if unknown:
-            raise InputError(f"solver {solver!r} has no option(s) {', '.join(sorted(unknown))}; "
+            raise InputError(f"solver {spec.name!r} has no option(s) {', '.join(sorted(unknown))}; "
                              f"its options: {', '.join(sorted(spec.options)) or 'none'}")
         if side is not None and not spec.side_constraints:
-            raise InputError(f"solver {solver!r} does not honour side constraints; use solver 'milp'")
+            raise InputError(f"solver {spec.name!r} does not honour side constraints; use solver 'milp'")
         limit = None if options.get("time_limit") is None else seconds(options["time_limit"], "time_limit")
         problem = Problem(*as_instance(workload, profile, platform), side=side, cost_model=cost_model,
                           timeout_levels=timeout_levels, duration=duration)
