@@ -68,7 +68,8 @@ class UniformDuration:
             width = hi - lo
             ramp = count * ((hi - below_lo * unit) - unit * (count - 1) / 2.0) / width
             billed = unit * (below_lo + np.where(width > 0, ramp, count))
-            return np.where(np.isfinite(billed), billed, (lo + hi) / 2.0)  # (overflowed: the mean, within a unit)
+            # (overflowed: the mean, which it is within a unit)
+            return np.where(np.isfinite(billed), billed, (lo + hi) / 2.0)
 
 
 def _steps_below(x: np.ndarray, unit: float) -> np.ndarray:

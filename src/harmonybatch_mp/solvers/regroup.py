@@ -43,9 +43,10 @@ def regroup(problem: Problem, masks: Sequence[int], deadline: float | None = Non
     """The plan ``masks`` after its parts (the apps of two or three groups among
     :data:`WINDOW` consecutive ones in SLO order, fewer apps first) are planned again by
     ``colgen``, each within :data:`PART_SECONDS`, and replaced where that is cheaper, until
-    no part is, :data:`MOST_PARTS` parts were planned, or the ``deadline`` (a ``time.perf_counter()`` reading) passes. Under the full-batch
-    model only, and without side constraints that count groups (whose rows are the whole
-    plan's); pins and isolated pairs hold in each part, and the plan returned keeps them.
+    no part is, :data:`MOST_PARTS` parts were planned, or the ``deadline`` (a
+    ``time.perf_counter()`` reading) passes. Under the full-batch model only, and without
+    side constraints that count groups (whose rows are the whole plan's); pins and isolated
+    pairs hold in each part, and the plan returned keeps them.
 
     >>> from harmonybatch_mp.solvers import Problem, as_instance
     >>> p = Problem(*as_instance("0.3:2,0.5:5,0.8:10,1.0:20", "VGG19"), cost_model="full-batch")
@@ -76,8 +77,9 @@ def regroup(problem: Problem, masks: Sequence[int], deadline: float | None = Non
 
 def _next_part(masks: list[int], planned: set[int]) -> tuple[tuple[int, ...], int] | None:
     """The groups (indices in ``masks``) of the part of fewest apps not planned yet, and its
-    apps' mask; None if none is left. The groups of a part lie within :data:`WINDOW` consecutive groups in the
-    order of their tightest apps (the problem's apps are in SLO order: a group's lowest bit)."""
+    apps' mask; None if none is left. The groups of a part lie within :data:`WINDOW`
+    consecutive groups in the order of their tightest apps (the problem's apps are in SLO
+    order: a group's lowest bit)."""
     order = sorted(range(len(masks)), key=lambda i: masks[i] & -masks[i])
     best = None
     for lo in range(len(order)):
