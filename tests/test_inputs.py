@@ -148,6 +148,32 @@ def test_workload_files(tmp_path):
         load_workload(j)
 
 
+@pytest.mark.parametrize("reader, header", [
+    ("workload", "name,slo,rate"), ("slos", "name,slo"), ("measurements", "kind,vcpu,gpu_mem_gb,batch,latency_s"),
+    ("trace", "name,m1,m2"),
+])
+def test_csv_rows_wider_than_the_header_or_past_the_field_limit(tmp_path, reader, header):
+    """A row with a cell more than the header has, or a cell longer than the csv module's
+    field limit, is an InputError naming the file and line (they were an AttributeError and
+    a csv.Error)."""
+    from harmonybatch_mp.profiler import load_measurements
+    from harmonybatch_mp.replan import load_slos
+    from harmonybatch_mp.trace import load_trace
+
+    load = {"workload": load_workload, "slos": load_slos, "measurements": load_measurements,
+            "trace": load_trace}[reader]
+    row = {"workload": "a,0.5,5", "slos": "a,0.5", "measurements": "cpu,1,0,1,0.5", "trace": "a,1,2"}[reader]
+    f = tmp_path / "in.csv"
+    if reader != "trace":  # a trace's rows are as wide as they are long (every row the same, checked)
+        f.write_text(f"{header}\n\n{row},7\n")
+        with pytest.raises(InputError, match=rf"in\.csv', line 3: {row.count(',') + 2} cells, more than the "
+                                             rf"header's {header.count(',') + 1} columns"):
+            load(f)
+    f.write_text(f"{header}\n{row}\n{'x' * 200_000},1\n")
+    with pytest.raises(InputError, match=r"in\.csv', line 3: field larger than field limit"):
+        load(f)
+
+
 def test_cpu_only_profile_plans_on_cpu():
     from harmonybatch_mp import check_plan, parse_apps, solve
     from harmonybatch_mp.provision import config_grid

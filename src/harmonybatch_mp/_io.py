@@ -9,6 +9,8 @@ so a failed write (full disk, file-size limit) never leaves a truncated file beh
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import os
 import stat
 import sys
@@ -61,6 +63,58 @@ def read_text(path: str | Path, what: str) -> str:
     except UnicodeDecodeError as exc:
         raise InputError(f"{what} file {str(path)!r}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
                          f"{exc.start}); save it as UTF-8") from None
+
+
+def csv_records(path: str | Path, what: str) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
+    """The header of a CSV file (cells stripped) and its records, ``(line, {column: cell})``,
+    read lazily; blank lines are skipped and a short row's missing cells read ``""``. A column
+    named twice in the header, a row with more cells than the header or a line the csv module
+    cannot read (a cell past its field limit) is an InputError naming the file and the line.
+
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "w.csv")
+    >>> _ = open(p, "w").write("name, slo\\na,0.5\\n\\nb\\n")
+    >>> header, records = csv_records(p, "workload")
+    >>> header, list(records)
+    (['name', 'slo'], [(2, {'name': 'a', 'slo': '0.5'}), (4, {'name': 'b', 'slo': ''})])
+    >>> _ = open(p, "w").write("name,slo\\na,0.5,7\\n")
+    >>> list(csv_records(p, "workload")[1])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    harmonybatch_mp.errors.InputError: workload file '...w.csv', line 2: 3 cells, more than the header's 2 columns
+    """
+    path = as_path(path, what)
+    rows = csv_rows(path, what)
+    first = next(rows, None)
+    header = first[1] if first else []
+    twice = sorted({h for h in header if header.count(h) > 1})
+    if twice:
+        raise InputError(f"{what} file {str(path)!r}: column(s) {', '.join(twice)} appear twice in the header")
+
+    def records() -> Iterator[tuple[int, dict[str, str]]]:
+        for line, cells in rows:
+            if len(cells) > len(header):
+                raise InputError(f"{what} file {str(path)!r}, line {line}: {len(cells)} cells, more than the "
+                                 f"header's {len(header)} columns")
+            yield line, dict(zip(header, cells + [""] * (len(header) - len(cells))))
+    return header, records()
+
+
+def csv_rows(path: str | Path, what: str) -> Iterator[tuple[int, list[str]]]:
+    """The rows of a CSV file, ``(line, cells)`` with the cells stripped, skipping blank
+    lines; a line the csv module cannot read is an InputError naming the file and the line."""
+    path = as_path(path, what)
+    reader = csv.reader(io.StringIO(read_text(path, what)))
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InputError(f"{what} file {str(path)!r}, line {reader.line_num}: {exc}") from None
+        cells = [c.strip() for c in row]
+        if any(cells):
+            yield reader.line_num, cells
 
 
 @contextlib.contextmanager

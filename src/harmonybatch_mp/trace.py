@@ -3,14 +3,12 @@ read from CSV with errors naming the row and minute."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import _validate as v
-from ._io import as_path, read_text
+from ._io import as_path, csv_rows
 from .errors import InputError
 
 #: Largest count one minute of a trace may hold (the simulator's request cap).
@@ -44,8 +42,7 @@ def load_trace(path: str | Path) -> Trace:
     Every row must have the same number of minutes; counts must be finite and >= 0.
     """
     path = as_path(path, "trace")
-    text = read_text(path, "trace")
-    rows = [r for r in csv.reader(io.StringIO(text)) if r and any(x.strip() for x in r)]
+    rows = [cells for _, cells in csv_rows(path, "trace")]
     if rows and len(rows[0]) > 1 and (rows[0][0].strip().lower() in ("name", "app") or not _is_number(rows[0][1])):
         rows = rows[1:]  # a header line
     if not rows:

@@ -7,15 +7,13 @@ order in which apps were given.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import _validate as v
-from ._io import as_path, read_text
+from ._io import as_path, csv_records
 from .errors import InputError
 
 #: Accepted ranges: an SLO of at most a day; rates from one request in 30 years to 1e9/s
@@ -158,20 +156,15 @@ def load_workload(path: str | Path, *, rates: bool = True) -> Workload:
     path = as_path(path, "workload")
     if path.suffix.lower() == ".json":
         return workload_from_records(v.read_json(path, "workload"), where=f"workload {str(path)!r}")
-    reader = csv.DictReader(io.StringIO(read_text(path, "workload")))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    twice = sorted({h for h in header if header.count(h) > 1})
-    if twice:
-        raise InputError(f"workload file {str(path)!r}: column(s) {', '.join(twice)} appear twice in the header")
+    header, records = csv_records(path, "workload")
     wanted = ("name", "slo", "rate") if rates else ("name", "slo")
     missing = [c for c in wanted if c not in header]
     if missing:
         raise InputError(f"workload file {str(path)!r}: missing column(s) {', '.join(missing)}; "
                          f"expected a header line '{','.join(wanted)}'")
     apps = []
-    for row in reader:
-        row = {(k or "").strip(): (val or "").strip() for k, val in row.items()}
-        w = f"workload file {str(path)!r}, line {reader.line_num}"
+    for line, row in records:
+        w = f"workload file {str(path)!r}, line {line}"
         if not row.get("name"):
             raise InputError(f"{w}: empty name")
         try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import io
 import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .. import _validate as v
-from .._io import as_path, atomic_output, read_text
+from .._io import as_path, atomic_output, csv_records
 from ..errors import InputError
 
 #: Largest memory (MB: one TB, the largest GPU a profile may describe) and latency (s) a row may hold.
@@ -93,16 +92,12 @@ def measurements_from_rows(rows: Iterable[Mapping[str, Any]], where: str = "meas
 def load_measurements(path: str | Path) -> Measurements:
     """Read and validate a measurement CSV (see the module docstring)."""
     path = as_path(path, "measurements")
-    reader = csv.DictReader(io.StringIO(read_text(path, "measurements")))
-    if reader.fieldnames and len(set(h.strip() for h in reader.fieldnames)) != len(reader.fieldnames):
-        raise InputError(f"measurements file {str(path)!r}: a column appears twice in the header")
-    header = [h.strip() for h in reader.fieldnames or []]
+    header, records = csv_records(path, "measurements")
     missing = [c for c in COLUMNS if c not in header]
     if missing:
         raise InputError(f"measurements file {str(path)!r}: missing column(s) {', '.join(missing)}; "
                          f"expected header {','.join(COLUMNS)}[,mem_mb]")
-    rows = [{(k or "").strip(): (x or "").strip() for k, x in r.items()}
-            for r in itertools.islice(reader, MAX_ROWS + 1)]  # (one past the cap: refused, not all read)
+    rows = [r for _, r in itertools.islice(records, MAX_ROWS + 1)]  # (one past the cap: refused, not all read)
     return measurements_from_rows(rows, where=f"measurements file {str(path)!r}", first_line=2)
 
 
