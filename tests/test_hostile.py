@@ -273,6 +273,7 @@ def test_profile_and_trace_limits(plan_file, tmp_path):
 @pytest.mark.parametrize("argv, needle", [
     (["simulate", "PLAN", "--duration", "inf"], "duration: must be finite"),  # (an OverflowError traceback)
     (["simulate", "PLAN", "--duration", "nan"], "duration: must be finite"),  # (a ValueError traceback)
+    (["simulate", "PLAN", "--duration", "1e308"], "more than 1e+308 requests, more than the 20,000,000"),
     (["bench", "--seed", "-1"], "seed: expected a whole number >= 0"),  # (numpy's ValueError traceback)
     (["bench", "--count", "100000000"], "count: must be <= 10000"),  # (drew workloads for ever)
     (["bench", "--simulate", "inf"], "simulate_s: must be finite"),  # (after every plan was made)

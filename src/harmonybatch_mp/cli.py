@@ -244,8 +244,8 @@ def _cmd_simulate(args) -> int:
     trace = load_trace(args.trace) if args.trace else None
     duration = None if trace else (args.duration if args.duration is not None else 600.0)
     expected = None  # the progress bar's total (simulate checks the duration itself)
-    if duration is not None and 0 < duration < float("inf"):
-        expected = int(sum(a.rate for a in plan.workload.apps) * duration)
+    if duration is not None and 0 < duration * plan.workload.total_rate < float("inf"):
+        expected = int(plan.workload.total_rate * duration)
     from tqdm import tqdm
 
     with tqdm(total=expected, unit="req", unit_scale=True, desc="simulating", file=sys.stderr,

@@ -224,7 +224,8 @@ def simulate(plan: Plan, *, duration: float | None = None, trace: Trace | None =
     expected = sum(sum(c) for c in trace.counts.values()) if trace is not None else plan.workload.total_rate * duration
     if expected > MAX_REQUESTS:
         what = "the trace's counts" if trace is not None else f"{duration:g} s at {plan.workload.total_rate:g} requests/s"
-        raise InputError(f"simulate: {what} means about {expected:.3g} requests, more than the {MAX_REQUESTS:,} "
+        about = f"about {expected:.3g}" if math.isfinite(expected) else "more than 1e+308"
+        raise InputError(f"simulate: {what} means {about} requests, more than the {MAX_REQUESTS:,} "
                          f"one run may hold in memory; simulate a shorter span")
     rng = np.random.default_rng(seed)
     index = {n: i for i, n in enumerate(names)}
