@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,21 @@ def test_forecasts_use_past_windows_only():
     for bad in ("mean", "max:0", "ewma:2", "max:"):
         with pytest.raises(InputError, match="forecast"):
             Forecast.parse(bad)
+
+
+@pytest.mark.parametrize("make, needle", [
+    (lambda: Forecast("max", k=0), "forecast max: K: must be >= 1"),  # (took every window: history[-0:])
+    (lambda: Forecast("ewma", alpha=2.0), "forecast ewma: A: must be <= 1"),  # (negative weights)
+    (lambda: Forecast("mean"), "forecast kind 'mean'"),  # (predicted as ewma)
+    (lambda: Forecast("max", k=1.5), "K: expected a whole number"),
+    (lambda: replan(Trace({"a": (1.0, 2.0)}), Workload([App("a", 0.5, 1)]), "VGG19", forecast=0.5),
+     "forecast: expected 'last', 'max:K', 'ewma:A' or a Forecast, got float"),  # (an AttributeError)
+])
+def test_forecasts_built_directly_are_checked(make, needle):
+    """A Forecast built directly, or something else given as one, is bad input: they made
+    silently wrong forecasts (or an AttributeError) in replan."""
+    with pytest.raises(InputError, match=re.escape(needle)):
+        make()
 
 
 @settings(max_examples=20)

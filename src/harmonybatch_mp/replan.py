@@ -49,6 +49,13 @@ class Forecast:
     k: int = 1
     alpha: float = 1.0
 
+    def __post_init__(self) -> None:  # built directly, a forecast is checked as a parsed one is
+        if self.kind not in ("last", "max", "ewma"):
+            raise InputError(f"forecast kind {self.kind!r}: expected last, max or ewma")
+        object.__setattr__(self, "k", v.integer(self.k, f"forecast {self.kind}: K", minimum=1))
+        object.__setattr__(self, "alpha", v.number(self.alpha, f"forecast {self.kind}: A", positive=True,
+                                                   maximum=1.0))
+
     @classmethod
     def parse(cls, spec: str) -> Forecast:
         name, _, arg = str(spec).partition(":")
@@ -143,6 +150,8 @@ def replan(trace: Trace, slos: Workload, profile: ModelProfile | str, platform: 
     start = time.perf_counter()
     if isinstance(forecast, str):
         forecast = Forecast.parse(forecast)
+    if not isinstance(forecast, Forecast):
+        raise InputError(f"forecast: expected 'last', 'max:K', 'ewma:A' or a Forecast, got {type(forecast).__name__}")
     options = _plan_options(solver, options)
     deadline = deadline_of(start, options.pop("time_limit", None))
     window_min = v.integer(window_min, "window (minutes)", minimum=1)
