@@ -46,6 +46,24 @@ def test_forecasts_built_directly_are_checked(make, needle):
         make()
 
 
+@pytest.mark.parametrize("counts, needle", [
+    ({"a": (1, float("nan")), "b": (1, 1)}, "trace: app 'a', minute 2: must be finite"),  # (simulate: ValueError)
+    ({"a": (1.0, -2.0), "b": (1, 1)}, "trace: app 'a', minute 2: must be >= 0"),  # (simulate: ValueError)
+    ({"a": (1,), "b": (1, 2)}, "trace: app 'b': 2 minutes, but app 'a' has 1"),  # (replan: ValueError)
+    ({"a": (1, 2), "b": (1, 2), 3: (1, 2)}, "trace: app name: expected a non-empty string, got 3"),  # (TypeError)
+    ({"a": "12", "b": (1, 2)}, "trace: app 'a': expected a sequence of per-minute counts, got str"),
+    ({"a": (True, 2), "b": (1, 2)}, "trace: app 'a', minute 1: expected a number, got True"),
+    ({"a": (), "b": (1,)}, "trace: app 'b': 1 minutes, but app 'a' has 0"),
+    ([("a", (1, 2))], "trace: counts: expected a mapping"),
+])
+def test_traces_built_in_code_are_checked_as_files_are(counts, needle):
+    """A Trace built in code holds what a trace file may (replan and simulate raised ValueError
+    or TypeError on these, or planned a window from them)."""
+    with pytest.raises(InputError, match=re.escape(needle)):
+        Trace(counts)
+    assert Trace({"a": [1, 2.5], "b": np.array([0.0, 3.0])}).counts == {"a": (1.0, 2.5), "b": (0.0, 3.0)}
+
+
 @settings(max_examples=20)
 @given(st.lists(st.floats(1.0, 3000.0), min_size=4, max_size=4), st.integers(3, 8),
        st.sampled_from([0.0, 1e-4, 1e-2, 1.0]))
