@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import math
+import re
 from itertools import product
 
 import numpy as np
@@ -665,6 +666,15 @@ def test_side_constraint_validation():
     with pytest.raises(InputError, match="pin: expected"):
         SideConstraints(pin=(("a", "tpu"),))
     assert SideConstraints(pin={"a": "gpu"}).kinds() == {"a": ("gpu",)}
+    # a string is not a pair, nor a list of pairs: "ab" read as the apps "a" and "b"
+    for kw, got in (({"isolate": ("ab",)}, "isolate: expected (app, app) pairs, got 'ab'"),
+                    ({"isolate": "ab"}, "isolate: expected (app, app) pairs, got 'ab'"),
+                    ({"pin": ["ab"]}, "pin: expected (app, 'cpu'|'gpu') pairs, got 'ab'"),
+                    ({"isolate": [("a", "b", "c")]}, "isolate: expected (app, app) pairs, got ('a', 'b', 'c')")):
+        with pytest.raises(InputError, match=re.escape(got)):
+            SideConstraints(**kw)
+    assert SideConstraints(isolate=[["a", "b"]], pin=[["a", "cpu"]]) == SideConstraints(isolate=(("a", "b"),),
+                                                                                      pin=(("a", "cpu"),))
 
 
 def test_pinned_app_that_its_kind_cannot_serve_is_named():

@@ -29,6 +29,27 @@ def _whole(name: str, value: Any, lo: int) -> None:
         raise InputError(f"side constraint {name}: expected a whole number >= {lo}, got {value!r}")
 
 
+def _pairs(value: Any, name: str, expected: str) -> tuple[tuple[Any, Any], ...]:
+    """``value``, an iterable of pairs, as a tuple of 2-tuples, or an InputError naming the
+    constraint. A string is not a pair, nor a list of them: ``"ab"`` would read as ``("a", "b")``."""
+    if isinstance(value, str):
+        raise InputError(f"side constraint {name}: expected {expected} pairs, got {value!r}")
+    try:
+        items = list(value)
+    except TypeError:
+        raise InputError(f"side constraint {name}: expected {expected} pairs, got {value!r}") from None
+    pairs = []
+    for p in items:
+        try:
+            pair = None if isinstance(p, str) else tuple(p)
+        except TypeError:
+            pair = None
+        if pair is None or len(pair) != 2:
+            raise InputError(f"side constraint {name}: expected {expected} pairs, got {p!r}")
+        pairs.append(pair)
+    return tuple(pairs)
+
+
 def _least(kind: str, only: Collection[int], apart: Sequence[tuple[int, ...]], name: Sequence[str]) -> tuple[int, str]:
     """The functions of ``kind`` every plan has, and why: one if an app ``only`` it serves
     exists, two if two such apps are isolated from each other (:meth:`SideConstraints.impossible`)."""
@@ -80,23 +101,16 @@ class SideConstraints:
         if b is not None and (isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 <= b < math.inf):
             raise InputError(f"side constraint gpu_memory_budget: expected a number of GB >= 0, got {b!r}")
         # --- isolate: pairs of two different app names
-        try:
-            isolate = tuple(tuple(p) for p in self.isolate)
-        except TypeError:
-            raise InputError(f"side constraint isolate: expected pairs of app names, got {self.isolate!r}") from None
+        isolate = _pairs(self.isolate, "isolate", "(app, app)")
         for p in isolate:
-            if len(p) != 2 or p[0] == p[1] or not all(isinstance(x, str) for x in p):
+            if p[0] == p[1] or not all(isinstance(x, str) for x in p):
                 raise InputError(f"side constraint isolate: expected pairs of two different app names, got {p!r}")
         object.__setattr__(self, "isolate", isolate)
         # --- pin: (app, kind) pairs, each app at most once
-        raw = self.pin.items() if isinstance(self.pin, Mapping) else self.pin
-        try:
-            pin = tuple(tuple(p) for p in raw)
-        except TypeError:
-            raise InputError(f"side constraint pin: expected (app, 'cpu'|'gpu') pairs, got {self.pin!r}") from None
+        pin = _pairs(self.pin.items() if isinstance(self.pin, Mapping) else self.pin, "pin", "(app, 'cpu'|'gpu')")
         seen: dict[str, str] = {}
         for p in pin:
-            if len(p) != 2 or not isinstance(p[0], str) or p[1] not in KINDS:
+            if not isinstance(p[0], str) or p[1] not in KINDS:
                 raise InputError(f"side constraint pin: expected (app, 'cpu'|'gpu'), got {p!r}")
             if p[0] in seen:
                 raise InputError(f"side constraint pin: app {p[0]!r} is pinned twice ({seen[p[0]]} and {p[1]})")
