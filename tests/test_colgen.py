@@ -330,6 +330,39 @@ def test_pricing_under_branching_rules_finds_the_best_group_that_keeps_them(case
         assert fits(mask) and brute.get(mask, -np.inf) > 0
 
 
+@settings(max_examples=80, deadline=None)
+@given(priced(3, 7), st.sampled_from([1, 10, None]), st.sampled_from([1.5, 3.0]), st.data())
+def test_pricing_bounds_each_configuration_over_the_groups_that_keep_its_conflicts(case, budget, raise_by, data):
+    """With pairs of apps in conflict (disjoint or not), per configuration: the relaxation and
+    the bounds of pricing cut short or exact are at least the best profit of its groups that
+    keep every conflict, exact pricing meets it, and every group found keeps the conflicts
+    and prices out on its configuration. The groups taken at once drop, of each pair of the
+    matching both positive, the smaller profit (dropping the larger fails the exact bound)."""
+    problem, pricer, duals = case
+    apart = data.draw(st.lists(st.sampled_from(list(itertools.combinations(range(problem.n), 2))), min_size=1,
+                               max_size=3))
+    node = pricer.restricted([], apart)
+    duals, charge = raise_by * duals, np.zeros(len(pricer.configs))
+    want = np.zeros(len(pricer.configs))
+    value = {}
+    for mask, k, v in _brute_columns(problem, pricer, duals, charge):
+        if not any(mask >> i & 1 and mask >> j & 1 for i, j in apart):
+            want[k] = max(want[k], v)
+            value[mask, k] = v
+    profit = node._profits(duals)
+    dropped = (node.kept(profit) != (profit > 0)).any(axis=1)
+    event("a pair in conflict is positive on some configuration" if dropped.any() else "no pair is positive")
+    assert np.all(np.maximum(node.relaxations(profit) - charge, 0.0) >= want - 1e-9)
+    upper, found = node.price(duals, charge, budget=budget, enough=None)
+    assert np.all(upper >= want - 1e-9)
+    if budget is None:
+        assert np.all(upper <= want + TOLERANCE + 1e-9)
+    for k, mask in found:
+        assert value.get((mask, k), -np.inf) > 0
+    event("a group taken at once dropped an app of a pair" if any(dropped[k] for k, _ in found) else
+          "no group found dropped one")
+
+
 @settings(max_examples=40, deadline=None)
 @given(priced())
 def test_each_configuration_is_priced_as_one_that_dominates_it(case):

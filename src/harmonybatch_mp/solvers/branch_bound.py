@@ -89,7 +89,7 @@ class GroupSearch:
         self.batch = int(batch)
         self.conflicts = np.zeros((n, n), bool) if conflicts is None else np.ascontiguousarray(conflicts, bool)
         self.clash = self.conflicts.any(axis=0)
-        self.pairs = _matching(self.conflicts)
+        self.pairs = conflict_matching(self.conflicts)
         self.leader = np.full(n, -1, np.int64) if leader is None else np.ascontiguousarray(leader, np.int64)
         self.follow = np.flatnonzero(self.leader >= 0).astype(np.int64)
         #: whether :meth:`best` may price by labels (:mod:`.label_search`: no conflicts or
@@ -279,9 +279,10 @@ class GroupSearch:
         return found, max(low, high)
 
 
-def _matching(conflicts: np.ndarray) -> np.ndarray:
+def conflict_matching(conflicts: np.ndarray) -> np.ndarray:
     """Disjoint pairs ``(i, j)``, ``i < j``, of apps in conflict (greedily, in order): the
-    search's bound counts only the larger profit of each pair (a group takes one)."""
+    search's bound counts only the larger profit of each pair (a group takes one), and so do
+    :meth:`.Pricer.relaxations` and the groups :meth:`.Pricer.price` takes at once."""
     used = np.zeros(conflicts.shape[0], bool)
     pairs = []
     for i, j in zip(*np.nonzero(np.triu(conflicts, 1))):

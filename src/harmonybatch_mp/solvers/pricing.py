@@ -24,7 +24,7 @@ from typing import TypeVar
 import numpy as np
 
 from ..grid import GPU
-from .branch_bound import BISECTIONS, KEEP, TOLERANCE, GroupSearch
+from .branch_bound import BISECTIONS, KEEP, TOLERANCE, GroupSearch, conflict_matching
 from .penalty import fill_penalty, packing_penalty
 from .pricing_configs import PricingConfigs, fills, kinds_allowed, priced_as, pricing_configs, serves
 from .problem import Problem
@@ -126,6 +126,9 @@ class Pricer:
         self.conflicts = np.zeros((problem.n, problem.n), bool) if self.pairs else None
         for i, j in self.pairs:
             self.conflicts[i, j] = self.conflicts[j, i] = True
+        #: disjoint pairs of apps in conflict (:func:`.branch_bound.conflict_matching`): a group
+        #: takes at most one app of each
+        self.matching = conflict_matching(self.conflicts) if self.pairs else np.zeros((0, 2), np.int64)
         self.together: list[tuple[int, int]] = []
         self.forbidden: tuple[int, ...] = ()  # configurations a node of branch and price rules out
         self.leader: np.ndarray | None = None  # per app, the first app of its class of `together` (itself: none)
@@ -159,6 +162,7 @@ class Pricer:
         conflicts = (same.astype(np.int64) @ conflicts.astype(np.int64) @ same.astype(np.int64)) > 0
         out.conflicts = conflicts if conflicts.any() else None
         out.pairs = [(int(i), int(j)) for i, j in zip(*np.nonzero(np.triu(conflicts)))]
+        out.matching = conflict_matching(conflicts)
         out.together = [(int(c), int(a)) for a, c in enumerate(first) if c != a]
         out.leader = first if out.together else None
         return out
@@ -224,7 +228,22 @@ class Pricer:
         gain = np.where(positive, profit, 0.0).sum(axis=1)
         deficit = (self.configs.batch - 1) - np.where(positive, amount, 0.0).sum(axis=1)
         lost, _ = cheapest_cover(profit, amount, deficit)
-        return np.where(deficit > 0, gain - lost, gain)
+        # a group takes one app of each pair in conflict at most: no more than the apps kept
+        return np.minimum(np.where(deficit > 0, gain - lost, gain), np.where(self.kept(profit), profit, 0.0).sum(axis=1))
+
+    def kept(self, profit: np.ndarray) -> np.ndarray:
+        """Per configuration, the apps of positive profit less, of each pair of
+        :attr:`matching` both positive, the one of smaller profit. A group that keeps the
+        conflicts gains at most what these do, as it leaves out one app of each such pair
+        (the pairs are disjoint); so where these fill the batch and keep every conflict, they
+        are the configuration's best group (formulations/column_generation.md, "Pricing")."""
+        kept = profit > 0
+        if self.matching.size:
+            i, j = self.matching.T
+            rows, pairs = np.nonzero(kept[:, i] & kept[:, j])
+            smaller = np.where(profit[rows, i[pairs]] < profit[rows, j[pairs]], i[pairs], j[pairs])
+            kept[rows, smaller] = False
+        return kept
 
     def price(self, duals: np.ndarray, charge: np.ndarray, budget: int | np.ndarray | None = 2_000,
               enough: int | None = ENOUGH,
@@ -233,7 +252,8 @@ class Pricer:
         (``max_X sum p - charge_k``; 0: none prices out), and improving groups found, as
         ``(config, mask)``.
 
-        Configurations whose positive apps fill the batch are priced at once; the others are
+        Configurations whose positive apps (:meth:`kept`: of a pair in conflict, the one of
+        larger profit) fill the batch are priced at once; the others are
         searched in order of their relaxation (:meth:`GroupSearch.best` with ``bisections``
         searches, each stopping after ``budget`` nodes (per configuration when an array) or at
         ``deadline``) until ``enough`` groups are found. Each gets the upper bound its search
@@ -242,14 +262,14 @@ class Pricer:
         :data:`PARALLEL_NODES` or more run :data:`THREADS` at once, ahead of the results, which
         are taken in order: the same results as in one thread."""
         profit = self._profits(duals)
-        positive = profit > 0
+        positive = self.kept(profit)  # (the apps of positive profit, one of each pair in conflict)
         value = np.where(positive, profit, 0).sum(axis=1) - charge
         candidate = value > TOLERANCE
         quick = np.zeros(len(self.configs), bool)
         if candidate.any():  # (a bonus alone makes a candidate of a configuration without positive apps)
             quick[candidate] = fills(self.problem, self._subset(candidate), positive[candidate]) & positive[
                 candidate].any(axis=1)
-        for i, j in self.pairs:  # a positive set holding an isolated pair is searched
+        for i, j in self.pairs:  # a set still holding a pair in conflict (pairs not disjoint) is searched
             quick &= ~(positive[:, i] & positive[:, j])
         for i, j in self.together:  # as one splitting a class
             quick &= positive[:, i] == positive[:, j]
