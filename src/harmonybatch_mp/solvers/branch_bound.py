@@ -49,6 +49,9 @@ LABEL_APPS = 40
 LABEL_APPS_CUT = 100
 NODES_PER_LABEL = 2
 LABELS = 2_000_000
+#: Most pairs in conflict a configuration's labels keep in their state (a bit each): past that
+#: it is searched depth first.
+LABEL_PAIRS = 20
 #: Most searches of one configuration run depth first after its labels passed their limit.
 BACKOFF = 64
 #: Node budget from which :meth:`GroupSearch.best` bounds a configuration by merged labels
@@ -92,12 +95,18 @@ class GroupSearch:
         self.pairs = conflict_matching(self.conflicts)
         self.leader = np.full(n, -1, np.int64) if leader is None else np.ascontiguousarray(leader, np.int64)
         self.follow = np.flatnonzero(self.leader >= 0).astype(np.int64)
-        #: whether :meth:`best` may price by labels (:mod:`.label_search`: no conflicts or
-        #: classes, and :data:`LABEL_APPS` apps or more)
-        free = not (self.clash.any() or self.follow.size)
+        #: per app, its partner in conflict (-1: none), and per first app of a pair its bit in
+        #: the labels' state (-1 for the others); labels need the conflicts to be these pairs
+        self.partner, self.bit = np.full(n, -1, np.int64), np.full(n, -1, np.int64)
+        self.partner[self.pairs[:, 0]], self.partner[self.pairs[:, 1]] = self.pairs[:, 1], self.pairs[:, 0]
+        self.bit[self.pairs[:, 0]] = np.arange(len(self.pairs))
+        paired = int(np.triu(self.conflicts, 1).sum()) == len(self.pairs) <= LABEL_PAIRS
+        #: whether :meth:`best` may price by labels (:mod:`.label_search`: no classes, conflicts
+        #: in disjoint pairs, and :data:`LABEL_APPS` apps or more)
+        free = paired and not self.follow.size
         self.labels = n >= LABEL_APPS and free
-        #: whether :meth:`best` may bound it by merged labels (no conflicts or classes, and at
-        #: most :data:`MERGED_APPS` apps)
+        #: whether :meth:`best` may bound it by merged labels (the same, and at most
+        #: :data:`MERGED_APPS` apps)
         self.merges = n <= MERGED_APPS and free
         #: searches left to run depth first since the labels last passed their limit, how many
         #: the next time, and that limit (shared with :meth:`reprice`'s copies: the same

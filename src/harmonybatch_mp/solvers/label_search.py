@@ -39,17 +39,18 @@ RATE_CELLS, FILL_CELLS, DEPTH_CELLS = 50, 400, 100_000
 
 def label_search(search: GroupSearch, threshold: float, limit: int, deadline: float | None = None,
                  stop: threading.Event | None = None) -> tuple[list[tuple[int, float]], bool] | None:
-    """The groups of ``search`` (a :class:`.branch_bound.GroupSearch` without conflicts or
-    classes) with profit above ``threshold``, each better than the one before (the last
-    :data:`.branch_bound.KEEP`, best last, as ``(mask, profit)``), and whether the search
-    ended (so the last is the best, or none is above the threshold). None when the depths keep
+    """The groups of ``search`` (a :class:`.branch_bound.GroupSearch` without classes, whose
+    conflicts are disjoint pairs) with profit above ``threshold``, each better than the one
+    before (the last :data:`.branch_bound.KEEP`, best last, as ``(mask, profit)``), and
+    whether the search ended (so the last is the best, or none is above the threshold). None when the depths keep
     more than ``limit`` labels in all, or one keeps more than :data:`DEPTH_LABELS`. At
     ``deadline`` or once ``stop`` is set it ends, not complete.
     """
     from .label_kernel import step
 
     n = search.apps.size
-    rho, T, v = np.zeros(1), np.zeros(1), np.zeros(1)
+    rho, T, v, bits = np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1, np.int64)
+    partner, bit, loss = search.partner, search.bit, _losses(search)
     parents: list[np.ndarray] = [np.full(1, -1, np.int64)]  # per depth, each label's parent
     took: list[np.ndarray] = [np.zeros(1, np.bool_)]  # per depth, whether it took the app before
     level = np.array([float(threshold)])
@@ -63,17 +64,17 @@ def label_search(search: GroupSearch, threshold: float, limit: int, deadline: fl
             complete = False
             break
         size = 2 * rho.size
-        out_rho, out_T, out_v = np.empty(size), np.empty(size), np.empty(size)
+        out_rho, out_T, out_v, out_bits = np.empty(size), np.empty(size), np.empty(size), np.empty(size, np.int64)
         out_parent, out_took = np.empty(size, np.int64), np.empty(size, np.bool_)
         kept = step(d, search.profit, search.rate, search.timeout, search.batch, search.best_left,
                     fill.free, fill.price, fill.amount, fill.paid_left, fill.cheapest_left, fill.order,
                     rate.free, rate.price, rate.amount, rate.paid_left, rate.cheapest_left, rate.order,
-                    rho, T, v, level, min(int(limit) - used, DEPTH_LABELS),
-                    out_rho, out_T, out_v, out_parent, out_took, records, state)
+                    partner, bit, loss, rho, T, v, bits, level, min(int(limit) - used, DEPTH_LABELS),
+                    out_rho, out_T, out_v, out_bits, out_parent, out_took, records, state)
         if kept < 0:
             return None
         used += kept
-        rho, T, v = out_rho[:kept], out_T[:kept], out_v[:kept]
+        rho, T, v, bits = out_rho[:kept], out_T[:kept], out_v[:kept], out_bits[:kept]
         parents.append(out_parent[:kept])
         took.append(out_took[:kept])
     written = int(state[0])
@@ -82,21 +83,45 @@ def label_search(search: GroupSearch, threshold: float, limit: int, deadline: fl
     for at in range(max(0, written - min(KEEP, RECORDS)), written):
         d, label, take = (int(x) for x in records[at % RECORDS])
         row = np.zeros(n, np.bool_)
-        row[d + 1:] = positive[d + 1:]
         row[d] = bool(take)
         for depth in range(d, 0, -1):
             row[depth - 1] = took[depth][label]
             label = int(parents[depth][label])
+        row = _completed(row, d, positive, search.profit, partner)
         groups.append((row, float(search.profit[row].sum())))
     return list(zip(search.masks(np.array([row for row, _ in groups])), [value for _, value in groups])), complete
+
+
+def _losses(search: GroupSearch) -> np.ndarray:
+    """Per bit of the labels' state (:attr:`.branch_bound.GroupSearch.bit`), the positive profit
+    of the second app of its pair: what a label that took the first loses of the profit left."""
+    loss = np.zeros(max(1, int(search.bit.max(initial=-1)) + 1))
+    firsts = np.flatnonzero(search.bit >= 0)
+    loss[search.bit[firsts]] = np.maximum(search.profit[search.partner[firsts]], 0.0)
+    return loss
+
+
+def _completed(row: np.ndarray, d: int, positive: np.ndarray, profit: np.ndarray, partner: np.ndarray) -> np.ndarray:
+    """``row`` (a group decided over apps ``0..d``) with its best completion: every positive
+    app after ``d`` whose partner in conflict (``partner``, disjoint pairs) it does not hold,
+    and of a pair both after ``d`` and positive, the one of larger profit."""
+    for j in range(d + 1, row.size):
+        q = partner[j]
+        if not positive[j] or (0 <= q <= d and row[q]):
+            continue
+        if q > d and positive[q] and (profit[q] > profit[j] or (profit[q] == profit[j] and q < j)):
+            continue
+        row[j] = True
+    return row
 
 
 def merged_bound(search: GroupSearch, threshold: float, deadline: float | None = None,
                  stop: threading.Event | None = None) -> float | None:
     """An upper bound on the best profit of ``search``'s groups (a :class:`.branch_bound.GroupSearch`
-    without conflicts or classes), at least ``threshold``: the labels of :func:`label_search`,
-    merged per cell of a grid over ``(rho, G)`` into one with the least rate, the largest fill
-    and the largest profit of the cell, which dominates every label merged into it
+    without classes, whose conflicts are disjoint pairs), at least ``threshold``: the labels
+    of :func:`label_search`, merged per cell of a grid over ``(rho, G)`` (and the pairs they
+    took, :func:`.label_kernel.step`) into one with the least rate, the largest fill and the
+    largest profit of the cell, which dominates every label merged into it
     (``formulations/column_generation.md``, "A bound by merged labels"); at least
     ``threshold + TOLERANCE`` (as :meth:`.branch_bound.GroupSearch.groups`, it prunes what
     cannot beat the threshold by more). None at ``deadline``, once ``stop`` is set, or where a
@@ -116,9 +141,10 @@ def merged_bound(search: GroupSearch, threshold: float, deadline: float | None =
     if positive.size == 0:
         return float(threshold) + TOLERANCE
     low_rate, log_step = float(positive.min()), 1.0 / RATE_CELLS
-    rho, G, v = np.zeros(1), np.zeros(1), np.zeros(1)
+    rho, G, v, bits = np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1, np.int64)
     upper = np.array([float(threshold)])
     fill, rate = search.fill, search.rate_cover
+    partner, bit, loss = search.partner, search.bit, _losses(search)
     for d in range(n):
         if rho.size == 0:
             break
@@ -128,10 +154,11 @@ def merged_bound(search: GroupSearch, threshold: float, deadline: float | None =
         size = 2 * rho.size
         keys = np.full(1 << int(2 * size - 1).bit_length(), -1, np.int64)
         out_rho, out_G, out_v, slots = np.empty(size), np.empty(size), np.empty(size), np.empty(keys.size, np.int64)
+        out_bits = np.empty(size, np.int64)
         kept = merged_step(d, search.profit, search.rate, search.timeout, search.batch, search.best_left,
                            fill.free, fill.price, fill.amount, fill.paid_left, fill.cheapest_left, fill.order,
                            rate.free, rate.price, rate.amount, rate.paid_left, rate.cheapest_left, rate.order,
-                           rho, G, v, float(threshold), upper, low_rate, log_step, FILL_CELLS, keys, slots,
-                           out_rho, out_G, out_v)
-        rho, G, v = out_rho[:kept], out_G[:kept], out_v[:kept]
+                           partner, bit, loss, rho, G, v, bits, float(threshold), upper, low_rate, log_step, FILL_CELLS,
+                           keys, slots, out_rho, out_G, out_v, out_bits)
+        rho, G, v, bits = out_rho[:kept], out_G[:kept], out_v[:kept], out_bits[:kept]
     return max(float(upper[0]), float(threshold) + TOLERANCE)
