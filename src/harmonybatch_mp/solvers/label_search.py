@@ -42,9 +42,9 @@ def label_search(search: GroupSearch, threshold: float, limit: int, deadline: fl
     """The groups of ``search`` (a :class:`.branch_bound.GroupSearch` without classes, whose
     conflicts are disjoint pairs) with profit above ``threshold``, each better than the one
     before (the last :data:`.branch_bound.KEEP`, best last, as ``(mask, profit)``), and
-    whether the search ended (so the last is the best, or none is above the threshold). None when the depths keep
-    more than ``limit`` labels in all, or one keeps more than :data:`DEPTH_LABELS`. At
-    ``deadline`` or once ``stop`` is set it ends, not complete.
+    whether the search ended (so the last is the best, or none is above the threshold). None
+    when the depths keep more than ``limit`` labels in all, or one keeps more than
+    :data:`DEPTH_LABELS`. At ``deadline`` or once ``stop`` is set it ends, not complete.
     """
     from .label_kernel import step
 
