@@ -164,13 +164,13 @@ def merged_step(d, profit, rate, timeout, batch, best_left, f_free, f_price, f_a
     ``r * integral_0^t exp(-rho (s - T)^+) ds`` to ``G`` (``T = G / rho`` may pass ``t`` once
     labels merge). A child that fills the batch raises ``upper[0]`` to its profit and the
     positive profits left that keep the conflicts; ``level`` (fixed) prunes as :func:`step`'s
-    does. A merged label keeps the ``bits`` its labels share (conflicts as in :func:`step`):
-    it may take every partner one of them may.
+    does. Labels merge only with labels of the same ``bits`` (conflicts as in :func:`step`).
     ``keys`` and ``slots`` (a power of two entries, at least twice ``2 * rho.size``; ``keys``
     -1 throughout) hash a cell to its label. Returns the number of labels written."""
     need = (batch - 1) * (1 - 1e-12)
     t, r, p = timeout[d], rate[d], profit[d]
     mask = keys.size - 1
+    shift = bit.max() + 1 if bit.size else 0  # the bits go below the cell in a key
     first = partner[d] if 0 <= partner[d] < d else -1
     kept = 0
     for i in range(rho.size):
@@ -215,6 +215,7 @@ def merged_step(d, profit, rate, timeout, batch, best_left, f_free, f_price, f_a
                     continue
                 ir = max(0, int(math.floor(math.log(nr / low_rate) / log_step)))
                 key = 1 + ir * n_g + min(n_g - 1, int(math.floor(nG / need * n_g)))
+            key = (key << shift) | nb
             h = (key * 2654435761 + (key >> 13)) & mask
             while keys[h] >= 0 and keys[h] != key:
                 h = (h + 1) & mask
@@ -227,5 +228,4 @@ def merged_step(d, profit, rate, timeout, batch, best_left, f_free, f_price, f_a
                 out_rho[at] = min(out_rho[at], nr)
                 out_G[at] = max(out_G[at], nG)
                 out_v[at] = max(out_v[at], nv)
-                out_bits[at] &= nb  # (only the partners all of them may not take are ruled out)
     return kept

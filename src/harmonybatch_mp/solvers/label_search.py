@@ -119,9 +119,9 @@ def merged_bound(search: GroupSearch, threshold: float, deadline: float | None =
                  stop: threading.Event | None = None) -> float | None:
     """An upper bound on the best profit of ``search``'s groups (a :class:`.branch_bound.GroupSearch`
     without classes, whose conflicts are disjoint pairs), at least ``threshold``: the labels
-    of :func:`label_search`, merged per cell of a grid over ``(rho, G)`` into one with the
-    least rate, the largest fill, the largest profit of the cell and the pairs in conflict
-    all of them took (:func:`.label_kernel.step`), which dominates every label merged into it
+    of :func:`label_search`, merged per cell of a grid over ``(rho, G)`` (and the pairs they
+    took, :func:`.label_kernel.step`) into one with the least rate, the largest fill and the
+    largest profit of the cell, which dominates every label merged into it
     (``formulations/column_generation.md``, "A bound by merged labels"); at least
     ``threshold + TOLERANCE`` (as :meth:`.branch_bound.GroupSearch.groups`, it prunes what
     cannot beat the threshold by more). None at ``deadline``, once ``stop`` is set, or where a
