@@ -203,7 +203,7 @@ def test_solve_checks_what_a_solver_returns():
     (lambda: solve(42, "VGG19"), "workload: expected"),
     (lambda: solve("0.5:5", "VGG19", platform=1.5), "platform: expected"),
     (lambda: SideConstraints(pin=(("a", "cpu"), ("a", "gpu"))), "pinned twice"),
-    (lambda: SideConstraints(isolate=5), "isolate: expected pairs"),
+    (lambda: SideConstraints(isolate=5), r"isolate: expected \(app, app\) pairs, got 5"),
     (lambda: build_model("0.5:5", "VGG19", candidates=[["app0"], "app0"]), "expected a list of app names"),
     (lambda: solve("0.5:5,1:1", "VGG19", candidates=[["app0", "ghost"]]), "unknown app 'ghost'"),
     (lambda: solve("0.5:5", "VGG19", time_limit=-1), "time_limit"),
