@@ -6,7 +6,8 @@ A column is a group ``X`` on a configuration ``k``. Its weight is ``(r_X / R) C_
 with the per-app profit ``p_a(k) = y_a - r_a C_k / R`` and ``d_k`` what the side rows
 charge configuration ``k``. Pricing finds, per configuration, the group of apps it can
 serve (SLO, kind) with the largest profit subject to Eq. 9: at once where the apps of
-positive profit fill the batch, else by the branch and bound of :mod:`.branch_bound`
+positive profit (of a pair in conflict, the one of larger profit: :meth:`Pricer.kept`) fill
+the batch, else by the branch and bound of :mod:`.branch_bound`
 (Eq. 9 is not monotone in the group: a low-rate app with a tight SLO can shrink
 ``r_X T_X``).
 """
