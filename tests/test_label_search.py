@@ -60,6 +60,21 @@ def _brute(search: GroupSearch) -> dict[int, float]:
     return out
 
 
+def _best_of_brute(groups: list[tuple[int, float]], brute: dict[int, float], threshold: float) -> None:
+    """The labels' groups are improving (at most :data:`.branch_bound.KEEP`), each feasible
+    at its brute-force profit and above the threshold, and the last is the best of all up to
+    the search's tolerance (none where none is above the threshold by more)."""
+    values = [v for _, v in groups]
+    assert values == sorted(values) and len(groups) <= branch_bound.KEEP
+    for mask, value in groups:
+        assert brute[mask] == value > threshold
+    best = max(brute.values(), default=-np.inf)
+    if groups:
+        assert values[-1] >= best - TOLERANCE - 1e-12
+    else:
+        assert best <= threshold + TOLERANCE + 1e-12
+
+
 @settings(max_examples=80, deadline=None)
 @given(searches())
 def test_labels_find_the_best_group_of_a_brute_force(case):
@@ -72,14 +87,7 @@ def test_labels_find_the_best_group_of_a_brute_force(case):
     groups, complete = label_search(search, threshold, 10**9)
     assert complete
     event("a group above the threshold" if best > threshold + TOLERANCE else "none above the threshold")
-    values = [v for _, v in groups]
-    assert values == sorted(values) and len(groups) <= branch_bound.KEEP
-    for mask, value in groups:
-        assert brute[mask] == value > threshold
-    if groups:
-        assert values[-1] >= best - TOLERANCE - 1e-12
-    else:
-        assert best <= threshold + TOLERANCE + 1e-12
+    _best_of_brute(groups, brute, threshold)
 
 
 @settings(max_examples=80, deadline=None)
@@ -97,14 +105,7 @@ def test_labels_keep_pairs_in_conflict_and_find_the_best_group_of_a_brute_force(
           "the best group holds no pair")
     groups, complete = label_search(search, threshold, 10**9)
     assert complete
-    values = [v for _, v in groups]
-    assert values == sorted(values)
-    for mask, value in groups:
-        assert brute[mask] == value > threshold
-    if groups:
-        assert values[-1] >= best - TOLERANCE - 1e-12
-    else:
-        assert best <= threshold + TOLERANCE + 1e-12
+    _best_of_brute(groups, brute, threshold)
     assert merged_bound(search, threshold) >= best - 1e-12
 
 
