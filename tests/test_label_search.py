@@ -130,6 +130,31 @@ def test_labels_with_pairs_in_conflict_find_what_the_depth_first_search_finds(ca
         assert max((v for _, v in dfs + groups), default=threshold) <= threshold + TOLERANCE
 
 
+def test_labels_take_only_disjoint_pairs_in_conflict_and_at_most_label_pairs_of_them():
+    """Labels and merged labels keep a bit per pair in conflict, and complete a group that
+    fills the batch with the larger of each pair left: right only where the pairs are
+    disjoint. Conflicts that share an app, more than :data:`.branch_bound.LABEL_PAIRS` pairs
+    or a class (``leader``) send the configuration to the depth-first search alone."""
+    n = 2 * branch_bound.LABEL_PAIRS + 2
+    rng = np.random.default_rng(0)
+    rate, timeout, profit = rng.uniform(0.1, 10, n), np.sort(rng.uniform(0.01, 2, n)), rng.uniform(-0.3, 0.1, n)
+
+    def search(pairs: list[tuple[int, int]], leader: np.ndarray | None = None) -> GroupSearch:
+        conflicts = np.zeros((n, n), bool)
+        for i, j in pairs:
+            conflicts[i, j] = conflicts[j, i] = True
+        return GroupSearch(np.arange(n), profit, rate, timeout, 8, conflicts, leader)
+
+    most = [(2 * q, 2 * q + 1) for q in range(branch_bound.LABEL_PAIRS)]
+    for pairs, leader, allowed in ((most, None, True), (most[:3], None, True), ([], None, True),
+                                   (most + [(n - 2, n - 1)], None, False), ([(0, 1), (1, 2)], None, False),
+                                   ([(0, 1), (0, 5)], None, False), ([], np.r_[-1, 0, np.full(n - 2, -1)], False)):
+        made = search(pairs, leader)
+        assert made.labels is made.merges is allowed, (pairs, leader)
+        if allowed:
+            assert sorted(map(tuple, made.pairs.tolist())) == sorted(pairs)
+
+
 def test_labels_dominate_only_labels_of_the_same_pairs_taken():
     """A label that took the first app of a pair may not take the second, so it dominates no
     label that did not: on 1,000 seeded searches of 12-28 apps with disjoint pairs, the labels'
