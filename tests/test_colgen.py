@@ -965,8 +965,8 @@ def test_the_packing_lp_bounds_what_any_plan_gains(case, raise_by, data):
     event("fewer functions than apps" if most < problem.n else "any number of functions")
     event("a bonus" if (charge < 0).any() else "no bonus")
     assert _most_gained(gain, problem.n, most) <= got + most * TOLERANCE + 1e-9
-    if whole:
-        assert got <= closed * (1 + 1e-9) + 1e-12
+    if whole:  # (within HiGHS's dual feasibility tolerance, 1e-7, which the bound corrects for)
+        assert got <= closed * (1 + 1e-7) + 1e-12
         event("the packing LP is tighter" if got < closed * (1 - 1e-6) else "the closed forms are as tight")
 
 
