@@ -4,6 +4,7 @@ brute force over every group, and the bound against the optimum."""
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import re
 import time
@@ -32,6 +33,7 @@ from strategies import MODELS, PRESETS, workloads
 from test_colgen import sides
 
 REL = 1e-9
+milp_module = importlib.import_module("harmonybatch_mp.solvers.milp")
 
 
 def _problem(workload, model, platform, side=None):
@@ -528,6 +530,35 @@ def test_milp_under_full_batch_takes_colgen_s_bound_above_40_apps():
     assert fast.solver.bound < full.solver.bound == full.solver.relaxation_bound <= full.total_cost
     colgen = solve(apps, "VGG19", solver="colgen", cost_model="full-batch", time_limit=3)
     assert full.solver.bound <= colgen.total_cost * (1 + REL)
+
+
+def test_milp_with_a_time_limit_spends_it_on_the_proof():
+    """With a time limit and the default bound_time, the limit is the proof's budget: under
+    expected the relaxed bound runs until the call's deadline, not BOUND_TIME (5 s) past its
+    start; without a limit, or with bound_time given, for that long. Under full-batch colgen
+    plans up to COLGEN_LIMITED_MAX_APPS apps in the whole limit (its backend named in the
+    certificate), and its plan is no dearer than the moved contiguous one."""
+    apps = ",".join(f"{0.4 + 0.05 * i:.2f}:{1 + i % 5}" for i in range(16))
+    problem = Problem(*as_instance(apps, "BERT"), cost_model="expected")
+    stops = []
+
+    def recorded(problem, *, deadline=None):
+        stops.append(deadline - time.perf_counter())
+        return problem.lower_bound()
+
+    with mock.patch.object(milp_module, "expected_bound", recorded):
+        milp_module.milp(problem, time_limit=30, move_time=0)
+        milp_module.milp(problem, move_time=0)
+        milp_module.milp(problem, time_limit=30, move_time=0, bound_time=2)
+    assert stops[0] > 20 and 0 < stops[1] <= milp_module.BOUND_TIME and 0 < stops[2] <= 2
+
+    apps = ",".join(f"{0.3 + 0.011 * i:.3f}:{[0.5, 2, 5, 10, 20][i % 5]}" for i in range(45))
+    moved = solve(apps, "VGG19", cost_model="full-batch", time_limit=3, bound_time=0)
+    spent = solve(apps, "VGG19", cost_model="full-batch", time_limit=3)
+    assert moved.solver.backend == "shortest path" and spent.solver.backend == "column generation"
+    assert spent.solver.scope == "all partitions" and spent.total_cost <= moved.total_cost * (1 + REL)
+    with mock.patch.object(milp_module, "COLGEN_LIMITED_MAX_APPS", 44):
+        assert solve(apps, "VGG19", cost_model="full-batch", time_limit=3, move_time=0).solver.backend == "shortest path"
 
 
 def test_the_time_limit_bounds_the_relaxed_bound_too():
