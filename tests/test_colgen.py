@@ -4,6 +4,7 @@ certificates against the exact optimum, and milp's choice of method by n."""
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import itertools
 import time
 from unittest import mock
@@ -1479,6 +1480,47 @@ def test_the_integer_master_under_a_deadline_gives_highs_the_start_and_the_colum
     assert sorted(given[-1]) == sorted(weights[np.union1d(start, best)])
     given.clear()
     assert master.integer(None, warm, root.duals)[2] and len(given[-1]) == len(master.masks)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.lists(st.integers(0, 30), min_size=1, max_size=4))
+def test_reduced_costs_over_the_flattened_apps_are_the_dense_ones(seed, batches):
+    """The master's reduced costs (from any column on, over the cover rows summed over each
+    column's apps, grown batch by batch, and the side rows) equal those through the dense
+    membership matrix, and each column's app count is its row sum."""
+    rng = np.random.default_rng(seed)
+    p = Problem(*as_instance(_random(rng, "BERT", 14), "BERT"), cost_model="full-batch",
+                side=SideConstraints(max_gpu_functions=2))
+    master = Master(p, 1.0)
+    for batch in batches:
+        for _ in range(batch):
+            master.add_group(int(rng.integers(1, 1 << p.n)))
+        duals = rng.normal(size=p.n + len(master.side_rows()))
+        dense = np.asarray(master.weights) - master.membership() @ duals[:p.n]
+        for r, (coef, _) in enumerate(master.side_rows()):
+            dense -= duals[p.n + r] * coef
+        first = int(rng.integers(0, len(master.masks) + 1))
+        event("from a column past the last" if first == len(master.masks) else "from a column")
+        assert np.allclose(master.reduced_costs(duals, first), dense[first:], rtol=0, atol=1e-12)
+        flat, starts = master._flattened()
+        assert np.array_equal(np.diff(starts, append=flat.size), master.membership().sum(axis=1))
+
+
+def test_colgen_without_a_plan_past_its_deadline_says_time_limit(monkeypatch):
+    """Where neither the repaired start nor the integer master (stopped by the deadline) gives a
+    plan, colgen's SolverError is a time limit, though generation itself ended in time."""
+    from harmonybatch_mp import SolverError
+
+    def late_integer(self, deadline, *args, **kwargs):
+        time.sleep(max(0.0, deadline - time.perf_counter()) + 0.01)
+        return None
+
+    monkeypatch.setattr(importlib.import_module("harmonybatch_mp.solvers.colgen"), "repair", lambda *args, **kwargs: None)
+    monkeypatch.setattr(Master, "integer", late_integer)
+    with pytest.raises(SolverError, match="by the time limit") as caught:
+        solve(_random(np.random.default_rng(3), "BERT", 14), "BERT", solver="colgen", cost_model="full-batch",
+              side=SideConstraints(max_functions=1), time_limit=3)
+    assert caught.value.time_limit
 
 
 def test_only_masters_under_counting_side_rows_choose_their_interior_point_by_its_times():

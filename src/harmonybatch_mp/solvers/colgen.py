@@ -169,8 +169,9 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
         options.append((incumbent_cost(problem, warm, warm_configs), warm, warm_configs))
     if not options:
         problem.require_feasible()  # side constraints the apps alone rule out are named (solve() checks first)
-        raise SolverError("colgen: no feasible plan found" + (" by the time limit" if stopped else ""),
-                          time_limit=stopped)
+        limited = stopped or late(deadline)  # (the integer master stops at the deadline too)
+        raise SolverError("colgen: no feasible plan found" + (" by the time limit" if limited else ""),
+                          time_limit=limited)
     objective, masks, configs = min(options, key=lambda o: o[0])
     polish = _polisher(master, deadline) if movable else unchanged
     objective, masks, configs = polish(objective, masks, configs)  # the moves from dp's plan may have been cut short
