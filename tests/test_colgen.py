@@ -335,8 +335,8 @@ def test_pricing_under_branching_rules_finds_the_best_group_that_keeps_them(case
 @given(priced(3, 7), st.sampled_from([1, 10, None]), st.sampled_from([1.5, 3.0]), st.data())
 def test_pricing_bounds_each_configuration_over_the_groups_that_keep_its_conflicts(case, budget, raise_by, data):
     """With pairs of apps in conflict (disjoint or not), per configuration: the relaxation and
-    the bounds of pricing cut short or exact are at least the best profit of its groups that
-    keep every conflict, exact pricing meets it, and every group found keeps the conflicts
+    the bounds of pricing cut short, exact, or past its deadline (without the relaxations) are
+    at least the best profit of its groups that keep every conflict, exact pricing meets it, and every group found keeps the conflicts
     and prices out on its configuration. The groups taken at once drop, of each pair of the
     matching both positive, the smaller profit (dropping the larger fails the exact bound)."""
     problem, pricer, duals = case
@@ -362,6 +362,10 @@ def test_pricing_bounds_each_configuration_over_the_groups_that_keep_its_conflic
         assert value.get((mask, k), -np.inf) > 0
     event("a group taken at once dropped an app of a pair" if any(dropped[k] for k, _ in found) else
           "no group found dropped one")
+    with mock.patch.object(node, "relaxations", side_effect=AssertionError("relaxations past the deadline")):
+        upper, found = node.price(duals, charge, budget=budget, deadline=time.perf_counter() - 1.0)
+    assert np.all(upper >= want - 1e-9)  # past its deadline, by the apps kept alone
+    assert all(value.get((mask, k), -np.inf) > 0 for k, mask in found)
 
 
 @settings(max_examples=40, deadline=None)
