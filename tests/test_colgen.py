@@ -19,6 +19,7 @@ from harmonybatch_mp.families import _random
 from harmonybatch_mp.provision import feasible_mask
 from harmonybatch_mp.solvers import Problem, as_instance, column_master, generation, pricing
 from harmonybatch_mp.solvers import sharpen as sharpen_module
+from harmonybatch_mp.solvers.branch_bound import GroupSearch
 from harmonybatch_mp.solvers.column_master import Master
 from harmonybatch_mp.solvers.generation import Generated, _deepen, generate, packed_bound
 from harmonybatch_mp.solvers.moves import improve
@@ -247,6 +248,13 @@ def test_enumeration_is_complete(case, slack):
         assert problem.grid.cost[index] >= best.cost * (1 - 1e-12)
         if best.batch > 1:
             assert problem.grid.cost[index] == pytest.approx(best.cost, rel=1e-12)
+    if len(got) > 1:  # past a smaller limit: None, and its searches return no group, not what they found
+        kept = []
+        real = GroupSearch.groups
+        with mock.patch.object(GroupSearch, "groups", lambda self, *a, **k: kept.append(real(self, *a, **k)) or kept[-1]):
+            assert pricer.enumerate(duals, charge, slack, limit=len(got) - 1) is None
+        assert kept[-1] == []
+        event("past a smaller limit")
 
 
 @st.composite

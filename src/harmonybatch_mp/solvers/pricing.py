@@ -380,7 +380,7 @@ class Pricer:
             search = self._search(int(k), profit)
             index = int(self.configs.index[k])
             for mask, _ in search.groups(float(charge[k]) - slack, improve=False, deadline=deadline,
-                                         limit=limit - len(out)):
+                                         limit=limit - len(out), partial=False):
                 if mask not in out or self.configs.cost[k] < self.problem.grid.cost[out[mask]]:
                     out[mask] = index
             if not search.complete or len(out) > limit:
