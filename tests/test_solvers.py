@@ -548,8 +548,10 @@ def test_candidates_without_a_plan_that_keeps_the_rules_prove_nothing(monkeypatc
     candidates = importlib.import_module("harmonybatch_mp.solvers.candidates")
     for name in ("RUN_BUDGET", "EXPECTED_RUN_BUDGET", "MIN_AUTO_RUN", "EXPECTED_MIN_AUTO_RUN"):
         monkeypatch.setattr(candidates, name, 3)  # the library's own cap: runs of at most 3
-    plan = solve(w, "VGG19", solver="milp", candidates="contiguous", cost_model=cost_model, side=side)
+    plan = solve(w, "VGG19", solver="milp", candidates="contiguous", cost_model=cost_model, side=side, bound_time=0)
     assert plan.solver.status == "heuristic" and "repaired plan" in plan.solver.scope
+    bounded = solve(w, "VGG19", solver="milp", candidates="contiguous", cost_model=cost_model, side=side)
+    assert "repaired plan" in bounded.solver.scope and bounded.total_cost <= plan.total_cost * (1 + REL)
     assert len(plan.groups) <= 2 and plan.total_cost == pytest.approx(plan.solver.objective, rel=REL)
     assert plan.solver.bound <= best.total_cost * (1 + REL) <= plan.total_cost * (1 + 2 * REL)
 

@@ -80,7 +80,7 @@ def _add_milp_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--candidates", choices=("auto", "all", "contiguous"), default="auto",
                    help="candidate groups: all subsets, SLO-contiguous runs, or auto (all when n <= 12 "
                         "and no --max-run; under full-batch, column generation over every group up to "
-                        "40 apps, or 200 with --time-limit; else contiguous)")
+                        "40 apps; else contiguous)")
     g.add_argument("--max-run", type=int, metavar="N", help="longest contiguous group (milp contiguous, dp)")
     g.add_argument("--time-limit", type=float, metavar="S",
                    help="seconds for the whole call (milp, colgen, dp); at the limit the best plan known is "
@@ -92,9 +92,10 @@ def _add_milp_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--warm-start", choices=("dp", "greedy"), help="start the solver from this solver's plan")
     g.add_argument("--bound-time", type=float, metavar="S",
                    help="when the plan is not proven over every partition: seconds (within --time-limit) "
-                        "of column generation to raise the certificate's bound (default, up to 500 apps "
-                        "under expected and 120 under full-batch: what --time-limit leaves, or 5 without "
-                        "one; 0 above; 0: the per-app bound only)")
+                        "of column generation to raise the certificate's bound, under full-batch taking "
+                        "colgen's plan where cheaper (default: what --time-limit leaves, up to 500 apps under "
+                        "expected and 200 under full-batch; without a limit 5, up to 500 and 120; 0 above; "
+                        "0: the per-app bound only)")
     g.add_argument("--move-time", type=float, metavar="S",
                    help="when the plan is optimal over contiguous groups only: seconds (within --time-limit) "
                         "of moving single apps between groups to lower its cost (default 5 up to 500 apps, "

@@ -37,11 +37,6 @@ from .repair import plan_cost, repair
 #: column generation (:mod:`.colgen`) up to this many apps (n = 30 took 0.5-9 s; see
 #: benchmarks/results/colgen.md), and above it optimises over contiguous groups.
 COLGEN_MAX_APPS = 40
-#: ... and up to this many under a time limit with the default ``bound_time``, for the whole
-#: limit: colgen's plan and bound (n = 150 within 0-0.84% in 120 s, n = 200 within 0.006-7.3%
-#: in 60 s; benchmarks/results/colgen.md), where the contiguous plan with 5 s of colgen's bound
-#: was 8-14% from its bound at n = 100 and had the per-app bound above 120 apps.
-COLGEN_LIMITED_MAX_APPS = 200
 #: Largest workload for which the final comparison with the contiguous optimum runs.
 DP_CHECK_MAX_APPS = 20
 #: Longest run of the contiguous fallback plan used when a time limit stops model building.
@@ -57,13 +52,16 @@ FALLBACK_SHARE = 0.2
 #: ends with it in 1.3-1.5 s, ``optimal``.
 FALLBACK_RETRY_SHARE = 0.5
 #: Seconds a plan not proven over every partition spends by default on a global bound, up to
-#: BOUND_MAX_APPS[cost model] apps, without a time limit (with one, what the limit leaves). Under expected (the relaxed model),
+#: BOUND_MAX_APPS[cost model] apps, without a time limit; with one, what the limit leaves, up
+#: to BOUND_LIMITED_MAX_APPS apps (under full-batch, colgen given the limit ends within 0-0.84%
+#: at n = 150 in 120 s and 0.006-7.3% at n = 200 in 60 s: benchmarks/results/colgen.md). Under expected (the relaxed model),
 #: n = 16-150: 5 s cut the gap from 10-47% to 0.9-16%, except n = 60 GPT-2 (nothing proven);
 #: n = 300, 500 (random BERT, VGG19): 13-19% to 11-15%; n = 1000-5000: no gain. Under
 #: full-batch (colgen), n = 60: 17-23% to 0.9-1.2%; n = 100: 15-20% to 8-14%; n = 150, 200: no
 #: gain (formulations/column_generation.md).
 BOUND_TIME = 5.0
 BOUND_MAX_APPS = {EXPECTED: 500, FULL_BATCH: 120}
+BOUND_LIMITED_MAX_APPS = {EXPECTED: 500, FULL_BATCH: 200}
 #: Seconds (within the time limit) a plan optimal over contiguous groups only (``candidates="auto"``,
 #: no counting side constraints) spends by default on moves of single apps (:mod:`.moves`), up to
 #: MOVE_MAX_APPS apps: a round prices every app in every group. Under expected, random workloads
@@ -94,8 +92,7 @@ def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto"
         Side constraints are read from ``problem.side``.
     candidates : {"auto", "all", "contiguous"} or list of lists of app names
         ``auto``: all subsets up to 12 apps; under the full-batch model, column generation
-        over every group up to 40 (:func:`.colgen.colgen`), and up to 200 under a
-        ``time_limit`` with the default ``bound_time``; else contiguous runs. All
+        over every group up to 40 (:func:`.colgen.colgen`); else contiguous runs. All
         subsets and column generation certify over every partition; contiguous runs give
         ``restricted_optimal`` with a global ``bound``: the per-app bound of
         :meth:`Problem.lower_bound`, raised within ``bound_time``; with ``auto``, the
@@ -127,11 +124,10 @@ def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto"
         never past the time limit, of column generation over every group to raise the
         certificate's ``bound`` above the per-app bound (under ``expected`` on the relaxed
         model, :func:`.expected_bound.expected_bound`; under ``full-batch`` the bound of
-        :func:`.colgen.colgen`, whose plan is not used); its result is the certificate's
-        ``relaxation_bound``. 0 skips it. Default, up to :data:`BOUND_MAX_APPS` apps (0
-        above): all that ``time_limit`` leaves, or :data:`BOUND_TIME` without a limit; under
-        the full-batch model with a limit, up to :data:`COLGEN_LIMITED_MAX_APPS` apps,
-        :func:`.colgen.colgen` plans the workload in the whole limit instead.
+        :func:`.colgen.colgen`, whose plan replaces the plan where it is cheaper, status
+        ``bounded``); its result is the certificate's ``relaxation_bound``. 0 skips it.
+        Default: all that ``time_limit`` leaves, up to :data:`BOUND_LIMITED_MAX_APPS` apps;
+        without a limit :data:`BOUND_TIME`, up to :data:`BOUND_MAX_APPS` apps; 0 above.
     move_time : float, optional
         With ``candidates="auto"`` and no ``max_run``, for a plan optimal over contiguous
         groups only and no counting side constraint: at most this many seconds, never past
@@ -151,16 +147,17 @@ def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto"
     start = time.perf_counter()
     deadline = deadline_of(start, time_limit)
     check_gaps(rel_gap, abs_gap, threads)
-    spend = bound_time is None and deadline is not None  # the limit is the budget of the proof
-    if bound_time is None:
-        bound_time = 0.0 if problem.n > BOUND_MAX_APPS[problem.cost_model] else math.inf if spend else BOUND_TIME
+    if bound_time is None and deadline is not None:  # the limit is the budget of the proof
+        bound_time = math.inf if problem.n <= BOUND_LIMITED_MAX_APPS[problem.cost_model] else 0.0
+    elif bound_time is None:
+        bound_time = BOUND_TIME if problem.n <= BOUND_MAX_APPS[problem.cost_model] else 0.0
     else:
         bound_time = seconds(bound_time, "bound_time")
     if move_time is None:
         move_time = MOVE_TIME if problem.n <= MOVE_MAX_APPS else 0.0
     move_time = seconds(move_time, "move_time")
     sol = _proven(_milp(problem, candidates, max_run, deadline, rel_gap, abs_gap, threads, warm_start, backend,
-                        backend_options, COLGEN_LIMITED_MAX_APPS if spend else COLGEN_MAX_APPS), rel_gap, abs_gap)
+                        backend_options), rel_gap, abs_gap)
     if candidates == "auto" and not max_run and sol.info.status == RESTRICTED_OPTIMAL and not problem.side.counting:
         sol = _proven(_improved(problem, sol, deadline, move_time), rel_gap, abs_gap)
     return _proven(_relaxed_bound(problem, sol, deadline, bound_time), rel_gap, abs_gap)
@@ -200,7 +197,7 @@ def _improved(problem: Problem, sol: Solution, deadline: float | None, seconds: 
 
 def _milp(problem: Problem, candidates: str | Sequence[Sequence[str]], max_run: int | None, deadline: float | None,
           rel_gap: float, abs_gap: float, threads: int | None, warm_start: str | None, backend: str,
-          backend_options: Mapping[str, Any] | None, colgen_max_apps: int) -> Solution:
+          backend_options: Mapping[str, Any] | None) -> Solution:
     warm: list[int] = []
     known: list[tuple[list[int], list[GroupConfig]]] = []
     if warm_start is not None:
@@ -211,7 +208,7 @@ def _milp(problem: Problem, candidates: str | Sequence[Sequence[str]], max_run: 
         warm = wm if _allowed(problem, wm) else []
         known += [(warm, [problem.group(m) for m in warm])] if warm else []
     if (candidates == "auto" and not max_run and problem.cost_model == FULL_BATCH and backend == backends.DEFAULT_BACKEND
-            and ALL_SUBSETS_MAX_APPS < problem.n <= colgen_max_apps and abs_gap == 0):
+            and ALL_SUBSETS_MAX_APPS < problem.n <= COLGEN_MAX_APPS and abs_gap == 0):
         sol = colgen(problem, time_limit=None if deadline is None else max(0.0, deadline - time.perf_counter()),
                      rel_gap=rel_gap)
         return Solution(sol.groups, sol.configs, replace(sol.info, name="milp", backend="column generation"))
@@ -252,7 +249,8 @@ def _milp(problem: Problem, candidates: str | Sequence[Sequence[str]], max_run: 
 def _relaxed_bound(problem: Problem, sol: Solution, deadline: float | None, seconds: float) -> Solution:
     """A plan not proven optimal over every partition, with its bound raised where it can be
     by column generation over every group, run for ``seconds`` at most: on the relaxed model
-    under ``expected``, by ``colgen`` under full-batch (its bound only)."""
+    under ``expected``, by ``colgen`` under full-batch, whose plan is taken where it is cheaper
+    (under short limits its own moves get less time than the plan's had, so it may be dearer)."""
     info = sol.info
     now = time.perf_counter()
     stop = now + seconds if deadline is None else min(deadline, now + seconds)
@@ -262,9 +260,14 @@ def _relaxed_bound(problem: Problem, sol: Solution, deadline: float | None, seco
         relaxed = expected_bound(problem, deadline=stop)
     else:
         try:
-            relaxed = colgen(problem, time_limit=stop - now, regroup=False).info.bound
+            found = colgen(problem, time_limit=stop - now, regroup=False)
         except SolverError:  # colgen knew no plan by then (side constraints): no bound either
             return sol
+        relaxed = found.info.bound
+        if found.info.objective < info.objective * (1 - MEETS):
+            info = replace(info, status=BOUNDED, objective=found.info.objective, restricted_bound=None,
+                           backend="column generation", scope=f"{info.scope}, then column generation over every group")
+            sol = Solution(found.groups, found.configs, info)
     bound = max(info.bound if info.bound is not None else -math.inf, min(relaxed, info.objective))
     return Solution(sol.groups, sol.configs, replace(info, bound=bound, relaxation_bound=relaxed,
                                                      gap=max(0.0, (info.objective - bound) / info.objective)))
