@@ -231,10 +231,12 @@ def test_closing_the_pricing_stops_the_searches_running_ahead():
 
 
 @settings(max_examples=30, deadline=None)
-@given(priced(), st.floats(0.0, 0.3))
-def test_enumeration_is_complete(case, slack):
-    """enumerate returns exactly the groups with a column of reduced cost <= slack."""
+@given(priced(), st.floats(0.0, 0.3), st.floats(1.0, 1.5))
+def test_enumeration_is_complete(case, slack, raise_by):
+    """enumerate returns exactly the groups with a column of reduced cost <= slack (duals raised
+    so that most draws have some: at the drawn duals three in four had none)."""
     problem, pricer, duals = case
+    duals = raise_by * duals
     charge = np.zeros(len(pricer.configs))
     brute = _brute_profits(problem, pricer, duals, charge)
     want = {m for m, v in brute.items() if v >= -slack + 1e-7}
