@@ -107,28 +107,56 @@ def test_regrouping_leaves_plans_it_cannot_regroup_as_they_are(monkeypatch):
     assert len(planned) == len(list(combinations(range(4), 2))) + len(list(combinations(range(4), 3)))
 
 
-def test_colgen_regroups_the_moved_plan_under_a_limit_and_an_unproven_one_without(monkeypatch):
-    """Under a time limit colgen regroups the moved dp plan before generation (not with
-    ``regroup=False``, nor with less than ``REGROUP_PER_APP`` seconds an app); without one, only a plan its root does not prove, and it keeps the
-    cheaper plan."""
+def test_colgen_regroups_only_a_plan_the_root_does_not_prove(monkeypatch):
+    """colgen regroups its plan where the root does not prove it: under a time limit of at
+    least ``REGROUP_PER_APP`` seconds an app, once the root's first rounds (a tenth of the time
+    left) are out of time, then resumes generation; where the enumeration finds too many columns;
+    or, without a limit, where the root has no bound. Not with ``regroup=False``, with less time
+    an app, nor where the root or the enumeration proves the plan; the cheaper plan is kept."""
     ready(COLGEN, None)
-    seen = []
-    real = colgen_module.regroup_plan
+    seen, calls = [], []
+    real_regroup, real_generate = colgen_module.regroup_plan, colgen_module.generate
+    pricer_class = colgen_module.Pricer
+    real_enumerate = pricer_class.enumerate
 
     def spy(problem, masks, deadline=None):
         seen.append(deadline)
-        return real(problem, masks, deadline)
+        return real_regroup(problem, masks, deadline)
+
+    def generate(master, pricer, deadline, *a, **k):
+        calls.append(deadline)
+        return real_generate(master, pricer, deadline, *a, **k)
 
     monkeypatch.setattr(colgen_module, "regroup_plan", spy)
+    monkeypatch.setattr(colgen_module, "generate", generate)
     apps = ",".join(f"{0.3 + 0.05 * i:.2f}:{[0.5, 2, 5, 10][i % 4]}" for i in range(16))
-    solve(apps, "VGG19", solver="colgen", cost_model="full-batch", time_limit=20)
-    assert len(seen) == 1 and seen[0] is not None
-    seen.clear()
-    solve(apps, "VGG19", solver="colgen", cost_model="full-batch", time_limit=20, regroup=False)
-    solve(apps, "VGG19", solver="colgen", cost_model="full-batch", time_limit=7)  # < 0.5 s an app left
+    limited = solve(apps, "VGG19", solver="colgen", cost_model="full-batch", time_limit=20)
     proven = solve(apps, "VGG19", solver="colgen", cost_model="full-batch")
-    assert not seen and proven.solver.status == "optimal"  # the root proved it: no regrouping
-    # a root that proves nothing (its generation out of time at once): the plan is regrouped
+    assert limited.solver.status == proven.solver.status == "optimal"
+    assert not seen and len(calls) == 2  # proven by the root: never regrouped
+    # the root's first rounds out of time (their deadline already past): regrouped, then resumed
+    calls.clear()
+    monkeypatch.setattr(colgen_module, "generate",
+                        lambda master, pricer, deadline, *a, **k: generate(master, pricer, deadline if calls else 0.0,
+                                                                           *a, **k))
+    resumed = solve(apps, "VGG19", solver="colgen", cost_model="full-batch", time_limit=20)
+    # (the parts' own colgen calls come between: the last call is the resumed generation)
+    assert len(seen) == 1 and seen[0] is not None and calls[0] == 0.0 and calls[-1] > seen[0]
+    assert resumed.solver.status == "optimal" and resumed.total_cost == pytest.approx(proven.total_cost, rel=1e-6)
+    for kwargs in ({"regroup": False}, {"time_limit": 7}):  # 7 s: < 0.5 s an app
+        seen.clear()
+        solve(apps, "VGG19", solver="colgen", cost_model="full-batch", **({"time_limit": 20} | kwargs))
+        assert not seen
+    # an enumeration that finds too many columns: regrouped, with or without a limit
+    monkeypatch.setattr(colgen_module, "generate", generate)
+    monkeypatch.setattr(pricer_class, "enumerate", lambda self, *a: None)
+    for limit in (20, None):
+        seen.clear()
+        solve(apps, "VGG19", solver="colgen", cost_model="full-batch", time_limit=limit, enumeration_limit=0)
+        assert len(seen) == 1 and (seen[0] is None) == (limit is None)
+    monkeypatch.setattr(pricer_class, "enumerate", real_enumerate)
+    # a root without a bound and without a limit: regrouped to the optimum
+    seen.clear()
     monkeypatch.setattr(colgen_module, "generate",
                         lambda master, *a, **k: Generated(np.inf, np.zeros(len(master.masks)), -np.inf, None, None, 0,
                                                           True))

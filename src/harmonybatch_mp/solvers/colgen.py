@@ -3,10 +3,12 @@ reduced-cost enumeration or branch and price to prove the integer optimum
 (``formulations/column_generation.md``; full-batch model).
 
 1. The master LP starts from every app alone and the contiguous optimum (``dp``), improved
-   by moves of single apps (:mod:`.moves`) and, under a time limit, by planning the apps of
-   two or three of its groups again (:mod:`.regroup`), and is grown by pricing
+   by moves of single apps (:mod:`.moves`), and is grown by pricing
    (:func:`.generation.generate`); its Lagrangian bound holds for every plan at every
-   round, and is the LP optimum once pricing proves no column left.
+   round, and is the LP optimum once pricing proves no column left. Where the root does not
+   prove the plan, the apps of two or three of its groups are planned again
+   (:mod:`.regroup`): under a time limit once the root's first rounds run out of time (then
+   generation resumes), or once the enumeration of step 3 finds too many columns.
 2. The integer master over the generated columns (and the moved ``dp`` plan) gives a plan,
    improved by moves again.
 3. Any plan cheaper than it uses only columns whose reduced cost is at most the gap, so
@@ -24,6 +26,7 @@ reduced-cost enumeration or branch and price to prove the integer optimum
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -63,9 +66,10 @@ ENUMERATION_LIMIT = 100_000
 DP_SHARE = 0.8
 #: Share of the time left the moves of single apps from the ``dp`` plan may take.
 MOVE_SHARE = 0.1
-#: Share of the time left after them that regrouping the moved plan may take.
+#: Share of the time left that the root's first rounds may take where the plan may be
+#: regrouped after them, and that regrouping may take.
 REGROUP_SHARE = 0.1
-#: Regrouping before generation only where the time left is at least this many seconds an app:
+#: Regrouping under a time limit only where the time left is at least this many seconds an app:
 #: with less, generation needs all of it (n = 200 with 60 s: random VGG19 0.88% -> 1.83%, ladder
 #: BERT 0.55% -> 0.85%; n = 60-150 with 60-120 s gained; ``formulations/column_generation.md``).
 REGROUP_PER_APP = 0.5
@@ -97,10 +101,12 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
         closed by branch and price, whose node count the certificate's ``nodes`` gives.
     regroup : bool
         Plan the apps of two or three groups of the incumbent again, each part by ``colgen``
-        alone within :data:`.regroup.PART_SECONDS` (:func:`.regroup.regroup`): under a time
-        limit the moved ``dp`` plan, for up to :data:`REGROUP_SHARE` of the time left where
-        that is at least :data:`REGROUP_PER_APP` seconds an app; without one, a plan the
-        root's bound is more than its precision below. No effect under side constraints that
+        alone within :data:`.regroup.PART_SECONDS` (:func:`.regroup.regroup`), for up to
+        :data:`REGROUP_SHARE` of the time left, where the root does not prove the plan: once
+        the root's first rounds (:data:`REGROUP_SHARE` of the time left) run out of time,
+        under a limit of at least :data:`REGROUP_PER_APP` seconds an app; once the enumeration
+        finds more columns than ``enumeration_limit`` (with less time an app, never); and
+        without a limit where the root has no bound. No effect under side constraints that
         count groups.
 
     Examples
@@ -138,11 +144,13 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     if movable:  # the optimum need not be contiguous (formulations/set_partitioning.md, "Moves")
         now = time.perf_counter()
         warm = improve(problem, warm, None if deadline is None else now + MOVE_SHARE * (deadline - now))
-        now = time.perf_counter()
-        if regroup and deadline is not None and deadline - now >= REGROUP_PER_APP * problem.n:
-            # (formulations/column_generation.md, "Regrouping the incumbent")
-            warm = regroup_plan(problem, warm, now + REGROUP_SHARE * (deadline - now))
         warm_configs = [problem.group(m) for m in warm]
+    # the plan is regrouped where the root does not prove it: under a time limit of at least
+    # REGROUP_PER_APP seconds an app, after the root's first rounds, or where the enumeration
+    # fails (formulations/column_generation.md, "Regrouping the incumbent")
+    now = time.perf_counter()
+    regrouping = movable and regroup and (deadline is None or deadline - now >= REGROUP_PER_APP * problem.n)
+    regrouped = False
     for m, cfg in zip(warm, warm_configs):
         master.add_group(m, cfg if problem.side.counting else None)
     start_cutoff = incumbent_cost(problem, warm, warm_configs) * scale * (1 - rel_gap) if allowed else np.inf
@@ -152,7 +160,14 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     pricer = None if late(generation) else Pricer(problem, scale)
     if pricer is not None and (generation is None or ready(COLGEN, generation)):
         # it stops once its bound proves the moved dp plan
-        root = generate(master, pricer, generation, cutoff=start_cutoff)
+        first = generation if deadline is None or not regrouping else min(generation, now + REGROUP_SHARE * (deadline - now))
+        root = generate(master, pricer, first, cutoff=start_cutoff)
+        if root.stopped and root.bound < start_cutoff and regrouping and not late(generation):
+            # the root needs more than its first rounds: the plan is regrouped, then generation resumes
+            cost, warm, warm_configs = _regrouped(master, incumbent_cost(problem, warm, warm_configs), warm,
+                                                  warm_configs, deadline)
+            start_cutoff, regrouped = cost * scale * (1 - rel_gap), True
+            root = _resumed(root, generate(master, pricer, generation, cutoff=start_cutoff))
     else:  # out of time, or the kernels are compiling (a first call after an install): the plan so far, unproven
         root = Generated(np.inf, np.zeros(len(master.masks)), -np.inf, None, None, 0, True)
     stopped = root.stopped
@@ -177,18 +192,23 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     objective, masks, configs = polish(objective, masks, configs)  # the moves from dp's plan may have been cut short
     bound = max(problem.lower_bound(), -np.inf if best_round is None else best_round[0] / scale)
     proven = objective - bound <= rel_gap * objective
-    if movable and regroup and deadline is None and (
-            best_round is None or objective * scale - best_round[0] > TOLERANCE * problem.n):
-        # a plan the root's bound leaves a gap to (not one within the bound's precision)
-        objective, masks, configs = _regrouped(master, objective, masks, configs)
-        proven = objective - bound <= rel_gap * objective
     cutoff = None if deadline is None else start + PROOF_SHARE * (deadline - start)
+    if regrouping and not regrouped and not proven and best_round is None and not late(cutoff):
+        # a root without a bound: no enumeration to try first
+        objective, masks, configs = _regrouped(master, objective, masks, configs, deadline)
+        proven, regrouped = objective - bound <= rel_gap * objective, True
     if not proven and best_round is not None and not late(deadline):
         # a plan cheaper than this one uses only columns whose reduced cost at the best-bound
         # duals is at most its gap to that bound (formulations/column_generation.md, step 3)
         lagrangian, duals, charge = best_round
         groups = pricer.enumerate(duals[:problem.n], charge, objective * scale - lagrangian, enumeration_limit,
                                   cutoff)
+        if groups is None and regrouping and not regrouped and not late(cutoff):
+            # too many columns within the gap (or out of time): a cheaper plan narrows it
+            objective, masks, configs = _regrouped(master, objective, masks, configs, deadline)
+            proven, regrouped = objective - bound <= rel_gap * objective, True
+            groups = {} if proven else pricer.enumerate(duals[:problem.n], charge, objective * scale - lagrangian,
+                                                        enumeration_limit, cutoff)
         grid = problem.grid
         for m, index in (groups or {}).items():
             if late(cutoff):
@@ -202,7 +222,7 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
         # that proves it, also where the search over them would not end (a degenerate LP); its
         # time is not spent elsewhere (1.5 s of 4.8 at n = 30 ladder BERT, 0.87% above its LP)
         tight = objective * scale - root.value <= TOLERANCE * problem.n
-        over = master.lp_bound(deadline) if groups is not None and tight else None
+        over = master.lp_bound(deadline) if groups is not None and tight and not proven else None
         if over is not None:
             bound = objective if over >= objective * scale - PROOF_TOLERANCE else max(bound, over / scale)
             proven = objective - bound <= rel_gap * objective
@@ -244,10 +264,21 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     return Solution.of(problem, masks, info, configs=dict(zip(masks, configs)))
 
 
-def _regrouped(master: Master, objective: float, masks: list[int],
-               configs: list[GroupConfig]) -> tuple[float, list[int], list[GroupConfig]]:
-    """The plan after :func:`.regroup.regroup` (without a deadline), where it is cheaper."""
-    return _adopt(master, objective, masks, configs, regroup_plan(master.problem, masks))
+def _resumed(first: Generated, then: Generated) -> Generated:
+    """Generation ``first`` stopped and resumed (``then``, over the same master): the later
+    LP, the better bound with its duals, pricing bounds and base, the rounds of both."""
+    best = first if first.bound > then.bound else then
+    return replace(then, bound=best.bound, duals=best.duals, charge=best.charge, upper=best.upper, base=best.base,
+                   rounds=first.rounds + then.rounds)
+
+
+def _regrouped(master: Master, objective: float, masks: list[int], configs: list[GroupConfig],
+               deadline: float | None) -> tuple[float, list[int], list[GroupConfig]]:
+    """The plan after :func:`.regroup.regroup`, where it is cheaper, within :data:`REGROUP_SHARE`
+    of the time left before ``deadline`` (None: without a limit)."""
+    now = time.perf_counter()
+    until = None if deadline is None else now + REGROUP_SHARE * (deadline - now)
+    return _adopt(master, objective, masks, configs, regroup_plan(master.problem, masks, until))
 
 
 def _polisher(master: Master, deadline: float | None) -> Polish:
