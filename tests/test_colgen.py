@@ -595,6 +595,34 @@ def test_a_bound_cut_short_by_the_deadline_holds(model, platform, workload, roun
     assert closed - 1e-12 <= packed <= want + problem.n * TOLERANCE
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(min_apps=3, max_apps=7), st.integers(1, 3))
+def test_generation_resumes_from_where_it_stopped(model, platform, workload, rounds):
+    """Generation stopped after a few rounds (its LP cut off, as a deadline does) and resumed
+    goes on from its best bound, budgets and rounds: resumed with no LP left, it returns that
+    bound (or the packing LP's above it) at the same duals; resumed to the end, it converges,
+    its bound no lower and still below the optimum over every partition (a DP over subsets)."""
+    problem = _problem(workload, model, platform)
+    scale = 1.0 / problem.lower_bound()
+    want = _optimum_under_counts(problem, Pricer(problem, scale), scale, ())
+    master = Master(problem, scale)
+    for i in range(problem.n):
+        master.add_group(1 << i)
+    pricer, solve_lp = Pricer(problem, scale), master.lp
+    master.lp = _cut_after(solve_lp, rounds)
+    first = generate(master, pricer, None)
+    assume(first.duals is not None)  # (an infeasible workload: its LP has no solution)
+    event("stopped by the cut" if first.stopped else "converged before the cut")
+    master.lp = _cut_after(solve_lp, 0)
+    again = generate(master, pricer, None, resume=first)
+    assert again.stopped and again.duals is first.duals and again.rounds == first.rounds
+    assert first.bound <= again.bound <= want + problem.n * TOLERANCE
+    master.lp = solve_lp
+    done = generate(master, pricer, None, resume=first)
+    assert not done.stopped and done.rounds > first.rounds
+    assert first.bound <= done.bound <= want + problem.n * TOLERANCE
+
+
 @settings(max_examples=20, deadline=None)
 @given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(min_apps=3, max_apps=9), st.booleans())
 def test_the_masters_lp_is_the_same_without_presolve(model, platform, workload, interior):

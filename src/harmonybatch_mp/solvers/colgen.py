@@ -26,7 +26,6 @@ reduced-cost enumeration or branch and price to prove the integer optimum
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import numpy as np
 
@@ -167,7 +166,7 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
             cost, warm, warm_configs = _regrouped(master, incumbent_cost(problem, warm, warm_configs), warm,
                                                   warm_configs, deadline)
             start_cutoff, regrouped = cost * scale * (1 - rel_gap), True
-            root = _resumed(root, generate(master, pricer, generation, cutoff=start_cutoff))
+            root = generate(master, pricer, generation, cutoff=start_cutoff, resume=root)
     else:  # out of time, or the kernels are compiling (a first call after an install): the plan so far, unproven
         root = Generated(np.inf, np.zeros(len(master.masks)), -np.inf, None, None, 0, True)
     stopped = root.stopped
@@ -262,14 +261,6 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
                       backend="appsi_highs", columns=len(master.masks),
                       candidate_groups=len(set(master.masks)), iterations=rounds, nodes=nodes)
     return Solution.of(problem, masks, info, configs=dict(zip(masks, configs)))
-
-
-def _resumed(first: Generated, then: Generated) -> Generated:
-    """Generation ``first`` stopped and resumed (``then``, over the same master): the later
-    LP, the better bound with its duals, pricing bounds and base, the rounds of both."""
-    best = first if first.bound > then.bound else then
-    return replace(then, bound=best.bound, duals=best.duals, charge=best.charge, upper=best.upper, base=best.base,
-                   rounds=first.rounds + then.rounds)
 
 
 def _regrouped(master: Master, objective: float, masks: list[int], configs: list[GroupConfig],

@@ -12,7 +12,7 @@ of configuration ``k``'s columns, ``y.b`` less what a plan's columns can gain
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -49,7 +49,8 @@ class Generated:
     it was proven at, the LP rounds, and whether the deadline stopped it; with the bound, the
     pricing bounds of its round (:meth:`.Pricer.price`) and ``base``, the bound before their
     penalty, which :func:`.sharpen.sharpen` proves again; and ``last``, the last LP's duals and
-    side charges (the point of the bound at ``y_r <= 0``), where it scales duals again."""
+    side charges (the point of the bound at ``y_r <= 0``), where it scales duals again; and the
+    search ``budgets`` it ended with (:func:`_deepen`), from which generation may resume."""
 
     value: float
     x: np.ndarray
@@ -61,18 +62,21 @@ class Generated:
     upper: np.ndarray | None = None
     base: float = -np.inf
     last: tuple[np.ndarray, np.ndarray] | None = None
+    budgets: np.ndarray | None = None
 
 
 def generate(master: Master, pricer: Pricer, deadline: float | None,
              allowed: Callable[[Master], np.ndarray] | None = None, cutoff: float = np.inf,
-             counts: tuple[Count, ...] = ()) -> Generated:
+             counts: tuple[Count, ...] = (), resume: Generated | None = None) -> Generated:
     """Column generation until the LP is proven optimal over the groups ``pricer`` allows
     (and ``allowed``, given the master, keeps: a boolean per column; and a node's
     ``counts``, rows of the master whose duals charge their configurations), until its Lagrangian
     bound reaches ``cutoff`` (scaled; a node of branch and price whose bound reaches the
     incumbent is closed, whatever its LP), or ``deadline``. The searches of the
     configurations that carry the bound get larger budgets as the rounds go (:func:`_deepen`),
-    at the root and at the nodes of branch and price."""
+    at the root and at the nodes of branch and price. Given a generation stopped over the same
+    master and rows, ``resume`` goes on from its best bound (the smoothing's centre), budgets
+    and rounds."""
     problem = master.problem
     n = problem.n
     alone = batch_one(pricer)  # (batch-1 groups are not priced without counting rows)
@@ -81,10 +85,13 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
     grid = problem.grid
     best: tuple[float, np.ndarray, np.ndarray] | None = None  # (bound, duals, charges)
     center = None  # the best closed-form bound, its duals, charges, pricing bounds and penalty
+    if resume is not None and resume.duals is not None:
+        best = (resume.bound, resume.duals, resume.charge, resume.upper, resume.base)
+        center = (*best[:4], resume.base - resume.bound)
     packed = False  # whether the packing LP has bounded the centre
-    rounds, stopped, interior = 0, False, True
+    rounds, stopped, interior = 0 if resume is None else resume.rounds, False, True
     value, x = np.inf, np.zeros(len(master.masks))
-    budgets = np.full(len(pricer.configs), BUDGET)
+    budgets = np.full(len(pricer.configs), BUDGET) if resume is None or resume.budgets is None else resume.budgets.copy()
     while not (stopped := late(deadline)):
         keep = None if allowed is None else allowed(master)
         solved = master.lp(deadline, interior, keep, master.count_rows(counts, pricer.priced_as))
@@ -151,13 +158,15 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
         # are optimal only within the LP's tolerances), the next round takes a vertex's
         interior = bool(added)
     if best is None:
-        return Generated(value, x, -np.inf, None, None, rounds, stopped)
+        return Generated(value, x, -np.inf, None, None, rounds, stopped, budgets=budgets)
     if best[1] is center[1] and not packed and best[0] < cutoff:
         # (not stopped by ``deadline``: generation's, which leaves the call time after it)
         best = (packed_bound(pricer, center, most), *best[1:])
+    if rounds == (0 if resume is None else resume.rounds):  # resumed, and stopped before an LP
+        return replace(resume, bound=best[0], stopped=stopped, budgets=budgets)
     last = _bound_point(duals, n)
     return Generated(value, x, best[0], best[1], best[2], rounds, stopped, best[3], best[4],
-                     (last, _charges(problem, pricer, last, counts)))
+                     (last, _charges(problem, pricer, last, counts)), budgets)
 
 
 def right_sides(problem: Problem, counts: tuple[Count, ...] = ()) -> np.ndarray:
