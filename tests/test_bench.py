@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -168,7 +170,10 @@ def test_the_default_pool_ends_when_the_process_that_started_it_is_killed(tmp_pa
 
     script = tmp_path / "owner.py"
     script.write_text(_KILLED_OWNER)
-    owner = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    # killed, the owner cannot remove its forkserver's socket directory: keep it out of /tmp
+    scratch = tempfile.mkdtemp(prefix="hb-")  # (short: a socket path has at most 107 bytes)
+    owner = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "TMPDIR": scratch})
     workers: list[int] = []
     try:
         workers = [int(p) for p in owner.stdout.readline().split()]
@@ -185,6 +190,7 @@ def test_the_default_pool_ends_when_the_process_that_started_it_is_killed(tmp_pa
             if _running(pid):
                 with contextlib.suppress(ProcessLookupError):  # (it may end in between: not the failure)
                     os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def test_dask_local_cluster_gives_the_serial_plans():

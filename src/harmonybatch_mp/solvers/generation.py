@@ -162,7 +162,7 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
     if best[1] is center[1] and not packed and best[0] < cutoff:
         # (not stopped by ``deadline``: generation's, which leaves the call time after it)
         best = (packed_bound(pricer, center, most), *best[1:])
-    if rounds == (0 if resume is None else resume.rounds):  # resumed, and stopped before an LP
+    if resume is not None and rounds == resume.rounds:  # resumed, and stopped before an LP
         return replace(resume, bound=best[0], stopped=stopped, budgets=budgets)
     last = _bound_point(duals, n)
     return Generated(value, x, best[0], best[1], best[2], rounds, stopped, best[3], best[4],
