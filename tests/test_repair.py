@@ -175,3 +175,29 @@ def test_broken_names_only_the_pinned_apps_of_a_group():
     free = Problem(*as_instance("0.5:5,0.8:10,1.0:20", "VGG19"), cost_model="full-batch")
     gpu = next(c for c in free.per_class(6) if c.kind == "gpu")
     assert side.broken(problem, [1, 6], [free.group(1), gpu]) == ["pin=app2:cpu: on a gpu function"]
+
+
+def test_under_expected_the_repair_on_the_full_batch_model_is_there_when_the_other_is_stopped():
+    """Under expected a plan of at most ``ALL_PAIRS`` groups is repaired on the full-batch model
+    (fast) and on expected itself, and the cheaper comes back; where the deadline stops the
+    second (here it returns None, as at its deadline), the first does. Before, only the second
+    was tried: 65 VideoMAE apps with at most 6 functions under a 1 s limit ended in "no feasible
+    plan was known by then", where the full-batch repair takes 0.05 s."""
+    w = ",".join(f"{0.4 + 0.05 * i}:{1 + i % 5}" for i in range(12))
+    problem = Problem(*as_instance(w, "VGG19"), cost_model="expected", side=SideConstraints(max_functions=2))
+    masks = list(dp(problem.full_batch_view(), max_run=3).groups)
+    assert 2 < len(masks) <= repair_module.ALL_PAIRS
+    on_expected = repair_module.repair_on(problem, masks)
+    via_full_batch = repair_module._via_full_batch(problem, masks, None)
+    assert on_expected is not None and via_full_batch is not None
+    groups, configs = repair(problem, masks)
+    cheaper = min(plan_cost(problem, *on_expected), plan_cost(problem, *via_full_batch))
+    assert plan_cost(problem, groups, configs) == pytest.approx(cheaper, rel=1e-12)
+    real = repair_module.repair_on
+
+    def stopped_on_expected(p: Problem, m: list[int], deadline: float | None = None):
+        return None if p.expected else real(p, m, deadline)
+
+    with mock.patch.object(repair_module, "repair_on", stopped_on_expected):
+        groups, configs = repair(problem, masks)
+    assert (groups, configs) == via_full_batch and problem.side.allows(problem, groups, configs)

@@ -9,7 +9,8 @@ group that holds both, then takes greedy steps while a counting row is exceeded:
 groups, or move one group to another class of function (CPU, or another GPU memory size),
 each on its cheapest configuration of that class; of the steps that lower the excess, the
 one that costs least per unit of excess removed. In a plan of many groups only neighbours in
-SLO order merge, and each step is priced once.
+SLO order merge, and each step is priced once. Under ``expected`` the steps are priced on
+the full-batch model, and a plan of few groups is also repaired on ``expected`` itself.
 """
 
 from __future__ import annotations
@@ -136,14 +137,27 @@ def repair(problem: Problem, masks: Sequence[int],
     """The plan ``masks`` made to keep ``problem.side``: ``(groups, configs)``, or None when
     the greedy steps run out (no step lowers the excess) or ``deadline`` passes first.
 
-    A plan of more than :data:`ALL_PAIRS` groups under ``expected`` is repaired on the
-    full-batch model, whose pricing is hundreds of times cheaper for large groups. Its groups
-    then get their ``expected`` optima where those keep the side constraints, else each its
-    cheapest ``expected`` configuration of the class chosen there (the same counts; None
-    where that class has none). Else see :func:`repair_on`.
+    Under ``expected`` the plan is first repaired on the full-batch model, whose pricing is
+    hundreds of times cheaper for large groups (:func:`_via_full_batch`); a plan of at most
+    :data:`ALL_PAIRS` groups is then also repaired on ``expected`` itself by the deadline,
+    and the cheaper of the two is returned. Else see :func:`repair_on`.
     """
-    if not problem.expected or len(masks) <= ALL_PAIRS:
+    if not problem.expected:
         return repair_on(problem, masks, deadline)
+    quick = _via_full_batch(problem, masks, deadline)
+    if len(masks) > ALL_PAIRS:
+        return quick
+    own = repair_on(problem, masks, deadline)
+    found = [plan for plan in (quick, own) if plan is not None]
+    return min(found, key=lambda plan: plan_cost(problem, *plan)) if found else None
+
+
+def _via_full_batch(problem: Problem, masks: Sequence[int],
+                    deadline: float | None) -> tuple[list[int], list[GroupConfig]] | None:
+    """:func:`repair` of an ``expected`` plan on the full-batch model. Its groups then get
+    their ``expected`` optima where those keep the side constraints, else each its cheapest
+    ``expected`` configuration of the class chosen there (the same counts; None where that
+    class has none)."""
     if deadline is not None and time.perf_counter() > deadline:
         return None
     parts = sorted((p for m in masks for p in _apart(problem, m)), key=lambda m: m & -m)
