@@ -86,19 +86,18 @@ class ConfigGrid:
 
     def config(self, index: int) -> GroupConfig:
         """The :class:`GroupConfig` of configuration ``index``."""
-        gpu = int(self.kind[index]) == GPU
-        return GroupConfig(
-            kind=KINDS[int(self.kind[index])],
-            vcpu=float(self.vcpu[index]),
-            gpu_mem_gb=int(self.gpu_mem[index]) if gpu else None,
-            mem_gb=float(self.mem_gb[index]),
-            batch=int(self.batch[index]),
-            latency_avg=float(self.latency_avg[index]),
-            latency_max=float(self.latency_max[index]),
-            cost=float(self.cost[index]),
-            index=int(index),
-            timeout_base=float(self.latency_max[index]),
-        )
+        return self._configs[index]
+
+    @functools.cached_property
+    def _configs(self) -> tuple[GroupConfig, ...]:
+        """Every configuration's :class:`GroupConfig`, made once a grid (2,000 apps priced
+        alone asked for 45,875 of them, 0.18 s made one at a time)."""
+        return tuple(GroupConfig(kind=KINDS[kind], vcpu=vcpu, gpu_mem_gb=gpu_mem if kind == GPU else None, mem_gb=mem,
+                                 batch=batch, latency_avg=avg, latency_max=lmax, cost=cost, index=i, timeout_base=lmax)
+                     for i, (kind, vcpu, gpu_mem, mem, batch, avg, lmax, cost) in enumerate(zip(
+                         self.kind.tolist(), self.vcpu.tolist(), self.gpu_mem.tolist(), self.mem_gb.tolist(),
+                         self.batch.tolist(), self.latency_avg.tolist(), self.latency_max.tolist(),
+                         self.cost.tolist())))
 
 
 @dataclass(frozen=True)
