@@ -38,6 +38,17 @@ def test_one_timeout_is_poisson(rates, timeout, bmax):
     np.testing.assert_allclose(g, want, rtol=1e-9, atol=1e-12)
 
 
+@settings(max_examples=60)
+@given(st.floats(0.1, 200.0), st.floats(0.0, 1.0), st.floats(1e-3, 1.0), st.integers(2, 40))
+def test_an_app_of_no_rate_leaves_the_other_s_poisson_tails(rate, first, longer, bmax):
+    """Two segments (the first term is taken alone, the others by the Toeplitz product): with
+    the tighter app's rate near 0, the tails are the other app's alone, Poisson(r t)."""
+    timeouts = np.array([[first, first + longer]])
+    g = tail_probabilities(np.array([1e-12, rate]), timeouts, bmax)[0]
+    want = poisson.sf(np.arange(bmax) - 1, rate * timeouts[0, 1])
+    np.testing.assert_allclose(g, want, rtol=1e-8, atol=1e-11)
+
+
 @st.composite
 def groups(draw):
     n = draw(st.integers(1, 4))
