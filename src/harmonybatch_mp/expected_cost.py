@@ -74,7 +74,7 @@ def tail_probabilities(rates: np.ndarray, timeouts: np.ndarray, bmax: int) -> np
     q = np.exp(-(k + 1) * np.log(a)[:, :, None]) * gam
     # sum over segments of decay * (q * pois)[m-1], pois_j = P(Poisson(Lambda(s0)) = j). The first
     # segment starts at Lambda(0) = 0 with decay 1, so its term is q itself (an app alone has no
-    # other: 8,000 configurations of one app took 14 ms, all but 1 ms on the product below)
+    # other: 9,600 configurations of one app took 22 ms with the product below, 9 ms without)
     out[:, 1:] = q[:, 0]
     if n > 1:  # the others: a Toeplitz product over a sliding window (a view)
         pois = _poisson_pmf(lam0[:, 1:], bmax - 1)
