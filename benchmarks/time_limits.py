@@ -1,7 +1,8 @@
 """How well a time limit bounds the whole call: the wall time of ``solve()`` against its
 ``time_limit``, from 60 to 5,000 apps, for ``colgen`` (full-batch) and the default ``milp``
-(expected), on random workloads of all four models; then eight calls at once, in threads;
-then the first call of a fresh process, which loads what the solvers import on first use.
+(expected), on random workloads of all four models; then eight calls at once, in threads (the
+same solver, or a mix); then the first call of a fresh process, which loads what the solvers
+import on first use.
 
 Run: python benchmarks/time_limits.py > benchmarks/results/time_limits.md
 """
@@ -16,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from harmonybatch_mp import solve
+from harmonybatch_mp import SideConstraints, SolverError, solve
 from harmonybatch_mp.families import _random
 from harmonybatch_mp.profiles import BUILTIN_MODELS
 from harmonybatch_mp.solvers.kernels import COLGEN, EXPECTED, ready
@@ -30,7 +31,7 @@ CROWD, CROWD_LIMIT, CROWD_ROUNDS = 8, 6.0, 3
 FIRST_LIMIT, FIRST_RUNS, FIRST_APPS = 0.1, 3, "0.3:2,0.5:5,0.8:10,1.0:20,0.4:3,0.9:7"
 FIRST_CALL = """
 import sys, time
-from harmonybatch_mp import solve
+from harmonybatch_mp import SideConstraints, SolverError, solve
 solver, cost_model, limit, apps = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
 options = {} if solver == "default" else {"solver": solver}
 t = time.perf_counter()
@@ -72,28 +73,49 @@ def main() -> None:
 def crowd() -> None:
     """Eight calls at once, each in its own thread, on random workloads (seeds 0-7, the four
     models in turn): ``milp`` under ``expected`` on 20 apps with its bound given the whole
-    limit (``bound_time=60``), and ``colgen`` under ``full-batch`` on 60 apps."""
+    limit (``bound_time=60``), ``colgen`` under ``full-batch`` on 60 apps, and the default
+    ``milp`` on a mix (:func:`_mixed`)."""
     print(f"\n## {CROWD} calls at once\n")
     print(f"{CROWD} threads, each one `solve()` call on random apps (seeds 0-{CROWD - 1}, the four models in "
           f"turn), `time_limit={CROWD_LIMIT:g}`; {CROWD_ROUNDS} rounds. `over`: the latest call's wall time less "
-          "the limit.\n")
+          "the limit. `mixed`: the default `milp` on 50, 55, ..., 85 apps, `full-batch` and `expected` in turn, "
+          "every third call with `max_functions=6`.\n")
     print("| solver | cost model | n | round | wall times | over |")
     print("|---|---|---|---|---|---|")
-    for solver, cost_model, n, extra in (("milp", "expected", 20, {"bound_time": 60.0}),
-                                         ("colgen", "full-batch", 60, {})):
-        jobs = [(_random(np.random.default_rng(s), BUILTIN_MODELS[s % 4], n), BUILTIN_MODELS[s % 4])
+
+    def same(solver: str, cost_model: str, n: int, extra: dict) -> list[dict]:
+        return [{"workload": _random(np.random.default_rng(s), BUILTIN_MODELS[s % 4], n),
+                 "profile": BUILTIN_MODELS[s % 4], "solver": solver, "cost_model": cost_model, **extra}
                 for s in range(CROWD)]
 
-        def call(job, solver=solver, cost_model=cost_model, extra=extra) -> float:
-            t = time.perf_counter()
-            solve(job[0], job[1], solver=solver, cost_model=cost_model, time_limit=CROWD_LIMIT, **extra)
-            return time.perf_counter() - t
-
+    groups = (("milp", "expected", "20", same("milp", "expected", 20, {"bound_time": 60.0})),
+              ("colgen", "full-batch", "60", same("colgen", "full-batch", 60, {})),
+              ("milp", "mixed", "50-85", _mixed()))
+    for solver, cost_model, n, jobs in groups:
         for r in range(CROWD_ROUNDS):
             with ThreadPoolExecutor(CROWD) as pool:
-                walls = list(pool.map(call, jobs))
+                walls = list(pool.map(_timed, jobs))
             print(f"| {solver} | {cost_model} | {n} | {r + 1} | {min(walls):.3f}-{max(walls):.3f} s "
                   f"| {max(walls) - CROWD_LIMIT:+.3f} s |", flush=True)
+
+
+def _mixed() -> list[dict]:
+    """Eight calls of the default ``milp`` (seeds 100-107, the four models in turn): 50 + 5 i
+    apps, ``full-batch`` for even ``i`` and ``expected`` for odd, ``max_functions=6`` for every
+    third (some of these end without a plan by the limit: a SolverError)."""
+    return [{"workload": _random(np.random.default_rng(100 + i), BUILTIN_MODELS[i % 4], 50 + 5 * i),
+             "profile": BUILTIN_MODELS[i % 4], "cost_model": "full-batch" if i % 2 == 0 else "expected",
+             "side": SideConstraints(max_functions=6) if i % 3 == 0 else None} for i in range(CROWD)]
+
+
+def _timed(call: dict) -> float:
+    """The wall time of one ``solve()`` call under :data:`CROWD_LIMIT`, a SolverError included."""
+    t = time.perf_counter()
+    try:
+        solve(**call, time_limit=CROWD_LIMIT)
+    except SolverError:
+        pass
+    return time.perf_counter() - t
 
 
 def first_calls() -> None:

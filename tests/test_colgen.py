@@ -940,6 +940,25 @@ def test_importing_the_package_does_not_load_the_compiler():
     assert out.stdout.strip() == "False"
 
 
+def test_the_packing_lp_s_solver_loads_with_the_pricer_not_at_a_deadline():
+    """scipy.optimize (0.13 s to import) loads when colgen makes its pricer, where its budgets
+    still see the time, not in the first packing LP, which may start near the call's deadline
+    (sharpening's): eight calls at once in a fresh process, 4 s each, ended up to 0.074 s past
+    their limit waiting on that import. Importing the package does not load it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, harmonybatch_mp\n"
+            "from harmonybatch_mp.solvers import Problem, as_instance\n"
+            "from harmonybatch_mp.solvers.pricing import Pricer\n"
+            "print('scipy.optimize' in sys.modules)\n"
+            "problem = Problem(*as_instance('0.3:2,0.5:5', 'VGG19'), cost_model='full-batch')\n"
+            "Pricer(problem, 1.0)\n"
+            "print('scipy.optimize' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
+
+
 @settings(max_examples=40, deadline=None)
 @given(priced(), st.integers(1, 12), st.integers(0, 2**32 - 1), st.floats(0.05, 1.0))
 def test_the_fill_penalty_bounds_the_lp_it_relaxes(case, most, seed, density):

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..grid import GPU
 from .branch_bound import BISECTIONS, KEEP, TOLERANCE, GroupSearch, conflict_matching
-from .penalty import fill_penalty, packing_penalty
+from .penalty import fill_penalty, import_packing_lp, packing_penalty
 from .pricing_configs import PricingConfigs, fills, kinds_allowed, priced_as, pricing_configs, serves
 from .problem import Problem
 
@@ -99,6 +99,7 @@ class Pricer:
     """Exact pricing over :func:`pricing_configs` for one problem (reused every iteration)."""
 
     def __init__(self, problem: Problem, scale: float):
+        import_packing_lp()
         self.problem = problem
         self.configs = pricing_configs(problem)
         self.serves = serves(problem, self.configs)
