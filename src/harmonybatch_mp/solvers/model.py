@@ -50,6 +50,7 @@ from .candidates import (
     reduce_contiguous,
 )
 from .highs import run_highs_arrays
+from .kernels import PYOMO, ready
 from .options import check_gaps, deadline_of
 from .problem import Problem, members
 from .pyomo_model import _pyomo_model, column_keys
@@ -210,6 +211,9 @@ class SetPartitioningModel:
                 self.problem.n, deadline=deadline, rel_gap=rel_gap, abs_gap=scaled_abs, threads=threads,
                 warm_start=warm, backend_options=backend_options)
         else:
+            if deadline is not None and not ready(PYOMO, deadline):
+                raise SolverError(f"time limit reached while loading Pyomo for backend {backend!r} (about 0.65 s "
+                                  "the first time in a process)", time_limit=True)
             x = self.pyomo.x
             if warm is not None:
                 for k, v in zip(keys, warm):
@@ -218,22 +222,30 @@ class SetPartitioningModel:
                                        threads=threads, warm_start=warm is not None, backend_options=backend_options)
             values = np.array([x[k].value if x[k].value is not None else 0.0 for k in keys]) if res.has_solution \
                 else None
-        if res.termination == backends.INFEASIBLE:
+        termination = res.termination
+        if termination in (backends.OTHER, backends.INFEASIBLE) and deadline is not None \
+                and time.perf_counter() >= deadline:
+            # stopped by its time option and said otherwise (GLPK, CBC: "other"; CBC at times even
+            # "infeasible", of a model whose apps alone are a plan): no proof of anything
+            termination = backends.TIME_LIMIT
+        if termination == backends.INFEASIBLE:
             active = "; ".join(self.problem.side.active() or ["(the model's own rows)"])
             if self.strategy != "all":  # a proof over the candidates only
                 raise _restricted(self.scope, active)
             raise InfeasibleError("no plan satisfies the constraints together: " + active,
                                   constraints=self.problem.side.active())
+        chosen = [] if values is None else [c for c, v in zip(self.columns.values(), values) if v > 0.5]
+        if values is not None and not _partitions(chosen, self.problem.n):
+            values = None  # a point that is no plan (CBC stopped at a fractional one: "intermediateNonInteger")
         if values is None:
-            if res.termination == backends.TIME_LIMIT:
+            if termination == backends.TIME_LIMIT:
                 raise SolverError(f"{backend} reached the time limit before finding a feasible plan; "
                                   "raise the time limit or relax the gaps", time_limit=True)
             raise SolverError(f"{backend} stopped ({res.message}) without a feasible plan")
-        chosen = [c for c, v in zip(self.columns.values(), values) if v > 0.5]
         objective = sum(c.weight for c in chosen)  # re-evaluated exactly, not the solver's rounded value
         bound = None if res.bound is None else min(res.bound / self.scale, objective)
         return self._certify([c.mask for c in chosen], [c.config for c in chosen], objective, bound,
-                             res.termination, rel_gap, abs_gap, backend)
+                             termination, rel_gap, abs_gap, backend)
 
     def _certify(self, masks, configs, objective, bound, termination, rel_gap, abs_gap, backend) -> Solution:
         gap = None if bound is None else (max(0.0, (objective - bound) / objective) if objective > 0 else 0.0)
@@ -241,6 +253,9 @@ class SetPartitioningModel:
             gap <= rel_gap + 1e-9 or (objective - bound) * SCALE <= abs_gap + 1e-12)
         status = OPTIMAL if proven else TIME_LIMIT if termination == backends.TIME_LIMIT else HEURISTIC
         restricted = None
+        if bound is None and self.strategy == "all":  # no bound from the backend (GLPK stopped by its limit)
+            bound = self.problem.lower_bound()
+            gap = max(0.0, (objective - bound) / objective) if objective > 0 else 0.0
         if self.strategy != "all":  # the solver's bound holds over the candidates only
             restricted, bound = bound, self.problem.lower_bound()
             gap = max(0.0, (objective - bound) / objective) if objective > 0 else 0.0
@@ -361,3 +376,11 @@ def build_from_problem(problem: Problem, *, candidates: str | Sequence[Sequence[
                               constraints=side.active())
     scale = objective_scale([c.weight for c in columns])
     return SetPartitioningModel(problem, keyed, strategy, n_candidates, tuple(reductions), choice, scale, detail)
+
+
+def _partitions(columns: Sequence[Any], n: int) -> bool:
+    """Whether the chosen ``columns`` hold each of the ``n`` apps exactly once."""
+    held = np.zeros(n, int)
+    for c in columns:
+        held[members(c.mask)] += 1
+    return bool((held == 1).all())
