@@ -29,7 +29,7 @@ from harmonybatch_mp import (
     solver_names,
 )
 from harmonybatch_mp.cli import main
-from harmonybatch_mp.solvers import unregister_solver
+from harmonybatch_mp.solvers import as_instance, unregister_solver
 from harmonybatch_mp.solvers.exact import set_partitions
 from harmonybatch_mp.solvers.problem import Problem
 
@@ -294,3 +294,30 @@ def test_readme_library_example_prints_what_it_says(tmp_path, monkeypatch, capsy
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "2.4663e-05" and lines[1] == "2.3686e-05"
     assert (tmp_path / "plan.json").exists()
+
+
+def test_group_dominance_looks_at_the_clock_while_it_prices(monkeypatch):
+    """``reduce_all`` prices every group under full-batch between its checks of the deadline,
+    :data:`PREFETCH` at a time. It priced all 4,095 groups of 12 apps before its first check, so
+    ``solve(candidates="all", cost_model="full-batch", time_limit=0.3)`` ended at the limit or
+    past it (once 0.52 s past); now 0.05-0.06 s inside. Here the deadline passes while the first
+    group is priced: the next check stops it."""
+    import time
+
+    from harmonybatch_mp.solvers.candidates import PREFETCH, reduce_all
+
+    problem = Problem(*as_instance(",".join(f"{0.4 + 0.05 * i}:{1 + i % 5}" for i in range(12)), "VGG19"),
+                      cost_model="full-batch")
+    priced: list[int] = []
+    real = Problem.weighted_cost
+
+    def slow_first(self, mask):
+        if not priced:
+            time.sleep(0.06)
+        priced.append(mask)
+        return real(self, mask)
+
+    monkeypatch.setattr(Problem, "weighted_cost", slow_first)
+    with pytest.raises(SolverError, match="time limit reached while pricing candidate groups"):
+        reduce_all(problem, list(range(1, 1 << 12)), time.perf_counter() + 0.05)
+    assert 0 < len(priced) <= PREFETCH

@@ -137,10 +137,11 @@ def _check_time(deadline: float | None, what: str) -> None:
 
 def reduce_all(problem: Problem, masks: list[int], deadline: float | None = None) -> list[int]:
     """Group dominance over all subsets: keep a group only if cheaper than its best split."""
-    for k in range(0, len(masks), PREFETCH):
+    cost: dict[int, float] = {}
+    for k in range(0, len(masks), PREFETCH):  # (under full-batch prefetch computes nothing: priced here)
         _check_time(deadline, "pricing candidate groups")
         problem.prefetch(masks[k:k + PREFETCH])
-    cost = {m: problem.weighted_cost(m) for m in masks}
+        cost.update((m, problem.weighted_cost(m)) for m in masks[k:k + PREFETCH])
     best = dict(cost)
     kept = []
     for k, s in enumerate(masks):  # ascending: every proper subset comes first
