@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..errors import InputError, SolverError
+from .abandon import run_by
 from .backends import _LOCK, INFEASIBLE, OPTIMAL, OTHER, TIME_LIMIT, BackendResult, _acquire, _finite, check_options
 
 #: HiGHS's feasibility jump heuristic ignores the time limit, so it is switched off above this
@@ -122,6 +123,26 @@ def _pass(h, model: _Model, integer: bool = False) -> None:
         raise SolverError("HiGHS rejected the model")
 
 
+class _Seen:
+    """What HiGHS reported through its callbacks while it ran: its best plan (column values and
+    objective) and its best bound. A solve left at its deadline (:func:`.abandon.run_by`) is
+    read from here, as HiGHS itself is still running."""
+
+    def __init__(self) -> None:
+        self.values: np.ndarray | None = None
+        self.objective: float | None = None
+        self.bound: float | None = None
+
+    def improved(self, event) -> None:
+        out = event.data_out
+        self.values, self.objective = np.array(out.mip_solution), _finite(out.objective_function_value)
+
+    def result(self) -> BackendResult:
+        """The result of a solve left running at its deadline: its last plan, or none."""
+        return BackendResult("appsi_highs", TIME_LIMIT, "time limit reached (HiGHS left running past it)",
+                             self.objective, self.bound, self.values is not None)
+
+
 def run_highs_lp(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Sequence[tuple[np.ndarray, float]],
                  n_cover: int, *, deadline: float | None = None, interior: bool = False,
                  coefficients: Sequence[Sequence[float]] | None = None,
@@ -205,10 +226,12 @@ def run_highs_arrays(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: S
 
     check_options(backend_options)
     _acquire(deadline)
+    owned = True  # the lock, until a solve left at its deadline takes it along
     try:
         h = _highs()
         ncol = len(cost)
         _pass(h, _model(cost, columns, rows, n_cover), integer=True)
+        hard = deadline
         if deadline is not None:  # HiGHS's MIP ends past its deadline: it stops this much before it
             deadline -= min(MIP_RESERVE, MIP_RESERVE_SHARE * max(0.0, deadline - time.perf_counter()))
         remaining = None if deadline is None else max(0.0, deadline - time.perf_counter())
@@ -235,21 +258,29 @@ def run_highs_arrays(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: S
             if h.setOptionValue(k, v) != highspy.HighsStatus.kOk:
                 raise InputError(f"HiGHS rejected option {k}={v!r}")
         ctrl_c: list[bool] = []
+        seen = _Seen()
         # HiGHS checks its own time limit too rarely on large models; in the main thread Ctrl-C stops it too
         if deadline is not None or _in_main_thread():
             def stop(event):
+                seen.bound = _finite(event.data_out.mip_dual_bound) or seen.bound
                 if ctrl_c or (deadline is not None and time.perf_counter() > deadline):
                     event.interrupt()
 
             for hook in (h.cbSimplexInterrupt, h.cbIpmInterrupt, h.cbMipInterrupt):
                 hook.subscribe(stop)
+        if hard is not None:
+            h.cbMipImprovingSolution.subscribe(seen.improved)
         if warm_start is not None:
             sol = highspy.HighsSolution()
             sol.col_value = list(map(float, warm_start))
             sol.value_valid = True
             h.setSolution(sol)
         with _ctrl_c_stops(ctrl_c):
-            h.run()
+            if hard is None:
+                h.run()
+            elif not run_by(h.run, hard, on_late=_LOCK.release, name="harmonybatch-mp HiGHS")[0]:
+                owned = False
+                return seen.result(), seen.values
         status = h.getModelStatus()
         info = h.getInfo()
         S = highspy.HighsModelStatus
@@ -261,6 +292,7 @@ def run_highs_arrays(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: S
         bound = _finite(info.mip_dual_bound)
         return BackendResult("appsi_highs", termination, h.modelStatusToString(status), obj, bound, has), values
     finally:
-        _LOCK.release()
+        if owned:
+            _LOCK.release()
 
 

@@ -37,6 +37,7 @@ from ..platform import Platform
 from ..profiles import ModelProfile
 from ..workload import App, Workload
 from . import backends
+from .abandon import run_by
 from .base import Solution
 from .candidates import (
     CONFIG_CHOICES,
@@ -129,6 +130,7 @@ class SetPartitioningModel:
     def __post_init__(self) -> None:
         self._pyomo: Any = None
         self._lock = threading.Lock()
+        self._solving = threading.Lock()  # held by a solve through Pyomo (:meth:`_through_pyomo`)
 
     @property
     def pyomo(self) -> pyo.ConcreteModel:
@@ -211,17 +213,8 @@ class SetPartitioningModel:
                 self.problem.n, deadline=deadline, rel_gap=rel_gap, abs_gap=scaled_abs, threads=threads,
                 warm_start=warm, backend_options=backend_options)
         else:
-            if deadline is not None and not ready(PYOMO, deadline):
-                raise SolverError(f"time limit reached while loading Pyomo for backend {backend!r} (about 0.65 s "
-                                  "the first time in a process)", time_limit=True)
-            x = self.pyomo.x
-            if warm is not None:
-                for k, v in zip(keys, warm):
-                    x[k].value = v
-            res = backends.run_backend(self.pyomo, backend, deadline=deadline, rel_gap=rel_gap, abs_gap=scaled_abs,
-                                       threads=threads, warm_start=warm is not None, backend_options=backend_options)
-            values = np.array([x[k].value if x[k].value is not None else 0.0 for k in keys]) if res.has_solution \
-                else None
+            res, values = self._through_pyomo(backend, keys, warm, deadline, rel_gap=rel_gap, abs_gap=scaled_abs,
+                                              threads=threads, backend_options=backend_options)
         termination = res.termination
         if termination in (backends.OTHER, backends.INFEASIBLE) and deadline is not None \
                 and time.perf_counter() >= deadline:
@@ -246,6 +239,45 @@ class SetPartitioningModel:
         bound = None if res.bound is None else min(res.bound / self.scale, objective)
         return self._certify([c.mask for c in chosen], [c.config for c in chosen], objective, bound,
                              termination, rel_gap, abs_gap, backend)
+
+    def _through_pyomo(self, backend: str, keys: list, warm: np.ndarray | None, deadline: float | None,
+                       **options: Any) -> tuple[backends.BackendResult, np.ndarray | None]:
+        """Build (once), write and solve the Pyomo model with ``backend``: the result and the
+        column values. Under a ``deadline`` all of it runs in a thread the call leaves at the
+        deadline (:func:`.abandon.run_by`): on 102,375 columns CBC given 0.5 s took 3.1 s to
+        build, 3.2 s to write and 6.4 s to solve. The model is then busy until that thread ends
+        (the next solve of it waits, within its own deadline)."""
+        if deadline is not None and not ready(PYOMO, deadline):
+            raise SolverError(f"time limit reached while loading Pyomo for backend {backend!r} (about 0.65 s "
+                              "the first time in a process)", time_limit=True)
+
+        def work() -> tuple[backends.BackendResult, np.ndarray | None]:
+            x = self.pyomo.x
+            if warm is not None:
+                for k, v in zip(keys, warm):
+                    x[k].value = v
+            res = backends.run_backend(self.pyomo, backend, deadline=deadline, warm_start=warm is not None, **options)
+            values = np.array([x[k].value if x[k].value is not None else 0.0 for k in keys]) if res.has_solution \
+                else None
+            return res, values
+
+        wait = -1.0 if deadline is None else max(0.0, deadline - time.perf_counter())
+        if not self._solving.acquire(timeout=min(wait, threading.TIMEOUT_MAX)):
+            raise SolverError("time limit reached while an earlier solve of this model was still running",
+                              time_limit=True)
+        late = False
+        try:
+            if deadline is None:
+                return work()
+            done, out = run_by(work, deadline, on_late=self._solving.release, name=f"harmonybatch-mp {backend}")
+            if not done:
+                late = True
+                raise SolverError(f"{backend} did not stop by the time limit (building, writing or solving the "
+                                  "model) and no plan was known; raise the time limit", time_limit=True)
+            return out  # type: ignore[return-value]
+        finally:
+            if not late:
+                self._solving.release()
 
     def _certify(self, masks, configs, objective, bound, termination, rel_gap, abs_gap, backend) -> Solution:
         gap = None if bound is None else (max(0.0, (objective - bound) / objective) if objective > 0 else 0.0)
