@@ -36,6 +36,7 @@ from harmonybatch_mp.solvers.problem import Problem
 README = Path(__file__).resolve().parent.parent / "README.md"
 REL = 1e-9
 HAVE_GLPK = shutil.which("glpsol") is not None
+HAVE_CBC = shutil.which("cbc") is not None
 
 
 def readme_block(marker: str) -> str:
@@ -290,6 +291,22 @@ def test_a_backend_through_pyomo_is_left_at_the_deadline(monkeypatch):
     assert plan.solver.status == "optimal" and time.perf_counter() - start >= 1.0
     monkeypatch.setattr(backends, "run_backend", run)
     assert model.solve("glpk", time_limit=5.0).total_cost == pytest.approx(plan.total_cost, rel=REL)
+
+
+@pytest.mark.skipif(not HAVE_CBC and not os.environ.get("CI"), reason="cbc not installed (CI installs it)")
+def test_a_backend_s_stop_short_of_the_optimum_is_not_logged_as_an_error(caplog):
+    """CBC stopped by one of its limits reports "aborted" with a plan; loading it, Pyomo logged
+    "Loading a SolverResults object with an 'aborted' status" on stderr, which a CLI user reads
+    as an error. The stop is the plan's status (``heuristic`` here, stopped at its first
+    plan), and nothing is logged."""
+    apps = Workload([App(f"a{i}", slo, rate) for i, (slo, rate) in enumerate(
+        [(0.9, 0.41), (2.1, 3.0), (0.6, 11.0), (1.4, 0.8), (3.0, 150.0), (0.7, 2.2), (1.8, 40.0), (1.1, 7.5),
+         (2.6, 0.6)])])
+    model = build_model(apps, "BERT", candidates="all", cost_model="full-batch")
+    with caplog.at_level("WARNING"):
+        plan = model.solve("cbc", backend_options={"maxSolutions": 1})
+    assert plan.solver.backend == "cbc" and plan.solver.status == "heuristic"
+    assert [r.getMessage() for r in caplog.records if r.levelname != "DEBUG"] == []
 
 
 def test_backend_errors_are_clear():

@@ -163,7 +163,7 @@ def _run_highs(model, backend, time_limit, rel_gap, abs_gap, threads, warm_start
 
 def _run_factory(model, backend, time_limit, rel_gap, abs_gap, threads, warm_start, extra) -> BackendResult:
     import pyomo.environ as pyo
-    from pyomo.opt import SolverFactory, TerminationCondition
+    from pyomo.opt import SolverFactory, SolverStatus, TerminationCondition
 
     if backend not in SolverFactory:
         raise InputError(f"unknown MILP backend {backend!r}; use appsi_highs (default) or a Pyomo SolverFactory "
@@ -202,6 +202,9 @@ def _run_factory(model, backend, time_limit, rel_gap, abs_gap, threads, warm_sta
     has = len(res.solution) > 0 and termination != INFEASIBLE
     obj = None
     if has:
+        # the stop is in `termination`; loaded as "aborted" or "warning", Pyomo would also log it
+        # on stderr (CBC at its time limit), where a CLI user reads it as an error
+        res.solver.status = SolverStatus.ok
         model.solutions.load_from(res)
         obj = _finite(pyo.value(next(iter(model.component_data_objects(pyo.Objective, active=True)))))
     bound = _finite(res.problem.lower_bound)
