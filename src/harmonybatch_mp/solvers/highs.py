@@ -137,6 +137,10 @@ class _Seen:
         out = event.data_out
         self.values, self.objective = np.array(out.mip_solution), _finite(out.objective_function_value)
 
+    def saw_bound(self, bound: float) -> None:
+        if _finite(bound) is not None:
+            self.bound = bound
+
     def result(self) -> BackendResult:
         """The result of a solve left running at its deadline: its last plan, or none."""
         return BackendResult("appsi_highs", TIME_LIMIT, "time limit reached (HiGHS left running past it)",
@@ -262,7 +266,7 @@ def run_highs_arrays(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: S
         # HiGHS checks its own time limit too rarely on large models; in the main thread Ctrl-C stops it too
         if deadline is not None or _in_main_thread():
             def stop(event):
-                seen.bound = _finite(event.data_out.mip_dual_bound) or seen.bound
+                seen.saw_bound(event.data_out.mip_dual_bound)
                 if ctrl_c or (deadline is not None and time.perf_counter() > deadline):
                     event.interrupt()
 
