@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
+import threading
+import time
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -25,3 +28,23 @@ def ctrl_c_raises():
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture
+def slow_warm_up(monkeypatch):
+    """``slow_warm_up(name, seconds)``: the warm-up ``name`` of ``solvers.kernels`` (``_warm_pyomo``,
+    ``_warm_packing``) takes ``seconds`` instead, from its next start; returns the event set
+    when it ends."""
+    kernels = importlib.import_module("harmonybatch_mp.solvers.kernels")
+    monkeypatch.setattr(kernels, "_warming", {})
+
+    def make(name: str, seconds: float) -> threading.Event:
+        loaded = threading.Event()
+
+        def slow() -> None:
+            time.sleep(seconds)
+            loaded.set()
+
+        monkeypatch.setattr(kernels, name, slow)
+        return loaded
+    return make

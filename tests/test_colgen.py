@@ -940,23 +940,39 @@ def test_importing_the_package_does_not_load_the_compiler():
     assert out.stdout.strip() == "False"
 
 
-def test_the_packing_lp_s_solver_loads_with_the_pricer_not_at_a_deadline():
-    """scipy.optimize (0.13 s to import) loads when colgen makes its pricer, where its budgets
-    still see the time, not in the first packing LP, which may start near the call's deadline
-    (sharpening's): eight calls at once in a fresh process, 4 s each, ended up to 0.074 s past
-    their limit waiting on that import. Importing the package does not load it."""
+def test_the_packing_lp_s_solver_loads_in_the_background_from_the_pricer():
+    """scipy.optimize (0.13 s to import) starts loading in the background when colgen makes its
+    pricer. Imported there in the call, it took a fresh process's first colgen call 0.14 s past
+    a 0.1 s limit; imported in the first packing LP, which may start near the call's deadline
+    (sharpening's), eight calls at once in a fresh process, 4 s each, ended up to 0.074 s past
+    their limit. Importing the package does not load it."""
     import subprocess
     import sys
 
     code = ("import sys, harmonybatch_mp\n"
             "from harmonybatch_mp.solvers import Problem, as_instance\n"
+            "from harmonybatch_mp.solvers.kernels import PACKING, ready\n"
             "from harmonybatch_mp.solvers.pricing import Pricer\n"
             "print('scipy.optimize' in sys.modules)\n"
             "problem = Problem(*as_instance('0.3:2,0.5:5', 'VGG19'), cost_model='full-batch')\n"
             "Pricer(problem, 1.0)\n"
-            "print('scipy.optimize' in sys.modules)\n")
+            "print(ready(PACKING, None) and 'scipy.optimize' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
+
+
+def test_the_packing_lp_waits_for_its_solver_s_first_import_only_until_its_deadline(slow_warm_up):
+    """A packing LP whose solver is still loading gives no bound (inf) at its deadline, and
+    bounds once it is loaded. Here the load takes 2 s."""
+    loaded = slow_warm_up("_warm_packing", 2.0)
+    rng = np.random.default_rng(0)
+    gain = rng.random(40) * 1e-3
+    share, amount = np.minimum(rng.random((40, 200)) * 1e-3, gain[:, None]), rng.random((40, 200))
+    start = time.perf_counter()
+    assert packing_penalty(gain, share, amount, np.full(40, 5.0), 20, start + 0.2) == np.inf
+    assert time.perf_counter() - start < 0.3
+    assert loaded.wait(10.0)
+    assert np.isfinite(packing_penalty(gain, share, amount, np.full(40, 5.0), 20, time.perf_counter() + 60))
 
 
 @settings(max_examples=40, deadline=None)
@@ -1582,6 +1598,28 @@ def test_colgen_without_a_plan_past_its_deadline_says_time_limit(monkeypatch):
         solve(_random(np.random.default_rng(3), "BERT", 14), "BERT", solver="colgen", cost_model="full-batch",
               side=SideConstraints(max_functions=1), time_limit=3)
     assert caught.value.time_limit
+
+
+def test_colgen_looks_at_the_clock_while_it_adds_the_apps_alone(monkeypatch):
+    """The master starts with every app alone: 0.3 s for 2,000 apps under a GPU cap, which
+    ``solve()`` could hand colgen with its limit already spent on pricing them (short_limits
+    seed 19 ended 0.2-0.35 s past its 0.5 s). Past the deadline colgen adds none and says so."""
+    from harmonybatch_mp import SolverError
+
+    added = []
+    add = Master.add_group
+
+    def counted(self, mask, *args, **kwargs):
+        added.append(mask)
+        return add(self, mask, *args, **kwargs)
+
+    monkeypatch.setattr(Master, "add_group", counted)
+    colgen = importlib.import_module("harmonybatch_mp.solvers.colgen").colgen
+    problem = _problem("0.3:2,0.5:5,0.8:10,1.0:20", "VGG19", "reference", side=SideConstraints(max_gpu_functions=1))
+    with pytest.raises(SolverError, match="while adding the apps alone to the master") as caught:
+        colgen(problem, time_limit=0.0)
+    assert caught.value.time_limit and added == []
+    assert colgen(problem, time_limit=30.0).info.status == OPTIMAL and len(added) >= 4
 
 
 def test_only_masters_under_counting_side_rows_choose_their_interior_point_by_its_times():

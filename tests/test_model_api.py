@@ -134,25 +134,17 @@ def test_glpk_and_highs_reach_the_same_optimum(workload, model, platform):
     assert glpk.solver.bound <= highs.total_cost * (1 + REL)
 
 
-def test_a_backend_s_first_load_of_pyomo_stays_within_the_time_limit(monkeypatch):
+def test_a_backend_s_first_load_of_pyomo_stays_within_the_time_limit(slow_warm_up):
     """Pyomo takes about 0.65 s to import the first time in a process, and a backend other than
     HiGHS needs it: it loads in a background thread that the call waits for only until its
     deadline, then the plan known comes back (``time_limit``), or a SolverError where none is
     known. Before, a fresh process's ``backend="glpk"`` with 0.3 s ended 0.49 s past it. Here
     the load takes 3 s; the call returns within its 0.5 s, and a call after the load finds
     Pyomo ready."""
-    import threading
     import time
 
     kernels = importlib.import_module("harmonybatch_mp.solvers.kernels")
-    loaded = threading.Event()
-
-    def slow_load():
-        time.sleep(3.0)
-        loaded.set()
-
-    monkeypatch.setattr(kernels, "_warming", {})
-    monkeypatch.setattr(kernels, "_warm_pyomo", slow_load)
+    loaded = slow_warm_up("_warm_pyomo", 3.0)
     apps = "0.3:2,0.5:5,0.8:10,1.0:20,0.4:3,0.9:7"
     start = time.perf_counter()
     plan = solve(apps, "VGG19", backend="glpk", time_limit=0.5)

@@ -129,6 +129,9 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     scale = 1.0 / problem.lower_bound()
     master = Master(problem, scale)
     for i in range(problem.n):
+        if late(deadline):  # (2,000 apps under a GPU cap: 0.3 s, begun past the deadline at times)
+            raise SolverError("colgen: no feasible plan found by the time limit (it ran out while adding the apps "
+                              "alone to the master); raise the time limit", time_limit=True)
         master.add_group(1 << i)
     # by its deadline, the best contiguous plan searched (at n = 1,000 dp takes 6 s)
     warm = list(dp(problem, deadline=None if deadline is None else start + DP_SHARE * (deadline - start)).groups)

@@ -9,7 +9,7 @@ solver with a deadline first asks :func:`ready`, which warms the kernels up in a
 thread (one per set of kernels and process) and waits for it at most until the deadline;
 where they are not ready, the solver returns what it has without them. Pyomo, which the
 backends other than HiGHS need, is made ready the same way (:data:`PYOMO`): its first import
-takes about 0.65 s.
+takes about 0.65 s; so is ``scipy.optimize``, the packing LP's solver (:data:`PACKING`, 0.13 s).
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ COLGEN = "colgen"
 EXPECTED = "expected"
 #: Not a kernel: Pyomo and its solver factory, for a model solved by a backend other than HiGHS.
 PYOMO = "pyomo"
+#: Not a kernel: ``scipy.optimize``, whose ``linprog`` solves the packing LP (:mod:`.penalty`).
+PACKING = "packing"
 
 
 
@@ -91,7 +93,7 @@ _warming: dict[str, threading.Thread] = {}
 
 def ready(kernels: str, deadline: float | None) -> bool:
     """Whether the ``kernels`` (:data:`COLGEN` or :data:`EXPECTED`) are compiled (for
-    :data:`PYOMO`: Pyomo is imported), waiting for them until ``deadline`` (a
+    :data:`PYOMO` and :data:`PACKING`: their modules are imported), waiting for them until ``deadline`` (a
     ``time.perf_counter()`` reading; None: as long as it takes).
     The first call in a process starts compiling them in a background thread, which goes on
     after a deadline has passed, so a later call finds them ready.
@@ -99,7 +101,7 @@ def ready(kernels: str, deadline: float | None) -> bool:
     >>> ready(COLGEN, None)
     True
     """
-    warm = {COLGEN: _warm_colgen, EXPECTED: _warm_expected, PYOMO: _warm_pyomo}[kernels]
+    warm = {COLGEN: _warm_colgen, EXPECTED: _warm_expected, PYOMO: _warm_pyomo, PACKING: _warm_packing}[kernels]
     with _lock:
         thread = _warming.get(kernels)
         if thread is None:
@@ -146,3 +148,8 @@ def _warm_pyomo() -> None:
     """Import Pyomo's modelling layer and its solver factory (the backends' first use)."""
     importlib.import_module("pyomo.environ")
     importlib.import_module("pyomo.opt")
+
+
+def _warm_packing() -> None:
+    """Import the packing LP's solver."""
+    importlib.import_module("scipy.optimize")

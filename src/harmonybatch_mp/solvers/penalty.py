@@ -5,10 +5,11 @@ configuration ``k`` the pricing bound ``gain_k`` on what one of its columns gain
 
 from __future__ import annotations
 
-import importlib
 import time
 
 import numpy as np
+
+from .kernels import PACKING, ready
 
 
 def fill_penalty(gain: np.ndarray, fill: np.ndarray, count: int, supply: float) -> float:
@@ -21,15 +22,6 @@ def fill_penalty(gain: np.ndarray, fill: np.ndarray, count: int, supply: float) 
     v = np.unique(np.concatenate([[0.0], (gain / np.where(fill > 0, fill, np.inf))[gain > 0]]))
     over = np.maximum(gain[None, :] - fill[None, :] * v[:, None], 0.0).max(axis=1)
     return float((count * over + supply * v).min())
-
-
-def import_packing_lp() -> None:
-    """Import the packing LP's solver (``scipy.optimize``: 0.13 s the first time in a process)
-    now, where the caller's budgets still see the time it takes, not in the first packing LP,
-    which may start near a deadline (sharpening's, at the end of a call): eight calls at once
-    in a fresh process, 4 s each, ended up to 0.074 s past their limit, their first packing
-    LPs waiting on that import."""
-    importlib.import_module("scipy.optimize")
 
 
 def packing_penalty(gain: np.ndarray, share: np.ndarray, amount: np.ndarray, fill: np.ndarray,
@@ -47,6 +39,10 @@ def packing_penalty(gain: np.ndarray, share: np.ndarray, amount: np.ndarray, fil
     duals (clipped to ``>= 0``) plus what their infeasibility could add over the box
     ``x <= 1, n <= count, g <= count gain``: a bound by weak duality whatever the LP's
     tolerances. inf when HiGHS fails, or ``deadline`` stops it."""
+    if not ready(PACKING, deadline):
+        # scipy.optimize's first import (0.13 s), begun with the pricer, is not done: eight calls at
+        # once in a fresh process, 4 s each, ended up to 0.074 s past their limit waiting on it here
+        return np.inf
     from scipy.optimize import linprog
     from scipy.sparse import coo_matrix
 

@@ -26,7 +26,8 @@ import numpy as np
 
 from ..grid import GPU
 from .branch_bound import BISECTIONS, KEEP, TOLERANCE, GroupSearch, conflict_matching
-from .penalty import fill_penalty, import_packing_lp, packing_penalty
+from .kernels import PACKING, ready
+from .penalty import fill_penalty, packing_penalty
 from .pricing_configs import PricingConfigs, fills, kinds_allowed, priced_as, pricing_configs, serves
 from .problem import Problem
 
@@ -99,7 +100,7 @@ class Pricer:
     """Exact pricing over :func:`pricing_configs` for one problem (reused every iteration)."""
 
     def __init__(self, problem: Problem, scale: float):
-        import_packing_lp()
+        ready(PACKING, time.perf_counter())  # the packing LP's solver starts loading, in the background
         self.problem = problem
         self.configs = pricing_configs(problem)
         self.serves = serves(problem, self.configs)
