@@ -807,6 +807,30 @@ def test_a_fallback_cut_short_is_tried_again_with_more_time(monkeypatch):
     assert not any({"app0", "app1"} <= set(g.apps) for g in plan.groups)
 
 
+def test_a_fallback_begun_past_its_deadline_prices_nothing_again(monkeypatch):
+    """Under ``expected`` with a counting row the fallback starts from the full-batch contiguous
+    plan, whose apps alone are priced afresh (2,000 apps: 50 ms). Begun past its deadline (solve()
+    spent the limit pricing the apps alone: short_limits seed 26 ended 52 ms past 0.5 s), it
+    starts from those instead; with time, from the full-batch model as before."""
+    import time
+
+    module = importlib.import_module("harmonybatch_mp.solvers.milp")
+    searched = []
+
+    def spy(problem, **kwargs):
+        searched.append(problem)
+        return dp(problem, **kwargs)
+
+    monkeypatch.setattr(module, "dp", spy)
+    problem = Problem(*as_instance(FILLING, "VGG19"), cost_model="expected", side=SideConstraints(max_functions=2))
+    problem.require_feasible()
+    module._fallbacks(problem, time.perf_counter() - 1.0)
+    assert searched == [problem]
+    plans = module._fallbacks(problem, time.perf_counter() + 30)
+    assert len(searched) == 2 and searched[1] is not problem and not searched[1].expected
+    assert plans and all(problem.side.allows(problem, *plan) for plan in plans)
+
+
 @pytest.mark.parametrize("cost_model, seed", [("full-batch", 2), ("full-batch", 3), ("expected", 1),
                                              ("expected", 2), ("expected", 3)])
 def test_isolated_pairs_over_contiguous_runs_are_a_shortest_path(seed, cost_model):
