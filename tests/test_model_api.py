@@ -254,7 +254,7 @@ def test_a_highs_solve_that_does_not_call_back_is_left_at_the_deadline(monkeypat
 @pytest.mark.skipif(not HAVE_GLPK and not os.environ.get("CI"), reason="glpsol not installed (CI installs it)")
 def test_a_backend_through_pyomo_is_left_at_the_deadline(monkeypatch):
     """Through Pyomo a backend's model is built, written and read in Python, none of which the
-    backend's time option bounds: CBC given 0.5 s on 102,375 columns took 3.1 s, 3.2 s and 6.4 s
+    backend's time option bounds: CBC given 0.5 s on 98,280 columns took 3.1 s, 3.2 s and 6.4 s
     to build, write and solve. All of it runs in a thread the call leaves at its deadline. Here
     it takes 1 s longer: the call ends at its 0.3 s with a time-limit SolverError; the model is
     busy until that thread ends (another limited call says so), and a call without a limit
