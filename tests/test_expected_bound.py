@@ -451,7 +451,7 @@ def test_the_runs_start_the_master_at_their_least_weight():
     assert lengths == set(range(1, 9)) | {10, 12, 16, 20, 24, 31, 38}
 
 
-def test_a_deadline_passed_waiting_for_highs_ends_the_search_with_what_it_has():
+def test_a_deadline_passed_waiting_for_highs_ends_the_search_with_what_it_has(no_gc_reserve):
     """While another thread holds HiGHS past the deadline, colgen returns its incumbent
     (status time_limit) and expected_bound the per-app bound, instead of raising, where HiGHS
     solves their masters (those too large for the dense interior point; here all of them: the

@@ -21,6 +21,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from harmonybatch_mp import App, InfeasibleError, InputError, SideConstraints, Workload, preset, register_solver, solve
+from harmonybatch_mp.errors import SolverError
 from harmonybatch_mp.solvers import FINISH_PER_APP, Problem, as_instance, unregister_solver
 from harmonybatch_mp.solvers.dp import dp
 from harmonybatch_mp.solvers.problem import _RUN_BATCH
@@ -738,6 +739,21 @@ def test_solve_keeps_time_for_a_full_garbage_collection(monkeypatch):
     finally:
         solvers_module._full_collection[1] = last
         unregister_solver("clock")
+
+
+def test_a_solver_left_no_time_by_what_solve_keeps_says_so(monkeypatch):
+    """Where what solve() keeps of a limit (here for a full garbage collection as long as the
+    process's last) leaves the solver too little time for a plan, the error says how much
+    it had, of what limit, and why."""
+    import harmonybatch_mp.solvers as solvers_module
+
+    monkeypatch.setattr(solvers_module, "_full_collection", [0.0, 30.0])
+    with pytest.raises(SolverError, match=r"apps alone to the master.*gave the solver 0 s of the 10 s limit and "
+                                          r"kept 10 s .* garbage collection here took 30 s") as caught:
+        solve("0.3:2,0.5:5", "VGG19", solver="colgen", cost_model="full-batch", time_limit=10)
+    assert caught.value.time_limit
+    monkeypatch.setattr(solvers_module, "_full_collection", [0.0, 0.0])
+    assert solve("0.3:2,0.5:5", "VGG19", solver="colgen", cost_model="full-batch", time_limit=10).solver.status == "optimal"
 
 
 def test_solve_keeps_more_of_a_limit_while_more_calls_run_than_cores(monkeypatch):

@@ -38,7 +38,7 @@ def compiling(monkeypatch):
     return calls
 
 
-def test_colgen_returns_by_its_deadline_while_its_kernels_compile(compiling):
+def test_colgen_returns_by_its_deadline_while_its_kernels_compile(compiling, no_gc_reserve):
     """The plan (dp's, moved) with the per-app bound and status time_limit, well before the
     compilation ends; the plan is a valid one and its bound below its cost."""
     start = time.perf_counter()

@@ -184,7 +184,17 @@ def solve(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
             collection = max(GC_SECONDS + GC_PER_APP * problem.n, _full_collection[1])
             spent = time.perf_counter() - start + reserve * crowd + collection
             options = {**options, "time_limit": max(0.0, limit - spent)}
-        sol = spec.function(problem, **options)
+        try:
+            sol = spec.function(problem, **options)
+        except SolverError as error:
+            if limit is None or not error.time_limit:
+                raise
+            given = options["time_limit"]
+            last = f"; the last full garbage collection here took {_full_collection[1]:.3g} s" \
+                if _full_collection[1] > 0 else ""
+            raise SolverError(f"{error} (solve() gave the solver {given:.3g} s of the {limit:g} s limit and kept "
+                              f"{limit - given:.3g} s for checking the plan and for garbage collection{last})",
+                              time_limit=True, restricted=error.restricted) from error
         if not isinstance(sol, Solution):
             raise SolverError(f"solver {solver!r} returned {type(sol).__name__}, not a Solution")
         beyond = [m for m in sol.groups if m >> problem.n]
