@@ -24,6 +24,18 @@ HEURISTIC = "heuristic"
 STATUSES = (OPTIMAL, RESTRICTED_OPTIMAL, TIME_LIMIT, BOUNDED, HEURISTIC)
 
 
+def relative_gap(objective: float, bound: float | None) -> float | None:
+    """``(objective - bound) / objective``, at least 0 (0 for a plan that costs nothing;
+    None without a bound): the ``gap`` of a :class:`SolverInfo`.
+
+    >>> relative_gap(2.0, 1.5), relative_gap(2.0, 2.5), relative_gap(2.0, None)
+    (0.25, 0.0, None)
+    """
+    if bound is None:
+        return None
+    return max(0.0, (objective - bound) / objective) if objective > 0 else 0.0
+
+
 @dataclass(frozen=True)
 class SolverInfo:
     """How a plan was found: solver name, wall time, and for exact solvers a certificate.
@@ -46,7 +58,7 @@ class SolverInfo:
         ``colgen`` ``n * 1e-6`` times the per-app bound (pricing counts a column that gains
         less than ``1e-6`` of it as none; ``formulations/column_generation.md``).
     gap : float, optional
-        ``(objective - bound) / objective``.
+        ``(objective - bound) / objective``, at least 0 (:func:`relative_gap`).
     scope : str, optional
         What an exact solver optimised over: ``"all partitions"``, or the restriction (e.g.
         ``"contiguous candidate groups"``) under which a ``restricted_optimal`` plan is

@@ -23,7 +23,7 @@ from ..expected_cost import EXPECTED, FULL_BATCH, TIMEOUT_LEVELS
 from ..plan import Plan
 from ..platform import Platform, preset
 from ..profiles import ModelProfile, builtin_profile
-from ..solver_info import SolverInfo
+from ..solver_info import SolverInfo, relative_gap
 from ..workload import App, Workload, parse_apps
 from .base import Solution, SolverSpec, get_solver, register_solver, solver_names, unregister_solver
 from .baselines import batch_baseline, mbs_baseline
@@ -255,7 +255,7 @@ def _on_plan(info: SolverInfo, cost: float, solver: str) -> SolverInfo:
             raise PlanCheckError([f"solver {solver!r} reported {name} {value!r} above its plan's cost {cost!r}"])
         if value is not None:
             capped[name] = min(value, cost)
-    gap = info.gap if info.gap is None or info.bound is None or cost <= 0 else max(0.0, (cost - capped["bound"]) / cost)
+    gap = info.gap if info.gap is None or info.bound is None else relative_gap(cost, capped["bound"])
     return dataclasses.replace(info, objective=cost, gap=gap, **capped)
 
 

@@ -34,6 +34,7 @@ from ..errors import InputError, SolverError
 from ..expected_cost import FULL_BATCH
 from ..plan import BOUNDED, OPTIMAL, TIME_LIMIT, SolverInfo
 from ..provision import GroupConfig
+from ..solver_info import relative_gap
 from .base import Solution
 from .branch_price import Polish, branch_and_price, unchanged
 from .column_master import PROOF_TOLERANCE, Master
@@ -260,7 +261,7 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     info = SolverInfo("colgen", status=status, objective=objective, bound=bound,
                       relaxation_bound=min(objective, max(problem.lower_bound(),
                                                           -np.inf if best_round is None else best_round[0] / scale)),
-                      gap=max(0.0, (objective - bound) / objective), scope="all partitions",
+                      gap=relative_gap(objective, bound), scope="all partitions",
                       backend="appsi_highs", columns=len(master.masks),
                       candidate_groups=len(set(master.masks)), iterations=rounds, nodes=nodes)
     return Solution.of(problem, masks, info, configs=dict(zip(masks, configs)))

@@ -7,6 +7,7 @@ import time
 
 from ..errors import SolverError
 from ..plan import RESTRICTED_OPTIMAL, TIME_LIMIT, SolverInfo
+from ..solver_info import relative_gap
 from .base import Solution
 from .candidates import auto_max_run, check_max_run
 from .options import deadline_of
@@ -102,7 +103,7 @@ def dp(problem: Problem, *, max_run: int | None = None, deadline: float | None =
     if not complete:
         scope = scope.replace("contiguous partitions", "contiguous partitions searched by the time limit", 1)
     info = SolverInfo("dp", status=RESTRICTED_OPTIMAL if complete else TIME_LIMIT, objective=objective, bound=bound,
-                      gap=max(0.0, (objective - bound) / objective), scope=scope,
+                      gap=relative_gap(objective, bound), scope=scope,
                       restricted_bound=objective if complete else None)
     return Solution.of(problem, masks, info)
 

@@ -19,6 +19,7 @@ from ..errors import InputError, SolverError
 from ..expected_cost import EXPECTED, FULL_BATCH
 from ..plan import BOUNDED, HEURISTIC, OPTIMAL, RESTRICTED_OPTIMAL, TIME_LIMIT, SolverInfo
 from ..provision import GroupConfig
+from ..solver_info import relative_gap
 from . import backends
 from .base import Solution
 from .candidates import ALL_SUBSETS_MAX_APPS
@@ -174,7 +175,7 @@ def _proven(sol: Solution, rel_gap: float, abs_gap: float) -> Solution:
     if slack > (rel_gap + MEETS) * info.objective and slack * SCALE > abs_gap:
         return sol
     return Solution(sol.groups, sol.configs, replace(
-        info, status=OPTIMAL, gap=max(0.0, slack / info.objective),
+        info, status=OPTIMAL, gap=relative_gap(info.objective, info.bound),
         scope=f"all partitions (the plan meets a bound on every plan; searched: {info.scope})"))
 
 
@@ -190,7 +191,7 @@ def _improved(problem: Problem, sol: Solution, deadline: float | None, seconds: 
     if not objective < sol.info.objective:
         return sol
     info = sol.info
-    gap = None if info.bound is None else max(0.0, (objective - info.bound) / objective)
+    gap = relative_gap(objective, info.bound)
     return Solution.of(problem, masks, replace(info, status=BOUNDED, objective=objective, gap=gap, restricted_bound=None,
                                                scope=f"{info.scope}, then moves of single apps"))
 
@@ -270,7 +271,7 @@ def _relaxed_bound(problem: Problem, sol: Solution, deadline: float | None, seco
             sol = Solution(found.groups, found.configs, info)
     bound = max(info.bound if info.bound is not None else -math.inf, min(relaxed, info.objective))
     return Solution(sol.groups, sol.configs, replace(info, bound=bound, relaxation_bound=relaxed,
-                                                     gap=max(0.0, (info.objective - bound) / info.objective)))
+                                                     gap=relative_gap(info.objective, bound)))
 
 
 def _shortest_path(problem: Problem, max_run: int | None, deadline: float | None) -> Solution:
@@ -292,7 +293,7 @@ def _cannot_lose(problem: Problem, sol: Solution) -> Solution:
     info = sol.info
     objective = problem.plan_cost(alt)
     bound = None if info.bound is None else min(info.bound, objective)
-    gap = None if bound is None else max(0.0, (objective - bound) / objective)
+    gap = relative_gap(objective, bound)
     info = replace(info, objective=objective, bound=bound, gap=gap,
                    restricted_bound=None if info.restricted_bound is None else min(info.restricted_bound, objective))
     return Solution.of(problem, alt, info)
@@ -338,5 +339,5 @@ def _fallback(problem: Problem, known: list[tuple[list[int], list[GroupConfig]]]
     objective = plan_cost(problem, best, configs)
     bound = problem.lower_bound()
     info = SolverInfo("milp", status=status, objective=objective, bound=bound,
-                      gap=max(0.0, (objective - bound) / objective), scope=scope)
+                      gap=relative_gap(objective, bound), scope=scope)
     return Solution(tuple(best), tuple(configs), info)

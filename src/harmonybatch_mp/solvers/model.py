@@ -35,6 +35,7 @@ from ..expected_cost import EXPECTED, TIMEOUT_LEVELS
 from ..plan import HEURISTIC, OPTIMAL, RESTRICTED_OPTIMAL, TIME_LIMIT, Plan, SolverInfo
 from ..platform import Platform
 from ..profiles import ModelProfile
+from ..solver_info import relative_gap
 from ..workload import App, Workload
 from . import backends
 from .abandon import run_by
@@ -280,17 +281,17 @@ class SetPartitioningModel:
                 self._solving.release()
 
     def _certify(self, masks, configs, objective, bound, termination, rel_gap, abs_gap, backend) -> Solution:
-        gap = None if bound is None else (max(0.0, (objective - bound) / objective) if objective > 0 else 0.0)
+        gap = relative_gap(objective, bound)
         proven = termination == backends.OPTIMAL and gap is not None and (
             gap <= rel_gap + 1e-9 or (objective - bound) * SCALE <= abs_gap + 1e-12)
         status = OPTIMAL if proven else TIME_LIMIT if termination == backends.TIME_LIMIT else HEURISTIC
         restricted = None
         if bound is None and self.strategy == "all":  # no bound from the backend (GLPK stopped by its limit)
             bound = self.problem.lower_bound()
-            gap = max(0.0, (objective - bound) / objective) if objective > 0 else 0.0
+            gap = relative_gap(objective, bound)
         if self.strategy != "all":  # the solver's bound holds over the candidates only
             restricted, bound = bound, self.problem.lower_bound()
-            gap = max(0.0, (objective - bound) / objective) if objective > 0 else 0.0
+            gap = relative_gap(objective, bound)
             if status == OPTIMAL:
                 status = RESTRICTED_OPTIMAL
         info = SolverInfo("milp", status=status, objective=objective, bound=bound, gap=gap, scope=self.scope,
