@@ -671,7 +671,7 @@ def test_time_limit_bounds_the_whole_call():
     assert sum(g.kind == "gpu" for g in plan.groups) <= 2
 
 
-def test_colgen_keeps_a_one_second_limit_at_a_thousand_apps():
+def test_colgen_keeps_a_one_second_limit_at_a_thousand_apps(no_gc_reserve):
     """1,000 apps: colgen ran the contiguous warm start with no deadline, and the moves from a
     plan cut short listed 400,000 moves before looking at the clock; now each stops at its
     share of the limit. The whole call within the limit plus 0.5 s (on the n = 1,000 workloads

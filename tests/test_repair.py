@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from harmonybatch_mp import InfeasibleError, SideConstraints, solve
 from harmonybatch_mp.plan import SolverInfo
+from harmonybatch_mp.provision import feasible_mask
 from harmonybatch_mp.solvers import Problem, as_instance
+from harmonybatch_mp.solvers import problem as problem_module
 from harmonybatch_mp.solvers import repair as repair_module
 from harmonybatch_mp.solvers.dp import dp
 from harmonybatch_mp.solvers.problem import members
@@ -133,6 +135,23 @@ def test_a_large_plan_prices_merges_of_neighbours_only():
     assert {c.kind for c in configs} == {"cpu", "gpu"}
     assert 120 * (1 + repair_module.REACH) <= len(priced) <= 20 * 120
     assert len(set(priced)) == len(priced)  # each union priced once
+
+
+def test_a_repair_cut_short_leaves_what_it_priced_for_the_next():
+    """Each group's classes are kept under the full-batch model too (as under expected), so a
+    repair stopped by its deadline leaves its unions priced for milp's second try (2,000 VGG19
+    apps under a GPU cap with 10 s: the first try's 1 s of pricing unions was lost)."""
+    side = SideConstraints(max_functions=6)
+    problem = Problem(*as_instance(",".join(f"{0.5 + 0.01 * i}:{1 + i % 7}" for i in range(40)), "VGG19"),
+                      cost_model="full-batch", side=side)
+    folded = []
+    with mock.patch.object(problem_module, "feasible_mask",
+                           lambda grid, apps, kinds: folded.append(len(apps)) or feasible_mask(grid, apps, kinds)):
+        first = repair(problem, [1 << i for i in range(40)])
+        unions = sum(n > 1 for n in folded)
+        again = repair(problem, [1 << i for i in range(40)])
+    assert unions > 40 and sum(n > 1 for n in folded) == unions  # the second priced no union
+    assert first == again and side.allows(problem, *first)
 
 
 def test_repair_moves_a_group_to_another_function_to_meet_a_gpu_cap():

@@ -221,9 +221,10 @@ def _milp(problem: Problem, candidates: str | Sequence[Sequence[str]], max_run: 
     # falls back on none of it), made first under a limit and before a model of contiguous runs:
     # its groups join the candidates, and a plan that meets the per-app bound ends the call here
     own = isinstance(candidates, str) and not max_run
-    fallback = _fallbacks(problem, deadline) if own and (deadline is not None or contiguous) else []
+    made: dict[str, list[int]] = {}  # the contiguous plan a first try made (by cost model), for the next
+    fallback = _fallbacks(problem, deadline, made=made) if own and (deadline is not None or contiguous) else []
     if own and deadline is not None and not fallback:  # none within its share: once more, with more time
-        fallback = _fallbacks(problem, deadline, share=FALLBACK_RETRY_SHARE)
+        fallback = _fallbacks(problem, deadline, share=FALLBACK_RETRY_SHARE, made=made)
     known += fallback
     if known and own:  # a plan that meets the per-app bound ends it
         early = _proven(_fallback(problem, known, "", HEURISTIC, "a plan made before the model"), rel_gap, abs_gap)
@@ -238,7 +239,7 @@ def _milp(problem: Problem, candidates: str | Sequence[Sequence[str]], max_run: 
     except SolverError as exc:
         if exc.restricted and own:
             if not fallback:  # none yet, or none within its share of the limit: all that is left
-                known += _fallbacks(problem, deadline, share=1.0)
+                known += _fallbacks(problem, deadline, share=1.0, made=made)
             return _fallback(problem, known, str(exc), HEURISTIC,
                              "a repaired plan: no plan of the candidate groups keeps the side constraints")
         if not exc.time_limit:
@@ -299,13 +300,13 @@ def _cannot_lose(problem: Problem, sol: Solution) -> Solution:
     return Solution.of(problem, alt, info)
 
 
-def _fallbacks(problem: Problem, deadline: float | None,
-               share: float = FALLBACK_SHARE) -> list[tuple[list[int], list[GroupConfig]]]:
+def _fallbacks(problem: Problem, deadline: float | None, share: float = FALLBACK_SHARE,
+               made: dict[str, list[int]] | None = None) -> list[tuple[list[int], list[GroupConfig]]]:
     """The plan a time limit falls back on, made within ``share`` of the time left (without a
     deadline, in full): the short-run contiguous plan (``dp`` knows pins only), repaired where
     it breaks isolation or a counting row (:func:`.repair.repair`), and under isolation alone
     also the short-run contiguous plan whose runs hold no pair; none if the repair fails by
-    then."""
+    then. ``made`` keeps the contiguous plan, once complete, for the calls after this one."""
     now = time.perf_counter()
     stop = None if deadline is None else now + share * max(0.0, deadline - now)
     # under expected with counting rows a large plan is repaired on the full-batch model anyway,
@@ -313,7 +314,14 @@ def _fallbacks(problem: Problem, deadline: float | None,
     # deadline, from the apps alone solve() priced already (2,000 apps alone on the full-batch
     # model: 50 ms past the limit)
     start = problem.full_batch_view() if problem.expected and problem.side.counting and not late(stop) else problem
-    plan = list(dp(start, max_run=FALLBACK_MAX_RUN, deadline=stop).groups)
+    made = {} if made is None else made
+    if start.cost_model in made:
+        plan = list(made[start.cost_model])
+    else:
+        sol = dp(start, max_run=FALLBACK_MAX_RUN, deadline=stop)
+        plan = list(sol.groups)
+        if sol.info.status != TIME_LIMIT:  # complete: the next try starts from it (2,000 apps: 0.7 s)
+            made[start.cost_model] = plan
     problem.prefetch(plan)
     configs = [problem.group(m) for m in plan]
     if None not in configs and problem.side.allows(problem, plan, configs):
