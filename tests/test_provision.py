@@ -61,6 +61,25 @@ def test_exhaustive_is_cheapest_feasible_by_brute_force():
     assert provision_group(apps, VGG, REF).index == best
 
 
+@given(models, platforms, workloads(max_apps=8))
+def test_one_fold_of_the_slos_decides_the_batch_constraint_of_every_configuration(profile, platform, workload):
+    """Provisioning folds the SLOs once (``T_X = T_X(L_max = 0) - L_max``,
+    ``formulations/model.md`` section 6); every configuration's own fold of its timeouts
+    ``s_i - L_max`` (Eq. 5), written out over the grid, gives the same feasible set."""
+    from harmonybatch_mp.batching import equivalent_timeout
+
+    apps = sorted(workload.apps, key=lambda a: a.sort_key)
+    g = config_grid(profile, platform)
+    timeouts = np.array([a.slo for a in apps])[:, None] - g.latency_max[None, :]
+    T = equivalent_timeout(timeouts, [a.rate for a in apps])
+    rate = sum(a.rate for a in apps)
+    meets = g.memory_ok & (g.latency_max <= apps[0].slo)
+    batched = (g.batch == 1) | (g.batch <= np.floor(rate * T) + 1)
+    assert np.array_equal(feasible_mask(g, apps), meets & batched)
+    event(f"Eq. 9 rules out some configurations: {bool((meets & ~batched).any())}")
+    event(f"Eq. 9 admits some batches >= 2: {bool((meets & batched & (g.batch >= 2)).any())}")
+
+
 def test_paper_table_one_groups():
     """formulations/model.md section 11: {app2, app3} of Table I on a 2 GB GPU with batch 14."""
     g = provision_group([App("app2", 0.8, 10), App("app3", 1.0, 20)], VGG, REF)

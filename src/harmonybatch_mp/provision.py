@@ -44,7 +44,10 @@ class _RunState:
 
     Apps must be added in canonical (SLO) order, which is also timeout order, so the
     equivalent-timeout fold of Eq. 5 extends by one step per app. Only configurations
-    that fit in memory and meet the first (tightest) SLO are carried along.
+    that fit in memory and meet the first (tightest) SLO are carried along. The fold is one
+    number for them all: each step depends on ``t - T`` only, so with the timeouts
+    ``s_i - L_max`` every configuration's ``T_X`` is the fold of the SLOs less its ``L_max``
+    (``formulations/model.md`` section 6).
     """
 
     def __init__(self, grid: ConfigGrid, first: App, base: np.ndarray):
@@ -53,14 +56,14 @@ class _RunState:
         self.lmax = grid.latency_max[self.idx]
         self.batch = grid.batch[self.idx]
         self.cost = grid.cost[self.idx]
-        self.T = slo_timeouts(first.slo, self.lmax)  # t_1 (Eq. 10)
+        self.slos = first.slo  # the fold of the SLOs: T_X at L_max = 0
         self.rho = first.rate
 
     def add(self, app: App) -> None:
-        self.T, self.rho = fold_timeout(self.T, self.rho, slo_timeouts(app.slo, self.lmax), app.rate)
+        self.slos, self.rho = fold_timeout(self.slos, self.rho, app.slo, app.rate)
 
     def _ok(self) -> np.ndarray:
-        return (self.batch == 1) | (self.batch <= max_batch(self.rho, self.T))  # Eq. 9
+        return (self.batch == 1) | (self.batch <= max_batch(self.rho, slo_timeouts(self.slos, self.lmax)))  # Eq. 9
 
     def mask(self) -> np.ndarray:
         full = np.zeros(len(self.grid), bool)
