@@ -154,6 +154,22 @@ def test_a_repair_cut_short_leaves_what_it_priced_for_the_next():
     assert first == again and side.allows(problem, *first)
 
 
+def test_a_repair_begun_past_its_deadline_prices_nothing():
+    """Begun past its deadline (milp's fallback, begun late), the repair gives up before it
+    looks at a group: at 2,000 groups setting them up took 24 ms."""
+    import time
+
+    problem = Problem(*as_instance(",".join(f"{0.5 + 0.01 * i}:{1 + i % 7}" for i in range(40)), "VGG19"),
+                      cost_model="full-batch", side=SideConstraints(max_functions=6))
+    looked = []
+    group = problem.group
+    with mock.patch.object(problem, "group", lambda m: looked.append(m) or group(m)):
+        assert repair(problem, [1 << i for i in range(40)], deadline=time.perf_counter() - 1) is None
+        assert looked == []
+        assert repair(problem, [1 << i for i in range(40)], deadline=time.perf_counter() + 60) is not None
+    assert len(looked) >= 40
+
+
 def test_repair_moves_a_group_to_another_function_to_meet_a_gpu_cap():
     """Two GPU groups and a cap of one GPU function: the repair merges them or moves one to CPU,
     whichever costs less, and the plan keeps the cap."""

@@ -814,6 +814,11 @@ def test_a_fallback_cut_short_is_tried_again_with_more_time(monkeypatch):
     assert shares == [module.FALLBACK_SHARE, module.FALLBACK_RETRY_SHARE]
     assert contiguous == [False, True, True]  # the plan whose runs hold no pair is made on each try
     assert not any({"app0", "app1"} <= set(g.apps) for g in plan.groups)
+    # a first try that ends past the deadline is not tried again (short_limits seed 188: 40 ms)
+    shares.clear()
+    with pytest.raises(SolverError, match="no feasible plan was known"):
+        solve(FILLING, "VGG19", cost_model="full-batch", side=side, time_limit=0.01)
+    assert shares == [module.FALLBACK_SHARE]
 
 
 def test_a_fallback_begun_past_its_deadline_prices_nothing_again(monkeypatch):

@@ -223,7 +223,9 @@ def _milp(problem: Problem, candidates: str | Sequence[Sequence[str]], max_run: 
     own = isinstance(candidates, str) and not max_run
     made: dict[str, list[int]] = {}  # the contiguous plan a first try made (by cost model), for the next
     fallback = _fallbacks(problem, deadline, made=made) if own and (deadline is not None or contiguous) else []
-    if own and deadline is not None and not fallback:  # none within its share: once more, with more time
+    # none within its share: once more, with more time, unless the deadline has passed
+    # (short_limits seed 188, 2,000 apps: a second try begun past it took 40 ms)
+    if own and deadline is not None and not fallback and not late(deadline):
         fallback = _fallbacks(problem, deadline, share=FALLBACK_RETRY_SHARE, made=made)
     known += fallback
     if known and own:  # a plan that meets the per-app bound ends it
