@@ -56,14 +56,14 @@ class _RunState:
         self.lmax = grid.latency_max[self.idx]
         self.batch = grid.batch[self.idx]
         self.cost = grid.cost[self.idx]
-        self.slos = first.slo  # the fold of the SLOs: T_X at L_max = 0
+        self.folded = first.slo  # the SLOs folded by Eq. 5: T_X at L_max = 0
         self.rho = first.rate
 
     def add(self, app: App) -> None:
-        self.slos, self.rho = fold_timeout(self.slos, self.rho, app.slo, app.rate)
+        self.folded, self.rho = fold_timeout(self.folded, self.rho, app.slo, app.rate)
 
     def _ok(self) -> np.ndarray:
-        return (self.batch == 1) | (self.batch <= max_batch(self.rho, slo_timeouts(self.slos, self.lmax)))  # Eq. 9
+        return (self.batch == 1) | (self.batch <= max_batch(self.rho, slo_timeouts(self.folded, self.lmax)))  # Eq. 9
 
     def mask(self) -> np.ndarray:
         full = np.zeros(len(self.grid), bool)
