@@ -101,7 +101,9 @@ def kinds_allowed(problem: Problem) -> np.ndarray:
 
 def fills(problem: Problem, configs: PricingConfigs, chosen: np.ndarray) -> np.ndarray:
     """Whether each configuration's chosen group (a boolean row over the apps, canonical
-    order) meets Eq. 9, with the same fold as provisioning; vectorised over configurations."""
+    order) meets Eq. 9, folding each configuration's own timeouts (provisioning folds the
+    SLOs once and subtracts ``L_max``: the same in exact arithmetic, ``formulations/model.md``
+    section 6); vectorised over configurations."""
     T = np.zeros(len(configs))
     rho = np.zeros(len(configs))
     for i, a in enumerate(problem.apps):
