@@ -189,9 +189,8 @@ def solve(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
         except SolverError as error:
             if limit is None or not error.time_limit:
                 raise
-            given = options["time_limit"]
-            last = f"; the last full garbage collection here took {_full_collection[1]:.3g} s" \
-                if _full_collection[1] > 0 else ""
+            given, collected = options["time_limit"], _full_collection[1]
+            last = f"; the last full garbage collection here took {collected:.3g} s" if collected > 0 else ""
             raise SolverError(f"{error} (solve() gave the solver {given:.3g} s of the {limit:g} s limit and kept "
                               f"{limit - given:.3g} s for checking the plan and for garbage collection{last})",
                               time_limit=True, restricted=error.restricted) from error
