@@ -155,6 +155,70 @@ def test_a_backend_s_first_load_of_pyomo_stays_within_the_time_limit(slow_warm_u
     assert loaded.wait(10.0) and kernels.ready(kernels.PYOMO, time.perf_counter())
 
 
+@pytest.fixture
+def sleeping_backend(tmp_path):
+    """A Pyomo shell backend, registered as ``sleeper``, whose solver process sleeps 60 s
+    whatever it is given (as CBC overran its limit by 6 s on 98,280 columns). Pyomo writes
+    its files in ``tmp_path`` meanwhile."""
+    from pyomo.common.collections import Bunch
+    from pyomo.common.tempfiles import TempfileManager
+    from pyomo.opt import SolverFactory
+    from pyomo.solvers.plugins.solvers.GLPK import GLPKSHELL
+
+    class Sleeper(GLPKSHELL):
+        def available(self, exception_flag=False):
+            return True
+
+        def executable(self):
+            return shutil.which("sleep")
+
+        def create_command_line(self, executable, problem_files):
+            self._log_file = TempfileManager.create_tempfile(suffix=".log")
+            return Bunch(cmd=[executable, "60"], log_file=self._log_file, env=None)
+
+    SolverFactory.register("sleeper", doc="sleeps 60 s")(Sleeper)
+    tempdir, TempfileManager.tempdir = TempfileManager.tempdir, str(tmp_path)
+    yield "sleeper"
+    TempfileManager.tempdir = tempdir
+    SolverFactory.unregister("sleeper")
+
+
+def test_a_backend_process_left_at_the_deadline_is_stopped(sleeping_backend, tmp_path):
+    """A call leaves a Pyomo backend that has not stopped by its deadline (``abandon.run_by``);
+    the backend's process is then stopped about a second past the deadline, so it does not
+    hold its model, the CPU and the process's exit until it ends by itself, and the files
+    Pyomo wrote for it are removed. With CBC on 98,280 columns given 2 s, the thread left
+    behind ran 9.2 s past the call before; 2.1-2.4 s now."""
+    import threading
+    import time
+
+    kernels = importlib.import_module("harmonybatch_mp.solvers.kernels")
+    assert kernels.ready(kernels.PYOMO, None)
+    model = build_model("0.3:2,0.5:5,0.8:10", "VGG19", candidates="all")
+    start = time.perf_counter()
+    with pytest.raises(SolverError, match="sleeper did not stop by the time limit") as error:
+        model.solve(backend=sleeping_backend, time_limit=0.5)
+    assert error.value.time_limit and time.perf_counter() - start <= 0.6
+    left = [t for t in threading.enumerate() if t.name == f"harmonybatch-mp {sleeping_backend}"]
+    assert len(left) == 1
+    left[0].join(10.0)
+    assert not left[0].is_alive(), "the backend's process was left running past its deadline"
+    assert time.perf_counter() - start <= 0.5 + 1.0 + 1.0  # Pyomo stops it 1 s past its limit
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_backend_is_not_started_past_the_deadline(sleeping_backend):
+    """A Pyomo model built past the call's deadline (in the thread the call has left) is not
+    written and solved: the backend is not started, and the thread ends at once."""
+    import time
+
+    backends = importlib.import_module("harmonybatch_mp.solvers.backends")
+    model = build_model("0.3:2,0.5:5", "VGG19")
+    start = time.perf_counter()
+    with pytest.raises(SolverError, match="time limit reached before backend sleeper could start") as error:
+        backends.run_backend(model.pyomo, sleeping_backend, deadline=start)
+    assert error.value.time_limit and time.perf_counter() - start < 0.5
+
 def test_a_backend_stopped_by_its_own_limit_proves_nothing(monkeypatch):
     """Backends other than HiGHS tell a stop at their own time option in other words: CBC as
     "intermediateNonInteger" with a fractional point (loaded, it left apps in no group: a

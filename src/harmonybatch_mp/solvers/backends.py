@@ -17,6 +17,7 @@ is never printed.
 from __future__ import annotations
 
 import math
+import subprocess
 import threading
 import time
 from collections.abc import Mapping
@@ -123,6 +124,8 @@ def run_backend(model: Any, backend: str = DEFAULT_BACKEND, *, deadline: float |
     _acquire(deadline)
     try:
         remaining = None if deadline is None else max(0.0, deadline - time.perf_counter())
+        if remaining == 0.0:
+            raise SolverError(f"time limit reached before backend {backend} could start", time_limit=True)
         if backend in HIGHS_NAMES:
             return _run_highs(model, backend, remaining, rel_gap, abs_gap, threads, warm_start, backend_options)
         return _run_factory(model, backend, remaining, rel_gap, abs_gap, threads, warm_start, backend_options)
@@ -163,7 +166,9 @@ def _run_highs(model, backend, time_limit, rel_gap, abs_gap, threads, warm_start
 
 def _run_factory(model, backend, time_limit, rel_gap, abs_gap, threads, warm_start, extra) -> BackendResult:
     import pyomo.environ as pyo
+    from pyomo.common.tempfiles import TempfileManager
     from pyomo.opt import SolverFactory, SolverStatus, TerminationCondition
+    from pyomo.opt.solver.shellcmd import SystemCallSolver
 
     if backend not in SolverFactory:
         raise InputError(f"unknown MILP backend {backend!r}; use appsi_highs (default) or a Pyomo SolverFactory "
@@ -173,28 +178,42 @@ def _run_factory(model, backend, time_limit, rel_gap, abs_gap, threads, warm_sta
         raise SolverError(f"backend {backend!r} is not available on this machine (is the solver installed and on "
                           f"PATH? GLPK: apt-get install glpk-utils; CBC: apt-get install coinor-cbc)")
     names = OPTION_NAMES.get(backend, (None, None, None, None))
+    # Pyomo stops a shell solver's process this long after starting it (plus 1 s or 1%), and passes
+    # it on as the solver's own limit where it knows the solver's option: CBC overran 0.5 s by 6 s,
+    # and a call left at its deadline (`abandon.run_by`) had kept it running until it ended
+    shell = isinstance(opt, SystemCallSolver) and time_limit is not None and time_limit < LONGEST_LIMIT
     options: dict[str, Any] = {}
     wanted = (("time_limit", time_limit, None), ("rel_gap", rel_gap, 0.0), ("abs_gap", abs_gap, 0.0),
               ("threads", threads, None))
     for (option, value, default), name in zip(wanted, names):
         if value is None or value == default or (option == "time_limit" and value >= LONGEST_LIMIT):
             continue
-        if name is None:
+        if name is None and not (option == "time_limit" and shell):
             raise InputError(f"backend {backend!r} has no option for {option}; pass it in backend_options "
                              f"under the solver's own name, or use appsi_highs")
-        options[name] = max(1, math.ceil(value)) if (option == "time_limit" and backend == "glpk") else value
+        if name is not None:
+            options[name] = max(1, math.ceil(value)) if (option == "time_limit" and backend == "glpk") else value
     if rel_gap == 0.0 and names[1] is not None:
         options[names[1]] = 0.0  # prove the optimum (GLPK's and CBC's defaults are not 0 everywhere)
     if abs_gap == 0.0 and names[2] is not None:
         options[names[2]] = 0.0
     options.update(extra or {})
     kwargs: dict[str, Any] = {"load_solutions": False, "tee": False, "options": options}
+    if shell:
+        kwargs["timelimit"] = max(1, math.ceil(time_limit)) if backend == "glpk" else time_limit
     if warm_start and opt.warm_start_capable():
         kwargs["warmstart"] = True
+    files = TempfileManager.push()  # the files Pyomo writes, removed even when the solve fails
     try:
         res = opt.solve(model, **kwargs)
+    except subprocess.TimeoutExpired:
+        raise SolverError(f"backend {backend} did not stop by the time limit and was stopped",
+                          time_limit=True) from None
     except Exception as exc:  # the backend failed: a solver failure, not bad input
         raise SolverError(f"backend {backend} failed: {exc}") from None
+    finally:
+        while TempfileManager.pop() is not files:  # a failed solve leaves its own context pushed
+            pass
     tc = res.solver.termination_condition
     termination = {TerminationCondition.optimal: OPTIMAL, TerminationCondition.maxTimeLimit: TIME_LIMIT,
                    TerminationCondition.infeasible: INFEASIBLE,
