@@ -146,6 +146,19 @@ def test_export_lp_and_format_errors(capsys, tmp_path):
     assert code == 2 and "--format lp" in err
 
 
+def test_export_to_standard_output(capsys, tmp_path, monkeypatch):
+    """``-`` is standard output, as for most command-line tools: the same text the file
+    holds, the summary on standard error, and no file named ``-``."""
+    monkeypatch.chdir(tmp_path)
+    code, _, _ = run(capsys, "export", "m.mps")
+    assert code == 0
+    code, out, err = run(capsys, "export", "--format", "mps", "-")
+    assert code == 0 and out == (tmp_path / "m.mps").read_text() and "wrote standard output (mps)" in err
+    code, _, err = run(capsys, "export", "-")
+    assert code == 2 and "cannot tell the format of '-'" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.mps"]
+
+
 def test_help_mentions_exit_codes(capsys):
     with pytest.raises(SystemExit):
         main(["plan", "--help"])

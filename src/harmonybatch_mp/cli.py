@@ -15,8 +15,10 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from ._io import drop_stdout, print_out, write_text
 from ._validate import read_json
@@ -127,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Write the set-partitioning MILP (objective: cost per million requests).")
     _add_instance_args(export)
     export.add_argument("--format", choices=("lp", "mps"), default=None, help="file format (default: from OUT's suffix)")
-    export.add_argument("out", metavar="OUT", help="output file (written atomically)")
+    export.add_argument("out", metavar="OUT", help="output file (written atomically), or - for standard output "
+                        "(with --format)")
     export.add_argument("--full", action="store_true",
                         help="keep every candidate group and the cheapest column per function kind and GPU size "
                              "(no reductions), for adding your own rows")
@@ -222,8 +225,15 @@ def _cmd_export(args) -> int:
     model = build_model(workload, profile, platform, side=SideConstraints.from_arguments(args),
                         candidates=opts["candidates"], max_run=opts["max_run"], reduce=not args.full,
                         cost_model=args.cost_model, timeout_levels=args.timeout_levels)
-    model.write(args.out, fmt)
-    print(f"wrote {args.out} ({fmt}): {len(model.columns)} columns, {model.problem.n} cover rows; objective in "
+    if args.out == "-":  # standard output, as the text a file would hold
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / f"model.{fmt}"
+            model.write(path, fmt)
+            print_out(path.read_text().rstrip("\n"))
+    else:
+        model.write(args.out, fmt)
+    where = "standard output" if args.out == "-" else args.out
+    print(f"wrote {where} ({fmt}): {len(model.columns)} columns, {model.problem.n} cover rows; objective in "
           f"cost per request x {model.scale:g}; reductions: {', '.join(model.reductions) or 'none'}",
           file=sys.stderr)
     return EXIT_OK
