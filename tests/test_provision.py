@@ -150,3 +150,33 @@ def test_run_optima_match_each_runs_own_optimum_with_pins(profile, platform, wor
         want = best_config(grid, p.apps[i:j], kinds) if kinds else None
         event("pins leave no kind" if not kinds else "infeasible run" if want is None else "feasible run")
         assert (None if cfg is None else cfg.index) == want
+
+
+@given(models, platforms, workloads(max_apps=7), st.data())
+def test_per_class_is_each_class_s_cheapest_feasible_configuration(profile, platform, workload, data):
+    """Under full-batch, ``Problem.per_class`` (the grid ordered by class once, members taken in
+    canonical order without checks) is, per function kind and GPU memory size, the cheapest
+    feasible configuration (ties to the first), cheapest first: as written out here from
+    ``feasible_mask`` of the members in shuffled order, checked and sorted; and ``group`` is
+    ``best_config``'s choice among the kinds the members' pins allow."""
+    from harmonybatch_mp import SideConstraints
+    from harmonybatch_mp.provision import best_config
+
+    names = [a.name for a in workload.apps]
+    pin = {name: data.draw(st.sampled_from(["cpu", "gpu"])) for name in data.draw(st.lists(st.sampled_from(names),
+                                                                                            max_size=2, unique=True))}
+    problem = Problem(workload, profile, platform, side=SideConstraints(pin=pin), cost_model="full-batch")
+    mask = data.draw(st.integers(1, (1 << problem.n) - 1))
+    apps = data.draw(st.permutations([a for i, a in enumerate(problem.apps) if mask >> i & 1]))
+    kinds = [k for k in ("cpu", "gpu") if all(pin.get(a.name, k) == k for a in apps)]
+    g = problem.grid
+    feasible = np.flatnonzero(feasible_mask(g, apps, kinds)) if kinds else np.empty(0, int)
+    cheapest: dict[tuple[int, int], int] = {}
+    for i in sorted(feasible.tolist(), key=lambda i: (g.cost[i], i)):
+        cheapest.setdefault((int(g.kind[i]), int(g.gpu_mem[i])), i)
+    want = sorted(cheapest.values(), key=lambda i: (g.cost[i], i))
+    event(f"{len(want)} classes" if len(want) < 3 else "3 classes or more")
+    event("pinned" if pin else "no pins")
+    assert [c.index for c in problem.per_class(mask)] == want
+    best = problem.group(mask)
+    assert (best is None) == (not want) and (best is None or best.index == best_config(g, apps, kinds))

@@ -80,22 +80,26 @@ class _RunState:
         return int(self.idx[int(np.argmin(masked))])
 
 
-def _group_state(grid: ConfigGrid, apps: Sequence[App], kinds: Sequence[str]) -> _RunState:
-    apps = _sorted(apps)
+def _group_state(grid: ConfigGrid, apps: Sequence[App], kinds: Sequence[str], check_input: bool = True) -> _RunState:
+    if check_input:
+        apps = _sorted(apps)
     state = _RunState(grid, apps[0], grid.memory_ok & kind_mask(grid, kinds))
     for a in apps[1:]:
         state.add(a)
     return state
 
 
-def feasible_mask(grid: ConfigGrid, apps: Sequence[App], kinds: Sequence[str] = KINDS) -> np.ndarray:
+def feasible_mask(grid: ConfigGrid, apps: Sequence[App], kinds: Sequence[str] = KINDS, *,
+                  check_input: bool = True) -> np.ndarray:
     """Boolean mask of the configurations that can serve ``apps`` as one group.
 
     A configuration is feasible when it fits in memory, its maximum latency meets the
     tightest SLO (Eq. 10) and, for batch >= 2, its batch meets Eq. 9 with the
-    largest timeouts ``s_i - L_max``.
+    largest timeouts ``s_i - L_max``. With ``check_input=False`` the apps must be distinct
+    App objects in canonical order already (a Problem's members are): they are neither
+    checked nor sorted (a third of the time of a group of 100 apps).
     """
-    return _group_state(grid, apps, kinds).mask()
+    return _group_state(grid, apps, kinds, check_input).mask()
 
 
 def provision_group(
@@ -129,9 +133,11 @@ def provision_group(
     return None if i is None else grid.config(i)
 
 
-def best_config(grid: ConfigGrid, apps: Sequence[App], kinds: Sequence[str] = KINDS) -> int | None:
-    """Grid index of the cheapest feasible configuration of a group, or None (see :func:`provision_group`)."""
-    return _group_state(grid, apps, kinds).best()
+def best_config(grid: ConfigGrid, apps: Sequence[App], kinds: Sequence[str] = KINDS, *,
+                check_input: bool = True) -> int | None:
+    """Grid index of the cheapest feasible configuration of a group, or None (see :func:`provision_group`;
+    ``check_input`` as for :func:`feasible_mask`)."""
+    return _group_state(grid, apps, kinds, check_input).best()
 
 
 def run_optima(

@@ -113,6 +113,8 @@ class Problem:
         self.grid: ConfigGrid = config_grid(profile, platform)
         pins = self.side.kinds()
         self.app_kinds = tuple(pins.get(a.name, KINDS) for a in self.apps)
+        # per kind, the apps pinned away from it, as a mask (kinds_of in a step, not one per member)
+        self._pinned_from = {k: sum(1 << i for i, ks in enumerate(self.app_kinds) if k not in ks) for k in KINDS}
         self._cache: dict[int, GroupConfig | None] = {}
         self._classes: dict[int, list[GroupConfig]] = {}
         self._kind_configs: dict[tuple, np.ndarray] = {}
@@ -120,6 +122,7 @@ class Problem:
         self._index: dict[str, int] | None = None  # app name -> position (mask_of)
         self._isolated: list[int] | None = None  # the isolated pairs as masks (isolated_pairs)
         self._full_batch: Problem | None = None  # full_batch_view(), made once
+        self._by_class: tuple[np.ndarray, np.ndarray] | None = None  # per_class's order of the grid
         self.tables = expected_tables(self.grid, duration) if cost_model == EXPECTED else None
 
     @property
@@ -226,10 +229,8 @@ class Problem:
 
     def kinds_of(self, mask: int) -> tuple[str, ...]:
         """Function kinds every member of the group allows."""
-        allowed = set(KINDS)
-        for i in members(self.check_mask(mask)):
-            allowed &= set(self.app_kinds[i])
-        return tuple(k for k in KINDS if k in allowed)
+        mask = self.check_mask(mask)
+        return tuple(k for k in KINDS if not mask & self._pinned_from[k])
 
     def rate(self, mask: int) -> float:
         """``r_X``, the total rate of the group."""
@@ -249,7 +250,7 @@ class Problem:
             elif self.expected:
                 cfg = self._search(mask, self._candidates(kinds))
             else:
-                i = best_config(self.grid, [self.apps[i] for i in members(mask)], kinds)
+                i = best_config(self.grid, [self.apps[i] for i in members(mask)], kinds, check_input=False)
                 cfg = None if i is None else self.grid.config(i)
             self._cache[key] = cfg
         return cfg
@@ -287,12 +288,16 @@ class Problem:
             return list(self._classes[mask])
         if mask in self._classes:  # kept, as under expected: every solver asks for the apps alone again,
             return list(self._classes[mask])  # and a repair cut short by its deadline for its merges
-        idx = np.flatnonzero(feasible_mask(grid, [self.apps[i] for i in members(mask)], kinds))
-        key = grid.kind[idx] * 10_000 + grid.gpu_mem[idx]
-        order = np.lexsort((idx, grid.cost[idx], key))
-        first = np.ones(order.size, bool)
-        first[1:] = key[order][1:] != key[order][:-1]
-        out = [grid.config(i) for i in sorted(idx[order][first].tolist(), key=lambda i: (grid.cost[i], i))]
+        if self._by_class is None:  # the grid by class (kind, GPU memory), then cost, then index: sorted once
+            key = grid.kind * 10_000 + grid.gpu_mem
+            order = np.lexsort((np.arange(len(grid)), grid.cost, key))
+            self._by_class = order, key[order]
+        order, key = self._by_class
+        ok = feasible_mask(grid, [self.apps[i] for i in members(mask)], kinds, check_input=False)[order]
+        ranked, key = order[ok], key[ok]
+        first = np.ones(ranked.size, bool)
+        first[1:] = key[1:] != key[:-1]
+        out = [grid.config(i) for i in sorted(ranked[first].tolist(), key=lambda i: (grid.cost[i], i))]
         self._classes[mask] = out
         return list(out)
 
