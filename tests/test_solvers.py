@@ -881,3 +881,18 @@ def test_under_isolation_the_fallback_offers_the_repaired_plan_and_the_plan_of_r
     repaired, apart = (problem.plan_cost(masks) for masks, _ in plans)
     assert repaired == pytest.approx(problem.lower_bound(), rel=1e-9) and apart > repaired * (1 + 1e-3)
     assert apart == pytest.approx(dp(problem, max_run=8, isolate=True).info.objective, rel=1e-9)
+
+
+@given(st.lists(st.integers(0, 6000), max_size=31, unique=True) | st.lists(st.integers(0, 6000), min_size=32,
+                                                                            max_size=400, unique=True)
+       | st.lists(st.integers(0, 62), min_size=32, unique=True), st.booleans())
+def test_members_are_the_set_bits_in_order(bits, numpy_int):
+    """``members`` reads a mask of many members from its bytes at once, and one of few a
+    member at a time; either way the set bits, ascending (also of a numpy integer)."""
+    mask = sum(1 << i for i in bits)
+    event("many members (from the bytes)" if len(bits) >= 32 else "few members")
+    if numpy_int and mask < 2**63:
+        event("a numpy integer")
+        mask = np.int64(mask)
+    assert members(mask) == sorted(bits)
+    assert all(type(i) is int for i in members(mask))

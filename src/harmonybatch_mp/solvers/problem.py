@@ -44,6 +44,11 @@ _RUN_BATCH = (16, 256)
 _RUN_SECONDS = 0.1
 
 
+#: Members from which :func:`members` reads the mask's bytes at once: 13 us for 60 of 3,000 apps,
+#: against 19 us a member at a time (3 us against 0.6 us for 5 of 30).
+_MANY_MEMBERS = 32
+
+
 def members(mask: int) -> list[int]:
     """Indices of the set bits of ``mask``, ascending (one step per member, not per bit).
 
@@ -56,6 +61,12 @@ def members(mask: int) -> list[int]:
     """
     if mask < 0:  # (its bits never run out)
         raise InputError(f"a group must be a bitmask of apps (an int >= 0), got {mask!r}")
+    if isinstance(mask, np.integer):  # (it has no bit_length)
+        mask = int(mask)
+    if mask.bit_count() >= _MANY_MEMBERS:  # each step below costs a pass over every word of the mask
+        size = (mask.bit_length() + 7) // 8
+        return np.flatnonzero(np.unpackbits(np.frombuffer(mask.to_bytes(size, "little"), np.uint8),
+                                            bitorder="little")).tolist()
     out = []
     while mask:
         low = mask & -mask
