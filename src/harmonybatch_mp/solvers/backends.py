@@ -182,6 +182,8 @@ def _run_factory(model, backend, time_limit, rel_gap, abs_gap, threads, warm_sta
     # it on as the solver's own limit where it knows the solver's option: CBC overran 0.5 s by 6 s,
     # and a call left at its deadline (`abandon.run_by`) had kept it running until it ended
     shell = isinstance(opt, SystemCallSolver) and time_limit is not None and time_limit < LONGEST_LIMIT
+    if shell and backend == "glpk":
+        time_limit = max(1, math.ceil(time_limit))  # GLPK takes whole seconds
     options: dict[str, Any] = {}
     wanted = (("time_limit", time_limit, None), ("rel_gap", rel_gap, 0.0), ("abs_gap", abs_gap, 0.0),
               ("threads", threads, None))
@@ -192,7 +194,7 @@ def _run_factory(model, backend, time_limit, rel_gap, abs_gap, threads, warm_sta
             raise InputError(f"backend {backend!r} has no option for {option}; pass it in backend_options "
                              f"under the solver's own name, or use appsi_highs")
         if name is not None:
-            options[name] = max(1, math.ceil(value)) if (option == "time_limit" and backend == "glpk") else value
+            options[name] = value
     if rel_gap == 0.0 and names[1] is not None:
         options[names[1]] = 0.0  # prove the optimum (GLPK's and CBC's defaults are not 0 everywhere)
     if abs_gap == 0.0 and names[2] is not None:
@@ -200,7 +202,7 @@ def _run_factory(model, backend, time_limit, rel_gap, abs_gap, threads, warm_sta
     options.update(extra or {})
     kwargs: dict[str, Any] = {"load_solutions": False, "tee": False, "options": options}
     if shell:
-        kwargs["timelimit"] = max(1, math.ceil(time_limit)) if backend == "glpk" else time_limit
+        kwargs["timelimit"] = time_limit
     if warm_start and opt.warm_start_capable():
         kwargs["warmstart"] = True
     files = TempfileManager.push()  # the files Pyomo writes, removed even when the solve fails
