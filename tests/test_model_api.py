@@ -219,6 +219,39 @@ def test_a_backend_is_not_started_past_the_deadline(sleeping_backend):
         backends.run_backend(model.pyomo, sleeping_backend, deadline=start)
     assert error.value.time_limit and time.perf_counter() - start < 0.5
 
+
+def test_a_model_is_handed_to_highs_only_while_time_is_left(monkeypatch):
+    """Listing a large model's columns for HiGHS looks at the clock: 606,156 contiguous columns
+    of 5,000 apps, built with about 1.3 s of a 60 s limit left, took 11.8 s to list and pass, and the
+    call ended 12 s past its limit (``benchmarks/large.py``, full-batch with a GPU cap). Past
+    the deadline the listing stops between chunks of columns, with a time-limit SolverError
+    (``milp`` then returns the plan it knows)."""
+    import time
+
+    model_module = importlib.import_module("harmonybatch_mp.solvers.model")
+    highs = importlib.import_module("harmonybatch_mp.solvers.highs")
+    model = build_model(",".join(f"{0.4 + 0.01 * i}:{1 + i % 5}" for i in range(40)), "VGG19",
+                        candidates="contiguous", cost_model="full-batch")
+    assert len(model.columns) > 100
+    listed = []
+    members = model_module.members
+
+    def slowly(mask: int) -> list[int]:
+        time.sleep(0.005)
+        listed.append(mask)
+        return members(mask)
+
+    monkeypatch.setattr(model_module, "PASS_CHUNK", 10)
+    monkeypatch.setattr(model_module, "members", slowly)
+    with pytest.raises(SolverError, match="while passing the model to HiGHS") as error:
+        model.solution(deadline=time.perf_counter() + 0.1)
+    assert error.value.time_limit and len(listed) < 60  # 0.1 s of 5 ms each, and the chunk under way
+    monkeypatch.setattr(highs, "ENTRY_CHUNK", 2)
+    with pytest.raises(SolverError, match="while passing the model to HiGHS"):
+        highs.master_entries([[0], [1], [0, 1]], [], 2, deadline=time.perf_counter() - 1.0)
+    assert [a.tolist() for a in highs.master_entries([[0], [1], [0, 1]], [], 2, deadline=time.perf_counter() + 60)] \
+        == [[0, 1, 2, 2], [0, 1, 0, 1], [1.0, 1.0, 1.0, 1.0]]
+
 def test_a_backend_stopped_by_its_own_limit_proves_nothing(monkeypatch):
     """Backends other than HiGHS tell a stop at their own time option in other words: CBC as
     "intermediateNonInteger" with a fractional point (loaded, it left apps in no group: a

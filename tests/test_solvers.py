@@ -885,12 +885,15 @@ def test_under_isolation_the_fallback_offers_the_repaired_plan_and_the_plan_of_r
 
 @given(st.lists(st.integers(0, 6000), max_size=31, unique=True) | st.lists(st.integers(0, 6000), min_size=32,
                                                                             max_size=400, unique=True)
-       | st.lists(st.integers(0, 62), min_size=32, unique=True), st.booleans())
+       | st.lists(st.integers(0, 62), min_size=32, unique=True)
+       | st.builds(lambda i, k: list(range(i, i + k)), st.integers(0, 5000), st.integers(1, 300)), st.booleans())
 def test_members_are_the_set_bits_in_order(bits, numpy_int):
-    """``members`` reads a mask of many members from its bytes at once, and one of few a
-    member at a time; either way the set bits, ascending (also of a numpy integer)."""
+    """``members`` lists a run of consecutive apps as a range, reads a mask of many members
+    from its bytes at once, and one of few a member at a time; in every case the set bits,
+    ascending (also of a numpy integer, and none of 0)."""
     mask = sum(1 << i for i in bits)
-    event("many members (from the bytes)" if len(bits) >= 32 else "few members")
+    run = bool(bits) and max(bits) - min(bits) + 1 == len(bits)
+    event("a run" if run else "many members (from the bytes)" if len(bits) >= 32 else "few members")
     if numpy_int and mask < 2**63:
         event("a numpy integer")
         mask = np.int64(mask)

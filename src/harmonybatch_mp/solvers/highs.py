@@ -32,6 +32,8 @@ FEASIBILITY_JUMP_SECONDS_PER_NONZERO = 1e-5
 #: VideoMAE under a GPU cap (about 4,000 columns) 17 calls in 9 s, up to 0.96 s apart, so it
 #: ended 0.17-0.4 s past its deadline.
 MIP_RESERVE, MIP_RESERVE_SHARE = 1.0, 0.1
+#: Columns whose cover rows :func:`master_entries` lists between two looks at the clock.
+ENTRY_CHUNK = 50_000
 
 _BANNER = [False]  # HiGHS prints a banner on stdout at its first construction in a process
 
@@ -71,19 +73,27 @@ class _Model(NamedTuple):
 
 
 def master_entries(columns: Sequence[Sequence[int]], rows: Sequence[tuple[np.ndarray, float]], n_cover: int,
-                   coefficients: Sequence[Sequence[float]] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   coefficients: Sequence[Sequence[float]] | None = None,
+                   deadline: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The nonzeros of a master's matrix as ``(column, row, value)`` arrays: each column's cover
     rows as given (coefficients 1, or ``coefficients[j]`` for the members of column ``j``), then
     the ``<=`` rows' nonzeros, row by row (vectorised: the loops over the columns took 9 ms of
     each node LP of 3,000 columns, n = 30). HiGHS takes them sorted by column (:func:`_model`),
-    the dense interior point as they are (:mod:`.interior_lp`).
+    the dense interior point as they are (:mod:`.interior_lp`). A time-limit SolverError once
+    ``deadline`` passes (it is looked at every :data:`ENTRY_CHUNK` columns).
 
     >>> [a.tolist() for a in master_entries([[0], [0, 1]], [(np.array([0.0, 2.0]), 1.0)], 2)]
     [[0, 1, 1, 1], [0, 0, 1, 2], [1.0, 1.0, 1.0, 2.0]]
     """
     lengths = np.fromiter(map(len, columns), dtype=np.int64, count=len(columns))
     col = [np.repeat(np.arange(len(columns)), lengths)]
-    row = [np.fromiter(itertools.chain.from_iterable(columns), dtype=np.int64, count=int(lengths.sum()))]
+    covers = []
+    for k in range(0, len(columns), ENTRY_CHUNK):  # 606,156 columns of 5,000 apps took 1.5 s
+        if deadline is not None and time.perf_counter() > deadline:
+            raise SolverError("time limit reached while passing the model to HiGHS", time_limit=True)
+        covers.append(np.fromiter(itertools.chain.from_iterable(columns[k:k + ENTRY_CHUNK]), dtype=np.int64,
+                                  count=int(lengths[k:k + ENTRY_CHUNK].sum())))
+    row = [np.concatenate(covers) if covers else np.empty(0, np.int64)]
     val = [np.ones(row[0].size) if coefficients is None else
            np.fromiter(itertools.chain.from_iterable(coefficients), dtype=float, count=row[0].size)]
     for r, (coef, _) in enumerate(rows):
@@ -95,11 +105,12 @@ def master_entries(columns: Sequence[Sequence[int]], rows: Sequence[tuple[np.nda
 
 
 def _model(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Sequence[tuple[np.ndarray, float]],
-           n_cover: int, upper: float = 1.0, coefficients: Sequence[Sequence[float]] | None = None) -> _Model:
+           n_cover: int, upper: float = 1.0, coefficients: Sequence[Sequence[float]] | None = None,
+           deadline: float | None = None) -> _Model:
     """``0 <= x <= upper``, equality cover rows, then the ``<=`` rows, column-wise: the entries of
     :func:`master_entries`, in the order made within each column."""
     ncol = len(cost)
-    owner, row, val = master_entries(columns, rows, n_cover, coefficients)
+    owner, row, val = master_entries(columns, rows, n_cover, coefficients, deadline)
     order = np.argsort(owner, kind="stable")
     start = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=ncol))]).astype(np.int32)
     return _Model(np.asarray(cost, float), np.zeros(ncol), np.full(ncol, upper),
@@ -234,7 +245,7 @@ def run_highs_arrays(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: S
     try:
         h = _highs()
         ncol = len(cost)
-        _pass(h, _model(cost, columns, rows, n_cover), integer=True)
+        _pass(h, _model(cost, columns, rows, n_cover, deadline=deadline), integer=True)
         hard = deadline
         if deadline is not None:  # HiGHS's MIP ends past its deadline: it stops this much before it
             deadline -= min(MIP_RESERVE, MIP_RESERVE_SHARE * max(0.0, deadline - time.perf_counter()))

@@ -63,6 +63,9 @@ def members(mask: int) -> list[int]:
         raise InputError(f"a group must be a bitmask of apps (an int >= 0), got {mask!r}")
     if isinstance(mask, np.integer):  # (it has no bit_length)
         mask = int(mask)
+    low = mask & -mask
+    if mask and not (mask + low) & mask:  # a run of consecutive apps (a contiguous candidate, a group of dp)
+        return list(range(low.bit_length() - 1, mask.bit_length()))
     if mask.bit_count() >= _MANY_MEMBERS:  # each step below costs a pass over every word of the mask
         size = (mask.bit_length() + 7) // 8
         return np.flatnonzero(np.unpackbits(np.frombuffer(mask.to_bytes(size, "little"), np.uint8),
