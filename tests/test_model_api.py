@@ -252,6 +252,24 @@ def test_a_model_is_handed_to_highs_only_while_time_is_left(monkeypatch):
     assert [a.tolist() for a in highs.master_entries([[0], [1], [0, 1]], [], 2, deadline=time.perf_counter() + 60)] \
         == [[0, 1, 2, 2], [0, 1, 0, 1], [1.0, 1.0, 1.0, 1.0]]
 
+
+def test_a_model_stops_growing_while_it_can_still_be_handed_over(monkeypatch):
+    """A model's building stops where the time left would not hand the columns it has to HiGHS
+    (``model.HANDOFF_PER_COLUMN`` each): at 5,000 apps under a GPU cap, 606,156 columns built with
+    1.3 s left took 5.4 s to hand over and 0.5 s to free. Here a column takes 0.5 s: with 10 s
+    left, the building stops at once (its first 64 groups' columns)."""
+    import time
+
+    model_module = importlib.import_module("harmonybatch_mp.solvers.model")
+    problem = Problem(*as_instance(",".join(f"{0.4 + 0.01 * i}:{1 + i % 5}" for i in range(40)), "VGG19"),
+                      cost_model="full-batch", side=SideConstraints(max_gpu_functions=1))
+    assert len(model_module.build_from_problem(problem, candidates="contiguous").columns) > 100
+    monkeypatch.setattr(model_module, "HANDOFF_PER_COLUMN", 0.5)
+    start = time.perf_counter()
+    with pytest.raises(SolverError, match="while generating columns") as error:
+        model_module.build_from_problem(problem, candidates="contiguous", deadline=start + 10.0)
+    assert error.value.time_limit and time.perf_counter() - start < 2.0
+
 def test_a_backend_stopped_by_its_own_limit_proves_nothing(monkeypatch):
     """Backends other than HiGHS tell a stop at their own time option in other words: CBC as
     "intermediateNonInteger" with a fractional point (loaded, it left apps in no group: a
