@@ -68,10 +68,12 @@ SCALE = 1e6
 MIN_SCALED_WEIGHT, MAX_SCALED_WEIGHT = 1e-3, 1e9
 #: Columns listed for HiGHS between two looks at the clock (about 0.2 s at 5,000 apps).
 PASS_CHUNK = 20_000
-#: Seconds a column takes to hand to HiGHS and to free after: 606,156 columns of 5,000 apps took
-#: 5.4 s to list and pass (1.7 s of it two full garbage collections) and 0.5 s to free. A model's
-#: building stops where the time left is less than this for the columns it has.
-HANDOFF_PER_COLUMN = 1e-5
+#: Seconds a column takes to hand to HiGHS, to start it and to free after. 606,156 columns of 5,000
+#: apps took 5.4 s to list and pass (1.7 s of it two full garbage collections) and 0.5 s to free;
+#: with 10 us a column, a model built with 6 s left still ended its call 1.5 s past the limit, with
+#: HiGHS holding 2.5 GB. A model's building stops where the time left is less than this for the
+#: columns it has.
+HANDOFF_PER_COLUMN = 2e-5
 
 _SCOPES = {"all": "all partitions", "contiguous": "contiguous candidate groups", "list": "candidate list"}
 
