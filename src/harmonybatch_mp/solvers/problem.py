@@ -61,7 +61,7 @@ def members(mask: int) -> list[int]:
     """
     if mask < 0:  # (its bits never run out)
         raise InputError(f"a group must be a bitmask of apps (an int >= 0), got {mask!r}")
-    if isinstance(mask, np.integer):  # (it has no bit_length)
+    if type(mask) is not int and isinstance(mask, np.integer):  # (it has no bit_length)
         mask = int(mask)
     low = mask & -mask
     if mask and not (mask + low) & mask:  # a run of consecutive apps (a contiguous candidate, a group of dp)
