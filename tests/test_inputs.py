@@ -59,6 +59,44 @@ def test_profile_validation_names_the_field(edit, match):
         profile_from_dict(d)
 
 
+@pytest.mark.parametrize("edit, match", [
+    (lambda d: d["gpu"].update(xi1=1e308), r"average latency inf for GPU 1 GB, batch 1"),
+    (lambda d: d["gpu"].update(time_slice_s=1e308), r"maximum latency inf for GPU \d+ GB, batch \d+"),
+    (lambda d: d["cpu"]["memory_mb"].update(per_request=1e308), r"memory inf for CPU 0.05 vCPU, batch 2"),
+])
+def test_a_profile_whose_latencies_overflow_is_named(edit, match):
+    """Coefficients each finite but so large that the model overflows: the grid held NaN
+    latencies and costs, which every comparison passed over, and numpy warned on stderr."""
+    import warnings
+
+    from harmonybatch_mp import config_grid, solve
+
+    d = builtin_profile("VGG19").to_dict()
+    edit(d)
+    profile = profile_from_dict(d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(InputError, match=r"profile 'VGG19' on this platform: " + match + ".*out of range"):
+            config_grid(profile, preset())
+        with pytest.raises(InputError, match="out of range"):
+            solve("0.5:5", profile)
+
+
+def test_a_vanishing_cpu_curve_scale_is_its_limit():
+    """``beta`` tiny: ``exp(-c / beta)`` is 0 (numpy warned of the overflow on the way)."""
+    import warnings
+
+    from harmonybatch_mp import config_grid
+
+    d = builtin_profile("VGG19").to_dict()
+    d["cpu"]["latency_avg"][0]["beta"] = 1e-308
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        grid = config_grid(profile_from_dict(d), preset())
+    first = (grid.kind == 0) & (grid.batch == 1)
+    assert (grid.latency_avg[first] == d["cpu"]["latency_avg"][0]["gamma"]).all()
+
+
 def test_profile_file_errors(tmp_path):
     with pytest.raises(InputError, match="cannot read"):
         load_profile(tmp_path / "missing.json")

@@ -142,6 +142,16 @@ def _config_grid(profile: ModelProfile, platform: Platform) -> ConfigGrid:
     # objects built in code, not read from files, are checked as files are (once a pair: cached)
     profile_from_dict(profile.to_dict(), "profile")
     platform_from_dict(platform.to_dict(), "platform")
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # a profile out of range: _finite names it
+        grid = _evaluate(profile, platform)
+    _finite(grid)
+    for arr in (grid.kind, grid.vcpu, grid.gpu_mem, grid.mem_gb, grid.batch,
+                grid.latency_avg, grid.latency_max, grid.cost, grid.memory_ok):
+        arr.setflags(write=False)
+    return grid
+
+
+def _evaluate(profile: ModelProfile, platform: Platform) -> ConfigGrid:
     c = vcpu_grid(platform)
     nb = cpu_batch_limit(profile, platform)
     cc, cb = (a.ravel() for a in np.meshgrid(c, np.arange(1, nb + 1), indexing="ij"))
@@ -175,10 +185,23 @@ def _config_grid(profile: ModelProfile, platform: Platform) -> ConfigGrid:
         n_cpu_vcpu=len(c),
         n_cpu_batch=nb,
     )
-    for arr in (grid.kind, grid.vcpu, grid.gpu_mem, grid.mem_gb, grid.batch,
-                grid.latency_avg, grid.latency_max, grid.cost, grid.memory_ok):
-        arr.setflags(write=False)
     return grid
+
+
+def _finite(grid: ConfigGrid) -> None:
+    """InputError naming the first configuration whose latency, memory or cost is not a
+    finite number: coefficients of the profile (or prices of the platform) so large or small
+    that they overflow (xi1 = 1e308 made 745 GPU latencies NaN, and every comparison with
+    them false)."""
+    for what, values in (("average latency", grid.latency_avg), ("maximum latency", grid.latency_max),
+                         ("memory", grid.mem_gb), ("cost", grid.cost)):
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            i = int(bad[0])
+            where = (f"GPU {int(grid.gpu_mem[i])} GB" if grid.kind[i] == GPU else f"CPU {float(grid.vcpu[i]):g} vCPU")
+            raise InputError(f"profile {grid.profile.name!r} on this platform: {what} {float(values[i])!r} for {where}, "
+                             f"batch {int(grid.batch[i])} ({bad.size} configurations in all): a coefficient of the "
+                             "profile (or a price of the platform) is out of range")
 
 
 def kind_mask(grid: ConfigGrid, kinds: Sequence[str]) -> np.ndarray:

@@ -44,7 +44,8 @@ def cpu_latency(profile: ModelProfile, vcpu, batch, *, stat: str = "avg"):
     """
     curves = {"avg": profile.cpu_avg, "max": profile.cpu_max}[stat]
     a, b, g = _coeffs(curves, batch)
-    return a * np.exp(-np.asarray(vcpu, dtype=float) / b) + g
+    with np.errstate(over="ignore"):  # vcpu / b past the largest float (b tiny): the exponential is 0
+        return a * np.exp(-np.asarray(vcpu, dtype=float) / b) + g
 
 
 def gpu_base_latency(profile: ModelProfile, batch):
