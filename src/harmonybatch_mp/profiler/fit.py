@@ -80,17 +80,22 @@ def _exp(c, a, b, g):
 
 def _fit_exp(x: np.ndarray, y: np.ndarray, what: str) -> tuple[float, float, float]:
     """Fit ``alpha exp(-c/beta) + gamma`` in relative terms from several starting points."""
-    from scipy.optimize import curve_fit
+    from scipy.optimize import least_squares
 
     best, best_sse = None, math.inf
     for b0 in (0.1, 0.3, 1.0, 3.0):
         g0 = 0.9 * float(y.min())
         a0 = max(float(y[0] - g0) * math.exp(min(x[0] / b0, 50.0)), 1e-9)
+        # least squares relative to each sample (curve_fit with sigma=y did this, and warned from
+        # any thread when three sizes left it no covariance, which is not used)
         try:
-            p, _ = curve_fit(_exp, x, y, p0=(a0, b0, g0), sigma=y, maxfev=20000,
-                             bounds=([0.0, 1e-3, 1e-9], [np.inf, 1e3, np.inf]))
-        except (RuntimeError, ValueError):
+            res = least_squares(lambda q: (_exp(x, *q) - y) / y, (a0, b0, g0), method="trf", max_nfev=20000,
+                                bounds=([0.0, 1e-3, 1e-9], [np.inf, 1e3, np.inf]))
+        except ValueError:
             continue
+        if not res.success:
+            continue
+        p = res.x
         sse = float(np.sum(((_exp(x, *p) - y) / y) ** 2))
         if sse < best_sse:
             best, best_sse = p, sse
