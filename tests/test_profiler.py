@@ -146,6 +146,23 @@ def test_one_vcpu_size_and_gaps_are_named(tmp_path):
         fit_profile(_csv(tmp_path, "kind,vcpu,gpu_mem_gb,batch,latency_s\n" + rows))
 
 
+def test_three_vcpu_sizes_fit_without_scipy_s_warning(tmp_path):
+    """Three sizes for three coefficients: curve_fit warned that it could not estimate a
+    covariance, which the fit does not use; and only the library's own warnings remain."""
+    true = builtin_profile("VGG19")
+    rows = "".join(f"cpu,{c},,{b},{float(cpu_latency(true, c, b, stat=stat))}\n"
+                   for c in (0.5, 1, 2) for b in range(1, 5) for stat in ("avg", "max"))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        profile = fit_profile(_csv(tmp_path, "kind,vcpu,gpu_mem_gb,batch,latency_s\n" + rows)).profile
+    assert seen and all(issubclass(w.category, ProfileFitWarning) for w in seen), [str(w.message) for w in seen]
+    for c in (0.5, 1, 2):  # two samples a size: their mean, and their maximum
+        mean = (float(cpu_latency(true, c, 1)) + float(cpu_latency(true, c, 1, stat="max"))) / 2
+        assert float(cpu_latency(profile, c, 1)) == pytest.approx(mean, rel=1e-3)
+        assert float(cpu_latency(profile, c, 1, stat="max")) == pytest.approx(float(cpu_latency(true, c, 1, stat="max")),
+                                                                                rel=1e-3)
+
+
 def test_defaults_warn_and_memory_is_fitted(tmp_path):
     true = builtin_profile("VGG19")
     meas = synth_rows(true, preset(), np.random.default_rng(2))
