@@ -146,6 +146,21 @@ def test_export_lp_and_format_errors(capsys, tmp_path):
     assert code == 2 and "--format lp" in err
 
 
+def test_export_bounds_building_the_model_and_takes_no_solver_flags(capsys, tmp_path):
+    """``--time-limit`` and the solver's flags were accepted by export and ignored. The limit
+    now bounds building the model (nothing is written past it: exit 4); flags only a solver
+    reads are errors."""
+    out = tmp_path / "m.lp"
+    code, _, err = run(capsys, "export", "--time-limit", "0", str(out))
+    assert code == 4 and "time limit" in err and not out.exists()
+    code, _, err = run(capsys, "export", "--time-limit", "60", "--candidates", "contiguous", str(out))
+    assert code == 0 and out.exists(), err
+    for flag in (["--rel-gap", "0.1"], ["--bound-time", "1"], ["--backend", "glpk"], ["--warm-start", "dp"]):
+        with pytest.raises(SystemExit) as exited:
+            main(["export", *flag, str(tmp_path / "n.lp")])
+        assert exited.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err, flag
+
+
 def test_export_to_standard_output(capsys, tmp_path, monkeypatch):
     """``-`` is standard output, as for most command-line tools: the same text the file
     holds, the summary on standard error, and no file named ``-``."""

@@ -7,6 +7,7 @@ import math
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -106,6 +107,27 @@ def test_model_components_are_named_as_in_the_formulation():
     assert full.solve().total_cost == pytest.approx(reduced.solve().total_cost, rel=REL)
     with pytest.raises(InputError, match="configs must be one of"):
         build_model("0.5:5", "VGG19", configs="some")
+
+
+def test_a_time_limit_bounds_building_a_model(monkeypatch):
+    """``build_model(time_limit=...)`` bounds building the model; as the user solves it after,
+    the build does not keep time for handing it to HiGHS, as a solve() of its own does."""
+    import harmonybatch_mp.solvers.model as model_module
+    from harmonybatch_mp import SolverError
+    from harmonybatch_mp.solvers import Problem, as_instance
+
+    with pytest.raises(SolverError, match="time limit") as caught:
+        build_model("0.3:2,0.4:2,0.5:5,0.6:5", "VGG19", time_limit=0)
+    assert caught.value.time_limit
+    monkeypatch.setattr(model_module, "HANDOFF_PER_COLUMN", 1e3)  # a handoff no limit leaves time for
+    bounded = build_model("0.3:2,0.4:2,0.5:5,0.6:5", "VGG19", time_limit=60)
+    assert bounded.columns == build_model("0.3:2,0.4:2,0.5:5,0.6:5", "VGG19").columns
+    seven = "0.3:2,0.4:2,0.5:5,0.6:5,0.7:3,0.8:9,0.9:4"  # 127 groups: the clock is read after the first 64
+    assert build_model(seven, "VGG19", candidates="all", time_limit=60).columns == build_model(
+        seven, "VGG19", candidates="all").columns
+    problem = Problem(*as_instance(seven, "VGG19"))
+    with pytest.raises(SolverError, match="generating columns"):  # within solve(), the handoff's time is kept
+        model_module.build_from_problem(problem, candidates="all", deadline=time.perf_counter() + 60)
 
 
 def _instances(k: int = 20):

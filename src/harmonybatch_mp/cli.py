@@ -77,13 +77,26 @@ def _add_instance_args(p: argparse.ArgumentParser) -> None:
     pl.add_argument("--platform", metavar="FILE", help="platform JSON file (schema of the preset files)")
 
 
-def _add_milp_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("milp: candidate groups and solver options")
+def _add_candidate_args(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--candidates", choices=("auto", "all", "contiguous"), default="auto",
                    help="candidate groups: all subsets, SLO-contiguous runs, or auto (all when n <= 12 "
                         "and no --max-run; under full-batch, column generation over every group up to "
                         "40 apps; else contiguous)")
     g.add_argument("--max-run", type=int, metavar="N", help="longest contiguous group (milp contiguous, dp)")
+
+
+def _add_export_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("candidate groups")
+    _add_candidate_args(g)
+    g.add_argument("--time-limit", type=float, metavar="S",
+                   help="seconds for building the model: a model not built by then is not written (exit 4); "
+                        "writing a built model is not bounded")
+    SideConstraints.add_arguments(p)
+
+
+def _add_milp_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("milp: candidate groups and solver options")
+    _add_candidate_args(g)
     g.add_argument("--time-limit", type=float, metavar="S",
                    help="seconds for the whole call (milp, colgen, dp); at the limit the best plan known is "
                         "returned with the bound proven by then")
@@ -134,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--full", action="store_true",
                         help="keep every candidate group and the cheapest column per function kind and GPU size "
                              "(no reductions), for adding your own rows")
-    _add_milp_args(export)
+    _add_export_args(export)
     sim = sub.add_parser(
         "simulate", help="replay arrivals through a plan: SLO violations and the cost actually paid",
         description="Simulate a plan written by 'harmonybatch-mp plan --json': Poisson arrivals at each app's rate "
@@ -190,10 +203,6 @@ _MILP_FLAGS = {"candidates": "auto", "max_run": None, "time_limit": None, "rel_g
                "move_time": None}
 
 
-def _milp_options(args) -> dict:
-    return {k: getattr(args, k) for k in _MILP_FLAGS}
-
-
 def _solver_options(args) -> dict:
     """The options for ``--solver``; a flag the solver does not take is an error, not ignored."""
     spec = get_solver(args.solver)
@@ -221,10 +230,9 @@ def _cmd_export(args) -> int:
     if fmt not in ("lp", "mps"):
         raise InputError(f"export: cannot tell the format of {args.out!r}; give --format lp or --format mps")
     workload, profile, platform = _instance(args)
-    opts = _milp_options(args)
     model = build_model(workload, profile, platform, side=SideConstraints.from_arguments(args),
-                        candidates=opts["candidates"], max_run=opts["max_run"], reduce=not args.full,
-                        cost_model=args.cost_model, timeout_levels=args.timeout_levels)
+                        candidates=args.candidates, max_run=args.max_run, reduce=not args.full,
+                        cost_model=args.cost_model, timeout_levels=args.timeout_levels, time_limit=args.time_limit)
     if args.out == "-":  # standard output, as the text a file would hold
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / f"model.{fmt}"
