@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from harmonybatch_mp import App, InputError, Workload, check_plan, solve
 from harmonybatch_mp.cli import main
 from harmonybatch_mp.replan import Forecast, baselines, replan, window_rates
+from harmonybatch_mp.report import format_schedule
 from harmonybatch_mp.schedule import Schedule, check_schedule, function_key, load_schedule
 from harmonybatch_mp.trace import Trace, load_trace
 
@@ -282,6 +283,11 @@ def test_no_window_is_planned_past_the_deadline(monkeypatch, penalty):
     assert calls == ["solve"] and len(schedule.windows) == trace.minutes - 1
     assert all(w.plan is schedule.windows[0].plan and w.reconfigurations == 0 for w in schedule.windows[1:])
     check_schedule(schedule)
+    # counted apart from windows whose forecast did not change, and reported
+    assert 100 < schedule.settings["kept_at_time_limit"] <= len(schedule.windows) - 1
+    assert f"{schedule.settings['kept_at_time_limit']} window(s) kept the running plan" in format_schedule(schedule)
+    assert "kept_at_time_limit" not in replan(Trace({k: c[:4] for k, c in trace.counts.items()}), slos,
+                                              "VGG19").settings
 
 
 def test_baselines_plan_the_warm_up_the_last_window_and_each_window_s_own_rates():
@@ -353,6 +359,7 @@ def test_a_window_with_no_plan_in_its_share_keeps_the_running_plan(monkeypatch):
     assert calls[0] == len(schedule.windows) == 5
     assert schedule.windows[1].plan is schedule.windows[0].plan and schedule.windows[1].reconfigurations == 0
     assert schedule.windows[2].plan is not schedule.windows[0].plan
+    assert schedule.settings["kept_at_time_limit"] == 1
     check_schedule(schedule)
     calls[0], failing = 0, {1}
     with pytest.raises(SolverError, match="pricing the apps alone"):

@@ -137,7 +137,9 @@ def replan(trace: Trace, slos: Workload, profile: ModelProfile | str, platform: 
         within its share keeps the running plan, as a window whose forecast is unchanged does
         (its timeouts keep every SLO at any rate; its cost is the running plan's), and so does
         every window once the deadline has passed; the first window has none to keep: it is
-        planned whatever the time left, and its SolverError is raised.
+        planned whatever the time left, and its SolverError is raised. Under a time limit the
+        schedule's ``settings["kept_at_time_limit"]`` counts the windows that kept the running
+        plan for want of time.
 
     A window whose forecast equals the previous window's keeps the running plan.
 
@@ -168,12 +170,14 @@ def replan(trace: Trace, slos: Workload, profile: ModelProfile | str, platform: 
     windows: list[Window] = []
     running: Plan | None = None
     previous = None
+    kept = 0  # windows that keep the running plan for want of time
     for w in range(1, len(rates)):
         predicted = np.maximum(forecast.predict(rates[:w]), ZERO_FORECAST_RATE)
         unchanged = previous is not None and np.array_equal(predicted, previous)
         if running is not None and (unchanged or late(deadline)):
             # past the deadline no window is planned: each keeps the running plan (119 windows
             # given 0.01 s took 0.46 s, each solve() at a limit of 0 still making a plan)
+            kept += not unchanged
             windows.append(Window(w * window_s, running, 0))
             continue
         workload = Workload([App(n, slo[n], float(r)) for n, r in zip(names, predicted)])
@@ -193,6 +197,7 @@ def replan(trace: Trace, slos: Workload, profile: ModelProfile | str, platform: 
                 if not (exc.time_limit and running is not None):
                     raise
                 windows.append(Window(w * window_s, running, 0))  # no plan within its share: the running one stays
+                kept += 1
                 continue
         windows.append(Window(w * window_s, plan, reconfigurations(running, plan)))
         running, previous = plan, predicted
@@ -200,6 +205,8 @@ def replan(trace: Trace, slos: Workload, profile: ModelProfile | str, platform: 
                 f"{forecast.kind}:{forecast.k if forecast.kind == 'max' else forecast.alpha:g}",
                 "change_penalty": change_penalty, "solver": solver, "cost_model": cost_model,
                 "warm_up_s": window_s}
+    if deadline is not None:
+        settings["kept_at_time_limit"] = kept
     return Schedule(tuple(windows), window_s, settings)
 
 

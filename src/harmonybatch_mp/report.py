@@ -77,4 +77,7 @@ def format_schedule(schedule: Schedule) -> str:
                      f"{w.reconfigurations:>8}  {groups}")
     lines.append(f"{len(schedule.windows)} windows of {schedule.window_s / 60:g} min: planned spend {total:.4e} {cur}, "
                  f"{schedule.total_reconfigurations} functions started or reconfigured")
+    kept = (schedule.settings or {}).get("kept_at_time_limit")
+    if kept:
+        lines.append(f"{kept} window(s) kept the running plan for want of time: raise the time limit to plan them")
     return "\n".join(lines)
