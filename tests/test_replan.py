@@ -366,6 +366,29 @@ def test_a_window_with_no_plan_in_its_share_keeps_the_running_plan(monkeypatch):
         replan(short, slos, "VGG19", time_limit=60)
 
 
+def test_every_running_group_keeps_its_column_whatever_its_apps_are_named(monkeypatch):
+    """Groups {a, b} and {a+b} both labelled 'a+b': the second running column replaced the
+    first, and the model lost a group's free way to stay as it is."""
+    import harmonybatch_mp.replan as rp
+    from harmonybatch_mp.solvers.model import SetPartitioningModel
+
+    w = Workload([App("a", 0.6, 20), App("b", 0.6, 30), App("a+b", 1.0, 40)])
+    running = solve(w, "VGG19", cost_model="full-batch")
+    assert sorted(g.apps for g in running.groups) == [("a", "b"), ("a+b",)]
+    seen = []
+    real = SetPartitioningModel.solution
+
+    def spy(self, *args, **kwargs):
+        seen.append(self.columns)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(SetPartitioningModel, "solution", spy)
+    plan = rp._penalised(w, running.profile, running.platform, running, 1.0, 60.0, "full-batch", {})
+    masks = {c.mask for key, c in seen[0].items() if key[1] == "running"}
+    assert len(masks) == 2 and sum(masks) == 7
+    assert rp.reconfigurations(running, plan) == 0
+
+
 def test_function_key_names_arguments_of_the_wrong_kind():
     plan = solve("0.3:2,0.5:5", "VGG19")
     group = plan.groups[0]

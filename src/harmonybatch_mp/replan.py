@@ -314,7 +314,10 @@ def _penalised(workload: Workload, profile: ModelProfile, platform: Platform, ru
         new = function_key(names(c.mask), c.config) not in running_keys
         columns[key] = replace(c, weight=c.weight + per_request * new)
     for mask, cfg in keep.items():  # each running group on its running function: no penalty
-        columns[("+".join(names(mask)), "running")] = Column(mask, cfg, problem.rate(mask) / problem.total_rate * cfg.cost)
+        key = ("+".join(names(mask)), "running")
+        while key in columns:  # app names containing '+' can make two labels equal (as in column_keys)
+            key = (key[0] + "'", key[1])
+        columns[key] = Column(mask, cfg, problem.rate(mask) / problem.total_rate * cfg.cost)
     model = replace(model, columns=columns)
     sol = model.solution(options.get("backend", "appsi_highs"), deadline=deadline,
                          rel_gap=options.get("rel_gap", 0.0), abs_gap=options.get("abs_gap", 0.0),
