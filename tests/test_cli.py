@@ -96,6 +96,14 @@ def test_bad_input_exits_2_naming_the_culprit(capsys, argv, match):
     assert match in err and "Traceback" not in err
 
 
+def test_pin_takes_an_app_name_holding_an_equals_sign(capsys, tmp_path):
+    workload = tmp_path / "w.csv"
+    workload.write_text("name,slo,rate\nw=1,1.0,300\nz,0.8,10\n")
+    code, out, err = run(capsys, "plan", "--workload", str(workload), "--pin", "w=1=cpu", "--json")
+    assert code == 0, err
+    assert Plan.from_dict(json.loads(out)).group_of("w=1").kind == "cpu"
+
+
 def test_argparse_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as e:
         main(["plan", "--solver", "magic"])

@@ -277,11 +277,12 @@ class SideConstraints:
         for item in args.isolate:
             parts = item.split("/")
             if len(parts) != 2 or not all(parts):
-                raise InputError(f"--isolate {item!r}: expected two app names as A/B")
+                raise InputError(f"--isolate {item!r}: expected two app names as A/B (names holding '/' "
+                                 "are isolated through the Python API: SideConstraints(isolate=...))")
             isolate.append(tuple(parts))
         pin = []
         for item in args.pin:
-            app, _, kind = item.partition("=")
+            app, _, kind = item.rpartition("=")  # (an app name may hold '=')
             if not app or kind not in KINDS:
                 raise InputError(f"--pin {item!r}: expected APP=cpu or APP=gpu")
             pin.append((app, kind))
