@@ -293,6 +293,26 @@ def test_a_model_stops_growing_while_it_can_still_be_handed_over(monkeypatch):
     assert error.value.time_limit and time.perf_counter() - start < 2.0
 
 
+def test_a_large_model_stops_growing_while_it_can_still_be_solved(monkeypatch):
+    """From ``model.SOLVE_RESERVE_FROM`` columns on, the building also keeps the time HiGHS takes
+    to solve them (``model.SOLVE_PER_COLUMN`` each): at 5,000 apps under a GPU cap the call
+    built 606,156 columns, handed them over with seconds left and ended with the plan it had,
+    at 2.6 GB. Below that size, or with the reserve larger than the time, nothing changes."""
+    model_module = importlib.import_module("harmonybatch_mp.solvers.model")
+    problem = Problem(*as_instance(",".join(f"{0.4 + 0.01 * i}:{1 + i % 5}" for i in range(40)), "VGG19"),
+                      cost_model="full-batch", side=SideConstraints(max_gpu_functions=1))
+    whole = model_module.build_from_problem(problem, candidates="contiguous")
+    monkeypatch.setattr(model_module, "SOLVE_PER_COLUMN", 0.5)
+    deadline = time.perf_counter() + 10.0  # 64 groups' columns (> 100) would need more than 50 s
+    assert model_module.build_from_problem(problem, candidates="contiguous", deadline=deadline).columns == whole.columns
+    monkeypatch.setattr(model_module, "SOLVE_RESERVE_FROM", 100)
+    with pytest.raises(SolverError, match="while generating columns") as error:
+        model_module.build_from_problem(problem, candidates="contiguous", deadline=time.perf_counter() + 10.0)
+    assert error.value.time_limit
+    assert build_model(problem.workload, "VGG19", cost_model="full-batch", side=SideConstraints(max_gpu_functions=1),
+                       candidates="contiguous", time_limit=10.0).columns == whole.columns  # (not solved here)
+
+
 def test_a_solver_stops_in_time_to_free_its_model(monkeypatch):
     """The solver's deadline is the call's less the time its model takes to free
     (``model.FREE_PER_COLUMN`` a column): 606,156 columns took 0.5 s to free and their heap

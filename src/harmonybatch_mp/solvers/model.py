@@ -74,6 +74,15 @@ PASS_CHUNK = 20_000
 #: HiGHS holding 2.5 GB. A model's building stops where the time left is less than this for the
 #: columns it has.
 HANDOFF_PER_COLUMN = 2e-5
+#: Seconds a column of a model of :data:`SOLVE_RESERVE_FROM` columns or more takes HiGHS to solve:
+#: ``milp`` stops building such a model where the time left would not hand its columns over and
+#: solve them too (and returns its plan made first). Under a GPU cap of 4, HiGHS took 15.5 s on
+#: 182,553 columns (1,000 apps), 13.7 s on 239,941, 28.4 s on 362,607 and 43.7 s on 606,156
+#: (5,000 apps: given 38 s, it found no plan, holding 6.3 GB), 57-85 us a column.
+SOLVE_PER_COLUMN = 4e-5
+#: Columns from which a model's building keeps time for solving it (:data:`SOLVE_PER_COLUMN`);
+#: smaller models were not measured, and short limits solve them whole.
+SOLVE_RESERVE_FROM = 100_000
 #: Seconds a column takes to free after the solve, kept from the solver's deadline: the
 #: 606,156-column model took 0.5 s to free and its heap 0.6-1.1 s a full garbage collection,
 #: and with HiGHS given the model's whole deadline its call ended 0.1 s past its limit.
@@ -381,8 +390,9 @@ def build_from_problem(problem: Problem, *, candidates: str | Sequence[Sequence[
                        deadline: float | None = None, extra_groups: Iterable[int] = (),
                        handoff: bool = True) -> SetPartitioningModel:
     """:func:`build_model` for a :class:`Problem`, stopping with SolverError at ``deadline``
-    (with ``handoff``, as soon as what is left would not hand the columns so far to HiGHS:
-    :data:`HANDOFF_PER_COLUMN`)."""
+    (with ``handoff``, as soon as what is left would not hand the columns so far to HiGHS,
+    :data:`HANDOFF_PER_COLUMN`, nor from :data:`SOLVE_RESERVE_FROM` columns on solve them,
+    :data:`SOLVE_PER_COLUMN`)."""
     side = problem.side
     if configs is not None and configs not in CONFIG_CHOICES:
         raise InputError(f"configs must be one of {', '.join(CONFIG_CHOICES)}, got {configs!r}")
@@ -416,9 +426,8 @@ def build_from_problem(problem: Problem, *, candidates: str | Sequence[Sequence[
     # up to 0.24 s (100 high-rate VGG19 apps), past a 5 s limit
     chunk = 16 if problem.expected else 64
     for k, m in enumerate(masks):
-        if k % chunk == 0:  # stop where what is left would not hand the columns so far to the solver
-            _check_time(None if deadline is None else deadline - handoff * HANDOFF_PER_COLUMN * len(columns),
-                        "generating columns")
+        if k % chunk == 0:  # stop where what is left would not hand the columns so far to the solver (and solve many)
+            _check_time(None if deadline is None else deadline - handoff * _reserve(len(columns)), "generating columns")
             if choice == "pareto":
                 problem.prefetch_classes(masks[k:k + chunk])
             elif choice == "optimum":
@@ -439,6 +448,12 @@ def build_from_problem(problem: Problem, *, candidates: str | Sequence[Sequence[
                               constraints=side.active())
     scale = objective_scale([c.weight for c in columns])
     return SetPartitioningModel(problem, keyed, strategy, n_candidates, tuple(reductions), choice, scale, detail)
+
+
+def _reserve(columns: int) -> float:
+    """Seconds to keep for handing ``columns`` to HiGHS, and from :data:`SOLVE_RESERVE_FROM`
+    columns on for solving them too."""
+    return (HANDOFF_PER_COLUMN + (SOLVE_PER_COLUMN if columns >= SOLVE_RESERVE_FROM else 0.0)) * columns
 
 
 def _partitions(columns: Sequence[Any], n: int) -> bool:
