@@ -77,29 +77,27 @@ def _add_instance_args(p: argparse.ArgumentParser) -> None:
     pl.add_argument("--platform", metavar="FILE", help="platform JSON file (schema of the preset files)")
 
 
-def _add_candidate_args(g: argparse._ArgumentGroup) -> None:
+def _add_candidate_args(g: argparse._ArgumentGroup, time_limit_help: str) -> None:
+    """The flags ``plan`` and ``export`` share: candidate groups and the time limit (``time_limit_help``)."""
     g.add_argument("--candidates", choices=("auto", "all", "contiguous"), default="auto",
                    help="candidate groups: all subsets, SLO-contiguous runs, or auto (all when n <= 12 "
                         "and no --max-run; under full-batch, column generation over every group up to "
                         "40 apps; else contiguous)")
     g.add_argument("--max-run", type=int, metavar="N", help="longest contiguous group (milp contiguous, dp)")
+    g.add_argument("--time-limit", type=float, metavar="S", help=time_limit_help)
 
 
 def _add_export_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("candidate groups")
-    _add_candidate_args(g)
-    g.add_argument("--time-limit", type=float, metavar="S",
-                   help="seconds for building the model: a model not built by then is not written (exit 4); "
+    _add_candidate_args(p.add_argument_group("candidate groups"),
+                        "seconds for building the model: a model not built by then is not written (exit 4); "
                         "writing a built model is not bounded")
     SideConstraints.add_arguments(p)
 
 
 def _add_milp_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("milp: candidate groups and solver options")
-    _add_candidate_args(g)
-    g.add_argument("--time-limit", type=float, metavar="S",
-                   help="seconds for the whole call (milp, colgen, dp); at the limit the best plan known is "
-                        "returned with the bound proven by then")
+    _add_candidate_args(g, "seconds for the whole call (milp, colgen, dp); at the limit the best plan known is "
+                           "returned with the bound proven by then")
     g.add_argument("--rel-gap", type=float, default=0.0, metavar="G", help="relative MIP gap (default 0: prove optimum)")
     g.add_argument("--abs-gap", type=float, default=0.0, metavar="G",
                    help="absolute MIP gap in cost per million requests (default 0)")
