@@ -375,6 +375,45 @@ def test_a_backend_stopped_by_its_own_limit_proves_nothing(monkeypatch):
     assert info.gap == pytest.approx((info.objective - info.bound) / info.objective, rel=REL)
 
 
+def test_a_model_s_lists_of_apps_are_freed_before_highs_solves(monkeypatch):
+    """The lists of each column's apps (300 MB at 182,553 columns of 1,000 apps) lived through
+    the whole solve; handed over as a temporary, they are freed once HiGHS has the model (peak
+    2,749 -> 2,503 MB there)."""
+    import weakref
+
+    highs_module = importlib.import_module("harmonybatch_mp.solvers.highs")
+    model_module = importlib.import_module("harmonybatch_mp.solvers.model")
+
+    class Covers(list):  # (a list that a weak reference can follow)
+        pass
+
+    refs, alive = [], []
+    real_highs, real_covers = highs_module._highs, model_module._covers
+
+    def highs():
+        h = real_highs()
+
+        class Watched:
+            def __getattr__(self, name):
+                return getattr(h, name)
+
+            def run(self):
+                alive.append(refs[-1]() is not None)
+                return h.run()
+        return Watched()
+
+    def covers(*args):
+        out = Covers(real_covers(*args))
+        refs.append(weakref.ref(out))
+        return out
+
+    monkeypatch.setattr(highs_module, "_highs", highs)
+    monkeypatch.setattr(model_module, "_covers", covers)
+    model = build_model("0.3:2,0.5:5,0.8:10,1.0:20", "VGG19", candidates="all", cost_model="full-batch")
+    plan = model.solve()
+    assert alive == [False] and plan.solver.status == "optimal"
+
+
 def test_a_highs_solve_that_does_not_call_back_is_left_at_the_deadline(monkeypatch):
     """HiGHS looks at its clock only when it calls back: on 98,280 columns of 12 VGG19 apps it
     ran 9.3 s of a 0.5 s limit in its first heuristic. The call waits for it until its deadline
