@@ -102,6 +102,24 @@ def test_a_huge_timeout_or_vcpu_is_reported_not_overflowed(plan):
     _rejects(_with_group(plan, 0, vcpu=1e308), r"vCPU 1e\+308 is off the grid")
 
 
+@pytest.mark.parametrize("edit", [{"xi1": 1e308}, {"xi2": 1e308}])
+def test_a_profile_out_of_range_is_named_by_the_checker_and_reprice(plan, edit):
+    """A plan checked against, or repriced with, a profile that overflows the model: the
+    checker reported "nan by the model" with numpy's warnings on stderr, and ``reprice``
+    returned a plan costing nan."""
+    from harmonybatch_mp.check import reprice
+
+    wild = dataclasses.replace(VGG, **edit)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(PlanCheckError, match=r"group 1 .*: cost per request is (nan|inf) by the model: a coefficient "
+                                                 r"of the profile \(or a price of the platform\) is out of range"):
+            check_plan(plan, profile=wild)
+        for cost_model in ("expected", "full-batch"):
+            with pytest.raises(InputError, match=r"group \['app1', 'app2'\]: cost per request (nan|inf) .*out of range"):
+                reprice(dataclasses.replace(plan, profile=wild), cost_model)
+
+
 def test_rejects_off_grid_vcpu(plan):
     _rejects(_with_group(plan, 0, vcpu=1.937), r"vCPU 1\.937 is off the grid")
     _rejects(_with_group(plan, 1, gpu_mem_gb=25), r"GPU memory 25 GB is off the grid")

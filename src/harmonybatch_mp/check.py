@@ -13,7 +13,7 @@ import numpy as np
 from ._validate import instance
 from .batching import equivalent_timeout, max_batch
 from .duration import DEFAULT_DURATION, DurationModel
-from .errors import InputError, PlanCheckError
+from .errors import OUT_OF_RANGE, InputError, PlanCheckError
 from .expected_cost import EXPECTED, tail_probabilities
 from .expected_cost import cost_per_request as expected_cost_per_request
 from .latency import cpu_latency, gpu_latency_avg, gpu_latency_max
@@ -183,16 +183,20 @@ def reprice(plan: Plan, cost_model: str, duration: DurationModel = DEFAULT_DURAT
         raise InputError(f"cost_model must be 'expected' or 'full-batch', got {cost_model!r}")
     apps = plan.workload.by_name()
     records = _Records(plan.profile, plan.platform, duration)
-    if cost_model == EXPECTED:
-        costs = [c for c, _ in _expected_group_costs(
-            [(g, [apps[a] for a in g.apps], dict(zip(g.apps, g.timeouts))) for g in plan.groups], records)]
-    else:
-        costs = []
-        for g in plan.groups:
-            rec = records.record(g, [], "")
-            if rec is None:
-                raise InputError(f"group {list(g.apps)} is not a valid function of the model")
-            costs.append(rec[3])
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # a profile out of range: named below
+        if cost_model == EXPECTED:
+            costs = [c for c, _ in _expected_group_costs(
+                [(g, [apps[a] for a in g.apps], dict(zip(g.apps, g.timeouts))) for g in plan.groups], records)]
+        else:
+            costs = []
+            for g in plan.groups:
+                rec = records.record(g, [], "")
+                if rec is None:
+                    raise InputError(f"group {list(g.apps)} is not a valid function of the model")
+                costs.append(rec[3])
+    for g, cost in zip(plan.groups, costs):
+        if not math.isfinite(cost):
+            raise InputError(f"group {list(g.apps)}: cost per request {cost!r} under {cost_model!r}: {OUT_OF_RANGE}")
     groups = [replace(g, cost_per_request=cost) for g, cost in zip(plan.groups, costs)]
     total = sum(g.rate * g.cost_per_request for g in groups) / plan.workload.total_rate
     return replace(plan, groups=tuple(groups), total_cost=float(total), cost_model=cost_model)
@@ -208,6 +212,12 @@ def plan_problems(plan: Plan, workload: Workload, profile: ModelProfile, platfor
     instance(workload, Workload, "workload")
     instance(profile, ModelProfile, "profile")
     instance(platform, Platform, "platform")
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # a profile out of range: named below
+        return _problems(plan, workload, profile, platform, duration)
+
+
+def _problems(plan: Plan, workload: Workload, profile: ModelProfile, platform: Platform,
+              duration: DurationModel) -> list[str]:
     expected = plan.cost_model == EXPECTED
     records = _Records(profile, platform, duration)
     said: list[list[str]] = [[] for _ in plan.groups]  # each group's violations, in group order
@@ -246,7 +256,9 @@ def plan_problems(plan: Plan, workload: Workload, profile: ModelProfile, platfor
         mem, lat_avg, lat_max, _ = rec  # room: the latency timeouts must leave room for
         for name, want, got in (("memory (GB)", mem, g.mem_gb), ("average latency", lat_avg, g.latency_avg),
                                 ("maximum latency", lat_max, g.latency_max), ("cost per request", cost, g.cost_per_request)):
-            if not _close(want, got):
+            if not math.isfinite(want):
+                out.append(f"{tag}: {name} is {want!r} by the model: {OUT_OF_RANGE}")
+            elif not _close(want, got):
                 out.append(f"{tag}: {name} is {want!r} by the model, plan says {got!r}")
         rate = sum(a.rate for a in members)
         if not _close(rate, g.rate):

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: What an error says of a figure the model cannot compute (inf or nan) from finite inputs.
+OUT_OF_RANGE = "a coefficient of the profile (or a price of the platform) is out of range"
+
 
 class HarmonyBatchError(Exception):
     """Base class of every error raised on purpose by this library."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validate import instance, listed
-from .errors import InputError
+from .errors import OUT_OF_RANGE, InputError
 from .latency import cpu_latency, gpu_latency_avg, gpu_latency_max
 from .platform import Platform, platform_from_dict
 from .pricing import function_cost
@@ -200,8 +200,7 @@ def _finite(grid: ConfigGrid) -> None:
             i = int(bad[0])
             where = (f"GPU {int(grid.gpu_mem[i])} GB" if grid.kind[i] == GPU else f"CPU {float(grid.vcpu[i]):g} vCPU")
             raise InputError(f"profile {grid.profile.name!r} on this platform: {what} {float(values[i])!r} for {where}, "
-                             f"batch {int(grid.batch[i])} ({bad.size} configurations in all): a coefficient of the "
-                             "profile (or a price of the platform) is out of range")
+                             f"batch {int(grid.batch[i])} ({bad.size} configurations in all): {OUT_OF_RANGE}")
 
 
 def kind_mask(grid: ConfigGrid, kinds: Sequence[str]) -> np.ndarray:
