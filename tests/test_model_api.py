@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 from harmonybatch_mp import (
     App,
@@ -250,24 +252,25 @@ def test_a_model_is_handed_to_highs_only_while_time_is_left(monkeypatch):
     (``milp`` then returns the plan it knows)."""
     import time
 
-    model_module = importlib.import_module("harmonybatch_mp.solvers.model")
     highs = importlib.import_module("harmonybatch_mp.solvers.highs")
     model = build_model(",".join(f"{0.4 + 0.01 * i}:{1 + i % 5}" for i in range(40)), "VGG19",
                         candidates="contiguous", cost_model="full-batch")
     assert len(model.columns) > 100
     listed = []
-    members = model_module.members
+    unpack = np.unpackbits
 
-    def slowly(mask: int) -> list[int]:
-        time.sleep(0.005)
-        listed.append(mask)
-        return members(mask)
+    def slowly(packed, *args, **kwargs):
+        time.sleep(0.05)
+        listed.append(len(packed) // 5)
+        return unpack(packed, *args, **kwargs)
 
-    monkeypatch.setattr(model_module, "PASS_CHUNK", 10)
-    monkeypatch.setattr(model_module, "members", slowly)
+    monkeypatch.setattr(highs, "UNPACK_BITS", 40 * 10)  # 40 apps, 5 bytes a column: 10 columns a block
+    monkeypatch.setattr(np, "unpackbits", slowly)
     with pytest.raises(SolverError, match="while passing the model to HiGHS") as error:
         model.solution(deadline=time.perf_counter() + 0.1)
-    assert error.value.time_limit and len(listed) < 60  # 0.1 s of 5 ms each, and the chunk under way
+    assert error.value.time_limit and 10 * len(listed) < 60 < len(model.columns)  # 50 ms a block of 10
+    assert set(listed) == {10}
+    monkeypatch.setattr(np, "unpackbits", unpack)
     monkeypatch.setattr(highs, "ENTRY_CHUNK", 2)
     with pytest.raises(SolverError, match="while passing the model to HiGHS"):
         highs.master_entries([[0], [1], [0, 1]], [], 2, deadline=time.perf_counter() - 1.0)
@@ -375,20 +378,45 @@ def test_a_backend_stopped_by_its_own_limit_proves_nothing(monkeypatch):
     assert info.gap == pytest.approx((info.objective - info.bound) / info.objective, rel=REL)
 
 
-def test_a_model_s_lists_of_apps_are_freed_before_highs_solves(monkeypatch):
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 200).flatmap(lambda n: st.tuples(
+    st.just(n), st.lists(st.sets(st.integers(0, n - 1), min_size=1) if n else st.just(set()), max_size=40),
+    st.integers(1, 2000), st.lists(st.sampled_from([0.0, 1.0, 3.0]), min_size=0, max_size=2))))
+def test_the_covers_read_off_the_masks_are_the_lists_of_their_apps(draw):
+    """``highs.covers_of_masks`` (the masks' bytes unpacked by numpy, a block at a time) gives
+    the nonzeros that listing each column's apps gave, and HiGHS the same model, side rows and
+    all, whatever the number of apps (a byte's bits partly used or not) and the block size."""
+    from unittest import mock
+
+    highs = importlib.import_module("harmonybatch_mp.solvers.highs")
+    members = importlib.import_module("harmonybatch_mp.solvers.problem").members
+    n, groups, bits, side = draw
+    masks = [sum(1 << a for a in g) for g in groups]
+    event("blocks of one column" if bits < 8 * ((n + 7) // 8) else "blocks of several columns")
+    event("no columns" if not masks else "n a multiple of 8" if n % 8 == 0 else "a byte partly used")
+    with mock.patch.object(highs, "UNPACK_BITS", bits):
+        covers = highs.covers_of_masks(masks, n)
+    listed = [members(m) for m in masks]
+    assert covers.columns == len(masks)
+    assert covers.column.tolist() == [j for j, c in enumerate(listed) for _ in c]
+    assert covers.row.tolist() == [a for c in listed for a in c]
+    rows = [(np.array([side[r]] * len(masks)), 2.0) for r in range(len(side))]
+    cost = np.ones(len(masks))
+    for want, got in zip(highs._model(cost, listed, rows, n), highs._model(cost, covers, rows, n)):
+        assert np.array_equal(want, got)
+
+
+def test_a_model_s_apps_are_freed_before_highs_solves(monkeypatch):
     """The lists of each column's apps (300 MB at 182,553 columns of 1,000 apps) lived through
-    the whole solve; handed over as a temporary, they are freed once HiGHS has the model (peak
-    2,749 -> 2,503 MB there)."""
+    the whole solve; handed over as a temporary, they were freed once HiGHS had the model (peak
+    2,749 -> 2,503 MB there). They are arrays now (``highs.Covers``, 73 MB there), and they and
+    the matrix made of them are freed before HiGHS solves, as HiGHS holds its own copy."""
     import weakref
 
     highs_module = importlib.import_module("harmonybatch_mp.solvers.highs")
     model_module = importlib.import_module("harmonybatch_mp.solvers.model")
-
-    class Covers(list):  # (a list that a weak reference can follow)
-        pass
-
     refs, alive = [], []
-    real_highs, real_covers = highs_module._highs, model_module._covers
+    real_highs, real_covers, real_model = highs_module._highs, model_module.covers_of_masks, highs_module._model
 
     def highs():
         h = real_highs()
@@ -398,20 +426,26 @@ def test_a_model_s_lists_of_apps_are_freed_before_highs_solves(monkeypatch):
                 return getattr(h, name)
 
             def run(self):
-                alive.append(refs[-1]() is not None)
+                alive.append([ref() is not None for ref in refs])
                 return h.run()
         return Watched()
 
     def covers(*args):
-        out = Covers(real_covers(*args))
-        refs.append(weakref.ref(out))
+        out = real_covers(*args)
+        refs.extend([weakref.ref(out.column), weakref.ref(out.row)])
+        return out
+
+    def model(*args, **kwargs):
+        out = real_model(*args, **kwargs)
+        refs.extend([weakref.ref(out.index), weakref.ref(out.value)])
         return out
 
     monkeypatch.setattr(highs_module, "_highs", highs)
-    monkeypatch.setattr(model_module, "_covers", covers)
+    monkeypatch.setattr(highs_module, "_model", model)
+    monkeypatch.setattr(model_module, "covers_of_masks", covers)
     model = build_model("0.3:2,0.5:5,0.8:10,1.0:20", "VGG19", candidates="all", cost_model="full-batch")
     plan = model.solve()
-    assert alive == [False] and plan.solver.status == "optimal"
+    assert alive == [[False] * 4] and plan.solver.status == "optimal"
 
 
 def test_a_highs_solve_that_does_not_call_back_is_left_at_the_deadline(monkeypatch):

@@ -34,6 +34,8 @@ FEASIBILITY_JUMP_SECONDS_PER_NONZERO = 1e-5
 MIP_RESERVE, MIP_RESERVE_SHARE = 1.0, 0.1
 #: Columns whose cover rows :func:`master_entries` lists between two looks at the clock.
 ENTRY_CHUNK = 50_000
+#: Bits of masks :func:`covers_of_masks` unpacks at once (a byte each while unpacked).
+UNPACK_BITS = 1 << 23
 
 _BANNER = [False]  # HiGHS prints a banner on stdout at its first construction in a process
 
@@ -72,28 +74,68 @@ class _Model(NamedTuple):
     value: np.ndarray
 
 
-def master_entries(columns: Sequence[Sequence[int]], rows: Sequence[tuple[np.ndarray, float]], n_cover: int,
-                   coefficients: Sequence[Sequence[float]] | None = None,
+class Covers(NamedTuple):
+    """The cover rows' nonzeros of a master's ``columns`` columns, as arrays: column ``column[e]``
+    covers row ``row[e]``; sorted by column. What :func:`master_entries` takes in place of a
+    list of each column's rows, where a list of lists would be large (:func:`covers_of_masks`)."""
+
+    columns: int
+    column: np.ndarray
+    row: np.ndarray
+
+
+def covers_of_masks(masks: Sequence[int], n: int, deadline: float | None = None) -> Covers:
+    """The :class:`Covers` of columns given as bitmasks of ``n`` rows, read off the masks' bytes
+    by numpy, a block of at most :data:`UNPACK_BITS` bits at a time, looking at the clock
+    between blocks (a time-limit SolverError once ``deadline`` passes). On the 182,553 columns
+    of 1,000 apps (9.2 million nonzeros) 0.4-0.6 s and 73 MB, where lists of each column's rows
+    took 300 MB (``formulations/set_partitioning.md``, "Time limits").
+
+    >>> [a.tolist() for a in covers_of_masks([0b1, 0b110], 3)[1:]]
+    [[0, 1, 1], [0, 1, 2]]
+    """
+    width = (n + 7) // 8
+    block = max(1, UNPACK_BITS // max(8 * width, 1))
+    column, row = [np.empty(0, np.int32)], [np.empty(0, np.int32)]
+    for k in range(0, len(masks), block):
+        if deadline is not None and time.perf_counter() > deadline:
+            raise SolverError("time limit reached while passing the model to HiGHS", time_limit=True)
+        packed = np.frombuffer(b"".join([m.to_bytes(width, "little") for m in masks[k:k + block]]), np.uint8)
+        c, r = np.divmod(np.flatnonzero(np.unpackbits(packed, bitorder="little")), 8 * width)
+        column.append((c + k).astype(np.int32))
+        row.append(r.astype(np.int32))
+    return Covers(len(masks), np.concatenate(column), np.concatenate(row))
+
+
+def _listed_covers(columns: Sequence[Sequence[int]], deadline: float | None) -> Covers:
+    """The :class:`Covers` of a list of each column's rows."""
+    lengths = np.fromiter(map(len, columns), dtype=np.int64, count=len(columns))
+    row = []
+    for k in range(0, len(columns), ENTRY_CHUNK):  # 606,156 columns of 5,000 apps took 1.5 s
+        if deadline is not None and time.perf_counter() > deadline:
+            raise SolverError("time limit reached while passing the model to HiGHS", time_limit=True)
+        row.append(np.fromiter(itertools.chain.from_iterable(columns[k:k + ENTRY_CHUNK]), dtype=np.int64,
+                               count=int(lengths[k:k + ENTRY_CHUNK].sum())))
+    return Covers(len(columns), np.repeat(np.arange(len(columns)), lengths),
+                  np.concatenate(row) if row else np.empty(0, np.int64))
+
+
+def master_entries(columns: Sequence[Sequence[int]] | Covers, rows: Sequence[tuple[np.ndarray, float]],
+                   n_cover: int, coefficients: Sequence[Sequence[float]] | None = None,
                    deadline: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The nonzeros of a master's matrix as ``(column, row, value)`` arrays: each column's cover
-    rows as given (coefficients 1, or ``coefficients[j]`` for the members of column ``j``), then
-    the ``<=`` rows' nonzeros, row by row (vectorised: the loops over the columns took 9 ms of
-    each node LP of 3,000 columns, n = 30). HiGHS takes them sorted by column (:func:`_model`),
-    the dense interior point as they are (:mod:`.interior_lp`). A time-limit SolverError once
-    ``deadline`` passes (it is looked at every :data:`ENTRY_CHUNK` columns).
+    rows as given (a list of each column's rows, or :class:`Covers`; coefficients 1, or
+    ``coefficients[j]`` for the members of column ``j``), then the ``<=`` rows' nonzeros, row by
+    row (vectorised: the loops over the columns took 9 ms of each node LP of 3,000 columns,
+    n = 30). HiGHS takes them sorted by column (:func:`_model`), the dense interior point as they
+    are (:mod:`.interior_lp`). A time-limit SolverError once ``deadline`` passes (it is looked at
+    every :data:`ENTRY_CHUNK` columns).
 
     >>> [a.tolist() for a in master_entries([[0], [0, 1]], [(np.array([0.0, 2.0]), 1.0)], 2)]
     [[0, 1, 1, 1], [0, 0, 1, 2], [1.0, 1.0, 1.0, 2.0]]
     """
-    lengths = np.fromiter(map(len, columns), dtype=np.int64, count=len(columns))
-    col = [np.repeat(np.arange(len(columns)), lengths)]
-    covers = []
-    for k in range(0, len(columns), ENTRY_CHUNK):  # 606,156 columns of 5,000 apps took 1.5 s
-        if deadline is not None and time.perf_counter() > deadline:
-            raise SolverError("time limit reached while passing the model to HiGHS", time_limit=True)
-        covers.append(np.fromiter(itertools.chain.from_iterable(columns[k:k + ENTRY_CHUNK]), dtype=np.int64,
-                                  count=int(lengths[k:k + ENTRY_CHUNK].sum())))
-    row = [np.concatenate(covers) if covers else np.empty(0, np.int64)]
+    covers = columns if isinstance(columns, Covers) else _listed_covers(columns, deadline)
+    col, row = [covers.column], [covers.row]
     val = [np.ones(row[0].size) if coefficients is None else
            np.fromiter(itertools.chain.from_iterable(coefficients), dtype=float, count=row[0].size)]
     for r, (coef, _) in enumerate(rows):
@@ -104,7 +146,7 @@ def master_entries(columns: Sequence[Sequence[int]], rows: Sequence[tuple[np.nda
     return np.concatenate(col), np.concatenate(row), np.concatenate(val)
 
 
-def _model(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Sequence[tuple[np.ndarray, float]],
+def _model(cost: np.ndarray, columns: Sequence[Sequence[int]] | Covers, rows: Sequence[tuple[np.ndarray, float]],
            n_cover: int, upper: float = 1.0, coefficients: Sequence[Sequence[float]] | None = None,
            deadline: float | None = None) -> _Model:
     """``0 <= x <= upper``, equality cover rows, then the ``<=`` rows, column-wise: the entries of
@@ -228,16 +270,16 @@ def _ctrl_c_stops(flag: list[bool]) -> Iterator[None]:
         raise KeyboardInterrupt
 
 
-def run_highs_arrays(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: Sequence[tuple[np.ndarray, float]],
+def run_highs_arrays(cost: np.ndarray, columns: Sequence[Sequence[int]] | Covers, rows: Sequence[tuple[np.ndarray, float]],
                      n_cover: int, *, deadline: float | None = None, rel_gap: float = 0.0, abs_gap: float = 0.0,
                      threads: int | None = None, warm_start: np.ndarray | None = None,
                      backend_options: Mapping[str, Any] | None = None) -> tuple[BackendResult, np.ndarray | None]:
     """Solve ``min cost·x`` over binary ``x`` with equality cover rows and ``<=`` rows, in HiGHS.
 
-    ``columns[j]`` lists the cover rows (apps) column ``j`` covers; each of ``rows`` is
-    (coefficient per column, upper bound). Returns the result and the column values.
-    ``columns`` is let go of once HiGHS has the model: a list the caller does not keep is
-    freed before the solve.
+    ``columns[j]`` lists the cover rows (apps) column ``j`` covers (or ``columns`` is their
+    :class:`Covers`); each of ``rows`` is (coefficient per column, upper bound). Returns the
+    result and the column values. ``columns`` is let go of once HiGHS has the model: a list the
+    caller does not keep is freed before the solve.
     """
     import highspy
 
@@ -247,9 +289,11 @@ def run_highs_arrays(cost: np.ndarray, columns: Sequence[Sequence[int]], rows: S
     try:
         h = _highs()
         ncol = len(cost)
-        covered = sum(map(len, columns))
-        _pass(h, _model(cost, columns, rows, n_cover, deadline=deadline), integer=True)
-        del columns  # (182,553 columns of 1,000 apps: 300 MB of lists, held through the solve)
+        model = _model(cost, columns, rows, n_cover, deadline=deadline)
+        del columns  # (182,553 columns of 1,000 apps: 300 MB as lists, held through the solve)
+        covered = int(np.count_nonzero(model.index < n_cover))
+        _pass(h, model, integer=True)
+        del model
         hard = deadline
         if deadline is not None:  # HiGHS's MIP ends past its deadline: it stops this much before it
             deadline -= min(MIP_RESERVE, MIP_RESERVE_SHARE * max(0.0, deadline - time.perf_counter()))

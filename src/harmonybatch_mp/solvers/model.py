@@ -51,7 +51,7 @@ from .candidates import (
     reduce_all,
     reduce_contiguous,
 )
-from .highs import run_highs_arrays
+from .highs import covers_of_masks, run_highs_arrays
 from .kernels import PYOMO, ready
 from .options import check_gaps, deadline_of
 from .problem import Problem, members
@@ -66,8 +66,6 @@ if TYPE_CHECKING:
 SCALE = 1e6
 #: Smallest scaled column weight wanted, and the largest allowed, when rescaling an instance.
 MIN_SCALED_WEIGHT, MAX_SCALED_WEIGHT = 1e-3, 1e9
-#: Columns listed for HiGHS between two looks at the clock (about 0.2 s at 5,000 apps).
-PASS_CHUNK = 20_000
 #: Seconds a column takes to hand to HiGHS, to start it and to free after. 606,156 columns of 5,000
 #: apps took 5.4 s to list and pass (1.7 s of it two full garbage collections) and 0.5 s to free;
 #: with 10 us a column, a model built with 6 s left still ended its call 1.5 s past the limit, with
@@ -235,7 +233,8 @@ class SetPartitioningModel:
             cost = np.array([self.scale * c.weight for c in listed])
             # the apps of each column, handed over without a name here: freed once HiGHS has the model
             res, values = run_highs_arrays(
-                cost, _covers(listed, deadline), [(coef, ub) for _, coef, ub in self.rows()],
+                cost, covers_of_masks([c.mask for c in listed], self.problem.n, deadline),
+                [(coef, ub) for _, coef, ub in self.rows()],
                 self.problem.n, deadline=deadline, rel_gap=rel_gap, abs_gap=scaled_abs, threads=threads,
                 warm_start=warm, backend_options=backend_options)
         else:
@@ -445,16 +444,6 @@ def build_from_problem(problem: Problem, *, candidates: str | Sequence[Sequence[
                               constraints=side.active())
     scale = objective_scale([c.weight for c in columns])
     return SetPartitioningModel(problem, keyed, strategy, n_candidates, tuple(reductions), choice, scale, detail)
-
-
-def _covers(listed: Sequence[Column], deadline: float | None) -> list[list[int]]:
-    """Each column's apps, looking at the clock every :data:`PASS_CHUNK` columns (606,156
-    columns of 5,000 apps took 5 s)."""
-    covers: list[list[int]] = []
-    for k in range(0, len(listed), PASS_CHUNK):
-        _check_time(deadline, "passing the model to HiGHS")
-        covers += [members(c.mask) for c in listed[k:k + PASS_CHUNK]]
-    return covers
 
 
 def _reserve(columns: int) -> float:
