@@ -169,6 +169,21 @@ def test_export_bounds_building_the_model_and_takes_no_solver_flags(capsys, tmp_
         assert exited.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err, flag
 
 
+def test_timeout_levels_are_taken_under_the_expected_cost_model_only(capsys, tmp_path):
+    """``--timeout-levels`` under ``--cost-model full-batch`` was accepted and did nothing
+    (a group's cost there does not depend on its timeouts); it is an error now, in both
+    commands that take it, and its default is unchanged under ``expected``."""
+    for command in (["plan", "--solver", "dp"], ["export", str(tmp_path / "m.lp")]):
+        code, _, err = run(capsys, *command, "--cost-model", "full-batch", "--timeout-levels", "8")
+        assert code == 2 and "--timeout-levels applies to --cost-model expected only" in err, command
+    assert not (tmp_path / "m.lp").exists()
+    code, default, _ = run(capsys, "plan", "--solver", "dp", "--json")
+    code4, four, _ = run(capsys, "plan", "--solver", "dp", "--json", "--timeout-levels", "4")
+    assert code == code4 == 0 and json.loads(default)["groups"] == json.loads(four)["groups"]
+    code, _, err = run(capsys, "plan", "--timeout-levels", "0")
+    assert code == 2 and "timeout_levels must be a whole number from 1 to 64, got 0" in err
+
+
 def test_export_to_standard_output(capsys, tmp_path, monkeypatch):
     """``-`` is standard output, as for most command-line tools: the same text the file
     holds, the summary on standard error, and no file named ``-``."""

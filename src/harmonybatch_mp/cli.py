@@ -25,6 +25,7 @@ from ._validate import read_json
 from .check import check_plan
 from .cli_batch import add_batch_parsers, cmd_bench, cmd_replan, simulate_schedule_command
 from .errors import HarmonyBatchError, InfeasibleError, InputError, PlanCheckError, SolverError
+from .expected_cost import EXPECTED, TIMEOUT_LEVELS
 from .platform import PRESETS, load_platform, preset
 from .profiles import BUILTIN_MODELS, builtin_profile, load_profile
 from .report import format_plan, format_simulation
@@ -70,8 +71,9 @@ def _add_instance_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cost-model", choices=("expected", "full-batch"), default="expected",
                    help="expected (default): the cost actually paid under Poisson arrivals, partial batches "
                         "included, timeouts chosen per group; full-batch: the paper's Eqs. 6 and 9")
-    g.add_argument("--timeout-levels", type=int, default=4, metavar="J",
-                   help="expected cost model: timeout scales 1, (J-1)/J, ..., 1/J tried per group (default 4)")
+    g.add_argument("--timeout-levels", type=int, default=None, metavar="J",
+                   help="expected cost model only: timeout scales 1, (J-1)/J, ..., 1/J tried per group "
+                        "(default 4)")
     pl = g.add_mutually_exclusive_group()
     pl.add_argument("--preset", default="reference", choices=PRESETS, help="platform preset (default reference)")
     pl.add_argument("--platform", metavar="FILE", help="platform JSON file (schema of the preset files)")
@@ -186,6 +188,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _timeout_levels(args) -> int:
+    """``--timeout-levels``, which only the expected cost model takes (given with another, an error)."""
+    if args.timeout_levels is None:
+        return TIMEOUT_LEVELS
+    if args.cost_model != EXPECTED:
+        raise InputError(f"--timeout-levels applies to --cost-model expected only (a group's cost under "
+                         f"{args.cost_model} does not depend on its timeouts); drop it or the cost model")
+    return args.timeout_levels
+
+
 def _instance(args):
     profile = load_profile(args.profile) if args.profile else builtin_profile(args.model)
     platform = load_platform(args.platform) if args.platform else preset(args.preset)
@@ -218,7 +230,8 @@ def _solver_options(args) -> dict:
 def _cmd_plan(args) -> int:
     workload, profile, platform = _instance(args)
     plan = solve(workload, profile, platform, solver=args.solver, side=SideConstraints.from_arguments(args),
-                 cost_model=args.cost_model, timeout_levels=args.timeout_levels, **_solver_options(args))
+                 cost_model=args.cost_model, timeout_levels=_timeout_levels(args),
+                 **_solver_options(args))
     print_out(plan.to_json() if args.json else format_plan(plan))
     return EXIT_OK
 
@@ -230,7 +243,8 @@ def _cmd_export(args) -> int:
     workload, profile, platform = _instance(args)
     model = build_model(workload, profile, platform, side=SideConstraints.from_arguments(args),
                         candidates=args.candidates, max_run=args.max_run, reduce=not args.full,
-                        cost_model=args.cost_model, timeout_levels=args.timeout_levels, time_limit=args.time_limit)
+                        cost_model=args.cost_model, timeout_levels=_timeout_levels(args),
+                        time_limit=args.time_limit)
     if args.out == "-":  # standard output, as the text a file would hold
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / f"model.{fmt}"
