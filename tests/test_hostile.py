@@ -660,6 +660,32 @@ def test_threads_run_column_generation_concurrently(capfd):
     assert out == "" and err == ""
 
 
+def test_a_thread_count_can_change_from_one_solve_to_the_next():
+    """HiGHS keeps the task scheduler its first solve in a thread started: a later solve there
+    asking for fewer threads stopped at once without a plan, so ``solve(..., threads=1)`` after
+    a default solve (2 cores: HiGHS's default is 2) raised a SolverError. In a fresh process,
+    each thread count in turn, given as ``threads`` or as a HiGHS option, alone and with numpy's
+    integers, and from eight Python threads at once: the same plan each time."""
+    import subprocess
+    import sys
+
+    code = (
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "import numpy as np\n"
+        "from harmonybatch_mp import solve\n"
+        "w = '0.3:2,0.5:5,0.8:10,1.0:20'\n"
+        "costs = [solve(w, 'VGG19').total_cost]\n"
+        "for t in (1, 2, np.int64(1), None, 2, 1):\n"
+        "    costs.append(solve(w, 'VGG19', threads=t).total_cost)\n"
+        "    costs.append(solve(w, 'VGG19', backend_options=None if t is None else {'threads': int(t)}).total_cost)\n"
+        "with ThreadPoolExecutor(8) as ex:\n"
+        "    costs += ex.map(lambda t: solve(w, 'VGG19', threads=t).total_cost, [1, 2, None, 1] * 4)\n"
+        "print(len(costs), len(set(costs)))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["29", "1"]
+
+
 def test_time_limit_bounds_the_whole_call():
     """16 apps, all subsets, GPU quota and budget, 5 s: a plan within the limit plus 20%."""
     apps = ",".join(f"{0.3 + 0.05 * i:.2f}:{[2, 5, 10, 20][i % 4]}" for i in range(16))

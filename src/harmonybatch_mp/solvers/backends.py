@@ -49,6 +49,8 @@ OPTION_NAMES: dict[str, tuple[str | None, str | None, str | None, str | None]] =
 }
 
 _LOCK = threading.Lock()
+#: The thread count HiGHS's task scheduler was last restarted with (None: as HiGHS started it).
+_SCHEDULER: list[Any] = [None]
 
 #: Terminations a backend reports, as :class:`BackendResult.termination`.
 OPTIMAL, TIME_LIMIT, INFEASIBLE, OTHER = "optimal", "time_limit", "infeasible", "other"
@@ -80,6 +82,22 @@ def check_options(backend_options: Any) -> None:
     if backend_options is not None and (not isinstance(backend_options, Mapping)
                                         or not all(isinstance(k, str) for k in backend_options)):
         raise InputError(f"backend_options: expected a mapping of option names to values, got {backend_options!r}")
+
+
+def highs_threads(threads: int | None, backend_options: Mapping[str, Any] | None) -> None:
+    """Restart HiGHS's task scheduler where a solve asks for a thread count (``threads``, or the
+    ``threads`` of ``backend_options``) it was not started with. Call with the lock held: no
+    HiGHS solve runs then. HiGHS starts its scheduler at a thread's first solve and keeps it,
+    and a later solve in that thread that asks for fewer threads stopped at once without a plan
+    (status "Not Set": ``solve(..., threads=1)`` after a solve with HiGHS's default on 2 cores
+    raised a SolverError)."""
+    wanted = (backend_options or {}).get("threads", threads)
+    if wanted is None or wanted == _SCHEDULER[0]:
+        return
+    import highspy
+
+    highspy.Highs.resetGlobalScheduler(True)
+    _SCHEDULER[0] = wanted
 
 
 def _acquire(deadline: float | None) -> None:
@@ -150,6 +168,7 @@ def _run_highs(model, backend, time_limit, rel_gap, abs_gap, threads, warm_start
         opts["threads"] = threads
     opts.update(extra or {})
     opt.highs_options = opts
+    highs_threads(threads, extra)
     try:
         res = opt.solve(model)
     except Exception as exc:  # HiGHS or APPSI failed: a solver failure, not bad input

@@ -18,7 +18,18 @@ import numpy as np
 
 from ..errors import InputError, SolverError
 from .abandon import run_by
-from .backends import _LOCK, INFEASIBLE, OPTIMAL, OTHER, TIME_LIMIT, BackendResult, _acquire, _finite, check_options
+from .backends import (
+    _LOCK,
+    INFEASIBLE,
+    OPTIMAL,
+    OTHER,
+    TIME_LIMIT,
+    BackendResult,
+    _acquire,
+    _finite,
+    check_options,
+    highs_threads,
+)
 
 #: HiGHS's feasibility jump heuristic ignores the time limit, so it is switched off above this
 #: many columns (on 72,486 columns and 30 rows it ran 6.1 s and found nothing) and where the time
@@ -320,6 +331,7 @@ def run_highs_arrays(cost: np.ndarray, columns: Sequence[Sequence[int]] | Covers
         for k, v in opts.items():
             if h.setOptionValue(k, v) != highspy.HighsStatus.kOk:
                 raise InputError(f"HiGHS rejected option {k}={v!r}")
+        highs_threads(threads, backend_options)
         ctrl_c: list[bool] = []
         seen = _Seen()
         # HiGHS checks its own time limit too rarely on large models; in the main thread Ctrl-C stops it too
