@@ -631,6 +631,37 @@ def test_public_errors_derive_from_harmonybatch_error(call, match):
         call()
 
 
+def test_numbers_computed_with_numpy_are_numbers():
+    """A count or a limit computed with numpy (``np.int64``, ``np.float32``) was refused as
+    "expected a whole number >= 0, got np.int64(1)". Each option takes them, as the same
+    Python numbers (the same plans, the constraints read back as ints and floats); numpy's
+    bools, like Python's, are not numbers, and out-of-range values are still refused."""
+    w = "0.3:2,0.5:5,0.8:10,1.0:20"
+    side = SideConstraints(max_gpu_functions=np.int64(1), max_functions=np.uint8(2), gpu_memory_budget=np.int32(8))
+    assert (side.max_gpu_functions, side.max_functions, side.gpu_memory_budget) == (1, 2, 8)
+    assert all(type(v) is int for v in (side.max_gpu_functions, side.max_functions, side.gpu_memory_budget))
+    assert type(SideConstraints(gpu_memory_budget=np.float32(7.5)).gpu_memory_budget) is float
+    cases = [({"side": side}, {"side": SideConstraints(max_gpu_functions=1, max_functions=2, gpu_memory_budget=8)}),
+             ({"rel_gap": np.float32(0.5), "abs_gap": np.float64(0.0)}, {"rel_gap": 0.5}),
+             ({"threads": np.int64(2)}, {"threads": 2}),
+             ({"timeout_levels": np.int16(3)}, {"timeout_levels": 3}),
+             ({"max_run": np.int64(2), "candidates": "contiguous"}, {"max_run": 2, "candidates": "contiguous"}),
+             ({"time_limit": np.float32(30), "move_time": np.int64(0), "bound_time": np.float16(0)},
+              {"time_limit": 30.0, "move_time": 0, "bound_time": 0})]
+    for numpy_options, python_options in cases:
+        assert solve(w, "VGG19", **numpy_options).groups == solve(w, "VGG19", **python_options).groups, numpy_options
+    assert solve(w, "VGG19", solver="colgen", cost_model="full-batch", rel_gap=np.float32(0),
+                 time_limit=np.float32(30)).solver.status == "optimal"
+    assert solve(w, "VGG19", solver="dp", max_run=np.int8(2)).groups == solve(w, "VGG19", solver="dp", max_run=2).groups
+    for bad, match in [({"threads": np.True_}, "threads"), ({"rel_gap": np.float32(-1)}, "rel_gap"),
+                       ({"timeout_levels": np.int64(65)}, "timeout_levels"), ({"time_limit": np.float64("nan")}, "time_limit"),
+                       ({"max_run": np.int64(0)}, "max_run"), ({"threads": np.float64(2.0)}, "threads")]:
+        with pytest.raises(InputError, match=match):
+            solve(w, "VGG19", **bad)
+    with pytest.raises(InputError, match="max_gpu_functions"):
+        SideConstraints(max_gpu_functions=np.bool_(True))
+
+
 def test_readme_library_example_prints_what_it_says(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # it writes plan.json
     exec(readme_block("plan.to_json()"), {})

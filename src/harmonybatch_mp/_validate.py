@@ -40,6 +40,33 @@ def number(value: Any, where: str, *, positive: bool = False, nonnegative: bool 
     return value
 
 
+def whole(value: Any) -> int | None:
+    """``value`` as an int where it is of a whole-number type (``int``, numpy's integers; not a
+    bool), else None: a count computed with numpy is a count.
+
+    >>> import numpy as np
+    >>> whole(np.int64(3)), whole(3.0), whole(True)
+    (3, None, None)
+    """
+    return int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else None
+
+
+def real(value: Any) -> float | None:
+    """``value`` as a float where it is of a real-number type (``int``, ``float``, numpy's; not a
+    bool), else None; an int too large for a float is inf.
+
+    >>> import numpy as np
+    >>> real(np.float32(0.5)), real(10**400), real("1"), real(np.True_)
+    (0.5, inf, None, None)
+    """
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."

@@ -10,7 +10,9 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from .._validate import whole
 from ..errors import InputError, SolverError
 from ..provision import GroupConfig
 from .problem import Problem
@@ -53,10 +55,13 @@ class Column:
     weight: float
 
 
-def check_max_run(max_run: int | None) -> None:
-    """Raise InputError unless ``max_run`` is None or a whole number >= 1."""
-    if max_run is not None and (isinstance(max_run, bool) or not isinstance(max_run, int) or max_run < 1):
+def check_max_run(max_run: Any) -> int | None:
+    """``max_run`` as an int (numpy's integers too), or None; an InputError unless it is None or
+    a whole number >= 1."""
+    longest = whole(max_run)
+    if max_run is not None and (longest is None or longest < 1):
         raise InputError(f"max_run (the longest group) must be a whole number >= 1, got {max_run!r}")
+    return longest
 
 
 def candidate_groups(problem: Problem, candidates: str | Sequence[Sequence[str]] = "auto",
@@ -73,7 +78,7 @@ def candidate_groups(problem: Problem, candidates: str | Sequence[Sequence[str]]
     ``time.perf_counter()`` reading).
     """
     n = problem.n
-    check_max_run(max_run)
+    max_run = check_max_run(max_run)
     detail = ""
     if isinstance(candidates, str):
         if candidates == "auto":

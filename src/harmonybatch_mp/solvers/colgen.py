@@ -118,7 +118,7 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     """
     start = time.perf_counter()
     deadline = deadline_of(start, time_limit)
-    check_gaps(rel_gap, 0.0, None, "colgen")
+    rel_gap = check_gaps(rel_gap, 0.0, None, "colgen")[0]
     enumeration_limit = integer(enumeration_limit, "enumeration_limit", minimum=0)
     if not isinstance(regroup, bool):
         raise InputError(f"colgen option regroup: expected True or False, got {regroup!r}")

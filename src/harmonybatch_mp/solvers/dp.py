@@ -80,7 +80,7 @@ def dp(problem: Problem, *, max_run: int | None = None, deadline: float | None =
         Status ``restricted_optimal``: optimal among contiguous partitions (its cost is
         the ``restricted_bound``); ``bound`` is the global per-app bound.
     """
-    check_max_run(max_run)
+    max_run = check_max_run(max_run)
     capped = max_run is None and auto_max_run(problem.n, problem.expected) is not None
     if max_run is None:
         max_run = auto_max_run(problem.n, problem.expected)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .._validate import integer, listed
+from .._validate import integer, listed, real
 from ..errors import InputError
 from .expected_relaxed import PARTNERS, RATIO, TOLERANCE, Relaxed
 from .interior_lp import run_interior_lp
@@ -70,9 +70,9 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
         raise InputError(f"problem must be a Problem, got {type(problem).__name__}")
     if rounds is not None:
         rounds = integer(rounds, "rounds", minimum=0)
-    if deadline is not None and (isinstance(deadline, bool) or not isinstance(deadline, (int, float))
-                                 or deadline != deadline):
+    if deadline is not None and (real(deadline) is None or deadline != deadline):
         raise InputError(f"deadline must be a time.perf_counter() reading, got {deadline!r}")
+    deadline = None if deadline is None else real(deadline)
     if problem.expected and problem.n:
         problem.require_feasible()  # an app no function serves: InfeasibleError, naming it
     floor = problem.lower_bound()

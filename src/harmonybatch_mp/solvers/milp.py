@@ -147,7 +147,7 @@ def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto"
     """
     start = time.perf_counter()
     deadline = deadline_of(start, time_limit)
-    check_gaps(rel_gap, abs_gap, threads)
+    rel_gap, abs_gap, threads = check_gaps(rel_gap, abs_gap, threads)
     if bound_time is None and deadline is not None:  # the limit is the budget of the proof
         bound_time = math.inf if problem.n <= BOUND_LIMITED_MAX_APPS[problem.cost_model] else 0.0
     elif bound_time is None:

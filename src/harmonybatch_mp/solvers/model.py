@@ -219,7 +219,7 @@ class SetPartitioningModel:
         backend_options : mapping, optional
             Passed to the backend verbatim.
         """
-        check_gaps(rel_gap, abs_gap, threads)
+        rel_gap, abs_gap, threads = check_gaps(rel_gap, abs_gap, threads)
         if deadline is not None:
             deadline -= FREE_PER_COLUMN * len(self.columns)
         keys = list(self.columns)

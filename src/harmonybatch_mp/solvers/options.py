@@ -7,6 +7,7 @@ import math
 import time
 from typing import Any
 
+from .._validate import real, whole
 from ..errors import InputError
 
 #: Most threads a MILP solve may be given: HiGHS aborted the process (``terminate called without
@@ -27,18 +28,24 @@ def late(deadline: float | None) -> bool:
 
 
 def seconds(value: Any, name: str) -> float:
-    """``value`` checked as a finite number of seconds >= 0 (the option ``name`` in errors)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+    """``value`` checked as a finite number of seconds >= 0 (the option ``name`` in errors), as a float."""
+    x = real(value)
+    if x is None or not 0 <= x < math.inf:
         raise InputError(f"{name}: expected a finite number of seconds >= 0, got {value!r}")
-    return float(value)
+    return x
 
 
-def check_gaps(rel_gap: Any, abs_gap: Any, threads: Any, solver: str = "milp") -> None:
+def check_gaps(rel_gap: Any, abs_gap: Any, threads: Any, solver: str = "milp") -> tuple[float, float, int | None]:
     """The gaps checked as finite numbers >= 0 and ``threads`` as None or a whole number from 1
-    to :data:`MAX_THREADS` (errors name the ``solver`` whose option it is)."""
+    to :data:`MAX_THREADS` (errors name the ``solver`` whose option it is); returned as a
+    float, a float and an int (numpy's numbers too)."""
+    gaps = []
     for name, val in (("rel_gap", rel_gap), ("abs_gap", abs_gap)):
-        if isinstance(val, bool) or not isinstance(val, (int, float)) or not 0 <= val < math.inf:
+        x = real(val)
+        if x is None or not 0 <= x < math.inf:
             raise InputError(f"{solver} option {name}: expected a finite number >= 0, got {val!r}")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
-                                or not 1 <= threads <= MAX_THREADS):
+        gaps.append(x)
+    count = whole(threads)
+    if threads is not None and (count is None or not 1 <= count <= MAX_THREADS):
         raise InputError(f"{solver} option threads: expected a whole number from 1 to {MAX_THREADS}, got {threads!r}")
+    return gaps[0], gaps[1], count

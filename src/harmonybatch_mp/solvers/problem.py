@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .._validate import attributes, instance, integer, listed
+from .._validate import attributes, instance, integer, listed, whole
 from ..duration import DEFAULT_DURATION, DurationModel
 from ..errors import InfeasibleApp, InfeasibleError, InputError, SolverError
 from ..expected_cost import COST_MODELS, EXPECTED, FULL_BATCH, TIMEOUT_LEVELS, expected_tables
@@ -111,8 +111,10 @@ class Problem:
             raise InputError(f"side must be a SideConstraints, got {type(side).__name__}")
         if cost_model not in COST_MODELS:
             raise InputError(f"cost_model must be one of {', '.join(COST_MODELS)}, got {cost_model!r}")
-        if isinstance(timeout_levels, bool) or not isinstance(timeout_levels, int) or not 1 <= timeout_levels <= 64:
+        levels = whole(timeout_levels)
+        if levels is None or not 1 <= levels <= 64:
             raise InputError(f"timeout_levels must be a whole number from 1 to 64, got {timeout_levels!r}")
+        timeout_levels = levels
         if not (hasattr(duration, "sample") and hasattr(duration, "expected_billed")):
             raise InputError(f"duration must have sample() and expected_billed(), got {type(duration).__name__}")
         self.cost_model, self.timeout_levels, self.duration = cost_model, timeout_levels, duration

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._validate import real, whole
 from ..errors import InputError
 from ..provision import KINDS
 
@@ -24,9 +25,11 @@ if TYPE_CHECKING:
     from .problem import Problem
 
 
-def _whole(name: str, value: Any, lo: int) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < lo):
+def _whole(name: str, value: Any, lo: int) -> int | None:
+    count = whole(value)
+    if value is not None and (count is None or count < lo):
         raise InputError(f"side constraint {name}: expected a whole number >= {lo}, got {value!r}")
+    return count
 
 
 def _pairs(value: Any, name: str, expected: str) -> tuple[tuple[Any, Any], ...]:
@@ -94,12 +97,15 @@ class SideConstraints:
 
     def __post_init__(self) -> None:
         # --- max_gpu_functions, max_functions: whole numbers
-        _whole("max_gpu_functions", self.max_gpu_functions, 0)
-        _whole("max_functions", self.max_functions, 1)
+        object.__setattr__(self, "max_gpu_functions", _whole("max_gpu_functions", self.max_gpu_functions, 0))
+        object.__setattr__(self, "max_functions", _whole("max_functions", self.max_functions, 1))
         # --- gpu_memory_budget: a finite number of GB >= 0
         b = self.gpu_memory_budget
-        if b is not None and (isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 <= b < math.inf):
-            raise InputError(f"side constraint gpu_memory_budget: expected a number of GB >= 0, got {b!r}")
+        if b is not None:
+            gb = real(b)
+            if gb is None or not 0 <= gb < math.inf:
+                raise InputError(f"side constraint gpu_memory_budget: expected a number of GB >= 0, got {b!r}")
+            object.__setattr__(self, "gpu_memory_budget", gb if whole(b) is None else whole(b))
         # --- isolate: pairs of two different app names
         isolate = _pairs(self.isolate, "isolate", "(app, app)")
         for p in isolate:
