@@ -665,7 +665,9 @@ def test_a_thread_count_can_change_from_one_solve_to_the_next():
     asking for fewer threads stopped at once without a plan, so ``solve(..., threads=1)`` after
     a default solve (2 cores: HiGHS's default is 2) raised a SolverError. In a fresh process,
     each thread count in turn, given as ``threads`` or as a HiGHS option, alone and with numpy's
-    integers, and from eight Python threads at once: the same plan each time."""
+    integers, and from eight Python threads at once, each with a scheduler of its own (a
+    record of the last count for the whole process failed 37 of 240 such solves): the same plan
+    each time."""
     import subprocess
     import sys
 
@@ -678,12 +680,16 @@ def test_a_thread_count_can_change_from_one_solve_to_the_next():
         "for t in (1, 2, np.int64(1), None, 2, 1):\n"
         "    costs.append(solve(w, 'VGG19', threads=t).total_cost)\n"
         "    costs.append(solve(w, 'VGG19', backend_options=None if t is None else {'threads': int(t)}).total_cost)\n"
+        "def some(seed):\n"
+        "    counts = [(1, 2, None)[(seed * 7 + k * 5) % 3] for k in range(12)]\n"
+        "    return [solve(w, 'VGG19', threads=t).total_cost for t in counts]\n"
         "with ThreadPoolExecutor(8) as ex:\n"
-        "    costs += ex.map(lambda t: solve(w, 'VGG19', threads=t).total_cost, [1, 2, None, 1] * 4)\n"
+        "    for got in ex.map(some, range(16)):\n"
+        "        costs += got\n"
         "print(len(costs), len(set(costs)))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["29", "1"]
+    assert out.stdout.split() == ["205", "1"]
 
 
 def test_time_limit_bounds_the_whole_call():

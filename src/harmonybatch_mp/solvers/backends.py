@@ -49,8 +49,9 @@ OPTION_NAMES: dict[str, tuple[str | None, str | None, str | None, str | None]] =
 }
 
 _LOCK = threading.Lock()
-#: The thread count HiGHS's task scheduler was last restarted with (None: as HiGHS started it).
-_SCHEDULER: list[Any] = [None]
+#: Per Python thread, the thread count its HiGHS task scheduler was last restarted with (none
+#: yet: as HiGHS started it).
+_SCHEDULER = threading.local()
 
 #: Terminations a backend reports, as :class:`BackendResult.termination`.
 OPTIMAL, TIME_LIMIT, INFEASIBLE, OTHER = "optimal", "time_limit", "infeasible", "other"
@@ -85,19 +86,19 @@ def check_options(backend_options: Any) -> None:
 
 
 def highs_threads(threads: int | None, backend_options: Mapping[str, Any] | None) -> None:
-    """Restart HiGHS's task scheduler where a solve asks for a thread count (``threads``, or the
-    ``threads`` of ``backend_options``) it was not started with. Call with the lock held: no
-    HiGHS solve runs then. HiGHS starts its scheduler at a thread's first solve and keeps it,
-    and a later solve in that thread that asks for fewer threads stopped at once without a plan
-    (status "Not Set": ``solve(..., threads=1)`` after a solve with HiGHS's default on 2 cores
-    raised a SolverError)."""
+    """Restart the calling thread's HiGHS task scheduler where a solve asks for a thread count
+    (``threads``, or the ``threads`` of ``backend_options``) it was not started with. Call with
+    the lock held: no HiGHS solve runs then. HiGHS starts a scheduler at a thread's first solve
+    and keeps it, one per thread, and a later solve in that thread that asks for fewer threads
+    stopped at once without a plan (status "Not Set": ``solve(..., threads=1)`` after a solve
+    with HiGHS's default on 2 cores raised a SolverError)."""
     wanted = (backend_options or {}).get("threads", threads)
-    if wanted is None or wanted == _SCHEDULER[0]:
+    if wanted is None or wanted == getattr(_SCHEDULER, "threads", None):
         return
     import highspy
 
     highspy.Highs.resetGlobalScheduler(True)
-    _SCHEDULER[0] = wanted
+    _SCHEDULER.threads = wanted
 
 
 def _acquire(deadline: float | None) -> None:
