@@ -86,11 +86,10 @@ class _Model(NamedTuple):
 
 
 class Covers(NamedTuple):
-    """The cover rows' nonzeros of a master's ``columns`` columns, as arrays: column ``column[e]``
-    covers row ``row[e]``; sorted by column. What :func:`master_entries` takes in place of a
-    list of each column's rows, where a list of lists would be large (:func:`covers_of_masks`)."""
+    """The cover rows' nonzeros of a master's columns, as arrays: column ``column[e]`` covers
+    row ``row[e]``; sorted by column. What :func:`master_entries` takes in place of a list of
+    each column's rows, where a list of lists would be large (:func:`covers_of_masks`)."""
 
-    columns: int
     column: np.ndarray
     row: np.ndarray
 
@@ -102,7 +101,7 @@ def covers_of_masks(masks: Sequence[int], n: int, deadline: float | None = None)
     of 1,000 apps (9.2 million nonzeros) 0.4-0.6 s and 73 MB, where lists of each column's rows
     took 300 MB (``formulations/set_partitioning.md``, "Time limits").
 
-    >>> [a.tolist() for a in covers_of_masks([0b1, 0b110], 3)[1:]]
+    >>> [a.tolist() for a in covers_of_masks([0b1, 0b110], 3)]
     [[0, 1, 1], [0, 1, 2]]
     """
     width = (n + 7) // 8
@@ -115,7 +114,7 @@ def covers_of_masks(masks: Sequence[int], n: int, deadline: float | None = None)
         c, r = np.divmod(np.flatnonzero(np.unpackbits(packed, bitorder="little")), 8 * width)
         column.append((c + k).astype(np.int32))
         row.append(r.astype(np.int32))
-    return Covers(len(masks), np.concatenate(column), np.concatenate(row))
+    return Covers(np.concatenate(column), np.concatenate(row))
 
 
 def _listed_covers(columns: Sequence[Sequence[int]], deadline: float | None) -> Covers:
@@ -127,7 +126,7 @@ def _listed_covers(columns: Sequence[Sequence[int]], deadline: float | None) -> 
             raise SolverError("time limit reached while passing the model to HiGHS", time_limit=True)
         row.append(np.fromiter(itertools.chain.from_iterable(columns[k:k + ENTRY_CHUNK]), dtype=np.int64,
                                count=int(lengths[k:k + ENTRY_CHUNK].sum())))
-    return Covers(len(columns), np.repeat(np.arange(len(columns)), lengths),
+    return Covers(np.repeat(np.arange(len(columns)), lengths),
                   np.concatenate(row) if row else np.empty(0, np.int64))
 
 
