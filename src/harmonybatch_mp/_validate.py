@@ -135,9 +135,10 @@ def seed(value: Any, where: str) -> int | None:
     ...
     harmonybatch_mp.errors.InputError: seed: expected a whole number >= 0 or None, got -1
     """
-    if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0):
+    count = whole(value)
+    if value is not None and (count is None or count < 0):
         raise InputError(f"{where}: expected a whole number >= 0 or None, got {_short(value)}")
-    return None if value is None else int(value)
+    return count
 
 
 def field(obj: Any, key: str, where: str) -> Any:

@@ -70,9 +70,11 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
         raise InputError(f"problem must be a Problem, got {type(problem).__name__}")
     if rounds is not None:
         rounds = integer(rounds, "rounds", minimum=0)
-    if deadline is not None and (real(deadline) is None or deadline != deadline):
-        raise InputError(f"deadline must be a time.perf_counter() reading, got {deadline!r}")
-    deadline = None if deadline is None else real(deadline)
+    if deadline is not None:
+        reading = real(deadline)
+        if reading is None or reading != reading:
+            raise InputError(f"deadline must be a time.perf_counter() reading, got {deadline!r}")
+        deadline = reading
     if problem.expected and problem.n:
         problem.require_feasible()  # an app no function serves: InfeasibleError, naming it
     floor = problem.lower_bound()
