@@ -2,8 +2,6 @@
 * Format:     Free MPS
 *
 NAME harmonybatch_set_partitioning
-OBJSENSE
- MIN
 ROWS
  N  cost
  E  c_e_cover(app0)_

@@ -324,7 +324,8 @@ class SetPartitioningModel:
         return Solution(tuple(masks), tuple(configs), info)
 
     def write(self, path: str | Path, fmt: str | None = None) -> None:
-        """Write the model as an LP or MPS file (format from the suffix unless given), atomically."""
+        """Write the model as an LP or MPS file (format from the suffix unless given), atomically,
+        with names every reader takes (:class:`~harmonybatch_mp.solvers.pyomo_model.FileLabeler`)."""
         from .._io import as_path, atomic_output
 
         fmt = fmt or as_path(path, "model").suffix.lstrip(".").lower()
@@ -332,9 +333,13 @@ class SetPartitioningModel:
             raise InputError(f"export format must be 'lp' or 'mps', got {fmt!r}")
         from pyomo.opt import ProblemFormat
 
+        from .pyomo_model import FileLabeler
+
+        # Names any reader takes, and no OBJSENSE section, which GLPK does not read: minimising is MPS's default
+        options = {"labeler": FileLabeler()} if fmt == "lp" else {"labeler": FileLabeler(), "skip_objective_sense": True}
         with atomic_output(path, suffix=f".{fmt}") as tmp:
             self.pyomo.write(str(tmp), format=ProblemFormat.cpxlp if fmt == "lp" else ProblemFormat.mps,
-                             io_options={"symbolic_solver_labels": True})
+                             io_options=options)
 
 
 def build_model(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,

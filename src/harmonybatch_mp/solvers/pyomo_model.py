@@ -4,6 +4,7 @@ components named as in ``formulations/set_partitioning.md`` (``A``, ``J``, ``x``
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from ..provision import GroupConfig
@@ -33,6 +34,50 @@ def column_keys(problem: Problem, columns: list[Column]) -> dict[tuple[str, str]
             key = (key[0] + "'", key[1])
         out[key] = c
     return out
+
+
+#: Longest name the writer gives a component, with room for the prefix and suffix Pyomo adds to
+#: a row's (``c_e_..._``): GLPK reads 255 characters, and CBC 2.10's MPS reader crashed on names
+#: of 245 (it read 165).
+MAX_NAME = 120
+_NOT_PORTABLE = re.compile(r"[^A-Za-z0-9_()]")
+
+
+class FileLabeler:
+    """Names of the model's components in an LP or MPS file (``set_partitioning.md``,
+    "Exported instances"): Pyomo's LP names, such as ``x(app0_app1__gpu_2gb_b14_)``, with
+    every character but ASCII letters, digits, ``_``, ``(`` and ``)`` made ``_``, cut to
+    :data:`MAX_NAME` characters, and made unique by a suffix ``_2``, ``_3``, ... where two
+    components would otherwise share a name (apps ``"a b"`` and ``"a_b"``, or long groups
+    cut to one prefix). A new labeler for each file; it names a component once.
+
+    >>> import pyomo.environ as pyo
+    >>> m = pyo.ConcreteModel()
+    >>> m.x = pyo.Var(["a b", "a_b", "ü"])
+    >>> label = FileLabeler()
+    >>> [label(m.x[k]) for k in ("a b", "a_b", "ü")]
+    ['x(a_b)', 'x(a_b)_2', 'x(_)']
+    """
+
+    def __init__(self) -> None:
+        from pyomo.core.base.label import LPFileLabeler
+
+        self._lp = LPFileLabeler()
+        self._names: dict[int, str] = {}
+        self._taken: set[str] = set()
+
+    def __call__(self, component: object) -> str:
+        known = self._names.get(id(component))
+        if known is not None:
+            return known
+        name = _NOT_PORTABLE.sub("_", self._lp(component))[:MAX_NAME]
+        unique, k = name, 1
+        while unique in self._taken:
+            k += 1
+            unique = f"{name[:MAX_NAME - len(str(k)) - 1]}_{k}"
+        self._taken.add(unique)
+        self._names[id(component)] = unique
+        return unique
 
 
 def _pyomo_model(model: SetPartitioningModel) -> pyo.ConcreteModel:
