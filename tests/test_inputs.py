@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from harmonybatch_mp import (
     App,
     InputError,
+    SolverInfo,
     Workload,
     builtin_profile,
     load_platform,
@@ -126,6 +128,24 @@ def test_presets_and_platform_files(tmp_path):
     f = tmp_path / "p.json"
     f.write_text(json.dumps(preset("paper").to_dict()))
     assert load_platform(f) == preset("paper")
+
+
+def test_the_prefix_of_messages_is_a_string():
+    """``where`` named the input in messages; an array there raised numpy's "truth value of an
+    array is ambiguous" instead of naming the argument."""
+    for parse, data in ((platform_from_dict, preset().to_dict()), (profile_from_dict, builtin_profile("BERT").to_dict())):
+        assert parse(data, "mine") == parse(data)
+        for where in (np.array([1.0, 2.0]), None, 3):
+            with pytest.raises(InputError, match="where: expected a string"):
+                parse(data, where)
+
+
+def test_a_solver_status_is_a_string():
+    """A status given as an array raised numpy's "truth value ... is ambiguous"."""
+    assert SolverInfo("mine", status=np.str_("optimal")).status == "optimal"
+    for status in (np.array(["optimal", "heuristic"]), None, 1, "Optimal"):
+        with pytest.raises(InputError, match="solver status must be one of"):
+            SolverInfo("mine", status=status)
 
 
 @pytest.mark.parametrize(

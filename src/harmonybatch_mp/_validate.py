@@ -141,6 +141,13 @@ def seed(value: Any, where: str) -> int | None:
     return count
 
 
+def prefix(where: Any) -> str:
+    """``where``, the prefix a parser puts before the fields it names, if it is a string."""
+    if not isinstance(where, str):
+        raise InputError(f"where: expected a string to name the input in messages, got {_short(where)}")
+    return where
+
+
 def field(obj: Any, key: str, where: str) -> Any:
     """Return ``obj[key]`` of a mapping, or raise an InputError naming the missing field."""
     if not isinstance(obj, Mapping):

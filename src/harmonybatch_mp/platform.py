@@ -142,6 +142,7 @@ def platform_from_dict(data: Any, where: str = "platform") -> Platform:
     ...
     harmonybatch_mp.errors.InputError: platform.vcpu_grid.step: must be > 0, got -1.0
     """
+    where = v.prefix(where)
     name = v.field(data, "name", where)
     if not isinstance(name, str) or not name:
         raise InputError(f"{where}.name: expected a non-empty string")

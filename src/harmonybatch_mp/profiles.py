@@ -165,6 +165,7 @@ def profile_from_dict(data: Any, where: str = "profile") -> ModelProfile:
     >>> profile_from_dict(p.to_dict()) == p
     True
     """
+    where = v.prefix(where)
     name = v.field(data, "name", where)
     if not isinstance(name, str) or not name.strip():
         raise InputError(f"{where}.name: expected a non-empty string")

@@ -98,7 +98,7 @@ class SolverInfo:
     nodes: int | None = None
 
     def __post_init__(self) -> None:
-        if self.status not in STATUSES:
+        if not isinstance(self.status, str) or self.status not in STATUSES:
             raise InputError(f"solver status must be one of {', '.join(STATUSES)}, got {self.status!r}")
 
     def to_dict(self) -> dict[str, Any]:
