@@ -7,6 +7,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -690,6 +691,37 @@ def test_a_thread_count_can_change_from_one_solve_to_the_next():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["205", "1"]
+
+
+@pytest.mark.skipif(shutil.which("glpsol") is None and not os.environ.get("CI"),
+                    reason="glpsol not installed (CI installs it)")
+def test_models_written_and_solved_through_pyomo_from_several_threads_at_first_use():
+    """Pyomo is imported on first use. Threads that wrote a model (``pyomo.opt`` first) while
+    others solved one through Pyomo (``pyomo.environ`` first) broke each other's imports
+    ("cannot import name ... from partially initialized module"): 5 of 10 fresh processes of six
+    such threads failed. Now Pyomo is imported in one thread (``kernels.ready``) and every
+    thread gets its file or plan, in six fresh processes at once."""
+    code = (
+        "import os, sys, tempfile, threading\n"
+        "from harmonybatch_mp import build_model\n"
+        "models = [build_model('0.3:2,0.5:5,0.8:10,1.0:20', 'VGG19') for _ in range(6)]\n"
+        "start, folder, done = threading.Barrier(6), tempfile.mkdtemp(), []\n"
+        "def use(k):\n"
+        "    start.wait()\n"
+        "    if k % 2:\n"
+        "        models[k].write(os.path.join(folder, f'm{k}.mps'))\n"
+        "        done.append(os.path.getsize(os.path.join(folder, f'm{k}.mps')) > 0)\n"
+        "    else:\n"
+        "        done.append(models[k].solve('glpk').total_cost > 0)\n"
+        "threads = [threading.Thread(target=use, args=(k,)) for k in range(6)]\n"
+        "[t.start() for t in threads]\n"
+        "[t.join() for t in threads]\n"
+        "print(sum(done))\n")
+    runs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(6)]
+    for run_ in runs:
+        out, err = run_.communicate(timeout=300)
+        assert run_.returncode == 0 and out.split() == ["6"], err[-2000:]
 
 
 def test_time_limit_bounds_the_whole_call():
