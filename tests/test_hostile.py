@@ -823,13 +823,12 @@ def test_a_solver_left_no_time_by_what_solve_keeps_says_so(monkeypatch):
 def test_solve_keeps_more_of_a_limit_while_more_calls_run_than_cores(monkeypatch):
     """What solve keeps of a limit for stopping and checking scales with the calls running at
     once per core: one core, and a second call running, keep twice as much."""
-    import os
     import threading
 
     import harmonybatch_mp.solvers as solvers_module
 
     monkeypatch.setattr(solvers_module, "FINISH_SECONDS", 10.0)  # far above the time spent building
-    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(solvers_module, "usable_cores", lambda: 1)
     seen, running, release = [], threading.Event(), threading.Event()
 
     def clock(problem, *, time_limit=None):

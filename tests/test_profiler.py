@@ -210,6 +210,24 @@ def test_profile_callable_with_a_fake_clock(tmp_path):
         profile_callable(lambda b: None, batches=[1], vcpus=[1.5])
 
 
+def test_profile_callable_names_a_callable_that_returns_no_number(monkeypatch):
+    """A memory or clock callable that returned a string or None raised Python's ValueError or
+    TypeError from inside the timing loop."""
+    for kw, needle in ((dict(memory=lambda b: "abc"), r"memory\(1\): expected a number, got 'abc'"),
+                       (dict(memory=lambda b: None), r"memory\(1\): expected a number, got None"),
+                       (dict(memory=lambda b: -5.0), r"memory\(1\): must be > 0"),
+                       (dict(timer=lambda: "x"), "timer: expected a number"),
+                       (dict(timer=lambda: float("nan")), "timer: must be finite")):
+        with pytest.raises(InputError, match=needle):
+            profile_callable(lambda b: None, batches=[1, 2], vcpus=[0.5], repeats=1, **kw)
+    # whole vCPUs run as threads on the cores the process may use, not the machine's
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0}, raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    with pytest.raises(InputError, match=r"vcpus: 2 cannot be measured here; .* up to 1 \(the cores this process"):
+        profile_callable(lambda b: None, batches=[1], vcpus=[1, 2])
+    assert len(profile_callable(lambda b: None, batches=[1], vcpus=[1], repeats=1)) == 1
+
+
 def test_cli_profile_fit_then_plan(tmp_path, capsys):
     meas = synth_rows(builtin_profile("BERT"), preset(), np.random.default_rng(3))
     rows = [{"kind": k, "vcpu": c if k == "cpu" else "", "gpu_mem_gb": m if k == "gpu" else "", "batch": b,

@@ -65,7 +65,8 @@ def add_batch_parsers(sub) -> None:
                     help="time limit per plan for the solvers that take one (milp, colgen, dp)")
     bp.add_argument("--quick", action="store_true", help="one paper workload per model, 60 s simulated (< 2 min)")
     where = bp.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: the cores)")
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="local worker processes (default: the cores this process may use)")
     where.add_argument("--scheduler", metavar="ADDRESS", help="a dask.distributed scheduler to run on "
                        "(pip install '.[dask]')")
     bp.add_argument("--out", default="bench-out", metavar="DIR", help="output folder (default bench-out)")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
+from ._cores import usable_cores
 from ._validate import integer, listed
 from .errors import HarmonyBatchError, InputError
 from .plan import Plan
@@ -100,7 +101,7 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
     executor : concurrent.futures.Executor, optional
         Where to run: a ``ThreadPoolExecutor``, a ``ProcessPoolExecutor``, Dask's
         ``client.get_executor()``... Default: a process pool of ``workers`` processes
-        (default: the machine's cores), started with ``forkserver`` (scripts that call it
+        (default: the cores this process may use), started with ``forkserver`` (scripts that call it
         need the usual ``if __name__ == "__main__":`` guard), whose solvers search in one
         thread each, and whose workers end by themselves once the calling process is gone
         (even killed).
@@ -134,7 +135,7 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
     if own:  # forkserver: forking a process that runs threads (a Dask client, a solver) can deadlock
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
         owner = multiprocessing.Pipe(duplex=False)  # (read end: the workers', write end: only ours)
-        executor = ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1,
+        executor = ProcessPoolExecutor(max_workers=workers or usable_cores(),
                                        mp_context=multiprocessing.get_context(method), initializer=_start_worker,
                                        initargs=(owner[0],))
     futures: list[Any] = []

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import _validate as v
+from .._cores import usable_cores
 from ..errors import InputError
 
 
@@ -23,16 +23,16 @@ def profile_callable(infer: Callable[[int], Any], batches: Sequence[int], vcpus:
     batches : sequence of int
         Batch sizes, e.g. ``range(1, 5)``.
     vcpus : sequence of float
-        CPU sizes. Whole numbers up to this machine's cores run with that many threads
+        CPU sizes. Whole numbers up to the cores this process may use run with that many threads
         (threadpoolctl limits the BLAS/OpenMP pools). Sizes below 1 are emulated as a CPU
         quota of that fraction of one core, as serverless platforms enforce it: the
         latency measured on one thread is divided by the fraction.
     repeats, warmup : int
         Timed runs, and untimed runs before them, per (vCPU, batch).
     memory : callable, optional
-        ``memory(batch)`` -> peak memory in MB, recorded as ``mem_mb``.
+        ``memory(batch)`` -> peak memory in MB (a number > 0), recorded as ``mem_mb``.
     timer : callable
-        Clock; default ``time.perf_counter``.
+        Clock returning seconds (a finite number); default ``time.perf_counter``.
 
     Returns
     -------
@@ -48,11 +48,11 @@ def profile_callable(infer: Callable[[int], Any], batches: Sequence[int], vcpus:
     batches = v.listed(batches, "batches", "a sequence of numbers")
     vcpus = [v.number(c, "vcpus", positive=True) for c in v.listed(vcpus, "vcpus", "a sequence of numbers")]
     repeats, warmup = v.integer(repeats, "repeats"), v.integer(warmup, "warmup")
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     for c in vcpus:
         if c > 1 and (c != int(c) or c > cores):
             raise InputError(f"vcpus: {c:g} cannot be measured here; use fractions below 1 or whole numbers "
-                             f"up to {cores} (this machine's cores)")
+                             f"up to {cores} (the cores this process may use)")
     if repeats < 1 or warmup < 0:
         raise InputError("repeats must be >= 1 and warmup >= 0")
     rows = []
@@ -64,12 +64,12 @@ def profile_callable(infer: Callable[[int], Any], batches: Sequence[int], vcpus:
                 b = v.integer(b, "batches", minimum=1)
                 for _ in range(warmup):
                     infer(b)
-                mem = float(memory(b)) if memory else None
+                mem = v.number(memory(b), f"memory({b})", positive=True) if memory else None
                 for _ in range(repeats):
-                    t = timer()
+                    t = v.number(timer(), "timer")
                     infer(b)
                     row = {"kind": "cpu", "vcpu": float(c), "gpu_mem_gb": "", "batch": b,
-                           "latency_s": (timer() - t) * scale}
+                           "latency_s": (v.number(timer(), "timer") - t) * scale}
                     if mem is not None:
                         row["mem_mb"] = mem
                     rows.append(row)

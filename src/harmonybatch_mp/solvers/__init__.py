@@ -11,12 +11,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
-import os
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from .._cores import usable_cores
 from ..duration import DEFAULT_DURATION, DurationModel
 from ..errors import InputError, PlanCheckError, SolverError
 from ..expected_cost import EXPECTED, FULL_BATCH, TIMEOUT_LEVELS
@@ -180,7 +180,7 @@ def solve(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
         problem.require_feasible(None if limit is None else start + limit)
         if limit is not None:  # the limit bounds the whole call: the solver gets what is left of it
             reserve = FINISH_SECONDS + FINISH_PER_APP[problem.cost_model] * problem.n
-            crowd = max(1.0, _running[0] / (os.cpu_count() or 1))
+            crowd = max(1.0, _running[0] / usable_cores())
             collection = max(GC_SECONDS + GC_PER_APP * problem.n, _full_collection[1])
             spent = time.perf_counter() - start + reserve * crowd + collection
             options = {**options, "time_limit": max(0.0, limit - spent)}

@@ -15,7 +15,6 @@ the batch, else by the branch and bound of :mod:`.branch_bound`
 from __future__ import annotations
 
 import copy
-import os
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -24,6 +23,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from .._cores import usable_cores
 from ..grid import GPU
 from .branch_bound import BISECTIONS, KEEP, TOLERANCE, GroupSearch, conflict_matching
 from .kernels import PACKING, ready
@@ -36,7 +36,7 @@ ENOUGH = 50
 #: Configurations searched at once, each in a thread (the compiled search releases the GIL):
 #: the cores this process may use, at most 4. ``expected_bound``'s row pricing splits its
 #: calls over as many (:data:`.expected_relaxed.PARALLEL_ROWS`).
-THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+THREADS = min(4, usable_cores())
 #: Searches with a node budget of at least this (or none) run in threads; shallower ones take
 #: less time than handing them to a thread (n = 30: 7 ms a round alone, 15 ms in two threads).
 PARALLEL_NODES = 20_000
