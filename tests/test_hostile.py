@@ -897,17 +897,21 @@ def test_a_time_limit_beyond_any_clock_means_no_limit(backend):
 def _bad_calls():
     """Public functions called with the wrong kind of argument, and what their error must say."""
     import harmonybatch_mp as hb
+    from harmonybatch_mp.bench import run_bench
+    from harmonybatch_mp.check import reprice
+    from harmonybatch_mp.families import family
     from harmonybatch_mp.profiler import measurements as ms
     from harmonybatch_mp.profiler.fit import fit_profile
     from harmonybatch_mp.profiler.timing import profile_callable
-    from harmonybatch_mp.replan import window_rates
+    from harmonybatch_mp.replan import Forecast, baselines, replan, window_rates
     from harmonybatch_mp.report import format_plan, format_schedule, format_simulation
     from harmonybatch_mp.schedule import check_schedule, reconfigurations
     from harmonybatch_mp.schedule_sim import simulate_schedule
     from harmonybatch_mp.simulate import simulate
-    from harmonybatch_mp.trace import load_trace
+    from harmonybatch_mp.trace import Trace, load_trace
 
     vgg, ref, app = hb.builtin_profile("VGG19"), preset(), App("a", 0.5, 5)
+    trace, two = Trace({"a": (300.0, 600.0), "b": (60.0, 90.0)}), Workload([App("a", 0.5, 1), App("b", 1.0, 1)])
 
     def plan():
         return solve("0.5:5", "VGG19", solver="dp")
@@ -962,6 +966,27 @@ def _bad_calls():
         (lambda: hb.build_model("0.5:5", "VGG19").write(None), "model file: expected a path, got NoneType"),
         (lambda: hb.build_model("0.5:5", "VGG19").write(3, "lp"), "output file: expected a path, got int"),
         (lambda: hb.build_model("0.5:5", "VGG19").write("x.lp", ["lp"]), "export format must be 'lp' or 'mps'"),
+        # arrays, floats and strings where these took others raised numpy's "truth value of an
+        # array is ambiguous", TypeError, AttributeError or KeyError, or were ignored (``[]`` as
+        # check_plan's workload checked the plan's own)
+        (lambda: ms.measurements_from_rows([], np.array([1.0])), "where: expected a string"),
+        (lambda: ms.measurements_from_rows([], "m", [1]), "first_line: expected"),
+        (lambda: family(np.array([1.0, 2.0])), "unknown workload family array"),
+        (lambda: simulate(plan(), duration=10, duration_model=np.ones(2)), "simulate: duration_model must have sample"),
+        (lambda: simulate_schedule(replan(trace, two, "VGG19"), trace, duration_model=3),
+         "simulate: duration_model must have sample"),
+        (lambda: Forecast(np.array(["last", "max"])), "forecast kind array"),
+        (lambda: replan(0, two, "VGG19"), "trace: expected a Trace, got int"),
+        (lambda: baselines(0, two, "VGG19"), "trace: expected a Trace, got int"),
+        (lambda: replan(trace, two, "VGG19", solver=np.array([1.0, 2.0])), "unknown solver array"),
+        (lambda: window_rates(trace, 1.0, 1), "window_rates: names: expected a sequence of app names"),
+        (lambda: window_rates(trace, ["zz"], 1), "window_rates: the trace has no row for app 'zz'"),
+        (lambda: run_bench(solvers=1.0), "run_bench: solvers: expected a sequence of solver names"),
+        (lambda: reprice("x", "expected"), "reprice: plan: expected a Plan, got str"),
+        (lambda: reprice(plan(), np.array(["expected"] * 2)), "cost_model must be 'expected' or 'full-batch'"),
+        (lambda: reprice(plan(), "expected", duration=1.0), "reprice: duration must have sample, expected_billed"),
+        (lambda: hb.check_plan(plan(), []), "workload: expected a Workload, got list"),
+        (lambda: hb.check_plan(plan(), duration=1.0), "duration must have sample, expected_billed"),
     ]
 
 

@@ -60,6 +60,7 @@ def run_bench(family_name: str = "paper", *, solvers: Sequence[str] = DEFAULT_SO
         simulate_s = number(simulate_s, "run_bench: simulate_s", nonnegative=True)
     if time_limit is not None:
         time_limit = seconds(time_limit, "run_bench: time_limit")
+    solvers = listed(solvers, "run_bench: solvers", "a sequence of solver names")
     instances = family(family_name, seed=seed, count=count)
     for s in solvers:  # a solver that cannot price the cost model is an error of the call, not a row each
         get_solver(s).check_cost_model(cost_model)

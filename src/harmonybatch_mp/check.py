@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ._validate import instance
+from ._validate import attributes, instance
 from .batching import equivalent_timeout, max_batch
 from .duration import DEFAULT_DURATION, DurationModel
 from .errors import OUT_OF_RANGE, InputError, PlanCheckError
@@ -179,7 +179,9 @@ def reprice(plan: Plan, cost_model: str, duration: DurationModel = DEFAULT_DURAT
     """
     from dataclasses import replace
 
-    if cost_model not in (EXPECTED, "full-batch"):
+    instance(plan, Plan, "reprice: plan")
+    attributes(duration, ("sample", "expected_billed"), "reprice: duration")
+    if not isinstance(cost_model, str) or cost_model not in (EXPECTED, "full-batch"):
         raise InputError(f"cost_model must be 'expected' or 'full-batch', got {cost_model!r}")
     apps = plan.workload.by_name()
     records = _Records(plan.profile, plan.platform, duration)
@@ -212,6 +214,7 @@ def plan_problems(plan: Plan, workload: Workload, profile: ModelProfile, platfor
     instance(workload, Workload, "workload")
     instance(profile, ModelProfile, "profile")
     instance(platform, Platform, "platform")
+    attributes(duration, ("sample", "expected_billed"), "duration")
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # a profile out of range: named below
         return _problems(plan, workload, profile, platform, duration)
 
@@ -318,8 +321,9 @@ def check_plan(plan: Plan, workload: Workload | None = None, profile: ModelProfi
     >>> check_plan(plan)
     """
     instance(plan, Plan, "plan")
-    problems = plan_problems(plan, workload or plan.workload, profile or plan.profile, platform or plan.platform,
-                             duration)
+    problems = plan_problems(plan, plan.workload if workload is None else workload,
+                             plan.profile if profile is None else profile,
+                             plan.platform if platform is None else platform, duration)
     if problems:
         raise PlanCheckError(problems)
 

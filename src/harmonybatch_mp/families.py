@@ -74,7 +74,7 @@ def _servable(w: Workload, model: str, platform: str) -> bool:
 def family(name: str, *, seed: int = 0, count: int = 5, platform: str = "reference") -> list[Instance]:
     """The instances of a family (``count`` workloads per model for ``paper`` and ``random``,
     at most :data:`MAX_COUNT`)."""
-    if name not in FAMILIES:
+    if not isinstance(name, str) or name not in FAMILIES:
         raise InputError(f"unknown workload family {name!r}; families: {', '.join(FAMILIES)}")
     count = integer(count, "family: count", minimum=1, maximum=MAX_COUNT)
     rng = np.random.default_rng(valid_seed(seed, "family: seed"))

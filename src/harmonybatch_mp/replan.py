@@ -23,7 +23,7 @@ from .plan import RESTRICTED_OPTIMAL, Plan
 from .platform import Platform
 from .profiles import ModelProfile
 from .schedule import Schedule, Window, function_key, reconfigurations
-from .solvers import as_instance, solve
+from .solvers import as_instance, get_solver, solve
 from .solvers.candidates import Column
 from .solvers.model import build_from_problem
 from .solvers.options import deadline_of, late
@@ -50,7 +50,7 @@ class Forecast:
     alpha: float = 1.0
 
     def __post_init__(self) -> None:  # built directly, a forecast is checked as a parsed one is
-        if self.kind not in ("last", "max", "ewma"):
+        if not isinstance(self.kind, str) or self.kind not in ("last", "max", "ewma"):
             raise InputError(f"forecast kind {self.kind!r}: expected last, max or ewma")
         object.__setattr__(self, "k", v.integer(self.k, f"forecast {self.kind}: K", minimum=1))
         object.__setattr__(self, "alpha", v.number(self.alpha, f"forecast {self.kind}: A", positive=True,
@@ -83,6 +83,10 @@ def window_rates(trace: Trace, names: Sequence[str], window_min: int) -> np.ndar
     """Mean rate (requests/s) of each app in each window: shape (windows, apps)."""
     v.instance(trace, Trace, "trace")
     window_min = v.integer(window_min, "window_min", minimum=1)
+    names = v.listed(names, "window_rates: names", "a sequence of app names")
+    unknown = [n for n in names if not isinstance(n, str) or n not in trace.counts]
+    if unknown:
+        raise InputError(f"window_rates: the trace has no row for app {unknown[0]!r}")
     counts = np.array([trace.counts[n] for n in names], dtype=float).T  # (minutes, apps)
     windows = math.ceil(counts.shape[0] / window_min)
     out = np.zeros((windows, len(names)))
@@ -98,6 +102,8 @@ def load_slos(path: str | Path) -> Workload:
 
 
 def _match(trace: Trace, slos: Workload) -> list[str]:
+    v.instance(trace, Trace, "trace")
+    v.instance(slos, Workload, "slos")
     names = [a.name for a in slos.apps]
     missing = [n for n in names if n not in trace.counts]
     if missing:
@@ -278,6 +284,7 @@ def _share(deadline: float, windows: int) -> float:
 
 def _plan_options(solver: str, options: dict[str, Any]) -> dict[str, Any]:
     """The options a window's ``solve`` gets: ``milp`` skips the relaxed bound unless asked."""
+    get_solver(solver)  # an unknown solver is named before any work
     return {"bound_time": 0.0, **options} if solver == "milp" else dict(options)
 
 

@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import instance
+from ._validate import attributes, instance
 from ._validate import seed as seed_of
 from .duration import DEFAULT_DURATION, DurationModel
 from .errors import InputError
 from .schedule import Schedule, function_key
-from .simulate import MAX_REQUESTS, Metrics, _arrivals, _summary, run_group
+from .simulate import MAX_REQUESTS, Metrics, _arrivals, _run_group, _summary
 from .trace import Trace
 
 
@@ -79,6 +79,7 @@ def simulate_schedule(schedule: Schedule, trace: Trace, *, seed: int | None = 0,
     """
     instance(schedule, Schedule, "simulate: schedule")
     instance(trace, Trace, "simulate: trace")
+    attributes(duration_model, ("sample",), "simulate: duration_model")
     seed = seed_of(seed, "simulate: seed")
     names = [a.name for a in schedule.windows[0].plan.workload.apps]
     missing = [n for n in names if n not in trace.counts]
@@ -102,7 +103,7 @@ def simulate_schedule(schedule: Schedule, trace: Trace, *, seed: int | None = 0,
         times, who = times[order], who[order]
         if times.size == 0:
             continue
-        inv_of, dispatch, sizes, dur, cost = run_group(plan, g, times, who, index, rng, duration_model)
+        inv_of, dispatch, sizes, dur, cost = _run_group(plan, g, times, who, index, rng, duration_model)
         rows["app"].append(who)
         rows["arrival"].append(times)
         rows["latency"].append(dispatch[inv_of] - times + dur[inv_of])

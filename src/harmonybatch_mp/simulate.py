@@ -149,7 +149,7 @@ def _batch_group(times: np.ndarray, timeouts: np.ndarray, batch: int):
     return inv_of, np.array(dispatch), np.array(sizes, dtype=np.int64)
 
 
-def run_group(plan: Plan, g: GroupPlan, times: np.ndarray, who: np.ndarray, index: dict[str, int],
+def _run_group(plan: Plan, g: GroupPlan, times: np.ndarray, who: np.ndarray, index: dict[str, int],
               rng: np.random.Generator, duration_model: DurationModel):
     """One group's buffer and invocations for its requests (``times`` sorted, ``who`` the app
     index of each): returns per-request invocation ids, and per invocation the dispatch time,
@@ -203,6 +203,7 @@ def simulate(plan: Plan, *, duration: float | None = None, trace: Trace | None =
     (0, True)
     """
     v.instance(plan, Plan, "simulate: plan")
+    v.attributes(duration_model, ("sample",), "simulate: duration_model")
     seed = v.seed(seed, "simulate: seed")
     if (duration is None) == (trace is None):
         raise InputError("simulate: give exactly one of duration (seconds) or trace")
@@ -240,7 +241,7 @@ def simulate(plan: Plan, *, duration: float | None = None, trace: Trace | None =
         who = np.concatenate([np.full(s.size, i, dtype=np.int64) for i, s in zip(ids, streams)])
         order = np.argsort(times, kind="stable")
         times, who = times[order], who[order]
-        inv_of, dispatch, sizes, dur, cost = run_group(plan, g, times, who, index, rng, duration_model)
+        inv_of, dispatch, sizes, dur, cost = _run_group(plan, g, times, who, index, rng, duration_model)
         parts["app"].append(who)
         parts["arrival"].append(times)
         parts["invocation"].append(inv_of + n_inv)

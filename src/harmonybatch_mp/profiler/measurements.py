@@ -50,6 +50,7 @@ class Measurements:
 def measurements_from_rows(rows: Iterable[Mapping[str, Any]], where: str = "measurements",
                            first_line: int = 1) -> Measurements:
     """Validate measurement rows (mappings with the CSV's keys); errors name the row and column."""
+    where, first_line = v.prefix(where), v.integer(first_line, "first_line", minimum=0)
     rows = v.listed(rows, where, "rows (mappings of column to value)")
     if len(rows) > MAX_ROWS:
         raise InputError(f"{where}: more than {MAX_ROWS:,} rows; a profile needs far fewer (sample them)")
