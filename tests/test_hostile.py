@@ -21,7 +21,17 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from harmonybatch_mp import App, InfeasibleError, InputError, SideConstraints, Workload, preset, register_solver, solve
+from harmonybatch_mp import (
+    App,
+    InfeasibleError,
+    InputError,
+    SideConstraints,
+    Workload,
+    build_model,
+    preset,
+    register_solver,
+    solve,
+)
 from harmonybatch_mp.errors import SolverError
 from harmonybatch_mp.solvers import FINISH_PER_APP, Problem, as_instance, unregister_solver
 from harmonybatch_mp.solvers.dp import dp
@@ -905,7 +915,7 @@ def _bad_calls():
     from harmonybatch_mp.profiler.timing import profile_callable
     from harmonybatch_mp.replan import Forecast, baselines, replan, window_rates
     from harmonybatch_mp.report import format_plan, format_schedule, format_simulation
-    from harmonybatch_mp.schedule import check_schedule, reconfigurations
+    from harmonybatch_mp.schedule import Schedule, check_schedule, reconfigurations
     from harmonybatch_mp.schedule_sim import simulate_schedule
     from harmonybatch_mp.simulate import simulate
     from harmonybatch_mp.trace import Trace, load_trace
@@ -987,6 +997,23 @@ def _bad_calls():
         (lambda: reprice(plan(), "expected", duration=1.0), "reprice: duration must have sample, expected_billed"),
         (lambda: hb.check_plan(plan(), []), "workload: expected a Workload, got list"),
         (lambda: hb.check_plan(plan(), duration=1.0), "duration must have sample, expected_billed"),
+        (lambda: unregister_solver(["milp"]), "no solver named ['milp'] is registered"),
+        (lambda: plan().to_json(2.5), "indent: expected None or a whole number of spaces from 0 to 64, got 2.5"),
+        (lambda: replan(trace, two, "VGG19").to_json(2**40), "indent: expected None or a whole number"),
+        (lambda: Schedule.from_json(3), "schedule: expected a str or bytes or bytearray, got int"),
+        (lambda: replan(trace, two, "VGG19").plan_at("x"), "plan_at: t: expected a number, got 'x'"),
+        (lambda: plan().group_of(np.array(["a", "b"])), "is in no group of this plan"),
+        (lambda: hb.Plan.from_groups([], 3, vgg, ref, plan().solver), "workload: expected a Workload, got int"),
+        (lambda: hb.Plan.from_groups([1], plan().workload, vgg, ref, plan().solver),
+         "groups: expected (members, configuration) pairs"),
+        (lambda: hb.GroupPlan.from_config("ab", plan().groups[0]), "config: expected a GroupConfig"),
+        (lambda: hb.Plan.from_dict(plan().to_dict(), np.array([1.0])), "where: expected a string"),
+        (lambda: hb.build_model("0.5:5", "VGG19").solution(deadline="x"), "deadline must be a time.perf_counter()"),
+        (lambda: hb.build_model("0.5:5", "VGG19").solution(warm_start=5), "warm_start: expected a sequence of group"),
+        (lambda: hb.build_model("0.5:5", "VGG19").solution(warm_start=[2]), "a group must be a bitmask of the problem's 1"),
+        (lambda: hb.build_model("0.5:5", "VGG19").key_of(np.array([1, 1]), 0), "a group must be a bitmask"),
+        (lambda: Problem(*as_instance("0.5:5", "VGG19")).group(1, kinds=1), "kinds: expected a tuple of function kinds"),
+        (lambda: Problem(*as_instance("0.5:5", "VGG19")).require_feasible([["a"]]), "deadline must be a time.perf"),
     ]
 
 
@@ -1014,6 +1041,15 @@ def test_public_functions_name_a_wrong_argument(index):
     with pytest.raises(InputError) as info:
         call()
     assert needle in str(info.value)
+
+
+def test_a_warm_start_may_hold_a_group_no_function_serves():
+    """A start's group that no function serves (members pinned to different kinds) raised an
+    AttributeError; it starts at 0, as a group of no column does."""
+    pinned = SideConstraints(pin={"app0": "cpu", "app1": "gpu"})
+    model = build_model("0.3:2,0.5:5", "VGG19", side=pinned)
+    assert model.problem.group(3) is None
+    assert model.solve(warm_start=[3]).total_cost == pytest.approx(model.solve().total_cost, rel=1e-12)
 
 
 def test_extreme_rate_reproducer_is_exact():

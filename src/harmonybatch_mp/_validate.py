@@ -67,6 +67,20 @@ def real(value: Any) -> float | None:
         return math.inf
 
 
+def indent(value: Any) -> int | None:
+    """A JSON indent: None (one line) or a whole number of spaces from 0 to 64.
+
+    >>> indent(2), indent(None)
+    (2, None)
+    """
+    if value is None:
+        return None
+    n = whole(value)
+    if n is None or not 0 <= n <= 64:
+        raise InputError(f"indent: expected None or a whole number of spaces from 0 to 64, got {_short(value)}")
+    return n
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."

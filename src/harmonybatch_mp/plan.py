@@ -74,6 +74,8 @@ class GroupPlan:
         Timeouts are ``timeout_scale * (s_i - timeout_base)``: under ``full-batch`` the largest
         the SLO allows, ``s_i - L_max`` (Eq. 10); 0 for batch 1.
         """
+        v.instance(config, GroupConfig, "config")
+        apps = [v.instance(a, App, "apps") for a in v.listed(apps, "apps", "a sequence of App")]
         apps = sorted(apps, key=lambda a: a.sort_key)
         if config.batch == 1:
             timeouts = tuple(0.0 for _ in apps)
@@ -148,6 +150,13 @@ class Plan:
         cost_model: str = "full-batch",
     ) -> Plan:
         """Assemble a plan from (members, configuration) pairs; computes the total cost (Eq. 7)."""
+        for value, kind, name in ((workload, Workload, "workload"), (profile, ModelProfile, "profile"),
+                                  (platform, Platform, "platform"), (solver, SolverInfo, "solver")):
+            v.instance(value, kind, name)
+        groups = [v.listed(pair, "groups", "(members, configuration) pairs") for pair in
+                  v.listed(groups, "groups", "(members, configuration) pairs")]
+        if any(len(pair) != 2 for pair in groups):
+            raise InputError("groups: expected (members, configuration) pairs")
         apps_by_name = workload.by_name()
         gps = sorted((GroupPlan.from_config(apps, cfg) for apps, cfg in groups),
                      key=lambda g: [apps_by_name[n].sort_key for n in g.apps])
@@ -161,7 +170,7 @@ class Plan:
     def group_of(self, app: str) -> GroupPlan:
         """The group that serves ``app``."""
         for g in self.groups:
-            if app in g.apps:
+            if isinstance(app, str) and app in g.apps:
                 return g
         raise InputError(f"app {app!r} is in no group of this plan")
 
@@ -185,11 +194,12 @@ class Plan:
 
     def to_json(self, indent: int | None = 2) -> str:
         """Serialise to JSON (round-trips through :meth:`from_json`)."""
-        return json.dumps(self.to_dict(), indent=indent)
+        return json.dumps(self.to_dict(), indent=v.indent(indent))
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "plan") -> Plan:
         """Rebuild a plan from :meth:`to_dict` output. Use :func:`check_plan` to verify it."""
+        where = v.prefix(where)
         workload = workload_from_records(v.field(data, "workload", where), f"{where}.workload")
         profile = profile_from_dict(v.field(data, "profile", where), f"{where}.profile")
         platform = platform_from_dict(v.field(data, "platform", where), f"{where}.platform")

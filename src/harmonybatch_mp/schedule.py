@@ -70,6 +70,7 @@ class Schedule:
 
     def plan_at(self, t: float) -> Plan:
         """The plan in force at time ``t`` (s)."""
+        t = v.number(t, "plan_at: t")
         current = self.windows[0].plan
         for w in self.windows:
             if w.start <= t:
@@ -81,7 +82,7 @@ class Schedule:
                 "reconfigurations": self.total_reconfigurations, "settings": self.settings or {}}
 
     def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
+        return json.dumps(self.to_dict(), indent=v.indent(indent))
 
     def write(self, path: str | Path) -> None:
         """Write the schedule as JSON, atomically."""
@@ -89,6 +90,7 @@ class Schedule:
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "schedule") -> Schedule:
+        where = v.prefix(where)
         if not isinstance(data, dict):
             raise InputError(f"{where}: expected an object")
         raw = v.field(data, "windows", where)
@@ -109,7 +111,7 @@ class Schedule:
     @classmethod
     def from_json(cls, text: str) -> Schedule:
         """Parse a schedule from JSON text."""
-        return cls.from_dict(v.loads(text, "schedule"))
+        return cls.from_dict(v.loads(v.instance(text, (str, bytes, bytearray), "schedule"), "schedule"))
 
 
 def load_schedule(path: str | Path) -> Schedule:

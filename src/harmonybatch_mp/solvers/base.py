@@ -180,7 +180,7 @@ def register_solver(name: str, function: SolverFunction, *, side_constraints: bo
 def unregister_solver(name: str) -> None:
     """Remove a registered solver."""
     with _LOCK:
-        if _REGISTRY.pop(name, None) is None:
+        if (_REGISTRY.pop(name, None) if isinstance(name, str) else None) is None:
             raise InputError(f"no solver named {name!r} is registered")
 
 

@@ -12,12 +12,12 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .._validate import integer, listed, real
+from .._validate import integer, listed
 from ..errors import InputError
 from .expected_relaxed import PARTNERS, RATIO, TOLERANCE, Relaxed
 from .interior_lp import run_interior_lp
 from .kernels import EXPECTED, interruptible, ready
-from .options import late
+from .options import checked_deadline, late
 from .problem import Problem
 from .problem import members as indices_of
 from .scaled_duals import search_scale
@@ -70,11 +70,7 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
         raise InputError(f"problem must be a Problem, got {type(problem).__name__}")
     if rounds is not None:
         rounds = integer(rounds, "rounds", minimum=0)
-    if deadline is not None:
-        reading = real(deadline)
-        if reading is None or reading != reading:
-            raise InputError(f"deadline must be a time.perf_counter() reading, got {deadline!r}")
-        deadline = reading
+    deadline = checked_deadline(deadline)
     if problem.expected and problem.n:
         problem.require_feasible()  # an app no function serves: InfeasibleError, naming it
     floor = problem.lower_bound()

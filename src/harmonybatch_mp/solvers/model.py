@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .. import _validate as v
 from ..errors import InfeasibleError, InputError, SolverError
 from ..expected_cost import EXPECTED, TIMEOUT_LEVELS
 from ..plan import HEURISTIC, OPTIMAL, RESTRICTED_OPTIMAL, TIME_LIMIT, Plan, SolverInfo
@@ -53,7 +54,7 @@ from .candidates import (
 )
 from .highs import covers_of_masks, run_highs_arrays
 from .kernels import PYOMO, ready
-from .options import check_gaps, deadline_of
+from .options import check_gaps, checked_deadline, deadline_of
 from .problem import Problem, members
 from .pyomo_model import _pyomo_model, column_keys
 from .side import SideConstraints
@@ -175,6 +176,7 @@ class SetPartitioningModel:
 
     def key_of(self, mask: int, config_index: int) -> tuple[str, str] | None:
         """The column key of a group with a configuration, or None if the model has no such column."""
+        mask, config_index = self.problem.check_mask(mask), v.whole(config_index)
         for k, c in self.columns.items():
             if c.mask == mask and c.config.index == config_index:
                 return k
@@ -221,13 +223,16 @@ class SetPartitioningModel:
             Passed to the backend verbatim.
         """
         rel_gap, abs_gap, threads = check_gaps(rel_gap, abs_gap, threads)
+        deadline = checked_deadline(deadline)
         if deadline is not None:
             deadline -= FREE_PER_COLUMN * len(self.columns)
         keys = list(self.columns)
         warm = None
-        if warm_start:
-            wanted = {self.key_of(m, self.problem.group(m).index) for m in warm_start}
-            warm = np.array([1.0 if k in wanted else 0.0 for k in keys])
+        if warm_start is not None:
+            masks = [self.problem.check_mask(m) for m in v.listed(warm_start, "warm_start", "a sequence of group masks")]
+            groups = {m: self.problem.group(m) for m in masks}  # a group no function serves starts at 0
+            wanted = {self.key_of(m, cfg.index) for m, cfg in groups.items() if cfg is not None}
+            warm = np.array([1.0 if k in wanted else 0.0 for k in keys]) if masks else None
         scaled_abs = abs_gap * self.scale / SCALE
         if backend in backends.HIGHS_NAMES and self._pyomo is None:
             listed = list(self.columns.values())
@@ -280,8 +285,8 @@ class SetPartitioningModel:
         def work() -> tuple[backends.BackendResult, np.ndarray | None]:
             x = self.pyomo.x
             if warm is not None:
-                for k, v in zip(keys, warm):
-                    x[k].value = v
+                for k, value in zip(keys, warm):
+                    x[k].value = value
             res = backends.run_backend(self.pyomo, backend, deadline=deadline, warm_start=warm is not None, **options)
             values = np.array([x[k].value if x[k].value is not None else 0.0 for k in keys]) if res.has_solution \
                 else None

@@ -22,6 +22,21 @@ def deadline_of(start: float, time_limit: float | None) -> float | None:
     return start + seconds(time_limit, "time_limit")
 
 
+def checked_deadline(deadline: Any) -> float | None:
+    """``deadline`` checked as a ``time.perf_counter()`` reading (any number but nan; inf: never)
+    or None, as a float.
+
+    >>> checked_deadline(None), checked_deadline(10**400)
+    (None, inf)
+    """
+    if deadline is None:
+        return None
+    reading = real(deadline)
+    if reading is None or reading != reading:
+        raise InputError(f"deadline must be a time.perf_counter() reading, got {deadline!r}")
+    return reading
+
+
 def late(deadline: float | None) -> bool:
     """Whether ``deadline`` (a ``time.perf_counter()`` reading, or None: never) has passed."""
     return deadline is not None and time.perf_counter() > deadline

@@ -26,6 +26,7 @@ from ..profiles import ModelProfile
 from ..provision import KINDS, ConfigGrid, GroupConfig, best_config, config_grid, feasible_mask, kind_mask, run_optima
 from ..workload import App, Workload
 from .bounds import per_app_bound
+from .options import checked_deadline
 from .side import SideConstraints
 
 _MISSING = object()
@@ -257,6 +258,8 @@ class Problem:
         ``kinds`` restricts the function kinds further (e.g. the CPU-only baseline)."""
         if type(mask) is not int:  # (ints are checked where first priced, in kinds_of)
             mask = self.check_mask(mask)
+        if kinds is not None and not (isinstance(kinds, tuple) and all(isinstance(k, str) and k in KINDS for k in kinds)):
+            raise InputError(f"kinds: expected a tuple of function kinds ({', '.join(KINDS)}), got {repr(kinds):.40}")
         key = mask if kinds is None else (mask, kinds)
         cfg = self._cache.get(key, _MISSING)
         if cfg is _MISSING:
@@ -412,6 +415,7 @@ class Problem:
         requests/s, 0.05-0.21 s for 1,000 apps)."""
         if self._feasible:
             return
+        deadline = checked_deadline(deadline)
         bad, priced = [], 0
         for batch in self._timed_batches(iter(range(self.n)), lambda batch: [1 << i for i in batch], deadline):
             for i in batch:
