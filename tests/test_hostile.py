@@ -922,6 +922,7 @@ def _bad_calls():
 
     vgg, ref, app = hb.builtin_profile("VGG19"), preset(), App("a", 0.5, 5)
     trace, two = Trace({"a": (300.0, 600.0), "b": (60.0, 90.0)}), Workload([App("a", 0.5, 1), App("b", 1.0, 1)])
+    rows = [{"kind": "cpu", "vcpu": 1, "gpu_mem_gb": "", "batch": 1, "latency_s": 0.1}] * 2
 
     def plan():
         return solve("0.5:5", "VGG19", solver="dp")
@@ -1014,6 +1015,9 @@ def _bad_calls():
         (lambda: hb.build_model("0.5:5", "VGG19").key_of(np.array([1, 1]), 0), "a group must be a bitmask"),
         (lambda: Problem(*as_instance("0.5:5", "VGG19")).group(1, kinds=1), "kinds: expected a tuple of function kinds"),
         (lambda: Problem(*as_instance("0.5:5", "VGG19")).require_feasible([["a"]]), "deadline must be a time.perf"),
+        (lambda: hb.config_grid(vgg, ref).config(-1), "configuration index: expected a whole number from 0 to"),
+        (lambda: hb.config_grid(vgg, ref).config("x"), "configuration index: expected a whole number from 0 to"),
+        (lambda: ms.measurements_from_rows(rows).select(np.ones(len(rows))), "select: expected a boolean array of"),
     ]
 
 

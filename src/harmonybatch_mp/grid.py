@@ -85,8 +85,14 @@ class ConfigGrid:
         return float(self.latency_max[ok].min()) if ok.any() else math.inf
 
     def config(self, index: int) -> GroupConfig:
-        """The :class:`GroupConfig` of configuration ``index``."""
-        return self._configs[index]
+        """The :class:`GroupConfig` of configuration ``index`` (from 0 to ``len(grid) - 1``)."""
+        try:
+            if index >= 0:
+                return self._configs[index]
+        except (TypeError, ValueError, IndexError):
+            pass
+        raise InputError(f"configuration index: expected a whole number from 0 to {len(self._configs) - 1}, "
+                         f"got {repr(index):.40}")
 
     @functools.cached_property
     def _configs(self) -> tuple[GroupConfig, ...]:

@@ -44,6 +44,11 @@ class Measurements:
     line: np.ndarray
 
     def select(self, mask: np.ndarray) -> Measurements:
+        """The measurements where ``mask`` (a boolean array, one entry per measurement) holds."""
+        mask = np.asarray(mask)
+        if mask.dtype != bool or mask.shape != self.batch.shape:
+            raise InputError(f"select: expected a boolean array of {len(self.batch)} entries, one per measurement, "
+                             f"got {mask.dtype} of shape {mask.shape}")
         return Measurements(**{f.name: getattr(self, f.name)[mask] for f in dataclasses.fields(self)})
 
 
