@@ -116,20 +116,26 @@ def priced(draw, min_apps: int = 1, max_apps: int = 6):
     return problem, pricer, duals
 
 
-@settings(max_examples=40, deadline=None)
-@given(priced())
-def test_exact_pricing_finds_the_best_group(case):
+@settings(max_examples=80, deadline=None)
+@given(priced(), st.booleans())
+def test_exact_pricing_finds_the_best_group(case, alone_at_zero):
     """price(budget=None, enough=None) returns the largest profit of any feasible column (Eq. 9
     checked by provisioning, not by the search), up to the search's tolerance (a search that
     ends without a group proves no profit above its threshold plus TOLERANCE), and every
-    group it returns prices out."""
+    group it returns prices out. Half the draws put each app's dual at its weight alone, so
+    that what prices out is what batching saves (else most draws priced out an app alone, or
+    nothing)."""
     problem, pricer, duals = case
+    if alone_at_zero:
+        duals = np.array([pricer.weight[:, i][pricer.serves[:, i]].min(initial=1.0) for i in range(problem.n)])
     charge = np.zeros(len(pricer.configs))
     brute = _brute_profits(problem, pricer, duals, charge)
     want = max([v for v in brute.values()] + [0.0])
     upper, found = pricer.price(duals, charge, budget=None, enough=None)
     best = upper.max(initial=0.0)
-    event("prices out" if want > 1e-6 else "nothing prices out")
+    best_mask = max(brute, key=brute.get, default=0)
+    event("nothing prices out" if want <= 1e-6 else "a group of several apps is the best" if best_mask & (best_mask - 1)
+          else "one app alone is the best")
     assert want - 1e-9 <= best <= want + TOLERANCE + 1e-9
     for _, mask in found:
         assert brute.get(mask, -np.inf) > 0
