@@ -1002,7 +1002,7 @@ def _bad_calls():
         (lambda: plan().to_json(2.5), "indent: expected None or a whole number of spaces from 0 to 64, got 2.5"),
         (lambda: replan(trace, two, "VGG19").to_json(2**40), "indent: expected None or a whole number"),
         (lambda: Schedule.from_json(3), "schedule: expected a str or bytes or bytearray, got int"),
-        (lambda: replan(trace, two, "VGG19").plan_at("x"), "plan_at: t: expected a number, got 'x'"),
+        (lambda: replan(trace, two, "VGG19").plan_at("x"), "plan_at: t: expected a number of seconds, got 'x'"),
         (lambda: plan().group_of(np.array(["a", "b"])), "is in no group of this plan"),
         (lambda: hb.Plan.from_groups([], 3, vgg, ref, plan().solver), "workload: expected a Workload, got int"),
         (lambda: hb.Plan.from_groups([1], plan().workload, vgg, ref, plan().solver),

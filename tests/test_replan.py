@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -136,6 +137,14 @@ def test_schedule_json_round_trip(tmp_path):
     back = load_schedule(path)
     assert back.windows == s.windows and back.window_s == 60.0 and back.settings["change_penalty"] == 1e-3
     check_schedule(back)
+
+
+def test_plan_at_is_the_plan_in_force():
+    trace = Trace({"a": (300.0, 600.0, 60.0), "b": (1200.0, 60.0, 1500.0)})
+    s = replan(trace, Workload([App("a", 0.5, 1), App("b", 1.0, 1)]), "VGG19")
+    assert [w.start for w in s.windows] == [60.0, 120.0] and s.windows[0].plan != s.windows[1].plan
+    for t, window in ((-math.inf, 0), (0.0, 0), (60.0, 0), (119.9, 0), (120.0, 1), (1e9, 1), (math.inf, 1)):
+        assert s.plan_at(t) is s.windows[window].plan
 
 
 def test_bad_traces_name_the_row_and_app(tmp_path, capsys):

@@ -69,8 +69,12 @@ class Schedule:
         return sum(w.reconfigurations for w in self.windows)
 
     def plan_at(self, t: float) -> Plan:
-        """The plan in force at time ``t`` (s)."""
-        t = v.number(t, "plan_at: t")
+        """The plan in force at time ``t`` (s; the first window's before it starts, the last's
+        after the trace ends)."""
+        reading = v.real(t)
+        if reading is None or reading != reading:
+            raise InputError(f"plan_at: t: expected a number of seconds, got {t!r}")
+        t = reading
         current = self.windows[0].plan
         for w in self.windows:
             if w.start <= t:
