@@ -49,7 +49,8 @@ class FileLabeler:
     every character but ASCII letters, digits, ``_``, ``(`` and ``)`` made ``_``, cut to
     :data:`MAX_NAME` characters, and made unique by a suffix ``_2``, ``_3``, ... where two
     components would otherwise share a name (apps ``"a b"`` and ``"a_b"``, or long groups
-    cut to one prefix). A new labeler for each file; it names a component once.
+    cut to one prefix). A new labeler for each file: Pyomo's writers ask it once per
+    component and keep the name (in their ``SymbolMap``).
 
     >>> import pyomo.environ as pyo
     >>> m = pyo.ConcreteModel()
@@ -63,20 +64,15 @@ class FileLabeler:
         from pyomo.core.base.label import LPFileLabeler
 
         self._lp = LPFileLabeler()
-        self._names: dict[int, str] = {}
         self._taken: set[str] = set()
 
     def __call__(self, component: object) -> str:
-        known = self._names.get(id(component))
-        if known is not None:
-            return known
         name = _NOT_PORTABLE.sub("_", self._lp(component))[:MAX_NAME]
         unique, k = name, 1
         while unique in self._taken:
             k += 1
             unique = f"{name[:MAX_NAME - len(str(k)) - 1]}_{k}"
         self._taken.add(unique)
-        self._names[id(component)] = unique
         return unique
 
 
