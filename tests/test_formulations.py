@@ -12,15 +12,19 @@ from pathlib import Path
 
 import highspy
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 from harmonybatch_mp import App, Workload, build_model
 from harmonybatch_mp.cli import main
-from harmonybatch_mp.solvers.pyomo_model import MAX_NAME
+from harmonybatch_mp.solvers.pyomo_model import _NOT_PORTABLE, MAX_NAME
 
 HERE = Path(__file__).resolve().parent.parent / "formulations"
 INSTANCES = json.loads((HERE / "instances.json").read_text())
 #: The command-line readers of LP and MPS files, each run where installed (CI installs both).
 READERS = {"glpsol": shutil.which("glpsol"), "cbc": shutil.which("cbc")}
+#: The longest token a file may hold: a row's name with Pyomo's prefix and suffix, and in LP the colon after it.
+LONGEST_TOKEN = MAX_NAME + len("c_e__:")
 
 
 def optima(path: Path) -> dict[str, float]:
@@ -88,7 +92,7 @@ def test_apps_named_as_no_reader_takes_them_export_to_a_file_every_reader_takes(
         path = tmp_path / f"m{len(workload.apps)}.{fmt}"
         model.write(path)
         text = path.read_text(encoding="ascii")  # raises on any other character
-        assert max(len(token) for token in text.split()) <= MAX_NAME + len("c_e__")
+        assert max(len(token) for token in text.split()) <= LONGEST_TOKEN
         found = optima(path)
         want = model.solve().total_cost * model.scale
         assert found == pytest.approx(dict.fromkeys(found, want), rel=1e-6)
@@ -97,3 +101,28 @@ def test_apps_named_as_no_reader_takes_them_export_to_a_file_every_reader_takes(
         csv.write_text("name,slo,rate\na b,0.5,5\na_b,0.6,5\n")
         assert main(["export", "--workload", str(csv), str(tmp_path / "odd.lp")]) == 0
         assert "c_e_cover(a_b)_2_:" in (tmp_path / "odd.lp").read_text()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.one_of(st.text(min_size=1, max_size=12),  # any characters
+                          st.sampled_from(["a b", "a_b", "a+b", "a-b", "a.b", "a/b", "a(b)"]),  # alike once cleaned
+                          st.text(alphabet="xé", min_size=100, max_size=200)  # cut
+                          ).filter(str.strip), min_size=3, max_size=3, unique=True),
+       st.sampled_from(["lp", "mps"]))
+def test_any_app_names_export_to_a_file_with_the_models_optimum(tmp_path_factory, names, fmt):
+    """Whatever the apps are called (any characters, control characters and names longer than
+    a name may be included), the file holds ASCII names only, no longer than allowed, and a
+    reader reaches the model's optimum: no two components share a name."""
+    cleaned = [_NOT_PORTABLE.sub("_", n)[:MAX_NAME - 8] for n in names]
+    event("names alike once cleaned" if len(set(cleaned)) < 3 else "names distinct once cleaned")
+    event("a name cut" if max(map(len, names)) > MAX_NAME - 8 else "no name cut")
+    event("characters outside ASCII" if any(not n.isascii() for n in names) else "ASCII names")
+    workload = Workload([App(n, slo, rate) for n, slo, rate in zip(names, (0.5, 0.8, 1.0), (5, 10, 20))])
+    model = build_model(workload, "VGG19", cost_model="full-batch", candidates="all", reduce=True)
+    path = tmp_path_factory.mktemp("names") / f"m.{fmt}"
+    model.write(path)
+    text = path.read_text(encoding="ascii")  # raises on any other character
+    assert max(len(token) for token in text.split()) <= LONGEST_TOKEN
+    found = optima(path)
+    want = model.solve().total_cost * model.scale
+    assert found == pytest.approx(dict.fromkeys(found, want), rel=1e-6)
