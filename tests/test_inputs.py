@@ -133,7 +133,8 @@ def test_presets_and_platform_files(tmp_path):
 def test_the_prefix_of_messages_is_a_string():
     """``where`` named the input in messages; an array there raised numpy's "truth value of an
     array is ambiguous" instead of naming the argument."""
-    for parse, data in ((platform_from_dict, preset().to_dict()), (profile_from_dict, builtin_profile("BERT").to_dict())):
+    for parse, data in ((platform_from_dict, preset().to_dict()),
+                        (profile_from_dict, builtin_profile("BERT").to_dict())):
         assert parse(data, "mine") == parse(data)
         for where in (np.array([1.0, 2.0]), None, 3):
             with pytest.raises(InputError, match="where: expected a string"):

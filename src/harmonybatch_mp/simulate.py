@@ -150,7 +150,7 @@ def _batch_group(times: np.ndarray, timeouts: np.ndarray, batch: int):
 
 
 def _run_group(plan: Plan, g: GroupPlan, times: np.ndarray, who: np.ndarray, index: dict[str, int],
-              rng: np.random.Generator, duration_model: DurationModel):
+               rng: np.random.Generator, duration_model: DurationModel):
     """One group's buffer and invocations for its requests (``times`` sorted, ``who`` the app
     index of each): returns per-request invocation ids, and per invocation the dispatch time,
     size, drawn duration and billed cost."""

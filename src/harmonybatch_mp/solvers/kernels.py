@@ -10,7 +10,8 @@ thread (one per set of kernels and process) and waits for it at most until the d
 where they are not ready, the solver returns what it has without them. Pyomo, which the
 backends other than HiGHS need, is made ready the same way (:data:`PYOMO`): its first import
 takes about 0.65 s, and happens in that one thread even without a deadline, since first imports
-of Pyomo from several threads at once failed ("partially initialized module"); so is ``scipy.optimize``, the packing LP's solver (:data:`PACKING`, 0.13 s).
+of Pyomo from several threads at once failed ("partially initialized module"); so is
+``scipy.optimize``, the packing LP's solver (:data:`PACKING`, 0.13 s).
 """
 
 from __future__ import annotations

@@ -229,7 +229,8 @@ class SetPartitioningModel:
         keys = list(self.columns)
         warm = None
         if warm_start is not None:
-            masks = [self.problem.check_mask(m) for m in v.listed(warm_start, "warm_start", "a sequence of group masks")]
+            starts = v.listed(warm_start, "warm_start", "a sequence of group masks")
+            masks = [self.problem.check_mask(m) for m in starts]
             groups = {m: self.problem.group(m) for m in masks}  # a group no function serves starts at 0
             wanted = {self.key_of(m, cfg.index) for m, cfg in groups.items() if cfg is not None}
             warm = np.array([1.0 if k in wanted else 0.0 for k in keys]) if masks else None
@@ -342,11 +343,10 @@ class SetPartitioningModel:
 
         from .pyomo_model import FileLabeler
 
-        # Names any reader takes, and no OBJSENSE section, which GLPK does not read: minimising is MPS's default
-        options = {"labeler": FileLabeler()} if fmt == "lp" else {"labeler": FileLabeler(), "skip_objective_sense": True}
+        # names any reader takes; no OBJSENSE section (GLPK does not read it; minimising is MPS's default)
+        options = {"labeler": FileLabeler(), **({} if fmt == "lp" else {"skip_objective_sense": True})}
         with atomic_output(path, suffix=f".{fmt}") as tmp:
-            model.write(str(tmp), format=ProblemFormat.cpxlp if fmt == "lp" else ProblemFormat.mps,
-                             io_options=options)
+            model.write(str(tmp), format=ProblemFormat.cpxlp if fmt == "lp" else ProblemFormat.mps, io_options=options)
 
 
 def build_model(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,

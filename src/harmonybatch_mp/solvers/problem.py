@@ -258,7 +258,8 @@ class Problem:
         ``kinds`` restricts the function kinds further (e.g. the CPU-only baseline)."""
         if type(mask) is not int:  # (ints are checked where first priced, in kinds_of)
             mask = self.check_mask(mask)
-        if kinds is not None and not (isinstance(kinds, tuple) and all(isinstance(k, str) and k in KINDS for k in kinds)):
+        if kinds is not None and not (isinstance(kinds, tuple)
+                                      and all(isinstance(k, str) and k in KINDS for k in kinds)):
             raise InputError(f"kinds: expected a tuple of function kinds ({', '.join(KINDS)}), got {repr(kinds):.40}")
         key = mask if kinds is None else (mask, kinds)
         cfg = self._cache.get(key, _MISSING)
