@@ -57,6 +57,17 @@ def optima(path: Path) -> dict[str, float]:
     return out
 
 
+def written_as_solved(model, path: Path) -> None:
+    """Write ``model`` to ``path``: the file is ASCII, no token in it is longer than
+    :data:`LONGEST_TOKEN`, and every reader reaches the optimum the model solves to."""
+    model.write(path)
+    text = path.read_text(encoding="ascii")  # raises on any other character
+    assert max(len(token) for token in text.split()) <= LONGEST_TOKEN
+    found = optima(path)
+    want = model.solve().total_cost * model.scale
+    assert found == pytest.approx(dict.fromkeys(found, want), rel=1e-6)
+
+
 @pytest.mark.parametrize("inst", INSTANCES, ids=[i["file"] for i in INSTANCES])
 def test_exported_instance_optimum(inst, capsys, tmp_path):
     copy = tmp_path / inst["file"]
@@ -89,13 +100,7 @@ def test_apps_named_as_no_reader_takes_them_export_to_a_file_every_reader_takes(
     long = Workload([App(f"application_number_{i:03d}", 0.4 + 0.02 * i, 1 + (7 * i) % 29) for i in range(30)])
     for workload, candidates in ((odd, "all"), (long, "contiguous")):
         model = build_model(workload, "VGG19", cost_model="full-batch", candidates=candidates, reduce=True)
-        path = tmp_path / f"m{len(workload.apps)}.{fmt}"
-        model.write(path)
-        text = path.read_text(encoding="ascii")  # raises on any other character
-        assert max(len(token) for token in text.split()) <= LONGEST_TOKEN
-        found = optima(path)
-        want = model.solve().total_cost * model.scale
-        assert found == pytest.approx(dict.fromkeys(found, want), rel=1e-6)
+        written_as_solved(model, tmp_path / f"m{len(workload.apps)}.{fmt}")
     if fmt == "lp":  # and the command line, which gave a traceback
         csv = tmp_path / "odd.csv"
         csv.write_text("name,slo,rate\na b,0.5,5\na_b,0.6,5\n")
@@ -119,10 +124,4 @@ def test_any_app_names_export_to_a_file_with_the_models_optimum(tmp_path_factory
     event("characters outside ASCII" if any(not n.isascii() for n in names) else "ASCII names")
     workload = Workload([App(n, slo, rate) for n, slo, rate in zip(names, (0.5, 0.8, 1.0), (5, 10, 20))])
     model = build_model(workload, "VGG19", cost_model="full-batch", candidates="all", reduce=True)
-    path = tmp_path_factory.mktemp("names") / f"m.{fmt}"
-    model.write(path)
-    text = path.read_text(encoding="ascii")  # raises on any other character
-    assert max(len(token) for token in text.split()) <= LONGEST_TOKEN
-    found = optima(path)
-    want = model.solve().total_cost * model.scale
-    assert found == pytest.approx(dict.fromkeys(found, want), rel=1e-6)
+    written_as_solved(model, tmp_path_factory.mktemp("names") / f"m.{fmt}")
