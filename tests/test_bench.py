@@ -193,6 +193,23 @@ def test_the_default_pool_ends_when_the_process_that_started_it_is_killed(tmp_pa
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def test_a_script_without_the_main_guard_is_told_what_stopped_the_pool(tmp_path):
+    """Each worker of the default pool runs the calling script again as it starts; without the
+    ``if __name__ == "__main__":`` guard the call in it stops the worker, and the records said
+    only "terminated abruptly". They now name the guard."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text("from harmonybatch_mp import plan_many\n"
+                      "records = plan_many([('0.5:5', 'VGG19'), ('0.8:10', 'BERT')], workers=2)\n"
+                      "print(sorted({(r.ok, r.error_type) for r in records}))\n"
+                      "print(all('__main__' in r.error for r in records))\n")
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split("\n")[:2] == ["[(False, 'BrokenProcessPool')]", "True"], run.stdout
+
+
 def test_dask_local_cluster_gives_the_serial_plans():
     distributed = pytest.importorskip("dask.distributed")  # in the test extra: CI runs it for real
     instances = [(i.workload, i.model) for i in family("paper", seed=1, count=1)]

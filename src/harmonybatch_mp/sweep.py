@@ -27,6 +27,12 @@ from .plan import Plan
 MAX_WORKERS = 1024
 #: How long a worker of the default pool is given to end once asked to stop (then it is killed).
 STOP_SECONDS = 5.0
+#: Added to the error of an instance the default pool lost. A script without the guard had its
+#: records say only "terminated abruptly": each worker runs the script again as it starts, and
+#: the call in it stopped the worker (Python's "bootstrapping phase" error, on standard error).
+BROKEN_POOL = (" (a worker of the default process pool ended: killed, out of memory, or the script that called "
+               "plan_many has no `if __name__ == \"__main__\":` guard, which the workers need to start; "
+               "or pass executor=ThreadPoolExecutor(...))")
 
 
 @dataclass(frozen=True)
@@ -102,8 +108,9 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
         Where to run: a ``ThreadPoolExecutor``, a ``ProcessPoolExecutor``, Dask's
         ``client.get_executor()``... Default: a process pool of ``workers`` processes
         (default: the cores this process may use), started with ``forkserver`` (scripts that call it
-        need the usual ``if __name__ == "__main__":`` guard), whose solvers search in one
-        thread each, and whose workers end by themselves once the calling process is gone
+        need the usual ``if __name__ == "__main__":`` guard; without it each record is a
+        ``BrokenProcessPool`` error that says so), whose solvers search in one thread each,
+        and whose workers end by themselves once the calling process is gone
         (even killed).
     progress : callable, optional
         Called with 1 as each instance finishes.
@@ -146,7 +153,7 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
             try:
                 records.append(fut.result())
             except Exception as exc:  # the executor lost the task (a worker died): still a record
-                records.append(PlanRecord(i, None, type(exc).__name__, str(exc)))
+                records.append(PlanRecord(i, None, type(exc).__name__, str(exc) + (BROKEN_POOL if own else "")))
             if progress is not None:
                 progress(1)
         return records
