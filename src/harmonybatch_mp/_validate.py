@@ -67,6 +67,17 @@ def real(value: Any) -> float | None:
         return math.inf
 
 
+def comparable(value: Any) -> float | None:
+    """``value`` as a float where it is a real number other than nan (infinities included: a
+    time that never comes), else None.
+
+    >>> comparable(-math.inf), comparable(math.nan), comparable("1")
+    (-inf, None, None)
+    """
+    x = real(value)
+    return None if x is None or x != x else x
+
+
 def indent(value: Any) -> int | None:
     """A JSON indent: None (one line) or a whole number of spaces from 0 to 64.
 

@@ -71,8 +71,8 @@ class Schedule:
     def plan_at(self, t: float) -> Plan:
         """The plan in force at time ``t`` (s; the first window's before it starts, the last's
         after the trace ends)."""
-        reading = v.real(t)
-        if reading is None or reading != reading:
+        reading = v.comparable(t)
+        if reading is None:
             raise InputError(f"plan_at: t: expected a number of seconds, got {t!r}")
         t = reading
         current = self.windows[0].plan

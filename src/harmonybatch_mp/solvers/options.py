@@ -7,7 +7,7 @@ import math
 import time
 from typing import Any
 
-from .._validate import real, whole
+from .._validate import comparable, real, whole
 from ..errors import InputError
 
 #: Most threads a MILP solve may be given: HiGHS aborted the process (``terminate called without
@@ -31,8 +31,8 @@ def checked_deadline(deadline: Any) -> float | None:
     """
     if deadline is None:
         return None
-    reading = real(deadline)
-    if reading is None or reading != reading:
+    reading = comparable(deadline)
+    if reading is None:
         raise InputError(f"deadline must be a time.perf_counter() reading, got {deadline!r}")
     return reading
 
