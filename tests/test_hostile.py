@@ -3,6 +3,8 @@ a hang, a half-written file or a wrong certificate."""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
 import math
 import os
@@ -249,8 +251,6 @@ def test_platform_limits(tmp_path, case, needle):
 def test_a_platform_built_in_code_is_checked_as_a_file_is(field, value, needle):
     """``Platform`` and ``ModelProfile`` objects made in code (``dataclasses.replace`` of a
     preset) reached the solvers unchecked: the checks of the files now run on them too."""
-    import dataclasses
-
     from harmonybatch_mp import builtin_profile, provision_group
 
     changes = {"cpu_price": 0.0, "mem_price": 0.0, "invocation_price": 0.0} if field == "free cpu" else {field: value}
@@ -907,9 +907,11 @@ def test_a_time_limit_beyond_any_clock_means_no_limit(backend):
 def _bad_calls():
     """Public functions called with the wrong kind of argument, and what their error must say."""
     import harmonybatch_mp as hb
+    from harmonybatch_mp import provision as prov
     from harmonybatch_mp.bench import run_bench
     from harmonybatch_mp.check import reprice
     from harmonybatch_mp.families import family
+    from harmonybatch_mp.pricing import function_cost
     from harmonybatch_mp.profiler import measurements as ms
     from harmonybatch_mp.profiler.fit import fit_profile
     from harmonybatch_mp.profiler.timing import profile_callable
@@ -926,6 +928,14 @@ def _bad_calls():
 
     def plan():
         return solve("0.5:5", "VGG19", solver="dp")
+
+    def cli_args(**given):
+        flags = {"max_gpu_functions": None, "gpu_budget": None, "max_functions": None, "isolate": [], "pin": []}
+        return argparse.Namespace(**{**flags, **given})
+
+    side = SideConstraints(max_functions=1, isolate=[("app0", "app1")])
+    paired = Problem(*as_instance("0.5:5,0.8:10", "VGG19"), side=side)
+    vgg_alone = Problem(*as_instance("0.5:5", "VGG19")).group(1)
 
     return [
         (lambda: simulate(None, duration=10), "simulate: plan: expected a Plan, got NoneType"),
@@ -975,7 +985,7 @@ def _bad_calls():
         (lambda: hb.load_platform(None), "platform file: expected a path, got NoneType"),
         (lambda: load_trace(None), "trace file: expected a path, got NoneType"),
         (lambda: hb.build_model("0.5:5", "VGG19").write(None), "model file: expected a path, got NoneType"),
-        (lambda: hb.build_model("0.5:5", "VGG19").write(3, "lp"), "output file: expected a path, got int"),
+        (lambda: hb.build_model("0.5:5", "VGG19").write(3, "lp"), "model file: expected a path, got int"),
         (lambda: hb.build_model("0.5:5", "VGG19").write("x.lp", ["lp"]), "export format must be 'lp' or 'mps'"),
         # arrays, floats and strings where these took others raised numpy's "truth value of an
         # array is ambiguous", TypeError, AttributeError or KeyError, or were ignored (``[]`` as
@@ -1020,6 +1030,37 @@ def _bad_calls():
         (lambda: hb.config_grid(vgg, ref).config(-1), "configuration index: expected a whole number from 0 to"),
         (lambda: hb.config_grid(vgg, ref).config("x"), "configuration index: expected a whole number from 0 to"),
         (lambda: ms.measurements_from_rows(rows).select(np.ones(len(rows))), "select: expected a boolean array of"),
+        (lambda: hb.config_grid(vgg, ref).config(True), "configuration index: expected a whole number from 0 to"),
+        (lambda: hb.build_model("0.5:5", "VGG19").write("x.lp", np.array(["lp", "mps"])), "export format must be"),
+        (lambda: hb.build_model("0.5:5", "VGG19").solve(np.array(["glpk", "cbc"])), "backend: expected a solver name"),
+        # provisioning and pricing called on what is not a grid or a platform (AttributeError, TypeError)
+        (lambda: prov.feasible_mask({"a": 1}, [app]), "grid: expected a ConfigGrid, got dict"),
+        (lambda: prov.best_config(hb.config_grid(vgg, ref), [app], check_input=np.ones(2)), "check_input: expected"),
+        (lambda: prov.kind_mask(1.0, ["cpu"]), "grid: expected a ConfigGrid, got float"),
+        (lambda: next(prov.run_optima(None, [app], 0)), "grid: expected a ConfigGrid, got NoneType"),
+        (lambda: next(prov.run_optima(hb.config_grid(vgg, ref), [app], 1)), "run_optima: expected a start from 0 to 0"),
+        (lambda: function_cost({}, "cpu", vcpu=1, mem_gb=1, gpu_gb=0, latency_avg=0.1), "expected a Platform"),
+        (lambda: function_cost(ref, "tpu", vcpu=1, mem_gb=1, gpu_gb=0, latency_avg=0.1), "kind 'cpu' or 'gpu', got"),
+        # the side constraints' methods the solvers call, called with what a solver never hands them
+        # (each raised AttributeError, TypeError or KeyError)
+        (lambda: side.separates(None, 1), "problem: expected a Problem, got NoneType"),
+        (lambda: side.separates(paired, 4), "a group must be a bitmask of the problem's 2 apps"),
+        (lambda: side.allows(paired, 3, []), "masks: expected a sequence of group bitmasks, got int"),
+        (lambda: side.broken(paired, [3], [3]), "configs must have kind, gpu_mem_gb; int has no kind"),
+        (lambda: side.broken(paired, [1, 2], [paired.group(1)]), "configs: expected one per group (2), got 1"),
+        (lambda: side.broken(Problem(*as_instance("0.5:5", "VGG19")), [1], [vgg_alone]),
+         "side constraint isolate names unknown app 'app1'"),
+        (lambda: side.broken(paired, [3], [dataclasses.replace(paired.group(3), kind="gpu", gpu_mem_gb=None)]),
+         "configs: expected a function kind (cpu, gpu) and a GPU's memory in GB, got kind 'gpu' and gpu_mem_gb None"),
+        (lambda: side.impossible("problem"), "problem: expected a Problem, got str"),
+        (lambda: side.rows([True, False], [16.0]), "rows: is_gpu and gpu_mem must be 1-D arrays of one length"),
+        (lambda: side.rows(None, "x"), "rows: is_gpu and gpu_mem must be arrays of numbers"),
+        (lambda: side.validate_names(None), "names: expected an iterable of app names, got NoneType"),
+        (lambda: side.validate_names([("app0",)]), "names: expected a str, got tuple"),
+        (lambda: SideConstraints.add_arguments(None), "parser: expected a ArgumentParser, got NoneType"),
+        (lambda: SideConstraints.from_arguments({}), "args must have max_gpu_functions"),
+        (lambda: SideConstraints.from_arguments(cli_args(isolate=[("a", "b")])), "--isolate: expected A/B"),
+        (lambda: SideConstraints.from_arguments(cli_args(pin=None)), "args.pin: expected a list of APP=cpu|gpu"),
     ]
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import instance, listed
+from ._validate import instance, listed, whole
 from .errors import OUT_OF_RANGE, InputError
 from .latency import cpu_latency, gpu_latency_avg, gpu_latency_max
 from .platform import Platform, platform_from_dict
@@ -86,11 +86,9 @@ class ConfigGrid:
 
     def config(self, index: int) -> GroupConfig:
         """The :class:`GroupConfig` of configuration ``index`` (from 0 to ``len(grid) - 1``)."""
-        try:
-            if index >= 0:
-                return self._configs[index]
-        except (TypeError, ValueError, IndexError):
-            pass
+        i = whole(index)  # (not a bool: True is no index)
+        if i is not None and 0 <= i < len(self._configs):
+            return self._configs[i]
         raise InputError(f"configuration index: expected a whole number from 0 to {len(self._configs) - 1}, "
                          f"got {repr(index):.40}")
 
@@ -210,6 +208,8 @@ def _finite(grid: ConfigGrid) -> None:
 
 
 def kind_mask(grid: ConfigGrid, kinds: Sequence[str]) -> np.ndarray:
+    """The configurations of ``grid`` whose function kind is one of ``kinds``, as a read-only boolean mask."""
+    instance(grid, ConfigGrid, "grid")
     expected = "a sequence of function kinds such as ('cpu', 'gpu')"
     kinds = tuple(listed(kinds, "kinds", expected))
     if not all(isinstance(k, str) for k in kinds):

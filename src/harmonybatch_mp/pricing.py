@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import InputError
 from .platform import Platform
 
 
@@ -57,6 +58,9 @@ def function_cost(platform: Platform, kind: str, *, vcpu, mem_gb, gpu_gb, latenc
     >>> f"{float(c):.4e}"
     '2.0386e-05'
     """
+    if not isinstance(platform, Platform) or kind not in ("cpu", "gpu"):
+        raise InputError(f"function_cost: expected a Platform and a kind 'cpu' or 'gpu', got "
+                         f"{type(platform).__name__} and {kind!r:.20}")
     gpu = kind == "gpu"
     unit = platform.gpu_billing_unit if gpu else platform.cpu_billing_unit
     host = 0.0 if gpu and not platform.gpu_bills_host else 1.0

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from ._validate import listed
+from ._validate import instance, listed, whole
 from .batching import fold_timeout, max_batch, slo_timeouts
 from .errors import InputError
 from .grid import GPU, KINDS, ConfigGrid, GroupConfig, config_grid, kind_mask
@@ -81,7 +81,10 @@ class _RunState:
 
 
 def _group_state(grid: ConfigGrid, apps: Sequence[App], kinds: Sequence[str], check_input: bool = True) -> _RunState:
+    if not isinstance(check_input, bool):
+        raise InputError(f"check_input: expected True or False, got {check_input!r:.40}")
     if check_input:
+        instance(grid, ConfigGrid, "grid")
         apps = _sorted(apps)
     state = _RunState(grid, apps[0], grid.memory_ok & kind_mask(grid, kinds))
     for a in apps[1:]:
@@ -151,6 +154,11 @@ def run_optima(
     ``app_kinds[i]`` restricts app ``i`` to some function kinds (pinning); a run may use
     the kinds all its members allow.
     """
+    instance(grid, ConfigGrid, "grid")
+    instance(apps, Sequence, "apps")
+    if whole(start) is None or not 0 <= start < len(apps) or not (max_len is None or (whole(max_len) or 0) >= 1):
+        raise InputError(f"run_optima: expected a start from 0 to {len(apps) - 1} and max_len None or >= 1, "
+                         f"got {start!r:.20} and {max_len!r:.20}")
     stop = len(apps) if max_len is None else min(len(apps), start + max_len)
     state = _RunState(grid, apps[start], grid.memory_ok & kind_mask(grid, kinds))
     allowed = set(KINDS)

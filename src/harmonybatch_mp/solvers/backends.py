@@ -78,6 +78,13 @@ def _finite(x: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def check_backend(backend: Any) -> str:
+    """``backend`` if it is a solver's name (a nonempty string), else an InputError."""
+    if not isinstance(backend, str) or not backend:
+        raise InputError(f"backend: expected a solver name, got {backend!r:.40}")
+    return backend
+
+
 def check_options(backend_options: Any) -> None:
     """``backend_options`` is None or a mapping of option names (str) to values, or an InputError."""
     if backend_options is not None and (not isinstance(backend_options, Mapping)
@@ -137,8 +144,7 @@ def run_backend(model: Any, backend: str = DEFAULT_BACKEND, *, deadline: float |
     SolverError
         The backend is not installed or failed, or the deadline passed before it could start.
     """
-    if not isinstance(backend, str) or not backend:
-        raise InputError(f"backend: expected a solver name, got {backend!r}")
+    backend = check_backend(backend)
     check_options(backend_options)
     _acquire(deadline)
     try:

@@ -222,6 +222,7 @@ class SetPartitioningModel:
         backend_options : mapping, optional
             Passed to the backend verbatim.
         """
+        backend = backends.check_backend(backend)
         rel_gap, abs_gap, threads = check_gaps(rel_gap, abs_gap, threads)
         deadline = checked_deadline(deadline)
         if deadline is not None:
@@ -335,9 +336,11 @@ class SetPartitioningModel:
         with names every reader takes (:class:`~harmonybatch_mp.solvers.pyomo_model.FileLabeler`)."""
         from .._io import as_path, atomic_output
 
-        fmt = fmt or as_path(path, "model").suffix.lstrip(".").lower()
-        if not isinstance(fmt, str) or fmt not in ("lp", "mps"):
-            raise InputError(f"export format must be 'lp' or 'mps', got {fmt!r}")
+        path = as_path(path, "model")
+        fmt = path.suffix.lstrip(".") if fmt is None else fmt
+        if not isinstance(fmt, str) or fmt.lower() not in ("lp", "mps"):
+            raise InputError(f"export format must be 'lp' or 'mps', got {fmt!r:.40}")
+        fmt = fmt.lower()
         model = self.pyomo
         from pyomo.opt import ProblemFormat
 

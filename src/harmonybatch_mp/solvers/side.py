@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validate import real, whole
+from .._validate import attributes, instance, listed, real, whole
 from ..errors import InputError
 from ..provision import KINDS
 
@@ -51,6 +51,36 @@ def _pairs(value: Any, name: str, expected: str) -> tuple[tuple[Any, Any], ...]:
             raise InputError(f"side constraint {name}: expected {expected} pairs, got {p!r}")
         pairs.append(pair)
     return tuple(pairs)
+
+
+def _problem(problem: Any) -> Problem:
+    """``problem`` if it is a :class:`~harmonybatch_mp.solvers.Problem`, else an InputError."""
+    from .problem import Problem
+
+    return instance(problem, Problem, "problem")
+
+
+def _of(side: SideConstraints, problem: Any) -> Problem:
+    """``problem`` checked, with every app ``side`` names among its apps."""
+    problem = _problem(problem)
+    if problem.side is not side:
+        side.validate_names(a.name for a in problem.apps)
+    return problem
+
+
+def _plan(problem: Problem, masks: Any, configs: Any) -> tuple[list[int], list[Any]]:
+    """A plan's groups (bitmasks of ``problem``'s apps) and their functions (anything with
+    ``kind`` and ``gpu_mem_gb``: a :class:`GroupConfig`, a plan's :class:`GroupPlan`), checked."""
+    masks = [problem.check_mask(m) for m in listed(masks, "masks", "a sequence of group bitmasks")]
+    configs = [attributes(c, ("kind", "gpu_mem_gb"), "configs") for c in
+               listed(configs, "configs", "a sequence of GroupConfig")]
+    for c in configs:
+        if c.kind not in KINDS or (c.kind == "gpu" and not 0 <= (real(c.gpu_mem_gb) or -1) < math.inf):
+            raise InputError(f"configs: expected a function kind ({', '.join(KINDS)}) and a GPU's memory in GB, "
+                             f"got kind {c.kind!r:.20} and gpu_mem_gb {c.gpu_mem_gb!r:.20}")
+    if len(configs) != len(masks):
+        raise InputError(f"configs: expected one per group ({len(masks)}), got {len(configs)}")
+    return masks, configs
 
 
 def _least(kind: str, only: Collection[int], apart: Sequence[tuple[int, ...]], name: Sequence[str]) -> tuple[int, str]:
@@ -141,7 +171,7 @@ class SideConstraints:
 
     def validate_names(self, names: Iterable[str]) -> None:
         """Raise InputError if an isolated or pinned app is not in the workload."""
-        known = set(names)
+        known = {instance(x, str, "names") for x in listed(names, "names", "an iterable of app names")}
         for what, apps in (("isolate", [x for p in self.isolate for x in p]), ("pin", [a for a, _ in self.pin])):
             for x in apps:
                 if x not in known:
@@ -155,6 +185,8 @@ class SideConstraints:
     # ------------------------------------------------------------------ isolate: column filter
     def separates(self, problem: Problem, mask: int) -> bool:
         """True if the group ``mask`` holds both apps of an isolated pair (it gets no column)."""
+        problem = _of(self, problem)
+        mask = problem.check_mask(mask)
         pairs = problem.isolated_pairs() if problem.side is self else [problem.mask_of(p) for p in self.isolate]
         return any((mask & p) == p for p in pairs)
 
@@ -166,23 +198,32 @@ class SideConstraints:
         ``is_gpu`` and ``gpu_mem`` give, per column, whether it is a GPU function and its
         GPU memory (GB). Every backend builds its rows from this one description.
         """
+        try:
+            is_gpu, gpu_mem = np.asarray(is_gpu, float), np.asarray(gpu_mem, float)
+        except (TypeError, ValueError):
+            raise InputError("rows: is_gpu and gpu_mem must be arrays of numbers, one per column") from None
+        if is_gpu.ndim != 1 or gpu_mem.shape != is_gpu.shape:
+            raise InputError(f"rows: is_gpu and gpu_mem must be 1-D arrays of one length, got shapes "
+                             f"{is_gpu.shape} and {gpu_mem.shape}")
         ones = np.ones(len(is_gpu))
         out = []
         if self.max_gpu_functions is not None:
-            out.append(("max_gpu", np.asarray(is_gpu, float), float(self.max_gpu_functions)))
+            out.append(("max_gpu", is_gpu, float(self.max_gpu_functions)))
         if self.gpu_memory_budget is not None:
-            out.append(("gpu_budget", np.asarray(is_gpu, float) * gpu_mem, float(self.gpu_memory_budget)))
+            out.append(("gpu_budget", is_gpu * gpu_mem, float(self.gpu_memory_budget)))
         if self.max_functions is not None:
             out.append(("max_functions", ones, float(self.max_functions)))
         return out
 
     # ------------------------------------------------------------------ the whole plan
     def allows(self, problem: Problem, masks: Sequence[int], configs: Sequence[GroupConfig]) -> bool:
-        """Whether a plan (groups with configs) satisfies every side constraint."""
+        """Whether a plan (groups with their functions, as for :meth:`broken`) keeps every side constraint."""
         return not self.broken(problem, masks, configs)
 
     def broken(self, problem: Problem, masks: Sequence[int], configs: Sequence[GroupConfig]) -> list[str]:
-        """The side constraints a plan (groups with configs) breaks, one line each (empty: none).
+        """The side constraints a plan breaks, one line each (empty: none). The plan is its groups
+        (bitmasks of ``problem``'s apps) and their functions: :class:`GroupConfig` or anything
+        else with ``kind`` and ``gpu_mem_gb`` (a plan's :class:`~harmonybatch_mp.GroupPlan`).
 
         Examples
         --------
@@ -192,6 +233,8 @@ class SideConstraints:
         >>> side.broken(problem, [3], [problem.group(3)])
         ['isolate=app0/app1: the pair shares a group']
         """
+        problem = _of(self, problem)
+        masks, configs = _plan(problem, masks, configs)
         out = []
         if self.max_functions is not None and len(masks) > self.max_functions:
             out.append(f"max_functions={self.max_functions}: the plan has {len(masks)} functions")
@@ -229,6 +272,7 @@ class SideConstraints:
         >>> side.impossible(Problem(*as_instance("0.5:5", "GPT-2"), side=side))
         ["gpu_memory_budget=8: app 'app0' can be served only on a GPU function of at least 13 GB"]
         """
+        problem = _of(self, problem)
         if not self.counting:
             return []
         gpu: dict[int, float] = {}  # the apps only GPU serves, with the smallest memory each can use
@@ -267,7 +311,7 @@ class SideConstraints:
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
         """The command-line flags, one per constraint."""
-        s = parser.add_argument_group("milp: side constraints")
+        s = instance(parser, argparse.ArgumentParser, "parser").add_argument_group("milp: side constraints")
         s.add_argument("--max-gpu-functions", type=int, metavar="K", help="at most K GPU functions")
         s.add_argument("--gpu-budget", type=float, metavar="GB", help="total GPU memory of all GPU functions (GB)")
         s.add_argument("--max-functions", type=int, metavar="K", help="at most K functions (groups) in all")
@@ -279,15 +323,20 @@ class SideConstraints:
     @classmethod
     def from_arguments(cls, args: argparse.Namespace) -> SideConstraints | None:
         """The side constraints of parsed command-line flags, or None when none is given."""
+        attributes(args, ("max_gpu_functions", "gpu_budget", "max_functions", "isolate", "pin"), "args")
         isolate = []
-        for item in args.isolate:
+        for item in listed(args.isolate, "args.isolate", "a list of A/B strings"):
+            if not isinstance(item, str):
+                raise InputError(f"--isolate: expected A/B, got {item!r:.40}")
             parts = item.split("/")
             if len(parts) != 2 or not all(parts):
                 raise InputError(f"--isolate {item!r}: expected two app names as A/B (names holding '/' "
                                  "are isolated through the Python API: SideConstraints(isolate=...))")
             isolate.append(tuple(parts))
         pin = []
-        for item in args.pin:
+        for item in listed(args.pin, "args.pin", "a list of APP=cpu|gpu strings"):
+            if not isinstance(item, str):
+                raise InputError(f"--pin: expected APP=cpu or APP=gpu, got {item!r:.40}")
             app, _, kind = item.rpartition("=")  # (an app name may hold '=')
             if not app or kind not in KINDS:
                 raise InputError(f"--pin {item!r}: expected APP=cpu or APP=gpu")
