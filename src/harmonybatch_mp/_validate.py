@@ -9,6 +9,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .errors import InputError
 
 
@@ -95,6 +97,28 @@ def indent(value: Any) -> int | None:
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def reals(value: Any, where: str) -> np.ndarray:
+    """``value``, a number or an array of numbers (bools and integers too, not text), as a float
+    array; else an InputError naming ``where``. The equations' functions take these.
+
+    >>> reals([1, 2.5], "batch").tolist(), reals(np.int64(3), "batch").tolist()
+    ([1.0, 2.5], 3.0)
+    >>> reals("2", "vcpu")
+    Traceback (most recent call last):
+    ...
+    harmonybatch_mp.errors.InputError: vcpu: expected a number or an array of numbers, got '2'
+    """
+    if type(value) is np.ndarray and value.dtype == np.float64:
+        return value  # (as the solvers pass them: no copy)
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):  # (a ragged list)
+        array = None
+    if array is None or array.dtype.kind not in "biuf":
+        raise InputError(f"{where}: expected a number or an array of numbers, got {_short(value)}")
+    return array.astype(float, copy=False)
 
 
 def integer(value: Any, where: str, *, minimum: int | None = None, maximum: int | None = None) -> int:

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import gammainc, gammaincc, gammaln
 
+from ._validate import attributes, instance, reals, whole
 from .duration import DEFAULT_DURATION, DurationModel
+from .errors import InputError
 from .grid import GPU, ConfigGrid
 from .pricing import function_cost
 
@@ -51,9 +53,10 @@ def tail_probabilities(rates: np.ndarray, timeouts: np.ndarray, bmax: int) -> np
     >>> bool(np.allclose(g[0, 1:], poisson.sf(np.arange(0, 3), 5.0 * 0.4)))   # one timeout: Poisson(RT)
     True
     """
-    t = np.asarray(timeouts, dtype=float)
+    t, r = _rows("tail_probabilities", rates, timeouts)
     rows, n = t.shape
-    r = np.broadcast_to(np.asarray(rates, dtype=float), t.shape)
+    if whole(bmax) is None or bmax < 1:
+        raise InputError(f"tail_probabilities: bmax: expected a whole number >= 1, got {bmax!r:.40}")
     R = r.sum(axis=1, keepdims=True)
     sigma = np.cumsum(r[:, ::-1], axis=1)[:, ::-1]  # slope of Lambda on segment q: rate of apps whose timeout exceeds s
     t_prev = np.concatenate([np.zeros((rows, 1)), t[:, :-1]], axis=1)
@@ -86,6 +89,16 @@ def tail_probabilities(rates: np.ndarray, timeouts: np.ndarray, bmax: int) -> np
     return np.clip(np.minimum.accumulate(out, axis=1), 0.0, 1.0)
 
 
+def _rows(where: str, rates: np.ndarray, timeouts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``timeouts`` as rows of floats, and ``rates`` broadcast to them; else an InputError."""
+    t, r = reals(timeouts, f"{where}: timeouts"), reals(rates, f"{where}: rates")
+    if np.ndim(t) != 2 or not np.shape(t)[1] or np.ndim(r) not in (1, 2) or np.shape(r)[-1] != np.shape(t)[1] \
+            or np.ndim(r) == 2 and np.shape(r)[0] not in (1, np.shape(t)[0]):
+        raise InputError(f"{where}: expected timeouts of shape (rows, n >= 1) and rates of shape (n,) or (rows, n), "
+                         f"got {np.shape(t)} and {np.shape(r)}")
+    return t, np.broadcast_to(r, t.shape)
+
+
 def _poisson_pmf(lam: np.ndarray, size: int) -> np.ndarray:
     """``P(Poisson(lam) = j)`` for ``j = 0..size-1`` along a new last axis (log space: no overflow)."""
     j = np.arange(size)
@@ -98,7 +111,15 @@ def cost_per_request(invocation_cost: np.ndarray, tails: np.ndarray, batch: np.n
 
     ``invocation_cost[:, k-1]`` is ``c(k)``; ``tails`` as returned by :func:`tail_probabilities`.
     """
-    b = np.asarray(batch)[:, None]
+    invocation_cost = reals(invocation_cost, "cost_per_request: invocation_cost")
+    tails, batch = reals(tails, "cost_per_request: tails"), reals(batch, "cost_per_request: batch")
+    rows = np.shape(tails)[:1]
+    if not (np.ndim(tails) == 2 and np.ndim(invocation_cost) == 2 and np.shape(batch) == rows
+            and np.shape(invocation_cost)[1] == np.shape(tails)[1] and np.shape(invocation_cost)[0] in (1, *rows)):
+        raise InputError(f"cost_per_request: expected tails of shape (rows, bmax), invocation_cost of shape "
+                         f"(rows, bmax) or (1, bmax) and a batch per row, got {np.shape(tails)}, "
+                         f"{np.shape(invocation_cost)} and {np.shape(batch)}")
+    b = batch[:, None]
     m = np.arange(1, tails.shape[1] + 1)[None, :]
     g = np.where(m <= b, tails, 0.0)
     steps = np.diff(invocation_cost, axis=1, prepend=0.0)  # c(1), c(2) - c(1), ...
@@ -112,8 +133,7 @@ def expected_size_bound(rates: np.ndarray, timeouts: np.ndarray) -> np.ndarray:
     Larger timeouts keep the buffer open longer, so with the maximal timeouts this bounds
     ``E[K]`` for every timeout choice from above.
     """
-    t = np.asarray(timeouts, dtype=float)
-    r = np.broadcast_to(np.asarray(rates, dtype=float), t.shape)
+    t, r = _rows("expected_size_bound", rates, timeouts)
     R = r.sum(axis=1, keepdims=True)
     sigma = np.cumsum(r[:, ::-1], axis=1)[:, ::-1]
     t_prev = np.concatenate([np.zeros((t.shape[0], 1)), t[:, :-1]], axis=1)
@@ -138,8 +158,8 @@ def capped_size_bound(size: np.ndarray, batch: np.ndarray) -> np.ndarray:
     >>> round(float((np.minimum(1 + n, 32) * poisson.pmf(n, 31)).sum()), 3)
     29.785
     """
-    mu = np.maximum(np.asarray(size, dtype=float) - 1.0, 0.0)
-    c = np.asarray(batch, dtype=float) - 1.0  # E[min(N, c)] = mu P(N <= c-2) + c P(N >= c)
+    mu = np.maximum(reals(size, "capped_size_bound: size") - 1.0, 0.0)
+    c = reals(batch, "capped_size_bound: batch") - 1.0  # E[min(N, c)] = mu P(N <= c-2) + c P(N >= c)
     below = np.where(c >= 2, gammaincc(np.maximum(c - 1, 1), mu), 0.0)
     above = np.where(c >= 1, gammainc(np.maximum(c, 1), mu), 0.0)
     mean = np.multiply(mu, below, out=np.zeros(np.broadcast(mu, below).shape), where=below > 0)  # size inf: b
@@ -174,9 +194,20 @@ class ExpectedTables:
         return self.invocation[self.first[idx][:, None] + k]
 
 
-@functools.lru_cache(maxsize=64)
 def expected_tables(grid: ConfigGrid, duration: DurationModel = DEFAULT_DURATION) -> ExpectedTables:
     """Evaluate :class:`ExpectedTables` for a grid (cached per grid and duration model)."""
+    instance(grid, ConfigGrid, "expected_tables: grid")
+    attributes(duration, ("sample", "expected_billed"), "expected_tables: duration")
+    try:
+        hash(duration)
+    except TypeError:
+        raise InputError(f"expected_tables: duration: expected a hashable duration model, got "
+                         f"{type(duration).__name__}") from None
+    return _expected_tables(grid, duration)
+
+
+@functools.lru_cache(maxsize=64)
+def _expected_tables(grid: ConfigGrid, duration: DurationModel) -> ExpectedTables:
     pf = grid.platform
     inv = np.empty(len(grid))
     for kind in (0, GPU):

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._validate import instance, listed, reals, whole
+from .errors import InputError
 from .expected_cost import (
     TIMEOUT_LEVELS,
     ExpectedTables,
@@ -36,6 +38,41 @@ def _levels(levels: int) -> np.ndarray:
     return np.arange(levels, 0, -1) / levels  # 1, (J-1)/J, ..., 1/J
 
 
+# The public functions check what they are given, then run the unchecked ones (``_evaluate``,
+# ``_lower_bound``, ``_search_many``), which the solvers call with the arrays they built.
+def _tables(tables: ExpectedTables, where: str) -> ExpectedTables:
+    return instance(tables, ExpectedTables, f"{where}: tables")
+
+
+def _indices(tables: ExpectedTables, idx: np.ndarray, where: str) -> np.ndarray:
+    """``idx`` if it is a 1-D integer array of grid indices of ``tables``, else an InputError."""
+    try:
+        array = np.asarray(idx) if isinstance(idx, (np.ndarray, list, tuple, range)) else None
+    except ValueError:  # (a ragged list)
+        array = None
+    if array is None or array.ndim != 1 or (array.size and (array.dtype.kind not in "iu" or array.min() < 0
+                                                             or array.max() >= len(tables.grid))):
+        raise InputError(f"{where}: expected a 1-D array of grid indices from 0 to {len(tables.grid) - 1}, "
+                         f"got {idx!r:.60}")
+    return array.astype(np.intp, copy=False)
+
+
+def _level_count(levels: int, where: str) -> int:
+    count = whole(levels)
+    if count is None or count < 1:
+        raise InputError(f"{where}: levels: expected a whole number >= 1, got {levels!r:.40}")
+    return count
+
+
+def _members(slos: Sequence[float], rates: Sequence[float], where: str) -> tuple[np.ndarray, np.ndarray]:
+    """A group's SLOs and rates (rows, or one row), of one width; else an InputError."""
+    s, r = reals(slos, f"{where}: slos"), reals(rates, f"{where}: rates")
+    if not (np.ndim(s) in (1, 2) and np.ndim(r) in (1, 2) and np.shape(s)[-1] == np.shape(r)[-1] >= 1):
+        raise InputError(f"{where}: expected the members' slos and rates, of one width >= 1, got shapes "
+                         f"{np.shape(s)} and {np.shape(r)}")
+    return np.asarray(s), np.asarray(r)
+
+
 def evaluate(tables: ExpectedTables, idx: np.ndarray, slos: np.ndarray, rates: np.ndarray,
              levels: int) -> tuple[np.ndarray, np.ndarray]:
     """Expected cost of each configuration in ``idx`` at its best timeout level; returns
@@ -45,6 +82,16 @@ def evaluate(tables: ExpectedTables, idx: np.ndarray, slos: np.ndarray, rates: n
     or one row per configuration; rows of different groups are padded at the front with
     zero rates (see :func:`pad_members`).
     """
+    idx = _indices(_tables(tables, "evaluate"), idx, "evaluate: idx")
+    slos, rates = _members(slos, rates, "evaluate")
+    if slos.ndim == 2 and slos.shape[0] != idx.size or rates.ndim == 2 and rates.shape[0] != idx.size:
+        raise InputError(f"evaluate: expected one row of members for all {idx.size} configurations or one each, "
+                         f"got shapes {slos.shape} and {rates.shape}")
+    return _evaluate(tables, idx, slos, rates, _level_count(levels, "evaluate"))
+
+
+def _evaluate(tables: ExpectedTables, idx: np.ndarray, slos: np.ndarray, rates: np.ndarray,
+              levels: int) -> tuple[np.ndarray, np.ndarray]:
     grid = tables.grid
     b = grid.batch[idx]
     scales = _levels(levels)
@@ -70,6 +117,20 @@ def evaluate(tables: ExpectedTables, idx: np.ndarray, slos: np.ndarray, rates: n
 def pad_members(groups: Sequence[tuple[Sequence[float], Sequence[float]]]) -> tuple[np.ndarray, np.ndarray]:
     """``(slos, rates)`` of several groups as rows of equal width, padded at the front with
     members of rate 0 (and the group's tightest SLO), which change no group's cost."""
+    checked = []
+    for g in listed(groups, "pad_members: groups", "a sequence of (slos, rates) pairs"):
+        pair = listed(g, "pad_members: groups", "a sequence of (slos, rates) pairs")
+        if len(pair) != 2:
+            raise InputError(f"pad_members: groups: expected (slos, rates) pairs, got {g!r:.40}")
+        s, r = _members(*pair, "pad_members")
+        if s.ndim != 1 or r.ndim != 1:
+            raise InputError(f"pad_members: expected one row of slos and rates per group, got shapes {s.shape} "
+                             f"and {r.shape}")
+        checked.append((s, r))
+    return _pad_members(checked) if checked else (np.empty((0, 0)), np.zeros((0, 0)))
+
+
+def _pad_members(groups: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     width = max(len(s) for s, _ in groups)
     slos, rates = np.empty((len(groups), width)), np.zeros((len(groups), width))
     for g, (s, r) in enumerate(groups):
@@ -96,6 +157,14 @@ def lower_bound(tables: ExpectedTables, idx: np.ndarray, size: np.ndarray) -> np
     section 12.2): the largest of ``min_k c(k)/k``, ``min_k c(k) / E`` and ``beta + alpha / E``
     with ``E`` = :func:`.expected_cost.capped_size_bound` ``>= E[min(K, b)]`` and
     ``c(k) >= alpha + beta k``."""
+    idx = _indices(_tables(tables, "lower_bound"), idx, "lower_bound: idx")
+    size = reals(size, "lower_bound: size")
+    if np.shape(size) != idx.shape:
+        raise InputError(f"lower_bound: size: expected one per configuration ({idx.size}), got shape {np.shape(size)}")
+    return _lower_bound(tables, idx, np.asarray(size))
+
+
+def _lower_bound(tables: ExpectedTables, idx: np.ndarray, size: np.ndarray) -> np.ndarray:
     multi = tables.grid.batch[idx] > 1
     ek = np.ones(idx.shape)
     ek[multi] = capped_size_bound(size[multi], tables.grid.batch[idx[multi]])
@@ -115,6 +184,10 @@ def level_bounds(tables: ExpectedTables, idx: np.ndarray, sizes: np.ndarray) -> 
     >>> bool((level_bounds(tables, idx, sizes).ravel() == each).all())
     True
     """
+    idx = _indices(_tables(tables, "level_bounds"), idx, "level_bounds: idx")
+    sizes = reals(sizes, "level_bounds: sizes")
+    if np.ndim(sizes) != 1:
+        raise InputError(f"level_bounds: sizes: expected a 1-D array, got shape {np.shape(sizes)}")
     batches, which = np.unique(tables.grid.batch[idx], return_inverse=True)
     return _bound_at(tables, idx, capped_size_bound(sizes[None, :], batches[:, None])[which.ravel()])
 
@@ -162,18 +235,36 @@ def search_many(tables: ExpectedTables, jobs: Sequence[tuple[np.ndarray, Sequenc
     every group whose next bound is below its best cost, so a numpy call is paid per round,
     not per group. Returns one choice per job: the cheapest, ties to the lowest grid index
     (None where no candidate meets the tightest SLO)."""
+    _tables(tables, "search")
+    checked, seen = [], {}
+    for job in listed(jobs, "search: jobs", "a sequence of (candidates, slos, rates)"):
+        triple = listed(job, "search: jobs", "a sequence of (candidates, slos, rates)")
+        if len(triple) != 3:
+            raise InputError(f"search: jobs: expected (candidates, slos, rates) triples, got {job!r:.40}")
+        c, s, r = triple
+        if id(c) not in seen:  # (jobs share their candidates: each array checked once)
+            seen[id(c)] = _indices(tables, c, "search: candidates")
+        s, r = _members(s, r, "search")
+        if s.ndim != 1 or r.ndim != 1:
+            raise InputError(f"search: expected one row of slos and rates per group, got shapes {s.shape}, {r.shape}")
+        checked.append((seen[id(c)], s, r))
+    return _search_many(tables, checked, _level_count(levels, "search"))
+
+
+def _search_many(tables: ExpectedTables, jobs: Sequence[tuple[np.ndarray, Sequence[float], Sequence[float]]],
+                 levels: int = TIMEOUT_LEVELS) -> list[GroupChoice | None]:
     if not jobs:
         return []
-    slos, rates = pad_members([(np.asarray(s, dtype=float), np.asarray(r, dtype=float)) for _, s, r in jobs])
+    slos, rates = _pad_members([(np.asarray(s, dtype=float), np.asarray(r, dtype=float)) for _, s, r in jobs])
     job, idx = _admissible(tables, [c for c, _, _ in jobs], slos[:, 0])
     # E[K] at timeouts s_i - u is E(0) - R u: only the first segment's width depends on u
     # (formulations/model.md section 12.2), so one evaluation per group serves every row
     e0 = expected_size_bound(rates, np.where(rates > 0, slos, 0.0))
-    lb = lower_bound(tables, idx, e0[job] - rates.sum(axis=1)[job] * tables.latency_max_upto[idx])
+    lb = _lower_bound(tables, idx, e0[job] - rates.sum(axis=1)[job] * tables.latency_max_upto[idx])
     best_cost, best_idx, best_scale = np.full(len(jobs), np.inf), np.full(len(jobs), -1), np.ones(len(jobs))
 
     def take(rows: np.ndarray) -> None:  # evaluate rows; keep each job's cheapest (ties: lowest index)
-        cost, scale = evaluate(tables, idx[rows], slos[job[rows]], rates[job[rows]], levels)
+        cost, scale = _evaluate(tables, idx[rows], slos[job[rows]], rates[job[rows]], levels)
         by = np.lexsort((idx[rows], cost, job[rows]))
         lead = by[np.r_[True, job[rows[by]][1:] != job[rows[by]][:-1]]]
         g, c, i = job[rows[lead]], cost[lead], idx[rows[lead]]

@@ -8,14 +8,25 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._validate import instance, reals
 from .errors import InputError
 from .platform import Platform
 from .profiles import ModelProfile
 from .shapes import gpu_vcpu
 
 
+def _checked(where: str, profile: ModelProfile, *platform: Platform) -> None:
+    """``profile`` (and ``platform``, where the function takes one) checked, naming ``where``."""
+    instance(profile, ModelProfile, f"{where}: profile")
+    for p in platform:
+        instance(p, Platform, f"{where}: platform")
+
+
 def _coeffs(curves, batch):
-    b = np.asarray(batch, dtype=int)
+    b = reals(batch, "cpu_latency: batch")
+    if np.any(b != np.round(b)):
+        raise InputError(f"cpu_latency: batch: expected whole numbers, got {batch!r:.40}")
+    b = b.astype(int)
     table = np.array([[c.alpha, c.beta, c.gamma] for c in curves])
     if np.any(b < 1) or np.any(b > len(curves)):
         raise InputError(f"CPU batch must be in 1..{len(curves)}, got {batch!r}")
@@ -42,15 +53,19 @@ def cpu_latency(profile: ModelProfile, vcpu, batch, *, stat: str = "avg"):
     >>> round(float(cpu_latency(builtin_profile("VGG19"), 1.55, 1, stat="max")), 4)
     0.3643
     """
+    _checked("cpu_latency", profile)
+    if not (isinstance(stat, str) and stat in ("avg", "max")):
+        raise InputError(f"cpu_latency: stat: expected 'avg' or 'max', got {stat!r:.20}")
     curves = {"avg": profile.cpu_avg, "max": profile.cpu_max}[stat]
     a, b, g = _coeffs(curves, batch)
     with np.errstate(over="ignore"):  # vcpu / b past the largest float (b tiny): the exponential is 0
-        return a * np.exp(-np.asarray(vcpu, dtype=float) / b) + g
+        return a * np.exp(-reals(vcpu, "cpu_latency: vcpu") / b) + g
 
 
 def gpu_base_latency(profile: ModelProfile, batch):
     """``L0(b) = xi1*b + xi2``: latency on a whole GPU (Eq. 2)."""
-    return profile.xi1 * np.asarray(batch, dtype=float) + profile.xi2
+    _checked("gpu_base_latency", profile)
+    return profile.xi1 * reals(batch, "gpu_base_latency: batch") + profile.xi2
 
 
 def _cpu_part(profile: ModelProfile, platform: Platform, gpu_mem_gb, l0):
@@ -60,14 +75,16 @@ def _cpu_part(profile: ModelProfile, platform: Platform, gpu_mem_gb, l0):
 
 def gpu_latency_avg(profile: ModelProfile, platform: Platform, gpu_mem_gb, batch):
     """Average GPU latency ``(Mmax/m)*a*L0 + b_cpu*L0/cc`` (Eq. 3), ``cc = min(m/3, 1)``."""
-    m = np.asarray(gpu_mem_gb, dtype=float)
+    _checked("gpu_latency_avg", profile, platform)
+    m = reals(gpu_mem_gb, "gpu_latency_avg: gpu_mem_gb")
     l0 = gpu_base_latency(profile, batch)
     return (profile.device_mem_gb / m) * profile.gpu_share * l0 + _cpu_part(profile, platform, m, l0)
 
 
 def gpu_overhead(profile: ModelProfile, platform: Platform, gpu_mem_gb):
     """Time-slicing overhead ``k(m)``: the platform's factor below a whole device, 1.0 at ``Mmax``."""
-    m = np.asarray(gpu_mem_gb)
+    _checked("gpu_overhead", profile, platform)
+    m = reals(gpu_mem_gb, "gpu_overhead: gpu_mem_gb")
     return np.where(m < profile.device_mem_gb, platform.gpu_timeslice_overhead, 1.0)
 
 
@@ -82,7 +99,8 @@ def gpu_latency_max(profile: ModelProfile, platform: Platform, gpu_mem_gb, batch
     >>> round(float(gpu_latency_max(builtin_profile("VGG19"), preset(), 24, 1)), 6)
     0.003793
     """
-    m = np.asarray(gpu_mem_gb, dtype=float)
+    _checked("gpu_latency_max", profile, platform)
+    m = reals(gpu_mem_gb, "gpu_latency_max: gpu_mem_gb")
     l0 = gpu_base_latency(profile, batch)
     gpu_part = profile.gpu_share * l0
     n = np.ceil(gpu_part / (m * profile.time_slice))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._validate import instance, reals
 from .errors import InputError
 from .platform import Platform
 
@@ -16,7 +17,9 @@ def billed_duration(latency_avg, unit: float):
     >>> float(billed_duration(0.2773, 0.0)), float(billed_duration(0.2773, 1.0))
     (0.2773, 1.0)
     """
-    lat = np.asarray(latency_avg, dtype=float)
+    lat, unit = reals(latency_avg, "billed_duration: latency_avg"), reals(unit, "billed_duration: unit")
+    if np.ndim(unit) or not unit < np.inf:
+        raise InputError(f"billed_duration: unit: expected one number of seconds (0: exact), got {unit!r:.40}")
     if unit <= 0:
         return lat
     return np.ceil(lat / unit) * unit
@@ -35,12 +38,14 @@ def cost_per_request(platform: Platform, *, vcpu, mem_gb, gpu_gb, duration, batc
     >>> f"{float(c):.4e}"
     '4.3478e-05'
     """
+    instance(platform, Platform, "cost_per_request: platform")
     rate = (
-        np.asarray(vcpu, dtype=float) * platform.cpu_price
-        + np.asarray(mem_gb, dtype=float) * platform.mem_price
-        + np.asarray(gpu_gb, dtype=float) * platform.gpu_price
+        reals(vcpu, "cost_per_request: vcpu") * platform.cpu_price
+        + reals(mem_gb, "cost_per_request: mem_gb") * platform.mem_price
+        + reals(gpu_gb, "cost_per_request: gpu_gb") * platform.gpu_price
     )
-    return (platform.invocation_price + rate * np.asarray(duration, dtype=float)) / np.asarray(batch, dtype=float)
+    return (platform.invocation_price + rate * reals(duration, "cost_per_request: duration")) / reals(
+        batch, "cost_per_request: batch")
 
 
 def function_cost(platform: Platform, kind: str, *, vcpu, mem_gb, gpu_gb, latency_avg, batch=1, billed=False):
@@ -58,12 +63,15 @@ def function_cost(platform: Platform, kind: str, *, vcpu, mem_gb, gpu_gb, latenc
     >>> f"{float(c):.4e}"
     '2.0386e-05'
     """
-    if not isinstance(platform, Platform) or kind not in ("cpu", "gpu"):
+    if not isinstance(platform, Platform) or not (isinstance(kind, str) and kind in ("cpu", "gpu")):
         raise InputError(f"function_cost: expected a Platform and a kind 'cpu' or 'gpu', got "
                          f"{type(platform).__name__} and {kind!r:.20}")
+    if not isinstance(billed, bool):
+        raise InputError(f"function_cost: billed: expected True or False, got {billed!r:.20}")
     gpu = kind == "gpu"
     unit = platform.gpu_billing_unit if gpu else platform.cpu_billing_unit
     host = 0.0 if gpu and not platform.gpu_bills_host else 1.0
-    return cost_per_request(platform, vcpu=host * np.asarray(vcpu, dtype=float), mem_gb=host * np.asarray(mem_gb, dtype=float),
+    return cost_per_request(platform, vcpu=host * reals(vcpu, "function_cost: vcpu"),
+                            mem_gb=host * reals(mem_gb, "function_cost: mem_gb"),
                             gpu_gb=gpu_gb, duration=latency_avg if billed else billed_duration(latency_avg, unit),
                             batch=batch)

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from ._validate import instance, listed, whole
-from .batching import fold_timeout, max_batch, slo_timeouts
+from .batching import _fold, _max_batch, _slo_timeouts
 from .errors import InputError
 from .grid import GPU, KINDS, ConfigGrid, GroupConfig, config_grid, kind_mask
 from .platform import Platform
@@ -60,10 +60,10 @@ class _RunState:
         self.rho = first.rate
 
     def add(self, app: App) -> None:
-        self.folded, self.rho = fold_timeout(self.folded, self.rho, app.slo, app.rate)
+        self.folded, self.rho = _fold(self.folded, self.rho, app.slo, app.rate)
 
     def _ok(self) -> np.ndarray:
-        return (self.batch == 1) | (self.batch <= max_batch(self.rho, slo_timeouts(self.folded, self.lmax)))  # Eq. 9
+        return (self.batch == 1) | (self.batch <= _max_batch(self.rho, _slo_timeouts(self.folded, self.lmax)))  # Eq. 9
 
     def mask(self) -> np.ndarray:
         full = np.zeros(len(self.grid), bool)
@@ -143,6 +143,12 @@ def best_config(grid: ConfigGrid, apps: Sequence[App], kinds: Sequence[str] = KI
     return _group_state(grid, apps, kinds, check_input).best()
 
 
+def _app(app: App) -> App:
+    if not isinstance(app, App):
+        raise InputError(f"run_optima: apps: expected App objects, got {type(app).__name__}")
+    return app
+
+
 def run_optima(
     grid: ConfigGrid, apps: Sequence[App], start: int, max_len: int | None = None,
     kinds: Sequence[str] = KINDS, app_kinds: Sequence[Sequence[str]] | None = None,
@@ -155,17 +161,18 @@ def run_optima(
     the kinds all its members allow.
     """
     instance(grid, ConfigGrid, "grid")
-    instance(apps, Sequence, "apps")
+    if isinstance(apps, (str, bytes)) or not isinstance(apps, Sequence):
+        raise InputError(f"run_optima: apps: expected a sequence of App, got {type(apps).__name__}")
     if whole(start) is None or not 0 <= start < len(apps) or not (max_len is None or (whole(max_len) or 0) >= 1):
         raise InputError(f"run_optima: expected a start from 0 to {len(apps) - 1} and max_len None or >= 1, "
                          f"got {start!r:.20} and {max_len!r:.20}")
     stop = len(apps) if max_len is None else min(len(apps), start + max_len)
-    state = _RunState(grid, apps[start], grid.memory_ok & kind_mask(grid, kinds))
+    state = _RunState(grid, _app(apps[start]), grid.memory_ok & kind_mask(grid, kinds))
     allowed = set(KINDS)
     selected = None  # over state.idx, the configurations of the kinds allowed (None: all)
     for j in range(start + 1, stop + 1):
         if j > start + 1:
-            state.add(apps[j - 1])
+            state.add(_app(apps[j - 1]))
         if app_kinds is not None and not allowed <= set(app_kinds[j - 1]):  # the run's kinds narrow
             allowed &= set(app_kinds[j - 1])
             selected = np.isin(grid.kind[state.idx], [KINDS.index(k) for k in allowed])

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..batching import fold_timeout, max_batch
+from ..batching import _fold, _max_batch
 from ..grid import GPU
 from .problem import Problem
 
@@ -113,5 +113,5 @@ def fills(problem: Problem, configs: PricingConfigs, chosen: np.ndarray) -> np.n
         rest = on & (rho > 0)
         T[first], rho[first] = t[first], a.rate
         if rest.any():
-            T[rest], rho[rest] = fold_timeout(T[rest], rho[rest], t[rest], a.rate)
-    return (configs.batch == 1) | ((rho > 0) & (configs.batch <= max_batch(rho, T)))
+            T[rest], rho[rest] = _fold(T[rest], rho[rest], t[rest], a.rate)
+    return (configs.batch == 1) | ((rho > 0) & (configs.batch <= _max_batch(rho, T)))

@@ -19,7 +19,7 @@ from .._validate import attributes, instance, integer, listed, whole
 from ..duration import DEFAULT_DURATION, DurationModel
 from ..errors import InfeasibleApp, InfeasibleError, InputError, SolverError
 from ..expected_cost import COST_MODELS, EXPECTED, FULL_BATCH, TIMEOUT_LEVELS, expected_tables
-from ..expected_search import evaluate, search_many
+from ..expected_search import _search_many, evaluate
 from ..plan import FUNCTION_FIELDS, Plan, SolverInfo
 from ..platform import Platform
 from ..profiles import ModelProfile
@@ -172,7 +172,7 @@ class Problem:
         for k in range(0, len(jobs), _SEARCH_BATCH):
             batch = [(c, [self.apps[i].slo for i in members(m)], [self.apps[i].rate for i in members(m)])
                      for m, c in jobs[k:k + _SEARCH_BATCH]]
-            found += search_many(self.tables, batch, self.timeout_levels)
+            found += _search_many(self.tables, batch, self.timeout_levels)
         return [None if c is None else self._expected_config(c.index, c.scale, c.cost) for c in found]
 
     def _candidates(self, kinds: tuple[str, ...]) -> np.ndarray:
