@@ -35,7 +35,7 @@ from harmonybatch_mp import (
     solve,
 )
 from harmonybatch_mp.errors import SolverError
-from harmonybatch_mp.solvers import FINISH_PER_APP, Problem, as_instance, unregister_solver
+from harmonybatch_mp.solvers import FINISH_PER_APP, Problem, as_instance, get_solver, unregister_solver
 from harmonybatch_mp.solvers.dp import dp
 from harmonybatch_mp.solvers.problem import _RUN_BATCH
 
@@ -1033,6 +1033,13 @@ def _bad_calls():
         (lambda: hb.config_grid(vgg, ref).config(True), "configuration index: expected a whole number from 0 to"),
         (lambda: hb.build_model("0.5:5", "VGG19").write("x.lp", np.array(["lp", "mps"])), "export format must be"),
         (lambda: hb.build_model("0.5:5", "VGG19").solve(np.array(["glpk", "cbc"])), "backend: expected a solver name"),
+        (lambda: solve("0.5:5,0.6:3", "VGG19", max_run=np.array([2, 3])), "max_run (the longest group) must be"),
+        (lambda: solve("0.5:5,0.6:3", "VGG19", candidates=np.array([1.0, 2.0])), "candidate group 1: expected a list"),
+        (lambda: dp(Problem(*as_instance("0.5:5", "VGG19")), deadline="x"), "deadline must be a time.perf_counter()"),
+        (lambda: dp(Problem(*as_instance("0.5:5", "VGG19")), isolate=np.ones(2)), "dp: isolate: expected True or"),
+        *[(lambda name=name: get_solver(name).function("0.5:5"), f"{function}: problem: expected a Problem, got str")
+          for name, function in [("milp", "milp"), ("exact", "exact"), ("dp", "dp"), ("greedy", "greedy"),
+                                 ("batch", "batch_baseline"), ("mbs", "mbs_baseline"), ("colgen", "colgen")]],
         # provisioning and pricing called on what is not a grid or a platform (AttributeError, TypeError)
         (lambda: prov.feasible_mask({"a": 1}, [app]), "grid: expected a ConfigGrid, got dict"),
         (lambda: prov.best_config(hb.config_grid(vgg, ref), [app], check_input=np.ones(2)), "check_input: expected"),

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .._validate import instance
 from ..errors import InfeasibleApp, InfeasibleError
 from ..plan import HEURISTIC, SolverInfo
 from .base import Solution
@@ -24,6 +25,7 @@ def batch_baseline(problem: Problem) -> Solution:
     Raises InfeasibleError naming the apps no CPU function can serve (a GPU-only
     app has no BATCH plan by definition).
     """
+    instance(problem, Problem, "batch_baseline: problem")
     configs, bad = {}, []
     cpu_latency = problem.grid.best_latency(("cpu",))
     for i, a in enumerate(problem.apps):
@@ -63,6 +65,7 @@ def mbs_baseline(problem: Problem) -> Solution:
     them (:func:`.bounds.per_app_costs`), cost more than the best split found: it cannot be
     kept. The same plan as pricing every split in full, without provisioning most of their
     groups: at 5,000 apps 2.2 s instead of 34 s (``benchmarks/results/scale.md``)."""
+    instance(problem, Problem, "mbs_baseline: problem")
     floor = per_app_costs(problem) * np.array([a.rate for a in problem.apps]) / problem.total_rate
     after = np.append(np.cumsum(floor[::-1])[::-1], 0.0)  # the bound on the apps from each one on
     best, best_cost = None, math.inf

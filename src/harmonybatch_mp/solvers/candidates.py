@@ -60,7 +60,7 @@ def check_max_run(max_run: Any) -> int | None:
     a whole number >= 1."""
     longest = whole(max_run)
     if max_run is not None and (longest is None or longest < 1):
-        raise InputError(f"max_run (the longest group) must be a whole number >= 1, got {max_run!r}")
+        raise InputError(f"max_run (the longest group) must be a whole number >= 1, got {max_run!r:.40}")
     return longest
 
 

@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-from .._validate import integer
+from .._validate import instance, integer
 from ..errors import InputError, SolverError
 from ..expected_cost import FULL_BATCH
 from ..plan import BOUNDED, OPTIMAL, TIME_LIMIT, SolverInfo
@@ -116,6 +116,7 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     >>> plan.solver.status, plan.solver.scope
     ('optimal', 'all partitions')
     """
+    instance(problem, Problem, "colgen: problem")
     start = time.perf_counter()
     deadline = deadline_of(start, time_limit)
     rel_gap = check_gaps(rel_gap, 0.0, None, "colgen")[0]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 import time
 
-from ..errors import SolverError
+from .._validate import instance
+from ..errors import InputError, SolverError
 from ..plan import RESTRICTED_OPTIMAL, TIME_LIMIT, SolverInfo
 from ..solver_info import relative_gap
 from .base import Solution
 from .candidates import auto_max_run, check_max_run
-from .options import deadline_of
+from .options import checked_deadline, deadline_of
 from .problem import Problem
 
 #: Per end node ``j``, the runs ending there: ``(start i, weight, group mask)``.
@@ -80,7 +81,10 @@ def dp(problem: Problem, *, max_run: int | None = None, deadline: float | None =
         Status ``restricted_optimal``: optimal among contiguous partitions (its cost is
         the ``restricted_bound``); ``bound`` is the global per-app bound.
     """
-    max_run = check_max_run(max_run)
+    instance(problem, Problem, "dp: problem")
+    max_run, deadline = check_max_run(max_run), checked_deadline(deadline)
+    if not isinstance(isolate, bool):
+        raise InputError(f"dp: isolate: expected True or False, got {isolate!r:.40}")
     capped = max_run is None and auto_max_run(problem.n, problem.expected) is not None
     if max_run is None:
         max_run = auto_max_run(problem.n, problem.expected)

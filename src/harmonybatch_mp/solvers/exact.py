@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+from .._validate import instance
 from ..errors import InputError
 from ..plan import OPTIMAL, SolverInfo
 from .base import Solution
@@ -57,6 +58,7 @@ def exact(problem: Problem, *, force: bool = False) -> Solution:
         When the workload has more than :data:`EXACT_MAX_APPS` apps and ``force`` is False,
         or more than :data:`EXACT_FORCE_MAX_APPS` whatever ``force``.
     """
+    instance(problem, Problem, "exact: problem")
     if problem.n > EXACT_FORCE_MAX_APPS:
         raise InputError(
             f"solver 'exact' enumerates Bell(n) partitions; {problem.n} apps is more than the "

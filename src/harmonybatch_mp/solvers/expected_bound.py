@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .._validate import integer, listed
+from .._validate import instance, integer, listed
 from ..errors import InputError
 from .expected_relaxed import PARTNERS, RATIO, TOLERANCE, Relaxed
 from .interior_lp import run_interior_lp
@@ -66,6 +66,7 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
     >>> p.lower_bound() <= expected_bound(p)
     True
     """
+    instance(problem, Problem, "expected_bound: problem")
     if not isinstance(problem, Problem):
         raise InputError(f"problem must be a Problem, got {type(problem).__name__}")
     if rounds is not None:

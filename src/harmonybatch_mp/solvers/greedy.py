@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from .._validate import instance
 from ..plan import HEURISTIC, SolverInfo
 from ..provision import best_config
 from ..workload import App
@@ -69,6 +70,7 @@ def greedy(problem: Problem) -> Solution:
     ----------
     .. [1] Chen et al., HarmonyBatch, IWQoS 2024, arXiv:2405.05633, Algorithm 1.
     """
+    instance(problem, Problem, "greedy: problem")
     masks = _two_stage(problem.full_batch_view())
     return Solution.of(problem, masks, SolverInfo("greedy", status=HEURISTIC, objective=problem.plan_cost(masks)))
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from .._validate import instance, listed
 from ..errors import InputError, SolverError
 from ..expected_cost import EXPECTED, FULL_BATCH
 from ..plan import BOUNDED, HEURISTIC, OPTIMAL, RESTRICTED_OPTIMAL, TIME_LIMIT, SolverInfo
@@ -22,7 +23,7 @@ from ..provision import GroupConfig
 from ..solver_info import relative_gap
 from . import backends
 from .base import Solution
-from .candidates import ALL_SUBSETS_MAX_APPS
+from .candidates import ALL_SUBSETS_MAX_APPS, check_max_run
 from .colgen import colgen
 from .dp import dp
 from .expected_bound import expected_bound
@@ -147,7 +148,11 @@ def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto"
     """
     start = time.perf_counter()
     deadline = deadline_of(start, time_limit)
+    instance(problem, Problem, "milp: problem")
     rel_gap, abs_gap, threads = check_gaps(rel_gap, abs_gap, threads)
+    max_run, backend = check_max_run(max_run), backends.check_backend(backend)
+    if not isinstance(candidates, str):
+        candidates = listed(candidates, "candidates", "'auto', 'all', 'contiguous' or a list of groups of app names")
     if bound_time is None and deadline is not None:  # the limit is the budget of the proof
         bound_time = math.inf if problem.n <= BOUND_LIMITED_MAX_APPS[problem.cost_model] else 0.0
     elif bound_time is None:

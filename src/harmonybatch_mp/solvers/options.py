@@ -33,7 +33,7 @@ def checked_deadline(deadline: Any) -> float | None:
         return None
     reading = comparable(deadline)
     if reading is None:
-        raise InputError(f"deadline must be a time.perf_counter() reading, got {deadline!r}")
+        raise InputError(f"deadline must be a time.perf_counter() reading, got {deadline!r:.40}")
     return reading
 
 
