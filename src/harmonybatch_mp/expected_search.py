@@ -15,10 +15,10 @@ from .errors import InputError
 from .expected_cost import (
     TIMEOUT_LEVELS,
     ExpectedTables,
-    capped_size_bound,
-    cost_per_request,
+    _capped_size_bound,
+    _cost_per_request,
+    _tail_probabilities,
     expected_size_bound,
-    tail_probabilities,
 )
 
 #: Configurations evaluated per group and round: the first chunk, doubling up to the last.
@@ -105,9 +105,9 @@ def _evaluate(tables: ExpectedTables, idx: np.ndarray, slos: np.ndarray, rates: 
         bmax = int(grid.batch[sub].max())
         room = s[multi, -w:] - tables.latency_max_upto[sub][:, None]  # maximal timeouts (rows, w)
         t = (room[:, None, :] * scales[None, :, None]).reshape(-1, w)
-        tails = tail_probabilities(np.repeat(r[multi, -w:], levels, axis=0), t, bmax)
+        tails = _tail_probabilities(np.repeat(r[multi, -w:], levels, axis=0), t, bmax)
         inv = np.repeat(tables.invocation_costs(sub, bmax), levels, axis=0)
-        c = cost_per_request(inv, tails, np.repeat(grid.batch[sub], levels)).reshape(sub.size, levels)
+        c = _cost_per_request(inv, tails, np.repeat(grid.batch[sub], levels)).reshape(sub.size, levels)
         best = np.argmin(c, axis=1)
         cost[multi] = c[np.arange(sub.size), best]
         scale[multi] = scales[best]
@@ -167,7 +167,7 @@ def lower_bound(tables: ExpectedTables, idx: np.ndarray, size: np.ndarray) -> np
 def _lower_bound(tables: ExpectedTables, idx: np.ndarray, size: np.ndarray) -> np.ndarray:
     multi = tables.grid.batch[idx] > 1
     ek = np.ones(idx.shape)
-    ek[multi] = capped_size_bound(size[multi], tables.grid.batch[idx[multi]])
+    ek[multi] = _capped_size_bound(size[multi], tables.grid.batch[idx[multi]])
     return _bound_at(tables, idx, ek)
 
 
@@ -189,7 +189,7 @@ def level_bounds(tables: ExpectedTables, idx: np.ndarray, sizes: np.ndarray) -> 
     if np.ndim(sizes) != 1:
         raise InputError(f"level_bounds: sizes: expected a 1-D array, got shape {np.shape(sizes)}")
     batches, which = np.unique(tables.grid.batch[idx], return_inverse=True)
-    return _bound_at(tables, idx, capped_size_bound(sizes[None, :], batches[:, None])[which.ravel()])
+    return _bound_at(tables, idx, _capped_size_bound(sizes[None, :], batches[:, None])[which.ravel()])
 
 
 def _bound_at(tables: ExpectedTables, idx: np.ndarray, ek: np.ndarray) -> np.ndarray:
