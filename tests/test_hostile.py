@@ -1033,6 +1033,11 @@ def _bad_calls():
         (lambda: hb.config_grid(vgg, ref).config(True), "configuration index: expected a whole number from 0 to"),
         (lambda: hb.build_model("0.5:5", "VGG19").write("x.lp", np.array(["lp", "mps"])), "export format must be"),
         (lambda: hb.build_model("0.5:5", "VGG19").solve(np.array(["glpk", "cbc"])), "backend: expected a solver name"),
+        # timeout levels under full-batch, where no cost depends on a timeout: ignored (the command line refused them)
+        (lambda: solve("0.5:5", "VGG19", cost_model="full-batch", timeout_levels=8), "timeout_levels applies to"),
+        (lambda: hb.build_model("0.5:5", "VGG19", cost_model="full-batch", timeout_levels=4), "timeout_levels applies"),
+        (lambda: Problem(*as_instance("0.5:5", "VGG19"), cost_model=np.array(["expected", "full-batch"])),
+         "cost_model must be one of expected, full-batch"),
         (lambda: solve("0.5:5,0.6:3", "VGG19", max_run=np.array([2, 3])), "max_run (the longest group) must be"),
         (lambda: solve("0.5:5,0.6:3", "VGG19", candidates=np.array([1.0, 2.0])), "candidate group 1: expected a list"),
         (lambda: dp(Problem(*as_instance("0.5:5", "VGG19")), deadline="x"), "deadline must be a time.perf_counter()"),

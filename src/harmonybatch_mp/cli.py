@@ -25,7 +25,7 @@ from ._validate import read_json
 from .check import check_plan
 from .cli_batch import add_batch_parsers, cmd_bench, cmd_replan, simulate_schedule_command
 from .errors import HarmonyBatchError, InfeasibleError, InputError, PlanCheckError, SolverError
-from .expected_cost import EXPECTED, TIMEOUT_LEVELS
+from .expected_cost import EXPECTED
 from .platform import PRESETS, load_platform, preset
 from .profiles import BUILTIN_MODELS, builtin_profile, load_profile
 from .report import format_plan, format_simulation
@@ -188,10 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _timeout_levels(args) -> int:
+def _timeout_levels(args) -> int | None:
     """``--timeout-levels``, which only the expected cost model takes (given with another, an error)."""
     if args.timeout_levels is None:
-        return TIMEOUT_LEVELS
+        return None
     if args.cost_model != EXPECTED:
         raise InputError(f"--timeout-levels applies to --cost-model expected only (a group's cost under "
                          f"{args.cost_model} does not depend on its timeouts); drop it or the cost model")

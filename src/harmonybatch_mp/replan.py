@@ -299,8 +299,7 @@ def _penalised(workload: Workload, profile: ModelProfile, platform: Platform, ru
     if unknown:
         raise InputError(f"replan with a change penalty has no option(s) {', '.join(sorted(unknown))}")
     deadline = deadline_of(time.perf_counter(), options.get("time_limit"))
-    levels = options.get("timeout_levels", 4)
-    problem = Problem(workload, profile, platform, cost_model=cost_model, timeout_levels=levels)
+    problem = Problem(workload, profile, platform, cost_model=cost_model, timeout_levels=options.get("timeout_levels"))
     problem.require_feasible(deadline)
     keep = {}
     for g in running.groups:

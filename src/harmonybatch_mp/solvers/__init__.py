@@ -19,7 +19,7 @@ from typing import Any
 from .._cores import usable_cores
 from ..duration import DEFAULT_DURATION, DurationModel
 from ..errors import InputError, PlanCheckError, SolverError
-from ..expected_cost import EXPECTED, FULL_BATCH, TIMEOUT_LEVELS
+from ..expected_cost import EXPECTED, FULL_BATCH
 from ..plan import Plan
 from ..platform import Platform, preset
 from ..profiles import ModelProfile, builtin_profile
@@ -107,7 +107,7 @@ def as_instance(workload: Workload | Iterable[App] | str, profile: ModelProfile 
 
 def solve(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
           platform: Platform | str = "reference", solver: str = "milp", *,
-          side: SideConstraints | None = None, cost_model: str = EXPECTED, timeout_levels: int = TIMEOUT_LEVELS,
+          side: SideConstraints | None = None, cost_model: str = EXPECTED, timeout_levels: int | None = None,
           duration: DurationModel = DEFAULT_DURATION, **options: Any) -> Plan:
     """Plan a workload with a registered solver; the plan is checked before it is returned.
 
@@ -128,8 +128,9 @@ def solve(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
         ``expected`` (default): the expected cost per request under Poisson arrivals, with
         timeouts chosen per group (``formulations/model.md`` section 12); ``full-batch``:
         the paper's Eqs. 6 and 9 (every invocation full), for reproducing its figures.
-    timeout_levels : int
-        Under ``expected``: timeout scales tried per configuration (default 4).
+    timeout_levels : int, optional
+        Under ``expected``: timeout scales tried per configuration (default 4); an error
+        under ``full-batch``, where a group's cost does not depend on its timeouts.
     duration : DurationModel
         Under ``expected``: the execution-time distribution; pass the same one to
         :func:`~harmonybatch_mp.simulate.simulate`.

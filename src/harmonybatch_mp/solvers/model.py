@@ -32,7 +32,7 @@ import numpy as np
 
 from .. import _validate as v
 from ..errors import InfeasibleError, InputError, SolverError
-from ..expected_cost import EXPECTED, TIMEOUT_LEVELS
+from ..expected_cost import EXPECTED
 from ..plan import HEURISTIC, OPTIMAL, RESTRICTED_OPTIMAL, TIME_LIMIT, Plan, SolverInfo
 from ..platform import Platform
 from ..profiles import ModelProfile
@@ -356,7 +356,7 @@ def build_model(workload: Workload | Iterable[App] | str, profile: ModelProfile 
                 platform: Platform | str = "reference", *, side: SideConstraints | None = None,
                 candidates: str | Sequence[Sequence[str]] = "auto", max_run: int | None = None,
                 reduce: bool = False, configs: str | None = None, cost_model: str = EXPECTED,
-                timeout_levels: int = TIMEOUT_LEVELS, time_limit: float | None = None) -> SetPartitioningModel:
+                timeout_levels: int | None = None, time_limit: float | None = None) -> SetPartitioningModel:
     """Build the set-partitioning model of a workload (``formulations/set_partitioning.md``).
 
     Parameters
@@ -379,7 +379,8 @@ def build_model(workload: Workload | Iterable[App] | str, profile: ModelProfile 
     cost_model : {"expected", "full-batch"}
         How columns are priced (``formulations/model.md`` sections 5 and 12); under
         ``expected`` each column carries its timeout scale.
-    timeout_levels : int
+    timeout_levels : int, optional
+        As for :func:`~harmonybatch_mp.solve` (``expected`` only).
     time_limit : float, optional
         Seconds for building the model (pricing the apps alone and every candidate group):
         SolverError (its ``time_limit`` True) once they pass. A model of 5,000 apps under

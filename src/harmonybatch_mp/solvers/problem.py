@@ -95,27 +95,33 @@ class Problem:
         Side constraints; pinned apps only get columns of their kind in every solver.
     cost_model : {"expected", "full-batch"}
         How groups are priced (``formulations/model.md`` sections 5 and 12).
-    timeout_levels : int
-        Under ``expected``: timeout scales ``1, (J-1)/J, ..., 1/J`` tried per configuration.
+    timeout_levels : int, optional
+        Under ``expected``: timeout scales ``1, (J-1)/J, ..., 1/J`` tried per configuration
+        (default 4). Under ``full-batch`` a group's cost does not depend on its timeouts, and
+        giving it is an error; :attr:`timeout_levels` is None there.
     duration : DurationModel
         Under ``expected``: the execution-time distribution (the simulator's).
     """
 
     def __init__(self, workload: Workload, profile: ModelProfile, platform: Platform,
                  side: SideConstraints | None = None, cost_model: str = FULL_BATCH,
-                 timeout_levels: int = TIMEOUT_LEVELS, duration: DurationModel = DEFAULT_DURATION):
+                 timeout_levels: int | None = None, duration: DurationModel = DEFAULT_DURATION):
         for name, value, cls in (("workload", workload, Workload), ("profile", profile, ModelProfile),
                                  ("platform", platform, Platform)):
             if not isinstance(value, cls):
                 raise InputError(f"{name} must be a {cls.__name__}, got {type(value).__name__}")
         if side is not None and not isinstance(side, SideConstraints):
             raise InputError(f"side must be a SideConstraints, got {type(side).__name__}")
-        if cost_model not in COST_MODELS:
-            raise InputError(f"cost_model must be one of {', '.join(COST_MODELS)}, got {cost_model!r}")
-        levels = whole(timeout_levels)
-        if levels is None or not 1 <= levels <= 64:
-            raise InputError(f"timeout_levels must be a whole number from 1 to 64, got {timeout_levels!r}")
-        timeout_levels = levels
+        if not isinstance(cost_model, str) or cost_model not in COST_MODELS:
+            raise InputError(f"cost_model must be one of {', '.join(COST_MODELS)}, got {cost_model!r:.40}")
+        if timeout_levels is not None and cost_model != EXPECTED:
+            raise InputError(f"timeout_levels applies to cost_model {EXPECTED!r} only (a group's cost under "
+                             f"{cost_model} does not depend on its timeouts); drop it or the cost model")
+        if cost_model == EXPECTED:
+            levels = whole(TIMEOUT_LEVELS if timeout_levels is None else timeout_levels)
+            if levels is None or not 1 <= levels <= 64:
+                raise InputError(f"timeout_levels must be a whole number from 1 to 64, got {timeout_levels!r:.40}")
+            timeout_levels = levels
         if not (hasattr(duration, "sample") and hasattr(duration, "expected_billed")):
             raise InputError(f"duration must have sample() and expected_billed(), got {type(duration).__name__}")
         self.cost_model, self.timeout_levels, self.duration = cost_model, timeout_levels, duration
