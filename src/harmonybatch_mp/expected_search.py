@@ -70,7 +70,7 @@ def _members(slos: Sequence[float], rates: Sequence[float], where: str) -> tuple
     if not (np.ndim(s) in (1, 2) and np.ndim(r) in (1, 2) and np.shape(s)[-1] == np.shape(r)[-1] >= 1):
         raise InputError(f"{where}: expected the members' slos and rates, of one width >= 1, got shapes "
                          f"{np.shape(s)} and {np.shape(r)}")
-    return np.asarray(s), np.asarray(r)
+    return s, r
 
 
 def evaluate(tables: ExpectedTables, idx: np.ndarray, slos: np.ndarray, rates: np.ndarray,
@@ -161,7 +161,7 @@ def lower_bound(tables: ExpectedTables, idx: np.ndarray, size: np.ndarray) -> np
     size = reals(size, "lower_bound: size")
     if np.shape(size) != idx.shape:
         raise InputError(f"lower_bound: size: expected one per configuration ({idx.size}), got shape {np.shape(size)}")
-    return _lower_bound(tables, idx, np.asarray(size))
+    return _lower_bound(tables, idx, size)
 
 
 def _lower_bound(tables: ExpectedTables, idx: np.ndarray, size: np.ndarray) -> np.ndarray:

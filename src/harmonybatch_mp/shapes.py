@@ -67,14 +67,16 @@ def cpu_memory_need_mb(profile: ModelProfile, platform: Platform, batch):
 
 def cpu_memory_feasible(profile: ModelProfile, platform: Platform, vcpu, batch):
     """True where the need fits: ``need/1024 <= 4c`` (memory per vCPU cap)."""
+    _profile(profile, "cpu_memory_feasible"), _platform(platform, "cpu_memory_feasible")
     need_gb = cpu_memory_need_mb(profile, platform, batch) / 1024.0
     return need_gb <= platform.mem_gb_per_vcpu * reals(vcpu, "cpu_memory_feasible: vcpu")
 
 
 def cpu_billed_memory_gb(profile: ModelProfile, platform: Platform, vcpu, batch):
     """Billed memory of a CPU function: ``up64(1024 * max(c, need/1024)) / 1024`` GB."""
-    need_gb = cpu_memory_need_mb(profile, platform, batch) / 1024.0
+    _profile(profile, "cpu_billed_memory_gb"), _platform(platform, "cpu_billed_memory_gb")
     vcpu = reals(vcpu, "cpu_billed_memory_gb: vcpu")
+    need_gb = cpu_memory_need_mb(profile, platform, batch) / 1024.0
     return round_memory_mb(1024.0 * np.maximum(vcpu, need_gb), platform.memory_granularity_mb) / 1024.0
 
 
@@ -104,6 +106,7 @@ def gpu_memory_need_gb(profile: ModelProfile, batch):
 
 def gpu_memory_feasible(profile: ModelProfile, platform: Platform, gpu_mem_gb, batch):
     """True where batch fits in ``m`` GB and the host memory fits the vCPU cap."""
+    _profile(profile, "gpu_memory_feasible"), _platform(platform, "gpu_memory_feasible")
     m = reals(gpu_mem_gb, "gpu_memory_feasible: gpu_mem_gb")
     host_ok = gpu_host_memory_gb(profile, platform) <= platform.mem_gb_per_vcpu * gpu_vcpu(platform, m)
     return (gpu_memory_need_gb(profile, batch) <= m) & host_ok

@@ -16,7 +16,8 @@ RESTRICTED_OPTIMAL = "restricted_optimal"
 TIME_LIMIT = "time_limit"
 #: Finished without proving optimality: the plan with a lower bound over every plan (the
 #: gap says how far it may be from the optimum), e.g. when branch and price meets a node it
-#: cannot branch on.
+#: cannot branch on, or a MILP backend ends as optimal within its own tolerances but short of
+#: the gaps asked.
 BOUNDED = "bounded"
 #: A heuristic's plan: no optimality claim.
 HEURISTIC = "heuristic"
