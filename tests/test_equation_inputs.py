@@ -112,6 +112,10 @@ def test_an_equation_names_a_wrong_argument(fn, args, kwargs):
     (lambda: batching.equivalent_timeout([0.1, 0.2], [1.0]), "equivalent_timeout: expected timeouts of shape (n, ...)"),
     (lambda: pricing.billed_duration(0.3, float("nan")), "billed_duration: unit: expected one number of seconds"),
     (lambda: expected_cost.tail_probabilities([1.0], [[0.1]], 0), "tail_probabilities: bmax: expected a whole number"),
+    # sizes that would have allocated gigabytes (or hung) before they were refused
+    (lambda: expected_cost.tail_probabilities([1.0], [[0.1]], 10**9), "bmax: expected a whole number from 1 to 1024"),
+    (lambda: expected_search.evaluate(TABLES, np.arange(3), [0.5, 0.6], [1.0, 2.0], 10**9),
+     "evaluate: levels: expected a whole number from 1 to 64"),
     (lambda: expected_search.evaluate(TABLES, np.array([len(GRID)]), [0.5], [1.0], 4),
      f"evaluate: idx: expected a 1-D array of grid indices from 0 to {len(GRID) - 1}"),
     (lambda: expected_search.lower_bound(TABLES, np.arange(3), np.ones(2)), "lower_bound: size: expected one per"),

@@ -19,6 +19,7 @@ from ._validate import attributes, instance, reals, whole
 from .duration import DEFAULT_DURATION, DurationModel
 from .errors import InputError
 from .grid import GPU, ConfigGrid
+from .platform import MAX_BATCH
 from .pricing import function_cost
 
 #: Cost model names.
@@ -54,8 +55,9 @@ def tail_probabilities(rates: np.ndarray, timeouts: np.ndarray, bmax: int) -> np
     True
     """
     t, r = _rows("tail_probabilities", rates, timeouts)
-    if whole(bmax) is None or bmax < 1:
-        raise InputError(f"tail_probabilities: bmax: expected a whole number >= 1, got {bmax!r:.40}")
+    if whole(bmax) is None or not 1 <= bmax <= MAX_BATCH:
+        raise InputError(f"tail_probabilities: bmax: expected a whole number from 1 to {MAX_BATCH} (the largest "
+                         f"batch a platform has), got {bmax!r:.40}")
     return _tail_probabilities(r, t, int(bmax))
 
 

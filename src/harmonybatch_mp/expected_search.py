@@ -59,8 +59,8 @@ def _indices(tables: ExpectedTables, idx: np.ndarray, where: str) -> np.ndarray:
 
 def _level_count(levels: int, where: str) -> int:
     count = whole(levels)
-    if count is None or count < 1:
-        raise InputError(f"{where}: levels: expected a whole number >= 1, got {levels!r:.40}")
+    if count is None or not 1 <= count <= 64:
+        raise InputError(f"{where}: levels: expected a whole number from 1 to 64, got {levels!r:.40}")
     return count
 
 
