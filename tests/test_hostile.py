@@ -1066,7 +1066,7 @@ def _bad_calls():
          "configs: expected a function kind (cpu, gpu) and a GPU's memory in GB, got kind 'gpu' and gpu_mem_gb None"),
         (lambda: side.impossible("problem"), "problem: expected a Problem, got str"),
         (lambda: side.rows([True, False], [16.0]), "rows: is_gpu and gpu_mem must be 1-D arrays of one length"),
-        (lambda: side.rows(None, "x"), "rows: is_gpu and gpu_mem must be arrays of numbers"),
+        (lambda: side.rows(None, "x"), "rows: is_gpu: expected a number or an array of numbers"),
         (lambda: side.validate_names(None), "names: expected an iterable of app names, got NoneType"),
         (lambda: side.validate_names([("app0",)]), "names: expected a str, got tuple"),
         (lambda: SideConstraints.add_arguments(None), "parser: expected a ArgumentParser, got NoneType"),

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validate import attributes, instance, listed, real, whole
+from .._validate import attributes, instance, listed, real, reals, whole
 from ..errors import InputError
 from ..provision import KINDS
 
@@ -75,7 +75,8 @@ def _plan(problem: Problem, masks: Any, configs: Any) -> tuple[list[int], list[A
     configs = [attributes(c, ("kind", "gpu_mem_gb"), "configs") for c in
                listed(configs, "configs", "a sequence of GroupConfig")]
     for c in configs:
-        if c.kind not in KINDS or (c.kind == "gpu" and not 0 <= (real(c.gpu_mem_gb) or -1) < math.inf):
+        kind, memory = c.kind, real(c.gpu_mem_gb)
+        if not (isinstance(kind, str) and kind in KINDS) or kind == "gpu" and not (memory and 0 < memory < math.inf):
             raise InputError(f"configs: expected a function kind ({', '.join(KINDS)}) and a GPU's memory in GB, "
                              f"got kind {c.kind!r:.20} and gpu_mem_gb {c.gpu_mem_gb!r:.20}")
     if len(configs) != len(masks):
@@ -198,10 +199,7 @@ class SideConstraints:
         ``is_gpu`` and ``gpu_mem`` give, per column, whether it is a GPU function and its
         GPU memory (GB). Every backend builds its rows from this one description.
         """
-        try:
-            is_gpu, gpu_mem = np.asarray(is_gpu, float), np.asarray(gpu_mem, float)
-        except (TypeError, ValueError):
-            raise InputError("rows: is_gpu and gpu_mem must be arrays of numbers, one per column") from None
+        is_gpu, gpu_mem = reals(is_gpu, "rows: is_gpu"), reals(gpu_mem, "rows: gpu_mem")
         if is_gpu.ndim != 1 or gpu_mem.shape != is_gpu.shape:
             raise InputError(f"rows: is_gpu and gpu_mem must be 1-D arrays of one length, got shapes "
                              f"{is_gpu.shape} and {gpu_mem.shape}")
