@@ -112,6 +112,17 @@ def test_an_equation_names_a_wrong_argument(fn, args, kwargs):
     (lambda: batching.equivalent_timeout([0.1, 0.2], [1.0]), "equivalent_timeout: expected timeouts of shape (n, ...)"),
     (lambda: pricing.billed_duration(0.3, float("nan")), "billed_duration: unit: expected one number of seconds"),
     (lambda: expected_cost.tail_probabilities([1.0], [[0.1]], 0), "tail_probabilities: bmax: expected a whole number"),
+    # arrays of shapes that do not broadcast (numpy's "operands could not be broadcast together")
+    (lambda: batching.slo_timeouts([], [0.1, 0.2]), "slo_timeouts: slos (0,) and latency_max (2,) do not broadcast"),
+    (lambda: batching.fold_timeout([0.1, 0.2], 1.0, [0.1, 0.2, 0.3], 1.0), "fold_timeout: T (2,) and rho () and t (3,)"),
+    (lambda: batching.max_batch([1.0, 2.0], [0.1, 0.2, 0.3]), "max_batch: total_rate (2,) and T (3,) do not"),
+    (lambda: latency.cpu_latency(VGG, [1.0, 2.0], [1, 2, 3]), "cpu_latency: vcpu (2,) and batch (3,) do not"),
+    (lambda: latency.gpu_latency_max(VGG, REF, [4, 8], [1, 2, 3]), "gpu_latency_max: gpu_mem_gb (2,) and batch (3,)"),
+    (lambda: shapes.cpu_memory_feasible(VGG, REF, [1.0, 2.0], [1, 2, 3]), "cpu_memory_feasible: vcpu (2,) and batch"),
+    (lambda: shapes.gpu_memory_feasible(VGG, REF, [4, 8], [1, 2, 3]), "gpu_memory_feasible: gpu_mem_gb (2,) and"),
+    (lambda: pricing.cost_per_request(REF, vcpu=[1.0, 2.0], mem_gb=[1.0, 2.0, 3.0], gpu_gb=0, duration=0.3, batch=1),
+     "cost_per_request: vcpu (2,) and mem_gb (3,) and gpu_gb () and duration () and batch () do not broadcast"),
+    (lambda: expected_cost.capped_size_bound(np.ones(2), np.ones(3)), "capped_size_bound: size (2,) and batch (3,)"),
     # sizes that would have allocated gigabytes (or hung) before they were refused
     (lambda: expected_cost.tail_probabilities([1.0], [[0.1]], 10**9), "bmax: expected a whole number from 1 to 1024"),
     (lambda: expected_search.evaluate(TABLES, np.arange(3), [0.5, 0.6], [1.0, 2.0], 10**9),

@@ -920,6 +920,7 @@ def _bad_calls():
     from harmonybatch_mp.schedule import Schedule, check_schedule, reconfigurations
     from harmonybatch_mp.schedule_sim import simulate_schedule
     from harmonybatch_mp.simulate import simulate
+    from harmonybatch_mp.solver_info import relative_gap
     from harmonybatch_mp.trace import Trace, load_trace
 
     vgg, ref, app = hb.builtin_profile("VGG19"), preset(), App("a", 0.5, 5)
@@ -1033,6 +1034,8 @@ def _bad_calls():
         (lambda: hb.config_grid(vgg, ref).config(True), "configuration index: expected a whole number from 0 to"),
         (lambda: hb.build_model("0.5:5", "VGG19").write("x.lp", np.array(["lp", "mps"])), "export format must be"),
         (lambda: hb.build_model("0.5:5", "VGG19").solve(np.array(["glpk", "cbc"])), "backend: expected a solver name"),
+        (lambda: hb.load_workload("w.csv", rates=np.array([True, False])), "load_workload: rates: expected True or"),
+        (lambda: relative_gap(hb.Workload([app]), 1.0), "relative_gap: expected a plan's cost and a bound"),
         # timeout levels under full-batch, where no cost depends on a timeout: ignored (the command line refused them)
         (lambda: solve("0.5:5", "VGG19", cost_model="full-batch", timeout_levels=8), "timeout_levels applies to"),
         (lambda: hb.build_model("0.5:5", "VGG19", cost_model="full-batch", timeout_levels=4), "timeout_levels applies"),

@@ -121,6 +121,21 @@ def reals(value: Any, where: str) -> np.ndarray:
     return array.astype(float, copy=False)
 
 
+def together(where: str, **arrays: np.ndarray) -> None:
+    """An InputError naming ``where`` and the arrays' shapes unless they broadcast together.
+
+    >>> together("slo_timeouts", slos=np.zeros(3), latency_max=np.zeros(2))
+    Traceback (most recent call last):
+    ...
+    harmonybatch_mp.errors.InputError: slo_timeouts: slos (3,) and latency_max (2,) do not broadcast together
+    """
+    try:
+        np.broadcast_shapes(*(np.shape(a) for a in arrays.values()))
+    except ValueError:
+        shapes = " and ".join(f"{name} {np.shape(a)}" for name, a in arrays.items())
+        raise InputError(f"{where}: {shapes} do not broadcast together") from None
+
+
 def integer(value: Any, where: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
     """Return ``value`` as an int (no fractional part), or raise an InputError."""
     x = number(value, where)

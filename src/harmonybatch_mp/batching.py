@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import reals
+from ._validate import reals, together
 from .errors import InputError
 
 
 def slo_timeouts(slos, latency_max):
     """Largest timeouts meeting the SLO: ``t_i = s_i - L_max`` (Eq. 10). Negative = infeasible."""
-    return _slo_timeouts(reals(slos, "slo_timeouts: slos"), reals(latency_max, "slo_timeouts: latency_max"))
+    slos, latency_max = reals(slos, "slo_timeouts: slos"), reals(latency_max, "slo_timeouts: latency_max")
+    together("slo_timeouts", slos=slos, latency_max=latency_max)
+    return _slo_timeouts(slos, latency_max)
 
 
 def fold_timeout(T, rho, t, r):
@@ -23,8 +25,9 @@ def fold_timeout(T, rho, t, r):
     ``T <- T + (r / (rho + r)) * (1 - exp(-rho * (t - T))) / rho``; returns ``(T, rho + r)``.
     Apps must be added in non-decreasing timeout order.
     """
-    return _fold(reals(T, "fold_timeout: T"), reals(rho, "fold_timeout: rho"), reals(t, "fold_timeout: t"),
-                 reals(r, "fold_timeout: r"))
+    T, rho, t, r = (reals(x, f"fold_timeout: {name}") for x, name in ((T, "T"), (rho, "rho"), (t, "t"), (r, "r")))
+    together("fold_timeout", T=T, rho=rho, t=t, r=r)
+    return _fold(T, rho, t, r)
 
 
 # The equations unchecked, for the loops of provisioning and pricing, which hand them float
@@ -70,4 +73,6 @@ def equivalent_timeout(timeouts, rates):
 
 def max_batch(total_rate: float, T):
     """Largest batch the batch constraint allows: ``floor(r_X * T_X) + 1`` (Eq. 9)."""
-    return _max_batch(reals(total_rate, "max_batch: total_rate"), reals(T, "max_batch: T"))
+    total_rate, T = reals(total_rate, "max_batch: total_rate"), reals(T, "max_batch: T")
+    together("max_batch", total_rate=total_rate, T=T)
+    return _max_batch(total_rate, T)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import gammainc, gammaincc, gammaln
 
-from ._validate import attributes, instance, reals, whole
+from ._validate import attributes, instance, reals, together, whole
 from .duration import DEFAULT_DURATION, DurationModel
 from .errors import InputError
 from .grid import GPU, ConfigGrid
@@ -171,7 +171,9 @@ def capped_size_bound(size: np.ndarray, batch: np.ndarray) -> np.ndarray:
     >>> round(float((np.minimum(1 + n, 32) * poisson.pmf(n, 31)).sum()), 3)
     29.785
     """
-    return _capped_size_bound(reals(size, "capped_size_bound: size"), reals(batch, "capped_size_bound: batch"))
+    size, batch = reals(size, "capped_size_bound: size"), reals(batch, "capped_size_bound: batch")
+    together("capped_size_bound", size=size, batch=batch)
+    return _capped_size_bound(size, batch)
 
 
 def _capped_size_bound(size: np.ndarray, batch: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import instance, reals
+from ._validate import instance, reals, together
 from .errors import InputError
 from .platform import Platform
 from .profiles import ModelProfile
@@ -58,8 +58,10 @@ def cpu_latency(profile: ModelProfile, vcpu, batch, *, stat: str = "avg"):
         raise InputError(f"cpu_latency: stat: expected 'avg' or 'max', got {stat!r:.20}")
     curves = {"avg": profile.cpu_avg, "max": profile.cpu_max}[stat]
     a, b, g = _coeffs(curves, batch)
+    vcpu = reals(vcpu, "cpu_latency: vcpu")
+    together("cpu_latency", vcpu=vcpu, batch=b)
     with np.errstate(over="ignore"):  # vcpu / b past the largest float (b tiny): the exponential is 0
-        return a * np.exp(-reals(vcpu, "cpu_latency: vcpu") / b) + g
+        return a * np.exp(-vcpu / b) + g
 
 
 def gpu_base_latency(profile: ModelProfile, batch):
@@ -78,6 +80,7 @@ def gpu_latency_avg(profile: ModelProfile, platform: Platform, gpu_mem_gb, batch
     _checked("gpu_latency_avg", profile, platform)
     m = reals(gpu_mem_gb, "gpu_latency_avg: gpu_mem_gb")
     l0 = gpu_base_latency(profile, batch)
+    together("gpu_latency_avg", gpu_mem_gb=m, batch=l0)
     return (profile.device_mem_gb / m) * profile.gpu_share * l0 + _cpu_part(profile, platform, m, l0)
 
 
@@ -102,6 +105,7 @@ def gpu_latency_max(profile: ModelProfile, platform: Platform, gpu_mem_gb, batch
     _checked("gpu_latency_max", profile, platform)
     m = reals(gpu_mem_gb, "gpu_latency_max: gpu_mem_gb")
     l0 = gpu_base_latency(profile, batch)
+    together("gpu_latency_max", gpu_mem_gb=m, batch=l0)
     gpu_part = profile.gpu_share * l0
     n = np.ceil(gpu_part / (m * profile.time_slice))
     waited = (profile.device_mem_gb - m) * n * profile.time_slice

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import instance, reals
+from ._validate import instance, reals, together
 from .errors import InputError
 from .platform import Platform
 
@@ -39,13 +39,11 @@ def cost_per_request(platform: Platform, *, vcpu, mem_gb, gpu_gb, duration, batc
     '4.3478e-05'
     """
     instance(platform, Platform, "cost_per_request: platform")
-    rate = (
-        reals(vcpu, "cost_per_request: vcpu") * platform.cpu_price
-        + reals(mem_gb, "cost_per_request: mem_gb") * platform.mem_price
-        + reals(gpu_gb, "cost_per_request: gpu_gb") * platform.gpu_price
-    )
-    return (platform.invocation_price + rate * reals(duration, "cost_per_request: duration")) / reals(
-        batch, "cost_per_request: batch")
+    given = {"vcpu": vcpu, "mem_gb": mem_gb, "gpu_gb": gpu_gb, "duration": duration, "batch": batch}
+    x = {name: reals(value, f"cost_per_request: {name}") for name, value in given.items()}
+    together("cost_per_request", **x)
+    rate = x["vcpu"] * platform.cpu_price + x["mem_gb"] * platform.mem_price + x["gpu_gb"] * platform.gpu_price
+    return (platform.invocation_price + rate * x["duration"]) / x["batch"]
 
 
 def function_cost(platform: Platform, kind: str, *, vcpu, mem_gb, gpu_gb, latency_avg, batch=1, billed=False):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import instance, reals
+from ._validate import instance, reals, together
 from .errors import InputError
 from .platform import Platform
 from .profiles import ModelProfile
@@ -68,8 +68,9 @@ def cpu_memory_need_mb(profile: ModelProfile, platform: Platform, batch):
 def cpu_memory_feasible(profile: ModelProfile, platform: Platform, vcpu, batch):
     """True where the need fits: ``need/1024 <= 4c`` (memory per vCPU cap)."""
     _profile(profile, "cpu_memory_feasible"), _platform(platform, "cpu_memory_feasible")
-    need_gb = cpu_memory_need_mb(profile, platform, batch) / 1024.0
-    return need_gb <= platform.mem_gb_per_vcpu * reals(vcpu, "cpu_memory_feasible: vcpu")
+    need_gb, vcpu = cpu_memory_need_mb(profile, platform, batch) / 1024.0, reals(vcpu, "cpu_memory_feasible: vcpu")
+    together("cpu_memory_feasible", vcpu=vcpu, batch=need_gb)
+    return need_gb <= platform.mem_gb_per_vcpu * vcpu
 
 
 def cpu_billed_memory_gb(profile: ModelProfile, platform: Platform, vcpu, batch):
@@ -77,6 +78,7 @@ def cpu_billed_memory_gb(profile: ModelProfile, platform: Platform, vcpu, batch)
     _profile(profile, "cpu_billed_memory_gb"), _platform(platform, "cpu_billed_memory_gb")
     vcpu = reals(vcpu, "cpu_billed_memory_gb: vcpu")
     need_gb = cpu_memory_need_mb(profile, platform, batch) / 1024.0
+    together("cpu_billed_memory_gb", vcpu=vcpu, batch=need_gb)
     return round_memory_mb(1024.0 * np.maximum(vcpu, need_gb), platform.memory_granularity_mb) / 1024.0
 
 
@@ -109,4 +111,6 @@ def gpu_memory_feasible(profile: ModelProfile, platform: Platform, gpu_mem_gb, b
     _profile(profile, "gpu_memory_feasible"), _platform(platform, "gpu_memory_feasible")
     m = reals(gpu_mem_gb, "gpu_memory_feasible: gpu_mem_gb")
     host_ok = gpu_host_memory_gb(profile, platform) <= platform.mem_gb_per_vcpu * gpu_vcpu(platform, m)
-    return (gpu_memory_need_gb(profile, batch) <= m) & host_ok
+    need = gpu_memory_need_gb(profile, batch)
+    together("gpu_memory_feasible", gpu_mem_gb=m, batch=need)
+    return (need <= m) & host_ok

@@ -32,6 +32,9 @@ def relative_gap(objective: float, bound: float | None) -> float | None:
     >>> relative_gap(2.0, 1.5), relative_gap(2.0, 2.5), relative_gap(2.0, None)
     (0.25, 0.0, None)
     """
+    if v.real(objective) is None or not (bound is None or v.real(bound) is not None):
+        raise InputError(f"relative_gap: expected a plan's cost and a bound (or None), got {objective!r:.30} and "
+                         f"{bound!r:.30}")
     if bound is None:
         return None
     return max(0.0, (objective - bound) / objective) if objective > 0 else 0.0

@@ -154,6 +154,8 @@ def load_workload(path: str | Path, *, rates: bool = True) -> Workload:
     ``rate`` column is ignored and every rate reads as 1.
     """
     path = as_path(path, "workload")
+    if not isinstance(rates, bool):
+        raise InputError(f"load_workload: rates: expected True or False, got {rates!r:.40}")
     if path.suffix.lower() == ".json":
         return workload_from_records(v.read_json(path, "workload"), where=f"workload {str(path)!r}")
     header, records = csv_records(path, "workload")
