@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from harmonybatch_mp import App, InputError, Workload, check_plan, solve
 from harmonybatch_mp.cli import main
-from harmonybatch_mp.replan import Forecast, baselines, replan, window_rates
+from harmonybatch_mp.replan import Forecast, baselines, load_slos, replan, window_rates
 from harmonybatch_mp.report import format_schedule
 from harmonybatch_mp.schedule import Schedule, check_schedule, function_key, load_schedule
 from harmonybatch_mp.trace import Trace, load_trace
@@ -145,6 +146,22 @@ def test_plan_at_is_the_plan_in_force():
     assert [w.start for w in s.windows] == [60.0, 120.0] and s.windows[0].plan != s.windows[1].plan
     for t, window in ((-math.inf, 0), (0.0, 0), (60.0, 0), (119.9, 0), (120.0, 1), (1e9, 1), (math.inf, 1)):
         assert s.plan_at(t) is s.windows[window].plan
+
+
+def test_an_slo_file_in_json_needs_no_rates_as_one_in_csv_does(tmp_path, capsys):
+    """An SLO file for re-planning takes its rates from the trace: in CSV it needed only
+    ``name,slo``, but in JSON each app needed a ``rate`` ("entry 1.rate: missing field")."""
+    slo_csv, slo_json, trace = tmp_path / "slo.csv", tmp_path / "slo.json", tmp_path / "t.csv"
+    slo_csv.write_text("name,slo\na,0.5\nb,1.0\n")
+    slo_json.write_text('[{"name": "a", "slo": 0.5}, {"name": "b", "slo": 1.0, "rate": 99}]')
+    trace.write_text("a,60,120,90\nb,300,240,600\n")
+    assert load_slos(slo_json) == load_slos(slo_csv) == Workload([App("a", 0.5, 1), App("b", 1.0, 1)])
+    outs = []
+    for slo in (slo_csv, slo_json):
+        assert main(["replan", "--trace", str(trace), "--workload", str(slo), "--json"]) == 0
+        windows = json.loads(capsys.readouterr().out)["windows"]
+        outs.append([(w["start"], w["plan"]["groups"], w["plan"]["total_cost"]) for w in windows])
+    assert outs[0] == outs[1] and len(outs[0]) == 2
 
 
 def test_bad_traces_name_the_row_and_app(tmp_path, capsys):

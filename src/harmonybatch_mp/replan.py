@@ -97,7 +97,8 @@ def window_rates(trace: Trace, names: Sequence[str], window_min: int) -> np.ndar
 
 
 def load_slos(path: str | Path) -> Workload:
-    """An SLO file for re-planning: CSV with header ``name,slo`` (a ``rate`` column is ignored)."""
+    """An SLO file for re-planning: CSV with header ``name,slo``, or JSON, a list of ``{"name",
+    "slo"}`` objects (a rate is ignored: the trace gives the rates)."""
     return load_workload(path, rates=False)
 
 

@@ -132,17 +132,21 @@ def parse_apps(spec: str) -> Workload:
     return Workload(apps)
 
 
-def workload_from_records(records: Any, where: str = "workload") -> Workload:
-    """Build a workload from a list of ``{"name", "slo", "rate"}`` mappings."""
+def workload_from_records(records: Any, where: str = "workload", *, rates: bool = True) -> Workload:
+    """Build a workload from a list of ``{"name", "slo", "rate"}`` mappings (with ``rates=False``,
+    ``{"name", "slo"}``: a ``rate`` is ignored and every rate reads as 1, as in an SLO file)."""
+    where = v.prefix(where)
+    if not isinstance(rates, bool):
+        raise InputError(f"workload_from_records: rates: expected True or False, got {rates!r:.40}")
     if not isinstance(records, list):
-        raise InputError(f"{where}: expected a list of objects with keys name, slo, rate")
+        raise InputError(f"{where}: expected a list of objects with keys name, slo{', rate' if rates else ''}")
     apps = []
     for i, r in enumerate(records):
         w = f"{where} entry {i + 1}"
         name = v.field(r, "name", w)
         if not isinstance(name, str):
             raise InputError(f"{w}.name: expected a string, got {name!r}")
-        apps.append(App(name, v.field(r, "slo", w), v.field(r, "rate", w)))
+        apps.append(App(name, v.field(r, "slo", w), v.field(r, "rate", w) if rates else 1.0))
     return Workload(apps)
 
 
@@ -150,14 +154,14 @@ def load_workload(path: str | Path, *, rates: bool = True) -> Workload:
     """Load a workload from CSV (header ``name,slo,rate``) or JSON (list of objects).
 
     The format is chosen by the suffix (``.json``, else CSV). With ``rates=False`` (an SLO
-    file for re-planning, whose rates come from a trace) a CSV needs only ``name,slo``; a
-    ``rate`` column is ignored and every rate reads as 1.
+    file for re-planning, whose rates come from a trace) a CSV needs only ``name,slo`` and a
+    JSON file only ``name`` and ``slo`` per app; a rate is ignored and every rate reads as 1.
     """
     path = as_path(path, "workload")
     if not isinstance(rates, bool):
         raise InputError(f"load_workload: rates: expected True or False, got {rates!r:.40}")
     if path.suffix.lower() == ".json":
-        return workload_from_records(v.read_json(path, "workload"), where=f"workload {str(path)!r}")
+        return workload_from_records(v.read_json(path, "workload"), where=f"workload {str(path)!r}", rates=rates)
     header, records = csv_records(path, "workload")
     wanted = ("name", "slo", "rate") if rates else ("name", "slo")
     missing = [c for c in wanted if c not in header]
