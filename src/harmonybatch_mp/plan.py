@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import _validate as v
 from .batching import slo_timeouts
 from .errors import InputError
@@ -80,7 +82,8 @@ class GroupPlan:
         if config.batch == 1:
             timeouts = tuple(0.0 for _ in apps)
         else:
-            timeouts = tuple(float(config.timeout_scale * slo_timeouts(a.slo, config.timeout_base)) for a in apps)
+            slos = np.array([a.slo for a in apps])  # (one checked call: 3.5 us an app one at a time)
+            timeouts = tuple(float(t) for t in config.timeout_scale * slo_timeouts(slos, config.timeout_base))
         return cls(
             apps=tuple(a.name for a in apps),
             kind=config.kind,
