@@ -440,6 +440,20 @@ def test_infeasible_apps_are_named_with_best_latency():
     assert "0.003793 s" in str(err.value)
 
 
+@pytest.mark.parametrize("solver", ["milp", "batch"])
+def test_an_error_of_many_infeasible_apps_lists_ten_and_keeps_them_all(solver):
+    """A message of hundreds of apps was one line of tens of kilobytes: it lists ten, says how many
+    more, and ``apps`` holds every one."""
+    tight = [App(f"tight{i}", 0.001 + 1e-5 * i, 1) for i in range(25)]
+    w = Workload(tight + [App("ok", 0.5, 5)])
+    with pytest.raises(InfeasibleError) as err:
+        solve(w, builtin_profile("VGG19"), preset(), solver=solver, cost_model="full-batch")
+    assert [a.name for a in err.value.apps] == [a.name for a in tight]
+    message = str(err.value)
+    assert message.count("no function meets it") == 10
+    assert message.endswith("; and 15 more apps (InfeasibleError.apps lists every one)")
+
+
 def test_default_workload_costs():
     """The built-in default workload: the optimum, and the gap of the paper's greedy."""
     from harmonybatch_mp.workload import DEFAULT_APPS

@@ -49,6 +49,24 @@ class InfeasibleApp:
         )
 
 
+#: Most items an error's message lists; the exception's attribute holds every one.
+LISTED = 10
+
+
+def listing(items, more: str) -> str:
+    """``items`` joined by "; ", at most :data:`LISTED` of them, then ``more`` with the count
+    of the rest formatted in (a message of 5,000 apps lists 10 and says how many are left).
+
+    >>> listing(["a", "b"], "and {} more")
+    'a; b'
+    >>> listing(range(12), "and {} more apps (InfeasibleError.apps lists every one)")
+    '0; 1; 2; 3; 4; 5; 6; 7; 8; 9; and 2 more apps (InfeasibleError.apps lists every one)'
+    """
+    items = [str(item) for item in items]
+    rest = [more.format(len(items) - LISTED)] if len(items) > LISTED else []
+    return "; ".join(items[:LISTED] + rest)
+
+
 class InfeasibleError(HarmonyBatchError):
     """No plan exists: some apps cannot be served, or side constraints conflict.
 
