@@ -168,6 +168,19 @@ def test_reports_every_problem_at_once(plan):
     assert any("above the batch constraint" in p for p in problems)
 
 
+def test_the_message_of_many_problems_lists_ten_and_problems_holds_every_one():
+    w = Workload([App(f"a{i}", 0.5 + 0.02 * i, 20) for i in range(14)])
+    plan = solve(w, VGG, REF, solver="batch", cost_model="full-batch")
+    bad = dataclasses.replace(plan, groups=tuple(dataclasses.replace(g, timeouts=(-1.0,)) for g in plan.groups))
+    with pytest.raises(PlanCheckError) as err:
+        check_plan(bad)
+    problems = err.value.problems
+    assert sum("negative timeout" in p for p in problems) == 14
+    lines = str(err.value).split("\n  ")
+    assert lines[1:11] == list(problems[:10])
+    assert lines[11:] == [f"and {len(problems) - 10} more (PlanCheckError.problems lists every one)"]
+
+
 def test_groups_of_one_function_and_size_are_each_priced_on_their_own():
     """The checker prices groups of one function and size together (a row each): a valid plan of
     many such pairs passes, and two of them with their costs swapped are both caught."""

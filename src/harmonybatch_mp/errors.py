@@ -51,20 +51,22 @@ class InfeasibleApp:
 
 #: Most items an error's message lists; the exception's attribute holds every one.
 LISTED = 10
+#: What an :class:`InfeasibleError`'s message says of the apps it does not list.
+MORE_APPS = "and {} more apps (InfeasibleError.apps lists every one)"
 
 
-def listing(items, more: str) -> str:
-    """``items`` joined by "; ", at most :data:`LISTED` of them, then ``more`` with the count
+def _listing(items, more: str, sep: str = "; ") -> str:
+    """``items`` joined by ``sep``, at most :data:`LISTED` of them, then ``more`` with the count
     of the rest formatted in (a message of 5,000 apps lists 10 and says how many are left).
 
-    >>> listing(["a", "b"], "and {} more")
+    >>> _listing(["a", "b"], "and {} more")
     'a; b'
-    >>> listing(range(12), "and {} more apps (InfeasibleError.apps lists every one)")
+    >>> _listing(range(12), MORE_APPS)
     '0; 1; 2; 3; 4; 5; 6; 7; 8; 9; and 2 more apps (InfeasibleError.apps lists every one)'
     """
     items = [str(item) for item in items]
     rest = [more.format(len(items) - LISTED)] if len(items) > LISTED else []
-    return "; ".join(items[:LISTED] + rest)
+    return sep.join(items[:LISTED] + rest)
 
 
 class InfeasibleError(HarmonyBatchError):
@@ -96,7 +98,8 @@ class PlanCheckError(HarmonyBatchError):
 
     def __init__(self, problems):
         self.problems = tuple(problems)
-        super().__init__("plan check failed:\n  " + "\n  ".join(self.problems))
+        more = "and {} more (PlanCheckError.problems lists every one)"
+        super().__init__("plan check failed:\n  " + _listing(self.problems, more, "\n  "))
 
 
 class SolverError(HarmonyBatchError):

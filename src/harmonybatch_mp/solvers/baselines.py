@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from .._validate import instance
-from ..errors import InfeasibleApp, InfeasibleError, listing
+from ..errors import MORE_APPS, InfeasibleApp, InfeasibleError, _listing
 from ..plan import HEURISTIC, SolverInfo
 from .base import Solution
 from .bounds import per_app_costs
@@ -35,7 +35,7 @@ def batch_baseline(problem: Problem) -> Solution:
         else:
             configs[1 << i] = cfg
     if bad:
-        raise InfeasibleError("no BATCH (CPU-only) plan: " + listing(bad, "and {} more apps (InfeasibleError.apps lists every one)"), apps=bad)
+        raise InfeasibleError("no BATCH (CPU-only) plan: " + _listing(bad, MORE_APPS), apps=bad)
     cost = sum(problem.rate(m) / problem.total_rate * c.cost for m, c in configs.items())
     return Solution.of(problem, list(configs), SolverInfo("batch", status=HEURISTIC, objective=cost), configs)
 

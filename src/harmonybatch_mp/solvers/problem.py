@@ -17,7 +17,7 @@ import numpy as np
 
 from .._validate import attributes, instance, integer, listed, whole
 from ..duration import DEFAULT_DURATION, DurationModel
-from ..errors import InfeasibleApp, InfeasibleError, InputError, SolverError, listing
+from ..errors import MORE_APPS, InfeasibleApp, InfeasibleError, InputError, SolverError, _listing
 from ..expected_cost import COST_MODELS, EXPECTED, FULL_BATCH, TIMEOUT_LEVELS, expected_tables
 from ..expected_search import _search_many, evaluate
 from ..plan import FUNCTION_FIELDS, Plan, SolverInfo
@@ -437,7 +437,7 @@ class Problem:
             if self.group(1 << i) is None:
                 bad.append(InfeasibleApp(a.name, a.slo, self.grid.best_latency(self.app_kinds[i] or KINDS)))
         if bad:
-            raise InfeasibleError("no plan: " + listing(bad, "and {} more apps (InfeasibleError.apps lists every one)"), apps=bad)
+            raise InfeasibleError("no plan: " + _listing(bad, MORE_APPS), apps=bad)
         impossible = self.side.impossible(self)
         if impossible:
             raise InfeasibleError("no plan keeps the side constraints: " + "; ".join(impossible),
