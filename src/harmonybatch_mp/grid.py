@@ -92,9 +92,9 @@ class ConfigGrid:
         if type(index) in _INDICES and 0 <= index < len(configs):  # the solvers' loops: no abc check (dp, 300 apps:
             return configs[index]  # 150,000 calls, 6% of its time)
         i = whole(index)  # (not a bool: True is no index)
-        if i is not None and 0 <= i < len(self._configs):
-            return self._configs[i]
-        raise InputError(f"configuration index: expected a whole number from 0 to {len(self._configs) - 1}, "
+        if i is not None and 0 <= i < len(configs):
+            return configs[i]
+        raise InputError(f"configuration index: expected a whole number from 0 to {len(configs) - 1}, "
                          f"got {repr(index):.40}")
 
     @functools.cached_property
