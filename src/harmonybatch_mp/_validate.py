@@ -42,6 +42,10 @@ def number(value: Any, where: str, *, positive: bool = False, nonnegative: bool 
     return value
 
 
+#: Integer types :func:`whole` takes at once (``bool`` is not one of them).
+_INTEGERS = frozenset({int, np.int64, np.int32, np.intp})
+
+
 def whole(value: Any) -> int | None:
     """``value`` as an int where it is of a whole-number type (``int``, numpy's integers; not a
     bool), else None: a count computed with numpy is a count.
@@ -50,6 +54,8 @@ def whole(value: Any) -> int | None:
     >>> whole(np.int64(3)), whole(3.0), whole(True)
     (3, None, None)
     """
+    if type(value) in _INTEGERS:  # the solvers' loops ask without the abc check below (dp, 300 apps: 150,000
+        return int(value)  # configuration indices, 6% of its time)
     return int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else None
 
 
