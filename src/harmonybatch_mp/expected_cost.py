@@ -27,6 +27,8 @@ FULL_BATCH, EXPECTED = "full-batch", "expected"
 COST_MODELS = (EXPECTED, FULL_BATCH)
 #: Default number of timeout levels ``J`` (scales ``1, (J-1)/J, ..., 1/J`` of the maximal timeouts).
 TIMEOUT_LEVELS = 4
+#: Most timeout levels a group search takes (``Problem``, ``expected_search``).
+MAX_TIMEOUT_LEVELS = 64
 
 
 def tail_probabilities(rates: np.ndarray, timeouts: np.ndarray, bmax: int) -> np.ndarray:

@@ -13,6 +13,7 @@ import numpy as np
 from ._validate import instance, listed, reals, whole
 from .errors import InputError
 from .expected_cost import (
+    MAX_TIMEOUT_LEVELS,
     TIMEOUT_LEVELS,
     ExpectedTables,
     _capped_size_bound,
@@ -59,8 +60,9 @@ def _indices(tables: ExpectedTables, idx: np.ndarray, where: str) -> np.ndarray:
 
 def _level_count(levels: int, where: str) -> int:
     count = whole(levels)
-    if count is None or not 1 <= count <= 64:
-        raise InputError(f"{where}: levels: expected a whole number from 1 to 64, got {levels!r:.40}")
+    if count is None or not 1 <= count <= MAX_TIMEOUT_LEVELS:
+        raise InputError(f"{where}: levels: expected a whole number from 1 to {MAX_TIMEOUT_LEVELS}, "
+                         f"got {levels!r:.40}")
     return count
 
 

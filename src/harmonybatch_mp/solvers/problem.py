@@ -18,7 +18,7 @@ import numpy as np
 from .._validate import attributes, instance, integer, listed, whole
 from ..duration import DEFAULT_DURATION, DurationModel
 from ..errors import MORE_APPS, InfeasibleApp, InfeasibleError, InputError, SolverError, _listing
-from ..expected_cost import COST_MODELS, EXPECTED, FULL_BATCH, TIMEOUT_LEVELS, expected_tables
+from ..expected_cost import COST_MODELS, EXPECTED, FULL_BATCH, MAX_TIMEOUT_LEVELS, TIMEOUT_LEVELS, expected_tables
 from ..expected_search import _search_many, evaluate
 from ..plan import FUNCTION_FIELDS, Plan, SolverInfo
 from ..platform import Platform
@@ -119,8 +119,9 @@ class Problem:
                              f"{cost_model} does not depend on its timeouts); drop it or the cost model")
         if cost_model == EXPECTED:
             levels = whole(TIMEOUT_LEVELS if timeout_levels is None else timeout_levels)
-            if levels is None or not 1 <= levels <= 64:
-                raise InputError(f"timeout_levels must be a whole number from 1 to 64, got {timeout_levels!r:.40}")
+            if levels is None or not 1 <= levels <= MAX_TIMEOUT_LEVELS:
+                raise InputError(f"timeout_levels must be a whole number from 1 to {MAX_TIMEOUT_LEVELS}, "
+                                 f"got {timeout_levels!r:.40}")
             timeout_levels = levels
         if not (hasattr(duration, "sample") and hasattr(duration, "expected_billed")):
             raise InputError(f"duration must have sample() and expected_billed(), got {type(duration).__name__}")
