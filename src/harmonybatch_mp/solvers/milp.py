@@ -62,6 +62,10 @@ FALLBACK_RETRY_SHARE = 0.5
 #: full-batch (colgen), n = 60: 17-23% to 0.9-1.2%; n = 100: 15-20% to 8-14%; n = 150, 200: no
 #: gain (formulations/column_generation.md).
 BOUND_TIME = 5.0
+#: Under expected up to ALL_SUBSETS_MAX_APPS apps, the share of the bound's time for the optimum
+#: over every group (:func:`_optimum_bound`; 0.02-2.8 s at n = 4-12 on a machine at half its
+#: speed); where it is not proven by then, the relaxed model's bound has the rest.
+OPTIMUM_SHARE = 0.5
 BOUND_MAX_APPS = {EXPECTED: 500, FULL_BATCH: 120}
 BOUND_LIMITED_MAX_APPS = {EXPECTED: 500, FULL_BATCH: 200}
 #: Seconds (within the time limit) a plan optimal over contiguous groups only (``candidates="auto"``,
@@ -128,8 +132,10 @@ def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto"
         model, :func:`.expected_bound.expected_bound`; under ``full-batch`` the bound of
         :func:`.colgen.colgen`, whose plan replaces the plan where it is cheaper, status
         ``bounded``); its result is the certificate's ``relaxation_bound``. Under
-        ``expected`` up to 12 apps, the model over every group is solved instead, and its
-        bound, the optimum, is taken (no ``relaxation_bound``). 0 skips it.
+        ``expected`` up to 12 apps, the model over every group is solved first, in
+        :data:`OPTIMUM_SHARE` of that time, and its bound, the optimum, is taken (no
+        ``relaxation_bound``); where it is not solved by then, the relaxed bound has the rest.
+        0 skips it.
         Default: all that ``time_limit`` leaves, up to :data:`BOUND_LIMITED_MAX_APPS` apps;
         without a limit :data:`BOUND_TIME`, up to :data:`BOUND_MAX_APPS` apps; 0 above.
     move_time : float, optional
@@ -267,8 +273,8 @@ def _relaxed_bound(problem: Problem, sol: Solution, deadline: float | None, seco
     stop = now + seconds if deadline is None else min(deadline, now + seconds)
     if info.status == OPTIMAL or info.backend == "column generation" or info.objective is None or stop <= now:
         return sol
-    if problem.expected and problem.n <= ALL_SUBSETS_MAX_APPS:
-        optimum = _optimum_bound(problem, stop)
+    if problem.expected and problem.n <= ALL_SUBSETS_MAX_APPS:  # the optimum first, the relaxed bound if not
+        optimum = _optimum_bound(problem, now + OPTIMUM_SHARE * (stop - now))
         if optimum is not None:
             bound = max(info.bound if info.bound is not None else -math.inf, min(optimum, info.objective))
             return Solution(sol.groups, sol.configs, replace(info, bound=bound, gap=relative_gap(info.objective, bound)))
