@@ -572,6 +572,25 @@ def test_the_optimum_has_half_the_bound_time_and_the_relaxed_bound_the_rest(monk
     assert plan.solver.relaxation_bound is not None
 
 
+def test_a_model_over_every_group_cut_short_is_not_built_again_for_the_bound(monkeypatch):
+    """Where the time limit stopped the model over every group (status time_limit), the bound
+    does not try it again in the time left (which ended past the limit): the relaxed bound
+    has it."""
+    tries = []
+    real = milp_module.build_from_problem
+
+    def cut_short(problem, **options):
+        if options.get("candidates") in ("auto", "all"):  # (auto: all subsets up to 12 apps)
+            tries.append(options)
+            raise SolverError("time limit reached while pricing candidate groups", time_limit=True)
+        return real(problem, **options)
+
+    monkeypatch.setattr(milp_module, "build_from_problem", cut_short)
+    w = _random(np.random.default_rng(7), "VGG19", 7)
+    plan = solve(w, "VGG19", time_limit=2)
+    assert len(tries) == 1 and plan.solver.status == "time_limit" and plan.solver.relaxation_bound is not None
+
+
 def test_milp_under_full_batch_takes_colgen_s_bound_above_40_apps():
     """Above 40 apps milp under full-batch optimises over contiguous groups; its bound is
     colgen's (relaxation_bound) where that is higher, and colgen's plan is taken where cheaper."""

@@ -1217,6 +1217,36 @@ def test_a_limit_shorter_than_pricing_the_apps_alone_is_a_solver_error(monkeypat
         Problem(*as_instance(",".join(apps.split(",")[:first + 1]), "BERT")).require_feasible(time.perf_counter() - 1)
 
 
+def test_searches_under_a_deadline_begin_with_one_group(monkeypatch):
+    """Under expected, the contiguous runs (dp, and the plan a time limit falls back on) and
+    the groups of the model over every group (its dominance reduction) are searched in batches
+    between checks of the deadline. The first batch was 16 runs, or 128 groups, whatever the
+    deadline: 9 VGG19 apps under preset ``paper`` took 0.17 s and 1.5 s for them on a slow
+    machine, and ``solve(..., time_limit=0.159)`` ended 0.1-1.1 s past its limit. With a
+    deadline the first batch is one group and the batches grow from there. Here each group of
+    two apps or more takes 20 ms to search."""
+    from harmonybatch_mp.solvers.candidates import reduce_all
+
+    real = Problem.prefetch
+
+    def slow(self, masks):
+        masks = list(masks)
+        time.sleep(0.02 * sum(m.bit_count() > 1 for m in masks))  # (the apps alone are priced first)
+        return real(self, masks)
+
+    apps = ",".join(f"{0.4 + 0.05 * i:.2f}:{1 + i % 5}" for i in range(9))
+    problem = Problem(*as_instance(apps, "VGG19", "paper"), cost_model="expected")
+    problem.require_feasible()
+    monkeypatch.setattr(Problem, "prefetch", slow)
+    t = time.perf_counter()
+    assert dp(problem, deadline=t + 0.05).info.status == "time_limit"
+    assert time.perf_counter() - t < 0.05 + 0.05
+    t = time.perf_counter()
+    with pytest.raises(SolverError, match="time limit reached while pricing candidate groups"):
+        reduce_all(problem, list(range(1, 1 << 9)), deadline=t + 0.05)
+    assert time.perf_counter() - t < 0.05 + 0.05
+
+
 @pytest.mark.parametrize("cost_model", ["full-batch", "expected"])
 def test_per_class_hands_out_copies_of_what_it_keeps(cost_model):
     """per_class keeps the classes of apps alone (and under expected every group's); a caller

@@ -273,7 +273,8 @@ def _relaxed_bound(problem: Problem, sol: Solution, deadline: float | None, seco
     stop = now + seconds if deadline is None else min(deadline, now + seconds)
     if info.status == OPTIMAL or info.backend == "column generation" or info.objective is None or stop <= now:
         return sol
-    if problem.expected and problem.n <= ALL_SUBSETS_MAX_APPS:  # the optimum first, the relaxed bound if not
+    # the optimum first, the relaxed bound if not; not where the model over every group was cut short
+    if problem.expected and problem.n <= ALL_SUBSETS_MAX_APPS and info.status == RESTRICTED_OPTIMAL:
         optimum = _optimum_bound(problem, now + OPTIMUM_SHARE * (stop - now))
         if optimum is not None:
             bound = max(info.bound if info.bound is not None else -math.inf, min(optimum, info.objective))
