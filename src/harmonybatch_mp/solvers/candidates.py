@@ -129,16 +129,11 @@ def candidate_groups(problem: Problem, candidates: str | Sequence[Sequence[str]]
     return masks, strategy, detail
 
 
-#: Groups priced between two checks of the deadline. Under expected (12 VGG19 apps, 4,095
-#: groups, 0.35 s in all either way) 1,024 took up to 90 ms, and replan's windows, each given
-#: about 0.47 s, ended up to 0.157 s past it; with 128 (up to 15 ms), 0.007-0.010 s before it.
+#: Runs :func:`reduce_contiguous` weighs between two checks of the deadline. (:func:`reduce_all`
+#: priced this many groups at a time too: under expected, 12 VGG19 apps, 1,024 took up to 90 ms
+#: and replan's windows, each given about 0.47 s, ended up to 0.157 s past it; 128, up to 15 ms.
+#: It now prices them in :meth:`.Problem.prefetched`'s batches.)
 PREFETCH = 128
-#: With a deadline the first batch is one group and each next at most twice the last, and near
-#: the deadline a batch is cut to what the time left would price at this many times the last
-#: batch's time per group (later groups are larger). On a machine at half its speed 128 of 12
-#: GPT-2 apps' largest groups took up to 87 ms, and the first 128 of 9 VGG19 apps' under preset
-#: ``paper`` 1.5 s (``milp`` given 0.159 s ended 1.1 s past it).
-PER_GROUP_MARGIN = 1.5
 
 
 def _check_time(deadline: float | None, what: str) -> None:
@@ -149,18 +144,12 @@ def _check_time(deadline: float | None, what: str) -> None:
 def reduce_all(problem: Problem, masks: list[int], deadline: float | None = None) -> list[int]:
     """Group dominance over all subsets: keep a group only if cheaper than its best split."""
     cost: dict[int, float] = {}
-    k, size = 0, PREFETCH if deadline is None else 1
-    while k < len(masks):  # (under full-batch prefetch computes nothing: priced here)
-        _check_time(deadline, "pricing candidate groups")
-        began, batch = time.perf_counter(), masks[k:k + size]
-        problem.prefetch(batch)
+    # with a deadline the first batch is one group: the first 128 of 9 VGG19 apps' under preset
+    # paper took 1.5 s on a machine at half its speed, and milp given 0.159 s ended 1.1 s past it
+    for batch in problem.prefetched(masks, deadline):  # (under full-batch: priced here)
         cost.update((m, problem.weighted_cost(m)) for m in batch)
-        k += len(batch)
-        now = time.perf_counter()
-        if deadline is not None:
-            per = PER_GROUP_MARGIN * (now - began) / len(batch)
-            fits = (deadline - now) / per if per > 0 else math.inf  # (a deadline may be inf: no limit)
-            size = max(1, int(min(2 * size, PREFETCH, fits)))
+        if len(cost) < len(masks):
+            _check_time(deadline, "pricing candidate groups")
     best = dict(cost)
     kept = []
     for k, s in enumerate(masks):  # ascending: every proper subset comes first

@@ -204,6 +204,21 @@ class Problem:
             self._cache[m] = cfg
         self._cache.update(dict.fromkeys(empty))
 
+    def prefetched(self, masks: Iterable[int], deadline: float | None = None) -> Iterator[list[int]]:
+        """``masks`` in batches, each batch's optima computed and cached (:meth:`prefetch`)
+        before it is yielded. The batches are sized as :meth:`fill_runs`'s: about 0.1 s each,
+        and with a ``deadline`` (a ``time.perf_counter()`` reading, which the caller checks
+        between batches) the first is one group and none is longer than the time left at the
+        last one's pace.
+
+        >>> from harmonybatch_mp.solvers import as_instance
+        >>> p = Problem(*as_instance("0.3:2,0.5:5,0.8:10", "VGG19"), cost_model="expected")
+        >>> [len(batch) for batch in p.prefetched(range(1, 8), deadline=float("inf"))]
+        [1, 2, 4]
+        """
+        masks, deadline = self._masks(masks), checked_deadline(deadline)
+        return self._timed_batches(iter(masks), list, deadline, _RUN_BATCH[0] if deadline is None else 1)
+
     def prefetch_classes(self, masks: Iterable[int]) -> None:
         """Compute and cache :meth:`per_class` of many groups at once (under ``expected``: one
         search per group and class, all run together; under ``full-batch`` the masks are only
