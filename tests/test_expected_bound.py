@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import re
+import threading
 import time
 from unittest import mock
 
@@ -199,7 +200,14 @@ def test_the_rows_a_bin_opens_come_by_level_by_falling_cap_with_their_rank(model
                 expected_relaxed.TOLERANCE, np.zeros(relaxed.levels[v]))
         count = open_rows(*args, np.empty((4, 0), np.int64), np.empty(0))
         rows, caps = np.empty((4, count), np.int64), np.empty(count)
-        open_rows(*args, rows, caps)
+        assert open_rows(*args, rows, caps) == count
+        for room in (count // 2, count + 5):  # too small: counted, and nothing written past its end; larger: the same
+            flat, more_caps = np.full(4 * room + 3, -7, np.int64), np.full(room + 3, -7.0)
+            more = flat[:4 * room].reshape(4, room)  # (C order, as the kernel is compiled for)
+            assert open_rows(*args, more, more_caps[:room]) == count
+            assert (flat[4 * room:] == -7).all() and (more_caps[room:] == -7.0).all()
+            if room >= count:
+                assert (more[:, :count] == rows).all() and (more_caps[:count] == caps).all()
         level, rank = rows[0], rows[3]
         opened_any |= count > 0
         assert (np.diff(level) >= 0).all()
@@ -287,6 +295,44 @@ def test_pricing_in_threads_returns_what_one_thread_does(model, seed, least, thr
     assert len(one[2]) == len(many[2])
     for (members, x, w), (members_, x_, w_) in zip(one[2], many[2]):
         assert members.tolist() == members_.tolist() and x.tolist() == x_.tolist() and w == w_
+
+
+def test_a_split_call_hands_each_piece_to_the_next_free_thread(monkeypatch):
+    """A slow piece holds only the thread that took it: the other thread prices the rest, and
+    every row is priced once (:func:`.expected_relaxed._split`; with a half fixed for each
+    thread, the slow one's thread priced half the rows)."""
+    monkeypatch.setattr(pricing, "THREADS", 2)
+    rows = 16 * expected_relaxed.PARALLEL_ROWS
+    seen: list[tuple[str, slice]] = []
+
+    def price(part: slice) -> None:
+        seen.append((threading.current_thread().name, part))
+        if part.start == 0:
+            time.sleep(0.5)
+
+    expected_relaxed._split(price, rows)
+    assert sorted(r for _, part in seen for r in range(part.start, part.stop)) == list(range(rows))
+    slow = next(name for name, part in seen if part.start == 0)
+    assert [part.start for name, part in seen if name == slow] == [0]
+    assert len(seen) > 2
+
+
+def test_a_piece_that_raises_stops_the_other_threads_taking_more(monkeypatch):
+    """The error comes out of the call, and the threads take no piece after it (each piece
+    here takes 20 ms; without the stop, the other thread took all the rest)."""
+    monkeypatch.setattr(pricing, "THREADS", 2)
+    rows = 64 * expected_relaxed.PARALLEL_ROWS
+    seen: list[slice] = []
+
+    def price(part: slice) -> None:
+        seen.append(part)
+        if len(seen) == 3:
+            raise ValueError("piece three")
+        time.sleep(0.02)
+
+    with pytest.raises(ValueError, match="piece three"):
+        expected_relaxed._split(price, rows)
+    assert 3 <= len(seen) <= 5  # of 16
 
 
 @settings(max_examples=25, deadline=None)

@@ -33,6 +33,7 @@ and an upper limit, which :func:`.relaxed_kernel.price_rows` bounds.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -67,6 +68,10 @@ CHUNK = 1 << 19
 #: A call to the compiled pricing is split over the pricing's threads
 #: (``solvers.pricing.THREADS``; the kernel releases the GIL), each taking at least this many rows.
 PARALLEL_ROWS = 64
+#: Rows of one bin that :meth:`Relaxed.price` makes room for at first (as many as it opens, after).
+OPENED = 4096
+#: Pieces per thread a split call is cut into (:func:`_split`), at least :data:`PARALLEL_ROWS` rows each.
+PIECES = 8
 
 
 def _add(bins: np.ndarray, gain: np.ndarray, weight: np.ndarray, coefficients: Callable[[np.ndarray], np.ndarray],
@@ -102,20 +107,37 @@ def _best(found: list, bins: int) -> list[tuple[np.ndarray, np.ndarray, float]]:
 
 
 def _split(price: Callable[[slice], None], rows: int) -> None:
-    """``price`` over ``rows`` rows, split into parts of :data:`PARALLEL_ROWS` rows or more,
-    each in a thread (each row is priced alone, so the result is the same in any number of
-    parts)."""
+    """``price`` over ``rows`` rows, in pieces of :data:`PARALLEL_ROWS` rows or more taken in
+    turn by the pricing's threads (each row is priced alone, so the result is the same in
+    any pieces). A thread takes the next piece as it finishes one: rows differ in cost (their
+    bins serve more or fewer apps), and with one part a thread fixed in advance, two threads
+    were busy 79-80% of these calls' time, against 87-88% in :data:`PIECES` pieces a thread
+    (``formulations/column_generation.md``, "Under the expected-batch model")."""
     from . import pricing
 
-    parts = max(1, min(pricing.THREADS, rows // PARALLEL_ROWS))
-    if parts == 1:
+    threads = max(1, min(pricing.THREADS, rows // PARALLEL_ROWS))
+    if threads == 1:
         price(slice(0, rows))
         return
-    cuts = np.linspace(0, rows, parts + 1).astype(int)
-    slices = [slice(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]
-    with ThreadPoolExecutor(parts - 1, thread_name_prefix="harmonybatch-relaxed") as pool:
-        futures = [pool.submit(price, part) for part in slices[1:]]
-        price(slices[0])
+    cuts = np.linspace(0, rows, min(rows // PARALLEL_ROWS, PIECES * threads) + 1).astype(int)
+    pieces = iter([slice(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])])
+    lock, stop = threading.Lock(), threading.Event()
+
+    def work() -> None:
+        try:
+            while not stop.is_set():
+                with lock:
+                    piece = next(pieces, None)
+                if piece is None:
+                    return
+                price(piece)
+        except BaseException:  # (Ctrl-C, or a piece that raised: the other threads take no more)
+            stop.set()
+            raise
+
+    with ThreadPoolExecutor(threads - 1, thread_name_prefix="harmonybatch-relaxed") as pool:
+        futures = [pool.submit(work) for _ in range(threads - 1)]
+        work()
         for future in futures:
             future.result()
 
@@ -296,20 +318,21 @@ class Relaxed:
         bins = range(self.u.size) if every else bins
         gains = np.zeros(self.unit.shape)  # (bin, level): the largest gain, or a cap above it
         rows, caps, ranks = [], [], []
+        opened, cap = np.empty((4, OPENED), np.int64), np.empty(OPENED)  # (grown where a bin opens more)
         for v in bins:
             if deadline is not None and time.perf_counter() > deadline:
                 return np.inf, np.inf, []
             apps = self.apps[v]
             where, first = self._candidates[v]
             args = duals[apps], self.share[apps], self.unit[v, :self.levels[v]], where, first, TOLERANCE, gains[v, :self.levels[v]]
-            count = open_rows(*args, np.empty((4, 0), np.int64), np.empty(0))  # counted, then written
-            opened, cap = np.empty((4, count), np.int64), np.empty(count)
-            if count:
+            count = open_rows(*args, opened, cap)
+            if count > cap.size:
+                opened, cap = np.empty((4, 2 * count), np.int64), np.empty(2 * count)
                 open_rows(*args, opened, cap)
-            level, anchor, place, rank = opened
+            level, anchor, place, rank = opened[:, :count]
             rows.append(np.stack([np.full(count, v), level, apps[anchor], place]))
-            caps.append(cap)
-            ranks.append(rank)
+            caps.append(cap[:count].copy())
+            ranks.append(rank.copy())
         rows, caps = np.concatenate(rows, axis=1) if rows else np.zeros((4, 0), int), np.concatenate(caps or [[]])
         group, rank = rows[0] * self.unit.shape[1] + rows[1], np.concatenate(ranks or [np.zeros(0, np.int64)])
         found: list = []

@@ -273,12 +273,12 @@ def open_rows(duals, share, unit, where, first, tolerance, gains, rows, caps):
     rank: its place among the rows of its level) and their caps to ``caps``, by level and then
     by falling cap (stable), and per level to ``gains``
     the largest cap of the rows that fit but do not pass (at least 0); returns their number.
-    With empty ``caps`` it only counts them (and writes ``gains``), for the caller to make
-    the arrays."""
+    Where they are more than ``caps`` holds (empty ``caps``: it only counts them), what it
+    wrote is not in that order, and the caller calls it again with arrays that hold them."""
     levels, m, most = unit.size, duals.size, where.shape[1]
     profit, after, cap = np.empty(m + 1), np.empty(m), np.empty((m, most + 1))
     gains[:] = 0.0
-    write = caps.size > 0
+    room = caps.size
     count = 0
     for lv in range(levels):
         start = count
@@ -298,17 +298,17 @@ def open_rows(duals, share, unit, where, first, tolerance, gains, rows, caps):
             for q in range(most + 1):
                 if lv >= first[t, q]:
                     if cap[t, q] > tolerance:
-                        if write:
+                        if count < room:
                             rows[0, count], rows[1, count], rows[2, count], caps[count] = lv, t, q, cap[t, q]
                         count += 1
                     else:
                         gains[lv] = max(gains[lv], cap[t, q])
-        if write and count > start + 1:
+        if count <= room and count > start + 1:
             order = np.argsort(-caps[start:count], kind="mergesort")
             for i in range(1, 3):
                 rows[i, start:count] = rows[i, start:count][order]
             caps[start:count] = caps[start:count][order]
-        if write:
+        if count <= room:
             for i in range(start, count):
                 rows[3, i] = i - start
     return count
