@@ -15,6 +15,8 @@ import random
 import statistics
 import time
 
+import numpy as np
+
 from harmonybatch_mp import (
     BUILTIN_MODELS,
     App,
@@ -26,7 +28,11 @@ from harmonybatch_mp import (
     provision_group_fast,
     solve,
 )
+from harmonybatch_mp.families import _random
 from harmonybatch_mp.grid import _config_grid as _grid
+from harmonybatch_mp.solvers import Problem, as_instance
+from harmonybatch_mp.solvers.expected_bound import expected_bound
+from harmonybatch_mp.solvers.kernels import EXPECTED, ready
 
 
 def workload(n: int, seed: int) -> Workload:
@@ -142,6 +148,19 @@ def main() -> None:
         t = median_time(lambda w=w, run=run: solve(w, vgg, ref, solver="dp", max_run=run), max(1, r // 2))
         gap = solve(w, vgg, ref, solver="greedy").total_cost / solve(w, vgg, ref, solver="dp", max_run=run).total_cost - 1
         print(f"| {n} | {run} | {t:.2f} s | {gap:+.2%} |")
+
+    print("\n## Bound under `expected`: 20 rounds of the relaxed column generation (`expected_bound`)\n")
+    print("The n = 100 random draws of `colgen.py` part 3 (`families._random`, seed 1100); a fixed number of "
+          "rounds, so the bound is the same on any machine and only the time moves.\n")
+    print("| model | apps | time | bound / per-app bound |")
+    print("|---|---|---|---|")
+    rng = np.random.default_rng(1100)
+    draws = {model: _random(rng, model, 100) for model in BUILTIN_MODELS}
+    ready(EXPECTED, None)  # (compiled before the clock starts)
+    for model in ("VGG19", "GPT-2"):
+        problem = Problem(*as_instance(draws[model], model), cost_model="expected")
+        t = median_time(lambda p=problem: expected_bound(p, rounds=20), max(1, r // 2))
+        print(f"| {model} | 100 | {t:.1f} s | {expected_bound(problem, rounds=20) / problem.lower_bound():.6f} |")
 
 
 if __name__ == "__main__":
