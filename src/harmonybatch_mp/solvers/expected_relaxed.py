@@ -111,7 +111,7 @@ def _split(price: Callable[[slice], None], rows: int) -> None:
     turn by the pricing's threads (each row is priced alone, so the result is the same in
     any pieces). A thread takes the next piece as it finishes one: rows differ in cost (their
     bins serve more or fewer apps), and with one part a thread fixed in advance, two threads
-    were busy 79-80% of these calls' time, against 87-89% in :data:`PIECES` pieces a thread
+    were busy 78-80% of these calls' time, against 87-88% in :data:`PIECES` pieces a thread
     (``formulations/column_generation.md``, "Setting the rows up, and pricing them in
     threads")."""
     from . import pricing
