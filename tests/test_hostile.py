@@ -997,6 +997,9 @@ def _bad_calls():
         (lambda: ms.measurements_from_rows([], "m", [1]), "first_line: expected"),
         (lambda: family(np.array([1.0, 2.0])), "unknown workload family array"),
         (lambda: simulate(plan(), duration=10, duration_model=np.ones(2)), "simulate: duration_model must have sample"),
+        # a progress that cannot be called raised TypeError once the first group was simulated
+        (lambda: simulate(plan(), duration=10, progress="x"), "simulate: progress: expected a callable, got str"),
+        (lambda: profile_callable(len, [1], memory=3), "memory: expected a callable, got int"),
         (lambda: simulate_schedule(replan(trace, two, "VGG19"), trace, duration_model=3),
          "simulate: duration_model must have sample"),
         (lambda: Forecast(np.array(["last", "max"])), "forecast kind array"),

@@ -183,6 +183,20 @@ def attributes(value: Any, names: tuple[str, ...], where: str) -> Any:
     return value
 
 
+def function(value: Any, where: str, *, optional: bool = False) -> Any:
+    """``value`` if it can be called (or is None, where ``optional``), or an InputError naming
+    ``where``: a callback that is not one fails here, not once the work it reports on is done.
+
+    >>> function("x", "progress", optional=True)
+    Traceback (most recent call last):
+    ...
+    harmonybatch_mp.errors.InputError: progress: expected a callable, got str
+    """
+    if not (callable(value) or optional and value is None):
+        raise InputError(f"{where}: expected a callable, got {type(value).__name__}")
+    return value
+
+
 def listed(value: Any, where: str, what: str, hint: str = "") -> list:
     """The items of ``value`` as a list, or an InputError: "``where``: expected ``what``, got
     <type>``hint``" (no ``where``: no prefix). A string or a mapping is not a list of items.

@@ -204,6 +204,7 @@ def simulate(plan: Plan, *, duration: float | None = None, trace: Trace | None =
     """
     v.instance(plan, Plan, "simulate: plan")
     v.attributes(duration_model, ("sample",), "simulate: duration_model")
+    v.function(progress, "simulate: progress", optional=True)
     seed = v.seed(seed, "simulate: seed")
     if (duration is None) == (trace is None):
         raise InputError("simulate: give exactly one of duration (seconds) or trace")

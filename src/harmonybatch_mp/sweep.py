@@ -19,7 +19,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from ._cores import usable_cores
-from ._validate import integer, listed
+from ._validate import function, integer, listed
 from .errors import HarmonyBatchError, InputError
 from .plan import Plan
 
@@ -133,8 +133,7 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
         workers = integer(workers, "workers", minimum=1, maximum=MAX_WORKERS)
     if executor is not None and not callable(getattr(executor, "submit", None)):  # (any executor-like object)
         raise InputError(f"executor: expected an executor (an object with submit()), got {type(executor).__name__}")
-    if progress is not None and not callable(progress):
-        raise InputError(f"progress: expected a callable, got {type(progress).__name__}")
+    function(progress, "progress", optional=True)
     calls = []
     for i, inst in enumerate(instances):
         calls.append((i, {**solve_options, **_arguments(inst, i)}))

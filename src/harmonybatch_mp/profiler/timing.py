@@ -42,9 +42,8 @@ def profile_callable(infer: Callable[[int], Any], batches: Sequence[int], vcpus:
     """
     from threadpoolctl import threadpool_limits
 
-    for what, f in (("infer", infer), ("timer", timer), ("memory", memory or timer)):
-        if not callable(f):
-            raise InputError(f"{what}: expected a callable, got {type(f).__name__}")
+    for what, f in (("infer", infer), ("timer", timer), ("memory", memory)):
+        v.function(f, what, optional=what == "memory")
     batches = v.listed(batches, "batches", "a sequence of numbers")
     vcpus = [v.number(c, "vcpus", positive=True) for c in v.listed(vcpus, "vcpus", "a sequence of numbers")]
     repeats, warmup = v.integer(repeats, "repeats"), v.integer(warmup, "warmup")
