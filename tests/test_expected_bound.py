@@ -451,6 +451,27 @@ def test_only_a_call_without_a_deadline_stops_at_the_rounds_cap(monkeypatch):
     assert expected_bound(problem, rounds=0) == problem.lower_bound()
 
 
+def test_a_generation_the_deadline_cuts_short_has_not_converged(monkeypatch):
+    """Pricing stopped by the deadline finds no column, and that is not convergence: the
+    generation reports no rounds left (it reported all but one, as if it had converged)."""
+    problem = Problem(*as_instance(_random(np.random.default_rng(3), "VGG19", 8), "VGG19"), cost_model="expected")
+    ready(EXPECTED, None)
+    relaxed = Relaxed(problem, 1.0 / problem.lower_bound())
+    master = expected_bound_module._Master(problem.n, relaxed)
+    deadline = time.perf_counter() + 0.5
+    price = relaxed.price
+
+    def slow(duals, bins=None, deadline=None):
+        if bins is None:  # a full pricing: it starts once the deadline has passed
+            time.sleep(max(0.0, deadline - time.perf_counter()) + 0.01)
+        return price(duals, bins, deadline)
+    monkeypatch.setattr(relaxed, "price", slow)
+    best, duals, left = expected_bound_module._generate(problem, relaxed, master, deadline, 50)
+    assert (best, duals, left) == (-np.inf, None, 0)
+    monkeypatch.undo()
+    assert expected_bound_module._generate(problem, relaxed, master, None, 50)[2] > 0  # it converges in time
+
+
 def test_the_ceiling_checks_that_its_groups_are_a_plan():
     """ceiling names what is wrong with groups that are not a plan of the problem."""
     problem = Problem(*as_instance("0.3:2,0.5:5,0.8:10", "VGG19"), cost_model="expected")

@@ -67,8 +67,6 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
     True
     """
     instance(problem, Problem, "expected_bound: problem")
-    if not isinstance(problem, Problem):
-        raise InputError(f"problem must be a Problem, got {type(problem).__name__}")
     if rounds is not None:
         rounds = integer(rounds, "rounds", minimum=0)
     deadline = checked_deadline(deadline)
@@ -212,6 +210,8 @@ def _generate(problem: Problem, relaxed: Relaxed, master: _Master, deadline: flo
             if bound > best:
                 best, at = bound, v
             added = master.add(found)
+        if late(deadline):  # (pricing cut short finds nothing: that is not convergence)
+            return best, at, 0
         if added == 0 or value - best <= problem.n * TOLERANCE:  # none at the LP's duals: converged
             return best, at, rounds - turn - 1
         centre = fair if centre is None else centre if boxed is None else boxed
