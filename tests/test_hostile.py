@@ -715,7 +715,8 @@ def test_models_written_and_solved_through_pyomo_from_several_threads_at_first_u
         "import os, sys, tempfile, threading\n"
         "from harmonybatch_mp import build_model\n"
         "models = [build_model('0.3:2,0.5:5,0.8:10,1.0:20', 'VGG19') for _ in range(6)]\n"
-        "start, folder, done = threading.Barrier(6), tempfile.mkdtemp(), []\n"
+        "start, scratch, done = threading.Barrier(6), tempfile.TemporaryDirectory(), []\n"
+        "folder = scratch.name\n"
         "def use(k):\n"
         "    start.wait()\n"
         "    if k % 2:\n"
@@ -726,6 +727,7 @@ def test_models_written_and_solved_through_pyomo_from_several_threads_at_first_u
         "threads = [threading.Thread(target=use, args=(k,)) for k in range(6)]\n"
         "[t.start() for t in threads]\n"
         "[t.join() for t in threads]\n"
+        "scratch.cleanup()\n"
         "print(sum(done))\n")
     runs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for _ in range(6)]

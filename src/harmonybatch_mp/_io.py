@@ -44,6 +44,7 @@ def read_text(path: str | Path, what: str) -> str:
     Traceback (most recent call last):
     ...
     harmonybatch_mp.errors.InputError: workload file '...w.csv': not UTF-8 text (byte 0xe9 at offset 4); ...
+    >>> import shutil; shutil.rmtree(os.path.dirname(p))
     """
     path = as_path(path, what)
     try:
@@ -82,6 +83,7 @@ def csv_records(path: str | Path, what: str) -> tuple[list[str], Iterator[tuple[
     Traceback (most recent call last):
     ...
     harmonybatch_mp.errors.InputError: workload file '...w.csv', line 2: 3 cells, more than the header's 2 columns
+    >>> import shutil; shutil.rmtree(os.path.dirname(p))
     """
     path = as_path(path, what)
     rows = csv_rows(path, what)

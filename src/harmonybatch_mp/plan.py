@@ -258,5 +258,6 @@ def load_plan(path: str | Path) -> Plan:
     >>> path = os.path.join(tempfile.mkdtemp(), "plan.json")
     >>> _ = open(path, "w").write(solve("0.5:5,0.8:10", "VGG19").to_json())
     >>> check_plan(load_plan(path))
+    >>> import shutil; shutil.rmtree(os.path.dirname(path))
     """
     return Plan.from_dict(v.read_json(path, "plan"), where=f"plan {str(path)!r}")
