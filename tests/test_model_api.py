@@ -111,6 +111,17 @@ def test_model_components_are_named_as_in_the_formulation():
         build_model("0.5:5", "VGG19", configs="some")
 
 
+def same_columns(a, b) -> None:
+    """The same columns, their costs equal but for the last bits: with a time limit the groups
+    are searched in batches of other sizes, and a search's arithmetic depends on its batch's
+    largest batch size (:func:`harmonybatch_mp.expected_search.evaluate`)."""
+    assert a.columns.keys() == b.columns.keys()
+    for key, column in a.columns.items():
+        other = b.columns[key]
+        assert column.mask == other.mask and column.config.index == other.config.index, key
+        assert column.weight == pytest.approx(other.weight, rel=1e-12), key
+
+
 def test_a_time_limit_bounds_building_a_model(monkeypatch):
     """``build_model(time_limit=...)`` bounds building the model; as the user solves it after,
     the build does not keep time for handing it to HiGHS, as a solve() of its own does."""
@@ -122,14 +133,36 @@ def test_a_time_limit_bounds_building_a_model(monkeypatch):
         build_model("0.3:2,0.4:2,0.5:5,0.6:5", "VGG19", time_limit=0)
     assert caught.value.time_limit
     monkeypatch.setattr(model_module, "HANDOFF_PER_COLUMN", 1e3)  # a handoff no limit leaves time for
-    bounded = build_model("0.3:2,0.4:2,0.5:5,0.6:5", "VGG19", time_limit=60)
-    assert bounded.columns == build_model("0.3:2,0.4:2,0.5:5,0.6:5", "VGG19").columns
-    seven = "0.3:2,0.4:2,0.5:5,0.6:5,0.7:3,0.8:9,0.9:4"  # 127 groups: the clock is read after the first 64
-    assert build_model(seven, "VGG19", candidates="all", time_limit=60).columns == build_model(
-        seven, "VGG19", candidates="all").columns
+    same_columns(build_model("0.3:2,0.4:2,0.5:5,0.6:5", "VGG19", time_limit=60),
+                 build_model("0.3:2,0.4:2,0.5:5,0.6:5", "VGG19"))
+    seven = "0.3:2,0.4:2,0.5:5,0.6:5,0.7:3,0.8:9,0.9:4"  # 127 groups: the clock is read between batches
+    same_columns(build_model(seven, "VGG19", candidates="all", time_limit=60),
+                 build_model(seven, "VGG19", candidates="all"))
     problem = Problem(*as_instance(seven, "VGG19"))
     with pytest.raises(SolverError, match="generating columns"):  # within solve(), the handoff's time is kept
         model_module.build_from_problem(problem, candidates="all", deadline=time.perf_counter() + 60)
+
+
+def test_groups_are_searched_in_batches_that_end_by_the_time_limit(monkeypatch):
+    """Under expected the groups' searches run in batches sized to the time left at the last
+    batch's pace: 16 at a time whatever the time left, a batch begun just before the limit ran
+    up to 16 searches past it (milp given 1.9 s on 10 VGG19 apps with max_functions=1 ended
+    up to 0.065 s late). Here each group's search takes 20 ms more, so 16 would take 0.32 s."""
+    from harmonybatch_mp import SolverError
+    from harmonybatch_mp.solvers import Problem
+
+    search = Problem.prefetch_classes
+
+    def slow(self, masks):
+        masks = list(masks)
+        time.sleep(0.02 * sum(m not in self._classes for m in masks))
+        search(self, masks)
+    monkeypatch.setattr(Problem, "prefetch_classes", slow)
+    apps = ",".join(f"{0.3 + 0.05 * k}:{1 + k % 3}" for k in range(10))
+    start = time.perf_counter()
+    with pytest.raises(SolverError, match="time limit reached while generating columns"):
+        build_model(apps, "VGG19", candidates="all", time_limit=0.5)
+    assert time.perf_counter() - start < 0.5 + 0.06
 
 
 def _instances(k: int = 20):

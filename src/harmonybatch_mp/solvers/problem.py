@@ -204,8 +204,10 @@ class Problem:
             self._cache[m] = cfg
         self._cache.update(dict.fromkeys(empty))
 
-    def prefetched(self, masks: Iterable[int], deadline: float | None = None) -> Iterator[list[int]]:
-        """``masks`` in batches, each batch's optima computed and cached (:meth:`prefetch`)
+    def prefetched(self, masks: Iterable[int], deadline: float | None = None, *, classes: bool = False,
+                   most: int = _RUN_BATCH[1]) -> Iterator[list[int]]:
+        """``masks`` in batches of at most ``most``, each batch's optima computed and cached
+        (:meth:`prefetch`; with ``classes``, its optimum per class, :meth:`prefetch_classes`)
         before it is yielded. The batches are sized as :meth:`fill_runs`'s: about 0.1 s each,
         and with a ``deadline`` (a ``time.perf_counter()`` reading, which the caller checks
         between batches) the first is one group and none is longer than the time left at the
@@ -217,7 +219,8 @@ class Problem:
         [1, 2, 4]
         """
         masks, deadline = self._masks(masks), checked_deadline(deadline)
-        return self._timed_batches(iter(masks), list, deadline, _RUN_BATCH[0] if deadline is None else 1)
+        return self._timed_batches(iter(masks), list, deadline, min(most, _RUN_BATCH[0] if deadline is None else 1),
+                                   self.prefetch_classes if classes else self.prefetch, integer(most, "most", minimum=1))
 
     def prefetch_classes(self, masks: Iterable[int]) -> None:
         """Compute and cache :meth:`per_class` of many groups at once (under ``expected``: one
@@ -362,9 +365,12 @@ class Problem:
         return sorted(out, key=lambda c: (c.cost, c.index))
 
     def _timed_batches(self, items: Iterator[T], masks: Callable[[list[T]], list[int]],
-                       deadline: float | None = None, first: int = _RUN_BATCH[0]) -> Iterator[list[T]]:
-        """``items`` in batches, each batch's groups (``masks(batch)``) prefetched before it is
-        yielded; the ``first`` batch of so many items. A batch and the caller's work on it take
+                       deadline: float | None = None, first: int = _RUN_BATCH[0],
+                       fetch: Callable[[list[int]], None] | None = None,
+                       most: int = _RUN_BATCH[1]) -> Iterator[list[T]]:
+        """``items`` in batches of at most ``most``, each batch's groups (``masks(batch)``)
+        prefetched (by ``fetch``, default :meth:`prefetch`) before it is yielded; the ``first``
+        batch of so many items. A batch and the caller's work on it take
         about ``_RUN_SECONDS`` (the batch doubles while one takes under half of it and halves
         when one takes more, within ``_RUN_BATCH``), and near ``deadline`` no more than the time
         left at the last batch's pace (down to one item): a caller checking the deadline
@@ -372,12 +378,12 @@ class Problem:
         size = first
         while batch := list(itertools.islice(items, size)):
             start = time.perf_counter()
-            self.prefetch(masks(batch))
+            (fetch or self.prefetch)(masks(batch))
             yield batch
             now = time.perf_counter()
             took = now - start
-            size = min(2 * size, _RUN_BATCH[1]) if took < _RUN_SECONDS / 2 else (
-                max(size // 2, _RUN_BATCH[0]) if took > _RUN_SECONDS else size)
+            size = min(2 * size, most) if took < _RUN_SECONDS / 2 else (
+                min(max(size // 2, _RUN_BATCH[0]), most) if took > _RUN_SECONDS else size)
             fits = math.inf if deadline is None or took <= 0 else (deadline - now) / took * len(batch)
             if fits < size:
                 size = max(1, int(fits))
