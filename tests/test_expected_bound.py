@@ -486,6 +486,8 @@ def test_the_ceiling_checks_that_its_groups_are_a_plan():
     with pytest.raises(InputError, match="more than the side constraints allow"):
         ceiling(Problem(*as_instance("0.3:2,0.5:5,0.8:10", "VGG19"), side=SideConstraints(max_functions=2),
                         cost_model="expected"), [1, 2, 4])
+    with pytest.raises(InputError, match="ceiling: problem: expected a Problem, got str"):
+        ceiling("0.3:2", [1])
 
 
 def test_a_relaxation_without_bins_prices_nothing():

@@ -154,8 +154,7 @@ def ceiling(problem: Problem, groups: Iterable[int]) -> float:
     >>> expected_bound(p) <= ceiling(p, [0b0011, 0b1100]) <= p.plan_cost([0b0011, 0b1100])
     True
     """
-    if not isinstance(problem, Problem):
-        raise InputError(f"problem must be a Problem, got {type(problem).__name__}")
+    instance(problem, Problem, "ceiling: problem")
     masks, union = [], 0
     for m in listed(groups, "groups", "bitmasks of apps"):
         if isinstance(m, bool) or not isinstance(m, (int, np.integer)):
