@@ -217,10 +217,12 @@ class Problem:
         >>> p = Problem(*as_instance("0.3:2,0.5:5,0.8:10", "VGG19"), cost_model="expected")
         >>> [len(batch) for batch in p.prefetched(range(1, 8), deadline=float("inf"))]
         [1, 2, 4]
+        >>> [len(batch) for batch in p.prefetched(range(1, 8), most=2)]
+        [2, 2, 2, 1]
         """
-        masks, deadline = self._masks(masks), checked_deadline(deadline)
+        masks, deadline, most = self._masks(masks), checked_deadline(deadline), integer(most, "most", minimum=1)
         return self._timed_batches(iter(masks), list, deadline, min(most, _RUN_BATCH[0] if deadline is None else 1),
-                                   self.prefetch_classes if classes else self.prefetch, integer(most, "most", minimum=1))
+                                   self.prefetch_classes if classes else self.prefetch, most)
 
     def prefetch_classes(self, masks: Iterable[int]) -> None:
         """Compute and cache :meth:`per_class` of many groups at once (under ``expected``: one
