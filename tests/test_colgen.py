@@ -889,6 +889,10 @@ def test_milp_picks_column_generation_between_12_and_40_apps_under_full_batch():
     assert plan.total_cost <= dp.total_cost * (1 + REL)
     expected = solve(apps, "VGG19", solver="milp")  # expected: contiguous groups, restricted
     assert expected.solver.status == "restricted_optimal"
+    from harmonybatch_mp import SolverError  # its errors name milp, as its plans do (they named colgen)
+    with pytest.raises(SolverError, match="^milp, by column generation over every group: no feasible plan") as caught:
+        solve(apps, "VGG19", solver="milp", cost_model="full-batch", time_limit=1e-3)
+    assert caught.value.time_limit
 
 
 def test_colgen_refuses_the_expected_model_and_bad_options():

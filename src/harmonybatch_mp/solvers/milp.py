@@ -223,8 +223,12 @@ def _milp(problem: Problem, candidates: str | Sequence[Sequence[str]], max_run: 
         known += [(warm, [problem.group(m) for m in warm])] if warm else []
     if (candidates == "auto" and not max_run and problem.cost_model == FULL_BATCH and backend == backends.DEFAULT_BACKEND
             and ALL_SUBSETS_MAX_APPS < problem.n <= COLGEN_MAX_APPS and abs_gap == 0):
-        sol = colgen(problem, time_limit=None if deadline is None else max(0.0, deadline - time.perf_counter()),
-                     rel_gap=rel_gap)
+        try:
+            sol = colgen(problem, time_limit=None if deadline is None else max(0.0, deadline - time.perf_counter()),
+                         rel_gap=rel_gap)
+        except SolverError as exc:  # (named for the solver the user called, as its plans are)
+            raise SolverError(f"milp, by column generation over every group: {str(exc).removeprefix('colgen: ')}",
+                              time_limit=exc.time_limit, restricted=exc.restricted) from None
         return Solution(sol.groups, sol.configs, replace(sol.info, name="milp", backend="column generation"))
     contiguous = isinstance(candidates, str) and (
         candidates == "contiguous" or (candidates == "auto" and (problem.n > ALL_SUBSETS_MAX_APPS or max_run)))
