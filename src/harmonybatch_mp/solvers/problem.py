@@ -221,8 +221,8 @@ class Problem:
         [2, 2, 2, 1]
         """
         masks, deadline, most = self._masks(masks), checked_deadline(deadline), integer(most, "most", minimum=1)
-        return self._timed_batches(iter(masks), list, deadline, min(most, _RUN_BATCH[0] if deadline is None else 1),
-                                   self.prefetch_classes if classes else self.prefetch, most)
+        return self._timed_batches(iter(masks), list, deadline, fetch=self.prefetch_classes if classes else None,
+                                   most=most)
 
     def prefetch_classes(self, masks: Iterable[int]) -> None:
         """Compute and cache :meth:`per_class` of many groups at once (under ``expected``: one
@@ -367,17 +367,17 @@ class Problem:
         return sorted(out, key=lambda c: (c.cost, c.index))
 
     def _timed_batches(self, items: Iterator[T], masks: Callable[[list[T]], list[int]],
-                       deadline: float | None = None, first: int = _RUN_BATCH[0],
+                       deadline: float | None = None, first: int | None = None,
                        fetch: Callable[[list[int]], None] | None = None,
                        most: int = _RUN_BATCH[1]) -> Iterator[list[T]]:
         """``items`` in batches of at most ``most``, each batch's groups (``masks(batch)``)
         prefetched (by ``fetch``, default :meth:`prefetch`) before it is yielded; the ``first``
-        batch of so many items. A batch and the caller's work on it take
+        batch of so many items (default: one item under a ``deadline``, else ``_RUN_BATCH[0]``). A batch and the caller's work on it take
         about ``_RUN_SECONDS`` (the batch doubles while one takes under half of it and halves
         when one takes more, within ``_RUN_BATCH``), and near ``deadline`` no more than the time
         left at the last batch's pace (down to one item): a caller checking the deadline
         between batches overshoots it by about one item's search, or the first batch's."""
-        size = first
+        size = min(most, first or (_RUN_BATCH[0] if deadline is None else 1))
         while batch := list(itertools.islice(items, size)):
             start = time.perf_counter()
             (fetch or self.prefetch)(masks(batch))
@@ -405,8 +405,7 @@ class Problem:
                     for j in range(i + 1, self.n + 1 if max_run is None else min(self.n, i + max_run) + 1):
                         mask |= 1 << (j - 1)
                         yield i, j, mask
-            for batch in self._timed_batches(runs(), lambda batch: [mask for _, _, mask in batch], deadline,
-                                             _RUN_BATCH[0] if deadline is None else 1):
+            for batch in self._timed_batches(runs(), lambda batch: [mask for _, _, mask in batch], deadline):
                 for i, j, mask in batch:
                     yield i, j, mask, self.group(mask)
             return
@@ -451,7 +450,8 @@ class Problem:
             return
         deadline = checked_deadline(deadline)
         bad, priced = [], 0
-        for batch in self._timed_batches(iter(range(self.n)), lambda batch: [1 << i for i in batch], deadline):
+        for batch in self._timed_batches(iter(range(self.n)), lambda batch: [1 << i for i in batch], deadline,
+                                         _RUN_BATCH[0]):
             for i in batch:
                 self.group(1 << i)
                 if self.side.counting:  # kept for impossible() below, which reads them under full-batch
