@@ -456,7 +456,8 @@ def build_from_problem(problem: Problem, *, candidates: str | Sequence[Sequence[
             share = problem.rate(m) / problem.total_rate
             columns.extend(Column(m, cfg, share * cfg.cost) for cfg in found)
         done += len(batch)
-        if done < len(masks):  # stop where what is left would not hand the columns so far to the solver (and solve many)
+        # stop where what is left would not hand the columns so far to the solver (and solve many)
+        if done < len(masks):
             _check_time(None if deadline is None else deadline - handoff * _reserve(len(columns)), "generating columns")
     _check_time(deadline, "building the model")
     keyed = column_keys(problem, columns)

@@ -372,11 +372,12 @@ class Problem:
                        most: int = _RUN_BATCH[1]) -> Iterator[list[T]]:
         """``items`` in batches of at most ``most``, each batch's groups (``masks(batch)``)
         prefetched (by ``fetch``, default :meth:`prefetch`) before it is yielded; the ``first``
-        batch of so many items (default: one item under a ``deadline``, else ``_RUN_BATCH[0]``). A batch and the caller's work on it take
-        about ``_RUN_SECONDS`` (the batch doubles while one takes under half of it and halves
-        when one takes more, within ``_RUN_BATCH``), and near ``deadline`` no more than the time
-        left at the last batch's pace (down to one item): a caller checking the deadline
-        between batches overshoots it by about one item's search, or the first batch's."""
+        batch of so many items (default: one under a ``deadline``, else ``_RUN_BATCH[0]``). A
+        batch and the caller's work on it take about ``_RUN_SECONDS`` (the batch doubles while
+        one takes under half of it and halves when one takes more, within ``_RUN_BATCH``), and
+        near ``deadline`` no more than the time left at the last batch's pace (down to one
+        item): a caller checking the deadline between batches overshoots it by about one
+        item's search, or the first batch's."""
         size = min(most, first or (_RUN_BATCH[0] if deadline is None else 1))
         while batch := list(itertools.islice(items, size)):
             start = time.perf_counter()
