@@ -1102,6 +1102,33 @@ def test_plan_many_takes_any_object_with_submit():
     assert [r.ok for r in plan_many([("0.5:5", "VGG19"), ("0.001:1", "VGG19")], executor=Inline())] == [True, False]
 
 
+def test_plan_many_says_what_an_executor_that_lost_an_instance_did():
+    """A future the executor cancelled (a pool shut down, a Dask cluster closed mid-sweep) or
+    one that raised without a message still gives its record an error that says what happened:
+    these records' errors were empty."""
+    from concurrent.futures import Future
+
+    from harmonybatch_mp import plan_many
+
+    class Losing:
+        def __init__(self):
+            self.calls = 0
+
+        def submit(self, fn, *args):
+            self.calls += 1
+            lost = Future()
+            if self.calls == 1:
+                lost.cancel()
+            else:
+                lost.set_exception(RuntimeError())
+            return lost
+
+    cancelled, silent = plan_many([("0.5:5", "VGG19"), ("0.8:5", "VGG19")], executor=Losing())
+    assert (cancelled.ok, cancelled.error_type) == (False, "CancelledError")
+    assert cancelled.error.startswith("the executor cancelled this instance before it finished")
+    assert (silent.error_type, silent.error) == ("RuntimeError", "the executor raised RuntimeError with no message")
+
+
 @pytest.mark.parametrize("index", range(len(_bad_calls())))
 def test_public_functions_name_a_wrong_argument(index):
     """A wrong kind of argument is bad input that names itself, not a TypeError,
