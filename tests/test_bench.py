@@ -300,6 +300,63 @@ def test_a_solver_s_cost_models_are_checked_before_any_plan(tmp_path, capsys):
             register_solver("bad_models", alone, cost_models=bad)
 
 
+def test_plans_the_executor_loses_are_rows_of_status_lost_and_bench_exits_1(tmp_path, capsys, monkeypatch):
+    """A plan the executor lost (a Dask scheduler gone mid-run cancelled 4 of 7) is a row of
+    status ``lost``, not ``error`` (which is a solver's: no plan, or none in time); the summary
+    says the figures leave it out, and ``bench`` says so on standard error and exits 1 (it
+    exited 0, as if the benchmark were complete)."""
+    from concurrent.futures import Future
+
+    from harmonybatch_mp import bench as bench_module
+
+    class Losing:  # runs the first instance of each two, cancels the second
+        def __init__(self):
+            self.calls = 0
+
+        def submit(self, fn, *args):
+            self.calls += 1
+            done = Future()
+            if self.calls % 2:
+                done.set_result(fn(*args))
+            else:
+                done.cancel()
+            return done
+
+    rows = bench_module.run_bench("paper", solvers=("dp", "greedy"), count=1, executor=Losing())
+    assert [r.status for r in rows if r.solver == "greedy"] == [bench_module.LOST] * 4
+    assert all(r.status != bench_module.LOST and r.error is None for r in rows if r.solver == "dp")
+    assert all(r.error.startswith("CancelledError: the executor cancelled") for r in rows if r.solver == "greedy")
+    assert "The executor lost 4 of 8 plans" in summarize(rows, "paper", "expected")
+    assert "lost" not in summarize(rows[::2], "paper", "expected")
+    given = bench_module.plan_many
+    monkeypatch.setattr(bench_module, "plan_many", lambda calls, **kw: given(calls, **{**kw, "executor": Losing()}))
+    out = tmp_path / "b"
+    assert main(["bench", "--quick", "--solvers", "dp", "greedy", "--out", str(out)]) == 1
+    assert "the executor lost 4 of 8 plans" in capsys.readouterr().err
+    assert sum(r["status"] == "lost" for r in json.loads((out / "rows.json").read_text())) == 4
+
+
+def test_dask_s_logs_are_quiet_while_bench_runs_on_a_scheduler():
+    """Every logger of Dask's is set to CRITICAL for the run and back after (a scheduler gone
+    mid-run had the client print a traceback on each attempt to reconnect); the parent's level
+    alone would not do, as Dask sets some children's own."""
+    import logging
+
+    from harmonybatch_mp.cli_batch import _quiet_dask
+
+    parent, client = logging.getLogger("distributed"), logging.getLogger("distributed.client")
+    before = parent.level, client.level
+    client.setLevel(logging.WARNING)
+    try:
+        with _quiet_dask(False):
+            assert client.level == logging.WARNING
+        with _quiet_dask(True):
+            assert parent.level == client.level == logging.CRITICAL
+        assert client.level == logging.WARNING and parent.level == before[0]
+    finally:
+        client.setLevel(before[1])
+
+
 @pytest.mark.parametrize("call, needle", [
     (lambda tmp: summarize(None, "paper", "expected"), "bench: rows: expected a sequence of BenchRow, got NoneType"),
     (lambda tmp: summarize(["x"], "paper", "expected"), "bench: rows: expected a BenchRow, got str"),

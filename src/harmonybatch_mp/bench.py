@@ -24,6 +24,9 @@ from .families import FAMILIES, family
 from .sweep import plan_many
 
 DEFAULT_SOLVERS = ("milp", "dp", "greedy", "mbs", "batch")
+#: The status of a row whose plan the executor lost (:attr:`.sweep.PlanRecord.lost`); a row whose
+#: solver gave no plan (no plan exists, or none in time) has status ``error``.
+LOST = "lost"
 
 
 @dataclass(frozen=True)
@@ -78,8 +81,8 @@ def run_bench(family_name: str = "paper", *, solvers: Sequence[str] = DEFAULT_SO
         best = min(costs) if costs else None
         for s, r in zip(solvers, recs):
             if not r.ok:
-                rows.append(BenchRow(inst.name, inst.model, len(inst.workload), s, "error", None, best_bound, None,
-                                     None, None, error=f"{r.error_type}: {r.error}"))
+                rows.append(BenchRow(inst.name, inst.model, len(inst.workload), s, LOST if r.lost else "error", None,
+                                     best_bound, None, None, None, error=f"{r.error_type}: {r.error}"))
                 continue
             p = r.plan
             realized = violations = None
@@ -135,6 +138,10 @@ def summarize(rows: Sequence[BenchRow], family_name: str, cost_model: str) -> st
         lines.append(f"| {s} | {len(ok)} | {err} | {statistics.mean(gb):+.2%} | {max(gb):+.2%} | "
                      f"{statistics.mean(bd):+.2%} | {statistics.median(r.wall_s for r in ok) * 1e3:.1f} ms | "
                      f"{statistics.mean(sim) if sim else float('nan'):.4f} |")
+    lost = sum(r.status == LOST for r in rows)
+    if lost:
+        lines += ["", f"The executor lost {lost} of {len(rows)} plans (rows of status `{LOST}`, among the errors): "
+                      "these figures leave them out."]
     return "\n".join(lines) + "\n"
 
 
@@ -143,7 +150,7 @@ def quick_settings() -> dict[str, Any]:
     return {"family_name": "paper", "count": 1, "simulate_s": 60.0}
 
 
-__all__ = ["BenchRow", "DEFAULT_SOLVERS", "FAMILIES", "run_bench", "summarize", "write_outputs"]
+__all__ = ["BenchRow", "DEFAULT_SOLVERS", "FAMILIES", "LOST", "run_bench", "summarize", "write_outputs"]
 
 
 def _rows(rows: Sequence[BenchRow]) -> list[BenchRow]:

@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import math
 import sys
+from collections.abc import Iterator
 
 from ._io import print_out
 from .errors import InputError, PlanCheckError
@@ -15,7 +18,9 @@ from .profiles import builtin_profile, load_profile
 from .report import format_schedule, format_simulation
 from .solvers import solver_names
 
-EXIT_OK = 0
+#: (:mod:`.cli`'s ``EXIT_OK`` and ``EXIT_INTERNAL``: ``bench`` exits with the second when the
+#: executor lost plans, its rows' status ``lost``.)
+EXIT_OK, EXIT_LOST = 0, 1
 #: How long ``bench --scheduler`` tries to reach its scheduler (s; Dask's own default).
 CONNECT_SECONDS = 30.0
 
@@ -53,7 +58,10 @@ def add_batch_parsers(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  harmonybatch-mp bench --quick --out bench-out\n"
                "  harmonybatch-mp bench --family random --workers 2 --simulate 600 --out bench-random\n"
-               "  harmonybatch-mp bench --family scale --solvers milp dp greedy --scheduler tcp://host:8786")
+               "  harmonybatch-mp bench --family scale --solvers milp dp greedy --scheduler tcp://host:8786\n\n"
+               "exit codes: 0 every plan made or refused by its solver (rows with status error: no plan, or\n"
+               "none in time), 1 plans lost by the executor (status lost: a worker or the scheduler gone),\n"
+               "2 bad input, 130 interrupted (Ctrl-C).")
     bp.add_argument("--family", default="paper", choices=("paper", "paper-high", "random", "scale"))
     bp.add_argument("--solvers", nargs="+", default=None, metavar="NAME", help="solvers to run (default: "
                     "milp dp greedy mbs batch)")
@@ -116,7 +124,7 @@ def cmd_replan(args) -> int:
 
 def cmd_bench(args) -> int:
     """``bench``: every solver on a workload family."""
-    from .bench import DEFAULT_SOLVERS, quick_settings, run_bench
+    from .bench import DEFAULT_SOLVERS, LOST, quick_settings, run_bench
     from .solvers import get_solver
 
     solvers = tuple(args.solvers or DEFAULT_SOLVERS)
@@ -146,7 +154,8 @@ def cmd_bench(args) -> int:
 
     total = len(solvers) * len(__import__("harmonybatch_mp.families", fromlist=["family"]).family(
         settings["family_name"], seed=args.seed, count=settings["count"]))
-    with tqdm(total=total, unit="plan", desc="bench", file=sys.stderr, disable=None, leave=False) as bar:
+    with tqdm(total=total, unit="plan", desc="bench", file=sys.stderr, disable=None, leave=False) as bar, \
+            _quiet_dask(client is not None):
         try:
             rows = run_bench(settings["family_name"], solvers=solvers, cost_model=args.cost_model,
                              simulate_s=settings["simulate_s"], count=settings["count"], seed=args.seed,
@@ -155,6 +164,25 @@ def cmd_bench(args) -> int:
         finally:
             if client is not None:
                 client.close()
-    errors = sum(r.cost is None for r in rows)
+    errors, lost = sum(r.cost is None for r in rows), sum(r.status == LOST for r in rows)
     print_out(f"{len(rows)} rows ({errors} errors) written to {args.out}/rows.csv, rows.json, summary.md")
+    if lost:
+        print(f"harmonybatch-mp: the executor lost {lost} of {len(rows)} plans (their rows' status is {LOST!r} and "
+              f"their error says why): the benchmark is incomplete", file=sys.stderr)
+        return EXIT_LOST
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _quiet_dask(quiet: bool) -> Iterator[None]:
+    """Dask's own error logs off while ``quiet``: a scheduler gone mid-run had its client print a
+    traceback on every attempt to reconnect; the plans it lost are said once, by their rows."""
+    names = [n for n in list(logging.root.manager.loggerDict) if n.split(".")[0] == "distributed"] if quiet else []
+    levels = {n: logging.getLogger(n).level for n in names}  # (Dask sets some children's levels: each is set)
+    for n in names:
+        logging.getLogger(n).setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for n, level in levels.items():
+            logging.getLogger(n).setLevel(level)

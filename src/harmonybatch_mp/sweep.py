@@ -40,12 +40,17 @@ CANCELLED = "the executor cancelled this instance before it finished (was its po
 
 @dataclass(frozen=True)
 class PlanRecord:
-    """The outcome of one instance: its plan, or the error that stopped it (never lost)."""
+    """The outcome of one instance (every instance has one): its plan, or the error that
+    stopped it. An error is the library's (``error_type`` one of :mod:`harmonybatch_mp.errors`:
+    the instance has no plan, or its solver none in time), or, with ``lost``, the executor's:
+    the instance never ran to its end (a worker or the cluster gone, the future cancelled) or
+    raised another error (a defect)."""
 
     index: int
     plan: Plan | None
     error_type: str | None = None
     error: str | None = None
+    lost: bool = False
 
     @property
     def ok(self) -> bool:
@@ -157,7 +162,7 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
             except Exception as exc:  # the executor lost the task (a worker died, a cluster closed): still a record
                 said = str(exc) or (CANCELLED if isinstance(exc, CancelledError) else f"the executor raised "
                                     f"{type(exc).__name__} with no message")
-                records.append(PlanRecord(i, None, type(exc).__name__, said + (BROKEN_POOL if own else "")))
+                records.append(PlanRecord(i, None, type(exc).__name__, said + (BROKEN_POOL if own else ""), lost=True))
             if progress is not None:
                 progress(1)
         return records
