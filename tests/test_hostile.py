@@ -1102,6 +1102,19 @@ def test_plan_many_takes_any_object_with_submit():
     assert [r.ok for r in plan_many([("0.5:5", "VGG19"), ("0.001:1", "VGG19")], executor=Inline())] == [True, False]
 
 
+def test_plan_many_names_an_executor_that_takes_no_work():
+    """A pool shut down (or a Dask client closed) refuses work: an InputError naming the
+    executor, not the pool's RuntimeError from inside plan_many."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from harmonybatch_mp import plan_many
+
+    pool = ThreadPoolExecutor(1)
+    pool.shutdown()
+    with pytest.raises(InputError, match=r"^executor: it took no work \(RuntimeError: cannot schedule new futures"):
+        plan_many([("0.5:5", "VGG19")], executor=pool)
+
+
 def test_plan_many_says_what_an_executor_that_lost_an_instance_did():
     """A future the executor cancelled (a pool shut down, a Dask cluster closed mid-sweep) or
     one that raised without a message still gives its record an error that says what happened:

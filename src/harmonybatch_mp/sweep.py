@@ -119,7 +119,9 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
         need the usual ``if __name__ == "__main__":`` guard; without it each record is a
         ``BrokenProcessPool`` error that says so), whose solvers search in one thread each,
         and whose workers end by themselves once the calling process is gone
-        (even killed).
+        (even killed). An executor that takes no work (shut down) is an InputError; an
+        instance it loses after taking it (a worker or the cluster gone, its future
+        cancelled) is a record with ``lost``.
     progress : callable, optional
         Called with 1 as each instance finishes.
 
@@ -154,7 +156,13 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
                                        initargs=(owner[0],))
     futures: list[Any] = []
     try:
-        futures = [executor.submit(plan_one, i, args) for i, args in calls]
+        for i, args in calls:
+            try:
+                futures.append(executor.submit(plan_one, i, args))
+            except Exception as exc:  # a pool shut down, a Dask client closed: the caller's executor takes no work
+                if own:
+                    raise
+                raise InputError(f"executor: it took no work ({type(exc).__name__}: {exc}); was it shut down?") from None
         records: list[PlanRecord] = []
         for (i, _), fut in zip(calls, futures):
             try:
