@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import threading
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import CancelledError, Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -145,9 +147,11 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
         raise InputError(f"executor: expected an executor (an object with submit()), got {type(executor).__name__}")
     function(progress, "progress", optional=True)
     calls = []
+    own = executor is None
     for i, inst in enumerate(instances):
         calls.append((i, {**solve_options, **_arguments(inst, i)}))
-    own = executor is None
+        if own:  # the default pool's workers get each instance pickled
+            _picklable(i, calls[-1][1])
     if own:  # forkserver: forking a process that runs threads (a Dask client, a solver) can deadlock
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
         owner = multiprocessing.Pipe(duplex=False)  # (read end: the workers', write end: only ours)
@@ -168,9 +172,7 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
             try:
                 records.append(fut.result())
             except Exception as exc:  # the executor lost the task (a worker died, a cluster closed): still a record
-                said = str(exc) or (CANCELLED if isinstance(exc, CancelledError) else f"the executor raised "
-                                    f"{type(exc).__name__} with no message")
-                records.append(PlanRecord(i, None, type(exc).__name__, said + (BROKEN_POOL if own else ""), lost=True))
+                records.append(PlanRecord(i, None, type(exc).__name__, _lost_error(exc, own), lost=True))
             if progress is not None:
                 progress(1)
         return records
@@ -185,6 +187,31 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
             executor.shutdown()
             for end in owner:
                 end.close()
+
+
+def _lost_error(exc: Exception, default_pool: bool) -> str:
+    """The error of a record whose instance the executor lost with ``exc``: its message, what a
+    cancelled future or a message-less error means, and where the default pool broke, what
+    breaks one (:data:`BROKEN_POOL`; not for another error, which a worker raised).
+
+    >>> _lost_error(CancelledError(), False)
+    'the executor cancelled this instance before it finished (was its pool or cluster shut down?)'
+    >>> _lost_error(TypeError("x"), True)
+    'x'
+    """
+    said = str(exc) or (CANCELLED if isinstance(exc, CancelledError) else
+                        f"the executor raised {type(exc).__name__} with no message")
+    return said + (BROKEN_POOL if default_pool and isinstance(exc, BrokenProcessPool) else "")
+
+
+def _picklable(index: int, arguments: dict[str, Any]) -> None:
+    """An InputError naming the instance whose arguments cannot be sent to a worker process:
+    the pool failed it with a PicklingError, which its record put down to a worker that ended."""
+    try:
+        pickle.dumps(arguments)
+    except Exception as exc:  # (PicklingError, TypeError or AttributeError, by what failed)
+        raise InputError(f"instance {index}: cannot be sent to a worker process ({type(exc).__name__}: {exc}); "
+                         "pass arguments that pickle, or executor=ThreadPoolExecutor(...)") from None
 
 
 def _stop_workers(executor: ProcessPoolExecutor) -> None:
