@@ -117,7 +117,8 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
     executor : concurrent.futures.Executor, optional
         Where to run: a ``ThreadPoolExecutor``, a ``ProcessPoolExecutor``, Dask's
         ``client.get_executor()``... Default: a process pool of ``workers`` processes
-        (default: the cores this process may use), started with ``forkserver`` (scripts that call it
+        (default: the cores this process may use; each instance must pickle, or it is an
+        InputError naming it), started with ``forkserver`` (scripts that call it
         need the usual ``if __name__ == "__main__":`` guard; without it each record is a
         ``BrokenProcessPool`` error that says so), whose solvers search in one thread each,
         and whose workers end by themselves once the calling process is gone
