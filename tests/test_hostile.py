@@ -451,6 +451,31 @@ def test_bench_on_a_scheduler_it_cannot_reach_is_bad_input(where, tmp_path, caps
     assert (address.strip() == "") == ("expected a dask.distributed scheduler's address" in err)
     assert time.perf_counter() - start < 20 and not (tmp_path / "out").exists()
 
+
+@pytest.mark.parametrize("address", ["not an address", "tcp://127.0.0.1:9"])
+def test_a_client_that_failed_to_connect_is_not_left_to_the_garbage_collector(address, tmp_path, monkeypatch):
+    """A Dask client that failed to connect is closed before ``bench`` returns, not left for
+    the garbage collector to close wherever it next runs: the suite hung so, for ever, when it
+    ran in the thread of the event loop that the next ``bench --scheduler`` was starting
+    (closing takes Dask's lock of every loop runner, which the starting client held, waiting
+    for that thread). The collector is off for the call, so that nothing but ``bench`` collects."""
+    import gc
+
+    distributed = pytest.importorskip("dask.distributed")
+    from harmonybatch_mp import cli_batch
+    from harmonybatch_mp.cli import main
+
+    monkeypatch.setattr(cli_batch, "CONNECT_SECONDS", 1.0)
+    gc.collect()
+    gc.disable()
+    try:
+        assert main(["bench", "--quick", "--scheduler", address, "--out", str(tmp_path / "out")]) == 2
+        open_clients = [c.status for c in gc.get_objects() if issubclass(type(c), distributed.Client)  # (not proxies)
+                        and c.status not in ("closed", "newly-created")]
+    finally:
+        gc.enable()
+    assert open_clients == []
+
 def test_ctrl_c_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch):
     """Ctrl-C (a real SIGINT) in the middle of a long solve: one line, exit 130 (128 + SIGINT),
     nothing on stdout; and the next command in the same process plans (no lock left held).

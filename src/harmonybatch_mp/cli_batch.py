@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import logging
 import math
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 from ._io import print_out
 from .errors import InputError, PlanCheckError
@@ -140,15 +142,7 @@ def cmd_bench(args) -> int:
     if args.scheduler is not None:
         if not args.scheduler.strip():  # (Dask would start a local cluster for an empty address)
             raise InputError("--scheduler: expected a dask.distributed scheduler's address, e.g. tcp://host:8786")
-        try:
-            from dask.distributed import Client
-        except ImportError:
-            raise InputError("--scheduler needs dask.distributed: pip install '.[dask]'") from None
-        try:
-            client = Client(args.scheduler, timeout=CONNECT_SECONDS)
-        except Exception as exc:  # an address Dask cannot read, nothing listening there, or not a Dask scheduler
-            raise InputError(f"--scheduler {args.scheduler!r}: cannot connect to a dask.distributed scheduler there "
-                             f"({type(exc).__name__}: {exc})") from None
+        client = _connect(args.scheduler)
         executor = client.get_executor()
     from tqdm import tqdm
 
@@ -171,6 +165,26 @@ def cmd_bench(args) -> int:
               f"their error says why): the benchmark is incomplete", file=sys.stderr)
         return EXIT_LOST
     return EXIT_OK
+
+
+def _connect(address: str) -> Any:
+    """A Dask client of the scheduler at ``address``, or an InputError naming it.
+
+    A client that fails to connect is garbage in a reference cycle whose ``__del__`` closes it,
+    taking Dask's lock of every loop runner. Collected where another client (a later ``bench``
+    in this process) is starting, in the thread of its event loop, it waited for that lock
+    while the starting client held it, waiting for that thread: both for ever (the test suite
+    hung so). It is collected here instead, where this thread holds no lock of Dask's."""
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise InputError("--scheduler needs dask.distributed: pip install '.[dask]'") from None
+    try:
+        return Client(address, timeout=CONNECT_SECONDS)
+    except Exception as exc:  # an address Dask cannot read, nothing listening there, or not a Dask scheduler
+        failed = f"{type(exc).__name__}: {exc}"
+    gc.collect()  # (outside the except clause, whose exception holds the failed client's frames)
+    raise InputError(f"--scheduler {address!r}: cannot connect to a dask.distributed scheduler there ({failed})")
 
 
 @contextlib.contextmanager
