@@ -97,17 +97,23 @@ def test_round_trip_random_coefficients(true, preset_name, seed):
     assert avg_err <= TOL
     # L_max jumps where the slice count n = ceil(a L0 / (m tau)) steps. Only those steps identify
     # tau (away from them (Mmax - m) n tau ~ (Mmax - m) a L0 / m whatever tau is), so with 1%
-    # sample noise and slices near 1 ms (n in the hundreds) tau is fitted to a few percent
-    # (measured: up to 6.5% L_max error, counts off by 3-4%). Bounds: within 10% where the
-    # fitted count is the true one, counts within one step or 10%, most points within TOL.
+    # sample noise and slices near 1 ms tau is fitted to a few percent, and where every grid
+    # point waits 4 slices or more, not at all: tau 12-78% off, and the counts as far, in 19 of 730
+    # random draws with tau in [1, 5] ms, and in hypothesis's with seed 120069134. The time
+    # waited, n tau, is identified: within one slice or 10% in 1,100 such draws. Bounds: L_max
+    # within 10% where the fitted count is the true one, the time waited within one slice or
+    # 10%, most points within TOL.
     def slices(p):
         return np.ceil(p.gpu_share * gpu_base_latency(p, GRID_B) / (GRID_M * p.time_slice))
 
-    n_true = slices(true)
-    same = n_true == slices(result.profile)
+    n_true, n_fit = slices(true), slices(result.profile)
+    same = n_true == n_fit
     event(f"grid points across a slice step: {np.mean(~same):.0%}")
+    event(f"fewest slices waited at a grid point: {'1-3' if n_true.min() < 4 else '4 or more'}")
     assert np.all(max_err[same] <= 2 * TOL), float(max_err[same].max())
-    assert np.all(np.abs(n_true - slices(result.profile)) <= np.maximum(1, 0.1 * n_true))
+    waited, fitted = n_true * true.time_slice, n_fit * result.profile.time_slice
+    one_slice = max(true.time_slice, result.profile.time_slice)
+    assert np.all(np.abs(fitted - waited) <= one_slice + 0.1 * waited), float(np.max(np.abs(fitted / waited - 1)))
     assert np.median(max_err) <= 0.01
 
 
