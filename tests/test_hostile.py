@@ -1024,6 +1024,13 @@ def _bad_calls():
         (lambda: ms.measurements_from_rows([], "m", [1]), "first_line: expected"),
         (lambda: family(np.array([1.0, 2.0])), "unknown workload family array"),
         (lambda: simulate(plan(), duration=10, duration_model=np.ones(2)), "simulate: duration_model must have sample"),
+        # a string for a switch was true whatever it said: log="no" returned a log
+        (lambda: simulate(plan(), duration=10, log="no"), "simulate: log: expected True or False, got 'no'"),
+        (lambda: hb.solve("0.5:5", "VGG19", solver="exact", force="no"), "exact: force: expected True or False"),
+        (lambda: hb.register_solver("fake", hb.solve, replace="no"), "solver 'fake': replace: expected True or False"),
+        (lambda: hb.register_solver("fake", hb.solve, side_constraints=1),
+         "solver 'fake': side_constraints: expected True or False, got 1"),
+        (lambda: hb.build_model("0.5:5", "VGG19", reduce="yes"), "build_model: reduce: expected True or False"),
         # a progress that cannot be called raised TypeError once the first group was simulated
         (lambda: simulate(plan(), duration=10, progress="x"), "simulate: progress: expected a callable, got str"),
         (lambda: profile_callable(len, [1], memory=3), "memory: expected a callable, got int"),

@@ -169,6 +169,20 @@ def instance(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
     return value
 
 
+def flag(value: Any, where: str) -> bool:
+    """``value`` if it is True or False (numpy's too), or an InputError naming ``where``: a
+    string such as ``"false"`` is true, and taken so it would switch the option on.
+
+    >>> flag("false", "simulate: log")
+    Traceback (most recent call last):
+    ...
+    harmonybatch_mp.errors.InputError: simulate: log: expected True or False, got 'false'
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputError(f"{where}: expected True or False, got {value!r:.40}")
+    return bool(value)
+
+
 def attributes(value: Any, names: tuple[str, ...], where: str) -> Any:
     """``value`` if it has every attribute of ``names``, or an InputError naming the first it lacks.
 

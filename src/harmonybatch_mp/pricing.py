@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import instance, reals, together
+from ._validate import flag, instance, reals, together
 from .errors import InputError
 from .platform import Platform
 
@@ -64,8 +64,7 @@ def function_cost(platform: Platform, kind: str, *, vcpu, mem_gb, gpu_gb, latenc
     if not isinstance(platform, Platform) or not (isinstance(kind, str) and kind in ("cpu", "gpu")):
         raise InputError(f"function_cost: expected a Platform and a kind 'cpu' or 'gpu', got "
                          f"{type(platform).__name__} and {kind!r:.20}")
-    if not isinstance(billed, bool):
-        raise InputError(f"function_cost: billed: expected True or False, got {billed!r:.20}")
+    billed = flag(billed, "function_cost: billed")
     gpu = kind == "gpu"
     unit = platform.gpu_billing_unit if gpu else platform.cpu_billing_unit
     host = 0.0 if gpu and not platform.gpu_bills_host else 1.0

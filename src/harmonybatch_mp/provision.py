@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from ._validate import instance, listed, whole
+from ._validate import flag, instance, listed, whole
 from .batching import _fold, _max_batch, _slo_timeouts
 from .errors import InputError
 from .grid import GPU, KINDS, ConfigGrid, GroupConfig, config_grid, kind_mask
@@ -81,9 +81,7 @@ class _RunState:
 
 
 def _group_state(grid: ConfigGrid, apps: Sequence[App], kinds: Sequence[str], check_input: bool = True) -> _RunState:
-    if not isinstance(check_input, bool):
-        raise InputError(f"check_input: expected True or False, got {check_input!r:.40}")
-    if check_input:
+    if flag(check_input, "check_input"):
         instance(grid, ConfigGrid, "grid")
         apps = _sorted(apps)
     state = _RunState(grid, apps[0], grid.memory_ok & kind_mask(grid, kinds))

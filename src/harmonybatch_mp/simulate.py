@@ -205,6 +205,7 @@ def simulate(plan: Plan, *, duration: float | None = None, trace: Trace | None =
     v.instance(plan, Plan, "simulate: plan")
     v.attributes(duration_model, ("sample",), "simulate: duration_model")
     v.function(progress, "simulate: progress", optional=True)
+    log = v.flag(log, "simulate: log")
     seed = v.seed(seed, "simulate: seed")
     if (duration is None) == (trace is None):
         raise InputError("simulate: give exactly one of duration (seconds) or trace")

@@ -136,8 +136,7 @@ def workload_from_records(records: Any, where: str = "workload", *, rates: bool 
     """Build a workload from a list of ``{"name", "slo", "rate"}`` mappings (with ``rates=False``,
     ``{"name", "slo"}``: a ``rate`` is ignored and every rate reads as 1, as in an SLO file)."""
     where = v.prefix(where)
-    if not isinstance(rates, bool):
-        raise InputError(f"workload_from_records: rates: expected True or False, got {rates!r:.40}")
+    rates = v.flag(rates, "workload_from_records: rates")
     if not isinstance(records, list):
         raise InputError(f"{where}: expected a list of objects with keys name, slo{', rate' if rates else ''}")
     apps = []
@@ -158,8 +157,7 @@ def load_workload(path: str | Path, *, rates: bool = True) -> Workload:
     JSON file only ``name`` and ``slo`` per app; a rate is ignored and every rate reads as 1.
     """
     path = as_path(path, "workload")
-    if not isinstance(rates, bool):
-        raise InputError(f"load_workload: rates: expected True or False, got {rates!r:.40}")
+    rates = v.flag(rates, "load_workload: rates")
     if path.suffix.lower() == ".json":
         return workload_from_records(v.read_json(path, "workload"), where=f"workload {str(path)!r}", rates=rates)
     header, records = csv_records(path, "workload")

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validate import listed
+from .._validate import flag, listed
 from ..errors import InfeasibleError, InputError, SolverError
 from ..expected_cost import COST_MODELS
 from ..plan import SolverInfo
@@ -166,6 +166,8 @@ def register_solver(name: str, function: SolverFunction, *, side_constraints: bo
         raise InputError(f"solver {name!r}: expected a function, got {type(function).__name__}")
     params = inspect.signature(function).parameters.values()
     options = frozenset(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
+    side_constraints = flag(side_constraints, f"solver {name!r}: side_constraints")
+    replace = flag(replace, f"solver {name!r}: replace")
     models = listed(cost_models, f"solver {name!r}: cost_models", "a sequence of cost model names")
     if not models or any(not isinstance(m, str) or m not in COST_MODELS for m in models):
         raise InputError(f"solver {name!r}: cost_models must be some of {', '.join(COST_MODELS)}, got {models!r}")

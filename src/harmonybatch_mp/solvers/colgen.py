@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-from .._validate import instance, integer
+from .._validate import flag, instance, integer
 from ..errors import InputError, SolverError
 from ..expected_cost import FULL_BATCH
 from ..plan import BOUNDED, OPTIMAL, TIME_LIMIT, SolverInfo
@@ -121,8 +121,7 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     deadline = deadline_of(start, time_limit)
     rel_gap = check_gaps(rel_gap, 0.0, None, "colgen")[0]
     enumeration_limit = integer(enumeration_limit, "enumeration_limit", minimum=0)
-    if not isinstance(regroup, bool):
-        raise InputError(f"colgen option regroup: expected True or False, got {regroup!r}")
+    regroup = flag(regroup, "colgen option regroup")
     if problem.cost_model != FULL_BATCH:
         raise InputError("solver 'colgen' prices the full-batch model; use cost_model='full-batch' "
                          "(under 'expected' use 'milp')")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 import time
 
-from .._validate import instance
-from ..errors import InputError, SolverError
+from .._validate import flag, instance
+from ..errors import SolverError
 from ..plan import RESTRICTED_OPTIMAL, TIME_LIMIT, SolverInfo
 from ..solver_info import relative_gap
 from .base import Solution
@@ -83,8 +83,7 @@ def dp(problem: Problem, *, max_run: int | None = None, deadline: float | None =
     """
     instance(problem, Problem, "dp: problem")
     max_run, deadline = check_max_run(max_run), checked_deadline(deadline)
-    if not isinstance(isolate, bool):
-        raise InputError(f"dp: isolate: expected True or False, got {isolate!r:.40}")
+    isolate = flag(isolate, "dp: isolate")
     capped = max_run is None and auto_max_run(problem.n, problem.expected) is not None
     if max_run is None:
         max_run = auto_max_run(problem.n, problem.expected)

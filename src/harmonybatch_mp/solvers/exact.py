@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from .._validate import instance
+from .._validate import flag, instance
 from ..errors import InputError
 from ..plan import OPTIMAL, SolverInfo
 from .base import Solution
@@ -59,6 +59,7 @@ def exact(problem: Problem, *, force: bool = False) -> Solution:
         or more than :data:`EXACT_FORCE_MAX_APPS` whatever ``force``.
     """
     instance(problem, Problem, "exact: problem")
+    force = flag(force, "exact: force")
     if problem.n > EXACT_FORCE_MAX_APPS:
         raise InputError(
             f"solver 'exact' enumerates Bell(n) partitions; {problem.n} apps is more than the "

@@ -410,6 +410,7 @@ def build_from_problem(problem: Problem, *, candidates: str | Sequence[Sequence[
     :data:`HANDOFF_PER_COLUMN`, nor from :data:`SOLVE_RESERVE_FROM` columns on solve them,
     :data:`SOLVE_PER_COLUMN`)."""
     side = problem.side
+    reduce = v.flag(reduce, "build_model: reduce")
     if configs is not None and configs not in CONFIG_CHOICES:
         raise InputError(f"configs must be one of {', '.join(CONFIG_CHOICES)}, got {configs!r}")
     masks, strategy, detail = candidate_groups(problem, candidates, max_run, deadline)
