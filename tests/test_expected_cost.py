@@ -76,8 +76,10 @@ def test_mixed_timeouts_match_the_batch_manager(group, seed):
     se = np.sqrt(want * (1 - want) / sizes.size) + 1e-3
     event(f"mean invocation size {sizes.mean():.0f}" if sizes.mean() >= 2 else "mostly single requests")
     assert np.all(np.abs(got - want) <= 5 * se), (got[:6], want[:6])
-    # and the renewal-reward mean size
-    assert sizes.mean() == pytest.approx(want.sum(), rel=0.03)
+    # and the renewal-reward mean size, within 5 standard errors as the tails (the batches are
+    # independent cycles). The 3% it was held to is 3.6 of them at 30,000 requests: a draw fell
+    # 3.7 below (hypothesis seed 709267045), where 1,000,000 requests come within 1.2 of them.
+    assert abs(sizes.mean() - want.sum()) <= 5 * sizes.std() / np.sqrt(sizes.size), (sizes.mean(), want.sum())
 
 
 def test_size_bound_is_the_uncapped_mean():
