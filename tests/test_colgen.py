@@ -108,6 +108,7 @@ def priced(draw, min_apps: int = 1, max_apps: int = 6):
     platform = draw(st.sampled_from(PRESETS))
     w = draw(workloads(min_apps=min_apps, max_apps=max_apps))
     problem = _problem(w, model, platform)
+    assume(np.isfinite(problem.lower_bound()))  # (an app no configuration serves: no plan, every weight 0)
     pricer = Pricer(problem, 1.0 / problem.lower_bound())
     single = np.array([pricer.weight[:, i][pricer.serves[:, i]].min(initial=np.inf) for i in range(problem.n)])
     # duals around each app's cheapest weight: some groups price out, some do not
@@ -240,12 +241,14 @@ def test_closing_the_pricing_stops_the_searches_running_ahead():
 @given(priced(), st.floats(0.0, 0.3), st.floats(1.0, 1.5))
 def test_enumeration_is_complete(case, slack, raise_by):
     """enumerate returns exactly the groups with a column of reduced cost <= slack (duals raised
-    so that most draws have some: at the drawn duals three in four had none)."""
+    so that most draws have some: at the drawn duals three in four had none), up to the search's
+    TOLERANCE: it prunes within that of the slack. (This asked for every group 1e-7 inside the
+    slack, and a group at reduced cost 0 under a slack of 1e-7 was left out: seed 240385526.)"""
     problem, pricer, duals = case
     duals = raise_by * duals
     charge = np.zeros(len(pricer.configs))
     brute = _brute_profits(problem, pricer, duals, charge)
-    want = {m for m, v in brute.items() if v >= -slack + 1e-7}
+    want = {m for m, v in brute.items() if v >= -slack + TOLERANCE}
     got = pricer.enumerate(duals, charge, slack, limit=10**6)
     event(f"{'some' if want else 'no'} groups within the slack")
     assert want <= set(got)

@@ -368,7 +368,9 @@ class Pricer:
     def enumerate(self, duals: np.ndarray, charge: np.ndarray, slack: float, limit: int,
                   deadline: float | None = None) -> dict[int, int] | None:
         """Every group with a configuration whose reduced cost is at most ``slack`` (profit
-        >= charge - slack), with the grid index of the cheapest such configuration; None when
+        >= charge - slack; the search prunes within :data:`TOLERANCE` of that, so a group
+        within it of the slack may be left out), with the grid index of the cheapest such
+        configuration; None when
         there are more than ``limit`` or ``deadline`` passes. Without side rows (``charge``
         0) that configuration costs what the group's optimum does when the optimum's batch
         is above 1: the optimum, or a configuration dominating it, is priced, and its reduced
