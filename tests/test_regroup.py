@@ -8,10 +8,10 @@ from itertools import combinations
 
 import numpy as np
 import pytest
-from hypothesis import assume, event, given, settings
+from hypothesis import assume, event, example, given, settings
 from hypothesis import strategies as st
 
-from harmonybatch_mp import InfeasibleError, InputError, SideConstraints, solve
+from harmonybatch_mp import App, InfeasibleError, InputError, SideConstraints, Workload, solve
 from harmonybatch_mp.solvers import Problem, as_instance
 from harmonybatch_mp.solvers import regroup as regroup_module
 from harmonybatch_mp.solvers.generation import Generated
@@ -30,11 +30,18 @@ def _partition(problem: Problem, labels: list[int]) -> list[int]:
 
 @settings(max_examples=25, deadline=None)
 @given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(min_apps=2, max_apps=8),
-       st.lists(st.integers(0, 2), min_size=8, max_size=8), st.booleans())
-def test_a_plan_of_two_or_three_groups_is_regrouped_into_the_optimum(model, platform, workload, labels, isolated):
-    """A plan of two or three groups is one part with all the apps, which colgen proves well
-    within a part's limit: regrouping returns the optimum over every partition, whatever plan
-    keeping the isolated pair it starts from (groups no function serves included)."""
+       st.lists(st.integers(0, 2), min_size=8, max_size=8), st.booleans(), st.booleans())
+@example("GPT-2", "reference", Workload([App(f"w{i}", 1.0, r) for i, r in enumerate([1, 1, 1, 1, 1, 3.1623, 10])]
+                                        + [App("w7", 1.5, 3.1623)]), [0, 0, 0, 0, 0, 1, 2, 0], False, False)
+def test_a_plan_of_two_groups_is_regrouped_into_the_optimum_and_one_of_three_no_dearer(model, platform, workload,
+                                                                                     labels, isolated, two):
+    """A plan of two groups is one part with all the apps, which colgen proves well within a
+    part's limit: regrouping returns the optimum over every partition, whatever plan keeping the
+    isolated pair it starts from (groups no function serves included). A plan of three is that
+    where no pair, planned first, is replaced; where one is, the part of every app is gone, and
+    the plan returned may stay above the optimum (the example, found with hypothesis seed
+    558356877: the pair of 6 and 1 apps became 7 groups of one, 0.18% above it), but never above
+    the start."""
     ready(COLGEN, None)  # a part's colgen within its limit would not wait for the kernels
     names = [a.name for a in workload.apps]
     side = SideConstraints(isolate=((names[0], names[-1]),)) if isolated else None
@@ -45,17 +52,20 @@ def test_a_plan_of_two_or_three_groups_is_regrouped_into_the_optimum(model, plat
         event("infeasible")
         assume(False)
     problem = Problem(*as_instance(workload, model, platform), side=side, cost_model="full-batch")
-    labels = labels[:problem.n]
+    labels = [x % 2 for x in labels[:problem.n]] if two else labels[:problem.n]  # (two: at most two groups)
     if isolated and labels[0] == labels[-1]:  # the plan keeps the pair apart
-        labels[-1] = (labels[0] + 1) % 3
+        labels[-1] = (labels[0] + 1) % (2 if two else 3)
     masks = _partition(problem, labels)
     assume(len(masks) >= 2)  # one group: no part
     got = regroup(problem, masks)
     assert sorted(got) == sorted(set(got)) and sum(got) == (1 << problem.n) - 1
     assert all(a & b == 0 for a, b in combinations(got, 2))
     assert problem.side.allows(problem, got, [problem.group(m) for m in got])
-    assert problem.plan_cost(got) == pytest.approx(want, rel=REL)
     before = problem.plan_cost(masks)
+    assert problem.plan_cost(got) <= before * (1 + REL)
+    if len(masks) == 2:
+        assert problem.plan_cost(got) == pytest.approx(want, rel=REL)
+    event(f"{len(masks)} groups: " + ("the optimum" if problem.plan_cost(got) <= want * (1 + REL) else "above it"))
     event("the plan was the optimum" if before <= want * (1 + REL) else
           "a group no function serves" if before == np.inf else "regrouping lowered the cost")
 
