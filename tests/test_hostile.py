@@ -476,6 +476,7 @@ def test_a_client_that_failed_to_connect_is_not_left_to_the_garbage_collector(ad
         gc.enable()
     assert open_clients == []
 
+
 def test_ctrl_c_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch):
     """Ctrl-C (a real SIGINT) in the middle of a long solve: one line, exit 130 (128 + SIGINT),
     nothing on stdout; and the next command in the same process plans (no lock left held).
