@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import event, given, settings
+from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
 from harmonybatch_mp import (
@@ -1229,7 +1229,12 @@ def extreme_workloads(draw):
 @settings(max_examples=60)
 @given(st.sampled_from(["VGG19", "BERT", "GPT-2", "VideoMAE"]), st.sampled_from(["reference", "paper"]),
        extreme_workloads())
+@example("VGG19", "paper", Workload([App("x1", 0.054688, 17.78279410038923), App("x0", 1.0, 1.0),
+                                     App("x3", 1.0, 1.0), App("x2", 1.0, 100.0), App("x4", 2.0, 1.0)]))
 def test_extreme_rate_mixes_milp_equals_exact(model, platform, workload):
+    """milp's plan costs what exact's does, and its bound is below it, both within 1e-9, as the
+    other bounds' tests: on the example (hypothesis seed 434569439) milp's plan, another of the
+    same cost up to rounding, and its bound came 1.1e-10 above exact's (this allowed 1e-12)."""
     try:
         ex = solve(workload, model, platform, solver="exact")
     except InfeasibleError:
@@ -1240,7 +1245,7 @@ def test_extreme_rate_mixes_milp_equals_exact(model, platform, workload):
     event("feasible")
     ml = solve(workload, model, platform, candidates="all")
     assert ml.total_cost == pytest.approx(ex.total_cost, rel=1e-9)
-    assert ml.solver.bound <= ex.total_cost * (1 + 1e-12)
+    assert ml.solver.bound <= ex.total_cost * (1 + 1e-9)
     assert math.isfinite(ml.solver.gap)
 
 
