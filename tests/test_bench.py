@@ -268,6 +268,43 @@ def test_bench_time_limit_goes_to_the_solvers_that_take_one(tmp_path):
         assert main(["bench", "--time-limit", bad, "--out", str(tmp_path / "x")]) == 2
 
 
+def test_bench_of_solvers_that_prove_no_bound_writes_its_summary(tmp_path):
+    """Solvers that prove no bound (``greedy`` alone) or one of 0 or less (a registered solver's,
+    true of every plan): rows without a gap to it and a summary that says ``-`` there.
+    ``bench --solvers greedy`` was a StatisticsError traceback (exit 1) after writing two of its
+    three files, and a bound of 0 a ZeroDivisionError."""
+    from harmonybatch_mp import SolverInfo
+    from harmonybatch_mp.bench import run_bench
+    from harmonybatch_mp.solvers import Solution, register_solver, unregister_solver
+
+    out = tmp_path / "greedy"
+    assert main(["bench", "--family", "paper", "--count", "1", "--solvers", "greedy", "--workers", "1",
+                 "--out", str(out)]) == 0
+    rows = json.loads((out / "rows.json").read_text())
+    assert len(rows) == 4 and all(r["cost"] is not None and r["gap_to_bound"] is None for r in rows)
+    assert "\n| greedy | 4 | 0 | +0.00% | +0.00% | - | " in (out / "summary.md").read_text()
+
+    def proves(bound):
+        def alone(problem):
+            return Solution.of(problem, [1 << i for i in range(problem.n)],
+                               SolverInfo("alone", status="bounded", bound=bound))
+        return alone
+
+    register_solver("zero_bound", proves(0.0))
+    register_solver("negative_bound", proves(-1.0))
+    try:
+        with ThreadPoolExecutor(1) as pool:  # in process: the registry is this process's
+            rows = run_bench("paper", solvers=("zero_bound", "negative_bound", "dp"), count=1, executor=pool,
+                             out=tmp_path / "mixed")
+            lone = run_bench("paper", solvers=("zero_bound", "negative_bound"), count=1, executor=pool)
+    finally:
+        unregister_solver("zero_bound")
+        unregister_solver("negative_bound")
+    assert all(r.bound > 0 and r.gap_to_bound >= 0 for r in rows)  # dp's bound, the best, for every row
+    assert all(r.bound == 0.0 and r.gap_to_bound is None for r in lone)
+    assert "| - |" in summarize(lone, "paper", "expected")
+
+
 def test_a_solver_s_cost_models_are_checked_before_any_plan(tmp_path, capsys):
     """A solver registered for one cost model: solve() refuses the other before planning, naming
     the solvers that price it; bench refuses it as bad input (exit 2, no files) instead of

@@ -32,8 +32,8 @@ LOST = "lost"
 @dataclass(frozen=True)
 class BenchRow:
     """One (instance, solver) result. ``gap_to_bound`` is against the best lower bound any
-    solver proved for the instance (valid for every plan); ``gap_to_best`` against the
-    cheapest plan found for it."""
+    solver proved for the instance (valid for every plan): ``cost / bound - 1``, None where no
+    solver proved a bound above 0; ``gap_to_best`` against the cheapest plan found for it."""
 
     instance: str
     model: str
@@ -77,6 +77,8 @@ def run_bench(family_name: str = "paper", *, solvers: Sequence[str] = DEFAULT_SO
         recs = records[k * len(solvers):(k + 1) * len(solvers)]
         bounds = [r.plan.solver.bound for r in recs if r.ok and r.plan.solver.bound is not None]
         best_bound = max(bounds) if bounds else None
+        # (a bound of 0 or less holds for every plan and proves nothing: no gap to it)
+        proving = best_bound is not None and best_bound > 0
         costs = [r.plan.total_cost for r in recs if r.ok]
         best = min(costs) if costs else None
         for s, r in zip(solvers, recs):
@@ -92,7 +94,7 @@ def run_bench(family_name: str = "paper", *, solvers: Sequence[str] = DEFAULT_SO
                 o = simulate(p, duration=simulate_s, seed=k).overall
                 realized, violations = o.realized_cost, o.violation_rate
             rows.append(BenchRow(inst.name, inst.model, len(inst.workload), s, p.solver.status, p.total_cost,
-                                 best_bound, None if best_bound is None else p.total_cost / best_bound - 1,
+                                 best_bound, p.total_cost / best_bound - 1 if proving else None,
                                  p.total_cost / best - 1, p.solver.wall_time_s, realized, violations))
     if out is not None:
         write_outputs(rows, out, family_name, cost_model)
@@ -103,18 +105,19 @@ def write_outputs(rows: Sequence[BenchRow], out: str | Path, family_name: str, c
     """``rows.csv``, ``rows.json`` and ``summary.md`` in folder ``out`` (created if needed)."""
     rows = _rows(rows)
     folder = Path(instance(out, (str, Path), "bench: out"))
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"bench: cannot create {str(folder)!r} ({exc.strerror})") from None
     data = [asdict(r) for r in rows]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(data[0]) if data else ["instance"])
     w.writeheader()
     w.writerows(data)
+    summary = summarize(rows, family_name, cost_model)  # (before the folder and files: a failure writes none)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"bench: cannot create {str(folder)!r} ({exc.strerror})") from None
     write_text(folder / "rows.csv", buf.getvalue())
     write_text(folder / "rows.json", json.dumps(data, indent=1) + "\n")
-    write_text(folder / "summary.md", summarize(rows, family_name, cost_model))
+    write_text(folder / "summary.md", summary)
 
 
 def summarize(rows: Sequence[BenchRow], family_name: str, cost_model: str) -> str:
@@ -136,7 +139,8 @@ def summarize(rows: Sequence[BenchRow], family_name: str, cost_model: str) -> st
         bd = [r.gap_to_bound for r in ok if r.gap_to_bound is not None]
         sim = [r.realized / r.cost for r in ok if r.realized]
         lines.append(f"| {s} | {len(ok)} | {err} | {statistics.mean(gb):+.2%} | {max(gb):+.2%} | "
-                     f"{statistics.mean(bd):+.2%} | {statistics.median(r.wall_s for r in ok) * 1e3:.1f} ms | "
+                     f"{f'{statistics.mean(bd):+.2%}' if bd else '-'} | "
+                     f"{statistics.median(r.wall_s for r in ok) * 1e3:.1f} ms | "
                      f"{statistics.mean(sim) if sim else float('nan'):.4f} |")
     lost = sum(r.status == LOST for r in rows)
     if lost:
