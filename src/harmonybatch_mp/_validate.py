@@ -170,8 +170,9 @@ def instance(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
 
 
 def flag(value: Any, where: str) -> bool:
-    """``value`` if it is True or False (numpy's too), or an InputError naming ``where``: a
-    string such as ``"false"`` is true, and taken so it would switch the option on.
+    """``value`` as a bool if it is True or False (numpy's too), or an InputError naming
+    ``where``. Anything else is refused: the string ``"false"`` is truthy, so taking it as it
+    is would switch the option on.
 
     >>> flag("false", "simulate: log")
     Traceback (most recent call last):
