@@ -477,6 +477,104 @@ def test_a_client_that_failed_to_connect_is_not_left_to_the_garbage_collector(ad
     assert open_clients == []
 
 
+def test_bench_on_a_scheduler_without_workers_is_bad_input(tmp_path, capsys, monkeypatch):
+    """``bench --scheduler`` on a scheduler no worker has joined: exit 2 naming the address and
+    how to start a worker, no files (it waited for ever, as Dask does)."""
+    distributed = pytest.importorskip("dask.distributed")
+    from harmonybatch_mp import cli_batch
+    from harmonybatch_mp.cli import main
+
+    monkeypatch.setattr(cli_batch, "NO_WORKERS_SECONDS", 0.5)
+    with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster:
+        address = cluster.scheduler_address
+        start = time.perf_counter()
+        code = main(["bench", "--quick", "--solvers", "greedy", "--scheduler", address, "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"harmonybatch-mp: error: --scheduler {address!r}: the scheduler has no worker")
+    assert f"dask worker {address}" in err and "Traceback" not in err
+    assert time.perf_counter() - start < 20 and not (tmp_path / "out").exists()
+
+
+def test_bench_whose_workers_all_leave_cancels_the_plans_left(tmp_path, capsys, monkeypatch):
+    """Every worker leaves mid-run (the cluster scaled to none as the first plan starts): once
+    the scheduler has had no worker for ``NO_WORKERS_SECONDS``, the plans not made are
+    cancelled, rows of status ``lost``, and ``bench`` says why and exits 1 (the plans waited
+    for a worker for ever)."""
+    distributed = pytest.importorskip("dask.distributed")
+    from harmonybatch_mp import HEURISTIC, SolverInfo, cli_batch
+    from harmonybatch_mp.cli import main
+    from harmonybatch_mp.solvers import Solution, register_solver
+
+    monkeypatch.setattr(cli_batch, "NO_WORKERS_SECONDS", 0.5)
+    monkeypatch.setattr(cli_batch, "WORKERS_POLL_SECONDS", 0.05)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        calls = []
+
+        def slow(problem):  # (the workers run in this process: they see this registry)
+            calls.append(problem.n)
+            if len(calls) == 1:
+                threading.Thread(target=cluster.scale, args=(0,), daemon=True).start()
+            time.sleep(0.2)
+            return Solution.of(problem, [1 << i for i in range(problem.n)], SolverInfo("slow", status=HEURISTIC))
+
+        register_solver("slow", slow)
+        try:
+            start = time.perf_counter()
+            code = main(["bench", "--quick", "--solvers", "slow", "--scheduler", cluster.scheduler_address,
+                         "--out", str(tmp_path / "out")])
+        finally:
+            unregister_solver("slow")
+    err = capsys.readouterr().err
+    rows = json.loads((tmp_path / "out" / "rows.json").read_text())
+    assert code == 1 and len(rows) == 4 and len(calls) < 4, (code, err)
+    assert sum(r["status"] == "lost" for r in rows) >= 4 - len(calls)
+    assert "had no worker for 0.5 s: the plans not made by then were cancelled" in err and "Traceback" not in err
+    assert time.perf_counter() - start < 20
+
+
+def test_the_workers_watch_cancels_only_once_no_worker_is_left_for_long_enough(monkeypatch):
+    """The watch behind ``bench --scheduler``: a worker seen again restarts the count, a
+    scheduler it cannot ask ends the watch without cancelling, and no client means no watch."""
+    from harmonybatch_mp import cli_batch
+
+    monkeypatch.setattr(cli_batch, "NO_WORKERS_SECONDS", 0.4)
+    monkeypatch.setattr(cli_batch, "WORKERS_POLL_SECONDS", 0.02)
+
+    class Executor:
+        def __init__(self):
+            self.shut = []
+
+        def shutdown(self, wait=True):
+            self.shut.append((wait, time.perf_counter() - start))
+
+    class Client:
+        def __init__(self, answers):
+            self.answers = answers
+
+        def nthreads(self):
+            answer = self.answers(time.perf_counter() - start)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+    # workers: none for 0.2 s at a time, twice, then none for good from 0.9 s
+    flickering = Client(lambda t: {} if 0.1 < t < 0.3 or 0.5 < t < 0.7 or t > 0.9 else {"w": 1})
+    cases = [(flickering, 2.0, True), (Client(lambda t: {"w": 1}), 0.5, False),
+             (Client(lambda t: OSError("gone")), 0.5, False)]
+    for client, seconds, cancels in cases:
+        executor = Executor()
+        start = time.perf_counter()
+        with cli_batch._workers_watched(client, executor) as starved:
+            time.sleep(seconds)
+            assert starved.is_set() == cancels
+        assert starved.is_set() == cancels and [wait for wait, _ in executor.shut] == [False] * cancels
+        # cancelled 0.4 s after the workers left for good at 0.9 s, not 0.4 s after they first left
+        assert all(1.25 < at < 2.0 for _, at in executor.shut), executor.shut
+    with cli_batch._workers_watched(None, None) as starved:
+        assert not starved.is_set()
+
+
 def test_ctrl_c_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch):
     """Ctrl-C (a real SIGINT) in the middle of a long solve: one line, exit 130 (128 + SIGINT),
     nothing on stdout; and the next command in the same process plans (no lock left held).

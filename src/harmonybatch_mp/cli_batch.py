@@ -10,6 +10,8 @@ import json
 import logging
 import math
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +27,12 @@ from .solvers import solver_names
 EXIT_OK, EXIT_LOST = 0, 1
 #: How long ``bench --scheduler`` tries to reach its scheduler (s; Dask's own default).
 CONNECT_SECONDS = 30.0
+#: How long ``bench --scheduler`` waits for the scheduler to have a worker (s): before the run
+#: (then it is bad input), and during it once every worker has left (then the plans not made
+#: are cancelled, rows of status ``lost``). Dask itself would wait for ever.
+NO_WORKERS_SECONDS = 30.0
+#: How often the run checks that the scheduler still has a worker (s).
+WORKERS_POLL_SECONDS = 1.0
 
 
 def add_batch_parsers(sub) -> None:
@@ -78,7 +86,8 @@ def add_batch_parsers(sub) -> None:
     where.add_argument("--workers", type=int, metavar="N",
                        help="local worker processes (default: the cores this process may use)")
     where.add_argument("--scheduler", metavar="ADDRESS", help="a dask.distributed scheduler to run on "
-                       "(pip install '.[dask]')")
+                       f"(pip install '.[dask]'); with no worker for {NO_WORKERS_SECONDS:g} s, before the run or "
+                       "during it, the plans not made are given up")
     bp.add_argument("--out", default="bench-out", metavar="DIR", help="output folder (default bench-out)")
 
 
@@ -148,18 +157,23 @@ def cmd_bench(args) -> int:
 
     total = len(solvers) * len(__import__("harmonybatch_mp.families", fromlist=["family"]).family(
         settings["family_name"], seed=args.seed, count=settings["count"]))
-    with tqdm(total=total, unit="plan", desc="bench", file=sys.stderr, disable=None, leave=False) as bar, \
-            _quiet_dask(client is not None):
-        try:
+    try:
+        if client is not None:
+            _wait_for_a_worker(client, args.scheduler)
+        with tqdm(total=total, unit="plan", desc="bench", file=sys.stderr, disable=None, leave=False) as bar, \
+                _quiet_dask(client is not None), _workers_watched(client, executor) as starved:
             rows = run_bench(settings["family_name"], solvers=solvers, cost_model=args.cost_model,
                              simulate_s=settings["simulate_s"], count=settings["count"], seed=args.seed,
                              executor=executor, workers=args.workers, out=args.out, time_limit=args.time_limit,
                              progress=bar.update)
-        finally:
-            if client is not None:
-                client.close()
+    finally:
+        if client is not None:
+            client.close()
     errors, lost = sum(r.cost is None for r in rows), sum(r.status == LOST for r in rows)
     print_out(f"{len(rows)} rows ({errors} errors) written to {args.out}/rows.csv, rows.json, summary.md")
+    if starved.is_set():
+        print(f"harmonybatch-mp: the scheduler at {args.scheduler} had no worker for {NO_WORKERS_SECONDS:g} s: "
+              "the plans not made by then were cancelled", file=sys.stderr)
     if lost:
         print(f"harmonybatch-mp: the executor lost {lost} of {len(rows)} plans (their rows' status is {LOST!r} and "
               f"their error says why): the benchmark is incomplete", file=sys.stderr)
@@ -185,6 +199,56 @@ def _connect(address: str) -> Any:
         failed = f"{type(exc).__name__}: {exc}"
     gc.collect()  # (outside the except clause, whose exception holds the failed client's frames)
     raise InputError(f"--scheduler {address!r}: cannot connect to a dask.distributed scheduler there ({failed})")
+
+
+def _wait_for_a_worker(client: Any, address: str) -> None:
+    """Return once the scheduler of ``client`` has a worker, or raise an InputError naming
+    ``address`` after :data:`NO_WORKERS_SECONDS` (its plans would wait for one for ever)."""
+    try:
+        client.wait_for_workers(1, timeout=NO_WORKERS_SECONDS)
+    except OSError as exc:  # (Dask's timeout is a TimeoutError; a scheduler gone, a closed comm)
+        if not isinstance(exc, TimeoutError):
+            raise InputError(f"--scheduler {address!r}: lost the scheduler while waiting for a worker "
+                             f"({type(exc).__name__}: {exc})") from None
+        raise InputError(f"--scheduler {address!r}: the scheduler has no worker (none joined within "
+                         f"{NO_WORKERS_SECONDS:g} s); start one with: dask worker {address}") from None
+
+
+@contextlib.contextmanager
+def _workers_watched(client: Any, executor: Any) -> Iterator[threading.Event]:
+    """While the block runs, a thread checks every :data:`WORKERS_POLL_SECONDS` that the
+    scheduler of ``client`` (None: nothing to watch) has a worker; once it has had none for
+    :data:`NO_WORKERS_SECONDS`, it cancels what ``executor`` has not finished (rows of status
+    ``lost``) and sets the event yielded. A scheduler it cannot ask ends the watch: the client
+    loses the plans then."""
+    starved, stop = threading.Event(), threading.Event()
+
+    def watch() -> None:
+        since = None
+        while not stop.wait(WORKERS_POLL_SECONDS):
+            try:
+                workers = len(client.nthreads())
+            except Exception:  # the scheduler gone, or the client closing
+                return
+            if workers:
+                since = None
+            elif since is None:
+                since = time.monotonic()
+            elif time.monotonic() - since >= NO_WORKERS_SECONDS:
+                starved.set()
+                executor.shutdown(wait=False)  # (Dask's executor: cancels its futures)
+                return
+
+    thread = None
+    if client is not None:
+        thread = threading.Thread(target=watch, name="harmonybatch-workers-watch", daemon=True)
+        thread.start()
+    try:
+        yield starved
+    finally:
+        stop.set()
+        if thread is not None:
+            thread.join()
 
 
 @contextlib.contextmanager
