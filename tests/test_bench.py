@@ -10,9 +10,11 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from hypothesis import event, given
+from hypothesis import strategies as st
 
 from harmonybatch_mp import InputError, check_plan, plan_many, solve
-from harmonybatch_mp.bench import summarize, write_outputs
+from harmonybatch_mp.bench import BenchRow, summarize, write_outputs
 from harmonybatch_mp.cli import main
 from harmonybatch_mp.families import LADDERS, family
 
@@ -303,6 +305,29 @@ def test_bench_of_solvers_that_prove_no_bound_writes_its_summary(tmp_path):
     assert all(r.bound > 0 and r.gap_to_bound >= 0 for r in rows)  # dp's bound, the best, for every row
     assert all(r.bound == 0.0 and r.gap_to_bound is None for r in lone)
     assert "| - |" in summarize(lone, "paper", "expected")
+
+
+_figure = st.none() | st.floats(-10, 10, allow_nan=False)
+_row = st.builds(BenchRow, instance=st.sampled_from(["i0", "i1"]), model=st.just("VGG19"), apps=st.just(8),
+                 solver=st.sampled_from(["milp", "greedy", "mine"]), status=st.sampled_from(["optimal", "error", "lost"]),
+                 cost=st.none() | st.just(0.0) | st.floats(1e-9, 1.0), bound=_figure, gap_to_bound=_figure,
+                 gap_to_best=_figure, wall_s=st.none() | st.floats(0, 100),
+                 realized=st.none() | st.just(0.0) | st.floats(1e-9, 1.0))
+
+
+@given(st.lists(_row, max_size=8))
+def test_the_summary_takes_any_rows(rows):
+    """Every row a line of its solver's figures, ``-`` for a figure none of its rows has: rows
+    are a public dataclass whose figures may be None (a plan without a bound, a row made by
+    hand), and a cost may be 0."""
+    event("some plan lacks a figure" if any(r.cost is not None and None in (r.gap_to_best, r.wall_s, r.gap_to_bound)
+                                            for r in rows) else "every plan has its figures")
+    text = summarize(rows, "paper", "expected")
+    for solver in {r.solver for r in rows}:
+        line, = [x for x in text.splitlines() if x.startswith(f"| {solver} |")]
+        plans = [r for r in rows if r.solver == solver and r.cost is not None]
+        assert line.split(" | ")[1] == str(len(plans))
+        assert (line.split(" | ")[5] == "-") == all(r.gap_to_bound is None for r in plans)
 
 
 def test_a_solver_s_cost_models_are_checked_before_any_plan(tmp_path, capsys):

@@ -136,17 +136,23 @@ def summarize(rows: Sequence[BenchRow], family_name: str, cost_model: str) -> st
             lines.append(f"| {s} | 0 | {err} | - | - | - | - | - |")
             continue
         gb = [r.gap_to_best for r in ok]
-        bd = [r.gap_to_bound for r in ok if r.gap_to_bound is not None]
-        sim = [r.realized / r.cost for r in ok if r.realized]
-        lines.append(f"| {s} | {len(ok)} | {err} | {statistics.mean(gb):+.2%} | {max(gb):+.2%} | "
-                     f"{f'{statistics.mean(bd):+.2%}' if bd else '-'} | "
-                     f"{statistics.median(r.wall_s for r in ok) * 1e3:.1f} ms | "
-                     f"{statistics.mean(sim) if sim else float('nan'):.4f} |")
+        sim = [r.realized / r.cost if r.realized and r.cost > 0 else None for r in ok]
+        lines.append(f"| {s} | {len(ok)} | {err} | {_cell(gb, statistics.mean, '{:+.2%}')} | {_cell(gb, max, '{:+.2%}')} "
+                     f"| {_cell([r.gap_to_bound for r in ok], statistics.mean, '{:+.2%}')} "
+                     f"| {_cell([r.wall_s for r in ok], statistics.median, '{:.1f} ms', 1e3)} "
+                     f"| {_cell(sim, statistics.mean, '{:.4f}')} |")
     lost = sum(r.status == LOST for r in rows)
     if lost:
         lines += ["", f"The executor lost {lost} of {len(rows)} plans (rows of status `{LOST}`, among the errors): "
                       "these figures leave them out."]
     return "\n".join(lines) + "\n"
+
+
+def _cell(values: list[float | None], reduce: Callable[[list[float]], float], form: str, unit: float = 1.0) -> str:
+    """``form`` of ``reduce`` over the values that are not None (times ``unit``), or ``-``
+    where none is: a figure no row of the solver has (no bound proven, no simulation)."""
+    known = [v for v in values if v is not None]
+    return form.format(reduce(known) * unit) if known else "-"
 
 
 def quick_settings() -> dict[str, Any]:

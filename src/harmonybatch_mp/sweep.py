@@ -124,7 +124,10 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
         and whose workers end by themselves once the calling process is gone
         (even killed). An executor that takes no work (shut down) is an InputError; an
         instance it loses after taking it (a worker or the cluster gone, its future
-        cancelled) is a record with ``lost``.
+        cancelled) is a record with ``lost``. An instance waits as its executor makes it
+        wait: on a Dask cluster with no worker, until one joins (``bench --scheduler`` gives
+        up after a while; cancelling the futures, e.g. ``executor.shutdown(wait=False)``
+        from another thread, makes such records).
     progress : callable, optional
         Called with 1 as each instance finishes.
 
