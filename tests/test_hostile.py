@@ -1045,7 +1045,7 @@ def _bad_calls():
     from harmonybatch_mp.profiler.timing import profile_callable
     from harmonybatch_mp.replan import Forecast, baselines, replan, window_rates
     from harmonybatch_mp.report import format_plan, format_schedule, format_simulation
-    from harmonybatch_mp.schedule import Schedule, check_schedule, reconfigurations
+    from harmonybatch_mp.schedule import Schedule, Window, check_schedule, reconfigurations
     from harmonybatch_mp.schedule_sim import simulate_schedule
     from harmonybatch_mp.simulate import simulate
     from harmonybatch_mp.solver_info import relative_gap
@@ -1130,6 +1130,17 @@ def _bad_calls():
         (lambda: hb.register_solver("fake", hb.solve, side_constraints=1),
          "solver 'fake': side_constraints: expected True or False, got 1"),
         (lambda: hb.build_model("0.5:5", "VGG19", reduce="yes"), "build_model: reduce: expected True or False"),
+        # schedules built in code were not checked: no window (written, but its file refused,
+        # and plan_at an IndexError), windows out of order, a window without a plan
+        (lambda: Schedule((), 60.0), "schedule: windows: expected at least one window"),
+        (lambda: Schedule(None, 60.0), "schedule: windows: expected a sequence of Window, got NoneType"),
+        (lambda: Schedule((Window(60.0, plan(), 1), Window(0.0, plan(), 0)), 60.0),
+         "schedule: windows: starts must increase; window 1 starts at 0 s, window 0 at 60 s"),
+        (lambda: Schedule((Window(0.0, plan(), 1),), -60.0), "schedule: window_s: must be > 0, got -60.0"),
+        (lambda: Schedule((Window(0.0, plan(), 1),), 60.0, ["x"]), "schedule: settings: expected a dict, got list"),
+        (lambda: Window(0.0, None, 0), "window: plan: expected a Plan, got NoneType"),
+        (lambda: Window(float("nan"), plan(), 0), "window: start: must be finite"),
+        (lambda: Window(0.0, plan(), -1), "window: reconfigurations: must be >= 0, got -1"),
         # a progress that cannot be called raised TypeError once the first group was simulated
         (lambda: simulate(plan(), duration=10, progress="x"), "simulate: progress: expected a callable, got str"),
         (lambda: profile_callable(len, [1], memory=3), "memory: expected a callable, got int"),

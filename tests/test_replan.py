@@ -138,6 +138,12 @@ def test_schedule_json_round_trip(tmp_path):
     back = load_schedule(path)
     assert back.windows == s.windows and back.window_s == 60.0 and back.settings["change_penalty"] == 1e-3
     check_schedule(back)
+    data = json.loads(path.read_text())  # a file whose windows are out of order names itself and them
+    data["windows"][1]["start"] = 30.0
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError, match=re.escape(f"schedule {str(path)!r}.windows: starts must increase; "
+                                                   "window 1 starts at 30 s, window 0 at 60 s")):
+        load_schedule(path)
 
 
 def test_plan_at_is_the_plan_in_force():

@@ -43,6 +43,19 @@ class Window:
     plan: Plan
     reconfigurations: int
 
+    def __post_init__(self) -> None:
+        """Built in code, a window is checked as a file's is.
+
+        >>> Window(-1.0, None, 0)
+        Traceback (most recent call last):
+        ...
+        harmonybatch_mp.errors.InputError: window: start: must be >= 0, got -1.0
+        """
+        object.__setattr__(self, "start", v.number(self.start, "window: start", nonnegative=True))
+        v.instance(self.plan, Plan, "window: plan")
+        object.__setattr__(self, "reconfigurations", v.integer(self.reconfigurations, "window: reconfigurations",
+                                                               minimum=0))
+
     def to_dict(self) -> dict[str, Any]:
         return {"start": self.start, "plan": self.plan.to_dict(), "reconfigurations": self.reconfigurations}
 
@@ -63,6 +76,28 @@ class Schedule:
     windows: tuple[Window, ...]
     window_s: float
     settings: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        """Built in code, a schedule is checked as a file's is: windows (a sequence of at least
+        one :class:`Window`) whose starts increase, a window length > 0, settings a dict or None.
+
+        >>> Schedule((), 60.0)
+        Traceback (most recent call last):
+        ...
+        harmonybatch_mp.errors.InputError: schedule: windows: expected at least one window
+        """
+        windows = tuple(v.instance(w, Window, "schedule: windows")
+                        for w in v.listed(self.windows, "schedule: windows", "a sequence of Window"))
+        if not windows:
+            raise InputError("schedule: windows: expected at least one window")
+        late = next((i for i, (a, b) in enumerate(zip(windows, windows[1:]), 1) if b.start <= a.start), None)
+        if late is not None:
+            raise InputError(f"schedule: windows: starts must increase; window {late} starts at "
+                             f"{windows[late].start:g} s, window {late - 1} at {windows[late - 1].start:g} s")
+        object.__setattr__(self, "windows", windows)
+        object.__setattr__(self, "window_s", v.number(self.window_s, "schedule: window_s", positive=True))
+        if self.settings is not None:
+            v.instance(self.settings, dict, "schedule: settings")
 
     @property
     def total_reconfigurations(self) -> int:
@@ -106,11 +141,12 @@ class Schedule:
             windows.append(Window(v.number(v.field(w, "start", at), f"{at}.start", nonnegative=True),
                                   Plan.from_dict(v.field(w, "plan", at), f"{at}.plan"),
                                   v.integer(v.field(w, "reconfigurations", at), f"{at}.reconfigurations", minimum=0)))
-        if any(b.start <= a.start for a, b in zip(windows, windows[1:])):
-            raise InputError(f"{where}.windows: starts must increase")
         settings = data.get("settings") if isinstance(data.get("settings"), dict) else None
-        return cls(tuple(windows), v.number(v.field(data, "window_s", where), f"{where}.window_s", positive=True),
-                   settings)
+        window_s = v.number(v.field(data, "window_s", where), f"{where}.window_s", positive=True)
+        try:
+            return cls(tuple(windows), window_s, settings)
+        except InputError as exc:  # (the starts: the rest is checked above, with its place in the file)
+            raise InputError(f"{where}.{str(exc).removeprefix('schedule: ')}") from None
 
     @classmethod
     def from_json(cls, text: str) -> Schedule:
