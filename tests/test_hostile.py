@@ -1138,6 +1138,13 @@ def _bad_calls():
          "schedule: windows: starts must increase; window 1 starts at 0 s, window 0 at 60 s"),
         (lambda: Schedule((Window(0.0, plan(), 1),), -60.0), "schedule: window_s: must be > 0, got -60.0"),
         (lambda: Schedule((Window(0.0, plan(), 1),), 60.0, ["x"]), "schedule: settings: expected a dict, got list"),
+        # windows planning other apps, or other SLOs: simulate_schedule raised KeyError (it
+        # takes the apps and SLOs of the first window)
+        (lambda: simulate_schedule(Schedule((Window(0.0, plan(), 1), Window(60.0, solve("0.5:5,1.0:2", "VGG19"), 1)),
+                                            60.0), Trace({"app0": (6.0, 6.0), "app1": (6.0, 6.0)})),
+         "window 1 has app(s) 'app1', unlike window 0"),
+        (lambda: Schedule((Window(0.0, plan(), 1), Window(60.0, solve("0.9:5", "VGG19", solver="dp"), 1)), 60.0),
+         "window 1 gives app 'app0' SLO 0.9 s, against 0.5 s in window 0"),
         (lambda: Window(0.0, None, 0), "window: plan: expected a Plan, got NoneType"),
         (lambda: Window(float("nan"), plan(), 0), "window: start: must be finite"),
         (lambda: Window(0.0, plan(), -1), "window: reconfigurations: must be >= 0, got -1"),

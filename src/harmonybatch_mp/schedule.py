@@ -94,6 +94,11 @@ class Schedule:
         if late is not None:
             raise InputError(f"schedule: windows: starts must increase; window {late} starts at "
                              f"{windows[late].start:g} s, window {late - 1} at {windows[late - 1].start:g} s")
+        for i, w in enumerate(windows[1:], 1):
+            other = _other_apps(windows[0].plan, w.plan)
+            if other:
+                raise InputError(f"schedule: windows: every window plans the same apps with the same SLOs, but "
+                                 f"window {i} {other} window 0")
         object.__setattr__(self, "windows", windows)
         object.__setattr__(self, "window_s", v.number(self.window_s, "schedule: window_s", positive=True))
         if self.settings is not None:
@@ -152,6 +157,20 @@ class Schedule:
     def from_json(cls, text: str) -> Schedule:
         """Parse a schedule from JSON text."""
         return cls.from_dict(v.loads(v.instance(text, (str, bytes, bytearray), "schedule"), "schedule"))
+
+
+def _other_apps(first: Plan, plan: Plan) -> str:
+    """How ``plan``'s apps differ from ``first``'s ('' where they are the same names with the same
+    SLOs), worded to be followed by "window 0"."""
+    was = {a.name: a.slo for a in first.workload.apps}
+    now = {a.name: a.slo for a in plan.workload.apps}
+    more, fewer = [n for n in now if n not in was], [n for n in was if n not in now]
+    if more or fewer:
+        names = [f"{word} app(s) {', '.join(map(repr, some[:3]))}{' ...' if len(some) > 3 else ''}"
+                 for word, some in (("has", more), ("lacks", fewer)) if some]
+        return f"{' and '.join(names)}, unlike"
+    slo = next((n for n in now if now[n] != was[n]), None)
+    return "" if slo is None else f"gives app {slo!r} SLO {now[slo]:g} s, against {was[slo]:g} s in"
 
 
 def load_schedule(path: str | Path) -> Schedule:
