@@ -24,6 +24,7 @@ from harmonybatch_mp.profiler import (
     profile_callable,
     write_measurements,
 )
+from harmonybatch_mp.profiler.fit import _quality
 from harmonybatch_mp.profiles import ExpCurve
 from synth import synth_rows
 
@@ -202,6 +203,20 @@ def test_poor_fit_is_reported():
     with pytest.warns(ProfileFitWarning, match="poor fit for cpu"):
         res = fit_profile(measurements_from_rows(rows))
     assert any(c.poor for c in res.curves) and "POOR" in res.report()
+
+
+def test_latencies_that_do_not_vary_fit_without_a_poor_fit_warning():
+    """A latency that does not depend on the vCPUs (one value for every size of a batch) is
+    fitted exactly; its R^2, 0/0 up to rounding, came out near -1e12 and warned "poor fit"
+    beside a relative error of 0.0%. A constant curve fitted off the data is still poor."""
+    rows = [{"kind": "cpu", "vcpu": c, "gpu_mem_gb": "", "batch": b, "latency_s": 0.05 * b}
+            for c in (0.5, 1, 2, 4) for b in (1, 2, 3) for _ in range(3)]
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        res = fit_profile(measurements_from_rows(rows))
+    assert [c.r2 for c in res.curves] == [1.0] * 6 and not any(c.poor for c in res.curves)
+    assert not [w for w in seen if "poor fit" in str(w.message)]
+    assert _quality("flat", np.full(4, 0.05), np.full(4, 0.06)).poor
 
 
 def test_profile_callable_with_a_fake_clock(tmp_path):

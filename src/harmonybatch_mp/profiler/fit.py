@@ -70,7 +70,11 @@ class FitResult:
 def _quality(name: str, y: np.ndarray, fit: np.ndarray) -> CurveFit:
     ss_res = float(np.sum((y - fit) ** 2))
     ss_tot = float(np.sum((y - y.mean()) ** 2))
-    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else (1.0 if ss_res <= 1e-24 else 0.0)
+    # latencies equal up to rounding leave R^2 meaningless (0/0: it came out near -1e12 for a fit
+    # within 1e-15 of them); there a fit within that rounding is perfect, any other none
+    scale = float(np.sum(y ** 2))
+    flat = ss_tot <= 1e-12 * scale
+    r2 = (1.0 if ss_res <= 1e-12 * scale else 0.0) if flat else 1.0 - ss_res / ss_tot
     return CurveFit(name, r2, float(np.max(np.abs(fit - y) / y)), int(y.size))
 
 
