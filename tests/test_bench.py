@@ -112,6 +112,44 @@ def _pricing_threads() -> int:
     return pricing.THREADS
 
 
+def test_a_solver_registered_after_import_reaches_the_default_pool_s_workers():
+    """A solver the caller registered after importing the package (in a script's ``if __name__
+    == "__main__":`` block, or here) is sent to the default pool's worker processes, which
+    knew only the package's own: every record said "unknown solver". One whose function cannot
+    be sent is an InputError naming it, before any plan."""
+    from harmonybatch_mp.solvers import get_solver, register_solver, unregister_solver
+
+    register_solver("each_alone", get_solver("batch").function, description="batch, by another name")
+    register_solver("each_alone_lambda", lambda problem: get_solver("batch").function(problem))
+    try:
+        recs = plan_many([("0.5:5,1.0:20", "VGG19"), ("0.8:3", "BERT")], workers=1, solver="each_alone")
+        with pytest.raises(InputError, match="solver 'each_alone_lambda': cannot be sent to a worker process"):
+            plan_many([("0.5:5", "VGG19")], workers=1, solver="each_alone_lambda")
+    finally:
+        unregister_solver("each_alone")
+        unregister_solver("each_alone_lambda")
+    assert [(r.ok, r.error) for r in recs] == [(True, None)] * 2
+    assert [r.plan.groups for r in recs] == [solve(w, m, solver="batch").groups
+                                             for w, m in (("0.5:5,1.0:20", "VGG19"), ("0.8:3", "BERT"))]
+
+
+def test_a_solver_registered_after_import_reaches_dask_s_worker_processes():
+    """The same on a Dask cluster of worker processes, which never import the caller's
+    script: its records said "unknown solver" too."""
+    distributed = pytest.importorskip("dask.distributed")
+    from harmonybatch_mp.solvers import get_solver, register_solver, unregister_solver
+
+    register_solver("each_alone", get_solver("batch").function)
+    try:
+        with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                      dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+            recs = plan_many([("0.5:5,1.0:20", "VGG19")], executor=client.get_executor(), solver="each_alone")
+    finally:
+        unregister_solver("each_alone")
+    assert [(r.ok, r.error) for r in recs] == [(True, None)]
+    assert recs[0].plan.groups == solve("0.5:5,1.0:20", "VGG19", solver="batch").groups
+
+
 def test_the_default_pool_keeps_each_workers_pricing_in_one_thread(monkeypatch):
     """The default pool runs a process per core, so its workers' pricing searches stay in one
     thread each: plan_many starts them with ``_start_worker``, which sets that."""

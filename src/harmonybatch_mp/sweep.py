@@ -69,11 +69,18 @@ def _arguments(instance: Any, index: int) -> dict[str, Any]:
                      f"got {type(instance).__name__}")
 
 
-def plan_one(index: int, arguments: dict[str, Any]) -> PlanRecord:
-    """Solve one instance; any error becomes the record's error (module level: picklable)."""
-    from .solvers import solve
+def plan_one(index: int, arguments: dict[str, Any], solvers: tuple[Any, ...] = ()) -> PlanRecord:
+    """Solve one instance; any error becomes the record's error (module level: picklable).
+    ``solvers`` are the :class:`~harmonybatch_mp.solvers.SolverSpec` of the solvers the
+    calling process registered (:func:`_registered`): each one this process does not know is
+    registered first."""
+    from .solvers import register_solver, solve, solver_names
 
     try:
+        for spec in solvers:
+            if spec.name not in solver_names():  # (a worker process: it knows the package's own only)
+                register_solver(spec.name, spec.function, side_constraints=spec.side_constraints,
+                                description=spec.description, cost_models=tuple(spec.cost_models))
         return PlanRecord(index, solve(**arguments))
     except HarmonyBatchError as exc:
         return PlanRecord(index, None, type(exc).__name__, str(exc))
@@ -116,11 +123,15 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
         accepted for profile and platform), or a dict of :func:`~harmonybatch_mp.solve` arguments.
     executor : concurrent.futures.Executor, optional
         Where to run: a ``ThreadPoolExecutor``, a ``ProcessPoolExecutor``, Dask's
-        ``client.get_executor()``... Default: a process pool of ``workers`` processes
-        (default: the cores this process may use; each instance must pickle, or it is an
-        InputError naming it), started with ``forkserver`` (scripts that call it
-        need the usual ``if __name__ == "__main__":`` guard; without it each record is a
-        ``BrokenProcessPool`` error that says so), whose solvers search in one thread each,
+        ``client.get_executor()``... A solver this process registered
+        (:func:`~harmonybatch_mp.solvers.register_solver`) goes with each instance that names
+        it, and a worker that does not know it registers it (on an executor of yours, one whose
+        function a worker can import: not one of the script's own). Default: a process pool of
+        ``workers`` processes (default: the cores this process may use; each instance, and each
+        registered solver named, must pickle, or it is an InputError naming it), started
+        with ``forkserver`` (scripts that call it need the usual ``if __name__ ==
+        "__main__":`` guard; without it each record is a ``BrokenProcessPool`` error that
+        says so), whose solvers search in one thread each,
         and whose workers end by themselves once the calling process is gone
         (even killed). An executor that takes no work (shut down) is an InputError; an
         instance it loses after taking it (a worker or the cluster gone, its future
@@ -156,6 +167,12 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
         calls.append((i, {**solve_options, **_arguments(inst, i)}))
         if own:  # the default pool's workers get each instance pickled
             _picklable(i, calls[-1][1])
+    solvers = _registered(args for _, args in calls)
+    if own:
+        _sendable(solvers)
+    else:  # only what a worker can import (Dask sends a script's own functions by value, with their globals)
+        solvers = tuple(spec for spec in solvers if getattr(spec.function, "__module__", "__main__") != "__main__"
+                        and _pickle_error(spec) is None)
     if own:  # forkserver: forking a process that runs threads (a Dask client, a solver) can deadlock
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
         owner = multiprocessing.Pipe(duplex=False)  # (read end: the workers', write end: only ours)
@@ -166,7 +183,7 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
     try:
         for i, args in calls:
             try:
-                futures.append(executor.submit(plan_one, i, args))
+                futures.append(executor.submit(plan_one, i, args, solvers))
             except Exception as exc:  # a pool shut down, a Dask client closed: the caller's executor takes no work
                 if own:
                     raise
@@ -208,14 +225,44 @@ def _lost_error(exc: Exception, default_pool: bool) -> str:
     return said + (BROKEN_POOL if default_pool and isinstance(exc, BrokenProcessPool) else "")
 
 
+def _registered(calls: Iterable[dict[str, Any]]) -> tuple[Any, ...]:
+    """The specs of the solvers the calls name that this process registered itself (not
+    :data:`~harmonybatch_mp.solvers.BUILT_IN`'s): a worker process has only those its own
+    imports register, so one the calling script registers under ``if __name__ ==
+    "__main__":`` was an "unknown solver" in every record."""
+    from .solvers import BUILT_IN, get_solver, solver_names
+
+    names = dict.fromkeys(args.get("solver", "milp") for args in calls)
+    return tuple(get_solver(n) for n in names
+                 if isinstance(n, str) and n in solver_names() and get_solver(n) is not BUILT_IN.get(n))
+
+
+def _pickle_error(value: Any) -> Exception | None:
+    """The error pickling ``value`` raised, or None where it pickles."""
+    try:
+        pickle.dumps(value)
+    except Exception as exc:  # (PicklingError, TypeError or AttributeError, by what failed)
+        return exc
+    return None
+
+
+def _sendable(solvers: tuple[Any, ...]) -> None:
+    """An InputError naming the registered solver the default pool's workers cannot be sent."""
+    for spec in solvers:
+        exc = _pickle_error(spec)
+        if exc is not None:  # (a lambda, a function defined in a function)
+            raise InputError(f"solver {spec.name!r}: cannot be sent to a worker process ({type(exc).__name__}: "
+                             f"{exc}); register a function defined at a module's top level, or pass "
+                             "executor=ThreadPoolExecutor(...)")
+
+
 def _picklable(index: int, arguments: dict[str, Any]) -> None:
     """An InputError naming the instance whose arguments cannot be sent to a worker process:
     the pool failed it with a PicklingError, which its record put down to a worker that ended."""
-    try:
-        pickle.dumps(arguments)
-    except Exception as exc:  # (PicklingError, TypeError or AttributeError, by what failed)
+    exc = _pickle_error(arguments)
+    if exc is not None:
         raise InputError(f"instance {index}: cannot be sent to a worker process ({type(exc).__name__}: {exc}); "
-                         "pass arguments that pickle, or executor=ThreadPoolExecutor(...)") from None
+                         "pass arguments that pickle, or executor=ThreadPoolExecutor(...)")
 
 
 def _stop_workers(executor: ProcessPoolExecutor) -> None:
