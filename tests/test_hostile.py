@@ -1130,6 +1130,13 @@ def _bad_calls():
         (lambda: hb.register_solver("fake", hb.solve, side_constraints=1),
          "solver 'fake': side_constraints: expected True or False, got 1"),
         (lambda: hb.build_model("0.5:5", "VGG19", reduce="yes"), "build_model: reduce: expected True or False"),
+        # a solver's report was taken as it came: a bound of "abc" or a gap of -1 went into the
+        # plan, an objective of "x" was a TypeError in solve()
+        (lambda: hb.SolverInfo("mine", bound="abc"), "solver 'mine': bound: expected a number, got 'abc'"),
+        (lambda: hb.SolverInfo("mine", gap=-1.0), "solver 'mine': gap: must be >= 0, got -1.0"),
+        (lambda: hb.SolverInfo("mine", columns=1.5), "solver 'mine': columns: expected a whole number, got 1.5"),
+        (lambda: hb.SolverInfo("mine", scope=3), "solver 'mine': scope: expected a string or None, got 3"),
+        (lambda: hb.SolverInfo("mine", wall_time_s=None), "solver 'mine': wall_time_s: expected a number, got None"),
         # schedules built in code were not checked: no window (written, but its file refused,
         # and plan_at an IndexError), windows out of order, a window without a plan
         (lambda: Schedule((), 60.0), "schedule: windows: expected at least one window"),
@@ -1315,6 +1322,31 @@ def test_public_functions_name_a_wrong_argument(index):
     with pytest.raises(InputError) as info:
         call()
     assert needle in str(info.value)
+
+
+def test_a_solver_s_bound_above_its_plan_is_refused_with_or_without_an_objective():
+    """A registered solver's bound above its plan's cost is a PlanCheckError also where it
+    reports no objective (it was taken as it came: a bound of 1.0 on a plan of 2.7e-5); a
+    report with columns and no objective prints "objective none" (a TypeError before)."""
+    from harmonybatch_mp import PlanCheckError, SolverInfo
+    from harmonybatch_mp.report import format_plan
+    from harmonybatch_mp.solvers import Solution
+
+    def reporting(**report):
+        def alone(problem):
+            return Solution.of(problem, [1 << i for i in range(problem.n)], SolverInfo("alone", **report))
+        return alone
+
+    register_solver("over", reporting(status="bounded", bound=1.0))
+    register_solver("counted", reporting(status="bounded", columns=3))
+    try:
+        with pytest.raises(PlanCheckError, match="solver 'over' reported bound 1.0 above its plan's cost"):
+            solve("0.5:5,1.0:20", "VGG19", solver="over")
+        text = format_plan(solve("0.5:5,1.0:20", "VGG19", solver="counted"))
+    finally:
+        unregister_solver("over")
+        unregister_solver("counted")
+    assert "certificate: objective none, bound none, gap unknown, 3 columns" in text
 
 
 def test_a_warm_start_may_hold_a_group_no_function_serves():

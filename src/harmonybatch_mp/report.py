@@ -18,9 +18,10 @@ def format_plan(plan: Plan) -> str:
         f"(solver {info.name}, {info.status}, {info.wall_time_s:.3f} s)",
     ]
     if info.columns is not None:
+        objective = "none" if info.objective is None else f"{info.objective:.6e}"
         bound = "none" if info.bound is None else f"{info.bound:.6e}"
         gap = "unknown" if info.gap is None else f"{info.gap:.2e}"
-        lines.append(f"  certificate: objective {info.objective:.6e}, bound {bound}, gap {gap}, "
+        lines.append(f"  certificate: objective {objective}, bound {bound}, gap {gap}, "
                      f"{info.columns} columns from {info.candidate_groups} candidate groups"
                      + (f", {info.iterations} LP rounds" if info.iterations is not None else "")
                      + (f", {info.nodes} branch-and-price nodes" if info.nodes is not None else ""))

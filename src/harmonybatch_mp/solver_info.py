@@ -102,8 +102,30 @@ class SolverInfo:
     nodes: int | None = None
 
     def __post_init__(self) -> None:
+        """Built by a solver of the user's, or read from a file, the report is checked: a
+        bound of ``"abc"`` or a gap below 0 went into the plan, and an objective of ``"x"``
+        raised a TypeError in :func:`~harmonybatch_mp.solve`.
+
+        >>> SolverInfo("mine", bound=float("nan"))
+        Traceback (most recent call last):
+        ...
+        harmonybatch_mp.errors.InputError: solver 'mine': bound: must be finite, got nan
+        """
         if not isinstance(self.status, str) or self.status not in STATUSES:
             raise InputError(f"solver status must be one of {', '.join(STATUSES)}, got {self.status!r}")
+        if not isinstance(self.name, str):
+            raise InputError(f"solver name: expected a string, got {self.name!r:.40}")
+        at = f"solver {self.name!r}"
+        object.__setattr__(self, "wall_time_s", v.number(self.wall_time_s, f"{at}: wall_time_s", nonnegative=True))
+        for k in ("objective", "bound", "gap", "restricted_bound", "relaxation_bound"):
+            if getattr(self, k) is not None:
+                object.__setattr__(self, k, v.number(getattr(self, k), f"{at}: {k}", nonnegative=k == "gap"))
+        for k in ("columns", "candidate_groups", "iterations", "nodes"):
+            if getattr(self, k) is not None:
+                object.__setattr__(self, k, v.integer(getattr(self, k), f"{at}: {k}", minimum=0))
+        for k in ("scope", "backend"):
+            if getattr(self, k) is not None and not isinstance(getattr(self, k), str):
+                raise InputError(f"{at}: {k}: expected a string or None, got {getattr(self, k)!r:.40}")
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}

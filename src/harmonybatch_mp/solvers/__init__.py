@@ -254,12 +254,10 @@ def _on_plan(info: SolverInfo, cost: float, solver: str) -> SolverInfo:
     bound exceeds it. Summing the same groups in another order moves a cost by about 1e-16, which
     left an optimal plan's bound above its ``total_cost``. A report further off than
     :data:`SAME_COST` describes another plan, and is refused."""
-    if info.objective is None:
-        return info
-    if not abs(info.objective - cost) <= SAME_COST * abs(cost):
+    if info.objective is not None and not abs(info.objective - cost) <= SAME_COST * abs(cost):
         raise PlanCheckError([f"solver {solver!r} reported objective {info.objective!r}, "
                               f"but its plan costs {cost!r}"])
-    capped = {}
+    capped = {}  # (with or without an objective: a bound above the plan's cost was taken as it came)
     for name in ("bound", "restricted_bound", "relaxation_bound"):
         value = getattr(info, name)
         if value is not None and value > cost + SAME_COST * abs(cost):
@@ -267,7 +265,7 @@ def _on_plan(info: SolverInfo, cost: float, solver: str) -> SolverInfo:
         if value is not None:
             capped[name] = min(value, cost)
     gap = info.gap if info.gap is None or info.bound is None else relative_gap(cost, capped["bound"])
-    return dataclasses.replace(info, objective=cost, gap=gap, **capped)
+    return dataclasses.replace(info, objective=None if info.objective is None else cost, gap=gap, **capped)
 
 
 __all__ = ["Problem", "SetPartitioningModel", "SideConstraints", "Solution", "SolverSpec", "as_instance",
