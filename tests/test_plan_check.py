@@ -159,6 +159,50 @@ def test_rejects_unknown_app_and_kind(plan):
     _rejects(_with_group(plan, 0, kind="tpu"), r"unknown function kind 'tpu'")
 
 
+@pytest.mark.parametrize("change, needle", [
+    ({"batch": None}, "group 0 ['app0']: batch: expected a whole number >= 1, got None"),
+    ({"batch": 0}, "group 0 ['app0']: batch: expected a whole number >= 1, got 0"),
+    ({"batch": 2.5}, "group 0 ['app0']: batch: expected a whole number >= 1, got 2.5"),
+    ({"rate": "x"}, "group 0 ['app0']: rate: expected a number, got 'x'"),
+    ({"cost_per_request": None}, "group 0 ['app0']: cost_per_request: expected a number, got None"),
+    ({"vcpu": float("nan")}, "group 0 ['app0']: vcpu: expected a number, got nan"),
+    ({"gpu_mem_gb": "2"}, "group 0 ['app0']: gpu_mem_gb: expected a number, got '2'"),
+    ({"kind": None}, "group 0 ['app0']: kind: expected 'cpu' or 'gpu', got None"),
+    ({"timeouts": [0.1]}, "group 0 ['app0']: timeouts: expected a tuple of numbers, got [0.1]"),
+    ({"apps": ["app0"]}, "group 0: apps: expected a tuple of app names, got ['app0']"),
+    ({"apps": ()}, "group 0 []: empty group"),
+])
+def test_a_group_edited_in_code_is_a_problem_the_checker_and_the_simulator_name(plan, change, needle):
+    """A plan's group built or edited in code with a field of the wrong kind is a problem each of
+    check_plan, simulate and format_plan names (a batch of None or a rate of "x" raised
+    TypeError in the checker; a batch of 0 was an IndexError in the simulator, an empty group
+    a ValueError; a cost of None a TypeError in the report)."""
+    from harmonybatch_mp.report import format_plan
+    from harmonybatch_mp.simulate import simulate
+
+    bad = _with_group(plan, 0, **change)
+    for call in (lambda: check_plan(bad), lambda: simulate(bad, duration=5), lambda: format_plan(bad)):
+        with pytest.raises(PlanCheckError) as err:
+            call()
+        assert needle in err.value.problems
+
+
+def test_a_plan_edited_in_code_is_a_problem_not_a_type_error(plan):
+    """Groups that are not a tuple of GroupPlan, or a total cost that is no number, are problems
+    the checker names; a group's apps are in it whatever else is wrong with it."""
+    from harmonybatch_mp.check import structure_problems
+
+    for change, needle in (({"groups": list(plan.groups)}, "groups: expected a tuple of GroupPlan, got list"),
+                           ({"groups": plan.groups + ("x",)}, "group 2: expected a GroupPlan, got str"),
+                           ({"total_cost": None}, "total_cost: expected a number, got None")):
+        with pytest.raises(PlanCheckError) as err:
+            check_plan(dataclasses.replace(plan, **change))
+        assert needle in err.value.problems
+    assert structure_problems(_with_group(plan, 0, batch=None)) == [
+        "group 0 ['app0']: batch: expected a whole number >= 1, got None"]  # (not "app0 is in no group")
+    assert structure_problems(plan) == []
+
+
 def test_reports_every_problem_at_once(plan):
     bad = _with_group(plan, 1, timeouts=(-1.0, -1.0))
     with pytest.raises(PlanCheckError) as err:

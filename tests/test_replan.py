@@ -146,6 +146,26 @@ def test_schedule_json_round_trip(tmp_path):
         load_schedule(path)
 
 
+def test_a_window_plan_edited_in_code_is_named_by_the_schedule_simulator():
+    """A window whose plan was edited in code (a batch of 0) is a PlanCheckError naming the
+    window, not an IndexError from inside the simulation."""
+    import dataclasses
+
+    from harmonybatch_mp import PlanCheckError
+    from harmonybatch_mp.schedule import Window
+    from harmonybatch_mp.schedule_sim import simulate_schedule
+
+    trace = Trace({"a": (300.0, 600.0, 60.0), "b": (1200.0, 60.0, 1500.0)})
+    s = replan(trace, Workload([App("a", 0.5, 1), App("b", 1.0, 1)]), "VGG19")
+    plan = s.windows[1].plan
+    bad = dataclasses.replace(plan, groups=(dataclasses.replace(plan.groups[0], batch=0),) + plan.groups[1:])
+    edited = Schedule((s.windows[0], Window(s.windows[1].start, bad, 0)), s.window_s)
+    with pytest.raises(PlanCheckError) as err:
+        simulate_schedule(edited, trace)
+    group = f"group 0 {list(plan.groups[0].apps)}"
+    assert list(err.value.problems) == [f"window 1: {group}: batch: expected a whole number >= 1, got 0"]
+
+
 def test_plan_at_is_the_plan_in_force():
     trace = Trace({"a": (300.0, 600.0, 60.0), "b": (1200.0, 60.0, 1500.0)})
     s = replan(trace, Workload([App("a", 0.5, 1), App("b", 1.0, 1)]), "VGG19")

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ._validate import attributes, instance
+from ._validate import attributes, comparable, instance, whole
 from .batching import equivalent_timeout, max_batch
 from .duration import DEFAULT_DURATION, DurationModel
 from .errors import OUT_OF_RANGE, InputError, PlanCheckError
@@ -219,16 +219,54 @@ def plan_problems(plan: Plan, workload: Workload, profile: ModelProfile, platfor
         return _problems(plan, workload, profile, platform, duration)
 
 
-def _problems(plan: Plan, workload: Workload, profile: ModelProfile, platform: Platform,
-              duration: DurationModel) -> list[str]:
-    expected = plan.cost_model == EXPECTED
-    records = _Records(profile, platform, duration)
-    said: list[list[str]] = [[] for _ in plan.groups]  # each group's violations, in group order
-    apps = workload.by_name()
+def structure_problems(plan: Plan, workload: Workload | None = None) -> list[str]:
+    """What makes ``plan`` no partition of ``workload``'s apps (default: the plan's own) into
+    groups a simulation can run: a group that is not a :class:`GroupPlan` or has fields of the
+    wrong kind (built or edited in code), an empty group, a timeout count that is not its app
+    count, an app not in the workload, in two groups or in none, an unknown function kind.
+    Empty when there is none. :func:`check_plan` checks these and the model's figures.
+
+    >>> import dataclasses
+    >>> from harmonybatch_mp import solve
+    >>> plan = solve("0.5:5,1.0:20", "VGG19", solver="dp")
+    >>> structure_problems(dataclasses.replace(plan, groups=plan.groups[:1]))
+    ["app 'app1' is in no group"]
+    """
+    instance(plan, Plan, "plan")
+    said, _, missing = _structure(plan, (plan.workload if workload is None else
+                                         instance(workload, Workload, "workload")).by_name())
+    return [m for msgs in said for m in msgs] + missing
+
+
+def require_structure(plan: Plan, where: str = "") -> None:
+    """A PlanCheckError listing :func:`structure_problems` (each after ``where``), if any: what
+    simulating or printing a plan needs, which a plan built or edited in code may lack."""
+    problems = structure_problems(plan)
+    if problems:
+        raise PlanCheckError([f"{where}{p}" for p in problems])
+
+
+def _structure(plan: Plan, apps: dict) -> tuple[list[list[str]], list[bool], list[str]]:
+    """Per group its structural problems (:func:`structure_problems`) and whether its figures can
+    be checked (no problem but its apps being in another group too); the apps in no group."""
+    said: list[list[str]] = []
+    sound: list[bool] = []
     seen: dict[str, int] = {}
-    valid = []
+    if not isinstance(plan.groups, tuple):
+        return [[f"groups: expected a tuple of GroupPlan, got {type(plan.groups).__name__}"]], [], []
     for gi, g in enumerate(plan.groups):
-        tag, out = f"group {gi} {list(g.apps)}", said[gi]
+        malformed = _malformed(g, gi)
+        out = list(malformed)
+        said.append(out)
+        sound.append(False)
+        named = isinstance(g, GroupPlan) and isinstance(g.apps, tuple) and all(isinstance(a, str) for a in g.apps)
+        for a in g.apps if named else ():  # (a group's apps are in it, whatever else is wrong with it)
+            if a in seen:
+                out.append(f"app {a!r} is in two groups ({seen[a]} and {gi})")
+            seen[a] = gi
+        if malformed:
+            continue
+        tag = f"group {gi} {list(g.apps)}"
         if not g.apps:
             out.append(f"{tag}: empty group")
             continue
@@ -238,15 +276,47 @@ def _problems(plan: Plan, workload: Workload, profile: ModelProfile, platform: P
         unknown = [a for a in g.apps if a not in apps]
         for a in unknown:
             out.append(f"{tag}: app {a!r} is not in the workload")
-        for a in g.apps:
-            if a in seen:
-                out.append(f"app {a!r} is in two groups ({seen[a]} and {gi})")
-            seen[a] = gi
         if unknown:
             continue
         if g.kind not in ("cpu", "gpu"):
             out.append(f"{tag}: unknown function kind {g.kind!r}")
             continue
+        sound[gi] = True
+    return said, sound, [f"app {a!r} is in no group" for a in apps if a not in seen]
+
+
+def _malformed(g: object, gi: int) -> list[str]:
+    """The fields of group ``gi`` of the wrong kind (a batch of None or a rate of "x" made the
+    checks raise TypeError): apps a tuple of names, kind a string, timeouts a tuple of numbers,
+    numbers where the figures are, batch a whole number >= 1."""
+    if not isinstance(g, GroupPlan):
+        return [f"group {gi}: expected a GroupPlan, got {type(g).__name__}"]
+    if not isinstance(g.apps, tuple) or not all(isinstance(a, str) for a in g.apps):
+        return [f"group {gi}: apps: expected a tuple of app names, got {g.apps!r:.60}"]
+    tag = f"group {gi} {list(g.apps)}"
+    figures = ("vcpu", "mem_gb", "latency_avg", "latency_max", "cost_per_request", "rate", "gpu_mem_gb")
+    out = [f"{tag}: {name}: expected a number, got {getattr(g, name)!r:.40}" for name in figures
+           if comparable(getattr(g, name)) is None and not (name == "gpu_mem_gb" and g.gpu_mem_gb is None)]
+    if not isinstance(g.kind, str):
+        out.append(f"{tag}: kind: expected 'cpu' or 'gpu', got {g.kind!r:.40}")
+    if whole(g.batch) is None or g.batch < 1:
+        out.append(f"{tag}: batch: expected a whole number >= 1, got {g.batch!r:.40}")
+    if not isinstance(g.timeouts, tuple) or any(comparable(t) is None for t in g.timeouts):
+        out.append(f"{tag}: timeouts: expected a tuple of numbers, got {g.timeouts!r:.60}")
+    return out
+
+
+def _problems(plan: Plan, workload: Workload, profile: ModelProfile, platform: Platform,
+              duration: DurationModel) -> list[str]:
+    expected = plan.cost_model == EXPECTED
+    records = _Records(profile, platform, duration)
+    apps = workload.by_name()
+    said, sound, missing = _structure(plan, apps)  # each group's violations, in group order
+    valid = []
+    for gi, g in enumerate(plan.groups if sound else ()):
+        if not sound[gi]:
+            continue
+        tag, out = f"group {gi} {list(g.apps)}", said[gi]
         rec = records.record(g, out, tag)
         if rec is not None:
             valid.append((gi, tag, g, sorted((apps[a] for a in g.apps), key=lambda a: a.sort_key),
@@ -280,10 +350,9 @@ def _problems(plan: Plan, workload: Workload, profile: ModelProfile, platform: P
             if g.batch > limit:
                 out.append(f"{tag}: batch {g.batch} above the batch constraint floor(r_X*T_X)+1 = {limit}")
         total += rate * cost
-    out = [m for msgs in said for m in msgs]
-    missing = [a for a in apps if a not in seen]
-    for a in missing:
-        out.append(f"app {a!r} is in no group")
+    out = [m for msgs in said for m in msgs] + missing
+    if not out and comparable(plan.total_cost) is None:
+        out.append(f"total_cost: expected a number, got {plan.total_cost!r:.40}")
     if not out:
         total /= workload.total_rate
         if not _close(total, plan.total_cost):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._validate import instance
+from .check import require_structure
 from .plan import Plan
 from .schedule import Schedule
 from .schedule_sim import ScheduleSimulation
@@ -12,6 +13,7 @@ from .simulate import SimulationResult
 def format_plan(plan: Plan) -> str:
     """A readable table of a plan: one block per group, then the total."""
     instance(plan, Plan, "plan")
+    require_structure(plan)
     info = plan.solver
     lines = [
         f"Plan for {len(plan.workload)} apps of {plan.profile.name} on platform '{plan.platform.name}' "

@@ -18,6 +18,7 @@ import numpy as np
 
 from ._validate import attributes, instance
 from ._validate import seed as seed_of
+from .check import require_structure
 from .duration import DEFAULT_DURATION, DurationModel
 from .errors import InputError
 from .schedule import Schedule, function_key
@@ -78,6 +79,8 @@ def simulate_schedule(schedule: Schedule, trace: Trace, *, seed: int | None = 0,
     (0, 2, True)
     """
     instance(schedule, Schedule, "simulate: schedule")
+    for i, w in enumerate(schedule.windows):
+        require_structure(w.plan, f"window {i}: ")
     instance(trace, Trace, "simulate: trace")
     attributes(duration_model, ("sample",), "simulate: duration_model")
     seed = seed_of(seed, "simulate: seed")

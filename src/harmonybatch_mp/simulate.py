@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from . import _validate as v
+from .check import require_structure
 from .duration import DEFAULT_DURATION, DurationModel
 from .errors import InputError
 from .latency import cpu_latency, gpu_latency_avg, gpu_latency_max
@@ -203,6 +204,7 @@ def simulate(plan: Plan, *, duration: float | None = None, trace: Trace | None =
     (0, True)
     """
     v.instance(plan, Plan, "simulate: plan")
+    require_structure(plan)  # (a plan edited in code: a batch of 0 was an IndexError, an empty group a ValueError)
     v.attributes(duration_model, ("sample",), "simulate: duration_model")
     v.function(progress, "simulate: progress", optional=True)
     log = v.flag(log, "simulate: log")
