@@ -131,6 +131,9 @@ def test_a_solver_registered_after_import_reaches_the_default_pool_s_workers():
     assert [(r.ok, r.error) for r in recs] == [(True, None)] * 2
     assert [r.plan.groups for r in recs] == [solve(w, m, solver="batch").groups
                                              for w, m in (("0.5:5,1.0:20", "VGG19"), ("0.8:3", "BERT"))]
+    # a solver named by something that is no name is still each record's error, not plan_many's
+    wrong, = plan_many([("0.5:5", "VGG19")], executor=ThreadPoolExecutor(1), solver=["each_alone"])
+    assert (wrong.error_type, wrong.error.split(";")[0]) == ("InputError", "unknown solver ['each_alone']")
 
 
 def test_a_solver_registered_after_import_reaches_dask_s_worker_processes():

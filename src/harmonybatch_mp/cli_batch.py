@@ -247,8 +247,8 @@ def _workers_watched(client: Any, executor: Any) -> Iterator[threading.Event]:
         yield starved
     finally:
         stop.set()
-        if thread is not None:
-            thread.join()
+        if thread is not None:  # (a scheduler that stopped answering: the thread is a daemon, left to end)
+            thread.join(CONNECT_SECONDS)
 
 
 @contextlib.contextmanager

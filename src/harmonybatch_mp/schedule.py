@@ -150,7 +150,7 @@ class Schedule:
         window_s = v.number(v.field(data, "window_s", where), f"{where}.window_s", positive=True)
         try:
             return cls(tuple(windows), window_s, settings)
-        except InputError as exc:  # (the starts: the rest is checked above, with its place in the file)
+        except InputError as exc:  # (the starts and each window's apps: the rest is checked above, in place)
             raise InputError(f"{where}.{str(exc).removeprefix('schedule: ')}") from None
 
     @classmethod

@@ -232,9 +232,8 @@ def _registered(calls: Iterable[dict[str, Any]]) -> tuple[Any, ...]:
     "__main__":`` was an "unknown solver" in every record."""
     from .solvers import BUILT_IN, get_solver, solver_names
 
-    names = dict.fromkeys(args.get("solver", "milp") for args in calls)
-    return tuple(get_solver(n) for n in names
-                 if isinstance(n, str) and n in solver_names() and get_solver(n) is not BUILT_IN.get(n))
+    names = dict.fromkeys(n for n in (args.get("solver", "milp") for args in calls) if isinstance(n, str))
+    return tuple(get_solver(n) for n in names if n in solver_names() and get_solver(n) is not BUILT_IN.get(n))
 
 
 def _pickle_error(value: Any) -> Exception | None:
