@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import event, given
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 
-from harmonybatch_mp import App, builtin_profile, preset, provision_group, provision_group_fast
+from harmonybatch_mp import App, Workload, builtin_profile, preset, provision_group, provision_group_fast
 from harmonybatch_mp.provision import config_grid, feasible_mask
 from harmonybatch_mp.solvers.candidates import dominance
 from harmonybatch_mp.solvers.problem import Problem
@@ -21,10 +21,14 @@ REF = preset()
 #: measured no difference on VGG19, BERT and GPT-2; on VideoMAE a worst excess of 69.8% with
 #: preset reference (GPU time billed in whole seconds: a smaller batch can be cheaper, which
 #: Theorem 2 ignores) and 0.2% with preset paper (xi2 < 0: per-request GPU time grows with
-#: the batch). The bounds are those worsts rounded up; anything above is a regression.
-FAST_PATH_BOUND = {("VideoMAE", "reference"): 0.70, ("VideoMAE", "paper"): 0.0025}
+#: the batch). The bounds are those worsts rounded up; anything above is a regression. A random
+#: draw then came out at 70.15% with preset reference; 220,000 more groups drawn as above (three
+#: seeds) gave 70.90% at worst, 9 of them above 70%: the reference bound is 75% since.
+FAST_PATH_BOUND = {("VideoMAE", "reference"): 0.75, ("VideoMAE", "paper"): 0.0025}
 
 
+@example(builtin_profile("VideoMAE"), preset("reference"),  # 70.15% above: over the bound before
+          Workload((App("w0", 1.5, 10.0), App("w2", 2.0, 31.6228), App("w1", 2.0, 42.1697))))
 @given(models, platforms, workloads(max_apps=5))
 def test_fast_path_matches_exhaustive(profile, platform, workload):
     exhaustive = provision_group(workload.apps, profile, platform)
