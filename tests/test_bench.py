@@ -350,7 +350,8 @@ def test_bench_of_solvers_that_prove_no_bound_writes_its_summary(tmp_path):
 
 _figure = st.none() | st.floats(-10, 10, allow_nan=False)
 _row = st.builds(BenchRow, instance=st.sampled_from(["i0", "i1"]), model=st.just("VGG19"), apps=st.just(8),
-                 solver=st.sampled_from(["milp", "greedy", "mine"]), status=st.sampled_from(["optimal", "error", "lost"]),
+                 solver=st.sampled_from(["milp", "greedy", "mine"]),
+                 status=st.sampled_from(["optimal", "error", "lost"]),
                  cost=st.none() | st.just(0.0) | st.floats(1e-9, 1.0), bound=_figure, gap_to_bound=_figure,
                  gap_to_best=_figure, wall_s=st.none() | st.floats(0, 100),
                  realized=st.none() | st.just(0.0) | st.floats(1e-9, 1.0))

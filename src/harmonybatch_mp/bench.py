@@ -137,7 +137,8 @@ def summarize(rows: Sequence[BenchRow], family_name: str, cost_model: str) -> st
             continue
         gb = [r.gap_to_best for r in ok]
         sim = [r.realized / r.cost if r.realized and r.cost > 0 else None for r in ok]
-        lines.append(f"| {s} | {len(ok)} | {err} | {_cell(gb, statistics.mean, '{:+.2%}')} | {_cell(gb, max, '{:+.2%}')} "
+        lines.append(f"| {s} | {len(ok)} | {err} | {_cell(gb, statistics.mean, '{:+.2%}')} "
+                     f"| {_cell(gb, max, '{:+.2%}')} "
                      f"| {_cell([r.gap_to_bound for r in ok], statistics.mean, '{:+.2%}')} "
                      f"| {_cell([r.wall_s for r in ok], statistics.median, '{:.1f} ms', 1e3)} "
                      f"| {_cell(sim, statistics.mean, '{:.4f}')} |")
