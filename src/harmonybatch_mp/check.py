@@ -259,8 +259,7 @@ def _structure(plan: Plan, apps: dict) -> tuple[list[list[str]], list[bool], lis
         out = list(malformed)
         said.append(out)
         sound.append(False)
-        named = isinstance(g, GroupPlan) and isinstance(g.apps, tuple) and all(isinstance(a, str) for a in g.apps)
-        for a in g.apps if named else ():  # (a group's apps are in it, whatever else is wrong with it)
+        for a in _app_names(g) or ():  # (a group's apps are in it, whatever else is wrong with it)
             if a in seen:
                 out.append(f"app {a!r} is in two groups ({seen[a]} and {gi})")
             seen[a] = gi
@@ -285,13 +284,19 @@ def _structure(plan: Plan, apps: dict) -> tuple[list[list[str]], list[bool], lis
     return said, sound, [f"app {a!r} is in no group" for a in apps if a not in seen]
 
 
+def _app_names(g: object) -> tuple[str, ...] | None:
+    """The group's apps where it is a :class:`GroupPlan` whose apps are a tuple of names, else None."""
+    ok = isinstance(g, GroupPlan) and isinstance(g.apps, tuple) and all(isinstance(a, str) for a in g.apps)
+    return g.apps if ok else None
+
+
 def _malformed(g: object, gi: int) -> list[str]:
     """The fields of group ``gi`` of the wrong kind (a batch of None or a rate of "x" made the
     checks raise TypeError): apps a tuple of names, kind a string, timeouts a tuple of numbers,
     numbers where the figures are, batch a whole number >= 1."""
     if not isinstance(g, GroupPlan):
         return [f"group {gi}: expected a GroupPlan, got {type(g).__name__}"]
-    if not isinstance(g.apps, tuple) or not all(isinstance(a, str) for a in g.apps):
+    if _app_names(g) is None:
         return [f"group {gi}: apps: expected a tuple of app names, got {g.apps!r:.60}"]
     tag = f"group {gi} {list(g.apps)}"
     figures = ("vcpu", "mem_gb", "latency_avg", "latency_max", "cost_per_request", "rate", "gpu_mem_gb")

@@ -138,8 +138,8 @@ class Schedule:
         if not isinstance(data, dict):
             raise InputError(f"{where}: expected an object")
         raw = v.field(data, "windows", where)
-        if not isinstance(raw, list) or not raw:
-            raise InputError(f"{where}.windows: expected a non-empty list")
+        if not isinstance(raw, list):  # (an empty one: the constructor's "at least one window")
+            raise InputError(f"{where}.windows: expected a list")
         windows = []
         for i, w in enumerate(raw):
             at = f"{where}.windows[{i}]"
