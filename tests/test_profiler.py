@@ -233,6 +233,10 @@ def test_profile_callable_with_a_fake_clock(tmp_path):
     assert again.batch.tolist() == [r["batch"] for r in rows] and np.allclose(again.mem_mb, [r["mem_mb"] for r in rows])
     with pytest.raises(InputError, match="cannot be measured here"):
         profile_callable(lambda b: None, batches=[1], vcpus=[1.5])
+    calls.clear()
+    with pytest.raises(InputError, match="batches: expected a number, got 'x'"):  # before any run (after them before)
+        profile_callable(lambda b: calls.append(b), batches=[1, 2, "x"], vcpus=[1], repeats=1)
+    assert calls == []
 
 
 def test_profile_callable_names_a_callable_that_returns_no_number(monkeypatch):

@@ -358,6 +358,9 @@ def test_baselines_plan_the_warm_up_the_last_window_and_each_window_s_own_rates(
     assert np.allclose(planned["from-scratch"], rates[:-1])
     alone = replan(short, slos, "VGG19", cost_model="full-batch")
     assert [w.plan.total_cost for w in out["from-scratch"].windows] == [w.plan.total_cost for w in alone.windows]
+    # the window as replan takes it (a number or its text): "2" was a TypeError in the baselines' window length
+    two = baselines(short, slos, "VGG19", window_min="2", solver="dp")
+    assert {s.window_s for s in two.values()} == {120.0}
 
 
 def test_a_time_limit_bounds_the_baselines_whole(monkeypatch):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +166,20 @@ def instance(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
     if not isinstance(value, kind):
         names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
         raise InputError(f"{where}: expected a {names}, got {type(value).__name__}")
+    return value
+
+
+def choice(value: Any, choices: Sequence[str], where: str) -> str:
+    """``value`` if it is one of the strings ``choices``, or an InputError naming ``where`` and
+    them (an array or a list is refused as such, not compared item by item).
+
+    >>> choice("full", ("expected", "full-batch"), "cost_model")
+    Traceback (most recent call last):
+    ...
+    harmonybatch_mp.errors.InputError: cost_model must be one of expected, full-batch, got 'full'
+    """
+    if not isinstance(value, str) or value not in choices:
+        raise InputError(f"{where} must be one of {', '.join(choices)}, got {_short(value)}")
     return value
 
 

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from ._io import write_text
-from ._validate import instance, listed, number
+from ._validate import choice, instance, listed, number
 from .errors import InputError
+from .expected_cost import COST_MODELS
 from .families import FAMILIES, family
 from .sweep import plan_many
 
@@ -59,7 +60,8 @@ def run_bench(family_name: str = "paper", *, solvers: Sequence[str] = DEFAULT_SO
     from .solvers import get_solver
     from .solvers.options import seconds
 
-    if simulate_s is not None:  # checked before any plan is made, as every argument below
+    choice(cost_model, COST_MODELS, "run_bench: cost_model")  # checked before any plan is made, as every argument below
+    if simulate_s is not None:
         simulate_s = number(simulate_s, "run_bench: simulate_s", nonnegative=True)
     if time_limit is not None:
         time_limit = seconds(time_limit, "run_bench: time_limit")

@@ -10,11 +10,11 @@ import math
 
 import numpy as np
 
-from ._validate import attributes, comparable, instance, whole
+from ._validate import attributes, choice, comparable, instance, whole
 from .batching import equivalent_timeout, max_batch
 from .duration import DEFAULT_DURATION, DurationModel
 from .errors import OUT_OF_RANGE, InputError, PlanCheckError
-from .expected_cost import EXPECTED, tail_probabilities
+from .expected_cost import COST_MODELS, EXPECTED, tail_probabilities
 from .expected_cost import cost_per_request as expected_cost_per_request
 from .latency import cpu_latency, gpu_latency_avg, gpu_latency_max
 from .plan import GroupPlan, Plan
@@ -181,8 +181,7 @@ def reprice(plan: Plan, cost_model: str, duration: DurationModel = DEFAULT_DURAT
 
     instance(plan, Plan, "reprice: plan")
     attributes(duration, ("sample", "expected_billed"), "reprice: duration")
-    if not isinstance(cost_model, str) or cost_model not in (EXPECTED, "full-batch"):
-        raise InputError(f"cost_model must be 'expected' or 'full-batch', got {cost_model!r}")
+    choice(cost_model, COST_MODELS, "cost_model")
     apps = plan.workload.by_name()
     records = _Records(plan.profile, plan.platform, duration)
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # a profile out of range: named below

@@ -238,6 +238,7 @@ def baselines(trace: Trace, slos: Workload, profile: ModelProfile | str, platfor
     options = _plan_options(solver, options)
     deadline = deadline_of(start, options.pop("time_limit", None))
     _, profile, platform = as_instance(slos, profile, platform)
+    window_min = v.integer(window_min, "window (minutes)", minimum=1)
     names = _match(trace, slos)
     rates = window_rates(trace, names, window_min)
     if len(rates) < 2:

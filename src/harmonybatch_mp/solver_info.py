@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,12 +33,13 @@ def relative_gap(objective: float, bound: float | None) -> float | None:
     >>> relative_gap(2.0, 1.5), relative_gap(2.0, 2.5), relative_gap(2.0, None)
     (0.25, 0.0, None)
     """
-    if v.real(objective) is None or not (bound is None or v.real(bound) is not None):
-        raise InputError(f"relative_gap: expected a plan's cost and a bound (or None), got {objective!r:.30} and "
-                         f"{bound!r:.30}")
-    if bound is None:
+    cost, low = v.real(objective), None if bound is None else v.real(bound)
+    if cost is None or not math.isfinite(cost) or bound is not None and (low is None or not math.isfinite(low)):
+        raise InputError(f"relative_gap: expected a plan's cost and a bound (or None), finite numbers, got "
+                         f"{objective!r:.30} and {bound!r:.30}")
+    if low is None:
         return None
-    return max(0.0, (objective - bound) / objective) if objective > 0 else 0.0
+    return max(0.0, (cost - low) / cost) if cost > 0 else 0.0
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._validate import instance, integer
 from ..errors import InputError
 from ..latency import gpu_base_latency, gpu_latency_avg, gpu_latency_max
 from ..platform import Platform, preset
@@ -254,7 +255,8 @@ def fit_profile(measurements: Measurements | str | Path, *, name: str = "fitted"
     """
     if not isinstance(measurements, Measurements):
         measurements = load_measurements(measurements)
-    platform = platform or preset()
+    platform = preset() if platform is None else instance(platform, Platform, "fit_profile: platform")
+    min_vcpu_sizes = integer(min_vcpu_sizes, "fit_profile: min_vcpu_sizes", minimum=1)
     if quantile is not None and (isinstance(quantile, bool) or not isinstance(quantile, numbers.Real)
                                  or not 0 < quantile <= 1):
         raise InputError(f"quantile must be in (0, 1], got {quantile!r}")

@@ -9,6 +9,7 @@ from typing import Any
 from .. import _validate as v
 from .._cores import usable_cores
 from ..errors import InputError
+from .measurements import MAX_ROWS
 
 
 def profile_callable(infer: Callable[[int], Any], batches: Sequence[int], vcpus: Sequence[float] = (0.25, 0.5, 1, 2),
@@ -44,7 +45,7 @@ def profile_callable(infer: Callable[[int], Any], batches: Sequence[int], vcpus:
 
     for what, f in (("infer", infer), ("timer", timer), ("memory", memory)):
         v.function(f, what, optional=what == "memory")
-    batches = v.listed(batches, "batches", "a sequence of numbers")
+    batches = [v.integer(b, "batches", minimum=1) for b in v.listed(batches, "batches", "a sequence of numbers")]
     vcpus = [v.number(c, "vcpus", positive=True) for c in v.listed(vcpus, "vcpus", "a sequence of numbers")]
     repeats, warmup = v.integer(repeats, "repeats"), v.integer(warmup, "warmup")
     cores = usable_cores()
@@ -54,13 +55,16 @@ def profile_callable(infer: Callable[[int], Any], batches: Sequence[int], vcpus:
                              f"up to {cores} (the cores this process may use)")
     if repeats < 1 or warmup < 0:
         raise InputError("repeats must be >= 1 and warmup >= 0")
+    sizes = len(vcpus) * len(batches)
+    if sizes * (repeats + warmup) > MAX_ROWS:  # (an endless loop, growing, before)
+        raise InputError(f"repeats + warmup: at most {MAX_ROWS // max(sizes, 1):,} runs for each of the {sizes} "
+                         f"(vCPU, batch) sizes, as measurements take at most {MAX_ROWS:,} rows")
     rows = []
     for c in vcpus:
         threads = max(1, int(c))
         scale = 1.0 / c if c < 1 else 1.0
         with threadpool_limits(limits=threads):
             for b in batches:
-                b = v.integer(b, "batches", minimum=1)
                 for _ in range(warmup):
                     infer(b)
                 mem = v.number(memory(b), f"memory({b})", positive=True) if memory else None

@@ -123,7 +123,7 @@ class SolverSpec:
 
     def check_cost_model(self, cost_model: str) -> None:
         """An InputError, naming the solvers that do price it, unless this one prices ``cost_model``."""
-        if cost_model in COST_MODELS and cost_model not in self.cost_models:
+        if isinstance(cost_model, str) and cost_model in COST_MODELS and cost_model not in self.cost_models:
             with _LOCK:  # another thread may be registering a solver
                 others = [n for n, s in _REGISTRY.items() if cost_model in s.cost_models]
             raise InputError(f"solver {self.name!r} prices the {' and '.join(sorted(self.cost_models))} cost model only; "

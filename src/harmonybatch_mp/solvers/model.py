@@ -411,8 +411,8 @@ def build_from_problem(problem: Problem, *, candidates: str | Sequence[Sequence[
     :data:`SOLVE_PER_COLUMN`)."""
     side = problem.side
     reduce = v.flag(reduce, "build_model: reduce")
-    if configs is not None and configs not in CONFIG_CHOICES:
-        raise InputError(f"configs must be one of {', '.join(CONFIG_CHOICES)}, got {configs!r}")
+    if configs is not None:
+        v.choice(configs, CONFIG_CHOICES, "configs")
     masks, strategy, detail = candidate_groups(problem, candidates, max_run, deadline)
     have = set(masks)
     extra = [m for m in dict.fromkeys(extra_groups) if m not in have]

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .._validate import attributes, instance, integer, listed, whole
+from .._validate import attributes, choice, instance, integer, listed, whole
 from ..duration import DEFAULT_DURATION, DurationModel
 from ..errors import MORE_APPS, InfeasibleApp, InfeasibleError, InputError, SolverError, _listing
 from ..expected_cost import COST_MODELS, EXPECTED, FULL_BATCH, MAX_TIMEOUT_LEVELS, TIMEOUT_LEVELS, expected_tables
@@ -112,8 +112,7 @@ class Problem:
                 raise InputError(f"{name} must be a {cls.__name__}, got {type(value).__name__}")
         if side is not None and not isinstance(side, SideConstraints):
             raise InputError(f"side must be a SideConstraints, got {type(side).__name__}")
-        if not isinstance(cost_model, str) or cost_model not in COST_MODELS:
-            raise InputError(f"cost_model must be one of {', '.join(COST_MODELS)}, got {cost_model!r:.40}")
+        choice(cost_model, COST_MODELS, "cost_model")
         if timeout_levels is not None and cost_model != EXPECTED:
             raise InputError(f"timeout_levels applies to cost_model {EXPECTED!r} only (a group's cost under "
                              f"{cost_model} does not depend on its timeouts); drop it or the cost model")
