@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from harmonybatch_mp import InfeasibleError, InputError, builtin_profile, parse_apps, preset, solve
@@ -28,9 +28,11 @@ def test_every_request_completes_exactly_once(profile, platform, workload, solve
     try:
         plan = solve(workload, profile, platform, solver=solver)
     except InfeasibleError:
+        event("infeasible: nothing to simulate")
         return
     res, log = simulate(plan, duration=120, seed=seed, log=True)
     n = log.arrival.size
+    event("some invocation batched several requests" if (log.inv_size > 1).any() else "every invocation one request")
     assert res.overall.requests == res.overall.completed == n
     assert np.array_equal(np.bincount(log.invocation, minlength=log.inv_size.size), log.inv_size)
     assert log.inv_size.sum() == n and (log.inv_size >= 1).all()

@@ -54,8 +54,8 @@ def _solve_or_infeasible(workload, profile, platform, solver, **opts):
 @settings(max_examples=60)
 @given(models, platforms, workloads(max_apps=12))
 def test_heuristics_pass_check_on_random_workloads(profile, platform, workload):
-    for solver in ("greedy", "batch", "mbs"):
-        _solve_or_infeasible(workload, profile, platform, solver)
+    plans = [_solve_or_infeasible(workload, profile, platform, s)[0] for s in ("greedy", "batch", "mbs")]
+    event(f"plans checked: {sum(p is not None for p in plans)} of 3")  # (an infeasible workload checks none)
 
 
 @settings(max_examples=40)  # 60 took 36-45 s of a suite near its 5-minute budget
