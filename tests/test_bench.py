@@ -136,6 +136,40 @@ def test_a_solver_registered_after_import_reaches_the_default_pool_s_workers():
     assert (wrong.error_type, wrong.error.split(";")[0]) == ("InputError", "unknown solver ['each_alone']")
 
 
+def _in_place_of_dp(function, run):
+    """``run()`` with the built-in ``dp`` replaced by ``function`` (``replace=True``), restored after."""
+    from harmonybatch_mp.solvers import get_solver, register_solver
+
+    built_in = get_solver("dp")
+    register_solver("dp", function, replace=True)
+    try:
+        return run()
+    finally:
+        register_solver("dp", built_in.function, side_constraints=built_in.side_constraints,
+                        description=built_in.description, cost_models=tuple(built_in.cost_models), replace=True)
+
+
+def _of_the_script(function):
+    """A solver calling ``function``, as though the calling script defined it (in ``__main__``)."""
+    def solver(problem):
+        return function(problem)
+
+    solver.__module__ = "__main__"
+    return solver
+
+
+def test_a_built_in_solver_the_caller_replaced_is_the_one_the_default_pool_s_workers_run():
+    """The workers knew the name, so they solved with the package's own ``dp``: each record
+    a plan of another solver than the one the caller registered, silently."""
+    from harmonybatch_mp.solvers import get_solver
+
+    workload = "0.5:5,1.0:20,0.7:3"
+    rec, = _in_place_of_dp(get_solver("batch").function, lambda: plan_many([(workload, "VGG19")], workers=1,
+                                                                             solver="dp"))
+    assert rec.plan.groups == solve(workload, "VGG19", solver="batch").groups
+    assert rec.plan.groups != solve(workload, "VGG19", solver="dp").groups
+
+
 def test_a_solver_registered_after_import_reaches_dask_s_worker_processes():
     """The same on a Dask cluster of worker processes, which never import the caller's
     script: its records said "unknown solver" too."""
@@ -143,14 +177,27 @@ def test_a_solver_registered_after_import_reaches_dask_s_worker_processes():
     from harmonybatch_mp.solvers import get_solver, register_solver, unregister_solver
 
     register_solver("each_alone", get_solver("batch").function)
+    workload = "0.5:5,1.0:20,0.7:3"
     try:
         with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                                       dashboard_address=None) as cluster, distributed.Client(cluster) as client:
             recs = plan_many([("0.5:5,1.0:20", "VGG19")], executor=client.get_executor(), solver="each_alone")
+            # a built-in replaced, then restored: the worker lives on, and follows the caller both times
+            replaced, = _in_place_of_dp(get_solver("batch").function, lambda: plan_many(
+                [(workload, "VGG19")], solver="dp", executor=client.get_executor()))
+            restored, = plan_many([(workload, "VGG19")], executor=client.get_executor(), solver="dp")
+            # a function of the calling script is not sent: in place of a built-in, the worker solved with the
+            # built-in, silently
+            refused, = _in_place_of_dp(_of_the_script(get_solver("batch").function), lambda: plan_many(
+                [(workload, "VGG19")], solver="dp", executor=client.get_executor()))
     finally:
         unregister_solver("each_alone")
     assert [(r.ok, r.error) for r in recs] == [(True, None)]
     assert recs[0].plan.groups == solve("0.5:5,1.0:20", "VGG19", solver="batch").groups
+    assert replaced.plan.groups == solve(workload, "VGG19", solver="batch").groups
+    assert restored.plan.groups == solve(workload, "VGG19", solver="dp").groups != replaced.plan.groups
+    assert not refused.ok and refused.error.startswith(
+        "solver 'dp': the calling process registered it with a function that cannot be sent to this worker")
 
 
 def test_the_default_pool_keeps_each_workers_pricing_in_one_thread(monkeypatch):

@@ -69,18 +69,29 @@ def _arguments(instance: Any, index: int) -> dict[str, Any]:
                      f"got {type(instance).__name__}")
 
 
-def plan_one(index: int, arguments: dict[str, Any], solvers: tuple[Any, ...] = ()) -> PlanRecord:
+def plan_one(index: int, arguments: dict[str, Any], solvers: tuple[Any, ...] = (),
+             home: int | None = None) -> PlanRecord:
     """Solve one instance; any error becomes the record's error (module level: picklable).
-    ``solvers`` are the :class:`~harmonybatch_mp.solvers.SolverSpec` of the solvers the
-    calling process registered (:func:`_registered`): each one this process does not know is
-    registered first."""
-    from .solvers import register_solver, solve, solver_names
+    ``solvers`` are the :class:`~harmonybatch_mp.solvers.SolverSpec` of the solvers the calls
+    name, as the calling process (``home``, its process id) has them registered
+    (:func:`_registered`). Another process registers each one it does not have as that
+    process has it: one it does not know, one the caller registered in place of a built-in
+    (``replace=True``; it was solved by the built-in), a built-in an earlier caller replaced in
+    a long-lived worker (Dask's). A name alone is a solver the caller could not send: one it
+    names is the record's error, as another process would solve with another or none."""
+    from .solvers import get_solver, register_solver, solve, solver_names
 
     try:
-        for spec in solvers:
-            if spec.name not in solver_names():  # (a worker process: it knows the package's own only)
+        for spec in solvers if os.getpid() != home else ():
+            if isinstance(spec, str):
+                if spec == arguments.get("solver", "milp"):
+                    raise InputError(f"solver {spec!r}: the calling process registered it with a function that "
+                                     "cannot be sent to this worker process (one of its script's own, or one that "
+                                     "does not pickle); register one defined at the top level of a module the "
+                                     "workers can import")
+            elif spec.name not in solver_names() or get_solver(spec.name) != spec:
                 register_solver(spec.name, spec.function, side_constraints=spec.side_constraints,
-                                description=spec.description, cost_models=tuple(spec.cost_models))
+                                description=spec.description, cost_models=tuple(spec.cost_models), replace=True)
         return PlanRecord(index, solve(**arguments))
     except HarmonyBatchError as exc:
         return PlanRecord(index, None, type(exc).__name__, str(exc))
@@ -123,10 +134,12 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
         accepted for profile and platform), or a dict of :func:`~harmonybatch_mp.solve` arguments.
     executor : concurrent.futures.Executor, optional
         Where to run: a ``ThreadPoolExecutor``, a ``ProcessPoolExecutor``, Dask's
-        ``client.get_executor()``... A solver this process registered
-        (:func:`~harmonybatch_mp.solvers.register_solver`) goes with each instance that names
-        it, and a worker that does not know it registers it (on an executor of yours, one whose
-        function a worker can import: not one of the script's own). Default: a process pool of
+        ``client.get_executor()``... Each solver named goes with the instances as this process
+        has it registered (:func:`~harmonybatch_mp.solvers.register_solver`), and a worker
+        that has it otherwise, or not at all, registers it so: yours, and a built-in you
+        replaced (on an executor of yours, one whose function a worker can import: not one of
+        the script's own; with another, each instance that names it is an error in another
+        process). Default: a process pool of
         ``workers`` processes (default: the cores this process may use; each instance, and each
         registered solver named, must pickle, or it is an InputError naming it), started
         with ``forkserver`` (scripts that call it need the usual ``if __name__ ==
@@ -170,9 +183,10 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
     solvers = _registered(args for _, args in calls)
     if own:
         _sendable(solvers)
-    else:  # only what a worker can import (Dask sends a script's own functions by value, with their globals)
-        solvers = tuple(spec for spec in solvers if getattr(spec.function, "__module__", "__main__") != "__main__"
-                        and _pickle_error(spec) is None)
+    else:  # what a worker can import; of the others the name (Dask sends a script's own functions by value, with
+        # their globals, which may not serialize)
+        solvers = tuple(spec if getattr(spec.function, "__module__", "__main__") != "__main__"
+                        and _pickle_error(spec) is None else spec.name for spec in solvers)
     if own:  # forkserver: forking a process that runs threads (a Dask client, a solver) can deadlock
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
         owner = multiprocessing.Pipe(duplex=False)  # (read end: the workers', write end: only ours)
@@ -183,7 +197,7 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
     try:
         for i, args in calls:
             try:
-                futures.append(executor.submit(plan_one, i, args, solvers))
+                futures.append(executor.submit(plan_one, i, args, solvers, os.getpid()))
             except Exception as exc:  # a pool shut down, a Dask client closed: the caller's executor takes no work
                 if own:
                     raise
@@ -226,14 +240,14 @@ def _lost_error(exc: Exception, default_pool: bool) -> str:
 
 
 def _registered(calls: Iterable[dict[str, Any]]) -> tuple[Any, ...]:
-    """The specs of the solvers the calls name that this process registered itself (not
-    :data:`~harmonybatch_mp.solvers.BUILT_IN`'s): a worker process has only those its own
-    imports register, so one the calling script registers under ``if __name__ ==
-    "__main__":`` was an "unknown solver" in every record."""
-    from .solvers import BUILT_IN, get_solver, solver_names
+    """The specs of the registered solvers the calls name, as this process has them: a worker
+    process has only those its own imports register, so one the calling script registers under
+    ``if __name__ == "__main__":`` was an "unknown solver" in every record, and one it
+    registered in place of a built-in was solved by the built-in."""
+    from .solvers import get_solver, solver_names
 
     names = dict.fromkeys(n for n in (args.get("solver", "milp") for args in calls) if isinstance(n, str))
-    return tuple(get_solver(n) for n in names if n in solver_names() and get_solver(n) is not BUILT_IN.get(n))
+    return tuple(get_solver(n) for n in names if n in solver_names())
 
 
 def _pickle_error(value: Any) -> Exception | None:

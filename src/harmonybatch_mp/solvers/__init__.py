@@ -80,9 +80,6 @@ register_solver("batch", batch_baseline, description="baseline: each app alone o
 register_solver("mbs", mbs_baseline, description="baseline MBS+: even rate split in SLO order")
 register_solver("colgen", colgen, side_constraints=True, cost_models=(FULL_BATCH,),
                 description="column generation over every group, proven optimal (full-batch model)")
-#: The solvers this package registers as it is imported, which every process has
-#: (:func:`~harmonybatch_mp.plan_many` sends the others to its executor's workers).
-BUILT_IN = {name: get_solver(name) for name in solver_names()}
 
 
 def as_instance(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
