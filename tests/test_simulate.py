@@ -10,7 +10,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from harmonybatch_mp import InfeasibleError, InputError, builtin_profile, parse_apps, preset, solve
+from harmonybatch_mp import InfeasibleError, InputError, builtin_profile, check_plan, parse_apps, preset, solve
 from harmonybatch_mp.cli import main
 from harmonybatch_mp.duration import UniformDuration
 from harmonybatch_mp.simulate import simulate
@@ -79,6 +79,27 @@ def test_bad_sampler_is_reported():
 
     with pytest.raises(InputError, match="sample must return"):
         simulate(plan, duration=10, duration_model=Negative())
+
+
+@pytest.mark.parametrize("billed, was", [
+    (lambda avg, mx: -avg, "a plan of negative cost"),
+    (lambda avg, mx: np.full(np.shape(avg), np.nan), "every app 'infeasible', the lowest latency named"),
+    (lambda avg, mx: np.full(np.shape(avg), np.inf), "an IndexError in the group search"),
+    (lambda avg, mx: 0.1, "an IndexError in the plan check"),
+    (lambda avg, mx: np.ones(3), "a broadcasting error of cost_per_request"),
+])
+@pytest.mark.parametrize("solver", ["milp", "dp", "greedy", "exact"])
+def test_a_bad_expected_billed_duration_is_named(billed, was, solver):
+    """The expected cost model prices each configuration from the duration model's
+    expected_billed: what it returns is checked as sample's is in the simulator."""
+    class Bad(UniformDuration):
+        def expected_billed(self, lat_avg, lat_max, unit):
+            return billed(lat_avg, lat_max)
+
+    with pytest.raises(InputError, match="duration model 'uniform': expected_billed must return one duration >= 0"):
+        solve(parse_apps("0.5:5,1.0:20,0.3:2"), VGG, REF, solver=solver, duration=Bad())
+    with pytest.raises(InputError, match="expected_billed must return"):
+        check_plan(solve(parse_apps("0.5:5,1.0:20"), VGG, REF, solver="dp"), duration=Bad())
 
 
 def test_same_seed_same_result_and_seeds_agree_statistically():

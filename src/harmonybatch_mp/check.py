@@ -12,7 +12,7 @@ import numpy as np
 
 from ._validate import attributes, choice, comparable, instance, whole
 from .batching import equivalent_timeout, max_batch
-from .duration import DEFAULT_DURATION, DurationModel
+from .duration import DEFAULT_DURATION, DurationModel, billed_durations
 from .errors import OUT_OF_RANGE, InputError, PlanCheckError
 from .expected_cost import COST_MODELS, EXPECTED, tail_probabilities
 from .expected_cost import cost_per_request as expected_cost_per_request
@@ -102,7 +102,7 @@ def _invocation_costs(g: GroupPlan, profile: ModelProfile, platform: Platform,
         mx = gpu_latency_max(profile, platform, g.gpu_mem_gb, ks)
         vcpu, gpu = float(gpu_vcpu(platform, g.gpu_mem_gb)), g.gpu_mem_gb
     unit = platform.gpu_billing_unit if g.kind == "gpu" else platform.cpu_billing_unit
-    billed = duration.expected_billed(avg, mx, unit)
+    billed = billed_durations(duration, avg, mx, unit)
     inv = function_cost(platform, g.kind, vcpu=vcpu, mem_gb=g.mem_gb, gpu_gb=gpu, latency_avg=billed, billed=True)
     return np.asarray(inv, dtype=float), float(np.max(mx))
 

@@ -5,7 +5,8 @@ A duration model has two methods: :meth:`sample` draws execution times (the simu
 and :meth:`expected_billed` gives the expected billed duration ``E[ceil_u(D)]`` (the cost
 model). To plug in another distribution, implement both on a frozen dataclass and pass
 the same object to ``solve(..., duration=...)`` and ``simulate(..., duration=...)``; the
-plan's predicted cost and the simulated cost then describe the same function.
+plan's predicted cost and the simulated cost then describe the same function. What both
+return is checked (one duration >= 0 per latency, finite; an InputError naming the model).
 
 >>> import numpy as np
 >>> d = UniformDuration()
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+
+from .errors import InputError
 
 
 class DurationModel(Protocol):
@@ -70,6 +73,24 @@ class UniformDuration:
             billed = unit * (below_lo + np.where(width > 0, ramp, count))
             # (overflowed: the mean, which it is within a unit)
             return np.where(np.isfinite(billed), billed, (lo + hi) / 2.0)
+
+
+def billed_durations(duration: DurationModel, lat_avg: np.ndarray, lat_max: np.ndarray, unit: float) -> np.ndarray:
+    """``duration.expected_billed(lat_avg, lat_max, unit)`` as a float array, checked: one
+    finite duration >= 0 per pair of finite latencies (else an InputError naming the model: a
+    negative one priced plans below nothing, a NaN made every app "infeasible" and an inf an
+    IndexError). Where a latency is not finite (a profile out of range), the callers name it."""
+    try:
+        billed = np.asarray(duration.expected_billed(lat_avg, lat_max, unit), dtype=float)
+    except (TypeError, ValueError):
+        billed = None
+    shape = np.shape(lat_max)
+    if billed is None or billed.shape != shape or not np.all(
+            (billed >= 0) & np.isfinite(billed) | ~(np.isfinite(lat_avg) & np.isfinite(lat_max))):
+        raise InputError(f"duration model {getattr(duration, 'name', type(duration).__name__)!r}: "
+                         f"expected_billed must return one duration >= 0 per latency ({shape[0] if shape else 1}), "
+                         "finite where the latencies are")
+    return billed
 
 
 def _steps_below(x: np.ndarray, unit: float) -> np.ndarray:

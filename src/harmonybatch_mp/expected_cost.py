@@ -16,7 +16,7 @@ import numpy as np
 from scipy.special import gammainc, gammaincc, gammaln
 
 from ._validate import attributes, instance, reals, together, whole
-from .duration import DEFAULT_DURATION, DurationModel
+from .duration import DEFAULT_DURATION, DurationModel, billed_durations
 from .errors import InputError
 from .grid import GPU, ConfigGrid
 from .platform import MAX_BATCH
@@ -234,7 +234,7 @@ def _expected_tables(grid: ConfigGrid, duration: DurationModel) -> ExpectedTable
     for kind in (0, GPU):
         sel = grid.kind == kind
         unit = pf.gpu_billing_unit if kind == GPU else pf.cpu_billing_unit
-        billed = duration.expected_billed(grid.latency_avg[sel], grid.latency_max[sel], unit)
+        billed = billed_durations(duration, grid.latency_avg[sel], grid.latency_max[sel], unit)
         inv[sel] = function_cost(pf, "gpu" if kind == GPU else "cpu", vcpu=grid.vcpu[sel], mem_gb=grid.mem_gb[sel],
                                  gpu_gb=grid.gpu_mem[sel], latency_avg=billed, batch=1, billed=True)
     first = np.arange(len(grid)) - (grid.batch - 1)
