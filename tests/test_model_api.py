@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from harmonybatch_mp import (
     App,
     HarmonyBatchError,
+    InfeasibleError,
     InputError,
     PlanCheckError,
     SideConstraints,
@@ -75,6 +76,58 @@ def test_readme_extension_example_equals_brute_force_with_the_same_row():
     assert plan.total_cost == pytest.approx(want, rel=REL)
     free = solve(w, "VGG19")
     assert plan.total_cost >= free.total_cost * (1 - REL)
+    assert plan.solver.scope == "all partitions, under what was added to the model: cpu_functions"
+
+
+def _edited(edit):
+    """A model of 3 VGG19 apps with at most one function (a side constraint), edited by ``edit(m)``."""
+    model = build_model("0.3:2,0.4:2,0.5:5", "VGG19", side=SideConstraints(max_functions=1))
+    edit(model.pyomo)
+    return model
+
+
+def _sense(m, sense):
+    m.cost.sense = sense
+
+
+@pytest.mark.parametrize("edit, needle", [
+    # maximised: the dearest plan, "optimal"
+    (lambda m: _sense(m, -1), "the model's objective must be its own: 'cost', minimised"),
+    (lambda m: m.cost.deactivate(), "the model's objective must be its own"),  # "stopped (optimal) without a plan"
+    (lambda m: m.cost.set_value(-m.cost.expr), "the model's objective must be its own"),  # a bound of minus its cost
+    (lambda m: m.max_functions.deactivate(), "the model's own row 'max_functions' was removed or deactivated"),
+    (lambda m: m.del_component(m.max_functions), "the model's own row 'max_functions' was removed"),
+    (lambda m: m.cover["app1"].deactivate(), "the model's own row 'cover' was removed or deactivated"),
+])
+@pytest.mark.parametrize("backend", ["appsi_highs", pytest.param("glpk", marks=pytest.mark.skipif(not HAVE_GLPK,
+                                                                                                  reason="no glpsol"))])
+def test_edits_after_which_no_plan_is_certified_are_refused(edit, needle, backend):
+    """Each was a plan: the dearest, "optimal" (maximised); three functions, "optimal over
+    all partitions", for a model built with at most one (its row deactivated); or an unclear
+    SolverError."""
+    with pytest.raises(InputError, match=needle):
+        _edited(edit).solve(backend=backend)
+
+
+def test_what_a_user_adds_or_fixes_is_the_plan_s_scope_and_names_a_model_with_no_plan():
+    """The plan is optimal over the plans that keep the user's rows and fixed columns, which
+    its scope now says ("all partitions" before); a model they leave with no plan names them
+    ("(the model's own rows)" before)."""
+    import pyomo.environ as pyo
+
+    model = _edited(lambda m: None)
+    m, whole = model.pyomo, [k for k in model.columns if k[0] == "app0+app1+app2"]
+    dearest = max(whole, key=lambda k: model.columns[k].weight)
+    m.x[dearest].fix(1)
+    m.not_cpu = pyo.Constraint(expr=sum(m.x[k] for k in m.x if k[1].startswith("cpu")) == 0)
+    plan = model.solve()
+    assert plan.solver.scope == ("all partitions, under what was added to the model: not_cpu, "
+                                 "1 column(s) fixed or bounded")
+    assert plan.total_cost == pytest.approx(model.columns[dearest].weight, rel=REL) and dearest[1].startswith("gpu")
+    assert _edited(lambda m: None).solve().solver.scope == "all partitions"
+    m.none = pyo.Constraint(expr=sum(m.x.values()) == 0)
+    with pytest.raises(InfeasibleError, match=r"together: max_functions=1; not_cpu; none; 1 column\(s\) fixed"):
+        model.solve()
 
 
 def test_a_user_row_counting_functions_matches_the_side_constraint():

@@ -56,7 +56,7 @@ from .highs import covers_of_masks, run_highs_arrays
 from .kernels import PYOMO, ready
 from .options import check_gaps, checked_deadline, deadline_of
 from .problem import Problem, members
-from .pyomo_model import _pyomo_model, column_keys
+from .pyomo_model import _pyomo_model, column_keys, user_restrictions
 from .side import SideConstraints
 
 if TYPE_CHECKING:
@@ -155,11 +155,14 @@ class SetPartitioningModel:
 
     @property
     def pyomo(self) -> pyo.ConcreteModel:
-        """The Pyomo ``ConcreteModel`` (built on first access). Add rows, then :meth:`solve`."""
+        """The Pyomo ``ConcreteModel`` (built on first access). Add rows (or fix columns), then
+        :meth:`solve`: the plan's scope names them. Its objective ``cost`` and its own rows stay
+        (:func:`.pyomo_model.user_restrictions`)."""
         ready(PYOMO, None)  # Pyomo imported in one thread: first imports from several threads failed
         with self._lock:
             if self._pyomo is None:
                 self._pyomo = _pyomo_model(self)
+                self._objective = self._pyomo.cost.expr  # (the user's edits are checked against it)
             return self._pyomo
 
     def rows(self) -> list[tuple[str, np.ndarray, float]]:
@@ -236,6 +239,8 @@ class SetPartitioningModel:
             wanted = {self.key_of(m, cfg.index) for m, cfg in groups.items() if cfg is not None}
             warm = np.array([1.0 if k in wanted else 0.0 for k in keys]) if masks else None
         scaled_abs = abs_gap * self.scale / SCALE
+        added = () if self._pyomo is None else user_restrictions(self._pyomo, tuple(r[0] for r in self.rows()),
+                                                                  self._objective)
         if backend in backends.HIGHS_NAMES and self._pyomo is None:
             listed = list(self.columns.values())
             cost = np.array([self.scale * c.weight for c in listed])
@@ -255,7 +260,7 @@ class SetPartitioningModel:
             # "infeasible", of a model whose apps alone are a plan): no proof of anything
             termination = backends.TIME_LIMIT
         if termination == backends.INFEASIBLE:
-            active = "; ".join(self.problem.side.active() or ["(the model's own rows)"])
+            active = "; ".join([*self.problem.side.active(), *added] or ["(the model's own rows)"])
             if self.strategy != "all":  # a proof over the candidates only
                 raise _restricted(self.scope, active)
             raise InfeasibleError("no plan satisfies the constraints together: " + active,
@@ -271,7 +276,7 @@ class SetPartitioningModel:
         objective = sum(c.weight for c in chosen)  # re-evaluated exactly, not the solver's rounded value
         bound = None if res.bound is None else min(res.bound / self.scale, objective)
         return self._certify([c.mask for c in chosen], [c.config for c in chosen], objective, bound,
-                             termination, rel_gap, abs_gap, backend)
+                             termination, rel_gap, abs_gap, backend, added)
 
     def _through_pyomo(self, backend: str, keys: list, warm: np.ndarray | None, deadline: float | None,
                        **options: Any) -> tuple[backends.BackendResult, np.ndarray | None]:
@@ -312,7 +317,7 @@ class SetPartitioningModel:
             if not late:
                 self._solving.release()
 
-    def _certify(self, masks, configs, objective, bound, termination, rel_gap, abs_gap, backend) -> Solution:
+    def _certify(self, masks, configs, objective, bound, termination, rel_gap, abs_gap, backend, added) -> Solution:
         gap = relative_gap(objective, bound)
         proven = termination == backends.OPTIMAL and gap is not None and (
             gap <= rel_gap + 1e-9 or (objective - bound) * SCALE <= abs_gap + 1e-12)
@@ -330,7 +335,8 @@ class SetPartitioningModel:
             # the backend ended its search as optimal within its own tolerances, short of the gaps
             # asked (HiGHS, gaps 0: 4.5e-8 of the plan): a global bound and its gap, not "no claim"
             status = BOUNDED
-        info = SolverInfo("milp", status=status, objective=objective, bound=bound, gap=gap, scope=self.scope,
+        scope = self.scope + (f", under what was added to the model: {', '.join(added)}" if added else "")
+        info = SolverInfo("milp", status=status, objective=objective, bound=bound, gap=gap, scope=scope,
                           restricted_bound=restricted, backend=backend, columns=len(self.columns),
                           candidate_groups=self.candidate_groups)
         return Solution(tuple(masks), tuple(configs), info)

@@ -96,3 +96,30 @@ def _pyomo_model(model: SetPartitioningModel) -> pyo.ConcreteModel:
         terms = [coef[j] * m.x[k] for j, k in enumerate(keys) if coef[j]]
         setattr(m, name, pyo.Constraint(expr=pyo.quicksum(terms) <= upper if terms else pyo.Constraint.Feasible))
     return m
+
+
+def user_restrictions(m: pyo.ConcreteModel, own_rows: tuple[str, ...], objective: object) -> tuple[str, ...]:
+    """What a user's edits of the Pyomo model restrict (``set_partitioning.md``, "Backends"):
+    the names of the rows they added, and the columns they fixed or bounded.
+    An optimum is then optimal over the plans that keep them, which the certificate must say.
+    Edits after which no solution is a certified plan are an InputError: an objective other
+    than the model's own ``cost``, minimised (maximised, its bound was the dearest plan's and
+    its status "optimal"), or one of the model's own rows (``cover``, the side constraints'
+    ``own_rows``) removed or switched off (a plan broke the side constraint, "optimal")."""
+    import pyomo.environ as pyo
+
+    from ..errors import InputError
+
+    objectives = [o for o in m.component_data_objects(pyo.Objective, active=True)]
+    cost = m.component("cost")
+    if objectives != [cost] or cost.sense != pyo.minimize or cost.expr is not objective:
+        raise InputError("the model's objective must be its own: 'cost', minimised, the only one active (a plan's "
+                         "certificate bounds its cost); add rows instead")
+    for name in ("cover", *own_rows):
+        row = m.component(name)
+        if row is None or not all(r.active for r in row.values()):
+            raise InputError(f"the model's own row {name!r} was removed or deactivated; a plan must keep it")
+    ours = {"cover", *own_rows}
+    added = [c.name for c in m.component_objects(pyo.Constraint, active=True) if c.name not in ours]
+    held = sum(v.fixed or (v.lb or 0) > 0 or v.ub is not None and v.ub < 1 for v in m.x.values())
+    return (*added, *([f"{held} column(s) fixed or bounded"] if held else []))
