@@ -1349,7 +1349,7 @@ def test_a_solver_s_bound_above_its_plan_is_refused_with_or_without_an_objective
         return alone
 
     register_solver("over", reporting(status="bounded", bound=1.0))
-    register_solver("counted", reporting(status="bounded", columns=3))
+    register_solver("counted", reporting(status="heuristic", columns=3))
     try:
         with pytest.raises(PlanCheckError, match="solver 'over' reported bound 1.0 above its plan's cost"):
             solve("0.5:5,1.0:20", "VGG19", solver="over")
@@ -1358,6 +1358,37 @@ def test_a_solver_s_bound_above_its_plan_is_refused_with_or_without_an_objective
         unregister_solver("over")
         unregister_solver("counted")
     assert "certificate: objective none, bound none, gap unknown, 3 columns" in text
+
+
+@pytest.mark.parametrize("status, share, needle", [
+    ("optimal", None, "reported status 'optimal' with no bound"),
+    ("optimal", 0.5, "reported status 'optimal' with bound .*, short of its plan .* by more than the gaps asked"),
+    ("optimal", 0.99, "reported status 'optimal' with bound"),  # (1% short, with no gap asked)
+    ("restricted_optimal", None, "reported status 'restricted_optimal' with no restricted_bound"),
+    ("bounded", None, "reported status 'bounded' with no bound"),
+])
+def test_a_status_its_bounds_do_not_bear_out_is_refused(status, share, needle):
+    """A registered solver's "optimal" with no bound, or with one half its plan's cost, was
+    the plan's status as it came. A bound within the gap asked is optimal, as milp's is."""
+    from harmonybatch_mp import PlanCheckError, SolverInfo
+    from harmonybatch_mp.solvers import Solution, unregister_solver
+
+    def alone(problem, *, rel_gap=0.0):
+        groups = [1 << i for i in range(problem.n)]
+        cost = problem.plan_cost(groups)
+        bound = None if share is None else share * cost
+        return Solution.of(problem, groups, SolverInfo("alone", status=status, objective=cost, bound=bound,
+                                                       restricted_bound=bound))
+
+    register_solver("claims", alone)
+    try:
+        with pytest.raises(PlanCheckError, match=f"solver 'claims' {needle}"):
+            solve("0.5:5,1.0:20", "VGG19", solver="claims")
+        if share == 0.99:
+            plan = solve("0.5:5,1.0:20", "VGG19", solver="claims", rel_gap=0.011)
+            assert (plan.solver.status, plan.solver.gap) == ("optimal", pytest.approx(0.01))
+    finally:
+        unregister_solver("claims")
 
 
 def test_a_warm_start_may_hold_a_group_no_function_serves():

@@ -23,7 +23,7 @@ from ..expected_cost import EXPECTED, FULL_BATCH
 from ..plan import Plan
 from ..platform import Platform, preset
 from ..profiles import ModelProfile, builtin_profile
-from ..solver_info import SolverInfo, relative_gap
+from ..solver_info import BOUNDED, OPTIMAL, RESTRICTED_OPTIMAL, SolverInfo, relative_gap
 from ..workload import App, Workload, parse_apps
 from .base import Solution, SolverSpec, get_solver, register_solver, solver_names, unregister_solver
 from .baselines import batch_baseline, mbs_baseline
@@ -33,7 +33,7 @@ from .exact import exact
 from .greedy import greedy
 from .kernels import interruptible
 from .milp import milp
-from .model import SetPartitioningModel, build_model
+from .model import SCALE, SetPartitioningModel, build_model
 from .options import seconds
 from .problem import Problem
 from .side import SideConstraints
@@ -214,7 +214,7 @@ def solve(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
             raise PlanCheckError([f"solver {solver!r} broke a side constraint: {line}" for line in broken])
         plan = problem.plan(sol.groups, sol.configs, sol.info)
         check_plan(plan, duration=duration)
-        info = _on_plan(sol.info, plan.total_cost, solver)
+        info = _on_plan(sol.info, plan.total_cost, solver, options.get("rel_gap", 0.0), options.get("abs_gap", 0.0))
         return plan.with_solver(dataclasses.replace(info, name=solver, wall_time_s=time.perf_counter() - start))
 
 
@@ -246,11 +246,15 @@ def _time_full_collections(phase: str, info: dict[str, int]) -> None:
             _full_collection[1] = time.perf_counter() - _full_collection[0]
 
 
-def _on_plan(info: SolverInfo, cost: float, solver: str) -> SolverInfo:
+def _on_plan(info: SolverInfo, cost: float, solver: str, rel_gap: float = 0.0, abs_gap: float = 0.0) -> SolverInfo:
     """The solver's certificate on the plan as built: its objective is the plan's ``cost`` and no
     bound exceeds it. Summing the same groups in another order moves a cost by about 1e-16, which
     left an optimal plan's bound above its ``total_cost``. A report further off than
-    :data:`SAME_COST` describes another plan, and is refused."""
+    :data:`SAME_COST` describes another plan, and is refused. So is a status its bounds do not
+    bear out (a registered solver's "optimal" with no bound, or one half its plan, was taken as
+    it came): ``optimal`` needs a ``bound``, and ``restricted_optimal`` a ``restricted_bound``,
+    that meets the plan within the gaps asked (``rel_gap``; ``abs_gap`` per million requests,
+    as :data:`~.model.SCALE`), and ``bounded`` a ``bound``."""
     if info.objective is not None and not abs(info.objective - cost) <= SAME_COST * abs(cost):
         raise PlanCheckError([f"solver {solver!r} reported objective {info.objective!r}, "
                               f"but its plan costs {cost!r}"])
@@ -261,7 +265,15 @@ def _on_plan(info: SolverInfo, cost: float, solver: str) -> SolverInfo:
             raise PlanCheckError([f"solver {solver!r} reported {name} {value!r} above its plan's cost {cost!r}"])
         if value is not None:
             capped[name] = min(value, cost)
-    gap = info.gap if info.gap is None or info.bound is None else relative_gap(cost, capped["bound"])
+    gap = info.gap if info.bound is None else relative_gap(cost, capped["bound"])  # (also where it gave none)
+    needs = {OPTIMAL: "bound", RESTRICTED_OPTIMAL: "restricted_bound", BOUNDED: "bound"}.get(info.status)
+    low = None if needs is None else capped.get(needs)
+    if needs is not None and (low is None or info.status != BOUNDED and not (
+            relative_gap(cost, low) <= float(rel_gap) + SAME_COST + 1e-9
+            or (cost - low) * SCALE <= float(abs_gap) + 1e-12)):
+        raise PlanCheckError([f"solver {solver!r} reported status {info.status!r} with "
+                              f"{'no ' + needs if low is None else f'{needs} {low!r}, short of its plan {cost!r}'}"
+                              f"{'' if low is None else ' by more than the gaps asked'}"])
     return dataclasses.replace(info, objective=None if info.objective is None else cost, gap=gap, **capped)
 
 
