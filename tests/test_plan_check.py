@@ -86,6 +86,24 @@ def _rejects(bad: Plan, match: str) -> None:
         check_plan(bad, TABLE_ONE, VGG, REF)
 
 
+@pytest.mark.parametrize("report, needle", [
+    ({"status": "optimal", "bound": None}, r"certificate: status 'optimal' with no bound"),
+    ({"status": "bounded", "bound": None}, r"certificate: status 'bounded' with no bound"),
+    ({"bound": 1.0}, r"certificate: bound 1\.0 above its plan's cost"),
+    ({"restricted_bound": 1.0}, r"certificate: restricted_bound 1\.0 above its plan's cost"),
+])
+def test_a_certificate_no_plan_can_bear_is_refused(plan, report, needle, tmp_path):
+    """A plan (a file, or one edited in code) that says "optimal" with no bound, or a bound
+    above its own cost, passed the check as it came."""
+    _rejects(plan.with_solver(dataclasses.replace(plan.solver, **report)), needle)
+    path = tmp_path / "plan.json"
+    data = plan.to_dict()
+    data["solver"].update(report)
+    path.write_text(json.dumps(data))
+    with pytest.raises(PlanCheckError, match=needle):
+        check_plan(load_plan(path))
+
+
 def test_rejects_negative_timeout(plan):
     _rejects(_with_group(plan, 1, timeouts=(-0.01, 0.5)), r"negative timeout -0\.01 s for app 'app1'")
 

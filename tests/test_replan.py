@@ -130,6 +130,29 @@ def test_every_window_keeps_the_options_given(monkeypatch):
     assert len(seen) >= 2 and set(seen) == {1}
     assert all(w.plan.solver.relaxation_bound is None for w in held.windows)
 
+
+def test_a_penalised_window_the_backend_did_not_prove_is_not_restricted_optimal(monkeypatch):
+    """A window planned for its spend plus the change penalty was "restricted_optimal" whatever
+    the model's solve reported (a time limit, a heuristic's stop)."""
+    import dataclasses
+
+    from harmonybatch_mp.solvers.model import SetPartitioningModel
+
+    solution = SetPartitioningModel.solution
+
+    def unproven(model, *args, **kwargs):
+        sol = solution(model, *args, **kwargs)
+        return dataclasses.replace(sol, info=dataclasses.replace(sol.info, status="time_limit"))
+
+    trace = Trace({"a": (300.0, 600.0, 100.0), "b": (60.0, 90.0, 30.0)})
+    slos = Workload([App("a", 0.5, 1), App("b", 1.0, 1)])
+    proven = replan(trace, slos, "VGG19", change_penalty=1e-3)
+    monkeypatch.setattr(SetPartitioningModel, "solution", unproven)
+    stopped = replan(trace, slos, "VGG19", change_penalty=1e-3)
+    assert [w.plan.solver.status for w in proven.windows[1:]] == ["restricted_optimal"]
+    assert [w.plan.solver.status for w in stopped.windows[1:]] == ["time_limit"]
+
+
 def test_schedule_json_round_trip(tmp_path):
     trace = Trace({"a": (300.0, 600.0, 600.0), "b": (1200.0, 900.0, 1500.0)})
     s = replan(trace, Workload([App("a", 0.5, 1), App("b", 1.0, 1)]), "VGG19", change_penalty=1e-3)

@@ -31,6 +31,7 @@ from .shapes import (
     gpu_memory_need_gb,
     gpu_vcpu,
 )
+from .solver_info import certificate_problems
 from .workload import Workload
 
 #: Relative tolerance on recomputed costs and latencies (``formulations/model.md`` section 9).
@@ -361,6 +362,7 @@ def _problems(plan: Plan, workload: Workload, profile: ModelProfile, platform: P
         total /= workload.total_rate
         if not _close(total, plan.total_cost):
             out.append(f"total cost is {total!r} by the model, plan says {plan.total_cost!r}")
+        out += [f"certificate: {p}" for p in certificate_problems(plan.solver, plan.total_cost)]
     return out
 
 

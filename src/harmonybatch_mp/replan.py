@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _validate as v
 from .errors import InputError, SolverError
-from .plan import RESTRICTED_OPTIMAL, Plan
+from .plan import OPTIMAL, RESTRICTED_OPTIMAL, Plan
 from .platform import Platform
 from .profiles import ModelProfile
 from .schedule import Schedule, Window, function_key, reconfigurations
@@ -330,7 +330,9 @@ def _penalised(workload: Workload, profile: ModelProfile, platform: Platform, ru
     sol = model.solution(options.get("backend", "appsi_highs"), deadline=deadline,
                          rel_gap=options.get("rel_gap", 0.0), abs_gap=options.get("abs_gap", 0.0),
                          threads=options.get("threads"))
-    info = replace(sol.info, status=RESTRICTED_OPTIMAL, objective=None, gap=None, restricted_bound=None,
+    proven = sol.info.status in (OPTIMAL, RESTRICTED_OPTIMAL)  # (a window stopped short was "restricted_optimal")
+    info = replace(sol.info, status=RESTRICTED_OPTIMAL if proven else sol.info.status, objective=None, gap=None,
+                   restricted_bound=None,
                    bound=problem.lower_bound(), scope=f"spend + change penalty {penalty:g} per change ({model.scope})")
     plan = problem.plan(sol.groups, sol.configs, info)
     check_plan(plan)

@@ -155,3 +155,33 @@ def _solver_from_dict(s: Any, where: str) -> SolverInfo:
         return SolverInfo(**fields)
     except InputError as exc:
         raise InputError(f"{where}: {exc}") from None
+
+
+#: Relative difference within which a bound is the plan's cost: summing the same groups in
+#: another order moves a cost by about 1e-16 (measured: at most 3.3e-16).
+SAME_COST = 1e-9
+#: The bound each status needs: ``optimal`` proves the plan against ``bound``, and ``bounded``
+#: reports it (``restricted_optimal`` may be optimal for another objective, as a replanned
+#: window's spend plus change penalty, where no bound on the cost alone is known).
+NEEDED_BOUND = {OPTIMAL: "bound", BOUNDED: "bound"}
+
+
+def certificate_problems(info: SolverInfo, cost: float) -> list[str]:
+    """What in a certificate no plan of cost ``cost`` can bear: a bound above it (beyond
+    :data:`SAME_COST`), or a status without the bound it needs (:data:`NEEDED_BOUND`). Empty
+    when there is none. :func:`~harmonybatch_mp.solve` refuses a solver's report with these;
+    :func:`~harmonybatch_mp.check_plan` a plan's (a plan file's "optimal" with no bound, or a
+    bound twice its cost, was taken as it came).
+
+    >>> certificate_problems(SolverInfo("x", status="optimal"), 2.0)
+    ["status 'optimal' with no bound"]
+    >>> certificate_problems(SolverInfo("x", status="bounded", bound=3.0), 2.0)
+    ["bound 3.0 above its plan's cost 2.0"]
+    """
+    out = [f"{name} {value!r} above its plan's cost {cost!r}"
+           for name in ("bound", "restricted_bound", "relaxation_bound")
+           if (value := getattr(info, name)) is not None and value > cost + SAME_COST * abs(cost)]
+    needs = NEEDED_BOUND.get(info.status)
+    if needs is not None and getattr(info, needs) is None:
+        out.append(f"status {info.status!r} with no {needs}")
+    return out
