@@ -98,6 +98,7 @@ def _sense(m, sense):
     (lambda m: m.max_functions.deactivate(), "the model's own row 'max_functions' was removed or deactivated"),
     (lambda m: m.del_component(m.max_functions), "the model's own row 'max_functions' was removed"),
     (lambda m: m.cover["app1"].deactivate(), "the model's own row 'cover' was removed or deactivated"),
+    (lambda m: m.del_component(m.x), "the model's columns 'x' were removed"),  # (an AttributeError)
 ])
 @pytest.mark.parametrize("backend", ["appsi_highs", pytest.param("glpk", marks=pytest.mark.skipif(not HAVE_GLPK,
                                                                                                   reason="no glpsol"))])

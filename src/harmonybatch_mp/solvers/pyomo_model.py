@@ -110,11 +110,13 @@ def user_restrictions(m: pyo.ConcreteModel, own_rows: tuple[str, ...], objective
 
     from ..errors import InputError
 
-    objectives = [o for o in m.component_data_objects(pyo.Objective, active=True)]
+    objectives = list(m.component_data_objects(pyo.Objective, active=True))
     cost = m.component("cost")
     if objectives != [cost] or cost.sense != pyo.minimize or cost.expr is not objective:
         raise InputError("the model's objective must be its own: 'cost', minimised, the only one active (a plan's "
                          "certificate bounds its cost); add rows instead")
+    if m.component("x") is None:
+        raise InputError("the model's columns 'x' were removed; a plan is read from them")
     for name in ("cover", *own_rows):
         row = m.component(name)
         if row is None or not all(r.active for r in row.values()):
