@@ -237,6 +237,9 @@ def test_profile_callable_with_a_fake_clock(tmp_path):
     with pytest.raises(InputError, match="batches: expected a number, got 'x'"):  # before any run (after them before)
         profile_callable(lambda b: calls.append(b), batches=[1, 2, "x"], vcpus=[1], repeats=1)
     assert calls == []
+    for batches, vcpus, needle in (([], [1], "batches"), ([1], [], "vcpus")):  # (no rows, as if measured)
+        with pytest.raises(InputError, match=f"{needle}: expected at least one size to measure"):
+            profile_callable(lambda b: None, batches=batches, vcpus=vcpus)
 
 
 def test_profile_callable_names_a_callable_that_returns_no_number(monkeypatch):

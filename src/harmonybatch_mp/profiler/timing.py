@@ -55,6 +55,8 @@ def profile_callable(infer: Callable[[int], Any], batches: Sequence[int], vcpus:
                              f"up to {cores} (the cores this process may use)")
     if repeats < 1 or warmup < 0:
         raise InputError("repeats must be >= 1 and warmup >= 0")
+    if not batches or not vcpus:  # (no rows, which no profile can be fitted to)
+        raise InputError(f"{'batches' if not batches else 'vcpus'}: expected at least one size to measure")
     sizes = len(vcpus) * len(batches)
     if sizes * (repeats + warmup) > MAX_ROWS:  # (an endless loop, growing, before)
         raise InputError(f"repeats + warmup: at most {MAX_ROWS // max(sizes, 1):,} runs for each of the {sizes} "
