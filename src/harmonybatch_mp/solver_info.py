@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,20 +118,28 @@ class SolverInfo:
             raise InputError(f"solver status must be one of {', '.join(STATUSES)}, got {self.status!r}")
         if not isinstance(self.name, str):
             raise InputError(f"solver name: expected a string, got {self.name!r:.40}")
-        at = f"solver {self.name!r}"
-        object.__setattr__(self, "wall_time_s", v.number(self.wall_time_s, f"{at}: wall_time_s", nonnegative=True))
-        for k in ("objective", "bound", "gap", "restricted_bound", "relaxation_bound"):
-            if getattr(self, k) is not None:
-                object.__setattr__(self, k, v.number(getattr(self, k), f"{at}: {k}", nonnegative=k == "gap"))
-        for k in ("columns", "candidate_groups", "iterations", "nodes"):
-            if getattr(self, k) is not None:
-                object.__setattr__(self, k, v.integer(getattr(self, k), f"{at}: {k}", minimum=0))
-        for k in ("scope", "backend"):
-            if getattr(self, k) is not None and not isinstance(getattr(self, k), str):
-                raise InputError(f"{at}: {k}: expected a string or None, got {getattr(self, k)!r:.40}")
+        fields = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        for k, value in _checked(fields, lambda k: f"solver {self.name!r}: {k}").items():
+            object.__setattr__(self, k, value)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def _checked(fields: dict[str, Any], label: Callable[[str], str]) -> dict[str, Any]:
+    """The numbers, counts and strings among a :class:`SolverInfo`'s ``fields`` (those given),
+    checked, each error under ``label(field)``: the constructor's and a plan file's check."""
+    out = dict(fields)
+    for k in ("wall_time_s", "objective", "bound", "gap", "restricted_bound", "relaxation_bound"):
+        if k in out and (out[k] is not None or k == "wall_time_s"):
+            out[k] = v.number(out[k], label(k), nonnegative=k in ("wall_time_s", "gap"))
+    for k in ("columns", "candidate_groups", "iterations", "nodes"):
+        if out.get(k) is not None:
+            out[k] = v.integer(out[k], label(k), minimum=0)
+    for k in ("scope", "backend"):
+        if out.get(k) is not None and not isinstance(out[k], str):
+            raise InputError(f"{label(k)}: expected a string or None, got {out[k]!r:.40}")
+    return out
 
 
 def _solver_from_dict(s: Any, where: str) -> SolverInfo:
@@ -142,15 +151,10 @@ def _solver_from_dict(s: Any, where: str) -> SolverInfo:
     fields = {k: s[k] for k in SolverInfo.__dataclass_fields__ if k in s}
     fields.setdefault("name", "unknown")
     fields.setdefault("status", HEURISTIC)
-    for k in ("wall_time_s", "objective", "bound", "gap", "restricted_bound", "relaxation_bound"):
-        if fields.get(k) is not None:
-            fields[k] = v.number(fields[k], f"{where}.{k}")
-    for k in ("columns", "candidate_groups", "iterations", "nodes"):
-        if fields.get(k) is not None:
-            fields[k] = v.integer(fields[k], f"{where}.{k}", minimum=0)
-    for k in ("name", "status", "scope", "backend"):
-        if fields.get(k) is not None and not isinstance(fields[k], str):
+    for k in ("name", "status"):
+        if not isinstance(fields[k], str):
             raise InputError(f"{where}.{k}: expected a string, got {fields[k]!r}")
+    fields = _checked(fields, lambda k: f"{where}.{k}")
     try:
         return SolverInfo(**fields)
     except InputError as exc:
