@@ -3,6 +3,7 @@ Poisson and against the batch manager itself, exactness of the solvers, checks, 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -208,8 +209,6 @@ def test_plan_json_round_trips_with_its_cost_model():
 def test_checker_prices_the_plans_own_timeouts():
     plan = solve("0.5:5,0.8:10,1.0:20", "VGG19", cost_model="expected")
     g = next(g for g in plan.groups if g.batch > 1)
-    import dataclasses
-
     shorter = dataclasses.replace(g, timeouts=tuple(t / 2 for t in g.timeouts))
     bad = dataclasses.replace(plan, groups=tuple(shorter if x is g else x for x in plan.groups))
     with pytest.raises(Exception, match="cost per request"):
@@ -217,6 +216,25 @@ def test_checker_prices_the_plans_own_timeouts():
     fixed = reprice(bad, "expected")
     check_plan(fixed)
     assert fixed.total_cost != plan.total_cost
+
+
+def test_a_repriced_plan_does_not_keep_a_certificate_for_another_plan():
+    """``reprice`` kept the solver's status and bound: a ``full-batch`` optimum priced under
+    ``expected`` still said "optimal", with a bound that is not one there. Its name and counts
+    stay; a plan priced again as it is keeps its certificate."""
+    fb = solve("0.5:5,0.8:10,1.0:20", "VGG19", cost_model="full-batch", solver="milp")
+    assert fb.solver.status == "optimal" and fb.solver.bound is not None
+    for plan in (reprice(fb, "expected"), reprice(reprice(fb, "expected"), "full-batch")):
+        check_plan(plan)
+        s = plan.solver
+        assert (s.name, s.status, s.bound, s.gap, s.scope, s.objective, s.rel_gap) == ("milp", "heuristic", *[None] * 5)
+        assert (s.columns, s.backend) == (fb.solver.columns, fb.solver.backend)
+    assert reprice(fb, "full-batch").solver == fb.solver
+    ex = solve("0.5:5,0.8:10,1.0:20", "VGG19", cost_model="expected", solver="milp")
+    g = max(ex.groups, key=lambda g: g.batch)
+    edited = dataclasses.replace(ex, groups=tuple(dataclasses.replace(x, timeouts=tuple(t / 2 for t in x.timeouts))
+                                                  if x is g else x for x in ex.groups))
+    assert (ex.solver.status, reprice(edited, "expected").solver.status) == ("optimal", "heuristic")
 
 
 def test_timeout_levels_option():

@@ -91,10 +91,15 @@ def _rejects(bad: Plan, match: str) -> None:
     ({"status": "bounded", "bound": None}, r"certificate: status 'bounded' with no bound"),
     ({"bound": 1.0}, r"certificate: bound 1\.0 above its plan's cost"),
     ({"restricted_bound": 1.0}, r"certificate: restricted_bound 1\.0 above its plan's cost"),
+    ({"status": "optimal", "bound": 1e-5}, r"certificate: status 'optimal' with bound 1e-05, short of its plan's "
+                                           r"cost .* by more than its gaps \(0 and 0\)"),
+    ({"status": "optimal", "bound": 1e-5, "rel_gap": 0.5, "abs_gap": 1.0}, r"short of .* its gaps \(0\.5 and 1\)"),
+    ({"status": "restricted_optimal", "restricted_bound": 1e-5}, r"certificate: status 'restricted_optimal' "
+                                                                 r"with restricted_bound 1e-05, short of its plan"),
 ])
 def test_a_certificate_no_plan_can_bear_is_refused(plan, report, needle, tmp_path):
-    """A plan (a file, or one edited in code) that says "optimal" with no bound, or a bound
-    above its own cost, passed the check as it came."""
+    """A plan (a file, or one edited in code) that says "optimal" with no bound, a bound
+    above its own cost, or one less than half of it, passed the check as it came."""
     _rejects(plan.with_solver(dataclasses.replace(plan.solver, **report)), needle)
     path = tmp_path / "plan.json"
     data = plan.to_dict()
@@ -102,6 +107,29 @@ def test_a_certificate_no_plan_can_bear_is_refused(plan, report, needle, tmp_pat
     path.write_text(json.dumps(data))
     with pytest.raises(PlanCheckError, match=needle):
         check_plan(load_plan(path))
+
+
+def test_a_certificate_meets_its_plan_within_the_gaps_it_records(plan, tmp_path):
+    """The gaps a plan was proven to go with it, in code and in its file: an "optimal" whose
+    bound is within them passes, and so does ``solve()``'s own within the gaps it was given."""
+    cost = plan.total_cost
+    for gaps in ({"rel_gap": 0.6}, {"abs_gap": cost * 0.6e6}):
+        within = plan.with_solver(dataclasses.replace(plan.solver, status="optimal", bound=0.5 * cost, **gaps))
+        check_plan(within)
+        path = tmp_path / "plan.json"
+        path.write_text(within.to_json())
+        assert load_plan(path).solver == within.solver
+        check_plan(load_plan(path))
+    loose = solve(TABLE_ONE, VGG, REF, solver="milp", cost_model="full-batch", rel_gap=0.25, abs_gap=0.5)
+    assert (loose.solver.status, loose.solver.rel_gap, loose.solver.abs_gap) == ("optimal", 0.25, 0.5)
+    assert (plan.solver.status, plan.solver.rel_gap, plan.solver.abs_gap) == ("restricted_optimal", 0.0, 0.0)
+    assert solve(TABLE_ONE, VGG, REF, solver="greedy").solver.rel_gap is None
+    for bad in ("x", -0.1, float("nan")):
+        data = plan.to_dict()
+        data["solver"]["rel_gap"] = bad
+        path.write_text(json.dumps(data))
+        with pytest.raises(InputError, match=r"\.solver\.rel_gap: "):
+            load_plan(path)
 
 
 def test_rejects_negative_timeout(plan):

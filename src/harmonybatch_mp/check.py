@@ -31,7 +31,7 @@ from .shapes import (
     gpu_memory_need_gb,
     gpu_vcpu,
 )
-from .solver_info import certificate_problems
+from .solver_info import HEURISTIC, SAME_COST, certificate_problems
 from .workload import Workload
 
 #: Relative tolerance on recomputed costs and latencies (``formulations/model.md`` section 9).
@@ -170,6 +170,12 @@ def reprice(plan: Plan, cost_model: str, duration: DurationModel = DEFAULT_DURAT
     app room for ``max_{k<=b} L_max(k)`` (checked by :func:`check_plan` on the result).
     Under ``full-batch`` the cost does not depend on timeouts (Eq. 6).
 
+    The solver's certificate holds for the plan as it was solved: a plan priced under another
+    cost model, or at another cost (its timeouts edited), keeps the solver's name and counts
+    but not its claims (status ``heuristic``, no bound, gap, scope or objective). It kept
+    them: a ``full-batch`` optimum repriced under ``expected`` said "optimal" there, with the
+    ``full-batch`` bound.
+
     Examples
     --------
     >>> from harmonybatch_mp import solve
@@ -177,6 +183,8 @@ def reprice(plan: Plan, cost_model: str, duration: DurationModel = DEFAULT_DURAT
     >>> ex = reprice(fb, "expected")
     >>> ex.cost_model, ex.total_cost > fb.total_cost   # partial batches cost more
     ('expected', True)
+    >>> fb.solver.status, ex.solver.status, ex.solver.bound
+    ('optimal', 'heuristic', None)
     """
     from dataclasses import replace
 
@@ -200,8 +208,12 @@ def reprice(plan: Plan, cost_model: str, duration: DurationModel = DEFAULT_DURAT
         if not math.isfinite(cost):
             raise InputError(f"group {list(g.apps)}: cost per request {cost!r} under {cost_model!r}: {OUT_OF_RANGE}")
     groups = [replace(g, cost_per_request=cost) for g, cost in zip(plan.groups, costs)]
-    total = sum(g.rate * g.cost_per_request for g in groups) / plan.workload.total_rate
-    return replace(plan, groups=tuple(groups), total_cost=float(total), cost_model=cost_model)
+    total = float(sum(g.rate * g.cost_per_request for g in groups) / plan.workload.total_rate)
+    solver, before = plan.solver, comparable(plan.total_cost)
+    if cost_model != plan.cost_model or before is None or not abs(total - before) <= SAME_COST * abs(total):
+        solver = replace(solver, status=HEURISTIC, objective=None, bound=None, gap=None, scope=None,
+                         restricted_bound=None, relaxation_bound=None, rel_gap=None, abs_gap=None)
+    return replace(plan, groups=tuple(groups), total_cost=total, cost_model=cost_model, solver=solver)
 
 
 def plan_problems(plan: Plan, workload: Workload, profile: ModelProfile, platform: Platform,

@@ -87,6 +87,13 @@ class SolverInfo:
         Solver iterations (column generation: rounds of the master LP, at the root).
     nodes : int, optional
         Column generation: nodes of branch and price solved (None: no branching was needed).
+    rel_gap, abs_gap : float, optional
+        The gaps an ``optimal`` or ``restricted_optimal`` plan was proven to: the options
+        :func:`~harmonybatch_mp.solve` was given (0 where it was given none; ``abs_gap`` per
+        million requests, as :data:`SCALE`), None for other statuses. The ``bound`` of
+        ``optimal``, and the ``restricted_bound`` of ``restricted_optimal`` where there is one,
+        meets the plan within them; a plan file without them is held to 0
+        (:func:`certificate_problems`).
     """
 
     name: str
@@ -103,6 +110,8 @@ class SolverInfo:
     candidate_groups: int | None = None
     iterations: int | None = None
     nodes: int | None = None
+    rel_gap: float | None = None
+    abs_gap: float | None = None
 
     def __post_init__(self) -> None:
         """Built by a solver of the user's, or read from a file, the report is checked: a
@@ -130,9 +139,9 @@ def _checked(fields: dict[str, Any], label: Callable[[str], str]) -> dict[str, A
     """The numbers, counts and strings among a :class:`SolverInfo`'s ``fields`` (those given),
     checked, each error under ``label(field)``: the constructor's and a plan file's check."""
     out = dict(fields)
-    for k in ("wall_time_s", "objective", "bound", "gap", "restricted_bound", "relaxation_bound"):
+    for k in ("wall_time_s", "objective", "bound", "gap", "restricted_bound", "relaxation_bound", "rel_gap", "abs_gap"):
         if k in out and (out[k] is not None or k == "wall_time_s"):
-            out[k] = v.number(out[k], label(k), nonnegative=k in ("wall_time_s", "gap"))
+            out[k] = v.number(out[k], label(k), nonnegative=k in ("wall_time_s", "gap", "rel_gap", "abs_gap"))
     for k in ("columns", "candidate_groups", "iterations", "nodes"):
         if out.get(k) is not None:
             out[k] = v.integer(out[k], label(k), minimum=0)
@@ -161,6 +170,9 @@ def _solver_from_dict(s: Any, where: str) -> SolverInfo:
         raise InputError(f"{where}: {exc}") from None
 
 
+#: The objective's unit in the MILP, and ``abs_gap``'s: cost per million requests
+#: (``formulations/set_partitioning.md``, "Numerics").
+SCALE = 1e6
 #: Relative difference within which a bound is the plan's cost: summing the same groups in
 #: another order moves a cost by about 1e-16 (measured: at most 3.3e-16).
 SAME_COST = 1e-9
@@ -168,19 +180,27 @@ SAME_COST = 1e-9
 #: reports it (``restricted_optimal`` may be optimal for another objective, as a replanned
 #: window's spend plus change penalty, where no bound on the cost alone is known).
 NEEDED_BOUND = {OPTIMAL: "bound", BOUNDED: "bound"}
+#: The bound that proves each proven status, within the certificate's gaps.
+PROVING_BOUND = {OPTIMAL: "bound", RESTRICTED_OPTIMAL: "restricted_bound"}
 
 
 def certificate_problems(info: SolverInfo, cost: float) -> list[str]:
     """What in a certificate no plan of cost ``cost`` can bear: a bound above it (beyond
-    :data:`SAME_COST`), or a status without the bound it needs (:data:`NEEDED_BOUND`). Empty
-    when there is none. :func:`~harmonybatch_mp.solve` refuses a solver's report with these;
+    :data:`SAME_COST`), a status without the bound it needs (:data:`NEEDED_BOUND`), or a
+    proven status whose bound (:data:`PROVING_BOUND`) falls short of ``cost`` by more than its
+    gaps (``rel_gap``, ``abs_gap``; 0 where the certificate has none). Empty when there is
+    none. :func:`~harmonybatch_mp.solve` refuses a solver's report with these;
     :func:`~harmonybatch_mp.check_plan` a plan's (a plan file's "optimal" with no bound, or a
-    bound twice its cost, was taken as it came).
+    bound twice or half its cost, was taken as it came).
 
     >>> certificate_problems(SolverInfo("x", status="optimal"), 2.0)
     ["status 'optimal' with no bound"]
     >>> certificate_problems(SolverInfo("x", status="bounded", bound=3.0), 2.0)
     ["bound 3.0 above its plan's cost 2.0"]
+    >>> certificate_problems(SolverInfo("x", status="optimal", bound=1.9), 2.0)
+    ["status 'optimal' with bound 1.9, short of its plan's cost 2.0 by more than its gaps (0 and 0)"]
+    >>> certificate_problems(SolverInfo("x", status="optimal", bound=1.9, rel_gap=0.06), 2.0)
+    []
     """
     out = [f"{name} {value!r} above its plan's cost {cost!r}"
            for name in ("bound", "restricted_bound", "relaxation_bound")
@@ -188,4 +208,11 @@ def certificate_problems(info: SolverInfo, cost: float) -> list[str]:
     needs = NEEDED_BOUND.get(info.status)
     if needs is not None and getattr(info, needs) is None:
         out.append(f"status {info.status!r} with no {needs}")
+    proves = PROVING_BOUND.get(info.status)
+    low = None if proves is None else getattr(info, proves)
+    rel, absolute = info.rel_gap or 0.0, info.abs_gap or 0.0
+    if low is not None and not (relative_gap(cost, min(low, cost)) <= rel + SAME_COST + 1e-9
+                                or (cost - low) * SCALE <= absolute + 1e-12):
+        out.append(f"status {info.status!r} with {proves} {low!r}, short of its plan's cost {cost!r} by more "
+                   f"than its gaps ({rel:g} and {absolute:g})")
     return out

@@ -36,7 +36,7 @@ from ..expected_cost import EXPECTED
 from ..plan import BOUNDED, HEURISTIC, OPTIMAL, RESTRICTED_OPTIMAL, TIME_LIMIT, Plan, SolverInfo
 from ..platform import Platform
 from ..profiles import ModelProfile
-from ..solver_info import relative_gap
+from ..solver_info import SCALE, relative_gap
 from ..workload import App, Workload
 from . import backends
 from .abandon import run_by
@@ -62,9 +62,8 @@ from .side import SideConstraints
 if TYPE_CHECKING:
     import pyomo.environ as pyo
 
-#: The objective is in cost per million requests (``formulations/set_partitioning.md``, "Numerics"),
-#: unless an instance's smallest column weight would then fall under the solvers' tolerances.
-SCALE = 1e6
+#: The objective is in cost per million requests (``SCALE``; ``formulations/set_partitioning.md``,
+#: "Numerics"), unless an instance's smallest column weight would then fall under the solvers' tolerances.
 #: Smallest scaled column weight wanted, and the largest allowed, when rescaling an instance.
 MIN_SCALED_WEIGHT, MAX_SCALED_WEIGHT = 1e-3, 1e9
 #: Seconds a column takes to hand to HiGHS, to start it and to free after. 606,156 columns of 5,000
