@@ -149,6 +149,19 @@ def _in_place_of_dp(function, run):
                         description=built_in.description, cost_models=tuple(built_in.cost_models), replace=True)
 
 
+def _without_dp(run):
+    """``run()`` with the built-in ``dp`` unregistered, registered again (in its place) after."""
+    from harmonybatch_mp.solvers import base, unregister_solver
+
+    registry = dict(base._REGISTRY)
+    unregister_solver("dp")
+    try:
+        return run()
+    finally:
+        base._REGISTRY.clear()
+        base._REGISTRY.update(registry)
+
+
 def _of_the_script(function):
     """A solver calling ``function``, as though the calling script defined it (in ``__main__``)."""
     def solver(problem):
@@ -168,6 +181,12 @@ def test_a_built_in_solver_the_caller_replaced_is_the_one_the_default_pool_s_wor
                                                                              solver="dp"))
     assert rec.plan.groups == solve(workload, "VGG19", solver="batch").groups
     assert rec.plan.groups != solve(workload, "VGG19", solver="dp").groups
+    # one the caller unregistered, the workers solved with their own, where the caller's own process said "unknown"
+    pool, threads = _without_dp(lambda: [plan_many([(workload, "VGG19")], solver="dp", **how)[0]
+                                         for how in ({"workers": 1}, {"executor": ThreadPoolExecutor(1)})])
+    for rec in (pool, threads):
+        assert (rec.ok, rec.error_type) == (False, "InputError")
+        assert rec.error.startswith("unknown solver 'dp'; solvers: ")
 
 
 def test_a_solver_registered_after_import_reaches_dask_s_worker_processes():
@@ -190,6 +209,8 @@ def test_a_solver_registered_after_import_reaches_dask_s_worker_processes():
             # built-in, silently
             refused, = _in_place_of_dp(_of_the_script(get_solver("batch").function), lambda: plan_many(
                 [(workload, "VGG19")], solver="dp", executor=client.get_executor()))
+            unknown, = _without_dp(lambda: plan_many([(workload, "VGG19")], solver="dp",
+                                                     executor=client.get_executor()))
     finally:
         unregister_solver("each_alone")
     assert [(r.ok, r.error) for r in recs] == [(True, None)]
@@ -198,6 +219,7 @@ def test_a_solver_registered_after_import_reaches_dask_s_worker_processes():
     assert restored.plan.groups == solve(workload, "VGG19", solver="dp").groups != replaced.plan.groups
     assert not refused.ok and refused.error.startswith(
         "solver 'dp': the calling process registered it with a function that cannot be sent to this worker")
+    assert not unknown.ok and unknown.error.startswith("unknown solver 'dp'; solvers: ")
 
 
 def test_the_default_pool_keeps_each_workers_pricing_in_one_thread(monkeypatch):

@@ -35,6 +35,10 @@ STOP_SECONDS = 5.0
 BROKEN_POOL = (" (a worker of the default process pool ended: killed, out of memory, or the script that called "
                "plan_many has no `if __name__ == \"__main__\":` guard, which the workers need to start; "
                "or pass executor=ThreadPoolExecutor(...))")
+#: The error, in another process, of an instance naming a solver the caller could not send.
+UNSENT = ("solver {!r}: the calling process registered it with a function that cannot be sent to this worker process "
+          "(one of its script's own, or one that does not pickle); register one defined at the top level of a module "
+          "the workers can import")
 #: The error of an instance whose future the executor cancelled, which says nothing itself: a
 #: Dask cluster closed while a sweep ran left 30 of 40 records with an empty error.
 CANCELLED = "the executor cancelled this instance before it finished (was its pool or cluster shut down?)"
@@ -59,6 +63,15 @@ class PlanRecord:
         return self.plan is not None
 
 
+@dataclass(frozen=True)
+class _Withheld:
+    """A solver the calls name that goes to other processes as a name only, with the error
+    its records get there: one the caller has not registered, or one it cannot send."""
+
+    name: str
+    error: str
+
+
 def _arguments(instance: Any, index: int) -> dict[str, Any]:
     if isinstance(instance, Mapping):
         return dict(instance)
@@ -77,18 +90,16 @@ def plan_one(index: int, arguments: dict[str, Any], solvers: tuple[Any, ...] = (
     (:func:`_registered`). Another process registers each one it does not have as that
     process has it: one it does not know, one the caller registered in place of a built-in
     (``replace=True``; it was solved by the built-in), a built-in an earlier caller replaced in
-    a long-lived worker (Dask's). A name alone is a solver the caller could not send: one it
-    names is the record's error, as another process would solve with another or none."""
+    a long-lived worker (Dask's). A name alone (:class:`_Withheld`) is a solver the caller has
+    not registered (a built-in it unregistered was solved by the worker's own) or could not
+    send: one it names is the record's error, as another process would solve with another."""
     from .solvers import get_solver, register_solver, solve, solver_names
 
     try:
         for spec in solvers if os.getpid() != home else ():
-            if isinstance(spec, str):
-                if spec == arguments.get("solver", "milp"):
-                    raise InputError(f"solver {spec!r}: the calling process registered it with a function that "
-                                     "cannot be sent to this worker process (one of its script's own, or one that "
-                                     "does not pickle); register one defined at the top level of a module the "
-                                     "workers can import")
+            if isinstance(spec, _Withheld):
+                if spec.name == arguments.get("solver", "milp"):
+                    raise InputError(spec.error)
             elif spec.name not in solver_names() or get_solver(spec.name) != spec:
                 register_solver(spec.name, spec.function, side_constraints=spec.side_constraints,
                                 description=spec.description, cost_models=tuple(spec.cost_models), replace=True)
@@ -183,10 +194,9 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
     solvers = _registered(args for _, args in calls)
     if own:
         _sendable(solvers)
-    else:  # what a worker can import; of the others the name (Dask sends a script's own functions by value, with
-        # their globals, which may not serialize)
-        solvers = tuple(spec if getattr(spec.function, "__module__", "__main__") != "__main__"
-                        and _pickle_error(spec) is None else spec.name for spec in solvers)
+    else:  # what a worker can import; of the others the name
+        solvers = tuple(spec if isinstance(spec, _Withheld) or _importable(spec)
+                        else _Withheld(spec.name, UNSENT.format(spec.name)) for spec in solvers)
     if own:  # forkserver: forking a process that runs threads (a Dask client, a solver) can deadlock
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
         owner = multiprocessing.Pipe(duplex=False)  # (read end: the workers', write end: only ours)
@@ -240,14 +250,20 @@ def _lost_error(exc: Exception, default_pool: bool) -> str:
 
 
 def _registered(calls: Iterable[dict[str, Any]]) -> tuple[Any, ...]:
-    """The specs of the registered solvers the calls name, as this process has them: a worker
+    """The specs of the registered solvers the calls name, as this process has them, and a
+    :class:`_Withheld` with this process's error for each it has not registered: a worker
     process has only those its own imports register, so one the calling script registers under
-    ``if __name__ == "__main__":`` was an "unknown solver" in every record, and one it
-    registered in place of a built-in was solved by the built-in."""
-    from .solvers import get_solver, solver_names
+    ``if __name__ == "__main__":`` was an "unknown solver" in every record, one it registered
+    in place of a built-in was solved by the built-in, and so was one it unregistered."""
+    from .solvers import get_solver
 
-    names = dict.fromkeys(n for n in (args.get("solver", "milp") for args in calls) if isinstance(n, str))
-    return tuple(get_solver(n) for n in names if n in solver_names())
+    out: list[Any] = []
+    for name in dict.fromkeys(n for n in (args.get("solver", "milp") for args in calls) if isinstance(n, str)):
+        try:
+            out.append(get_solver(name))
+        except InputError as exc:
+            out.append(_Withheld(name, str(exc)))
+    return tuple(out)
 
 
 def _pickle_error(value: Any) -> Exception | None:
@@ -259,10 +275,16 @@ def _pickle_error(value: Any) -> Exception | None:
     return None
 
 
+def _importable(spec: Any) -> bool:
+    """Whether a worker can import a registered solver's function (one of the calling script's
+    may not serialize: Dask sends those by value, with their globals)."""
+    return getattr(spec.function, "__module__", "__main__") != "__main__" and _pickle_error(spec) is None
+
+
 def _sendable(solvers: tuple[Any, ...]) -> None:
     """An InputError naming the registered solver the default pool's workers cannot be sent."""
     for spec in solvers:
-        exc = _pickle_error(spec)
+        exc = None if isinstance(spec, _Withheld) else _pickle_error(spec)
         if exc is not None:  # (a lambda, a function defined in a function)
             raise InputError(f"solver {spec.name!r}: cannot be sent to a worker process ({type(exc).__name__}: "
                              f"{exc}); register a function defined at a module's top level, or pass "
