@@ -189,6 +189,33 @@ def test_a_built_in_solver_the_caller_replaced_is_the_one_the_default_pool_s_wor
         assert rec.error.startswith("unknown solver 'dp'; solvers: ")
 
 
+def test_threads_of_one_worker_solve_with_their_own_caller_s_solvers():
+    """A worker registered each caller's solvers in its own registry: threads of one Dask worker
+    running the instances of two callers that replaced ``dp`` differently found the one or the
+    other, and the worker's ``dp`` stayed replaced after."""
+    from harmonybatch_mp.solvers import SolverSpec, get_solver
+    from harmonybatch_mp.sweep import plan_one
+
+    built_in, batch = get_solver("dp"), get_solver("batch")
+    as_batch = SolverSpec("dp", batch.function, batch.options, batch.side_constraints, "batch as dp")
+    workload = "0.5:5,1.0:20,0.7:3"
+    expected = {built_in: solve(workload, "VGG19", solver="dp").groups,
+                as_batch: solve(workload, "VGG19", solver="batch").groups}
+    assert len(set(expected.values())) == 2
+
+    def run(spec):
+        return [plan_one(i, {"workload": workload, "profile": "VGG19", "solver": "dp"}, (spec,), home=-1)
+                for i in range(8)]
+
+    with ThreadPoolExecutor(2) as pool:
+        done = {spec: pool.submit(run, spec) for spec in (as_batch, built_in)}
+        records = {spec: fut.result() for spec, fut in done.items()}
+    for spec, recs in records.items():
+        assert [(r.ok, r.plan.groups, r.plan.solver.name) for r in recs] == [(True, expected[spec], "dp")] * 8
+    assert run(as_batch)[0].plan.groups == expected[as_batch]
+    assert get_solver("dp") == built_in  # what this process's other threads find
+
+
 def test_a_solver_registered_after_import_reaches_dask_s_worker_processes():
     """The same on a Dask cluster of worker processes, which never import the caller's
     script: its records said "unknown solver" too."""

@@ -87,23 +87,23 @@ def plan_one(index: int, arguments: dict[str, Any], solvers: tuple[Any, ...] = (
     """Solve one instance; any error becomes the record's error (module level: picklable).
     ``solvers`` are the :class:`~harmonybatch_mp.solvers.SolverSpec` of the solvers the calls
     name, as the calling process (``home``, its process id) has them registered
-    (:func:`_registered`). Another process registers each one it does not have as that
-    process has it: one it does not know, one the caller registered in place of a built-in
-    (``replace=True``; it was solved by the built-in), a built-in an earlier caller replaced in
-    a long-lived worker (Dask's). A name alone (:class:`_Withheld`) is a solver the caller has
-    not registered (a built-in it unregistered was solved by the worker's own) or could not
-    send: one it names is the record's error, as another process would solve with another."""
-    from .solvers import get_solver, register_solver, solve, solver_names
+    (:func:`_registered`). Another process solves with them in place of its own
+    (:func:`~harmonybatch_mp.solvers.base.using`): one it does not know, one the caller
+    registered in place of a built-in (``replace=True``; it was solved by the built-in), a
+    built-in an earlier caller replaced in a long-lived worker (Dask's), without changing what
+    its other threads find. A name alone (:class:`_Withheld`) is a solver the caller has not
+    registered (a built-in it unregistered was solved by the worker's own) or could not send:
+    one it names is the record's error, as another process would solve with another."""
+    from .solvers import solve
+    from .solvers.base import using
 
+    sent = solvers if os.getpid() != home else ()
     try:
-        for spec in solvers if os.getpid() != home else ():
-            if isinstance(spec, _Withheld):
-                if spec.name == arguments.get("solver", "milp"):
-                    raise InputError(spec.error)
-            elif spec.name not in solver_names() or get_solver(spec.name) != spec:
-                register_solver(spec.name, spec.function, side_constraints=spec.side_constraints,
-                                description=spec.description, cost_models=tuple(spec.cost_models), replace=True)
-        return PlanRecord(index, solve(**arguments))
+        for spec in sent:
+            if isinstance(spec, _Withheld) and spec.name == arguments.get("solver", "milp"):
+                raise InputError(spec.error)
+        with using(spec for spec in sent if not isinstance(spec, _Withheld)):
+            return PlanRecord(index, solve(**arguments))
     except HarmonyBatchError as exc:
         return PlanRecord(index, None, type(exc).__name__, str(exc))
     except Exception as exc:  # a bug must not lose the other results: reported with its traceback
@@ -147,10 +147,10 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
         Where to run: a ``ThreadPoolExecutor``, a ``ProcessPoolExecutor``, Dask's
         ``client.get_executor()``... Each solver named goes with the instances as this process
         has it registered (:func:`~harmonybatch_mp.solvers.register_solver`), and a worker
-        that has it otherwise, or not at all, registers it so: yours, and a built-in you
-        replaced (on an executor of yours, one whose function a worker can import: not one of
-        the script's own; with another, each instance that names it is an error in another
-        process). Default: a process pool of
+        in another process solves with it, whatever it has registered: yours, and a built-in
+        you replaced (on an executor of yours, one whose function a worker can import: not one
+        of the script's own; with another, each instance that names it is an error in another
+        process); a solver you unregistered is an error there as here. Default: a process pool of
         ``workers`` processes (default: the cores this process may use; each instance, and each
         registered solver named, must pickle, or it is an InputError naming it), started
         with ``forkserver`` (scripts that call it need the usual ``if __name__ ==

@@ -23,10 +23,13 @@ A user adds a solver with :func:`register_solver`:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import inspect
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 
@@ -134,6 +137,24 @@ class SolverSpec:
 _LOCK = threading.Lock()
 #: The registered solvers by name (read-only view: use :func:`register_solver`).
 _REGISTRY: dict[str, SolverSpec] = {}
+#: Solvers that :func:`get_solver` finds in place of the registered ones of the same name, in
+#: this thread (:func:`using`).
+_USING: contextvars.ContextVar[Mapping[str, SolverSpec]] = contextvars.ContextVar("solvers_in_use",
+                                                                                    default=MappingProxyType({}))
+
+
+@contextlib.contextmanager
+def using(specs: Iterable[SolverSpec]) -> Iterator[None]:
+    """Within the block, :func:`get_solver` in this thread (and so :func:`solve`) finds each of
+    ``specs`` under its name, whatever is registered; the registry itself is left alone.
+    ``plan_many``'s workers solve each instance with the solvers its caller has registered
+    this way: registered in the worker, another thread of that worker running another
+    caller's instance could find the one or the other."""
+    token = _USING.set(MappingProxyType({**_USING.get(), **{spec.name: spec for spec in specs}}))
+    try:
+        yield
+    finally:
+        _USING.reset(token)
 
 
 def register_solver(name: str, function: SolverFunction, *, side_constraints: bool = False,
@@ -187,8 +208,9 @@ def unregister_solver(name: str) -> None:
 
 
 def get_solver(name: str) -> SolverSpec:
-    """The registered solver ``name``, or an InputError listing the registered ones."""
-    spec = _REGISTRY.get(name) if isinstance(name, str) else None
+    """The registered solver ``name`` (or the one :func:`using` puts in its place), or an
+    InputError listing the registered ones."""
+    spec = (_USING.get().get(name) or _REGISTRY.get(name)) if isinstance(name, str) else None
     if spec is None:
         raise InputError(f"unknown solver {name!r}; solvers: {', '.join(_REGISTRY)}")
     return spec
