@@ -96,10 +96,13 @@ def _rejects(bad: Plan, match: str) -> None:
     ({"status": "optimal", "bound": 1e-5, "rel_gap": 0.5, "abs_gap": 1.0}, r"short of .* its gaps \(0\.5 and 1\)"),
     ({"status": "restricted_optimal", "restricted_bound": 1e-5}, r"certificate: status 'restricted_optimal' "
                                                                  r"with restricted_bound 1e-05, short of its plan"),
+    ({"objective": 2e-5}, r"certificate: objective 2e-05, but its plan costs 2\.36"),
+    ({"gap": 0.5}, r"certificate: gap 0\.5, but its bound .* and plan's cost .* give 0\.571"),
 ])
 def test_a_certificate_no_plan_can_bear_is_refused(plan, report, needle, tmp_path):
     """A plan (a file, or one edited in code) that says "optimal" with no bound, a bound
-    above its own cost, or one less than half of it, passed the check as it came."""
+    above its own cost, or one less than half of it, or whose objective or gap is another
+    plan's, passed the check as it came."""
     _rejects(plan.with_solver(dataclasses.replace(plan.solver, **report)), needle)
     path = tmp_path / "plan.json"
     data = plan.to_dict()
@@ -114,7 +117,7 @@ def test_a_certificate_meets_its_plan_within_the_gaps_it_records(plan, tmp_path)
     bound is within them passes, and so does ``solve()``'s own within the gaps it was given."""
     cost = plan.total_cost
     for gaps in ({"rel_gap": 0.6}, {"abs_gap": cost * 0.6e6}):
-        within = plan.with_solver(dataclasses.replace(plan.solver, status="optimal", bound=0.5 * cost, **gaps))
+        within = plan.with_solver(dataclasses.replace(plan.solver, status="optimal", bound=0.5 * cost, gap=0.5, **gaps))
         check_plan(within)
         path = tmp_path / "plan.json"
         path.write_text(within.to_json())

@@ -323,7 +323,7 @@ def test_the_certificate_is_on_the_plan_as_built(seed, model):
 
 
 @pytest.mark.parametrize("field, factor, message", [
-    ("objective", 1.01, "reported objective .* but its plan costs"),
+    ("objective", 1.01, "reported objective .*, but its plan costs"),
     ("bound", 1.01, "reported bound .* above its plan's cost"),
     ("relaxation_bound", 1.01, "reported relaxation_bound .* above its plan's cost"),
     ("objective", 1 + 1e-12, None),

@@ -185,13 +185,15 @@ PROVING_BOUND = {OPTIMAL: "bound", RESTRICTED_OPTIMAL: "restricted_bound"}
 
 
 def certificate_problems(info: SolverInfo, cost: float) -> list[str]:
-    """What in a certificate no plan of cost ``cost`` can bear: a bound above it (beyond
-    :data:`SAME_COST`), a status without the bound it needs (:data:`NEEDED_BOUND`), or a
+    """What in a certificate no plan of cost ``cost`` can bear: an objective other than it or
+    a bound above it (beyond :data:`SAME_COST`), a gap other than its bound's
+    (:func:`relative_gap`), a status without the bound it needs (:data:`NEEDED_BOUND`), or a
     proven status whose bound (:data:`PROVING_BOUND`) falls short of ``cost`` by more than its
     gaps (``rel_gap``, ``abs_gap``; 0 where the certificate has none). Empty when there is
-    none. :func:`~harmonybatch_mp.solve` refuses a solver's report with these;
-    :func:`~harmonybatch_mp.check_plan` a plan's (a plan file's "optimal" with no bound, or a
-    bound twice or half its cost, was taken as it came).
+    none. :func:`~harmonybatch_mp.solve` refuses a solver's report with these (its gap set from
+    its bound first); :func:`~harmonybatch_mp.check_plan` a plan's (a plan file's "optimal"
+    with no bound, a bound twice or half its cost, or an objective or gap for another plan,
+    was taken as it came).
 
     >>> certificate_problems(SolverInfo("x", status="optimal"), 2.0)
     ["status 'optimal' with no bound"]
@@ -201,10 +203,19 @@ def certificate_problems(info: SolverInfo, cost: float) -> list[str]:
     ["status 'optimal' with bound 1.9, short of its plan's cost 2.0 by more than its gaps (0 and 0)"]
     >>> certificate_problems(SolverInfo("x", status="optimal", bound=1.9, rel_gap=0.06), 2.0)
     []
+    >>> certificate_problems(SolverInfo("x", status="bounded", objective=2.5, bound=1.5, gap=0.1), 2.0)
+    ['objective 2.5, but its plan costs 2.0', "gap 0.1, but its bound 1.5 and plan's cost 2.0 give 0.25"]
     """
-    out = [f"{name} {value!r} above its plan's cost {cost!r}"
-           for name in ("bound", "restricted_bound", "relaxation_bound")
-           if (value := getattr(info, name)) is not None and value > cost + SAME_COST * abs(cost)]
+    out = []
+    if info.objective is not None and not abs(info.objective - cost) <= SAME_COST * abs(cost):
+        out.append(f"objective {info.objective!r}, but its plan costs {cost!r}")
+    out += [f"{name} {value!r} above its plan's cost {cost!r}"
+            for name in ("bound", "restricted_bound", "relaxation_bound")
+            if (value := getattr(info, name)) is not None and value > cost + SAME_COST * abs(cost)]
+    if info.bound is not None and info.gap is not None:
+        gap = relative_gap(cost, min(info.bound, cost))
+        if not abs(info.gap - gap) <= SAME_COST + 1e-12:
+            out.append(f"gap {info.gap!r}, but its bound {info.bound!r} and plan's cost {cost!r} give {gap!r}")
     needs = NEEDED_BOUND.get(info.status)
     if needs is not None and getattr(info, needs) is None:
         out.append(f"status {info.status!r} with no {needs}")

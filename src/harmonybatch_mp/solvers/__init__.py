@@ -24,7 +24,7 @@ from ..expected_cost import EXPECTED, FULL_BATCH
 from ..plan import Plan
 from ..platform import Platform, preset
 from ..profiles import ModelProfile, builtin_profile
-from ..solver_info import PROVING_BOUND, SAME_COST, SolverInfo, certificate_problems, relative_gap
+from ..solver_info import PROVING_BOUND, SolverInfo, certificate_problems, relative_gap
 from ..workload import App, Workload, parse_apps
 from .base import Solution, SolverSpec, get_solver, register_solver, solver_names, unregister_solver
 from .baselines import batch_baseline, mbs_baseline
@@ -248,24 +248,22 @@ def _on_plan(info: SolverInfo, cost: float, solver: str, rel_gap: Any = 0.0, abs
     """The solver's certificate on the plan as built: its objective is the plan's ``cost`` and no
     bound exceeds it. Summing the same groups in another order moves a cost by about 1e-16, which
     left an optimal plan's bound above its ``total_cost``. A report further off than
-    :data:`SAME_COST` describes another plan, and is refused. So is a status its bounds do not
+    :data:`~.solver_info.SAME_COST` describes another plan, and is refused. So is a status its bounds do not
     bear out (:func:`certificate_problems`: a registered solver's "optimal" with no bound, or one
     half its plan, was taken as it came), the gaps of a proven status being those asked
-    (``rel_gap``, ``abs_gap``), which the certificate records."""
+    (``rel_gap``, ``abs_gap``), which the certificate records. The gap is its bound's (also
+    where it gave none)."""
     if not math.isfinite(cost):  # (a profile out of range: the plan check names it)
         return info
-    if info.objective is not None and not abs(info.objective - cost) <= SAME_COST * abs(cost):
-        raise PlanCheckError([f"solver {solver!r} reported objective {info.objective!r}, "
-                              f"but its plan costs {cost!r}"])
     proven = info.status in PROVING_BOUND
-    info = dataclasses.replace(info, rel_gap=rel_gap if proven else None, abs_gap=abs_gap if proven else None)
-    problems = certificate_problems(info, cost)  # (with or without an objective: a bound above it came as it was)
+    gap = info.gap if info.bound is None else relative_gap(cost, min(info.bound, cost))
+    info = dataclasses.replace(info, gap=gap, rel_gap=rel_gap if proven else None, abs_gap=abs_gap if proven else None)
+    problems = certificate_problems(info, cost)
     if problems:
         raise PlanCheckError([f"solver {solver!r} reported {p}" for p in problems])
     capped = {name: min(value, cost) for name in ("bound", "restricted_bound", "relaxation_bound")
               if (value := getattr(info, name)) is not None}
-    gap = info.gap if info.bound is None else relative_gap(cost, capped["bound"])  # (also where it gave none)
-    return dataclasses.replace(info, objective=None if info.objective is None else cost, gap=gap, **capped)
+    return dataclasses.replace(info, objective=None if info.objective is None else cost, **capped)
 
 
 __all__ = ["Problem", "SetPartitioningModel", "SideConstraints", "Solution", "SolverSpec", "as_instance",
