@@ -327,18 +327,21 @@ def test_two_random_draws_where_milp_s_plan_over_every_group_is_undercut_within_
 
 @settings(max_examples=25, deadline=None)
 @given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(min_apps=3, max_apps=8),
-       st.sampled_from([1e-3, 1e-2, 5e-2]))
-def test_colgen_within_a_relative_gap(model, platform, workload, rel_gap):
-    """With ``rel_gap``, generation stops once its bound proves the starting plan within it, and
-    an ``optimal`` plan is within ``rel_gap`` of its bound, itself below the optimum."""
+       st.sampled_from([0.0, 1e-3, 1e-2, 5e-2]), st.sampled_from([0.0, 0.05, 0.5]))
+def test_colgen_within_a_relative_or_absolute_gap(model, platform, workload, rel_gap, abs_gap):
+    """With ``rel_gap`` or ``abs_gap`` (per million requests, as ``milp``'s; colgen took no
+    ``abs_gap``), generation stops once its bound proves the starting plan within either, and an
+    ``optimal`` plan is within them of its bound, itself below the optimum."""
     want = _optimum(workload, model, platform, None, "full-batch")
-    plan = solve(workload, model, platform, solver="colgen", cost_model="full-batch", rel_gap=rel_gap)
+    plan = solve(workload, model, platform, solver="colgen", cost_model="full-batch", rel_gap=rel_gap, abs_gap=abs_gap)
     s = plan.solver
     event(f"colgen status: {s.status}")
     event("the plan is the optimum" if plan.total_cost <= want * (1 + REL) else "a plan within the gap, dearer")
+    slack = plan.total_cost - s.bound
+    event("within rel_gap" if slack <= rel_gap * plan.total_cost else "within abs_gap only")
     assert s.bound <= want * (1 + REL) and plan.total_cost >= want * (1 - REL)
-    assert s.status == "optimal"
-    assert plan.total_cost - s.bound <= rel_gap * plan.total_cost * (1 + REL)
+    assert (s.status, s.rel_gap, s.abs_gap) == ("optimal", rel_gap, abs_gap)
+    assert slack <= max(rel_gap * plan.total_cost, abs_gap * 1e-6) * (1 + REL) + 1e-9 * plan.total_cost
 
 
 @settings(max_examples=40, deadline=None)
@@ -1419,8 +1422,8 @@ def test_branch_and_price_polishes_each_new_incumbent():
         seen.append(objective)
         return objective, masks, configs
 
-    tree = branch_and_price(master, pricer, root.bound, p.plan_cost(alone), alone, [p.group(m) for m in alone], 0.0,
-                            None, spy)
+    tree = branch_and_price(master, pricer, root.bound, p.plan_cost(alone), alone, [p.group(m) for m in alone],
+                            (0.0, 0.0), None, spy)
     assert seen and tree.objective == seen[-1] < p.plan_cost(alone)
 
 

@@ -28,7 +28,7 @@ import numpy as np
 from ..provision import GroupConfig
 from .column_master import Count, Master
 from .generation import generate
-from .options import late
+from .options import allowance, late
 from .pricing import TOLERANCE, Pricer
 from .repair import incumbent_cost
 
@@ -60,11 +60,12 @@ class Tree:
 
 
 def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objective: float, masks: list[int],
-                     configs: list[GroupConfig], rel_gap: float, deadline: float | None,
+                     configs: list[GroupConfig], gaps: tuple[float, float], deadline: float | None,
                      polish: Polish = unchanged, duals: np.ndarray | None = None) -> Tree:
     """Search the tree below the root (its LP generated in ``master``, with Lagrangian bound
     ``root_bound``, scaled) from the incumbent plan ``(objective, masks, configs)`` until it
-    is closed or ``deadline``; each new incumbent goes through ``polish``. The root's
+    is closed (within ``gaps``, :func:`.options.allowance`) or ``deadline``; each new
+    incumbent goes through ``polish``. The root's
     best-bound ``duals`` guide the integer masters' partition search (:meth:`.Master.integer`)."""
     problem, scale = master.problem, master.scale
     slack = TOLERANCE * problem.n  # the bounds' precision (generation.generate)
@@ -80,7 +81,7 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
                               together, apart, counts))
 
     def done() -> float:  # a node bound this high is closed (the incumbent may improve)
-        return objective * scale * (1 - rel_gap) - slack
+        return (objective - allowance(objective, gaps)) * scale - slack
 
     push(root_bound, (), (), ())
     while heap and not late(deadline):
@@ -155,7 +156,7 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
         push(bound, together, apart + (pair,), counts)
     closed = stuck == np.inf and closed_at >= done() and all(node[3] >= done() for node in heap)
     low = min([objective, closed_at / scale, stuck / scale] + [node[3] / scale for node in heap])
-    return Tree(objective, masks, configs, objective if closed and rel_gap == 0 else low, nodes, closed)
+    return Tree(objective, masks, configs, objective if closed and not any(gaps) else low, nodes, closed)
 
 
 def _rules(together: tuple, apart: tuple, forbidden: tuple = (),

@@ -42,7 +42,7 @@ from .dp import dp
 from .generation import Generated, generate
 from .kernels import COLGEN, interruptible, ready
 from .moves import improve
-from .options import check_gaps, deadline_of, late
+from .options import allowance, check_gaps, deadline_of, late
 from .pricing import TOLERANCE, Pricer
 from .problem import Problem
 from .regroup import regroup as regroup_plan
@@ -81,7 +81,7 @@ FINISH_PER_APP = 2.5e-5
 
 
 @interruptible()
-def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float = 0.0,
+def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float = 0.0, abs_gap: float = 0.0,
            enumeration_limit: int = ENUMERATION_LIMIT, regroup: bool = True) -> Solution:
     """Proven-optimal plans over every partition by column generation (full-batch model).
 
@@ -94,8 +94,9 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
         ``time_limit`` and the bound proven by then. Time that generation and branching leave
         goes to proving the bound tighter (:func:`.sharpen.sharpen`), so an unproven plan
         may take the whole limit.
-    rel_gap : float
-        Stop once the plan is within this relative gap of the bound (default 0: prove it).
+    rel_gap, abs_gap : float
+        Stop once the plan is within this relative gap of the bound, or this absolute one (per
+        million requests), as ``milp`` does (default 0: prove it).
     enumeration_limit : int
         Most columns the enumeration proof may produce; past it (or with 0) the gap is
         closed by branch and price, whose node count the certificate's ``nodes`` gives.
@@ -119,7 +120,7 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     instance(problem, Problem, "colgen: problem")
     start = time.perf_counter()
     deadline = deadline_of(start, time_limit)
-    rel_gap = check_gaps(rel_gap, 0.0, None, "colgen")[0]
+    gaps = check_gaps(rel_gap, abs_gap, None, "colgen")[:2]
     enumeration_limit = integer(enumeration_limit, "enumeration_limit", minimum=0)
     regroup = flag(regroup, "colgen option regroup")
     if problem.cost_model != FULL_BATCH:
@@ -156,7 +157,7 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     regrouped = False
     for m, cfg in zip(warm, warm_configs):
         master.add_group(m, cfg if problem.side.counting else None)
-    start_cutoff = incumbent_cost(problem, warm, warm_configs) * scale * (1 - rel_gap) if allowed else np.inf
+    start_cutoff = _cutoff(incumbent_cost(problem, warm, warm_configs), gaps, scale) if allowed else np.inf
     # generation leaves part of the time for the integer master over what it generated
     generation = None if deadline is None else start + GENERATION_SHARE * (deadline - start)
     # the pricer is made only when generation has time (2,000 apps: 0.12 s)
@@ -169,14 +170,14 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
             # the root needs more than its first rounds: the plan is regrouped, then generation resumes
             cost, warm, warm_configs = _regrouped(master, incumbent_cost(problem, warm, warm_configs), warm,
                                                   warm_configs, deadline)
-            start_cutoff, regrouped = cost * scale * (1 - rel_gap), True
+            start_cutoff, regrouped = _cutoff(cost, gaps, scale), True
             root = generate(master, pricer, generation, cutoff=start_cutoff, resume=root)
     else:  # out of time, or the kernels are compiling (a first call after an install): the plan so far, unproven
         root = Generated(np.inf, np.zeros(len(master.masks)), -np.inf, None, None, 0, True)
     stopped = root.stopped
     best_round = None if root.duals is None else (root.bound, root.duals, root.charge)
     rounds, nodes = root.rounds, None
-    # not where the bound proves the moved dp plan already (within rel_gap): of the steps after
+    # not where the bound proves the moved dp plan already (within the gaps): of the steps after
     # generation the integer master is the one the deadline stops least promptly (at 2,000 apps
     # under a GPU cap HiGHS's root LP over 47,308 columns took 0.58 s of the last 0.6 s)
     before = time.perf_counter()
@@ -194,12 +195,12 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     polish = _polisher(master, deadline) if movable else unchanged
     objective, masks, configs = polish(objective, masks, configs)  # the moves from dp's plan may have been cut short
     bound = max(problem.lower_bound(), -np.inf if best_round is None else best_round[0] / scale)
-    proven = objective - bound <= rel_gap * objective
+    proven = objective - bound <= allowance(objective, gaps)
     cutoff = None if deadline is None else start + PROOF_SHARE * (deadline - start)
     if regrouping and not regrouped and not proven and best_round is None and not late(cutoff):
         # a root without a bound: no enumeration to try first
         objective, masks, configs = _regrouped(master, objective, masks, configs, deadline)
-        proven, regrouped = objective - bound <= rel_gap * objective, True
+        proven, regrouped = objective - bound <= allowance(objective, gaps), True
     if not proven and best_round is not None and not late(deadline):
         # a plan cheaper than this one uses only columns whose reduced cost at the best-bound
         # duals is at most its gap to that bound (formulations/column_generation.md, step 3)
@@ -209,7 +210,7 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
         if groups is None and regrouping and not regrouped and not late(cutoff):
             # too many columns within the gap (or out of time): a cheaper plan narrows it
             objective, masks, configs = _regrouped(master, objective, masks, configs, deadline)
-            proven, regrouped = objective - bound <= rel_gap * objective, True
+            proven, regrouped = objective - bound <= allowance(objective, gaps), True
             groups = {} if proven else pricer.enumerate(duals[:problem.n], charge, objective * scale - lagrangian,
                                                         enumeration_limit, cutoff)
         grid = problem.grid
@@ -228,7 +229,7 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
         over = master.lp_bound(deadline) if groups is not None and tight and not proven else None
         if over is not None:
             bound = objective if over >= objective * scale - PROOF_TOLERANCE else max(bound, over / scale)
-            proven = objective - bound <= rel_gap * objective
+            proven = objective - bound <= allowance(objective, gaps)
         if groups is not None:
             full = None if proven else master.cheapest(duals, deadline, masks)
             if full is not None:
@@ -239,20 +240,20 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
                     proven, bound = True, objective
         elif not (stopped or late(cutoff)):  # too many such columns: branch (step 4)
             branching = None if deadline is None else max(cutoff, deadline - reserve)
-            tree = branch_and_price(master, pricer, lagrangian, objective, masks, configs, rel_gap, branching, polish,
+            tree = branch_and_price(master, pricer, lagrangian, objective, masks, configs, gaps, branching, polish,
                                     duals)
             objective, masks, configs, nodes = tree.objective, tree.masks, tree.configs, tree.nodes
             bound, proven = max(bound, tree.bound), tree.closed
             full = None if proven else master.integer(deadline, masks, duals)  # over the nodes' columns too
             if full is not None and incumbent_cost(problem, full[0], full[1]) < objective:
                 objective, masks, configs = polish(incumbent_cost(problem, full[0], full[1]), full[0], full[1])
-                proven = objective - bound <= rel_gap * objective
+                proven = objective - bound <= allowance(objective, gaps)
     if not proven and deadline is not None and root.upper is not None and not late(deadline):
         # the time left raises the root's bound: scaled duals, then its pricing bounds proven again
         # (formulations/column_generation.md, "Scaled duals" and "Sharpening the bound")
         best_round = (sharpen(pricer, root, deadline), *best_round[1:])
         bound = max(bound, best_round[0] / scale)
-        proven = objective - bound <= rel_gap * objective
+        proven = objective - bound <= allowance(objective, gaps)
     if not problem.side.counting:  # each group on its optimum (an enumerated column may be dearer)
         configs = [problem.group(m) for m in masks]
         objective = problem.plan_cost(masks)
@@ -265,6 +266,11 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
                       backend="appsi_highs", columns=len(master.masks),
                       candidate_groups=len(set(master.masks)), iterations=rounds, nodes=nodes)
     return Solution.of(problem, masks, info, configs=dict(zip(masks, configs)))
+
+
+def _cutoff(cost: float, gaps: tuple[float, float], scale: float) -> float:
+    """The scaled bound at which generation stops: a plan of ``cost`` is proven there, within ``gaps``."""
+    return (cost - allowance(cost, gaps)) * scale
 
 
 def _regrouped(master: Master, objective: float, masks: list[int], configs: list[GroupConfig],

@@ -225,7 +225,7 @@ def _milp(problem: Problem, candidates: str | Sequence[Sequence[str]], max_run: 
             and ALL_SUBSETS_MAX_APPS < problem.n <= COLGEN_MAX_APPS and abs_gap == 0):
         try:
             sol = colgen(problem, time_limit=None if deadline is None else max(0.0, deadline - time.perf_counter()),
-                         rel_gap=rel_gap)
+                         rel_gap=rel_gap, abs_gap=abs_gap)
         except SolverError as exc:  # (named for the solver the user called, as its plans are)
             raise SolverError(f"milp, by column generation over every group: {str(exc).removeprefix('colgen: ')}",
                               time_limit=exc.time_limit, restricted=exc.restricted) from None
