@@ -344,6 +344,18 @@ def test_colgen_within_a_relative_or_absolute_gap(model, platform, workload, rel
     assert slack <= max(rel_gap * plan.total_cost, abs_gap * 1e-6) * (1 + REL) + 1e-9 * plan.total_cost
 
 
+def test_a_tree_closed_within_the_gaps_bounds_its_plan_within_them():
+    """Branch and price closes a node whose bound reaches the incumbent less the gaps, less the
+    bounds' precision; with a gap its tree's bound was the least node's, short of the plan by
+    more than the gap, and ``solve()`` refused its "optimal" (a draw of the ``colgen`` tests'
+    random workloads: 20 VGG19 apps, ``abs_gap=0.01``)."""
+    workload = _random(np.random.default_rng(20), "VGG19", 20)
+    plan = solve(workload, "VGG19", solver="colgen", cost_model="full-batch", abs_gap=0.01, enumeration_limit=0)
+    s = plan.solver
+    assert (s.status, s.abs_gap) == ("optimal", 0.01) and s.nodes
+    assert (plan.total_cost - s.bound) * 1e6 <= 0.01
+
+
 @settings(max_examples=40, deadline=None)
 @given(priced(), st.data())
 def test_pricing_under_branching_rules_finds_the_best_group_that_keeps_them(case, data):

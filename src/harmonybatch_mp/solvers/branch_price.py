@@ -156,7 +156,11 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
         push(bound, together, apart + (pair,), counts)
     closed = stuck == np.inf and closed_at >= done() and all(node[3] >= done() for node in heap)
     low = min([objective, closed_at / scale, stuck / scale] + [node[3] / scale for node in heap])
-    return Tree(objective, masks, configs, objective if closed and not any(gaps) else low, nodes, closed)
+    # closed: every node's bound reached done(), whose slack is the bounds' precision, so the
+    # plan is within the gaps of the bound (with none, the bound is its cost; a node closed
+    # within the slack under the gaps was a bound short of them, which solve() refused)
+    return Tree(objective, masks, configs, max(low, objective - allowance(objective, gaps)) if closed else low,
+                nodes, closed)
 
 
 def _rules(together: tuple, apart: tuple, forbidden: tuple = (),
