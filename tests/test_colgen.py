@@ -344,16 +344,20 @@ def test_colgen_within_a_relative_or_absolute_gap(model, platform, workload, rel
     assert slack <= max(rel_gap * plan.total_cost, abs_gap * 1e-6) * (1 + REL) + 1e-9 * plan.total_cost
 
 
-def test_a_tree_closed_within_the_gaps_bounds_its_plan_within_them():
+@pytest.mark.parametrize("seed, model, gaps", [(20, "VGG19", {"abs_gap": 0.01}), (18, "GPT-2", {"rel_gap": 1e-4})])
+def test_a_tree_closed_within_the_gaps_bounds_its_plan_within_them(seed, model, gaps):
     """Branch and price closes a node whose bound reaches the incumbent less the gaps, less the
     bounds' precision; with a gap its tree's bound was the least node's, short of the plan by
-    more than the gap, and ``solve()`` refused its "optimal" (a draw of the ``colgen`` tests'
-    random workloads: 20 VGG19 apps, ``abs_gap=0.01``)."""
-    workload = _random(np.random.default_rng(20), "VGG19", 20)
-    plan = solve(workload, "VGG19", solver="colgen", cost_model="full-batch", abs_gap=0.01, enumeration_limit=0)
+    more than the gap, and ``solve()`` refused its "optimal" (draws of the ``colgen`` tests'
+    random workloads, 20 and 18 apps; the ``rel_gap`` one since ``solve()`` checks the gaps)."""
+    rng = np.random.default_rng(seed)
+    workload = _random(rng, model, int(rng.integers(8, 22)))
+    plan = solve(workload, model, solver="colgen", cost_model="full-batch", enumeration_limit=0, **gaps)
     s = plan.solver
-    assert (s.status, s.abs_gap) == ("optimal", 0.01) and s.nodes
-    assert (plan.total_cost - s.bound) * 1e6 <= 0.01
+    assert (s.status, s.rel_gap, s.abs_gap) == ("optimal", gaps.get("rel_gap", 0.0), gaps.get("abs_gap", 0.0))
+    assert s.nodes
+    slack = plan.total_cost - s.bound
+    assert slack <= s.rel_gap * plan.total_cost * (1 + REL) or slack * 1e6 <= s.abs_gap + 1e-12  # (to rounding)
 
 
 @settings(max_examples=40, deadline=None)
