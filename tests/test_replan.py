@@ -147,10 +147,14 @@ def test_a_penalised_window_the_backend_did_not_prove_is_not_restricted_optimal(
     trace = Trace({"a": (300.0, 600.0, 100.0), "b": (60.0, 90.0, 30.0)})
     slos = Workload([App("a", 0.5, 1), App("b", 1.0, 1)])
     proven = replan(trace, slos, "VGG19", change_penalty=1e-3)
+    loose = replan(trace, slos, "VGG19", change_penalty=1e-3, rel_gap=0.01, abs_gap=0.5)
     monkeypatch.setattr(SetPartitioningModel, "solution", unproven)
     stopped = replan(trace, slos, "VGG19", change_penalty=1e-3)
     assert [w.plan.solver.status for w in proven.windows[1:]] == ["restricted_optimal"]
     assert [w.plan.solver.status for w in stopped.windows[1:]] == ["time_limit"]
+    # the gaps a proven window was solved to, as solve() records them; none for one not proven
+    assert [(w.plan.solver.rel_gap, w.plan.solver.abs_gap) for w in loose.windows[1:]] == [(0.01, 0.5)]
+    assert [(w.plan.solver.rel_gap, w.plan.solver.abs_gap) for w in stopped.windows[1:]] == [(None, None)]
 
 
 def test_schedule_json_round_trip(tmp_path):

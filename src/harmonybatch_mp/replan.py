@@ -332,7 +332,8 @@ def _penalised(workload: Workload, profile: ModelProfile, platform: Platform, ru
                          threads=options.get("threads"))
     proven = sol.info.status in (OPTIMAL, RESTRICTED_OPTIMAL)  # (a window stopped short was "restricted_optimal")
     info = replace(sol.info, status=RESTRICTED_OPTIMAL if proven else sol.info.status, objective=None, gap=None,
-                   restricted_bound=None,
+                   restricted_bound=None, rel_gap=options.get("rel_gap", 0.0) if proven else None,
+                   abs_gap=options.get("abs_gap", 0.0) if proven else None,
                    bound=problem.lower_bound(), scope=f"spend + change penalty {penalty:g} per change ({model.scope})")
     plan = problem.plan(sol.groups, sol.configs, info)
     check_plan(plan)
