@@ -23,6 +23,7 @@ from harmonybatch_mp import (
 )
 from harmonybatch_mp.plan import GroupPlan
 from harmonybatch_mp.provision import provision_group
+from harmonybatch_mp.report import format_plan
 
 VGG = builtin_profile("VGG19")
 REF = preset()
@@ -127,6 +128,10 @@ def test_a_certificate_meets_its_plan_within_the_gaps_it_records(plan, tmp_path)
     assert (loose.solver.status, loose.solver.rel_gap, loose.solver.abs_gap) == ("optimal", 0.25, 0.5)
     assert (plan.solver.status, plan.solver.rel_gap, plan.solver.abs_gap) == ("restricted_optimal", 0.0, 0.0)
     assert solve(TABLE_ONE, VGG, REF, solver="greedy").solver.rel_gap is None
+    assert "proven within rel_gap 0.25 or abs_gap 0.5 per million" in format_plan(loose)
+    assert "proven within" not in format_plan(plan)
+    only_abs = loose.with_solver(dataclasses.replace(loose.solver, rel_gap=None))
+    assert "proven within rel_gap 0 or abs_gap 0.5 per million" in format_plan(only_abs)
     for bad in ("x", -0.1, float("nan")):
         data = plan.to_dict()
         data["solver"]["rel_gap"] = bad

@@ -26,7 +26,9 @@ def format_plan(plan: Plan) -> str:
         lines.append(f"  certificate: objective {objective}, bound {bound}, gap {gap}, "
                      f"{info.columns} columns from {info.candidate_groups} candidate groups"
                      + (f", {info.iterations} LP rounds" if info.iterations is not None else "")
-                     + (f", {info.nodes} branch-and-price nodes" if info.nodes is not None else ""))
+                     + (f", {info.nodes} branch-and-price nodes" if info.nodes is not None else "")
+                     + (f", proven within rel_gap {info.rel_gap or 0:g} or abs_gap {info.abs_gap or 0:g} per million"
+                        if info.rel_gap or info.abs_gap else ""))
     apps = plan.workload.by_name()
     cur = plan.platform.currency
     for k, g in enumerate(plan.groups, 1):
