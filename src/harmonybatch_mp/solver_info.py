@@ -176,6 +176,18 @@ SCALE = 1e6
 #: Relative difference within which a bound is the plan's cost: summing the same groups in
 #: another order moves a cost by about 1e-16 (measured: at most 3.3e-16).
 SAME_COST = 1e-9
+def allowance(objective: float, gaps: tuple[float, float]) -> float:
+    """How far above a bound a plan costing ``objective`` may lie and be optimal within
+    ``gaps``, ``(rel_gap, abs_gap)``: ``rel_gap`` of its cost or ``abs_gap`` per million
+    requests (:data:`SCALE`), whichever is more (the MILP backends' rule). The one rule of
+    :func:`certificate_problems`, ``milp`` and ``colgen`` (each with its own rounding slack).
+
+    >>> allowance(2e-5, (0.5, 0.0)), allowance(2e-5, (0.5, 20.0))
+    (1e-05, 2e-05)
+    """
+    return max(gaps[0] * objective, gaps[1] / SCALE)
+
+
 #: The bound each status needs: ``optimal`` proves the plan against ``bound``, and ``bounded``
 #: reports it (``restricted_optimal`` may be optimal for another objective, as a replanned
 #: window's spend plus change penalty, where no bound on the cost alone is known).
@@ -222,8 +234,7 @@ def certificate_problems(info: SolverInfo, cost: float) -> list[str]:
     proves = PROVING_BOUND.get(info.status)
     low = None if proves is None else getattr(info, proves)
     rel, absolute = info.rel_gap or 0.0, info.abs_gap or 0.0
-    if low is not None and not (relative_gap(cost, min(low, cost)) <= rel + SAME_COST + 1e-9
-                                or (cost - low) * SCALE <= absolute + 1e-12):
+    if low is not None and cost - low > allowance(cost, (rel, absolute)) + (SAME_COST + 1e-9) * abs(cost):
         out.append(f"status {info.status!r} with {proves} {low!r}, short of its plan's cost {cost!r} by more "
                    f"than its gaps ({rel:g} and {absolute:g})")
     return out

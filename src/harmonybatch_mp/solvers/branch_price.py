@@ -26,9 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..provision import GroupConfig
+from ..solver_info import allowance
 from .column_master import Count, Master
 from .generation import generate
-from .options import allowance, late
+from .options import late
 from .pricing import TOLERANCE, Pricer
 from .repair import incumbent_cost
 
@@ -64,7 +65,7 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
                      polish: Polish = unchanged, duals: np.ndarray | None = None) -> Tree:
     """Search the tree below the root (its LP generated in ``master``, with Lagrangian bound
     ``root_bound``, scaled) from the incumbent plan ``(objective, masks, configs)`` until it
-    is closed (within ``gaps``, :func:`.options.allowance`) or ``deadline``; each new
+    is closed (within ``gaps``, :func:`~harmonybatch_mp.solver_info.allowance`) or ``deadline``; each new
     incumbent goes through ``polish``. The root's
     best-bound ``duals`` guide the integer masters' partition search (:meth:`.Master.integer`)."""
     problem, scale = master.problem, master.scale

@@ -34,7 +34,7 @@ from ..errors import InputError, SolverError
 from ..expected_cost import FULL_BATCH
 from ..plan import BOUNDED, OPTIMAL, TIME_LIMIT, SolverInfo
 from ..provision import GroupConfig
-from ..solver_info import relative_gap
+from ..solver_info import allowance, relative_gap
 from .base import Solution
 from .branch_price import Polish, branch_and_price, unchanged
 from .column_master import PROOF_TOLERANCE, Master
@@ -42,7 +42,7 @@ from .dp import dp
 from .generation import Generated, generate
 from .kernels import COLGEN, interruptible, ready
 from .moves import improve
-from .options import allowance, check_gaps, deadline_of, late
+from .options import check_gaps, deadline_of, late
 from .pricing import TOLERANCE, Pricer
 from .problem import Problem
 from .regroup import regroup as regroup_plan

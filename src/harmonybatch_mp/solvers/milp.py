@@ -20,7 +20,7 @@ from ..errors import InputError, SolverError
 from ..expected_cost import EXPECTED, FULL_BATCH
 from ..plan import BOUNDED, HEURISTIC, OPTIMAL, RESTRICTED_OPTIMAL, TIME_LIMIT, SolverInfo
 from ..provision import GroupConfig
-from ..solver_info import relative_gap
+from ..solver_info import allowance, relative_gap
 from . import backends
 from .base import Solution
 from .candidates import ALL_SUBSETS_MAX_APPS, check_max_run
@@ -29,7 +29,7 @@ from .dp import dp
 from .expected_bound import expected_bound
 from .greedy import greedy
 from .kernels import interruptible
-from .model import SCALE, build_from_problem
+from .model import build_from_problem
 from .moves import improve
 from .options import check_gaps, deadline_of, late, seconds
 from .problem import Problem
@@ -185,7 +185,7 @@ def _proven(sol: Solution, rel_gap: float, abs_gap: float) -> Solution:
     if info.status == OPTIMAL or info.objective is None or info.bound is None or info.objective <= 0:
         return sol
     slack = info.objective - info.bound
-    if slack > (rel_gap + MEETS) * info.objective and slack * SCALE > abs_gap:
+    if slack > allowance(info.objective, (rel_gap, abs_gap)) + MEETS * info.objective:
         return sol
     return Solution(sol.groups, sol.configs, replace(
         info, status=OPTIMAL, gap=relative_gap(info.objective, info.bound),

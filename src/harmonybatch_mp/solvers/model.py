@@ -36,7 +36,7 @@ from ..expected_cost import EXPECTED
 from ..plan import BOUNDED, HEURISTIC, OPTIMAL, RESTRICTED_OPTIMAL, TIME_LIMIT, Plan, SolverInfo
 from ..platform import Platform
 from ..profiles import ModelProfile
-from ..solver_info import SCALE, relative_gap
+from ..solver_info import SCALE, allowance, relative_gap
 from ..workload import App, Workload
 from . import backends
 from .abandon import run_by
@@ -318,8 +318,8 @@ class SetPartitioningModel:
 
     def _certify(self, masks, configs, objective, bound, termination, rel_gap, abs_gap, backend, added) -> Solution:
         gap = relative_gap(objective, bound)
-        proven = termination == backends.OPTIMAL and gap is not None and (
-            gap <= rel_gap + 1e-9 or (objective - bound) * SCALE <= abs_gap + 1e-12)
+        proven = termination == backends.OPTIMAL and bound is not None and (
+            objective - bound <= allowance(objective, (rel_gap, abs_gap)) + 1e-9 * abs(objective))
         status = OPTIMAL if proven else TIME_LIMIT if termination == backends.TIME_LIMIT else HEURISTIC
         restricted = None
         if bound is None and self.strategy == "all":  # no bound from the backend (GLPK stopped by its limit)

@@ -9,7 +9,6 @@ from typing import Any
 
 from .._validate import comparable, real, whole
 from ..errors import InputError
-from ..solver_info import SCALE
 
 #: Most threads a MILP solve may be given: HiGHS aborted the process (``terminate called without
 #: an active exception``) asked for 100,000; 4,096 ran, taking 90 times as long as the default
@@ -49,17 +48,6 @@ def seconds(value: Any, name: str) -> float:
     if x is None or not 0 <= x < math.inf:
         raise InputError(f"{name}: expected a finite number of seconds >= 0, got {value!r}")
     return x
-
-
-def allowance(objective: float, gaps: tuple[float, float]) -> float:
-    """How far above a bound a plan costing ``objective`` may lie and be optimal within
-    ``gaps``, ``(rel_gap, abs_gap)``: ``rel_gap`` of its cost or ``abs_gap`` per million
-    requests (:data:`~.solver_info.SCALE`), whichever is more (the MILP backends' rule).
-
-    >>> allowance(2e-5, (0.5, 0.0)), allowance(2e-5, (0.5, 20.0))
-    (1e-05, 2e-05)
-    """
-    return max(gaps[0] * objective, gaps[1] / SCALE)
 
 
 def check_gaps(rel_gap: Any, abs_gap: Any, threads: Any, solver: str = "milp") -> tuple[float, float, int | None]:
