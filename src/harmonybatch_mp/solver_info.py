@@ -176,6 +176,14 @@ SCALE = 1e6
 #: Relative difference within which a bound is the plan's cost: summing the same groups in
 #: another order moves a cost by about 1e-16 (measured: at most 3.3e-16).
 SAME_COST = 1e-9
+#: The bound each status needs: ``optimal`` proves the plan against ``bound``, and ``bounded``
+#: reports it (``restricted_optimal`` may be optimal for another objective, as a replanned
+#: window's spend plus change penalty, where no bound on the cost alone is known).
+NEEDED_BOUND = {OPTIMAL: "bound", BOUNDED: "bound"}
+#: The bound that proves each proven status, within the certificate's gaps.
+PROVING_BOUND = {OPTIMAL: "bound", RESTRICTED_OPTIMAL: "restricted_bound"}
+
+
 def allowance(objective: float, gaps: tuple[float, float]) -> float:
     """How far above a bound a plan costing ``objective`` may lie and be optimal within
     ``gaps``, ``(rel_gap, abs_gap)``: ``rel_gap`` of its cost or ``abs_gap`` per million
@@ -186,14 +194,6 @@ def allowance(objective: float, gaps: tuple[float, float]) -> float:
     (1e-05, 2e-05)
     """
     return max(gaps[0] * objective, gaps[1] / SCALE)
-
-
-#: The bound each status needs: ``optimal`` proves the plan against ``bound``, and ``bounded``
-#: reports it (``restricted_optimal`` may be optimal for another objective, as a replanned
-#: window's spend plus change penalty, where no bound on the cost alone is known).
-NEEDED_BOUND = {OPTIMAL: "bound", BOUNDED: "bound"}
-#: The bound that proves each proven status, within the certificate's gaps.
-PROVING_BOUND = {OPTIMAL: "bound", RESTRICTED_OPTIMAL: "restricted_bound"}
 
 
 def certificate_problems(info: SolverInfo, cost: float) -> list[str]:

@@ -248,11 +248,11 @@ def _on_plan(info: SolverInfo, cost: float, solver: str, rel_gap: Any = 0.0, abs
     """The solver's certificate on the plan as built: its objective is the plan's ``cost`` and no
     bound exceeds it. Summing the same groups in another order moves a cost by about 1e-16, which
     left an optimal plan's bound above its ``total_cost``. A report further off than
-    :data:`~.solver_info.SAME_COST` describes another plan, and is refused. So is a status its bounds do not
-    bear out (:func:`certificate_problems`: a registered solver's "optimal" with no bound, or one
-    half its plan, was taken as it came), the gaps of a proven status being those asked
-    (``rel_gap``, ``abs_gap``), which the certificate records. The gap is its bound's (also
-    where it gave none)."""
+    :data:`~.solver_info.SAME_COST` describes another plan, and is refused. So is a status its
+    bounds do not bear out (:func:`certificate_problems`: a registered solver's "optimal" with
+    no bound, or one half its plan, was taken as it came), the gaps of a proven status being
+    those asked (``rel_gap``, ``abs_gap``), which the certificate records. The gap is its
+    bound's (also where it gave none)."""
     if not math.isfinite(cost):  # (a profile out of range: the plan check names it)
         return info
     proven = info.status in PROVING_BOUND

@@ -65,9 +65,9 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
                      polish: Polish = unchanged, duals: np.ndarray | None = None) -> Tree:
     """Search the tree below the root (its LP generated in ``master``, with Lagrangian bound
     ``root_bound``, scaled) from the incumbent plan ``(objective, masks, configs)`` until it
-    is closed (within ``gaps``, :func:`~harmonybatch_mp.solver_info.allowance`) or ``deadline``; each new
-    incumbent goes through ``polish``. The root's
-    best-bound ``duals`` guide the integer masters' partition search (:meth:`.Master.integer`)."""
+    is closed (within ``gaps``, :func:`~harmonybatch_mp.solver_info.allowance`) or
+    ``deadline``; each new incumbent goes through ``polish``. The root's best-bound ``duals``
+    guide the integer masters' partition search (:meth:`.Master.integer`)."""
     problem, scale = master.problem, master.scale
     slack = TOLERANCE * problem.n  # the bounds' precision (generation.generate)
     order = itertools.count()

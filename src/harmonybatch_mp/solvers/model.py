@@ -62,9 +62,9 @@ from .side import SideConstraints
 if TYPE_CHECKING:
     import pyomo.environ as pyo
 
-#: The objective is in cost per million requests (``SCALE``; ``formulations/set_partitioning.md``,
-#: "Numerics"), unless an instance's smallest column weight would then fall under the solvers' tolerances.
-#: Smallest scaled column weight wanted, and the largest allowed, when rescaling an instance.
+#: Smallest scaled column weight wanted, and the largest allowed, when rescaling an instance: the
+#: objective is in cost per million requests (``SCALE``; ``formulations/set_partitioning.md``,
+#: "Numerics"), unless its smallest column weight would then fall under the solvers' tolerances.
 MIN_SCALED_WEIGHT, MAX_SCALED_WEIGHT = 1e-3, 1e9
 #: Seconds a column takes to hand to HiGHS, to start it and to free after. 606,156 columns of 5,000
 #: apps took 5.4 s to list and pass (1.7 s of it two full garbage collections) and 0.5 s to free;
