@@ -349,7 +349,7 @@ def test_a_tree_closed_within_the_gaps_bounds_its_plan_within_them(seed, model, 
     """Branch and price closes a node whose bound reaches the incumbent less the gaps, less the
     bounds' precision; with a gap its tree's bound was the least node's, short of the plan by
     more than the gap, and ``solve()`` refused its "optimal" (draws of the ``colgen`` tests'
-    random workloads, 20 and 18 apps; the ``rel_gap`` one since ``solve()`` checks the gaps)."""
+    random workloads, 20 apps each; the ``rel_gap`` one since ``solve()`` checks the gaps)."""
     rng = np.random.default_rng(seed)
     workload = _random(rng, model, int(rng.integers(8, 22)))
     plan = solve(workload, model, solver="colgen", cost_model="full-batch", enumeration_limit=0, **gaps)
