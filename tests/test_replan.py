@@ -173,6 +173,36 @@ def test_schedule_json_round_trip(tmp_path):
         load_schedule(path)
 
 
+def test_a_schedule_whose_reconfigurations_its_plans_do_not_need_is_refused(tmp_path):
+    """A schedule file whose windows' counts of reconfigurations were edited passed
+    ``check_schedule``, and the text report gave their sum; each window's count is what its
+    plan needs after the window before (the first window's: every function it starts)."""
+    import dataclasses
+
+    from harmonybatch_mp import PlanCheckError
+    from harmonybatch_mp.schedule import reconfigurations
+
+    trace = Trace({"a": (300.0, 600.0, 600.0, 30.0), "b": (1200.0, 900.0, 1500.0, 60.0)})
+    s = replan(trace, Workload([App("a", 0.5, 1), App("b", 1.0, 1)]), "VGG19", change_penalty=1e-6)
+    assert [w.reconfigurations for w in s.windows] == [
+        reconfigurations(None if i == 0 else s.windows[i - 1].plan, w.plan) for i, w in enumerate(s.windows)]
+    assert s.windows[0].reconfigurations == len(s.windows[0].plan.groups)
+    check_schedule(s)
+    path = tmp_path / "schedule.json"
+    for i, count in ((0, 0), (1, s.windows[1].reconfigurations + 3)):
+        data = json.loads(s.to_json())
+        data["windows"][i]["reconfigurations"] = count
+        path.write_text(json.dumps(data))
+        said = (rf"window {i} \(start \d+ s\): {count} reconfigurations, but its plan starts or reconfigures "
+                r"\d+ function\(s\) after the window before")
+        with pytest.raises(PlanCheckError, match=said):
+            check_schedule(load_schedule(path))
+    edited = dataclasses.replace(s, windows=(s.windows[0], dataclasses.replace(s.windows[1], reconfigurations=9),
+                                             *s.windows[2:]))
+    with pytest.raises(PlanCheckError, match="window 1 .*: 9 reconfigurations"):
+        check_schedule(edited)
+
+
 def test_a_window_plan_edited_in_code_is_named_by_the_schedule_simulator():
     """A window whose plan was edited in code (a batch of 0) is a PlanCheckError naming the
     window, not an IndexError from inside the simulation."""

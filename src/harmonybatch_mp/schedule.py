@@ -179,13 +179,23 @@ def load_schedule(path: str | Path) -> Schedule:
 
 
 def check_schedule(schedule: Schedule) -> None:
-    """Run :func:`~harmonybatch_mp.check_plan` on every window's plan; raise naming the window."""
+    """Run :func:`~harmonybatch_mp.check_plan` on every window's plan, and check that each
+    window's ``reconfigurations`` are those its plan needs after the window before (the first
+    window's: every function it starts); raise naming the window. A file whose counts were
+    edited passed, and :func:`~harmonybatch_mp.report.format_schedule` reported their sum."""
     from .check import check_plan
     from .errors import PlanCheckError
 
     v.instance(schedule, Schedule, "schedule")
+    before = None
     for i, w in enumerate(schedule.windows):
+        where = f"window {i} (start {w.start:g} s)"
         try:
             check_plan(w.plan)
         except PlanCheckError as exc:
-            raise PlanCheckError([f"window {i} (start {w.start:g} s): {p}" for p in exc.problems]) from None
+            raise PlanCheckError([f"{where}: {p}" for p in exc.problems]) from None
+        needed = reconfigurations(before, w.plan)
+        if w.reconfigurations != needed:
+            raise PlanCheckError([f"{where}: {w.reconfigurations} reconfigurations, but its plan starts or "
+                                  f"reconfigures {needed} function(s) after the window before"])
+        before = w.plan
