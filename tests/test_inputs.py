@@ -207,6 +207,48 @@ def test_workload_files(tmp_path):
         load_workload(j)
 
 
+def test_numbers_given_as_text_are_read_from_csv_files_and_command_lines_only(tmp_path):
+    """A JSON ``"1"`` is a string: a profile coefficient, a price, an SLO or a plan's cost given
+    as text in a JSON file, or to ``App`` in code, was read as the number. CSV fields and
+    command-line arguments are text, and are still read as numbers."""
+    from harmonybatch_mp import Plan, solve
+    from harmonybatch_mp.profiler.measurements import load_measurements
+    from harmonybatch_mp.replan import Forecast
+    from harmonybatch_mp.trace import load_trace
+
+    with pytest.raises(InputError, match=r"app 'x': slo: expected a number, got '0\.3'"):
+        App("x", "0.3", 2)
+    with pytest.raises(InputError, match=r"app 'x': rate: expected a number, got b'2'"):
+        App("x", 0.3, b"2")
+    f = tmp_path / "w.json"
+    f.write_text(json.dumps([{"name": "x", "slo": 0.3, "rate": "2"}]))
+    with pytest.raises(InputError, match=r"app 'x': rate: expected a number, got '2'"):
+        load_workload(f)
+    profile = builtin_profile("VGG19").to_dict()
+    profile["cpu"]["latency_avg"][0]["alpha"] = "1"
+    f.write_text(json.dumps(profile))
+    with pytest.raises(InputError, match=r"latency_avg\[0\] \(batch 1\)\.alpha: expected a number, got '1'"):
+        load_profile(f)
+    platform = preset().to_dict()
+    platform["prices"]["cpu_per_vcpu_s"] = "9e-05"
+    f.write_text(json.dumps(platform))
+    with pytest.raises(InputError, match=r"prices\.cpu_per_vcpu_s: expected a number, got '9e-05'"):
+        load_platform(f)
+    plan = solve("0.5:5", "VGG19", cost_model="full-batch").to_dict()
+    plan["total_cost"] = str(plan["total_cost"])
+    with pytest.raises(InputError, match=r"plan\.total_cost: expected a number, got '"):
+        Plan.from_dict(plan)
+    csv = tmp_path / "w.csv"
+    csv.write_text("name,slo,rate\nx,0.3,2\n")
+    assert load_workload(csv).apps == (App("x", 0.3, 2.0),)
+    assert [(a.slo, a.rate) for a in parse_apps("0.3:2").apps] == [(0.3, 2.0)]
+    csv.write_text("name,m1,m2\nx,60,120\n")
+    assert load_trace(csv).counts == {"x": (60.0, 120.0)}
+    csv.write_text("kind,vcpu,gpu_mem_gb,batch,latency_s\ncpu,2,,4,0.5\n")
+    assert load_measurements(csv).latency.tolist() == [0.5]
+    assert Forecast.parse("max:3").k == 3 and Forecast.parse("ewma:0.5").alpha == 0.5
+
+
 @pytest.mark.parametrize("reader, header", [
     ("workload", "name,slo,rate"), ("slos", "name,slo"), ("measurements", "kind,vcpu,gpu_mem_gb,batch,latency_s"),
     ("trace", "name,m1,m2"),

@@ -203,6 +203,48 @@ def test_a_schedule_whose_reconfigurations_its_plans_do_not_need_is_refused(tmp_
         check_schedule(edited)
 
 
+@pytest.mark.parametrize("edit, said", [
+    ({"warm_up_s": -1e308}, r"settings: warm_up_s: must be >= 0"),
+    ({"change_penalty": "0"}, r"settings: change_penalty: expected a number, got '0'"),
+    ({"window_min": 2}, r"settings: window_min 2 is not the window of 60 s"),
+    ({"forecast": "max:0"}, r"settings: forecast: 'max:0': K: must be >= 1"),
+    ({"forecast": 3}, r"settings: forecast: expected a str, got int"),
+    ({"cost_model": "full"}, r"settings: cost_model must be one of expected, full-batch, got 'full'"),
+    ({"solver": None}, r"settings: solver: expected a str, got NoneType"),
+    ({"kept_at_time_limit": 3}, r"settings: kept_at_time_limit: must be <= 2, got 3"),
+    ({"kept_at_time_limit": -1}, r"settings: kept_at_time_limit: must be >= 0"),
+    ({"kept_at_time_limit": True}, r"settings: kept_at_time_limit: expected a number, got True"),
+])
+def test_a_schedule_s_settings_are_what_replan_could_have_recorded(tmp_path, edit, said):
+    """A schedule file's settings loaded unchecked (``warm_up_s: -1e308``; ``kept_at_time_limit``,
+    which the report reads, as any number); settings that are not an object were dropped; in
+    code, settings that JSON cannot hold made ``to_json`` a TypeError. Keys of the user's own
+    are kept as they are."""
+    trace = Trace({"a": (300.0, 300.0, 300.0, 30.0), "b": (1200.0, 1200.0, 1200.0, 60.0)})
+    s = replan(trace, Workload([App("a", 0.5, 1), App("b", 1.0, 1)]), "VGG19", time_limit=60.0)
+    idle = sum(w.reconfigurations == 0 for w in s.windows[1:])
+    assert idle == 2 and s.settings["kept_at_time_limit"] == 0 and s.settings["window_min"] == 1
+    path = tmp_path / "schedule.json"
+    data = json.loads(s.to_json())
+    data["settings"] = {**data["settings"], "mine": [1, "two"], **edit}
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError, match=rf"schedule '.*schedule\.json'\.{said}"):
+        load_schedule(path)
+    with pytest.raises(InputError, match=rf"^schedule: {said}"):
+        Schedule(s.windows, s.window_s, data["settings"])
+    data["settings"] = {**s.settings, "mine": [1, "two"]}
+    path.write_text(json.dumps(data))
+    assert load_schedule(path).settings == data["settings"]
+    for other, said in (([1], "settings: expected a dict, got list"), ({"x": object()}, "not writable as JSON"),
+                          ({"x": math.nan}, "not writable as JSON"), ({1: "x"}, "keys must be strings, got 1")):
+        with pytest.raises(InputError, match=said):
+            Schedule(s.windows, s.window_s, other)
+    data["settings"] = "fast"
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError, match=r"\.settings: expected a dict, got str"):
+        load_schedule(path)
+
+
 def test_a_window_plan_edited_in_code_is_named_by_the_schedule_simulator():
     """A window whose plan was edited in code (a batch of 0) is a PlanCheckError naming the
     window, not an IndexError from inside the simulation."""
@@ -417,9 +459,12 @@ def test_baselines_plan_the_warm_up_the_last_window_and_each_window_s_own_rates(
     assert np.allclose(planned["from-scratch"], rates[:-1])
     alone = replan(short, slos, "VGG19", cost_model="full-batch")
     assert [w.plan.total_cost for w in out["from-scratch"].windows] == [w.plan.total_cost for w in alone.windows]
-    # the window as replan takes it (a number or its text): "2" was a TypeError in the baselines' window length
-    two = baselines(short, slos, "VGG19", window_min="2", solver="dp")
+    # the window as replan takes it: "2" was a TypeError in the baselines' window length, and text is not a number
+    two = baselines(short, slos, "VGG19", window_min=np.int64(2), solver="dp")
     assert {s.window_s for s in two.values()} == {120.0}
+    for call in (baselines, replan):
+        with pytest.raises(InputError, match=r"window \(minutes\): expected a number, got '2'"):
+            call(short, slos, "VGG19", window_min="2", solver="dp")
 
 
 def test_a_time_limit_bounds_the_baselines_whole(monkeypatch):

@@ -15,14 +15,24 @@ from .errors import InputError
 
 
 def number(value: Any, where: str, *, positive: bool = False, nonnegative: bool = False,
-           maximum: float | None = None, minimum: float | None = None) -> float:
+           maximum: float | None = None, minimum: float | None = None, text: bool = False) -> float:
     """Return ``value`` as a finite float, or raise an InputError naming ``where``.
 
-    Booleans are not numbers (JSON ``true`` is not 1); numbers too large for a float are an
-    error, not an OverflowError.
+    Booleans are not numbers (JSON ``true`` is not 1), and neither is text unless ``text`` is
+    set, as the readers of CSV files and command lines set it (a JSON ``"1"`` is a string);
+    numbers too large for a float are an error, not an OverflowError.
+
+    >>> number("2.5", "csv: rate", text=True)
+    2.5
+    >>> number("2.5", "app 'a': rate")
+    Traceback (most recent call last):
+    ...
+    harmonybatch_mp.errors.InputError: app 'a': rate: expected a number, got '2.5'
     """
     if isinstance(value, bool):
         raise InputError(f"{where}: expected a number, got {value!r}")
+    if isinstance(value, (str, bytes, bytearray)) and not text:
+        raise InputError(f"{where}: expected a number, got {_short(value)}")
     try:
         value = float(value)
     except (TypeError, ValueError):
@@ -142,9 +152,11 @@ def together(where: str, **arrays: np.ndarray) -> None:
         raise InputError(f"{where}: {shapes} do not broadcast together") from None
 
 
-def integer(value: Any, where: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
-    """Return ``value`` as an int (no fractional part), or raise an InputError."""
-    x = number(value, where)
+def integer(value: Any, where: str, *, minimum: int | None = None, maximum: int | None = None,
+            text: bool = False) -> int:
+    """Return ``value`` as an int (no fractional part), or raise an InputError; text as
+    :func:`number` takes it."""
+    x = number(value, where, text=text)
     if x != int(x):
         raise InputError(f"{where}: expected a whole number, got {_short(value)}")
     if minimum is not None and x < minimum:

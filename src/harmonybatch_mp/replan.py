@@ -19,10 +19,11 @@ import numpy as np
 
 from . import _validate as v
 from .errors import InputError, SolverError
-from .plan import OPTIMAL, RESTRICTED_OPTIMAL, Plan
+from .plan import RESTRICTED_OPTIMAL, Plan
 from .platform import Platform
 from .profiles import ModelProfile
 from .schedule import Schedule, Window, function_key, reconfigurations
+from .solver_info import PROVING_BOUND
 from .solvers import as_instance, get_solver, solve
 from .solvers.candidates import Column
 from .solvers.model import build_from_problem
@@ -62,9 +63,9 @@ class Forecast:
         if name == "last" and not arg:
             return cls("last")
         if name == "max" and arg:
-            return cls("max", k=v.integer(arg, f"--forecast {spec!r}: K", minimum=1))
+            return cls("max", k=v.integer(arg, f"--forecast {spec!r}: K", minimum=1, text=True))
         if name == "ewma" and arg:
-            alpha = v.number(arg, f"--forecast {spec!r}: A", positive=True, maximum=1.0)
+            alpha = v.number(arg, f"--forecast {spec!r}: A", positive=True, maximum=1.0, text=True)
             return cls("ewma", alpha=alpha)
         raise InputError(f"forecast {spec!r}: expected last, max:K (K >= 1) or ewma:A (0 < A <= 1)")
 
@@ -330,7 +331,7 @@ def _penalised(workload: Workload, profile: ModelProfile, platform: Platform, ru
     sol = model.solution(options.get("backend", "appsi_highs"), deadline=deadline,
                          rel_gap=options.get("rel_gap", 0.0), abs_gap=options.get("abs_gap", 0.0),
                          threads=options.get("threads"))
-    proven = sol.info.status in (OPTIMAL, RESTRICTED_OPTIMAL)  # (a window stopped short was "restricted_optimal")
+    proven = sol.info.status in PROVING_BOUND  # (a window stopped short was "restricted_optimal")
     info = replace(sol.info, status=RESTRICTED_OPTIMAL if proven else sol.info.status, objective=None, gap=None,
                    restricted_bound=None, rel_gap=options.get("rel_gap", 0.0) if proven else None,
                    abs_gap=options.get("abs_gap", 0.0) if proven else None,

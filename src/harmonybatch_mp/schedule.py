@@ -102,7 +102,7 @@ class Schedule:
         object.__setattr__(self, "windows", windows)
         object.__setattr__(self, "window_s", v.number(self.window_s, "schedule: window_s", positive=True))
         if self.settings is not None:
-            v.instance(self.settings, dict, "schedule: settings")
+            _check_settings(self.settings, windows, self.window_s)
 
     @property
     def total_reconfigurations(self) -> int:
@@ -146,7 +146,7 @@ class Schedule:
             windows.append(Window(v.number(v.field(w, "start", at), f"{at}.start", nonnegative=True),
                                   Plan.from_dict(v.field(w, "plan", at), f"{at}.plan"),
                                   v.integer(v.field(w, "reconfigurations", at), f"{at}.reconfigurations", minimum=0)))
-        settings = data.get("settings") if isinstance(data.get("settings"), dict) else None
+        settings = data.get("settings")
         window_s = v.number(v.field(data, "window_s", where), f"{where}.window_s", positive=True)
         try:
             return cls(tuple(windows), window_s, settings)
@@ -157,6 +157,53 @@ class Schedule:
     def from_json(cls, text: str) -> Schedule:
         """Parse a schedule from JSON text."""
         return cls.from_dict(v.loads(v.instance(text, (str, bytes, bytearray), "schedule"), "schedule"))
+
+
+def _check_settings(settings: Any, windows: tuple[Window, ...], window_s: float) -> None:
+    """Settings are a JSON object; those :func:`~harmonybatch_mp.replan.replan` and
+    :func:`~harmonybatch_mp.replan.baselines` record must be what they could have recorded for
+    these windows (other keys are the user's own). ``kept_at_time_limit`` is reported, and
+    counts windows after the first that start nothing.
+
+    >>> from harmonybatch_mp import solve
+    >>> p = solve("0.5:5", "VGG19", cost_model="full-batch")
+    >>> Schedule((Window(0.0, p, 1),), 60.0, {"window_min": 2})
+    Traceback (most recent call last):
+    ...
+    harmonybatch_mp.errors.InputError: schedule: settings: window_min 2 is not the window of 60 s
+    """
+    from .expected_cost import COST_MODELS
+    from .replan import Forecast
+
+    where = "schedule: settings"
+    v.instance(settings, dict, where)
+    try:
+        json.dumps(settings, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{where}: not writable as JSON ({exc})") from None
+    bad = next((k for k in settings if not isinstance(k, str)), None)
+    if bad is not None:
+        raise InputError(f"{where}: keys must be strings, got {bad!r}")
+    get = settings.get
+    if "window_min" in settings and v.integer(get("window_min"), f"{where}: window_min", minimum=1) * 60 != window_s:
+        raise InputError(f"{where}: window_min {get('window_min')!r} is not the window of {window_s:g} s")
+    for key in ("change_penalty", "warm_up_s"):
+        if key in settings:
+            v.number(get(key), f"{where}: {key}", nonnegative=True)
+    if "cost_model" in settings:
+        v.choice(get("cost_model"), COST_MODELS, f"{where}: cost_model")
+    for key in ("solver", "policy"):
+        if key in settings:
+            v.instance(get(key), str, f"{where}: {key}")
+    if "forecast" in settings:
+        spec = v.instance(get("forecast"), str, f"{where}: forecast")
+        try:
+            Forecast.parse(spec)
+        except InputError as exc:
+            raise InputError(f"{where}: forecast: {str(exc).removeprefix('--forecast ')}") from None
+    if "kept_at_time_limit" in settings:
+        idle = sum(w.reconfigurations == 0 for w in windows[1:])
+        v.integer(get("kept_at_time_limit"), f"{where}: kept_at_time_limit", minimum=0, maximum=idle)
 
 
 def _other_apps(first: Plan, plan: Plan) -> str:

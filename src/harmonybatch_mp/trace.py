@@ -98,7 +98,8 @@ def load_trace(path: str | Path) -> Trace:
             raise InputError(f"{where}: app {name!r} appears twice")
         if len(row) < 2:
             raise InputError(f"{where}: no counts")
-        vals = tuple(v.number(x.strip(), f"{where}, minute {j}", nonnegative=True, maximum=MAX_COUNT_PER_MINUTE)
+        vals = tuple(v.number(x.strip(), f"{where}, minute {j}", nonnegative=True, maximum=MAX_COUNT_PER_MINUTE,
+                              text=True)
                      for j, x in enumerate(row[1:], 1))
         if width is not None and len(vals) != width:
             raise InputError(f"{where}: {len(vals)} minutes, but the first row has {width}")

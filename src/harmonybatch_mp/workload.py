@@ -128,7 +128,8 @@ def parse_apps(spec: str) -> Workload:
         if len(parts) != 2:
             raise InputError(f"--apps item {i + 1} {item!r}: expected SLO:RATE, e.g. 0.5:10")
         name = f"app{i}"
-        apps.append(App(name, v.number(parts[0], f"app {name!r}: slo"), v.number(parts[1], f"app {name!r}: rate")))
+        slo, rate = (v.number(part, f"app {name!r}: {what}", text=True) for part, what in zip(parts, ("slo", "rate")))
+        apps.append(App(name, slo, rate))
     return Workload(apps)
 
 
@@ -172,7 +173,8 @@ def load_workload(path: str | Path, *, rates: bool = True) -> Workload:
         if not row.get("name"):
             raise InputError(f"{w}: empty name")
         try:
-            apps.append(App(row["name"], v.number(row["slo"], "slo"), v.number(row["rate"], "rate") if rates else 1.0))
+            rate = v.number(row["rate"], "rate", text=True) if rates else 1.0
+            apps.append(App(row["name"], v.number(row["slo"], "slo", text=True), rate))
         except InputError as exc:
             raise InputError(f"{w}: {exc}") from None
     return Workload(apps)

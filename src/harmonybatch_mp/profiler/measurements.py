@@ -73,18 +73,18 @@ def measurements_from_rows(rows: Iterable[Mapping[str, Any]], where: str = "meas
             raise InputError(f"{w}, column kind: expected cpu or gpu, got {row['kind']!r}")
         cols["kind"].append(kind)
         if kind == "cpu":
-            cols["vcpu"].append(v.number(row["vcpu"], f"{w}, column vcpu", positive=True))
+            cols["vcpu"].append(v.number(row["vcpu"], f"{w}, column vcpu", positive=True, text=True))
             cols["gpu_mem_gb"].append(0)
         else:
             cols["vcpu"].append(0.0)
             cols["gpu_mem_gb"].append(v.integer(row["gpu_mem_gb"], f"{w}, column gpu_mem_gb", minimum=1,
-                                                maximum=int(MAX_MEM_MB // 1024)))
-        cols["batch"].append(v.integer(row["batch"], f"{w}, column batch", minimum=1, maximum=1024))
+                                                maximum=int(MAX_MEM_MB // 1024), text=True))
+        cols["batch"].append(v.integer(row["batch"], f"{w}, column batch", minimum=1, maximum=1024, text=True))
         cols["latency"].append(v.number(row["latency_s"], f"{w}, column latency_s", positive=True,
-                                        maximum=MAX_LATENCY_S))
+                                        maximum=MAX_LATENCY_S, text=True))
         mem = row.get("mem_mb")
         cols["mem_mb"].append(math.nan if mem in (None, "") else v.number(mem, f"{w}, column mem_mb", positive=True,
-                                                                           maximum=MAX_MEM_MB))
+                                                                           maximum=MAX_MEM_MB, text=True))
         cols["line"].append(line)
     if not cols["kind"]:
         raise InputError(f"{where}: no measurements")
