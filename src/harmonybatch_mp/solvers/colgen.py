@@ -11,9 +11,10 @@ reduced-cost enumeration or branch and price to prove the integer optimum
    generation resumes), or once the enumeration of step 3 finds too many columns.
 2. The integer master over the generated columns (and the moved ``dp`` plan) gives a plan,
    improved by moves again.
-3. Any plan cheaper than it uses only columns whose reduced cost is at most the gap, so
-   enumerating those (the same search with a threshold), then bounding them by their LP
-   (:meth:`.Master.lp_bound`) or solving the integer master over them proves the optimum.
+3. Any plan cheaper than it (less the gaps asked, if any) uses only columns whose reduced
+   cost is at most that cost's gap to the bound, so enumerating those (the same search with a
+   threshold), then bounding them by their LP (:meth:`.Master.lp_bound`) or solving the
+   integer master over them proves the optimum (within the gaps).
 4. When more columns than ``enumeration_limit`` lie within the gap, branch and price
    (:mod:`.branch_price`) closes it, until what is left of the time limit is the integer
    master's reserve (:data:`BRANCH_RESERVE_FACTOR`). The time limit leaves the plan with the
@@ -202,16 +203,17 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
         objective, masks, configs = _regrouped(master, objective, masks, configs, deadline)
         proven, regrouped = objective - bound <= allowance(objective, gaps), True
     if not proven and best_round is not None and not late(deadline):
-        # a plan cheaper than this one uses only columns whose reduced cost at the best-bound
-        # duals is at most its gap to that bound (formulations/column_generation.md, step 3)
+        # a plan cheaper than this one less its gaps (goal) uses only columns whose reduced cost
+        # at the best-bound duals is at most goal's gap to that bound (formulations/column_generation.md, step 3)
         lagrangian, duals, charge = best_round
-        groups = pricer.enumerate(duals[:problem.n], charge, objective * scale - lagrangian, enumeration_limit,
-                                  cutoff)
+        goal = objective - allowance(objective, gaps)
+        groups = pricer.enumerate(duals[:problem.n], charge, goal * scale - lagrangian, enumeration_limit, cutoff)
         if groups is None and regrouping and not regrouped and not late(cutoff):
             # too many columns within the gap (or out of time): a cheaper plan narrows it
             objective, masks, configs = _regrouped(master, objective, masks, configs, deadline)
             proven, regrouped = objective - bound <= allowance(objective, gaps), True
-            groups = {} if proven else pricer.enumerate(duals[:problem.n], charge, objective * scale - lagrangian,
+            goal = objective - allowance(objective, gaps)
+            groups = {} if proven else pricer.enumerate(duals[:problem.n], charge, goal * scale - lagrangian,
                                                         enumeration_limit, cutoff)
         grid = problem.grid
         for m, index in (groups or {}).items():
@@ -221,23 +223,24 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
             # the enumeration's cheapest configuration is the group's optimum when no side row
             # charges it (Pricer.enumerate); searching the optimum again took 16 s of 32 at n = 30
             master.add_group(m, None if problem.side.counting else grid.config(index))
-        # every plan cheaper than the incumbent is over the master's columns now, so their LP
-        # bounds it: where the plan costs what the root's LP does (within the bound's precision)
-        # that proves it, also where the search over them would not end (a degenerate LP); its
-        # time is not spent elsewhere (1.5 s of 4.8 at n = 30 ladder BERT, 0.87% above its LP)
+        # every plan cheaper than goal is over the master's columns now, so their LP bounds it:
+        # where the plan costs what the root's LP does (within the bound's precision) that proves
+        # it, also where the search over them would not end (a degenerate LP); its time is not
+        # spent elsewhere (1.5 s of 4.8 at n = 30 ladder BERT, 0.87% above its LP)
         tight = objective * scale - root.value <= TOLERANCE * problem.n
         over = master.lp_bound(deadline) if groups is not None and tight and not proven else None
         if over is not None:
-            bound = objective if over >= objective * scale - PROOF_TOLERANCE else max(bound, over / scale)
-            proven = objective - bound <= allowance(objective, gaps)
+            closes = over >= goal * scale - PROOF_TOLERANCE  # (no plan is cheaper than goal)
+            bound = max(bound, goal if closes else over / scale)
+            proven = closes or objective - bound <= allowance(objective, gaps)
         if groups is not None:
             full = None if proven else master.cheapest(duals, deadline, masks)
             if full is not None:
                 cost = incumbent_cost(problem, full[0], full[1])
                 if cost < objective:
                     objective, masks, configs = cost, full[0], full[1]
-                if full[2]:
-                    proven, bound = True, objective
+                if full[2]:  # the cheapest over them, or none cheaper than goal
+                    proven, bound = True, min(objective, goal)
         elif not (stopped or late(cutoff)):  # too many such columns: branch (step 4)
             branching = None if deadline is None else max(cutoff, deadline - reserve)
             tree = branch_and_price(master, pricer, lagrangian, objective, masks, configs, gaps, branching, polish,
