@@ -874,13 +874,14 @@ def test_time_limit_bounds_the_whole_call():
 def test_colgen_keeps_a_one_second_limit_at_a_thousand_apps(no_gc_reserve):
     """1,000 apps: colgen ran the contiguous warm start with no deadline, and the moves from a
     plan cut short listed 400,000 moves before looking at the clock; now each stops at its
-    share of the limit. The whole call within the limit plus 0.5 s (on the n = 1,000 workloads
-    of benchmarks/time_limits.py the code before took 3.3-4.6 s)."""
+    share of the limit. The whole call within the limit plus 1 s (on the n = 1,000 workloads
+    of benchmarks/time_limits.py the code before took 3.3-4.6 s; alone the call takes about
+    1.0-1.1 s, and with 0.5 s of slack this test failed once with another suite beside it)."""
     rng = np.random.default_rng(5)
     apps = ",".join(f"{rng.uniform(0.3, 2):.3f}:{10 ** rng.uniform(-1, 1.5):.3f}" for _ in range(1000))
     t = time.perf_counter()
     plan = solve(apps, "BERT", solver="colgen", cost_model="full-batch", time_limit=1)
-    assert time.perf_counter() - t <= 1.5
+    assert time.perf_counter() - t <= 2.0
     assert plan.solver.status == "time_limit" and plan.solver.bound <= plan.total_cost
 
 
@@ -1004,7 +1005,7 @@ def test_time_limit_bounds_the_contiguous_plan_under_expected():
     apps = ",".join(f"{rng.uniform(0.3, 2):.3f}:{10 ** rng.uniform(-1, 1.5):.3f}" for _ in range(150))
     t = time.perf_counter()
     plan = solve(apps, "BERT", time_limit=0.6)
-    assert time.perf_counter() - t <= 0.6 + 0.05
+    assert time.perf_counter() - t <= 0.6 + 0.2  # (slack for a loaded machine; all the runs take about 2 s)
     s = plan.solver
     assert s.status == "time_limit" and "searched by the time limit" in s.scope and s.restricted_bound is None
     assert s.bound <= plan.total_cost
@@ -1541,7 +1542,8 @@ def test_searches_under_a_deadline_begin_with_one_group(monkeypatch):
     deadline: 9 VGG19 apps under preset ``paper`` took 0.17 s and 1.5 s for them on a slow
     machine, and ``solve(..., time_limit=0.159)`` ended 0.1-1.1 s past its limit. With a
     deadline the first batch is one group and the batches grow from there. Here each group of
-    two apps or more takes 20 ms to search."""
+    two apps or more takes 20 ms to search: a first batch of 16 takes 0.32 s, past the 0.05 s
+    limit and the 0.15 s of slack given for a loaded machine."""
     from harmonybatch_mp.solvers.candidates import reduce_all
 
     real = Problem.prefetch
@@ -1557,11 +1559,11 @@ def test_searches_under_a_deadline_begin_with_one_group(monkeypatch):
     monkeypatch.setattr(Problem, "prefetch", slow)
     t = time.perf_counter()
     assert dp(problem, deadline=t + 0.05).info.status == "time_limit"
-    assert time.perf_counter() - t < 0.05 + 0.05
+    assert time.perf_counter() - t < 0.05 + 0.15
     t = time.perf_counter()
     with pytest.raises(SolverError, match="time limit reached while pricing candidate groups"):
         reduce_all(problem, list(range(1, 1 << 9)), deadline=t + 0.05)
-    assert time.perf_counter() - t < 0.05 + 0.05
+    assert time.perf_counter() - t < 0.05 + 0.15
 
 
 @pytest.mark.parametrize("cost_model", ["full-batch", "expected"])
