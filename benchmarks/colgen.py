@@ -13,8 +13,11 @@ the least gap the relaxation could prove for the default plan, and a relaxation 
 group's exact ``E[K]``.
 Part 5 runs colgen with side constraints (pins and isolated pairs, a GPU quota, a cap on the
 functions) at n = 30, 60 and 100, each set against the unconstrained plan.
+With ``--rel-gap G``, parts 2 and 4 ask ``colgen`` for a plan proven within ``G`` (status
+``optimal`` once the gap is at most ``G``): how soon a target such as 0.1% is proven.
 
-Run: python benchmarks/colgen.py [--parts 1 2 3 4 5] [--sizes 14 20 30 60 100 150 200] > benchmarks/results/colgen.md
+Run: python benchmarks/colgen.py [--parts 1 2 3 4 5] [--sizes 14 20 30 60 100 150 200] [--rel-gap G]
+     > benchmarks/results/colgen.md
 """
 
 from __future__ import annotations
@@ -106,28 +109,34 @@ LEGEND = ("`gap` is the certificate's, (plan - bound) / plan; `LP gap` is plan /
 OTHER_SEEDS = (1, 2, 3)
 
 
-def part2(sizes: list[int], limits: dict[int, float] = LIMITS, title: str = "Scale (full-batch)") -> None:
-    print(f"## {title}\n")
+def part2(sizes: list[int], limits: dict[int, float] = LIMITS, title: str = "Scale (full-batch)",
+          rel_gap: float = 0.0) -> None:
+    print(f"## {title}{_asked(rel_gap)}\n")
     print("Time limit per run: " + ", ".join(f"n = {n}: {limits.get(n, 60)} s" for n in sizes) + ". " + LEGEND + "\n")
     print("| n | workload | model | time | status | gap | LP gap | columns | LP rounds | nodes | dp excess |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for n in sizes:
-        _scale_rows(n, np.random.default_rng(n), limits.get(n, 60), f"| {n} |")
+        _scale_rows(n, np.random.default_rng(n), limits.get(n, 60), f"| {n} |", rel_gap)
     print()
 
 
-def part4(n: int = 30, seeds: tuple[int, ...] = OTHER_SEEDS) -> None:
+def _asked(rel_gap: float) -> str:
+    """The title's note of a gap asked of ``colgen`` (none at 0)."""
+    return f", rel_gap {rel_gap:g}" if rel_gap else ""
+
+
+def part4(n: int = 30, seeds: tuple[int, ...] = OTHER_SEEDS, rel_gap: float = 0.0) -> None:
     """Part 2's runs at ``n`` on other draws of the workloads (seeds), with the same limit."""
-    print(f"## n = {n} on other draws (full-batch)\n")
+    print(f"## n = {n} on other draws (full-batch){_asked(rel_gap)}\n")
     print(f"Part 2's workloads at n = {n} drawn with other seeds; time limit {LIMITS[n]} s. " + LEGEND + "\n")
     print("| seed | workload | model | time | status | gap | LP gap | columns | LP rounds | nodes | dp excess |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for seed in seeds:
-        _scale_rows(n, np.random.default_rng(seed), LIMITS[n], f"| {seed} |")
+        _scale_rows(n, np.random.default_rng(seed), LIMITS[n], f"| {seed} |", rel_gap)
     print()
 
 
-def _scale_rows(n: int, rng: np.random.Generator, limit: float, first: str) -> None:
+def _scale_rows(n: int, rng: np.random.Generator, limit: float, first: str, rel_gap: float = 0.0) -> None:
     """One row per workload kind and model (``first`` is the row's first cell), once the
     kernels are compiled: a first call after an install or a change of the kernels would
     spend its time limit compiling them (:func:`~harmonybatch_mp.solvers.kernels.ready`)."""
@@ -137,7 +146,7 @@ def _scale_rows(n: int, rng: np.random.Generator, limit: float, first: str) -> N
             w = _random(rng, model, n) if kind == "random" else ladder(rng, model, n)
             t = time.perf_counter()
             try:
-                plan = solve(w, model, solver="colgen", cost_model="full-batch", time_limit=limit)
+                plan = solve(w, model, solver="colgen", cost_model="full-batch", time_limit=limit, rel_gap=rel_gap)
             except Exception as exc:  # an infeasible draw is reported, not fatal
                 print(f"{first} {kind} | {model} | - | {type(exc).__name__} | - | - | - | - | - | - |", flush=True)
                 continue
@@ -298,21 +307,29 @@ def main() -> None:
     ap.add_argument("--parts", type=int, nargs="+", choices=sorted(PARTS), default=list(PARTS), metavar="P",
                     help="the parts to run, of 1-5 (default: all)")
     ap.add_argument("--skip-check", action="store_true", help="leave out part 1 (the independent exact methods)")
+    ap.add_argument("--rel-gap", type=float, default=0.0, metavar="G",
+                    help="parts 2 and 4: the relative gap colgen proves its plan within (default 0: the optimum)")
     args = ap.parse_args()
+    if not 0 <= args.rel_gap < 1:
+        ap.error(f"--rel-gap: expected a number from 0 to 1, got {args.rel_gap:g}")
     parts = [p for p in PARTS if p in args.parts and not (p == 1 and args.skip_check)]
     print("# Column generation\n")
     print(f"Machine: {platform.machine()}, Python {platform.python_version()}, 2 cores.\n")
     print("    python benchmarks/colgen.py"
           + (f" --parts {' '.join(map(str, parts))}" if parts != list(PARTS) else "")
-          + (f" --sizes {' '.join(map(str, args.sizes))}" if args.sizes != SIZES and 2 in parts else "") + "\n")
+          + (f" --sizes {' '.join(map(str, args.sizes))}" if args.sizes != SIZES and 2 in parts else "")
+          + (f" --rel-gap {args.rel_gap:g}" if args.rel_gap else "") + "\n")
     for part in parts:
         if part == 1:
             part1()
         elif part == 2:
-            part2(args.sizes)
-            part2([30], {30: 60}, "n = 30 with a longer limit (full-batch): what branch and price closes given time")
+            part2(args.sizes, rel_gap=args.rel_gap)
+            part2([30], {30: 60}, "n = 30 with a longer limit (full-batch): what branch and price closes given time",
+                  args.rel_gap)
+        elif part == 4:
+            part4(rel_gap=args.rel_gap)
         else:
-            {3: part3, 4: part4, 5: part5}[part]()
+            {3: part3, 5: part5}[part]()
 
 
 if __name__ == "__main__":
