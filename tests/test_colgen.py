@@ -1044,7 +1044,7 @@ def test_the_packing_lp_waits_for_its_solver_s_first_import_only_until_its_deadl
     share, amount = np.minimum(rng.random((40, 200)) * 1e-3, gain[:, None]), rng.random((40, 200))
     start = time.perf_counter()
     assert packing_penalty(gain, share, amount, np.full(40, 5.0), 20, start + 0.2) == np.inf
-    assert time.perf_counter() - start < 0.3
+    assert time.perf_counter() - start < 1.0  # (the load takes 2 s; slack for a loaded machine)
     assert loaded.wait(10.0)
     assert np.isfinite(packing_penalty(gain, share, amount, np.full(40, 5.0), 20, time.perf_counter() + 60))
 
