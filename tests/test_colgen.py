@@ -693,6 +693,43 @@ def test_generation_resumes_from_where_it_stopped(model, platform, workload, rou
     assert first.bound <= done.bound <= want + problem.n * TOLERANCE
 
 
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(min_apps=4, max_apps=9))
+def test_generation_asks_for_its_cutoff_again_before_it_searches_longer(model, platform, workload):
+    """Before a round's searches are made longer (its short ones found no column), generation
+    asks ``refresh`` for its cutoff: branch and price looks for a cheaper incumbent over the
+    columns so far there. Asked and given the same cutoff, it goes as without it; given
+    ``-inf`` (a node whose parent's bound reaches the new incumbent), that round is its last,
+    converged or not, and its bound is still one on the LP. (The short searches are cut to a
+    node each: at these sizes they are rarely cut short.)"""
+    problem = _problem(workload, model, platform)
+    scale = 1.0 / problem.lower_bound()
+
+    def run(cutoff_then: float | None):
+        master = Master(problem, scale)
+        for i in range(problem.n):
+            master.add_group(1 << i)
+        asked, lps, solve_lp = [], [], master.lp
+        master.lp = lambda *args: lps.append(1) or solve_lp(*args)
+
+        def refresh() -> float:
+            asked.append(len(lps))
+            return cutoff_then
+        with mock.patch.object(generation, "BUDGET", 1):
+            return generate(master, Pricer(problem, scale), None, refresh=None if cutoff_then is None else refresh), asked
+
+    plain, _ = run(None)
+    assume(np.isfinite(plain.bound))
+    same, asked = run(np.inf)
+    event("searched longer" if asked else "the short searches were enough")
+    assert (same.rounds, same.bound, same.value) == (plain.rounds, plain.bound, plain.value)
+    assume(asked)
+    cut, _ = run(-np.inf)
+    event("stopped before the LP converged" if cut.rounds < plain.rounds else "stopped where the LP converged")
+    assert not cut.stopped and cut.rounds == asked[0] <= plain.rounds
+    assert cut.bound <= plain.value * (1 + REL)
+
+
 @settings(max_examples=20, deadline=None)
 @given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(min_apps=3, max_apps=9), st.booleans())
 def test_the_masters_lp_is_the_same_without_presolve(model, platform, workload, interior):
@@ -903,6 +940,41 @@ def test_branch_and_price_closes_a_gap_the_root_leaves(seed, model, n):
     plan = solve(w, model, solver="colgen", cost_model="full-batch", enumeration_limit=0)
     want = solve(w, model, solver="milp", candidates="all", cost_model="full-batch").total_cost
     assert plan.solver.nodes > 1 and plan.solver.status == "optimal"
+    assert plan.total_cost == pytest.approx(want, rel=REL) and plan.solver.bound == pytest.approx(want, rel=REL)
+
+
+@pytest.mark.parametrize("seed, model, n", [(34, "GPT-2", 9), (94, "GPT-2", 9), (153, "BERT", 8), (155, "VideoMAE", 10)])
+def test_a_node_looks_for_a_cheaper_plan_before_its_searches_run_long(monkeypatch, seed, model, n):
+    """Within a node of branch and price, before its searches are made longer, the integer
+    master runs over the columns so far once the node has run INTEGER_EVERY times what the
+    master's last run took (n = 60 random VGG19: a node's round of exact searches ran 34 s
+    after the columns of the plan that proved it had come; found at once, it was proven in
+    25.6 s, not 59.7 s). With INTEGER_EVERY 0, at every such point: the trees above still end
+    at the optimum. (Their short searches are cut to a node each, so that they are made longer.)"""
+    from harmonybatch_mp.families import _random
+    from harmonybatch_mp.solvers import branch_price
+
+    within, integer, node_generation = [], Master.integer, branch_price.generate
+    inside = [False]
+
+    def spied_integer(self, *args, **kwargs):
+        within.append(inside[0])
+        return integer(self, *args, **kwargs)
+
+    def spied_generation(*args, **kwargs):
+        inside[0] = True
+        try:
+            return node_generation(*args, **kwargs)
+        finally:
+            inside[0] = False
+    monkeypatch.setattr(Master, "integer", spied_integer)
+    monkeypatch.setattr(branch_price, "generate", spied_generation)
+    monkeypatch.setattr(branch_price, "INTEGER_EVERY", 0.0)
+    monkeypatch.setattr(generation, "BUDGET", 1)
+    w = _random(np.random.default_rng(seed), model, n)
+    plan = solve(w, model, solver="colgen", cost_model="full-batch", enumeration_limit=0)
+    want = solve(w, model, solver="milp", candidates="all", cost_model="full-batch").total_cost
+    assert plan.solver.nodes > 1 and plan.solver.status == "optimal" and any(within)
     assert plan.total_cost == pytest.approx(want, rel=REL) and plan.solver.bound == pytest.approx(want, rel=REL)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,8 +36,13 @@ from .repair import incumbent_cost
 
 #: LP values within this of 0 or 1 count as integral.
 INTEGRAL = 1e-6
-#: The integer master is solved again over the columns so far each time they grow by this factor.
+#: The integer master is solved again over the columns so far each time they grow by this factor;
 REFRESH = 1.5
+#: and within a node, over new ones, once the node (and the time since the master's last run)
+#: is this many times what that run took, before its searches are made longer
+#: (formulations/column_generation.md, "Branch and price": a node's round of exact searches ran
+#: 34 s at n = 60 after the columns that proved the plan had come).
+INTEGER_EVERY = 30.0
 
 #: Improves a new incumbent ``(objective, groups, configurations)``, returning the same or a cheaper one.
 Polish = Callable[[float, list[int], list[GroupConfig]], tuple[float, list[int], list[GroupConfig]]]
@@ -73,7 +79,9 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
     order = itertools.count()
     heap: list[tuple[int, int, int, float, tuple, tuple, tuple]] = []
     closed_at = stuck = np.inf  # the least bound of the nodes closed (by bound or plan); of those left open
-    nodes, columns = 0, len(master.masks)
+    nodes = 0
+    grown = seen = len(master.masks)  # columns at the integer master's last run by growth; by any
+    ran = (time.perf_counter(),) * 2  # when it last ran: began, ended
 
     def push(bound: float, together: tuple, apart: tuple, counts: tuple) -> None:
         # least bound first; bounds within the slack are equal to it, and among them the deepest
@@ -83,6 +91,17 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
 
     def done() -> float:  # a node bound this high is closed (the incumbent may improve)
         return (objective - allowance(objective, gaps)) * scale - slack
+
+    def refresh(node: float | None = None) -> None:  # the columns may make a cheaper plan (within a node begun at node)
+        nonlocal objective, masks, configs, grown, seen, ran
+        now, count = time.perf_counter(), len(master.masks)
+        grew = node is None and count >= REFRESH * grown
+        if grew or (node is not None and count > seen and now - max(node, ran[1]) >= INTEGER_EVERY * (ran[1] - ran[0])):
+            grown, seen = (count, count) if grew else (grown, count)
+            better = master.integer(deadline, masks, duals)
+            ran = (now, time.perf_counter())
+            if better is not None and incumbent_cost(problem, better[0], better[1]) < objective:
+                objective, masks, configs = polish(incumbent_cost(problem, better[0], better[1]), better[0], better[1])
 
     push(root_bound, (), (), ())
     while heap and not late(deadline):
@@ -98,18 +117,20 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
             restricted = pricer.restricted(list(together), list(apart), forbidden)
             for mask in restricted.classes():  # each class alone, as each app alone at the root
                 master.add_group(mask)
-            # closed once its bound reaches the incumbent
-            node = generate(master, restricted, deadline, fits, done(), rows)
+            def cutoff(inherited: float = bound, began: float = time.perf_counter(), given: float = done()) -> float:
+                # closed once its bound reaches the incumbent; the columns of a long node may
+                # improve it, and the node ends at once where its parent's bound reaches the new
+                # one (formulations/column_generation.md, "Branch and price")
+                refresh(began)
+                return -np.inf if inherited >= done() else given
+
+            node = generate(master, restricted, deadline, fits, done(), rows, refresh=cutoff)
             if node.stopped:
                 push(bound, together, apart, counts)
                 break
             bound = max(bound, node.bound)
         nodes += 1
-        if len(master.masks) >= REFRESH * columns:  # the nodes' columns may make a cheaper plan
-            columns = len(master.masks)
-            better = master.integer(deadline, masks, duals)
-            if better is not None and incumbent_cost(problem, better[0], better[1]) < objective:
-                objective, masks, configs = polish(incumbent_cost(problem, better[0], better[1]), better[0], better[1])
+        refresh()
         if bound >= done():
             closed_at = min(closed_at, bound)
             continue

@@ -67,12 +67,16 @@ class Generated:
 
 def generate(master: Master, pricer: Pricer, deadline: float | None,
              allowed: Callable[[Master], np.ndarray] | None = None, cutoff: float = np.inf,
-             counts: tuple[Count, ...] = (), resume: Generated | None = None) -> Generated:
+             counts: tuple[Count, ...] = (), resume: Generated | None = None,
+             refresh: Callable[[], float] | None = None) -> Generated:
     """Column generation until the LP is proven optimal over the groups ``pricer`` allows
     (and ``allowed``, given the master, keeps: a boolean per column; and a node's
     ``counts``, rows of the master whose duals charge their configurations), until its Lagrangian
     bound reaches ``cutoff`` (scaled; a node of branch and price whose bound reaches the
-    incumbent is closed, whatever its LP), or ``deadline``. The searches of the
+    incumbent is closed, whatever its LP), or ``deadline``. Before a round's searches are
+    made longer (its short ones found no column), ``refresh`` (if given) returns the cutoff
+    from then on: branch and price looks for a cheaper incumbent over the columns so far
+    there. The searches of the
     configurations that carry the bound get larger budgets as the rounds go (:func:`_deepen`),
     at the root and at the nodes of branch and price. Given a generation stopped over the same
     master and rows, ``resume`` goes on from its best bound (the smoothing's centre), budgets
@@ -117,6 +121,10 @@ def generate(master: Master, pricer: Pricer, deadline: float | None,
             base = lagrangian_base(point, rhs, alone)
             enough = min(cutoff, float(duals @ rhs) - TOLERANCE * n)  # a bound that settles the LP
             penalty = pricer.penalty(upper, most, point[:n], charge)
+            if refresh is not None and not (found or upper.max(initial=0.0) <= TOLERANCE or late(deadline)
+                                            or base - penalty >= enough):
+                cutoff = refresh()  # before the searches that may take long, the columns so far
+                enough = min(cutoff, enough)
             for budget in ESCALATION:  # only bounds left: search longer, in the end exactly, unless they settle it
                 if found or upper.max(initial=0.0) <= TOLERANCE or late(deadline) or base - penalty >= enough:
                     break
