@@ -97,7 +97,7 @@ def branch_and_price(master: Master, pricer: Pricer, root_bound: float, objectiv
         now, count = time.perf_counter(), len(master.masks)
         grew = node is None and count >= REFRESH * grown
         if grew or (node is not None and count > seen and now - max(node, ran[1]) >= INTEGER_EVERY * (ran[1] - ran[0])):
-            grown, seen = (count, count) if grew else (grown, count)
+            seen, grown = count, count if grew else grown
             better = master.integer(deadline, masks, duals)
             ran = (now, time.perf_counter())
             if better is not None and incumbent_cost(problem, better[0], better[1]) < objective:
