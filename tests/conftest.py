@@ -55,3 +55,13 @@ def no_gc_reserve(monkeypatch):
     """solve() keeps from a limit as long as the process's last full garbage collection, which
     took 0.3 s in a CI worker: a test that needs a short limit for its solver forgets it."""
     monkeypatch.setattr(importlib.import_module("harmonybatch_mp.solvers"), "_full_collection", [0.0, 0.0])
+
+
+@pytest.fixture
+def stopped_clock(monkeypatch):
+    """``time.perf_counter`` made a clock that stands at 1000.0 until the test moves it
+    (``clock[0] += seconds``, where a mocked search would take that long): a time limit then
+    ends on that clock, whatever else runs on the machine. Returns the one-item list."""
+    clock = [1000.0]
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
+    return clock

@@ -1483,7 +1483,7 @@ def test_a_round_s_groups_stop_at_the_deadline():
     assert sorted(master.masks) == [3, 6, 12, 15]
 
 
-def test_a_limit_shorter_than_pricing_the_apps_alone_is_a_solver_error(monkeypatch):
+def test_a_limit_shorter_than_pricing_the_apps_alone_is_a_solver_error(monkeypatch, stopped_clock):
     """No plan is known before every app is priced alone, which solve() does first. It used to
     do it in full whatever the limit (1.9 s for 1,000 high-rate apps under expected, against a
     0.5 s limit); it now stops at the limit with a SolverError saying so. Pricing here is made
@@ -1491,14 +1491,13 @@ def test_a_limit_shorter_than_pricing_the_apps_alone_is_a_solver_error(monkeypat
     for 300), so the call ends on that clock whatever else runs on the machine."""
     from harmonybatch_mp import SolverError
 
-    real, clock = Problem.prefetch, [1000.0]
+    real, clock = Problem.prefetch, stopped_clock
 
     def slow(self, masks):
         clock[0] += 0.05
         return real(self, masks)
 
     monkeypatch.setattr(Problem, "prefetch", slow)
-    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
     rng = np.random.default_rng(1)
     apps = ",".join(f"{rng.uniform(0.3, 2):.3f}:{10 ** rng.uniform(-1, 1.5):.3f}" for _ in range(300))
     t = clock[0]
@@ -1538,7 +1537,7 @@ def test_the_apps_alone_are_priced_within_the_limit_less_what_solve_keeps(monkey
         solve(",".join(f"{0.4 + 0.0001 * i:.4f}:{1 + i % 5}" for i in range(3000)), "GPT-2", time_limit=0.05)
 
 
-def test_searches_under_a_deadline_begin_with_one_group(monkeypatch):
+def test_searches_under_a_deadline_begin_with_one_group(monkeypatch, stopped_clock):
     """Under expected, the contiguous runs (dp, and the plan a time limit falls back on) and
     the groups of the model over every group (its dominance reduction) are searched in batches
     between checks of the deadline. The first batch was 16 runs, or 128 groups, whatever the
@@ -1549,7 +1548,7 @@ def test_searches_under_a_deadline_begin_with_one_group(monkeypatch):
     runs would end 0.23 s past the 0.05 s limit, whatever else runs on the machine."""
     from harmonybatch_mp.solvers.candidates import reduce_all
 
-    real, clock = Problem.prefetch, [1000.0]
+    real, clock = Problem.prefetch, stopped_clock
 
     def slow(self, masks):
         masks = list(masks)
@@ -1560,7 +1559,6 @@ def test_searches_under_a_deadline_begin_with_one_group(monkeypatch):
     problem = Problem(*as_instance(apps, "VGG19", "paper"), cost_model="expected")
     problem.require_feasible()
     monkeypatch.setattr(Problem, "prefetch", slow)
-    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
     t = clock[0]
     assert dp(problem, deadline=t + 0.05).info.status == "time_limit"
     assert clock[0] - t <= 0.05 + 0.02 + 1e-9, clock[0] - t

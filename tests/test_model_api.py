@@ -197,7 +197,7 @@ def test_a_time_limit_bounds_building_a_model(monkeypatch):
         model_module.build_from_problem(problem, candidates="all", deadline=time.perf_counter() + 60)
 
 
-def test_groups_are_searched_in_batches_that_end_by_the_time_limit(monkeypatch):
+def test_groups_are_searched_in_batches_that_end_by_the_time_limit(monkeypatch, stopped_clock):
     """Under expected the groups' searches run in batches sized to the time left at the last
     batch's pace: 16 at a time whatever the time left, a batch begun just before the limit ran
     up to 16 searches past it (milp given 1.9 s on 10 VGG19 apps with max_functions=1 ended
@@ -207,14 +207,13 @@ def test_groups_are_searched_in_batches_that_end_by_the_time_limit(monkeypatch):
     from harmonybatch_mp import SolverError
     from harmonybatch_mp.solvers import Problem
 
-    search, clock = Problem.prefetch_classes, [1000.0]
+    search, clock = Problem.prefetch_classes, stopped_clock
 
     def slow(self, masks):
         masks = list(masks)
         clock[0] += 0.02 * sum(m not in self._classes for m in masks)
         search(self, masks)
     monkeypatch.setattr(Problem, "prefetch_classes", slow)
-    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
     apps = ",".join(f"{0.3 + 0.05 * k}:{1 + k % 3}" for k in range(10))
     with pytest.raises(SolverError, match="time limit reached while generating columns"):
         build_model(apps, "VGG19", candidates="all", time_limit=0.5)
