@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from harmonybatch_mp import App, Workload, builtin_profile, preset
+from harmonybatch_mp.grid import config_grid
 
 MODELS = ("VGG19", "BERT", "GPT-2", "VideoMAE")
 PRESETS = ("reference", "paper")
@@ -23,6 +24,22 @@ def workloads(draw, min_apps: int = 1, max_apps: int = 7, min_slo: float = 0.05)
         rate = 10 ** draw(st.floats(-2.0, 1.69897))
         apps.append(App(f"w{i}", round(slo, 4), round(rate, 4)))
     return Workload(apps)
+
+
+def least_slo(model: str, platform: str) -> float:
+    """The least SLO (s) that some configuration of ``model`` on ``platform`` meets for an app
+    alone: an app whose SLO is above it is served (``workloads(min_slo=...)`` draws no app that
+    no configuration serves)."""
+    return config_grid(builtin_profile(model), preset(platform)).best_latency()
+
+
+@st.composite
+def served_workloads(draw, min_apps: int = 1, max_apps: int = 7):
+    """``(model, platform, workload)``: a built-in model, a preset, and a workload of
+    :func:`workloads` whose apps some configuration each serves alone (SLOs above
+    :func:`least_slo`)."""
+    model, platform = draw(st.sampled_from(MODELS)), draw(st.sampled_from(PRESETS))
+    return model, platform, draw(workloads(min_apps, max_apps, min_slo=least_slo(model, platform) + 1e-3))
 
 
 @st.composite
