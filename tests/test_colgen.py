@@ -32,7 +32,7 @@ from harmonybatch_mp.solvers.problem import members
 from harmonybatch_mp.solvers.scaled_duals import scaled_bound
 from harmonybatch_mp.solvers.sharpen import PACKING_SECONDS, sharpen, sharpened
 from harmonybatch_mp.workload import parse_apps
-from strategies import MODELS, PRESETS, least_slo, served_workloads, workloads
+from strategies import MODELS, PRESETS, served_workloads, workloads
 
 REL = 1e-9
 #: milp's precision, the reference's: HiGHS's absolute MIP tolerance (1e-6) on its objective,
@@ -131,9 +131,7 @@ def _gaining(problem: Problem, pricer: Pricer, duals: np.ndarray, charge: np.nda
 
 @st.composite
 def priced(draw, min_apps: int = 1, max_apps: int = 6):
-    model = draw(st.sampled_from(MODELS))
-    platform = draw(st.sampled_from(PRESETS))
-    w = draw(workloads(min_apps=min_apps, max_apps=max_apps, min_slo=max(0.05, least_slo(model, platform) + 1e-3)))
+    model, platform, w = draw(served_workloads(min_apps, max_apps))
     problem = _problem(w, model, platform)  # (every app served: a plan, and weights)
     pricer = Pricer(problem, 1.0 / problem.lower_bound())
     single = np.array([pricer.weight[:, i][pricer.serves[:, i]].min(initial=np.inf) for i in range(problem.n)])

@@ -16,7 +16,7 @@ from harmonybatch_mp.families import LADDERS
 from harmonybatch_mp.solvers import Problem, as_instance, partition_search
 from harmonybatch_mp.solvers.column_master import Master
 from harmonybatch_mp.solvers.partition_search import cheapest_partition
-from strategies import MODELS, PRESETS, least_slo, workloads
+from strategies import served_workloads
 
 column_master = importlib.import_module("harmonybatch_mp.solvers.column_master")
 
@@ -135,14 +135,14 @@ def _no_highs(*args, **kwargs):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.sampled_from(MODELS), st.sampled_from(PRESETS), st.data())
-def test_the_integer_master_searches_first_then_hands_highs_its_best(model, platform, data):
+@given(served_workloads(min_apps=2, max_apps=7), st.data())
+def test_the_integer_master_searches_first_then_hands_highs_its_best(case, data):
     """``Master.integer`` with duals returns the cheapest plan over its columns (the subset DP
     over them, and HiGHS without duals): from the partition search where it ends; from
     HiGHS, warm-started from the search's best, where it is cut short; and without a
     starting plan (an empty ``warm``) too. Every app is served alone, and groups of several
     apps are drawn."""
-    workload = data.draw(workloads(min_apps=2, max_apps=7, min_slo=least_slo(model, platform) + 1e-3), label="workload")
+    model, platform, workload = case
     problem = Problem(*as_instance(workload, model, platform), cost_model="full-batch")
     master = Master(problem, 1.0 / problem.lower_bound())
     n = problem.n
