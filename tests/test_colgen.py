@@ -198,15 +198,20 @@ def test_cut_short_pricing_still_bounds_the_best_group(case, budget, bisections,
 
 
 @settings(max_examples=40, deadline=None)
-@given(priced(4, 16), st.integers(1, 400), st.none() | st.integers(1, 8), st.sampled_from([2, 3]), st.floats(1.0, 2.0),
+@given(priced(4, 16), st.integers(1, 400), st.none() | st.integers(1, 8), st.sampled_from([2, 3]), st.floats(0.7, 1.0),
        st.booleans(), st.integers(0, 2**32 - 1))
-def test_pricing_in_threads_returns_what_one_thread_does(case, budget, enough, threads, raise_by, mixed, seed):
+def test_pricing_in_threads_returns_what_one_thread_does(case, budget, enough, threads, lower_by, mixed, seed):
     """Deep searches (budget >= ``PARALLEL_NODES``: all, or about half) run in threads, ahead of
     the results, which are taken in order; the others run in the caller's thread as they
     come: the bounds and the groups, in order, are those of one thread, whatever the budgets
-    and ``enough``."""
-    problem, pricer, duals = case
-    duals = raise_by * duals
+    and ``enough``. The duals are those of generation's first round (each app's weight alone),
+    lowered by up to 30%, where many configurations are searched (around each app's cheapest
+    weight, as ``priced`` draws them, two draws in three searched one configuration or none)."""
+    problem, pricer, _ = case
+    master = Master(problem, 1.0 / problem.lower_bound())
+    for i in range(problem.n):
+        master.add_group(1 << i)
+    duals = lower_by * np.array(master.weights)
     deep = 1
     if mixed:  # a budget per configuration, about half of them deep
         budget, deep = np.random.default_rng(seed).integers(1, 401, len(pricer.configs)), 200
