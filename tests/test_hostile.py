@@ -4,6 +4,7 @@ a hang, a half-written file or a wrong certificate."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -437,12 +438,18 @@ def test_bench_on_a_scheduler_it_cannot_reach_is_bad_input(where, tmp_path, caps
     from harmonybatch_mp.cli import main
 
     monkeypatch.setattr(cli_batch, "CONNECT_SECONDS", 3.0)
+
+    def answer(server: socket.socket) -> None:  # every connection, with bytes Dask reads as a frame's length
+        with contextlib.suppress(OSError):  # (the server closed)
+            while True:
+                server.accept()[0].sendall(b"\xff" * 64)
+
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         port = server.getsockname()[1]
-        if where == "not dask":  # answers every connection with bytes Dask reads as a frame's length
+        if where == "not dask":
             server.listen()
-            threading.Thread(target=lambda: server.accept()[0].sendall(b"\xff" * 64), daemon=True).start()
+            threading.Thread(target=answer, args=(server,), daemon=True).start()
         address = {"unreadable": "not an address", "empty": " "}.get(where, f"tcp://127.0.0.1:{port}")
         start = time.perf_counter()
         code = main(["bench", "--quick", "--scheduler", address, "--out", str(tmp_path / "out")])
@@ -475,6 +482,34 @@ def test_a_client_that_failed_to_connect_is_not_left_to_the_garbage_collector(ad
     finally:
         gc.enable()
     assert open_clients == []
+
+
+@pytest.mark.parametrize("where", ["nothing listening", "no such host"])
+def test_a_scheduler_address_nothing_answers_at_is_said_without_a_dask_client(where, capsys, monkeypatch):
+    """Where nothing answers (a refused connection, an unknown host), ``bench --scheduler``
+    says so without starting Dask's client, which retried a refused connection for its whole
+    timeout (30 s) and left its event loop's thread behind, one per call."""
+    import socket
+
+    distributed = pytest.importorskip("dask.distributed")
+    from harmonybatch_mp.cli import main
+
+    started = []
+
+    def client(*args, **kwargs):
+        started.append(args)
+        raise OSError("a client was started")
+
+    monkeypatch.setattr(distributed, "Client", client)
+    with socket.socket() as closed:  # (bound, not listening: connections to it are refused)
+        closed.bind(("127.0.0.1", 0))
+        address = {"nothing listening": f"tcp://127.0.0.1:{closed.getsockname()[1]}",
+                   "no such host": "tcp://no-such-host.invalid:8786"}[where]
+        code = main(["bench", "--quick", "--scheduler", address])
+    err = capsys.readouterr().err
+    assert code == 2 and started == []
+    assert err.startswith(f"harmonybatch-mp: error: --scheduler {address!r}: cannot connect"), err
+    assert ("ConnectionRefusedError" if where == "nothing listening" else "gaierror") in err, err
 
 
 def test_bench_on_a_scheduler_without_workers_is_bad_input(tmp_path, capsys, monkeypatch):

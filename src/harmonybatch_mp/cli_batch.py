@@ -9,6 +9,7 @@ import gc
 import json
 import logging
 import math
+import socket
 import sys
 import threading
 import time
@@ -27,6 +28,8 @@ from .solvers import solver_names
 EXIT_OK, EXIT_LOST = 0, 1
 #: How long ``bench --scheduler`` tries to reach its scheduler (s; Dask's own default).
 CONNECT_SECONDS = 30.0
+#: The port of a scheduler's address that names none (Dask's).
+SCHEDULER_PORT = 8786
 #: How long ``bench --scheduler`` waits for the scheduler to have a worker (s): before the run
 #: (then it is bad input), and during it once every worker has left (then the plans not made
 #: are cancelled, rows of status ``lost``). Dask itself would wait for ever.
@@ -193,12 +196,36 @@ def _connect(address: str) -> Any:
         from dask.distributed import Client
     except ImportError:
         raise InputError("--scheduler needs dask.distributed: pip install '.[dask]'") from None
-    try:
-        return Client(address, timeout=CONNECT_SECONDS)
-    except Exception as exc:  # an address Dask cannot read, nothing listening there, or not a Dask scheduler
-        failed = f"{type(exc).__name__}: {exc}"
-    gc.collect()  # (outside the except clause, whose exception holds the failed client's frames)
+    failed = _unreachable(address)
+    if failed is None:
+        try:
+            return Client(address, timeout=CONNECT_SECONDS)
+        except Exception as exc:  # an address Dask cannot read, or not a Dask scheduler there
+            failed = f"{type(exc).__name__}: {exc}"
+        gc.collect()  # (outside the except clause, whose exception holds the failed client's frames)
     raise InputError(f"--scheduler {address!r}: cannot connect to a dask.distributed scheduler there ({failed})")
+
+
+def _unreachable(address: str) -> str | None:
+    """Why nothing answers at the TCP (or TLS) ``address``: the connection refused, the host
+    unknown, or no answer within :data:`CONNECT_SECONDS`; None where something does, or where
+    the address is of another kind (Dask then says what it makes of it). Asked before Dask's
+    client, which retries a refused connection until its timeout and leaves its event loop's
+    thread behind (a call on a port nothing listened on took the 30 s, and left a thread)."""
+    from distributed.comm import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        host, port = parse_host_port(location, SCHEDULER_PORT)
+    except ValueError:
+        return None
+    if scheme not in ("tcp", "tls"):
+        return None
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_SECONDS).close()
+    except (OSError, OverflowError, ValueError) as exc:  # (refused, a host unknown or not a name, a timeout)
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def _wait_for_a_worker(client: Any, address: str) -> None:
