@@ -196,10 +196,11 @@ def _connect(address: str) -> Any:
         from dask.distributed import Client
     except ImportError:
         raise InputError("--scheduler needs dask.distributed: pip install '.[dask]'") from None
+    start = time.monotonic()
     failed = _unreachable(address)
     if failed is None:
-        try:
-            return Client(address, timeout=CONNECT_SECONDS)
+        try:  # (the 30 s are the probe's and the client's together)
+            return Client(address, timeout=max(1.0, CONNECT_SECONDS - (time.monotonic() - start)))
         except Exception as exc:  # an address Dask cannot read, or not a Dask scheduler there
             failed = f"{type(exc).__name__}: {exc}"
         gc.collect()  # (outside the except clause, whose exception holds the failed client's frames)
