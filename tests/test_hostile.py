@@ -485,7 +485,7 @@ def test_a_client_that_failed_to_connect_is_not_left_to_the_garbage_collector(ad
 
 
 @pytest.mark.parametrize("where", ["nothing listening", "no such host"])
-def test_a_scheduler_address_nothing_answers_at_is_said_without_a_dask_client(where, capsys, monkeypatch):
+def test_a_scheduler_address_nothing_answers_at_is_said_without_a_dask_client(where, tmp_path, capsys, monkeypatch):
     """Where nothing answers (a refused connection, an unknown host), ``bench --scheduler``
     says so without starting Dask's client, which retried a refused connection for its whole
     timeout (30 s) and left its event loop's thread behind, one per call."""
@@ -505,9 +505,9 @@ def test_a_scheduler_address_nothing_answers_at_is_said_without_a_dask_client(wh
         closed.bind(("127.0.0.1", 0))
         address = {"nothing listening": f"tcp://127.0.0.1:{closed.getsockname()[1]}",
                    "no such host": "tcp://no-such-host.invalid:8786"}[where]
-        code = main(["bench", "--quick", "--scheduler", address])
+        code = main(["bench", "--quick", "--scheduler", address, "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
-    assert code == 2 and started == []
+    assert code == 2 and started == [] and not (tmp_path / "out").exists()
     assert err.startswith(f"harmonybatch-mp: error: --scheduler {address!r}: cannot connect"), err
     assert ("ConnectionRefusedError" if where == "nothing listening" else "gaierror") in err, err
 
