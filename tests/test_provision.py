@@ -102,6 +102,19 @@ def test_prototype_defect_cannot_happen():
     assert (config_grid(VGG, REF).latency_max[mask] <= 0.05).all()
 
 
+@pytest.mark.parametrize("model, name", [("VGG19", "reference"), ("GPT-2", "paper"), ("VideoMAE", "paper")])
+def test_a_model_and_a_preset_may_be_given_by_name_as_to_solve(model, name):
+    """As ``solve(apps, "VGG19")`` does: the same grid and the same configurations as the
+    objects give, the platform ``reference`` by default."""
+    apps = [App("a", 0.6, 5), App("b", 1.0, 20)]
+    profile, platform = builtin_profile(model), preset(name)
+    assert config_grid(model, name) is config_grid(profile, platform)
+    assert provision_group(apps, model, name) == provision_group(apps, profile, platform) is not None
+    assert provision_group_fast(apps, model, name) == provision_group_fast(apps, profile, platform) is not None
+    assert provision_group(apps, model) == provision_group(apps, profile, REF)
+    assert provision_group_fast(apps, model) == provision_group_fast(apps, profile, REF)
+
+
 def test_infeasible_group_returns_none():
     assert provision_group([App("a", 0.003, 1)], VGG, REF) is None  # below VGG19's 3.79 ms on a whole GPU
     assert provision_group([App("a", 0.1, 1)], builtin_profile("GPT-2"), REF) is None

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 from .batching import _fold, _max_batch, _slo_timeouts
 from .grid import ConfigGrid, GroupConfig, config_grid
-from .platform import Platform
-from .profiles import ModelProfile
+from .platform import Platform, as_platform
+from .profiles import ModelProfile, as_profile
 from .provision import _sorted
 from .workload import App
 
@@ -48,8 +48,10 @@ def _stationary_vcpu(alpha: float, beta: float, gamma: float) -> float | None:
     return beta * (1.0 - float(lambertw(z, -1).real))
 
 
-def provision_group_fast(apps: Sequence[App], profile: ModelProfile, platform: Platform) -> GroupConfig | None:
-    """The paper's fast path: Theorem 1 (CPU) and Theorem 2 (GPU).
+def provision_group_fast(apps: Sequence[App], profile: ModelProfile | str,
+                         platform: Platform | str = "reference") -> GroupConfig | None:
+    """The paper's fast path: Theorem 1 (CPU) and Theorem 2 (GPU); ``profile`` and
+    ``platform`` as for :func:`~harmonybatch_mp.provision_group`.
 
     CPU, per batch ``b``: the cost is minimised at the lowest feasible vCPU (found by
     bisection: feasibility is monotone in vCPU) or one step above it, the highest, or the stationary point
@@ -64,6 +66,7 @@ def provision_group_fast(apps: Sequence[App], profile: ModelProfile, platform: P
     measures the difference against :func:`provision_group`; see
     ``benchmarks/results/fast_path.md`` for the recorded figures.
     """
+    profile, platform = as_profile(profile), as_platform(platform)
     grid = config_grid(profile, platform)
     apps = _sorted(apps)
     candidates: list[int] = []

@@ -18,9 +18,9 @@ import numpy as np
 from ._validate import instance, listed, whole
 from .errors import OUT_OF_RANGE, InputError
 from .latency import cpu_latency, gpu_latency_avg, gpu_latency_max
-from .platform import Platform, platform_from_dict
+from .platform import Platform, as_platform, platform_from_dict
 from .pricing import function_cost
-from .profiles import ModelProfile, profile_from_dict
+from .profiles import ModelProfile, as_profile, profile_from_dict
 from .shapes import (
     cpu_batch_limit,
     cpu_billed_memory_gb,
@@ -129,8 +129,9 @@ class GroupConfig:
     timeout_scale: float = 1.0
 
 
-def config_grid(profile: ModelProfile, platform: Platform) -> ConfigGrid:
-    """Evaluate every configuration of ``formulations/model.md`` section 3 for a profile on a platform.
+def config_grid(profile: ModelProfile | str, platform: Platform | str = "reference") -> ConfigGrid:
+    """Evaluate every configuration of ``formulations/model.md`` section 3 for a profile on a
+    platform (either may be given by name: a built-in model, a preset).
 
     Examples
     --------
@@ -138,8 +139,10 @@ def config_grid(profile: ModelProfile, platform: Platform) -> ConfigGrid:
     >>> g = config_grid(builtin_profile("VGG19"), preset())
     >>> len(g), int((g.kind == 0).sum()), int((g.kind == 1).sum())
     (2048, 1280, 768)
+    >>> len(config_grid("VGG19")) == len(g)
+    True
     """
-    return _config_grid(instance(profile, ModelProfile, "profile"), instance(platform, Platform, "platform"))
+    return _config_grid(as_profile(profile), as_platform(platform))
 
 
 @functools.lru_cache(maxsize=64)

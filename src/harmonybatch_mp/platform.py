@@ -220,6 +220,20 @@ def preset(name: str = "reference") -> Platform:
     return _preset(name)
 
 
+def as_platform(platform: Platform | str, where: str = "platform") -> Platform:
+    """``platform`` itself, or the preset it names (:func:`preset`); an InputError naming
+    ``where`` for anything else.
+
+    >>> as_platform("paper").name == preset("paper").name
+    True
+    """
+    if isinstance(platform, str):
+        return preset(platform)
+    if not isinstance(platform, Platform):
+        raise InputError(f"{where}: expected a Platform or a preset name, got {type(platform).__name__}")
+    return platform
+
+
 @functools.cache
 def _preset(name: str) -> Platform:
     text = resources.files("harmonybatch_mp").joinpath("data/presets", f"{name}.json").read_text()

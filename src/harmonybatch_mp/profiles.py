@@ -277,3 +277,17 @@ def builtin_profile(name: str) -> ModelProfile:
             f"unknown model {name!r}; built-in models: {', '.join(BUILTIN_MODELS)} (or give a profile file)"
         )
     return _builtin(key)
+
+
+def as_profile(profile: ModelProfile | str, where: str = "profile") -> ModelProfile:
+    """``profile`` itself, or the built-in profile it names (:func:`builtin_profile`); an
+    InputError naming ``where`` for anything else.
+
+    >>> as_profile("bert").name
+    'BERT'
+    """
+    if isinstance(profile, str):
+        return builtin_profile(profile)
+    if not isinstance(profile, ModelProfile):
+        raise InputError(f"{where}: expected a ModelProfile or a built-in model name, got {type(profile).__name__}")
+    return profile

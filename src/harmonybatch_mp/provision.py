@@ -104,7 +104,8 @@ def feasible_mask(grid: ConfigGrid, apps: Sequence[App], kinds: Sequence[str] = 
 
 
 def provision_group(
-    apps: Sequence[App], profile: ModelProfile, platform: Platform, *, kinds: Sequence[str] = KINDS
+    apps: Sequence[App], profile: ModelProfile | str, platform: Platform | str = "reference", *,
+    kinds: Sequence[str] = KINDS
 ) -> GroupConfig | None:
     """Exhaustive group optimum: the cheapest feasible configuration on the whole grid.
 
@@ -113,7 +114,7 @@ def provision_group(
     apps : sequence of App
         The group's members (any order).
     profile, platform
-        Model and platform.
+        Model and platform, or their names (a built-in model, a preset; default ``reference``).
     kinds : sequence of {"cpu", "gpu"}
         Function kinds allowed.
 

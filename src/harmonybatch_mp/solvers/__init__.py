@@ -22,8 +22,8 @@ from ..duration import DEFAULT_DURATION, DurationModel
 from ..errors import InputError, PlanCheckError, SolverError
 from ..expected_cost import EXPECTED, FULL_BATCH
 from ..plan import Plan
-from ..platform import Platform, preset
-from ..profiles import ModelProfile, builtin_profile
+from ..platform import Platform, as_platform
+from ..profiles import ModelProfile, as_profile
 from ..solver_info import PROVING_BOUND, SolverInfo, certificate_problems, relative_gap
 from ..workload import App, Workload, parse_apps
 from .base import Solution, SolverSpec, get_solver, register_solver, solver_names, unregister_solver
@@ -92,15 +92,7 @@ def as_instance(workload: Workload | Iterable[App] | str, profile: ModelProfile 
         except TypeError:
             raise InputError(f"workload: expected a Workload, a list of App or 'SLO:RATE,...', "
                              f"got {type(workload).__name__}") from None
-    if isinstance(profile, str):
-        profile = builtin_profile(profile)
-    elif not isinstance(profile, ModelProfile):
-        raise InputError(f"profile: expected a ModelProfile or a built-in model name, got {type(profile).__name__}")
-    if isinstance(platform, str):
-        platform = preset(platform)
-    elif not isinstance(platform, Platform):
-        raise InputError(f"platform: expected a Platform or a preset name, got {type(platform).__name__}")
-    return workload, profile, platform
+    return workload, as_profile(profile), as_platform(platform)
 
 
 def solve(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
