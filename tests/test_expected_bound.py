@@ -745,7 +745,8 @@ def test_the_knapsack_bound_of_a_split_is_never_looser():
 def test_finer_levels_raise_the_bound(monkeypatch):
     """Once generation converges it starts again on levels twice as fine, down to FINEST: on 8
     random VGG19 apps the bound goes from 2.2% under the optimum (levels 2% apart only) to 1.5%,
-    and stays under it. With less time left than the last levels took, none start."""
+    and stays under it. With less time left than FINER_SETUPS times the last levels' setup, none
+    start."""
     rng = np.random.default_rng(4)
     workload = _random(rng, "VGG19", 8)
     problem = Problem(*as_instance(workload, "VGG19"), cost_model="expected")
@@ -759,8 +760,10 @@ def test_finer_levels_raise_the_bound(monkeypatch):
     ran = []
     monkeypatch.setattr(expected_bound_module, "_generate",
                         lambda *a: ran.append(a[1].ratio) or time.sleep(0.2) or (1.0, None, a[4] - 1))
-    expected_bound(problem, deadline=time.perf_counter() + 0.3)  # the first levels took over 0.2 s: under 0.1 s is left
+    monkeypatch.setattr(expected_bound_module, "FINER_SETUPS", 1e6)  # (no setup is that short)
+    expected_bound(problem, deadline=time.perf_counter() + 0.5)  # (0.25 s left once the first levels converged)
     assert ran == [RATIO]
+    monkeypatch.setattr(expected_bound_module, "FINER_SETUPS", 4)
     seeds = []
 
     class Master(expected_bound_module._Master):
@@ -771,6 +774,35 @@ def test_finer_levels_raise_the_bound(monkeypatch):
     expected_bound(problem, deadline=time.perf_counter() + 60)
     assert ran[1:] == pytest.approx([RATIO, RATIO ** 0.5, RATIO ** 0.25, RATIO ** 0.125])
     assert seeds[0] is None and all(len(s) > 0 for s in seeds[1:]) and len(seeds) == 4  # the groups so far
+
+
+def test_finer_levels_start_with_less_time_left_than_the_last_ones_took(monkeypatch, stopped_clock):
+    """Where the time left is at least FINER_SETUPS times the last levels' setup, the finer
+    levels start, though they cannot converge in it (their rounds' bounds hold, and the best of
+    every level's is kept): given only as long as the last levels took, n = 100 random GPT-2
+    (60 s) ended at 5.33% after 27 s, and at 3.42% given the rest. With less, none start."""
+    problem = Problem(*as_instance("0.9:2,0.3:5,0.5:1,1.2:20,0.7:3,0.45:4", "BERT"), cost_model="expected")
+    ready(EXPECTED, None)
+    class Relaxed(expected_bound_module.Relaxed):  # (its setup takes 1 s on the test's clock)
+        def __init__(self, *args, **kwargs):
+            stopped_clock[0] += 1.0
+            super().__init__(*args, **kwargs)
+
+    def generate(problem, relaxed, master, deadline, rounds):
+        ran.append(relaxed.ratio)
+        stopped_clock[0] += took
+        return float(len(ran)), None, rounds - 1 if stopped_clock[0] < deadline else 0
+
+    monkeypatch.setattr(expected_bound_module, "Relaxed", Relaxed)
+    monkeypatch.setattr(expected_bound_module, "_generate", generate)
+    for took, want in [(5.0, 2), (6.5, 1), (2.0, 3)]:
+        ran = []
+        bound = expected_bound(problem, deadline=stopped_clock[0] + 11.0 / (1 - expected_bound_module.SCALING_SHARE))
+        # generation has 10 s after the first setup (1 s): rounds of 5 s leave 5 s, less than they took
+        # and their setup, at least 4 setups; rounds of 6.5 s leave 3.5 s; rounds of 2 s, 8 s, then 5 s
+        assert len(ran) == want, (took, ran)
+        assert ran == pytest.approx([RATIO ** 0.5 ** i for i in range(want)])
+        assert bound == pytest.approx(want * problem.lower_bound())  # (the best level's, the last here)
 
 
 def test_finer_levels_start_from_the_groups_so_far():
