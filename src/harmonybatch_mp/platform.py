@@ -220,17 +220,16 @@ def preset(name: str = "reference") -> Platform:
     return _preset(name)
 
 
-def as_platform(platform: Platform | str, where: str = "platform") -> Platform:
-    """``platform`` itself, or the preset it names (:func:`preset`); an InputError naming
-    ``where`` for anything else.
+def as_platform(platform: Platform | str) -> Platform:
+    """``platform`` itself, or the preset it names (:func:`preset`); an InputError for anything else.
 
-    >>> as_platform("paper").name == preset("paper").name
+    >>> as_platform("paper") is preset("paper")
     True
     """
     if isinstance(platform, str):
         return preset(platform)
     if not isinstance(platform, Platform):
-        raise InputError(f"{where}: expected a Platform or a preset name, got {type(platform).__name__}")
+        raise InputError(f"platform: expected a Platform or a preset name, got {type(platform).__name__}")
     return platform
 
 

@@ -279,9 +279,9 @@ def builtin_profile(name: str) -> ModelProfile:
     return _builtin(key)
 
 
-def as_profile(profile: ModelProfile | str, where: str = "profile") -> ModelProfile:
+def as_profile(profile: ModelProfile | str) -> ModelProfile:
     """``profile`` itself, or the built-in profile it names (:func:`builtin_profile`); an
-    InputError naming ``where`` for anything else.
+    InputError for anything else.
 
     >>> as_profile("bert").name
     'BERT'
@@ -289,5 +289,5 @@ def as_profile(profile: ModelProfile | str, where: str = "profile") -> ModelProf
     if isinstance(profile, str):
         return builtin_profile(profile)
     if not isinstance(profile, ModelProfile):
-        raise InputError(f"{where}: expected a ModelProfile or a built-in model name, got {type(profile).__name__}")
+        raise InputError(f"profile: expected a ModelProfile or a built-in model name, got {type(profile).__name__}")
     return profile
