@@ -760,10 +760,11 @@ def test_finer_levels_raise_the_bound(monkeypatch):
     ran = []
     monkeypatch.setattr(expected_bound_module, "_generate",
                         lambda *a: ran.append(a[1].ratio) or time.sleep(0.2) or (1.0, None, a[4] - 1))
+    setups = expected_bound_module.FINER_SETUPS
     monkeypatch.setattr(expected_bound_module, "FINER_SETUPS", 1e6)  # (no setup is that short)
-    expected_bound(problem, deadline=time.perf_counter() + 0.5)  # (0.25 s left once the first levels converged)
+    expected_bound(problem, deadline=time.perf_counter() + 0.5)  # (about 0.2 s left once the first levels converged)
     assert ran == [RATIO]
-    monkeypatch.setattr(expected_bound_module, "FINER_SETUPS", 4)
+    monkeypatch.setattr(expected_bound_module, "FINER_SETUPS", setups)
     seeds = []
 
     class Master(expected_bound_module._Master):
@@ -783,6 +784,7 @@ def test_finer_levels_start_with_less_time_left_than_the_last_ones_took(monkeypa
     (60 s) ended at 5.33% after 27 s, and at 3.42% given the rest. With less, none start."""
     problem = Problem(*as_instance("0.9:2,0.3:5,0.5:1,1.2:20,0.7:3,0.45:4", "BERT"), cost_model="expected")
     ready(EXPECTED, None)
+
     class Relaxed(expected_bound_module.Relaxed):  # (its setup takes 1 s on the test's clock)
         def __init__(self, *args, **kwargs):
             stopped_clock[0] += 1.0
