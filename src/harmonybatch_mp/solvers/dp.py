@@ -16,6 +16,13 @@ from .problem import Problem
 
 #: Per end node ``j``, the runs ending there: ``(start i, weight, group mask)``.
 Runs = list[list[tuple[int, float, int]]]
+#: Paths whose lengths differ by at most this share are tied, and the one with the fewest groups
+#: is taken. Under full-batch, a run split into two parts on the group's configuration costs the
+#: same but for rounding, and which split won was rounding's choice (n = 1,000 VGG19: 48 groups,
+#: now 13). Under expected the full-batch plan's groups are offered to the capped runs
+#: (:func:`offered_groups`): n = 300 VGG19 2.0% cheaper, n = 1,000 0.11% dearer
+#: (formulations/contiguous_shortest_path.md, "Ties").
+TIE = 1e-12
 
 
 def contiguous_graph(problem: Problem, max_run: int | None = None, deadline: float | None = None,
@@ -114,17 +121,23 @@ def dp(problem: Problem, *, max_run: int | None = None, deadline: float | None =
 def shortest_path(runs: Runs) -> tuple[float, list[int]]:
     """The shortest path from node 0 to the last over the DAG of ``runs`` (every edge goes
     forward, so one pass in node order relaxes each edge once; formulations/contiguous_shortest_path.md):
-    its length and its edges' masks (``inf`` and none where no path joins them).
+    its length and its edges' masks (``inf`` and none where no path joins them). Of paths
+    whose lengths differ by no more than rounding (:data:`TIE`), the one with the fewest edges.
 
     >>> shortest_path([[], [(0, 1.0, 0b1)], [(1, 1.0, 0b10), (0, 1.5, 0b11)]])
     (1.5, [3])
+    >>> shortest_path([[], [(0, 0.1, 0b1)], [(0, 0.8, 0b11), (1, 0.7, 0b10)]])  # 0.1 + 0.7 < 0.8 by rounding
+    (0.8, [3])
     """
     best = [0.0] + [math.inf] * (len(runs) - 1)
+    edges = [0] * len(runs)
     last: list[tuple[int, int] | None] = [None] * len(runs)
     for j in range(1, len(runs)):
         for i, weight, mask in runs[j]:
-            if best[i] + weight < best[j]:
-                best[j], last[j] = best[i] + weight, (i, mask)
+            length = best[i] + weight
+            if length < best[j] - TIE * length or (length <= best[j] + TIE * length < math.inf
+                                                   and edges[i] + 1 < edges[j]):
+                best[j], edges[j], last[j] = length, edges[i] + 1, (i, mask)
     if math.isinf(best[-1]):
         return best[-1], []
     masks, j = [], len(runs) - 1
