@@ -739,7 +739,7 @@ def test_ctrl_c_that_numba_turned_into_a_system_error_is_a_keyboard_interrupt():
         unregister_solver("broken_system")
 
 
-@pytest.mark.parametrize("module, inner", [("colgen", "dp"), ("milp", "dp"), ("expected_bound", "ready")])
+@pytest.mark.parametrize("module, inner", [("colgen", "dp_with_ties"), ("milp", "dp"), ("expected_bound", "ready")])
 def test_solvers_called_directly_turn_numba_s_system_error_back_into_ctrl_c(module, inner, monkeypatch):
     """The solvers that call compiled kernels, called directly (not through solve()), raise
     the KeyboardInterrupt too."""

@@ -33,7 +33,7 @@ from harmonybatch_mp import (
 from harmonybatch_mp.batching import equivalent_timeout
 from harmonybatch_mp.families import _random
 from harmonybatch_mp.solvers import Solution, as_instance, register_solver, unregister_solver
-from harmonybatch_mp.solvers.dp import TIE, dp, shortest_path
+from harmonybatch_mp.solvers.dp import TIE, dp, dp_with_ties, shortest_path
 from harmonybatch_mp.solvers.exact import set_partitions
 from harmonybatch_mp.solvers.milp import milp
 from harmonybatch_mp.solvers.problem import Problem, members
@@ -674,6 +674,8 @@ def test_shortest_path_is_the_cheapest_contiguous_partition(n, data):
     length, masks = shortest_path(runs)
     assert length == best
     assert len(masks) == fewest
+    assert shortest_path(runs, fewest=False)[0] == best
+    assert len(shortest_path(runs, fewest=False)[1]) == max((edges for cost, edges in paths if cost == best), default=0)
     if best < math.inf:
         assert sum(masks) == (1 << n) - 1 and sorted(masks) == sorted(set(masks))
         by_mask = {m: w for run in runs for _, w, m in run}
@@ -689,8 +691,8 @@ def test_dp_takes_the_fewest_groups_of_plans_tied_but_for_rounding(model, apps):
     """Under full-batch a group's cost is its rate times its configuration's, so a run split
     in two on its configuration costs what it did but for rounding: of the contiguous plans
     within ``TIE`` of the cheapest (every composition of the apps, each run weighed as dp
-    weighs it), dp returns one with the fewest groups. Apps share a few SLOs and rates, so
-    that such splits are common."""
+    weighs it), dp returns one with the fewest groups, and ``dp_with_ties`` one with the most
+    as well. Apps share a few SLOs and rates, so that such splits are common."""
     problem = Problem(*as_instance(Workload([App(f"a{i}", s, r) for i, (s, r) in enumerate(apps)]), model),
                       cost_model="full-batch")
     n = problem.n
@@ -706,9 +708,11 @@ def test_dp_takes_the_fewest_groups_of_plans_tied_but_for_rounding(model, apps):
     cheapest = min(cost for cost, _ in plans)
     tied = [groups for cost, groups in plans if cost <= cheapest * (1 + 2 * TIE)]
     event("plans tied with more groups" if max(tied) > min(tied) else "no tie of more groups")
-    plan = dp(problem)
+    plan, most = dp_with_ties(problem)
     assert plan.info.objective <= cheapest * (1 + n * TIE)
-    assert len(plan.groups) == min(tied)
+    assert len(plan.groups) == min(tied) and plan.groups == dp(problem).groups
+    assert problem.plan_cost(most) <= cheapest * (1 + n * TIE)
+    assert len(most) == max(tied)
 
 
 def test_dp_names_an_app_no_function_serves():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 import time
 
 from .._validate import flag, instance
@@ -88,6 +89,15 @@ def dp(problem: Problem, *, max_run: int | None = None, deadline: float | None =
         Status ``restricted_optimal``: optimal among contiguous partitions (its cost is
         the ``restricted_bound``); ``bound`` is the global per-app bound.
     """
+    return dp_with_ties(problem, max_run=max_run, deadline=deadline, isolate=isolate)[0]
+
+
+def dp_with_ties(problem: Problem, *, max_run: int | None = None, deadline: float | None = None,
+                 isolate: bool = False) -> tuple[Solution, list[int]]:
+    """:func:`dp`'s plan, and the groups of the contiguous plan with the most groups of those
+    tied with it (:func:`shortest_path` with ``fewest=False``): under full-batch the same cost
+    in smaller groups, which :func:`.colgen.colgen` adds to its first master as well
+    (``formulations/contiguous_shortest_path.md``, "Ties")."""
     instance(problem, Problem, "dp: problem")
     max_run, deadline = check_max_run(max_run), checked_deadline(deadline)
     isolate = flag(isolate, "dp: isolate")
@@ -115,28 +125,31 @@ def dp(problem: Problem, *, max_run: int | None = None, deadline: float | None =
     info = SolverInfo("dp", status=RESTRICTED_OPTIMAL if complete else TIME_LIMIT, objective=objective, bound=bound,
                       gap=relative_gap(objective, bound), scope=scope,
                       restricted_bound=objective if complete else None)
-    return Solution.of(problem, masks, info)
+    return Solution.of(problem, masks, info), shortest_path(g, fewest=False)[1]
 
 
-def shortest_path(runs: Runs) -> tuple[float, list[int]]:
+def shortest_path(runs: Runs, fewest: bool = True) -> tuple[float, list[int]]:
     """The shortest path from node 0 to the last over the DAG of ``runs`` (every edge goes
     forward, so one pass in node order relaxes each edge once; formulations/contiguous_shortest_path.md):
     its length and its edges' masks (``inf`` and none where no path joins them). Of paths
-    whose lengths differ by no more than rounding (:data:`TIE`), the one with the fewest edges.
+    whose lengths differ by no more than rounding (:data:`TIE`), the one with the fewest edges
+    (with ``fewest=False``, the most).
 
     >>> shortest_path([[], [(0, 1.0, 0b1)], [(1, 1.0, 0b10), (0, 1.5, 0b11)]])
     (1.5, [3])
-    >>> shortest_path([[], [(0, 0.1, 0b1)], [(0, 0.8, 0b11), (1, 0.7, 0b10)]])  # 0.1 + 0.7 < 0.8 by rounding
-    (0.8, [3])
+    >>> runs = [[], [(0, 0.1, 0b1)], [(0, 0.8, 0b11), (1, 0.7, 0b10)]]  # 0.1 + 0.7 < 0.8 by rounding
+    >>> shortest_path(runs), shortest_path(runs, fewest=False)
+    ((0.8, [3]), (0.7999999999999999, [1, 2]))
     """
     best = [0.0] + [math.inf] * (len(runs) - 1)
     edges = [0] * len(runs)
+    fewer = operator.lt if fewest else operator.gt
     last: list[tuple[int, int] | None] = [None] * len(runs)
     for j in range(1, len(runs)):
         for i, weight, mask in runs[j]:
             length = best[i] + weight
             if length < best[j] - TIE * length or (length <= best[j] + TIE * length < math.inf
-                                                   and edges[i] + 1 < edges[j]):
+                                                   and fewer(edges[i] + 1, edges[j])):
                 best[j], edges[j], last[j] = length, edges[i] + 1, (i, mask)
     if math.isinf(best[-1]):
         return best[-1], []
