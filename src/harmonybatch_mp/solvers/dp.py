@@ -89,15 +89,21 @@ def dp(problem: Problem, *, max_run: int | None = None, deadline: float | None =
         Status ``restricted_optimal``: optimal among contiguous partitions (its cost is
         the ``restricted_bound``); ``bound`` is the global per-app bound.
     """
-    return dp_with_ties(problem, max_run=max_run, deadline=deadline, isolate=isolate)[0]
+    return _dp(problem, max_run, deadline, isolate)[0]
 
 
 def dp_with_ties(problem: Problem, *, max_run: int | None = None, deadline: float | None = None,
                  isolate: bool = False) -> tuple[Solution, list[int]]:
     """:func:`dp`'s plan, and the groups of the contiguous plan with the most groups of those
-    tied with it (:func:`shortest_path` with ``fewest=False``): under full-batch the same cost
-    in smaller groups, which :func:`.colgen.colgen` adds to its first master as well
-    (``formulations/contiguous_shortest_path.md``, "Ties")."""
+    tied with it (:func:`shortest_path` with ``fewest=False``, one more pass over the runs):
+    under full-batch the same cost in smaller groups, which :func:`.colgen.colgen` adds to its
+    first master as well (``formulations/contiguous_shortest_path.md``, "Ties")."""
+    solution, runs = _dp(problem, max_run, deadline, isolate)
+    return solution, shortest_path(runs, fewest=False)[1]
+
+
+def _dp(problem: Problem, max_run: int | None, deadline: float | None, isolate: bool) -> tuple[Solution, Runs]:
+    """:func:`dp`'s plan and the runs it is the shortest path over."""
     instance(problem, Problem, "dp: problem")
     max_run, deadline = check_max_run(max_run), checked_deadline(deadline)
     isolate = flag(isolate, "dp: isolate")
@@ -125,7 +131,7 @@ def dp_with_ties(problem: Problem, *, max_run: int | None = None, deadline: floa
     info = SolverInfo("dp", status=RESTRICTED_OPTIMAL if complete else TIME_LIMIT, objective=objective, bound=bound,
                       gap=relative_gap(objective, bound), scope=scope,
                       restricted_bound=objective if complete else None)
-    return Solution.of(problem, masks, info), shortest_path(g, fewest=False)[1]
+    return Solution.of(problem, masks, info), g
 
 
 def shortest_path(runs: Runs, fewest: bool = True) -> tuple[float, list[int]]:
