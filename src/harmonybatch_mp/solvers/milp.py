@@ -55,8 +55,8 @@ FALLBACK_SHARE = 0.2
 FALLBACK_RETRY_SHARE = 0.5
 #: Seconds a plan not proven over every partition spends by default on a global bound, up to
 #: BOUND_MAX_APPS[cost model] apps, without a time limit; with one, what the limit leaves, up
-#: to BOUND_LIMITED_MAX_APPS apps (under full-batch, colgen given the limit ends within 0-0.87%
-#: at n = 150 in 120 s and 0-7.9% at n = 200 in 60 s: benchmarks/results/colgen.md).
+#: to BOUND_LIMITED_MAX_APPS apps (under full-batch, colgen given the limit ends within 0-0.98%
+#: at n = 150 in 120 s and 0-3.7% at n = 200 in 60 s: benchmarks/results/colgen.md).
 #: Under expected (the relaxed model), n = 16-150: 5 s cut the gap from 10-47% to 0.9-16%, except n = 60 GPT-2 (nothing proven);
 #: n = 300, 500 (random BERT, VGG19): 13-19% to 11-15%; n = 1000-5000: no gain. Under
 #: full-batch (colgen), n = 60: 17-23% to 0.9-1.2%; n = 100: 15-20% to 8-14%; n = 150, 200: no
