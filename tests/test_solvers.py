@@ -643,6 +643,18 @@ def test_milp_contiguous_with_max_run_matches_dp():
         assert max(len(g.apps) for g in a.groups) <= run
 
 
+def _compositions(n: int, weights: dict[tuple[int, int], float | None]) -> list[tuple[float, int]]:
+    """Every partition of apps ``0..n-1`` into runs ``(i, j)`` that all have a weight (None:
+    no run): its length (the weights summed) and its number of runs."""
+    paths = []
+    for cuts in product((0, 1), repeat=n - 1):
+        ends = [j + 1 for j, c in enumerate(cuts) if c] + [n]
+        legs = list(zip([0] + ends[:-1], ends))
+        if all(weights[leg] is not None for leg in legs):
+            paths.append((sum(weights[leg] for leg in legs), len(legs)))
+    return paths
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.integers(1, 7), st.data())
 def test_shortest_path_is_the_cheapest_contiguous_partition(n, data):
@@ -662,12 +674,7 @@ def test_shortest_path_is_the_cheapest_contiguous_partition(n, data):
     weights = {(i, j): weight(i, j) for j in range(1, n + 1) for i in range(j)}
     runs = [[(i, w, ((1 << j) - 1) ^ ((1 << i) - 1)) for i in range(j) if (w := weights[i, j]) is not None]
             for j in range(n + 1)]
-    paths = []
-    for cuts in product((0, 1), repeat=n - 1):
-        ends = [j + 1 for j, c in enumerate(cuts) if c] + [n]
-        legs = list(zip([0] + ends[:-1], ends))
-        if all(weights[leg] is not None for leg in legs):
-            paths.append((sum(weights[leg] for leg in legs), len(legs)))
+    paths = _compositions(n, weights)
     best, fewest = min(paths, default=(math.inf, 0))
     event("no path" if best == math.inf else "shortest paths with more edges than the fewest"
           if max(edges for length, edges in paths if length == best) > fewest else "one number of edges")
@@ -698,12 +705,7 @@ def test_dp_takes_the_fewest_groups_of_plans_tied_but_for_rounding(model, apps):
     n = problem.n
     weights = {(i, j): problem.weighted_cost(((1 << j) - 1) ^ ((1 << i) - 1)) if problem.group(
         ((1 << j) - 1) ^ ((1 << i) - 1)) is not None else None for j in range(1, n + 1) for i in range(j)}
-    plans = []
-    for cuts in product((0, 1), repeat=n - 1):
-        ends = [j + 1 for j, c in enumerate(cuts) if c] + [n]
-        legs = list(zip([0] + ends[:-1], ends))
-        if all(weights[leg] is not None for leg in legs):
-            plans.append((sum(weights[leg] for leg in legs), len(legs)))
+    plans = _compositions(n, weights)
     assume(plans)
     cheapest = min(cost for cost, _ in plans)
     tied = [groups for cost, groups in plans if cost <= cheapest * (1 + 2 * TIE)]
