@@ -137,8 +137,8 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
                               "alone to the master); raise the time limit", time_limit=True)
         master.add_group(1 << i)
     # by its deadline, the best contiguous plan searched (at n = 1,000 dp takes 6 s)
-    contiguous, tied = dp_with_ties(problem,
-                                    deadline=None if deadline is None else start + DP_SHARE * (deadline - start))
+    by = None if deadline is None else start + DP_SHARE * (deadline - start)
+    contiguous, tied = dp_with_ties(problem, deadline=by)
     warm = list(contiguous.groups)
     warm_configs = [problem.group(m) for m in warm]
     allowed = problem.side.allows(problem, warm, warm_configs)

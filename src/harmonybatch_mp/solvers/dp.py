@@ -12,7 +12,7 @@ from ..plan import RESTRICTED_OPTIMAL, TIME_LIMIT, SolverInfo
 from ..solver_info import relative_gap
 from .base import Solution
 from .candidates import auto_max_run, check_max_run
-from .options import checked_deadline, deadline_of
+from .options import checked_deadline, deadline_of, late
 from .problem import Problem
 
 #: Per end node ``j``, the runs ending there: ``(start i, weight, group mask)``.
@@ -92,14 +92,14 @@ def dp(problem: Problem, *, max_run: int | None = None, deadline: float | None =
     return _dp(problem, max_run, deadline, isolate)[0]
 
 
-def dp_with_ties(problem: Problem, *, max_run: int | None = None, deadline: float | None = None,
-                 isolate: bool = False) -> tuple[Solution, list[int]]:
+def dp_with_ties(problem: Problem, *, deadline: float | None = None) -> tuple[Solution, list[int]]:
     """:func:`dp`'s plan, and the groups of the contiguous plan with the most groups of those
-    tied with it (:func:`shortest_path` with ``fewest=False``, one more pass over the runs):
-    under full-batch the same cost in smaller groups, which :func:`.colgen.colgen` adds to its
-    first master as well (``formulations/contiguous_shortest_path.md``, "Ties")."""
-    solution, runs = _dp(problem, max_run, deadline, isolate)
-    return solution, shortest_path(runs, fewest=False)[1]
+    tied with it (:func:`shortest_path` with ``fewest=False``, one more pass over the runs,
+    none once ``deadline`` has passed): under full-batch the same cost in smaller groups, which
+    :func:`.colgen.colgen` adds to its first master as well
+    (``formulations/contiguous_shortest_path.md``, "Ties")."""
+    solution, runs = _dp(problem, None, deadline, False)
+    return solution, [] if late(deadline) else shortest_path(runs, fewest=False)[1]
 
 
 def _dp(problem: Problem, max_run: int | None, deadline: float | None, isolate: bool) -> tuple[Solution, Runs]:
