@@ -426,11 +426,13 @@ def test_closed_pipe_is_not_a_traceback(tmp_path):
 
 
 
-@pytest.mark.parametrize("where", ["unreadable", "empty", "nothing listening", "not dask"])
+@pytest.mark.parametrize("where", ["unreadable", "empty", "nothing listening", "not dask", "silent"])
 def test_bench_on_a_scheduler_it_cannot_reach_is_bad_input(where, tmp_path, capsys, monkeypatch):
-    """``bench --scheduler`` with an address Dask cannot read, nothing listening there, or a
-    server that is not Dask's: exit 2 naming the address (each was a traceback, exit 1; an
-    empty address would have started a local cluster)."""
+    """``bench --scheduler`` with an address Dask cannot read, nothing listening there, a
+    server that is not Dask's, or one that accepts the connection and says nothing (as a
+    dashboard's port does): exit 2 naming the address, and no thread left behind (each was a
+    traceback, exit 1, and the silent server a hang; an empty address would have started a
+    local cluster)."""
     import socket
 
     pytest.importorskip("dask.distributed")
@@ -447,16 +449,22 @@ def test_bench_on_a_scheduler_it_cannot_reach_is_bad_input(where, tmp_path, caps
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         port = server.getsockname()[1]
+        if where in ("not dask", "silent"):
+            server.listen()  # (the kernel accepts the silent server's connections)
         if where == "not dask":
-            server.listen()
             threading.Thread(target=answer, args=(server,), daemon=True).start()
         address = {"unreadable": "not an address", "empty": " "}.get(where, f"tcp://127.0.0.1:{port}")
+        before = set(threading.enumerate())
         start = time.perf_counter()
         code = main(["bench", "--quick", "--scheduler", address, "--out", str(tmp_path / "out")])
+        elapsed = time.perf_counter() - start
+        left = [t.name for t in threading.enumerate() if t not in before]
     out, err = capsys.readouterr()
     assert code == 2 and err.startswith("harmonybatch-mp: error: --scheduler") and "Traceback" not in err, (code, err)
     assert (address.strip() == "") == ("expected a dask.distributed scheduler's address" in err)
-    assert time.perf_counter() - start < 20 and not (tmp_path / "out").exists()
+    assert ("no Dask handshake within" in err) == (where == "silent"), err
+    assert elapsed < 20 and not (tmp_path / "out").exists()
+    assert left == [], left
 
 
 @pytest.mark.parametrize("address", ["not an address", "tcp://127.0.0.1:9"])

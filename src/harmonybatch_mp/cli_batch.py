@@ -199,7 +199,9 @@ def _connect(address: str) -> Any:
     start = time.monotonic()
     failed = _unreachable(address)
     if failed is None:
-        try:  # (the 30 s are the probe's and the client's together)
+        failed = _no_handshake(address, max(1.0, CONNECT_SECONDS - (time.monotonic() - start)))
+    if failed is None:
+        try:  # (the 30 s are the probes' and the client's together)
             return Client(address, timeout=max(1.0, CONNECT_SECONDS - (time.monotonic() - start)))
         except Exception as exc:  # an address Dask cannot read, or not a Dask scheduler there
             failed = f"{type(exc).__name__}: {exc}"
@@ -227,6 +229,39 @@ def _unreachable(address: str) -> str | None:
     except (OSError, OverflowError, ValueError) as exc:  # (refused, a host unknown or not a name, a timeout)
         return f"{type(exc).__name__}: {exc}"
     return None
+
+
+def _no_handshake(address: str, seconds: float) -> str | None:
+    """Why the server at ``address`` does not answer Dask's handshake within ``seconds``; None
+    where it answers. A server that accepts the connection and says nothing (a dashboard's
+    port, 8787, waits for an HTTP request) kept Dask's client waiting for ever, whatever its
+    timeout (dask/distributed#8071). The handshake runs on an event loop and in a thread of its
+    own, which end with it (the caller may be in a running loop: a notebook's)."""
+    import asyncio
+
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    async def shake() -> None:
+        comm = await asyncio.wait_for(connect(address, timeout=seconds, **Security().get_connection_args("client")),
+                                      seconds)
+        await comm.close()
+
+    failed: list[str] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(shake())
+        except asyncio.TimeoutError:
+            failed.append(f"no Dask handshake within {seconds:.3g} s; a scheduler's port is "
+                          f"usually {SCHEDULER_PORT}, not its dashboard's")
+        except Exception as exc:  # an address Dask cannot read, a closed comm, bytes that are not Dask's
+            failed.append(f"{type(exc).__name__}: {exc}")
+
+    thread = threading.Thread(target=run, name="harmonybatch-scheduler-handshake", daemon=True)
+    thread.start()
+    thread.join()
+    return failed[0] if failed else None
 
 
 def _wait_for_a_worker(client: Any, address: str) -> None:
