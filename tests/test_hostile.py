@@ -576,9 +576,58 @@ def test_bench_whose_workers_all_leave_cancels_the_plans_left(tmp_path, capsys, 
     assert time.perf_counter() - start < 20
 
 
+def test_bench_on_a_scheduler_that_stops_answering_cancels_the_plans_left(tmp_path, capsys, monkeypatch):
+    """The scheduler stops answering (frozen by SIGSTOP, as a host cut off without the
+    connection's reset) once ``bench`` has found its worker: after ``NO_WORKERS_SECONDS`` the
+    plans not made are cancelled, rows of status ``lost``, and ``bench`` says why and exits 1.
+    They waited for ever: Dask's executor cancels by asking the scheduler."""
+    pytest.importorskip("dask.distributed")
+    from harmonybatch_mp import cli_batch
+    from harmonybatch_mp.cli import main
+
+    monkeypatch.setattr(cli_batch, "WORKERS_POLL_SECONDS", 0.1)
+    file = tmp_path / "scheduler.json"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                  "--port", "0", "--no-dashboard", "--scheduler-file", str(file)], **quiet)
+    worker = None
+    waited = cli_batch._wait_for_a_worker
+
+    def freeze(client, address):  # (the worker found within the default 30 s)
+        waited(client, address)
+        scheduler.send_signal(signal.SIGSTOP)
+        monkeypatch.setattr(cli_batch, "NO_WORKERS_SECONDS", 2.0)
+
+    monkeypatch.setattr(cli_batch, "_wait_for_a_worker", freeze)
+    try:
+        for _ in range(600):  # (the scheduler writes its address once it listens)
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                address = json.loads(file.read_text())["address"]
+                break
+            time.sleep(0.1)
+        worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+                                   "--no-nanny", "--no-dashboard"], **quiet)
+        start = time.perf_counter()
+        code = main(["bench", "--quick", "--solvers", "greedy", "--scheduler", address, "--out", str(tmp_path / "out")])
+        elapsed = time.perf_counter() - start
+    finally:
+        scheduler.send_signal(signal.SIGCONT)
+        for process in (worker, scheduler):
+            if process is not None:
+                process.kill()
+                process.wait()
+    err = capsys.readouterr().err
+    rows = json.loads((tmp_path / "out" / "rows.json").read_text())
+    assert code == 1 and [r["status"] for r in rows] == ["lost"] * 4, (code, err)
+    assert f"the scheduler at {address} did not answer for 2 s" in err and "Traceback" not in err, err
+    assert elapsed < 60
+
+
 def test_the_workers_watch_cancels_only_once_no_worker_is_left_for_long_enough(monkeypatch):
     """The watch behind ``bench --scheduler``: a worker seen again restarts the count, a
-    scheduler it cannot ask ends the watch without cancelling, and no client means no watch."""
+    scheduler that does not answer counts as one without workers, but is closed rather than
+    asked to cancel (it would not answer that either), a scheduler gone ends the watch without
+    cancelling, and no client means no watch."""
     from harmonybatch_mp import cli_batch
 
     monkeypatch.setattr(cli_batch, "NO_WORKERS_SECONDS", 0.4)
@@ -593,27 +642,37 @@ def test_the_workers_watch_cancels_only_once_no_worker_is_left_for_long_enough(m
 
     class Client:
         def __init__(self, answers):
-            self.answers = answers
+            self.answers, self.closed = answers, []
 
-        def nthreads(self):
+        def nthreads(self, callback_timeout):
+            assert callback_timeout == cli_batch.NO_WORKERS_SECONDS
             answer = self.answers(time.perf_counter() - start)
             if isinstance(answer, Exception):
                 raise answer
             return answer
 
+        def close(self, timeout):
+            self.closed.append(time.perf_counter() - start)
+
     # workers: none for 0.2 s at a time, twice, then none for good from 0.9 s
     flickering = Client(lambda t: {} if 0.1 < t < 0.3 or 0.5 < t < 0.7 or t > 0.9 else {"w": 1})
-    cases = [(flickering, 2.0, True), (Client(lambda t: {"w": 1}), 0.5, False),
-             (Client(lambda t: OSError("gone")), 0.5, False)]
-    for client, seconds, cancels in cases:
+    # answers, with a worker, but for 0.2 s at a time, twice, then not from 0.9 s
+    frozen = Client(lambda t: TimeoutError() if 0.1 < t < 0.3 or 0.5 < t < 0.7 or t > 0.9 else {"w": 1})
+    cases = [(flickering, 2.0, True, False), (Client(lambda t: {"w": 1}), 0.5, False, False),
+             (Client(lambda t: OSError("gone")), 0.5, False, False), (frozen, 2.0, True, True)]
+    for client, seconds, cancels, silent in cases:
         executor = Executor()
         start = time.perf_counter()
         with cli_batch._workers_watched(client, executor) as starved:
             time.sleep(seconds)
             assert starved.is_set() == cancels
-        assert starved.is_set() == cancels and [wait for wait, _ in executor.shut] == [False] * cancels
-        # cancelled 0.4 s after the workers left for good at 0.9 s, not 0.4 s after they first left
-        assert all(1.25 < at < 2.0 for _, at in executor.shut), executor.shut
+        assert starved.is_set() == cancels and starved.silent == silent
+        assert [wait for wait, _ in executor.shut] == [False] * (cancels and not silent)
+        assert len(client.closed) == silent
+        # cancelled 0.4 s after the workers left (or the answers stopped) for good at 0.9 s, not
+        # 0.4 s after they first did
+        assert all(1.25 < at < 2.0 for at in [at for _, at in executor.shut] + client.closed), (executor.shut,
+                                                                                              client.closed)
     with cli_batch._workers_watched(None, None) as starved:
         assert not starved.is_set()
 

@@ -175,7 +175,8 @@ def cmd_bench(args) -> int:
     errors, lost = sum(r.cost is None for r in rows), sum(r.status == LOST for r in rows)
     print_out(f"{len(rows)} rows ({errors} errors) written to {args.out}/rows.csv, rows.json, summary.md")
     if starved.is_set():
-        print(f"harmonybatch-mp: the scheduler at {args.scheduler} had no worker for {NO_WORKERS_SECONDS:g} s: "
+        print(f"harmonybatch-mp: the scheduler at {args.scheduler} "
+              f"{'did not answer' if starved.silent else 'had no worker'} for {NO_WORKERS_SECONDS:g} s: "
               "the plans not made by then were cancelled", file=sys.stderr)
     if lost:
         print(f"harmonybatch-mp: the executor lost {lost} of {len(rows)} plans (their rows' status is {LOST!r} and "
@@ -277,29 +278,46 @@ def _wait_for_a_worker(client: Any, address: str) -> None:
                          f"{NO_WORKERS_SECONDS:g} s); start one with: dask worker {address}") from None
 
 
+class _Starved(threading.Event):
+    """Set once the watch of :func:`_workers_watched` cancelled the plans not made; ``silent``
+    where the scheduler had stopped answering, rather than had no worker."""
+
+    silent = False
+
+
 @contextlib.contextmanager
-def _workers_watched(client: Any, executor: Any) -> Iterator[threading.Event]:
+def _workers_watched(client: Any, executor: Any) -> Iterator[_Starved]:
     """While the block runs, a thread checks every :data:`WORKERS_POLL_SECONDS` that the
-    scheduler of ``client`` (None: nothing to watch) has a worker; once it has had none for
-    :data:`NO_WORKERS_SECONDS`, it cancels what ``executor`` has not finished (rows of status
-    ``lost``) and sets the event yielded. A scheduler it cannot ask ends the watch: the client
-    loses the plans then."""
-    starved, stop = threading.Event(), threading.Event()
+    scheduler of ``client`` (None: nothing to watch) has a worker; once it has had none, or
+    has not answered, for :data:`NO_WORKERS_SECONDS`, it cancels what ``executor`` has not
+    finished (rows of status ``lost``) and sets the event yielded. A scheduler that does not
+    answer (frozen, or cut off without the connection's reset) kept the plans waiting for
+    ever: the client is closed then, which cancels its futures without asking the scheduler.
+    A scheduler gone ends the watch: the client loses the plans then."""
+    import asyncio
+
+    starved, stop = _Starved(), threading.Event()
 
     def watch() -> None:
-        since = None
+        since = None  # since when the scheduler has had no worker, or not answered
         while not stop.wait(WORKERS_POLL_SECONDS):
+            asked = time.monotonic()
             try:
-                workers = len(client.nthreads())
+                workers = len(client.nthreads(callback_timeout=NO_WORKERS_SECONDS))
+            except asyncio.TimeoutError:
+                workers, starved.silent = 0, True
             except Exception:  # the scheduler gone, or the client closing
                 return
             if workers:
-                since = None
+                since, starved.silent = None, False
             elif since is None:
-                since = time.monotonic()
-            elif time.monotonic() - since >= NO_WORKERS_SECONDS:
+                since = asked
+            if since is not None and time.monotonic() - since >= NO_WORKERS_SECONDS:
                 starved.set()
-                executor.shutdown(wait=False)  # (Dask's executor: cancels its futures)
+                if starved.silent:  # (Dask's executor cancels by asking the scheduler: no answer would come)
+                    client.close(timeout=CONNECT_SECONDS)
+                else:
+                    executor.shutdown(wait=False)  # (Dask's executor: cancels its futures)
                 return
 
     thread = None
