@@ -89,8 +89,9 @@ def add_batch_parsers(sub) -> None:
     where.add_argument("--workers", type=int, metavar="N",
                        help="local worker processes (default: the cores this process may use)")
     where.add_argument("--scheduler", metavar="ADDRESS", help="a dask.distributed scheduler to run on "
-                       f"(pip install '.[dask]'); with no worker for {NO_WORKERS_SECONDS:g} s, before the run or "
-                       "during it, the plans not made are given up")
+                       f"(pip install '.[dask]'; its port, usually {SCHEDULER_PORT}, not its dashboard's); with no "
+                       f"worker for {NO_WORKERS_SECONDS:g} s, before the run or during it, or no answer for as long, "
+                       "the plans not made are given up")
     bp.add_argument("--out", default="bench-out", metavar="DIR", help="output folder (default bench-out)")
 
 
