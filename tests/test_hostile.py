@@ -605,6 +605,8 @@ def test_bench_on_a_scheduler_that_stops_answering_cancels_the_plans_left(tmp_pa
                 address = json.loads(file.read_text())["address"]
                 break
             time.sleep(0.1)
+        else:
+            pytest.fail("the scheduler wrote no address within 60 s")
         worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
                                    "--no-nanny", "--no-dashboard"], **quiet)
         start = time.perf_counter()
@@ -658,8 +660,11 @@ def test_the_workers_watch_cancels_only_once_no_worker_is_left_for_long_enough(m
     flickering = Client(lambda t: {} if 0.1 < t < 0.3 or 0.5 < t < 0.7 or t > 0.9 else {"w": 1})
     # answers, with a worker, but for 0.2 s at a time, twice, then not from 0.9 s
     frozen = Client(lambda t: TimeoutError() if 0.1 < t < 0.3 or 0.5 < t < 0.7 or t > 0.9 else {"w": 1})
+    # no answer from 0.9 s, then answers without a worker: it had no worker, and is asked to cancel
+    emptied = Client(lambda t: {"w": 1} if t < 0.9 else TimeoutError() if t < 1.0 else {})
     cases = [(flickering, 2.0, True, False), (Client(lambda t: {"w": 1}), 0.5, False, False),
-             (Client(lambda t: OSError("gone")), 0.5, False, False), (frozen, 2.0, True, True)]
+             (Client(lambda t: OSError("gone")), 0.5, False, False), (frozen, 2.0, True, True),
+             (emptied, 2.0, True, False)]
     for client, seconds, cancels, silent in cases:
         executor = Executor()
         start = time.perf_counter()

@@ -305,18 +305,20 @@ def _workers_watched(client: Any, executor: Any) -> Iterator[_Starved]:
             asked = time.monotonic()
             try:
                 workers = len(client.nthreads(callback_timeout=NO_WORKERS_SECONDS))
+                starved.silent = False
             except asyncio.TimeoutError:
                 workers, starved.silent = 0, True
             except Exception:  # the scheduler gone, or the client closing
                 return
             if workers:
-                since, starved.silent = None, False
+                since = None
             elif since is None:
                 since = asked
             if since is not None and time.monotonic() - since >= NO_WORKERS_SECONDS:
                 starved.set()
                 if starved.silent:  # (Dask's executor cancels by asking the scheduler: no answer would come)
-                    client.close(timeout=CONNECT_SECONDS)
+                    with contextlib.suppress(Exception):  # (not a thread's traceback: the rows say what was lost)
+                        client.close(timeout=CONNECT_SECONDS)
                 else:
                     executor.shutdown(wait=False)  # (Dask's executor: cancels its futures)
                 return
