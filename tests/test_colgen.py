@@ -1080,7 +1080,7 @@ def test_milp_picks_column_generation_between_12_and_40_apps_under_full_batch():
 def test_colgen_refuses_the_expected_model_and_bad_options():
     with pytest.raises(InputError, match="full-batch"):
         solve("0.5:5,1.0:20", "VGG19", solver="colgen")
-    for bad in ("x", -1, 2.5, True):
+    for bad in ("x", -1, 2.5, True, 1e308, 2**63):  # 1e308 was numba's OverflowError
         with pytest.raises(InputError, match="enumeration_limit"):
             solve("0.5:5,1.0:20", "VGG19", solver="colgen", cost_model="full-batch", enumeration_limit=bad)
     for bad in (-0.1, float("nan"), "0.1", True):  # the error names the solver whose option it is

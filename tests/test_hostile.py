@@ -1446,6 +1446,43 @@ def test_public_functions_name_a_wrong_argument(index):
     assert needle in str(info.value)
 
 
+def test_a_plan_edited_in_code_is_named_by_the_checker_and_reprice():
+    """``check_plan`` and ``reprice`` on a plan whose fields were replaced with the wrong kind: a
+    PlanCheckError or InputError naming the field. ``check_plan`` raised AttributeError on a
+    solver of None; ``reprice`` AttributeError, TypeError or KeyError on most of these, priced a
+    function off the grid under ``expected``, and took a group's rate of inf into its total."""
+    import dataclasses
+
+    from harmonybatch_mp import PlanCheckError, check_plan
+    from harmonybatch_mp.check import reprice
+
+    plan = solve("0.5:5,0.8:10,1.0:20", "VGG19")
+    group = plan.groups[0]
+
+    def edited(**fields):
+        return dataclasses.replace(plan, **fields)
+
+    def regrouped(**fields):
+        return edited(groups=(dataclasses.replace(group, **fields),) + plan.groups[1:])
+
+    with pytest.raises(PlanCheckError, match="solver: expected a SolverInfo, got NoneType"):
+        check_plan(edited(solver=None))
+    for cost_model in ("expected", "full-batch"):
+        for bad, error, needle in (
+                (edited(groups=None), PlanCheckError, "groups: expected a tuple of GroupPlan, got NoneType"),
+                (edited(groups=(None,) + plan.groups[1:]), PlanCheckError, "group 0: expected a GroupPlan"),
+                (edited(workload=None), InputError, "reprice: plan's workload: expected a Workload, got NoneType"),
+                (edited(platform=None), InputError, "reprice: plan's platform: expected a Platform, got NoneType"),
+                (edited(solver=None), InputError, "reprice: plan's solver: expected a SolverInfo, got NoneType"),
+                (regrouped(batch=None), PlanCheckError, "batch: expected a whole number >= 1, got None"),
+                (regrouped(apps=("zz",)), PlanCheckError, "app 'zz' is not in the workload"),
+                (regrouped(vcpu=-1.0), InputError, "is not a valid function of the model")):
+            with pytest.raises(error, match=re.escape(needle)):
+                reprice(bad, cost_model)
+        wild = reprice(regrouped(rate=float("inf")), cost_model)
+        assert wild.total_cost == pytest.approx(reprice(plan, cost_model).total_cost, rel=1e-12)
+
+
 def test_a_solver_s_bound_above_its_plan_is_refused_with_or_without_an_objective():
     """A registered solver's bound above its plan's cost is a PlanCheckError also where it
     reports no objective (it was taken as it came: a bound of 1.0 on a plan of 2.7e-5); a

@@ -32,13 +32,13 @@ def number(value: Any, where: str, *, positive: bool = False, nonnegative: bool 
     if isinstance(value, bool):
         raise InputError(f"{where}: expected a number, got {value!r}")
     if isinstance(value, (str, bytes, bytearray)) and not text:
-        raise InputError(f"{where}: expected a number, got {_short(value)}")
+        raise InputError(f"{where}: expected a number, got {shown(value)}")
     try:
         value = float(value)
     except (TypeError, ValueError):
-        raise InputError(f"{where}: expected a number, got {_short(value)}") from None
+        raise InputError(f"{where}: expected a number, got {shown(value)}") from None
     except OverflowError:
-        raise InputError(f"{where}: {_short(value)} is too large a number") from None
+        raise InputError(f"{where}: {shown(value)} is too large a number") from None
     if not math.isfinite(value):
         raise InputError(f"{where}: must be finite, got {value!r}")
     if positive and value <= 0:
@@ -51,6 +51,10 @@ def number(value: Any, where: str, *, positive: bool = False, nonnegative: bool 
         raise InputError(f"{where}: must be <= {maximum:g}, got {value!r}")
     return value
 
+
+#: Largest count an option takes (a limit, a side constraint's count): the compiled kernels and
+#: numpy count in 64-bit integers, and a larger count limits nothing a workload can reach.
+MOST_COUNT = 2**62
 
 #: Integer types :func:`whole` takes at once (``bool`` is not one of them).
 _INTEGERS = frozenset({int, np.int64, np.int32, np.intp})
@@ -106,11 +110,16 @@ def indent(value: Any) -> int | None:
         return None
     n = whole(value)
     if n is None or not 0 <= n <= 64:
-        raise InputError(f"indent: expected None or a whole number of spaces from 0 to 64, got {_short(value)}")
+        raise InputError(f"indent: expected None or a whole number of spaces from 0 to 64, got {shown(value)}")
     return n
 
 
-def _short(value: Any) -> str:
+def shown(value: Any) -> str:
+    """``value``'s repr, cut to 40 characters for a message.
+
+    >>> shown(10**50)
+    '1000000000000000000000000000000000000...'
+    """
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -133,7 +142,7 @@ def reals(value: Any, where: str) -> np.ndarray:
     except (TypeError, ValueError):  # (a ragged list)
         array = None
     if array is None or array.dtype.kind not in "biuf":
-        raise InputError(f"{where}: expected a number or an array of numbers, got {_short(value)}")
+        raise InputError(f"{where}: expected a number or an array of numbers, got {shown(value)}")
     return array.astype(float, copy=False)
 
 
@@ -158,11 +167,11 @@ def integer(value: Any, where: str, *, minimum: int | None = None, maximum: int 
     :func:`number` takes it."""
     x = number(value, where, text=text)
     if x != int(x):
-        raise InputError(f"{where}: expected a whole number, got {_short(value)}")
+        raise InputError(f"{where}: expected a whole number, got {shown(value)}")
     if minimum is not None and x < minimum:
-        raise InputError(f"{where}: must be >= {minimum}, got {_short(value)}")
+        raise InputError(f"{where}: must be >= {minimum}, got {shown(value)}")
     if maximum is not None and x > maximum:
-        raise InputError(f"{where}: must be <= {maximum}, got {_short(value)}")
+        raise InputError(f"{where}: must be <= {maximum}, got {shown(value)}")
     return int(x)
 
 
@@ -191,7 +200,7 @@ def choice(value: Any, choices: Sequence[str], where: str) -> str:
     harmonybatch_mp.errors.InputError: cost_model must be one of expected, full-batch, got 'full'
     """
     if not isinstance(value, str) or value not in choices:
-        raise InputError(f"{where} must be one of {', '.join(choices)}, got {_short(value)}")
+        raise InputError(f"{where} must be one of {', '.join(choices)}, got {shown(value)}")
     return value
 
 
@@ -262,14 +271,14 @@ def seed(value: Any, where: str) -> int | None:
     """
     count = whole(value)
     if value is not None and (count is None or count < 0):
-        raise InputError(f"{where}: expected a whole number >= 0 or None, got {_short(value)}")
+        raise InputError(f"{where}: expected a whole number >= 0 or None, got {shown(value)}")
     return count
 
 
 def prefix(where: Any) -> str:
     """``where``, the prefix a parser puts before the fields it names, if it is a string."""
     if not isinstance(where, str):
-        raise InputError(f"where: expected a string to name the input in messages, got {_short(where)}")
+        raise InputError(f"where: expected a string to name the input in messages, got {shown(where)}")
     return where
 
 

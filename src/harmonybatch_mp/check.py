@@ -31,7 +31,7 @@ from .shapes import (
     gpu_memory_need_gb,
     gpu_vcpu,
 )
-from .solver_info import HEURISTIC, SAME_COST, certificate_problems
+from .solver_info import HEURISTIC, SAME_COST, SolverInfo, certificate_problems
 from .workload import Workload
 
 #: Relative tolerance on recomputed costs and latencies (``formulations/model.md`` section 9).
@@ -191,24 +191,29 @@ def reprice(plan: Plan, cost_model: str, duration: DurationModel = DEFAULT_DURAT
     instance(plan, Plan, "reprice: plan")
     attributes(duration, ("sample", "expected_billed"), "reprice: duration")
     choice(cost_model, COST_MODELS, "cost_model")
+    for name, kind in (("workload", Workload), ("profile", ModelProfile), ("platform", Platform),
+                       ("solver", SolverInfo)):
+        instance(getattr(plan, name), kind, f"reprice: plan's {name}")
+    broken = structure_problems(plan)  # (a group of None, or of an app not in the workload, raised
+    if broken:  # AttributeError or KeyError)
+        raise PlanCheckError(broken)
     apps = plan.workload.by_name()
     records = _Records(plan.profile, plan.platform, duration)
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # a profile out of range: named below
+        for g in plan.groups:  # (under expected, a function off the grid was priced as it came)
+            if records.record(g, [], "") is None:
+                raise InputError(f"group {list(g.apps)} is not a valid function of the model")
         if cost_model == EXPECTED:
             costs = [c for c, _ in _expected_group_costs(
                 [(g, [apps[a] for a in g.apps], dict(zip(g.apps, g.timeouts))) for g in plan.groups], records)]
         else:
-            costs = []
-            for g in plan.groups:
-                rec = records.record(g, [], "")
-                if rec is None:
-                    raise InputError(f"group {list(g.apps)} is not a valid function of the model")
-                costs.append(rec[3])
+            costs = [records.record(g, [], "")[3] for g in plan.groups]
     for g, cost in zip(plan.groups, costs):
         if not math.isfinite(cost):
             raise InputError(f"group {list(g.apps)}: cost per request {cost!r} under {cost_model!r}: {OUT_OF_RANGE}")
     groups = [replace(g, cost_per_request=cost) for g, cost in zip(plan.groups, costs)]
-    total = float(sum(g.rate * g.cost_per_request for g in groups) / plan.workload.total_rate)
+    total = float(sum(sum(apps[a].rate for a in g.apps) * g.cost_per_request for g in groups)  # (the members'
+                  / plan.workload.total_rate)  # rates: a group's own rate of inf made the total inf)
     solver, before = plan.solver, comparable(plan.total_cost)
     if cost_model != plan.cost_model or before is None or not abs(total - before) <= SAME_COST * abs(total):
         solver = replace(solver, status=HEURISTIC, objective=None, bound=None, gap=None, scope=None,
@@ -374,7 +379,9 @@ def _problems(plan: Plan, workload: Workload, profile: ModelProfile, platform: P
         total /= workload.total_rate
         if not _close(total, plan.total_cost):
             out.append(f"total cost is {total!r} by the model, plan says {plan.total_cost!r}")
-        out += [f"certificate: {p}" for p in certificate_problems(plan.solver, plan.total_cost)]
+        out += ([f"certificate: {p}" for p in certificate_problems(plan.solver, plan.total_cost)]
+                if isinstance(plan.solver, SolverInfo) else
+                [f"solver: expected a SolverInfo, got {type(plan.solver).__name__}"])
     return out
 
 

@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from .._validate import flag, instance, integer
+from .._validate import MOST_COUNT, flag, instance, integer
 from ..errors import InputError, SolverError
 from ..expected_cost import FULL_BATCH
 from ..plan import BOUNDED, OPTIMAL, TIME_LIMIT, SolverInfo
@@ -122,7 +122,7 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     start = time.perf_counter()
     deadline = deadline_of(start, time_limit)
     gaps = check_gaps(rel_gap, abs_gap, None, "colgen")[:2]
-    enumeration_limit = integer(enumeration_limit, "enumeration_limit", minimum=0)
+    enumeration_limit = integer(enumeration_limit, "enumeration_limit", minimum=0, maximum=MOST_COUNT)
     regroup = flag(regroup, "colgen option regroup")
     if problem.cost_model != FULL_BATCH:
         raise InputError("solver 'colgen' prices the full-batch model; use cost_model='full-batch' "

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validate import attributes, instance, listed, real, reals, whole
+from .._validate import MOST_COUNT, attributes, instance, listed, real, reals, shown, whole
 from ..errors import InputError
 from ..provision import KINDS
 
@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
 def _whole(name: str, value: Any, lo: int) -> int | None:
     count = whole(value)
-    if value is not None and (count is None or count < lo):
-        raise InputError(f"side constraint {name}: expected a whole number >= {lo}, got {value!r}")
+    if value is not None and (count is None or not lo <= count <= MOST_COUNT):
+        raise InputError(f"side constraint {name}: expected a whole number from {lo} to {MOST_COUNT}, got {shown(value)}")
     return count
 
 
