@@ -784,6 +784,39 @@ def test_group_dominance_looks_at_the_clock_while_it_prices(monkeypatch):
     assert len(priced) == 1
 
 
+@pytest.mark.parametrize("limit", [0.2, 0.3, 0.5, 0.7, 1.0])
+def test_batches_near_a_deadline_are_sized_by_their_members(monkeypatch, limit):
+    """Runs from a start grow by one app each, and a group's search costs about its members.
+    Sized at the last batch's pace an item, a batch of the longer runs ended past the deadline
+    by up to 0.1 s here (1 ms a member, on a clock the searches advance), and a 1 s `milp`
+    call among eight in threads on two cores by up to 0.74 s. Now a batch near the deadline
+    holds no more members than half the time left allows at the slowest recent pace: it ends
+    past the deadline by at most what its last item takes."""
+    import harmonybatch_mp.solvers.problem as problem_module
+
+    class Clock:
+        now = 0.0
+
+        @staticmethod
+        def perf_counter():
+            return Clock.now
+
+    monkeypatch.setattr(problem_module, "time", Clock)
+    problem = Problem(*as_instance(",".join(["0.5:5"] * 60), "VGG19"), cost_model="expected")
+
+    def search(groups):  # 1 ms a member
+        Clock.now += 0.001 * sum(m.bit_count() for m in groups)
+
+    batches = []
+    for batch in problem._timed_batches(iter(range(1, 61)), lambda b: [(1 << k) - 1 for k in b], limit, fetch=search):
+        batches.append(batch)
+        if Clock.now > limit:
+            break
+    assert Clock.now > limit  # the runs take 1.83 s: the deadline stops them
+    assert Clock.now - limit <= 0.001 * batches[-1][-1]  # (its last run's members, 1 ms each)
+    assert [k for batch in batches for k in batch] == list(range(1, batches[-1][-1] + 1))  # none lost, in order
+
+
 @pytest.mark.parametrize("short_by, status", [(0.0, "optimal"), (1e-7, "bounded"), (None, "bounded")])
 def test_a_backend_optimal_within_its_own_tolerances_is_bounded_not_heuristic(monkeypatch, short_by, status):
     """HiGHS, given gaps of 0, ended a 10-app search (VGG19, `paper`, CPU functions only) as

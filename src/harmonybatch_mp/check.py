@@ -176,6 +176,10 @@ def reprice(plan: Plan, cost_model: str, duration: DurationModel = DEFAULT_DURAT
     them: a ``full-batch`` optimum repriced under ``expected`` said "optimal" there, with the
     ``full-batch`` bound.
 
+    A plan that is no partition of its workload's apps (:func:`structure_problems`) is a
+    :class:`.PlanCheckError`, and a group whose function is not one of the model's an
+    :class:`.InputError`: neither can be priced.
+
     Examples
     --------
     >>> from harmonybatch_mp import solve

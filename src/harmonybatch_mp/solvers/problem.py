@@ -6,6 +6,8 @@ Groups are bitmasks over the canonical app order (bit ``i`` = ``workload.apps[i]
 
 from __future__ import annotations
 
+import bisect
+import collections
 import itertools
 import math
 import time
@@ -43,6 +45,8 @@ _SEARCH_BATCH = 256
 #: (64 high-rate apps: about 0.12 s).
 _RUN_BATCH = (16, 256)
 _RUN_SECONDS = 0.1
+#: Batches whose slowest pace (seconds a member) sizes the next one near a deadline.
+_PACES = 4
 
 
 #: Members from which :func:`members` reads the mask's bytes at once: 13 us for 60 of 3,000 apps,
@@ -373,22 +377,33 @@ class Problem:
         prefetched (by ``fetch``, default :meth:`prefetch`) before it is yielded; the ``first``
         batch of so many items (default: one under a ``deadline``, else ``_RUN_BATCH[0]``). A
         batch and the caller's work on it take about ``_RUN_SECONDS`` (the batch doubles while
-        one takes under half of it and halves when one takes more, within ``_RUN_BATCH``), and
-        near ``deadline`` no more than the time left at the last batch's pace (down to one
-        item): a caller checking the deadline between batches overshoots it by about one
-        item's search, or the first batch's."""
+        one takes under half of it and halves when one takes more, within ``_RUN_BATCH``, and
+        under a ``deadline`` down to one item). Near ``deadline`` a batch holds no more members
+        than half the time left allows at the slowest of the last :data:`_PACES` batches' paces
+        (seconds a member; down to one item): a caller checking the deadline between batches
+        overshoots it by about one item's search, or the first batch's. (At the last batch's
+        pace an item, 16 runs at a time, a 1 s `milp` call among eight in threads on two cores
+        ended up to 0.74 s past it: later runs are longer, and a batch's pace varied 40-fold.)"""
         size = min(most, first or (_RUN_BATCH[0] if deadline is None else 1))
+        fewest = _RUN_BATCH[0] if deadline is None else 1
+        paces: collections.deque[float] = collections.deque(maxlen=_PACES)
         while batch := list(itertools.islice(items, size)):
+            groups = masks(batch)
+            if deadline is not None and paces and max(paces) > 0:
+                allowed = (deadline - time.perf_counter()) / 2 / max(paces)
+                fit = bisect.bisect_right(list(itertools.accumulate(m.bit_count() for m in groups)), allowed)
+                if fit < len(batch):  # (the rest goes back in front of the items)
+                    fit = max(fit, 1)
+                    items = itertools.chain(batch[fit:], items)
+                    batch, groups = batch[:fit], groups[:fit]
             start = time.perf_counter()
-            (fetch or self.prefetch)(masks(batch))
+            (fetch or self.prefetch)(groups)
             yield batch
             now = time.perf_counter()
             took = now - start
+            paces.append(took / sum(m.bit_count() for m in groups))
             size = min(2 * size, most) if took < _RUN_SECONDS / 2 else (
-                min(max(size // 2, _RUN_BATCH[0]), most) if took > _RUN_SECONDS else size)
-            fits = math.inf if deadline is None or took <= 0 else (deadline - now) / took * len(batch)
-            if fits < size:
-                size = max(1, int(fits))
+                min(max(size // 2, fewest), most) if took > _RUN_SECONDS else size)
 
     def fill_runs(self, max_run: int | None = None,
                   deadline: float | None = None) -> Iterator[tuple[int, int, int, GroupConfig | None]]:
