@@ -7,7 +7,6 @@ Groups are bitmasks over the canonical app order (bit ``i`` = ``workload.apps[i]
 from __future__ import annotations
 
 import bisect
-import collections
 import itertools
 import math
 import time
@@ -45,8 +44,6 @@ _SEARCH_BATCH = 256
 #: (64 high-rate apps: about 0.12 s).
 _RUN_BATCH = (16, 256)
 _RUN_SECONDS = 0.1
-#: Batches whose slowest pace (seconds a member) sizes the next one near a deadline.
-_PACES = 4
 
 
 #: Members from which :func:`members` reads the mask's bytes at once: 13 us for 60 of 3,000 apps,
@@ -379,18 +376,20 @@ class Problem:
         batch and the caller's work on it take about ``_RUN_SECONDS`` (the batch doubles while
         one takes under half of it and halves when one takes more, within ``_RUN_BATCH``, and
         under a ``deadline`` down to one item). Near ``deadline`` a batch holds no more members
-        than half the time left allows at the slowest of the last :data:`_PACES` batches' paces
-        (seconds a member; down to one item): a caller checking the deadline between batches
-        overshoots it by about one item's search, or the first batch's. (At the last batch's
-        pace an item, 16 runs at a time, a 1 s `milp` call among eight in threads on two cores
-        ended up to 0.74 s past it: later runs are longer, and a batch's pace varied 40-fold.)"""
+        than half the time left allows at the slowest pace (seconds a member) of the batches so
+        far, and the next batch doubles from the one searched: a caller checking the deadline
+        between batches overshoots it by about one item's search, or the first batch's. (At the
+        last batch's pace an item, 16 runs at a time, a 1 s `milp` call among eight in threads on
+        two cores ended up to 0.74 s past it: later runs are longer, and a batch's pace varied
+        40-fold; at the slowest of the last four paces a member, 2.6 s, once a few batches of
+        one run had gone fast.)"""
         size = min(most, first or (_RUN_BATCH[0] if deadline is None else 1))
         fewest = _RUN_BATCH[0] if deadline is None else 1
-        paces: collections.deque[float] = collections.deque(maxlen=_PACES)
+        pace = 0.0
         while batch := list(itertools.islice(items, size)):
             groups = masks(batch)
-            if deadline is not None and paces and max(paces) > 0:
-                allowed = (deadline - time.perf_counter()) / 2 / max(paces)
+            if deadline is not None and pace > 0:
+                allowed = (deadline - time.perf_counter()) / 2 / pace
                 fit = bisect.bisect_right(list(itertools.accumulate(m.bit_count() for m in groups)), allowed)
                 if fit < len(batch):  # (the rest goes back in front of the items)
                     fit = max(fit, 1)
@@ -401,9 +400,9 @@ class Problem:
             yield batch
             now = time.perf_counter()
             took = now - start
-            paces.append(took / sum(m.bit_count() for m in groups))
-            size = min(2 * size, most) if took < _RUN_SECONDS / 2 else (
-                min(max(size // 2, fewest), most) if took > _RUN_SECONDS else size)
+            pace = max(pace, took / sum(m.bit_count() for m in groups))
+            size = min(2 * len(batch), most) if took < _RUN_SECONDS / 2 else (
+                min(max(len(batch) // 2, fewest), most) if took > _RUN_SECONDS else len(batch))
 
     def fill_runs(self, max_run: int | None = None,
                   deadline: float | None = None) -> Iterator[tuple[int, int, int, GroupConfig | None]]:
