@@ -1,8 +1,8 @@
 """How well a time limit bounds the whole call: the wall time of ``solve()`` against its
 ``time_limit``, from 60 to 5,000 apps, for ``colgen`` (full-batch) and the default ``milp``
 (expected), on random workloads of all four models; then eight calls at once, in threads (the
-same solver, or a mix); then the first call of a fresh process, which loads what the solvers
-import on first use.
+same solver, or a mix); one call with a short limit among threads that keep calling; then the
+first call of a fresh process, which loads what the solvers import on first use.
 
 Run: python benchmarks/time_limits.py > benchmarks/results/time_limits.md
 """
@@ -10,14 +10,16 @@ Run: python benchmarks/time_limits.py > benchmarks/results/time_limits.md
 from __future__ import annotations
 
 import platform
+import random
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from harmonybatch_mp import SideConstraints, SolverError, solve
+from harmonybatch_mp import App, SideConstraints, SolverError, Workload, solve
 from harmonybatch_mp.families import _random
 from harmonybatch_mp.profiles import BUILTIN_MODELS
 from harmonybatch_mp.solvers.kernels import COLGEN, EXPECTED, ready
@@ -27,11 +29,14 @@ CASES = ((60, 3.0), (150, 3.0), (1000, 1.0), (5000, 5.0))
 SOLVERS = (("colgen", "full-batch"), ("milp", "expected"))
 #: Calls at once (threads), their time limit, and the rounds of them.
 CROWD, CROWD_LIMIT, CROWD_ROUNDS = 8, 6.0, 3
+#: One call with a short limit among others that keep calling (:func:`busy`): its limit, the
+#: calls around it (threads), and how many times it is timed.
+BUSY_LIMIT, BUSY_THREADS, BUSY_RUNS = 1.0, 7, 15
 #: The first call of a fresh process: its time limit, the processes per solver, and its apps.
 FIRST_LIMIT, FIRST_RUNS, FIRST_APPS = 0.1, 3, "0.3:2,0.5:5,0.8:10,1.0:20,0.4:3,0.9:7"
 FIRST_CALL = """
 import sys, time
-from harmonybatch_mp import SideConstraints, SolverError, solve
+from harmonybatch_mp import App, SideConstraints, SolverError, Workload, solve
 solver, cost_model, limit, apps = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
 options = {} if solver == "default" else {"solver": solver}
 t = time.perf_counter()
@@ -67,6 +72,7 @@ def main() -> None:
                       f"| {wall - limit:+.3f} s | {status} |", flush=True)
     print("\nMost over the limit: " + ", ".join(f"n = {n}: {s:+.3f} s" for n, s in worst.items()) + ".")
     crowd()
+    busy()
     first_calls()
 
 
@@ -116,6 +122,45 @@ def _timed(call: dict) -> float:
     except SolverError:
         pass
     return time.perf_counter() - t
+
+
+def _uniform(seed: int, n: int) -> Workload:
+    """``n`` apps with SLOs uniform in 0.25-1.5 s and rates in 0.5-40 requests/s."""
+    rng = random.Random(seed)
+    return Workload([App(f"a{i}", round(rng.uniform(0.25, 1.5), 3), round(rng.uniform(0.5, 40), 2)) for i in range(n)])
+
+
+def busy() -> None:
+    """The default ``milp`` under ``expected`` on 60 apps (VGG19, :func:`_uniform` seed 11),
+    with :data:`BUSY_LIMIT`, while :data:`BUSY_THREADS` threads call ``dp`` under ``expected``
+    on 200 GPT-2 apps (seeds 100-106) with the same limit, again and again: its searches in
+    batches under ``expected`` take most of the limit, at a pace that varies with the others'."""
+    print(f"\n## One short call among {BUSY_THREADS} busy threads\n")
+    print(f"The default `milp` under `expected` on 60 VGG19 apps (SLOs uniform in 0.25-1.5 s, rates in "
+          f"0.5-40/s), `time_limit={BUSY_LIMIT:g}`, timed {BUSY_RUNS} times while {BUSY_THREADS} threads call `dp` "
+          "under `expected` on 200 GPT-2 apps with the same limit, one call after another.\n")
+    stop = threading.Event()
+
+    def work(k: int) -> None:
+        while not stop.is_set():
+            solve(_uniform(100 + k, 200), "GPT-2", solver="dp", time_limit=BUSY_LIMIT)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(BUSY_THREADS)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    walls = []
+    for _ in range(BUSY_RUNS):
+        t = time.perf_counter()
+        solve(_uniform(11, 60), "VGG19", time_limit=BUSY_LIMIT)
+        walls.append(time.perf_counter() - t)
+    stop.set()
+    for t in threads:
+        t.join()
+    print("| wall times | median | over, most | calls past the limit |")
+    print("|---|---|---|---|")
+    print(f"| {min(walls):.3f}-{max(walls):.3f} s | {float(np.median(walls)):.3f} s | {max(walls) - BUSY_LIMIT:+.3f} s "
+          f"| {sum(w > BUSY_LIMIT for w in walls)} of {BUSY_RUNS} |", flush=True)
 
 
 def first_calls() -> None:
