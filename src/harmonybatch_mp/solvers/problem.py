@@ -379,7 +379,7 @@ class Problem:
         than half the time left allows at the slowest pace (seconds a member) of the batches so
         far, and the next batch doubles from the one searched: a caller checking the deadline
         between batches overshoots it by about one item's search, or the first batch's. (At the
-        last batch's pace an item, 16 runs at a time, a 1 s `milp` call among eight in threads on
+        last batch's pace an item, 16 runs at a time, a 1 s ``milp`` call among eight in threads on
         two cores ended up to 0.74 s past it: later runs are longer, and a batch's pace varied
         40-fold; at the slowest of the last four paces a member, 2.6 s, once a few batches of
         one run had gone fast.)"""

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 def _whole(name: str, value: Any, lo: int) -> int | None:
     count = whole(value)
     if value is not None and (count is None or not lo <= count <= MOST_COUNT):
-        raise InputError(f"side constraint {name}: expected a whole number from {lo} to {MOST_COUNT}, got {shown(value)}")
+        raise InputError(f"side constraint {name}: expected a whole number from {lo} to {MOST_COUNT}, "
+                         f"got {shown(value)}")
     return count
 
 
