@@ -36,7 +36,7 @@ BUSY_LIMIT, BUSY_THREADS, BUSY_RUNS = 1.0, 7, 15
 FIRST_LIMIT, FIRST_RUNS, FIRST_APPS = 0.1, 3, "0.3:2,0.5:5,0.8:10,1.0:20,0.4:3,0.9:7"
 FIRST_CALL = """
 import sys, time
-from harmonybatch_mp import App, SideConstraints, SolverError, Workload, solve
+from harmonybatch_mp import SideConstraints, SolverError, solve
 solver, cost_model, limit, apps = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
 options = {} if solver == "default" else {"solver": solver}
 t = time.perf_counter()
@@ -146,17 +146,19 @@ def busy() -> None:
             solve(_uniform(100 + k, 200), "GPT-2", solver="dp", time_limit=BUSY_LIMIT)
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(BUSY_THREADS)]
-    for t in threads:
-        t.start()
-    time.sleep(0.5)
+    for thread in threads:
+        thread.start()
     walls = []
-    for _ in range(BUSY_RUNS):
-        t = time.perf_counter()
-        solve(_uniform(11, 60), "VGG19", time_limit=BUSY_LIMIT)
-        walls.append(time.perf_counter() - t)
-    stop.set()
-    for t in threads:
-        t.join()
+    try:  # (the threads stop whatever the timed call raises)
+        time.sleep(0.5)
+        for _ in range(BUSY_RUNS):
+            t = time.perf_counter()
+            solve(_uniform(11, 60), "VGG19", time_limit=BUSY_LIMIT)
+            walls.append(time.perf_counter() - t)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
     print("| wall times | median | over, most | calls past the limit |")
     print("|---|---|---|---|")
     print(f"| {min(walls):.3f}-{max(walls):.3f} s | {float(np.median(walls)):.3f} s | {max(walls) - BUSY_LIMIT:+.3f} s "
