@@ -204,14 +204,15 @@ def reprice(plan: Plan, cost_model: str, duration: DurationModel = DEFAULT_DURAT
     apps = plan.workload.by_name()
     records = _Records(plan.profile, plan.platform, duration)
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # a profile out of range: named below
-        for g in plan.groups:  # (under expected, a function off the grid was priced as it came)
-            if records.record(g, [], "") is None:
+        recs = [records.record(g, [], "") for g in plan.groups]
+        for g, rec in zip(plan.groups, recs):  # (under expected, a function off the grid was priced as it came)
+            if rec is None:
                 raise InputError(f"group {list(g.apps)} is not a valid function of the model")
         if cost_model == EXPECTED:
             costs = [c for c, _ in _expected_group_costs(
                 [(g, [apps[a] for a in g.apps], dict(zip(g.apps, g.timeouts))) for g in plan.groups], records)]
         else:
-            costs = [records.record(g, [], "")[3] for g in plan.groups]
+            costs = [rec[3] for rec in recs]
     for g, cost in zip(plan.groups, costs):
         if not math.isfinite(cost):
             raise InputError(f"group {list(g.apps)}: cost per request {cost!r} under {cost_model!r}: {OUT_OF_RANGE}")

@@ -388,19 +388,19 @@ class Problem:
         pace = 0.0
         while batch := list(itertools.islice(items, size)):
             groups = masks(batch)
+            members = list(itertools.accumulate(m.bit_count() for m in groups))
             if deadline is not None and pace > 0:
-                allowed = (deadline - time.perf_counter()) / 2 / pace
-                fit = bisect.bisect_right(list(itertools.accumulate(m.bit_count() for m in groups)), allowed)
+                fit = bisect.bisect_right(members, (deadline - time.perf_counter()) / 2 / pace)
                 if fit < len(batch):  # (the rest goes back in front of the items)
                     fit = max(fit, 1)
                     items = itertools.chain(batch[fit:], items)
-                    batch, groups = batch[:fit], groups[:fit]
+                    batch, groups, members = batch[:fit], groups[:fit], members[:fit]
             start = time.perf_counter()
             (fetch or self.prefetch)(groups)
             yield batch
             now = time.perf_counter()
             took = now - start
-            pace = max(pace, took / sum(m.bit_count() for m in groups))
+            pace = max(pace, took / members[-1])
             size = min(2 * len(batch), most) if took < _RUN_SECONDS / 2 else (
                 min(max(len(batch) // 2, fewest), most) if took > _RUN_SECONDS else len(batch))
 
