@@ -349,6 +349,52 @@ def test_a_script_without_the_main_guard_is_told_what_stopped_the_pool(tmp_path)
     assert run.stdout.split("\n")[:2] == ["[(False, 'BrokenProcessPool')]", "True"], run.stdout
 
 
+KILLER = """
+import os, signal
+from harmonybatch_mp.solvers import get_solver
+
+def kill(problem, *, times=1):
+    with open("runs.txt", "a+") as log:  # one line a run of this instance
+        log.seek(0)
+        runs = len(log.readlines())
+        log.write("run\\n")
+    if runs < times:
+        os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer ends a worker
+    return get_solver("dp").function(problem)
+"""
+
+
+@pytest.mark.parametrize("times", [1, 2])
+def test_a_worker_killed_loses_only_an_instance_that_kills_it_again(tmp_path, times):
+    """A worker of the default pool that ends (killed, out of memory) breaks the pool, which
+    fails every instance not done: all were ``lost`` records. They run once more in a fresh
+    pool, so a worker killed once loses nothing; an instance that kills its worker again is
+    lost, after two runs."""
+    import subprocess
+    import sys
+
+    (tmp_path / "killer.py").write_text(KILLER)
+    script = tmp_path / "sweep.py"
+    script.write_text("from harmonybatch_mp import plan_many\n"
+                      "from harmonybatch_mp.solvers import register_solver\n"
+                      "import killer\n"
+                      "if __name__ == '__main__':\n"
+                      "    register_solver('kill', killer.kill)\n"
+                      f"    calls = [dict(workload='0.5:5,1.0:20', profile='VGG19', solver='kill', times={times})]\n"
+                      "    calls += [dict(workload=f'0.{4 + i}:5,1.0:{i + 1}', profile='BERT', solver='dp')\n"
+                      "              for i in range(5)]\n"
+                      "    records = plan_many(calls, workers=2)\n"
+                      "    print([r.ok for r in records], records[0].lost)\n")
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    ok, lost = run.stdout.split("] ")
+    assert (tmp_path / "runs.txt").read_text().count("run") == min(times + 1, 2)
+    if times == 1:
+        assert ok == "[True, True, True, True, True, True" and lost.strip() == "False"
+    else:
+        assert ok.startswith("[False") and lost.strip() == "True"
+
+
 def test_dask_local_cluster_gives_the_serial_plans():
     distributed = pytest.importorskip("dask.distributed")  # in the test extra: CI runs it for real
     instances = [(i.workload, i.model) for i in family("paper", seed=1, count=1)]

@@ -159,7 +159,9 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
         and whose workers end by themselves once the calling process is gone
         (even killed). An executor that takes no work (shut down) is an InputError; an
         instance it loses after taking it (a worker or the cluster gone, its future
-        cancelled) is a record with ``lost``. An instance waits as its executor makes it
+        cancelled) is a record with ``lost``. The default pool, broken by a worker that ended
+        (killed, out of memory), fails every instance not done; those run once more, in a fresh
+        pool, and only one lost again is such a record. An instance waits as its executor makes it
         wait: on a Dask cluster with no worker, until one joins (``bench --scheduler`` gives
         up after a while; cancelling the futures, e.g. ``executor.shutdown(wait=False)``
         from another thread, makes such records).
@@ -197,41 +199,59 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
     else:  # what a worker can import; of the others the name
         solvers = tuple(spec if isinstance(spec, _Withheld) or _importable(spec)
                         else _Withheld(spec.name, UNSENT.format(spec.name)) for spec in solvers)
-    if own:  # forkserver: forking a process that runs threads (a Dask client, a solver) can deadlock
-        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-        owner = multiprocessing.Pipe(duplex=False)  # (read end: the workers', write end: only ours)
-        executor = ProcessPoolExecutor(max_workers=workers or usable_cores(),
-                                       mp_context=multiprocessing.get_context(method), initializer=_start_worker,
-                                       initargs=(owner[0],))
-    futures: list[Any] = []
-    try:
-        for i, args in calls:
-            try:
-                futures.append(executor.submit(plan_one, i, args, solvers, os.getpid()))
-            except Exception as exc:  # a pool shut down, a Dask client closed: the caller's executor takes no work
-                if own:
-                    raise
-                raise InputError(f"executor: it took no work ({type(exc).__name__}: {exc}); was it shut down?") from None
-        records: list[PlanRecord] = []
-        for (i, _), fut in zip(calls, futures):
-            try:
-                records.append(fut.result())
-            except Exception as exc:  # the executor lost the task (a worker died, a cluster closed): still a record
-                records.append(PlanRecord(i, None, type(exc).__name__, _lost_error(exc, own), lost=True))
-            if progress is not None:
-                progress(1)
-        return records
-    except BaseException:  # Ctrl-C, or the caller's progress raised: what has not started never will
-        for fut in futures:
-            fut.cancel()
+    records: dict[int, PlanRecord] = {}
+    todo = calls
+    for last in ((False, True) if own else (True,)):  # the default pool, broken, is started again once
         if own:
-            _stop_workers(executor)
-        raise
-    finally:
-        if own:
-            executor.shutdown()
-            for end in owner:
-                end.close()
+            executor, owner = _default_pool(workers)
+        futures: list[Any] = []
+        try:
+            for i, args in todo:
+                try:
+                    futures.append(executor.submit(plan_one, i, args, solvers, os.getpid()))
+                except Exception as exc:  # a pool shut down, a Dask client closed: the caller's executor takes no work
+                    if own:
+                        raise
+                    raise InputError(f"executor: it took no work ({type(exc).__name__}: {exc}); "
+                                     "was it shut down?") from None
+            broken = []
+            for (i, args), fut in zip(todo, futures):
+                try:
+                    records[i] = fut.result()
+                except Exception as exc:  # the executor lost the task (a worker died, a cluster closed): a record
+                    if own and not last and isinstance(exc, BrokenProcessPool):  # or once more, in a fresh pool
+                        broken.append((i, args))
+                        continue
+                    records[i] = PlanRecord(i, None, type(exc).__name__, _lost_error(exc, own), lost=True)
+                if progress is not None:
+                    progress(1)
+        except BaseException:  # Ctrl-C, or the caller's progress raised: what has not started never will
+            for fut in futures:
+                fut.cancel()
+            if own:
+                _stop_workers(executor)
+            raise
+        finally:
+            if own:
+                executor.shutdown()
+                for end in owner:
+                    end.close()
+        todo = broken
+        if not todo:
+            break
+    return [records[i] for i, _ in calls]
+
+
+def _default_pool(workers: int | None) -> tuple[ProcessPoolExecutor, tuple[Connection, Connection]]:
+    """A process pool of ``workers`` processes (default: the usable cores) whose workers end
+    with this process (:func:`_start_worker`), and the pipe that tells them (close both ends
+    once the pool is shut down)."""
+    # forkserver: forking a process that runs threads (a Dask client, a solver) can deadlock
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    owner = multiprocessing.Pipe(duplex=False)  # (read end: the workers', write end: only ours)
+    pool = ProcessPoolExecutor(max_workers=workers or usable_cores(), mp_context=multiprocessing.get_context(method),
+                               initializer=_start_worker, initargs=(owner[0],))
+    return pool, owner
 
 
 def _lost_error(exc: Exception, default_pool: bool) -> str:

@@ -212,10 +212,11 @@ def get_solver(name: str) -> SolverSpec:
     InputError listing the registered ones."""
     spec = (_USING.get().get(name) or _REGISTRY.get(name)) if isinstance(name, str) else None
     if spec is None:
-        raise InputError(f"unknown solver {name!r}; solvers: {', '.join(_REGISTRY)}")
+        raise InputError(f"unknown solver {name!r}; solvers: {', '.join(solver_names())}")
     return spec
 
 
 def solver_names() -> tuple[str, ...]:
     """Names of the registered solvers, in registration order."""
-    return tuple(_REGISTRY)
+    with _LOCK:  # copied whole while no thread registers (a build without the GIL could see it change)
+        return tuple(_REGISTRY)
