@@ -197,6 +197,19 @@ def test_export_to_standard_output(capsys, tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.mps"]
 
 
+def test_version_is_the_package_s(capsys):
+    """``--version`` says the version the package says, which is the one it was installed as."""
+    from importlib.metadata import version
+
+    import harmonybatch_mp
+
+    assert harmonybatch_mp.__version__ == version("harmonybatch-mp")
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == f"harmonybatch-mp {harmonybatch_mp.__version__}\n"
+
+
 def test_help_mentions_exit_codes(capsys):
     with pytest.raises(SystemExit):
         main(["plan", "--help"])

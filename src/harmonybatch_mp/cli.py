@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=_EPILOG,
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     plan = sub.add_parser("plan", help="plan a workload and print the plan",
                           description="Group the apps, provision a function per group, print the plan.",
