@@ -62,10 +62,16 @@ FALLBACK_RETRY_SHARE = 0.5
 #: full-batch (colgen), n = 60: 17-23% to 0.9-1.2%; n = 100: 15-20% to 8-14%; n = 150, 200: no
 #: gain (formulations/column_generation.md).
 BOUND_TIME = 5.0
-#: Under expected up to ALL_SUBSETS_MAX_APPS apps, the share of the bound's time for the optimum
-#: over every group (:func:`_optimum_bound`; 0.02-2.8 s at n = 4-12 on a machine at half its
+#: Under expected up to OPTIMUM_MAX_APPS apps, the share of the bound's time for the optimum
+#: over every group (:func:`_optimum`; 0.02-2.8 s at n = 4-12 on a machine at half its
 #: speed); where it is not proven by then, the relaxed model's bound has the rest.
 OPTIMUM_SHARE = 0.5
+#: Most apps for which, under expected, the model over every group is tried in the bound's time
+#: (above ALL_SUBSETS_MAX_APPS, on a plan over contiguous groups whose scope, ``candidates="auto"``,
+#: is every partition, its plan is taken where cheaper): at n = 13 it took 0.4-34 s (34 random
+#: workloads, a third with a GPU cap, a third with a pin and an isolated pair), where the plan
+#: over contiguous groups (after moves) was up to 11% dearer than the optimum, with a pin and an isolated pair.
+OPTIMUM_MAX_APPS = 14
 BOUND_MAX_APPS = {EXPECTED: 500, FULL_BATCH: 120}
 BOUND_LIMITED_MAX_APPS = {EXPECTED: 500, FULL_BATCH: 200}
 #: Seconds (within the time limit) a plan optimal over contiguous groups only (``candidates="auto"``,
@@ -132,9 +138,11 @@ def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto"
         model, :func:`.expected_bound.expected_bound`; under ``full-batch`` the bound of
         :func:`.colgen.colgen`, whose plan replaces the plan where it is cheaper, status
         ``bounded``); its result is the certificate's ``relaxation_bound``. Under
-        ``expected`` up to 12 apps, the model over every group is solved first, in
-        :data:`OPTIMUM_SHARE` of that time, and its bound, the optimum, is taken (no
-        ``relaxation_bound``); where it is not solved by then, the relaxed bound has the rest.
+        ``expected`` up to :data:`OPTIMUM_MAX_APPS` apps, the model over every group is solved
+        first, in :data:`OPTIMUM_SHARE` of that time, and its bound, the optimum, is taken (no
+        ``relaxation_bound``); with ``auto`` (13 and 14 apps: contiguous runs) so is its plan,
+        where it is cheaper (status ``optimal``). Where it is not solved by then, the relaxed
+        bound has the rest.
         0 skips it.
         Default: all that ``time_limit`` leaves, up to :data:`BOUND_LIMITED_MAX_APPS` apps;
         without a limit :data:`BOUND_TIME`, up to :data:`BOUND_MAX_APPS` apps; 0 above.
@@ -174,7 +182,8 @@ def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto"
                         backend_options), rel_gap, abs_gap)
     if candidates == "auto" and not max_run and sol.info.status == RESTRICTED_OPTIMAL and not problem.side.counting:
         sol = _proven(_improved(problem, sol, deadline, move_time), rel_gap, abs_gap)
-    return _proven(_relaxed_bound(problem, sol, deadline, bound_time), rel_gap, abs_gap)
+    own = candidates == "auto" and not max_run  # the plan's scope is every partition
+    return _proven(_relaxed_bound(problem, sol, deadline, bound_time, own), rel_gap, abs_gap)
 
 
 def _proven(sol: Solution, rel_gap: float, abs_gap: float) -> Solution:
@@ -267,21 +276,28 @@ def _milp(problem: Problem, candidates: str | Sequence[Sequence[str]], max_run: 
     return _cannot_lose(problem, sol)
 
 
-def _relaxed_bound(problem: Problem, sol: Solution, deadline: float | None, seconds: float) -> Solution:
+def _relaxed_bound(problem: Problem, sol: Solution, deadline: float | None, seconds: float,
+                   own: bool = False) -> Solution:
     """A plan not proven optimal over every partition, with its bound raised where it can be
     by column generation over every group, run for ``seconds`` at most: on the relaxed model
     under ``expected``, by ``colgen`` under full-batch, whose plan is taken where it is cheaper
-    (under short limits its own moves get less time than the plan's had, so it may be dearer)."""
+    (under short limits its own moves get less time than the plan's had, so it may be dearer).
+    Under ``expected`` up to :data:`OPTIMUM_MAX_APPS` apps the model over every group is tried
+    first (:func:`_optimum`); where ``own`` (the plan's scope is every partition), its plan is
+    taken where it is cheaper."""
     info = sol.info
     now = time.perf_counter()
     stop = now + seconds if deadline is None else min(deadline, now + seconds)
     if info.status == OPTIMAL or info.backend == "column generation" or info.objective is None or stop <= now:
         return sol
     # the optimum first, the relaxed bound if not; not where the model over every group was cut short
-    if problem.expected and problem.n <= ALL_SUBSETS_MAX_APPS and info.status == RESTRICTED_OPTIMAL:
-        optimum = _optimum_bound(problem, now + OPTIMUM_SHARE * (stop - now))
-        if optimum is not None:
-            bound = max(info.bound if info.bound is not None else -math.inf, min(optimum, info.objective))
+    if problem.expected and problem.n <= OPTIMUM_MAX_APPS and info.status in (RESTRICTED_OPTIMAL, BOUNDED, HEURISTIC):
+        found = _optimum(problem, now + OPTIMUM_SHARE * (stop - now))
+        if found is not None and own and found.info.status == OPTIMAL and found.info.objective < info.objective:
+            return Solution(found.groups, found.configs, replace(
+                found.info, name=info.name, scope=f"all partitions ({info.scope}, then the model over every group)"))
+        if found is not None and found.info.bound is not None:
+            bound = max(info.bound if info.bound is not None else -math.inf, min(found.info.bound, info.objective))
             return Solution(sol.groups, sol.configs, replace(info, bound=bound, gap=relative_gap(info.objective, bound)))
     if problem.expected:
         relaxed = expected_bound(problem, deadline=stop)
@@ -302,17 +318,16 @@ def _relaxed_bound(problem: Problem, sol: Solution, deadline: float | None, seco
                                                      gap=relative_gap(info.objective, bound)))
 
 
-def _optimum_bound(problem: Problem, stop: float) -> float | None:
-    """The bound of the model over every group (all subsets, up to ALL_SUBSETS_MAX_APPS apps)
-    solved by ``stop``: the optimum of every plan that keeps the side constraints, and under
+def _optimum(problem: Problem, stop: float) -> Solution | None:
+    """The model over every group (all subsets, up to OPTIMUM_MAX_APPS apps) solved by
+    ``stop``: its bound is the optimum of every plan that keeps the side constraints, and under
     ``expected`` tighter and sooner than the relaxed model's (n = 4-12, random VGG19 and GPT-2:
     0.02-2.5 s for the optimum, where 1.1-4.4 s of ``expected_bound`` left gaps of 0.2-7.1%);
-    None where it is not proven by then."""
+    None where it is not solved by then."""
     try:
-        found = build_from_problem(problem, candidates="all", reduce=True, deadline=stop).solution(deadline=stop)
+        return build_from_problem(problem, candidates="all", reduce=True, deadline=stop).solution(deadline=stop)
     except SolverError:
         return None
-    return found.info.bound
 
 
 def _shortest_path(problem: Problem, max_run: int | None, deadline: float | None) -> Solution:
