@@ -68,7 +68,7 @@ BOUND_TIME = 5.0
 OPTIMUM_SHARE = 0.5
 #: Most apps for which, under expected, the model over every group is tried in the bound's time
 #: (above ALL_SUBSETS_MAX_APPS, on a plan over contiguous groups whose scope, ``candidates="auto"``,
-#: is every partition, its plan is taken where cheaper): at n = 13 it took 0.4-34 s (34 random
+#: is every partition, its plan is taken where cheaper): at n = 13 it took 0.4-37 s (34 random
 #: workloads, a third with a GPU cap, a third with a pin and an isolated pair), where the plan
 #: over contiguous groups (after moves) was up to 11% dearer than the optimum, with a pin and an isolated pair.
 OPTIMUM_MAX_APPS = 14
