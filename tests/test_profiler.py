@@ -219,6 +219,21 @@ def test_latencies_that_do_not_vary_fit_without_a_poor_fit_warning():
     assert _quality("flat", np.full(4, 0.05), np.full(4, 0.06)).poor
 
 
+def test_measurements_loaded_or_selected_are_written_back_as_they_are(tmp_path):
+    """``write_measurements`` takes ``Measurements`` (as ``load_measurements`` returns them, or
+    a selection of them) as well as rows: it refused them ("expected mappings")."""
+    table = synth_rows(builtin_profile("BERT"), preset("reference"), np.random.default_rng(3), samples=4)
+    table = dataclasses.replace(table, mem_mb=np.where(table.kind == "gpu", 900.0, np.nan))  # measured for some
+    for part in (table, table.select(table.kind == "gpu"), table.select(table.kind == "cpu")):
+        f = tmp_path / "m.csv"
+        write_measurements(part, f)
+        again = load_measurements(f)
+        for field in ("kind", "vcpu", "gpu_mem_gb", "batch", "latency"):
+            assert getattr(again, field).tolist() == getattr(part, field).tolist(), field
+        assert np.array_equal(again.mem_mb, part.mem_mb, equal_nan=True)
+        assert ("mem_mb" in f.read_text().splitlines()[0]) == bool(np.isfinite(part.mem_mb).any())
+
+
 def test_profile_callable_with_a_fake_clock(tmp_path):
     clock = iter(np.arange(0, 10000, 0.5))  # every call advances 0.5 s: each run "takes" 0.5 s
     calls = []

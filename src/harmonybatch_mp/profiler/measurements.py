@@ -51,6 +51,17 @@ class Measurements:
                              f"got {mask.dtype} of shape {mask.shape}")
         return Measurements(**{f.name: getattr(self, f.name)[mask] for f in dataclasses.fields(self)})
 
+    def rows(self) -> list[dict[str, Any]]:
+        """The measurements as rows with the CSV's columns (``mem_mb`` where measured), as
+        :func:`profile_callable` returns them: :func:`write_measurements` writes either."""
+        out = []
+        for kind, vcpu, gpu, batch, latency, mem in zip(self.kind, self.vcpu, self.gpu_mem_gb, self.batch,
+                                                        self.latency, self.mem_mb):
+            row = {"kind": str(kind), "vcpu": float(vcpu) if kind == "cpu" else "",
+                   "gpu_mem_gb": int(gpu) if kind == "gpu" else "", "batch": int(batch), "latency_s": float(latency)}
+            out.append(row if math.isnan(mem) else {**row, "mem_mb": float(mem)})
+        return out
+
 
 def measurements_from_rows(rows: Iterable[Mapping[str, Any]], where: str = "measurements",
                            first_line: int = 1) -> Measurements:
@@ -107,8 +118,11 @@ def load_measurements(path: str | Path) -> Measurements:
     return measurements_from_rows(rows, where=f"measurements file {str(path)!r}", first_line=2)
 
 
-def write_measurements(rows: Sequence[Mapping[str, Any]], path: str | Path) -> None:
-    """Write measurement rows (as returned by :func:`profile_callable`) to a CSV file, atomically."""
+def write_measurements(rows: Sequence[Mapping[str, Any]] | Measurements, path: str | Path) -> None:
+    """Write measurement rows (as returned by :func:`profile_callable`), or :class:`Measurements`
+    (as :func:`load_measurements` returns them, or a selection of them), to a CSV file, atomically."""
+    if isinstance(rows, Measurements):
+        rows = rows.rows()
     rows = v.listed(rows, "measurement rows", "mappings of column to value")
     if not all(isinstance(r, Mapping) for r in rows):
         raise InputError(f"measurement rows: expected mappings of column to value, got {rows!r:.60}")
