@@ -7,7 +7,7 @@ order in which apps were given.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,8 @@ class Workload:
     >>> w = Workload([App("b", 1.0, 2), App("a", 0.5, 5)])
     >>> [a.name for a in w.apps], w.total_rate
     (['a', 'b'], 7.0)
+    >>> [a.name for a in w], len(w)  # its apps, in that order
+    (['a', 'b'], 2)
     """
 
     apps: tuple[App, ...]
@@ -88,6 +90,9 @@ class Workload:
 
     def __len__(self) -> int:
         return len(self.apps)
+
+    def __iter__(self) -> Iterator[App]:
+        return iter(self.apps)
 
     @property
     def total_rate(self) -> float:
