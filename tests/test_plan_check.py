@@ -132,6 +132,8 @@ def test_a_certificate_meets_its_plan_within_the_gaps_it_records(plan, tmp_path)
     assert "proven within" not in format_plan(plan)
     only_abs = loose.with_solver(dataclasses.replace(loose.solver, rel_gap=None))
     assert "proven within rel_gap 0 or abs_gap 0.5 per million" in format_plan(only_abs)
+    assert ", gap 0.000%, " in format_plan(loose)  # (its bound met: not rounding's 1.5e-16 in e-notation)
+    assert ", gap 1.234%, " in format_plan(loose.with_solver(dataclasses.replace(loose.solver, gap=0.01234)))
     for bad in ("x", -0.1, float("nan")):
         data = plan.to_dict()
         data["solver"]["rel_gap"] = bad

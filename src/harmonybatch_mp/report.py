@@ -22,7 +22,7 @@ def format_plan(plan: Plan) -> str:
     if info.columns is not None:
         objective = "none" if info.objective is None else f"{info.objective:.6e}"
         bound = "none" if info.bound is None else f"{info.bound:.6e}"
-        gap = "unknown" if info.gap is None else f"{info.gap:.2e}"
+        gap = "unknown" if info.gap is None else f"{info.gap:.3%}"  # (rounding's 1.51e-16 of a met bound: 0.000%)
         lines.append(f"  certificate: objective {objective}, bound {bound}, gap {gap}, "
                      f"{info.columns} columns from {info.candidate_groups} candidate groups"
                      + (f", {info.iterations} LP rounds" if info.iterations is not None else "")
