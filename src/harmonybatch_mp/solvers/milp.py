@@ -182,8 +182,8 @@ def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto"
                         backend_options), rel_gap, abs_gap)
     if candidates == "auto" and not max_run and sol.info.status == RESTRICTED_OPTIMAL and not problem.side.counting:
         sol = _proven(_improved(problem, sol, deadline, move_time), rel_gap, abs_gap)
-    own = candidates == "auto" and not max_run  # the plan's scope is every partition
-    return _proven(_relaxed_bound(problem, sol, deadline, bound_time, own), rel_gap, abs_gap)
+    every_partition = candidates == "auto" and not max_run  # the plan's scope
+    return _proven(_relaxed_bound(problem, sol, deadline, bound_time, every_partition), rel_gap, abs_gap)
 
 
 def _proven(sol: Solution, rel_gap: float, abs_gap: float) -> Solution:
@@ -277,13 +277,13 @@ def _milp(problem: Problem, candidates: str | Sequence[Sequence[str]], max_run: 
 
 
 def _relaxed_bound(problem: Problem, sol: Solution, deadline: float | None, seconds: float,
-                   own: bool = False) -> Solution:
+                   every_partition: bool = False) -> Solution:
     """A plan not proven optimal over every partition, with its bound raised where it can be
     by column generation over every group, run for ``seconds`` at most: on the relaxed model
     under ``expected``, by ``colgen`` under full-batch, whose plan is taken where it is cheaper
     (under short limits its own moves get less time than the plan's had, so it may be dearer).
     Under ``expected`` up to :data:`OPTIMUM_MAX_APPS` apps the model over every group is tried
-    first (:func:`_optimum`); where ``own`` (the plan's scope is every partition), its plan is
+    first (:func:`_optimum`); where ``every_partition`` is the plan's scope, its plan is
     taken where it is cheaper."""
     info = sol.info
     now = time.perf_counter()
@@ -293,7 +293,8 @@ def _relaxed_bound(problem: Problem, sol: Solution, deadline: float | None, seco
     # the optimum first, the relaxed bound if not; not where the model over every group was cut short
     if problem.expected and problem.n <= OPTIMUM_MAX_APPS and info.status in (RESTRICTED_OPTIMAL, BOUNDED, HEURISTIC):
         found = _optimum(problem, now + OPTIMUM_SHARE * (stop - now))
-        if found is not None and own and found.info.status == OPTIMAL and found.info.objective < info.objective:
+        cheaper = found is not None and found.info.status == OPTIMAL and found.info.objective < info.objective
+        if every_partition and cheaper:
             return Solution(found.groups, found.configs, replace(
                 found.info, name=info.name, scope=f"all partitions ({info.scope}, then the model over every group)"))
         if found is not None and found.info.bound is not None:
