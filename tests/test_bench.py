@@ -255,7 +255,7 @@ def test_the_default_pool_keeps_each_workers_pricing_in_one_thread(monkeypatch):
     import concurrent.futures
     import multiprocessing
 
-    from harmonybatch_mp import sweep
+    from harmonybatch_mp import _pool
 
     started = {}
 
@@ -264,12 +264,12 @@ def test_the_default_pool_keeps_each_workers_pricing_in_one_thread(monkeypatch):
             started["initializer"] = initializer
             super().__init__(max_workers)
 
-    monkeypatch.setattr(sweep, "ProcessPoolExecutor", Pool)
+    monkeypatch.setattr(_pool, "ProcessPoolExecutor", Pool)
     assert plan_many([("0.5:5", "VGG19")], workers=1)[0].ok
-    assert started["initializer"] is sweep._start_worker
+    assert started["initializer"] is _pool.start_worker
     reader, writer = multiprocessing.Pipe(duplex=False)
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                                initializer=sweep._start_worker, initargs=(reader,)) as pool:
+                                                initializer=_pool.start_worker, initargs=(reader,)) as pool:
         assert pool.submit(_pricing_threads).result() == 1
     writer.close()
 
@@ -341,7 +341,7 @@ def test_a_script_without_the_main_guard_is_told_what_stopped_the_pool(tmp_path)
 
     script = tmp_path / "unguarded.py"
     script.write_text("from harmonybatch_mp import plan_many\n"
-                      "records = plan_many([('0.5:5', 'VGG19'), ('0.8:10', 'BERT')], workers=2)\n"
+                      "records = plan_many([('0.5:5', 'VGG19'), ('0.8:10', 'BERT')] * 3, workers=2)\n"
                       "print(sorted({(r.ok, r.error_type) for r in records}))\n"
                       "print(all('__main__' in r.error for r in records))\n")
     run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
@@ -367,11 +367,15 @@ def kill(problem, *, times=1):
 @pytest.mark.parametrize("times", [1, 2])
 def test_a_worker_killed_loses_only_an_instance_that_kills_it_again(tmp_path, times):
     """A worker of the default pool that ends (killed, out of memory) breaks the pool, which
-    fails every instance not done: all were ``lost`` records. They run once more in a fresh
-    pool, so a worker killed once loses nothing; an instance that kills its worker again is
-    lost, after two runs."""
+    fails every instance not done: all were ``lost`` records. Then they ran once more in a
+    fresh pool, where the one that ended its worker again took those pending with it. Now the
+    pool runs a worker's worth at a time, and those that were running run again one at a time
+    beside the others: a worker killed once loses nothing, and an instance that kills its
+    worker again is lost, after two runs, and nothing else."""
     import subprocess
     import sys
+
+    from harmonybatch_mp._pool import KILLED
 
     (tmp_path / "killer.py").write_text(KILLER)
     script = tmp_path / "sweep.py"
@@ -380,19 +384,18 @@ def test_a_worker_killed_loses_only_an_instance_that_kills_it_again(tmp_path, ti
                       "import killer\n"
                       "if __name__ == '__main__':\n"
                       "    register_solver('kill', killer.kill)\n"
-                      f"    calls = [dict(workload='0.5:5,1.0:20', profile='VGG19', solver='kill', times={times})]\n"
-                      "    calls += [dict(workload=f'0.{4 + i}:5,1.0:{i + 1}', profile='BERT', solver='dp')\n"
-                      "              for i in range(5)]\n"
+                      "    calls = [dict(workload=f'0.{4 + i}:5,1.0:{i + 1}', profile='BERT', solver='dp')\n"
+                      "             for i in range(7)]\n"
+                      f"    calls[1] = dict(workload='0.5:5,1.0:20', profile='VGG19', solver='kill', times={times})\n"
                       "    records = plan_many(calls, workers=2)\n"
-                      "    print([r.ok for r in records], records[0].lost)\n")
+                      "    print([r.ok for r in records])\n"
+                      "    print(records[1].lost, records[1].error)\n")
     run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-2000:]
-    ok, lost = run.stdout.split("] ")
-    assert (tmp_path / "runs.txt").read_text().count("run") == min(times + 1, 2)
-    if times == 1:
-        assert ok == "[True, True, True, True, True, True" and lost.strip() == "False"
-    else:
-        assert ok.startswith("[False") and lost.strip() == "True"
+    ok, lost = run.stdout.strip().split("\n")
+    assert (tmp_path / "runs.txt").read_text().count("run") == 2
+    assert ok == str([True, times == 1] + [True] * 5)
+    assert lost == ("False None" if times == 1 else f"True {KILLED}")
 
 
 def test_dask_local_cluster_gives_the_serial_plans():

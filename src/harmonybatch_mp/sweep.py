@@ -8,33 +8,21 @@ back in input order either way.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import pickle
-import threading
 import traceback
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import CancelledError, Executor, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import CancelledError, Executor, Future
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from typing import Any
 
-from ._cores import usable_cores
+from . import _pool
 from ._validate import function, integer, listed
 from .errors import HarmonyBatchError, InputError
 from .plan import Plan
 
 #: Most worker processes of the default pool.
 MAX_WORKERS = 1024
-#: How long a worker of the default pool is given to end once asked to stop (then it is killed).
-STOP_SECONDS = 5.0
-#: Added to the error of an instance the default pool lost. A script without the guard had its
-#: records say only "terminated abruptly": each worker runs the script again as it starts, and
-#: the call in it stopped the worker (Python's "bootstrapping phase" error, on standard error).
-BROKEN_POOL = (" (a worker of the default process pool ended: killed, out of memory, or the script that called "
-               "plan_many has no `if __name__ == \"__main__\":` guard, which the workers need to start; "
-               "or pass executor=ThreadPoolExecutor(...))")
 #: The error, in another process, of an instance naming a solver the caller could not send.
 UNSENT = ("solver {!r}: the calling process registered it with a function that cannot be sent to this worker process "
           "(one of its script's own, or one that does not pickle); register one defined at the top level of a module "
@@ -110,30 +98,6 @@ def plan_one(index: int, arguments: dict[str, Any], solvers: tuple[Any, ...] = (
         return PlanRecord(index, None, type(exc).__name__, "".join(traceback.format_exception_only(exc)).strip())
 
 
-def _start_worker(owner: Connection) -> None:
-    """Start a worker of the default pool (a process per core).
-
-    Its pricing searches (and ``expected_bound``'s row pricing) stay in one thread
-    (``solvers.pricing.THREADS``), or the pool would run more threads than cores. And it ends
-    once the process that started the pool is gone, however that ended: ``owner`` is the read
-    end of a pipe whose write end only that process holds, so it reads end-of-file then.
-    Killed (SIGKILL, or SIGTERM where nothing handles it), that process cannot stop its pool,
-    and its workers waited for ever on queues nobody reads (a shell pipeline reading their
-    output with them)."""
-    from .solvers import pricing
-
-    pricing.THREADS = 1
-    threading.Thread(target=_end_with, args=(owner,), name="harmonybatch-mp-owner", daemon=True).start()
-
-
-def _end_with(owner: Connection) -> None:
-    try:
-        while True:  # the owner never writes: this returns at its end only
-            owner.recv_bytes()
-    except (EOFError, OSError):
-        os._exit(1)
-
-
 def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, workers: int | None = None,
               progress: Callable[[int], None] | None = None, **solve_options: Any) -> list[PlanRecord]:
     """Plan every instance; return one :class:`PlanRecord` per instance, in input order.
@@ -159,9 +123,10 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
         and whose workers end by themselves once the calling process is gone
         (even killed). An executor that takes no work (shut down) is an InputError; an
         instance it loses after taking it (a worker or the cluster gone, its future
-        cancelled) is a record with ``lost``. The default pool, broken by a worker that ended
-        (killed, out of memory), fails every instance not done; those run once more, in a fresh
-        pool, and only one lost again is such a record. An instance waits as its executor makes it
+        cancelled) is a record with ``lost``. The default pool runs a worker's worth of instances
+        at a time; one whose worker ended (killed, out of memory) runs again in a fresh pool, and
+        is such a record where its worker ended again: the instances beside it are not lost
+        (``_pool.run``). Progress comes as instances finish. An instance waits as its executor makes it
         wait: on a Dask cluster with no worker, until one joins (``bench --scheduler`` gives
         up after a while; cancelling the futures, e.g. ``executor.shutdown(wait=False)``
         from another thread, makes such records).
@@ -200,73 +165,53 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
         solvers = tuple(spec if isinstance(spec, _Withheld) or _importable(spec)
                         else _Withheld(spec.name, UNSENT.format(spec.name)) for spec in solvers)
     records: dict[int, PlanRecord] = {}
-    todo = calls
-    for last in ((False, True) if own else (True,)):  # the default pool, broken, is started again once
-        if own:
-            executor, owner = _default_pool(workers)
-        futures: list[Any] = []
+
+    def finish(i: int, fut: Future) -> None:
         try:
-            for i, args in todo:
-                try:
-                    futures.append(executor.submit(plan_one, i, args, solvers, os.getpid()))
-                except Exception as exc:  # a pool shut down, a Dask client closed: the caller's executor takes no work
-                    if own:
-                        raise
-                    raise InputError(f"executor: it took no work ({type(exc).__name__}: {exc}); "
-                                     "was it shut down?") from None
-            broken = []
-            for (i, args), fut in zip(todo, futures):
-                try:
-                    records[i] = fut.result()
-                except Exception as exc:  # the executor lost the task (a worker died, a cluster closed): a record
-                    if own and not last and isinstance(exc, BrokenProcessPool):  # or once more, in a fresh pool
-                        broken.append((i, args))
-                        continue
-                    records[i] = PlanRecord(i, None, type(exc).__name__, _lost_error(exc, own), lost=True)
-                if progress is not None:
-                    progress(1)
-        except BaseException:  # Ctrl-C, or the caller's progress raised: what has not started never will
-            for fut in futures:
-                fut.cancel()
-            if own:
-                _stop_workers(executor)
-            raise
-        finally:
-            if own:
-                executor.shutdown()
-                for end in owner:
-                    end.close()
-        todo = broken
-        if not todo:
-            break
+            records[i] = fut.result()
+        except Exception as exc:  # the executor lost the task (a worker died, a cluster closed): a record
+            records[i] = PlanRecord(i, None, type(exc).__name__, _lost_error(exc), lost=True)
+        if progress is not None:
+            progress(1)
+
+    if own:
+        _pool.run(calls, lambda pool, i, args: pool.submit(plan_one, i, args, solvers, os.getpid()), workers, finish)
+    else:
+        _run_on(executor, calls, solvers, finish)
     return [records[i] for i, _ in calls]
 
 
-def _default_pool(workers: int | None) -> tuple[ProcessPoolExecutor, tuple[Connection, Connection]]:
-    """A process pool of ``workers`` processes (default: the usable cores) whose workers end
-    with this process (:func:`_start_worker`), and the pipe that tells them (close both ends
-    once the pool is shut down)."""
-    # forkserver: forking a process that runs threads (a Dask client, a solver) can deadlock
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    owner = multiprocessing.Pipe(duplex=False)  # (read end: the workers', write end: only ours)
-    pool = ProcessPoolExecutor(max_workers=workers or usable_cores(), mp_context=multiprocessing.get_context(method),
-                               initializer=_start_worker, initargs=(owner[0],))
-    return pool, owner
+def _run_on(executor: Executor, calls: list[tuple[int, dict[str, Any]]], solvers: tuple[Any, ...],
+            finish: Callable[[int, Future], None]) -> None:
+    """Run each call on the caller's executor, and pass each future, in input order, to
+    ``finish`` (raising there cancels those not started, and raises)."""
+    futures: list[Any] = []
+    try:
+        for i, args in calls:
+            try:
+                futures.append(executor.submit(plan_one, i, args, solvers, os.getpid()))
+            except Exception as exc:  # a pool shut down, a Dask client closed: it takes no work
+                raise InputError(f"executor: it took no work ({type(exc).__name__}: {exc}); "
+                                 "was it shut down?") from None
+        for (i, _), fut in zip(calls, futures):
+            finish(i, fut)
+    except BaseException:  # Ctrl-C, or the caller's progress raised: what has not started never will
+        for fut in futures:
+            fut.cancel()
+        raise
 
 
-def _lost_error(exc: Exception, default_pool: bool) -> str:
-    """The error of a record whose instance the executor lost with ``exc``: its message, what a
-    cancelled future or a message-less error means, and where the default pool broke, what
-    breaks one (:data:`BROKEN_POOL`; not for another error, which a worker raised).
+def _lost_error(exc: Exception) -> str:
+    """The error of a record whose instance the executor lost with ``exc``: its message, or
+    what a cancelled future or a message-less error means.
 
-    >>> _lost_error(CancelledError(), False)
+    >>> _lost_error(CancelledError())
     'the executor cancelled this instance before it finished (was its pool or cluster shut down?)'
-    >>> _lost_error(TypeError("x"), True)
+    >>> _lost_error(TypeError("x"))
     'x'
     """
-    said = str(exc) or (CANCELLED if isinstance(exc, CancelledError) else
+    return str(exc) or (CANCELLED if isinstance(exc, CancelledError) else
                         f"the executor raised {type(exc).__name__} with no message")
-    return said + (BROKEN_POOL if default_pool and isinstance(exc, BrokenProcessPool) else "")
 
 
 def _registered(calls: Iterable[dict[str, Any]]) -> tuple[Any, ...]:
@@ -318,17 +263,3 @@ def _picklable(index: int, arguments: dict[str, Any]) -> None:
     if exc is not None:
         raise InputError(f"instance {index}: cannot be sent to a worker process ({type(exc).__name__}: {exc}); "
                          "pass arguments that pickle, or executor=ThreadPoolExecutor(...)")
-
-
-def _stop_workers(executor: ProcessPoolExecutor) -> None:
-    """Stop the default pool's workers now: leaving on Ctrl-C must not wait for every plan
-    already running (``shutdown`` would, each up to its time limit)."""
-    processes = list((getattr(executor, "_processes", None) or {}).values())  # the pool's own table (3.10-3.14)
-    executor.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        process.terminate()
-    for process in processes:  # reaped, not left as zombies
-        process.join(STOP_SECONDS)
-        if process.is_alive():
-            process.kill()
-            process.join()

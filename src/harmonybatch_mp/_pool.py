@@ -1,0 +1,171 @@
+"""The default process pool of :func:`~harmonybatch_mp.sweep.plan_many`: workers that end with
+the process that started them, and a run that a worker killed mid-plan does not break."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import Connection
+from typing import Any
+
+from ._cores import usable_cores
+
+#: How long a worker of the default pool is given to end once asked to stop (then it is killed).
+STOP_SECONDS = 5.0
+#: Runs an instance gets that end with its worker (killed, out of memory) before it is lost.
+RUNS = 2
+
+#: The error of an instance whose worker ended in each of its runs.
+KILLED = (f"a worker of the default process pool ended while it planned this instance, in each of its {RUNS} runs "
+          "(killed: out of memory?); the other instances ran in other workers")
+#: The error of each instance where no worker of the default pool started. A script without
+#: the guard had its records say only "terminated abruptly": each worker runs the script again
+#: as it starts, and the call in it stopped the worker (Python's "bootstrapping phase" error,
+#: on standard error).
+NOT_STARTED = ("no worker of the default process pool started: the script that called plan_many needs an "
+               "`if __name__ == \"__main__\":` guard, which the workers need to start; or pass "
+               "executor=ThreadPoolExecutor(...)")
+
+Call = tuple[int, Any]
+
+
+def run(calls: list[Call], submit: Callable[[ProcessPoolExecutor, int, Any], Future],
+        workers: int | None, finish: Callable[[int, Future], None]) -> None:
+    """Run each ``(index, arguments)`` call in a default pool of ``workers`` processes
+    (:func:`default_pool`), ``submit(pool, index, arguments)`` its future, and pass each future
+    done to ``finish(index, future)`` (raising there stops the workers and raises).
+
+    At most a worker's worth of calls is submitted at a time, so all of them are running. A
+    worker that ends (killed, out of memory) breaks the pool, which fails them all
+    (``BrokenProcessPool``): the calls not submitted are not lost with them. The calls that
+    were running run again in a fresh pool, where at most one such call runs at a time, so the
+    one that ends its worker each time is told from those that ran beside it. A call whose
+    worker ended in each of its :data:`RUNS` runs is done with a broken future
+    (:data:`KILLED`), and so is every call left where no worker of a pool started
+    (:data:`NOT_STARTED`)."""
+    size = workers or usable_cores()
+    runs = dict.fromkeys((i for i, _ in calls), 0)
+    todo = list(calls)
+    while todo:
+        pool, owner, started = default_pool(size)
+        running: dict[Future, Call] = {}
+        ended: list[Call] = []
+        try:
+            broken = False
+            while (todo or running) and not broken:
+                broken = not _submit_more(pool, submit, todo, running, runs, size)
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                if broken or any(isinstance(fut.exception(), BrokenProcessPool) for fut in done):
+                    broken = True
+                    done, _ = wait(running)  # the pool fails every one running
+                for fut in done:
+                    call = running.pop(fut)
+                    if isinstance(fut.exception(), BrokenProcessPool):
+                        ended.append(call)
+                    else:
+                        finish(call[0], fut)
+            if broken and not started.is_set():
+                for i, _ in ended + todo:
+                    finish(i, _broken(NOT_STARTED))
+                return
+            for call in sorted(ended, key=lambda c: -c[0]):  # (to the front of the calls left, in input order)
+                runs[call[0]] += 1
+                if runs[call[0]] < RUNS:
+                    todo.insert(0, call)
+                else:
+                    finish(call[0], _broken(KILLED))
+        except BaseException:  # Ctrl-C, or finish raised: what has not started never will
+            for fut in running:
+                fut.cancel()
+            stop_workers(pool)
+            raise
+        finally:
+            pool.shutdown()
+            for end in owner:
+                end.close()
+
+
+def _submit_more(pool: ProcessPoolExecutor, submit: Callable[[ProcessPoolExecutor, int, Any], Future],
+                 todo: list[Call], running: dict[Future, Call], runs: dict[int, int], size: int) -> bool:
+    """Submit calls from ``todo`` in its order until ``size`` run, but never two that have run
+    before (their workers ended) together: the next one waits for the one running. False where
+    the pool is broken (a worker ended while none of these ran)."""
+    again = any(runs[i] for i, _ in running.values())
+    k = 0
+    while len(running) < size and k < len(todo):
+        i, arguments = todo[k]
+        if runs[i] and again:
+            k += 1
+            continue
+        try:
+            running[submit(pool, i, arguments)] = todo[k]
+        except BrokenProcessPool:
+            return False
+        again = again or runs[i] > 0
+        del todo[k]
+    return True
+
+
+def _broken(message: str) -> Future:
+    """A future failed as a broken pool fails one, with ``message``."""
+    fut: Future = Future()
+    fut.set_exception(BrokenProcessPool(message))
+    return fut
+
+
+def default_pool(workers: int) -> tuple[ProcessPoolExecutor, tuple[Connection, Connection], Any]:
+    """A process pool of ``workers`` processes whose workers end with this process
+    (:func:`start_worker`), the pipe that tells them (close both ends once the pool is shut
+    down), and an event set once one of them has started."""
+    # forkserver: forking a process that runs threads (a Dask client, a solver) can deadlock
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
+    owner = context.Pipe(duplex=False)  # (read end: the workers', write end: only ours)
+    started = context.Event()
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=start_worker,
+                               initargs=(owner[0], started))
+    return pool, owner, started
+
+
+def start_worker(owner: Connection, started: Any = None) -> None:
+    """Start a worker of the default pool (a process per core).
+
+    Its pricing searches (and ``expected_bound``'s row pricing) stay in one thread
+    (``solvers.pricing.THREADS``), or the pool would run more threads than cores. And it ends
+    once the process that started the pool is gone, however that ended: ``owner`` is the read
+    end of a pipe whose write end only that process holds, so it reads end-of-file then.
+    Killed (SIGKILL, or SIGTERM where nothing handles it), that process cannot stop its pool,
+    and its workers waited for ever on queues nobody reads (a shell pipeline reading their
+    output with them). ``started`` (an event) is set: a worker started."""
+    from .solvers import pricing
+
+    pricing.THREADS = 1
+    threading.Thread(target=_end_with, args=(owner,), name="harmonybatch-mp-owner", daemon=True).start()
+    if started is not None:
+        started.set()
+
+
+def _end_with(owner: Connection) -> None:
+    try:
+        while True:  # the owner never writes: this returns at its end only
+            owner.recv_bytes()
+    except (EOFError, OSError):
+        os._exit(1)
+
+
+def stop_workers(executor: ProcessPoolExecutor) -> None:
+    """Stop the default pool's workers now: leaving on Ctrl-C must not wait for every plan
+    already running (``shutdown`` would, each up to its time limit)."""
+    processes = list((getattr(executor, "_processes", None) or {}).values())  # the pool's own table (3.10-3.14)
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:  # reaped, not left as zombies
+        process.join(STOP_SECONDS)
+        if process.is_alive():
+            process.kill()
+            process.join()
