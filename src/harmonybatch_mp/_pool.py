@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -49,7 +50,7 @@ def run(calls: list[Call], submit: Callable[[ProcessPoolExecutor, int, Any], Fut
     (:data:`NOT_STARTED`)."""
     size = workers or usable_cores()
     runs = dict.fromkeys((i for i, _ in calls), 0)
-    todo = list(calls)
+    todo = deque(calls)
     while todo:
         pool, owner, started = default_pool(size)
         running: dict[Future, Call] = {}
@@ -69,13 +70,13 @@ def run(calls: list[Call], submit: Callable[[ProcessPoolExecutor, int, Any], Fut
                     else:
                         finish(call[0], fut)
             if broken and not started.is_set():
-                for i, _ in ended + todo:
+                for i, _ in [*ended, *todo]:
                     finish(i, _broken(NOT_STARTED))
                 return
             for call in sorted(ended, key=lambda c: -c[0]):  # (to the front of the calls left, in input order)
                 runs[call[0]] += 1
                 if runs[call[0]] < RUNS:
-                    todo.insert(0, call)
+                    todo.appendleft(call)
                 else:
                     finish(call[0], _broken(KILLED))
         except BaseException:  # Ctrl-C, or finish raised: what has not started never will
@@ -90,7 +91,7 @@ def run(calls: list[Call], submit: Callable[[ProcessPoolExecutor, int, Any], Fut
 
 
 def _submit_more(pool: ProcessPoolExecutor, submit: Callable[[ProcessPoolExecutor, int, Any], Future],
-                 todo: list[Call], running: dict[Future, Call], runs: dict[int, int], size: int) -> bool:
+                 todo: deque[Call], running: dict[Future, Call], runs: dict[int, int], size: int) -> bool:
     """Submit calls from ``todo`` in its order until ``size`` run, but never two that have run
     before (their workers ended) together: the next one waits for the one running. False where
     the pool is broken (a worker ended while none of these ran)."""
