@@ -1,5 +1,5 @@
 """The model's equations as functions (``batching``, ``latency``, ``shapes``, ``pricing``,
-``expected_cost``, ``expected_search``, ``provision``) called with a wrong argument: each
+``duration``, ``expected_cost``, ``expected_search``, ``provision``) called with a wrong argument: each
 names it in an InputError. Before, each raised numpy's or Python's own error from inside
 (TypeError, AttributeError, IndexError, numpy's "truth value of an array is ambiguous"),
 or, for a batch of 2.5, quietly took batch 2."""
@@ -17,6 +17,7 @@ from harmonybatch_mp import (
     batching,
     builtin_profile,
     config_grid,
+    duration,
     expected_cost,
     expected_search,
     latency,
@@ -56,6 +57,7 @@ CALLS = [
     (pricing.cost_per_request, (REF,), {"vcpu": 1.55, "mem_gb": 1.5, "gpu_gb": 0, "duration": 0.3, "batch": 1}),
     (pricing.function_cost, (REF, "gpu"),
      {"vcpu": 0.5, "mem_gb": 0.5, "gpu_gb": 2, "latency_avg": 0.3, "batch": 14, "billed": False}),
+    (duration.billed_durations, (duration.DEFAULT_DURATION, np.array([0.3]), np.array([0.5]), 1.0), {}),
     (expected_cost.tail_probabilities, (np.array([2.0, 3.0]), np.array([[0.4, 0.4]]), 4), {}),
     (expected_cost.cost_per_request, (np.ones((1, 4)), np.ones((1, 4)), np.array([4])), {}),
     (expected_cost.expected_size_bound, (np.array([2.0, 3.0]), np.array([[0.4, 0.4]])), {}),

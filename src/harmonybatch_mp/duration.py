@@ -23,6 +23,7 @@ from typing import Protocol
 
 import numpy as np
 
+from ._validate import attributes, number, reals
 from .errors import InputError
 
 
@@ -79,7 +80,16 @@ def billed_durations(duration: DurationModel, lat_avg: np.ndarray, lat_max: np.n
     """``duration.expected_billed(lat_avg, lat_max, unit)`` as a float array, checked: one
     finite duration >= 0 per pair of finite latencies (else an InputError naming the model: a
     negative one priced plans below nothing, a NaN made every app "infeasible" and an inf an
-    IndexError). Where a latency is not finite (a profile out of range), the callers name it."""
+    IndexError). Where a latency is not finite (a profile out of range), the callers name it.
+
+    >>> billed_durations("uniform", np.array([0.3]), np.array([0.5]), 0.0)
+    Traceback (most recent call last):
+    ...
+    harmonybatch_mp.errors.InputError: billed_durations: duration must have expected_billed; str has no expected_billed
+    """
+    attributes(duration, ("expected_billed",), "billed_durations: duration")
+    lat_avg, lat_max = reals(lat_avg, "billed_durations: lat_avg"), reals(lat_max, "billed_durations: lat_max")
+    unit = number(unit, "billed_durations: unit", nonnegative=True)
     try:
         billed = np.asarray(duration.expected_billed(lat_avg, lat_max, unit), dtype=float)
     except (TypeError, ValueError):
