@@ -732,6 +732,26 @@ def _interrupt_a_plan(tmp_path, capsys, ran: list[str]) -> None:
 
 
 
+@pytest.mark.parametrize("signum, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_a_signal_stops_bench_with_one_line_and_leaves_nothing(tmp_path, signum, code, word):
+    """Ctrl-C or SIGTERM while ``bench``'s process pool plans: one line, its exit code, no
+    output folder. The line was often followed by multiprocessing's resource tracker's warning
+    of "5 leaked semaphore objects" (the pool's queues'): the CLI ends without the
+    interpreter's teardown, and the pool's thread let go of its queues as it ended
+    (``_pool.stop_workers`` now joins it first)."""
+    cli = subprocess.Popen([sys.executable, "-m", "harmonybatch_mp", "bench", "--family", "scale", "--workers", "2",
+                            "--out", str(tmp_path / "out")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(4)  # past its imports (under a second here), its pool planning
+        assert cli.poll() is None
+        cli.send_signal(signum)
+        out, err = cli.communicate(timeout=60)
+    finally:
+        cli.kill()
+    assert (cli.returncode, err) == (code, f"harmonybatch-mp: {word}\n"), (cli.returncode, out, err)
+    assert not (tmp_path / "out").exists()
+
+
 def test_sigterm_stops_the_cli_as_ctrl_c_does(tmp_path):
     """SIGTERM (``kill``, ``timeout``, a job scheduler) in the middle of a long solve: one line,
     exit 143 (128 + SIGTERM), nothing on stdout, soon after the signal. By the signal's default

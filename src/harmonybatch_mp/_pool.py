@@ -69,7 +69,7 @@ def run(calls: list[Call], submit: Callable[[ProcessPoolExecutor, int, Any], Fut
                         ended.append(call)
                     else:
                         finish(call[0], fut)
-            if broken and not started.is_set():
+            if broken and not started[0].poll():
                 for i, _ in [*ended, *todo]:
                     finish(i, _broken(NOT_STARTED))
                 return
@@ -86,7 +86,7 @@ def run(calls: list[Call], submit: Callable[[ProcessPoolExecutor, int, Any], Fut
             raise
         finally:
             pool.shutdown()
-            for end in owner:
+            for end in (*owner, *started):
                 end.close()
 
 
@@ -118,21 +118,23 @@ def _broken(message: str) -> Future:
     return fut
 
 
-def default_pool(workers: int) -> tuple[ProcessPoolExecutor, tuple[Connection, Connection], Any]:
+def default_pool(workers: int) -> tuple[ProcessPoolExecutor, tuple[Connection, Connection],
+                                        tuple[Connection, Connection]]:
     """A process pool of ``workers`` processes whose workers end with this process
-    (:func:`start_worker`), the pipe that tells them (close both ends once the pool is shut
-    down), and an event set once one of them has started."""
+    (:func:`start_worker`), the pipe that tells them, and the pipe each tells once it has
+    started, whose read end polls true then (close all four ends once the pool is shut down:
+    pipes, not an event, whose semaphores a process terminated leaves behind)."""
     # forkserver: forking a process that runs threads (a Dask client, a solver) can deadlock
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
     owner = context.Pipe(duplex=False)  # (read end: the workers', write end: only ours)
-    started = context.Event()
+    started = context.Pipe(duplex=False)  # (read end: ours, write end: the workers')
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=start_worker,
-                               initargs=(owner[0], started))
+                               initargs=(owner[0], started[1]))
     return pool, owner, started
 
 
-def start_worker(owner: Connection, started: Any = None) -> None:
+def start_worker(owner: Connection, started: Connection | None = None) -> None:
     """Start a worker of the default pool (a process per core).
 
     Its pricing searches (and ``expected_bound``'s row pricing) stay in one thread
@@ -141,13 +143,13 @@ def start_worker(owner: Connection, started: Any = None) -> None:
     end of a pipe whose write end only that process holds, so it reads end-of-file then.
     Killed (SIGKILL, or SIGTERM where nothing handles it), that process cannot stop its pool,
     and its workers waited for ever on queues nobody reads (a shell pipeline reading their
-    output with them). ``started`` (an event) is set: a worker started."""
+    output with them. It tells ``started`` (a pipe's write end) that it has started."""
     from .solvers import pricing
 
     pricing.THREADS = 1
     threading.Thread(target=_end_with, args=(owner,), name="harmonybatch-mp-owner", daemon=True).start()
     if started is not None:
-        started.set()
+        started.send_bytes(b"")
 
 
 def _end_with(owner: Connection) -> None:
@@ -160,8 +162,12 @@ def _end_with(owner: Connection) -> None:
 
 def stop_workers(executor: ProcessPoolExecutor) -> None:
     """Stop the default pool's workers now: leaving on Ctrl-C must not wait for every plan
-    already running (``shutdown`` would, each up to its time limit)."""
+    already running (``shutdown`` would, each up to its time limit). The pool's thread is
+    joined then: where it ended as the process did (the CLI ends without the interpreter's
+    teardown), the semaphores of the queues it let go were left to multiprocessing's resource
+    tracker, which warned of them."""
     processes = list((getattr(executor, "_processes", None) or {}).values())  # the pool's own table (3.10-3.14)
+    thread = getattr(executor, "_executor_manager_thread", None)
     executor.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.terminate()
@@ -170,3 +176,5 @@ def stop_workers(executor: ProcessPoolExecutor) -> None:
         if process.is_alive():
             process.kill()
             process.join()
+    if thread is not None:
+        thread.join(STOP_SECONDS)
