@@ -17,12 +17,9 @@ from ._cores import usable_cores
 
 #: How long a worker of the default pool is given to end once asked to stop (then it is killed).
 STOP_SECONDS = 5.0
-#: Runs an instance gets that end with its worker (killed, out of memory) before it is lost.
-RUNS = 2
-
-#: The error of an instance whose worker ended in each of its runs.
-KILLED = (f"a worker of the default process pool ended while it planned this instance, in each of its {RUNS} runs "
-          "(killed: out of memory?); the other instances ran in other workers")
+#: The error of an instance whose worker ended as it ran, and again as it ran alone in a fresh pool.
+KILLED = ("a worker of the default process pool ended while it planned this instance, twice, the second time "
+          "alone in the pool (killed: out of memory?); the other instances ran in other workers")
 #: The error of each instance where no worker of the default pool started. A script without
 #: the guard had its records say only "terminated abruptly": each worker runs the script again
 #: as it starts, and the call in it stopped the worker (Python's "bootstrapping phase" error,
@@ -43,13 +40,12 @@ def run(calls: list[Call], submit: Callable[[ProcessPoolExecutor, int, Any], Fut
     At most a worker's worth of calls is submitted at a time, so all of them are running. A
     worker that ends (killed, out of memory) breaks the pool, which fails them all
     (``BrokenProcessPool``): the calls not submitted are not lost with them. The calls that
-    were running run again in a fresh pool, where at most one such call runs at a time, so the
-    one that ends its worker each time is told from those that ran beside it. A call whose
-    worker ended in each of its :data:`RUNS` runs is done with a broken future
-    (:data:`KILLED`), and so is every call left where no worker of a pool started
-    (:data:`NOT_STARTED`)."""
+    were running run again in a fresh pool, after the others, each alone: one whose worker
+    ends then is done with a broken future (:data:`KILLED`), and those that ran beside it
+    are not lost (nor those that only fail beside another, out of memory together). So is
+    every call left where no worker of a pool started (:data:`NOT_STARTED`)."""
     size = workers or usable_cores()
-    runs = dict.fromkeys((i for i, _ in calls), 0)
+    again = dict.fromkeys((i for i, _ in calls), False)  # (whose worker ended as it ran: it runs alone)
     todo = deque(calls)
     while todo:
         pool, owner, started = default_pool(size)
@@ -58,7 +54,7 @@ def run(calls: list[Call], submit: Callable[[ProcessPoolExecutor, int, Any], Fut
         try:
             broken = False
             while (todo or running) and not broken:
-                broken = not _submit_more(pool, submit, todo, running, runs, size)
+                broken = not _submit_more(pool, submit, todo, running, again, size)
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 if broken or any(isinstance(fut.exception(), BrokenProcessPool) for fut in done):
                     broken = True
@@ -73,12 +69,12 @@ def run(calls: list[Call], submit: Callable[[ProcessPoolExecutor, int, Any], Fut
                 for i, _ in [*ended, *todo]:
                     finish(i, _broken(NOT_STARTED))
                 return
-            for call in sorted(ended, key=lambda c: -c[0]):  # (to the front of the calls left, in input order)
-                runs[call[0]] += 1
-                if runs[call[0]] < RUNS:
-                    todo.appendleft(call)
-                else:
+            for call in sorted(ended, key=lambda c: c[0]):  # (after the calls left, in input order)
+                if again[call[0]]:
                     finish(call[0], _broken(KILLED))
+                else:
+                    again[call[0]] = True
+                    todo.append(call)
         except BaseException:  # Ctrl-C, or finish raised: what has not started never will
             for fut in running:
                 fut.cancel()
@@ -91,23 +87,19 @@ def run(calls: list[Call], submit: Callable[[ProcessPoolExecutor, int, Any], Fut
 
 
 def _submit_more(pool: ProcessPoolExecutor, submit: Callable[[ProcessPoolExecutor, int, Any], Future],
-                 todo: deque[Call], running: dict[Future, Call], runs: dict[int, int], size: int) -> bool:
-    """Submit calls from ``todo`` in its order until ``size`` run, but never two that have run
-    before (their workers ended) together: the next one waits for the one running. False where
-    the pool is broken (a worker ended while none of these ran)."""
-    again = any(runs[i] for i, _ in running.values())
-    k = 0
-    while len(running) < size and k < len(todo):
-        i, arguments = todo[k]
-        if runs[i] and again:
-            k += 1
-            continue
+                 todo: deque[Call], running: dict[Future, Call], again: dict[int, bool], size: int) -> bool:
+    """Submit calls from the front of ``todo`` until ``size`` run, but one that runs ``again``
+    only alone (it waits for those running, and the others for it). False where the pool is
+    broken (a worker ended while none of these ran)."""
+    while len(running) < size and todo and not any(again[i] for i, _ in running.values()):
+        i, arguments = todo[0]
+        if again[i] and running:
+            break
         try:
-            running[submit(pool, i, arguments)] = todo[k]
+            running[submit(pool, i, arguments)] = todo[0]
         except BrokenProcessPool:
             return False
-        again = again or runs[i] > 0
-        del todo[k]
+        todo.popleft()
     return True
 
 

@@ -123,11 +123,11 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
         and whose workers end by themselves once the calling process is gone
         (even killed). An executor that takes no work (shut down) is an InputError; an
         instance it loses after taking it (a worker or the cluster gone, its future
-        cancelled) is a record with ``lost``. The default pool runs a worker's worth of instances
-        at a time; one whose worker ended (killed, out of memory) runs again in a fresh pool, and
-        is such a record where its worker ended again: the instances beside it are not lost
-        (``_pool.run``). Progress comes as instances finish. An instance waits as its executor makes it
-        wait: on a Dask cluster with no worker, until one joins (``bench --scheduler`` gives
+        cancelled) is a record with ``lost``. The default pool runs a worker's worth of
+        instances at a time; one whose worker ended (killed, out of memory) runs again in a
+        fresh pool, alone, and is such a record where its worker ended again: the instances
+        beside it are not lost (``_pool.run``). Progress comes as instances finish. An
+        instance waits as its executor makes it wait: on a Dask cluster with no worker, until one joins (``bench --scheduler`` gives
         up after a while; cancelling the futures, e.g. ``executor.shutdown(wait=False)``
         from another thread, makes such records).
     progress : callable, optional
