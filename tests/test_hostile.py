@@ -732,7 +732,8 @@ def _interrupt_a_plan(tmp_path, capsys, ran: list[str]) -> None:
 
 
 
-@pytest.mark.parametrize("signum, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+@pytest.mark.parametrize("signum, code, word",
+                         [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
 def test_a_signal_stops_bench_with_one_line_and_leaves_nothing(tmp_path, signum, code, word):
     """Ctrl-C or SIGTERM while ``bench``'s process pool plans: one line, its exit code, no
     output folder. The line was often followed by multiprocessing's resource tracker's warning

@@ -135,7 +135,7 @@ def start_worker(owner: Connection, started: Connection | None = None) -> None:
     end of a pipe whose write end only that process holds, so it reads end-of-file then.
     Killed (SIGKILL, or SIGTERM where nothing handles it), that process cannot stop its pool,
     and its workers waited for ever on queues nobody reads (a shell pipeline reading their
-    output with them. It tells ``started`` (a pipe's write end) that it has started."""
+    output with them). It tells ``started`` (a pipe's write end) that it has started."""
     from .solvers import pricing
 
     pricing.THREADS = 1

@@ -127,9 +127,9 @@ def plan_many(instances: Iterable[Any], *, executor: Executor | None = None, wor
         instances at a time; one whose worker ended (killed, out of memory) runs again in a
         fresh pool, alone, and is such a record where its worker ended again: the instances
         beside it are not lost (``_pool.run``). Progress comes as instances finish. An
-        instance waits as its executor makes it wait: on a Dask cluster with no worker, until one joins (``bench --scheduler`` gives
-        up after a while; cancelling the futures, e.g. ``executor.shutdown(wait=False)``
-        from another thread, makes such records).
+        instance waits as its executor makes it wait: on a Dask cluster with no worker, until
+        one joins (``bench --scheduler`` gives up after a while; cancelling the futures, e.g.
+        ``executor.shutdown(wait=False)`` from another thread, makes such records).
     progress : callable, optional
         Called with 1 as each instance finishes.
 
