@@ -666,6 +666,24 @@ def test_the_optimum_has_half_the_bound_time_and_the_relaxed_bound_the_rest(monk
     assert plan.solver.relaxation_bound is not None
 
 
+@pytest.mark.parametrize("n, bound_time, tried", [(14, 2, True), (15, 39, False), (15, 41, True), (16, 100, False)])
+def test_the_optimum_is_tried_at_15_apps_given_20_s_for_it(monkeypatch, n, bound_time, tried):
+    """Up to milp.OPTIMUM_MAX_APPS (14) apps the model over every group is tried in half of the
+    bound's time, whatever that is; at 15 (milp.OPTIMUM_LONG_MAX_APPS) only where that half is
+    milp.OPTIMUM_LONG_SECONDS (20 s) or more, as under a limit of a minute (it took 0.0-98 s at
+    15 apps, most within 10 s); above, never."""
+    calls = []
+
+    def unproven(problem, stop):
+        calls.append(stop)
+        return None
+
+    monkeypatch.setattr(milp_module, "_optimum", unproven)
+    monkeypatch.setattr(milp_module, "expected_bound", lambda problem, deadline=None: problem.lower_bound())
+    w = _random(np.random.default_rng(7), "VGG19", n)
+    plan = solve(w, "VGG19", solver="milp", candidates="contiguous", bound_time=bound_time)
+    assert len(calls) == tried and plan.solver.relaxation_bound is not None
+
 def test_a_model_over_every_group_cut_short_is_not_built_again_for_the_bound(monkeypatch):
     """Where the time limit stopped the model over every group (status time_limit), the bound
     does not try it again in the time left (which ended past the limit): the relaxed bound

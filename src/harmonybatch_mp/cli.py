@@ -84,8 +84,8 @@ def _add_candidate_args(g: argparse._ArgumentGroup, time_limit_help: str) -> Non
     g.add_argument("--candidates", choices=("auto", "all", "contiguous"), default="auto",
                    help="candidate groups: all subsets, SLO-contiguous runs, or auto (all when n <= 12 "
                         "and no --max-run; under full-batch, column generation over every group up to "
-                        "40 apps; else contiguous, then under expected at 13 and 14 apps the model over "
-                        "every group, within --bound-time)")
+                        "40 apps; else contiguous, then under expected at 13 and 14 apps (15 given 40 s "
+                        "of bound time) the model over every group, within --bound-time)")
     g.add_argument("--max-run", type=int, metavar="N", help="longest contiguous group (milp contiguous, dp)")
     g.add_argument("--time-limit", type=float, metavar="S", help=time_limit_help)
 

@@ -72,6 +72,11 @@ OPTIMUM_SHARE = 0.5
 #: workloads, a third with a GPU cap, a third with a pin and an isolated pair), where the plan
 #: over contiguous groups (after moves) was up to 11% dearer than the optimum, with a pin and an isolated pair.
 OPTIMUM_MAX_APPS = 14
+#: Most apps for which it is tried where its share of the bound's time is OPTIMUM_LONG_SECONDS
+#: or more (a time limit of a minute gives it about 27 s): at n = 15 it took 0.0-10.3 s on 6 of
+#: 8 random workloads, and 46 s and 98 s on two with a cap of one GPU function.
+OPTIMUM_LONG_MAX_APPS = 15
+OPTIMUM_LONG_SECONDS = 20.0
 BOUND_MAX_APPS = {EXPECTED: 500, FULL_BATCH: 120}
 BOUND_LIMITED_MAX_APPS = {EXPECTED: 500, FULL_BATCH: 200}
 #: Seconds (within the time limit) a plan optimal over contiguous groups only (``candidates="auto"``,
@@ -138,10 +143,11 @@ def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto"
         model, :func:`.expected_bound.expected_bound`; under ``full-batch`` the bound of
         :func:`.colgen.colgen`, whose plan replaces the plan where it is cheaper, status
         ``bounded``); its result is the certificate's ``relaxation_bound``. Under
-        ``expected`` up to :data:`OPTIMUM_MAX_APPS` apps, the model over every group is solved
-        first, in :data:`OPTIMUM_SHARE` of that time, and its bound, the optimum, is taken (no
-        ``relaxation_bound``); with ``auto`` (13 and 14 apps: contiguous runs) so is its plan,
-        where it is cheaper (status ``optimal``). Where it is not solved by then, the relaxed
+        ``expected`` up to :data:`OPTIMUM_MAX_APPS` apps (:data:`OPTIMUM_LONG_MAX_APPS` where
+        that share is :data:`OPTIMUM_LONG_SECONDS` or more), the model over every group is
+        solved first, in :data:`OPTIMUM_SHARE` of that time, and its bound, the optimum, is
+        taken (no ``relaxation_bound``); with ``auto`` (from 13 apps: contiguous runs) so is its
+        plan, where it is cheaper (status ``optimal``). Where it is not solved by then, the relaxed
         bound has the rest.
         0 skips it.
         Default: all that ``time_limit`` leaves, up to :data:`BOUND_LIMITED_MAX_APPS` apps;
@@ -282,17 +288,20 @@ def _relaxed_bound(problem: Problem, sol: Solution, deadline: float | None, seco
     by column generation over every group, run for ``seconds`` at most: on the relaxed model
     under ``expected``, by ``colgen`` under full-batch, whose plan is taken where it is cheaper
     (under short limits its own moves get less time than the plan's had, so it may be dearer).
-    Under ``expected`` up to :data:`OPTIMUM_MAX_APPS` apps the model over every group is tried
-    first (:func:`_optimum`); where ``every_partition`` is the plan's scope, its plan is
-    taken where it is cheaper."""
+    Under ``expected`` up to :data:`OPTIMUM_MAX_APPS` apps (:data:`OPTIMUM_LONG_MAX_APPS` given
+    :data:`OPTIMUM_LONG_SECONDS` for it) the model over every group is tried first
+    (:func:`_optimum`); where ``every_partition`` is the plan's scope, its plan is taken where
+    it is cheaper."""
     info = sol.info
     now = time.perf_counter()
     stop = now + seconds if deadline is None else min(deadline, now + seconds)
     if info.status == OPTIMAL or info.backend == "column generation" or info.objective is None or stop <= now:
         return sol
     # the optimum first, the relaxed bound if not; not where the model over every group was cut short
-    if problem.expected and problem.n <= OPTIMUM_MAX_APPS and info.status in (RESTRICTED_OPTIMAL, BOUNDED, HEURISTIC):
-        found = _optimum(problem, now + OPTIMUM_SHARE * (stop - now))
+    share = OPTIMUM_SHARE * (stop - now)
+    tried = problem.n <= OPTIMUM_MAX_APPS or problem.n <= OPTIMUM_LONG_MAX_APPS and share >= OPTIMUM_LONG_SECONDS
+    if problem.expected and tried and info.status in (RESTRICTED_OPTIMAL, BOUNDED, HEURISTIC):
+        found = _optimum(problem, now + share)
         cheaper = found is not None and found.info.status == OPTIMAL and found.info.objective < info.objective
         if every_partition and cheaper:
             return Solution(found.groups, found.configs, replace(
@@ -320,7 +329,7 @@ def _relaxed_bound(problem: Problem, sol: Solution, deadline: float | None, seco
 
 
 def _optimum(problem: Problem, stop: float) -> Solution | None:
-    """The model over every group (all subsets, up to OPTIMUM_MAX_APPS apps) solved by
+    """The model over every group (all subsets, up to OPTIMUM_LONG_MAX_APPS apps) solved by
     ``stop``: its bound is the optimum of every plan that keeps the side constraints, and under
     ``expected`` tighter and sooner than the relaxed model's (n = 4-12, random VGG19 and GPT-2:
     0.02-2.5 s for the optimum, where 1.1-4.4 s of ``expected_bound`` left gaps of 0.2-7.1%);
