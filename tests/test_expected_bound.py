@@ -238,35 +238,42 @@ def test_undominated_keeps_the_bins_no_other_dominates(bins, levels, seed):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(0, 2**16), st.integers(1, 6), st.integers(1, 4), st.integers(1, 12))
-def test_a_round_keeps_the_columns_of_largest_gain_a_few_a_bin(seed, blocks, bins, per_round):
-    """:func:`.expected_relaxed._best` keeps, of the blocks pricing found, the columns of
-    largest gain (of equal gains, the first found), at most ``PER_BIN`` a bin and
+@given(st.integers(0, 2**16), st.integers(1, 6), st.integers(1, 4), st.integers(1, 12), st.integers(0, 12))
+def test_a_round_keeps_the_columns_of_largest_gain_a_few_a_bin(seed, blocks, bins, per_round, kept):
+    """:func:`.expected_relaxed._best` keeps, of the blocks pricing found (:func:`._add`), the
+    columns of largest gain (of equal gains, the first found), at most ``PER_BIN`` a bin and
     ``PER_ROUND`` in all, with their members and coefficients: as picking them one column at
-    a time from a list sorted by gain does."""
+    a time from a list sorted by gain does (of each block, the ``PER_ROUND`` it holds). So it
+    does where ``_add`` let go of the columns no round could take, once the blocks held more
+    than ``KEPT_ROWS``."""
     rng = np.random.default_rng(seed)
-    found, flat = [], []
-    for _ in range(blocks):
-        rows = int(rng.integers(1, 8))
-        gain = rng.integers(1, 4, rows).astype(float)  # few values: ties between blocks
-        where = rng.integers(0, bins, rows)
-        x = np.where(rng.random((rows, 6)) < 0.5, 0.0, rng.choice([0.25, 1.0], (rows, 6)))
-        weight = rng.random(rows)
-        found.append((gain, where, x, weight))
-        flat += [(gain[r], where[r], np.flatnonzero(x[r] > 0), weight[r]) for r in range(rows)]
+    found, flat, let_go = [], [], False
+    with (mock.patch.object(expected_relaxed, "PER_BIN", 2), mock.patch.object(expected_relaxed, "PER_ROUND", per_round),
+          mock.patch.object(expected_relaxed, "KEPT_ROWS", kept)):
+        for _ in range(blocks):
+            rows = int(rng.integers(1, 8))
+            gain = rng.integers(1, 4, rows).astype(float)  # few values: ties between blocks
+            where = rng.integers(0, bins, rows)
+            x = np.where(rng.random((rows, 6)) < 0.5, 0.0, rng.choice([0.25, 1.0], (rows, 6)))
+            weight = rng.random(rows)
+            held = sum(block[0].size for block in found) + min(rows, per_round)
+            expected_relaxed._add(where, gain, weight, lambda top, x=x: x[top], found)
+            let_go |= sum(block[0].size for block in found) < held
+            top = np.argsort(-gain, kind="stable")[:per_round]  # (the most a block holds)
+            flat += [(gain[r], where[r], np.flatnonzero(x[r] > 0), weight[r]) for r in top]
+        got = expected_relaxed._best(found)
     flat.sort(key=lambda f: -f[0])
     want, per_bin = [], [0] * bins
-    with mock.patch.object(expected_relaxed, "PER_BIN", 2), mock.patch.object(expected_relaxed, "PER_ROUND", per_round):
-        for _, v, members, w in flat:
-            if per_bin[v] < 2 and len(want) < per_round:
-                per_bin[v] += 1
-                want.append((members.tolist(), w))
-        got = expected_relaxed._best(found, bins)
+    for _, v, members, w in flat:
+        if per_bin[v] < 2 and len(want) < per_round:
+            per_bin[v] += 1
+            want.append((members.tolist(), w))
     event("the bins' cap bound" if len(want) < min(per_round, len(flat)) else "the round's cap or the columns bound")
+    event("columns let go" if let_go else "every column held")
     assert [(m.tolist(), w) for m, _, w in got] == want
     for members, coefficients, _ in got:
         assert (coefficients > 0).all() and coefficients.size == members.size
-    assert expected_relaxed._best([], bins) == []
+    assert expected_relaxed._best([]) == []
 
 
 @settings(max_examples=12, deadline=None)
