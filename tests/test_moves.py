@@ -3,6 +3,7 @@ brute force over every move, and milp's use of it on contiguous plans."""
 
 from __future__ import annotations
 
+import importlib
 import time
 
 import pytest
@@ -134,3 +135,25 @@ def test_milp_moves_apps_out_of_the_contiguous_optimum():
     for bad in (-1, "x", float("inf"), True):
         with pytest.raises(InputError, match="move_time"):
             solve(APPS, "GPT-2", move_time=bad)
+
+
+def test_by_default_moves_run_up_to_2000_apps_under_full_batch_and_500_under_expected(monkeypatch):
+    """move_time's default is MOVE_TIME up to MOVE_MAX_APPS[cost model] apps and 0 above: 600
+    apps are moved under full-batch (on part 2's draws of benchmarks/colgen.py, 5 s made 8 of 8
+    plans cheaper at 1,000 and 2,000 apps) and not under expected; with the full-batch cap
+    below 600, not either. The moves are recorded, not made."""
+    milp_module = importlib.import_module("harmonybatch_mp.solvers.milp")
+    budgets = []
+
+    def recorded(problem, masks, deadline):
+        budgets.append(deadline - time.perf_counter())
+        return masks
+
+    monkeypatch.setattr(milp_module, "improve", recorded)
+    apps = ",".join(f"{0.3 + 0.003 * i:.3f}:{[0.5, 2, 5, 10, 20][i % 5]}" for i in range(600))
+    solve(apps, "VGG19", cost_model="full-batch", bound_time=0)
+    assert len(budgets) == 1 and milp_module.MOVE_TIME - 1 < budgets[0] <= milp_module.MOVE_TIME
+    solve(apps, "VGG19", bound_time=0)
+    monkeypatch.setattr(milp_module, "MOVE_MAX_APPS", {**milp_module.MOVE_MAX_APPS, "full-batch": 599})
+    solve(apps, "VGG19", cost_model="full-batch", bound_time=0)
+    assert len(budgets) == 1

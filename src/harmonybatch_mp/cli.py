@@ -109,13 +109,13 @@ def _add_milp_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--bound-time", type=float, metavar="S",
                    help="when the plan is not proven over every partition: seconds (within --time-limit) "
                         "of column generation to raise the certificate's bound, under full-batch taking "
-                        "colgen's plan where cheaper (default: what --time-limit leaves, up to 500 apps under "
-                        "expected and 200 under full-batch; without a limit 5, up to 500 and 120; 0 above; "
+                        "colgen's plan where cheaper (default: what --time-limit leaves, up to 500 apps; "
+                        "without a limit 5, up to 500 apps under expected and 120 under full-batch; 0 above; "
                         "0: the per-app bound only)")
     g.add_argument("--move-time", type=float, metavar="S",
                    help="when the plan is optimal over contiguous groups only: seconds (within --time-limit) "
-                        "of moving single apps between groups to lower its cost (default 5 up to 500 apps, "
-                        "0 above; 0: the contiguous optimum)")
+                        "of moving single apps between groups to lower its cost (default 5 up to 500 apps under "
+                        "expected and 2,000 under full-batch, 0 above; 0: the contiguous optimum)")
     g.add_argument("--backend", default="appsi_highs", metavar="NAME",
                    help="MILP backend: appsi_highs (default, in process) or any Pyomo SolverFactory name "
                         "(glpk, cbc, gurobi, cplex, scip) installed on this machine")

@@ -77,15 +77,20 @@ OPTIMUM_MAX_APPS = 14
 #: 8 random workloads, and 46 s and 98 s on two with a cap of one GPU function.
 OPTIMUM_LONG_MAX_APPS = 15
 OPTIMUM_LONG_SECONDS = 20.0
+#: Under full-batch with a 60 s limit, colgen's bound on the draws of benchmarks/colgen.py part 2:
+#: n = 300 8 of 8 higher (gaps 0.5-19.6% to 0.06-13.0%), n = 500 4 of 8 (4.9-10.6% to 2.7-7.2%),
+#: n = 1,000 none; its plans there, 0.006-0.43% cheaper, are those of 5 s of moves.
 BOUND_MAX_APPS = {EXPECTED: 500, FULL_BATCH: 120}
-BOUND_LIMITED_MAX_APPS = {EXPECTED: 500, FULL_BATCH: 200}
+BOUND_LIMITED_MAX_APPS = {EXPECTED: 500, FULL_BATCH: 500}
 #: Seconds (within the time limit) a plan optimal over contiguous groups only (``candidates="auto"``,
 #: no counting side constraints) spends by default on moves of single apps (:mod:`.moves`), up to
-#: MOVE_MAX_APPS apps: a round prices every app in every group. Under expected, random workloads
-#: (benchmarks/colgen.py, part 3): n = 30 GPT-2 2.7% cheaper, n = 150 BERT 0.5%, most within 1 s;
-#: n = 300 BERT 0.9%, VGG19 (family scale) 3.0%, in 5 s; n = 1000: no move found in 5 s.
+#: MOVE_MAX_APPS[cost model] apps: a round prices every app in every group. Under expected, random
+#: workloads (benchmarks/colgen.py, part 3): n = 30 GPT-2 2.7% cheaper, n = 150 BERT 0.5%, most within
+#: 1 s; n = 300 BERT 0.9%, VGG19 (family scale) 3.0%, in 5 s; n = 1000: no move found in 5 s. Under
+#: full-batch (benchmarks/colgen.py part 2's draws): n = 1,000 8 of 8 cheaper (0.006-0.43%), n = 2,000
+#: 8 of 8 (0.008-0.36%); n = 5,000 (family scale): no move found in 5 s.
 MOVE_TIME = 5.0
-MOVE_MAX_APPS = 500
+MOVE_MAX_APPS = {EXPECTED: 500, FULL_BATCH: 2000}
 #: Relative slack within which a plan meets a bound (as the backends' gap tolerance): the plan
 #: and the per-app bound sum the same costs in other orders.
 MEETS = 1e-9
@@ -150,13 +155,15 @@ def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto"
         plan, where it is cheaper (status ``optimal``). Where it is not solved by then, the relaxed
         bound has the rest.
         0 skips it.
-        Default: all that ``time_limit`` leaves, up to :data:`BOUND_LIMITED_MAX_APPS` apps;
-        without a limit :data:`BOUND_TIME`, up to :data:`BOUND_MAX_APPS` apps; 0 above.
+        Default: all that ``time_limit`` leaves, up to :data:`BOUND_LIMITED_MAX_APPS` apps (500);
+        without a limit :data:`BOUND_TIME`, up to :data:`BOUND_MAX_APPS` apps (500 under
+        ``expected``, 120 under ``full-batch``); 0 above.
     move_time : float, optional
         With ``candidates="auto"`` and no ``max_run``, for a plan optimal over contiguous
         groups only and no counting side constraint: at most this many seconds, never past
         the time limit, of moves of single apps between groups (:func:`.moves.improve`),
-        before the bound. 0 skips them. Default: :data:`MOVE_TIME` up to :data:`MOVE_MAX_APPS` apps, 0 above.
+        before the bound. 0 skips them. Default: :data:`MOVE_TIME` up to :data:`MOVE_MAX_APPS` apps
+        (500 under ``expected``, 2,000 under ``full-batch``), 0 above.
 
     Examples
     --------
@@ -182,7 +189,7 @@ def milp(problem: Problem, *, candidates: str | Sequence[Sequence[str]] = "auto"
     else:
         bound_time = seconds(bound_time, "bound_time")
     if move_time is None:
-        move_time = MOVE_TIME if problem.n <= MOVE_MAX_APPS else 0.0
+        move_time = MOVE_TIME if problem.n <= MOVE_MAX_APPS[problem.cost_model] else 0.0
     move_time = seconds(move_time, "move_time")
     sol = _proven(_milp(problem, candidates, max_run, deadline, rel_gap, abs_gap, threads, warm_start, backend,
                         backend_options), rel_gap, abs_gap)
