@@ -348,11 +348,11 @@ class Relaxed:
                 opened, cap = np.empty((4, 2 * count), np.int64), np.empty(2 * count)
                 open_rows(*args, opened, cap)
             level, anchor, place, rank = opened[:, :count]
-            rows.append(np.stack([np.full(count, v), level, apps[anchor], place]))
+            rows.append(np.stack([np.full(count, v), level, apps[anchor], place]).astype(np.int32))
             caps.append(cap[:count].copy())
-            ranks.append(rank.copy())
-        rows, caps = np.concatenate(rows, axis=1) if rows else np.zeros((4, 0), int), np.concatenate(caps or [[]])
-        group, rank = rows[0] * self.unit.shape[1] + rows[1], np.concatenate(ranks or [np.zeros(0, np.int64)])
+            ranks.append(rank.astype(np.int32))
+        rows, caps = np.concatenate(rows, axis=1) if rows else np.zeros((4, 0), np.int32), np.concatenate(caps or [[]])
+        group, rank = rows[0] * self.unit.shape[1] + rows[1], np.concatenate(ranks or [np.zeros(0, np.int32)])
         found: list = []
         start, width = 0, 1
         while True:
@@ -442,7 +442,7 @@ class Relaxed:
         from .relaxed_kernel import price_rows
 
         # a bin's rows of one anchor and partner together; C order, so that the kernel is compiled for one layout
-        v, level, anchor, place = np.ascontiguousarray(rows[:, np.lexsort((rows[3], rows[2], rows[0]))])
+        v, level, anchor, place = np.ascontiguousarray(rows[:, np.lexsort((rows[3], rows[2], rows[0]))], np.int64)
         partner = self._partner(anchor, place)
         own = self._own(v, anchor, place)
         unit = self.unit[v, level]
