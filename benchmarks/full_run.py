@@ -162,7 +162,7 @@ def main() -> None:
         "(restr.) = optimal over SLO-contiguous groups only, (bnd) = that plan made cheaper by moves of single apps, (limit) = stopped at the time limit; a percentage is "
         "the gap to the best bound any solver proved for the workload (valid for every plan). `milp`'s "
         "bound comes from column generation in what the limit leaves (`expected_bound` under `expected` up "
-        "to 500 apps, `colgen` under `full-batch` up to 500 apps, whose plan is taken where cheaper); `dp`'s is the "
+        "to 1,000 apps, `colgen` under `full-batch` up to 500 apps, whose plan is taken where cheaper); `dp`'s is the "
         "per-app bound.", "",
         *time_table(scale), "",
         f"Largest n solved to proven optimality within {LIMIT_S:.0f} s on this family:", "",

@@ -786,6 +786,27 @@ def test_with_a_time_limit_colgen_bounds_up_to_500_apps_under_full_batch():
         assert len(limits) == 1
 
 
+def test_with_a_time_limit_the_relaxed_bound_runs_up_to_1000_apps_under_expected():
+    """Under expected with a limit, the relaxed bound has what the limit leaves up to
+    BOUND_LIMITED_MAX_APPS apps, 1,000 (with 60 s at 1,000 apps it raised 5 of 8 bounds, part
+    3's family): 600 apps get it, and not with the cap below 600. The bound is recorded, not
+    run; without a limit 600 apps get none (BOUND_MAX_APPS, 500)."""
+    stops = []
+
+    def recorded(problem, *, deadline=None):
+        stops.append(deadline - time.perf_counter())
+        return problem.lower_bound()
+
+    apps = ",".join(f"{0.3 + 0.003 * i:.3f}:{[0.5, 2, 5, 10, 20][i % 5]}" for i in range(600))
+    with mock.patch.object(milp_module, "expected_bound", recorded):
+        solve(apps, "VGG19", time_limit=30, move_time=0)
+        assert len(stops) == 1 and 20 < stops[0] < 30
+        solve(apps, "VGG19", move_time=0)
+        with mock.patch.object(milp_module, "BOUND_LIMITED_MAX_APPS", {"full-batch": 500, "expected": 599}):
+            solve(apps, "VGG19", time_limit=30, move_time=0)
+        assert len(stops) == 1
+
+
 def test_the_time_limit_bounds_the_relaxed_bound_too():
     """60 apps under expected with a limit under the relaxed bound's 5 s: the bound stops at the
     limit; the bound it proved by then is still below the plan. The limit leaves the bound about

@@ -109,8 +109,9 @@ def _add_milp_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--bound-time", type=float, metavar="S",
                    help="when the plan is not proven over every partition: seconds (within --time-limit) "
                         "of column generation to raise the certificate's bound, under full-batch taking "
-                        "colgen's plan where cheaper (default: what --time-limit leaves, up to 500 apps; "
-                        "without a limit 5, up to 500 apps under expected and 120 under full-batch; 0 above; "
+                        "colgen's plan where cheaper (default: what --time-limit leaves, up to 1,000 apps under "
+                        "expected and 500 under full-batch; without a limit 5, up to 500 apps under "
+                        "expected and 120 under full-batch; 0 above; "
                         "0: the per-app bound only)")
     g.add_argument("--move-time", type=float, metavar="S",
                    help="when the plan is optimal over contiguous groups only: seconds (within --time-limit) "
