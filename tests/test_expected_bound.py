@@ -788,9 +788,9 @@ def test_with_a_time_limit_colgen_bounds_up_to_500_apps_under_full_batch():
 
 def test_with_a_time_limit_the_relaxed_bound_runs_up_to_1000_apps_under_expected():
     """Under expected with a limit, the relaxed bound has what the limit leaves up to
-    BOUND_LIMITED_MAX_APPS apps, 1,000 (with 60 s at 1,000 apps it raised 5 of 8 bounds, part
-    3's family): 600 apps get it, and not with the cap below 600. The bound is recorded, not
-    run; without a limit 600 apps get none (BOUND_MAX_APPS, 500)."""
+    BOUND_LIMITED_MAX_APPS apps, 1,000 (with 60 s at 1,000 apps it raised 5 of 8 bounds, on
+    part 2's draws of benchmarks/colgen.py): 600 apps get it, and not with the cap below 600.
+    The bound is recorded, not run; without a limit 600 apps get none (BOUND_MAX_APPS, 500)."""
     stops = []
 
     def recorded(problem, *, deadline=None):
