@@ -102,7 +102,8 @@ def _chosen(gain: np.ndarray, where: np.ndarray) -> np.ndarray:
     are fewer)."""
     order = np.argsort(-gain, kind="stable")
     by_bin = np.argsort(where[order], kind="stable")  # each bin's columns, best first
-    first = np.searchsorted(where[order][by_bin], where[order][by_bin])  # where its bin starts
+    grouped = where[order][by_bin]
+    first = np.searchsorted(grouped, grouped)  # where each column's bin starts
     place = np.empty(order.size, np.int64)
     place[by_bin] = np.arange(order.size) - first
     return order[place < PER_BIN][:PER_ROUND]
