@@ -82,38 +82,44 @@ def test_improve_stops_at_the_deadline():
     assert problem.plan_cost(improve(problem, start)) < problem.plan_cost(start)
 
 
-def test_improve_begins_no_batch_that_would_end_past_the_deadline(monkeypatch):
+def test_improve_begins_no_batch_that_would_end_past_the_deadline(monkeypatch, stopped_clock):
     """Groups priced at 10 ms each, 10 a batch, from every app alone (over 100 groups to price):
-    with whole batches, the third would begin at about 0.2 s and end past a deadline of
-    0.25 s; the batches shrink toward the deadline instead, so the call returns by it."""
+    with whole batches, the third would begin at 0.2 s and end past a deadline of 0.25 s;
+    the batches shrink toward the deadline instead, so the call returns by it."""
     problem = Problem(*as_instance(APPS, "VGG19"), cost_model="full-batch")
+    clock, priced = stopped_clock, []
     monkeypatch.setattr(moves, "BATCH", 10)
-    monkeypatch.setattr(problem, "prefetch", lambda masks: time.sleep(0.01 * len(list(masks))))
-    start = time.perf_counter()
+
+    def prefetch(masks):
+        priced.append(len(list(masks)))
+        clock[0] += 0.01 * priced[-1]
+
+    monkeypatch.setattr(problem, "prefetch", prefetch)
+    start = clock[0]
     improve(problem, [1 << i for i in range(problem.n)], deadline=start + 0.25)
-    assert time.perf_counter() <= start + 0.25
+    assert clock[0] <= start + 0.25 and priced[0] == 10 and sum(priced) > 2 * 10, priced
 
 
-def test_a_batch_after_groups_found_cached_is_at_most_twice_as_large(monkeypatch):
+def test_a_batch_after_groups_found_cached_is_at_most_twice_as_large(monkeypatch, stopped_clock):
     """Groups found cached price at no pace, which sized the next batch to 512: at 300 apps
     under full-batch that batch took 0.5 s past a colgen limit of 0.5 s. Here 30 apps alone
-    make 435 groups to price; the first 16 price at once and the rest at 5 ms each. The call
-    returns within 0.2 s of its 0.1 s deadline (the batch after the cached ones, 32 groups,
-    takes 0.16 s); in batches of 512 it took 2.1 s."""
+    make 435 groups to price; the first 16 price at once and the rest at 5 ms each. The batch
+    after the cached ones is 32 groups, which take 0.16 s; the call returns within that of
+    its 0.1 s deadline (in one batch of the 419 left, it would take 2.1 s)."""
     apps = ",".join(f"{0.4 + 0.05 * i:.2f}:{1 + i % 7}" for i in range(30))
     problem = Problem(*as_instance(apps, "VGG19"), cost_model="full-batch")
-    priced = [0]
+    clock, priced = stopped_clock, [0]
 
     def prefetch(masks):
         for _ in masks:
             priced[0] += 1
             if priced[0] > 16:
-                time.sleep(0.005)
+                clock[0] += 0.005
 
     monkeypatch.setattr(problem, "prefetch", prefetch)
-    start = time.perf_counter()
+    start = clock[0]
     improve(problem, [1 << i for i in range(problem.n)], deadline=start + 0.1)
-    assert time.perf_counter() <= start + 0.3 and priced[0] > 16
+    assert clock[0] <= start + 0.1 + 0.16 + 1e-9 and priced[0] > 16
 
 
 def test_milp_moves_apps_out_of_the_contiguous_optimum():
