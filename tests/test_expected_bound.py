@@ -217,6 +217,49 @@ def test_the_rows_a_bin_opens_come_by_level_by_falling_cap_with_their_rank(model
     event("some row opened" if opened_any else "no row opened")
 
 
+@settings(max_examples=12, deadline=None)
+@given(st.sampled_from(MODELS), st.integers(0, 2**16), st.floats(1.0, 3.0), st.booleans())
+def test_a_round_prices_each_levels_rows_by_rank_in_doubling_steps_while_their_cap_passes(model, seed, spread, some):
+    """:meth:`.Relaxed.price` prices, at its k-th step, of every bin and level the rows that
+    :func:`.relaxed_kernel.open_rows` ranks ``2**k - 1`` to ``2**(k+1) - 2`` whose cap exceeds
+    the level's gain as the step begins, by bin, level and rank; it stops when no row of a
+    later rank passes (over some bins only, after the first step). The rows are found here
+    from ``open_rows`` alone, and each step is one call of the compiled pricing (``CHUNK`` as
+    large as it takes)."""
+    problem = _problem(_random(np.random.default_rng(seed), model, 16), model, "reference")
+    relaxed = Relaxed(problem, 1.0 / problem.lower_bound())
+    duals = relaxed.alone() * np.random.default_rng(seed).uniform(0.9, spread, problem.n)
+    bins = range(1, relaxed.u.size, 2) if some else range(relaxed.u.size)
+    every = []  # (bin, level, app, place, rank, cap) of every row opened
+    for v in bins:
+        apps, (where, first) = relaxed.apps[v], relaxed._candidates[v]
+        args = (duals[apps], relaxed.share[apps], relaxed.unit[v, :relaxed.levels[v]], where, first,
+                expected_relaxed.TOLERANCE, np.zeros(relaxed.levels[v]))
+        count = open_rows(*args, np.empty((4, 0), np.int64), np.empty(0))
+        rows, caps = np.empty((4, count), np.int64), np.empty(count)
+        open_rows(*args, rows, caps)
+        every += [(v, lv, apps[t], q, rank, cap) for (lv, t, q, rank), cap in zip(rows.T, caps)]
+    calls = []
+    rows_of = Relaxed._rows
+
+    def spy(self, rows, duals, gains, found):
+        calls.append((np.array(rows, np.int64).T.tolist(), gains.copy(), gains))
+        return rows_of(self, rows, duals, gains, found)
+
+    with mock.patch.object(Relaxed, "_rows", spy), mock.patch.object(expected_relaxed, "CHUNK", 1 << 40):
+        relaxed.price(duals, bins if some else None)
+    assume(calls)
+    event("some bins: one step" if some else f"every bin: {min(len(calls), 5)}{'+' if len(calls) >= 5 else ''} steps")
+    for k, (priced, gains, _) in enumerate(calls):
+        start = 2 ** k - 1
+        want = [[v, lv, a, q] for v, lv, a, q, rank, cap in every
+                if start <= rank < start + 2 ** k and cap > gains[v, lv]]
+        assert priced == want, k
+    gains, start = calls[-1][2], 2 ** len(calls) - 1
+    left = [row for row in every if row[4] >= start and row[5] > gains[row[0], row[1]]]
+    assert len(calls) == 1 if some else not left
+
+
 @settings(max_examples=200)
 @given(st.integers(1, 70), st.integers(1, 3 * SAMPLED), st.integers(0, 2**32 - 1))
 def test_undominated_keeps_the_bins_no_other_dominates(bins, levels, seed):

@@ -124,6 +124,14 @@ def _best(found: list) -> list[tuple[np.ndarray, np.ndarray, float]]:
     return columns
 
 
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    """The arrays ``parts`` joined; the list is emptied, so that each part is let go as soon
+    as it is copied (:meth:`Relaxed.price` joins millions of rows at n = 1,000)."""
+    joined = np.concatenate(parts)
+    parts.clear()
+    return joined
+
+
 def _split(price: Callable[[slice], None], rows: int) -> None:
     """``price`` over ``rows`` rows, in pieces of :data:`PARALLEL_ROWS` rows or more taken in
     turn by the pricing's threads (each row is priced alone, so the result is the same in
@@ -336,8 +344,8 @@ class Relaxed:
         every = bins is None
         bins = range(self.u.size) if every else bins
         gains = np.zeros(self.unit.shape)  # (bin, level): the largest gain, or a cap above it
-        rows, caps, ranks = [], [], []
         opened, cap = np.empty((4, OPENED), np.int64), np.empty(OPENED)  # (grown where a bin opens more)
+        apps_, places, falls, blocks = [], [], [], []  # (a block: the rows of one bin and level)
         for v in bins:
             if deadline is not None and time.perf_counter() > deadline:
                 return np.inf, np.inf, []
@@ -348,30 +356,17 @@ class Relaxed:
             if count > cap.size:
                 opened, cap = np.empty((4, 2 * count), np.int64), np.empty(2 * count)
                 open_rows(*args, opened, cap)
-            level, anchor, place, rank = opened[:, :count]
-            rows.append(np.stack([np.full(count, v), level, apps[anchor], place]).astype(np.int32))
-            caps.append(cap[:count].copy())
-            ranks.append(rank.astype(np.int32))
-        rows, caps = np.concatenate(rows, axis=1) if rows else np.zeros((4, 0), np.int32), np.concatenate(caps or [[]])
-        group, rank = rows[0] * self.unit.shape[1] + rows[1], np.concatenate(ranks or [np.zeros(0, np.int32)])
+            level, anchor, place = opened[:3, :count]
+            apps_.append(apps[anchor].astype(np.int32))
+            places.append(place.astype(np.int16))
+            falls.append(-cap[:count])
+            size = np.bincount(level, minlength=self.levels[v])
+            blocks.append(np.stack([np.full(size.size, v), np.arange(size.size), size])[:, size > 0])
         found: list = []
-        start, width = 0, 1
-        while True:
-            if deadline is not None and time.perf_counter() > deadline:
-                every = False
-                break
-            open_ = (caps > gains.ravel()[group]) & (rank >= start)
-            if not open_.any():
-                break
-            now = np.flatnonzero(open_ & (rank < start + width))
-            start, width = start + width, 2 * width
-            for lo in range(0, now.size, CHUNK // self.share.size + 1):
-                if deadline is not None and time.perf_counter() > deadline:
-                    every = False
-                    break
-                self._rows(rows[:, now[lo:lo + CHUNK // self.share.size + 1]], duals, gains, found)
-            if not every:
-                break
+        if blocks:
+            ended = self._open(np.concatenate(blocks, axis=1), _joined(apps_), _joined(places), _joined(falls),
+                               duals, gains, found, deadline, every)
+            every = every and ended
         columns = _best(found)
         if not every:
             return np.inf, np.inf, columns
@@ -381,6 +376,42 @@ class Relaxed:
             share = np.minimum(np.maximum(self._profits(v, duals), 0.0), gains[v, :self.levels[v], None])
             best[apps] = np.maximum(best[apps], share.max(axis=0, initial=0.0))
         return float(best.sum()), float(gains.max(initial=0.0)), columns
+
+    def _open(self, blocks: np.ndarray, app: np.ndarray, place: np.ndarray, fall: np.ndarray, duals: np.ndarray,
+              gains: np.ndarray, found: list, deadline: float | None, whole: bool) -> bool:
+        """Price the rows :meth:`price` opened while their cap exceeds their level's gain, in
+        steps that take each block's next ranks, 1, 2, 4, ... of them, until no row is left
+        (True) or the ``deadline`` passes (False); not ``whole``, the first step only (False).
+
+        A block is the rows of one bin and level (``blocks``' columns: bin, level, number of
+        rows, in order); its rows (anchor ``app``, the partner's ``place``, ``fall``: the cap
+        negated) are by falling cap, so those that pass come first. Each row is held in
+        14 bytes, and a step looks only at its own ranks (at n = 1,000 a round opens about 16
+        million rows; held as 28 bytes, with masks over all of them at each step, it peaked at
+        1.4 GB: ``formulations/column_generation.md``, "In the default certificate")."""
+        v, level, size = blocks
+        key, offset = v * self.unit.shape[1] + level, np.cumsum(size) - size
+        flat = gains.ravel()  # (a view: _rows raises the gains)
+        start, width = 0, 1
+        while deadline is None or time.perf_counter() <= deadline:
+            live = np.flatnonzero(size > start)
+            live = live[fall[offset[live] + start] < -flat[key[live]]]  # (its row at rank start passes)
+            if not live.size:
+                return True
+            count = np.minimum(size[live] - start, width)
+            block = np.repeat(live, count)
+            at = np.arange(block.size) + np.repeat(offset[live] + start - (np.cumsum(count) - count), count)
+            passes = fall[at] < -flat[key[block]]
+            block, at = block[passes], at[passes]
+            rows = np.stack([v[block], level[block], app[at], place[at]]).astype(np.int32)
+            start, width = start + width, 2 * width
+            for lo in range(0, rows.shape[1], CHUNK // self.share.size + 1):
+                if deadline is not None and time.perf_counter() > deadline:
+                    return False
+                self._rows(rows[:, lo:lo + CHUNK // self.share.size + 1], duals, gains, found)
+            if not whole:
+                return False
+        return False
 
     def _profits(self, v: int, duals: np.ndarray) -> np.ndarray:
         """``y_a - share_a unit(v, l)`` per level ``l`` (rows) of bin ``v`` and app it serves

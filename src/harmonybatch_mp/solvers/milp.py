@@ -81,7 +81,7 @@ OPTIMUM_LONG_SECONDS = 20.0
 #: n = 300 8 of 8 higher (gaps 0.5-19.6% to 0.06-13.0%), n = 500 4 of 8 (4.9-10.6% to 2.7-7.2%),
 #: n = 1,000 none; its plans there, 0.006-0.43% cheaper, are those of 5 s of moves. Under expected
 #: with 60 s at n = 1,000 (the same draws), the relaxed bound raised 5 of 8 (the random ones
-#: 6.8-12.3% to 4.4-11.6%), peaking at 1.4 GB.
+#: 6.8-12.3% to 4.4-11.6%), peaking at 0.75 GB (1.4 GB before the rows were held in blocks).
 BOUND_MAX_APPS = {EXPECTED: 500, FULL_BATCH: 120}
 BOUND_LIMITED_MAX_APPS = {EXPECTED: 1000, FULL_BATCH: 500}
 #: Seconds (within the time limit) a plan optimal over contiguous groups only (``candidates="auto"``,
