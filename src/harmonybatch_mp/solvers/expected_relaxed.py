@@ -387,12 +387,13 @@ class Relaxed:
         rows, in order); its rows (anchor ``app``, the partner's ``place``, ``fall``: the cap
         negated) are by falling cap, so those that pass come first. Each row is held in
         14 bytes, and a step looks only at its own ranks (at n = 1,000 a round opens about 16
-        million rows; held as 28 bytes, with masks over all of them at each step, it peaked at
-        1.4 GB: ``formulations/column_generation.md``, "In the default certificate")."""
+        million rows; held with their ranks and levels, and masked whole at each step, they
+        took the call to 1.4 GB: ``formulations/column_generation.md``, "In the default
+        certificate")."""
         v, level, size = blocks
         key, offset = v * self.unit.shape[1] + level, np.cumsum(size) - size
         flat = gains.ravel()  # (a view: _rows raises the gains)
-        start, width = 0, 1
+        start, width, per_call = 0, 1, CHUNK // self.share.size + 1  # (rows of one call to _rows)
         while deadline is None or time.perf_counter() <= deadline:
             live = np.flatnonzero(size > start)
             live = live[fall[offset[live] + start] < -flat[key[live]]]  # (its row at rank start passes)
@@ -405,10 +406,10 @@ class Relaxed:
             block, at = block[passes], at[passes]
             rows = np.stack([v[block], level[block], app[at], place[at]]).astype(np.int32)
             start, width = start + width, 2 * width
-            for lo in range(0, rows.shape[1], CHUNK // self.share.size + 1):
+            for lo in range(0, rows.shape[1], per_call):
                 if deadline is not None and time.perf_counter() > deadline:
                     return False
-                self._rows(rows[:, lo:lo + CHUNK // self.share.size + 1], duals, gains, found)
+                self._rows(rows[:, lo:lo + per_call], duals, gains, found)
             if not whole:
                 return False
         return False
