@@ -404,7 +404,7 @@ class Relaxed:
             at = np.arange(block.size) + np.repeat(offset[live] + start - (np.cumsum(count) - count), count)
             passes = fall[at] < -flat[key[block]]
             block, at = block[passes], at[passes]
-            rows = np.stack([v[block], level[block], app[at], place[at]]).astype(np.int32)
+            rows = np.stack([v[block], level[block], app[at], place[at]])  # (int64, as _rows prices them)
             start, width = start + width, 2 * width
             for lo in range(0, rows.shape[1], per_call):
                 if deadline is not None and time.perf_counter() > deadline:
