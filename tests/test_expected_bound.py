@@ -21,7 +21,7 @@ from scipy.optimize import linprog
 from harmonybatch_mp import InfeasibleError, InputError, SideConstraints, SolverError, solve
 from harmonybatch_mp.expected_cost import expected_size_bound
 from harmonybatch_mp.families import _random
-from harmonybatch_mp.solvers import Problem, as_instance, expected_relaxed, pricing
+from harmonybatch_mp.solvers import Problem, as_instance, expected_columns, expected_relaxed, pricing
 from harmonybatch_mp.solvers import expected_bound as expected_bound_module
 from harmonybatch_mp.solvers.expected_anchors import anchored_sizes
 from harmonybatch_mp.solvers.expected_bins import SAMPLED, undominated
@@ -179,7 +179,7 @@ def test_pricing_bounds_every_group(model, platform, workload, most, data):
     assert gain >= top - 1e-9
     assert together >= _best_total(profit, problem.n) - 1e-9
     for members, x, w in found:  # each prices out at the duals, by its own coefficients and weight
-        assert duals[members] @ x - w > expected_relaxed.TOLERANCE * (1 - 1e-9)
+        assert duals[members] @ x - w > expected_columns.TOLERANCE * (1 - 1e-9)
         if (x == 1).all():
             assert w >= relaxed.weight(members) * (1 - 1e-9)
 
@@ -197,7 +197,7 @@ def test_the_rows_a_bin_opens_come_by_level_by_falling_cap_with_their_rank(model
     for v in range(relaxed.u.size):
         apps, (where, first) = relaxed.apps[v], relaxed._candidates[v]
         args = (duals[apps], relaxed.share[apps], relaxed.unit[v, :relaxed.levels[v]], where, first,
-                expected_relaxed.TOLERANCE, np.zeros(relaxed.levels[v]))
+                expected_columns.TOLERANCE, np.zeros(relaxed.levels[v]))
         count = open_rows(*args, np.empty((4, 0), np.int64), np.empty(0))
         rows, caps = np.empty((4, count), np.int64), np.empty(count)
         assert open_rows(*args, rows, caps) == count
@@ -234,7 +234,7 @@ def test_a_round_prices_each_levels_rows_by_rank_in_doubling_steps_while_their_c
     for v in bins:
         apps, (where, first) = relaxed.apps[v], relaxed._candidates[v]
         args = (duals[apps], relaxed.share[apps], relaxed.unit[v, :relaxed.levels[v]], where, first,
-                expected_relaxed.TOLERANCE, np.zeros(relaxed.levels[v]))
+                expected_columns.TOLERANCE, np.zeros(relaxed.levels[v]))
         count = open_rows(*args, np.empty((4, 0), np.int64), np.empty(0))
         rows, caps = np.empty((4, count), np.int64), np.empty(count)
         open_rows(*args, rows, caps)
@@ -283,16 +283,16 @@ def test_undominated_keeps_the_bins_no_other_dominates(bins, levels, seed):
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 2**16), st.integers(1, 6), st.integers(1, 4), st.integers(1, 12), st.integers(0, 12))
 def test_a_round_keeps_the_columns_of_largest_gain_a_few_a_bin(seed, blocks, bins, per_round, kept):
-    """:func:`.expected_relaxed._best` keeps, of the blocks pricing found (:func:`._add`), the
+    """:func:`.expected_columns.pick` keeps, of the blocks pricing found (:func:`.hold`), the
     columns of largest gain (of equal gains, the first found), at most ``PER_BIN`` a bin and
     ``PER_ROUND`` in all, with their members and coefficients: as picking them one column at
     a time from a list sorted by gain does (of each block, the ``PER_ROUND`` it holds). So it
-    does where ``_add`` let go of the columns no round could take, once the blocks held more
+    does where ``hold`` let go of the columns no round could take, once the blocks held more
     than ``KEPT_ROWS``."""
     rng = np.random.default_rng(seed)
     found, flat, let_go = [], [], False
-    with (mock.patch.object(expected_relaxed, "PER_BIN", 2), mock.patch.object(expected_relaxed, "PER_ROUND", per_round),
-          mock.patch.object(expected_relaxed, "KEPT_ROWS", kept)):
+    with (mock.patch.object(expected_columns, "PER_BIN", 2), mock.patch.object(expected_columns, "PER_ROUND", per_round),
+          mock.patch.object(expected_columns, "KEPT_ROWS", kept)):
         for _ in range(blocks):
             rows = int(rng.integers(1, 8))
             gain = rng.integers(1, 4, rows).astype(float)  # few values: ties between blocks
@@ -300,11 +300,11 @@ def test_a_round_keeps_the_columns_of_largest_gain_a_few_a_bin(seed, blocks, bin
             x = np.where(rng.random((rows, 6)) < 0.5, 0.0, rng.choice([0.25, 1.0], (rows, 6)))
             weight = rng.random(rows)
             held = sum(block[0].size for block in found) + min(rows, per_round)
-            expected_relaxed._add(where, gain, weight, lambda top, x=x: x[top], found)
+            expected_columns.hold(where, gain, weight, lambda top, x=x: x[top], found)
             let_go |= sum(block[0].size for block in found) < held
             top = np.argsort(-gain, kind="stable")[:per_round]  # (the most a block holds)
             flat += [(gain[r], where[r], np.flatnonzero(x[r] > 0), weight[r]) for r in top]
-        got = expected_relaxed._best(found)
+        got = expected_columns.pick(found)
     flat.sort(key=lambda f: -f[0])
     want, per_bin = [], [0] * bins
     for _, v, members, w in flat:
@@ -316,7 +316,7 @@ def test_a_round_keeps_the_columns_of_largest_gain_a_few_a_bin(seed, blocks, bin
     assert [(m.tolist(), w) for m, _, w in got] == want
     for members, coefficients, _ in got:
         assert (coefficients > 0).all() and coefficients.size == members.size
-    assert expected_relaxed._best([]) == []
+    assert expected_columns.pick([]) == []
 
 
 @settings(max_examples=12, deadline=None)

@@ -44,6 +44,7 @@ from ..expected_search import level_bounds, lower_bound
 from ..grid import KINDS
 from .expected_anchors import PARTNERS, WEIGHED, anchored_sizes, partners
 from .expected_bins import config_bins, undominated
+from .expected_columns import TOLERANCE, hold, pick
 from .problem import Problem
 
 #: Ratio of consecutive levels of ``1 + A`` (the rows' edges: 1, RATIO, RATIO^2, ...).
@@ -55,15 +56,6 @@ BEYOND = 2.0
 LENGTHS = 1.25
 #: The initial runs (in SLO order) have at most this many anchors as they grow.
 ANCHORS = 8
-#: Reduced costs below minus this (scaled units, the plan ~1) price out.
-TOLERANCE = 1e-7
-#: Most columns returned per round.
-PER_ROUND = 200
-#: Most columns one bin gives a round (so that a round's columns differ).
-PER_BIN = 10
-#: Most columns a round's pricing holds before it lets go of those no round could take
-#: (:func:`_add`): at n = 1,000 a 48 s round held 3 GB of them, and picking took 7 s.
-KEPT_ROWS = 8 * PER_ROUND
 #: Nodes each row's knapsack may split (:func:`.relaxed_kernel.knapsack_bound`).
 NODES = 7
 #: Most entries (rows x apps) of one call to the compiled pricing.
@@ -75,53 +67,6 @@ PARALLEL_ROWS = 64
 OPENED = 4096
 #: Pieces per thread a split call is cut into (:func:`_split`), at least :data:`PARALLEL_ROWS` rows each.
 PIECES = 8
-
-
-def _add(bins: np.ndarray, gain: np.ndarray, weight: np.ndarray, coefficients: Callable[[np.ndarray], np.ndarray],
-         found: list) -> None:
-    """Append to ``found`` the best :data:`PER_ROUND` columns (found on ``bins``, of ``weight``)
-    whose ``gain`` at the duals prices them out, as one block ``(gains, bins, coefficients over
-    every app, weights)``, best first (:func:`_best` picks a round's columns from the blocks);
-    ``coefficients(indices)`` makes the rows of coefficients of those columns only. Blocks
-    holding more than :data:`KEPT_ROWS` columns become one, of the columns :func:`_chosen`
-    keeps of them: no other could be picked."""
-    better = np.flatnonzero(gain > TOLERANCE)
-    if better.size:
-        top = better[np.argsort(-gain[better], kind="stable")[:PER_ROUND]]
-        found.append((gain[top], bins[top], coefficients(top), weight[top]))
-    if sum(block[0].size for block in found) > KEPT_ROWS:
-        gain, where, x, weight = (np.concatenate(part) for part in zip(*found))
-        chosen = _chosen(gain, where)
-        found[:] = [(gain[chosen], where[chosen], x[chosen], weight[chosen])]
-
-
-def _chosen(gain: np.ndarray, where: np.ndarray) -> np.ndarray:
-    """The indices of the columns of largest ``gain`` (of equal gain, the first), at most
-    :data:`PER_BIN` of any bin (``where``) and :data:`PER_ROUND` in all, best first. A column
-    kept of all is kept of any part of the columns that holds it (the columns before it there
-    are fewer)."""
-    order = np.argsort(-gain, kind="stable")
-    by_bin = np.argsort(where[order], kind="stable")  # each bin's columns, best first
-    grouped = where[order][by_bin]
-    first = np.searchsorted(grouped, grouped)  # where each column's bin starts
-    place = np.empty(order.size, np.int64)
-    place[by_bin] = np.arange(order.size) - first
-    return order[place < PER_BIN][:PER_ROUND]
-
-
-def _best(found: list) -> list[tuple[np.ndarray, np.ndarray, float]]:
-    """The columns of largest gain in the blocks ``found`` (:func:`_add`; of equal gain, the
-    first added), at most :data:`PER_BIN` of any bin and :data:`PER_ROUND` in all,
-    as ``(members, coefficients, weight)``. The members are found for these columns only: a
-    round adds up to a hundred times more to ``found`` than it keeps."""
-    if not found:
-        return []
-    gain, where, x, weight = (np.concatenate(part) for part in zip(*found))
-    columns = []
-    for r in _chosen(gain, where):
-        members = np.flatnonzero(x[r] > 0)
-        columns.append((members, x[r, members], float(weight[r])))
-    return columns
 
 
 def _joined(parts: list[np.ndarray]) -> np.ndarray:
@@ -329,11 +274,11 @@ class Relaxed:
         """Two upper bounds at ``duals``: on what the relaxed columns of any plan gain
         together (the sum over apps of the largest ``min(P, p_a^+)`` over the ``(bin,
         level)`` rows, ``P`` the row's largest LP profit, as the columns of a plan are
-        disjoint), and on any one column's gain (the largest ``P``); and the best
-        :data:`PER_ROUND` columns found that price out, as ``(members, coefficients, weight)``:
-        the rows' LP vertices and the groups rounded from them (at most :data:`PER_BIN` a
-        bin). Priced over some ``bins`` only, or stopped at the ``deadline``, it finds columns
-        but bounds nothing (both bounds are inf).
+        disjoint), and on any one column's gain (the largest ``P``); and the best columns found
+        that price out, as ``(members, coefficients, weight)``: the rows' LP vertices and the
+        groups rounded from them (:func:`.expected_columns.pick`: at most ``PER_ROUND``, and
+        ``PER_BIN`` a bin). Priced over some ``bins`` only, or stopped at the ``deadline``, it
+        finds columns but bounds nothing (both bounds are inf).
 
         A row ``(bin, level, anchor, partner)`` is priced (:meth:`_rows`) only while what it
         can gain at most (the anchor's and partner's profits and every positive profit of the
@@ -367,7 +312,7 @@ class Relaxed:
             ended = self._open(np.concatenate(blocks, axis=1), _joined(apps_), _joined(places), _joined(falls),
                                duals, gains, found, deadline, every)
             every = every and ended
-        columns = _best(found)
+        columns = pick(found)
         if not every:
             return np.inf, np.inf, columns
         best = np.zeros(self.share.size)
@@ -466,7 +411,7 @@ class Relaxed:
     def _rows(self, rows: np.ndarray, duals: np.ndarray, gains: np.ndarray, found: list) -> None:
         """Price the rows ``(bin, level, anchor, place)`` (columns of ``rows``): raise their
         levels' ``gains``, and append to ``found`` the LP vertices and the groups rounded from
-        them that price out, as blocks (:func:`_add`).
+        them that price out, as blocks (:func:`.expected_columns.hold`).
 
         A row's 0-1 knapsack is relaxed before its LP (:mod:`.relaxed_kernel`): an app larger
         than the room left cannot join, and sizes are capped at the lower limit (a selection
@@ -494,7 +439,7 @@ class Relaxed:
         np.maximum.at(gains, (v, level), gain)
         fit = np.flatnonzero(np.isfinite(gain))  # the rows some selection fits
         v, weight = v[fit], shares[fit, 0] * unit[fit]
-        _add(v, paid[fit, 0] - weight, weight, lambda top: x[fit[top]], found)
+        hold(v, paid[fit, 0] - weight, weight, lambda top: x[fit[top]], found)
         for k, least in ((1, 1 - 1e-9), (2, 1e-9)):  # the vertex without its item in part, and with it
             weight = shares[fit, k] * self.unit[v, self._level(v, fill[fit, k - 1]) - 1]
-            _add(v, paid[fit, k] - weight, weight, lambda top, least=least: (x[fit[top]] > least).astype(float), found)
+            hold(v, paid[fit, k] - weight, weight, lambda top, least=least: (x[fit[top]] > least).astype(float), found)
