@@ -291,7 +291,8 @@ def test_a_round_keeps_the_columns_of_largest_gain_a_few_a_bin(seed, blocks, bin
     than ``KEPT_ROWS``."""
     rng = np.random.default_rng(seed)
     found, flat, let_go = [], [], False
-    with (mock.patch.object(expected_columns, "PER_BIN", 2), mock.patch.object(expected_columns, "PER_ROUND", per_round),
+    with (mock.patch.object(expected_columns, "PER_BIN", 2),
+          mock.patch.object(expected_columns, "PER_ROUND", per_round),
           mock.patch.object(expected_columns, "KEPT_ROWS", kept)):
         for _ in range(blocks):
             rows = int(rng.integers(1, 8))
