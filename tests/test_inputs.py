@@ -130,6 +130,60 @@ def test_presets_and_platform_files(tmp_path):
     assert load_platform(f) == preset("paper")
 
 
+def _objects(data, path=()):
+    """Every JSON object in ``data`` (itself included), with its path of keys and list places."""
+    if isinstance(data, dict):
+        yield path, data
+        for key, value in data.items():
+            yield from _objects(value, path + (key,))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from _objects(value, path + (i,))
+
+
+@pytest.mark.parametrize("kind, name", [("profile", "VGG19"), ("profile", "GPT-2"), ("platform", "reference"),
+                                        ("platform", "paper")])
+def test_a_field_the_schema_does_not_have_is_named_wherever_it_is(kind, name):
+    """A profile's ``gpu_share`` and ``cpu_share`` are optional: misspelt, they were read as their
+    defaults (1 and 0), and the plan was priced on another model with no word said. Every
+    object of a profile or platform (each curve, ``memory_mb``, ``prices``...) now refuses a field
+    it does not have, naming where it is, the field, and the one it is closest to."""
+    read = profile_from_dict if kind == "profile" else platform_from_dict
+    data = (builtin_profile(name) if kind == "profile" else preset(name)).to_dict()
+    objects = list(_objects(data))
+    assert len(objects) >= (12 if kind == "profile" else 4)
+    for path, obj in objects:
+        for key in obj:
+            edited = json.loads(json.dumps(data))
+            target = edited
+            for step in path:
+                target = target[step]
+            target[key + "s"] = target.pop(key)  # the field misspelt
+            with pytest.raises(InputError, match=rf"unknown field '{key}s' \(did you mean '{key}'\?\); its fields: "):
+                read(edited)
+            target[key] = target.pop(key + "s")
+            target["?"] = 1  # a field like none of them
+            with pytest.raises(InputError, match=r": unknown field '\?'; its fields: "):
+                read(edited)
+    assert read(data) == (builtin_profile(name) if kind == "profile" else preset(name))
+
+
+def test_an_unknown_field_of_a_profile_file_names_the_file_and_the_field(tmp_path):
+    d = builtin_profile("BERT").to_dict()
+    d["gpu"]["gpu_shares"] = 0.5
+    f = tmp_path / "bert.json"
+    f.write_text(json.dumps(d))
+    with pytest.raises(InputError, match=r"profile '.*bert\.json'\.gpu: unknown field 'gpu_shares' \(did you mean "
+                                         r"'gpu_share'\?\)"):
+        load_profile(f)
+    d = preset().to_dict()
+    d["vcpu_grid"]["stepp"] = 0.1
+    f = tmp_path / "platform.json"
+    f.write_text(json.dumps(d))
+    with pytest.raises(InputError, match=r"platform '.*platform\.json'\.vcpu_grid: unknown field 'stepp'"):
+        load_platform(f)
+
+
 def test_the_prefix_of_messages_is_a_string():
     """``where`` named the input in messages; an array there raised numpy's "truth value of an
     array is ambiguous" instead of naming the argument."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import numbers
@@ -289,6 +290,27 @@ def field(obj: Any, key: str, where: str) -> Any:
     if key not in obj:
         raise InputError(f"{where}.{key}: missing field" if where else f"{key}: missing field")
     return obj[key]
+
+
+def only(obj: Any, keys: Sequence[str], where: str) -> None:
+    """Raise an InputError naming the first field of the mapping ``obj`` that is not one of
+    ``keys``, and the field it is closest to; a field misspelt would be missing where it is
+    required, and where it is not, its default would be read in its place.
+
+    >>> only({"xi1": 1.0, "gpu_shares": 0.5}, ("xi1", "gpu_share"), "profile.gpu")
+    Traceback (most recent call last):
+    ...
+    harmonybatch_mp.errors.InputError: profile.gpu: unknown field 'gpu_shares' (did you mean 'gpu_share'?); \
+its fields: xi1, gpu_share
+    """
+    if not isinstance(obj, Mapping):
+        return
+    for key in obj:
+        if key not in keys:
+            close = difflib.get_close_matches(str(key), keys, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise InputError(f"{where + ': ' if where else ''}unknown field {shown(key)}{hint}; "
+                             f"its fields: {', '.join(keys)}")
 
 
 def loads(text: str, what: str) -> Any:

@@ -28,6 +28,11 @@ MAX_VCPU_SIZES, MAX_BATCH = 20_000, 1024
 #: times the presets' and more, and far within what the solvers' arithmetic holds (``milp``
 #: failed at 1e20 times the reference prices).
 MAX_PRICE = 1e6
+#: The fields of a platform's JSON object (:func:`platform_from_dict`); ``description`` and
+#: ``currency`` are optional.
+FIELDS = ("name", "description", "currency", "prices", "billing_unit_s", "gpu_bills_host", "gpu_timeslice_overhead",
+          "vcpu_grid", "cpu_max_batch", "cpu_mem_gb_per_vcpu", "gpu_max_batch", "gpu_gb_per_vcpu",
+          "memory_granularity_mb")
 
 
 @dataclass(frozen=True)
@@ -127,8 +132,10 @@ def platform_from_dict(data: Any, where: str = "platform") -> Platform:
     """Build and validate a :class:`Platform` from its JSON schema (see the preset files).
 
     Prices are finite, at least 0 and at most :data:`MAX_PRICE`, and neither kind of function
-    may cost nothing. A :class:`Platform` made in code is checked by the same rules when a
-    solver first evaluates its configurations (:func:`~harmonybatch_mp.config_grid`).
+    may cost nothing. A field the schema does not have is an error that names it (misspelt,
+    an optional field would be read as its default). A :class:`Platform` made in code is
+    checked by the same rules when a solver first evaluates its configurations
+    (:func:`~harmonybatch_mp.config_grid`).
 
     Examples
     --------
@@ -143,6 +150,7 @@ def platform_from_dict(data: Any, where: str = "platform") -> Platform:
     harmonybatch_mp.errors.InputError: platform.vcpu_grid.step: must be > 0, got -1.0
     """
     where = v.prefix(where)
+    v.only(data, FIELDS, where)
     name = v.field(data, "name", where)
     if not isinstance(name, str) or not name:
         raise InputError(f"{where}.name: expected a non-empty string")
@@ -150,6 +158,9 @@ def platform_from_dict(data: Any, where: str = "platform") -> Platform:
     bill = v.field(data, "billing_unit_s", where)
     grid = v.field(data, "vcpu_grid", where)
     w_p, w_b, w_g = f"{where}.prices", f"{where}.billing_unit_s", f"{where}.vcpu_grid"
+    v.only(prices, ("cpu_per_vcpu_s", "mem_per_gb_s", "gpu_per_gb_s", "per_invocation"), w_p)
+    v.only(bill, ("cpu", "gpu"), w_b)
+    v.only(grid, ("min", "max", "step"), w_g)
 
     def price(key):
         return v.number(v.field(prices, key, w_p), f"{w_p}.{key}", nonnegative=True, maximum=MAX_PRICE)

@@ -26,6 +26,9 @@ from .errors import InputError
 
 #: Largest GPU (GB) a profile may describe: one configuration per GB is evaluated.
 MAX_DEVICE_GB = 1024
+#: The fields of a profile's ``gpu`` object (:func:`profile_from_dict`); the last two are optional.
+GPU_FIELDS = ("host_memory_mb", "memory_thresholds", "xi1", "xi2", "time_slice_s", "device_memory_gb", "gpu_share",
+              "cpu_share")
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,7 @@ def _curves(raw: Any, where: str) -> tuple[ExpCurve, ...]:
     out = []
     for i, c in enumerate(raw):
         w = f"{where}[{i}] (batch {i + 1})"
+        v.only(c, ("alpha", "beta", "gamma"), w)
         out.append(
             ExpCurve(
                 alpha=v.number(v.field(c, "alpha", w), f"{w}.alpha", nonnegative=True),
@@ -146,7 +150,8 @@ def profile_from_dict(data: Any, where: str = "profile") -> ModelProfile:
         "latency_max": [...], "memory_mb": {"per_request", "base"}}, "gpu":
         {"host_memory_mb", "memory_thresholds", "xi1", "xi2", "time_slice_s",
         "device_memory_gb", "gpu_share"?, "cpu_share"?}}``; ``"gpu": null`` for a
-        CPU-only profile.
+        CPU-only profile (``?``: optional). A field the schema does not have is an error:
+        misspelt, an optional one would be read as its default.
     where : str
         Prefix for error messages (e.g. the file name).
 
@@ -157,20 +162,29 @@ def profile_from_dict(data: Any, where: str = "profile") -> ModelProfile:
     Raises
     ------
     InputError
-        Naming the first field that is missing, non-finite or out of range.
+        Naming the first field that is unknown, missing, non-finite or out of range.
 
     Examples
     --------
     >>> p = builtin_profile("vgg19")
     >>> profile_from_dict(p.to_dict()) == p
     True
+    >>> d = p.to_dict()
+    >>> d["gpu"]["cpu_shares"] = 0.5
+    >>> profile_from_dict(d)
+    Traceback (most recent call last):
+    ...
+    harmonybatch_mp.errors.InputError: profile.gpu: unknown field 'cpu_shares' (did you mean 'cpu_share'?); ...
     """
     where = v.prefix(where)
+    v.only(data, ("name", "source", "cpu", "gpu"), where)
     name = v.field(data, "name", where)
     if not isinstance(name, str) or not name.strip():
         raise InputError(f"{where}.name: expected a non-empty string")
     cpu = v.field(data, "cpu", where)
     gpu = v.field(data, "gpu", where)
+    v.only(cpu, ("latency_avg", "latency_max", "memory_mb"), f"{where}.cpu")
+    v.only(gpu, GPU_FIELDS, f"{where}.gpu")
     cpu_avg = _curves(v.field(cpu, "latency_avg", f"{where}.cpu"), f"{where}.cpu.latency_avg")
     cpu_max = _curves(v.field(cpu, "latency_max", f"{where}.cpu"), f"{where}.cpu.latency_max")
     if len(cpu_avg) != len(cpu_max):
@@ -180,6 +194,7 @@ def profile_from_dict(data: Any, where: str = "profile") -> ModelProfile:
         )
     mem = v.field(cpu, "memory_mb", f"{where}.cpu")
     w_mem = f"{where}.cpu.memory_mb"
+    v.only(mem, ("per_request", "base"), w_mem)
     cpu_part = dict(
         name=name.strip(),
         cpu_avg=cpu_avg,
