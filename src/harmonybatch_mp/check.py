@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from ._sums import ordered_sum
 from ._validate import attributes, choice, comparable, instance, whole
 from .batching import equivalent_timeout, max_batch
 from .duration import DEFAULT_DURATION, DurationModel, billed_durations
@@ -217,8 +218,8 @@ def reprice(plan: Plan, cost_model: str, duration: DurationModel = DEFAULT_DURAT
         if not math.isfinite(cost):
             raise InputError(f"group {list(g.apps)}: cost per request {cost!r} under {cost_model!r}: {OUT_OF_RANGE}")
     groups = [replace(g, cost_per_request=cost) for g, cost in zip(plan.groups, costs)]
-    total = float(sum(sum(apps[a].rate for a in g.apps) * g.cost_per_request for g in groups)  # (the members'
-                  / plan.workload.total_rate)  # rates: a group's own rate of inf made the total inf)
+    total = (ordered_sum(ordered_sum(apps[a].rate for a in g.apps) * g.cost_per_request for g in groups)  # (the
+             / plan.workload.total_rate)  # members' rates: a group's own rate of inf made the total inf)
     solver, before = plan.solver, comparable(plan.total_cost)
     if cost_model != plan.cost_model or before is None or not abs(total - before) <= SAME_COST * abs(total):
         solver = replace(solver, status=HEURISTIC, objective=None, bound=None, gap=None, scope=None,
@@ -360,7 +361,7 @@ def _problems(plan: Plan, workload: Workload, profile: ModelProfile, platform: P
                 out.append(f"{tag}: {name} is {want!r} by the model: {OUT_OF_RANGE}")
             elif not _close(want, got):
                 out.append(f"{tag}: {name} is {want!r} by the model, plan says {got!r}")
-        rate = sum(a.rate for a in members)
+        rate = ordered_sum(a.rate for a in members)
         if not _close(rate, g.rate):
             out.append(f"{tag}: rate is {rate!r}, plan says {g.rate!r}")
         for a in members:

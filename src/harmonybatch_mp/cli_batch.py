@@ -254,7 +254,7 @@ def _no_handshake(address: str, seconds: float) -> str | None:
     def run() -> None:
         try:
             asyncio.run(shake())
-        except asyncio.TimeoutError:
+        except TimeoutError:
             failed.append(f"no Dask handshake within {seconds:.3g} s; a scheduler's port is "
                           f"usually {SCHEDULER_PORT}, not its dashboard's")
         except Exception as exc:  # an address Dask cannot read, a closed comm, bytes that are not Dask's
@@ -295,8 +295,6 @@ def _workers_watched(client: Any, executor: Any) -> Iterator[_Starved]:
     answer (frozen, or cut off without the connection's reset) kept the plans waiting for
     ever: the client is closed then, which cancels its futures without asking the scheduler.
     A scheduler gone ends the watch: the client loses the plans then."""
-    import asyncio
-
     starved, stop = _Starved(), threading.Event()
 
     def watch() -> None:
@@ -306,7 +304,7 @@ def _workers_watched(client: Any, executor: Any) -> Iterator[_Starved]:
             try:
                 workers = len(client.nthreads(callback_timeout=NO_WORKERS_SECONDS))
                 starved.silent = False
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 workers, starved.silent = 0, True
             except Exception:  # the scheduler gone, or the client closing
                 return

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import _validate as v
+from ._sums import ordered_sum
 from .batching import slo_timeouts
 from .errors import InputError
 from .platform import Platform, platform_from_dict
@@ -95,7 +96,7 @@ class GroupPlan:
             latency_avg=config.latency_avg,
             latency_max=config.latency_max,
             cost_per_request=config.cost,
-            rate=float(sum(a.rate for a in apps)),
+            rate=ordered_sum(a.rate for a in apps),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -163,7 +164,7 @@ class Plan:
         apps_by_name = workload.by_name()
         gps = sorted((GroupPlan.from_config(apps, cfg) for apps, cfg in groups),
                      key=lambda g: [apps_by_name[n].sort_key for n in g.apps])
-        total = sum(g.rate * g.cost_per_request for g in gps) / workload.total_rate
+        total = ordered_sum(g.rate * g.cost_per_request for g in gps) / workload.total_rate
         return cls(tuple(gps), float(total), workload, profile, platform, solver, cost_model)
 
     def with_solver(self, solver: SolverInfo) -> Plan:

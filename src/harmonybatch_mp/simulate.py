@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from . import _validate as v
+from ._sums import ordered_sum
 from .check import require_structure
 from .duration import DEFAULT_DURATION, DurationModel
 from .errors import InputError
@@ -226,7 +227,7 @@ def simulate(plan: Plan, *, duration: float | None = None, trace: Trace | None =
         if trace.minutes == 0:
             raise InputError("trace has no minutes")
         duration = 60.0 * trace.minutes
-    expected = sum(sum(c) for c in trace.counts.values()) if trace is not None else plan.workload.total_rate * duration
+    expected = ordered_sum(ordered_sum(c) for c in trace.counts.values()) if trace is not None else plan.workload.total_rate * duration
     if expected > MAX_REQUESTS:
         what = "the trace's counts" if trace is not None else f"{duration:g} s at {plan.workload.total_rate:g} requests/s"
         about = f"about {expected:.3g}" if math.isfinite(expected) else "more than 1e+308"

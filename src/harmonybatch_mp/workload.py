@@ -14,6 +14,7 @@ from typing import Any
 
 from . import _validate as v
 from ._io import as_path, csv_records
+from ._sums import ordered_sum
 from .errors import InputError
 
 #: Accepted ranges: an SLO of at most a day; rates from one request in 30 years to 1e9/s
@@ -97,7 +98,7 @@ class Workload:
     @property
     def total_rate(self) -> float:
         """``R``, the sum of all rates (requests/s)."""
-        return float(sum(a.rate for a in self.apps))
+        return ordered_sum(a.rate for a in self.apps)
 
     def by_name(self) -> dict[str, App]:
         """Map app name to app."""

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .._sums import ordered_sum
 from .._validate import instance
 from ..errors import MORE_APPS, InfeasibleApp, InfeasibleError, _listing
 from ..plan import HEURISTIC, SolverInfo
@@ -36,7 +37,7 @@ def batch_baseline(problem: Problem) -> Solution:
             configs[1 << i] = cfg
     if bad:
         raise InfeasibleError("no BATCH (CPU-only) plan: " + _listing(bad, MORE_APPS), apps=bad)
-    cost = sum(problem.rate(m) / problem.total_rate * c.cost for m, c in configs.items())
+    cost = ordered_sum(problem.rate(m) / problem.total_rate * c.cost for m, c in configs.items())
     return Solution.of(problem, list(configs), SolverInfo("batch", status=HEURISTIC, objective=cost), configs)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+from .._sums import ordered_sum
 from .._validate import flag, instance
 from ..errors import InputError
 from ..plan import OPTIMAL, SolverInfo
@@ -76,7 +77,7 @@ def exact(problem: Problem, *, force: bool = False) -> Solution:
     problem.prefetch(range(1, 1 << problem.n))
     cost = problem.weighted_cost
     for part in set_partitions(problem.n):
-        c = sum(cost(m) for m in part)
+        c = ordered_sum(cost(m) for m in part)
         if c < best_cost:
             best, best_cost = part, c
     info = SolverInfo("exact", status=OPTIMAL, objective=best_cost, bound=best_cost, gap=0.0, scope="all partitions")

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import _validate as v
+from .._sums import ordered_sum
 from ..errors import InfeasibleError, InputError, SolverError
 from ..expected_cost import EXPECTED
 from ..plan import BOUNDED, HEURISTIC, OPTIMAL, RESTRICTED_OPTIMAL, TIME_LIMIT, Plan, SolverInfo
@@ -272,7 +273,7 @@ class SetPartitioningModel:
                 raise SolverError(f"{backend} reached the time limit before finding a feasible plan; "
                                   "raise the time limit or relax the gaps", time_limit=True)
             raise SolverError(f"{backend} stopped ({res.message}) without a feasible plan")
-        objective = sum(c.weight for c in chosen)  # re-evaluated exactly, not the solver's rounded value
+        objective = ordered_sum(c.weight for c in chosen)  # re-evaluated exactly, not the solver's rounded value
         bound = None if res.bound is None else min(res.bound / self.scale, objective)
         return self._certify([c.mask for c in chosen], [c.config for c in chosen], objective, bound,
                              termination, rel_gap, abs_gap, backend, added)

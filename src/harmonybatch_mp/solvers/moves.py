@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .._sums import ordered_sum
 from .options import late
 from .problem import Problem, members
 
@@ -66,9 +67,9 @@ def improve(problem: Problem, masks: Sequence[int], deadline: float | None = Non
             problem.prefetch(batch)
             cost.update((m, problem.weighted_cost(m)) for m in batch)
             pace, lo = (time.perf_counter() - began) / len(batch), lo + size
-        delta = np.array([sum(cost[m] for m in _changed(masks, i, j, a)) - cost[masks[i]] - cost[masks[j] if j >= 0 else 0]
+        delta = np.array([ordered_sum(cost[m] for m in _changed(masks, i, j, a)) - cost[masks[i]] - cost[masks[j] if j >= 0 else 0]
                           for i, j, a in moves])
-        total = sum(cost[m] for m in masks)
+        total = ordered_sum(cost[m] for m in masks)
         for k in np.argsort(delta, kind="stable"):
             if not delta[k] < -TOLERANCE * total:
                 return masks

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from .._sums import ordered_sum
 from .._validate import attributes, choice, instance, integer, listed, whole
 from ..duration import DEFAULT_DURATION, DurationModel
 from ..errors import MORE_APPS, InfeasibleApp, InfeasibleError, InputError, SolverError, _listing
@@ -278,7 +279,7 @@ class Problem:
 
     def rate(self, mask: int) -> float:
         """``r_X``, the total rate of the group."""
-        return sum(self.apps[i].rate for i in members(self.check_mask(mask)))
+        return ordered_sum(self.apps[i].rate for i in members(self.check_mask(mask)))
 
     def group(self, mask: int, kinds: tuple[str, ...] | None = None) -> GroupConfig | None:
         """Cheapest feasible configuration of the group ``mask`` under the cost model, cached;
@@ -447,7 +448,7 @@ class Problem:
 
     def plan_cost(self, masks: Iterable[int]) -> float:
         """Average cost per request of a partition given as group masks (Eq. 7)."""
-        return sum(self.weighted_cost(m) for m in self._masks(masks))
+        return ordered_sum(self.weighted_cost(m) for m in self._masks(masks))
 
     def weighted_cost(self, mask: int) -> float:
         """``(r_X / R) * C_X`` of the group, or inf when infeasible (Eq. 7)."""

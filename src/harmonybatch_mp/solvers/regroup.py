@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from itertools import combinations
 
+from .._sums import ordered_sum
 from ..errors import HarmonyBatchError
 from ..workload import Workload
 from .options import late
@@ -67,9 +68,9 @@ def regroup(problem: Problem, masks: Sequence[int], deadline: float | None = Non
         new = _plan_part(problem, union, limit)
         if new is None:
             continue
-        old = sum(problem.weighted_cost(masks[i]) for i in part)
+        old = ordered_sum(problem.weighted_cost(masks[i]) for i in part)
         plan = [m for i, m in enumerate(masks) if i not in part] + new
-        if (sum(problem.weighted_cost(m) for m in new) < old * (1 - TOLERANCE)
+        if (ordered_sum(problem.weighted_cost(m) for m in new) < old * (1 - TOLERANCE)
                 and problem.side.allows(problem, plan, [problem.group(m) for m in plan])):
             masks = plan
     return masks

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .._sums import ordered_sum
 from ..provision import KINDS, GroupConfig
 from .problem import Problem, members
 
@@ -39,7 +40,7 @@ COMPACT_FROM = 4096
 
 def plan_cost(problem: Problem, masks: Sequence[int], configs: Sequence[GroupConfig]) -> float:
     """Average cost per request of the groups ``masks`` on ``configs`` (Eq. 7)."""
-    return sum(problem.rate(m) / problem.total_rate * c.cost for m, c in zip(masks, configs))
+    return ordered_sum(problem.rate(m) / problem.total_rate * c.cost for m, c in zip(masks, configs))
 
 
 def incumbent_cost(problem: Problem, masks: Sequence[int], configs: Sequence[GroupConfig]) -> float:
@@ -258,7 +259,7 @@ def repair_on(problem: Problem, masks: Sequence[int],
             if u not in classes:
                 classes[u] = [] if side.separates(problem, u) else problem.per_class(u)
             now = [config[a]] + ([config[b]] if b else [])
-            base = sum(weight(m, c) for m, c in zip((a, b), now))
+            base = ordered_sum(weight(m, c) for m, c in zip((a, b), now))
             f, g, gb = (sum(column) for column in zip(*map(_count, now)))
             for other in classes[u]:
                 if b or other != config[a]:
