@@ -380,7 +380,7 @@ def test_profile_fit_with_absurd_memory(tmp_path):
 
 @pytest.mark.parametrize("argv, needle", [
     (["plan", "--pin", "app0=cpu", "--pin", "app0=gpu"], "pinned twice"),
-    (["plan", "--solver", "greedy", "--time-limit", "3"], "does not take --time-limit"),
+    (["plan", "--solver", "greedy", "--rel-gap", "0.1"], "does not take --rel-gap"),
     (["plan", "--solver", "greedy", "--max-run", "2"], "does not take --max-run"),
     (["plan", "--solver", "dp", "--backend", "glpk"], "does not take --backend"),
     (["plan", "--apps", "1e308:1"], "slo: must be <="),

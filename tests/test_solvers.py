@@ -419,14 +419,14 @@ def test_unknown_solver_and_option():
     w = parse_apps("0.5:5")
     with pytest.raises(InputError, match="unknown solver 'fast'"):
         solve(w, builtin_profile("VGG19"), preset(), solver="fast")
-    with pytest.raises(InputError, match="solver 'greedy' has no option"):
-        solve(w, builtin_profile("VGG19"), preset(), solver="greedy", time_limit=3)
+    with pytest.raises(InputError, match="solver 'greedy' has no option.*max_run; its options: time_limit"):
+        solve(w, builtin_profile("VGG19"), preset(), solver="greedy", max_run=3)
     # dp's internal deadline (a perf_counter reading) is not an option: its time limit is seconds
     with pytest.raises(InputError, match="solver 'dp' has no option.*deadline; its options: max_run, time_limit"):
         solve(w, builtin_profile("VGG19"), preset(), solver="dp", deadline=3.0)
     # a name of another str type (numpy's, from a sweep's array) is named as the solver's own
     with pytest.raises(InputError, match="solver 'greedy' has no option"):
-        solve(w, builtin_profile("VGG19"), preset(), solver=np.str_("greedy"), time_limit=3)
+        solve(w, builtin_profile("VGG19"), preset(), solver=np.str_("greedy"), max_run=3)
     assert solve(w, builtin_profile("VGG19"), preset(), solver="dp", time_limit=0).solver.status == "time_limit"
 
 

@@ -56,7 +56,7 @@ def run_bench(family_name: str = "paper", *, solvers: Sequence[str] = DEFAULT_SO
               workers: int | None = None, out: str | Path | None = None, time_limit: float | None = None,
               progress: Callable[[int], None] | None = None) -> list[BenchRow]:
     """Run every solver on every instance of a family; write the files when ``out`` is given.
-    ``time_limit`` goes to the solvers that take one (``milp``, ``colgen``, ``dp``)."""
+    ``time_limit`` goes to the solvers that take one (every built-in solver)."""
     from .solvers import get_solver
     from .solvers.options import seconds
 

@@ -99,8 +99,8 @@ def _add_export_args(p: argparse.ArgumentParser) -> None:
 
 def _add_milp_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("milp: candidate groups and solver options")
-    _add_candidate_args(g, "seconds for the whole call (milp, colgen, dp); at the limit the best plan known is "
-                           "returned with the bound proven by then")
+    _add_candidate_args(g, "seconds for the whole call (any solver); at the limit the best plan known is "
+                           "returned with the bound proven by then (exit 4 where none is known)")
     g.add_argument("--rel-gap", type=float, default=0.0, metavar="G", help="relative MIP gap (default 0: prove optimum)")
     g.add_argument("--abs-gap", type=float, default=0.0, metavar="G",
                    help="absolute MIP gap in cost per million requests (default 0)")

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 
 import numpy as np
 
 from .._sums import ordered_sum
 from .._validate import instance
-from ..errors import MORE_APPS, InfeasibleApp, InfeasibleError, _listing
-from ..plan import HEURISTIC, SolverInfo
+from ..errors import MORE_APPS, InfeasibleApp, InfeasibleError, SolverError, _listing
+from ..plan import HEURISTIC, TIME_LIMIT, SolverInfo
 from .base import Solution
 from .bounds import per_app_costs
+from .options import deadline_of, late
 from .problem import Problem, run_mask
 
 #: A split whose lower bound passes the best cost by this share is abandoned: far above the
@@ -20,16 +22,21 @@ from .problem import Problem, run_mask
 ABANDON = 1e-9
 
 
-def batch_baseline(problem: Problem) -> Solution:
+def batch_baseline(problem: Problem, *, time_limit: float | None = None) -> Solution:
     """BATCH: each app alone on its cheapest CPU function.
 
     Raises InfeasibleError naming the apps no CPU function can serve (a GPU-only
-    app has no BATCH plan by definition).
+    app has no BATCH plan by definition), and a SolverError (its ``time_limit`` True)
+    where ``time_limit`` (seconds for the call) passes before every app is priced.
     """
     instance(problem, Problem, "batch_baseline: problem")
+    deadline = deadline_of(time.perf_counter(), time_limit)
     configs, bad = {}, []
     cpu_latency = problem.grid.best_latency(("cpu",))
     for i, a in enumerate(problem.apps):
+        if late(deadline):
+            raise SolverError(f"batch: time limit reached pricing the apps alone ({i} of {problem.n} priced)",
+                              time_limit=True)
         cfg = problem.group(1 << i, kinds=("cpu",)) if "cpu" in problem.app_kinds[i] else None
         if cfg is None:
             bad.append(InfeasibleApp(a.name, a.slo, cpu_latency))
@@ -59,20 +66,29 @@ def _even_runs(problem: Problem, k: int) -> Iterator[tuple[int, int]]:
         yield start, problem.n
 
 
-def mbs_baseline(problem: Problem) -> Solution:
+def mbs_baseline(problem: Problem, *, time_limit: float | None = None) -> Solution:
     """MBS+: for k = 1..n split the total rate evenly into k SLO-ordered groups; keep the cheapest.
 
     A split is abandoned once its groups so far, with the per-app bound of the apps after
     them (:func:`.bounds.per_app_costs`), cost more than the best split found: it cannot be
     kept. The same plan as pricing every split in full, without provisioning most of their
-    groups: at 5,000 apps 2.2 s instead of 34 s (``benchmarks/results/scale.md``)."""
+    groups: at 5,000 apps 2.2 s instead of 34 s (``benchmarks/results/scale.md``).
+
+    ``time_limit`` bounds the call (seconds): the plan is then the best split priced by then,
+    status ``time_limit`` (a SolverError, its ``time_limit`` True, where none was)."""
     instance(problem, Problem, "mbs_baseline: problem")
+    deadline = deadline_of(time.perf_counter(), time_limit)
     floor = per_app_costs(problem) * np.array([a.rate for a in problem.apps]) / problem.total_rate
     after = np.append(np.cumsum(floor[::-1])[::-1], 0.0)  # the bound on the apps from each one on
     best, best_cost = None, math.inf
     for k in range(1, problem.n + 1):
         groups, cost = [], 0.0
         for i, j in _even_runs(problem, k):  # summed in plan_cost's order: the split's plan_cost
+            if late(deadline):
+                if best is None:
+                    raise SolverError(f"mbs: time limit reached before a split was priced in full ({k - 1} of "
+                                      f"{problem.n} splits tried)", time_limit=True)
+                return Solution.of(problem, best, SolverInfo("mbs", status=TIME_LIMIT, objective=best_cost))
             groups.append(run_mask(i, j))
             cost += problem.weighted_cost(groups[-1])
             if cost + after[j] > best_cost * (1 + ABANDON):

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 
 from .._sums import ordered_sum
 from .._validate import flag, instance
-from ..errors import InputError
-from ..plan import OPTIMAL, SolverInfo
+from ..errors import InputError, SolverError
+from ..plan import OPTIMAL, TIME_LIMIT, SolverInfo
 from .base import Solution
+from .options import deadline_of, late
 from .problem import Problem
 
 #: Largest workload :func:`exact` accepts without ``force=True`` (Bell(10) = 115,975 partitions).
@@ -18,6 +20,8 @@ EXACT_MAX_APPS = 10
 #: the 2-core machine (12 apps: 20 s). Each app more takes about 6 times as long and doubles its
 #: table of every subset: 20 apps would run for years.
 EXACT_FORCE_MAX_APPS = 13
+#: Partitions enumerated between two looks at the deadline (Bell(13) took 135 s: about 5 us each).
+BETWEEN_CHECKS = 4096
 
 
 def set_partitions(n: int) -> Iterator[list[int]]:
@@ -47,20 +51,25 @@ def set_partitions(n: int) -> Iterator[list[int]]:
         yield from rec(0)
 
 
-def exact(problem: Problem, *, force: bool = False) -> Solution:
+def exact(problem: Problem, *, force: bool = False, time_limit: float | None = None) -> Solution:
     """The optimal partition by exhaustive enumeration of all set partitions.
 
     Each subset's group optimum (exhaustive provisioning) is computed once and cached.
-    The certificate's bound is the optimum itself.
+    The certificate's bound is the optimum itself. ``time_limit`` bounds the call (seconds):
+    stopped while enumerating, the plan is the best partition so far, status ``time_limit``,
+    with the per-app bound on every plan (:meth:`.Problem.lower_bound`).
 
     Raises
     ------
     InputError
         When the workload has more than :data:`EXACT_MAX_APPS` apps and ``force`` is False,
         or more than :data:`EXACT_FORCE_MAX_APPS` whatever ``force``.
+    SolverError
+        Its ``time_limit`` True: the limit passed before a partition was priced.
     """
     instance(problem, Problem, "exact: problem")
     force = flag(force, "exact: force")
+    deadline = deadline_of(time.perf_counter(), time_limit)
     if problem.n > EXACT_FORCE_MAX_APPS:
         raise InputError(
             f"solver 'exact' enumerates Bell(n) partitions; {problem.n} apps is more than the "
@@ -74,9 +83,18 @@ def exact(problem: Problem, *, force: bool = False) -> Solution:
             f"{EXACT_FORCE_MAX_APPS} apps)"
         )
     best, best_cost = None, math.inf
-    problem.prefetch(range(1, 1 << problem.n))
+    for priced, _ in enumerate(problem.prefetched(range(1, 1 << problem.n), deadline)):
+        if late(deadline):
+            raise SolverError(f"exact: time limit reached pricing the {(1 << problem.n) - 1} groups "
+                              f"({priced} batches priced)", time_limit=True)
     cost = problem.weighted_cost
-    for part in set_partitions(problem.n):
+    for count, part in enumerate(set_partitions(problem.n)):
+        if count % BETWEEN_CHECKS == 0 and late(deadline):
+            if best is None:
+                raise SolverError("exact: time limit reached before a partition was priced", time_limit=True)
+            bound = min(problem.lower_bound(), best_cost)
+            info = SolverInfo("exact", status=TIME_LIMIT, objective=best_cost, bound=bound, scope="all partitions")
+            return Solution.of(problem, best, info)
         c = ordered_sum(cost(m) for m in part)
         if c < best_cost:
             best, best_cost = part, c
