@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_instance_args(plan)
     plan.add_argument("--solver", default="milp", choices=solver_names(),
                       help="; ".join(f"{name}: {get_solver(name).description}" for name in solver_names()))
-    plan.add_argument("--force", action="store_true", help="let solver exact run on 11 to 13 apps (13: about 2 minutes)")
+    plan.add_argument("--force", action="store_true", help="let solver exact run on 11 to 13 apps (13: about 35 s)")
     plan.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     _add_milp_args(plan)
     export = sub.add_parser("export", help="write the MILP of a workload as an LP or MPS file",
