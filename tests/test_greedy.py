@@ -96,6 +96,21 @@ def test_greedy_makes_the_groups_of_algorithm_one(workload, profile, platform):
     assert sorted(greedy(p).groups) == sorted(expected)
 
 
+@settings(max_examples=40)
+@given(mixed_workloads(), models, platforms)
+def test_greedy_prices_its_groups_as_plan_cost_and_group_do(workload, profile, platform):
+    """Under ``full-batch`` the greedy returns the costs and configurations it decided by (at
+    100,000 apps pricing its 55,213 groups again took 9.8 s): the same to the last bit as a
+    problem of its own prices them."""
+    p = Problem(workload, profile, platform, cost_model="full-batch")
+    assume(all(p.group(1 << i) is not None for i in range(p.n)))
+    sol = greedy(p)
+    fresh = Problem(workload, profile, platform, cost_model="full-batch")
+    event("a group of several apps" if any(m & (m - 1) for m in sol.groups) else "every app alone")
+    assert sol.info.objective == fresh.plan_cost(sol.groups)
+    assert list(sol.configs) == [fresh.group(m) for m in sol.groups]
+
+
 def test_stage_two_merges_a_chain_of_gpu_groups():
     """Five high-rate apps, each alone on a GPU: stage 2 merges the first with each next one in
     turn, extending the same run."""

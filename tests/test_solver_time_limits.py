@@ -94,6 +94,30 @@ def test_greedy_stopped_in_stage_two_keeps_the_merges_made(stopped_clock, monkey
     assert whole.info.objective < plans[1].info.objective < plans[0].info.objective
 
 
+def test_greedy_under_expected_decides_in_half_its_limit_and_prices_in_the_rest(stopped_clock, monkeypatch):
+    """Under ``expected`` the two stages (on the full-batch model) get half the limit, and the
+    groups they chose are priced under ``expected`` in the rest; where that pricing does not end
+    by the limit, a time-limit SolverError."""
+    p = _problem("expected")
+    decided = []
+    two_stage = greedy_module._two_stage
+
+    def deciding(problem, deadline=None):
+        decided.append(deadline)
+        return two_stage(problem, deadline)
+    monkeypatch.setattr(greedy_module, "_two_stage", deciding)
+    assert greedy(p, time_limit=4.0).info.status == "heuristic" and decided == [1002.0]
+    prefetch = p.prefetch
+
+    def slow(masks):
+        stopped_clock[0] += 10.0
+        prefetch(masks)
+    monkeypatch.setattr(p, "prefetch", slow)
+    with pytest.raises(SolverError, match="greedy: time limit reached pricing its groups under expected") as raised:
+        greedy(p, time_limit=4.0)
+    assert raised.value.time_limit
+
+
 def test_mbs_at_its_limit_keeps_the_best_split_priced(stopped_clock):
     """Each group priced takes 1 s: with 6.5 s the splits of 1, 2 and 3 groups are priced in full
     (and a fourth begun), and the plan is the best of them, status ``time_limit``."""
