@@ -96,8 +96,8 @@ def greedy(problem: Problem, *, time_limit: float | None = None) -> Solution:
     info = SolverInfo("greedy", status=TIME_LIMIT if stopped else HEURISTIC)
     if view is problem:  # priced as decided: at 100,000 apps pricing its 55,213 groups again took 9.8 s
         return Solution.of(problem, masks, replace(info, objective=ordered_sum(costs)), dict(zip(masks, configs)))
-    for done, _ in enumerate(problem.prefetched(masks, deadline)):
-        if late(deadline):
+    for done, _ in enumerate(() if deadline is None else problem.prefetched(masks, deadline)):
+        if late(deadline):  # (without a deadline each group is priced alone, as plan_cost prices it)
             raise SolverError(f"greedy: time limit reached pricing its groups under {problem.cost_model} ({done} "
                               f"batches of its {len(masks)} groups priced)", time_limit=True)
     return Solution.of(problem, masks, replace(info, objective=problem.plan_cost(masks)))
