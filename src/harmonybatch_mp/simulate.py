@@ -227,7 +227,8 @@ def simulate(plan: Plan, *, duration: float | None = None, trace: Trace | None =
         if trace.minutes == 0:
             raise InputError("trace has no minutes")
         duration = 60.0 * trace.minutes
-    expected = ordered_sum(ordered_sum(c) for c in trace.counts.values()) if trace is not None else plan.workload.total_rate * duration
+    expected = (ordered_sum(ordered_sum(c) for c in trace.counts.values()) if trace is not None
+                else plan.workload.total_rate * duration)
     if expected > MAX_REQUESTS:
         what = "the trace's counts" if trace is not None else f"{duration:g} s at {plan.workload.total_rate:g} requests/s"
         about = f"about {expected:.3g}" if math.isfinite(expected) else "more than 1e+308"

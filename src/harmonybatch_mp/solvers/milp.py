@@ -243,10 +243,10 @@ def _milp(problem: Problem, candidates: str | Sequence[Sequence[str]], max_run: 
     if warm_start is not None:
         if not isinstance(warm_start, str) or warm_start not in ("dp", "greedy"):
             raise InputError(f"warm_start must be 'dp' or 'greedy', got {warm_start!r}")
+        left = None if deadline is None else max(0.0, deadline - time.perf_counter())
         try:  # within the call's limit (a dp start on 5,000 apps took 7.8 s of a 3 s limit)
-            wm = list((dp(problem, deadline=deadline) if warm_start == "dp" else
-                       greedy(problem, time_limit=None if deadline is None else max(0.0, deadline - time.perf_counter()))
-                       ).groups)
+            start = dp(problem, deadline=deadline) if warm_start == "dp" else greedy(problem, time_limit=left)
+            wm = list(start.groups)
         except SolverError as exc:  # (stopped with no plan: the model starts from none)
             if not exc.time_limit:
                 raise

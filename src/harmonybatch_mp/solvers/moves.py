@@ -67,8 +67,8 @@ def improve(problem: Problem, masks: Sequence[int], deadline: float | None = Non
             problem.prefetch(batch)
             cost.update((m, problem.weighted_cost(m)) for m in batch)
             pace, lo = (time.perf_counter() - began) / len(batch), lo + size
-        delta = np.array([ordered_sum(cost[m] for m in _changed(masks, i, j, a)) - cost[masks[i]] - cost[masks[j] if j >= 0 else 0]
-                          for i, j, a in moves])
+        delta = np.array([ordered_sum(cost[m] for m in _changed(masks, i, j, a)) - cost[masks[i]]
+                          - cost[masks[j] if j >= 0 else 0] for i, j, a in moves])
         total = ordered_sum(cost[m] for m in masks)
         for k in np.argsort(delta, kind="stable"):
             if not delta[k] < -TOLERANCE * total:
