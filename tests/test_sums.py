@@ -3,9 +3,10 @@
 Python 3.12 made ``sum`` of floats compensated. The greedy and MBS+ build their sums a term at a
 time and compare them with :meth:`.Problem.rate` and :meth:`.Problem.plan_cost`; on 3.12 and 3.13
 those used ``sum`` and no longer met them: ``test_greedy_makes_the_groups_of_algorithm_one`` and
-``test_mbs_abandons_only_splits_that_could_not_be_kept`` failed there on the two workloads below,
-and the greedy's plan of the first was another on 3.12 than on 3.11. Here ``sum`` is made
-compensated on any version (``math.fsum``, where 3.11 adds in order), as 3.12 makes it.
+``test_mbs_abandons_only_splits_that_could_not_be_kept`` failed there on the two workloads below
+(on the first, Algorithm 1 priced through ``weighted_cost`` merged a tie that the greedy's own
+sums did not). Here ``sum`` is made compensated on any version (``math.fsum``, where 3.11 adds in
+order), as 3.12 makes it.
 """
 
 from __future__ import annotations
