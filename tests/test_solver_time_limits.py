@@ -157,6 +157,18 @@ def test_exact_at_its_limit_keeps_the_best_partition_enumerated_and_a_bound_on_e
     assert sol.info.bound == pytest.approx(p.lower_bound()) and sol.info.bound <= optimum.info.objective
 
 
+def test_exact_looks_at_its_deadline_while_it_prices_its_groups(stopped_clock):
+    """Under ``full-batch`` ``exact`` priced its groups all at once, looking at no clock: the
+    4,095 of 12 apps took 3 s from 8 threads at once, past a 0.5 s limit. It prices them in
+    batches sized to the time left: each of 9 apps' 511 groups taking 1 s here, a 10 s limit
+    stops it within a few of them."""
+    p = Problem(parse_apps(APPS + ",0.9:5"), builtin_profile("VGG19"), preset(), cost_model="full-batch")
+    priced = _priced_in(stopped_clock, p, 1.0)
+    with pytest.raises(SolverError, match="exact: time limit reached pricing the 511 groups") as raised:
+        exact(p, time_limit=10.0)
+    assert raised.value.time_limit and 10 <= len(priced) <= 16
+
+
 def test_the_command_line_bounds_exact_and_greedy(tmp_path):
     """``plan --time-limit`` with ``exact`` or ``greedy`` plans (it was exit 2: not taken)."""
     from harmonybatch_mp.cli import main

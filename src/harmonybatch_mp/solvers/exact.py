@@ -88,11 +88,13 @@ def exact(problem: Problem, *, force: bool = False, time_limit: float | None = N
     groups = range(1, 1 << problem.n)
     if deadline is None:
         problem.prefetch(groups)  # (every group in one round)
-    for priced, _ in enumerate(() if deadline is None else problem.prefetched(groups, deadline)):
-        if late(deadline):
-            raise SolverError(f"exact: time limit reached pricing the {len(groups)} groups ({priced} batches "
+    table: dict[int, float] = {}  # each group's weighted cost, once
+    for batch in (groups, ) if deadline is None else problem.prefetched(groups, deadline):
+        if late(deadline):  # (batches sized to the time left at the pace of the last: pricing included)
+            raise SolverError(f"exact: time limit reached pricing the {len(groups)} groups ({len(table)} "
                               "priced)", time_limit=True)
-    cost = dict(zip(groups, map(problem.weighted_cost, groups))).__getitem__  # (each group's, once)
+        table.update(zip(batch, map(problem.weighted_cost, batch)))  # (under full-batch, priced here)
+    cost = table.__getitem__
     partitions = set_partitions(problem.n)
     while chunk := list(itertools.islice(partitions, BETWEEN_CHECKS)):
         if late(deadline):
