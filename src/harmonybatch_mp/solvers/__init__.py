@@ -69,6 +69,17 @@ GC_PER_APP = 1.7e-5
 #: by :func:`_time_full_collections` once a call with a limit has installed it.
 _full_collection = [0.0, 0.0]
 
+
+
+def kept_seconds(n: int, cost_model: str) -> float:
+    """Seconds :func:`solve` keeps of a ``time_limit`` on ``n`` apps for finishing the plan (the
+    reserves above) and for one full garbage collection; what is left goes to the solver, after
+    the apps alone are priced. A caller sharing a limit among calls adds it to each share."""
+    reserve = FINISH_SECONDS + FINISH_PER_APP.get(cost_model, FINISH_PER_APP[EXPECTED]) * n
+    crowd = max(1.0, _running[0] / usable_cores())
+    return reserve * crowd + max(GC_SECONDS + GC_PER_APP * n, _full_collection[1])
+
+
 register_solver("milp", milp, side_constraints=True,
                 description="set-partitioning MILP with a certificate (default)")
 register_solver("exact", exact, description="enumerates every set partition (n <= 10 unless forced)")
@@ -169,9 +180,7 @@ def solve(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
                           timeout_levels=timeout_levels, duration=duration)
         spec.check_cost_model(problem.cost_model)
         if limit is not None:  # the limit bounds the whole call: what is kept for the plan's finishing
-            reserve = FINISH_SECONDS + FINISH_PER_APP[problem.cost_model] * problem.n
-            crowd = max(1.0, _running[0] / usable_cores())
-            kept = reserve * crowd + max(GC_SECONDS + GC_PER_APP * problem.n, _full_collection[1])
+            kept = kept_seconds(problem.n, problem.cost_model)
         # the apps alone are priced first, within the limit less what is kept (2,000 GPT-2 apps
         # under expected, 0.5 s: they took up to 0.49 s, and the finishing after it 0.2 s more)
         try:
@@ -182,7 +191,8 @@ def solve(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
             raise SolverError(f"{error} (solve() kept {kept:.3g} s of the {limit:g} s limit for checking the plan "
                               "and for garbage collection)", time_limit=True) from error
         if limit is not None:  # the solver gets what is left
-            options = {**options, "time_limit": max(0.0, limit - (time.perf_counter() - start) - kept)}
+            priced = time.perf_counter() - start
+            options = {**options, "time_limit": max(0.0, limit - priced - kept)}
         try:
             sol = spec.function(problem, **options)
         except SolverError as error:
@@ -190,8 +200,9 @@ def solve(workload: Workload | Iterable[App] | str, profile: ModelProfile | str,
                 raise
             given, collected = options["time_limit"], _full_collection[1]
             last = f"; the last full garbage collection here took {collected:.3g} s" if collected > 0 else ""
-            raise SolverError(f"{error} (solve() gave the solver {given:.3g} s of the {limit:g} s limit and kept "
-                              f"{limit - given:.3g} s for checking the plan and for garbage collection{last})",
+            raise SolverError(f"{error} (solve() gave the solver {given:.3g} s of the {limit:g} s limit: it took "
+                              f"{priced:.3g} s pricing the apps alone and keeps {kept:.3g} s for "
+                              f"checking the plan and for garbage collection{last})",
                               time_limit=True, restricted=error.restricted) from error
         if not isinstance(sol, Solution):
             raise SolverError(f"solver {solver!r} returned {type(sol).__name__}, not a Solution")
@@ -259,4 +270,4 @@ def _on_plan(info: SolverInfo, cost: float, solver: str, rel_gap: Any = 0.0, abs
 
 
 __all__ = ["Problem", "SetPartitioningModel", "SideConstraints", "Solution", "SolverSpec", "as_instance",
-           "build_model", "get_solver", "register_solver", "solve", "solver_names", "unregister_solver"]
+           "build_model", "get_solver", "kept_seconds", "register_solver", "solve", "solver_names", "unregister_solver"]
