@@ -490,8 +490,41 @@ def test_a_time_limit_bounds_the_baselines_whole(monkeypatch):
         assert all(w.plan is schedule.windows[0].plan for w in schedule.windows)
     given.clear()
     baselines(Trace({k: c[:4] for k, c in trace.counts.items()}), slos, "VGG19", time_limit=30)
-    # the static plan and the oracle's three windows: shares of what is left among 7, 6, 5 and 4 plans
-    assert len(given) == 7 and all(29 / (7 - i) < given[i] <= 30 / (7 - i) for i in range(4)), given
+    # the static plan and the oracle's three windows: shares of what is left among 7, 6, 5 and 4
+    # plans, each on top of what solve keeps of a limit
+    kept = rp.kept_seconds(4, "expected")
+    assert len(given) == 7 and all(29 / (7 - i) < given[i] - kept <= 30 / (7 - i) for i in range(4)), given
+
+
+def test_a_share_of_a_replan_s_limit_comes_on_top_of_what_solve_keeps(monkeypatch, stopped_clock):
+    """Each window's limit is its share of what is left plus what ``solve`` keeps of a limit
+    for finishing, at most what is left. Given the share alone, 119 windows sharing 5 s got
+    0.042 s each, less than solve keeps (0.06 s): greedy was left no time for the first window
+    and the replan raised, and dp's windows kept running plans, in a call that took 0.7 s
+    unbounded. On the suite's stopped clock 5 s stay left throughout."""
+    import harmonybatch_mp.replan as rp
+
+    trace = load_trace(AZURE / "slices.csv")
+    slos = Workload([App(n, s, 1) for n, s in zip(("app1", "app2", "app3", "app4"), (0.3, 0.5, 0.8, 1.0))])
+    kept, given, real = rp.kept_seconds(4, "expected"), [], rp.solve
+
+    def spy(*args, **kwargs):
+        given.append(kwargs.get("time_limit"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rp, "solve", spy)
+    for solver in ("greedy", "dp"):
+        free = replan(trace, slos, "VGG19", change_penalty=1e-3, solver=solver)
+        given.clear()
+        limited = replan(trace, slos, "VGG19", change_penalty=1e-3, solver=solver, time_limit=5)
+        assert limited.settings["kept_at_time_limit"] == 0 and len(given) > 100
+        assert given[0] == pytest.approx(5 / 119 + kept) and given[-1] == 5.0  # the last window: all that is left
+        assert all(g >= 5 / 119 + kept for g in given)
+        assert [w.plan.groups for w in limited.windows] == [w.plan.groups for w in free.windows]
+    given.clear()
+    out = baselines(trace, slos, "VGG19", solver="greedy", time_limit=5)
+    assert given[0] == pytest.approx(5 / (2 * 119 + 1) + kept) and all(g >= given[0] for g in given)
+    assert out["from-scratch"].settings["kept_at_time_limit"] == 0
 
 
 def test_a_window_with_no_plan_in_its_share_keeps_the_running_plan(monkeypatch):
@@ -520,9 +553,40 @@ def test_a_window_with_no_plan_in_its_share_keeps_the_running_plan(monkeypatch):
     assert schedule.windows[2].plan is not schedule.windows[0].plan
     assert schedule.settings["kept_at_time_limit"] == 1
     check_schedule(schedule)
-    calls[0], failing = 0, {1}
+    calls[0], failing = 0, {1, 2}
     with pytest.raises(SolverError, match="pricing the apps alone"):
         replan(short, slos, "VGG19", time_limit=60)
+
+
+def test_a_first_plan_with_none_in_its_share_takes_all_that_is_left(monkeypatch):
+    """The first window of a replan, and the baselines' static plan and first oracle window,
+    have no running plan to keep: with none within its share, the plan is made again within
+    all that is left of the limit (the whole replan used to raise)."""
+    import harmonybatch_mp.replan as rp
+    from harmonybatch_mp import SolverError
+
+    trace = load_trace(AZURE / "slices.csv")
+    short = Trace({k: c[:6] for k, c in trace.counts.items()})
+    slos = Workload([App(n, s, 1) for n, s in zip(("app1", "app2", "app3", "app4"), (0.3, 0.5, 0.8, 1.0))])
+    real, given, failing = rp.solve, [], {1}
+
+    def out_of_time(*args, **kwargs):
+        given.append(kwargs["time_limit"])
+        if len(given) in failing:
+            raise SolverError("time limit reached while pricing the apps alone", time_limit=True)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rp, "solve", out_of_time)
+    schedule = replan(short, slos, "VGG19", time_limit=60)
+    assert len(given) == 6 and given[0] < 60 / 5 + 1 < 59 < given[1] <= 60  # its share, then all that is left
+    assert schedule.settings["kept_at_time_limit"] == 0
+    check_schedule(schedule)
+    for failing in ({1}, {2}):  # the static plan; the oracle's first window
+        given.clear()
+        out = baselines(short, slos, "VGG19", time_limit=60)
+        assert 59 < given[failing.pop()] <= 60
+        for schedule in out.values():
+            check_schedule(schedule)
 
 
 def test_every_running_group_keeps_its_column_whatever_its_apps_are_named(monkeypatch):

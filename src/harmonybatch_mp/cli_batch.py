@@ -61,8 +61,8 @@ def add_batch_parsers(sub) -> None:
     rp.add_argument("--solver", default="milp", choices=solver_names())
     rp.add_argument("--cost-model", choices=("expected", "full-batch"), default="expected")
     rp.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
-                    help="seconds for the whole replan (milp, colgen, dp): each window planned gets an equal "
-                         "share of what is left")
+                    help="seconds for the whole replan (any solver): each window planned gets an equal share of "
+                         "what is left")
     rp.add_argument("--json", action="store_true", help="print the schedule as JSON")
     rp.add_argument("-o", "--output", metavar="SCHEDULE.json", help="also write the schedule to this file")
     bp = sub.add_parser(
@@ -83,7 +83,8 @@ def add_batch_parsers(sub) -> None:
     bp.add_argument("--count", type=int, default=5, help="workloads per model (paper, random; default 5)")
     bp.add_argument("--seed", type=int, default=0)
     bp.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
-                    help="time limit per plan for the solvers that take one (milp, colgen, dp)")
+                    help="time limit per plan, in seconds (every built-in solver takes one; a registered solver "
+                         "without a time_limit option runs unbounded)")
     bp.add_argument("--quick", action="store_true", help="one paper workload per model, 60 s simulated (< 2 min)")
     where = bp.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, metavar="N",

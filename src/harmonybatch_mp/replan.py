@@ -24,7 +24,7 @@ from .platform import Platform
 from .profiles import ModelProfile
 from .schedule import Schedule, Window, function_key, reconfigurations
 from .solver_info import PROVING_BOUND
-from .solvers import as_instance, get_solver, solve
+from .solvers import as_instance, get_solver, kept_seconds, solve
 from .solvers.candidates import Column
 from .solvers.model import build_from_problem
 from .solvers.options import deadline_of, late
@@ -141,11 +141,15 @@ def replan(trace: Trace, slos: Workload, profile: ModelProfile | str, platform: 
         (a schedule needs each window's plan, not the relaxed bound on it). ``time_limit``
         bounds the whole call: each window planned gets an equal share of what is left of it
         (the windows after it included), and a window whose penalised model the limit stops
-        is planned from scratch within a share of what is then left. A window with no plan
+        is planned from scratch within a share of what is then left. A share is given on top
+        of what ``solve`` keeps of a limit for finishing its plan
+        (:func:`~harmonybatch_mp.solvers.kept_seconds`), never more than is left: a window
+        that finishes early leaves the rest to those after it. A window with no plan
         within its share keeps the running plan, as a window whose forecast is unchanged does
         (its timeouts keep every SLO at any rate; its cost is the running plan's), and so does
-        every window once the deadline has passed; the first window has none to keep: it is
-        planned whatever the time left, and its SolverError is raised. Under a time limit the
+        every window once the deadline has passed; the first window has none to keep: with no
+        plan within its share it is planned again within all that is left, and failing that
+        its SolverError is raised. Under a time limit the
         schedule's ``settings["kept_at_time_limit"]`` counts the windows that kept the running
         plan for want of time.
 
@@ -175,6 +179,7 @@ def replan(trace: Trace, slos: Workload, profile: ModelProfile | str, platform: 
                          f"needed (the first is the warm-up)")
     slo = {a.name: a.slo for a in slos.apps}
     window_s = 60.0 * window_min
+    kept_s = kept_seconds(len(names), cost_model)
     windows: list[Window] = []
     running: Plan | None = None
     previous = None
@@ -189,7 +194,7 @@ def replan(trace: Trace, slos: Workload, profile: ModelProfile | str, platform: 
             windows.append(Window(w * window_s, running, 0))
             continue
         workload = Workload([App(n, slo[n], float(r)) for n, r in zip(names, predicted)])
-        window = options if deadline is None else {**options, "time_limit": _share(deadline, len(rates) - w)}
+        window = options if deadline is None else {**options, "time_limit": _share(deadline, len(rates) - w, kept_s)}
         plan = None
         if running is not None and change_penalty > 0 and solver == "milp":
             try:
@@ -197,16 +202,20 @@ def replan(trace: Trace, slos: Workload, profile: ModelProfile | str, platform: 
             except SolverError as exc:
                 if not exc.time_limit:
                     raise
-                window = {**window, "time_limit": _share(deadline, len(rates) - w)}  # from scratch, its share
+                window = {**window, "time_limit": _share(deadline, len(rates) - w, kept_s)}  # from scratch
         if plan is None:
             try:
                 plan = solve(workload, profile, platform, solver=solver, cost_model=cost_model, **window)
             except SolverError as exc:
-                if not (exc.time_limit and running is not None):
+                if not exc.time_limit:
                     raise
-                windows.append(Window(w * window_s, running, 0))  # no plan within its share: the running one stays
-                kept += 1
-                continue
+                if running is None:  # the first window has no plan to keep: it may take all that is left
+                    plan = solve(workload, profile, platform, solver=solver, cost_model=cost_model,
+                                 **{**window, "time_limit": max(0.0, deadline - time.perf_counter())})
+                else:
+                    windows.append(Window(w * window_s, running, 0))  # no plan within its share: the running one stays
+                    kept += 1
+                    continue
         windows.append(Window(w * window_s, plan, reconfigurations(running, plan)))
         running, previous = plan, predicted
     settings = {"window_min": window_min, "forecast": forecast.kind if forecast.kind == "last" else
@@ -231,7 +240,9 @@ def baselines(trace: Trace, slos: Workload, profile: ModelProfile | str, platfor
 
     ``options`` are :func:`replan`'s. A ``time_limit`` bounds the whole call, as in
     :func:`replan`: each plan gets an equal share of what is left among the plans still to
-    make (the static plan, the oracle's windows, then the from-scratch schedule's), and an
+    make (the static plan, the oracle's windows, then the from-scratch schedule's), on top of
+    what ``solve`` keeps of a limit; the static plan and the oracle's first, with none to keep,
+    are made again within all that is left where their share gives no plan; and an
     oracle window with no plan within its share, or once the deadline has passed, keeps the
     oracle's running plan.
     """
@@ -247,13 +258,22 @@ def baselines(trace: Trace, slos: Workload, profile: ModelProfile | str, platfor
     slo = {a.name: a.slo for a in slos.apps}
     window_s = 60.0 * window_min
     windows = len(rates) - 1
+    kept_s = kept_seconds(len(names), cost_model)
 
-    def plan_for(r: np.ndarray, plans_left: int) -> Plan:
+    def plan_for(r: np.ndarray, plans_left: int, first: bool = False) -> Plan:
+        """The plan for rates ``r``; a ``first`` plan (none to keep) with no plan within its
+        share is made again within all that is left."""
         w = Workload([App(n, slo[n], float(max(x, ZERO_FORECAST_RATE))) for n, x in zip(names, r)])
-        share = options if deadline is None else {**options, "time_limit": _share(deadline, plans_left)}
-        return solve(w, profile, platform, solver=solver, cost_model=cost_model, **share)
+        share = options if deadline is None else {**options, "time_limit": _share(deadline, plans_left, kept_s)}
+        try:
+            return solve(w, profile, platform, solver=solver, cost_model=cost_model, **share)
+        except SolverError as exc:
+            if not (first and exc.time_limit):
+                raise
+            return solve(w, profile, platform, solver=solver, cost_model=cost_model,
+                         **{**share, "time_limit": max(0.0, deadline - time.perf_counter())})
 
-    static = plan_for(rates[0], 2 * windows + 1)
+    static = plan_for(rates[0], 2 * windows + 1, first=True)
     oracle: list[Window] = []
     running: Plan | None = None
     for w in range(1, len(rates)):
@@ -261,7 +281,7 @@ def baselines(trace: Trace, slos: Workload, profile: ModelProfile | str, platfor
             oracle.append(Window(w * window_s, running, 0))
             continue
         try:
-            plan = plan_for(rates[w], 2 * windows + 1 - w)
+            plan = plan_for(rates[w], 2 * windows + 1 - w, first=running is None)
         except SolverError as exc:
             if not (exc.time_limit and running is not None):
                 raise
@@ -279,10 +299,14 @@ def baselines(trace: Trace, slos: Workload, profile: ModelProfile | str, platfor
     }
 
 
-def _share(deadline: float, windows: int) -> float:
+def _share(deadline: float, windows: int, kept: float) -> float:
     """Seconds for the next window's plan: an equal share of what is left until ``deadline``
-    among the ``windows`` still to plan, so that the last ends by it."""
-    return max(0.0, deadline - time.perf_counter()) / windows
+    among the ``windows`` still to plan, plus the ``kept`` seconds ``solve`` keeps of a limit
+    for finishing, at most what is left. Given the share alone, 119 windows sharing 5 s got
+    0.042 s each, less than ``solve`` keeps (0.06 s): the solvers got nothing, ``greedy``
+    had no first plan, and ``dp`` planned worse, in a run that took 0.7 s."""
+    left = max(0.0, deadline - time.perf_counter())
+    return min(left, left / windows + kept)
 
 
 def _plan_options(solver: str, options: dict[str, Any]) -> dict[str, Any]:
