@@ -701,6 +701,23 @@ def test_solve_checks_what_a_solver_returns():
                 unregister_solver(name)
 
 
+def test_solution_of_takes_configurations_by_group_or_aligned_with_the_groups():
+    """``Solution.of`` takes the configurations given as a mapping from group to configuration
+    or as a sequence aligned with the groups (no mask hashed: at 100,000 apps in singletons
+    the mapping was quadratic), None or absent where a group gets its optimum."""
+    p = Problem(*as_instance("0.3:2,0.5:5,1.0:20", "VGG19"))
+    groups, info = [1, 6], SolverInfo("given", status="heuristic")
+    on_cpu = p.group(6, kinds=("cpu",))
+    assert on_cpu != p.group(6)
+    by_group = Solution.of(p, groups, info, {6: on_cpu})
+    assert by_group.configs == (p.group(1), on_cpu)
+    assert Solution.of(p, groups, info, [None, on_cpu]) == by_group == Solution.of(p, groups, info, (p.group(1), on_cpu))
+    assert Solution.of(p, groups, info).configs == (p.group(1), p.group(6))
+    for bad in ([on_cpu], "ab", 5):
+        with pytest.raises(SolverError, match="configs must be a mapping from group to configuration or a sequence"):
+            Solution.of(p, groups, info, bad)
+
+
 @pytest.mark.parametrize("call, match", [
     (lambda: solve("0.5:5", 3), "profile: expected a ModelProfile"),
     (lambda: solve(42, "VGG19"), "workload: expected"),

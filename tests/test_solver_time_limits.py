@@ -46,16 +46,17 @@ def test_every_built_in_solver_takes_a_time_limit(solver):
     assert plan.solver.status != "time_limit"
 
 
-@pytest.mark.parametrize("run, slow", [
-    (exact, "prefetch"),  # pricing every group, before the enumeration
-    (greedy, "weighted_cost"),  # pricing stage 1's groups
-    (batch_baseline, "group"),  # pricing the apps alone on CPU functions
-    (mbs_baseline, "per_app_costs"),  # the bounds it abandons splits by, before the first split
+@pytest.mark.parametrize("run, slow, cost_model", [
+    (exact, "prefetch", "full-batch"),  # pricing every group, before the enumeration
+    (greedy, "weighted_cost", "full-batch"),  # pricing stage 1's groups
+    (batch_baseline, "group", "full-batch"),  # pricing the apps alone on CPU functions
+    (batch_baseline, "prefetch", "expected"),  # the same, searched together in batches
+    (mbs_baseline, "per_app_costs", "full-batch"),  # the bounds it abandons splits by, before the first split
 ])
-def test_a_solver_with_no_plan_at_its_limit_says_so(run, slow, stopped_clock, monkeypatch):
+def test_a_solver_with_no_plan_at_its_limit_says_so(run, slow, cost_model, stopped_clock, monkeypatch):
     """Stopped before it has a plan (here: the step ``slow`` takes 1 s of a 0.5 s limit), a
     solver raises a SolverError whose ``time_limit`` is True."""
-    p = _problem()
+    p = _problem(cost_model)
     where = importlib.import_module("harmonybatch_mp.solvers.baselines") if slow == "per_app_costs" else p
     step = getattr(where, slow)
 

@@ -81,11 +81,22 @@ class Solution:
 
     @classmethod
     def of(cls, problem: Problem, groups: Sequence[int], info: SolverInfo,
-           configs: Mapping[int, GroupConfig] | None = None) -> Solution:
-        """A solution from group masks; a group without a given configuration gets its optimum."""
+           configs: Mapping[int, GroupConfig] | Sequence[GroupConfig | None] | None = None) -> Solution:
+        """A solution from group masks; a group without a given configuration (``configs`` by
+        mask, or a sequence aligned with ``groups``, None where none is given) gets its optimum.
+        (Aligned, no mask is hashed: a dict's hash of a group reads all its bits, which at
+        100,000 apps in singletons was quadratic.)"""
+        groups = list(groups)
+        if configs is None or isinstance(configs, Mapping):
+            given = [(configs or {}).get(m) for m in groups]
+        elif isinstance(configs, Sequence) and not isinstance(configs, (str, bytes)) and len(configs) == len(groups):
+            given = list(configs)
+        else:
+            raise SolverError(f"Solution.of: configs must be a mapping from group to configuration or a sequence of "
+                              f"{len(groups)}, one per group, got {type(configs).__name__}")
         chosen = []
-        for m in groups:
-            cfg = (configs or {}).get(m) or problem.group(m)
+        for m, cfg in zip(groups, given):
+            cfg = cfg or problem.group(m)
             if cfg is None:
                 names = [problem.apps[i].name for i in members(m)]
                 raise InfeasibleError(f"solver {info.name!r} chose group {names}, which no function can serve")

@@ -274,7 +274,7 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
                       gap=relative_gap(objective, bound), scope="all partitions",
                       backend="appsi_highs", columns=len(master.masks),
                       candidate_groups=len(set(master.masks)), iterations=rounds, nodes=nodes)
-    return Solution.of(problem, masks, info, configs=dict(zip(masks, configs)))
+    return Solution.of(problem, masks, info, configs=configs)
 
 
 def _cutoff(cost: float, gaps: tuple[float, float], scale: float) -> float:

@@ -81,6 +81,13 @@ def members(mask: int) -> list[int]:
     return out
 
 
+def _kinds(kinds: Any) -> tuple[str, ...] | None:
+    """``kinds`` checked as :meth:`Problem.group` takes it: None, or a tuple of function kinds."""
+    if kinds is not None and not (isinstance(kinds, tuple) and all(isinstance(k, str) and k in KINDS for k in kinds)):
+        raise InputError(f"kinds: expected a tuple of function kinds ({', '.join(KINDS)}), got {repr(kinds):.40}")
+    return kinds
+
+
 def run_mask(i: int, j: int) -> int:
     """The mask of the apps ``i..j-1`` (a run in SLO order)."""
     return ((1 << (j - i)) - 1) << i
@@ -141,6 +148,9 @@ class Problem:
         # per kind, the apps pinned away from it, as a mask (kinds_of in a step, not one per member)
         self._pinned_from = {k: sum(1 << i for i, ks in enumerate(self.app_kinds) if k not in ks) for k in KINDS}
         self._cache: dict[int, GroupConfig | None] = {}
+        # the apps alone, by position and kinds asked for (None: all it allows): a dict keyed by the
+        # mask 1 << i hashes all its i bits, which made pricing 100,000 apps alone quadratic
+        self._alone: dict[tuple[str, ...] | None, list[GroupConfig | None | object]] = {}
         self._classes: dict[int, list[GroupConfig]] = {}
         self._kind_configs: dict[tuple, np.ndarray] = {}
         self._feasible = False  # require_feasible() passed (its side check took 0.15 s at 300 apps)
@@ -188,28 +198,28 @@ class Problem:
             self._kind_configs[kinds] = np.flatnonzero(self.grid.memory_ok & kind_mask(self.grid, kinds))
         return self._kind_configs[kinds]
 
-    def prefetch(self, masks: Iterable[int]) -> None:
+    def prefetch(self, masks: Iterable[int], kinds: tuple[str, ...] | None = None) -> None:
         """Compute and cache the optima of many groups at once (under ``expected`` the searches
-        run together, one vectorised round for all; ``formulations/model.md`` section 12).
-        Under ``full-batch`` a group costs one lookup, so there is nothing to compute ahead,
-        but the masks are checked all the same."""
-        masks = self._masks(masks)
+        run together, one vectorised round for all; ``formulations/model.md`` section 12), on
+        the function ``kinds`` given (as :meth:`group` takes them). Under ``full-batch`` a group
+        costs one lookup, so there is nothing to compute ahead, but the masks are checked all
+        the same."""
+        masks, kinds = self._masks(masks), _kinds(kinds)
         if not self.expected:
             return
-        todo = [m for m in dict.fromkeys(masks) if m not in self._cache]
-        jobs, empty = [], []
+        todo = [m for m in dict.fromkeys(masks) if self._cached(m, kinds) is _MISSING]
+        jobs = []
         for m in todo:
-            kinds = self.kinds_of(m)
-            (jobs.append((m, self._candidates(kinds))) if kinds else empty.append(m))
+            allowed = tuple(k for k in self.kinds_of(m) if kinds is None or k in kinds)
+            (jobs.append((m, self._candidates(allowed))) if allowed else self._keep(m, None, kinds))
         for m, cfg in zip([m for m, _ in jobs], self._search_many(jobs)):
-            self._cache[m] = cfg
-        self._cache.update(dict.fromkeys(empty))
+            self._keep(m, cfg, kinds)
 
     def prefetched(self, masks: Iterable[int], deadline: float | None = None, *, classes: bool = False,
-                   most: int = _RUN_BATCH[1]) -> Iterator[list[int]]:
+                   most: int = _RUN_BATCH[1], kinds: tuple[str, ...] | None = None) -> Iterator[list[int]]:
         """``masks`` in batches of at most ``most``, each batch's optima computed and cached
-        (:meth:`prefetch`; with ``classes``, its optimum per class, :meth:`prefetch_classes`)
-        before it is yielded. The batches are sized as :meth:`fill_runs`'s: about 0.1 s each,
+        (:meth:`prefetch`, on the function ``kinds`` given; with ``classes``, its optimum per
+        class, :meth:`prefetch_classes`) before it is yielded. The batches are sized as :meth:`fill_runs`'s: about 0.1 s each,
         and with a ``deadline`` (a ``time.perf_counter()`` reading, which the caller checks
         between batches) the first is one group and none is longer than the time left at the
         last one's pace.
@@ -222,8 +232,9 @@ class Problem:
         [2, 2, 2, 1]
         """
         masks, deadline, most = self._masks(masks), checked_deadline(deadline), integer(most, "most", minimum=1)
-        return self._timed_batches(iter(masks), list, deadline, fetch=self.prefetch_classes if classes else None,
-                                   most=most)
+        kinds = _kinds(kinds)
+        fetch = self.prefetch_classes if classes else None if kinds is None else lambda ms: self.prefetch(ms, kinds)
+        return self._timed_batches(iter(masks), list, deadline, fetch=fetch, most=most)
 
     def prefetch_classes(self, masks: Iterable[int]) -> None:
         """Compute and cache :meth:`per_class` of many groups at once (under ``expected``: one
@@ -286,22 +297,41 @@ class Problem:
         ``kinds`` restricts the function kinds further (e.g. the CPU-only baseline)."""
         if type(mask) is not int:  # (ints are checked where first priced, in kinds_of)
             mask = self.check_mask(mask)
-        if kinds is not None and not (isinstance(kinds, tuple)
-                                      and all(isinstance(k, str) and k in KINDS for k in kinds)):
-            raise InputError(f"kinds: expected a tuple of function kinds ({', '.join(KINDS)}), got {repr(kinds):.40}")
-        key = mask if kinds is None else (mask, kinds)
-        cfg = self._cache.get(key, _MISSING)
+        kinds = _kinds(kinds)
+        cfg = self._cached(mask, kinds)
         if cfg is _MISSING:
-            kinds = tuple(k for k in self.kinds_of(mask) if kinds is None or k in kinds)
-            if not kinds:
+            allowed = tuple(k for k in self.kinds_of(mask) if kinds is None or k in kinds)
+            if not allowed:
                 cfg = None
             elif self.expected:
-                cfg = self._search(mask, self._candidates(kinds))
+                cfg = self._search(mask, self._candidates(allowed))
             else:
-                i = best_config(self.grid, [self.apps[i] for i in members(mask)], kinds, check_input=False)
+                i = best_config(self.grid, [self.apps[i] for i in members(mask)], allowed, check_input=False)
                 cfg = None if i is None else self.grid.config(i)
-            self._cache[key] = cfg
+            self._keep(mask, cfg, kinds)
         return cfg
+
+    def _cached(self, mask: int, kinds: tuple[str, ...] | None = None) -> GroupConfig | None | object:
+        """The group's cached optimum (``kinds`` as :meth:`group` takes it), or ``_MISSING``."""
+        i = self._alone_at(mask)
+        if i >= 0:
+            return self._alone[kinds][i] if kinds in self._alone else _MISSING
+        return self._cache.get(mask if kinds is None else (mask, kinds), _MISSING)
+
+    def _keep(self, mask: int, cfg: GroupConfig | None, kinds: tuple[str, ...] | None = None) -> None:
+        """Cache the group's optimum (``kinds`` as :meth:`group` takes it)."""
+        i = self._alone_at(mask)
+        if i >= 0:
+            if kinds not in self._alone:
+                self._alone[kinds] = [_MISSING] * self.n
+            self._alone[kinds][i] = cfg
+        else:
+            self._cache[mask if kinds is None else (mask, kinds)] = cfg
+
+    def _alone_at(self, mask: int) -> int:
+        """The position of the app ``mask`` holds alone, or -1 (any other int)."""
+        top = mask.bit_length() - 1
+        return top if 0 <= top < self.n and mask == 1 << top else -1
 
     def config_for(self, mask: int, fn: Any) -> GroupConfig | None:
         """The group on function ``fn`` (anything with ``kind``, ``vcpu``, ``gpu_mem_gb``, ``batch``,
@@ -440,10 +470,10 @@ class Problem:
         mask = 0
         for j, idx in run_optima(self.grid, self.apps, i, max_run, app_kinds=self.app_kinds):
             mask |= 1 << (j - 1)
-            cfg = self._cache.get(mask, _MISSING)
+            cfg = self._cached(mask)
             if cfg is _MISSING:
                 cfg = None if idx is None else self.grid.config(idx)
-                self._cache[mask] = cfg
+                self._keep(mask, cfg)
             yield j, mask, cfg
 
     def plan_cost(self, masks: Iterable[int]) -> float:
