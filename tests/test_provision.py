@@ -203,11 +203,13 @@ def test_per_class_is_each_class_s_cheapest_feasible_configuration(profile, plat
 
 
 @pytest.mark.parametrize("cost_model", ["full-batch", "expected"])
-def test_the_apps_alone_are_cached_by_position_whichever_way_they_are_priced(cost_model):
-    """An app alone is cached by its position, not by its mask ``1 << i``, whose hash reads all
-    ``i`` bits: pricing 100,000 apps alone took 17 s under full-batch (30 s under expected),
-    3.0 s (5.7 s) by position. A singleton priced by :meth:`group`, :meth:`prefetch`, the runs
-    or restricted to a kind is priced once and found by the others, and each kind keeps its own."""
+def test_apps_alone_and_runs_are_cached_by_position_whichever_way_they_are_priced(cost_model):
+    """An app alone is cached by its position and a run of apps by where it starts and ends, not
+    by mask: a mask's hash reads all its bits, so pricing 100,000 apps alone took 17 s under
+    full-batch (30 s under expected), 3.0 s (5.7 s) by position, and dp spent 108 s of 148 s
+    hashing the runs of 20,000 apps. A singleton priced by :meth:`group`, :meth:`prefetch`, the
+    runs or restricted to a kind is priced once and found by the others, and each kind keeps its
+    own; other groups keep their masks as keys."""
     workload = Workload([App("a", 0.5, 200.0), App("b", 0.8, 3.0), App("c", 1.0, 40.0)])
     profile, platform = builtin_profile("VGG19"), preset("reference")
     fresh = Problem(workload, profile, platform, cost_model=cost_model)
@@ -226,7 +228,9 @@ def test_the_apps_alone_are_cached_by_position_whichever_way_they_are_priced(cos
     assert [c.cost for c in again] == pytest.approx([c.cost for c in alone], rel=1e-12)
     assert all(p.group(1 << i) is again[i] for i in range(3))
     assert [p.group(1 << i, kinds=("cpu",)) for i in range(3)] == on_cpu
-    assert p.group(0b11) == fresh.group(0b11) and list(p._cache) == [3]  # a group of two keeps its mask
+    assert p.group(0b101) == fresh.group(0b101) and list(p._cache) == [0b101]  # not a run: by its mask
+    run = p.group(0b110)
+    assert run == fresh.group(0b110) and p._runs[1, 3, None] is run and list(p._cache) == [0b101]
     for bad in (0, -1, 8):
         with pytest.raises(InputError, match="a group must be a bitmask"):
             p.group(bad)

@@ -673,8 +673,7 @@ def test_shortest_path_is_the_cheapest_contiguous_partition(n, data):
         return data.draw(st.none() | st.sampled_from([0.5, 1.0, 1.5, 2.0, 2.25]))
 
     weights = {(i, j): weight(i, j) for j in range(1, n + 1) for i in range(j)}
-    runs = [[(i, w, ((1 << j) - 1) ^ ((1 << i) - 1)) for i in range(j) if (w := weights[i, j]) is not None]
-            for j in range(n + 1)]
+    runs = [[(i, w) for i in range(j) if (w := weights[i, j]) is not None] for j in range(n + 1)]
     paths = _compositions(n, weights)
     best, fewest = min(paths, default=(math.inf, 0))
     event("no path" if best == math.inf else "shortest paths with more edges than the fewest"
@@ -686,7 +685,7 @@ def test_shortest_path_is_the_cheapest_contiguous_partition(n, data):
     assert len(shortest_path(runs, fewest=False)[1]) == max((edges for cost, edges in paths if cost == best), default=0)
     if best < math.inf:
         assert sum(masks) == (1 << n) - 1 and sorted(masks) == sorted(set(masks))
-        by_mask = {m: w for run in runs for _, w, m in run}
+        by_mask = {((1 << j) - 1) ^ ((1 << i) - 1): w for j, run in enumerate(runs) for i, w in run}
         assert sum(by_mask[m] for m in masks) == best
     else:
         assert masks == []

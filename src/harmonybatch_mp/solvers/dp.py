@@ -13,10 +13,11 @@ from ..solver_info import relative_gap
 from .base import Solution
 from .candidates import auto_max_run, check_max_run
 from .options import checked_deadline, deadline_of, late
-from .problem import Problem
+from .problem import Problem, run_mask
 
-#: Per end node ``j``, the runs ending there: ``(start i, weight, group mask)``.
-Runs = list[list[tuple[int, float, int]]]
+#: Per end node ``j``, the runs ``apps[i:j]`` ending there: ``(start i, weight)``. (Their masks
+#: are made for the path only: at 20,000 apps the 1.3 million runs' masks held about 1.5 GB.)
+Runs = list[list[tuple[int, float]]]
 #: Paths whose lengths differ by at most this share are tied, and the one with the fewest groups
 #: is taken. Under full-batch, a run split into two parts on the group's configuration costs the
 #: same but for rounding, and which split won was rounding's choice (n = 1,000 VGG19: 48 groups,
@@ -49,7 +50,7 @@ def contiguous_graph(problem: Problem, max_run: int | None = None, deadline: flo
         last[i] = (j, rate)
         cfg = problem.group(mask)
         if cfg is not None and not (apart and problem.side.separates(problem, mask)):
-            g[j].append((i, rate / problem.total_rate * cfg.cost, mask))
+            g[j].append((i, rate / problem.total_rate * cfg.cost))
 
     if deadline is not None:
         problem.prefetch(1 << i for i in range(problem.n))
@@ -117,7 +118,7 @@ def _dp(problem: Problem, max_run: int | None, deadline: float | None, isolate: 
         for mask in masks:
             i = (mask & -mask).bit_length() - 1
             if not (isolate and problem.side.separates(problem, mask)):
-                g[i + mask.bit_count()].append((i, problem.weighted_cost(mask), mask))
+                g[i + mask.bit_count()].append((i, problem.weighted_cost(mask)))
     objective, masks = shortest_path(g)
     if math.isinf(objective):
         problem.require_feasible()  # names an app no function serves (or a pin it cannot keep)
@@ -137,32 +138,32 @@ def _dp(problem: Problem, max_run: int | None, deadline: float | None, isolate: 
 def shortest_path(runs: Runs, fewest: bool = True) -> tuple[float, list[int]]:
     """The shortest path from node 0 to the last over the DAG of ``runs`` (every edge goes
     forward, so one pass in node order relaxes each edge once; formulations/contiguous_shortest_path.md):
-    its length and its edges' masks (``inf`` and none where no path joins them). Of paths
-    whose lengths differ by no more than rounding (:data:`TIE`), the one with the fewest edges
-    (with ``fewest=False``, the most).
+    its length and its edges' masks, the runs ``apps[i:j]`` (``inf`` and none where no path
+    joins them). Of paths whose lengths differ by no more than rounding (:data:`TIE`), the one
+    with the fewest edges (with ``fewest=False``, the most).
 
-    >>> shortest_path([[], [(0, 1.0, 0b1)], [(1, 1.0, 0b10), (0, 1.5, 0b11)]])
+    >>> shortest_path([[], [(0, 1.0)], [(1, 1.0), (0, 1.5)]])
     (1.5, [3])
-    >>> runs = [[], [(0, 0.1, 0b1)], [(0, 0.8, 0b11), (1, 0.7, 0b10)]]  # 0.1 + 0.7 < 0.8 by rounding
+    >>> runs = [[], [(0, 0.1)], [(0, 0.8), (1, 0.7)]]  # 0.1 + 0.7 < 0.8 by rounding
     >>> shortest_path(runs), shortest_path(runs, fewest=False)
     ((0.8, [3]), (0.7999999999999999, [1, 2]))
     """
     best = [0.0] + [math.inf] * (len(runs) - 1)
     edges = [0] * len(runs)
     fewer = operator.lt if fewest else operator.gt
-    last: list[tuple[int, int] | None] = [None] * len(runs)
+    last = [0] * len(runs)
     for j in range(1, len(runs)):
-        for i, weight, mask in runs[j]:
+        for i, weight in runs[j]:
             length = best[i] + weight
             if length < best[j] - TIE * length or (length <= best[j] + TIE * length < math.inf
                                                    and fewer(edges[i] + 1, edges[j])):
-                best[j], edges[j], last[j] = length, edges[i] + 1, (i, mask)
+                best[j], edges[j], last[j] = length, edges[i] + 1, i
     if math.isinf(best[-1]):
         return best[-1], []
     masks, j = [], len(runs) - 1
     while j:
-        j, mask = last[j]
-        masks.append(mask)
+        masks.append(run_mask(last[j], j))
+        j = last[j]
     return best[-1], masks[::-1]
 
 

@@ -148,9 +148,11 @@ class Problem:
         # per kind, the apps pinned away from it, as a mask (kinds_of in a step, not one per member)
         self._pinned_from = {k: sum(1 << i for i, ks in enumerate(self.app_kinds) if k not in ks) for k in KINDS}
         self._cache: dict[int, GroupConfig | None] = {}
-        # the apps alone, by position and kinds asked for (None: all it allows): a dict keyed by the
-        # mask 1 << i hashes all its i bits, which made pricing 100,000 apps alone quadratic
+        # the apps alone by position, and runs apps[i:j] by (i, j), per kinds asked for (None: all
+        # each allows): a dict keyed by a group's mask hashes all its bits, which made pricing
+        # 100,000 apps alone, and dp's runs of 20,000, quadratic (_cached)
         self._alone: dict[tuple[str, ...] | None, list[GroupConfig | None | object]] = {}
+        self._runs: dict[tuple[int, int, tuple[str, ...] | None], GroupConfig | None] = {}
         self._classes: dict[int, list[GroupConfig]] = {}
         self._kind_configs: dict[tuple, np.ndarray] = {}
         self._feasible = False  # require_feasible() passed (its side check took 0.15 s at 300 apps)
@@ -312,26 +314,38 @@ class Problem:
         return cfg
 
     def _cached(self, mask: int, kinds: tuple[str, ...] | None = None) -> GroupConfig | None | object:
-        """The group's cached optimum (``kinds`` as :meth:`group` takes it), or ``_MISSING``."""
-        i = self._alone_at(mask)
-        if i >= 0:
+        """The group's cached optimum (``kinds`` as :meth:`group` takes it), or ``_MISSING``.
+        Runs are cached by where they start and end, an app alone by its position, other groups
+        by mask: hashing a mask reads all its bits (at 20,000 apps, dp spent 108 s of 148 s
+        hashing its runs, and their masks held gigabytes as keys)."""
+        i, j = self._run_of(mask)
+        if j == i + 1:
             return self._alone[kinds][i] if kinds in self._alone else _MISSING
+        if j:
+            return self._runs.get((i, j, kinds), _MISSING)
         return self._cache.get(mask if kinds is None else (mask, kinds), _MISSING)
 
     def _keep(self, mask: int, cfg: GroupConfig | None, kinds: tuple[str, ...] | None = None) -> None:
-        """Cache the group's optimum (``kinds`` as :meth:`group` takes it)."""
-        i = self._alone_at(mask)
-        if i >= 0:
+        """Cache the group's optimum (``kinds`` as :meth:`group` takes it), where :meth:`_cached` finds it."""
+        i, j = self._run_of(mask)
+        if j == i + 1:
             if kinds not in self._alone:
                 self._alone[kinds] = [_MISSING] * self.n
             self._alone[kinds][i] = cfg
+        elif j:
+            self._runs[i, j, kinds] = cfg
         else:
             self._cache[mask if kinds is None else (mask, kinds)] = cfg
 
-    def _alone_at(self, mask: int) -> int:
-        """The position of the app ``mask`` holds alone, or -1 (any other int)."""
-        top = mask.bit_length() - 1
-        return top if 0 <= top < self.n and mask == 1 << top else -1
+    def _run_of(self, mask: int) -> tuple[int, int]:
+        """``(i, j)`` where ``mask`` is the run ``apps[i:j]`` of this problem's apps, else ``(0, 0)``."""
+        if mask <= 0:
+            return 0, 0
+        low = mask & -mask
+        j = mask.bit_length()
+        if (mask + low) & mask or j > self.n:
+            return 0, 0
+        return low.bit_length() - 1, j
 
     def config_for(self, mask: int, fn: Any) -> GroupConfig | None:
         """The group on function ``fn`` (anything with ``kind``, ``vcpu``, ``gpu_mem_gb``, ``batch``,
