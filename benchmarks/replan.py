@@ -103,7 +103,8 @@ def limited(trace: Trace, slos: Workload) -> None:
     print("Each row is one `replan(..., time_limit=...)` call; \"kept\" counts the windows that kept the running "
           "plan for want of time (`settings[\"kept_at_time_limit\"]`), and the objective is the realized spend "
           "plus P per change, against the same solver without a limit.\n")
-    print("| solver | limit | wall time | kept | reconfigurations | realized cost per request | objective vs no limit |")
+    print("| solver | limit | wall time | kept | reconfigurations | realized cost per request "
+          "| objective vs no limit |")
     print("|---|---|---|---|---|---|---|")
     for solver in LIMITED["solvers"]:
         free = run(replan(trace, slos, "VGG19", change_penalty=penalty, solver=solver), trace, None)

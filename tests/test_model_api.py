@@ -711,7 +711,8 @@ def test_solution_of_takes_configurations_by_group_or_aligned_with_the_groups():
     assert on_cpu != p.group(6)
     by_group = Solution.of(p, groups, info, {6: on_cpu})
     assert by_group.configs == (p.group(1), on_cpu)
-    assert Solution.of(p, groups, info, [None, on_cpu]) == by_group == Solution.of(p, groups, info, (p.group(1), on_cpu))
+    aligned = Solution.of(p, groups, info, (p.group(1), on_cpu))
+    assert Solution.of(p, groups, info, [None, on_cpu]) == by_group == aligned
     assert Solution.of(p, groups, info).configs == (p.group(1), p.group(6))
     for bad in ([on_cpu], "ab", 5):
         with pytest.raises(SolverError, match="configs must be a mapping from group to configuration or a sequence"):

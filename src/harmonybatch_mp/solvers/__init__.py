@@ -70,7 +70,6 @@ GC_PER_APP = 1.7e-5
 _full_collection = [0.0, 0.0]
 
 
-
 def kept_seconds(n: int, cost_model: str) -> float:
     """Seconds :func:`solve` keeps of a ``time_limit`` on ``n`` apps for finishing the plan (the
     reserves above) and for one full garbage collection; what is left goes to the solver, after

@@ -221,10 +221,10 @@ class Problem:
                    most: int = _RUN_BATCH[1], kinds: tuple[str, ...] | None = None) -> Iterator[list[int]]:
         """``masks`` in batches of at most ``most``, each batch's optima computed and cached
         (:meth:`prefetch`, on the function ``kinds`` given; with ``classes``, its optimum per
-        class, :meth:`prefetch_classes`) before it is yielded. The batches are sized as :meth:`fill_runs`'s: about 0.1 s each,
-        and with a ``deadline`` (a ``time.perf_counter()`` reading, which the caller checks
-        between batches) the first is one group and none is longer than the time left at the
-        last one's pace.
+        class, :meth:`prefetch_classes`) before it is yielded. The batches are sized as
+        :meth:`fill_runs`'s: about 0.1 s each, and with a ``deadline`` (a ``time.perf_counter()``
+        reading, which the caller checks between batches) the first is one group and none is
+        longer than the time left at the last one's pace.
 
         >>> from harmonybatch_mp.solvers import as_instance
         >>> p = Problem(*as_instance("0.3:2,0.5:5,0.8:10", "VGG19"), cost_model="expected")
