@@ -9,6 +9,7 @@ import time
 from .._validate import flag, instance
 from ..errors import SolverError
 from ..plan import RESTRICTED_OPTIMAL, TIME_LIMIT, SolverInfo
+from ..provision import GroupConfig
 from ..solver_info import relative_gap
 from .base import Solution
 from .candidates import auto_max_run, check_max_run
@@ -42,26 +43,25 @@ def contiguous_graph(problem: Problem, max_run: int | None = None, deadline: flo
     g: Runs = [[] for _ in range(problem.n + 1)]
     last: dict[int, tuple[int, float]] = {}  # per start i, the last run's end and rate
 
-    def edge(i: int, j: int, mask: int) -> None:
+    def edge(i: int, j: int, mask: int, cfg: GroupConfig | None) -> None:
         # the run's rate summed in app order, as Problem.rate does (ties between plans of equal
         # cost break the same way), one addition per run
         end, rate = last.get(i, (i, 0))
         rate = rate + problem.apps[j - 1].rate if end == j - 1 else problem.rate(mask)
         last[i] = (j, rate)
-        cfg = problem.group(mask)
         if cfg is not None and not (apart and problem.side.separates(problem, mask)):
             g[j].append((i, rate / problem.total_rate * cfg.cost))
 
     if deadline is not None:
         problem.prefetch(1 << i for i in range(problem.n))
         for i in range(problem.n):
-            edge(i, i + 1, 1 << i)
+            edge(i, i + 1, 1 << i, problem.group(1 << i))
     runs = problem.fill_runs(max_run, deadline)
     while deadline is None or time.perf_counter() <= deadline:  # checked before each run's search
         run = next(runs, None)
         if run is None:
             return g, True
-        edge(*run[:3])
+        edge(*run)  # (the run's optimum as fill_runs found it: not looked up again)
     return g, False
 
 

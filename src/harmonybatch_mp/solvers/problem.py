@@ -300,7 +300,8 @@ class Problem:
         if type(mask) is not int:  # (ints are checked where first priced, in kinds_of)
             mask = self.check_mask(mask)
         kinds = _kinds(kinds)
-        cfg = self._cached(mask, kinds)
+        at = self._run_of(mask)
+        cfg = self._cached(mask, kinds, at)
         if cfg is _MISSING:
             allowed = tuple(k for k in self.kinds_of(mask) if kinds is None or k in kinds)
             if not allowed:
@@ -310,24 +311,28 @@ class Problem:
             else:
                 i = best_config(self.grid, [self.apps[i] for i in members(mask)], allowed, check_input=False)
                 cfg = None if i is None else self.grid.config(i)
-            self._keep(mask, cfg, kinds)
+            self._keep(mask, cfg, kinds, at)
         return cfg
 
-    def _cached(self, mask: int, kinds: tuple[str, ...] | None = None) -> GroupConfig | None | object:
-        """The group's cached optimum (``kinds`` as :meth:`group` takes it), or ``_MISSING``.
-        Runs are cached by where they start and end, an app alone by its position, other groups
-        by mask: hashing a mask reads all its bits (at 20,000 apps, dp spent 108 s of 148 s
-        hashing its runs, and their masks held gigabytes as keys)."""
-        i, j = self._run_of(mask)
+    def _cached(self, mask: int, kinds: tuple[str, ...] | None = None,
+                at: tuple[int, int] | None = None) -> GroupConfig | None | object:
+        """The group's cached optimum (``kinds`` as :meth:`group` takes it), or ``_MISSING``;
+        ``at`` is :meth:`_run_of` the mask where the caller knows it. Runs are cached by where
+        they start and end, an app alone by its position, other groups by mask: hashing a mask
+        reads all its bits (at 20,000 apps, dp spent 108 s of 148 s hashing its runs, and their
+        masks held gigabytes as keys)."""
+        i, j = at or self._run_of(mask)
         if j == i + 1:
             return self._alone[kinds][i] if kinds in self._alone else _MISSING
         if j:
             return self._runs.get((i, j, kinds), _MISSING)
         return self._cache.get(mask if kinds is None else (mask, kinds), _MISSING)
 
-    def _keep(self, mask: int, cfg: GroupConfig | None, kinds: tuple[str, ...] | None = None) -> None:
-        """Cache the group's optimum (``kinds`` as :meth:`group` takes it), where :meth:`_cached` finds it."""
-        i, j = self._run_of(mask)
+    def _keep(self, mask: int, cfg: GroupConfig | None, kinds: tuple[str, ...] | None = None,
+              at: tuple[int, int] | None = None) -> None:
+        """Cache the group's optimum (``kinds`` and ``at`` as :meth:`_cached` takes them), where
+        :meth:`_cached` finds it."""
+        i, j = at or self._run_of(mask)
         if j == i + 1:
             if kinds not in self._alone:
                 self._alone[kinds] = [_MISSING] * self.n
@@ -484,10 +489,10 @@ class Problem:
         mask = 0
         for j, idx in run_optima(self.grid, self.apps, i, max_run, app_kinds=self.app_kinds):
             mask |= 1 << (j - 1)
-            cfg = self._cached(mask)
+            cfg = self._cached(mask, None, (i, j))
             if cfg is _MISSING:
                 cfg = None if idx is None else self.grid.config(idx)
-                self._keep(mask, cfg)
+                self._keep(mask, cfg, None, (i, j))
             yield j, mask, cfg
 
     def plan_cost(self, masks: Iterable[int]) -> float:
