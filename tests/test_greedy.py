@@ -130,3 +130,12 @@ def test_runs_are_folded_only_under_full_batch_and_from_an_app():
     with pytest.raises(InputError, match="max_run"):
         p.runs_from(0, 0)
     assert [j for j, _, _ in p.runs_from(1)] == [2] and [j for j, _, _ in p.runs_from(0, 1)] == [1]
+    for bad in (0, -1, 1.5, None):  # the shortest run yielded
+        with pytest.raises(InputError, match="shortest"):
+            p.runs_from(0, None, bad)
+        with pytest.raises(InputError, match="shortest"):
+            next(p.fill_runs(None, None, bad))
+    assert [(j, mask) for j, mask, _ in p.runs_from(0, shortest=2)] == [(2, 3)] and not list(p.runs_from(1, 1, 2))
+    e = Problem(parse_apps("0.5:1,0.6:1,0.7:1"), VGG, REF, cost_model="expected")
+    assert [run[:3] for run in e.fill_runs(2, shortest=2)] == [(0, 2, 3), (1, 3, 6)]
+    assert [run[:3] for run in e.fill_runs(None, shortest=3)] == [(0, 3, 7)] and not list(e.fill_runs(2, shortest=3))

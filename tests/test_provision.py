@@ -165,11 +165,18 @@ def test_run_optima_match_each_runs_own_optimum_with_pins(profile, platform, wor
     p = Problem(workload, profile, platform, side=SideConstraints(pin=list(pins.items())), cost_model="full-batch")
     grid = config_grid(profile, platform)
     event(f"{len(pins)} pinned of {p.n}")
-    for i, j, _, cfg in p.fill_runs():
+    every = list(p.fill_runs())
+    for i, j, _, cfg in every:
         kinds = [k for k in KINDS if all(pins.get(a.name, k) == k for a in p.apps[i:j])]
         want = best_config(grid, p.apps[i:j], kinds) if kinds else None
         event("pins leave no kind" if not kinds else "infeasible run" if want is None else "feasible run")
         assert (None if cfg is None else cfg.index) == want
+    # the runs of shortest..max_run apps alone, folded past the shorter ones on a fresh problem
+    shortest, longest = data.draw(st.integers(1, p.n)), data.draw(st.none() | st.integers(1, p.n))
+    event("no run that long" if longest is not None and shortest > longest else "some runs")
+    fresh = Problem(workload, profile, platform, side=SideConstraints(pin=list(pins.items())), cost_model="full-batch")
+    assert list(fresh.fill_runs(longest, shortest=shortest)) == [
+        run for run in every if shortest <= run[1] - run[0] <= (longest or p.n)]
 
 
 @given(models, platforms, workloads(max_apps=7), st.data())

@@ -26,24 +26,30 @@ Runs = list[list[tuple[int, float]]]
 #: (:func:`offered_groups`): n = 300 VGG19 2.0% cheaper, n = 1,000 0.11% dearer
 #: (formulations/contiguous_shortest_path.md, "Ties").
 TIE = 1e-12
+#: Under a deadline and full-batch, each pass of :func:`contiguous_graph` searches runs up to this
+#: many times as long as the last pass's. (A pass folds each start's shorter runs again without
+#: searching them, about a sixth of a step each.)
+PASS_GROWTH = 4
 
 
 def contiguous_graph(problem: Problem, max_run: int | None = None, deadline: float | None = None,
                      isolate: bool = False) -> tuple[Runs, bool]:
     """DAG on nodes ``0..n``; edge ``i -> j`` is the group ``apps[i:j]`` weighted by ``(r_X/R) C_X``
-    (listed at ``j``), and whether every run got its edge.
+    (listed at ``j``, by start), and whether every run got its edge.
 
     Only feasible groups of at most ``max_run`` apps get an edge, and with ``isolate`` only
     those that hold no isolated pair of ``problem.side`` (group optima computed incrementally
-    by :meth:`Problem.fill_runs`). With a ``deadline``
-    (a ``time.perf_counter()`` reading) the apps alone come first, so that a path exists when
-    the deadline stops the runs.
+    by :meth:`Problem.fill_runs`). With a ``deadline`` (a ``time.perf_counter()`` reading) the
+    apps alone come first, so that a path exists when the deadline stops the runs. Under
+    full-batch the runs are then searched in passes, every start's runs of up to
+    :data:`PASS_GROWTH` apps, then of up to ``PASS_GROWTH**2``, and so on, so that the path is
+    the best over the runs of every start up to some length; under expected start by start
+    (formulations/contiguous_shortest_path.md, "At a deadline").
     """
     apart = isolate and bool(problem.side.isolate)
-    g: Runs = [[] for _ in range(problem.n + 1)]
     last: dict[int, tuple[int, float]] = {}  # per start i, the last run's end and rate
 
-    def edge(i: int, j: int, mask: int, cfg: GroupConfig | None) -> None:
+    def edge(g: Runs, i: int, j: int, mask: int, cfg: GroupConfig | None) -> None:
         # the run's rate summed in app order, as Problem.rate does (ties between plans of equal
         # cost break the same way), one addition per run
         end, rate = last.get(i, (i, 0))
@@ -52,17 +58,44 @@ def contiguous_graph(problem: Problem, max_run: int | None = None, deadline: flo
         if cfg is not None and not (apart and problem.side.separates(problem, mask)):
             g[j].append((i, rate / problem.total_rate * cfg.cost))
 
-    if deadline is not None:
+    longest = problem.n if max_run is None else min(max_run, problem.n)
+    caps, passes, complete = [longest], [], True  # the longest run of each pass, and its edges
+    if deadline is not None:  # the apps alone first (priced together), then passes of longer runs
+        # (under expected, passes of short runs first planned no better within short limits)
+        caps = [1, longest] if problem.expected else _pass_caps(longest, PASS_GROWTH)
+        passes.append([[] for _ in range(problem.n + 1)])
         problem.prefetch(1 << i for i in range(problem.n))
         for i in range(problem.n):
-            edge(i, i + 1, 1 << i, problem.group(1 << i))
-    runs = problem.fill_runs(max_run, deadline)
-    while deadline is None or time.perf_counter() <= deadline:  # checked before each run's search
-        run = next(runs, None)
-        if run is None:
-            return g, True
-        edge(*run)  # (the run's optimum as fill_runs found it: not looked up again)
-    return g, False
+            edge(passes[0], i, i + 1, 1 << i, problem.group(1 << i))
+    while complete and len(passes) < len(caps):  # (a pass stopped by the deadline is the last)
+        shortest = caps[len(passes) - 1] + 1 if passes else 1
+        passes.append([[] for _ in range(problem.n + 1)])
+        runs = problem.fill_runs(caps[len(passes) - 1], deadline, shortest)
+        complete = False
+        while deadline is None or time.perf_counter() <= deadline:  # checked before each run's search
+            run = next(runs, None)
+            if run is None:
+                complete = True
+                break
+            edge(passes[-1], *run)  # (the run's optimum as fill_runs found it: not looked up again)
+    if len(passes) == 1:
+        return passes[0], complete
+    # each pass's runs at j start before the last pass's: joined in the order of their starts,
+    # the path ties break as without a deadline
+    return [[e for g in reversed(passes) for e in g[j]] for j in range(problem.n + 1)], complete
+
+
+def _pass_caps(longest: int, growth: int) -> list[int]:
+    """The longest run of each pass of :func:`contiguous_graph` under a deadline: ``1, growth,
+    growth**2, ...`` up to ``longest``.
+
+    >>> _pass_caps(64, 4), _pass_caps(100, 4), _pass_caps(4, 2), _pass_caps(1, 4)
+    ([1, 4, 16, 64], [1, 4, 16, 64, 100], [1, 2, 4], [1])
+    """
+    caps = [1]
+    while caps[-1] < longest:
+        caps.append(min(longest, caps[-1] * growth))
+    return caps
 
 
 def dp(problem: Problem, *, max_run: int | None = None, deadline: float | None = None,

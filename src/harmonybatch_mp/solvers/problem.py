@@ -454,40 +454,43 @@ class Problem:
             size = min(2 * len(batch), most) if took < _RUN_SECONDS / 2 else (
                 min(max(len(batch) // 2, fewest), most) if took > _RUN_SECONDS else len(batch))
 
-    def fill_runs(self, max_run: int | None = None,
-                  deadline: float | None = None) -> Iterator[tuple[int, int, int, GroupConfig | None]]:
-        """Optima of every SLO-contiguous run ``apps[i:j]`` of at most ``max_run`` apps, computed
-        incrementally (one fold step per extension) and cached; yields ``(i, j, mask, config)``.
-        Under expected, runs are searched in batches that end about when ``deadline`` passes
-        (:meth:`_timed_batches`), the first of one run where there is one; the caller checks
-        it. (16 runs of 9 VGG19 apps under preset ``paper`` took 0.17 s on a machine at half
-        its speed: a fallback plan given 0.03 s ended 0.14 s past it.)"""
+    def fill_runs(self, max_run: int | None = None, deadline: float | None = None,
+                  shortest: int = 1) -> Iterator[tuple[int, int, int, GroupConfig | None]]:
+        """Optima of every SLO-contiguous run ``apps[i:j]`` of ``shortest`` to ``max_run`` apps,
+        computed incrementally (one fold step per extension) and cached; yields ``(i, j, mask,
+        config)``, start by start. Under expected, runs are searched in batches that end about
+        when ``deadline`` passes (:meth:`_timed_batches`), the first of one run where there is
+        one; the caller checks it. (16 runs of 9 VGG19 apps under preset ``paper`` took 0.17 s
+        on a machine at half its speed: a fallback plan given 0.03 s ended 0.14 s past it.)"""
+        shortest = integer(shortest, "fill_runs: shortest", minimum=1)
         if self.expected:  # no incremental fold: runs are searched together, a batch of searches at a time
             def runs() -> Iterator[tuple[int, int, int]]:
                 for i in range(self.n):
-                    mask = 0
-                    for j in range(i + 1, self.n + 1 if max_run is None else min(self.n, i + max_run) + 1):
+                    mask = run_mask(i, i + shortest - 1)
+                    for j in range(i + shortest, self.n + 1 if max_run is None else min(self.n, i + max_run) + 1):
                         mask |= 1 << (j - 1)
                         yield i, j, mask
             for batch in self._timed_batches(runs(), lambda batch: [mask for _, _, mask in batch], deadline):
                 for i, j, mask in batch:
                     yield i, j, mask, self.group(mask)
             return
-        for i in range(self.n):
-            for j, mask, cfg in self.runs_from(i, max_run):
+        for i in range(self.n - shortest + 1 if max_run is None or shortest <= max_run else 0):
+            for j, mask, cfg in self._runs_from(i, max_run, shortest):
                 yield i, j, mask, cfg
 
-    def runs_from(self, i: int, max_run: int | None = None) -> Iterator[tuple[int, int, GroupConfig | None]]:
-        """Under full-batch, the optima of the runs ``apps[i:j]`` for ``j = i + 1, ...`` (at most
-        ``max_run`` apps), one fold step per extension, cached: ``(j, mask, config)``."""
+    def runs_from(self, i: int, max_run: int | None = None,
+                  shortest: int = 1) -> Iterator[tuple[int, int, GroupConfig | None]]:
+        """Under full-batch, the optima of the runs ``apps[i:j]`` for ``j = i + shortest, ...``
+        (at most ``max_run`` apps), one fold step per extension, cached: ``(j, mask, config)``."""
         if self.expected:
             raise InputError("runs_from folds the full-batch model; under expected use fill_runs")
         i = integer(i, "runs_from: the first app's position", minimum=0, maximum=self.n - 1)
-        return self._runs_from(i, None if max_run is None else integer(max_run, "max_run", minimum=1))
+        return self._runs_from(i, None if max_run is None else integer(max_run, "max_run", minimum=1),
+                               integer(shortest, "runs_from: shortest", minimum=1))
 
-    def _runs_from(self, i: int, max_run: int | None) -> Iterator[tuple[int, int, GroupConfig | None]]:
-        mask = 0
-        for j, idx in run_optima(self.grid, self.apps, i, max_run, app_kinds=self.app_kinds):
+    def _runs_from(self, i: int, max_run: int | None, shortest: int) -> Iterator[tuple[int, int, GroupConfig | None]]:
+        mask = run_mask(i, i + shortest - 1)
+        for j, idx in run_optima(self.grid, self.apps, i, max_run, app_kinds=self.app_kinds, min_len=shortest):
             mask |= 1 << (j - 1)
             cfg = self._cached(mask, None, (i, j))
             if cfg is _MISSING:
