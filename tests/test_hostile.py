@@ -1362,7 +1362,7 @@ def _bad_calls():
         (lambda: next(prov.run_optima(None, [app], 0)), "grid: expected a ConfigGrid, got NoneType"),
         (lambda: next(prov.run_optima(hb.config_grid(vgg, ref), [app], 1)), "run_optima: expected a start from 0 to 0"),
         (lambda: next(prov.run_optima(hb.config_grid(vgg, ref), [app], 0, min_len=0)), "expected min_len >= 1, got 0"),
-        (lambda: next(prov.run_optima(hb.config_grid(vgg, ref), [app], 0, min_len="2")), "expected min_len >= 1, got '2'"),
+        (lambda: next(prov.run_optima(hb.config_grid(vgg, ref), [app], 0, min_len="2")), "min_len >= 1, got '2'"),
         (lambda: function_cost({}, "cpu", vcpu=1, mem_gb=1, gpu_gb=0, latency_avg=0.1), "expected a Platform"),
         (lambda: function_cost(ref, "tpu", vcpu=1, mem_gb=1, gpu_gb=0, latency_avg=0.1), "kind 'cpu' or 'gpu', got"),
         # the side constraints' methods the solvers call, called with what a solver never hands them
