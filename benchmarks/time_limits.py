@@ -3,7 +3,8 @@
 (expected), on random workloads of all four models; then eight calls at once, in threads (the
 same solver, or a mix); one call with a short limit among threads that keep calling; then the
 first call of a fresh process, which loads what the solvers import on first use; then the other
-built-in solvers (``exact``, ``greedy``, ``mbs``, ``batch``), which took no time limit before.
+built-in solvers (``exact``, ``greedy``, ``mbs``, ``batch``), which took no time limit before, and
+``dp`` and ``milp`` on 100,000 apps, where the limit stops the contiguous runs.
 
 Run: python benchmarks/time_limits.py > benchmarks/results/time_limits.md
 """
@@ -38,7 +39,8 @@ FIRST_LIMIT, FIRST_RUNS, FIRST_APPS = 0.1, 3, "0.3:2,0.5:5,0.8:10,1.0:20,0.4:3,0
 #: The other solvers: (solver, cost model, apps, time limit, options), on :func:`_uniform` seed 5.
 OTHERS = (("exact", "full-batch", 13, 5.0, {"force": True}), ("exact", "expected", 13, 5.0, {"force": True}),
           ("greedy", "full-batch", 20000, 4.0, {}), ("greedy", "full-batch", 100000, 50.0, {}),
-          ("mbs", "expected", 20000, 8.0, {}), ("batch", "full-batch", 100000, 25.0, {}))
+          ("mbs", "expected", 20000, 8.0, {}), ("batch", "full-batch", 100000, 25.0, {}),
+          ("dp", "full-batch", 100000, 30.0, {}), ("milp", "full-batch", 100000, 30.0, {}))
 FIRST_CALL = """
 import sys, time
 from harmonybatch_mp import SideConstraints, SolverError, solve
@@ -191,24 +193,25 @@ def first_calls() -> None:
 
 
 def others() -> None:
-    """``exact``, ``greedy``, ``mbs`` and ``batch`` under a time limit (:data:`OTHERS`), once each
-    and alone: each ends within its limit, with a plan (``time_limit`` where it was stopped) or
-    a SolverError where it had none by then."""
+    """``exact``, ``greedy``, ``mbs`` and ``batch`` under a time limit (:data:`OTHERS`), and ``dp``
+    and ``milp`` on 100,000 apps, once each and alone: each ends within its limit, with a plan
+    (``time_limit`` where it was stopped) or a SolverError where it had none by then."""
     print("\n## The other solvers\n")
     print("One call each, alone, on VGG19 apps with SLOs uniform in 0.25-1.5 s and rates in 0.5-40/s (seed 5); "
-          "`exact` with `force=True`.\n")
-    print("| solver | cost model | n | limit | wall time | over | status |")
-    print("|---|---|---|---|---|---|---|")
+          "`exact` with `force=True`. `cost`: the plan's cost per request, and its groups.\n")
+    print("| solver | cost model | n | limit | wall time | over | status | cost |")
+    print("|---|---|---|---|---|---|---|---|")
     for solver, cost_model, n, limit, options in OTHERS:
         w = _uniform(5, n)
         t = time.perf_counter()
         try:
-            status = solve(w, "VGG19", solver=solver, cost_model=cost_model, time_limit=limit, **options).solver.status
+            plan = solve(w, "VGG19", solver=solver, cost_model=cost_model, time_limit=limit, **options)
+            status, cost = plan.solver.status, f"{plan.total_cost:.4e} ({len(plan.groups)} groups)"
         except SolverError as exc:
-            status = f"SolverError ({str(exc).split(' (solve()')[0]})"
+            status, cost = f"SolverError ({str(exc).split(' (solve()')[0]})", "-"
         wall = time.perf_counter() - t
-        print(f"| {solver} | {cost_model} | {n} | {limit:g} s | {wall:.3f} s | {wall - limit:+.3f} s | {status} |",
-              flush=True)
+        print(f"| {solver} | {cost_model} | {n} | {limit:g} s | {wall:.3f} s | {wall - limit:+.3f} s | {status} "
+              f"| {cost} |", flush=True)
 
 
 if __name__ == "__main__":
