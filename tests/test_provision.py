@@ -210,6 +210,27 @@ def test_per_class_is_each_class_s_cheapest_feasible_configuration(profile, plat
 
 
 @pytest.mark.parametrize("cost_model", ["full-batch", "expected"])
+def test_alone_is_each_app_s_group_optimum_in_app_order(cost_model):
+    """``Problem.alone()`` is ``group(1 << i)`` for every app, in order (None where no function
+    serves it alone, or none of its pinned kind does), priced where missing, and a copy."""
+    from harmonybatch_mp import SideConstraints
+
+    workload = Workload([App("a", 0.001, 2.0), App("b", 0.8, 3.0), App("c", 1.0, 40.0), App("d", 0.5, 200.0)])
+    profile, platform = builtin_profile("VGG19"), preset("reference")
+    p = Problem(workload, profile, platform, side=SideConstraints(pin={"c": "cpu"}), cost_model=cost_model)
+    p.group(1 << 2)  # one priced before
+    alone = p.alone()
+    q = Problem(workload, profile, platform, side=SideConstraints(pin={"c": "cpu"}), cost_model=cost_model)
+    each = [q.group(1 << i) for i in range(4)]  # (under expected, searched alone: an ulp apart)
+    assert alone[0] is None is each[0] and [cfg.kind for cfg in alone[1:]] == ["gpu", "cpu", "cpu"]
+    assert [(c.index, c.timeout_scale) for c in alone[1:]] == [(c.index, c.timeout_scale) for c in each[1:]]
+    assert [c.cost for c in alone[1:]] == pytest.approx([c.cost for c in each[1:]], rel=1e-12)
+    assert all(p.group(1 << i) is alone[i] for i in range(4))
+    alone.clear()
+    assert len(p.alone()) == 4
+
+
+@pytest.mark.parametrize("cost_model", ["full-batch", "expected"])
 def test_apps_alone_and_runs_are_cached_by_position_whichever_way_they_are_priced(cost_model):
     """An app alone is cached by its position and a run of apps by where it starts and ends, not
     by mask: a mask's hash reads all its bits, so pricing 100,000 apps alone took 17 s under

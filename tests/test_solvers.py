@@ -757,6 +757,44 @@ def test_dp_at_a_deadline_has_searched_every_start_s_short_runs_first(stopped_cl
     assert (whole.groups, whole.info.objective) == (full.groups, full.info.objective)
 
 
+def test_dp_at_a_deadline_under_expected_offers_the_full_batch_plan_s_groups_first(stopped_clock, monkeypatch):
+    """Under expected with capped runs (120 apps: runs of at most 41) and a deadline, dp makes
+    the full-batch contiguous plan first, by the deadline less 40 us an app for pricing its
+    groups, then searches the runs: a deadline that stops the runs after 50 searches (each 1 s
+    on the stopped clock) still offers those groups, and the plan costs no more than they do
+    with the apps alone. Before, the groups were offered only once every run was searched, and
+    that plan was the apps alone and the first start's runs (+48% here, against +0.0%). Given all the time,
+    the plan is the one without a deadline."""
+    import harmonybatch_mp.solvers.dp as dp_module
+
+    w = _random(np.random.default_rng(4), "BERT", 120)
+    problem = lambda: Problem(*as_instance(w, "BERT"), cost_model="expected")  # noqa: E731
+    full = dp(problem())
+    fill, made = Problem.fill_runs, []
+
+    def timed(self, *args, **kwargs):
+        for run in fill(self, *args, **kwargs):
+            stopped_clock[0] += self.expected  # (the full-batch plan's runs take no time here)
+            yield run
+
+    def spied(p, **kwargs):
+        made.append((p.cost_model, kwargs.get("deadline")))
+        return dp(p, **kwargs)
+
+    monkeypatch.setattr(Problem, "fill_runs", timed)
+    monkeypatch.setattr(dp_module, "dp", spied)
+    p = problem()
+    deadline = stopped_clock[0] + 50
+    cut = dp(p, deadline=deadline)
+    assert made == [("full-batch", pytest.approx(deadline - dp_module.OFFER_PRICING * 120))]
+    offered = list(dp(p.full_batch_view()).groups)
+    assert cut.info.status == "time_limit" and "full-batch contiguous optimum's groups" in cut.info.scope
+    assert full.info.objective <= cut.info.objective <= p.plan_cost(offered) * (1 + 1e-12)
+    whole = dp(problem(), deadline=stopped_clock[0] + 100_000)
+    assert whole.info.status == "restricted_optimal"
+    assert (whole.groups, whole.info.objective) == (full.groups, full.info.objective)
+
+
 def test_dp_names_an_app_no_function_serves():
     """Called on a problem no validation has seen, dp names the app that breaks every path."""
     problem = Problem(*as_instance("0.001:5,0.5:3", "VGG19"), cost_model="full-batch")

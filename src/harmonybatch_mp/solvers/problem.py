@@ -209,13 +209,24 @@ class Problem:
         masks, kinds = self._masks(masks), _kinds(kinds)
         if not self.expected:
             return
-        todo = [m for m in dict.fromkeys(masks) if self._cached(m, kinds) is _MISSING]
-        jobs = []
-        for m in todo:
+        # each group once, runs and apps alone known by their ends: hashing a mask reads all its
+        # bits (dict.fromkeys of 100,000 apps alone took 3.3 s of the 4.1 s of this call)
+        seen: set[int | tuple[int, int]] = set()
+        jobs, ends = [], []
+        for m in masks:
+            at = self._run_of(m)
+            key = at if at[1] else m
+            if key in seen or self._cached(m, kinds, at) is not _MISSING:
+                continue
+            seen.add(key)
             allowed = tuple(k for k in self.kinds_of(m) if kinds is None or k in kinds)
-            (jobs.append((m, self._candidates(allowed))) if allowed else self._keep(m, None, kinds))
-        for m, cfg in zip([m for m, _ in jobs], self._search_many(jobs)):
-            self._keep(m, cfg, kinds)
+            if allowed:
+                jobs.append((m, self._candidates(allowed)))
+                ends.append(at)
+            else:
+                self._keep(m, None, kinds, at)
+        for (m, _), at, cfg in zip(jobs, ends, self._search_many(jobs)):
+            self._keep(m, cfg, kinds, at)
 
     def prefetched(self, masks: Iterable[int], deadline: float | None = None, *, classes: bool = False,
                    most: int = _RUN_BATCH[1], kinds: tuple[str, ...] | None = None) -> Iterator[list[int]]:
@@ -313,6 +324,16 @@ class Problem:
                 cfg = None if i is None else self.grid.config(i)
             self._keep(mask, cfg, kinds, at)
         return cfg
+
+    def alone(self) -> list[GroupConfig | None]:
+        """Each app's optimum alone, in app order: :meth:`group` of ``1 << i``, without making the
+        masks where they are cached (at 100,000 apps, looking them up by mask took 1 s)."""
+        cached = self._alone.get(None, [_MISSING] * self.n)
+        missing = [i for i, cfg in enumerate(cached) if cfg is _MISSING]
+        self.prefetch(1 << i for i in missing)  # (under expected, searched together)
+        for i in missing:
+            self.group(1 << i)
+        return list(self._alone[None])
 
     def _cached(self, mask: int, kinds: tuple[str, ...] | None = None,
                 at: tuple[int, int] | None = None) -> GroupConfig | None | object:
