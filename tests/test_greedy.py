@@ -130,6 +130,11 @@ def test_runs_are_folded_only_under_full_batch_and_from_an_app():
     with pytest.raises(InputError, match="max_run"):
         p.runs_from(0, 0)
     assert [j for j, _, _ in p.runs_from(1)] == [2] and [j for j, _, _ in p.runs_from(0, 1)] == [1]
+    for bad in (0, "2", 1.5):
+        with pytest.raises(InputError, match="max_run"):
+            next(p.fill_runs(bad))
+        with pytest.raises(InputError, match="max_run"):
+            next(Problem(parse_apps("0.5:1,0.6:1"), VGG, REF, cost_model="expected").fill_runs(bad))
     for bad in (0, -1, 1.5, None):  # the shortest run yielded
         with pytest.raises(InputError, match="shortest"):
             p.runs_from(0, None, bad)

@@ -37,7 +37,7 @@ from harmonybatch_mp.solvers.dp import TIE, dp, dp_with_ties, shortest_path
 from harmonybatch_mp.solvers.exact import set_partitions
 from harmonybatch_mp.solvers.milp import milp
 from harmonybatch_mp.solvers.problem import Problem, members
-from strategies import models, platforms, workloads
+from strategies import models, platforms, served_workloads, workloads
 
 REL = 1e-9
 
@@ -793,6 +793,54 @@ def test_dp_at_a_deadline_under_expected_offers_the_full_batch_plan_s_groups_fir
     whole = dp(problem(), deadline=stopped_clock[0] + 100_000)
     assert whole.info.status == "restricted_optimal"
     assert (whole.groups, whole.info.objective) == (full.groups, full.info.objective)
+
+
+@settings(max_examples=60, deadline=None)
+@given(served_workloads(min_apps=6, max_apps=24), st.data())
+def test_dp_stopped_after_any_number_of_runs_plans_over_every_pass_it_completed(instance, data):
+    """Full-batch dp under a deadline that passes after any number of runs (each 1 s on a
+    stopped clock), with or without an isolated pair: its plan is a partition into runs that
+    keeps the pair apart, costs what its groups cost, no less than the contiguous optimum and no
+    more than the apps alone or the optimum over the runs of the last pass it completed (every
+    start's runs of up to 1, 4, 16, ... apps), and with time for every run it is that optimum."""
+    from unittest import mock
+
+    from harmonybatch_mp.solvers.dp import _pass_caps
+
+    model, platform, workload = instance
+    n = len(workload.apps)
+    names = [a.name for a in workload.apps]
+    pair = data.draw(st.none() | st.lists(st.sampled_from(names), min_size=2, max_size=2, unique=True))
+    side = SideConstraints(isolate=[tuple(pair)]) if pair else None
+    problem = lambda: Problem(*as_instance(workload, model, platform), side=side, cost_model="full-batch")  # noqa: E731
+    caps = _pass_caps(n, 4)
+    counts = [sum(max(0, min(cap, n - i) - 1) for i in range(n)) for cap in caps]  # runs of 2..cap apps
+    # (the ends of passes drawn too)
+    stop = data.draw(st.sampled_from([*counts, counts[-1] + 1]) | st.integers(0, counts[-1] + 1))
+    done = max(cap for cap, count in zip(caps, counts) if count <= stop)
+    event("every run searched" if stop > counts[-1] else f"stopped after the pass of {done}")
+    clock, fill = [1000.0], Problem.fill_runs
+
+    def timed(self, *args, **kwargs):
+        for run in fill(self, *args, **kwargs):
+            clock[0] += 1
+            yield run
+
+    full = dp(problem(), isolate=True)
+    best_done = dp(problem(), max_run=done, isolate=True)
+    p = problem()
+    with mock.patch("time.perf_counter", lambda: clock[0]), mock.patch.object(Problem, "fill_runs", timed):
+        cut = dp(p, deadline=clock[0] + stop - 0.5, isolate=True)  # (`stop` runs, and the check after them)
+    groups = sorted(cut.groups)
+    assert sum(groups) == (1 << n) - 1 and all(p._run_of(m)[1] for m in groups)
+    assert not (pair and any(m & p.mask_of(pair) == p.mask_of(pair) for m in groups))
+    assert cut.info.objective == pytest.approx(p.plan_cost(groups), rel=1e-12)
+    alone = p.plan_cost([1 << i for i in range(n)])
+    assert full.info.objective * (1 - 1e-12) <= cut.info.objective <= min(alone, best_done.info.objective) * (1 + 1e-12)
+    if stop > counts[-1]:
+        assert cut.info.status == "restricted_optimal" and cut.groups == full.groups
+    else:
+        assert cut.info.status == "time_limit"
 
 
 def test_dp_names_an_app_no_function_serves():

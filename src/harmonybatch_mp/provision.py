@@ -156,7 +156,7 @@ def run_optima(
 
     Yields ``(j, index)`` with the grid index of the cheapest feasible configuration
     of ``apps[start:j]``, or None. One fold step per run: cheap for the DP solver; the runs
-    shorter than ``min_len`` are folded but not searched (about a sixth of a step's time).
+    shorter than ``min_len`` are folded but not searched (about a fifteenth of a step's time).
     ``app_kinds[i]`` restricts app ``i`` to some function kinds (pinning); a run may use
     the kinds all its members allow.
     """

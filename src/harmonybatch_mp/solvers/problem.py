@@ -484,6 +484,7 @@ class Problem:
         one; the caller checks it. (16 runs of 9 VGG19 apps under preset ``paper`` took 0.17 s
         on a machine at half its speed: a fallback plan given 0.03 s ended 0.14 s past it.)"""
         shortest = integer(shortest, "fill_runs: shortest", minimum=1)
+        max_run = None if max_run is None else integer(max_run, "max_run", minimum=1)
         if self.expected:  # no incremental fold: runs are searched together, a batch of searches at a time
             def runs() -> Iterator[tuple[int, int, int]]:
                 for i in range(self.n):
