@@ -763,8 +763,8 @@ def test_dp_at_a_deadline_under_expected_offers_the_full_batch_plan_s_groups_fir
     groups, then searches the runs: a deadline that stops the runs after 50 searches (each 1 s
     on the stopped clock) still offers those groups, and the plan costs no more than they do
     with the apps alone. Before, the groups were offered only once every run was searched, and
-    that plan was the apps alone and the first start's runs (+48% here, against +0.0%). Given all the time,
-    the plan is the one without a deadline."""
+    that plan was the apps alone and the first start's runs: +48% here, against +0.0%. Given
+    all the time, the plan is the one without a deadline."""
     import harmonybatch_mp.solvers.dp as dp_module
 
     w = _random(np.random.default_rng(4), "BERT", 120)
@@ -830,9 +830,10 @@ def test_dp_stopped_after_any_number_of_runs_plans_over_every_pass_it_completed(
     best_done = dp(problem(), max_run=done, isolate=True)
     p = problem()
     with mock.patch("time.perf_counter", lambda: clock[0]), mock.patch.object(Problem, "fill_runs", timed):
-        cut = dp(p, deadline=clock[0] + stop - 0.5, isolate=True)  # (`stop` runs, and the check after them)
+        cut = dp(p, deadline=clock[0] + stop - 0.5, isolate=True)  # (at most `stop` runs)
     groups = sorted(cut.groups)
-    assert sum(groups) == (1 << n) - 1 and all(p._run_of(m)[1] for m in groups)
+    assert sum(groups) == (1 << n) - 1 and sum(m.bit_count() for m in groups) == n
+    assert all(p._run_of(m)[1] for m in groups)
     assert not (pair and any(m & p.mask_of(pair) == p.mask_of(pair) for m in groups))
     assert cut.info.objective == pytest.approx(p.plan_cost(groups), rel=1e-12)
     alone = p.plan_cost([1 << i for i in range(n)])
