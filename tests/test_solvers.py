@@ -717,6 +717,21 @@ def test_dp_takes_the_fewest_groups_of_plans_tied_but_for_rounding(model, apps):
     assert len(most) == max(tied)
 
 
+def _runs_taking(clock: list[float], step=lambda problem: 1, searched: list | None = None):
+    """``Problem.fill_runs`` whose every run moves ``clock`` (a stopped clock's one-item list) on
+    by ``step(problem)`` seconds, the runs' ends noted in ``searched``."""
+    fill = Problem.fill_runs
+
+    def timed(self, *args, **kwargs):
+        for run in fill(self, *args, **kwargs):
+            clock[0] += step(self)
+            if searched is not None:
+                searched.append(run[:2])
+            yield run
+
+    return timed
+
+
 @pytest.mark.parametrize("cost_model", ["full-batch", "expected"])
 def test_dp_at_a_deadline_has_searched_every_start_s_short_runs_first(stopped_clock, monkeypatch, cost_model):
     """Under a deadline and full-batch, dp searches the runs short ones first: every app alone,
@@ -731,16 +746,8 @@ def test_dp_at_a_deadline_has_searched_every_start_s_short_runs_first(stopped_cl
     w = _random(np.random.default_rng(4), "BERT", 40)
     problem = lambda: Problem(*as_instance(w, "BERT"), cost_model=cost_model)  # noqa: E731
     short, full = dp(problem(), max_run=4), dp(problem())
-    fill = Problem.fill_runs
     searched = []
-
-    def timed(self, *args, **kwargs):
-        for run in fill(self, *args, **kwargs):
-            stopped_clock[0] += 1
-            searched.append(run[:2])
-            yield run
-
-    monkeypatch.setattr(Problem, "fill_runs", timed)
+    monkeypatch.setattr(Problem, "fill_runs", _runs_taking(stopped_clock, searched=searched))
     cut = dp(problem(), deadline=stopped_clock[0] + 150)
     assert cut.info.status == "time_limit" and "searched by the time limit" in cut.info.scope
     assert len(searched) == 151 and cut.info.objective > full.info.objective
@@ -770,18 +777,14 @@ def test_dp_at_a_deadline_under_expected_offers_the_full_batch_plan_s_groups_fir
     w = _random(np.random.default_rng(4), "BERT", 120)
     problem = lambda: Problem(*as_instance(w, "BERT"), cost_model="expected")  # noqa: E731
     full = dp(problem())
-    fill, made = Problem.fill_runs, []
-
-    def timed(self, *args, **kwargs):
-        for run in fill(self, *args, **kwargs):
-            stopped_clock[0] += self.expected  # (the full-batch plan's runs take no time here)
-            yield run
+    made = []
 
     def spied(p, **kwargs):
         made.append((p.cost_model, kwargs.get("deadline")))
         return dp(p, **kwargs)
 
-    monkeypatch.setattr(Problem, "fill_runs", timed)
+    # (the full-batch plan's runs take no time here)
+    monkeypatch.setattr(Problem, "fill_runs", _runs_taking(stopped_clock, lambda problem: problem.expected))
     monkeypatch.setattr(dp_module, "dp", spied)
     p = problem()
     deadline = stopped_clock[0] + 50
@@ -819,16 +822,11 @@ def test_dp_stopped_after_any_number_of_runs_plans_over_every_pass_it_completed(
     stop = data.draw(st.sampled_from([*counts, counts[-1] + 1]) | st.integers(0, counts[-1] + 1))
     done = max(cap for cap, count in zip(caps, counts) if count <= stop)
     event("every run searched" if stop > counts[-1] else f"stopped after the pass of {done}")
-    clock, fill = [1000.0], Problem.fill_runs
-
-    def timed(self, *args, **kwargs):
-        for run in fill(self, *args, **kwargs):
-            clock[0] += 1
-            yield run
-
+    clock = [1000.0]
     full = dp(problem(), isolate=True)
     best_done = dp(problem(), max_run=done, isolate=True)
     p = problem()
+    timed = _runs_taking(clock)
     with mock.patch("time.perf_counter", lambda: clock[0]), mock.patch.object(Problem, "fill_runs", timed):
         cut = dp(p, deadline=clock[0] + stop - 0.5, isolate=True)  # (at most `stop` runs)
     groups = sorted(cut.groups)
