@@ -1806,6 +1806,35 @@ def test_colgen_without_a_plan_past_its_deadline_says_time_limit(monkeypatch):
     assert caught.value.time_limit
 
 
+def test_colgen_gives_the_repair_of_its_start_all_the_time_left(stopped_clock, monkeypatch):
+    """Under a counting row the contiguous plan must be repaired, and that repair is colgen's
+    only plan where generation gets no time (1,000-2,000 apps with 2 s: short_limits seeds 34,
+    53, 69, 122, 126 and 196 ended without a plan). dp takes its whole share here, each group
+    the repair prices takes 30 ms of the 2 s left (21 of them: 0.63 s), and the integer master
+    finds nothing. With a tenth of the time left, as before, the repair stopped and colgen
+    raised; with all of it, the plan is the repaired one."""
+    colgen_module = importlib.import_module("harmonybatch_mp.solvers.colgen")
+    contiguous, per_class = colgen_module.dp_with_ties, Problem.per_class
+
+    def whole_share(problem, deadline=None, **options):
+        out = contiguous(problem, **options)
+        stopped_clock[0] = deadline
+        return out
+
+    def priced(self, mask):
+        stopped_clock[0] += 0.03
+        return per_class(self, mask)
+
+    monkeypatch.setattr(colgen_module, "dp_with_ties", whole_share)
+    monkeypatch.setattr(Problem, "per_class", priced)
+    monkeypatch.setattr(Master, "integer", lambda *args, **kwargs: None)
+    problem = _problem(_random(np.random.default_rng(3), "BERT", 30), "BERT", "reference",
+                       side=SideConstraints(max_functions=1))
+    sol = colgen_module.colgen(problem, time_limit=10.0)
+    assert len(sol.groups) == 1 and problem.side.allows(problem, list(sol.groups), list(sol.configs))
+    assert sol.info.objective == pytest.approx(problem.plan_cost(list(sol.groups)))
+
+
 def test_colgen_looks_at_the_clock_while_it_adds_the_apps_alone(monkeypatch):
     """The master starts with every app alone: 0.3 s for 2,000 apps under a GPU cap, which
     ``solve()`` could hand colgen with its limit already spent on pricing them (short_limits
