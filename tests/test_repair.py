@@ -240,6 +240,30 @@ def test_under_expected_the_repair_on_the_full_batch_model_is_there_when_the_oth
 
 
 
+def test_under_expected_only_the_groups_moved_to_another_class_are_searched_per_class():
+    """Repaired on the full-batch model, a group whose ``expected`` optimum is of the class the
+    repair chose stays on that optimum; only the others are searched per class (a search per
+    class took 0.08-0.44 s for the 1-7 groups repaired from 1,000 apps, their optima 0.01 s).
+    A GPU cap of 0: the group of the two fast apps moves to CPU, the two slow apps were on CPU.
+    Each group is on the cheapest configuration of its class, as when every group was searched."""
+    problem = Problem(*as_instance("0.3:2,0.35:2,0.8:30,1.0:40", "VGG19"), cost_model="expected",
+                      side=SideConstraints(max_gpu_functions=0))
+    masks = list(dp(problem.full_batch_view()).groups)
+    searched, per_class = [], Problem.prefetch_classes
+
+    def spied(self, groups):  # (the full-batch view's are only checked)
+        groups = list(groups)
+        searched.extend(groups if self.expected else [])
+        return per_class(self, groups)
+
+    with mock.patch.object(Problem, "prefetch_classes", spied):
+        groups, configs = repair_module._via_full_batch(problem, masks, None)
+    assert [problem.group(m).kind for m in groups] == ["cpu", "cpu", "gpu"]
+    assert searched == [groups[2]] and problem.side.allows(problem, groups, configs)
+    fresh = Problem(*as_instance("0.3:2,0.35:2,0.8:30,1.0:40", "VGG19"), cost_model="expected")
+    assert configs == [next(c for c in fresh.per_class(m) if c.kind == "cpu") for m in groups]
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.sampled_from(MODELS), st.sampled_from(["full-batch", "expected"]), st.booleans(), st.data())
 def test_dropping_the_steps_that_no_longer_apply_changes_nothing(model, cost_model, neighbours, data):
