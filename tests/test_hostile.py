@@ -287,10 +287,13 @@ def test_profile_and_trace_limits(plan_file, tmp_path):
     (["simulate", "PLAN", "--duration", "inf"], "duration: must be finite"),  # (an OverflowError traceback)
     (["simulate", "PLAN", "--duration", "nan"], "duration: must be finite"),  # (a ValueError traceback)
     (["simulate", "PLAN", "--duration", "1e308"], "more than 1e+308 requests, more than the 20,000,000"),
-    (["bench", "--seed", "-1"], "seed: expected a whole number >= 0"),  # (numpy's ValueError traceback)
+    (["bench", "--seed", "-1"], "--seed: must be >= 0, got -1"),  # (numpy's ValueError traceback)
     (["bench", "--count", "100000000"], "count: must be <= 10000"),  # (drew workloads for ever)
-    (["bench", "--simulate", "inf"], "simulate_s: must be finite"),  # (after every plan was made)
-    (["bench", "--simulate", "-1"], "simulate_s: must be >= 0"),
+    (["bench", "--count", "0"], "--count: must be >= 1, got 0"),
+    # (the flags were named as run_bench names its parameters: "simulate_s", "workers")
+    (["bench", "--simulate", "inf"], "--simulate: must be finite"),  # (after every plan was made)
+    (["bench", "--simulate", "-1"], "--simulate: must be >= 0, got -1.0"),
+    (["bench", "--workers", "0"], "--workers: must be >= 1, got 0"),
 ])
 def test_simulate_and_bench_arguments_are_checked_before_any_work(argv, needle, plan_file, tmp_path, capsys):
     from harmonybatch_mp.cli import main

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ._io import print_out
+from ._validate import integer, number
 from .errors import InputError, PlanCheckError
 from .platform import PRESETS, preset
 from .profiles import builtin_profile, load_profile
@@ -148,8 +149,13 @@ def cmd_bench(args) -> int:
         get_solver(s)
     settings = quick_settings() if args.quick else {"family_name": args.family, "count": args.count,
                                                       "simulate_s": args.simulate}
-    if args.count < 1:
-        raise InputError("--count must be >= 1")
+    # each flag named as the user typed it (run_bench named its own parameters: "simulate_s")
+    integer(args.count, "--count", minimum=1)
+    if args.simulate is not None:
+        number(args.simulate, "--simulate", nonnegative=True)
+    if args.workers is not None:
+        integer(args.workers, "--workers", minimum=1)
+    integer(args.seed, "--seed", minimum=0)
     if args.time_limit is not None:
         _time_limit(args.time_limit)
     executor, client = None, None
