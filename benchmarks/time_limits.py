@@ -183,7 +183,7 @@ def first_calls() -> None:
     print("| solver | cost model | wall times | over | solver, status |")
     print("|---|---|---|---|---|")
     for solver, cost_model in (("default", "expected"), ("default", "full-batch"), ("milp", "expected"),
-                               ("dp", "expected"), ("colgen", "full-batch")):
+                               ("dp", "expected"), ("dp", "full-batch"), ("colgen", "full-batch")):
         runs = [subprocess.run([sys.executable, "-c", FIRST_CALL, solver, cost_model, str(FIRST_LIMIT), FIRST_APPS],
                                capture_output=True, text=True, check=True).stdout.split()
                 for _ in range(FIRST_RUNS)]

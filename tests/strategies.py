@@ -37,9 +37,9 @@ def served_workloads(draw, min_apps: int = 1, max_apps: int = 7):
 
 
 @st.composite
-def mixed_workloads(draw, max_apps: int = 40):
-    """Up to ``max_apps`` apps, SLOs 0.15-2 s, rates 0.01-300 rps (log-uniform): runs of apps
-    on CPU functions, apps on GPU functions, groups worth merging."""
-    n = draw(st.integers(1, max_apps))
+def mixed_workloads(draw, max_apps: int = 40, min_apps: int = 1):
+    """``min_apps`` to ``max_apps`` apps, SLOs 0.15-2 s, rates 0.01-300 rps (log-uniform): runs of
+    apps on CPU functions, apps on GPU functions, groups worth merging."""
+    n = draw(st.integers(min_apps, max_apps))
     return Workload([App(f"w{i}", round(draw(st.floats(0.15, 2.0)), 3), round(10 ** draw(st.floats(-2.0, 2.5)), 4))
                      for i in range(n)])

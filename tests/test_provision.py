@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pytest
-from hypothesis import event, example, given
+from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
 from harmonybatch_mp import App, InputError, Workload, builtin_profile, preset, provision_group, provision_group_fast
 from harmonybatch_mp.provision import config_grid, feasible_mask
 from harmonybatch_mp.solvers.candidates import dominance
 from harmonybatch_mp.solvers.problem import Problem
-from strategies import models, platforms, workloads
+from strategies import mixed_workloads, models, platforms, workloads
 
 VGG = builtin_profile("VGG19")
 REF = preset()
@@ -177,6 +179,42 @@ def test_run_optima_match_each_runs_own_optimum_with_pins(profile, platform, wor
     fresh = Problem(workload, profile, platform, side=SideConstraints(pin=list(pins.items())), cost_model="full-batch")
     assert list(fresh.fill_runs(longest, shortest=shortest)) == [
         run for run in every if shortest <= run[1] - run[0] <= (longest or p.n)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(models, platforms, st.one_of(workloads(max_apps=7), mixed_workloads(), mixed_workloads(80, 41)),
+       st.data())
+def test_the_compiled_runs_are_run_optima(profile, platform, workload, data):
+    """``run_kernel.runs`` (the fold and the batch check compiled, a few runs a call) yields what
+    ``provision.run_optima`` yields, to the configuration: from any start, up to any stop, past
+    any shortest length, with any pins; and a problem's runs are the same whether its kernel is
+    compiled or not (numpy's until it is)."""
+    from harmonybatch_mp import SideConstraints
+    from harmonybatch_mp.provision import KINDS, run_optima
+    from harmonybatch_mp.solvers import problem as problem_module
+    from harmonybatch_mp.solvers.kernels import RUNS, ready
+    from harmonybatch_mp.solvers.run_kernel import runs
+
+    assert ready(RUNS, None)
+    names = [a.name for a in workload.apps]
+    pins = data.draw(st.dictionaries(st.sampled_from(names), st.sampled_from(KINDS), max_size=3))
+    p = Problem(workload, profile, platform, side=SideConstraints(pin=list(pins.items())), cost_model="full-batch")
+    start = data.draw(st.integers(0, max(0, p.n - 40)) | st.integers(0, p.n - 1))  # (runs past one call's 32)
+    longest = data.draw(st.none() | st.integers(1, p.n))
+    shortest = data.draw(st.integers(1, min(4, p.n - start)) | st.integers(1, p.n - start))
+    stop = p.n if longest is None else min(p.n, start + longest)
+    want = list(run_optima(p.grid, p.apps, start, longest, app_kinds=p.app_kinds, min_len=shortest))
+    served = sum(index is not None for _, index in want)
+    event(f"{'no' if not served else 'some' if served < len(want) else 'every'} run served")
+    event("runs past one call's 32" if stop - start > 32 else "the runs of one call")
+    event(f"{'several' if len({i for _, i in want}) > 2 else 'one or two'} configurations")
+    assert list(runs(p.run_arrays(), start, stop, shortest)) == want
+    with mock.patch.object(problem_module, "ready", lambda *args: False):
+        fresh = Problem(workload, profile, platform, side=SideConstraints(pin=list(pins.items())),
+                        cost_model="full-batch")
+        by_numpy = list(fresh.fill_runs(longest, shortest=shortest))
+    with mock.patch.object(problem_module, "RUN_KERNEL_APPS", 1):
+        assert list(p.fill_runs(longest, shortest=shortest)) == by_numpy
 
 
 @given(models, platforms, workloads(max_apps=7), st.data())

@@ -30,6 +30,8 @@ import numpy as np
 COLGEN = "colgen"
 #: The kernel of ``expected_bound`` (:mod:`.relaxed_kernel`).
 EXPECTED = "expected"
+#: The kernel of the contiguous runs' optima (:mod:`.run_kernel`).
+RUNS = "runs"
 #: Not a kernel: Pyomo and its solver factory, for a model solved by a backend other than HiGHS.
 PYOMO = "pyomo"
 #: Not a kernel: ``scipy.optimize``, whose ``linprog`` solves the packing LP (:mod:`.penalty`).
@@ -94,7 +96,7 @@ _warming: dict[str, threading.Thread] = {}
 
 
 def ready(kernels: str, deadline: float | None) -> bool:
-    """Whether the ``kernels`` (:data:`COLGEN` or :data:`EXPECTED`) are compiled (for
+    """Whether the ``kernels`` (:data:`COLGEN`, :data:`EXPECTED` or :data:`RUNS`) are compiled (for
     :data:`PYOMO` and :data:`PACKING`: their modules are imported), waiting for them until ``deadline`` (a
     ``time.perf_counter()`` reading; None: as long as it takes).
     The first call in a process starts compiling them in a background thread, which goes on
@@ -103,7 +105,8 @@ def ready(kernels: str, deadline: float | None) -> bool:
     >>> ready(COLGEN, None)
     True
     """
-    warm = {COLGEN: _warm_colgen, EXPECTED: _warm_expected, PYOMO: _warm_pyomo, PACKING: _warm_packing}[kernels]
+    warm = {COLGEN: _warm_colgen, EXPECTED: _warm_expected, RUNS: _warm_runs, PYOMO: _warm_pyomo,
+            PACKING: _warm_packing}[kernels]
     with _lock:
         thread = _warming.get(kernels)
         if thread is None:
@@ -144,6 +147,16 @@ def _warm_expected() -> None:
     from .problem import Problem
 
     expected_bound(Problem(*as_instance("0.3:2,0.5:5,0.8:10,1.0:20", "VGG19"), cost_model="expected"))
+
+
+def _warm_runs() -> None:
+    """The runs of two apps through :func:`.run_kernel.runs`, with the solver's argument types."""
+    from . import as_instance
+    from .problem import Problem
+    from .run_kernel import runs
+
+    problem = Problem(*as_instance("0.3:2,0.5:5", "VGG19"), cost_model="full-batch")
+    list(runs(problem.run_arrays(), 0, 2))
 
 
 def _warm_pyomo() -> None:

@@ -12,7 +12,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -28,8 +28,12 @@ from ..profiles import ModelProfile
 from ..provision import KINDS, ConfigGrid, GroupConfig, best_config, config_grid, feasible_mask, kind_mask, run_optima
 from ..workload import App, Workload
 from .bounds import per_app_bound
+from .kernels import RUNS, ready
 from .options import checked_deadline
 from .side import SideConstraints
+
+if TYPE_CHECKING:  # (the kernel's module imports numba: on first use only)
+    from .run_kernel import RunArrays
 
 _MISSING = object()
 T = TypeVar("T")
@@ -45,6 +49,12 @@ _SEARCH_BATCH = 256
 #: (64 high-rate apps: about 0.12 s).
 _RUN_BATCH = (16, 256)
 _RUN_SECONDS = 0.1
+#: Fewest apps whose runs are searched by the compiled kernel (:mod:`.run_kernel`), where it
+#: is ready. Fewer are searched by numpy (100 apps: about 0.2 s in all), and their first search
+#: of a process does not import numba, which in a background thread held a first 0.1 s
+#: ``solve()`` of 6 apps (its imports wait for numba's) until its limit: ``time_limit`` at
+#: 54% above the bound, where it had been ``optimal``.
+RUN_KERNEL_APPS = 100
 
 
 #: Members from which :func:`members` reads the mask's bytes at once: 13 us for 60 of 3,000 apps,
@@ -158,6 +168,7 @@ class Problem:
         self._feasible = False  # require_feasible() passed (its side check took 0.15 s at 300 apps)
         self._index: dict[str, int] | None = None  # app name -> position (mask_of)
         self._isolated: list[int] | None = None  # the isolated pairs as masks (isolated_pairs)
+        self._run_arrays: RunArrays | None = None  # what the compiled runs read (run_arrays)
         self._full_batch: Problem | None = None  # full_batch_view(), made once
         self._by_class: tuple[np.ndarray, np.ndarray] | None = None  # per_class's order of the grid
         self.tables = expected_tables(self.grid, duration) if cost_model == EXPECTED else None
@@ -510,9 +521,26 @@ class Problem:
         return self._runs_from(i, None if max_run is None else integer(max_run, "max_run", minimum=1),
                                integer(shortest, "runs_from: shortest", minimum=1))
 
+    def run_arrays(self) -> RunArrays:
+        """What the compiled runs read of this problem (:class:`.run_kernel.RunArrays`), made once."""
+        from .run_kernel import RunArrays
+
+        if self._run_arrays is None:
+            self._run_arrays = RunArrays(self.grid, np.array([a.slo for a in self.apps]),
+                                         np.array([a.rate for a in self.apps]), self.app_kinds)
+        return self._run_arrays
+
     def _runs_from(self, i: int, max_run: int | None, shortest: int) -> Iterator[tuple[int, int, GroupConfig | None]]:
         mask = run_mask(i, i + shortest - 1)
-        for j, idx in run_optima(self.grid, self.apps, i, max_run, app_kinds=self.app_kinds, min_len=shortest):
+        # compiled once the kernel is (formulations/contiguous_shortest_path.md, "The runs compiled"):
+        # the same optima, about a tenth of the time; numpy's until then (it compiles in the background)
+        if self.n >= RUN_KERNEL_APPS and ready(RUNS, time.perf_counter()):
+            from .run_kernel import runs
+
+            optima = runs(self.run_arrays(), i, self.n if max_run is None else min(self.n, i + max_run), shortest)
+        else:
+            optima = run_optima(self.grid, self.apps, i, max_run, app_kinds=self.app_kinds, min_len=shortest)
+        for j, idx in optima:
             mask |= 1 << (j - 1)
             cfg = self._cached(mask, None, (i, j))
             if cfg is _MISSING:
