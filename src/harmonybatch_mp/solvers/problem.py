@@ -50,7 +50,7 @@ _SEARCH_BATCH = 256
 _RUN_BATCH = (16, 256)
 _RUN_SECONDS = 0.1
 #: Fewest apps whose runs are searched by the compiled kernel (:mod:`.run_kernel`), where it
-#: is ready. Fewer are searched by numpy (100 apps: about 0.2 s in all), and their first search
+#: is ready. Fewer are searched by numpy (99 apps: 0.10-0.17 s in all), and their first search
 #: of a process does not import numba, which in a background thread held a first 0.1 s
 #: ``solve()`` of 6 apps (its imports wait for numba's) until its limit: ``time_limit`` at
 #: 54% above the bound, where it had been ``optimal``.
