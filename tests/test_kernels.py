@@ -134,8 +134,8 @@ def test_the_kernels_call_no_python_and_the_warm_ups_compile_what_the_solvers_ca
     """numba calls Python (``numba.core.serialize._numba_unpickle``) for the type of each
     array a kernel returns; a Ctrl-C handled there left numba going on without it, and came
     out as a SystemError 14 deep (a traceback for the user). The solvers' kernels write to
-    the caller's arrays instead: a colgen solve through branch and price, and
-    ``expected_bound``, call no Python from compiled code. A kernel that returns an array is
+    the caller's arrays instead: a colgen solve through branch and price, ``expected_bound``,
+    and the runs of 120 apps (``run_kernel``) call no Python from compiled code. A kernel that returns an array is
     counted (the probe sees numba's calls). And the real warm-ups run without error and with
     the solvers' own argument types: after them and those solves, each kernel holds one
     compiled signature, so no call compiles again."""
@@ -144,10 +144,12 @@ def test_the_kernels_call_no_python_and_the_warm_ups_compile_what_the_solvers_ca
     import numpy as np
 
     from harmonybatch_mp.families import _random
-    from harmonybatch_mp.solvers import branch_bound_kernel, label_kernel, partition_kernel, relaxed_kernel
+    from harmonybatch_mp.solvers import branch_bound_kernel, label_kernel, partition_kernel, relaxed_kernel, run_kernel
+    from harmonybatch_mp.solvers import problem as problem_module
 
     kernels._warm_colgen()
     kernels._warm_expected()
+    kernels._warm_runs()
     calls = []
 
     class Counting(dict):
@@ -161,10 +163,15 @@ def test_the_kernels_call_no_python_and_the_warm_ups_compile_what_the_solvers_ca
     solve(_random(np.random.default_rng(3), "BERT", 30), "BERT", solver="colgen", cost_model="full-batch")
     problem = Problem(*as_instance(_random(np.random.default_rng(3), "BERT", 30), "BERT"), cost_model="expected")
     assert expected_bound(problem) > problem.lower_bound()
+    many = Problem(*as_instance(_random(np.random.default_rng(5), "VGG19", 120), "VGG19"), cost_model="full-batch")
+    assert kernels.ready(kernels.RUNS, None)
+    with monkeypatch.context() as patched:  # (the runs of 100 apps or more: the kernel's, not numpy's)
+        patched.setattr(problem_module, "run_optima", None)
+        assert len(list(many.fill_runs(40))) > 3000
     assert calls == []
     compiled = [branch_bound_kernel.prepare, branch_bound_kernel.search, label_kernel.step, partition_kernel.search,
-                relaxed_kernel.price_rows, relaxed_kernel.open_rows]
-    assert [len(f.signatures) for f in compiled] == [1, 1, 1, 1, 1, 1]
+                relaxed_kernel.price_rows, relaxed_kernel.open_rows, run_kernel._fold_runs]
+    assert [len(f.signatures) for f in compiled] == [1, 1, 1, 1, 1, 1, 1]
     returns_an_array = numba.njit(lambda n: np.zeros(n))
     returns_an_array(2)
     assert len(calls) == 1
