@@ -4,8 +4,8 @@
 :func:`.provision.run_optima` folds one app a run (Eq. 5) and checks the batch constraint
 (Eq. 9) over the configurations with numpy: about 16-19 us a run, most of it numpy's cost per
 call on arrays of a few thousand configurations. :func:`runs` does the same fold and checks,
-in the same order and the same floating-point operations, in one compiled loop per few runs,
-about 1.5-2 us a run. It gives the same configurations (tests check it against
+in the same order, with the same equations (:mod:`.batching`'s, compiled), in one compiled loop
+per few runs, about 1.5-2 us a run. It gives the same configurations (tests check it against
 :func:`.provision.run_optima`); :meth:`.problem.Problem.runs_from` uses it once it is compiled
 (:func:`.kernels.ready`), and ``run_optima`` until then.
 """
@@ -17,9 +17,13 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ..batching import _fold, _max_batch, _slo_timeouts
 from ..grid import ConfigGrid
 from ..provision import KINDS, kind_mask
 from .kernels import compiled
+
+# the model's own equations (Eqs. 5, 9 and 10, as numpy evaluates them), compiled for the loop
+_fold_step, _largest_batch, _timeouts = compiled()(_fold), compiled()(_max_batch), compiled()(_slo_timeouts)
 
 #: Runs folded and searched in one call of the kernel: the runs are yielded as they are asked
 #: for (greedy asks a start's first few), and a call costs about as much as a run or two.
@@ -38,10 +42,8 @@ def _fold_runs(idx, lmax, batch, cost, bits, slos, rates, app_bits, start, first
     folded, rho, allowed = state[0], state[1], int(state[2])
     tightest = slos[start]
     for j in range(first, last + 1):
-        if j > start + 1:  # Eq. 5, as batching._fold
-            t, r = slos[j - 1], rates[j - 1]
-            folded = folded + (r / (rho + r)) * (-math.expm1(-rho * (t - folded))) / rho
-            rho = rho + r
+        if j > start + 1:
+            folded, rho = _fold_step(folded, rho, slos[j - 1], rates[j - 1])
         allowed &= app_bits[j - 1]
         if j < search_from:
             continue
@@ -49,7 +51,7 @@ def _fold_runs(idx, lmax, batch, cost, bits, slos, rates, app_bits, start, first
         if allowed:
             for k in range(idx.shape[0]):
                 if lmax[k] <= tightest and bits[k] & allowed and cost[k] < least:
-                    if batch[k] == 1 or batch[k] <= math.floor(rho * (folded - lmax[k])) + 1.0:
+                    if batch[k] == 1 or batch[k] <= _largest_batch(rho, _timeouts(folded, lmax[k])):
                         best, least = idx[k], cost[k]
         out[j - first] = best
     state[0], state[1], state[2] = folded, rho, allowed
