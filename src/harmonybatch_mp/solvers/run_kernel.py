@@ -2,10 +2,10 @@
 ``formulations/contiguous_shortest_path.md``, "The runs compiled").
 
 :func:`.provision.run_optima` folds one app a run (Eq. 5) and checks the batch constraint
-(Eq. 9) over the configurations with numpy: about 16-19 us a run, most of it numpy's cost per
+(Eq. 9) over the configurations with numpy: about 18-22 us a run, most of it numpy's cost per
 call on arrays of a few thousand configurations. :func:`runs` does the same fold and checks,
 in the same order, with the same equations (:mod:`.batching`'s, compiled), in one compiled loop
-per few runs, about 1.5-2 us a run. It gives the same configurations (tests check it against
+per few runs, about 2.2-2.5 us a run. It gives the same configurations (tests check it against
 :func:`.provision.run_optima`); :meth:`.problem.Problem.runs_from` uses it once it is compiled
 (:func:`.kernels.ready`), and ``run_optima`` until then.
 """
