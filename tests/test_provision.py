@@ -187,13 +187,13 @@ def test_run_optima_match_each_runs_own_optimum_with_pins(profile, platform, wor
 def test_the_compiled_runs_are_run_optima(profile, platform, workload, data):
     """``run_kernel.runs`` (the fold and the batch check compiled, a few runs a call) yields what
     ``provision.run_optima`` yields, to the configuration: from any start, up to any stop, past
-    any shortest length, with any pins; and a problem's runs are the same whether its kernel is
-    compiled or not (numpy's until it is)."""
+    any shortest length, with any pins, one run at a time or as one array (``run_indices``);
+    and a problem's runs are the same whether its kernel is compiled or not (numpy's until it is)."""
     from harmonybatch_mp import SideConstraints
     from harmonybatch_mp.provision import KINDS, run_optima
     from harmonybatch_mp.solvers import problem as problem_module
     from harmonybatch_mp.solvers.kernels import RUNS, ready
-    from harmonybatch_mp.solvers.run_kernel import runs
+    from harmonybatch_mp.solvers.run_kernel import run_indices, runs
 
     assert ready(RUNS, None)
     names = [a.name for a in workload.apps]
@@ -209,6 +209,22 @@ def test_the_compiled_runs_are_run_optima(profile, platform, workload, data):
     event("runs past one call's 32" if stop - start > 32 else "the runs of one call")
     event(f"{'several' if len({i for _, i in want}) > 2 else 'one or two'} configurations")
     assert list(runs(p.run_arrays(), start, stop, shortest)) == want
+    # every run from the start as one array, compiled and by numpy
+    every = [-1 if index is None else index for _, index in run_optima(p.grid, p.apps, start, longest,
+                                                                      app_kinds=p.app_kinds)]
+    assert run_indices(p.run_arrays(), start, stop).tolist() == every
+    with mock.patch.object(problem_module, "ready", lambda *args: False):
+        assert p.run_indices(start, stop).tolist() == every
+    with mock.patch.object(problem_module, "RUN_KERNEL_APPS", 1):
+        assert p.run_indices(start, stop).tolist() == every
+    # how many runs the kernel takes on the cheapest configuration their SLO and kinds allow
+    g, kinds, on_top = p.grid, set(KINDS), 0
+    fits = g.memory_ok & (g.latency_max <= p.apps[start].slo)
+    for j, index in enumerate(every, start + 1):
+        kinds &= set(p.app_kinds[j - 1])
+        allowed = np.flatnonzero(fits & np.isin(g.kind, [KINDS.index(k) for k in kinds]))
+        on_top += index >= 0 and index == allowed[np.argmin(g.cost[allowed])]
+    event(f"{'no' if not on_top else 'some' if on_top < len(every) else 'every'} run on the cheapest configuration")
     with mock.patch.object(problem_module, "ready", lambda *args: False):
         fresh = Problem(workload, profile, platform, side=SideConstraints(pin=list(pins.items())),
                         cost_model="full-batch")

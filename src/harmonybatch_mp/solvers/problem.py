@@ -521,6 +521,27 @@ class Problem:
         return self._runs_from(i, None if max_run is None else integer(max_run, "max_run", minimum=1),
                                integer(shortest, "runs_from: shortest", minimum=1))
 
+    def run_indices(self, i: int, stop: int | None = None) -> np.ndarray:
+        """Under full-batch, the grid index of the optimum of each run ``apps[i:j]``, ``j = i + 1,
+        ..., stop`` (default: every app after ``i``), -1 where none serves it, as an array and
+        not cached (:func:`.function_cap.capped_path` reads every run of thousands of apps).
+
+        >>> from harmonybatch_mp.solvers import as_instance
+        >>> p = Problem(*as_instance("0.3:2,0.5:5,0.8:10", "VGG19"), cost_model="full-batch")
+        >>> [int(k) for k in p.run_indices(0)] == [p.group(m).index for m in (1, 3, 7)]
+        True
+        """
+        if self.expected:
+            raise InputError("run_indices: runs fold under the full-batch model; under expected use fill_runs")
+        i = integer(i, "run_indices: the first app's position", minimum=0, maximum=self.n - 1)
+        stop = self.n if stop is None else integer(stop, "run_indices: stop", minimum=i + 1, maximum=self.n)
+        if self.n >= RUN_KERNEL_APPS and ready(RUNS, time.perf_counter()):  # (as _runs_from)
+            from .run_kernel import run_indices
+
+            return run_indices(self.run_arrays(), i, stop)
+        return np.array([-1 if k is None else k for _, k in run_optima(
+            self.grid, self.apps, i, stop - i, app_kinds=self.app_kinds)], dtype=np.int64)
+
     def run_arrays(self) -> RunArrays:
         """What the compiled runs read of this problem (:class:`.run_kernel.RunArrays`), made once."""
         from .run_kernel import RunArrays

@@ -38,14 +38,25 @@ def _fold_runs(idx, lmax, batch, cost, bits, slos, rates, app_bits, start, first
     the kinds every member allows (bits), in and out. A configuration serves the run where it
     meets the first app's SLO (Eq. 10), is of a kind every member allows, and holds its batch
     (Eq. 9): ``floor(rate (T - L_max)) + 1 >= b``, or ``b = 1``; of the cheapest, the first
-    in grid order (as numpy's ``argmin``)."""
+    in grid order (as numpy's ``argmin``). The cheapest configuration that meets the SLO and
+    the kinds is tried first: a long run holds its batch, and the scan is skipped."""
     folded, rho, allowed = state[0], state[1], int(state[2])
     tightest = slos[start]
+    top, top_for = -1, -1  # the cheapest configuration of the kinds allowed that meets the SLO (first in grid order)
     for j in range(first, last + 1):
         if j > start + 1:
             folded, rho = _fold_step(folded, rho, slos[j - 1], rates[j - 1])
         allowed &= app_bits[j - 1]
         if j < search_from:
+            continue
+        if allowed != top_for:
+            top, top_for, least = -1, allowed, math.inf
+            for k in range(idx.shape[0]):
+                if lmax[k] <= tightest and bits[k] & allowed and cost[k] < least:
+                    top, least = k, cost[k]
+        # where it holds its batch no configuration is cheaper: the scan below would take it
+        if top >= 0 and (batch[top] == 1 or batch[top] <= _largest_batch(rho, _timeouts(folded, lmax[top]))):
+            out[j - first] = idx[top]
             continue
         best, least = -1, math.inf
         if allowed:
@@ -88,3 +99,13 @@ def runs(arrays: RunArrays, start: int, stop: int, min_len: int = 1) -> Iterator
             k = int(out[j - first])
             yield j, None if k < 0 else k
         first = last + 1
+
+
+def run_indices(arrays: RunArrays, start: int, stop: int) -> np.ndarray:
+    """The grid index of the cheapest configuration of each run ``apps[start:j]``, ``j = start +
+    1, ..., stop`` (-1: none), in one call of the kernel: :func:`runs`'s, as an array."""
+    out = np.empty(stop - start, np.int64)
+    state = np.array([arrays.slos[start], arrays.rates[start], float((1 << len(KINDS)) - 1)])
+    _fold_runs(arrays.idx, arrays.lmax, arrays.batch, arrays.cost, arrays.bits, arrays.slos, arrays.rates,
+               arrays.app_bits, start, start + 1, stop, start + 1, state, out)
+    return out
