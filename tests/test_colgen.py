@@ -1790,15 +1790,18 @@ def test_reduced_costs_over_the_flattened_apps_are_the_dense_ones(seed, batches)
 
 
 def test_colgen_without_a_plan_past_its_deadline_says_time_limit(monkeypatch):
-    """Where neither the repaired start nor the integer master (stopped by the deadline) gives a
-    plan, colgen's SolverError is a time limit, though generation itself ended in time."""
+    """Where neither the repaired start, the contiguous optimum under the cap, nor the integer
+    master (stopped by the deadline) gives a plan, colgen's SolverError is a time limit, though
+    generation itself ended in time."""
     from harmonybatch_mp import SolverError
 
     def late_integer(self, deadline, *args, **kwargs):
         time.sleep(max(0.0, deadline - time.perf_counter()) + 0.01)
         return None
 
-    monkeypatch.setattr(importlib.import_module("harmonybatch_mp.solvers.colgen"), "repair", lambda *args, **kwargs: None)
+    colgen_module = importlib.import_module("harmonybatch_mp.solvers.colgen")
+    monkeypatch.setattr(colgen_module, "repair", lambda *args, **kwargs: None)
+    monkeypatch.setattr(colgen_module, "capped_plans", lambda *args: [])
     monkeypatch.setattr(Master, "integer", late_integer)
     with pytest.raises(SolverError, match="by the time limit") as caught:
         solve(_random(np.random.default_rng(3), "BERT", 14), "BERT", solver="colgen", cost_model="full-batch",
@@ -1832,6 +1835,32 @@ def test_colgen_gives_the_repair_of_its_start_all_the_time_left(stopped_clock, m
                        side=SideConstraints(max_functions=1))
     sol = colgen_module.colgen(problem, time_limit=10.0)
     assert len(sol.groups) == 1 and problem.side.allows(problem, list(sol.groups), list(sol.configs))
+    assert sol.info.objective == pytest.approx(problem.plan_cost(list(sol.groups)))
+
+
+def test_colgen_starts_under_a_function_cap_from_the_contiguous_optimum_under_it(stopped_clock, monkeypatch):
+    """Where the contiguous plan breaks ``max_functions``, colgen's start is the cheaper of its
+    repair and the contiguous optimum of at most so many groups (``function_cap.capped_path``).
+    Here dp takes its whole share, the repair finds nothing and the integer master neither: the
+    code before raised; now the plan is the capped path's."""
+    from harmonybatch_mp.solvers.function_cap import capped_path
+
+    colgen_module = importlib.import_module("harmonybatch_mp.solvers.colgen")
+    contiguous = colgen_module.dp_with_ties
+
+    def whole_share(problem, deadline=None, **options):
+        out = contiguous(problem, **options)
+        stopped_clock[0] = deadline
+        return out
+
+    monkeypatch.setattr(colgen_module, "dp_with_ties", whole_share)
+    monkeypatch.setattr(colgen_module, "repair", lambda *args: None)
+    monkeypatch.setattr(Master, "integer", lambda *args, **kwargs: None)
+    problem = _problem(_random(np.random.default_rng(3), "BERT", 30), "BERT", "reference",
+                       side=SideConstraints(max_functions=2))
+    assert len(contiguous(problem)[0].groups) > 2
+    sol = colgen_module.colgen(problem, time_limit=10.0)
+    assert sorted(sol.groups) == sorted(capped_path(problem, 2))
     assert sol.info.objective == pytest.approx(problem.plan_cost(list(sol.groups)))
 
 

@@ -571,6 +571,22 @@ def test_candidates_without_a_plan_that_keeps_the_rules_prove_nothing(monkeypatc
     assert plan.solver.bound <= best.total_cost * (1 + REL) <= plan.total_cost * (1 + 2 * REL)
 
 
+def test_under_a_function_cap_milp_plans_no_dearer_than_the_contiguous_optimum_under_it():
+    """200 VGG19 apps, at most 3 functions, under expected: the contiguous candidates (runs of at
+    most 25 apps) hold no plan of 3 groups, so milp falls back on plans made before the model.
+    Among them now the contiguous optimum of at most 3 groups (on the full-batch model, then
+    priced on expected): the plan costs no more (the repair of dp's plan alone: 3.9% more)."""
+    from harmonybatch_mp.solvers.function_cap import capped_path
+
+    w = _random(np.random.default_rng(2), "VGG19", 200)
+    side = SideConstraints(max_functions=3)
+    plan = solve(w, "VGG19", side=side, bound_time=0, move_time=0)
+    problem = Problem(*as_instance(w, "VGG19"), cost_model="expected", side=side)
+    capped = capped_path(problem.full_batch_view(), 3)
+    assert plan.solver.status == "heuristic" and "function cap" in plan.solver.scope and len(plan.groups) <= 3
+    assert plan.total_cost <= problem.plan_cost(capped) * (1 + 1e-12)
+
+
 def test_capped_runs_under_expected_with_side_constraints_say_so_and_offer_what_dp_offers(monkeypatch):
     """Under expected, past the run budget, the model's contiguous candidates are capped runs
     plus the full-batch contiguous optimum's groups, as ``dp`` offers them, and the scope
@@ -689,6 +705,51 @@ def test_shortest_path_is_the_cheapest_contiguous_partition(n, data):
         assert sum(by_mask[m] for m in masks) == best
     else:
         assert masks == []
+
+
+@settings(max_examples=150, deadline=None)
+@given(served_workloads(max_apps=8), st.data())
+def test_the_capped_path_is_the_cheapest_contiguous_plan_of_at_most_so_many_groups(instance, data):
+    """``function_cap.capped_path``, against every composition of the apps in SLO order of at
+    most ``most`` runs, each run weighed as dp weighs it (its rate over the total, times its
+    optimum's cost, pins kept) and none holding an isolated pair: the same cost (but for
+    rounding), and of the plans within ``TIE`` of it one with the fewest groups; None where no
+    composition keeps the cap."""
+    from harmonybatch_mp.solvers.function_cap import capped_path
+    from harmonybatch_mp.solvers.problem import run_mask
+
+    model, platform, workload = instance
+    names = [a.name for a in workload.apps]
+    pins = data.draw(st.dictionaries(st.sampled_from(names), st.sampled_from(["cpu", "gpu"]), max_size=2))
+    pairs = data.draw(st.lists(st.lists(st.sampled_from(names), min_size=2, max_size=2, unique=True).map(tuple),
+                               max_size=2)) if len(names) > 1 else []
+    p = Problem(*as_instance(workload, model, platform), cost_model="full-batch",
+                side=SideConstraints(pin=pins, isolate=pairs))
+    most = data.draw(st.integers(1, p.n))
+    apart = p.isolated_pairs()
+
+    def weight(i: int, j: int) -> float | None:
+        mask = run_mask(i, j)
+        if any(mask & pair == pair for pair in apart) or p.group(mask) is None:
+            return None
+        return p.rate(mask) / p.total_rate * p.group(mask).cost
+
+    paths = _compositions(p.n, {(i, j): weight(i, j) for j in range(1, p.n + 1) for i in range(j)})
+    capped = [(length, edges) for length, edges in paths if edges <= most]
+    event("the cap binds" if paths and min(paths)[1] > most else "the cap does not bind")
+    event("no plan under the cap" if not capped else f"{'pins' if pins else 'no pins'}, "
+          f"{'isolated pairs' if apart else 'no pairs'}")
+    masks = capped_path(p, most)
+    if not capped:
+        assert masks is None
+        return
+    best = min(length for length, _ in capped)
+    assert masks is not None and len(masks) <= most and sum(masks) == (1 << p.n) - 1
+    assert sorted(masks) == sorted(set(masks)) and all(m == run_mask(m.bit_length() - m.bit_count(), m.bit_length())
+                                                       for m in masks)
+    assert p.plan_cost(masks) == pytest.approx(best, rel=1e-12)
+    assert len(masks) == min(edges for length, edges in capped if length <= best * (1 + 2e-12))
+    assert not any(m & pair == pair for m in masks for pair in apart)
 
 
 @settings(max_examples=150, deadline=None)

@@ -40,6 +40,7 @@ from .base import Solution
 from .branch_price import Polish, branch_and_price, unchanged
 from .column_master import PROOF_TOLERANCE, Master
 from .dp import dp_with_ties
+from .function_cap import capped_plans
 from .generation import Generated, generate
 from .kernels import COLGEN, interruptible, ready
 from .moves import improve
@@ -47,7 +48,7 @@ from .options import check_gaps, deadline_of, late
 from .pricing import TOLERANCE, Pricer
 from .problem import Problem
 from .regroup import regroup as regroup_plan
-from .repair import incumbent_cost, repair
+from .repair import incumbent_cost, plan_cost, repair
 from .sharpen import sharpen
 
 #: Share of the time limit for generating columns; the integer master has the rest.
@@ -144,10 +145,11 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     allowed = problem.side.allows(problem, warm, warm_configs)
     # dp knows pins only (formulations/set_partitioning.md, "Repairing a plan"); the repair has all the time
     # left: at scale its plan is the only one (1,000 apps under a function cap with 2 s: a tenth was too little)
-    if not allowed:
-        repaired = repair(problem, warm, deadline)
-        allowed = repaired is not None
-        warm, warm_configs = repaired if allowed else ([], [])
+    if not allowed:  # under a function cap, the contiguous optimum under it too (function_cap.py)
+        fixed = repair(problem, warm, deadline)
+        starts = ([] if fixed is None else [fixed]) + capped_plans(problem, len(warm), deadline)
+        allowed = bool(starts)
+        warm, warm_configs = min(starts, key=lambda plan: plan_cost(problem, *plan)) if allowed else ([], [])
     movable = allowed and not problem.side.counting  # groups at their optima keep the side constraints
     if movable:  # the optimum need not be contiguous (formulations/set_partitioning.md, "Moves")
         now = time.perf_counter()

@@ -27,6 +27,7 @@ from .candidates import ALL_SUBSETS_MAX_APPS, check_max_run
 from .colgen import colgen
 from .dp import dp
 from .expected_bound import expected_bound
+from .function_cap import capped_plans
 from .greedy import greedy
 from .kernels import interruptible
 from .model import build_from_problem
@@ -292,7 +293,8 @@ def _milp(problem: Problem, candidates: str | Sequence[Sequence[str]], max_run: 
             if not fallback:  # none yet, or none within its share of the limit: all that is left
                 known += _fallbacks(problem, deadline, share=1.0, made=made)
             return _fallback(problem, known, str(exc), HEURISTIC,
-                             "a repaired plan: no plan of the candidate groups keeps the side constraints")
+                             "a repaired plan (under a function cap, or the contiguous optimum under it): no plan "
+                             "of the candidate groups keeps the side constraints")
         if not exc.time_limit:
             raise
         return _fallback(problem, known, str(exc))
@@ -386,9 +388,10 @@ def _fallbacks(problem: Problem, deadline: float | None, share: float = FALLBACK
                made: dict[str, list[int]] | None = None) -> list[tuple[list[int], list[GroupConfig]]]:
     """The plan a time limit falls back on, made within ``share`` of the time left (without a
     deadline, in full): the short-run contiguous plan (``dp`` knows pins only), repaired where
-    it breaks isolation or a counting row (:func:`.repair.repair`), and under isolation alone
-    also the short-run contiguous plan whose runs hold no pair; none if the repair fails by
-    then. ``made`` keeps the contiguous plan, once complete, for the calls after this one."""
+    it breaks isolation or a counting row (:func:`.repair.repair`), and then also the contiguous
+    optimum under a function cap it breaks (:func:`.function_cap.capped_plans`); under isolation
+    alone also the short-run contiguous plan whose runs hold no pair; none where none is found
+    by then. ``made`` keeps the contiguous plan, once complete, for the calls after this one."""
     now = time.perf_counter()
     stop = None if deadline is None else now + share * max(0.0, deadline - now)
     # under expected with counting rows a large plan is repaired on the full-batch model anyway,
@@ -409,7 +412,7 @@ def _fallbacks(problem: Problem, deadline: float | None, share: float = FALLBACK
     if None not in configs and problem.side.allows(problem, plan, configs):
         return [(plan, configs)]
     fixed = repair(problem, plan, stop)
-    out = [] if fixed is None else [fixed]
+    out = ([] if fixed is None else [fixed]) + capped_plans(problem, len(plan), stop)
     if problem.side.isolate and not problem.side.counting:  # a repair can beat it, or lose to it
         apart = list(dp(problem, max_run=FALLBACK_MAX_RUN, deadline=stop, isolate=True).groups)
         out.append((apart, [problem.group(m) for m in apart]))
