@@ -293,8 +293,8 @@ def _milp(problem: Problem, candidates: str | Sequence[Sequence[str]], max_run: 
             if not fallback:  # none yet, or none within its share of the limit: all that is left
                 known += _fallbacks(problem, deadline, share=1.0, made=made)
             return _fallback(problem, known, str(exc), HEURISTIC,
-                             "a repaired plan (under a function cap, or the contiguous optimum under it): no plan "
-                             "of the candidate groups keeps the side constraints")
+                             "a repaired plan (under a cap on functions or GPU functions, or the contiguous optimum "
+                             "under it): no plan of the candidate groups keeps the side constraints")
         if not exc.time_limit:
             raise
         return _fallback(problem, known, str(exc))
@@ -389,7 +389,7 @@ def _fallbacks(problem: Problem, deadline: float | None, share: float = FALLBACK
     """The plan a time limit falls back on, made within ``share`` of the time left (without a
     deadline, in full): the short-run contiguous plan (``dp`` knows pins only), repaired where
     it breaks isolation or a counting row (:func:`.repair.repair`), and then also the contiguous
-    optimum under a function cap it breaks (:func:`.function_cap.capped_plans`); under isolation
+    optimum under its caps on functions (:func:`.function_cap.capped_plans`); under isolation
     alone also the short-run contiguous plan whose runs hold no pair; none where none is found
     by then. ``made`` keeps the contiguous plan, once complete, for the calls after this one."""
     now = time.perf_counter()
@@ -412,7 +412,7 @@ def _fallbacks(problem: Problem, deadline: float | None, share: float = FALLBACK
     if None not in configs and problem.side.allows(problem, plan, configs):
         return [(plan, configs)]
     fixed = repair(problem, plan, stop)
-    out = ([] if fixed is None else [fixed]) + capped_plans(problem, len(plan), stop)
+    out = ([] if fixed is None else [fixed]) + capped_plans(problem, stop)
     if problem.side.isolate and not problem.side.counting:  # a repair can beat it, or lose to it
         apart = list(dp(problem, max_run=FALLBACK_MAX_RUN, deadline=stop, isolate=True).groups)
         out.append((apart, [problem.group(m) for m in apart]))

@@ -168,7 +168,7 @@ class Problem:
         self._feasible = False  # require_feasible() passed (its side check took 0.15 s at 300 apps)
         self._index: dict[str, int] | None = None  # app name -> position (mask_of)
         self._isolated: list[int] | None = None  # the isolated pairs as masks (isolated_pairs)
-        self._run_arrays: RunArrays | None = None  # what the compiled runs read (run_arrays)
+        self._run_arrays: dict[tuple[str, ...] | None, RunArrays] = {}  # what the compiled runs read (run_arrays)
         self._full_batch: Problem | None = None  # full_batch_view(), made once
         self._by_class: tuple[np.ndarray, np.ndarray] | None = None  # per_class's order of the grid
         self.tables = expected_tables(self.grid, duration) if cost_model == EXPECTED else None
@@ -521,10 +521,11 @@ class Problem:
         return self._runs_from(i, None if max_run is None else integer(max_run, "max_run", minimum=1),
                                integer(shortest, "runs_from: shortest", minimum=1))
 
-    def run_indices(self, i: int, stop: int | None = None) -> np.ndarray:
+    def run_indices(self, i: int, stop: int | None = None, kinds: tuple[str, ...] | None = None) -> np.ndarray:
         """Under full-batch, the grid index of the optimum of each run ``apps[i:j]``, ``j = i + 1,
-        ..., stop`` (default: every app after ``i``), -1 where none serves it, as an array and
-        not cached (:func:`.function_cap.capped_path` reads every run of thousands of apps).
+        ..., stop`` (default: every app after ``i``; on the function ``kinds`` given, as
+        :meth:`group` takes them), -1 where none serves it, as an array and not cached
+        (:func:`.function_cap.capped_path` reads every run of thousands of apps).
 
         >>> from harmonybatch_mp.solvers import as_instance
         >>> p = Problem(*as_instance("0.3:2,0.5:5,0.8:10", "VGG19"), cost_model="full-batch")
@@ -535,21 +536,25 @@ class Problem:
             raise InputError("run_indices: runs fold under the full-batch model; under expected use fill_runs")
         i = integer(i, "run_indices: the first app's position", minimum=0, maximum=self.n - 1)
         stop = self.n if stop is None else integer(stop, "run_indices: stop", minimum=i + 1, maximum=self.n)
+        kinds = _kinds(kinds)
         if self.n >= RUN_KERNEL_APPS and ready(RUNS, time.perf_counter()):  # (as _runs_from)
             from .run_kernel import run_indices
 
-            return run_indices(self.run_arrays(), i, stop)
+            return run_indices(self.run_arrays(kinds), i, stop)
         return np.array([-1 if k is None else k for _, k in run_optima(
-            self.grid, self.apps, i, stop - i, app_kinds=self.app_kinds)], dtype=np.int64)
+            self.grid, self.apps, i, stop - i, kinds or KINDS, app_kinds=self.app_kinds)], dtype=np.int64)
 
-    def run_arrays(self) -> RunArrays:
-        """What the compiled runs read of this problem (:class:`.run_kernel.RunArrays`), made once."""
+    def run_arrays(self, kinds: tuple[str, ...] | None = None) -> RunArrays:
+        """What the compiled runs read of this problem (:class:`.run_kernel.RunArrays`), on the
+        function ``kinds`` given (each app's pins narrowed to them), made once."""
         from .run_kernel import RunArrays
 
-        if self._run_arrays is None:
-            self._run_arrays = RunArrays(self.grid, np.array([a.slo for a in self.apps]),
-                                         np.array([a.rate for a in self.apps]), self.app_kinds)
-        return self._run_arrays
+        kinds = _kinds(kinds)
+        if kinds not in self._run_arrays:
+            self._run_arrays[kinds] = RunArrays(
+                self.grid, np.array([a.slo for a in self.apps]), np.array([a.rate for a in self.apps]),
+                tuple(tuple(k for k in allowed if kinds is None or k in kinds) for allowed in self.app_kinds))
+        return self._run_arrays[kinds]
 
     def _runs_from(self, i: int, max_run: int | None, shortest: int) -> Iterator[tuple[int, int, GroupConfig | None]]:
         mask = run_mask(i, i + shortest - 1)
