@@ -636,7 +636,7 @@ def test_the_repaired_plan_a_limit_falls_back_on_is_also_a_candidate(monkeypatch
     dearer than either. Before, the capped runs
     alone gave a "restricted_optimal" plan 1.6 times the repaired one here (20 apps, runs of
     at most 4, one GPU function), and 66% above the bound at 5,000 VGG19 apps with at most
-    4 GPU functions (18% now, `benchmarks/results/large.md`). (With seed 2, 2.4 times; since
+    4 GPU functions (16% now, `benchmarks/results/large.md`). (With seed 2, 2.4 times; since
     ties of the full-batch plan go to the fewest groups, its offered groups hold the repaired
     plan's there.)"""
     import random
