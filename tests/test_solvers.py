@@ -571,6 +571,20 @@ def test_candidates_without_a_plan_that_keeps_the_rules_prove_nothing(monkeypatc
     assert plan.solver.bound <= best.total_cost * (1 + REL) <= plan.total_cost * (1 + 2 * REL)
 
 
+def test_the_capped_path_is_not_searched_past_its_most_pushes(monkeypatch):
+    """A path of more pushes (layers times runs) than ``MOST_PUSHES`` is not searched: None at
+    once, whatever the caps (100,000 apps under any cap, or 5,000 under a cap of 1,000
+    functions, would take hours); at the bound it is searched."""
+    function_cap = importlib.import_module("harmonybatch_mp.solvers.function_cap")
+    p = Problem(*as_instance("0.3:2,0.5:5,0.8:10,1.0:20", "VGG19"), cost_model="full-batch")
+    monkeypatch.setattr(function_cap, "MOST_PUSHES", 100)  # (4 apps: 10 runs of each of 2 kinds)
+    monkeypatch.setattr(Problem, "run_indices", lambda *args: pytest.fail("a run was searched"))
+    assert function_cap.capped_path(p, 3, 1) is None and function_cap.capped_path(p, 2, 2) is None
+    monkeypatch.undo()
+    monkeypatch.setattr(function_cap, "MOST_PUSHES", 3 * 2 * 2 * 10)  # f = 0..2, g = 0..1
+    assert function_cap.capped_path(p, 2, 1) is not None
+
+
 def test_under_a_function_cap_milp_plans_no_dearer_than_the_contiguous_optimum_under_it():
     """200 VGG19 apps, at most 3 functions, under expected: the contiguous candidates (runs of at
     most 25 apps) hold no plan of 3 groups, so milp falls back on plans made before the model.

@@ -31,6 +31,11 @@ from .dp import TIE
 from .options import checked_deadline
 from .problem import Problem, run_mask
 
+#: Most pushes (layers times runs, of each kind) a path is searched for: about 15 s on a 2-core
+#: machine (5,000 apps with ``F = 10`` and ``G = 4``, 55 layers: 1.4e9 pushes, 9.4 s). A cap of
+#: hundreds of functions on thousands of apps would take hours (and there the repair does well).
+MOST_PUSHES = 2e9
+
 
 def capped_path(problem: Problem, max_functions: int | None = None, max_gpu_functions: int | None = None,
                 deadline: float | None = None) -> list[tuple[int, tuple[str, ...] | None]] | None:
@@ -40,7 +45,8 @@ def capped_path(problem: Problem, max_functions: int | None = None, max_gpu_func
     ``(mask, kinds)`` per group, ``kinds`` the function kinds it is priced on (None: any; under a
     GPU cap, one). Of plans tied but for rounding (``dp.TIE``), one with the fewest groups.
     None where no such plan exists, or ``deadline`` (a ``time.perf_counter()`` reading) passes
-    first: every run is searched, ``n (n + 1) / 2`` of them (5,000 apps, ``F = 10``: about 2 s).
+    first: every run is searched, ``n (n + 1) / 2`` of them (5,000 apps, ``F = 10``: about 2 s),
+    and none is above :data:`MOST_PUSHES` pushes (runs times layers).
 
     Examples
     --------
@@ -60,12 +66,14 @@ def capped_path(problem: Problem, max_functions: int | None = None, max_gpu_func
     deadline, n = checked_deadline(deadline), problem.n
     # the layers (f, g) as best[f, g, j]; f not counted without a function cap, g without a GPU cap
     fs, gs = 1 if most is None else min(most, n) + 1, 1 if gpus is None else min(gpus, n) + 1
+    edges = [(None, 0)] if gpus is None else [((k,), int(i == GPU)) for i, k in enumerate(KINDS)]  # (kinds, GPUs)
+    if fs * gs * len(edges) * n * (n + 1) / 2 > MOST_PUSHES:
+        return None
     best = np.full((fs, gs, n + 1), np.inf)
     best[0, 0, 0] = 0.0
     groups = np.zeros((fs, gs, n + 1), np.intp)  # the groups of each layer's best path (for ties)
     start = np.zeros((fs, gs, n + 1), np.intp)  # its last run's start
     kind = np.zeros((fs, gs, n + 1), np.intp)  # and kind (an index of ``edges``)
-    edges = [(None, 0)] if gpus is None else [((k,), int(i == GPU)) for i, k in enumerate(KINDS)]  # (kinds, GPUs)
     step = 0 if most is None else 1
     ends = _run_ends(problem)
     rates, cost = np.array([a.rate for a in problem.apps]), problem.grid.cost
