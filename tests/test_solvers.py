@@ -571,6 +571,26 @@ def test_candidates_without_a_plan_that_keeps_the_rules_prove_nothing(monkeypatc
     assert plan.solver.bound <= best.total_cost * (1 + REL) <= plan.total_cost * (1 + 2 * REL)
 
 
+def test_a_run_no_configuration_serves_does_not_replace_a_served_path_on_its_layer():
+    """A run into node ``j`` that no configuration serves (here: w2 is pinned to CPU, so no GPU run
+    holds it) weighs inf, and as dp's ties compare within a tolerance of the length, inf within
+    inf of anything once replaced a served path of more groups (the first draft: 2.5505e-6 where
+    every composition's least is 2.3278e-6)."""
+    from harmonybatch_mp.solvers.function_cap import capped_path
+    from harmonybatch_mp.solvers.problem import run_mask
+
+    w = Workload([App("w3", 0.125, 1.0), App("w1", 0.25, 1.0), App("w0", 1.0, 1.0), App("w2", 1.0, 1.0)])
+    p = Problem(*as_instance(w, "VGG19", "paper"), cost_model="full-batch", side=SideConstraints(pin={"w2": "cpu"}))
+
+    def weight(i: int, j: int, kinds: tuple[str, ...] | None) -> float | None:
+        cfg = p.group(run_mask(i, j), kinds)
+        return None if cfg is None else p.rate(run_mask(i, j)) / p.total_rate * cfg.cost
+
+    best = min(_capped_compositions(p.n, weight, None, 2))[0]
+    found = capped_path(p, max_gpu_functions=2)
+    assert sum(p.rate(m) / p.total_rate * p.group(m, kinds).cost for m, kinds in found) == pytest.approx(best, rel=1e-12)
+
+
 def test_the_capped_path_is_not_searched_past_its_most_pushes(monkeypatch):
     """A path of more pushes (layers times runs) than ``MOST_PUSHES`` is not searched: None at
     once, whatever the caps (100,000 apps under any cap, or 5,000 under a cap of 1,000
