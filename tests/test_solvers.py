@@ -588,7 +588,8 @@ def test_a_run_no_configuration_serves_does_not_replace_a_served_path_on_its_lay
 
     best = min(_capped_compositions(p.n, weight, None, 2))[0]
     found = capped_path(p, max_gpu_functions=2)
-    assert sum(p.rate(m) / p.total_rate * p.group(m, kinds).cost for m, kinds in found) == pytest.approx(best, rel=1e-12)
+    cost = sum(p.rate(m) / p.total_rate * p.group(m, kinds).cost for m, kinds in found)
+    assert cost == pytest.approx(best, rel=1e-12)
 
 
 def test_the_capped_path_is_not_searched_past_its_most_pushes(monkeypatch):
