@@ -537,12 +537,17 @@ class Problem:
         i = integer(i, "run_indices: the first app's position", minimum=0, maximum=self.n - 1)
         stop = self.n if stop is None else integer(stop, "run_indices: stop", minimum=i + 1, maximum=self.n)
         kinds = _kinds(kinds)
-        if self.n >= RUN_KERNEL_APPS and ready(RUNS, time.perf_counter()):  # (as _runs_from)
+        if self._runs_compiled():
             from .run_kernel import run_indices
 
             return run_indices(self.run_arrays(kinds), i, stop)
         return np.array([-1 if k is None else k for _, k in run_optima(
             self.grid, self.apps, i, stop - i, kinds or KINDS, app_kinds=self.app_kinds)], dtype=np.int64)
+
+    def _runs_compiled(self) -> bool:
+        """Whether runs are searched by the compiled kernel: from RUN_KERNEL_APPS apps, once it is
+        compiled (formulations/contiguous_shortest_path.md, "The runs compiled")."""
+        return self.n >= RUN_KERNEL_APPS and ready(RUNS, time.perf_counter())
 
     def run_arrays(self, kinds: tuple[str, ...] | None = None) -> RunArrays:
         """What the compiled runs read of this problem (:class:`.run_kernel.RunArrays`), on the
@@ -560,7 +565,7 @@ class Problem:
         mask = run_mask(i, i + shortest - 1)
         # compiled once the kernel is (formulations/contiguous_shortest_path.md, "The runs compiled"):
         # the same optima, about a tenth of the time; numpy's until then (it compiles in the background)
-        if self.n >= RUN_KERNEL_APPS and ready(RUNS, time.perf_counter()):
+        if self._runs_compiled():
             from .run_kernel import runs
 
             optima = runs(self.run_arrays(), i, self.n if max_run is None else min(self.n, i + max_run), shortest)
