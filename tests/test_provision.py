@@ -225,6 +225,25 @@ def test_the_compiled_runs_are_run_optima(profile, platform, workload, data):
         allowed = np.flatnonzero(fits & np.isin(g.kind, [KINDS.index(k) for k in kinds]))
         on_top += index >= 0 and index == allowed[np.argmin(g.cost[allowed])]
     event(f"{'no' if not on_top else 'some' if on_top < len(every) else 'every'} run on the cheapest configuration")
+    # on one class of function, a GPU memory size (as function_cap.capped_path searches under a
+    # budget): each run's cheapest configuration of the class, as Problem.per_class finds it
+    size = data.draw(st.sampled_from(sorted(set(g.gpu_mem[g.memory_ok & (g.kind == KINDS.index("gpu"))].tolist()))))
+    on_class = [-1 if index is None else index for _, index in run_optima(
+        p.grid, p.apps, start, longest, ("gpu",), app_kinds=p.app_kinds, gpu_mem=size)]
+    assert run_indices(p.run_arrays(("gpu",), size), start, stop).tolist() == on_class
+    with mock.patch.object(problem_module, "RUN_KERNEL_APPS", 1):
+        assert p.run_indices(start, stop, ("gpu",), size).tolist() == on_class
+    per_class = [next((c.cost for c in p.per_class(problem_module.run_mask(start, j))
+                       if c.kind == "gpu" and c.gpu_mem_gb == size), None) for j in range(start + 1, stop + 1)]
+    assert [None if k < 0 else float(g.cost[k]) for k in on_class] == per_class
+    event(f"{'no' if max(on_class) < 0 else 'some'} run served on a GPU function of the size drawn")
+    # every class in one call (CPU, then the sizes drawn, in any order), compiled
+    sizes = data.draw(st.lists(st.sampled_from(range(1, 25)), max_size=4, unique=True))
+    each = [run_optima(p.grid, p.apps, start, longest, ("cpu",), app_kinds=p.app_kinds)] + [run_optima(
+        p.grid, p.apps, start, longest, ("gpu",), app_kinds=p.app_kinds, gpu_mem=s) for s in sizes]
+    with mock.patch.object(problem_module, "RUN_KERNEL_APPS", 1):
+        rows = p.run_indices_by_class(start, stop, tuple(sizes))
+    assert rows.tolist() == [[-1 if index is None else index for _, index in runs] for runs in each]
     with mock.patch.object(problem_module, "ready", lambda *args: False):
         fresh = Problem(workload, profile, platform, side=SideConstraints(pin=list(pins.items())),
                         cost_model="full-batch")

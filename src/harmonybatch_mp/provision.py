@@ -142,6 +142,23 @@ def best_config(grid: ConfigGrid, apps: Sequence[App], kinds: Sequence[str] = KI
     return _group_state(grid, apps, kinds, check_input).best()
 
 
+def run_class(grid: ConfigGrid, kinds: Sequence[str] = KINDS, gpu_mem: int | None = None) -> np.ndarray:
+    """The configurations a run is searched over: those that fit in memory, of the function
+    ``kinds`` given, and on a GPU function only of ``gpu_mem`` GB of GPU memory where it is
+    given (a class of function, as a plan under a GPU memory budget needs them).
+
+    >>> grid = config_grid("VGG19")
+    >>> int(run_class(grid).sum()), int(run_class(grid, ("gpu",), gpu_mem=4).sum())
+    (2000, 32)
+    """
+    base = grid.memory_ok & kind_mask(grid, kinds)
+    if gpu_mem is None:
+        return base
+    if whole(gpu_mem) is None or gpu_mem < 1:
+        raise InputError(f"gpu_mem: expected a whole number of GB >= 1, got {gpu_mem!r:.20}")
+    return base & ((grid.kind != GPU) | (grid.gpu_mem == gpu_mem))
+
+
 def _app(app: App) -> App:
     if not isinstance(app, App):
         raise InputError(f"run_optima: apps: expected App objects, got {type(app).__name__}")
@@ -151,6 +168,7 @@ def _app(app: App) -> App:
 def run_optima(
     grid: ConfigGrid, apps: Sequence[App], start: int, max_len: int | None = None,
     kinds: Sequence[str] = KINDS, app_kinds: Sequence[Sequence[str]] | None = None, min_len: int = 1,
+    gpu_mem: int | None = None,
 ) -> Iterator[tuple[int, int | None]]:
     """Group optima of the runs ``apps[start:j]`` for ``j = start+min_len, ...`` (apps in canonical order).
 
@@ -158,7 +176,8 @@ def run_optima(
     of ``apps[start:j]``, or None. One fold step per run: cheap for the DP solver; the runs
     shorter than ``min_len`` are folded but not searched (about a fifteenth of a step's time).
     ``app_kinds[i]`` restricts app ``i`` to some function kinds (pinning); a run may use
-    the kinds all its members allow.
+    the kinds all its members allow. ``gpu_mem`` (GB) restricts GPU functions to that GPU
+    memory (:func:`run_class`).
     """
     instance(grid, ConfigGrid, "grid")
     if isinstance(apps, (str, bytes)) or not isinstance(apps, Sequence):
@@ -169,7 +188,7 @@ def run_optima(
     if (whole(min_len) or 0) < 1:
         raise InputError(f"run_optima: expected min_len >= 1, got {min_len!r:.20}")
     stop = len(apps) if max_len is None else min(len(apps), start + max_len)
-    state = _RunState(grid, _app(apps[start]), grid.memory_ok & kind_mask(grid, kinds))
+    state = _RunState(grid, _app(apps[start]), run_class(grid, kinds, gpu_mem))
     allowed = set(KINDS)
     selected = None  # over state.idx, the configurations of the kinds allowed (None: all)
     for j in range(start + 1, stop + 1):

@@ -33,7 +33,7 @@ from .options import checked_deadline
 from .side import SideConstraints
 
 if TYPE_CHECKING:  # (the kernel's module imports numba: on first use only)
-    from .run_kernel import RunArrays
+    from .run_kernel import ClassArrays, RunArrays
 
 _MISSING = object()
 T = TypeVar("T")
@@ -168,7 +168,8 @@ class Problem:
         self._feasible = False  # require_feasible() passed (its side check took 0.15 s at 300 apps)
         self._index: dict[str, int] | None = None  # app name -> position (mask_of)
         self._isolated: list[int] | None = None  # the isolated pairs as masks (isolated_pairs)
-        self._run_arrays: dict[tuple[str, ...] | None, RunArrays] = {}  # what the compiled runs read (run_arrays)
+        self._run_arrays: dict[tuple[tuple[str, ...] | None, int | None], RunArrays] = {}  # (run_arrays)
+        self._class_arrays: dict[tuple[int, ...], ClassArrays] = {}  # (run_indices_by_class)
         self._full_batch: Problem | None = None  # full_batch_view(), made once
         self._by_class: tuple[np.ndarray, np.ndarray] | None = None  # per_class's order of the grid
         self.tables = expected_tables(self.grid, duration) if cost_model == EXPECTED else None
@@ -521,45 +522,85 @@ class Problem:
         return self._runs_from(i, None if max_run is None else integer(max_run, "max_run", minimum=1),
                                integer(shortest, "runs_from: shortest", minimum=1))
 
-    def run_indices(self, i: int, stop: int | None = None, kinds: tuple[str, ...] | None = None) -> np.ndarray:
+    def run_indices(self, i: int, stop: int | None = None, kinds: tuple[str, ...] | None = None,
+                    gpu_mem: int | None = None) -> np.ndarray:
         """Under full-batch, the grid index of the optimum of each run ``apps[i:j]``, ``j = i + 1,
         ..., stop`` (default: every app after ``i``; on the function ``kinds`` given, as
-        :meth:`group` takes them), -1 where none serves it, as an array and not cached
+        :meth:`group` takes them, and on a GPU function only of ``gpu_mem`` GB of GPU memory
+        where it is given), -1 where none serves it, as an array and not cached
         (:func:`.function_cap.capped_path` reads every run of thousands of apps).
 
         >>> from harmonybatch_mp.solvers import as_instance
         >>> p = Problem(*as_instance("0.3:2,0.5:5,0.8:10", "VGG19"), cost_model="full-batch")
         >>> [int(k) for k in p.run_indices(0)] == [p.group(m).index for m in (1, 3, 7)]
         True
+        >>> [int(p.grid.gpu_mem[k]) for k in p.run_indices(0, kinds=("gpu",), gpu_mem=3)]
+        [3, 3, 3]
         """
         if self.expected:
             raise InputError("run_indices: runs fold under the full-batch model; under expected use fill_runs")
         i = integer(i, "run_indices: the first app's position", minimum=0, maximum=self.n - 1)
         stop = self.n if stop is None else integer(stop, "run_indices: stop", minimum=i + 1, maximum=self.n)
         kinds = _kinds(kinds)
+        gpu_mem = None if gpu_mem is None else integer(gpu_mem, "run_indices: gpu_mem", minimum=1)
         if self._runs_compiled():
             from .run_kernel import run_indices
 
-            return run_indices(self.run_arrays(kinds), i, stop)
+            return run_indices(self.run_arrays(kinds, gpu_mem), i, stop)
         return np.array([-1 if k is None else k for _, k in run_optima(
-            self.grid, self.apps, i, stop - i, kinds or KINDS, app_kinds=self.app_kinds)], dtype=np.int64)
+            self.grid, self.apps, i, stop - i, kinds or KINDS, app_kinds=self.app_kinds, gpu_mem=gpu_mem)],
+            dtype=np.int64)
+
+    def run_indices_by_class(self, i: int, stop: int | None = None, sizes: tuple[int, ...] = ()) -> np.ndarray:
+        """Under full-batch, per class of function, :meth:`run_indices` on it: row 0 on CPU
+        functions, row ``r`` on a GPU function of ``sizes[r - 1]`` GB; compiled, one kernel call
+        for every class (:func:`.run_kernel.class_indices`), or a class at a time.
+
+        >>> from harmonybatch_mp.solvers import as_instance
+        >>> p = Problem(*as_instance("0.3:2,0.5:5,0.8:10", "VGG19"), cost_model="full-batch")
+        >>> rows = p.run_indices_by_class(0, sizes=(2, 3))
+        >>> rows.tolist() == [p.run_indices(0, None, k, s).tolist() for k, s in ((("cpu",), None),
+        ...                                                                    (("gpu",), 2), (("gpu",), 3))]
+        True
+        """
+        if self.expected:
+            raise InputError("run_indices_by_class: runs fold under the full-batch model; under expected use "
+                             "fill_runs")
+        i = integer(i, "run_indices_by_class: the first app's position", minimum=0, maximum=self.n - 1)
+        stop = self.n if stop is None else integer(stop, "run_indices_by_class: stop", minimum=i + 1, maximum=self.n)
+        sizes = tuple(integer(s, "run_indices_by_class: sizes", minimum=1) for s in listed(
+            sizes, "run_indices_by_class: sizes", "a sequence of GPU memory sizes in GB"))
+        if len(set(sizes)) < len(sizes):
+            raise InputError(f"run_indices_by_class: sizes: expected distinct GPU memory sizes, got {sizes!r:.60}")
+        if not self._runs_compiled():
+            return np.array([self.run_indices(i, stop, ("cpu",))] + [self.run_indices(i, stop, ("gpu",), s)
+                                                                   for s in sizes]).reshape(len(sizes) + 1, -1)
+        from .run_kernel import ClassArrays, class_indices
+
+        if sizes not in self._class_arrays:
+            self._class_arrays[sizes] = ClassArrays(
+                self.grid, np.array([a.slo for a in self.apps]), np.array([a.rate for a in self.apps]),
+                self.app_kinds, sizes)
+        return class_indices(self._class_arrays[sizes], i, stop)
 
     def _runs_compiled(self) -> bool:
         """Whether runs are searched by the compiled kernel: from RUN_KERNEL_APPS apps, once it is
         compiled (formulations/contiguous_shortest_path.md, "The runs compiled")."""
         return self.n >= RUN_KERNEL_APPS and ready(RUNS, time.perf_counter())
 
-    def run_arrays(self, kinds: tuple[str, ...] | None = None) -> RunArrays:
+    def run_arrays(self, kinds: tuple[str, ...] | None = None, gpu_mem: int | None = None) -> RunArrays:
         """What the compiled runs read of this problem (:class:`.run_kernel.RunArrays`), on the
-        function ``kinds`` given (each app's pins narrowed to them), made once."""
+        function ``kinds`` given (each app's pins narrowed to them), and on a GPU function only of
+        ``gpu_mem`` GB where it is given, made once."""
         from .run_kernel import RunArrays
 
         kinds = _kinds(kinds)
-        if kinds not in self._run_arrays:
-            self._run_arrays[kinds] = RunArrays(
+        gpu_mem = None if gpu_mem is None else integer(gpu_mem, "run_arrays: gpu_mem", minimum=1)
+        if (kinds, gpu_mem) not in self._run_arrays:
+            self._run_arrays[kinds, gpu_mem] = RunArrays(
                 self.grid, np.array([a.slo for a in self.apps]), np.array([a.rate for a in self.apps]),
-                tuple(tuple(k for k in allowed if kinds is None or k in kinds) for allowed in self.app_kinds))
-        return self._run_arrays[kinds]
+                tuple(tuple(k for k in allowed if kinds is None or k in kinds) for allowed in self.app_kinds), gpu_mem)
+        return self._run_arrays[kinds, gpu_mem]
 
     def _runs_from(self, i: int, max_run: int | None, shortest: int) -> Iterator[tuple[int, int, GroupConfig | None]]:
         mask = run_mask(i, i + shortest - 1)

@@ -18,8 +18,8 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..batching import _fold, _max_batch, _slo_timeouts
-from ..grid import ConfigGrid
-from ..provision import KINDS, kind_mask
+from ..grid import GPU, ConfigGrid
+from ..provision import KINDS, run_class
 from .kernels import compiled
 
 # the model's own equations (Eqs. 5, 9 and 10, as numpy evaluates them), compiled for the loop
@@ -68,13 +68,48 @@ def _fold_runs(idx, lmax, batch, cost, bits, slos, rates, app_bits, start, first
     state[0], state[1], state[2] = folded, rho, allowed
 
 
+@compiled()
+def _fold_classes(idx, lmax, batch, cost, bits, first, slos, rates, app_bits, start, stop, top, out):
+    """:func:`_fold_runs` per class of function: the configurations of class ``c`` are
+    ``idx[first[c]:first[c + 1]]`` (in grid order), and ``out[c, j - start - 1]`` is the grid
+    index of the cheapest of them that serves ``apps[start:j]`` (-1: none), for ``j = start +
+    1, ..., stop``: one fold for every class. ``top`` (work space, one per class) holds each
+    class's cheapest configuration that meets the SLO and the kinds, tried first."""
+    folded, rho, allowed = slos[start], rates[start], -1
+    tightest, top_for = slos[start], -2  # (no kinds allowed is 0: the tops are found at the first run)
+    for j in range(start + 1, stop + 1):
+        if j > start + 1:
+            folded, rho = _fold_step(folded, rho, slos[j - 1], rates[j - 1])
+        allowed &= app_bits[j - 1]
+        if allowed != top_for:
+            top_for = allowed
+            for c in range(first.shape[0] - 1):
+                top[c], least = -1, math.inf
+                for k in range(first[c], first[c + 1]):
+                    if lmax[k] <= tightest and bits[k] & allowed and cost[k] < least:
+                        top[c], least = k, cost[k]
+        for c in range(first.shape[0] - 1):
+            t = top[c]
+            if t < 0 or batch[t] == 1 or batch[t] <= _largest_batch(rho, _timeouts(folded, lmax[t])):
+                out[c, j - start - 1] = -1 if t < 0 else idx[t]
+                continue
+            best, least = -1, math.inf
+            for k in range(first[c], first[c + 1]):
+                if lmax[k] <= tightest and bits[k] & allowed and cost[k] < least:
+                    if batch[k] == 1 or batch[k] <= _largest_batch(rho, _timeouts(folded, lmax[k])):
+                        best, least = idx[k], cost[k]
+            out[c, j - start - 1] = best
+
+
 class RunArrays:
     """What :func:`runs` reads of a problem, made once: the configurations that fit in memory
-    (indices, ``L_max``, batch, cost, kind bit), the apps' SLOs and rates, and per app the
-    kinds it allows (bits of :data:`.provision.KINDS`)."""
+    (indices, ``L_max``, batch, cost, kind bit; on a GPU function only of ``gpu_mem`` GB where
+    it is given: :func:`.provision.run_class`), the apps' SLOs and rates, and per app the kinds
+    it allows (bits of :data:`.provision.KINDS`)."""
 
-    def __init__(self, grid: ConfigGrid, slos: np.ndarray, rates: np.ndarray, app_kinds: tuple[tuple[str, ...], ...]):
-        self.idx = np.flatnonzero(grid.memory_ok & kind_mask(grid, KINDS)).astype(np.int64)
+    def __init__(self, grid: ConfigGrid, slos: np.ndarray, rates: np.ndarray, app_kinds: tuple[tuple[str, ...], ...],
+                 gpu_mem: int | None = None):
+        self.idx = np.flatnonzero(run_class(grid, KINDS, gpu_mem)).astype(np.int64)
         self.lmax = np.ascontiguousarray(grid.latency_max[self.idx], dtype=np.float64)
         self.batch = np.ascontiguousarray(grid.batch[self.idx], dtype=np.float64)
         self.cost = np.ascontiguousarray(grid.cost[self.idx], dtype=np.float64)
@@ -108,4 +143,33 @@ def run_indices(arrays: RunArrays, start: int, stop: int) -> np.ndarray:
     state = np.array([arrays.slos[start], arrays.rates[start], float((1 << len(KINDS)) - 1)])
     _fold_runs(arrays.idx, arrays.lmax, arrays.batch, arrays.cost, arrays.bits, arrays.slos, arrays.rates,
                arrays.app_bits, start, start + 1, stop, start + 1, state, out)
+    return out
+
+
+class ClassArrays(RunArrays):
+    """:class:`RunArrays` per class of function, for :func:`class_indices`: CPU functions, then
+    a GPU function of each of ``sizes`` GB, each class's configurations in grid order."""
+
+    def __init__(self, grid: ConfigGrid, slos: np.ndarray, rates: np.ndarray,
+                 app_kinds: tuple[tuple[str, ...], ...], sizes: tuple[int, ...]):
+        super().__init__(grid, slos, rates, app_kinds)
+        key = np.where(grid.kind[self.idx] == GPU, grid.gpu_mem[self.idx], 0)  # the class: 0 for CPU, else GB
+        classes = np.array((0, *sizes))
+        # a class's row (one past the last for a class not asked for)
+        place = np.full(int(max(classes.max(), key.max(initial=0))) + 1, len(classes))
+        place[classes] = np.arange(len(classes))
+        order = np.argsort(place[key], kind="stable")
+        order = order[place[key][order] < len(classes)]
+        for name in ("idx", "lmax", "batch", "cost", "bits"):
+            setattr(self, name, np.ascontiguousarray(getattr(self, name)[order]))
+        self.first = np.searchsorted(place[key][order], np.arange(len(classes) + 1)).astype(np.int64)
+
+
+def class_indices(arrays: ClassArrays, start: int, stop: int) -> np.ndarray:
+    """Per class of ``arrays`` (a row each), the grid index of the cheapest configuration of that
+    class that serves each run ``apps[start:j]``, ``j = start + 1, ..., stop`` (-1: none): the
+    runs of every class in one call of the kernel (:func:`run_indices` a class at a time)."""
+    out = np.empty((len(arrays.first) - 1, stop - start), np.int64)
+    _fold_classes(arrays.idx, arrays.lmax, arrays.batch, arrays.cost, arrays.bits, arrays.first, arrays.slos,
+                  arrays.rates, arrays.app_bits, start, stop, np.empty(len(arrays.first) - 1, np.int64), out)
     return out
