@@ -1860,7 +1860,7 @@ def test_colgen_starts_under_a_function_cap_from_the_contiguous_optimum_under_it
                        side=SideConstraints(max_functions=2))
     assert len(contiguous(problem)[0].groups) > 2
     sol = colgen_module.colgen(problem, time_limit=10.0)
-    assert sorted(sol.groups) == sorted(m for m, _ in capped_path(problem, 2))
+    assert sorted(sol.groups) == sorted(m for m, _, _ in capped_path(problem, 2))
     assert sol.info.objective == pytest.approx(problem.plan_cost(list(sol.groups)))
 
 

@@ -144,8 +144,16 @@ def test_the_kernels_call_no_python_and_the_warm_ups_compile_what_the_solvers_ca
     import numpy as np
 
     from harmonybatch_mp.families import _random
-    from harmonybatch_mp.solvers import branch_bound_kernel, label_kernel, partition_kernel, relaxed_kernel, run_kernel
+    from harmonybatch_mp.solvers import (
+        branch_bound_kernel,
+        label_kernel,
+        partition_kernel,
+        path_kernel,
+        relaxed_kernel,
+        run_kernel,
+    )
     from harmonybatch_mp.solvers import problem as problem_module
+    from harmonybatch_mp.solvers.function_cap import capped_path
 
     kernels._warm_colgen()
     kernels._warm_expected()
@@ -168,10 +176,12 @@ def test_the_kernels_call_no_python_and_the_warm_ups_compile_what_the_solvers_ca
     with monkeypatch.context() as patched:  # (the runs of 100 apps or more: the kernel's, not numpy's)
         patched.setattr(problem_module, "run_optima", None)
         assert len(list(many.fill_runs(40))) > 3000
+    for caps in ({"max_functions": 3}, {"max_gpu_functions": 1}, {"gpu_memory_budget": 8}):
+        assert capped_path(many, **caps) is not None
     assert calls == []
     compiled = [branch_bound_kernel.prepare, branch_bound_kernel.search, label_kernel.step, partition_kernel.search,
-                relaxed_kernel.price_rows, relaxed_kernel.open_rows, run_kernel._fold_runs]
-    assert [len(f.signatures) for f in compiled] == [1, 1, 1, 1, 1, 1, 1]
+                relaxed_kernel.price_rows, relaxed_kernel.open_rows, run_kernel._fold_runs, path_kernel._push]
+    assert [len(f.signatures) for f in compiled] == [1, 1, 1, 1, 1, 1, 1, 1]
     returns_an_array = numba.njit(lambda n: np.zeros(n))
     returns_an_array(2)
     assert len(calls) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import math
 import re
@@ -37,6 +38,7 @@ from harmonybatch_mp.solvers.dp import TIE, dp, dp_with_ties, shortest_path
 from harmonybatch_mp.solvers.exact import set_partitions
 from harmonybatch_mp.solvers.milp import milp
 from harmonybatch_mp.solvers.problem import Problem, members
+from harmonybatch_mp.solvers.repair import plan_cost
 from strategies import models, platforms, served_workloads, workloads
 
 REL = 1e-9
@@ -577,33 +579,43 @@ def test_a_run_no_configuration_serves_does_not_replace_a_served_path_on_its_lay
     inf of anything once replaced a served path of more groups (the first draft: 2.5505e-6 where
     every composition's least is 2.3278e-6)."""
     from harmonybatch_mp.solvers.function_cap import capped_path
-    from harmonybatch_mp.solvers.problem import run_mask
 
     w = Workload([App("w3", 0.125, 1.0), App("w1", 0.25, 1.0), App("w0", 1.0, 1.0), App("w2", 1.0, 1.0)])
     p = Problem(*as_instance(w, "VGG19", "paper"), cost_model="full-batch", side=SideConstraints(pin={"w2": "cpu"}))
 
-    def weight(i: int, j: int, kinds: tuple[str, ...] | None) -> float | None:
-        cfg = p.group(run_mask(i, j), kinds)
-        return None if cfg is None else p.rate(run_mask(i, j)) / p.total_rate * cfg.cost
-
-    best = min(_capped_compositions(p.n, weight, None, 2))[0]
+    options = _run_options(p, False)
+    best = min(_capped_compositions(p.n, lambda i, j: options(i, j, True), None, 2))[0]
     found = capped_path(p, max_gpu_functions=2)
-    cost = sum(p.rate(m) / p.total_rate * p.group(m, kinds).cost for m, kinds in found)
+    cost = sum(p.rate(m) / p.total_rate * p.group(m, kinds).cost for m, kinds, _ in found)
     assert cost == pytest.approx(best, rel=1e-12)
 
 
 def test_the_capped_path_is_not_searched_past_its_most_pushes(monkeypatch):
-    """A path of more pushes (layers times runs) than ``MOST_PUSHES`` is not searched: None at
-    once, whatever the caps (100,000 apps under any cap, or 5,000 under a cap of 1,000
-    functions, would take hours); at the bound it is searched."""
+    """A path of more pushes (its layers that can take each class of run, times the runs) than
+    ``MOST_PUSHES``, or of more layers' cells than ``MOST_CELLS``, is not searched: None at once,
+    whatever the caps (100,000 apps under any cap, or 5,000 under a cap of 1,000 functions,
+    would take hours); at the bound it is searched."""
     function_cap = importlib.import_module("harmonybatch_mp.solvers.function_cap")
     p = Problem(*as_instance("0.3:2,0.5:5,0.8:10,1.0:20", "VGG19"), cost_model="full-batch")
-    monkeypatch.setattr(function_cap, "MOST_PUSHES", 100)  # (4 apps: 10 runs of each of 2 kinds)
+    searched = Problem.run_indices
+    # 4 apps, 10 runs. F = 3, G = 1: CPU runs from f = 0..2, g = 0..1; GPU runs from g = 0 (90).
+    # F = 2, G = 2: 2 * 3 + 2 * 2 (100). A budget of 2 GB: CPU runs from m = 0..2, GPU runs of
+    # 2 GB (the least VGG19 fits in) from m = 0 (40).
+    monkeypatch.setattr(function_cap, "MOST_PUSHES", 89)
     monkeypatch.setattr(Problem, "run_indices", lambda *args: pytest.fail("a run was searched"))
     assert function_cap.capped_path(p, 3, 1) is None and function_cap.capped_path(p, 2, 2) is None
-    monkeypatch.undo()
-    monkeypatch.setattr(function_cap, "MOST_PUSHES", 3 * 2 * 2 * 10)  # f = 0..2, g = 0..1
-    assert function_cap.capped_path(p, 2, 1) is not None
+    monkeypatch.setattr(function_cap, "MOST_PUSHES", 39)
+    assert function_cap.capped_path(p, gpu_memory_budget=2) is None
+    monkeypatch.setattr(function_cap, "MOST_PUSHES", 1e9)
+    monkeypatch.setattr(function_cap, "MOST_CELLS", 3 * 5 - 1)  # 3 layers of GB, 5 nodes
+    assert function_cap.capped_path(p, gpu_memory_budget=2) is None
+    monkeypatch.setattr(Problem, "run_indices", searched)
+    monkeypatch.setattr(function_cap, "MOST_CELLS", 3 * 5)
+    monkeypatch.setattr(function_cap, "MOST_PUSHES", 40)
+    assert function_cap.capped_path(p, gpu_memory_budget=2) is not None
+    monkeypatch.setattr(function_cap, "MOST_PUSHES", 90)
+    monkeypatch.setattr(function_cap, "MOST_CELLS", 4 * 2 * 5)
+    assert function_cap.capped_path(p, 3, 1) is not None
 
 
 def test_under_a_function_cap_milp_plans_no_dearer_than_the_contiguous_optimum_under_it():
@@ -617,7 +629,7 @@ def test_under_a_function_cap_milp_plans_no_dearer_than_the_contiguous_optimum_u
     side = SideConstraints(max_functions=3)
     plan = solve(w, "VGG19", side=side, bound_time=0, move_time=0)
     problem = Problem(*as_instance(w, "VGG19"), cost_model="expected", side=side)
-    capped = [m for m, _ in capped_path(problem.full_batch_view(), 3)]
+    capped = [m for m, _, _ in capped_path(problem.full_batch_view(), 3)]
     assert plan.solver.status == "heuristic" and "cap on functions" in plan.solver.scope and len(plan.groups) <= 3
     assert plan.total_cost <= problem.plan_cost(capped) * (1 + 1e-12)
 
@@ -640,7 +652,55 @@ def test_at_a_time_limit_under_a_gpu_cap_milp_falls_back_on_the_contiguous_optim
     capped = capped_path(problem, max_gpu_functions=2)
     assert plan.solver.status == "time_limit" and sum(g.kind == "gpu" for g in plan.groups) <= 2
     assert plan.total_cost <= sum(problem.rate(m) / problem.total_rate * problem.group(m, kinds).cost
-                                  for m, kinds in capped) * (1 + 1e-12)
+                                  for m, kinds, _ in capped) * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("model, n, seed, budget, cost_model, dearer", [("BERT", 300, 7, 4, "full-batch", 7.8),
+                                                                        ("VGG19", 200, 2, 6, "expected", 5.0)])
+def test_at_a_time_limit_under_a_gpu_memory_budget_milp_falls_back_on_the_contiguous_optimum_under_it(
+        monkeypatch, model, n, seed, budget, cost_model, dearer):
+    """The model stopped by the time limit under a GPU memory budget: milp's plan is the
+    cheapest it made first, among them now the contiguous optimum under the budget
+    (``function_cap.capped_plans``: each group on CPU or on a GPU function of at most the
+    memory it was found on). The repair of dp's plan alone cost ``dearer`` percent more."""
+    from harmonybatch_mp.solvers.function_cap import capped_plans
+
+    def stopped(*args, **kwargs):
+        raise SolverError("time limit reached while building the model", time_limit=True)
+
+    monkeypatch.setattr(importlib.import_module("harmonybatch_mp.solvers.milp"), "build_from_problem", stopped)
+    w = _random(np.random.default_rng(seed), model, n)
+    side = SideConstraints(gpu_memory_budget=budget)
+    plan = solve(w, model, cost_model=cost_model, side=side, time_limit=60, bound_time=0, move_time=0)
+    problem = Problem(*as_instance(w, model), cost_model=cost_model, side=side)
+    [(masks, configs)] = capped_plans(problem, None)
+    assert sum(c.gpu_mem_gb or 0 for c in configs) <= budget
+    assert plan.solver.status == "time_limit" and sum(g.gpu_mem_gb or 0 for g in plan.groups) <= budget
+    assert plan.total_cost <= plan_cost(problem, masks, configs) * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("side", [SideConstraints(gpu_memory_budget=6), SideConstraints(max_functions=3)])
+def test_the_capped_plan_is_priced_by_its_deadline(stopped_clock, monkeypatch, side):
+    """Under expected the capped path's groups are priced on expected after the path: a group of
+    thousands of apps takes about 0.2 s a class. They are priced in timed batches, and where the
+    deadline passes among them there is no plan (the repair's stands); before, the pricing ran
+    past it in full."""
+    from harmonybatch_mp.solvers.function_cap import capped_plans
+
+    problem = Problem(*as_instance(_random(np.random.default_rng(2), "VGG19", 40), "VGG19"), cost_model="expected",
+                      side=side)
+    [(masks, configs)] = capped_plans(problem, None)
+    slow = Problem(*as_instance(_random(np.random.default_rng(2), "VGG19", 40), "VGG19"), cost_model="expected",
+                   side=side)
+    fetched = []
+    for name in ("prefetch", "prefetch_classes"):
+        def taking(self, groups, *args, fetch=getattr(Problem, name)):
+            stopped_clock[0] += 1.0
+            fetched.append(list(groups))
+            return fetch(self, groups, *args)
+        monkeypatch.setattr(Problem, name, taking)
+    assert capped_plans(slow, 1000.5) == [] and len(fetched) == 1 and len(fetched[0]) == 1
+    assert capped_plans(slow, None) == [(masks, configs)]
 
 
 def test_capped_runs_under_expected_with_side_constraints_say_so_and_offer_what_dp_offers(monkeypatch):
@@ -765,42 +825,69 @@ def test_shortest_path_is_the_cheapest_contiguous_partition(n, data):
         assert masks == []
 
 
-def _capped_compositions(n: int, weight, most: int | None, gpus: int | None) -> list[tuple[float, int]]:
-    """Every partition of apps ``0..n-1`` into runs of at most ``most`` runs, at its least cost
-    with at most ``gpus`` on GPU functions (``weight(i, j, kinds)``, None: no run; ``kinds``
-    None without a GPU cap): its cost and its number of runs."""
+def _capped_compositions(n: int, options, most: int | None, gpus: int | None,
+                         budget: float | None = None) -> list[tuple[float, int]]:
+    """Every partition of apps ``0..n-1`` into runs (of at most ``most`` runs), each run on one
+    of its ``options(i, j)``, ``(weight, GPU functions, GB of GPU memory)`` (none: no run), at
+    its least cost with at most ``gpus`` GPU functions and ``budget`` GB of GPU memory in all
+    (None: no cap): its cost and its number of runs."""
     paths = []
     for cuts in product((0, 1), repeat=n - 1):
         ends = [j + 1 for j, c in enumerate(cuts) if c] + [n]
         legs = list(zip([0] + ends[:-1], ends))
         if most is not None and len(legs) > most:
             continue
-        if gpus is None:
-            costs = [weight(i, j, None) for i, j in legs]
-            if None not in costs:
-                paths.append((sum(costs), len(legs)))
-            continue
-        cpu, gpu = [weight(i, j, ("cpu",)) for i, j in legs], [weight(i, j, ("gpu",)) for i, j in legs]
-        forced = [k for k, c in enumerate(cpu) if c is None]  # (a run CPU cannot serve goes on GPU)
-        if any(gpu[k] is None for k in forced) or len(forced) > gpus:
-            continue
-        savings = sorted(gpu[k] - cpu[k] for k in range(len(legs)) if k not in forced and gpu[k] is not None)
-        chosen = [d for d in savings[:gpus - len(forced)] if d < 0]
-        paths.append((sum(c for c in cpu if c is not None) + sum(gpu[k] for k in forced) + sum(chosen), len(legs)))
+        least = {(0, 0): 0.0}  # (GPU functions, GB) -> the least cost of the legs so far
+        for i, j in legs:
+            after: dict[tuple[int, float], float] = {}
+            for (g, m), cost in least.items():
+                for weight, g_up, m_up in options(i, j):
+                    key = (g + g_up, m + m_up)
+                    if (gpus is None or key[0] <= gpus) and (budget is None or key[1] <= budget):
+                        after[key] = min(after.get(key, math.inf), cost + weight)
+            least = after
+        if least:
+            paths.append((min(least.values()), len(legs)))
     return paths
 
 
-@pytest.mark.parametrize("caps", ["functions", "GPU functions", "both"])
+def _run_options(p: Problem, classes: bool):
+    """A run's options as :func:`_capped_compositions` takes them, each on its least cost (its
+    rate over the total, times its configuration's cost), none for a run holding an isolated
+    pair: ``options(i, j, gpu_cap)``, under a GPU cap or budget one per kind (and with
+    ``classes``, per GPU memory size: ``Problem.per_class``), else the run's optimum."""
+    from harmonybatch_mp.solvers.problem import run_mask
+
+    apart = p.isolated_pairs()
+
+    @functools.cache
+    def options(i: int, j: int, per_kind: bool) -> list[tuple[float, int, int]]:
+        mask = run_mask(i, j)
+        if any(mask & pair == pair for pair in apart):
+            return []
+        share = p.rate(mask) / p.total_rate
+        if classes:
+            return [(share * c.cost, int(c.kind == "gpu"), c.gpu_mem_gb or 0) for c in p.per_class(mask)]
+        kinds = [("cpu",), ("gpu",)] if per_kind else [None]
+        found = [(k, p.group(mask, k)) for k in kinds]
+        return [(share * c.cost, int(k == ("gpu",)), 0) for k, c in found if c is not None]
+
+    return options
+
+
+@pytest.mark.parametrize("caps", ["functions", "GPU functions", "both", "GPU memory"])
 @settings(max_examples=80, deadline=None)
 @given(served_workloads(min_apps=2, max_apps=8), st.data())
 def test_the_capped_path_is_the_cheapest_contiguous_plan_under_its_caps(caps, instance, data):
     """``function_cap.capped_path``, against every composition of the apps in SLO order of at
     most ``max_functions`` runs, each run weighed as dp weighs it (its rate over the total, times
     its optimum's cost, pins kept; under a GPU cap, at the least cost with at most
-    ``max_gpu_functions`` runs on GPU functions, each run on its kind's optimum) and none holding
-    an isolated pair: the same cost (but for rounding), and of the plans within ``TIE`` of it one
-    with the fewest groups; None where no composition keeps the caps."""
-    from harmonybatch_mp.solvers.function_cap import capped_path
+    ``max_gpu_functions`` runs on GPU functions, each run on its kind's optimum; under a GPU
+    memory budget, each run on its optimum per class, CPU or a GPU memory size, at most
+    ``gpu_memory_budget`` GB in all) and none holding an isolated pair: the same cost (but for
+    rounding), and of the plans within ``TIE`` of it one with the fewest groups; None where no
+    composition keeps the caps."""
+    from harmonybatch_mp.solvers.function_cap import capped_path, capped_plans
     from harmonybatch_mp.solvers.problem import run_mask
 
     model, platform, workload = instance
@@ -810,39 +897,52 @@ def test_the_capped_path_is_the_cheapest_contiguous_plan_under_its_caps(caps, in
                                max_size=2)) if len(names) > 1 else []
     p = Problem(*as_instance(workload, model, platform), cost_model="full-batch",
                 side=SideConstraints(pin=pins, isolate=pairs))
-    most = None if caps == "GPU functions" else data.draw(st.integers(1, max(1, p.n // 2)) | st.integers(1, p.n))
-    gpus = None if caps == "functions" else data.draw(st.integers(1, 3) | st.just(0))
-    apart = p.isolated_pairs()
-
-    def weight(i: int, j: int, kinds: tuple[str, ...] | None) -> float | None:
-        mask = run_mask(i, j)
-        if any(mask & pair == pair for pair in apart) or p.group(mask, kinds) is None:
-            return None
-        return p.rate(mask) / p.total_rate * p.group(mask, kinds).cost
-
-    free = _capped_compositions(p.n, weight, None, None)
-    capped = _capped_compositions(p.n, weight, most, gpus)
-    on_gpu = sum(cfg.kind == "gpu" for cfg in dp(p).configs) if free else 0
+    memory = caps == "GPU memory"  # (a budget alone, or with one of the other caps)
+    also = data.draw(st.sampled_from(["none", "functions", "GPU functions"])) if memory else caps
+    most = None if also in ("none", "GPU functions") else data.draw(
+        st.integers(1, max(1, p.n // 2)) | st.integers(1, p.n))
+    gpus = None if also in ("none", "functions") else data.draw(st.integers(1, 3) | st.just(0))
+    budget = data.draw(st.sampled_from([24, 12, 8, 6, 4.5, 3, 2])) if memory else None
+    options = _run_options(p, memory)
+    free = _capped_compositions(p.n, lambda i, j: options(i, j, False), None, None)
+    capped = _capped_compositions(p.n, lambda i, j: options(i, j, gpus is not None), most, gpus, budget)
+    dp_configs = dp(p).configs if free else []
     event("no plan under the caps" if not capped else "the caps bind" if min(capped)[0] > min(free)[0] * (1 + 1e-9)
           else "the caps do not bind")
-    event("a GPU cap below dp's GPU functions" if gpus is not None and on_gpu > gpus else "no GPU cap below dp's")
-    found = capped_path(p, most, gpus)
+    if memory:
+        event("a budget below dp's GPU memory" if sum(c.gpu_mem_gb or 0 for c in dp_configs) > budget
+              else "no budget below dp's GPU memory")
+    else:
+        on_gpu = sum(c.kind == "gpu" for c in dp_configs)
+        event("a GPU cap below dp's GPU functions" if gpus is not None and on_gpu > gpus else "no GPU cap below dp's")
+    found = capped_path(p, most, gpus, gpu_memory_budget=budget)
     if not capped:
         assert found is None
         return
     best = min(length for length, _ in capped)
     assert found is not None
-    masks = [m for m, _ in found]
-    configs = [p.group(m, kinds) for m, kinds in found]
+    masks = [m for m, _, _ in found]
+    if memory:  # each group on the class it was found on: CPU, or a GPU function of that memory
+        configs = [next(c for c in p.per_class(m) if c.kind == kinds[0] and c.gpu_mem_gb == gpu_mem)
+                   for m, kinds, gpu_mem in found]
+        assert sum(c.gpu_mem_gb or 0 for c in configs) <= budget
+        # and as a plan of a problem under these caps (each group on its class's optimum of at most that memory)
+        q = Problem(*as_instance(workload, model, platform), cost_model="full-batch", side=SideConstraints(
+            pin=pins, isolate=pairs, max_functions=most, max_gpu_functions=gpus, gpu_memory_budget=budget))
+        [(plan, on)] = capped_plans(q, None)
+        assert plan == [m for m, _, _ in found] and plan_cost(q, plan, on) <= plan_cost(p, plan, configs)
+    else:
+        assert all(gpu_mem is None for _, _, gpu_mem in found)
+        configs = [p.group(m, kinds) for m, kinds, _ in found]
     assert sum(masks) == (1 << p.n) - 1 and sorted(masks) == sorted(set(masks))
     assert all(m == run_mask(m.bit_length() - m.bit_count(), m.bit_length()) for m in masks)
     assert most is None or len(masks) <= most
-    assert all((kinds is None) == (gpus is None) for _, kinds in found)
+    assert all((kinds is None) == (gpus is None and budget is None) for _, kinds, _ in found)
     assert gpus is None or sum(cfg.kind == "gpu" for cfg in configs) <= gpus
     assert sum(p.rate(m) / p.total_rate * cfg.cost for m, cfg in zip(masks, configs)) == pytest.approx(best, rel=1e-12)
-    if gpus is None:  # (under a GPU cap a layer's ties keep the fewest groups as dp's do: along its path)
+    if gpus is None and budget is None:  # (under a GPU cap a layer's ties keep the fewest groups as dp's do)
         assert len(masks) == min(edges for length, edges in capped if length <= best * (1 + 2e-12))
-    assert not any(m & pair == pair for m in masks for pair in apart)
+    assert not any(m & pair == pair for m in masks for pair in p.isolated_pairs())
 
 
 @settings(max_examples=150, deadline=None)
@@ -853,7 +953,10 @@ def test_dp_takes_the_fewest_groups_of_plans_tied_but_for_rounding(model, apps):
     in two on its configuration costs what it did but for rounding: of the contiguous plans
     within ``TIE`` of the cheapest (every composition of the apps, each run weighed as dp
     weighs it), dp returns one with the fewest groups, and ``dp_with_ties`` one with the most
-    as well. Apps share a few SLOs and rates, so that such splits are common."""
+    as well; so does ``function_cap.capped_path`` under caps that do not bind (its layers keep
+    dp's ties). Apps share a few SLOs and rates, so that such splits are common."""
+    from harmonybatch_mp.solvers.function_cap import capped_path
+
     problem = Problem(*as_instance(Workload([App(f"a{i}", s, r) for i, (s, r) in enumerate(apps)]), model),
                       cost_model="full-batch")
     n = problem.n
@@ -869,6 +972,8 @@ def test_dp_takes_the_fewest_groups_of_plans_tied_but_for_rounding(model, apps):
     assert len(plan.groups) == min(tied) and plan.groups == dp(problem).groups
     assert problem.plan_cost(most) <= cheapest * (1 + n * TIE)
     assert len(most) == max(tied)
+    for caps in ({"max_gpu_functions": n}, {"gpu_memory_budget": 24 * n}, {"max_functions": n}):
+        assert len(capped_path(problem, **caps)) == min(tied)
 
 
 def _runs_taking(clock: list[float], step=lambda problem: 1, searched: list | None = None):

@@ -145,7 +145,7 @@ def colgen(problem: Problem, *, time_limit: float | None = None, rel_gap: float 
     allowed = problem.side.allows(problem, warm, warm_configs)
     # dp knows pins only (formulations/set_partitioning.md, "Repairing a plan"); the repair has all the time
     # left: at scale its plan is the only one (1,000 apps under a function cap with 2 s: a tenth was too little)
-    if not allowed:  # under caps on functions, the contiguous optimum under them too (function_cap.py)
+    if not allowed:  # under caps on functions or GPU memory, the contiguous optimum under them too (function_cap.py)
         fixed = repair(problem, warm, deadline)
         starts = ([] if fixed is None else [fixed]) + capped_plans(problem, deadline)
         allowed = bool(starts)

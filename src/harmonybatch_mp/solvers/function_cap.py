@@ -1,61 +1,76 @@
 """The contiguous optimum under caps on functions: the cheapest partition of the apps, in SLO
-order, into runs of which at most ``F`` in all (``SideConstraints.max_functions``) and at most
-``G`` on GPU functions (``max_gpu_functions``), isolated pairs and pins kept
-(formulations/contiguous_shortest_path.md, "Under a cap on functions").
+order, into runs of which at most ``F`` in all (``SideConstraints.max_functions``), at most
+``G`` on GPU functions (``max_gpu_functions``) and at most ``B`` GB of GPU memory on them
+(``gpu_memory_budget``), isolated pairs and pins kept (formulations/contiguous_shortest_path.md,
+"Under a cap on functions").
 
 ``dp``'s shortest path cannot count its edges, and the MILP's contiguous candidates stop at
 runs far shorter than a cap of ``F`` functions needs (``n / F`` apps a group on average): its
 plans under a cap were repairs of ``dp``'s, greedy merges. The path that keeps the caps is a
-shortest path over layers, one per count of functions ``f`` and of GPU functions ``g``,
+shortest path over layers, one per count of functions ``f``, of GPU functions ``g`` and of GB
+of GPU memory ``m``,
 
-    best(f, g, j) = min_{i < j} min(best(f-1, g, i) + w_cpu(i, j), best(f-1, g-1, i) + w_gpu(i, j)),
+    best(f, g, m, j) = min_{i < j} min(best(f-1, g, m, i) + w_cpu(i, j),
+                                       min_s best(f-1, g-1, m-s, i) + w_s(i, j)),
 
-over every run ``apps[i:j]`` (``w_kind``: its weighted cost, Eq. 7, as ``dp`` weighs it, on
-that kind's cheapest configuration; without a GPU cap one edge, on the run's optimum; without a
-function cap ``f`` is not counted), exact over contiguous partitions. Starts are taken in order,
-each pushing its runs into every layer at once, so a start's layers are final before it pushes
-(every run into it starts earlier).
+over every run ``apps[i:j]`` (``w_cpu``, ``w_s``: its weighted cost, Eq. 7, as ``dp`` weighs
+it, on its cheapest CPU configuration, or GPU one of ``s`` GB; without a budget one GPU edge,
+on the cheapest GPU configuration; without a GPU cap or budget one edge, on the run's optimum;
+a count without its cap is not kept), exact over contiguous partitions. Starts are taken in
+order, each pushing its runs into every layer at once (:mod:`.path_kernel`), so a start's
+layers are final before it pushes (every run into it starts earlier).
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
 
-from .._validate import instance, integer
+from .._validate import instance, integer, number
 from ..errors import InputError
-from ..grid import GPU, KINDS
+from ..grid import GPU
 from ..provision import GroupConfig
 from .dp import TIE
-from .options import checked_deadline
+from .kernels import RUNS, ready
+from .options import checked_deadline, late
 from .problem import Problem, run_mask
 
-#: Most pushes (layers times runs, of each kind) a path is searched for: about 15 s on a 2-core
-#: machine (5,000 apps with ``F = 10`` and ``G = 4``, 55 layers: 1.4e9 pushes, 9.4 s). A cap of
-#: hundreds of functions on thousands of apps would take hours (and there the repair does well).
-MOST_PUSHES = 2e9
+#: Most pushes (the layers each class of run can be pushed from, times the runs) a path is searched
+#: for, compiled (:mod:`.path_kernel`), on a 2-core machine: 5,000 apps with ``F = 10`` and ``G = 4``
+#: (1.1e9 pushes) take 4.8 s, and under a GPU memory budget of 24 GB (3.8e9, most of them runs on
+#: more memory than a cheaper one, skipped) 5.9 s. A cap of hundreds of functions on thousands of
+#: apps would take hours (and there the repair does well).
+MOST_PUSHES = 5e9
+#: Most cells of the layers (layers times ``n + 1``; four arrays of 8 bytes each: 128 MB).
+MOST_CELLS = 4e6
 
 
 def capped_path(problem: Problem, max_functions: int | None = None, max_gpu_functions: int | None = None,
-                deadline: float | None = None) -> list[tuple[int, tuple[str, ...] | None]] | None:
+                deadline: float | None = None, gpu_memory_budget: float | None = None,
+                ) -> list[tuple[int, tuple[str, ...] | None, int | None]] | None:
     """The cheapest contiguous plan under the full-batch model with at most ``max_functions``
-    groups and at most ``max_gpu_functions`` of them on GPU functions (None: no cap), none
-    holding an isolated pair of ``problem.side`` and each on a kind its members' pins allow:
-    ``(mask, kinds)`` per group, ``kinds`` the function kinds it is priced on (None: any; under a
-    GPU cap, one). Of plans tied but for rounding (``dp.TIE``), one with the fewest groups.
+    groups, at most ``max_gpu_functions`` of them on GPU functions and at most
+    ``gpu_memory_budget`` GB of GPU memory on them in all (None: no cap), none holding an
+    isolated pair of ``problem.side`` and each on a kind its members' pins allow: ``(mask,
+    kinds, gpu_mem)`` per group, ``kinds`` the function kinds it is priced on (None: any; under
+    a GPU cap or budget, one) and ``gpu_mem`` the GPU memory its GPU function has (under a
+    budget; else None). Of plans tied but for rounding (``dp.TIE``), one with the fewest groups.
     None where no such plan exists, or ``deadline`` (a ``time.perf_counter()`` reading) passes
     first: every run is searched, ``n (n + 1) / 2`` of them (5,000 apps, ``F = 10``: about 2 s),
-    and none is above :data:`MOST_PUSHES` pushes (runs times layers).
+    and none is above :data:`MOST_PUSHES` pushes (runs times layers) or :data:`MOST_CELLS`.
 
     Examples
     --------
     >>> from harmonybatch_mp.solvers import as_instance
     >>> p = Problem(*as_instance("0.3:2,0.5:5,0.8:10,1.0:20", "VGG19"), cost_model="full-batch")
-    >>> [[m for m, _ in capped_path(p, f)] for f in (1, 2, 4)]  # (4: dp's plan, of 3 groups)
+    >>> [[m for m, _, _ in capped_path(p, f)] for f in (1, 2, 4)]  # (4: dp's plan, of 3 groups)
     [[15], [3, 12], [1, 2, 12]]
     >>> capped_path(p, max_gpu_functions=0)
-    [(1, ('cpu',)), (2, ('cpu',)), (12, ('cpu',))]
+    [(1, ('cpu',), None), (2, ('cpu',), None), (12, ('cpu',), None)]
+    >>> [capped_path(p, gpu_memory_budget=b)[-1] for b in (1, 3)]  # (dp's last group: a 2 GB GPU)
+    [(12, ('cpu',), None), (12, ('gpu',), 2)]
     """
     instance(problem, Problem, "capped_path: problem")
     if problem.expected:
@@ -63,78 +78,103 @@ def capped_path(problem: Problem, max_functions: int | None = None, max_gpu_func
     most = None if max_functions is None else integer(max_functions, "capped_path: max_functions", minimum=1)
     gpus = None if max_gpu_functions is None else integer(max_gpu_functions, "capped_path: max_gpu_functions",
                                                           minimum=0)
+    budget = None if gpu_memory_budget is None else number(gpu_memory_budget, "capped_path: gpu_memory_budget",
+                                                            minimum=0.0)
     deadline, n = checked_deadline(deadline), problem.n
-    # the layers (f, g) as best[f, g, j]; f not counted without a function cap, g without a GPU cap
+    # the layers (f, g, m) as best[f, g, m, j]; f not counted without a function cap, g without a
+    # GPU cap, m (GB of GPU memory) without a budget; an edge is a run on a class of function
     fs, gs = 1 if most is None else min(most, n) + 1, 1 if gpus is None else min(gpus, n) + 1
-    edges = [(None, 0)] if gpus is None else [((k,), int(i == GPU)) for i, k in enumerate(KINDS)]  # (kinds, GPUs)
-    if fs * gs * len(edges) * n * (n + 1) / 2 > MOST_PUSHES:
-        return None
-    best = np.full((fs, gs, n + 1), np.inf)
-    best[0, 0, 0] = 0.0
-    groups = np.zeros((fs, gs, n + 1), np.intp)  # the groups of each layer's best path (for ties)
-    start = np.zeros((fs, gs, n + 1), np.intp)  # its last run's start
-    kind = np.zeros((fs, gs, n + 1), np.intp)  # and kind (an index of ``edges``)
+    up = 0 if gpus is None else 1
+    edges: list[tuple[tuple[str, ...] | None, int, int, int | None]]  # (kinds, GPUs, GB counted, GPU memory)
+    if budget is None:
+        ms, sizes = 1, ()
+        edges = [(None, 0, 0, None)] if gpus is None else [(("cpu",), 0, 0, None), (("gpu",), 1, 0, None)]
+    else:
+        grid = problem.grid
+        on_gpu = grid.gpu_mem[grid.memory_ok & (grid.kind == GPU)]
+        sizes = tuple(sorted({int(s) for s in on_gpu.tolist() if s <= budget}))
+        most_gpus = min([n] + [c for c in (most, gpus) if c is not None])
+        ms = min(math.floor(budget), most_gpus * max(sizes, default=0)) + 1
+        edges = [(("cpu",), 0, 0, None)] + [(("gpu",), up, s, s) for s in sizes]
     step = 0 if most is None else 1
+    pushes = sum((fs - step) * (gs - g) * max(0, ms - m) for _, g, m, _ in edges) * n * (n + 1) / 2
+    if pushes > MOST_PUSHES or fs * gs * ms * (n + 1) > MOST_CELLS:
+        return None
+    if not ready(RUNS, deadline):  # (the pushes are compiled: kernels.py)
+        return None
+    from .path_kernel import push
+
+    best = np.full((fs, gs, ms, n + 1), np.inf)
+    best[0, 0, 0, 0] = 0.0
+    groups = np.zeros(best.shape, np.int64)  # the groups of each layer's best path (for ties)
+    start = np.zeros(best.shape, np.int64)  # its last run's start
+    kind = np.zeros(best.shape, np.int64)  # and class (an index of ``edges``)
     ends = _run_ends(problem)
     rates, cost = np.array([a.rate for a in problem.apps]), problem.grid.cost
+    moves = np.array([(step, g, m) for _, g, m, _ in edges], np.int64)  # what each edge adds to a layer
     for i in range(n):
-        live_f, live_g = np.nonzero(np.isfinite(best[:, :, i]))
-        if not live_f.size:
+        live = np.argwhere(np.isfinite(best[..., i]))
+        if not live.size:
             continue
         if deadline is not None and time.perf_counter() > deadline:
             return None
         stop = ends[i]
-        span = slice(i + 1, stop + 1)
+        # every source layer with each edge that stays within the caps (edges in order, as ties need)
+        on, k = np.nonzero((live[None, :, :] + moves[:, None, :] < best.shape[:3]).all(2))
+        if not on.size:
+            continue
+        if budget is None:  # (an edge's runs as one array; under a budget every class's, one call)
+            idx = np.full((len(edges), stop - i), -1, np.int64)
+            for e in np.unique(on).tolist():
+                idx[e] = problem.run_indices(i, stop, edges[e][0])
+        else:
+            idx = problem.run_indices_by_class(i, stop, sizes)
         share = np.cumsum(rates[i:stop]) / problem.total_rate  # the run's rate summed in app order, as dp does
-        for e, (kinds, up) in enumerate(edges):
-            keep = (live_f + step < fs) & (live_g + up < gs)
-            if not keep.any():
-                continue
-            f, g = live_f[keep], live_g[keep]
-            idx = problem.run_indices(i, stop, kinds)
-            weight = np.where(idx >= 0, share * cost[np.maximum(idx, 0)], np.inf)  # (r_X / R) C_X
-            pushed = best[f, g, i][:, None] + weight[None, :]
-            count = groups[f, g, i][:, None] + 1
-            to_f, to_g = f + step, g + up
-            held, held_groups = best[to_f, to_g, span], groups[to_f, to_g, span]
-            # as dp's ties: cheaper beyond rounding, or as cheap but for rounding in fewer groups
-            served = np.isfinite(pushed)
-            tie = TIE * np.where(served, pushed, 0.0)
-            better = served & ((pushed < held - tie) | ((pushed <= held + tie) & (count < held_groups)))
-            for array, value in ((best, pushed), (groups, count), (start, i), (kind, e)):
-                part = array[to_f, to_g, span]
-                part[better] = np.broadcast_to(value, better.shape)[better]
-                array[to_f, to_g, span] = part
-    ends_at = best[:, :, n]
+        weights = np.where(idx >= 0, share * cost[np.maximum(idx, 0)], np.inf)  # (r_X / R) C_X
+        if len(sizes) > 1:  # a GPU run no cheaper than on less memory is not pushed: that path keeps the budget
+            weights[2:][weights[2:] >= np.minimum.accumulate(weights[1:-1], axis=0)] = np.inf
+        push(best, groups, start, kind, i, weights, live[k], live[k] + moves[on], on, TIE)
+    ends_at = best[..., n]
     least = ends_at.min()
     if not np.isfinite(least):
         return None
     tied = ends_at <= least + TIE * least
-    f, g = np.unravel_index(np.flatnonzero(tied.ravel())[np.argmin(groups[:, :, n][tied])], tied.shape)
+    f, g, m = np.unravel_index(np.flatnonzero(tied.ravel())[np.argmin(groups[..., n][tied])], tied.shape)
     plan, j = [], n
     while j:
-        i, e = int(start[f, g, j]), int(kind[f, g, j])
-        plan.append((run_mask(i, j), edges[e][0]))
-        j, f, g = i, f - step, g - edges[e][1]
+        i, (kinds, g_up, m_up, gpu_mem) = int(start[f, g, m, j]), edges[int(kind[f, g, m, j])]
+        plan.append((run_mask(i, j), kinds, gpu_mem))
+        j, f, g, m = i, f - step, g - g_up, m - m_up
     return plan[::-1]
 
 
 def capped_plans(problem: Problem, deadline: float | None) -> list[tuple[list[int], list[GroupConfig]]]:
-    """Under a cap on functions or GPU functions (for a caller whose plan breaks a side
-    constraint): the contiguous optimum under the caps (:func:`capped_path`, on the full-batch
-    model), each group on ``problem``'s optimum of the kinds it was found on, if it is found
-    by ``deadline`` and keeps every side constraint; else none
+    """Under a cap on functions, GPU functions or GPU memory (for a caller whose plan breaks a
+    side constraint): the contiguous optimum under the caps (:func:`capped_path`, on the
+    full-batch model), each group on ``problem``'s optimum of the kinds it was found on (under
+    a GPU memory budget, of its class: CPU, or a GPU function of at most the memory it was
+    found on), if it is found by ``deadline`` and keeps every side constraint; else none
     (formulations/contiguous_shortest_path.md, "Under a cap on functions")."""
     side = problem.side
-    if side.max_functions is None and side.max_gpu_functions is None:
+    if side.max_functions is None and side.max_gpu_functions is None and side.gpu_memory_budget is None:
         return []
-    found = capped_path(problem.full_batch_view(), side.max_functions, side.max_gpu_functions, deadline)
+    found = capped_path(problem.full_batch_view(), side.max_functions, side.max_gpu_functions, deadline,
+                        side.gpu_memory_budget)
     if found is None:
         return []
-    masks = [m for m, _ in found]
-    for kinds in {k for _, k in found}:
-        problem.prefetch([m for m, k in found if k == kinds], kinds)
-    configs = [problem.group(m, kinds) for m, kinds in found]
+    masks, budget = [m for m, _, _ in found], side.gpu_memory_budget is not None
+    # priced in timed batches (under expected a group of thousands of apps takes about 0.2 s a class)
+    for kinds in [None] if budget else {k for _, k, _ in found}:
+        for _ in problem.prefetched([m for m, k, _ in found if budget or k == kinds], deadline, classes=budget,
+                                    kinds=kinds):
+            if late(deadline):
+                return []
+    if budget:
+        configs = [min((c for c in problem.per_class(m) if (c.kind == "cpu") == (gpu_mem is None)
+                        and (gpu_mem is None or c.gpu_mem_gb <= gpu_mem)), key=lambda c: c.cost, default=None)
+                   for m, _, gpu_mem in found]
+    else:
+        configs = [problem.group(m, kinds) for m, kinds, _ in found]
     return [(masks, configs)] if None not in configs and side.allows(problem, masks, configs) else []
 
 

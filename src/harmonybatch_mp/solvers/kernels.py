@@ -30,7 +30,8 @@ import numpy as np
 COLGEN = "colgen"
 #: The kernel of ``expected_bound`` (:mod:`.relaxed_kernel`).
 EXPECTED = "expected"
-#: The kernel of the contiguous runs' optima (:mod:`.run_kernel`).
+#: The kernels of the contiguous runs' optima (:mod:`.run_kernel`) and of the capped path's
+#: pushes (:mod:`.path_kernel`).
 RUNS = "runs"
 #: Not a kernel: Pyomo and its solver factory, for a model solved by a backend other than HiGHS.
 PYOMO = "pyomo"
@@ -150,13 +151,18 @@ def _warm_expected() -> None:
 
 
 def _warm_runs() -> None:
-    """The runs of two apps through :func:`.run_kernel.runs`, with the solver's argument types."""
+    """The runs of two apps through :func:`.run_kernel.runs`, and the pushes of a path over them
+    (:func:`.path_kernel.push`), with the solvers' argument types."""
     from . import as_instance
+    from .path_kernel import push
     from .problem import Problem
     from .run_kernel import runs
 
     problem = Problem(*as_instance("0.3:2,0.5:5", "VGG19"), cost_model="full-batch")
     list(runs(problem.run_arrays(), 0, 2))
+    layers = [np.zeros((1, 1, 1, 3), np.int64) for _ in range(3)]
+    layer = np.zeros((1, 3), np.int64)
+    push(np.zeros((1, 1, 1, 3)), *layers, 0, np.ones((1, 2)), layer, layer, np.zeros(1, np.int64), 0.0)
 
 
 def _warm_pyomo() -> None:

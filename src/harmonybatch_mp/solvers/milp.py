@@ -293,8 +293,8 @@ def _milp(problem: Problem, candidates: str | Sequence[Sequence[str]], max_run: 
             if not fallback:  # none yet, or none within its share of the limit: all that is left
                 known += _fallbacks(problem, deadline, share=1.0, made=made)
             return _fallback(problem, known, str(exc), HEURISTIC,
-                             "a repaired plan (under a cap on functions or GPU functions, or the contiguous optimum "
-                             "under it): no plan of the candidate groups keeps the side constraints")
+                             "a repaired plan (under a cap on functions, GPU functions or GPU memory, or the "
+                             "contiguous optimum under it): no plan of the candidate groups keeps the side constraints")
         if not exc.time_limit:
             raise
         return _fallback(problem, known, str(exc))
@@ -389,7 +389,7 @@ def _fallbacks(problem: Problem, deadline: float | None, share: float = FALLBACK
     """The plan a time limit falls back on, made within ``share`` of the time left (without a
     deadline, in full): the short-run contiguous plan (``dp`` knows pins only), repaired where
     it breaks isolation or a counting row (:func:`.repair.repair`), and then also the contiguous
-    optimum under its caps on functions (:func:`.function_cap.capped_plans`); under isolation
+    optimum under its caps on functions or GPU memory (:func:`.function_cap.capped_plans`); under isolation
     alone also the short-run contiguous plan whose runs hold no pair; none where none is found
     by then. ``made`` keeps the contiguous plan, once complete, for the calls after this one."""
     now = time.perf_counter()
