@@ -574,7 +574,7 @@ class Problem:
             raise InputError(f"run_indices_by_class: sizes: expected distinct GPU memory sizes, got {sizes!r:.60}")
         if not self._runs_compiled():
             return np.array([self.run_indices(i, stop, ("cpu",))] + [self.run_indices(i, stop, ("gpu",), s)
-                                                                   for s in sizes]).reshape(len(sizes) + 1, -1)
+                                                                   for s in sizes])
         from .run_kernel import ClassArrays, class_indices
 
         if sizes not in self._class_arrays:
