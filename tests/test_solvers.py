@@ -693,12 +693,16 @@ def test_the_capped_plan_is_priced_by_its_deadline(stopped_clock, monkeypatch, s
     slow = Problem(*as_instance(_random(np.random.default_rng(2), "VGG19", 40), "VGG19"), cost_model="expected",
                    side=side)
     fetched = []
-    for name in ("prefetch", "prefetch_classes"):
-        def taking(self, groups, *args, fetch=getattr(Problem, name)):
+
+    def taking(fetch):
+        def fetching(self, groups, *args):
             stopped_clock[0] += 1.0
             fetched.append(list(groups))
             return fetch(self, groups, *args)
-        monkeypatch.setattr(Problem, name, taking)
+        return fetching
+
+    for name in ("prefetch", "prefetch_classes"):
+        monkeypatch.setattr(Problem, name, taking(getattr(Problem, name)))
     assert capped_plans(slow, 1000.5) == [] and len(fetched) == 1 and len(fetched[0]) == 1
     assert capped_plans(slow, None) == [(masks, configs)]
 

@@ -151,15 +151,18 @@ def _warm_expected() -> None:
 
 
 def _warm_runs() -> None:
-    """The runs of two apps through :func:`.run_kernel.runs`, and the pushes of a path over them
+    """The runs of two apps through :func:`.run_kernel.runs` and per class of function
+    (:func:`.run_kernel.class_indices`), and the pushes of a path over them
     (:func:`.path_kernel.push`), with the solvers' argument types."""
     from . import as_instance
     from .path_kernel import push
     from .problem import Problem
-    from .run_kernel import runs
+    from .run_kernel import ClassArrays, class_indices, runs
 
     problem = Problem(*as_instance("0.3:2,0.5:5", "VGG19"), cost_model="full-batch")
     list(runs(problem.run_arrays(), 0, 2))
+    arrays = problem.run_arrays()
+    class_indices(ClassArrays(problem.grid, arrays.slos, arrays.rates, problem.app_kinds, (2,)), 0, 2)
     layers = [np.zeros((1, 1, 1, 3), np.int64) for _ in range(3)]
     layer = np.zeros((1, 3), np.int64)
     push(np.zeros((1, 1, 1, 3)), *layers, 0, np.ones((1, 2)), layer, layer, np.zeros(1, np.int64), 0.0)

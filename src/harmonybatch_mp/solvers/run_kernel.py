@@ -7,7 +7,9 @@ call on arrays of a few thousand configurations. :func:`runs` does the same fold
 in the same order, with the same equations (:mod:`.batching`'s, compiled), in one compiled loop
 per few runs, about 2.2-2.5 us a run. It gives the same configurations (tests check it against
 :func:`.provision.run_optima`); :meth:`.problem.Problem.runs_from` uses it once it is compiled
-(:func:`.kernels.ready`), and ``run_optima`` until then.
+(:func:`.kernels.ready`), and ``run_optima`` until then. :func:`class_indices` folds each run
+once for several classes of function (CPU, GPU functions of given memory sizes), the cheapest
+configuration of each (:func:`.function_cap.capped_path` under a GPU memory budget).
 """
 
 from __future__ import annotations
