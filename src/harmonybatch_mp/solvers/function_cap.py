@@ -85,19 +85,19 @@ def capped_path(problem: Problem, max_functions: int | None = None, max_gpu_func
     # GPU cap, m (GB of GPU memory) without a budget; an edge is a run on a class of function
     fs, gs = 1 if most is None else min(most, n) + 1, 1 if gpus is None else min(gpus, n) + 1
     up = 0 if gpus is None else 1
-    edges: list[tuple[tuple[str, ...] | None, int, int, int | None]]  # (kinds, GPUs, GB counted, GPU memory)
+    edges: list[tuple[tuple[str, ...] | None, int, int]]  # (kinds, GPU functions, GB: a budget's GPU run's memory)
     if budget is None:
         ms, sizes = 1, ()
-        edges = [(None, 0, 0, None)] if gpus is None else [(("cpu",), 0, 0, None), (("gpu",), 1, 0, None)]
+        edges = [(None, 0, 0)] if gpus is None else [(("cpu",), 0, 0), (("gpu",), 1, 0)]
     else:
         grid = problem.grid
         on_gpu = grid.gpu_mem[grid.memory_ok & (grid.kind == GPU)]
         sizes = tuple(sorted({int(s) for s in on_gpu.tolist() if s <= budget}))
         most_gpus = min([n] + [c for c in (most, gpus) if c is not None])
         ms = min(math.floor(budget), most_gpus * max(sizes, default=0)) + 1
-        edges = [(("cpu",), 0, 0, None)] + [(("gpu",), up, s, s) for s in sizes]
+        edges = [(("cpu",), 0, 0)] + [(("gpu",), up, s) for s in sizes]
     step = 0 if most is None else 1
-    pushes = sum((fs - step) * (gs - g) * max(0, ms - m) for _, g, m, _ in edges) * n * (n + 1) / 2
+    pushes = sum((fs - step) * (gs - g) * max(0, ms - m) for _, g, m in edges) * n * (n + 1) / 2
     if pushes > MOST_PUSHES or fs * gs * ms * (n + 1) > MOST_CELLS:
         return None
     if not ready(RUNS, deadline):  # (the pushes are compiled: kernels.py)
@@ -111,7 +111,7 @@ def capped_path(problem: Problem, max_functions: int | None = None, max_gpu_func
     kind = np.zeros(best.shape, np.int64)  # and class (an index of ``edges``)
     ends = _run_ends(problem)
     rates, cost = np.array([a.rate for a in problem.apps]), problem.grid.cost
-    moves = np.array([(step, g, m) for _, g, m, _ in edges], np.int64)  # what each edge adds to a layer
+    moves = np.array([(step, g, m) for _, g, m in edges], np.int64)  # what each edge adds to a layer
     for i in range(n):
         live = np.argwhere(np.isfinite(best[..., i]))
         if not live.size:
@@ -142,8 +142,8 @@ def capped_path(problem: Problem, max_functions: int | None = None, max_gpu_func
     f, g, m = np.unravel_index(np.flatnonzero(tied.ravel())[np.argmin(groups[..., n][tied])], tied.shape)
     plan, j = [], n
     while j:
-        i, (kinds, g_up, m_up, gpu_mem) = int(start[f, g, m, j]), edges[int(kind[f, g, m, j])]
-        plan.append((run_mask(i, j), kinds, gpu_mem))
+        i, (kinds, g_up, m_up) = int(start[f, g, m, j]), edges[int(kind[f, g, m, j])]
+        plan.append((run_mask(i, j), kinds, m_up or None))
         j, f, g, m = i, f - step, g - g_up, m - m_up
     return plan[::-1]
 
