@@ -831,7 +831,7 @@ def test_batches_near_a_deadline_are_sized_by_their_members(monkeypatch, limit, 
         Clock.now += sum(free.get(m.bit_count(), 0.001) * m.bit_count() for m in groups)
 
     batches = []
-    for batch in problem._timed_batches(iter(range(1, 61)), lambda b: [(1 << k) - 1 for k in b], limit, fetch=search):
+    for batch in problem.timed_batches(iter(range(1, 61)), lambda b: [(1 << k) - 1 for k in b], limit, fetch=search):
         batches.append(batch)
         if Clock.now > limit:
             break

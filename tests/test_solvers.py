@@ -37,7 +37,7 @@ from harmonybatch_mp.solvers import Solution, as_instance, register_solver, unre
 from harmonybatch_mp.solvers.dp import TIE, dp, dp_with_ties, shortest_path
 from harmonybatch_mp.solvers.exact import set_partitions
 from harmonybatch_mp.solvers.milp import milp
-from harmonybatch_mp.solvers.problem import Problem, members
+from harmonybatch_mp.solvers.problem import Problem, members, run_mask
 from harmonybatch_mp.solvers.repair import plan_cost
 from strategies import models, platforms, served_workloads, workloads
 
@@ -634,6 +634,26 @@ def test_under_a_function_cap_milp_plans_no_dearer_than_the_contiguous_optimum_u
     assert plan.total_cost <= problem.plan_cost(capped) * (1 + 1e-12)
 
 
+def test_under_expected_and_a_function_cap_milp_plans_no_dearer_than_the_contiguous_optimum_on_expected(monkeypatch):
+    """16 BERT apps under expected, at most 2 functions, the model's contiguous candidates
+    capped at runs of 4 apps (as 100 apps or more are at 50 or fewer): milp's plan costs no
+    more than the contiguous optimum under the cap on the expected model (``capped_path`` on
+    the expected problem), which it now makes first and offers to its model. Before, its plan
+    (the full-batch path's, priced on expected) cost 3.7% more."""
+    from harmonybatch_mp.solvers.function_cap import capped_path
+
+    monkeypatch.setattr(importlib.import_module("harmonybatch_mp.solvers.candidates"), "EXPECTED_RUN_BUDGET", 20)
+    w = _random(np.random.default_rng(1), "BERT", 16)
+    side = SideConstraints(max_functions=2)
+    problem = Problem(*as_instance(w, "BERT"), cost_model="expected", side=side)
+    found = capped_path(problem, 2)
+    optimum = sum(problem.rate(m) / problem.total_rate * problem.group(m).cost for m, _, _ in found)
+    priced = problem.plan_cost(m for m, _, _ in capped_path(problem.full_batch_view(), 2))
+    assert optimum < priced / 1.03  # (the full-batch path's plan, priced on expected)
+    plan = solve(w, "BERT", side=side, cost_model="expected", bound_time=0, move_time=0)
+    assert len(plan.groups) <= 2 and plan.total_cost <= optimum * (1 + 1e-12)
+
+
 def test_at_a_time_limit_under_a_gpu_cap_milp_falls_back_on_the_contiguous_optimum_under_it(monkeypatch):
     """400 BERT apps under full-batch with at most 2 GPU functions, the model stopped by the time
     limit: milp's plan is the cheapest it made first, among them now the contiguous optimum under
@@ -694,7 +714,8 @@ def test_the_capped_plan_is_priced_by_its_deadline(stopped_clock, monkeypatch, s
 
     problem = Problem(*as_instance(_random(np.random.default_rng(2), "VGG19", 40), "VGG19"), cost_model="expected",
                       side=side)
-    [(masks, configs)] = capped_plans(problem, None)
+    plans = capped_plans(problem, None)
+    assert len(plans) == 2  # the full-batch path's groups priced, and the path on expected
     slow = Problem(*as_instance(_random(np.random.default_rng(2), "VGG19", 40), "VGG19"), cost_model="expected",
                    side=side)
     fetched = []
@@ -709,7 +730,7 @@ def test_the_capped_plan_is_priced_by_its_deadline(stopped_clock, monkeypatch, s
     for name in ("prefetch", "prefetch_classes"):
         monkeypatch.setattr(Problem, name, taking(getattr(Problem, name)))
     assert capped_plans(slow, 1000.5) == [] and len(fetched) == 1 and len(fetched[0]) == 1
-    assert capped_plans(slow, None) == [(masks, configs)]
+    assert capped_plans(slow, None) == plans
 
 
 def test_capped_runs_under_expected_with_side_constraints_say_so_and_offer_what_dp_offers(monkeypatch):
@@ -736,7 +757,7 @@ def test_capped_runs_under_expected_with_side_constraints_say_so_and_offer_what_
 
 def test_the_repaired_plan_a_limit_falls_back_on_is_also_a_candidate(monkeypatch):
     """Under a time limit with counting rows, the repaired contiguous plan made first (and the
-    contiguous optimum under the GPU cap) is also in the model, so the model's optimum is never
+    contiguous optima under the GPU cap) is also in the model, so the model's optimum is never
     dearer than either. Before, the capped runs
     alone gave a "restricted_optimal" plan 1.6 times the repaired one here (20 apps, runs of
     at most 4, one GPU function), and 66% above the bound at 5,000 VGG19 apps with at most
@@ -754,7 +775,7 @@ def test_the_repaired_plan_a_limit_falls_back_on_is_also_a_candidate(monkeypatch
     side = SideConstraints(max_gpu_functions=1)
     problem = Problem(*as_instance(w, "VGG19"), side=side, cost_model="expected")
     made = milp_module._fallbacks(problem, time.perf_counter() + 60)
-    assert len(made) == 2
+    assert len(made) == 3  # the repair, and the capped path on the full-batch model and on expected
     fallback = min(milp_module.plan_cost(problem, groups, configs) for groups, configs in made)
     plan = solve(w, "VGG19", solver="milp", side=side, time_limit=60, move_time=0, bound_time=0)
     assert plan.solver.status == "restricted_optimal"
@@ -952,6 +973,128 @@ def test_the_capped_path_is_the_cheapest_contiguous_plan_under_its_caps(caps, in
     if gpus is None and budget is None:  # (under a GPU cap a layer's ties keep the fewest groups as dp's do)
         assert len(masks) == min(edges for length, edges in capped if length <= best * (1 + 2e-12))
     assert not any(m & pair == pair for m in masks for pair in p.isolated_pairs())
+
+
+@pytest.mark.parametrize("cost_model", ["full-batch", "expected"])
+@settings(max_examples=25, deadline=None)
+@given(served_workloads(min_apps=1, max_apps=6), st.data())
+def test_class_optima_are_each_groups_optimum_on_each_class(cost_model, instance, data):
+    """``Problem.class_optima``: per group and class, the optimum ``Problem.per_class`` gives for
+    that class (CPU, or a GPU function of that memory), or ``Problem.group`` on the kinds
+    (a class of any memory); None where none serves the group (pins kept)."""
+    model, platform, workload = instance
+    names = [a.name for a in workload.apps]
+    pins = data.draw(st.dictionaries(st.sampled_from(names), st.sampled_from(["cpu", "gpu"]), max_size=2))
+    p = Problem(*as_instance(workload, model, platform), cost_model=cost_model, side=SideConstraints(pin=pins))
+    masks = data.draw(st.lists(st.integers(1, (1 << p.n) - 1), min_size=1, max_size=4))
+    grid = p.grid
+    sizes = sorted({int(s) for s in grid.gpu_mem[grid.memory_ok & (grid.kind == 1)].tolist()})
+    asked = [(("cpu",), None)] + [(("gpu",), s) for s in data.draw(st.lists(st.sampled_from(sizes), max_size=3))] \
+        + [(None, None), (("gpu",), None)]
+    rows = p.class_optima(masks, asked)
+    assert len(rows) == len(masks) and all(len(row) == len(asked) for row in rows)
+    for mask, row in zip(masks, rows):
+        classes = {(c.kind, c.gpu_mem_gb if c.kind == "gpu" else None): c for c in p.per_class(mask)}
+        for (kinds, size), got in zip(asked, row):
+            want = p.group(mask, kinds) if size is None and kinds != ("cpu",) else classes.get((kinds[0], size))
+            # (under expected, the same search; its cost's last bits depend on the groups searched with it)
+            assert (got is None) == (want is None)
+            assert got is None or (dataclasses.replace(got, cost=want.cost) == want
+                                   and got.cost == pytest.approx(want.cost, rel=1e-12))
+            assert size is None or got is None or got.gpu_mem_gb == size
+        event("a class serves none of a group" if None in row else "every class serves every group")
+
+
+@settings(max_examples=30, deadline=None)
+@given(served_workloads(min_apps=2, max_apps=6), st.data())
+def test_under_expected_the_capped_path_is_the_cheapest_contiguous_plan_on_expected(instance, data):
+    """``function_cap.capped_path`` on a problem under ``expected``: its runs weighed on their
+    expected optima per class (``Problem.class_optima``), against every composition of the apps
+    in SLO order under the caps drawn (functions, GPU functions, GPU memory, any of them), each
+    run on its expected optimum (per kind under a GPU cap, per class under a budget): the same
+    cost (but for rounding). ``capped_plans`` on a problem under those caps holds that plan,
+    each group on the class it was weighed on, beside the full-batch path's priced on expected."""
+    from harmonybatch_mp.solvers.function_cap import capped_path, capped_plans
+
+    model, platform, workload = instance
+    names = [a.name for a in workload.apps]
+    pins = data.draw(st.dictionaries(st.sampled_from(names), st.sampled_from(["cpu", "gpu"]), max_size=2))
+    pairs = data.draw(st.lists(st.lists(st.sampled_from(names), min_size=2, max_size=2, unique=True).map(tuple),
+                               max_size=1))
+    p = Problem(*as_instance(workload, model, platform), cost_model="expected", side=SideConstraints(pin=pins,
+                                                                                                     isolate=pairs))
+    most = data.draw(st.none() | st.integers(1, p.n))
+    gpus = data.draw(st.none() | st.integers(0, 2))
+    budget = data.draw(st.none() | st.sampled_from([24, 8, 4.5, 2]))
+    assume(most is not None or gpus is not None or budget is not None)
+    options = _run_options(p, budget is not None)
+    capped = _capped_compositions(p.n, lambda i, j: options(i, j, gpus is not None), most, gpus, budget)
+    found = capped_path(p, most, gpus, gpu_memory_budget=budget)
+    if not capped:
+        event("no plan under the caps")
+        assert found is None
+        return
+    assert found is not None
+    masks = [m for m, _, _ in found]
+    configs = [p.class_optima([m], [(kinds, gpu_mem)])[0][0] for m, kinds, gpu_mem in found]
+    cost = sum(p.rate(m) / p.total_rate * c.cost for m, c in zip(masks, configs))
+    assert cost == pytest.approx(min(capped)[0], rel=1e-12)
+    assert sum(masks) == (1 << p.n) - 1 and (most is None or len(masks) <= most)
+    assert gpus is None or sum(c.kind == "gpu" for c in configs) <= gpus
+    assert budget is None or sum(c.gpu_mem_gb or 0 for c in configs) <= budget
+    q = Problem(*as_instance(workload, model, platform), cost_model="expected", side=SideConstraints(
+        pin=pins, isolate=pairs, max_functions=most, max_gpu_functions=gpus, gpu_memory_budget=budget))
+    plans = capped_plans(q, None)
+    assert (masks, configs) in plans
+    priced = [plan_cost(q, *plan) for plan in plans if plan != (masks, configs)]
+    event("the full-batch path priced on expected is dearer" if priced and min(priced) > cost * (1 + 1e-9)
+          else "the full-batch path priced on expected costs as much" if priced else "only the expected path")
+    assert all(c >= cost * (1 - 1e-12) for c in priced)
+
+
+def test_under_expected_the_capped_path_stops_where_its_searches_would_not_end_by_its_deadline(stopped_clock,
+                                                                                            monkeypatch):
+    """Under expected the capped path's runs are searched in batches timed to its deadline. Once
+    ``GIVE_UP_AFTER`` of the time to it is gone, it stops where, at its best pace so far, the runs
+    left would not be searched by then: None, most runs not searched (before, it searched until
+    the deadline passed). Where they would be, it searches every run and finds the path it finds
+    without a deadline."""
+    function_cap = importlib.import_module("harmonybatch_mp.solvers.function_cap")
+    p = Problem(*as_instance(_random(np.random.default_rng(2), "VGG19", 40), "VGG19"), cost_model="expected")
+    unhurried = function_cap.capped_path(p, 3)
+    searched, optima = [], Problem.class_optima
+
+    def slow(self, masks, classes):  # 10 ms a run: the 820 runs take 8.2 s
+        stopped_clock[0] += 0.01 * len(masks)
+        searched.extend(masks)
+        return optima(self, masks, classes)
+
+    monkeypatch.setattr(Problem, "class_optima", slow)
+    assert function_cap.capped_path(p, 3, deadline=1004.0) is None
+    assert len(searched) < 820 * 0.2 and stopped_clock[0] < 1001.5  # (a quarter of the 4 s, and a batch)
+    searched.clear()
+    stopped_clock[0] = 1000.0
+    assert function_cap.capped_path(p, 3, deadline=1009.0) == unhurried and sorted(searched) == sorted(
+        run_mask(i, j) for i in range(40) for j in range(i + 1, 41))
+
+
+def test_under_expected_the_capped_path_is_not_searched_past_its_most_searches(monkeypatch):
+    """Under expected a path of more run searches (runs times classes) than ``MOST_SEARCHES`` is
+    not searched: None at once (without a time limit, 300 apps under a budget of 24 GB would
+    take minutes); at the bound it is searched."""
+    function_cap = importlib.import_module("harmonybatch_mp.solvers.function_cap")
+    p = Problem(*as_instance("0.3:2,0.5:5,0.8:10,1.0:20", "VGG19"), cost_model="expected")
+    optima = Problem.class_optima
+    # 4 apps, 10 runs: F = 2 one class (10 searches); G = 1 two (20); a budget of 2 GB, CPU and 2 GB (20)
+    monkeypatch.setattr(function_cap, "MOST_SEARCHES", 19)
+    monkeypatch.setattr(Problem, "class_optima", lambda *args: pytest.fail("a run was searched"))
+    assert function_cap.capped_path(p, max_gpu_functions=1) is None
+    assert function_cap.capped_path(p, gpu_memory_budget=2) is None
+    monkeypatch.setattr(Problem, "class_optima", optima)
+    assert function_cap.capped_path(p, 2) is not None
+    monkeypatch.setattr(function_cap, "MOST_SEARCHES", 20)
+    assert function_cap.capped_path(p, max_gpu_functions=1) is not None
+    assert function_cap.capped_path(p, gpu_memory_budget=2) is not None
 
 
 @settings(max_examples=150, deadline=None)

@@ -25,7 +25,17 @@ from ..expected_search import _search_many, evaluate
 from ..plan import FUNCTION_FIELDS, Plan, SolverInfo
 from ..platform import Platform
 from ..profiles import ModelProfile
-from ..provision import KINDS, ConfigGrid, GroupConfig, best_config, config_grid, feasible_mask, kind_mask, run_optima
+from ..provision import (
+    KINDS,
+    ConfigGrid,
+    GroupConfig,
+    best_config,
+    config_grid,
+    feasible_mask,
+    kind_mask,
+    run_class,
+    run_optima,
+)
 from ..workload import App, Workload
 from .bounds import per_app_bound
 from .kernels import RUNS, ready
@@ -42,7 +52,7 @@ _SEARCH_BATCH = 256
 #: Groups searched together under ``expected`` between two of a caller's deadline checks (the
 #: contiguous runs of :meth:`Problem.fill_runs`, the apps alone of
 #: :meth:`Problem.require_feasible`): at least and at most so many, sized so that a batch takes
-#: about ``_RUN_SECONDS`` (:meth:`Problem._timed_batches`). Batches of every run from a start,
+#: about ``_RUN_SECONDS`` (:meth:`Problem.timed_batches`). Batches of every run from a start,
 #: at least 128, took up to 1.4 s at 50 VideoMAE apps of rates up to 316/s (2.4 s at 100); 16
 #: at a time, at most 0.26 s, in the same total time, but typical workloads took 30% longer
 #: (dp, 100 random VGG19 apps: 1.15 s against 0.85 s). Apps alone were priced 64 at a time
@@ -165,6 +175,7 @@ class Problem:
         self._runs: dict[tuple[int, int, tuple[str, ...] | None], GroupConfig | None] = {}
         self._classes: dict[int, list[GroupConfig]] = {}
         self._kind_configs: dict[tuple, np.ndarray] = {}
+        self._class_configs: dict[tuple[tuple[str, ...], int | None], np.ndarray] = {}  # (class_optima)
         self._feasible = False  # require_feasible() passed (its side check took 0.15 s at 300 apps)
         self._index: dict[str, int] | None = None  # app name -> position (mask_of)
         self._isolated: list[int] | None = None  # the isolated pairs as masks (isolated_pairs)
@@ -259,7 +270,7 @@ class Problem:
         masks, deadline, most = self._masks(masks), checked_deadline(deadline), integer(most, "most", minimum=1)
         kinds = _kinds(kinds)
         fetch = self.prefetch_classes if classes else None if kinds is None else lambda ms: self.prefetch(ms, kinds)
-        return self._timed_batches(iter(masks), list, deadline, fetch=fetch, most=most)
+        return self.timed_batches(iter(masks), list, deadline, fetch=fetch, most=most)
 
     def prefetch_classes(self, masks: Iterable[int]) -> None:
         """Compute and cache :meth:`per_class` of many groups at once (under ``expected``: one
@@ -431,6 +442,46 @@ class Problem:
         self._classes[mask] = out
         return list(out)
 
+    def class_optima(self, masks: Iterable[int], classes: Sequence[tuple[tuple[str, ...] | None, int | None]],
+                     ) -> list[list[GroupConfig | None]]:
+        """Per group, its optimum under the cost model on each class ``(kinds, gpu_mem)``: the
+        function ``kinds`` given (as :meth:`group` takes them), and on a GPU function only of
+        ``gpu_mem`` GB where it is not None (:func:`~harmonybatch_mp.provision.run_class`); None
+        where none serves it. Not cached: under ``expected`` one search per group and class, all
+        run together (:func:`.function_cap.capped_path` reads every run on a few classes).
+
+        >>> from harmonybatch_mp.solvers import as_instance
+        >>> p = Problem(*as_instance("0.3:2,0.5:5,0.8:10", "VGG19"), cost_model="expected")
+        >>> [[c.gpu_mem_gb for c in row] for row in p.class_optima([1, 7], [(("gpu",), 3), (("gpu",), 4)])]
+        [[3, 4], [3, 4]]
+        >>> p.class_optima([7], [(None, None)]) == [[p.group(7)]]
+        True
+        """
+        masks = self._masks(masks)
+        asked = [(_kinds(k), None if s is None else integer(s, "class_optima: gpu_mem", minimum=1)) for k, s in listed(
+            classes, "class_optima: classes", "a sequence of (kinds, gpu_mem) pairs")]
+        jobs, where = [], []
+        for a, mask in enumerate(masks):
+            allowed = self.kinds_of(mask)
+            for b, (kinds, size) in enumerate(asked):
+                on = tuple(k for k in allowed if kinds is None or k in kinds)
+                if on:
+                    if (on, size) not in self._class_configs:  # one array per class: the searches share it
+                        self._class_configs[on, size] = np.flatnonzero(run_class(self.grid, on, size))
+                    jobs.append((mask, self._class_configs[on, size]))
+                    where.append((a, b))
+        found = self._search_many(jobs) if self.expected else [self._cheapest(m, c) for m, c in jobs]
+        out: list[list[GroupConfig | None]] = [[None] * len(asked) for _ in masks]
+        for (a, b), cfg in zip(where, found):
+            out[a][b] = cfg
+        return out
+
+    def _cheapest(self, mask: int, candidates: np.ndarray) -> GroupConfig | None:
+        """Under full-batch, the group's cheapest feasible configuration among ``candidates``."""
+        ok = candidates[feasible_mask(self.grid, [self.apps[i] for i in members(mask)], KINDS,
+                                      check_input=False)[candidates]]
+        return None if not ok.size else self.grid.config(int(ok[np.lexsort((ok, self.grid.cost[ok]))[0]]))
+
     def all_configs(self, mask: int) -> list[GroupConfig]:
         """Every feasible configuration of the group (under ``expected``, each at its best
         timeout level), cheapest first."""
@@ -449,7 +500,7 @@ class Problem:
         out = [self._expected_config(int(i), float(t), float(c)) for i, t, c in zip(idx, scale, cost)]
         return sorted(out, key=lambda c: (c.cost, c.index))
 
-    def _timed_batches(self, items: Iterator[T], masks: Callable[[list[T]], list[int]],
+    def timed_batches(self, items: Iterator[T], masks: Callable[[list[T]], list[int]],
                        deadline: float | None = None, first: int | None = None,
                        fetch: Callable[[list[int]], None] | None = None,
                        most: int = _RUN_BATCH[1]) -> Iterator[list[T]]:
@@ -492,7 +543,7 @@ class Problem:
         """Optima of every SLO-contiguous run ``apps[i:j]`` of ``shortest`` to ``max_run`` apps,
         computed incrementally (one fold step per extension) and cached; yields ``(i, j, mask,
         config)``, start by start. Under expected, runs are searched in batches that end about
-        when ``deadline`` passes (:meth:`_timed_batches`), the first of one run where there is
+        when ``deadline`` passes (:meth:`timed_batches`), the first of one run where there is
         one; the caller checks it. (16 runs of 9 VGG19 apps under preset ``paper`` took 0.17 s
         on a machine at half its speed: a fallback plan given 0.03 s ended 0.14 s past it.)"""
         shortest = integer(shortest, "fill_runs: shortest", minimum=1)
@@ -504,7 +555,7 @@ class Problem:
                     for j in range(i + shortest, self.n + 1 if max_run is None else min(self.n, i + max_run) + 1):
                         mask |= 1 << (j - 1)
                         yield i, j, mask
-            for batch in self._timed_batches(runs(), lambda batch: [mask for _, _, mask in batch], deadline):
+            for batch in self.timed_batches(runs(), lambda batch: [mask for _, _, mask in batch], deadline):
                 for i, j, mask in batch:
                     yield i, j, mask, self.group(mask)
             return
@@ -639,7 +690,7 @@ class Problem:
             return
         deadline = checked_deadline(deadline)
         bad, priced = [], 0
-        for batch in self._timed_batches(iter(range(self.n)), lambda batch: [1 << i for i in batch], deadline,
+        for batch in self.timed_batches(iter(range(self.n)), lambda batch: [1 << i for i in batch], deadline,
                                          _RUN_BATCH[0]):
             for i in batch:
                 self.group(1 << i)
