@@ -1005,6 +1005,19 @@ def test_class_optima_are_each_groups_optimum_on_each_class(cost_model, instance
         event("a class serves none of a group" if None in row else "every class serves every group")
 
 
+@pytest.mark.parametrize("classes, needle", [
+    (5, "class_optima: classes: expected a sequence of (kinds, gpu_mem) pairs, got int"),
+    ([1], "class_optima: classes: expected (kinds, gpu_mem) pairs, got 1"),
+    ([(None, None, 1)], "expected (kinds, gpu_mem) pairs, got (None, None, 1)"),
+    ([("gpu", 3)], "kinds: expected a tuple of function kinds"),
+    ([(("gpu",), 0)], "class_optima: gpu_mem: must be >= 1, got 0"),
+    ([(("gpu",), 2.5)], "class_optima: gpu_mem: expected a whole number, got 2.5")])
+def test_class_optima_name_a_class_they_cannot_take(classes, needle):
+    p = Problem(*as_instance("0.3:2,0.5:5", "VGG19"), cost_model="expected")
+    with pytest.raises(InputError, match=re.escape(needle)):
+        p.class_optima([1], classes)
+
+
 @settings(max_examples=30, deadline=None)
 @given(served_workloads(min_apps=2, max_apps=6), st.data())
 def test_under_expected_the_capped_path_is_the_cheapest_contiguous_plan_on_expected(instance, data):

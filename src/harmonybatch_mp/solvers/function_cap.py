@@ -182,8 +182,9 @@ def capped_plans(problem: Problem, deadline: float | None, search_deadline: floa
     found = capped_path(problem.full_batch_view(), *caps)
     if found is not None:
         out += _priced(problem, found, deadline)
-    if problem.expected and not late(search_deadline or deadline):
-        found = capped_path(problem, *caps[:2], search_deadline or deadline, caps[3])
+    search = deadline if search_deadline is None else search_deadline
+    if problem.expected and not late(search):
+        found = capped_path(problem, *caps[:2], search, caps[3])
         if found is not None:  # each group on the class it was weighed on
             configs = [problem.class_optima([m], [(kinds, gpu_mem)])[0][0] for m, kinds, gpu_mem in found]
             out.append(([m for m, _, _ in found], configs))

@@ -457,9 +457,12 @@ class Problem:
         >>> p.class_optima([7], [(None, None)]) == [[p.group(7)]]
         True
         """
-        masks = self._masks(masks)
-        asked = [(_kinds(k), None if s is None else integer(s, "class_optima: gpu_mem", minimum=1)) for k, s in listed(
-            classes, "class_optima: classes", "a sequence of (kinds, gpu_mem) pairs")]
+        masks, asked = self._masks(masks), []
+        for pair in listed(classes, "class_optima: classes", "a sequence of (kinds, gpu_mem) pairs"):
+            if not isinstance(pair, tuple) or len(pair) != 2:
+                raise InputError(f"class_optima: classes: expected (kinds, gpu_mem) pairs, got {repr(pair):.40}")
+            kinds, size = pair
+            asked.append((_kinds(kinds), None if size is None else integer(size, "class_optima: gpu_mem", minimum=1)))
         jobs, where = [], []
         for a, mask in enumerate(masks):
             allowed = self.kinds_of(mask)
@@ -501,9 +504,9 @@ class Problem:
         return sorted(out, key=lambda c: (c.cost, c.index))
 
     def timed_batches(self, items: Iterator[T], masks: Callable[[list[T]], list[int]],
-                       deadline: float | None = None, first: int | None = None,
-                       fetch: Callable[[list[int]], None] | None = None,
-                       most: int = _RUN_BATCH[1]) -> Iterator[list[T]]:
+                      deadline: float | None = None, first: int | None = None,
+                      fetch: Callable[[list[int]], None] | None = None,
+                      most: int = _RUN_BATCH[1]) -> Iterator[list[T]]:
         """``items`` in batches of at most ``most``, each batch's groups (``masks(batch)``)
         prefetched (by ``fetch``, default :meth:`prefetch`) before it is yielded; the ``first``
         batch of so many items (default: one under a ``deadline``, else ``_RUN_BATCH[0]``). A
@@ -691,7 +694,7 @@ class Problem:
         deadline = checked_deadline(deadline)
         bad, priced = [], 0
         for batch in self.timed_batches(iter(range(self.n)), lambda batch: [1 << i for i in batch], deadline,
-                                         _RUN_BATCH[0]):
+                                        _RUN_BATCH[0]):
             for i in batch:
                 self.group(1 << i)
                 if self.side.counting:  # kept for impossible() below, which reads them under full-batch
