@@ -263,7 +263,10 @@ def test_what_the_apps_alone_rule_out_no_plan_keeps(profile, platform, workload,
     ruled_out = expected.side.impossible(expected)
     event("also ruled out under expected" if ruled_out else "not under expected")
     if ruled_out:
-        with pytest.raises(InfeasibleError, match="no plan satisfies the constraints together"):
+        # (a GPU memory size above the budget has no column under expected: an app served only
+        # there is served by no candidate group)
+        with pytest.raises(InfeasibleError, match="no plan satisfies the constraints together|no candidate group "
+                                                  r"can serve app\(s\) .* under .*gpu_memory_budget"):
             milp(expected, candidates="all", bound_time=0, move_time=0)
 
 
@@ -1003,6 +1006,26 @@ def test_class_optima_are_each_groups_optimum_on_each_class(cost_model, instance
                                    and got.cost == pytest.approx(want.cost, rel=1e-12))
             assert size is None or got is None or got.gpu_mem_gb == size
         event("a class serves none of a group" if None in row else "every class serves every group")
+
+
+@settings(max_examples=25, deadline=None)
+@given(served_workloads(min_apps=1, max_apps=5), st.sampled_from([0, 2, 6, 24]), st.data())
+def test_under_expected_and_a_gpu_memory_budget_per_class_leaves_out_the_sizes_above_it(instance, budget, data):
+    """Under ``expected`` and a GPU memory budget, ``Problem.per_class`` is the classes of the
+    problem without it, but for the GPU sizes above the budget, which no plan under it can use
+    (each was a search per candidate group); under ``full-batch`` every class, as without it
+    (``SideConstraints.impossible`` names the least size an app alone needs from them)."""
+    model, platform, workload = instance
+    side = SideConstraints(gpu_memory_budget=budget)
+    p = Problem(*as_instance(workload, model, platform), cost_model="expected", side=side)
+    free = Problem(*as_instance(workload, model, platform), cost_model="expected")
+    mask = data.draw(st.integers(1, (1 << p.n) - 1))
+    got, every = p.per_class(mask), free.per_class(mask)
+    want = [c for c in every if c.kind == "cpu" or c.gpu_mem_gb <= budget]
+    event("a GPU size above the budget left out" if len(want) < len(every) else "none above the budget")
+    assert [dataclasses.replace(c, cost=0.0) for c in got] == [dataclasses.replace(c, cost=0.0) for c in want]
+    assert [c.cost for c in got] == pytest.approx([c.cost for c in want], rel=1e-12)
+    assert p.full_batch_view().per_class(mask) == free.full_batch_view().per_class(mask)
 
 
 @pytest.mark.parametrize("classes, needle", [

@@ -489,7 +489,8 @@ def build_from_problem(problem: Problem, *, candidates: str | Sequence[Sequence[
         union |= c.mask
     uncovered = [a.name for i, a in enumerate(problem.apps) if not union >> i & 1]
     if uncovered:
-        raise InfeasibleError(f"no candidate group can serve app(s) {', '.join(uncovered)}",
+        under = f" under {', '.join(side.active())}" if side.active() else ""
+        raise InfeasibleError(f"no candidate group can serve app(s) {', '.join(uncovered)}{under}",
                               constraints=side.active())
     scale = objective_scale([c.weight for c in columns])
     return SetPartitioningModel(problem, keyed, strategy, n_candidates, tuple(reductions), choice, scale, detail)
