@@ -164,11 +164,11 @@ class Problem:
         self.n = len(self.apps)
         self.total_rate = workload.total_rate
         self.grid: ConfigGrid = config_grid(profile, platform)
-        # the configurations per_class searches under expected: under a GPU memory budget, none of
-        # more GPU memory than it (no plan under the budget can use them)
+        # the GPU sizes per_class searches under expected: under a GPU memory budget, none above it
+        # (no plan under the budget can use them)
         budget = self.side.gpu_memory_budget
-        self._usable = np.ones(len(self.grid), bool) if budget is None else (
-            (self.grid.kind != GPU) | (self.grid.gpu_mem <= budget))
+        self._gpu_sizes = [int(s) for s in np.unique(self.grid.gpu_mem[self.grid.memory_ok & (self.grid.kind == GPU)])
+                           if budget is None or s <= budget]
         pins = self.side.kinds()
         self.app_kinds = tuple(pins.get(a.name, KINDS) for a in self.apps)
         # per kind, the apps pinned away from it, as a mask (kinds_of in a step, not one per member)
@@ -181,7 +181,7 @@ class Problem:
         self._runs: dict[tuple[int, int, tuple[str, ...] | None], GroupConfig | None] = {}
         self._classes: dict[int, list[GroupConfig]] = {}
         self._kind_configs: dict[tuple, np.ndarray] = {}
-        self._class_configs: dict[tuple[tuple[str, ...], int | None], np.ndarray] = {}  # (class_optima)
+        self._class_configs: dict[tuple[tuple[str, ...], int | None], np.ndarray] = {}  # (_class_candidates)
         self._feasible = False  # require_feasible() passed (its side check took 0.15 s at 300 apps)
         self._index: dict[str, int] | None = None  # app name -> position (mask_of)
         self._isolated: list[int] | None = None  # the isolated pairs as masks (isolated_pairs)
@@ -285,18 +285,17 @@ class Problem:
         masks = self._masks(masks)
         if not self.expected:
             return
-        grid, jobs, owner = self.grid, [], []
+        jobs, owner = [], []
         todo = [m for m in dict.fromkeys(masks) if m not in self._classes]
         for m in todo:
             kinds = self.kinds_of(m)
-            cand = self._candidates(kinds) if kinds else np.empty(0, np.intp)
-            cand = cand[self._usable[cand]]
-            key = grid.kind[cand] * 10_000 + grid.gpu_mem[cand]
-            for k in np.unique(key):
-                if (kinds, k) not in self._kind_configs:
-                    self._kind_configs[kinds, k] = cand[key == k]
-                jobs.append((m, self._kind_configs[kinds, k]))
-                owner.append(m)
+            classes = ([(("cpu",), None)] if "cpu" in kinds else []) + (
+                [(("gpu",), s) for s in self._gpu_sizes] if "gpu" in kinds else [])
+            for on, size in classes:
+                cand = self._class_candidates(on, size)
+                if cand.size:
+                    jobs.append((m, cand))
+                    owner.append(m)
         found: dict[int, list[GroupConfig]] = {m: [] for m in todo}
         for m, cfg in zip(owner, self._search_many(jobs)):
             if cfg is not None:
@@ -481,15 +480,20 @@ class Problem:
             for b, (kinds, size) in enumerate(asked):
                 on = tuple(k for k in allowed if kinds is None or k in kinds)
                 if on:
-                    if (on, size) not in self._class_configs:  # one array per class: the searches share it
-                        self._class_configs[on, size] = np.flatnonzero(run_class(self.grid, on, size))
-                    jobs.append((mask, self._class_configs[on, size]))
+                    jobs.append((mask, self._class_candidates(on, size)))
                     where.append((a, b))
         found = self._search_many(jobs) if self.expected else [self._cheapest(m, c) for m, c in jobs]
         out: list[list[GroupConfig | None]] = [[None] * len(asked) for _ in masks]
         for (a, b), cfg in zip(where, found):
             out[a][b] = cfg
         return out
+
+    def _class_candidates(self, kinds: tuple[str, ...], gpu_mem: int | None) -> np.ndarray:
+        """The grid indices a class's searches run over (:func:`~harmonybatch_mp.provision.run_class`),
+        one array per class, which the searches share."""
+        if (kinds, gpu_mem) not in self._class_configs:
+            self._class_configs[kinds, gpu_mem] = np.flatnonzero(run_class(self.grid, kinds, gpu_mem))
+        return self._class_configs[kinds, gpu_mem]
 
     def _cheapest(self, mask: int, candidates: np.ndarray) -> GroupConfig | None:
         """Under full-batch, the group's cheapest feasible configuration among ``candidates``."""
