@@ -996,10 +996,12 @@ def test_class_optima_are_each_groups_optimum_on_each_class(cost_model, instance
         + [(None, None), (("gpu",), None)]
     rows = p.class_optima(masks, asked)
     assert len(rows) == len(masks) and all(len(row) == len(asked) for row in rows)
+    # (a problem of its own: under expected, p's per_class and group read class_optima's searches)
+    fresh = Problem(*as_instance(workload, model, platform), cost_model=cost_model, side=SideConstraints(pin=pins))
     for mask, row in zip(masks, rows):
-        classes = {(c.kind, c.gpu_mem_gb if c.kind == "gpu" else None): c for c in p.per_class(mask)}
+        classes = {(c.kind, c.gpu_mem_gb if c.kind == "gpu" else None): c for c in fresh.per_class(mask)}
         for (kinds, size), got in zip(asked, row):
-            want = p.group(mask, kinds) if size is None and kinds != ("cpu",) else classes.get((kinds[0], size))
+            want = fresh.group(mask, kinds) if size is None and kinds != ("cpu",) else classes.get((kinds[0], size))
             # (under expected, the same search; its cost's last bits depend on the groups searched with it)
             assert (got is None) == (want is None)
             assert got is None or (dataclasses.replace(got, cost=want.cost) == want
@@ -1026,6 +1028,102 @@ def test_under_expected_and_a_gpu_memory_budget_per_class_leaves_out_the_sizes_a
     assert [dataclasses.replace(c, cost=0.0) for c in got] == [dataclasses.replace(c, cost=0.0) for c in want]
     assert [c.cost for c in got] == pytest.approx([c.cost for c in want], rel=1e-12)
     assert p.full_batch_view().per_class(mask) == free.full_batch_view().per_class(mask)
+
+
+def _refuse_searches(jobs):
+    assert not jobs, f"{len(jobs)} group(s) searched again"
+    return []
+
+
+def _same_optima(got, want):
+    """The same optimum per class (kind, GPU memory), but for rounding: under expected a search's
+    cost moves in its last bits with the groups searched beside it, which may pick another of
+    configurations or timeout scales whose costs tie."""
+    def by_class(configs):
+        return {(c.kind, c.gpu_mem_gb): c.cost for c in configs if c is not None}
+
+    got, want = by_class(got), by_class(want)
+    assert got.keys() == want.keys()
+    assert [got[k] for k in want] == pytest.approx(list(want.values()), rel=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(served_workloads(min_apps=1, max_apps=6), st.sampled_from([None, 2, 6, 24]), st.data())
+def test_under_expected_per_class_class_optima_and_group_read_each_others_searches(instance, budget, data):
+    """Under ``expected`` a group's optimum on a class is searched once per problem:
+    ``Problem.per_class``, ``Problem.class_optima`` and ``Problem.group`` (a class of every kind
+    the members allow, any memory) read each other's searches, whichever comes first (the capped
+    path's runs, searched before the model's columns, were searched twice). Each answer is a
+    fresh problem's."""
+    model, platform, workload = instance
+    names = [a.name for a in workload.apps]
+    pins = data.draw(st.dictionaries(st.sampled_from(names), st.sampled_from(["cpu", "gpu"]), max_size=2))
+
+    def problem():
+        return Problem(*as_instance(workload, model, platform), cost_model="expected",
+                       side=SideConstraints(pin=pins, gpu_memory_budget=budget))
+
+    p, fresh = problem(), problem()
+    masks = data.draw(st.lists(st.integers(1, (1 << p.n) - 1), min_size=1, max_size=4, unique=True))
+    grid = p.grid
+    sizes = sorted({int(s) for s in grid.gpu_mem[grid.memory_ok & (grid.kind == 1)].tolist()
+                    if budget is None or s <= budget})
+    classes = [(("cpu",), None)] + [(("gpu",), s) for s in sizes]  # per_class's
+    first = data.draw(st.sampled_from(["class_optima", "per_class and group"]))
+    event(f"first: {first}")
+    if first == "class_optima":
+        rows = p.class_optima(masks, classes + [(None, None)])
+        p._search_many = _refuse_searches
+    else:
+        for mask in masks:
+            p.per_class(mask)
+            p.group(mask)
+        p._search_many = _refuse_searches
+        rows = p.class_optima(masks, classes + [(None, None)])
+    for mask, row in zip(masks, rows):
+        assert row[-1] is p.group(mask)
+        _same_optima(row[:-1], fresh.class_optima([mask], classes)[0])
+        _same_optima(p.per_class(mask), row[:-1])
+        _same_optima(p.per_class(mask), fresh.per_class(mask))
+        mine, theirs = p.group(mask), fresh.group(mask)  # (of GPU sizes whose costs tie, either)
+        assert (mine is None) == (theirs is None) and (mine is None or mine.cost == pytest.approx(theirs.cost, rel=1e-12))
+
+
+@settings(max_examples=20, deadline=None)
+@given(served_workloads(min_apps=1, max_apps=5), st.integers(0, 2), st.data())
+def test_under_expected_and_a_gpu_function_cap_the_columns_are_those_dominance_keeps_of_every_class(
+        instance, gpus, data):
+    """Under ``expected`` and a cap on GPU functions (no budget), a reduced model's columns of a
+    group are searched on CPU and on GPU functions of any memory, not per GPU size: the columns
+    column dominance keeps of ``Problem.per_class`` (its cheapest CPU configuration, and its
+    cheapest GPU one where that is cheaper; where GPU sizes tie, any of them)."""
+    from harmonybatch_mp.solvers.candidates import dominance
+    from harmonybatch_mp.solvers.model import build_from_problem
+
+    model, platform, workload = instance
+    names = [a.name for a in workload.apps]
+    pins = data.draw(st.dictionaries(st.sampled_from(names), st.sampled_from(["cpu", "gpu"]), max_size=2))
+    p = Problem(*as_instance(workload, model, platform), cost_model="expected",
+                side=SideConstraints(pin=pins, max_gpu_functions=gpus))
+    free = Problem(*as_instance(workload, model, platform), cost_model="expected", side=SideConstraints(pin=pins))
+    want = {m: dominance(free.per_class(m), True, False) for m in range(1, 1 << p.n)}
+    want = {m: cfgs for m, cfgs in want.items() if cfgs}
+    if functools.reduce(int.__or__, want, 0) != (1 << p.n) - 1:
+        event("an app no group serves")
+        with pytest.raises(InfeasibleError, match="no candidate group can serve"):
+            build_from_problem(p, candidates="all", reduce=True)
+        return
+    built = build_from_problem(p, candidates="all", reduce=True)
+    got: dict[int, list] = {}
+    for column in built.columns.values():
+        got.setdefault(column.mask, []).append(column.config)
+    event("a group with a CPU and a GPU column" if any(len(c) == 2 for c in want.values())
+          else "one column a group")
+    assert got.keys() == want.keys()
+    for m, cfgs in want.items():  # (of GPU sizes whose costs tie, either)
+        ranked = sorted(got[m], key=lambda c: (c.cost, c.index))
+        assert [c.kind for c in ranked] == [c.kind for c in cfgs]
+        assert [c.cost for c in ranked] == pytest.approx([c.cost for c in cfgs], rel=1e-12)
 
 
 @pytest.mark.parametrize("classes, needle", [
@@ -1081,8 +1179,12 @@ def test_under_expected_the_capped_path_is_the_cheapest_contiguous_plan_on_expec
     q = Problem(*as_instance(workload, model, platform), cost_model="expected", side=SideConstraints(
         pin=pins, isolate=pairs, max_functions=most, max_gpu_functions=gpus, gpu_memory_budget=budget))
     plans = capped_plans(q, None)
-    assert (masks, configs) in plans
-    priced = [plan_cost(q, *plan) for plan in plans if plan != (masks, configs)]
+    # the same plan (a search's cost moves in its last bits with the groups searched beside it)
+    same = [plan for plan in plans if plan[0] == masks and all(
+        (a.index, a.timeout_scale) == (b.index, b.timeout_scale) and a.cost == pytest.approx(b.cost, rel=1e-12)
+        for a, b in zip(plan[1], configs))]
+    assert same
+    priced = [plan_cost(q, *plan) for plan in plans if plan is not same[0]]
     event("the full-batch path priced on expected is dearer" if priced and min(priced) > cost * (1 + 1e-9)
           else "the full-batch path priced on expected costs as much" if priced else "only the expected path")
     assert all(c >= cost * (1 - 1e-12) for c in priced)

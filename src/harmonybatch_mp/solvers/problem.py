@@ -180,6 +180,7 @@ class Problem:
         self._alone: dict[tuple[str, ...] | None, list[GroupConfig | None | object]] = {}
         self._runs: dict[tuple[int, int, tuple[str, ...] | None], GroupConfig | None] = {}
         self._classes: dict[int, list[GroupConfig]] = {}
+        self._class_found: dict[tuple, GroupConfig | None] = {}  # (_class_searched)
         self._kind_configs: dict[tuple, np.ndarray] = {}
         self._class_configs: dict[tuple[tuple[str, ...], int | None], np.ndarray] = {}  # (_class_candidates)
         self._feasible = False  # require_feasible() passed (its side check took 0.15 s at 300 apps)
@@ -280,28 +281,55 @@ class Problem:
 
     def prefetch_classes(self, masks: Iterable[int]) -> None:
         """Compute and cache :meth:`per_class` of many groups at once (under ``expected``: one
-        search per group and class, all run together; under ``full-batch`` the masks are only
-        checked)."""
+        search per group and class not searched yet, all run together; under ``full-batch`` the
+        masks are only checked)."""
         masks = self._masks(masks)
         if not self.expected:
             return
-        jobs, owner = [], []
         todo = [m for m in dict.fromkeys(masks) if m not in self._classes]
-        for m in todo:
-            kinds = self.kinds_of(m)
-            classes = ([(("cpu",), None)] if "cpu" in kinds else []) + (
-                [(("gpu",), s) for s in self._gpu_sizes] if "gpu" in kinds else [])
-            for on, size in classes:
-                cand = self._class_candidates(on, size)
-                if cand.size:
-                    jobs.append((m, cand))
-                    owner.append(m)
+        jobs = [(m, on, size) for m in todo for on, size in self._classes_of(m)]
         found: dict[int, list[GroupConfig]] = {m: [] for m in todo}
-        for m, cfg in zip(owner, self._search_many(jobs)):
+        for (m, _, _), cfg in zip(jobs, self._class_searched(jobs)):
             if cfg is not None:
                 found[m].append(cfg)
         for m, cfgs in found.items():
             self._classes[m] = sorted(cfgs, key=lambda c: (c.cost, c.index))
+
+    def _classes_of(self, mask: int) -> list[tuple[tuple[str, ...], int | None]]:
+        """The classes :meth:`per_class` searches the group on under ``expected``: CPU, and each
+        GPU size within the budget, of the kinds its members allow."""
+        kinds = self.kinds_of(mask)
+        return ([(("cpu",), None)] if "cpu" in kinds else []) + (
+            [(("gpu",), s) for s in self._gpu_sizes] if "gpu" in kinds else [])
+
+    def _class_searched(self, jobs: Sequence[tuple[int, tuple[str, ...], int | None]]) -> list[GroupConfig | None]:
+        """Under ``expected``, each group's optimum on a class (``(mask, kinds, gpu_mem)``, the kinds
+        within those its members allow), searched once and kept: :meth:`per_class` and
+        :meth:`class_optima` read the same searches (:func:`.function_cap.capped_path` searches
+        runs that the model's columns search again), and a class of every kind its members allow
+        and any GPU size is the group's optimum, :meth:`group`'s."""
+        keys, todo = [], {}
+        for m, on, size in jobs:
+            at = self._run_of(m)
+            key = (at if at[1] else m, on, size)
+            keys.append(key)
+            if key in self._class_found or key in todo:
+                continue
+            if size is None and on == self.kinds_of(m):
+                cfg = self._cached(m, None, at)
+                if cfg is not _MISSING:
+                    self._class_found[key] = cfg
+                    continue
+            todo[key] = m
+        searched = [(key, m) for key, m in todo.items() if self._class_candidates(key[1], key[2]).size]
+        for key in todo.keys() - {key for key, _ in searched}:
+            self._class_found[key] = None
+        found = self._search_many([(m, self._class_candidates(key[1], key[2])) for key, m in searched])
+        for (key, m), cfg in zip(searched, found):
+            self._class_found[key] = cfg
+            if key[2] is None and key[1] == self.kinds_of(m):
+                self._keep(m, cfg)
+        return [self._class_found[key] for key in keys]
 
     def check_mask(self, mask: Any) -> int:
         """``mask`` as an int, where it is a group of this problem's apps (bit ``i`` is
@@ -458,8 +486,9 @@ class Problem:
         """Per group, its optimum under the cost model on each class ``(kinds, gpu_mem)``: the
         function ``kinds`` given (as :meth:`group` takes them), and on a GPU function only of
         ``gpu_mem`` GB where it is not None (:func:`~harmonybatch_mp.provision.run_class`); None
-        where none serves it. Not cached: under ``expected`` one search per group and class, all
-        run together (:func:`.function_cap.capped_path` reads every run on a few classes).
+        where none serves it. Under ``expected`` one search per group and class not searched yet,
+        all run together, kept where :meth:`per_class` and :meth:`group` find them
+        (:func:`.function_cap.capped_path` reads every run on a few classes).
 
         >>> from harmonybatch_mp.solvers import as_instance
         >>> p = Problem(*as_instance("0.3:2,0.5:5,0.8:10", "VGG19"), cost_model="expected")
@@ -480,9 +509,10 @@ class Problem:
             for b, (kinds, size) in enumerate(asked):
                 on = tuple(k for k in allowed if kinds is None or k in kinds)
                 if on:
-                    jobs.append((mask, self._class_candidates(on, size)))
+                    jobs.append((mask, on, size))
                     where.append((a, b))
-        found = self._search_many(jobs) if self.expected else [self._cheapest(m, c) for m, c in jobs]
+        found = self._class_searched(jobs) if self.expected else [
+            self._cheapest(m, self._class_candidates(on, size)) for m, on, size in jobs]
         out: list[list[GroupConfig | None]] = [[None] * len(asked) for _ in masks]
         for (a, b), cfg in zip(where, found):
             out[a][b] = cfg
