@@ -26,11 +26,12 @@ from harmonybatch_mp.solvers import expected_bound as expected_bound_module
 from harmonybatch_mp.solvers.expected_anchors import anchored_sizes
 from harmonybatch_mp.solvers.expected_bins import SAMPLED, undominated
 from harmonybatch_mp.solvers.expected_bound import ceiling, expected_bound
+from harmonybatch_mp.solvers.expected_counts import Counts
 from harmonybatch_mp.solvers.expected_relaxed import RATIO, Relaxed
 from harmonybatch_mp.solvers.kernels import COLGEN, EXPECTED, ready
 from harmonybatch_mp.solvers.relaxed_kernel import SLACK, knapsack_bound, open_rows
 from harmonybatch_mp.workload import App, Workload
-from strategies import MODELS, PRESETS, workloads
+from strategies import MODELS, PRESETS, served_workloads, workloads
 from test_colgen import sides
 
 REL = 1e-9
@@ -178,7 +179,7 @@ def test_pricing_bounds_every_group(model, platform, workload, most, data):
     event("some group prices out" if top > 1e-9 else "no group prices out")
     assert gain >= top - 1e-9
     assert together >= _best_total(profit, problem.n) - 1e-9
-    for members, x, w in found:  # each prices out at the duals, by its own coefficients and weight
+    for members, x, w, _ in found:  # each prices out at the duals, by its own coefficients and weight
         assert duals[members] @ x - w > expected_columns.TOLERANCE * (1 - 1e-9)
         if (x == 1).all():
             assert w >= relaxed.weight(members) * (1 - 1e-9)
@@ -242,9 +243,9 @@ def test_a_round_prices_each_levels_rows_by_rank_in_doubling_steps_while_their_c
     calls = []
     rows_of = Relaxed._rows
 
-    def spy(self, rows, duals, gains, found):
+    def spy(self, rows, duals, gains, found, offsets):
         calls.append((np.array(rows, np.int64).T.tolist(), gains.copy(), gains))
-        return rows_of(self, rows, duals, gains, found)
+        return rows_of(self, rows, duals, gains, found, offsets)
 
     with mock.patch.object(Relaxed, "_rows", spy), mock.patch.object(expected_relaxed, "CHUNK", 1 << 40):
         relaxed.price(duals, bins if some else None)
@@ -314,8 +315,8 @@ def test_a_round_keeps_the_columns_of_largest_gain_a_few_a_bin(seed, blocks, bin
             want.append((members.tolist(), w))
     event("the bins' cap bound" if len(want) < min(per_round, len(flat)) else "the round's cap or the columns bound")
     event("columns let go" if let_go else "every column held")
-    assert [(m.tolist(), w) for m, _, w in got] == want
-    for members, coefficients, _ in got:
+    assert [(m.tolist(), w) for m, _, w, _ in got] == want
+    for members, coefficients, _, _ in got:
         assert (coefficients > 0).all() and coefficients.size == members.size
     assert expected_columns.pick([]) == []
 
@@ -344,8 +345,8 @@ def test_pricing_in_threads_returns_what_one_thread_does(model, seed, least, thr
           else "largest call 8x or more the rows a thread takes")
     assert one[:2] == many[:2]
     assert len(one[2]) == len(many[2])
-    for (members, x, w), (members_, x_, w_) in zip(one[2], many[2]):
-        assert members.tolist() == members_.tolist() and x.tolist() == x_.tolist() and w == w_
+    for (members, x, w, v), (members_, x_, w_, v_) in zip(one[2], many[2]):
+        assert members.tolist() == members_.tolist() and x.tolist() == x_.tolist() and (w, v) == (w_, v_)
 
 
 def test_a_split_call_hands_each_piece_to_the_next_free_thread(monkeypatch):
@@ -390,8 +391,10 @@ def test_a_piece_that_raises_stops_the_other_threads_taking_more(monkeypatch):
 @given(st.sampled_from(MODELS), st.sampled_from(PRESETS), workloads(max_apps=7), st.data())
 def test_the_expected_bound_is_below_the_optimum(model, platform, workload, data):
     """expected_bound lies between the per-app bound and the optimum over every partition
-    under the expected-batch model, with side constraints too (it relaxes them); and below its
-    ceiling on the optimal plan (the plan's groups at their least row weights)."""
+    under the expected-batch model, with side constraints too (it keeps the caps on functions
+    and GPU functions and relaxes the rest); and, but where a cap on GPU functions applies, below
+    its ceiling on the optimal plan (the plan's groups at their least row weights, of either
+    kind: the GPU row may lift the bound above it)."""
     side = data.draw(sides(workload.apps))
     try:
         plan = solve(workload, model, platform, solver="milp", candidates="all", side=side, cost_model="expected")
@@ -405,7 +408,66 @@ def test_the_expected_bound_is_below_the_optimum(model, platform, workload, data
     index = {a.name: i for i, a in enumerate(problem.apps)}
     top = ceiling(problem, [sum(1 << index[a] for a in g.apps) for g in plan.groups])
     event("the ceiling below the optimum" if top < want * (1 - 1e-9) else "the ceiling at the optimum")
-    assert problem.lower_bound() <= bound <= top * (1 + REL) and top <= want * (1 + REL)
+    assert problem.lower_bound() <= bound <= want * (1 + REL) and top <= want * (1 + REL)
+    gpu_row = side is not None and side.max_gpu_functions is not None and side.max_gpu_functions < problem.n
+    event("a GPU row: the bound above the ceiling" if gpu_row and bound > top * (1 + REL) else "the bound below the ceiling")
+    assert gpu_row or bound <= top * (1 + REL)
+
+
+@settings(max_examples=30, deadline=None)
+@given(served_workloads(min_apps=3, max_apps=7), st.data())
+def test_the_count_rows_keep_the_bound_below_the_capped_optimum_and_raise_it(instance, data):
+    """Under caps on functions, on GPU functions or both, the relaxed master holds their count
+    rows (:mod:`.expected_counts`): the bound is at most the optimum over every partition that
+    keeps the caps, and, converged, at least the bound without them (their LP is the same LP
+    with rows added). Before, the caps were relaxed and the bound was the uncapped one. The caps
+    are drawn below the uncapped optimum's groups and GPU groups, where they bind."""
+    model, platform, workload = instance
+    uncapped = solve(workload, model, platform, solver="milp", candidates="all", cost_model="expected")
+    groups, on_gpu = len(uncapped.groups), sum(g.kind == "gpu" for g in uncapped.groups)
+    assume(groups > 1 or on_gpu)  # (else no cap binds)
+    which = data.draw(st.sampled_from((["F"] if groups > 1 else []) + (["G"] if on_gpu else [])
+                                      + (["FG"] if groups > 1 and on_gpu else [])))
+    event(f"caps: {which}")
+    most = data.draw(st.integers(1, groups - 1)) if "F" in which else None
+    gpus = data.draw(st.integers(0, on_gpu - 1)) if "G" in which else None
+    side = SideConstraints(max_functions=most, max_gpu_functions=gpus)
+    try:
+        want = solve(workload, model, platform, solver="milp", candidates="all", side=side,
+                     cost_model="expected").total_cost
+    except InfeasibleError:
+        event("no plan keeps the caps")
+        assume(False)
+    capped = expected_bound(Problem(*as_instance(workload, model, platform), side=side, cost_model="expected"))
+    free = expected_bound(Problem(*as_instance(workload, model, platform), cost_model="expected"))
+    event("the rows raised the bound" if capped > free * (1 + 1e-6) else "the rows left the bound as it was")
+    assert free * (1 - 1e-5) <= capped <= want * (1 + REL)
+
+
+def test_the_count_rows_count_gpu_bins_and_keep_their_duals_at_most_zero():
+    """``Counts``: a row for a cap on GPU functions below the apps (none for a cap on functions,
+    which enters the bound as the most groups, nor for one of the apps or more); a GPU bin's
+    column adds 1 to it, a CPU bin's 0, and a column weighed over both kinds the least, 0; the
+    rows' duals are clipped at 0 (the bound holds only there), and give each bin its offset and
+    the bound its constant."""
+    apps = "0.3:2,0.5:5,0.8:10"
+    kind = np.array([0, 1, 1, 0])
+
+    def counts(**caps):
+        return Counts(Problem(*as_instance(apps, "VGG19"), side=SideConstraints(**caps), cost_model="expected"), kind)
+
+    assert [counts(**caps).rows for caps in ({}, {"max_functions": 1}, {"max_gpu_functions": 3},
+                                             {"max_gpu_functions": 2})] == [0, 0, 0, 1]
+    assert counts().classes == [None] and counts().offsets(np.ones(3), 3).tolist() == [0.0] * 4
+    rows = counts(max_gpu_functions=2, max_functions=1)
+    assert rows.usage.tolist() == [[0.0, 1.0, 1.0, 0.0]] and rows.caps.tolist() == [2.0]
+    assert [c.tolist() for c in rows.classes] == [[True, False, False, True], [False, True, True, False]]
+    assert [rows.of_class(c).tolist() for c in (None, *rows.classes)] == [[0.0], [0.0], [1.0]]
+    point = np.array([1.0, 2.0, 3.0, -0.5])
+    assert rows.offsets(point, 3).tolist() == [0.0, 0.5, 0.5, 0.0]
+    assert rows.constant(point, 3) == 6.0 - 1.0
+    above = np.array([1.0, 2.0, 3.0, 0.25])  # (an interior point's dual a little above 0)
+    assert rows.duals(above, 3).tolist() == [0.0] and rows.constant(above, 3) == 6.0
 
 
 @st.composite
@@ -508,14 +570,14 @@ def test_a_generation_the_deadline_cuts_short_has_not_converged(monkeypatch):
     problem = Problem(*as_instance(_random(np.random.default_rng(3), "VGG19", 8), "VGG19"), cost_model="expected")
     ready(EXPECTED, None)
     relaxed = Relaxed(problem, 1.0 / problem.lower_bound())
-    master = expected_bound_module._Master(problem.n, relaxed)
+    master = expected_bound_module._Master(problem.n, relaxed, Counts(problem, relaxed.kind))
     deadline = time.perf_counter() + 0.5
     price = relaxed.price
 
-    def slow(duals, bins=None, deadline=None):
+    def slow(duals, bins=None, deadline=None, offsets=None):
         if bins is None:  # a full pricing: it starts once the deadline has passed
             time.sleep(max(0.0, deadline - time.perf_counter()) + 0.01)
-        return price(duals, bins, deadline)
+        return price(duals, bins, deadline, offsets)
     monkeypatch.setattr(relaxed, "price", slow)
     best, duals, left = expected_bound_module._generate(problem, relaxed, master, deadline, 50)
     assert (best, duals, left) == (-np.inf, None, 0)
@@ -603,22 +665,28 @@ def test_a_deadline_passed_waiting_for_highs_ends_the_search_with_what_it_has(no
     assert out["bound"] == problem.lower_bound() < out["dense"]
 
 
-def test_boxed_duals_are_capped_and_price_the_master():
+@pytest.mark.parametrize("side", [None, SideConstraints(max_gpu_functions=1)])
+def test_boxed_duals_are_capped_and_price_the_master(side):
     """The boxed LP's duals stay below the cap, and no master column prices out at them
-    (they are dual feasible for the master: the cap only adds columns)."""
+    (they are dual feasible for the master: the cap only adds columns); with a count row too,
+    its dual at most 0 and in every column's reduced cost."""
     from harmonybatch_mp.solvers.expected_bound import _Master
 
     workload = "0.3:2,0.5:5,0.8:10,1.0:20,0.4:3,0.9:7,1.1:4,0.6:8,0.7:1,1.3:6"
-    problem = Problem(*as_instance(workload, "GPT-2"), cost_model="expected")
+    problem = Problem(*as_instance(workload, "GPT-2"), side=side, cost_model="expected")
     relaxed = Relaxed(problem, 1.0 / problem.lower_bound())
-    master = _Master(problem.n, relaxed)
+    master = _Master(problem.n, relaxed, Counts(problem, relaxed.kind))
     value, duals, fair = master.solve(None)
+    n = problem.n
+    assert duals.size == fair.size == n + (side is not None)
     for cap in (fair, 0.5 * fair, duals + 1.0):
-        y = master.boxed(cap, None)
-        assert np.all(y <= cap + 1e-7)
-        reduced = [w - c @ y[m] for m, c, w in zip(master.columns, master.coefficients, master.weights)]
+        y = master.boxed(cap[:n], None)
+        assert np.all(y[:n] <= cap[:n] + 1e-7) and np.all(y[n:] <= 1e-7)
+        reduced = [w - c @ y[m] - u @ y[n:] for m, c, w, u in
+                   zip(master.columns, master.coefficients, master.weights, master.usage)]
         assert min(reduced) >= -1e-7
-    assert np.any(master.boxed(0.5 * fair, None) < duals - 1e-6)  # the cap binds
+    assert np.any(master.boxed(0.5 * fair[:n], None)[:n] < duals[:n] - 1e-6)  # the cap binds
+
 
 def test_milp_under_expected_takes_the_relaxed_bound():
     """Above 12 apps, milp under expected optimises over contiguous groups. Its certificate's
@@ -951,7 +1019,7 @@ def test_finer_levels_start_from_the_groups_so_far():
     problem = Problem(*as_instance("0.9:2,0.3:5,0.5:1,1.2:20,0.7:3,0.45:4", "BERT"), cost_model="expected")
     fine = Relaxed(problem, 1.0, ratio=RATIO ** 0.5)
     seed = [np.array([0, 2]), np.array([1, 3, 5]), np.array([0, 2, 4])]
-    master = expected_bound_module._Master(problem.n, fine, seed=seed)
+    master = expected_bound_module._Master(problem.n, fine, Counts(problem, fine.kind), seed=seed)
     added = [(tuple(c.tolist()), w) for c, w in zip(master.columns, master.weights)][problem.n:]
     assert [c for c, _ in added] == [tuple(s.tolist()) for s in seed]  # the apps alone, then the seed (no runs)
     for c, w in added:

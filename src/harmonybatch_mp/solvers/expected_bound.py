@@ -14,6 +14,7 @@ import numpy as np
 
 from .._validate import instance, integer, listed
 from ..errors import InputError
+from .expected_counts import Counts
 from .expected_relaxed import PARTNERS, RATIO, TOLERANCE, Relaxed
 from .interior_lp import run_interior_lp
 from .kernels import EXPECTED, interruptible, ready
@@ -59,7 +60,8 @@ SCALING_SHARE = 0.1
 @interruptible()
 def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: int | None = None) -> float:
     """A lower bound on the cost of every plan of ``problem`` under the expected-batch model
-    (side constraints relaxed, so it holds with them too); at least the per-app bound. The
+    that keeps its caps on functions and GPU functions (rows of the master: :mod:`.expected_counts`;
+    its other side constraints relaxed, so it holds with them too); at least the per-app bound. The
     ``deadline`` (a ``time.perf_counter()`` reading) stops the master's LP, and pricing
     between its batches of rows; the bound is the best one a finished round proved, or the
     best round's duals scaled down in the last tenth of the time. At most
@@ -89,10 +91,10 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
     generation = None if deadline is None else began + (1 - SCALING_SHARE) * (deadline - began)
     (ratio, most), *finer = stages()
     relaxed = Relaxed(problem, scale, ratio, most)
-    master = _Master(problem.n, relaxed, generation)
+    master = _Master(problem.n, relaxed, Counts(problem, relaxed.kind), generation)
     setup = time.perf_counter() - began
     best, duals, rounds = _generate(problem, relaxed, master, generation, rounds)
-    top = (best, duals, relaxed)
+    top = (best, duals, relaxed, master.counts)
     # converged, with time left for finer levels (their setup about twice the last one, for twice
     # the levels): levels twice as fine (in log), from the groups so far, converged or not by the
     # deadline (formulations/column_generation.md, "Finer levels once converged")
@@ -101,29 +103,31 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
             break
         began = time.perf_counter()
         relaxed = Relaxed(problem, scale, ratio, most)
-        master = _Master(problem.n, relaxed, generation, seed=[c for c, x in zip(master.columns, master.coefficients)
-                                                              if c.size > 1 and (x == 1).all()])
+        seed = {tuple(c.tolist()): c for c, x in zip(master.columns, master.coefficients) if c.size > 1 and (x == 1).all()}
+        master = _Master(problem.n, relaxed, Counts(problem, relaxed.kind), generation, seed=list(seed.values()))
         setup = time.perf_counter() - began
         best, duals, rounds = _generate(problem, relaxed, master, generation, rounds)
-        top = max(top, (best, duals, relaxed), key=lambda t: t[0])
+        top = max(top, (best, duals, relaxed, master.counts), key=lambda t: t[0])
     return max(floor, _scaled(problem, *top, deadline) / scale)
 
 
-def _scaled(problem: Problem, best: float, duals: np.ndarray | None, relaxed: Relaxed, deadline: float | None) -> float:
-    """``best``, the bound proven at ``duals`` over the rows of ``relaxed`` (scaled units), or
-    the best bound at those duals scaled by ``1/θ`` (:func:`.scaled_duals.search_scale`) by the
-    ``deadline``, if higher."""
+def _scaled(problem: Problem, best: float, duals: np.ndarray | None, relaxed: Relaxed, counts: Counts,
+            deadline: float | None) -> float:
+    """``best``, the bound proven at ``duals`` over the rows of ``relaxed`` (scaled units; the
+    cover rows' duals, then the ``counts``'), or the best bound at those duals scaled by ``1/θ``
+    (:func:`.scaled_duals.search_scale`) by the ``deadline``, if higher."""
     if duals is None:
         return best
-    most = problem.most_groups
+    most, n = problem.most_groups, problem.n
 
     def bound(theta: float) -> float:
         nonlocal best
         point = duals / theta
-        if point.sum() <= best or late(deadline):
-            return float(point.sum())  # (an upper end of what this scale can prove)
-        together, gain, _ = relaxed.price(point, None, deadline)
-        value = float(point.sum()) - min(together, most * gain)
+        constant = counts.constant(point, n)
+        if constant <= best or late(deadline):
+            return constant  # (an upper end of what this scale can prove)
+        together, gain, _ = relaxed.price(point[:n], None, deadline, counts.offsets(point, n))
+        value = constant - min(together, most * gain)
         best = max(best, value)
         return value
 
@@ -188,7 +192,7 @@ def _generate(problem: Problem, relaxed: Relaxed, master: _Master, deadline: flo
     """Column generation on ``master`` for at most ``rounds`` rounds: the best bound it proved
     (scaled units; -inf if none), the duals it proved it at (None if none), and the rounds left
     once it converged (0 if it stopped for the ``deadline`` or its rounds)."""
-    most = problem.most_groups
+    most, n, counts = problem.most_groups, problem.n, master.counts
     best, at, centre, last = -np.inf, None, None, None
     box, boxed_best = BOX, -np.inf
     for turn in range(rounds):
@@ -200,16 +204,16 @@ def _generate(problem: Problem, relaxed: Relaxed, master: _Master, deadline: flo
         value, duals, fair = solved
         boxed = None
         if centre is not None and value >= last * (1 - 1e-6):  # stalled since the last full round
-            boxed = master.boxed(centre + box * np.abs(centre), deadline)
+            boxed = master.boxed((centre + box * np.abs(centre))[:n], deadline)
             if boxed is None:
                 return best, at, 0
         y = duals if boxed is None else boxed
         part = range(turn % SPLIT, len(relaxed.bins), SPLIT)
-        if turn % SPLIT and master.add(relaxed.price(y, part, deadline)[2]):
+        if turn % SPLIT and master.add(relaxed.price(y[:n], part, deadline, counts.offsets(y, n))[2]):
             continue  # some bins found columns; the others wait
         for v in (fair, duals) if boxed is None else (fair, boxed, duals):  # every bin
-            together, gain, found = relaxed.price(v, None, deadline)
-            bound = float(v.sum()) - min(together, most * gain)
+            together, gain, found = relaxed.price(v[:n], None, deadline, counts.offsets(v, n))
+            bound = counts.constant(v, n) - min(together, most * gain)
             if v is boxed and np.isfinite(bound):
                 box, boxed_best = _next_box(box, bound, boxed_best), max(boxed_best, bound)
             if bound > best:
@@ -217,7 +221,7 @@ def _generate(problem: Problem, relaxed: Relaxed, master: _Master, deadline: flo
             added = master.add(found)
         if late(deadline):  # (pricing cut short finds nothing: that is not convergence)
             return best, at, 0
-        if added == 0 or value - best <= problem.n * TOLERANCE:  # none at the LP's duals: converged
+        if added == 0 or value - best <= n * TOLERANCE:  # none at the LP's duals: converged
             return best, at, rounds - turn - 1
         centre = fair if centre is None else centre if boxed is None else boxed
         last = value
@@ -237,47 +241,87 @@ def _next_box(box: float, bound: float, boxed_best: float) -> float:
 
 
 class _Master:
-    """The relaxed model's restricted master: every app alone (so it is feasible), and every run
-    in SLO order or else the ``seed`` groups (an earlier master's, which hold its runs) to
-    start; the columns pricing finds; those far from entering dropped when it grows past
-    :data:`LARGEST` per app."""
+    """The relaxed model's restricted master: every app alone (so it is feasible), a slack
+    column per count row (``counts``: each lets its row exceed its cap at :data:`ARTIFICIAL` a
+    function), and every run in SLO order or else the ``seed`` groups (an earlier master's,
+    which hold its runs) to start, each on every class of bins the rows tell apart; the columns
+    pricing finds; those far from entering dropped when it grows past :data:`LARGEST` per app."""
 
-    def __init__(self, n: int, relaxed: Relaxed, deadline: float | None = None, seed: list[np.ndarray] | None = None):
-        self.n, self.share = n, relaxed.share
-        runs, cost = relaxed.runs(deadline) if not seed else ([], [])  # (the earlier master's groups hold its runs)
-        self.columns = [np.array([a]) for a in range(n)] + [np.sort(r) for r in runs if r.size > 1]
-        self.weights = list(np.minimum(relaxed.alone(deadline), ARTIFICIAL)) + [w for r, w in zip(runs, cost) if r.size > 1]
-        self.coefficients = [np.ones(c.size) for c in self.columns]
-        self.known = {_key(c, x) for c, x in zip(self.columns, self.coefficients)}
-        if seed:  # groups of an earlier master, at their least weight here
-            weights = relaxed.weights(seed, deadline)
-            if weights is not None:
-                self.add([(c, np.ones(c.size), w) for c, w in zip(seed, weights) if np.isfinite(w)])
+    def __init__(self, n: int, relaxed: Relaxed, counts: Counts, deadline: float | None = None,
+                 seed: list[np.ndarray] | None = None):
+        self.n, self.share, self.counts = n, relaxed.share, counts
+        self.columns: list[np.ndarray] = []
+        self.weights: list[float] = []
+        self.coefficients: list[np.ndarray] = []
+        self.usage: list[np.ndarray] = []  # what each column adds to each count row
+        self.known: set[tuple] = set()
+        first, *others = counts.classes
+        for a, w in enumerate(np.minimum(relaxed.alone(deadline, first), ARTIFICIAL)):
+            self._append(np.array([a]), np.ones(1), float(w), counts.of_class(first))
+        for r in range(counts.rows):
+            self._append(np.zeros(0, dtype=int), np.ones(0), ARTIFICIAL, -np.eye(counts.rows)[r])
+        for bins in counts.classes:
+            usage, found = counts.of_class(bins), []
+            if bins is not first:
+                alone = relaxed.alone(deadline, bins)
+                found += [(np.array([a]), w) for a, w in enumerate(alone) if np.isfinite(w)]
+            if seed:  # groups of an earlier master (they hold its runs), at their least weight here
+                weights = relaxed.weights(seed, deadline, bins)
+                found += [] if weights is None else list(zip(seed, weights))
+            else:
+                runs, cost = relaxed.runs(deadline, bins)
+                found += [(np.sort(r), w) for r, w in zip(runs, cost) if r.size > 1]
+            for members, w in found:
+                if np.isfinite(w):
+                    self._append(members, np.ones(members.size), float(w), usage)
+
+    def _append(self, members: np.ndarray, x: np.ndarray, w: float, usage: np.ndarray) -> bool:
+        """Add the column unless the master holds it; whether it did."""
+        key = _key(members, x, usage)
+        if key in self.known:
+            return False
+        self.known.add(key)
+        self.columns.append(members)
+        self.coefficients.append(x)
+        self.weights.append(w)
+        self.usage.append(usage)
+        return True
+
+    def _rows(self, extra: int = 0) -> list[tuple[np.ndarray, float]]:
+        """The count rows over the columns (and ``extra`` columns after them, outside every row)."""
+        usage = np.array(self.usage).reshape(len(self.usage), self.counts.rows)
+        return [(np.concatenate([usage[:, r], np.zeros(extra)]), float(cap)) for r, cap in enumerate(self.counts.caps)]
 
     def solve(self, deadline: float | None) -> tuple[float, np.ndarray, np.ndarray] | None:
-        """The LP's value, its interior-point duals and the fair duals of its solution (each
-        column's weight split among its apps by their shares: where one large group covers
-        most apps, the LP's duals are far from the best bound's and these are near), or
-        None if the LP was not solved by the deadline (:func:`.interior_lp.run_interior_lp`)."""
-        solved = run_interior_lp(np.asarray(self.weights), self.columns, [], self.n, deadline=deadline,
+        """The LP's value, its interior-point duals (the cover rows', then the count rows') and
+        the fair duals of its solution (each column's weight split among its apps by their
+        shares, the count rows' 0: where one large group covers most apps, the LP's duals are
+        far from the best bound's and these are near), or None if the LP was not solved by the
+        deadline (:func:`.interior_lp.run_interior_lp`)."""
+        solved = run_interior_lp(np.asarray(self.weights), self.columns, self._rows(), self.n, deadline=deadline,
                                  coefficients=self.coefficients)
         if solved is None:
             return None
-        value, duals, x = solved[0], solved[1][:self.n], solved[2]
-        fair = np.zeros(self.n)
+        rows = self.n + self.counts.rows
+        value, duals, x = solved[0], solved[1][:rows], solved[2]
+        fair = np.zeros(rows)
         for j in np.flatnonzero(x > 1e-9):
             m, c = self.columns[j], self.coefficients[j]
-            fair[m] += x[j] * self.weights[j] * c * self.share[m] / (self.share[m] @ c)
-        if len(self.columns) > LARGEST * self.n:  # keep the apps alone, the columns in use and the nearest
-            reduced = np.array([w - c @ duals[m] for m, c, w in zip(self.columns, self.coefficients, self.weights)])
+            if m.size:  # (not a count row's slack)
+                fair[m] += x[j] * self.weights[j] * c * self.share[m] / (self.share[m] @ c)
+        if len(self.columns) > LARGEST * self.n:  # keep the apps alone, the slacks, the columns in use and the nearest
+            mu = self.counts.duals(duals, self.n)
+            reduced = np.array([w - c @ duals[m] - u @ mu for m, c, w, u in
+                                zip(self.columns, self.coefficients, self.weights, self.usage)])
             keep = np.zeros(len(self.columns), dtype=bool)
-            keep[:self.n] = True
+            keep[:rows] = True
             keep[x > 1e-4] = True  # (interior-point values: tiny but positive for every column)
             keep[np.argsort(reduced, kind="stable")[:LARGEST * self.n // 2]] = True
             for j in np.flatnonzero(~keep):
-                self.known.discard(_key(self.columns[j], self.coefficients[j]))
-            self.columns, self.coefficients, self.weights = (
-                [v for v, k in zip(vals, keep) if k] for vals in (self.columns, self.coefficients, self.weights))
+                self.known.discard(_key(self.columns[j], self.coefficients[j], self.usage[j]))
+            self.columns, self.coefficients, self.weights, self.usage = (
+                [v for v, k in zip(vals, keep) if k] for vals in (self.columns, self.coefficients, self.weights,
+                                                                  self.usage))
         return value, duals, fair
 
     def boxed(self, cap: np.ndarray, deadline: float | None) -> np.ndarray | None:
@@ -286,22 +330,14 @@ class _Master:
         degenerate its optimal duals form a wide face and its own duals wander over it
         round after round; capped near the best duals so far they move step by step."""
         alone = [np.array([a]) for a in range(self.n)]
-        solved = run_interior_lp(np.concatenate([self.weights, cap]), self.columns + alone, [], self.n,
-                                 deadline=deadline, coefficients=self.coefficients + [np.ones(1)] * self.n)
-        return None if solved is None else solved[1][:self.n]
+        solved = run_interior_lp(np.concatenate([self.weights, cap]), self.columns + alone, self._rows(self.n),
+                                 self.n, deadline=deadline, coefficients=self.coefficients + [np.ones(1)] * self.n)
+        return None if solved is None else solved[1][:self.n + self.counts.rows]
 
-    def add(self, found: list[tuple[np.ndarray, np.ndarray, float]]) -> int:
-        """Add the columns of ``found`` not in the master; return how many."""
-        added = 0
-        for members, x, w in found:
-            if _key(members, x) not in self.known:
-                self.known.add(_key(members, x))
-                self.columns.append(members)
-                self.coefficients.append(x)
-                self.weights.append(w)
-                added += 1
-        return added
+    def add(self, found: list[tuple[np.ndarray, np.ndarray, float, int]]) -> int:
+        """Add the columns of ``found`` (pricing's, each with its bin) not in the master; return how many."""
+        return sum(self._append(members, x, w, self.counts.usage[:, v]) for members, x, w, v in found)
 
 
-def _key(members: np.ndarray, x: np.ndarray) -> tuple:
-    return tuple(members.tolist()), tuple(np.round(x, 9).tolist())
+def _key(members: np.ndarray, x: np.ndarray, usage: np.ndarray) -> tuple:
+    return tuple(members.tolist()), tuple(np.round(x, 9).tolist()), tuple(usage.tolist())

@@ -52,10 +52,10 @@ def _chosen(gain: np.ndarray, where: np.ndarray) -> np.ndarray:
     return order[place < PER_BIN][:PER_ROUND]
 
 
-def pick(found: list) -> list[tuple[np.ndarray, np.ndarray, float]]:
+def pick(found: list) -> list[tuple[np.ndarray, np.ndarray, float, int]]:
     """The columns of largest gain in the blocks ``found`` (:func:`hold`; of equal gain, the
     first added), at most :data:`PER_BIN` of any bin and :data:`PER_ROUND` in all,
-    as ``(members, coefficients, weight)``. The members are found for these columns only: a
+    as ``(members, coefficients, weight, bin)``. The members are found for these columns only: a
     round adds up to a hundred times more to ``found`` than it keeps."""
     if not found:
         return []
@@ -63,5 +63,5 @@ def pick(found: list) -> list[tuple[np.ndarray, np.ndarray, float]]:
     columns = []
     for r in _chosen(gain, where):
         members = np.flatnonzero(x[r] > 0)
-        columns.append((members, x[r, members], float(weight[r])))
+        columns.append((members, x[r, members], float(weight[r]), int(where[r])))
     return columns

@@ -150,7 +150,7 @@ class Relaxed:
         u, unit, batch, kind = np.array(u), np.array(unit).reshape(-1, levels.size), np.array(batch), np.array(kind)
         keep = undominated(u, unit, kind)
         self.bins = [b for b, k in zip(self.bins, keep) if k]
-        self.u, self.unit = u[keep], unit[keep]
+        self.u, self.unit, self.kind = u[keep], unit[keep], kind[keep]
         self.levels = np.maximum(np.searchsorted(self.edges, BEYOND * batch[keep]), 1)  # rows up to the last
         allowed = np.array([[KINDS[k] in kinds for k in kind[keep]] for kinds in problem.app_kinds],
                            dtype=bool).reshape(problem.n, -1).T
@@ -158,19 +158,22 @@ class Relaxed:
         self.apps = [self.order[ok[self.order]] for ok in self.served]  # each bin's apps, in anchor order
         self._candidates = [self._candidates_of(v) for v in range(self.u.size)]
 
-    def alone(self, deadline: float | None = None) -> np.ndarray:
-        """Each app's cheapest relaxed column alone (``E[K] <= 1 + r tau``), over the bins (over
-        those priced before the ``deadline``, inf where none was)."""
+    def alone(self, deadline: float | None = None, bins: np.ndarray | None = None) -> np.ndarray:
+        """Each app's cheapest relaxed column alone (``E[K] <= 1 + r tau``), over the bins (those
+        of the mask ``bins`` where it is given; over those priced before the ``deadline``, inf
+        where none was)."""
         best = np.full(self.share.size, np.inf)
         idx, size, app, entries = [], [], [], 0
-        for v, part in enumerate(self.bins):  # (a block of bins, up to WEIGHED entries, at a time)
+        chosen = [v for v in range(len(self.bins)) if bins is None or bins[v]]
+        for v in chosen:  # (a block of bins, up to WEIGHED entries, at a time)
+            part = self.bins[v]
             apps = np.flatnonzero(self.served[v])
             fill = 1.0 + self.rates[apps] * (self.slo[apps] - self.u[v])
             idx.append(np.tile(part, apps.size))
             size.append(np.repeat(fill, part.size))
             app.append(np.repeat(apps, part.size))
             entries += apps.size * part.size
-            if entries >= WEIGHED or v == len(self.bins) - 1:
+            if entries >= WEIGHED or v == chosen[-1]:
                 if deadline is not None and time.perf_counter() > deadline:
                     break
                 unit = lower_bound(self.tables, np.concatenate(idx), np.concatenate(size))
@@ -188,10 +191,11 @@ class Relaxed:
         bin serves it): no more than its cost on any configuration at any timeouts."""
         return float(self.weights([np.asarray(members)])[0])
 
-    def weights(self, groups: list[np.ndarray], deadline: float | None = None) -> np.ndarray | None:
+    def weights(self, groups: list[np.ndarray], deadline: float | None = None,
+                bins: np.ndarray | None = None) -> np.ndarray | None:
         """:meth:`weight` of each of the ``groups`` (arrays of members), a bin at a time for
-        a block of them (at most :data:`WEIGHED` entries); None if the ``deadline`` passes
-        first."""
+        a block of them (at most :data:`WEIGHED` entries), over the bins of the mask ``bins``
+        where it is given; None if the ``deadline`` passes first."""
         n = self.share.size
         best = np.full(len(groups), np.inf)
         step = max(1, WEIGHED // max(n, 1))
@@ -205,6 +209,8 @@ class Relaxed:
             for v in range(self.u.size):
                 if deadline is not None and time.perf_counter() > deadline:
                     return None
+                if bins is not None and not bins[v]:
+                    continue
                 g = np.flatnonzero(~(member & ~self.served[v]).any(axis=1))  # the groups bin v serves
                 if g.size:
                     size = anchored_sizes(self.rates, np.broadcast_to(self.slo - self.u[v], (g.size, n)), anchor[g],
@@ -225,14 +231,15 @@ class Relaxed:
         partner = np.where(held.any(axis=1), candidates[np.arange(anchor.size), first], -1)
         return anchor, partner
 
-    def runs(self, deadline: float | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    def runs(self, deadline: float | None = None, bins: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:
         """The runs of apps consecutive in SLO order (of at most ``max(8, 40000 / n)`` apps,
         so memory stays ``O(n)``, at most :data:`ANCHORS` anchors as it grows, and of the
         lengths :data:`LENGTHS` allows) as columns, each at its least row weight: the groups
         good plans are made of, to start the master. Returns the runs' members and weights
         (runs no bin serves are left out); none if the ``deadline`` passes first. The runs'
         sizes grow by a cumulative sum along each run, for every run at once; with partners
-        they are weighed again (:meth:`weights`: n = 500, 8,648 runs, 4.2 s)."""
+        they are weighed again (:meth:`weights`: n = 500, 8,648 runs, 4.2 s). Over the bins of
+        the mask ``bins`` where it is given."""
         n = self.share.size
         width = min(n, max(8, 40000 // n))
         by_slo = np.argsort(self.slo, kind="stable")
@@ -253,6 +260,8 @@ class Relaxed:
         for v in range(self.u.size):
             if deadline is not None and time.perf_counter() > deadline:
                 return [], np.zeros(0)
+            if bins is not None and not bins[v]:
+                continue
             fill = np.zeros((n, width))
             for i, rates, slo, anchor, span in anchors:
                 size = anchored_sizes(rates, slo - self.u[v], anchor)
@@ -264,21 +273,24 @@ class Relaxed:
         first, last = np.nonzero(np.isfinite(best) & some[None, :])
         runs, weights = [by_slo[i:i + d + 1] for i, d in zip(first, last)], best[first, last]
         if self.most:  # the sizes above keep the anchor's decay alone
-            weights = self.weights(runs, deadline)
+            weights = self.weights(runs, deadline, bins)
             if weights is None:
                 return [], np.zeros(0)
         return runs, weights
 
-    def price(self, duals: np.ndarray, bins: range | None = None, deadline: float | None = None
-              ) -> tuple[float, float, list[tuple[np.ndarray, np.ndarray, float]]]:
+    def price(self, duals: np.ndarray, bins: range | None = None, deadline: float | None = None,
+              offsets: np.ndarray | None = None) -> tuple[float, float, list[tuple[np.ndarray, np.ndarray, float, int]]]:
         """Two upper bounds at ``duals``: on what the relaxed columns of any plan gain
         together (the sum over apps of the largest ``min(P, p_a^+)`` over the ``(bin,
         level)`` rows, ``P`` the row's largest LP profit, as the columns of a plan are
         disjoint), and on any one column's gain (the largest ``P``); and the best columns found
-        that price out, as ``(members, coefficients, weight)``: the rows' LP vertices and the
+        that price out, as ``(members, coefficients, weight, bin)``: the rows' LP vertices and the
         groups rounded from them (:func:`.expected_columns.pick`: at most ``PER_ROUND``, and
         ``PER_BIN`` a bin). Priced over some ``bins`` only, or stopped at the ``deadline``, it
-        finds columns but bounds nothing (both bounds are inf).
+        finds columns but bounds nothing (both bounds are inf). ``offsets`` (per bin, at least 0)
+        is what a column of each bin adds to its reduced cost beside its weight, the count rows'
+        duals (``formulations/column_generation.md``, "Count rows under expected"): a row's gain
+        is less by its bin's offset, and its columns' weights stay their own.
 
         A row ``(bin, level, anchor, partner)`` is priced (:meth:`_rows`) only while what it
         can gain at most (the anchor's and partner's profits and every positive profit of the
@@ -288,6 +300,7 @@ class Relaxed:
 
         every = bins is None
         bins = range(self.u.size) if every else bins
+        offsets = np.zeros(self.u.size) if offsets is None else offsets
         gains = np.zeros(self.unit.shape)  # (bin, level): the largest gain, or a cap above it
         opened, cap = np.empty((4, OPENED), np.int64), np.empty(OPENED)  # (grown where a bin opens more)
         apps_, places, falls, blocks = [], [], [], []  # (a block: the rows of one bin and level)
@@ -296,11 +309,14 @@ class Relaxed:
                 return np.inf, np.inf, []
             apps = self.apps[v]
             where, first = self._candidates[v]
-            args = duals[apps], self.share[apps], self.unit[v, :self.levels[v]], where, first, TOLERANCE, gains[v, :self.levels[v]]
+            # (a row passes where its cap passes its bin's offset)
+            args = (duals[apps], self.share[apps], self.unit[v, :self.levels[v]], where, first, TOLERANCE + offsets[v],
+                    gains[v, :self.levels[v]])
             count = open_rows(*args, opened, cap)
             if count > cap.size:
                 opened, cap = np.empty((4, 2 * count), np.int64), np.empty(2 * count)
                 open_rows(*args, opened, cap)
+            gains[v, :self.levels[v]] = np.maximum(gains[v, :self.levels[v]], offsets[v])  # (no less is worth finding)
             level, anchor, place = opened[:3, :count]
             apps_.append(apps[anchor].astype(np.int32))
             places.append(place.astype(np.int16))
@@ -310,11 +326,12 @@ class Relaxed:
         found: list = []
         if blocks:
             ended = self._open(np.concatenate(blocks, axis=1), _joined(apps_), _joined(places), _joined(falls),
-                               duals, gains, found, deadline, every)
+                               duals, gains, found, deadline, every, offsets)
             every = every and ended
         columns = pick(found)
         if not every:
             return np.inf, np.inf, columns
+        gains -= offsets[:, None]  # (at least 0: a bin's gains start at its offset)
         best = np.zeros(self.share.size)
         for v in bins:
             apps = self.apps[v]
@@ -323,7 +340,7 @@ class Relaxed:
         return float(best.sum()), float(gains.max(initial=0.0)), columns
 
     def _open(self, blocks: np.ndarray, app: np.ndarray, place: np.ndarray, fall: np.ndarray, duals: np.ndarray,
-              gains: np.ndarray, found: list, deadline: float | None, whole: bool) -> bool:
+              gains: np.ndarray, found: list, deadline: float | None, whole: bool, offsets: np.ndarray) -> bool:
         """Price the rows :meth:`price` opened while their cap exceeds their level's gain, in
         steps that take each block's next ranks, 1, 2, 4, ... of them, until no row is left
         (True) or the ``deadline`` passes (False); not ``whole``, the first step only (False).
@@ -354,7 +371,7 @@ class Relaxed:
             for lo in range(0, rows.shape[1], per_call):
                 if deadline is not None and time.perf_counter() > deadline:
                     return False
-                self._rows(rows[:, lo:lo + per_call], duals, gains, found)
+                self._rows(rows[:, lo:lo + per_call], duals, gains, found, offsets)
             if not whole:
                 return False
         return False
@@ -408,10 +425,11 @@ class Relaxed:
         top = level == self.levels[v] - 1
         return np.where(top, np.inf, self.edges[np.minimum(level + 1, self.edges.size - 1)] - 1.0) - own
 
-    def _rows(self, rows: np.ndarray, duals: np.ndarray, gains: np.ndarray, found: list) -> None:
+    def _rows(self, rows: np.ndarray, duals: np.ndarray, gains: np.ndarray, found: list, offsets: np.ndarray) -> None:
         """Price the rows ``(bin, level, anchor, place)`` (columns of ``rows``): raise their
         levels' ``gains``, and append to ``found`` the LP vertices and the groups rounded from
-        them that price out, as blocks (:func:`.expected_columns.hold`).
+        them that price out, their gains less their bins' ``offsets``, as blocks
+        (:func:`.expected_columns.hold`).
 
         A row's 0-1 knapsack is relaxed before its LP (:mod:`.relaxed_kernel`): an app larger
         than the room left cannot join, and sizes are capped at the lower limit (a selection
@@ -439,7 +457,8 @@ class Relaxed:
         np.maximum.at(gains, (v, level), gain)
         fit = np.flatnonzero(np.isfinite(gain))  # the rows some selection fits
         v, weight = v[fit], shares[fit, 0] * unit[fit]
-        hold(v, paid[fit, 0] - weight, weight, lambda top: x[fit[top]], found)
+        hold(v, paid[fit, 0] - weight - offsets[v], weight, lambda top: x[fit[top]], found)
         for k, least in ((1, 1 - 1e-9), (2, 1e-9)):  # the vertex without its item in part, and with it
             weight = shares[fit, k] * self.unit[v, self._level(v, fill[fit, k - 1]) - 1]
-            hold(v, paid[fit, k] - weight, weight, lambda top, least=least: (x[fit[top]] > least).astype(float), found)
+            hold(v, paid[fit, k] - weight - offsets[v], weight,
+                 lambda top, least=least: (x[fit[top]] > least).astype(float), found)
