@@ -410,11 +410,12 @@ def test_the_expected_bound_is_below_the_optimum(model, platform, workload, data
     event("the ceiling below the optimum" if top < want * (1 - 1e-9) else "the ceiling at the optimum")
     assert problem.lower_bound() <= bound <= want * (1 + REL) and top <= want * (1 + REL)
     gpu_row = side is not None and side.max_gpu_functions is not None and side.max_gpu_functions < problem.n
-    event("a GPU row: the bound above the ceiling" if gpu_row and bound > top * (1 + REL) else "the bound below the ceiling")
+    event("a GPU row: the bound above the ceiling" if gpu_row and bound > top * (1 + REL)
+          else "the bound below the ceiling")
     assert gpu_row or bound <= top * (1 + REL)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(served_workloads(min_apps=3, max_apps=7), st.data())
 def test_the_count_rows_keep_the_bound_below_the_capped_optimum_and_raise_it(instance, data):
     """Under caps on functions, on GPU functions or both, the relaxed master holds their count

@@ -60,8 +60,9 @@ SCALING_SHARE = 0.1
 @interruptible()
 def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: int | None = None) -> float:
     """A lower bound on the cost of every plan of ``problem`` under the expected-batch model
-    that keeps its caps on functions and GPU functions (rows of the master: :mod:`.expected_counts`;
-    its other side constraints relaxed, so it holds with them too); at least the per-app bound. The
+    that keeps its cap on GPU functions (a row of the master: :mod:`.expected_counts`) and on
+    functions (the most groups a plan holds; its other side constraints relaxed, so it holds
+    with them too); at least the per-app bound. The
     ``deadline`` (a ``time.perf_counter()`` reading) stops the master's LP, and pricing
     between its batches of rows; the bound is the best one a finished round proved, or the
     best round's duals scaled down in the last tenth of the time. At most
@@ -103,7 +104,9 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
             break
         began = time.perf_counter()
         relaxed = Relaxed(problem, scale, ratio, most)
-        seed = {tuple(c.tolist()): c for c, x in zip(master.columns, master.coefficients) if c.size > 1 and (x == 1).all()}
+        # (an earlier master's groups, once each: under a GPU row it held them on both kinds)
+        seed = {tuple(c.tolist()): c for c, x in zip(master.columns, master.coefficients)
+                if c.size > 1 and (x == 1).all()}
         master = _Master(problem.n, relaxed, Counts(problem, relaxed.kind), generation, seed=list(seed.values()))
         setup = time.perf_counter() - began
         best, duals, rounds = _generate(problem, relaxed, master, generation, rounds)
@@ -255,7 +258,7 @@ class _Master:
         self.coefficients: list[np.ndarray] = []
         self.usage: list[np.ndarray] = []  # what each column adds to each count row
         self.known: set[tuple] = set()
-        first, *others = counts.classes
+        first = counts.classes[0]
         for a, w in enumerate(np.minimum(relaxed.alone(deadline, first), ARTIFICIAL)):
             self._append(np.array([a]), np.ones(1), float(w), counts.of_class(first))
         for r in range(counts.rows):

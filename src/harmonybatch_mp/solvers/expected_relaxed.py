@@ -231,7 +231,8 @@ class Relaxed:
         partner = np.where(held.any(axis=1), candidates[np.arange(anchor.size), first], -1)
         return anchor, partner
 
-    def runs(self, deadline: float | None = None, bins: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    def runs(self, deadline: float | None = None,
+             bins: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:
         """The runs of apps consecutive in SLO order (of at most ``max(8, 40000 / n)`` apps,
         so memory stays ``O(n)``, at most :data:`ANCHORS` anchors as it grows, and of the
         lengths :data:`LENGTHS` allows) as columns, each at its least row weight: the groups
@@ -279,7 +280,8 @@ class Relaxed:
         return runs, weights
 
     def price(self, duals: np.ndarray, bins: range | None = None, deadline: float | None = None,
-              offsets: np.ndarray | None = None) -> tuple[float, float, list[tuple[np.ndarray, np.ndarray, float, int]]]:
+              offsets: np.ndarray | None = None,
+              ) -> tuple[float, float, list[tuple[np.ndarray, np.ndarray, float, int]]]:
         """Two upper bounds at ``duals``: on what the relaxed columns of any plan gain
         together (the sum over apps of the largest ``min(P, p_a^+)`` over the ``(bin,
         level)`` rows, ``P`` the row's largest LP profit, as the columns of a plan are
