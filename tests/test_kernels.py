@@ -150,10 +150,10 @@ def test_the_kernels_call_no_python_and_the_warm_ups_compile_what_the_solvers_ca
         label_kernel,
         partition_kernel,
         path_kernel,
+        problem_runs,
         relaxed_kernel,
         run_kernel,
     )
-    from harmonybatch_mp.solvers import problem as problem_module
     from harmonybatch_mp.solvers.function_cap import capped_path
 
     kernels._warm_colgen()
@@ -179,7 +179,7 @@ def test_the_kernels_call_no_python_and_the_warm_ups_compile_what_the_solvers_ca
     many = Problem(*as_instance(_random(np.random.default_rng(5), "VGG19", 120), "VGG19"), cost_model="full-batch")
     assert kernels.ready(kernels.RUNS, None)
     with monkeypatch.context() as patched:  # (the runs of 100 apps or more: the kernel's, not numpy's)
-        patched.setattr(problem_module, "run_optima", None)
+        patched.setattr(problem_runs, "run_optima", None)
         assert len(list(many.fill_runs(40))) > 3000
     for caps in ({"max_functions": 3}, {"max_gpu_functions": 1}, {"gpu_memory_budget": 8}):
         assert capped_path(many, **caps) is not None

@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 from harmonybatch_mp import InfeasibleError, SideConstraints, solve
 from harmonybatch_mp.plan import SolverInfo
 from harmonybatch_mp.provision import feasible_mask
-from harmonybatch_mp.solvers import Problem, as_instance
-from harmonybatch_mp.solvers import problem as problem_module
+from harmonybatch_mp.solvers import Problem, as_instance, problem_classes
 from harmonybatch_mp.solvers import repair as repair_module
 from harmonybatch_mp.solvers.dp import dp
 from harmonybatch_mp.solvers.problem import members
@@ -145,7 +144,7 @@ def test_a_repair_cut_short_leaves_what_it_priced_for_the_next():
     problem = Problem(*as_instance(",".join(f"{0.5 + 0.01 * i}:{1 + i % 7}" for i in range(40)), "VGG19"),
                       cost_model="full-batch", side=side)
     folded = []
-    with mock.patch.object(problem_module, "feasible_mask",
+    with mock.patch.object(problem_classes, "feasible_mask",
                            lambda grid, apps, kinds, **kw: folded.append(len(apps)) or feasible_mask(grid, apps, kinds,
                                                                                                        **kw)):
         first = repair(problem, [1 << i for i in range(40)])

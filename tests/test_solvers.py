@@ -36,8 +36,9 @@ from harmonybatch_mp.families import _random
 from harmonybatch_mp.solvers import Solution, as_instance, register_solver, unregister_solver
 from harmonybatch_mp.solvers.dp import TIE, dp, dp_with_ties, shortest_path
 from harmonybatch_mp.solvers.exact import set_partitions
+from harmonybatch_mp.solvers.groups import run_mask
 from harmonybatch_mp.solvers.milp import milp
-from harmonybatch_mp.solvers.problem import Problem, members, run_mask
+from harmonybatch_mp.solvers.problem import Problem, members
 from harmonybatch_mp.solvers.repair import plan_cost
 from strategies import models, platforms, served_workloads, workloads
 
@@ -889,7 +890,7 @@ def _run_options(p: Problem, classes: bool):
     rate over the total, times its configuration's cost), none for a run holding an isolated
     pair: ``options(i, j, per_kind)``, with ``per_kind`` one per kind (and with
     ``classes``, per GPU memory size: ``Problem.per_class``), else the run's optimum."""
-    from harmonybatch_mp.solvers.problem import run_mask
+    from harmonybatch_mp.solvers.groups import run_mask
 
     apart = p.isolated_pairs()
 
@@ -921,7 +922,7 @@ def test_the_capped_path_is_the_cheapest_contiguous_plan_under_its_caps(caps, in
     rounding), and of the plans within ``TIE`` of it one with the fewest groups; None where no
     composition keeps the caps."""
     from harmonybatch_mp.solvers.function_cap import capped_path, capped_plans
-    from harmonybatch_mp.solvers.problem import run_mask
+    from harmonybatch_mp.solvers.groups import run_mask
 
     model, platform, workload = instance
     names = [a.name for a in workload.apps]

@@ -14,8 +14,9 @@ from ..errors import MORE_APPS, InfeasibleApp, InfeasibleError, SolverError, _li
 from ..plan import HEURISTIC, TIME_LIMIT, SolverInfo
 from .base import Solution
 from .bounds import per_app_costs
+from .groups import run_mask
 from .options import deadline_of, late
-from .problem import Problem, run_mask
+from .problem import Problem
 
 #: A split whose lower bound passes the best cost by this share is abandoned: far above the
 #: rounding of the sums, so no split that could be kept is.

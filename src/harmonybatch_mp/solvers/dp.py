@@ -13,8 +13,9 @@ from ..provision import GroupConfig
 from ..solver_info import relative_gap
 from .base import Solution
 from .candidates import auto_max_run, check_max_run
+from .groups import run_mask
 from .options import checked_deadline, deadline_of, late
-from .problem import Problem, run_mask
+from .problem import Problem
 
 #: Per end node ``j``, the runs ``apps[i:j]`` ending there: ``(start i, weight)``. (Their masks
 #: are made for the path only: at 20,000 apps the 1.3 million runs' masks held about 1.5 GB.)

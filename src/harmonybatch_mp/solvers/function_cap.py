@@ -35,9 +35,10 @@ from .._validate import instance, integer, number
 from ..grid import GPU
 from ..provision import GroupConfig
 from .dp import TIE
+from .groups import run_mask
 from .kernels import RUNS, ready
 from .options import checked_deadline, late
-from .problem import Problem, run_mask
+from .problem import Problem
 
 #: Most pushes (the layers each class of run can be pushed from, times the runs) a path is searched
 #: for, compiled (:mod:`.path_kernel`), on a 2-core machine: 5,000 apps with ``F = 10`` and ``G = 4``

@@ -13,8 +13,9 @@ from ..plan import HEURISTIC, TIME_LIMIT, SolverInfo
 from ..provision import GroupConfig, best_config
 from ..workload import App
 from .base import Solution
+from .groups import run_mask
 from .options import deadline_of, late
-from .problem import Problem, run_mask
+from .problem import Problem
 
 #: Rates searched for the knee (requests/s): below, CPU is assumed; above, GPU.
 KNEE_RATE_RANGE = (1e-4, 1e5)

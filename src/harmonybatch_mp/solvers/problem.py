@@ -1,7 +1,9 @@
 """The planning problem shared by every solver: apps in canonical order, side constraints,
 cached group optima and a lower bound valid for every plan.
 
-Groups are bitmasks over the canonical app order (bit ``i`` = ``workload.apps[i]``).
+Groups are bitmasks over the canonical app order (bit ``i`` = ``workload.apps[i]``,
+:mod:`.groups`). A problem's optima per class of function are :mod:`.problem_classes`', and
+those of its runs :mod:`.problem_runs`'; :class:`Problem` holds both, and every cache.
 """
 
 from __future__ import annotations
@@ -34,19 +36,18 @@ from ..provision import (
     config_grid,
     feasible_mask,
     kind_mask,
-    run_class,
-    run_optima,
 )
 from ..workload import App, Workload
 from .bounds import per_app_bound
-from .kernels import RUNS, ready
+from .groups import MISSING, checked_kinds, members
 from .options import checked_deadline
+from .problem_classes import FunctionClasses
+from .problem_runs import ContiguousRuns
 from .side import SideConstraints
 
 if TYPE_CHECKING:  # (the kernel's module imports numba: on first use only)
     from .run_kernel import ClassArrays, RunArrays
 
-_MISSING = object()
 T = TypeVar("T")
 #: Groups searched together under ``expected`` (bounds the memory of one round).
 _SEARCH_BATCH = 256
@@ -60,61 +61,10 @@ _SEARCH_BATCH = 256
 #: (64 high-rate apps: about 0.12 s).
 _RUN_BATCH = (16, 256)
 _RUN_SECONDS = 0.1
-#: Fewest apps whose runs are searched by the compiled kernel (:mod:`.run_kernel`), where it
-#: is ready. Fewer are searched by numpy (99 apps: 0.10-0.17 s in all), and their first search
-#: of a process does not import numba, which in a background thread held a first 0.1 s
-#: ``solve()`` of 6 apps (its imports wait for numba's) until its limit: ``time_limit`` at
-#: 54% above the bound, where it had been ``optimal``.
-RUN_KERNEL_APPS = 100
 
 
-#: Members from which :func:`members` reads the mask's bytes at once: 13 us for 60 of 3,000 apps,
-#: against 19 us a member at a time (3 us against 0.6 us for 5 of 30).
-_MANY_MEMBERS = 32
 
-
-def members(mask: int) -> list[int]:
-    """Indices of the set bits of ``mask``, ascending (one step per member, not per bit).
-
-    >>> members(0b1010)
-    [1, 3]
-    >>> members(-1)
-    Traceback (most recent call last):
-    ...
-    harmonybatch_mp.errors.InputError: a group must be a bitmask of apps (an int >= 0), got -1
-    """
-    if mask < 0:  # (its bits never run out)
-        raise InputError(f"a group must be a bitmask of apps (an int >= 0), got {mask!r}")
-    if type(mask) is not int and isinstance(mask, np.integer):  # (it has no bit_length)
-        mask = int(mask)
-    low = mask & -mask
-    if mask and not (mask + low) & mask:  # a run of consecutive apps (a contiguous candidate, a group of dp)
-        return list(range(low.bit_length() - 1, mask.bit_length()))
-    if mask.bit_count() >= _MANY_MEMBERS:  # each step below costs a pass over every word of the mask
-        size = (mask.bit_length() + 7) // 8
-        return np.flatnonzero(np.unpackbits(np.frombuffer(mask.to_bytes(size, "little"), np.uint8),
-                                            bitorder="little")).tolist()
-    out = []
-    while mask:
-        low = mask & -mask
-        out.append(low.bit_length() - 1)
-        mask ^= low
-    return out
-
-
-def _kinds(kinds: Any) -> tuple[str, ...] | None:
-    """``kinds`` checked as :meth:`Problem.group` takes it: None, or a tuple of function kinds."""
-    if kinds is not None and not (isinstance(kinds, tuple) and all(isinstance(k, str) and k in KINDS for k in kinds)):
-        raise InputError(f"kinds: expected a tuple of function kinds ({', '.join(KINDS)}), got {repr(kinds):.40}")
-    return kinds
-
-
-def run_mask(i: int, j: int) -> int:
-    """The mask of the apps ``i..j-1`` (a run in SLO order)."""
-    return ((1 << (j - i)) - 1) << i
-
-
-class Problem:
+class Problem(FunctionClasses, ContiguousRuns):
     """A workload on a model and platform, with each group's optimum computed once.
 
     Parameters
@@ -236,7 +186,7 @@ class Problem:
         the function ``kinds`` given (as :meth:`group` takes them). Under ``full-batch`` a group
         costs one lookup, so there is nothing to compute ahead, but the masks are checked all
         the same."""
-        masks, kinds = self._masks(masks), _kinds(kinds)
+        masks, kinds = self._masks(masks), checked_kinds(kinds)
         if not self.expected:
             return
         # each group once, runs and apps alone known by their ends: hashing a mask reads all its
@@ -246,7 +196,7 @@ class Problem:
         for m in masks:
             at = self._run_of(m)
             key = at if at[1] else m
-            if key in seen or self._cached(m, kinds, at) is not _MISSING:
+            if key in seen or self._cached(m, kinds, at) is not MISSING:
                 continue
             seen.add(key)
             allowed = tuple(k for k in self.kinds_of(m) if kinds is None or k in kinds)
@@ -275,61 +225,9 @@ class Problem:
         [2, 2, 2, 1]
         """
         masks, deadline, most = self._masks(masks), checked_deadline(deadline), integer(most, "most", minimum=1)
-        kinds = _kinds(kinds)
+        kinds = checked_kinds(kinds)
         fetch = self.prefetch_classes if classes else None if kinds is None else lambda ms: self.prefetch(ms, kinds)
         return self.timed_batches(iter(masks), list, deadline, fetch=fetch, most=most)
-
-    def prefetch_classes(self, masks: Iterable[int]) -> None:
-        """Compute and cache :meth:`per_class` of many groups at once (under ``expected``: one
-        search per group and class not searched yet, all run together; under ``full-batch`` the
-        masks are only checked)."""
-        masks = self._masks(masks)
-        if not self.expected:
-            return
-        todo = [m for m in dict.fromkeys(masks) if m not in self._classes]
-        jobs = [(m, on, size) for m in todo for on, size in self._classes_of(m)]
-        found: dict[int, list[GroupConfig]] = {m: [] for m in todo}
-        for (m, _, _), cfg in zip(jobs, self._class_searched(jobs)):
-            if cfg is not None:
-                found[m].append(cfg)
-        for m, cfgs in found.items():
-            self._classes[m] = sorted(cfgs, key=lambda c: (c.cost, c.index))
-
-    def _classes_of(self, mask: int) -> list[tuple[tuple[str, ...], int | None]]:
-        """The classes :meth:`per_class` searches the group on under ``expected``: CPU, and each
-        GPU size within the budget, of the kinds its members allow."""
-        kinds = self.kinds_of(mask)
-        return ([(("cpu",), None)] if "cpu" in kinds else []) + (
-            [(("gpu",), s) for s in self._gpu_sizes] if "gpu" in kinds else [])
-
-    def _class_searched(self, jobs: Sequence[tuple[int, tuple[str, ...], int | None]]) -> list[GroupConfig | None]:
-        """Under ``expected``, each group's optimum on a class (``(mask, kinds, gpu_mem)``, the kinds
-        within those its members allow), searched once and kept: :meth:`per_class` and
-        :meth:`class_optima` read the same searches (:func:`.function_cap.capped_path` searches
-        runs that the model's columns search again), and a class of every kind its members allow
-        and any GPU size is the group's optimum, :meth:`group`'s."""
-        keys, todo = [], {}
-        for m, on, size in jobs:
-            at = self._run_of(m)
-            key = (at if at[1] else m, on, size)
-            keys.append(key)
-            if key in self._class_found or key in todo:
-                continue
-            if size is None and on == self.kinds_of(m):
-                cfg = self._cached(m, None, at)
-                if cfg is not _MISSING:
-                    self._class_found[key] = cfg
-                    continue
-            todo[key] = m
-        searched = [(key, m) for key, m in todo.items() if self._class_candidates(key[1], key[2]).size]
-        for key in todo.keys() - {key for key, _ in searched}:
-            self._class_found[key] = None
-        found = self._search_many([(m, self._class_candidates(key[1], key[2])) for key, m in searched])
-        for (key, m), cfg in zip(searched, found):
-            self._class_found[key] = cfg
-            if key[2] is None and key[1] == self.kinds_of(m):
-                self._keep(m, cfg)
-        return [self._class_found[key] for key in keys]
 
     def check_mask(self, mask: Any) -> int:
         """``mask`` as an int, where it is a group of this problem's apps (bit ``i`` is
@@ -367,10 +265,10 @@ class Problem:
         ``kinds`` restricts the function kinds further (e.g. the CPU-only baseline)."""
         if type(mask) is not int:  # (ints are checked where first priced, in kinds_of)
             mask = self.check_mask(mask)
-        kinds = _kinds(kinds)
+        kinds = checked_kinds(kinds)
         at = self._run_of(mask)
         cfg = self._cached(mask, kinds, at)
-        if cfg is _MISSING:
+        if cfg is MISSING:
             allowed = tuple(k for k in self.kinds_of(mask) if kinds is None or k in kinds)
             if not allowed:
                 cfg = None
@@ -385,8 +283,8 @@ class Problem:
     def alone(self) -> list[GroupConfig | None]:
         """Each app's optimum alone, in app order: :meth:`group` of ``1 << i``, without making the
         masks where they are cached (at 100,000 apps, looking them up by mask took 1 s)."""
-        cached = self._alone.get(None, [_MISSING] * self.n)
-        missing = [i for i, cfg in enumerate(cached) if cfg is _MISSING]
+        cached = self._alone.get(None, [MISSING] * self.n)
+        missing = [i for i, cfg in enumerate(cached) if cfg is MISSING]
         self.prefetch(1 << i for i in missing)  # (under expected, searched together)
         for i in missing:
             self.group(1 << i)
@@ -394,17 +292,17 @@ class Problem:
 
     def _cached(self, mask: int, kinds: tuple[str, ...] | None = None,
                 at: tuple[int, int] | None = None) -> GroupConfig | None | object:
-        """The group's cached optimum (``kinds`` as :meth:`group` takes it), or ``_MISSING``;
+        """The group's cached optimum (``kinds`` as :meth:`group` takes it), or ``MISSING``;
         ``at`` is :meth:`_run_of` the mask where the caller knows it. Runs are cached by where
         they start and end, an app alone by its position, other groups by mask: hashing a mask
         reads all its bits (at 20,000 apps, dp spent 108 s of 148 s hashing its runs, and their
         masks held gigabytes as keys)."""
         i, j = at or self._run_of(mask)
         if j == i + 1:
-            return self._alone[kinds][i] if kinds in self._alone else _MISSING
+            return self._alone[kinds][i] if kinds in self._alone else MISSING
         if j:
-            return self._runs.get((i, j, kinds), _MISSING)
-        return self._cache.get(mask if kinds is None else (mask, kinds), _MISSING)
+            return self._runs.get((i, j, kinds), MISSING)
+        return self._cache.get(mask if kinds is None else (mask, kinds), MISSING)
 
     def _keep(self, mask: int, cfg: GroupConfig | None, kinds: tuple[str, ...] | None = None,
               at: tuple[int, int] | None = None) -> None:
@@ -413,7 +311,7 @@ class Problem:
         i, j = at or self._run_of(mask)
         if j == i + 1:
             if kinds not in self._alone:
-                self._alone[kinds] = [_MISSING] * self.n
+                self._alone[kinds] = [MISSING] * self.n
             self._alone[kinds][i] = cfg
         elif j:
             self._runs[i, j, kinds] = cfg
@@ -449,87 +347,6 @@ class Problem:
         cost, scale = evaluate(self.tables, hit, np.array([a.slo for a in apps]), np.array([a.rate for a in apps]),
                                self.timeout_levels)
         return self._expected_config(i, float(scale[0]), float(cost[0]))
-
-    def per_class(self, mask: int) -> list[GroupConfig]:
-        """The group's cheapest configuration per function kind and GPU memory size (one per
-        CPU, one per GPU size), under the cost model; cheapest first. Under ``expected`` and a
-        GPU memory budget, no GPU size above it: there each class is a search, and a group on
-        such a size breaks the budget whatever the rest of the plan (100 random VGG19 apps within
-        6 GB: the model's columns took 11.4 s with every size, 3.6 s without those above it).
-        Under ``full-batch`` every size: the classes are read off the grid at once, and
-        :meth:`.SideConstraints.impossible` names the least size an app alone needs."""
-        kinds = self.kinds_of(mask)
-        if not kinds:
-            return []
-        grid = self.grid
-        if self.expected:
-            if mask not in self._classes:
-                self.prefetch_classes([mask])
-            return list(self._classes[mask])
-        if mask in self._classes:  # kept, as under expected: every solver asks for the apps alone again,
-            return list(self._classes[mask])  # and a repair cut short by its deadline for its merges
-        if self._by_class is None:  # the grid by class (kind, GPU memory), then cost, then index: sorted once
-            key = grid.kind * 10_000 + grid.gpu_mem
-            order = np.lexsort((np.arange(len(grid)), grid.cost, key))
-            self._by_class = order, key[order]
-        order, key = self._by_class
-        ok = feasible_mask(grid, [self.apps[i] for i in members(mask)], kinds, check_input=False)[order]
-        ranked, key = order[ok], key[ok]
-        first = np.ones(ranked.size, bool)
-        first[1:] = key[1:] != key[:-1]
-        out = [grid.config(i) for i in sorted(ranked[first].tolist(), key=lambda i: (grid.cost[i], i))]
-        self._classes[mask] = out
-        return list(out)
-
-    def class_optima(self, masks: Iterable[int], classes: Sequence[tuple[tuple[str, ...] | None, int | None]],
-                     ) -> list[list[GroupConfig | None]]:
-        """Per group, its optimum under the cost model on each class ``(kinds, gpu_mem)``: the
-        function ``kinds`` given (as :meth:`group` takes them), and on a GPU function only of
-        ``gpu_mem`` GB where it is not None (:func:`~harmonybatch_mp.provision.run_class`); None
-        where none serves it. Under ``expected`` one search per group and class not searched yet,
-        all run together, kept where :meth:`per_class` and :meth:`group` find them
-        (:func:`.function_cap.capped_path` reads every run on a few classes).
-
-        >>> from harmonybatch_mp.solvers import as_instance
-        >>> p = Problem(*as_instance("0.3:2,0.5:5,0.8:10", "VGG19"), cost_model="expected")
-        >>> [[c.gpu_mem_gb for c in row] for row in p.class_optima([1, 7], [(("gpu",), 3), (("gpu",), 4)])]
-        [[3, 4], [3, 4]]
-        >>> p.class_optima([7], [(None, None)]) == [[p.group(7)]]
-        True
-        """
-        masks, asked = self._masks(masks), []
-        for pair in listed(classes, "class_optima: classes", "a sequence of (kinds, gpu_mem) pairs"):
-            if not isinstance(pair, tuple) or len(pair) != 2:
-                raise InputError(f"class_optima: classes: expected (kinds, gpu_mem) pairs, got {repr(pair):.40}")
-            kinds, size = pair
-            asked.append((_kinds(kinds), None if size is None else integer(size, "class_optima: gpu_mem", minimum=1)))
-        jobs, where = [], []
-        for a, mask in enumerate(masks):
-            allowed = self.kinds_of(mask)
-            for b, (kinds, size) in enumerate(asked):
-                on = tuple(k for k in allowed if kinds is None or k in kinds)
-                if on:
-                    jobs.append((mask, on, size))
-                    where.append((a, b))
-        found = self._class_searched(jobs) if self.expected else [
-            self._cheapest(m, self._class_candidates(on, size)) for m, on, size in jobs]
-        out: list[list[GroupConfig | None]] = [[None] * len(asked) for _ in masks]
-        for (a, b), cfg in zip(where, found):
-            out[a][b] = cfg
-        return out
-
-    def _class_candidates(self, kinds: tuple[str, ...], gpu_mem: int | None) -> np.ndarray:
-        """The grid indices a class's searches run over (:func:`~harmonybatch_mp.provision.run_class`),
-        one array per class, which the searches share."""
-        if (kinds, gpu_mem) not in self._class_configs:
-            self._class_configs[kinds, gpu_mem] = np.flatnonzero(run_class(self.grid, kinds, gpu_mem))
-        return self._class_configs[kinds, gpu_mem]
-
-    def _cheapest(self, mask: int, candidates: np.ndarray) -> GroupConfig | None:
-        """Under full-batch, the group's cheapest feasible configuration among ``candidates``."""
-        ok = candidates[feasible_mask(self.grid, [self.apps[i] for i in members(mask)], KINDS,
-                                      check_input=False)[candidates]]
-        return None if not ok.size else self.grid.config(int(ok[np.lexsort((ok, self.grid.cost[ok]))[0]]))
 
     def all_configs(self, mask: int) -> list[GroupConfig]:
         """Every feasible configuration of the group (under ``expected``, each at its best
@@ -586,139 +403,6 @@ class Problem:
             pace = max(pace, took / members[-1])
             size = min(2 * len(batch), most) if took < _RUN_SECONDS / 2 else (
                 min(max(len(batch) // 2, fewest), most) if took > _RUN_SECONDS else len(batch))
-
-    def fill_runs(self, max_run: int | None = None, deadline: float | None = None,
-                  shortest: int = 1) -> Iterator[tuple[int, int, int, GroupConfig | None]]:
-        """Optima of every SLO-contiguous run ``apps[i:j]`` of ``shortest`` to ``max_run`` apps,
-        computed incrementally (one fold step per extension) and cached; yields ``(i, j, mask,
-        config)``, start by start. Under expected, runs are searched in batches that end about
-        when ``deadline`` passes (:meth:`timed_batches`), the first of one run where there is
-        one; the caller checks it. (16 runs of 9 VGG19 apps under preset ``paper`` took 0.17 s
-        on a machine at half its speed: a fallback plan given 0.03 s ended 0.14 s past it.)"""
-        shortest = integer(shortest, "fill_runs: shortest", minimum=1)
-        max_run = None if max_run is None else integer(max_run, "max_run", minimum=1)
-        if self.expected:  # no incremental fold: runs are searched together, a batch of searches at a time
-            def runs() -> Iterator[tuple[int, int, int]]:
-                for i in range(self.n):
-                    mask = run_mask(i, i + shortest - 1)
-                    for j in range(i + shortest, self.n + 1 if max_run is None else min(self.n, i + max_run) + 1):
-                        mask |= 1 << (j - 1)
-                        yield i, j, mask
-            for batch in self.timed_batches(runs(), lambda batch: [mask for _, _, mask in batch], deadline):
-                for i, j, mask in batch:
-                    yield i, j, mask, self.group(mask)
-            return
-        for i in range(self.n - shortest + 1 if max_run is None or shortest <= max_run else 0):
-            for j, mask, cfg in self._runs_from(i, max_run, shortest):
-                yield i, j, mask, cfg
-
-    def runs_from(self, i: int, max_run: int | None = None,
-                  shortest: int = 1) -> Iterator[tuple[int, int, GroupConfig | None]]:
-        """Under full-batch, the optima of the runs ``apps[i:j]`` for ``j = i + shortest, ...``
-        (at most ``max_run`` apps), one fold step per extension, cached: ``(j, mask, config)``."""
-        if self.expected:
-            raise InputError("runs_from folds the full-batch model; under expected use fill_runs")
-        i = integer(i, "runs_from: the first app's position", minimum=0, maximum=self.n - 1)
-        return self._runs_from(i, None if max_run is None else integer(max_run, "max_run", minimum=1),
-                               integer(shortest, "runs_from: shortest", minimum=1))
-
-    def run_indices(self, i: int, stop: int | None = None, kinds: tuple[str, ...] | None = None,
-                    gpu_mem: int | None = None) -> np.ndarray:
-        """Under full-batch, the grid index of the optimum of each run ``apps[i:j]``, ``j = i + 1,
-        ..., stop`` (default: every app after ``i``; on the function ``kinds`` given, as
-        :meth:`group` takes them, and on a GPU function only of ``gpu_mem`` GB of GPU memory
-        where it is given), -1 where none serves it, as an array and not cached
-        (:func:`.function_cap.capped_path` reads every run of thousands of apps).
-
-        >>> from harmonybatch_mp.solvers import as_instance
-        >>> p = Problem(*as_instance("0.3:2,0.5:5,0.8:10", "VGG19"), cost_model="full-batch")
-        >>> [int(k) for k in p.run_indices(0)] == [p.group(m).index for m in (1, 3, 7)]
-        True
-        >>> [int(p.grid.gpu_mem[k]) for k in p.run_indices(0, kinds=("gpu",), gpu_mem=3)]
-        [3, 3, 3]
-        """
-        if self.expected:
-            raise InputError("run_indices: runs fold under the full-batch model; under expected use fill_runs")
-        i = integer(i, "run_indices: the first app's position", minimum=0, maximum=self.n - 1)
-        stop = self.n if stop is None else integer(stop, "run_indices: stop", minimum=i + 1, maximum=self.n)
-        kinds = _kinds(kinds)
-        gpu_mem = None if gpu_mem is None else integer(gpu_mem, "run_indices: gpu_mem", minimum=1)
-        if self._runs_compiled():
-            from .run_kernel import run_indices
-
-            return run_indices(self.run_arrays(kinds, gpu_mem), i, stop)
-        return np.array([-1 if k is None else k for _, k in run_optima(
-            self.grid, self.apps, i, stop - i, kinds or KINDS, app_kinds=self.app_kinds, gpu_mem=gpu_mem)],
-            dtype=np.int64)
-
-    def run_indices_by_class(self, i: int, stop: int | None = None, sizes: tuple[int, ...] = ()) -> np.ndarray:
-        """Under full-batch, per class of function, :meth:`run_indices` on it: row 0 on CPU
-        functions, row ``r`` on a GPU function of ``sizes[r - 1]`` GB; compiled, one kernel call
-        for every class (:func:`.run_kernel.class_indices`), or a class at a time.
-
-        >>> from harmonybatch_mp.solvers import as_instance
-        >>> p = Problem(*as_instance("0.3:2,0.5:5,0.8:10", "VGG19"), cost_model="full-batch")
-        >>> rows = p.run_indices_by_class(0, sizes=(2, 3))
-        >>> rows.tolist() == [p.run_indices(0, None, k, s).tolist() for k, s in ((("cpu",), None),
-        ...                                                                    (("gpu",), 2), (("gpu",), 3))]
-        True
-        """
-        if self.expected:
-            raise InputError("run_indices_by_class: runs fold under the full-batch model; under expected use "
-                             "fill_runs")
-        i = integer(i, "run_indices_by_class: the first app's position", minimum=0, maximum=self.n - 1)
-        stop = self.n if stop is None else integer(stop, "run_indices_by_class: stop", minimum=i + 1, maximum=self.n)
-        sizes = tuple(integer(s, "run_indices_by_class: sizes", minimum=1) for s in listed(
-            sizes, "run_indices_by_class: sizes", "a sequence of GPU memory sizes in GB"))
-        if len(set(sizes)) < len(sizes):
-            raise InputError(f"run_indices_by_class: sizes: expected distinct GPU memory sizes, got {sizes!r:.60}")
-        if not self._runs_compiled():
-            return np.array([self.run_indices(i, stop, ("cpu",))] + [self.run_indices(i, stop, ("gpu",), s)
-                                                                   for s in sizes])
-        from .run_kernel import ClassArrays, class_indices
-
-        if sizes not in self._class_arrays:
-            self._class_arrays[sizes] = ClassArrays(
-                self.grid, np.array([a.slo for a in self.apps]), np.array([a.rate for a in self.apps]),
-                self.app_kinds, sizes)
-        return class_indices(self._class_arrays[sizes], i, stop)
-
-    def _runs_compiled(self) -> bool:
-        """Whether runs are searched by the compiled kernel: from RUN_KERNEL_APPS apps, once it is
-        compiled (formulations/contiguous_shortest_path.md, "The runs compiled")."""
-        return self.n >= RUN_KERNEL_APPS and ready(RUNS, time.perf_counter())
-
-    def run_arrays(self, kinds: tuple[str, ...] | None = None, gpu_mem: int | None = None) -> RunArrays:
-        """What the compiled runs read of this problem (:class:`.run_kernel.RunArrays`), on the
-        function ``kinds`` given (each app's pins narrowed to them), and on a GPU function only of
-        ``gpu_mem`` GB where it is given, made once."""
-        from .run_kernel import RunArrays
-
-        kinds = _kinds(kinds)
-        gpu_mem = None if gpu_mem is None else integer(gpu_mem, "run_arrays: gpu_mem", minimum=1)
-        if (kinds, gpu_mem) not in self._run_arrays:
-            self._run_arrays[kinds, gpu_mem] = RunArrays(
-                self.grid, np.array([a.slo for a in self.apps]), np.array([a.rate for a in self.apps]),
-                tuple(tuple(k for k in allowed if kinds is None or k in kinds) for allowed in self.app_kinds), gpu_mem)
-        return self._run_arrays[kinds, gpu_mem]
-
-    def _runs_from(self, i: int, max_run: int | None, shortest: int) -> Iterator[tuple[int, int, GroupConfig | None]]:
-        mask = run_mask(i, i + shortest - 1)
-        # compiled once the kernel is (formulations/contiguous_shortest_path.md, "The runs compiled"):
-        # the same optima, about a tenth of the time; numpy's until then (it compiles in the background)
-        if self._runs_compiled():
-            from .run_kernel import runs
-
-            optima = runs(self.run_arrays(), i, self.n if max_run is None else min(self.n, i + max_run), shortest)
-        else:
-            optima = run_optima(self.grid, self.apps, i, max_run, app_kinds=self.app_kinds, min_len=shortest)
-        for j, idx in optima:
-            mask |= 1 << (j - 1)
-            cfg = self._cached(mask, None, (i, j))
-            if cfg is _MISSING:
-                cfg = None if idx is None else self.grid.config(idx)
-                self._keep(mask, cfg, None, (i, j))
-            yield j, mask, cfg
 
     def plan_cost(self, masks: Iterable[int]) -> float:
         """Average cost per request of a partition given as group masks (Eq. 7)."""
