@@ -191,7 +191,7 @@ def test_the_compiled_runs_are_run_optima(profile, platform, workload, data):
     and a problem's runs are the same whether its kernel is compiled or not (numpy's until it is)."""
     from harmonybatch_mp import SideConstraints
     from harmonybatch_mp.provision import KINDS, run_optima
-    from harmonybatch_mp.solvers import problem as problem_module
+    from harmonybatch_mp.solvers import problem_runs
     from harmonybatch_mp.solvers.kernels import RUNS, ready
     from harmonybatch_mp.solvers.run_kernel import run_indices, runs
 
@@ -213,9 +213,9 @@ def test_the_compiled_runs_are_run_optima(profile, platform, workload, data):
     every = [-1 if index is None else index for _, index in run_optima(p.grid, p.apps, start, longest,
                                                                       app_kinds=p.app_kinds)]
     assert run_indices(p.run_arrays(), start, stop).tolist() == every
-    with mock.patch.object(problem_module, "ready", lambda *args: False):
+    with mock.patch.object(problem_runs, "ready", lambda *args: False):
         assert p.run_indices(start, stop).tolist() == every
-    with mock.patch.object(problem_module, "RUN_KERNEL_APPS", 1):
+    with mock.patch.object(problem_runs, "RUN_KERNEL_APPS", 1):
         assert p.run_indices(start, stop).tolist() == every
     # how many runs the kernel takes on the cheapest configuration their SLO and kinds allow
     g, kinds, on_top = p.grid, set(KINDS), 0
@@ -231,9 +231,9 @@ def test_the_compiled_runs_are_run_optima(profile, platform, workload, data):
     on_class = [-1 if index is None else index for _, index in run_optima(
         p.grid, p.apps, start, longest, ("gpu",), app_kinds=p.app_kinds, gpu_mem=size)]
     assert run_indices(p.run_arrays(("gpu",), size), start, stop).tolist() == on_class
-    with mock.patch.object(problem_module, "RUN_KERNEL_APPS", 1):
+    with mock.patch.object(problem_runs, "RUN_KERNEL_APPS", 1):
         assert p.run_indices(start, stop, ("gpu",), size).tolist() == on_class
-    per_class = [next((c.cost for c in p.per_class(problem_module.run_mask(start, j))
+    per_class = [next((c.cost for c in p.per_class(problem_runs.run_mask(start, j))
                        if c.kind == "gpu" and c.gpu_mem_gb == size), None) for j in range(start + 1, stop + 1)]
     assert [None if k < 0 else float(g.cost[k]) for k in on_class] == per_class
     event(f"{'no' if max(on_class) < 0 else 'some'} run served on a GPU function of the size drawn")
@@ -241,14 +241,14 @@ def test_the_compiled_runs_are_run_optima(profile, platform, workload, data):
     sizes = data.draw(st.lists(st.sampled_from(range(1, 25)), max_size=4, unique=True))
     each = [run_optima(p.grid, p.apps, start, longest, ("cpu",), app_kinds=p.app_kinds)] + [run_optima(
         p.grid, p.apps, start, longest, ("gpu",), app_kinds=p.app_kinds, gpu_mem=s) for s in sizes]
-    with mock.patch.object(problem_module, "RUN_KERNEL_APPS", 1):
+    with mock.patch.object(problem_runs, "RUN_KERNEL_APPS", 1):
         rows = p.run_indices_by_class(start, stop, tuple(sizes))
     assert rows.tolist() == [[-1 if index is None else index for _, index in runs] for runs in each]
-    with mock.patch.object(problem_module, "ready", lambda *args: False):
+    with mock.patch.object(problem_runs, "ready", lambda *args: False):
         fresh = Problem(workload, profile, platform, side=SideConstraints(pin=list(pins.items())),
                         cost_model="full-batch")
         by_numpy = list(fresh.fill_runs(longest, shortest=shortest))
-    with mock.patch.object(problem_module, "RUN_KERNEL_APPS", 1):
+    with mock.patch.object(problem_runs, "RUN_KERNEL_APPS", 1):
         assert list(p.fill_runs(longest, shortest=shortest)) == by_numpy
 
 
