@@ -66,8 +66,10 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="numbers of apps (default: 100)")
     ap.add_argument("--limit", type=float, default=LIMIT, help="seconds per solve() (default: 20)")
     args = ap.parse_args()
-    if min(args.sizes) < 1 or not args.limit > 0:
-        ap.error("--sizes: whole numbers of apps of at least 1; --limit: seconds above 0")
+    if min(args.sizes) < 1:
+        ap.error(f"--sizes: expected numbers of apps of at least 1, got {min(args.sizes)}")
+    if not 0 < args.limit < float("inf"):
+        ap.error(f"--limit: expected a finite number of seconds above 0, got {args.limit:g}")
     print("# Side constraints under the expected-batch model\n")
     print(f"Machine: {platform.machine()}, Python {platform.python_version()}, 2 cores.\n")
     print(f"    python benchmarks/expected_sides.py --sizes {' '.join(map(str, args.sizes))} --limit {args.limit:g}\n")
