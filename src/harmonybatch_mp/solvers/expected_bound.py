@@ -55,14 +55,21 @@ FINER_SETUPS = 4
 #: "Scaled duals"); generation has the rest. (n = 100 random GPT-2 at 50 s: 6.52% -> 5.80%,
 #: each point priced in 0.5 s.)
 SCALING_SHARE = 0.1
+#: The count rows (:mod:`.expected_counts`) are in the master's LP where they raise it by more
+#: than this share: over the first columns, or once generation without them converged. Where
+#: they bind little they slow it: 100 random GPT-2 apps with ``G = 3``, 18 s, 6.7% with them and
+#: 2.3% without; over the first columns they raise that LP by 0.03% there, and by 9-110% on
+#: the workloads where they proved most (``formulations/column_generation.md``).
+COUNTED_RISE = 5e-3
 
 
 @interruptible()
 def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: int | None = None) -> float:
     """A lower bound on the cost of every plan of ``problem`` under the expected-batch model
-    that keeps its cap on GPU functions (a row of the master: :mod:`.expected_counts`) and on
-    functions (the most groups a plan holds; its other side constraints relaxed, so it holds
-    with them too); at least the per-app bound. The
+    that keeps its cap on GPU functions (a row of the master, where it raises the master's LP
+    by more than :data:`COUNTED_RISE`: :mod:`.expected_counts`) and on functions (the most
+    groups a plan holds; its other side constraints relaxed, so it holds with them too); at
+    least the per-app bound. The
     ``deadline`` (a ``time.perf_counter()`` reading) stops the master's LP, and pricing
     between its batches of rows; the bound is the best one a finished round proved, or the
     best round's duals scaled down in the last tenth of the time. At most
@@ -92,10 +99,12 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
     generation = None if deadline is None else began + (1 - SCALING_SHARE) * (deadline - began)
     (ratio, most), *finer = stages()
     relaxed = Relaxed(problem, scale, ratio, most)
-    master = _Master(problem.n, relaxed, Counts(problem, relaxed.kind), generation)
+    master = _Master(problem.n, relaxed, Counts(problem, relaxed.kind), generation, live=False)
+    # the count rows in the LP where they raise it over the first columns (formulations/column_generation.md,
+    # "Count rows under expected")
+    master.live = master.rise(generation) > COUNTED_RISE
     setup = time.perf_counter() - began
-    best, duals, rounds = _generate(problem, relaxed, master, generation, rounds)
-    top = (best, duals, relaxed, master.counts)
+    top, rounds, master = _levels(problem, relaxed, master, generation, rounds)
     # converged, with time left for finer levels (their setup about twice the last one, for twice
     # the levels): levels twice as fine (in log), from the groups so far, converged or not by the
     # deadline (formulations/column_generation.md, "Finer levels once converged")
@@ -104,14 +113,28 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
             break
         began = time.perf_counter()
         relaxed = Relaxed(problem, scale, ratio, most)
-        # (an earlier master's groups, once each: under a GPU row it held them on both kinds)
-        seed = {tuple(c.tolist()): c for c, x in zip(master.columns, master.coefficients)
-                if c.size > 1 and (x == 1).all()}
-        master = _Master(problem.n, relaxed, Counts(problem, relaxed.kind), generation, seed=list(seed.values()))
+        master = _Master(problem.n, relaxed, Counts(problem, relaxed.kind), generation, seed=_groups(master),
+                         live=master.live)
         setup = time.perf_counter() - began
-        best, duals, rounds = _generate(problem, relaxed, master, generation, rounds)
-        top = max(top, (best, duals, relaxed, master.counts), key=lambda t: t[0])
+        found, rounds, master = _levels(problem, relaxed, master, generation, rounds)
+        top = max(top, found, key=lambda t: t[0])
     return max(floor, _scaled(problem, *top, deadline) / scale)
+
+
+def _levels(problem: Problem, relaxed: Relaxed, master: _Master, deadline: float | None,
+            rounds: int) -> tuple[tuple, int, _Master]:
+    """Generation on ``master`` over the rows of ``relaxed`` (:func:`_generate`); where it
+    converged with its count rows out of the LP and they would raise it by more than
+    :data:`COUNTED_RISE`, again with them, from its groups. Returns the best bound, the duals
+    it was proven at, ``relaxed`` and the master's counts; the rounds left (0 if it did not
+    converge); and the last master."""
+    best, duals, rounds = _generate(problem, relaxed, master, deadline, rounds)
+    top = (best, duals, relaxed, master.counts)
+    if rounds and not master.live and master.counts.rows and master.rise(deadline) > COUNTED_RISE:
+        master = _Master(problem.n, relaxed, master.counts, deadline, seed=_groups(master))
+        best, duals, rounds = _generate(problem, relaxed, master, deadline, rounds)
+        top = max(top, (best, duals, relaxed, master.counts), key=lambda t: t[0])
+    return top, rounds, master
 
 
 def _scaled(problem: Problem, best: float, duals: np.ndarray | None, relaxed: Relaxed, counts: Counts,
@@ -245,16 +268,25 @@ def _next_box(box: float, bound: float, boxed_best: float) -> float:
     return min(2 * box, high) if bound > boxed_best else max(box / 2, low)
 
 
+def _groups(master: _Master) -> list[np.ndarray]:
+    """The groups of ``master`` (its 0-1 columns of two apps or more, which hold its runs), once
+    each: a master with count rows holds them on both kinds."""
+    return list({tuple(c.tolist()): c for c, x in zip(master.columns, master.coefficients)
+                 if c.size > 1 and (x == 1).all()}.values())
+
+
 class _Master:
     """The relaxed model's restricted master: every app alone (so it is feasible), a slack
     column per count row (``counts``: each lets its row exceed its cap at :data:`ARTIFICIAL` a
     function), and every run in SLO order or else the ``seed`` groups (an earlier master's,
     which hold its runs) to start, each on every class of bins the rows tell apart; the columns
-    pricing finds; those far from entering dropped when it grows past :data:`LARGEST` per app."""
+    pricing finds; those far from entering dropped when it grows past :data:`LARGEST` per app.
+    Unless ``live``, the count rows are out of its LP (and their duals 0), but each column still
+    knows what it adds to them (:meth:`rise`)."""
 
     def __init__(self, n: int, relaxed: Relaxed, counts: Counts, deadline: float | None = None,
-                 seed: list[np.ndarray] | None = None):
-        self.n, self.share, self.counts = n, relaxed.share, counts
+                 seed: list[np.ndarray] | None = None, live: bool = True):
+        self.n, self.share, self.counts, self.live = n, relaxed.share, counts, live
         self.columns: list[np.ndarray] = []
         self.weights: list[float] = []
         self.coefficients: list[np.ndarray] = []
@@ -293,9 +325,31 @@ class _Master:
         return True
 
     def _rows(self, extra: int = 0) -> list[tuple[np.ndarray, float]]:
-        """The count rows over the columns (and ``extra`` columns after them, outside every row)."""
+        """The count rows over the columns (and ``extra`` columns after them, outside every row),
+        where they are ``live``."""
         usage = np.array(self.usage).reshape(len(self.usage), self.counts.rows)
-        return [(np.concatenate([usage[:, r], np.zeros(extra)]), float(cap)) for r, cap in enumerate(self.counts.caps)]
+        return [(np.concatenate([usage[:, r], np.zeros(extra)]), float(cap)) for r, cap in enumerate(self.counts.caps)
+                if self.live]
+
+    def rise(self, deadline: float | None) -> float:
+        """How much the count rows raise the LP over the columns so far, as a share of its value
+        without them (0 where there are none; inf if either LP is not solved by the deadline).
+        Where generation without them converged, that LP's value is the relaxation's, and the
+        rows raise it by no more (with them, the LP over every column is at most the LP over
+        these)."""
+        if not self.counts.rows:
+            return 0.0
+        values, was = [], self.live
+        try:
+            for live in (False, True):
+                self.live = live
+                solved = run_interior_lp(np.asarray(self.weights), self.columns, self._rows(), self.n,
+                                         deadline=deadline, coefficients=self.coefficients)
+                values.append(np.inf if solved is None else solved[0])
+        finally:
+            self.live = was
+        without, counted = values
+        return counted / without - 1 if np.isfinite(counted) and 0 < without < np.inf else np.inf
 
     def solve(self, deadline: float | None) -> tuple[float, np.ndarray, np.ndarray] | None:
         """The LP's value, its interior-point duals (the cover rows', then the count rows') and
@@ -308,7 +362,8 @@ class _Master:
         if solved is None:
             return None
         rows = self.n + self.counts.rows
-        value, duals, x = solved[0], solved[1][:rows], solved[2]
+        value, x = solved[0], solved[2]
+        duals = self._duals(solved[1])
         fair = np.zeros(rows)
         for j in np.flatnonzero(x > 1e-9):
             m, c = self.columns[j], self.coefficients[j]
@@ -337,7 +392,12 @@ class _Master:
         alone = [np.array([a]) for a in range(self.n)]
         solved = run_interior_lp(np.concatenate([self.weights, cap]), self.columns + alone, self._rows(self.n),
                                  self.n, deadline=deadline, coefficients=self.coefficients + [np.ones(1)] * self.n)
-        return None if solved is None else solved[1][:self.n + self.counts.rows]
+        return None if solved is None else self._duals(solved[1])
+
+    def _duals(self, duals: np.ndarray) -> np.ndarray:
+        """An LP's duals: the cover rows', then the count rows' (0 where they are not ``live``)."""
+        counted = duals[self.n:self.n + self.counts.rows] if self.live else np.zeros(self.counts.rows)
+        return np.concatenate([duals[:self.n], counted])
 
     def add(self, found: list[tuple[np.ndarray, np.ndarray, float, int]]) -> int:
         """Add the columns of ``found`` (pricing's, each with its bin) not in the master; return how many."""

@@ -8,10 +8,11 @@ app alone, an initial run, an earlier master's group) counts as the least of its
 rows' duals ``mu <= 0`` (for ``<=`` rows of a minimisation), a column's reduced cost is ``w -
 y(X) - sum_r mu_r u_r``: each bin's columns carry the offset ``-sum_r mu_r u_r(bin) >= 0`` in
 pricing, and the Lagrangian bound gains ``sum_r mu_r cap_r``. So the bound holds at any duals,
-and the rows raise it where the caps bind. The cap on functions is not a row: it enters the
-bound as the most columns a plan holds (``Problem.most_groups``), and as a row it made the
-bound worse within a limit where generation does not converge (100 random GPT-2 apps with
-``F = 2``, 60 s: 12.1% against 7.8%).
+and the rows raise it where the caps bind (the master's LP holds them where they raise it by
+more than ``expected_bound.COUNTED_RISE``: where they bind little, they slow generation more).
+The cap on functions is not a row: it enters the bound as the most columns a plan holds
+(``Problem.most_groups``), and as a row it made the bound worse within a limit where generation
+does not converge (100 random GPT-2 apps with ``F = 2``, 60 s: 12.1% against 7.8%).
 """
 
 from __future__ import annotations
