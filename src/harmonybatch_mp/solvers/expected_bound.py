@@ -66,10 +66,10 @@ COUNTED_RISE = 5e-3
 @interruptible()
 def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: int | None = None) -> float:
     """A lower bound on the cost of every plan of ``problem`` under the expected-batch model
-    that keeps its cap on GPU functions (a row of the master, where it raises the master's LP
-    by more than :data:`COUNTED_RISE`: :mod:`.expected_counts`) and on functions (the most
-    groups a plan holds; its other side constraints relaxed, so it holds with them too); at
-    least the per-app bound. The
+    that keeps its cap on GPU functions and its GPU memory budget (rows of the master, where
+    they raise the master's LP by more than :data:`COUNTED_RISE`: :mod:`.expected_counts`) and
+    its cap on functions (the most groups a plan holds; its other side constraints relaxed, so
+    it holds with them too); at least the per-app bound. The
     ``deadline`` (a ``time.perf_counter()`` reading) stops the master's LP, and pricing
     between its batches of rows; the bound is the best one a finished round proved, or the
     best round's duals scaled down in the last tenth of the time. At most
@@ -99,7 +99,7 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
     generation = None if deadline is None else began + (1 - SCALING_SHARE) * (deadline - began)
     (ratio, most), *finer = stages()
     relaxed = Relaxed(problem, scale, ratio, most)
-    master = _Master(problem.n, relaxed, Counts(problem, relaxed.kind), generation, live=False)
+    master = _Master(problem.n, relaxed, Counts(problem, relaxed.kind, relaxed.memory), generation, live=False)
     # the count rows in the LP where they raise it over the first columns (formulations/column_generation.md,
     # "Count rows under expected")
     master.live = master.rise(generation) > COUNTED_RISE
@@ -113,8 +113,8 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
             break
         began = time.perf_counter()
         relaxed = Relaxed(problem, scale, ratio, most)
-        master = _Master(problem.n, relaxed, Counts(problem, relaxed.kind), generation, seed=_groups(master),
-                         live=master.live)
+        counts = Counts(problem, relaxed.kind, relaxed.memory)
+        master = _Master(problem.n, relaxed, counts, generation, seed=_groups(master), live=master.live)
         setup = time.perf_counter() - began
         found, rounds, master = _levels(problem, relaxed, master, generation, rounds)
         top = max(top, found, key=lambda t: t[0])
@@ -293,24 +293,27 @@ class _Master:
         self.usage: list[np.ndarray] = []  # what each column adds to each count row
         self.known: set[tuple] = set()
         first = counts.classes[0]
-        for a, w in enumerate(np.minimum(relaxed.alone(deadline, first), ARTIFICIAL)):
-            self._append(np.array([a]), np.ones(1), float(w), counts.of_class(first))
+        for a, (w, v) in enumerate(zip(*relaxed.alone_at(deadline, first))):
+            self._append(np.array([a]), np.ones(1), float(min(w, ARTIFICIAL)), self._usage(v))
         for r in range(counts.rows):
             self._append(np.zeros(0, dtype=int), np.ones(0), ARTIFICIAL, -np.eye(counts.rows)[r])
-        for bins in counts.classes:
-            usage, found = counts.of_class(bins), []
+        for bins in counts.classes:  # (each column at the bin it weighs least on, which it counts as)
+            found = []
             if bins is not first:
-                alone = relaxed.alone(deadline, bins)
-                found += [(np.array([a]), w) for a, w in enumerate(alone) if np.isfinite(w)]
+                found += [(np.array([a]), w, v) for a, (w, v) in enumerate(zip(*relaxed.alone_at(deadline, bins)))]
             if seed:  # groups of an earlier master (they hold its runs), at their least weight here
-                weights = relaxed.weights(seed, deadline, bins)
-                found += [] if weights is None else list(zip(seed, weights))
+                weighed = relaxed.weights_at(seed, deadline, bins)
+                found += [] if weighed is None else list(zip(seed, *weighed))
             else:
-                runs, cost = relaxed.runs(deadline, bins)
-                found += [(np.sort(r), w) for r, w in zip(runs, cost) if r.size > 1]
-            for members, w in found:
+                runs, cost, at = relaxed.runs_at(deadline, bins)
+                found += [(np.sort(r), w, v) for r, w, v in zip(runs, cost, at) if r.size > 1]
+            for members, w, v in found:
                 if np.isfinite(w):
-                    self._append(members, np.ones(members.size), float(w), usage)
+                    self._append(members, np.ones(members.size), float(w), self._usage(v))
+
+    def _usage(self, v: int) -> np.ndarray:
+        """What a column of bin ``v`` adds to each count row (0 where ``v`` is -1: no bin)."""
+        return self.counts.usage[:, v] if v >= 0 else np.zeros(self.counts.rows)
 
     def _append(self, members: np.ndarray, x: np.ndarray, w: float, usage: np.ndarray) -> bool:
         """Add the column unless the master holds it; whether it did."""

@@ -1,10 +1,12 @@
-"""The count rows of the expected-batch bound's relaxed master: the cap on GPU functions
-(``formulations/column_generation.md``, "Count rows under expected").
+"""The count rows of the expected-batch bound's relaxed master: the cap on GPU functions and
+the GPU memory budget (``formulations/column_generation.md``, "Count rows under expected").
 
-A plan holds at most ``G`` groups on GPU functions. Bins are of one kind (:mod:`.expected_bins`),
-so a relaxed column found on a bin counts as its real groups do: one GPU function where the
-bin's configurations are GPUs, none where they are CPUs. A column weighed over several bins (an
-app alone, an initial run, an earlier master's group) counts as the least of its bins. With the
+A plan holds at most ``G`` groups on GPU functions, and at most ``B`` GB of GPU memory on them.
+Bins are of one kind (:mod:`.expected_bins`), and under a budget that can bind each GPU bin
+holds one GPU memory size (:func:`.expected_relaxed.budgeted`), so a relaxed column found on a
+bin counts as its real groups do: one GPU function and its GB where the bin's configurations
+are GPUs, nothing where they are CPUs. A column weighed over several bins (an app alone, an
+initial run, an earlier master's group) is the column of the bin it weighs least on. With the
 rows' duals ``mu <= 0`` (for ``<=`` rows of a minimisation), a column's reduced cost is ``w -
 y(X) - sum_r mu_r u_r``: each bin's columns carry the offset ``-sum_r mu_r u_r(bin) >= 0`` in
 pricing, and the Lagrangian bound gains ``sum_r mu_r cap_r``. So the bound holds at any duals,
@@ -25,16 +27,20 @@ from .problem import Problem
 
 class Counts:
     """The count rows a problem's side constraints put in the relaxed master over the bins of
-    one relaxation (``kind``: each bin's, 0 for CPU and 1 for GPU): ``usage[r, v]``, what a
-    column of bin ``v`` adds to row ``r``, and ``caps[r]``. None where no cap on GPU functions
-    binds (none, or one of at least the apps)."""
+    one relaxation (``kind``: each bin's, 0 for CPU and 1 for GPU; ``memory``: each bin's GPU
+    memory in GB, where each bin holds one size, else None): ``usage[r, v]``, what a column of
+    bin ``v`` adds to row ``r``, and ``caps[r]``. A row for a cap on GPU functions below the
+    apps, and one for a GPU memory budget where ``memory`` is given."""
 
-    def __init__(self, problem: Problem, kind: np.ndarray):
+    def __init__(self, problem: Problem, kind: np.ndarray, memory: np.ndarray | None = None):
         side, n = problem.side, problem.n
         usage, caps = [], []
         if side.max_gpu_functions is not None and side.max_gpu_functions < n:
             usage.append((kind == GPU).astype(float))
             caps.append(float(side.max_gpu_functions))
+        if memory is not None and side.gpu_memory_budget is not None:  # (bins of one GPU size each)
+            usage.append(np.where(kind == GPU, memory, 0).astype(float))
+            caps.append(float(side.gpu_memory_budget))
         self.usage = np.array(usage).reshape(len(caps), kind.size)
         self.caps = np.array(caps)
         self.kind = kind
@@ -46,12 +52,6 @@ class Counts:
     def rows(self) -> int:
         """How many count rows there are."""
         return self.caps.size
-
-    def of_class(self, bins: np.ndarray | None) -> np.ndarray:
-        """What a column weighed over the bins of the mask ``bins`` (None: all) adds to each
-        row: the least over those bins (0 where there are none)."""
-        usage = self.usage if bins is None else self.usage[:, bins]
-        return usage.min(axis=1, initial=np.inf) if usage.shape[1] else np.zeros(self.rows)
 
     def duals(self, point: np.ndarray, n: int) -> np.ndarray:
         """The rows' duals at ``point`` (the master's duals: ``n`` cover rows, then these),

@@ -18,8 +18,9 @@ partner ``k`` is its anchor's first candidate it holds (none if it holds none): 
 decay terms, ``z_jk(a) = r_a int_0^{tau_a} e^{-r_j (s - tau_j)^+ - r_k (s - tau_k)^+} ds``.
 The pair is fixed by the group, so it still lies in one row.
 
-Configurations of one kind that serve the same apps and have nearly the same ``u`` share a
-bin (:func:`.expected_bins.config_bins`): a bin takes the smallest ``u`` and, per level, the
+Configurations of one kind (and, under a GPU memory budget that can bind, of one GPU size:
+:func:`budgeted`) that serve the same apps and have nearly the same ``u`` share a bin
+(:func:`.expected_bins.config_bins`): a bin takes the smallest ``u`` and, per level, the
 smallest bound of its configurations, so its columns cost no more than any of theirs; a bin
 no better than another at every level, with no smaller ``u``, is dropped
 (:func:`.expected_bins.undominated`). Levels of ``1 + A`` have the
@@ -114,6 +115,15 @@ def _split(price: Callable[[slice], None], rows: int) -> None:
             future.result()
 
 
+def budgeted(problem: Problem) -> bool:
+    """Whether ``problem``'s GPU memory budget can bind: then each GPU bin holds configurations of
+    one GPU memory size, so that a column counts the memory its real groups hold
+    (:mod:`.expected_counts`). It cannot where even a plan of ``problem.most_groups`` groups on
+    the largest GPUs keeps it."""
+    budget = problem.side.gpu_memory_budget
+    return budget is not None and budget < problem.most_groups * int(problem.grid.gpu_mem.max(initial=0))
+
+
 class Relaxed:
     """The bins of the relaxed model for one problem, and its pricing at given duals; levels
     of ``1 + A`` with edges ``ratio`` apart."""
@@ -131,26 +141,32 @@ class Relaxed:
         self.edges = np.minimum(ratio ** np.arange(int(np.ceil(np.log(BEYOND * top) / np.log(ratio))) + 1), BEYOND * top)
         levels = self.edges[1:]
         self.tables = tables
-        u, unit, batch, kind, self.bins = [], [], [], [], []
+        u, unit, batch, kind, memory, self.bins = [], [], [], [], [], []
         slos = np.unique(self.slo)
         fits = np.flatnonzero(grid.memory_ok & (tables.latency_max_upto <= slos[-1]))
         table = level_bounds(tables, fits, np.append(levels, np.inf))  # the last column: any size
+        by_memory = budgeted(problem)
         for k in range(len(KINDS)):
-            config = fits[grid.kind[fits] == k]
-            config = config[np.argsort(tables.latency_max_upto[config], kind="stable")]
-            for part in config_bins(tables.latency_max_upto[config], slos):
-                part = config[part]
-                rows = table[np.searchsorted(fits, part)]  # (fits is sorted)
-                bound = np.where(levels < BEYOND * grid.batch[part].max(), rows[:, :-1], rows[:, -1:])
-                self.bins.append(part)
-                u.append(tables.latency_max_upto[part[0]])
-                unit.append(bound.min(axis=0))
-                batch.append(int(grid.batch[part].max()))
-                kind.append(k)
+            of_kind = fits[grid.kind[fits] == k]
+            for size in np.unique(grid.gpu_mem[of_kind]) if by_memory else [None]:
+                config = of_kind if size is None else of_kind[grid.gpu_mem[of_kind] == size]
+                config = config[np.argsort(tables.latency_max_upto[config], kind="stable")]
+                for part in config_bins(tables.latency_max_upto[config], slos):
+                    part = config[part]
+                    rows = table[np.searchsorted(fits, part)]  # (fits is sorted)
+                    bound = np.where(levels < BEYOND * grid.batch[part].max(), rows[:, :-1], rows[:, -1:])
+                    self.bins.append(part)
+                    u.append(tables.latency_max_upto[part[0]])
+                    unit.append(bound.min(axis=0))
+                    batch.append(int(grid.batch[part].max()))
+                    kind.append(k)
+                    memory.append(0 if size is None else int(size))
         u, unit, batch, kind = np.array(u), np.array(unit).reshape(-1, levels.size), np.array(batch), np.array(kind)
-        keep = undominated(u, unit, kind)
+        memory = np.array(memory, dtype=int)
+        keep = undominated(u, unit, kind * (memory.max(initial=0) + 1) + memory)  # (of one kind and GPU size)
         self.bins = [b for b, k in zip(self.bins, keep) if k]
         self.u, self.unit, self.kind = u[keep], unit[keep], kind[keep]
+        self.memory = memory[keep] if by_memory else None
         self.levels = np.maximum(np.searchsorted(self.edges, BEYOND * batch[keep]), 1)  # rows up to the last
         allowed = np.array([[KINDS[k] in kinds for k in kind[keep]] for kinds in problem.app_kinds],
                            dtype=bool).reshape(problem.n, -1).T
@@ -162,8 +178,13 @@ class Relaxed:
         """Each app's cheapest relaxed column alone (``E[K] <= 1 + r tau``), over the bins (those
         of the mask ``bins`` where it is given; over those priced before the ``deadline``, inf
         where none was)."""
-        best = np.full(self.share.size, np.inf)
-        idx, size, app, entries = [], [], [], 0
+        return self.alone_at(deadline, bins)[0]
+
+    def alone_at(self, deadline: float | None = None,
+                 bins: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`alone`, and the bin of each app's cheapest column (-1 where it has none)."""
+        best, at = np.full(self.share.size, np.inf), np.full(self.share.size, -1)
+        idx, size, app, where, entries = [], [], [], [], 0
         chosen = [v for v in range(len(self.bins)) if bins is None or bins[v]]
         for v in chosen:  # (a block of bins, up to WEIGHED entries, at a time)
             part = self.bins[v]
@@ -172,15 +193,20 @@ class Relaxed:
             idx.append(np.tile(part, apps.size))
             size.append(np.repeat(fill, part.size))
             app.append(np.repeat(apps, part.size))
+            where.append(np.full(apps.size * part.size, v))
             entries += apps.size * part.size
             if entries >= WEIGHED or v == chosen[-1]:
                 if deadline is not None and time.perf_counter() > deadline:
                     break
                 unit = lower_bound(self.tables, np.concatenate(idx), np.concatenate(size))
-                app_ = np.concatenate(app)
-                np.minimum.at(best, app_, self.share[app_] * unit)
-                idx, size, app, entries = [], [], [], 0
-        return best
+                app_, where_ = np.concatenate(app), np.concatenate(where)
+                weight = self.share[app_] * unit
+                order = np.lexsort((weight, app_))  # each app's least entry first
+                first = order[np.r_[True, app_[order][1:] != app_[order][:-1]]] if order.size else order
+                better = first[weight[first] < best[app_[first]]]
+                best[app_[better]], at[app_[better]] = weight[better], where_[better]
+                idx, size, app, where, entries = [], [], [], [], 0
+        return best, at
 
     def _level(self, v: int | np.ndarray, fill: np.ndarray) -> np.ndarray:
         """The row (1-based level) of bin ``v`` holding groups of ``1 + A = fill``."""
@@ -196,8 +222,14 @@ class Relaxed:
         """:meth:`weight` of each of the ``groups`` (arrays of members), a bin at a time for
         a block of them (at most :data:`WEIGHED` entries), over the bins of the mask ``bins``
         where it is given; None if the ``deadline`` passes first."""
+        weighed = self.weights_at(groups, deadline, bins)
+        return None if weighed is None else weighed[0]
+
+    def weights_at(self, groups: list[np.ndarray], deadline: float | None = None,
+                   bins: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+        """:meth:`weights`, and the bin each group weighs least on (-1 where none serves it)."""
         n = self.share.size
-        best = np.full(len(groups), np.inf)
+        best, at = np.full(len(groups), np.inf), np.full(len(groups), -1)
         step = max(1, WEIGHED // max(n, 1))
         for lo in range(0, len(groups), step):
             block = groups[lo:lo + step]
@@ -216,8 +248,10 @@ class Relaxed:
                     size = anchored_sizes(self.rates, np.broadcast_to(self.slo - self.u[v], (g.size, n)), anchor[g],
                                           partner[g])
                     fill = 1.0 + np.where(member[g], size, 0.0).sum(axis=1)
-                    best[lo + g] = np.minimum(best[lo + g], share[g] * self.unit[v, self._level(v, fill) - 1])
-        return best
+                    weight = share[g] * self.unit[v, self._level(v, fill) - 1]
+                    better = weight < best[lo + g]
+                    best[lo + g[better]], at[lo + g[better]] = weight[better], v
+        return best, at
 
     def pairs(self, groups: list[np.ndarray], member: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each group's anchor (its first app in the anchor order) and partner (its anchor's
@@ -241,6 +275,11 @@ class Relaxed:
         sizes grow by a cumulative sum along each run, for every run at once; with partners
         they are weighed again (:meth:`weights`: n = 500, 8,648 runs, 4.2 s). Over the bins of
         the mask ``bins`` where it is given."""
+        return self.runs_at(deadline, bins)[:2]
+
+    def runs_at(self, deadline: float | None = None,
+                bins: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        """:meth:`runs`, and the bin each run weighs least on."""
         n = self.share.size
         width = min(n, max(8, 40000 // n))
         by_slo = np.argsort(self.slo, kind="stable")
@@ -257,10 +296,10 @@ class Relaxed:
         for k in range(min(ANCHORS, int(count[:, -1].max()))):
             i = np.flatnonzero(count[:, -1] > k)
             anchors.append((i, self.rates[apps[i]], self.slo[apps[i]], where[i, k], count[i] == k + 1))
-        best = np.full((n, width), np.inf)
+        best, at = np.full((n, width), np.inf), np.full((n, width), -1)
         for v in range(self.u.size):
             if deadline is not None and time.perf_counter() > deadline:
-                return [], np.zeros(0)
+                return [], np.zeros(0), np.zeros(0, dtype=int)
             if bins is not None and not bins[v]:
                 continue
             fill = np.zeros((n, width))
@@ -268,16 +307,19 @@ class Relaxed:
                 size = anchored_sizes(rates, slo - self.u[v], anchor)
                 fill[i] = np.where(span, 1.0 + np.cumsum(size, axis=1), fill[i])
             valid = np.cumprod(self.served[v][apps] & inside & (count <= ANCHORS), axis=1).astype(bool)
-            best = np.where(valid, np.minimum(best, share * self.unit[v, self._level(v, fill) - 1]), best)
+            weight = share * self.unit[v, self._level(v, fill) - 1]
+            better = valid & (weight < best)
+            best, at = np.where(better, weight, best), np.where(better, v, at)
         length = np.arange(1, width + 1)
         some = (length <= 8) | np.isin(length, np.unique(np.round(8 * LENGTHS ** np.arange(64)).astype(int)))
         first, last = np.nonzero(np.isfinite(best) & some[None, :])
-        runs, weights = [by_slo[i:i + d + 1] for i, d in zip(first, last)], best[first, last]
+        runs, weights, at = [by_slo[i:i + d + 1] for i, d in zip(first, last)], best[first, last], at[first, last]
         if self.most:  # the sizes above keep the anchor's decay alone
-            weights = self.weights(runs, deadline, bins)
-            if weights is None:
-                return [], np.zeros(0)
-        return runs, weights
+            weighed = self.weights_at(runs, deadline, bins)
+            if weighed is None:
+                return [], np.zeros(0), np.zeros(0, dtype=int)
+            weights, at = weighed
+        return runs, weights, at
 
     def price(self, duals: np.ndarray, bins: range | None = None, deadline: float | None = None,
               offsets: np.ndarray | None = None,
