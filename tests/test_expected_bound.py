@@ -416,7 +416,7 @@ def test_the_expected_bound_is_below_the_optimum(model, platform, workload, data
 
 
 @settings(max_examples=20, deadline=None)
-@given(served_workloads(min_apps=3, max_apps=7), st.data())
+@given(served_workloads(min_apps=3, max_apps=6), st.data())
 def test_the_count_rows_keep_the_bound_below_the_capped_optimum_and_raise_it(instance, data):
     """Under caps on functions, on GPU functions, on GPU memory, or two of them, the relaxed
     master holds their count rows (:mod:`.expected_counts`): the bound is at most the optimum
