@@ -690,11 +690,13 @@ def test_the_runs_start_the_master_at_their_least_weight():
     assert lengths == set(range(1, 9)) | {10, 12, 16, 20, 24, 31, 38}
 
 
-def test_under_a_gpu_memory_budget_each_gpu_bin_holds_one_size_and_counts_it():
+def test_under_a_gpu_memory_budget_each_gpu_bin_holds_one_size_and_counts_it(monkeypatch):
     """Where a GPU memory budget can bind, each GPU bin holds configurations of one GPU memory
     size, and its columns count that size in the budget's row (bins that mixed 2-24 GB counted
     their least: 100 random VGG19 apps within 6 GB, 20 s, 12.9%; with one size a bin, 6.7%).
-    Without a budget, or with one no plan can pass, bins mix sizes and no row counts memory."""
+    Without a budget, or with one no plan can pass, bins mix sizes and no row counts memory.
+    expected_bound keeps the row where generation has BUDGET_TIME or no deadline (with less, the
+    relaxation without it proved more)."""
     apps = "0.3:2,0.5:5,0.8:10,1.0:20,0.4:3,0.9:7"
 
     def relaxed_of(**side):
@@ -720,6 +722,18 @@ def test_under_a_gpu_memory_budget_each_gpu_bin_holds_one_size_and_counts_it():
     bound = expected_bound(Problem(*as_instance(apps, "VGG19"), side=within, cost_model="expected"))
     free = expected_bound(Problem(*as_instance(apps, "VGG19"), cost_model="expected"))
     assert free * 1.2 < bound <= optimum * (1 + REL)  # (2.457e-5 < 3.215e-5 <= 3.978e-5)
+    real, split = expected_bound_module._generate, []
+    monkeypatch.setattr(expected_bound_module, "_generate",
+                        lambda p, relaxed, *args: split.append(relaxed.memory is not None) or real(p, relaxed, *args))
+    budgeted = Problem(*as_instance(apps, "VGG19"), side=within, cost_model="expected")
+    ready(EXPECTED, None)  # (the kernels' warm-up, a bound of its own, before the first call with a deadline)
+    for time_needed, want in [(0.0, True), (np.inf, False)]:
+        monkeypatch.setattr(expected_bound_module, "BUDGET_TIME", time_needed)
+        split.clear()
+        expected_bound(budgeted, deadline=time.perf_counter() + 30)
+        assert split and set(split) == {want}
+    split.clear()
+    assert expected_bound(budgeted) == bound and set(split) == {True}  # (no deadline: every level, with the row)
 
 
 def test_each_initial_column_counts_the_bin_it_weighs_least_on():

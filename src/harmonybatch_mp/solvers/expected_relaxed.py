@@ -126,9 +126,11 @@ def budgeted(problem: Problem) -> bool:
 
 class Relaxed:
     """The bins of the relaxed model for one problem, and its pricing at given duals; levels
-    of ``1 + A`` with edges ``ratio`` apart."""
+    of ``1 + A`` with edges ``ratio`` apart. Each GPU bin holds one GPU memory size where
+    ``by_memory`` (None: where :func:`budgeted`)."""
 
-    def __init__(self, problem: Problem, scale: float, ratio: float = RATIO, most: int = PARTNERS):
+    def __init__(self, problem: Problem, scale: float, ratio: float = RATIO, most: int = PARTNERS,
+                 by_memory: bool | None = None):
         grid, tables = problem.grid, problem.tables
         self.ratio, self.most = ratio, most
         self.slo = np.array([a.slo for a in problem.apps])
@@ -145,7 +147,7 @@ class Relaxed:
         slos = np.unique(self.slo)
         fits = np.flatnonzero(grid.memory_ok & (tables.latency_max_upto <= slos[-1]))
         table = level_bounds(tables, fits, np.append(levels, np.inf))  # the last column: any size
-        by_memory = budgeted(problem)
+        by_memory = budgeted(problem) if by_memory is None else by_memory
         for k in range(len(KINDS)):
             of_kind = fits[grid.kind[fits] == k]
             for size in np.unique(grid.gpu_mem[of_kind]) if by_memory else [None]:
