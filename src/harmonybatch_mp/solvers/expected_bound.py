@@ -193,9 +193,9 @@ def ceiling(problem: Problem, groups: Iterable[int]) -> float:
     level's rows (their gains are within what pricing allows), and it is the best of its
     levels'. So ``1 - ceiling / plan cost`` is the least gap the relaxation can prove for this
     plan, however long it runs (``formulations/column_generation.md``, "What the rows can
-    prove"); inf where no bin serves some group. Under a cap on GPU functions, whose row
-    (:mod:`.expected_counts`) charges the GPU bins' columns, the bound may pass it: the groups
-    are weighed here on either kind.
+    prove"); inf where no bin serves some group. Under a cap on GPU functions or a GPU memory
+    budget, whose rows (:mod:`.expected_counts`) charge the GPU bins' columns, the bound may
+    pass it: the groups are weighed here on either kind and any GPU size.
 
     >>> from harmonybatch_mp.solvers import Problem, as_instance
     >>> p = Problem(*as_instance("0.3:2,0.5:5,0.8:10,1.0:20", "VGG19"), cost_model="expected")
