@@ -708,6 +708,36 @@ def test_at_a_time_limit_under_a_gpu_memory_budget_milp_falls_back_on_the_contig
     assert repaired.total_cost >= plan.total_cost * (1 + dearer / 100)
 
 
+def test_a_model_cut_short_with_a_dearer_plan_gives_the_plan_known_before_it(monkeypatch):
+    """Where the time limit stops the model's solve with a plan dearer than one made before the
+    model (whose groups the model holds), milp returns that one, status time_limit, with the
+    model's bounds. (100 random VideoMAE apps within 26 GB under expected, given 60 s: HiGHS's
+    incumbent held 65 apps alone and cost 3.9 times the plan known before, which milp returned
+    given 20 s.) Here the model's solve returns every app alone."""
+    model_module = importlib.import_module("harmonybatch_mp.solvers.model")
+
+    def cut_short(model, *args, **kwargs):
+        problem = model.problem
+        objective, bound = plan_cost(problem, alone, on_cpu(problem)), problem.lower_bound()
+        return Solution.of(problem, alone, SolverInfo("milp", status="time_limit", objective=objective, bound=bound,
+                                                     gap=(objective - bound) / objective, restricted_bound=bound,
+                                                     scope="contiguous candidate groups"), on_cpu(problem))
+
+    def on_cpu(problem):
+        return [problem.group(m, ("cpu",)) for m in alone]
+
+    w = _random(np.random.default_rng(2), "VGG19", 30)  # (every app served on CPU)
+    side, alone = SideConstraints(gpu_memory_budget=2), [1 << i for i in range(30)]
+    monkeypatch.setattr(model_module.SetPartitioningModel, "solution", cut_short)
+    plan = solve(w, "VGG19", cost_model="expected", side=side, time_limit=60, bound_time=0, move_time=0)
+    problem = Problem(*as_instance(w, "VGG19"), cost_model="expected", side=side)
+    dear = plan_cost(problem, alone, on_cpu(problem))
+    assert plan.solver.status == "time_limit" and plan.solver.scope == "contiguous candidate groups"
+    assert plan.total_cost < dear * 0.9 and plan.solver.restricted_bound == plan.solver.bound == problem.lower_bound()
+    assert sum(g.gpu_mem_gb or 0 for g in plan.groups) <= 2 and plan.solver.gap == pytest.approx(
+        1 - problem.lower_bound() / plan.total_cost)
+
+
 @pytest.mark.parametrize("side", [SideConstraints(gpu_memory_budget=6), SideConstraints(max_functions=3)])
 def test_the_capped_plan_is_priced_by_its_deadline(stopped_clock, monkeypatch, side):
     """Under expected the capped path's groups are priced on expected after the path: a group of
