@@ -75,9 +75,9 @@ def expected_bound(problem: Problem, *, deadline: float | None = None, rounds: i
     """A lower bound on the cost of every plan of ``problem`` under the expected-batch model
     that keeps its cap on GPU functions and its GPU memory budget (rows of the master, where
     they raise the master's LP by more than :data:`COUNTED_RISE`, the budget where generation
-    has :data:`BUDGET_TIME`: :mod:`.expected_counts`) and
-    its cap on functions (the most groups a plan holds; its other side constraints relaxed, so
-    it holds with them too); at least the per-app bound. The
+    has :data:`BUDGET_TIME`: :mod:`.expected_counts`) and its cap on functions (the most groups
+    a plan holds; its other side constraints relaxed, so it holds with them too); at least the
+    per-app bound. The
     ``deadline`` (a ``time.perf_counter()`` reading) stops the master's LP, and pricing
     between its batches of rows; the bound is the best one a finished round proved, or the
     best round's duals scaled down in the last tenth of the time. At most
@@ -288,11 +288,12 @@ def _groups(master: _Master) -> list[np.ndarray]:
 class _Master:
     """The relaxed model's restricted master: every app alone (so it is feasible), a slack
     column per count row (``counts``: each lets its row exceed its cap at :data:`ARTIFICIAL` a
-    function), and every run in SLO order or else the ``seed`` groups (an earlier master's,
-    which hold its runs) to start, each on every class of bins the rows tell apart; the columns
-    pricing finds; those far from entering dropped when it grows past :data:`LARGEST` per app.
-    Unless ``live``, the count rows are out of its LP (and their duals 0), but each column still
-    knows what it adds to them (:meth:`rise`)."""
+    unit), and every run in SLO order or else the ``seed`` groups (an earlier master's, which
+    hold its runs) to start, each on every class of bins the rows tell apart (at the bin it
+    weighs least on there, which it counts as); the columns pricing finds; those far from
+    entering dropped when it grows past :data:`LARGEST` per app. Unless ``live``, the count
+    rows are out of its LP (and their duals 0), but each column still knows what it adds to
+    them (:meth:`rise`)."""
 
     def __init__(self, n: int, relaxed: Relaxed, counts: Counts, deadline: float | None = None,
                  seed: list[np.ndarray] | None = None, live: bool = True):

@@ -314,10 +314,9 @@ def _no_dearer_than_known(problem: Problem, sol: Solution,
     at the limit can be far dearer than the plans whose groups the model holds: 100 random
     VideoMAE apps within 26 GB under expected, 60 s, 5.998e-4 with 65 apps alone, against
     1.523e-4 known before the model.)"""
-    if sol.info.status != TIME_LIMIT or not known:
+    if sol.info.status != TIME_LIMIT or not known or sol.info.objective is None:
         return sol
-    best, configs = min(known, key=lambda option: plan_cost(problem, *option))
-    objective = plan_cost(problem, best, configs)
+    best, configs, objective = _cheapest(problem, known)
     if objective >= sol.info.objective:
         return sol
     restricted = sol.info.restricted_bound  # (over the model's columns: the plan's configurations may be others)
@@ -454,9 +453,15 @@ def _fallback(problem: Problem, known: list[tuple[list[int], list[GroupConfig]]]
         if status == TIME_LIMIT:
             raise SolverError(f"{why}; no feasible plan was known by then (raise the time limit)", time_limit=True)
         raise SolverError(f"{why}; the repair of the contiguous plan found none either", restricted=True)
-    best, configs = min(known, key=lambda option: plan_cost(problem, *option))
-    objective = plan_cost(problem, best, configs)
+    best, configs, objective = _cheapest(problem, known)
     bound = problem.lower_bound()
     info = SolverInfo("milp", status=status, objective=objective, bound=bound,
                       gap=relative_gap(objective, bound), scope=scope)
     return Solution(tuple(best), tuple(configs), info)
+
+
+def _cheapest(problem: Problem,
+              known: list[tuple[list[int], list[GroupConfig]]]) -> tuple[list[int], list[GroupConfig], float]:
+    """The cheapest of the ``known`` plans (groups, configurations), and its cost."""
+    best, configs = min(known, key=lambda option: plan_cost(problem, *option))
+    return best, configs, plan_cost(problem, best, configs)
