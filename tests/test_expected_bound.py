@@ -693,7 +693,8 @@ def test_the_runs_start_the_master_at_their_least_weight():
 def test_under_a_gpu_memory_budget_each_gpu_bin_holds_one_size_and_counts_it(monkeypatch):
     """Where a GPU memory budget can bind, each GPU bin holds configurations of one GPU memory
     size, and its columns count that size in the budget's row (bins that mixed 2-24 GB counted
-    their least: 100 random VGG19 apps within 6 GB, 20 s, 12.9%; with one size a bin, 6.7%).
+    their least: 100 random VGG19 apps within 6 GB, milp at 20 s, 12.9%; with one size a bin,
+    expected_bound at 18 s, 6.7%).
     Without a budget, or with one no plan can pass, bins mix sizes and no row counts memory.
     expected_bound keeps the row where generation has BUDGET_TIME or no deadline (with less, the
     relaxation without it proved more)."""
@@ -741,7 +742,7 @@ def test_each_initial_column_counts_the_bin_it_weighs_least_on():
     over a class of bins (all CPU, or all GPU) at their least weight, and count in the rows as
     the bin that weight is on: each is a column of that bin. (Counted at the least memory of
     any GPU bin, a GPU memory budget's row bound nothing: 100 random GPT-2 apps within 26 GB,
-    20 s, 25.3%; counted at their bin's, 15.5%.)"""
+    18 s, 25.3%; counted at their bin's, 15.5%.)"""
     problem = Problem(*as_instance("0.3:2,0.5:5,0.8:10,1.0:20,0.4:3,0.9:7", "GPT-2"),
                       side=SideConstraints(gpu_memory_budget=6), cost_model="expected")
     relaxed = Relaxed(problem, 1.0 / problem.lower_bound())
